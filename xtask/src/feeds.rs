@@ -1,0 +1,135 @@
+//! The feeds the tasks act on: the `[registries]` table of the repo's
+//! `.cargo/config.toml`, with cargo's own `CARGO_REGISTRIES_<NAME>_INDEX` taking
+//! precedence, exactly as cargo itself resolves them.
+
+use anyhow::{Context, bail};
+use camino::Utf8Path;
+use xshell::Shell;
+
+use crate::toml_file;
+
+/// The repo's cargo config, relative to the repo root.
+pub const CONFIG_PATH: &str = ".cargo/config.toml";
+
+/// One cargo registry (an Azure Artifacts feed, or in tests a local kellnr).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registry {
+    pub name: String,
+    /// The index URL cargo uses, `sparse+https://…/` for Azure.
+    pub index: String,
+}
+
+impl Registry {
+    /// The name of cargo's environment variable for this registry's `key`
+    /// (`index`, `token`, `credential-provider`): uppercase, `-` and `.` as `_`.
+    pub fn env_var(&self, key: &str) -> String {
+        env_var(&self.name, key)
+    }
+
+    /// Azure DevOps organisation from an index such as
+    /// `sparse+https://pkgs.dev.azure.com/ORG/PROJECT/_packaging/FEED/Cargo/index/`.
+    pub fn azure_organization(&self) -> Option<&str> {
+        let rest = self.index.split_once("://")?.1;
+        let mut parts = rest.split('/');
+        let host = parts.next()?;
+        if host.eq_ignore_ascii_case("pkgs.dev.azure.com") {
+            parts.next().filter(|org| !org.is_empty())
+        } else {
+            // The older `ORG.pkgs.visualstudio.com` form.
+            host.strip_suffix(".pkgs.visualstudio.com")
+        }
+    }
+}
+
+pub fn env_var(registry: &str, key: &str) -> String {
+    format!("CARGO_REGISTRIES_{registry}_{key}").to_uppercase().replace(['-', '.'], "_")
+}
+
+/// All feeds of the repo's config, in the order written there.
+pub fn all(sh: &Shell) -> anyhow::Result<Vec<Registry>> {
+    let path = Utf8Path::new(CONFIG_PATH);
+    let doc = toml_file::read(&crate::sh_dir(sh)?.join(CONFIG_PATH))?;
+    let table = doc
+        .get("registries")
+        .and_then(|r| r.as_table_like())
+        .with_context(|| format!("{path} has no [registries] table: it lists the feeds the tasks act on"))?;
+    let mut feeds = Vec::new();
+    for (name, entry) in table.iter() {
+        let configured = entry.get("index").and_then(|i| i.as_str());
+        let index = match std::env::var(env_var(name, "index")) {
+            Ok(from_env) if !from_env.is_empty() => from_env,
+            _ => configured
+                .with_context(|| format!("registries.{name} in {path} has no `index` string"))?
+                .to_owned(),
+        };
+        feeds.push(Registry { name: name.to_owned(), index });
+    }
+    if feeds.is_empty() {
+        bail!("{path} defines no feeds under [registries]");
+    }
+    Ok(feeds)
+}
+
+/// The feeds named in `names`, or all when `names` is empty. An unknown name is an
+/// error that lists the known ones.
+pub fn select(sh: &Shell, names: &[String]) -> anyhow::Result<Vec<Registry>> {
+    let all = all(sh)?;
+    if names.is_empty() {
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|name| {
+            all.iter().find(|r| &r.name == name).cloned().with_context(|| {
+                let known: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
+                format!("unknown feed `{name}`: the feeds in {CONFIG_PATH} are {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_var_names_follow_cargo() {
+        assert_eq!(env_var("hyperlight_redist", "index"), "CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX");
+        assert_eq!(
+            env_var("my-feed.x", "credential-provider"),
+            "CARGO_REGISTRIES_MY_FEED_X_CREDENTIAL_PROVIDER"
+        );
+    }
+
+    #[test]
+    fn organization_comes_from_the_index_url() {
+        let feed = |index: &str| Registry { name: "f".into(), index: index.into() };
+        let azure = feed(
+            "sparse+https://pkgs.dev.azure.com/AzureContainerUpstream/hyperlight/_packaging/hyperlight_redist/Cargo/index/",
+        );
+        assert_eq!(azure.azure_organization(), Some("AzureContainerUpstream"));
+        assert_eq!(
+            feed("sparse+https://contoso.pkgs.visualstudio.com/p/_packaging/f/Cargo/index/")
+                .azure_organization(),
+            Some("contoso")
+        );
+        assert_eq!(feed("sparse+http://127.0.0.1:1234/api/v1/crates/").azure_organization(), None);
+    }
+
+    /// The repo's own config is the list of feeds: both Hyperlight feeds, Azure URLs
+    /// with the trailing slash cargo demands.
+    #[test]
+    fn the_repo_config_lists_both_feeds() {
+        let doc = toml_file::read(&crate::project_root().join(CONFIG_PATH)).unwrap();
+        let registries = doc["registries"].as_table_like().unwrap();
+        let names: Vec<&str> = registries.iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["hyperlight_redist", "hyperlight_packages"]);
+        for (name, entry) in registries.iter() {
+            let index = entry.get("index").and_then(|i| i.as_str()).unwrap();
+            assert!(index.starts_with(
+                "sparse+https://pkgs.dev.azure.com/AzureContainerUpstream/hyperlight/_packaging/"
+            ));
+            assert!(index.ends_with(&format!("/{name}/Cargo/index/")), "{index}");
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Logging cargo in to the feeds and out again: `cargo-login` for developers (an
+//! Entra token from the Azure CLI), `cargo-login-ci` for CI (a PAT), `cargo-logout`.
+
+use anyhow::bail;
+use xshell::Shell;
+
+use crate::az::Az;
+use crate::cargo::{self, Access};
+use crate::feeds::{self, Registry};
+use crate::gha;
+use crate::secret::{PatToken, Secret};
+use crate::setup::Setup;
+
+/// Flags every login task shares.
+#[derive(clap::Args)]
+pub struct LoginFlags {
+    /// Log in to this feed only (repeatable); default: every feed in `.cargo/config.toml`.
+    #[arg(long = "registry", value_name = "NAME")]
+    pub registries: Vec<String>,
+    /// Skip `cargo xtask setup` (which makes sure the global cargo config defines the
+    /// feeds and a credential provider).
+    #[arg(long)]
+    pub no_setup: bool,
+    /// Skip the check of each feed with a real authenticated request through cargo.
+    #[arg(long)]
+    pub no_check: bool,
+}
+
+/// Log cargo in to the feeds with your Azure account (developers).
+///
+/// Gets one Entra access token for Azure DevOps from the Azure CLI and stores it as
+/// `Bearer <token>` for every feed through `cargo login`'s stdin, then checks each
+/// feed. The token expires after about an hour: run this again then.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  cargo xtask cargo-login\n  cargo xtask cargo-login --az-login\n  cargo xtask cargo-login --registry hyperlight_redist"
+)]
+pub struct CargoLogin {
+    /// Run `az login` first, in this terminal.
+    #[arg(long)]
+    pub az_login: bool,
+    #[command(flatten)]
+    pub flags: LoginFlags,
+}
+
+impl CargoLogin {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let feeds = self.flags.prepare(sh)?;
+        let az = Az::find()?;
+        if self.az_login {
+            az.login_interactive(sh)?;
+        }
+        let token = az.access_token(sh)?;
+        gha::mask(&token.header.forms());
+        for feed in &feeds {
+            cargo::login(sh, feed, &token.header)?;
+            eprintln!("cargo-login: stored a bearer token for {}", feed.name);
+        }
+        eprintln!(
+            "cargo-login: the token expires at {}; run `cargo xtask cargo-login` again then",
+            token.expires_on
+        );
+        self.flags.check(sh, &feeds, &[])
+    }
+}
+
+/// Log cargo in to the feeds with a PAT (CI; replaces the bash and PowerShell recipes).
+///
+/// Reads an Azure DevOps PAT with the Packaging scope from an environment variable,
+/// and stores `Basic base64("PAT:" + pat)` for every feed through `cargo login`'s
+/// stdin, or with `--github-env` hands it to the later steps of a GitHub Actions job
+/// instead of writing any file. Under GitHub Actions every form of the PAT is masked
+/// before anything else is printed.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  PAT=... cargo xtask cargo-login-ci\n  cargo xtask cargo-login-ci --pat-env ADO_CARGO_RW_PAT\n  cargo xtask cargo-login-ci --github-env"
+)]
+pub struct CargoLoginCi {
+    /// The environment variable that holds the PAT.
+    #[arg(long, value_name = "VAR", default_value = "PAT")]
+    pub pat_env: String,
+    /// Write no credentials file: export `CARGO_REGISTRIES_<NAME>_TOKEN` and
+    /// `CARGO_REGISTRIES_<NAME>_CREDENTIAL_PROVIDER=cargo:token` to later steps through
+    /// `$GITHUB_ENV`, as Microsoft's own pipeline task does.
+    #[arg(long)]
+    pub github_env: bool,
+    #[command(flatten)]
+    pub flags: LoginFlags,
+}
+
+impl CargoLoginCi {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let pat = PatToken::from_env(&self.pat_env)?;
+        gha::mask(&pat.forms());
+        let header = pat.header();
+        if self.github_env {
+            let feeds = feeds::select(sh, &self.flags.registries)?;
+            let mut exported = Vec::new();
+            for feed in &feeds {
+                let token_var = feed.env_var("token");
+                let provider_var = feed.env_var("credential-provider");
+                gha::export_env(&token_var, header.secret())?;
+                gha::export_env(&provider_var, &Secret::new("cargo:token".into()))?;
+                eprintln!("cargo-login-ci: exported {token_var} and {provider_var} to later steps");
+                exported.push((token_var, header.secret().expose()));
+                exported.push((provider_var, "cargo:token"));
+            }
+            return self.flags.check(sh, &feeds, &exported);
+        }
+        let feeds = self.flags.prepare(sh)?;
+        for feed in &feeds {
+            cargo::login(sh, feed, &header)?;
+            eprintln!("cargo-login-ci: stored the PAT for {}", feed.name);
+        }
+        self.flags.check(sh, &feeds, &[])
+    }
+}
+
+/// Remove the stored tokens of the feeds (fine when none is stored).
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  cargo xtask cargo-logout\n  cargo xtask cargo-logout --registry hyperlight_packages"
+)]
+pub struct CargoLogout {
+    /// Log out of this feed only (repeatable); default: every feed.
+    #[arg(long = "registry", value_name = "NAME")]
+    pub registries: Vec<String>,
+}
+
+impl CargoLogout {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        for feed in feeds::select(sh, &self.registries)? {
+            cargo::logout(sh, &feed)?;
+            eprintln!("cargo-logout: no token stored for {} any more", feed.name);
+        }
+        Ok(())
+    }
+}
+
+impl LoginFlags {
+    /// The selected feeds, with the global config set up for them.
+    fn prepare(&self, sh: &Shell) -> anyhow::Result<Vec<Registry>> {
+        let feeds = feeds::select(sh, &self.registries)?;
+        if !self.no_setup {
+            Setup::default().ensure(sh, &feeds)?;
+        }
+        Ok(feeds)
+    }
+
+    /// `cargo login` does not ask the feed whether a token is good: ask it now, with a
+    /// real request through cargo, and fail naming every feed that said no.
+    fn check(&self, sh: &Shell, feeds: &[Registry], env: &[(String, &str)]) -> anyhow::Result<()> {
+        if self.no_check {
+            return Ok(());
+        }
+        let failed = check_feeds(sh, feeds, env)?;
+        if !failed.is_empty() {
+            bail!("access check failed for {}", failed.join(", "));
+        }
+        Ok(())
+    }
+}
+
+/// Checks each feed and prints one line per feed; returns the failed ones as
+/// `name (verdict)`.
+pub fn check_feeds(sh: &Shell, feeds: &[Registry], env: &[(String, &str)]) -> anyhow::Result<Vec<String>> {
+    let mut failed = Vec::new();
+    for feed in feeds {
+        let access = cargo::check_access(sh, feed, env)?;
+        eprintln!("check: {}: {access}", feed.name);
+        if access != Access::Ok {
+            gha::error_titled(&format!("feed {}", feed.name), &access.to_string());
+            failed.push(format!("{} ({access})", feed.name));
+        }
+    }
+    Ok(failed)
+}

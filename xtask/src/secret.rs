@@ -1,0 +1,198 @@
+//! Types for secrets. None of them implements `Display`, and their `Debug` prints a
+//! placeholder, so a secret cannot reach output, an error or a panic by accident:
+//! the one way out is [`Secret::expose`], at the few places that hand it to a
+//! child's stdin.
+
+use std::fmt;
+
+use anyhow::bail;
+
+/// A secret string. `Debug` redacts it; there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The secret itself, for a child's stdin or a masking command. Never format it
+    /// into a message.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// An Azure DevOps personal access token, read from the environment or stdin.
+#[derive(Debug, Clone)]
+pub struct PatToken(Secret);
+
+impl PatToken {
+    /// Validates a PAT read from `source` (named in errors, never the value): not
+    /// empty, and only characters cargo can send in a header line.
+    pub fn parse(value: String, source: &str) -> anyhow::Result<PatToken> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            bail!("{source} is empty: set it to an Azure DevOps PAT with the Packaging scope");
+        }
+        if let Some(pos) = trimmed.find(|c: char| !c.is_ascii_graphic()) {
+            bail!(
+                "{source} holds a character cargo cannot send (at position {}): \
+                 a PAT is visible ASCII only; copy it again without spaces or line breaks",
+                trimmed[..pos].chars().count() + 1
+            );
+        }
+        Ok(PatToken(Secret::new(trimmed.to_owned())))
+    }
+
+    /// Reads the PAT from environment variable `var`.
+    pub fn from_env(var: &str) -> anyhow::Result<PatToken> {
+        let value = match std::env::var(var) {
+            Ok(value) => value,
+            Err(std::env::VarError::NotPresent) => bail!(
+                "environment variable {var} is not set: set it to an Azure DevOps PAT \
+                 with the Packaging scope (in GitHub Actions: `env: {var}: ${{{{ secrets.ADO_CARGO_RO_PAT }}}}`)"
+            ),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                bail!("environment variable {var} is not valid UTF-8: a PAT is visible ASCII only")
+            }
+        };
+        PatToken::parse(value, &format!("environment variable {var}"))
+    }
+
+    pub fn secret(&self) -> &Secret {
+        &self.0
+    }
+
+    /// The `Authorization` value Azure Artifacts takes for a PAT:
+    /// `Basic base64("PAT:" + pat)`. The user name is arbitrary; `PAT` is customary.
+    pub fn header(&self) -> AuthHeader {
+        let encoded = base64(format!("PAT:{}", self.0.expose()).as_bytes());
+        AuthHeader(Secret::new(format!("Basic {encoded}")))
+    }
+
+    /// Every form of the PAT that could leak and so must be masked: the PAT, the
+    /// base64 credential and the full header.
+    pub fn forms(&self) -> Vec<String> {
+        let mut forms = vec![self.0.expose().to_owned()];
+        forms.extend(self.header().forms());
+        forms
+    }
+}
+
+/// The full `Authorization` header value cargo stores and sends verbatim
+/// (`Basic …` or `Bearer …`): that is also what `cargo login` reads on stdin.
+#[derive(Debug, Clone)]
+pub struct AuthHeader(Secret);
+
+impl AuthHeader {
+    /// A bearer header for an Entra access token, checking it can travel as one line.
+    pub fn bearer(token: &str) -> anyhow::Result<AuthHeader> {
+        let token = token.trim();
+        if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
+            bail!("the access token is empty or not one line of visible ASCII");
+        }
+        Ok(AuthHeader(Secret::new(format!("Bearer {token}"))))
+    }
+
+    pub fn secret(&self) -> &Secret {
+        &self.0
+    }
+
+    /// The header and the credential inside it (the part after the scheme).
+    pub fn forms(&self) -> Vec<String> {
+        let header = self.0.expose();
+        let mut forms = vec![header.to_owned()];
+        if let Some((_, credential)) = header.split_once(' ') {
+            forms.push(credential.to_owned());
+        }
+        forms
+    }
+}
+
+/// `text` with every occurrence of each form replaced, for a child's output that is
+/// about to become part of an error message.
+pub fn redact<S: AsRef<str>>(text: &str, forms: &[S]) -> String {
+    let mut text = text.to_owned();
+    for form in forms.iter().map(AsRef::as_ref).filter(|f| !f.is_empty()) {
+        text = text.replace(form, "<redacted>");
+    }
+    text
+}
+
+/// Standard base64 with padding and no line wrapping (GNU `base64` wraps at 76
+/// columns, which broke the old bash recipe for 84-character PATs).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in vectors {
+            assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn an_84_character_pat_makes_one_unwrapped_header() {
+        let pat = "a".repeat(84);
+        let token = PatToken::parse(pat, "PAT").unwrap();
+        let header = token.header();
+        let value = header.secret().expose();
+        assert_eq!(value.len(), "Basic ".len() + 120);
+        assert!(!value.contains(['\n', '\r']) && value.matches(' ').count() == 1);
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let token = PatToken::parse("s3cr3t-value".into(), "PAT").unwrap();
+        let shown =
+            format!("{token:?} {:?} {:?}", token.header(), AuthHeader::bearer("s3cr3t-value").unwrap());
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(!shown.contains(&base64(b"PAT:s3cr3t-value")), "{shown}");
+    }
+
+    #[test]
+    fn bad_pats_are_named_not_shown() {
+        for bad in ["", "   \n", "ab cd", "abc\u{e9}"] {
+            let err = PatToken::parse(bad.to_owned(), "environment variable PAT").unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains("environment variable PAT"), "{msg}");
+            if !bad.trim().is_empty() {
+                assert!(!msg.contains(bad.trim()), "{msg}");
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Finding the external programs the tasks drive. Each is run by the full path
+//! `which` finds, so that `az.cmd` and `gh.exe` work on Windows, where a bare
+//! program name only ever finds `.exe` files.
+
+use anyhow::Context;
+use camino::Utf8PathBuf;
+
+/// A program the tasks need, with what to tell a user who lacks it.
+pub struct Tool {
+    pub name: &'static str,
+    pub install: &'static str,
+}
+
+pub const AZ: Tool = Tool {
+    name: "az",
+    install: "install the Azure CLI: https://learn.microsoft.com/cli/azure/install-azure-cli",
+};
+
+pub const GH: Tool = Tool { name: "gh", install: "install the GitHub CLI: https://cli.github.com" };
+
+pub const GIT: Tool = Tool { name: "git", install: "install git: https://git-scm.com/downloads" };
+
+impl Tool {
+    /// The full path of the program, or an error saying how to install it.
+    pub fn find(&self) -> anyhow::Result<Utf8PathBuf> {
+        let path = which::which(self.name)
+            .map_err(|_| anyhow::anyhow!("`{}` was not found on PATH: {}", self.name, self.install))?;
+        Utf8PathBuf::try_from(path).with_context(|| format!("the path of `{}` is not UTF-8", self.name))
+    }
+
+    pub fn is_present(&self) -> bool {
+        which::which(self.name).is_ok()
+    }
+}
+
+/// The cargo that runs this xtask (cargo sets `CARGO` for `cargo run`), so nested
+/// calls use the same toolchain; plain `cargo` otherwise.
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}

@@ -1,0 +1,1 @@
+//! Tests: publish_redist.
