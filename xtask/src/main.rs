@@ -13,7 +13,10 @@ mod setup;
 mod toml_file;
 mod tool;
 
+mod doctor;
 mod login;
+mod publish_redist;
+mod rotate_pat;
 mod test_task;
 
 use std::process::ExitCode;
@@ -38,6 +41,9 @@ enum Task {
     CargoLogin(login::CargoLogin),
     CargoLoginCi(login::CargoLoginCi),
     CargoLogout(login::CargoLogout),
+    PublishRedist(publish_redist::PublishRedist),
+    RotatePat(rotate_pat::RotatePat),
+    Doctor(doctor::Doctor),
     Test(test_task::Test),
 }
 
@@ -61,6 +67,9 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::CargoLogin(t) => t.run(&sh),
         Task::CargoLoginCi(t) => t.run(&sh),
         Task::CargoLogout(t) => t.run(&sh),
+        Task::PublishRedist(t) => t.run(&sh),
+        Task::RotatePat(t) => t.run(&sh),
+        Task::Doctor(t) => t.run(&sh),
         Task::Test(t) => t.run(&sh),
     }
 }
