@@ -91,14 +91,25 @@ impl Setup {
         feeds: &[Registry],
         findings: &mut Findings,
     ) -> anyhow::Result<()> {
+        // A file that writes its feeds as `[registries.NAME]` tables gets new ones in
+        // that style; otherwise they go as `NAME = { index = "…" }` lines, as in the how-to.
+        let as_tables =
+            doc.get("registries").and_then(Item::as_table).is_some_and(|t| t.is_implicit() && !t.is_empty());
         let registries = toml_file::table_mut(doc.as_table_mut(), "registries", path)?;
         let mut every_feed_has_provider = true;
         for feed in feeds {
             let name = feed.name.as_str();
             let Some(entry) = registries.get_mut(name) else {
-                let mut table = InlineTable::new();
-                table.insert("index", feed.index.as_str().into());
-                registries.insert(name, Item::Value(Value::InlineTable(table)));
+                let item = if as_tables {
+                    let mut table = toml_edit::Table::new();
+                    table.insert("index", feed.index.as_str().into());
+                    Item::Table(table)
+                } else {
+                    let mut table = InlineTable::new();
+                    table.insert("index", feed.index.as_str().into());
+                    Item::Value(Value::InlineTable(table))
+                };
+                registries.insert(name, item);
                 findings.changes.push(format!("add feed {name} = {}", feed.index));
                 every_feed_has_provider = false;
                 continue;

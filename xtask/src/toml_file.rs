@@ -38,6 +38,13 @@ impl Edit {
             Err(err) => return Err(err).with_context(|| format!("cannot read {path}")),
         };
         let mut doc = parse(path, before.as_deref().unwrap_or(""))?;
+        // A file of comments only keeps them as the document's trailer, which
+        // would put new tables above them: keep them at the top instead.
+        if doc.as_table().is_empty() {
+            let comments = doc.trailing().as_str().unwrap_or_default().to_owned();
+            doc.as_table_mut().decor_mut().set_prefix(comments);
+            doc.set_trailing("");
+        }
         change(&mut doc)?;
         Ok(Edit { path: path.to_owned(), before, after: doc.to_string() })
     }
