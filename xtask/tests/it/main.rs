@@ -6,6 +6,7 @@ mod credentials;
 mod login;
 mod publish_redist;
 mod setup;
+mod standins;
 mod tidy;
 
 /// The xtask binary under test.

@@ -1,0 +1,360 @@
+//! Stand-ins for the Azure CLI (`az`) and the GitHub CLI (`gh`), shared by every test
+//! module. They are the only programs the tests fake: each is a small `sh` script
+//! first on the sandbox's `PATH` that records its argv and stdin (through
+//! [`Sandbox::install_recording_standin`]) and answers the way the real tool does
+//! for the few commands the xtask runs. Each answer below names the real behaviour it
+//! copies; anything else fails loudly so a new, unfaked command shows up in a test.
+
+#![allow(dead_code)] // Not every test module uses every helper.
+
+use std::fs;
+use std::path::PathBuf;
+
+use xtask_harness::Sandbox;
+
+/// The Entra resource id of Azure DevOps, which every token request names.
+pub const AZURE_DEVOPS_RESOURCE: &str = "499b84ac-1321-427f-aa17-267ca6975798";
+
+/// What the `az` stand-in knows: whether it is logged in, the token it hands out, and
+/// the PAT that `az rest` "creates".
+#[derive(Clone, Debug)]
+pub struct AzState {
+    /// Logged in (as after `az login`). When false every command except `login` fails
+    /// as real az does: "Please run 'az login' to setup account." on stderr, exit 1.
+    /// `az login` through the stand-in logs it in; `az logout` out.
+    pub logged_in: bool,
+    /// The Entra access token `az account get-access-token` returns. Give it a token
+    /// the test's kellnr accepts as `Bearer <token>` (its admin token) to log in.
+    pub token: String,
+    /// `expiresOn` of the token, in az's local-time format.
+    pub expires_on: String,
+    /// The PAT `az rest --method post ... _apis/tokens/pats` returns as
+    /// `patToken.token`; `None` makes that call fail like a 401 from Azure DevOps.
+    pub pat_to_create: Option<String>,
+    /// `patTokenError` of the PAT API's answer: `"none"` on success; Azure DevOps
+    /// answers e.g. `"invalidScope"` or `"patLifespanPolicyViolation"` with no token.
+    pub pat_error: String,
+}
+
+impl Default for AzState {
+    fn default() -> Self {
+        AzState {
+            logged_in: true,
+            token: "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.stand-in-access-token".into(),
+            expires_on: "2031-01-01 12:00:00.000000".into(),
+            pat_to_create: None,
+            pat_error: "none".into(),
+        }
+    }
+}
+
+/// The authorization id the PAT API's answer carries (what revocation takes).
+pub const PAT_AUTHORIZATION_ID: &str = "4ff6de4e-ad3e-4b15-8f3f-000000000001";
+
+/// Installs the `az` stand-in into `sb` with `state`. Calling it again replaces the
+/// answers (and the logged-in state).
+pub fn install_az(sb: &Sandbox, state: &AzState) {
+    let dir = state_dir(sb);
+    fs::create_dir_all(&dir).expect("create az stand-in state dir");
+    let logged_in = dir.join("az-logged-in");
+    if state.logged_in {
+        fs::write(&logged_in, "").expect("write az login state");
+    } else {
+        let _ = fs::remove_file(&logged_in);
+    }
+    let body = format!(
+        r#"STATE={state}
+TOKEN={token}
+EXPIRES={expires}
+PAT={pat}
+PAT_ERROR={pat_error}
+not_logged_in() {{
+  # Real az without a login (or with an expired one), for any command but `login`.
+  echo "ERROR: Please run 'az login' to setup account." >&2
+  exit 1
+}}
+# Arguments as `key=value` lines, so options can come in any order as with az.
+opt() {{
+  __want="$1"; shift
+  while [ $# -gt 0 ]; do
+    if [ "$1" = "$__want" ] && [ $# -gt 1 ]; then printf '%s' "$2"; return 0; fi
+    shift
+  done
+  return 1
+}}
+case "$1 $2" in
+  "login "*)
+    # Real `az login` opens a browser and prints the subscriptions as JSON.
+    : > "$STATE/az-logged-in"
+    echo '[{{"cloudName": "AzureCloud", "isDefault": true, "name": "Stand-in subscription", "state": "Enabled", "user": {{"name": "dev@example.com", "type": "user"}}}}]'
+    exit 0 ;;
+  "logout "*)
+    rm -f "$STATE/az-logged-in"; exit 0 ;;
+esac
+[ -f "$STATE/az-logged-in" ] || not_logged_in
+case "$1 $2" in
+  "account show")
+    # Real `az account show`: the default subscription as JSON.
+    cat <<EOF
+{{
+  "environmentName": "AzureCloud",
+  "id": "00000000-0000-0000-0000-000000000001",
+  "isDefault": true,
+  "name": "Stand-in subscription",
+  "state": "Enabled",
+  "tenantId": "00000000-0000-0000-0000-000000000002",
+  "user": {{
+    "name": "dev@example.com",
+    "type": "user"
+  }}
+}}
+EOF
+    exit 0 ;;
+  "account get-access-token")
+    resource=$(opt --resource "$@") || resource=""
+    if [ "$resource" != "{resource}" ]; then
+      echo "stand-in az: expected --resource {resource}, got '$resource'" >&2; exit 2
+    fi
+    query=$(opt --query "$@") || query=""
+    output=$(opt --output "$@") || output=$(opt -o "$@") || output=json
+    if [ "$query" = "join(' ', ['Bearer', accessToken])" ] && [ "$output" = tsv ]; then
+      # Real az: the JMESPath result, as one tab-separated line.
+      printf 'Bearer %s\n' "$TOKEN"; exit 0
+    fi
+    if [ -z "$query" ] && [ "$output" = json ]; then
+      # Real az's JSON (az 2.60+ adds `expires_on`, a POSIX time).
+      cat <<EOF
+{{
+  "accessToken": "$TOKEN",
+  "expiresOn": "$EXPIRES",
+  "expires_on": 1924992000,
+  "subscription": "00000000-0000-0000-0000-000000000001",
+  "tenant": "00000000-0000-0000-0000-000000000002",
+  "tokenType": "Bearer"
+}}
+EOF
+      exit 0
+    fi
+    echo "stand-in az: unsupported get-access-token form: $*" >&2; exit 2 ;;
+  "rest "*)
+    method=$(opt --method "$@") || method=$(opt -m "$@") || method=get
+    uri=$(opt --uri "$@") || uri=$(opt -u "$@") || uri=""
+    resource=$(opt --resource "$@") || resource=""
+    body=$(opt --body "$@") || body=$(opt -b "$@") || body=""
+    # Real az loads an argument value `@FILE` from that file: keep a copy, since
+    # the caller may delete it as soon as az returns.
+    case "$body" in
+      @-) cat > "$STANDIN_RECORD/body" ;;
+      @*) cat "${{body#@}}" > "$STANDIN_RECORD/body" 2>/dev/null || {{ echo "ERROR: file ${{body#@}} not found" >&2; exit 1; }} ;;
+      *) printf '%s' "$body" > "$STANDIN_RECORD/body" ;;
+    esac
+    if [ "$resource" != "{resource}" ]; then
+      # Real az rest only adds a token for ARM URLs by itself; for any other host
+      # without --resource it sends none, and Azure DevOps answers 401.
+      echo "ERROR: Unauthorized({{\"message\":\"TF400813: The user '' is not authorized to access this resource.\"}})" >&2
+      exit 1
+    fi
+    case "$method $uri" in
+      "post https://vssps.dev.azure.com/"*"/_apis/tokens/pats?api-version=7.1-preview.1"|"POST https://vssps.dev.azure.com/"*"/_apis/tokens/pats?api-version=7.1-preview.1")
+        if [ -z "$PAT" ]; then
+          echo "ERROR: Unauthorized({{\"message\":\"TF400813: The user is not authorized to access this resource.\"}})" >&2
+          exit 1
+        fi
+        name=$(sed -n 's/.*"displayName" *: *"\([^"]*\)".*/\1/p' "$STANDIN_RECORD/body")
+        scope=$(sed -n 's/.*"scope" *: *"\([^"]*\)".*/\1/p' "$STANDIN_RECORD/body")
+        valid_to=$(sed -n 's/.*"validTo" *: *"\([^"]*\)".*/\1/p' "$STANDIN_RECORD/body")
+        if [ "$PAT_ERROR" != none ]; then
+          # The PAT lifecycle API: HTTP 200 with an error code and no token.
+          printf '{{"patToken": null, "patTokenError": "%s"}}\n' "$PAT_ERROR"; exit 0
+        fi
+        # The PAT lifecycle API's answer (PatTokenResult), as az prints it.
+        cat <<EOF
+{{
+  "patToken": {{
+    "authorizationId": "{authz}",
+    "displayName": "$name",
+    "scope": "$scope",
+    "targetAccounts": null,
+    "token": "$PAT",
+    "validFrom": "2030-01-01T00:00:00Z",
+    "validTo": "$valid_to"
+  }},
+  "patTokenError": "none"
+}}
+EOF
+        exit 0 ;;
+      "delete https://vssps.dev.azure.com/"*"/_apis/tokens/pats?"*|"DELETE https://vssps.dev.azure.com/"*"/_apis/tokens/pats?"*)
+        # Revocation: 204 No Content, and az prints nothing.
+        exit 0 ;;
+    esac
+    echo "stand-in az: unsupported rest call: $method $uri" >&2; exit 2 ;;
+esac
+echo "stand-in az: unsupported command: $*" >&2
+exit 2
+"#,
+        state = quote(&dir.to_string_lossy()),
+        token = quote(&state.token),
+        expires = quote(&state.expires_on),
+        pat = quote(state.pat_to_create.as_deref().unwrap_or("")),
+        pat_error = quote(&state.pat_error),
+        resource = AZURE_DEVOPS_RESOURCE,
+        authz = PAT_AUTHORIZATION_ID,
+    );
+    sb.install_recording_standin("az", &body);
+}
+
+/// What the `gh` stand-in knows.
+#[derive(Clone, Debug)]
+pub struct GhState {
+    /// Logged in (as after `gh auth login`). When false `gh auth status` and
+    /// `gh secret set` fail as the real gh does.
+    pub logged_in: bool,
+}
+
+impl Default for GhState {
+    fn default() -> Self {
+        GhState { logged_in: true }
+    }
+}
+
+/// Installs the `gh` stand-in into `sb`. `gh secret set NAME --repo R` reads the value
+/// from stdin, as real gh does when `--body` is absent and stdin is not a terminal;
+/// the recording keeps that stdin for [`Sandbox::calls`].
+pub fn install_gh(sb: &Sandbox, state: &GhState) {
+    let body = format!(
+        r#"LOGGED_IN={logged_in}
+not_logged_in() {{
+  # Real gh without a login.
+  echo "You are not logged into any GitHub hosts. To log in, run: gh auth login" >&2
+  exit 1
+}}
+case "$1 $2" in
+  "auth status")
+    [ "$LOGGED_IN" = yes ] || not_logged_in
+    # Real gh prints the status to stderr and masks the token.
+    echo "github.com" >&2
+    echo "  ✓ Logged in to github.com account stand-in (keyring)" >&2
+    echo "  - Token: gho_************************************" >&2
+    exit 0 ;;
+  "secret set")
+    [ "$LOGGED_IN" = yes ] || not_logged_in
+    name="$3"; repo=""
+    shift 3
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        --repo|-R) repo="$2"; shift 2 ;;
+        --body|-b) shift 2 ;;
+        *) shift ;;
+      esac
+    done
+    if [ -z "$repo" ]; then
+      echo "stand-in gh: no --repo given (real gh would guess from the git remotes)" >&2; exit 2
+    fi
+    echo "✓ Set Actions secret $name for $repo"
+    exit 0 ;;
+esac
+echo "stand-in gh: unsupported command: $*" >&2
+exit 2
+"#,
+        logged_in = if state.logged_in { "yes" } else { "no" },
+    );
+    sb.install_recording_standin("gh", &body);
+}
+
+/// The request bodies of every `az rest` call, in order (from `--body TEXT`,
+/// `--body @FILE` or `--body @-`): the stand-in keeps a copy, because the xtask may
+/// delete its body file as soon as az returns.
+pub fn az_rest_bodies(sb: &Sandbox) -> Vec<String> {
+    let mut records: Vec<(u64, PathBuf)> = fs::read_dir(sb.records_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = name.strip_prefix("az.")?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    records.sort();
+    records.into_iter().filter_map(|(_, dir)| fs::read_to_string(dir.join("body")).ok()).collect()
+}
+
+fn state_dir(sb: &Sandbox) -> PathBuf {
+    sb.root().join("standin-state")
+}
+
+/// Single-quotes `s` for `sh`.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The stand-ins answer like the real tools for the forms the xtask uses.
+#[test]
+fn standins_answer_like_the_real_tools() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let dir = sb.root().to_path_buf();
+    let state = AzState { pat_to_create: Some("pat-from-the-api-0123456789".into()), ..AzState::default() };
+    install_az(&sb, &state);
+    install_gh(&sb, &GhState::default());
+
+    let r = sb.run(
+        "az",
+        &[
+            "account",
+            "get-access-token",
+            "--resource",
+            AZURE_DEVOPS_RESOURCE,
+            "--query",
+            "join(' ', ['Bearer', accessToken])",
+            "--output",
+            "tsv",
+        ],
+        &dir,
+    );
+    assert_eq!(r.assert_success().stdout, format!("Bearer {}\n", state.token));
+    let r = sb.run(
+        "az",
+        &["account", "get-access-token", "--resource", AZURE_DEVOPS_RESOURCE, "--output", "json"],
+        &dir,
+    );
+    assert!(r.assert_success().stdout.contains(&format!("\"accessToken\": \"{}\"", state.token)));
+    sb.run("az", &["account", "show"], &dir).assert_success().assert_output_contains("\"user\"");
+
+    let body = dir.join("body.json");
+    fs::write(&body, r#"{"displayName": "n", "scope": "vso.packaging", "validTo": "2031-01-01T00:00:00.000Z", "allOrgs": false}"#).unwrap();
+    let r = sb.run(
+        "az",
+        &[
+            "rest",
+            "--method",
+            "post",
+            "--uri",
+            "https://vssps.dev.azure.com/Org/_apis/tokens/pats?api-version=7.1-preview.1",
+            "--resource",
+            AZURE_DEVOPS_RESOURCE,
+            "--body",
+            &format!("@{}", body.display()),
+        ],
+        &dir,
+    );
+    r.assert_success().assert_output_contains("\"token\": \"pat-from-the-api-0123456789\"");
+    r.assert_output_contains("\"validTo\": \"2031-01-01T00:00:00.000Z\"");
+    fs::remove_file(&body).unwrap();
+    assert_eq!(az_rest_bodies(&sb).len(), 1);
+    assert!(az_rest_bodies(&sb)[0].contains("vso.packaging"));
+
+    install_az(&sb, &AzState { logged_in: false, ..state });
+    let r = sb.run("az", &["account", "show"], &dir);
+    r.assert_failure().assert_output_contains("Please run 'az login' to setup account.");
+    assert_eq!(r.status.code(), Some(1));
+    sb.run("az", &["login"], &dir).assert_success();
+    sb.run("az", &["account", "show"], &dir).assert_success();
+
+    sb.run("gh", &["auth", "status"], &dir).assert_success();
+    sb.run("sh", &["-c", "printf secret-value | gh secret set NAME --repo o/n"], &dir).assert_success();
+    let set = sb.calls("gh").pop().unwrap();
+    assert_eq!(set.argv, ["secret", "set", "NAME", "--repo", "o/n"]);
+    assert_eq!(set.stdin, "secret-value");
+    install_gh(&sb, &GhState { logged_in: false });
+    sb.run("gh", &["auth", "status"], &dir).assert_failure().assert_output_contains("gh auth login");
+}
