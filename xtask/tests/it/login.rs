@@ -1,1 +1,241 @@
-//! Tests: login.
+//! The login tasks against a real kellnr with authentication required: the real
+//! cargo stores and sends the token, a scratch crate resolves through it, and no
+//! form of the secret appears in any output or argv.
+
+use std::fs;
+use std::path::Path;
+
+use xtask_harness::{Kellnr, Sandbox, base64, basic_header};
+
+pub const REDIST: &str = "hyperlight_redist";
+pub const PACKAGES: &str = "hyperlight_packages";
+
+/// An 84-character PAT, the length Azure DevOps issues since 2024 (the old bash
+/// recipe broke on it: `PAT:` + 84 characters wraps in GNU base64).
+pub fn pat84() -> String {
+    let pat: String = xtask_harness::random_token(84);
+    assert_eq!(pat.len(), 84);
+    pat
+}
+
+/// A kellnr serving both feeds (the second through the server's alias URL, since
+/// cargo refuses two registries with one index URL), and a sandbox pointed at it.
+pub fn world() -> (Kellnr, Sandbox) {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(REDIST, &kellnr);
+    sb.feed(PACKAGES, &kellnr);
+    (kellnr, sb)
+}
+
+/// Publishes crate `name` 0.1.0 to `feed` as kellnr's admin, from a sandbox of
+/// its own, so the test's sandbox starts with no credentials at all.
+pub fn seed_crate(kellnr: &Kellnr, feed: &str, name: &str) {
+    let mut seeder = Sandbox::new(crate::xtask_bin());
+    seeder.feed(feed, kellnr);
+    let var = |key: &str| format!("CARGO_REGISTRIES_{}_{key}", feed.to_uppercase());
+    seeder.env(&var("TOKEN"), &format!("Bearer {}", kellnr.admin_token()));
+    seeder.env(&var("CREDENTIAL_PROVIDER"), "cargo:token");
+    let dir = seeder.scratch_crate(name, "");
+    seeder.cargo(&dir, &["publish", "--registry", feed, "--allow-dirty", "--no-verify"]).assert_success();
+}
+
+/// A consumer crate outside the repo that depends on `deps` (`(crate, feed)`) and
+/// fetches them through cargo: it resolves only if cargo's token is accepted.
+pub fn consumer_fetches(sb: &mut Sandbox, name: &str, deps: &[(&str, &str)]) -> xtask_harness::Run {
+    let body: Vec<String> = deps
+        .iter()
+        .map(|(krate, feed)| format!("{krate} = {{ version = \"0.1\", registry = \"{feed}\" }}"))
+        .collect();
+    let dir = sb.scratch_crate(name, &body.join("\n"));
+    sb.cargo(&dir, &["fetch"])
+}
+
+fn stored_token(sb: &Sandbox, feed: &str) -> Option<String> {
+    let text = fs::read_to_string(sb.cargo_home().join("credentials.toml")).ok()?;
+    let doc: toml_edit::DocumentMut = text.parse().ok()?;
+    Some(doc.get("registries")?.get(feed)?.get("token")?.as_str()?.to_owned())
+}
+
+fn is_empty_dir(dir: &Path) -> bool {
+    fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true)
+}
+
+#[test]
+fn ci_login_with_an_84_character_pat_lets_cargo_use_both_feeds() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    seed_crate(&kellnr, REDIST, "redist-dep");
+    seed_crate(&kellnr, PACKAGES, "packages-dep");
+    sb.env("PAT", &pat);
+
+    let run = sb.xtask(&["cargo-login-ci"]);
+    run.assert_success();
+    assert!(run.stderr.contains(&format!("check: {REDIST}: ok")), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("check: {PACKAGES}: ok")), "{}", run.stderr);
+
+    let header = basic_header("PAT", &pat);
+    assert_eq!(stored_token(&sb, REDIST).as_deref(), Some(header.as_str()));
+    assert_eq!(stored_token(&sb, PACKAGES).as_deref(), Some(header.as_str()));
+    let logins: Vec<_> =
+        sb.calls("cargo").into_iter().filter(|c| c.argv.first().is_some_and(|a| a == "login")).collect();
+    assert_eq!(logins.len(), 2, "one `cargo login` per feed");
+
+    consumer_fetches(&mut sb, "consumer", &[("redist-dep", REDIST), ("packages-dep", PACKAGES)])
+        .assert_success();
+
+    let credential = base64(format!("PAT:{pat}").as_bytes());
+    assert!(sb.assert_no_secret(&[&pat, &credential, &header]) > 0);
+}
+
+#[test]
+fn ci_login_with_a_wrong_pat_names_the_rejected_feeds() {
+    let (kellnr, mut sb) = world();
+    kellnr.add_user("PAT", &pat84());
+    let wrong = pat84();
+    sb.env("PAT", &wrong);
+
+    let run = sb.xtask(&["cargo-login-ci"]);
+    run.assert_failure();
+    for feed in [REDIST, PACKAGES] {
+        assert!(run.stderr.contains(&format!("check: {feed}: token rejected")), "{}", run.stderr);
+    }
+    assert!(
+        run.stderr.contains("access check failed for hyperlight_redist (token rejected)"),
+        "{}",
+        run.stderr
+    );
+    sb.assert_no_secret(&[&wrong, &basic_header("PAT", &wrong)]);
+}
+
+#[test]
+fn bad_pats_are_refused_by_name_and_nothing_is_written() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let cases: [(Option<&str>, &str); 5] = [
+        (None, "is not set"),
+        (Some(""), "is empty"),
+        (Some("  \t "), "is empty"),
+        (Some("abc def-ghi"), "character cargo cannot send"),
+        (Some("pat-with-\u{e9}-accent"), "character cargo cannot send"),
+    ];
+    for (value, says) in cases {
+        match value {
+            Some(v) => sb.env("PAT", v),
+            None => sb.env_remove("PAT"),
+        }
+        let run = sb.xtask(&["cargo-login-ci"]);
+        run.assert_failure();
+        assert!(run.stderr.contains("environment variable PAT"), "{value:?}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{value:?}: {}", run.stderr);
+        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+            assert!(!run.combined().contains(v), "the value leaked: {}", run.combined());
+        }
+        assert!(is_empty_dir(&sb.cargo_home()), "{value:?} left files in CARGO_HOME");
+    }
+    sb.env("OTHER_PAT", "");
+    let run = sb.xtask(&["cargo-login-ci", "--pat-env", "OTHER_PAT"]);
+    run.assert_failure().assert_output_contains("environment variable OTHER_PAT is empty");
+}
+
+#[test]
+fn an_unknown_feed_is_an_error_listing_the_known_ones() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.env("PAT", &pat84());
+    for task in ["cargo-login-ci", "cargo-login", "cargo-logout"] {
+        let run = sb.xtask(&[task, "--registry", "hyperlight_nope"]);
+        run.assert_failure()
+            .assert_output_contains("unknown feed `hyperlight_nope`")
+            .assert_output_contains("hyperlight_redist, hyperlight_packages");
+    }
+    assert!(is_empty_dir(&sb.cargo_home()));
+}
+
+#[test]
+fn registry_flag_limits_the_login_to_one_feed() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--registry", PACKAGES]).assert_success();
+    assert!(stored_token(&sb, PACKAGES).is_some());
+    assert_eq!(stored_token(&sb, REDIST), None);
+}
+
+/// The `--github-env` mode writes no credentials file: it hands the token to later
+/// steps through `$GITHUB_ENV`, masking every form first, as GitHub Actions needs.
+#[test]
+fn github_env_mode_masks_first_and_exports_instead_of_storing() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    seed_crate(&kellnr, REDIST, "exported-dep");
+    let github_env = sb.root().join("github_env");
+    fs::write(&github_env, "").unwrap();
+    sb.env("GITHUB_ACTIONS", "true");
+    sb.env("GITHUB_ENV", github_env.to_str().unwrap());
+    sb.env("PAT", &pat);
+
+    let run = sb.xtask(&["cargo-login-ci", "--github-env"]);
+    run.assert_success();
+
+    let header = basic_header("PAT", &pat);
+    let credential = base64(format!("PAT:{pat}").as_bytes());
+    let masks: Vec<&str> = run.stdout.lines().take(3).collect();
+    assert_eq!(
+        masks,
+        [format!("::add-mask::{pat}"), format!("::add-mask::{header}"), format!("::add-mask::{credential}")],
+        "the first lines of stdout must mask the PAT, the header and the credential"
+    );
+    assert!(!sb.cargo_home().join("credentials.toml").exists(), "--github-env stored a token");
+
+    // A later step: the runner sets what $GITHUB_ENV says; cargo then just works.
+    let exported = parse_github_env(&fs::read_to_string(&github_env).unwrap());
+    for feed in [REDIST, PACKAGES] {
+        let upper = feed.to_uppercase();
+        assert_eq!(exported.get(&format!("CARGO_REGISTRIES_{upper}_TOKEN")), Some(&header));
+        assert_eq!(
+            exported.get(&format!("CARGO_REGISTRIES_{upper}_CREDENTIAL_PROVIDER")).map(String::as_str),
+            Some("cargo:token")
+        );
+    }
+    sb.env_remove("GITHUB_ACTIONS");
+    for (key, value) in &exported {
+        sb.env(key, value);
+    }
+    consumer_fetches(&mut sb, "later-step", &[("exported-dep", REDIST)]).assert_success();
+
+    // Masked values may appear only inside the masking commands themselves.
+    let stdout_rest: String = run.stdout.lines().skip(3).collect::<Vec<_>>().join("\n");
+    assert!(!stdout_rest.contains(&pat) && !run.stderr.contains(&pat));
+}
+
+/// `NAME<<DELIM` … `DELIM` blocks and `NAME=value` lines, as the runner reads them.
+fn parse_github_env(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut vars = std::collections::BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delimiter)) = line.split_once("<<") {
+            let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
+            vars.insert(name.to_owned(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            vars.insert(name.to_owned(), value.to_owned());
+        }
+    }
+    vars
+}
+
+#[test]
+fn logout_removes_the_tokens_and_is_fine_when_there_are_none() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--no-check"]).assert_success();
+    assert!(stored_token(&sb, REDIST).is_some());
+
+    sb.xtask(&["cargo-logout"]).assert_success();
+    assert_eq!(stored_token(&sb, REDIST), None);
+    assert_eq!(stored_token(&sb, PACKAGES), None);
+    sb.xtask(&["cargo-logout"]).assert_success();
+}
