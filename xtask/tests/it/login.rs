@@ -7,6 +7,8 @@ use std::path::Path;
 
 use xtask_harness::{Kellnr, Sandbox, base64, basic_header};
 
+use crate::standins::{AZURE_DEVOPS_RESOURCE, AzState, install_az};
+
 pub const REDIST: &str = "hyperlight_redist";
 pub const PACKAGES: &str = "hyperlight_packages";
 
@@ -238,4 +240,81 @@ fn logout_removes_the_tokens_and_is_fine_when_there_are_none() {
     assert_eq!(stored_token(&sb, REDIST), None);
     assert_eq!(stored_token(&sb, PACKAGES), None);
     sb.xtask(&["cargo-logout"]).assert_success();
+}
+
+// `cargo-login`: the developer path, with the az stand-in handing out kellnr's admin
+// token as the Entra access token (kellnr accepts it as `Bearer <token>`).
+
+fn az_token_calls(sb: &Sandbox) -> Vec<Vec<String>> {
+    sb.calls("az")
+        .into_iter()
+        .map(|c| c.argv)
+        .filter(|a| a.starts_with(&["account".into(), "get-access-token".into()]))
+        .collect()
+}
+
+#[test]
+fn dev_login_asks_az_once_and_lets_cargo_use_both_feeds() {
+    let (kellnr, mut sb) = world();
+    let token = kellnr.admin_token().to_owned();
+    install_az(&sb, &AzState { token: token.clone(), ..AzState::default() });
+    seed_crate(&kellnr, REDIST, "dev-dep");
+    seed_crate(&kellnr, PACKAGES, "dev-other-dep");
+
+    let run = sb.xtask(&["cargo-login"]);
+    run.assert_success().assert_output_contains("expires at 2031-01-01 12:00:00");
+    assert!(run.stderr.contains(&format!("check: {PACKAGES}: ok")), "{}", run.stderr);
+
+    let calls = az_token_calls(&sb);
+    assert_eq!(calls.len(), 1, "one az call for all feeds: {calls:?}");
+    assert!(calls[0].windows(2).any(|w| w == ["--resource", AZURE_DEVOPS_RESOURCE]), "{:?}", calls[0]);
+    let bearer = format!("Bearer {token}");
+    assert_eq!(stored_token(&sb, REDIST).as_deref(), Some(bearer.as_str()));
+    assert_eq!(stored_token(&sb, PACKAGES).as_deref(), Some(bearer.as_str()));
+    assert!(sb.cargo_home().join("config.toml").exists(), "cargo-login sets up a new machine");
+
+    consumer_fetches(&mut sb, "dev-consumer", &[("dev-dep", REDIST), ("dev-other-dep", PACKAGES)])
+        .assert_success();
+    assert!(sb.assert_no_secret(&[&token, &bearer]) > 0);
+}
+
+#[test]
+fn dev_login_without_an_az_session_says_to_run_az_login() {
+    let (_kellnr, mut sb) = world();
+    install_az(&sb, &AzState { logged_in: false, ..AzState::default() });
+    let run = sb.xtask(&["cargo-login"]);
+    run.assert_failure().assert_output_contains("run `az login`");
+    assert!(run.stderr.contains("--az-login"), "{}", run.stderr);
+    assert!(!sb.cargo_home().join("credentials.toml").exists());
+}
+
+#[test]
+fn az_login_flag_logs_in_to_azure_first() {
+    let (kellnr, mut sb) = world();
+    let token = kellnr.admin_token().to_owned();
+    install_az(&sb, &AzState { logged_in: false, token: token.clone(), ..AzState::default() });
+    sb.xtask(&["cargo-login", "--az-login", "--registry", REDIST]).assert_success();
+    let commands: Vec<String> =
+        sb.calls("az").iter().map(|c| c.argv[..2.min(c.argv.len())].join(" ")).collect();
+    assert_eq!(commands, ["login", "account get-access-token"]);
+    assert_eq!(stored_token(&sb, REDIST), Some(format!("Bearer {token}")));
+    sb.assert_no_secret(&[&token]);
+}
+
+/// Without az on PATH the error says how to install it. PATH holds only the
+/// sandbox's stand-in dir and the few utilities the cargo recording wrapper uses,
+/// so an az installed on the machine cannot make this pass by accident.
+#[cfg(unix)]
+#[test]
+fn missing_az_says_how_to_install_it() {
+    let (_kellnr, mut sb) = world();
+    let tools = sb.root().join("tools");
+    fs::create_dir_all(&tools).unwrap();
+    for util in ["sh", "mkdir", "env", "cat"] {
+        let path = ["/bin", "/usr/bin"].iter().map(|d| Path::new(d).join(util)).find(|p| p.exists()).unwrap();
+        std::os::unix::fs::symlink(path, tools.join(util)).unwrap();
+    }
+    sb.env("PATH", &format!("{}:{}", sb.bin_dir().display(), tools.display()));
+    let run = sb.xtask(&["cargo-login", "--no-setup"]);
+    run.assert_failure().assert_output_contains("`az` was not found on PATH: install the Azure CLI");
 }
