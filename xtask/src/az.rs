@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
 use xshell::{Shell, cmd};
 
-use crate::secret::{AuthHeader, redact};
+use crate::secret::{AuthHeader, Secret, redact};
 use crate::tool;
 
 /// The Entra resource id of Azure DevOps (and so of Azure Artifacts feeds).
@@ -69,6 +69,63 @@ impl Az {
             header: AuthHeader::bearer(&token)?,
             expires_on: json_string(&stdout, "expiresOn").unwrap_or_else(|| "an unknown time".into()),
         })
+    }
+}
+
+impl Az {
+    /// Whether az is logged in (`az account show` succeeds); otherwise az's own words.
+    pub fn account_show(&self, sh: &Shell) -> Result<(), String> {
+        let az = &self.path;
+        match cmd!(sh, "{az} account show --output json").quiet().ignore_status().output() {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim_end().to_owned()),
+            Err(err) => Err(format!("cannot run {az}: {err}")),
+        }
+    }
+
+    /// `az rest` against an Azure DevOps URL, with a token for Azure DevOps (az adds
+    /// one by itself only for Azure Resource Manager URLs). A body goes through a
+    /// temporary file (`--body @FILE`): JSON in argv breaks on the quoting of
+    /// `az.cmd` on Windows, and the bodies sent here hold no secret. The answer is
+    /// returned as a [`Secret`]: answers of the PAT API carry one.
+    pub fn rest(&self, sh: &Shell, method: &str, uri: &str, body: Option<&str>) -> anyhow::Result<Secret> {
+        let az = &self.path;
+        let body_file = match body {
+            Some(text) => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default();
+                let path = std::env::temp_dir()
+                    .join(format!("hyperlight-xtask-az-body-{}-{nanos}.json", std::process::id()));
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write the request body to {}", path.display()))?;
+                Some(path)
+            }
+            None => None,
+        };
+        let body_arg = body_file.as_ref().map(|p| format!("@{}", p.display()));
+        let body_flag = body_arg.as_ref().map(|_| "--body");
+        let out = cmd!(
+            sh,
+            "{az} rest --method {method} --uri {uri} --resource {AZURE_DEVOPS_RESOURCE} {body_flag...} {body_arg...}"
+        )
+        .quiet()
+        .ignore_status()
+        .output();
+        if let Some(path) = &body_file {
+            let _ = std::fs::remove_file(path);
+        }
+        let out = out?;
+        let stdout = Secret::new(String::from_utf8_lossy(&out.stdout).into_owned());
+        if !out.status.success() {
+            let stderr = redact(&String::from_utf8_lossy(&out.stderr), &[stdout.expose()]);
+            if stderr.contains("az login") {
+                bail!("the Azure CLI is not logged in: run `az login` and try again\n{}", stderr.trim_end());
+            }
+            bail!("`az rest --method {method} --uri {uri}` failed:\n{}", stderr.trim_end());
+        }
+        Ok(stdout)
     }
 }
 

@@ -1,13 +1,243 @@
-//! TODO: being written.
+//! `cargo xtask doctor`: why can (or can't) cargo use the feeds? Replaces checking
+//! access by hand with `cargo update --dry-run`, and says where to look when it fails.
+//!
+//! It reads the same places cargo reads (environment, global config, the repo's
+//! config, the credentials file) to explain the setup, but the verdict comes from a
+//! real authenticated request through cargo, never from that reading alone. It never
+//! prints a token: only where one comes from.
 
+use anyhow::bail;
+use camino::Utf8PathBuf;
+use toml_edit::DocumentMut;
 use xshell::Shell;
 
-/// Report, per feed, whether cargo can use it.
+use crate::az::Az;
+use crate::cargo::{self, Access};
+use crate::feeds::{self, Registry};
+use crate::gh::Gh;
+use crate::gha;
+use crate::provider;
+use crate::setup::{cargo_home, global_config_path};
+use crate::toml_file;
+use crate::tool;
+
+/// Check, per feed, whether cargo can use it, and say why not.
+///
+/// For each feed: whether your global cargo config defines it, which credential
+/// provider cargo will use, where the token comes from (credentials file,
+/// environment, provider command, none), and the verdict of a real authenticated
+/// request through cargo: ok, token rejected, or unreachable. Also cargo's version
+/// and whether az and gh are present and logged in. Exits non-zero when any feed
+/// fails; under GitHub Actions each failure is also an error annotation. Never
+/// prints a token.
 #[derive(clap::Args)]
-pub struct Doctor {}
+#[command(after_help = "Examples:\n  cargo xtask doctor\n  cargo xtask doctor --registry hyperlight_redist")]
+pub struct Doctor {
+    /// Check this feed only (repeatable); default: every feed in `.cargo/config.toml`.
+    #[arg(long = "registry", value_name = "NAME")]
+    pub registries: Vec<String>,
+}
+
+/// The configuration files cargo merges, as far as the feeds are concerned.
+struct Configs {
+    global_path: Utf8PathBuf,
+    global: Result<Option<DocumentMut>, String>,
+    repo: Option<DocumentMut>,
+    credentials_path: Utf8PathBuf,
+    credentials: Result<Option<DocumentMut>, String>,
+}
 
 impl Doctor {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
-        anyhow::bail!("not written yet")
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let feeds = feeds::select(sh, &self.registries)?;
+        match cargo::version(sh) {
+            Ok((major, minor)) if (major, minor) < (1, 74) => println!(
+                "cargo: {major}.{minor}, older than 1.74 (the first with stable registry authentication): \
+                 run `rustup update stable`"
+            ),
+            Ok((major, minor)) => println!("cargo: {major}.{minor}"),
+            Err(err) => println!("cargo: {err:#}"),
+        }
+        let configs = Configs::load(sh)?;
+        if let Err(err) = &configs.global {
+            println!("global config: {err}");
+        }
+        if let Err(err) = &configs.credentials {
+            println!("credentials file: {err}");
+        }
+
+        let mut failed = Vec::new();
+        for feed in &feeds {
+            let access = cargo::check_access(sh, feed, &[])?;
+            println!("{}:", feed.name);
+            println!("  index:               {}", feed.index);
+            println!("  in global config:    {}", configs.in_global(feed));
+            println!("  credential provider: {}", configs.provider(feed));
+            println!("  token from:          {}", configs.token_source(feed));
+            println!("  access:              {access}");
+            if access != Access::Ok {
+                let hint = hint(&access);
+                println!("  fix:                 {hint}");
+                gha::error_titled(&format!("feed {}", feed.name), &format!("{access}: {hint}"));
+                failed.push(format!("{} ({access})", feed.name));
+            }
+        }
+
+        println!("az: {}", az_status(sh));
+        println!("gh: {}", gh_status(sh));
+        if !failed.is_empty() {
+            bail!("{} of {} feed(s) failed: {}", failed.len(), feeds.len(), failed.join(", "));
+        }
+        println!("doctor: every feed is ok");
+        Ok(())
+    }
+}
+
+fn hint(access: &Access) -> &'static str {
+    match access {
+        Access::Ok => "",
+        Access::NoToken => {
+            "cargo has no token for it: run `cargo xtask cargo-login` (or `cargo-login --provider`)"
+        }
+        Access::Rejected => {
+            "the feed refused the token (wrong, expired or without the Packaging scope): run \
+             `cargo xtask cargo-login` again, or `cargo-login-ci` with a current PAT"
+        }
+        Access::Unreachable(_) => "check the network and the feed's index URL",
+    }
+}
+
+impl Configs {
+    fn load(sh: &Shell) -> anyhow::Result<Configs> {
+        let global_path = global_config_path()?;
+        let home = cargo_home()?;
+        // A legacy `credentials` file wins over `credentials.toml` when it exists.
+        let legacy = home.join("credentials");
+        let credentials_path = if legacy.is_file() { legacy } else { home.join("credentials.toml") };
+        let repo = toml_file::read(&crate::sh_dir(sh)?.join(feeds::CONFIG_PATH)).ok();
+        Ok(Configs {
+            global: read_optional(&global_path),
+            global_path,
+            repo,
+            credentials: read_optional(&credentials_path),
+            credentials_path,
+        })
+    }
+
+    fn global(&self) -> Option<&DocumentMut> {
+        self.global.as_ref().ok().and_then(Option::as_ref)
+    }
+
+    fn in_global(&self, feed: &Registry) -> String {
+        let index = self.global().and_then(|doc| {
+            doc.get("registries")?.get(&feed.name)?.get("index")?.as_str().map(str::to_owned)
+        });
+        match index {
+            Some(index) if index == feed.index => format!("yes ({})", self.global_path),
+            Some(other) => format!(
+                "with another index ({other}) in {}: run `cargo xtask setup --force` to align it",
+                self.global_path
+            ),
+            None => format!("no ({}): run `cargo xtask setup`", self.global_path),
+        }
+    }
+
+    /// The provider words cargo will use for `feed`, and where that setting is. Cargo
+    /// takes the feed's own `credential-provider` (environment first), else the global
+    /// list, whose last entry is tried first.
+    fn effective_provider(&self, feed: &Registry) -> Option<(Vec<String>, String)> {
+        let var = feed.env_var("credential-provider");
+        if let Some(value) = std::env::var(&var).ok().filter(|v| !v.is_empty()) {
+            return Some((value.split_whitespace().map(str::to_owned).collect(), var));
+        }
+        let docs =
+            [(self.global(), self.global_path.to_string()), (self.repo.as_ref(), feeds::CONFIG_PATH.into())];
+        for (doc, place) in &docs {
+            if let Some(item) =
+                doc.and_then(|d| d.get("registries")?.get(&feed.name)?.get("credential-provider"))
+            {
+                return Some((provider::provider_words(item), place.clone()));
+            }
+        }
+        if let Ok(list) = std::env::var("CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS") {
+            return Some((list.split_whitespace().map(str::to_owned).collect(), "environment".into()));
+        }
+        for (doc, place) in &docs {
+            let list = doc.and_then(|d| d.get("registry")?.get("global-credential-providers")?.as_array());
+            if let Some(list) = list {
+                let words = list.iter().filter_map(|v| v.as_str()).map(str::to_owned).collect();
+                return Some((words, format!("registry.global-credential-providers in {place}")));
+            }
+        }
+        None
+    }
+
+    fn provider(&self, feed: &Registry) -> String {
+        match self.effective_provider(feed) {
+            Some((words, place)) => format!("{} ({place})", words.join(" ")),
+            None => "none: cargo refuses authenticated feeds without one; run `cargo xtask setup`".into(),
+        }
+    }
+
+    fn token_source(&self, feed: &Registry) -> String {
+        let words = self.effective_provider(feed).map(|(w, _)| w).unwrap_or_default();
+        if words.first().map(String::as_str) == Some(provider::TOKEN_FROM_STDOUT) {
+            let program = words.get(1).map(String::as_str).unwrap_or("(none given)");
+            return format!("provider command {program} (asked on each use; nothing stored)");
+        }
+        let var = feed.env_var("token");
+        let uses_token = words.is_empty() || words.iter().any(|w| w == "cargo:token");
+        if uses_token && std::env::var_os(&var).is_some_and(|v| !v.is_empty()) {
+            return format!("environment ({var})");
+        }
+        let stored = self.credentials.as_ref().ok().and_then(Option::as_ref).is_some_and(|doc| {
+            doc.get("registries").and_then(|r| r.get(&feed.name)).and_then(|r| r.get("token")).is_some()
+        });
+        if uses_token && stored {
+            return format!("credentials file ({})", self.credentials_path);
+        }
+        if let Some(keychain) = words
+            .iter()
+            .find(|w| ["cargo:libsecret", "cargo:wincred", "cargo:macos-keychain"].contains(&w.as_str()))
+        {
+            return format!("the OS keychain ({keychain}), if a token is stored there");
+        }
+        "none".into()
+    }
+}
+
+/// A TOML file that may be missing; a parse error is kept as text to report.
+fn read_optional(path: &camino::Utf8Path) -> Result<Option<DocumentMut>, String> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    toml_file::read(path).map(Some).map_err(|err| format!("{err:#}"))
+}
+
+fn az_status(sh: &Shell) -> String {
+    if !tool::AZ.is_present() {
+        return format!("not found ({})", tool::AZ.install);
+    }
+    match Az::find() {
+        Ok(az) => match az.account_show(sh) {
+            Ok(()) => format!("{} (logged in)", az.path()),
+            Err(_) => format!("{} (not logged in: run `az login`)", az.path()),
+        },
+        Err(err) => format!("{err:#}"),
+    }
+}
+
+fn gh_status(sh: &Shell) -> String {
+    if !tool::GH.is_present() {
+        return format!("not found ({}; needed by rotate-pat only)", tool::GH.install);
+    }
+    match Gh::find() {
+        Ok(gh) => match gh.auth_status(sh) {
+            Ok(()) => format!("{} (logged in)", gh.path()),
+            Err(_) => {
+                format!("{} (not logged in: run `gh auth login`; needed by rotate-pat only)", gh.path())
+            }
+        },
+        Err(err) => format!("{err:#}"),
     }
 }

@@ -33,12 +33,17 @@ pub struct LoginFlags {
 /// feed. The token expires after about an hour: run this again then.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  cargo xtask cargo-login\n  cargo xtask cargo-login --az-login\n  cargo xtask cargo-login --registry hyperlight_redist"
+    after_help = "Examples:\n  cargo xtask cargo-login\n  cargo xtask cargo-login --az-login\n  cargo xtask cargo-login --provider\n  cargo xtask cargo-login --registry hyperlight_redist"
 )]
 pub struct CargoLogin {
     /// Run `az login` first, in this terminal.
     #[arg(long)]
     pub az_login: bool,
+    /// Token-free: store no token, make cargo ask the Azure CLI for a fresh one on each
+    /// use instead (each feed's `credential-provider` = `cargo:token-from-stdout` running
+    /// az), so there is no hourly re-login. Undo with `cargo xtask cargo-logout`.
+    #[arg(long)]
+    pub provider: bool,
     #[command(flatten)]
     pub flags: LoginFlags,
 }
@@ -50,6 +55,13 @@ impl CargoLogin {
         if self.az_login {
             az.login_interactive(sh)?;
         }
+        if self.provider {
+            crate::provider::enable(sh, &feeds, &az)?;
+            return self.flags.check(sh, &feeds, &[]);
+        }
+        // A stored token and provider mode exclude each other: `cargo login` is
+        // unsupported for a feed whose provider is a command.
+        crate::provider::disable(&feeds)?;
         let token = az.access_token(sh)?;
         gha::mask(&token.header.forms());
         for feed in &feeds {
@@ -129,7 +141,10 @@ pub struct CargoLogout {
 
 impl CargoLogout {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        for feed in feeds::select(sh, &self.registries)? {
+        let feeds = feeds::select(sh, &self.registries)?;
+        // First: `cargo logout` is unsupported while provider mode is on.
+        crate::provider::disable(&feeds)?;
+        for feed in feeds {
             cargo::logout(sh, &feed)?;
             eprintln!("cargo-logout: no token stored for {} any more", feed.name);
         }

@@ -7,6 +7,7 @@
 mod az;
 mod cargo;
 mod feeds;
+mod gh;
 mod gha;
 mod secret;
 mod setup;
@@ -15,6 +16,7 @@ mod tool;
 
 mod doctor;
 mod login;
+mod provider;
 mod publish_redist;
 mod rotate_pat;
 mod test_task;
