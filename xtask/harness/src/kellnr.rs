@@ -142,6 +142,11 @@ impl Kellnr {
         &self.admin_password
     }
 
+    /// The server's process id (for tests proving it is gone after drop).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// How long the server took to answer its first health check.
     pub fn startup_time(&self) -> Duration {
         self.startup

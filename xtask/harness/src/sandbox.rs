@@ -489,8 +489,7 @@ impl Sandbox {
         let mut cmd = Command::new(program);
         cmd.args(args).current_dir(dir);
         for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            if SCRUB_EXACT.contains(&k.as_ref()) || SCRUB_PREFIXES.iter().any(|p| k.starts_with(p)) {
+            if is_scrubbed(&key.to_string_lossy()) {
                 cmd.env_remove(&key);
             }
         }
@@ -590,6 +589,11 @@ impl Drop for Sandbox {
     }
 }
 
+/// Whether an inherited variable is kept away from sandbox commands.
+fn is_scrubbed(key: &str) -> bool {
+    SCRUB_EXACT.contains(&key) || SCRUB_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
 /// `NAME` of `CARGO_REGISTRIES_<NAME>_*`: upper-cased, `-` and `.` as `_`.
 pub(crate) fn env_name(registry: &str) -> String {
     registry
@@ -677,14 +681,30 @@ fn read_nul_list(path: &Path) -> Vec<String> {
     items
 }
 
+/// Writes an executable script.
+///
+/// On Unix the bytes are written by a `sh` child, never through a file handle
+/// of this (multi-threaded) test process: a handle open for writing here is
+/// inherited by any child another test thread forks at that moment, and
+/// exec'ing the script then fails with ETXTBSY ("Text file busy") until that
+/// child execs. Seen in parallel test runs; this makes it impossible.
 fn write_executable(path: &Path, text: &str) {
-    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o755))
-            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+        let mut child = Command::new("sh")
+            .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+            .arg(path)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("write {}: cannot run sh: {e}", path.display()));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(text.as_bytes()).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        drop(stdin);
+        let status = child.wait().expect("wait for sh");
+        assert!(status.success(), "write {}: sh failed: {status}", path.display());
     }
+    #[cfg(not(unix))]
+    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 #[cfg(test)]
@@ -736,19 +756,54 @@ mod tests {
     }
 
     #[test]
-    fn inherited_ci_variables_are_scrubbed() {
-        // The test process itself runs under cargo: CARGO_PKG_NAME is set here.
-        assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+    fn scrub_list() {
+        for k in [
+            "CI",
+            "PAT",
+            "GITHUB_ACTIONS",
+            "GITHUB_ENV",
+            "RUNNER_TEMP",
+            "AZURE_DEVOPS_EXT_PAT",
+            "GH_TOKEN",
+            "CARGO_REGISTRIES_HYPERLIGHT_REDIST_TOKEN",
+            "CARGO_REGISTRY_TOKEN",
+            "CARGO_TARGET_DIR",
+            "CARGO_HOME",
+            "CARGO",
+            "CARGO_PKG_NAME",
+            "CARGO_MANIFEST_DIR",
+            "RUSTC_WRAPPER",
+        ] {
+            assert!(is_scrubbed(k), "{k}");
+        }
+        for k in ["PATH", "RUSTUP_TOOLCHAIN", "CARGO_HTTP_CAINFO", "SSL_CERT_FILE", "LANG"] {
+            assert!(!is_scrubbed(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn sandbox_env_defaults_and_overrides() {
         let mut sb = sandbox();
         let dir = sb.root().to_path_buf();
         let r = sb.run("env", &[], &dir);
         r.assert_success();
-        assert!(!r.stdout.contains("CARGO_PKG_NAME="));
+        for (k, _) in std::env::vars() {
+            if is_scrubbed(&k) {
+                let leaked = r.stdout.lines().any(|l| l.starts_with(&format!("{k}=")))
+                    && !["CARGO_HOME", "CARGO"].contains(&k.as_str());
+                assert!(!leaked, "{k} leaked into the sandbox");
+            }
+        }
+        let home = format!("CARGO_HOME={}", sb.cargo_home().display());
+        assert!(r.stdout.lines().any(|l| l == home), "{}", r.stdout);
         assert!(r.stdout.contains("CARGO_TERM_COLOR=never"));
-        assert!(r.stdout.lines().any(|l| l.starts_with("PATH=") && l.contains("/bin:")));
+        let path = format!("PATH={}:", sb.bin_dir().display());
+        assert!(r.stdout.lines().any(|l| l.starts_with(&path)), "{}", r.stdout);
         sb.env_remove("CARGO_TERM_COLOR");
+        sb.env("PAT", "set-by-the-test");
         let r = sb.run("env", &[], &dir);
         assert!(!r.stdout.contains("CARGO_TERM_COLOR="));
+        assert!(r.stdout.lines().any(|l| l == "PAT=set-by-the-test"));
     }
 
     #[test]
