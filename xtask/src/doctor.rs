@@ -69,17 +69,17 @@ impl Doctor {
         let mut failed = Vec::new();
         for feed in &feeds {
             let access = cargo::check_access(sh, feed, &[])?;
+            let (verdict, hint) = verdict(&access);
             println!("{}:", feed.name);
             println!("  index:               {}", feed.index);
             println!("  in global config:    {}", configs.in_global(feed));
             println!("  credential provider: {}", configs.provider(feed));
             println!("  token from:          {}", configs.token_source(feed));
-            println!("  access:              {access}");
+            println!("  access:              {verdict}");
             if access != Access::Ok {
-                let hint = hint(&access);
                 println!("  fix:                 {hint}");
-                gha::error_titled(&format!("feed {}", feed.name), &format!("{access}: {hint}"));
-                failed.push(format!("{} ({access})", feed.name));
+                gha::error_titled(&format!("feed {}", feed.name), &format!("{verdict}: {hint}"));
+                failed.push(format!("{} ({verdict})", feed.name));
             }
         }
 
@@ -90,6 +90,20 @@ impl Doctor {
         }
         println!("doctor: every feed is ok");
         Ok(())
+    }
+}
+
+/// What to print for a verdict, and how to fix it.
+fn verdict(access: &Access) -> (String, &'static str) {
+    match access {
+        Access::Ok => ("ok".into(), ""),
+        // Cargo refuses before any request when no provider is configured; its
+        // message ends with a pointer to the registry-authentication page.
+        Access::Unreachable(why) if why.contains("registry-authentication") => (
+            "refused by cargo: no credential provider is configured".into(),
+            "run `cargo xtask setup` (cargo-login runs it too)",
+        ),
+        other => (other.to_string(), hint(other)),
     }
 }
 

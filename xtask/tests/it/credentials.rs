@@ -1,1 +1,555 @@
-//! Tests: credentials.
+//! Credentials end to end (issue 4): `rotate-pat`, `doctor` and token-free provider
+//! mode, against a real kellnr with authentication required, the real cargo, and the
+//! az and gh stand-ins of [`crate::standins`] (which say which real behaviour each
+//! answer copies). Every test ends with the whole-output secret scan.
+
+use std::fs;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use xtask_harness::{Call, Kellnr, Sandbox, base64, basic_header};
+
+use crate::login::{PACKAGES, REDIST, consumer_fetches, pat84, seed_crate, world};
+use crate::standins::{
+    AZURE_DEVOPS_RESOURCE, AzState, GhState, PAT_AUTHORIZATION_ID, az_rest_bodies, install_az, install_gh,
+};
+
+const ORG: &str = "HyperlightTest";
+const REPO: &str = "hyperlight-dev/hyperlight";
+const PAT_API: &str =
+    "https://vssps.dev.azure.com/HyperlightTest/_apis/tokens/pats?api-version=7.1-preview.1";
+
+/// The value after `flag` in a recorded argv.
+fn arg<'a>(call: &'a Call, flag: &str) -> Option<&'a str> {
+    call.argv.iter().position(|a| a == flag).and_then(|i| call.argv.get(i + 1)).map(String::as_str)
+}
+
+/// The `az rest` calls, in order.
+fn rest_calls(sb: &Sandbox) -> Vec<Call> {
+    sb.calls("az").into_iter().filter(|c| c.argv.first().map(String::as_str) == Some("rest")).collect()
+}
+
+/// A string field of a flat JSON object (the PAT request body).
+fn json_field(json: &str, key: &str) -> Option<String> {
+    let rest = &json[json.find(&format!("\"{key}\""))? + key.len() + 2..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    if let Some(text) = rest.strip_prefix('"') {
+        return Some(text[..text.find('"')?].to_owned());
+    }
+    Some(rest[..rest.find([',', '}'])?].trim().to_owned())
+}
+
+/// Seconds since 1970 of `YYYY-MM-DDTHH:MM:SS…`, written here independently of the
+/// xtask's date code (Howard Hinnant's `days_from_civil`).
+fn unix_time(iso: &str) -> i64 {
+    let num = |range: std::ops::Range<usize>| -> i64 { iso[range].parse().unwrap() };
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + num(11..13) * 3600 + num(14..16) * 60 + num(17..19)
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn today() -> String {
+    let out = std::process::Command::new("date").args(["-u", "+%Y-%m-%d"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The forms of a PAT a leak could take, for the scan.
+fn pat_forms(pat: &str) -> [String; 3] {
+    [pat.to_owned(), base64(format!("PAT:{pat}").as_bytes()), basic_header("PAT", pat)]
+}
+
+/// No credentials file of either name: nothing was stored.
+fn assert_nothing_stored(sb: &Sandbox) {
+    for name in ["credentials.toml", "credentials"] {
+        let path = sb.cargo_home().join(name);
+        assert!(
+            !path.exists(),
+            "{} exists:\n{}",
+            path.display(),
+            fs::read_to_string(&path).unwrap_or_default()
+        );
+    }
+}
+
+/// Done means 1: the PAT API request carries the right scope, name and expiry; the
+/// check passes through cargo against both feeds; gh receives the right secret name
+/// and repository, and the PAT on stdin only.
+#[test]
+fn rotate_pat_creates_checks_and_stores_the_pat() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
+    install_gh(&sb, &GhState::default());
+
+    let before = now();
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_success();
+    let after = now();
+
+    // The PAT API request: one POST with the Azure DevOps resource, the body in a file.
+    let rest = rest_calls(&sb);
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(arg(&rest[0], "--method"), Some("post"));
+    assert_eq!(arg(&rest[0], "--uri"), Some(PAT_API));
+    assert_eq!(arg(&rest[0], "--resource"), Some(AZURE_DEVOPS_RESOURCE));
+    assert!(arg(&rest[0], "--body").is_some_and(|b| b.starts_with('@')), "{:?}", rest[0].argv);
+    let body = &az_rest_bodies(&sb)[0];
+    assert_eq!(json_field(body, "scope").as_deref(), Some("vso.packaging"), "{body}");
+    assert_eq!(json_field(body, "displayName"), Some(format!("hyperlight-cargo-read-{}", today())), "{body}");
+    assert_eq!(json_field(body, "allOrgs").as_deref(), Some("false"), "{body}");
+    let valid_to = unix_time(&json_field(body, "validTo").unwrap());
+    assert!(
+        (before + 90 * 86_400..=after + 90 * 86_400).contains(&valid_to),
+        "validTo is not 90 days ahead: {body}"
+    );
+
+    // The check: a real request per feed through cargo, the PAT's header in the
+    // child's environment only, never in a credentials file.
+    let header = basic_header("PAT", &pat);
+    for feed in [REDIST, PACKAGES] {
+        let upper = feed.to_uppercase();
+        let check = sb
+            .calls("cargo")
+            .into_iter()
+            .find(|c| c.argv.iter().any(|a| a == feed))
+            .unwrap_or_else(|| panic!("cargo was not asked about {feed}"));
+        assert_eq!(check.env(&format!("CARGO_REGISTRIES_{upper}_TOKEN")), Some(header.as_str()));
+        assert_eq!(check.env(&format!("CARGO_REGISTRIES_{upper}_CREDENTIAL_PROVIDER")), Some("cargo:token"));
+        assert!(run.stderr.contains(&format!("check: {feed}: ok")), "{}", run.stderr);
+    }
+    assert_nothing_stored(&sb);
+
+    // gh: logged in, then the secret of the repository, the PAT on stdin only.
+    let gh = sb.calls("gh");
+    assert_eq!(gh.len(), 2, "{gh:?}");
+    assert_eq!(gh[0].argv, ["auth", "status"]);
+    assert_eq!(gh[1].argv, ["secret", "set", "ADO_CARGO_RO_PAT", "--repo", REPO]);
+    assert_eq!(gh[1].stdin, pat);
+    assert!(run.stderr.contains("ADO_CARGO_RO_PAT of hyperlight-dev/hyperlight now holds the new PAT"));
+
+    // Done means 4: no form of the PAT in any output or argv.
+    let forms = pat_forms(&pat);
+    assert!(sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]) > 0);
+}
+
+/// Write access: scope `vso.packaging_write`, secret `ADO_CARGO_RW_PAT` unless
+/// `--secret` says otherwise, name and lifetime from the flags, one feed only.
+#[test]
+fn rotate_pat_write_access_with_flags() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
+    install_gh(&sb, &GhState::default());
+
+    let before = now();
+    let run = sb.xtask(&[
+        "rotate-pat",
+        "--access",
+        "write",
+        "--days",
+        "30",
+        "--name",
+        "ci \"publish\" token",
+        "--organization",
+        ORG,
+        "--repo",
+        REPO,
+        "--registry",
+        REDIST,
+    ]);
+    run.assert_success();
+    let body = &az_rest_bodies(&sb)[0];
+    assert_eq!(json_field(body, "scope").as_deref(), Some("vso.packaging_write"), "{body}");
+    assert!(body.contains(r#""displayName": "ci \"publish\" token""#), "{body}");
+    let valid_to = unix_time(&json_field(body, "validTo").unwrap());
+    assert!((before + 30 * 86_400..=now() + 30 * 86_400).contains(&valid_to), "{body}");
+    // Only the feed asked for was checked.
+    assert!(run.stderr.contains(&format!("check: {REDIST}: ok")), "{}", run.stderr);
+    assert!(!run.stderr.contains(&format!("check: {PACKAGES}")), "{}", run.stderr);
+    let set = sb.calls("gh").pop().unwrap();
+    assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RW_PAT", "--repo", REPO]);
+    assert_eq!(set.stdin, pat);
+
+    // --secret overrides the name.
+    let run = sb.xtask(&[
+        "rotate-pat",
+        "--access",
+        "write",
+        "--organization",
+        ORG,
+        "--repo",
+        REPO,
+        "--secret",
+        "MY_PAT",
+        "--registry",
+        REDIST,
+    ]);
+    run.assert_success();
+    assert_eq!(sb.calls("gh").pop().unwrap().argv, ["secret", "set", "MY_PAT", "--repo", REPO]);
+    let forms = pat_forms(&pat);
+    sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]);
+}
+
+/// Done means 1, the other half: a PAT the feed rejects never reaches gh, the error
+/// names the feeds that rejected it, and the unused PAT is revoked again.
+#[test]
+fn rotate_pat_with_a_rejected_pat_never_calls_gh() {
+    let (_kellnr, mut sb) = world();
+    let pat = pat84(); // no kellnr user for it: the feeds answer 401
+    install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
+    install_gh(&sb, &GhState::default());
+
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure();
+    assert_eq!(run.status.code(), Some(1));
+    run.assert_output_contains(&format!(
+        "the new PAT does not work for {REDIST} (token rejected), {PACKAGES} (token rejected)"
+    ));
+    run.assert_output_contains("ADO_CARGO_RO_PAT of hyperlight-dev/hyperlight was left unchanged");
+    assert!(sb.calls("gh").is_empty(), "gh was called: {:?}", sb.calls("gh"));
+
+    // The PAT this run made is revoked by its authorization id.
+    let rest = rest_calls(&sb);
+    assert_eq!(rest.len(), 2, "{rest:?}");
+    assert_eq!(arg(&rest[1], "--method"), Some("delete"));
+    let uri = arg(&rest[1], "--uri").unwrap();
+    assert!(uri.starts_with("https://vssps.dev.azure.com/HyperlightTest/_apis/tokens/pats?"), "{uri}");
+    assert!(uri.contains(&format!("authorizationId={PAT_AUTHORIZATION_ID}")), "{uri}");
+    run.assert_output_contains("revoked the new PAT");
+
+    // The same with a PAT from stdin: nothing created, so nothing revoked.
+    let run = sb.xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO], &pat);
+    run.assert_failure().assert_output_contains("token rejected");
+    assert!(sb.calls("gh").is_empty());
+    assert_eq!(rest_calls(&sb).len(), 2);
+    assert_nothing_stored(&sb);
+    let forms = pat_forms(&pat);
+    sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]);
+}
+
+/// `--pat-stdin`: a PAT made by hand, piped in; az is not needed at all.
+#[test]
+fn rotate_pat_from_stdin() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_gh(&sb, &GhState::default());
+    // No az stand-in: --pat-stdin must not need the Azure CLI.
+    let run = sb.xtask_stdin(
+        &["rotate-pat", "--access", "write", "--pat-stdin", "--repo", REPO],
+        &format!("{pat}\n"),
+    );
+    run.assert_success()
+        .assert_output_contains("ADO_CARGO_RW_PAT of hyperlight-dev/hyperlight now holds the PAT");
+    assert!(sb.calls("az").is_empty());
+    let set = sb.calls("gh").pop().unwrap();
+    assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RW_PAT", "--repo", REPO]);
+    assert_eq!(set.stdin, pat, "gh must get the PAT without the line break");
+
+    // Empty stdin: a clear error, gh untouched.
+    let calls = sb.calls("gh").len();
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO]);
+    run.assert_failure().assert_output_contains("the PAT on stdin (--pat-stdin) is empty");
+    assert_eq!(sb.calls("gh").len(), calls);
+    // Flags that only make sense when creating a PAT are refused with it.
+    let run = sb
+        .xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--days", "3", "--repo", REPO], &pat);
+    run.assert_failure().assert_output_contains("cannot be used with");
+    let forms = pat_forms(&pat);
+    sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]);
+}
+
+/// Under GitHub Actions the new PAT is masked in every form before anything else
+/// is printed.
+#[test]
+fn rotate_pat_masks_first_under_actions() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
+    install_gh(&sb, &GhState::default());
+    sb.env("GITHUB_ACTIONS", "true");
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_success();
+    let [plain, credential, header] = pat_forms(&pat);
+    let masks: Vec<&str> = run.stdout.lines().take(3).collect();
+    assert_eq!(
+        masks,
+        [
+            format!("::add-mask::{plain}"),
+            format!("::add-mask::{header}"),
+            format!("::add-mask::{credential}")
+        ]
+    );
+    let rest: String = run.stdout.lines().skip(3).collect::<Vec<_>>().join("\n");
+    assert!(find_none(&format!("{rest}\n{}", run.stderr), &pat), "{rest}\n{}", run.stderr);
+}
+
+fn find_none(text: &str, pat: &str) -> bool {
+    xtask_harness::find_secret(text, &[pat]).is_none()
+}
+
+/// What to run when az or gh is not logged in, bad input named clearly, and the
+/// repository from the git remote when `--repo` is not given.
+#[test]
+fn rotate_pat_says_what_to_fix() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_gh(&sb, &GhState::default());
+
+    // az not logged in: nothing created, gh untouched.
+    install_az(&sb, &AzState { logged_in: false, pat_to_create: Some(pat.clone()), ..AzState::default() });
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure().assert_output_contains("run `az login`");
+    assert!(sb.calls("gh").is_empty());
+
+    // gh not logged in: the new PAT is not stored anywhere, so it is revoked.
+    install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
+    install_gh(&sb, &GhState { logged_in: false });
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure().assert_output_contains("run `gh auth login`");
+    run.assert_output_contains("revoked the new PAT");
+    assert!(sb.calls("gh").iter().all(|c| c.argv[..2] != ["secret", "set"]));
+    install_gh(&sb, &GhState::default());
+
+    // Bad input: named, nothing created.
+    let rest_before = rest_calls(&sb).len();
+    for (args, message) in [
+        (&["--repo", "not-a-repo", "--organization", ORG][..], "`not-a-repo` is not a GitHub repository"),
+        (&["--repo", REPO, "--secret", "GITHUB_X", "--organization", ORG], "not a valid GitHub secret name"),
+        (&["--repo", REPO, "--organization", "a/b"], "not an Azure DevOps organisation name"),
+        // The kellnr index URLs name no Azure DevOps organisation.
+        (&["--repo", REPO], "pass --organization ORG"),
+        (&["--repo", REPO, "--organization", ORG, "--registry", "nope"], "unknown feed `nope`"),
+        (&["--repo", REPO, "--organization", ORG, "--days", "400"], "400"),
+    ] {
+        let mut full = vec!["rotate-pat", "--access", "read"];
+        full.extend_from_slice(args);
+        sb.xtask(&full).assert_failure().assert_output_contains(message);
+    }
+    sb.xtask(&["rotate-pat", "--access", "admin"]).assert_failure().assert_output_contains("read, write");
+    assert_eq!(rest_calls(&sb).len(), rest_before);
+
+    // No --repo: the repository of the git remote `origin`. The test cannot change
+    // this clone's remotes, so git is pointed (GIT_DIR) at a scratch repository.
+    let git_dir = sb.root().join("remote-repo");
+    let root = sb.root().to_path_buf();
+    sb.run("git", &["init", "-q", git_dir.to_str().unwrap()], &root).assert_success();
+    let set_origin = |sb: &mut Sandbox, url: &str| {
+        let _ = sb.run("git", &["-C", git_dir.to_str().unwrap(), "remote", "remove", "origin"], &root);
+        sb.run("git", &["-C", git_dir.to_str().unwrap(), "remote", "add", "origin", url], &root)
+            .assert_success();
+    };
+    set_origin(&mut sb, "https://x-access-token:ghs_notreal@github.com/octo-org/octo-repo.git");
+    sb.env("GIT_DIR", git_dir.join(".git").to_str().unwrap());
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG]);
+    run.assert_success();
+    assert_eq!(
+        sb.calls("gh").pop().unwrap().argv,
+        ["secret", "set", "ADO_CARGO_RO_PAT", "--repo", "octo-org/octo-repo"]
+    );
+    set_origin(&mut sb, "https://u:ghs_notreal@gitlab.example/a/b.git");
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG]);
+    run.assert_failure().assert_output_contains("is not a GitHub repository: pass --repo OWNER/NAME");
+    assert!(
+        !run.combined().contains("ghs_notreal"),
+        "credentials of the remote URL shown: {}",
+        run.combined()
+    );
+
+    let forms = pat_forms(&pat);
+    sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]);
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Done means 2: doctor says ok for a logged-in feed (exit 0), token rejected for a
+/// wrong token and unreachable for a closed port (exit 1), each with where the token
+/// comes from; under Actions the failures are error annotations.
+#[test]
+fn doctor_reports_ok_rejected_and_unreachable() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_az(&sb, &AzState::default());
+    install_gh(&sb, &GhState { logged_in: false });
+
+    // Nothing set up yet: cargo refuses, exit 1, and what to run.
+    let run = sb.xtask(&["doctor"]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.combined());
+    run.assert_output_contains("access:              refused by cargo: no credential provider is configured");
+    run.assert_output_contains("in global config:    no");
+    run.assert_output_contains("run `cargo xtask setup`");
+    // Set up but not logged in: no token.
+    sb.xtask(&["setup"]).assert_success();
+    let run = sb.xtask(&["doctor"]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.combined());
+    assert_eq!(run.stdout.matches("access:              no token").count(), 2, "{}", run.stdout);
+    assert_eq!(run.stdout.matches("token from:          none").count(), 2, "{}", run.stdout);
+    run.assert_output_contains("run `cargo xtask cargo-login`");
+
+    // Logged in with a good PAT: ok, from the credentials file.
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci"]).assert_success();
+    let run = sb.xtask(&["doctor"]);
+    assert_eq!(run.status.code(), Some(0), "{}", run.combined());
+    for feed in [REDIST, PACKAGES] {
+        run.assert_output_contains(&format!(
+            "{feed}:\n  index:               {}",
+            sb.feed_index(feed).unwrap()
+        ));
+    }
+    assert_eq!(run.stdout.matches("access:              ok").count(), 2, "{}", run.stdout);
+    assert_eq!(run.stdout.matches("in global config:    yes").count(), 2, "{}", run.stdout);
+    assert_eq!(run.stdout.matches("token from:          credentials file").count(), 2, "{}", run.stdout);
+    run.assert_output_contains("credential provider: cargo:token (registry.global-credential-providers in ");
+    run.assert_output_contains("cargo: 1.");
+    run.assert_output_contains("(logged in)"); // az
+    run.assert_output_contains("not logged in: run `gh auth login`");
+    run.assert_output_contains("doctor: every feed is ok");
+
+    // A wrong token: rejected, exit 1, named per feed.
+    let wrong = pat84();
+    sb.env("PAT", &wrong);
+    sb.xtask(&["cargo-login-ci", "--no-check"]).assert_success();
+    let run = sb.xtask(&["doctor"]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.combined());
+    assert_eq!(run.stdout.matches("access:              token rejected").count(), 2, "{}", run.stdout);
+    run.assert_output_contains(&format!(
+        "2 of 2 feed(s) failed: {REDIST} (token rejected), {PACKAGES} (token rejected)"
+    ));
+
+    // Under Actions the failures become annotations.
+    sb.env("GITHUB_ACTIONS", "true");
+    let run = sb.xtask(&["doctor", "--registry", REDIST]);
+    assert_eq!(run.status.code(), Some(1));
+    run.assert_output_contains(&format!("::error title=feed {REDIST}::token rejected: "));
+    sb.env_remove("GITHUB_ACTIONS");
+
+    // The token from the environment beats the stored one, and doctor says so.
+    let upper = REDIST.to_uppercase();
+    sb.env(&format!("CARGO_REGISTRIES_{upper}_TOKEN"), &basic_header("PAT", &pat));
+    let run = sb.xtask(&["doctor", "--registry", REDIST]);
+    assert_eq!(run.status.code(), Some(0), "{}", run.combined());
+    run.assert_output_contains(&format!("token from:          environment (CARGO_REGISTRIES_{upper}_TOKEN)"));
+    sb.env_remove(&format!("CARGO_REGISTRIES_{upper}_TOKEN"));
+
+    // A feed on a closed port: unreachable, exit 1.
+    sb.env(
+        &format!("CARGO_REGISTRIES_{upper}_INDEX"),
+        &format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port()),
+    );
+    let run = sb.xtask(&["doctor", "--registry", REDIST]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.combined());
+    run.assert_output_contains("access:              unreachable (");
+    run.assert_output_contains(&format!("1 of 1 feed(s) failed: {REDIST} (unreachable"));
+
+    let (good, bad) = (pat_forms(&pat), pat_forms(&wrong));
+    sb.assert_no_secret(&[&good[0], &good[1], &good[2], &bad[0], &bad[1], &bad[2]]);
+}
+
+/// Done means 3: provider mode. With no credentials file at all, a scratch crate
+/// depending on a crate in the feed resolves through cargo, cargo having asked the
+/// az stand-in for the token; cargo-logout removes the provider setting.
+#[test]
+fn provider_mode_logs_in_without_storing_a_token() {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(REDIST, &kellnr);
+    seed_crate(&kellnr, REDIST, "provided-dep");
+    // kellnr takes its admin token as `Bearer <token>`: the stand-in hands it out as
+    // the Entra access token, as real az would hand out one Azure DevOps accepts.
+    install_az(&sb, &AzState { token: kellnr.admin_token().to_owned(), ..AzState::default() });
+
+    let run = sb.xtask(&["cargo-login", "--provider", "--registry", REDIST]);
+    run.assert_success().assert_output_contains(&format!("check: {REDIST}: ok"));
+    assert_nothing_stored(&sb);
+
+    // The global config: the feed's provider runs az by its full path, as an array.
+    let config = fs::read_to_string(sb.cargo_home().join("config.toml")).unwrap();
+    let doc: toml_edit::DocumentMut = config.parse().unwrap();
+    let provider: Vec<&str> = doc["registries"][REDIST]["credential-provider"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no credential-provider array:\n{config}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let az_path = sb.bin_dir().join("az");
+    assert_eq!(
+        provider,
+        [
+            "cargo:token-from-stdout",
+            az_path.to_str().unwrap(),
+            "account",
+            "get-access-token",
+            "--resource",
+            AZURE_DEVOPS_RESOURCE,
+            "--query",
+            "join(' ', ['Bearer', accessToken])",
+            "--output",
+            "tsv"
+        ]
+    );
+
+    // A crate outside the repo resolves and downloads through the feed; cargo itself
+    // runs az for the token (the calls carry cargo's provider environment).
+    let asked = |sb: &Sandbox| {
+        sb.calls("az")
+            .into_iter()
+            .filter(|c| arg(c, "--output") == Some("tsv") && c.env("CARGO_REGISTRY_INDEX_URL").is_some())
+            .count()
+    };
+    let before = asked(&sb);
+    consumer_fetches(&mut sb, "provider-consumer", &[("provided-dep", REDIST)]).assert_success();
+    assert!(asked(&sb) > before, "cargo did not ask az during the fetch: {:?}", sb.calls("az"));
+    assert_nothing_stored(&sb);
+
+    // doctor explains it.
+    let run = sb.xtask(&["doctor", "--registry", REDIST]);
+    assert_eq!(run.status.code(), Some(0), "{}", run.combined());
+    run.assert_output_contains(&format!("token from:          provider command {}", az_path.display()));
+
+    // Logged out of az: cargo's provider fails, and doctor says the feed fails.
+    install_az(
+        &sb,
+        &AzState { logged_in: false, token: kellnr.admin_token().to_owned(), ..AzState::default() },
+    );
+    let run = sb.xtask(&["doctor", "--registry", REDIST]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.combined());
+    install_az(&sb, &AzState { token: kellnr.admin_token().to_owned(), ..AzState::default() });
+
+    // cargo-logout removes the provider setting (cargo logout itself refuses while it
+    // is set); afterwards cargo has no token for the feed.
+    sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
+    let config = fs::read_to_string(sb.cargo_home().join("config.toml")).unwrap();
+    let doc: toml_edit::DocumentMut = config.parse().unwrap();
+    assert!(doc["registries"][REDIST].get("credential-provider").is_none(), "{config}");
+    assert!(doc["registries"][REDIST].get("index").is_some(), "the feed itself must stay:\n{config}");
+    assert_nothing_stored(&sb);
+    let calls = sb.calls("az").len();
+    consumer_fetches(&mut sb, "after-logout", &[("provided-dep", REDIST)]).assert_failure();
+    assert_eq!(sb.calls("az").len(), calls, "cargo still asks az after logout");
+
+    // Back to provider mode, then the stored-token login turns it off again.
+    sb.xtask(&["cargo-login", "--provider", "--registry", REDIST]).assert_success();
+    sb.xtask(&["cargo-login", "--registry", REDIST]).assert_success();
+    let config = fs::read_to_string(sb.cargo_home().join("config.toml")).unwrap();
+    assert!(!config.contains("token-from-stdout"), "{config}");
+
+    assert!(sb.assert_no_secret(&[kellnr.admin_token()]) > 0);
+}
