@@ -553,3 +553,51 @@ fn provider_mode_logs_in_without_storing_a_token() {
 
     assert!(sb.assert_no_secret(&[kellnr.admin_token()]) > 0);
 }
+
+/// OIDC: in `.github/workflows/oidc-example.yml`, `azure/login` with a federated
+/// identity and then `cargo xtask cargo-login` is the whole CI login, with no PAT
+/// secret. The workflow's own `cargo xtask` steps are run here, in order, as the
+/// runner would after azure/login (the az stand-in logged in, `GITHUB_ACTIONS=true`).
+#[test]
+fn oidc_workflow_logs_in_with_azure_login_and_cargo_login_only() {
+    let path = xtask_harness::repo_root().join(".github").join("workflows").join("oidc-example.yml");
+    let workflow = fs::read_to_string(&path).unwrap();
+    assert!(workflow.contains("id-token: write"), "azure/login needs the job's OIDC token");
+    assert!(!workflow.contains("secrets."), "the OIDC workflow must use no secret at all");
+    let lines: Vec<&str> = workflow.lines().map(str::trim).collect();
+    let login = lines.iter().position(|l| l.starts_with("uses: azure/login@")).expect("no azure/login step");
+    assert!(lines[login..].iter().any(|l| l.starts_with("client-id:")), "azure/login needs client-id");
+    let steps: Vec<Vec<&str>> = lines[login..]
+        .iter()
+        .filter_map(|l| l.strip_prefix("run: "))
+        .map(|cmd| {
+            let words: Vec<&str> = cmd.split_whitespace().collect();
+            assert_eq!(words[..2], ["cargo", "xtask"], "a step after azure/login is not a task: {cmd}");
+            words[2..].to_vec()
+        })
+        .collect();
+    assert_eq!(steps.first().map(Vec::as_slice), Some(&["cargo-login"][..]), "cargo-login must come first");
+
+    let (kellnr, mut sb) = world();
+    seed_crate(&kellnr, REDIST, "oidc-dep");
+    install_az(&sb, &AzState { token: kellnr.admin_token().to_owned(), ..AzState::default() });
+    sb.env("GITHUB_ACTIONS", "true");
+    for step in &steps {
+        let run = sb.xtask(step);
+        run.assert_success();
+        // Masked on the runner, but printed nowhere else in the first place.
+        let unmasked: String = run.stdout.lines().filter(|l| !l.starts_with("::add-mask::")).collect();
+        assert!(
+            find_none(&format!("{unmasked}\n{}", run.stderr), kellnr.admin_token()),
+            "{}",
+            run.combined()
+        );
+        if step[0] == "cargo-login" {
+            let bearer = format!("Bearer {}", kellnr.admin_token());
+            assert_eq!(run.stdout.lines().next(), Some(format!("::add-mask::{bearer}").as_str()));
+        }
+    }
+    sb.env_remove("GITHUB_ACTIONS");
+    // A later step of the job uses the feed with what cargo-login left.
+    consumer_fetches(&mut sb, "oidc-consumer", &[("oidc-dep", REDIST)]).assert_success();
+}
