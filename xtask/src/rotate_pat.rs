@@ -312,8 +312,7 @@ fn check_display_name(name: &str) -> anyhow::Result<()> {
 fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprint!("Paste the PAT and press Enter (it is not shown): ");
-        let line = no_echo::read_line();
+        let line = no_echo::read_line("Paste the PAT and press Enter (it is not shown): ");
         eprintln!();
         return PatToken::parse(line?, "the PAT typed in");
     }
@@ -325,12 +324,13 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
 /// Reading a line with the terminal's echo off, without a dependency: `stty` on Unix
 /// (POSIX, acts on the terminal it gets as stdin), the console mode on Windows.
 /// When echo cannot be turned off, the PAT is not read at all: better to ask for it
-/// to be piped in than to show it on screen.
+/// to be piped in than to show it on screen. The prompt comes only once echo is off,
+/// so nothing typed in answer to it can be echoed.
 mod no_echo {
     use anyhow::{Context, bail};
 
     #[cfg(unix)]
-    pub fn read_line() -> anyhow::Result<String> {
+    pub fn read_line(prompt: &str) -> anyhow::Result<String> {
         use std::process::{Command, Stdio};
         let stty = |arg: &str| {
             Command::new("stty").arg(arg).stdin(Stdio::inherit()).status().is_ok_and(|s| s.success())
@@ -345,13 +345,14 @@ mod no_echo {
             }
         }
         let _restore = Restore(stty);
+        eprint!("{prompt}");
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).context("cannot read the PAT from the terminal")?;
         Ok(line)
     }
 
     #[cfg(windows)]
-    pub fn read_line() -> anyhow::Result<String> {
+    pub fn read_line(prompt: &str) -> anyhow::Result<String> {
         use std::ffi::c_void;
         use std::os::windows::io::AsRawHandle;
 
@@ -380,13 +381,14 @@ mod no_echo {
             bail!("cannot turn off the console's echo: pipe the PAT in instead");
         }
         let _restore = Restore(handle, mode);
+        eprint!("{prompt}");
         let mut line = String::new();
         stdin.read_line(&mut line).context("cannot read the PAT from the console")?;
         Ok(line)
     }
 
     #[cfg(not(any(unix, windows)))]
-    pub fn read_line() -> anyhow::Result<String> {
+    pub fn read_line(_prompt: &str) -> anyhow::Result<String> {
         bail!("reading without echo is not supported here: pipe the PAT in instead")
     }
 }

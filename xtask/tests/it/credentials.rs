@@ -601,3 +601,59 @@ fn oidc_workflow_logs_in_with_azure_login_and_cargo_login_only() {
     // A later step of the job uses the feed with what cargo-login left.
     consumer_fetches(&mut sb, "oidc-consumer", &[("oidc-dep", REDIST)]).assert_success();
 }
+
+/// `--pat-stdin` from a terminal reads the PAT without echo. A real pseudo-terminal
+/// comes from util-linux `script` (Linux), which keeps the terminal's echo on when its
+/// own input is a pipe, as a terminal is by default: the PAT is typed only once the
+/// prompt shows. A plain `head -n1` in the same terminal first proves that echo
+/// would show what is typed.
+#[cfg(target_os = "linux")]
+#[test]
+fn rotate_pat_reads_a_typed_pat_without_echo() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_gh(&sb, &GhState::default());
+    sb.env("TYPED", &pat);
+    let root = xtask_harness::repo_root();
+    let log = sb.root().join("typescript");
+    let in_terminal = |sb: &mut Sandbox, command: &str, prompt: &str| {
+        let _ = fs::remove_file(&log);
+        let feeder = format!(
+            "while ! grep -q '{prompt}' \"$LOG\" 2>/dev/null; do sleep 0.05; done; printf '%s\\n' \"$TYPED\"; sleep 1"
+        );
+        let shell = format!("({feeder}) | script -q -f -e -c \"$COMMAND\" \"$LOG\"");
+        sb.env("LOG", log.to_str().unwrap());
+        sb.env("COMMAND", command);
+        sb.run("sh", &["-c", &shell], &root)
+    };
+
+    // Control: with echo on, what is typed shows in the terminal's output.
+    let run = in_terminal(&mut sb, "echo type here; head -n1 >/dev/null", "type here");
+    run.assert_success();
+    assert!(
+        run.stdout.contains(&pat),
+        "the terminal does not echo, so this test proves nothing: {}",
+        run.stdout
+    );
+
+    let command =
+        format!("{} rotate-pat --access read --pat-stdin --repo {REPO}", crate::xtask_bin().display());
+    let run = in_terminal(&mut sb, &command, "it is not shown");
+    run.assert_success()
+        .assert_output_contains("ADO_CARGO_RO_PAT of hyperlight-dev/hyperlight now holds the PAT");
+    assert!(find_none(&run.combined(), &pat), "the typed PAT was echoed: {}", run.combined());
+    assert_eq!(sb.calls("gh").pop().unwrap().stdin, pat);
+    // The terminal's echo is on again afterwards (`stty echo` on the way out): the
+    // same run, then a second line typed at a plain prompt shows.
+    let feeder = "while ! grep -q 'it is not shown' \"$LOG\" 2>/dev/null; do sleep 0.05; done; \
+                  printf '%s\\n' \"$TYPED\"; \
+                  while ! grep -q 'type here' \"$LOG\" 2>/dev/null; do sleep 0.05; done; \
+                  printf 'echo-is-back\\n'; sleep 1";
+    let _ = fs::remove_file(&log);
+    sb.env("COMMAND", &format!("{command}; echo type here; head -n1 >/dev/null"));
+    let run = sb.run("sh", &["-c", &format!("({feeder}) | script -q -f -e -c \"$COMMAND\" \"$LOG\"")], &root);
+    run.assert_success();
+    assert!(run.stdout.contains("echo-is-back"), "echo stayed off: {}", run.stdout);
+    assert!(find_none(&run.combined(), &pat), "the typed PAT was echoed: {}", run.combined());
+}
