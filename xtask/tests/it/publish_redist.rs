@@ -1,1 +1,461 @@
-//! Tests: publish_redist.
+//! `publish-redist` against a real kellnr with authentication required, from a real
+//! git repository shaped like rust-vmm/mshv at the pin `52edcf4`: a workspace of
+//! `mshv-bindings` and `mshv-ioctls` 0.1.1, edition 2018, the ioctls crate depending
+//! on the bindings by path with a feature, manifests without a trailing newline. The
+//! fixture has no crates.io dependencies, so nothing here needs the network.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use xtask_harness::{Kellnr, Run, Sandbox, base64, basic_header};
+
+use crate::login::{REDIST, pat84};
+
+const ROOT_MANIFEST: &str = "[workspace]\nmembers = [\"mshv-bindings\", \"mshv-ioctls\"]";
+const BINDINGS_MANIFEST: &str = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\nauthors = [\"Microsoft Authors\"]\nedition = \"2018\"\nlicense = \"Apache-2.0 OR BSD-3-Clause\"\n\n[features]\ndefault = []\nfam-wrappers = []\n\n[dependencies]";
+const IOCTLS_MANIFEST: &str = "[package]\nname = \"mshv-ioctls\"\nversion = \"0.1.1\"\nauthors = [\"Microsoft Authors\"]\nedition = \"2018\"\nlicense = \"Apache-2.0 OR BSD-3-Clause\"\n\n[dependencies]\nmshv-bindings = {path = \"../mshv-bindings\", features = [\"fam-wrappers\"]}";
+const BINDINGS_LIB: &str = "pub mod bindings;\n\n#[cfg(feature = \"fam-wrappers\")]\npub fn fam_wrappers() -> u32 {\n    bindings::HV_BINDINGS\n}\n";
+const IOCTLS_LIB: &str = "/// Needs the `fam-wrappers` feature of the bindings, as the real crate does.\npub fn mshv_version() -> u32 {\n    mshv_bindings::fam_wrappers()\n}\n";
+
+/// A git repository at `dir` shaped like rust-vmm/mshv at the pin. `history` commits
+/// of a changing generated `bindings.rs` (`lines` lines each) come before the one
+/// returned, so a full clone carries more than the pinned commit does.
+struct Fixture {
+    dir: PathBuf,
+    /// The pinned commit (full SHA).
+    pin: String,
+}
+
+fn fixture(sb: &mut Sandbox, history: usize, lines: usize) -> Fixture {
+    let dir = sb.root().join("mshv");
+    for sub in ["mshv-bindings/src", "mshv-ioctls/src"] {
+        fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let write = |path: &str, text: &str| fs::write(dir.join(path), text).unwrap();
+    write("Cargo.toml", ROOT_MANIFEST);
+    write("mshv-bindings/Cargo.toml", BINDINGS_MANIFEST);
+    write("mshv-bindings/src/lib.rs", BINDINGS_LIB);
+    write("mshv-ioctls/Cargo.toml", IOCTLS_MANIFEST);
+    write("mshv-ioctls/src/lib.rs", IOCTLS_LIB);
+    git(sb, &dir, &["init", "-q", "-b", "main"]);
+    for round in 0..=history {
+        write("mshv-bindings/src/bindings.rs", &bindings_rs(round, lines));
+        git(sb, &dir, &["add", "-A"]);
+        git(sb, &dir, &["commit", "-q", "-m", &format!("bindings: regenerate ({round})")]);
+    }
+    let pin = git(sb, &dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    Fixture { dir, pin }
+}
+
+/// bindgen-like output: `lines` lines of `#[repr(C)]` structs, different per round.
+fn bindings_rs(round: usize, lines: usize) -> String {
+    let mut text = format!("pub const HV_BINDINGS: u32 = {round};\n");
+    for n in 0..lines / 6 {
+        text.push_str(&format!(
+            "#[repr(C)]\n#[derive(Debug, Default, Copy, Clone, PartialEq)]\npub struct hv_struct_{n} {{\n    pub field_a: u64,\n    pub field_b: [u32; {}],\n}}\n",
+            1 + (n + round) % 7
+        ));
+    }
+    text
+}
+
+fn git(sb: &mut Sandbox, dir: &Path, args: &[&str]) -> Run {
+    let run = sb.run("git", args, dir);
+    run.assert_success();
+    run
+}
+
+/// Adds a commit to the fixture and returns its SHA.
+fn commit(sb: &mut Sandbox, fx: &Fixture, path: &str, text: &str, message: &str) -> String {
+    fs::write(fx.dir.join(path), text).unwrap();
+    git(sb, &fx.dir, &["commit", "-q", "-a", "-m", message]);
+    git(sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned()
+}
+
+/// A kellnr, a sandbox with `hyperlight_redist` pointed at it, logged in with a PAT
+/// through the real `cargo-login-ci` (kellnr takes the Azure form
+/// `Basic base64("PAT:" + pat)` for a user named `PAT`). Returns the secrets to scan for.
+fn logged_in() -> (Kellnr, Sandbox, Vec<String>) {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(REDIST, &kellnr);
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--registry", REDIST]).assert_success();
+    sb.env_remove("PAT");
+    let secrets = vec![base64(format!("PAT:{pat}").as_bytes()), basic_header("PAT", &pat), pat];
+    (kellnr, sb, secrets)
+}
+
+fn scan(sb: &Sandbox, secrets: &[String]) {
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert!(sb.assert_no_secret(&secrets) > 0);
+}
+
+fn publish(sb: &mut Sandbox, fx: &Fixture, rev: &str, extra: &[&str]) -> Run {
+    let repo = fx.dir.to_str().unwrap().to_owned();
+    let mut args = vec!["publish-redist", "--repo", &repo, "--rev", rev];
+    args.extend_from_slice(extra);
+    sb.xtask(&args)
+}
+
+/// The cargo commands the xtask ran, as `subcommand first-argument…` lines.
+fn cargo_lines(sb: &Sandbox) -> Vec<String> {
+    sb.calls("cargo").iter().map(|c| c.line()).collect()
+}
+
+fn publishes(sb: &Sandbox) -> Vec<String> {
+    cargo_lines(sb).into_iter().filter(|l| l.starts_with("publish ")).collect()
+}
+
+/// The index entry of `krate` at `version`: one JSON line of the sparse index.
+fn entry(kellnr: &Kellnr, krate: &str, version: &str) -> String {
+    let file = kellnr.index_entry(krate).unwrap_or_else(|| panic!("{krate} is not in the feed"));
+    file.lines()
+        .find(|l| l.contains(&format!("\"vers\":\"{version}\"")))
+        .unwrap_or_else(|| panic!("{krate} {version} is not in the feed:\n{file}"))
+        .to_owned()
+}
+
+/// What the ioctls entry must say about its bindings dependency: the exact version,
+/// the feature, and `"registry":null`, which in the sparse index means "the registry
+/// of this index" (a dependency from anywhere else names its index URL there).
+fn pinned_dependency(version: &str) -> String {
+    format!(
+        "{{\"name\":\"mshv-bindings\",\"req\":\"={version}\",\"features\":[\"fam-wrappers\"],\"optional\":false,\"default_features\":true,\"target\":null,\"kind\":\"normal\",\"registry\":null}}"
+    )
+}
+
+#[test]
+fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 2, 60);
+
+    let run = publish(&mut sb, &fx, &fx.pin, &[]);
+    run.assert_success();
+    let out = run.combined();
+    // One line per stage with its time, in this order.
+    let stages = ["fetch", "plan", "rewrite", "check", "package", "publish", "wait"];
+    let mut at = 0;
+    for stage in stages {
+        let found = out[at..]
+            .find(&format!("publish-redist: {stage:<8} "))
+            .unwrap_or_else(|| panic!("no `{stage}` stage after byte {at}:\n{out}"));
+        at += found;
+        let line = out[at..].lines().next().unwrap();
+        assert!(line.ends_with(" s)"), "the stage line has no time: {line}");
+    }
+    assert!(out.contains("mshv-bindings 0.1.1, then mshv-ioctls 0.1.1"), "{out}");
+    assert!(out.contains(" fetched"), "says how much came over: {out}");
+    // The manifest diff, then the table.
+    assert!(
+        run.stdout.contains("+mshv-bindings = {path = \"../mshv-bindings\", features = [\"fam-wrappers\"], version = \"=0.1.1\", registry = \"hyperlight_redist\"}\n\\ No newline at end of file"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("mshv-bindings  0.1.1    published\nmshv-ioctls    0.1.1    published\n"),
+        "{}",
+        run.stdout
+    );
+
+    // The feed holds both; the ioctls crate requires exactly this bindings version
+    // from the same registry.
+    assert!(entry(&kellnr, "mshv-bindings", "0.1.1").contains("\"fam-wrappers\":[]"));
+    let ioctls = entry(&kellnr, "mshv-ioctls", "0.1.1");
+    assert!(ioctls.contains(&pinned_dependency("0.1.1")), "{ioctls}");
+    // Published in dependency order, each verified once (by `cargo package`).
+    let published = publishes(&sb);
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert!(
+        published[0].contains("mshv-bindings/Cargo.toml") && published[1].contains("mshv-ioctls/Cargo.toml")
+    );
+
+    // A consumer crate resolves the ioctls crate from the feed and builds against it.
+    let consumer = sb.scratch_crate(
+        "consumer",
+        &format!("mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}"),
+    );
+    fs::write(consumer.join("src/lib.rs"), "pub fn v() -> u32 { mshv_ioctls::mshv_version() }\n").unwrap();
+    sb.cargo(&consumer, &["build"]).assert_success();
+
+    // Again: both are there, nothing is packaged or published, exit 0.
+    let before = cargo_lines(&sb).len();
+    let run = publish(&mut sb, &fx, &fx.pin, &[]);
+    run.assert_success();
+    assert!(
+        run.stdout.contains("mshv-bindings  0.1.1    already there\nmshv-ioctls    0.1.1    already there\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("mshv-bindings 0.1.1 is already in hyperlight_redist"), "{}", run.stderr);
+    let again = &cargo_lines(&sb)[before..];
+    assert!(again.iter().all(|l| l.starts_with("info ")), "only feed checks: {again:?}");
+    // The work dir is gone (it is under the sandbox's TMPDIR).
+    assert!(fs::read_dir(sb.tmp_dir()).unwrap().next().is_none(), "the work dir was left behind");
+    scan(&sb, &secrets);
+}
+
+#[test]
+fn a_run_cut_after_the_first_crate_completes_when_run_again() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+
+    // Stops after the bindings crate, as a run killed after its first publish would.
+    publish(&mut sb, &fx, &fx.pin, &["--crate", "mshv-bindings"]).assert_success();
+    assert!(kellnr.index_entry("mshv-ioctls").is_none());
+    entry(&kellnr, "mshv-bindings", "0.1.1");
+
+    let run = publish(&mut sb, &fx, &fx.pin, &[]);
+    run.assert_success();
+    assert!(
+        run.stdout.contains("mshv-bindings  0.1.1    already there\nmshv-ioctls    0.1.1    published\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(entry(&kellnr, "mshv-ioctls", "0.1.1").contains(&pinned_dependency("0.1.1")));
+    scan(&sb, &secrets);
+}
+
+/// `--version` republishes both under a new version, the requirement following;
+/// the rev is given abbreviated, as the how-to's `52edcf4`.
+#[test]
+fn a_new_version_publishes_both_under_it() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 3, 12);
+    let version = "0.1.2-20240321";
+
+    let run = publish(&mut sb, &fx, &fx.pin[..7], &["--version", version]);
+    run.assert_success();
+    assert!(run.stderr.contains(&format!("{} is {}", &fx.pin[..7], fx.pin)), "{}", run.stderr);
+    assert!(entry(&kellnr, "mshv-bindings", version).contains(&format!("\"vers\":\"{version}\"")));
+    assert!(entry(&kellnr, "mshv-ioctls", version).contains(&pinned_dependency(version)));
+    assert!(kellnr.index_entry("mshv-bindings").unwrap().lines().count() == 1, "0.1.1 was not published");
+    scan(&sb, &secrets);
+}
+
+/// A loopback port nothing listens on: a feed there is unreachable.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// No credentials, the feed unreachable, a tag as the rev, under GitHub Actions:
+/// everything but the upload runs, and nothing is uploaded.
+#[test]
+fn a_dry_run_needs_no_credentials_and_no_feed() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 1, 12);
+    git(&mut sb, &fx.dir, &["tag", "-a", "v0.1.1", "-m", "v0.1.1"]);
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX", &unreachable);
+    let summary = sb.root().join("step-summary.md");
+    sb.env("GITHUB_ACTIONS", "true");
+    sb.env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap());
+
+    let run = publish(&mut sb, &fx, "v0.1.1", &["--dry-run", "--keep"]);
+    run.assert_success();
+    assert!(
+        run.stdout.contains("mshv-bindings  0.1.1    would publish\nmshv-ioctls    0.1.1    would publish\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("+mshv-bindings = {path = \"../mshv-bindings\", features = [\"fam-wrappers\"], version = \"=0.1.1\", registry = \"hyperlight_redist\"}"), "{}", run.stdout);
+    // It packaged and verified both (the dependent against the just-packaged
+    // dependency), and asked the feed nothing.
+    assert!(run.stdout.contains("Verifying mshv-ioctls v0.1.1"), "{}", run.stdout);
+    let lines = cargo_lines(&sb);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("package --registry hyperlight_redist"), "{lines:?}");
+    // Cargo's output went into a log group; the table into the step summary.
+    assert!(run.stdout.contains("::group::$ cargo package"), "{}", run.stdout);
+    assert!(run.stdout.contains("::endgroup::"), "{}", run.stdout);
+    let summary = fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains("| mshv-ioctls | 0.1.1 | would publish |"), "{summary}");
+    assert!(summary.contains("(dry run)"), "{summary}");
+
+    // --keep: the work dir stays, with the rewrite committed under the fixed identity.
+    let kept = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("publish-redist: kept the work dir "))
+        .unwrap_or_else(|| panic!("no kept work dir: {}", run.stderr));
+    let src = Path::new(kept).join("src");
+    let log = git(&mut sb, &src, &["log", "-1", "--format=%an <%ae> %ad%n%s", "--date=iso-strict"]);
+    assert!(
+        log.stdout
+            .starts_with("hyperlight-xtask <hyperlight-xtask@users.noreply.github.com> 2024-01-01T00:00:00"),
+        "{}",
+        log.stdout
+    );
+    git(&mut sb, &src, &["diff", "--quiet", "HEAD"]);
+    let ioctls = fs::read_to_string(src.join("mshv-ioctls/Cargo.toml")).unwrap();
+    assert!(ioctls.ends_with("registry = \"hyperlight_redist\"}"), "{ioctls}");
+}
+
+/// Every bad input: a clear error naming what to fix, a non-zero exit, and nothing
+/// in the feed.
+#[test]
+fn errors_are_clear_and_publish_nothing() {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(REDIST, &kellnr);
+    let fx = fixture(&mut sb, 0, 12);
+    let pin = fx.pin.clone();
+
+    // Missing credentials: no login yet.
+    let run = publish(&mut sb, &fx, &pin, &[]);
+    run.assert_failure();
+    run.assert_output_contains("cargo has no credentials for `hyperlight_redist`");
+    run.assert_output_contains("`cargo xtask cargo-login`");
+    run.assert_output_contains("`cargo xtask cargo-login-ci`");
+
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--registry", REDIST]).assert_success();
+    sb.env_remove("PAT");
+
+    let unknown_sha = "0123456789abcdef0123456789abcdef01234567";
+    let missing = sb.root().join("no-such-repo");
+    let missing = missing.to_str().unwrap().to_owned();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--rev", unknown_sha],
+            "has no tag, branch or commit `0123456789abcdef0123456789abcdef01234567`",
+        ),
+        (vec!["--rev", "v9.9.9"], "has no tag, branch or commit `v9.9.9`"),
+        (vec!["--rev", "fedcba9"], "has no commit `fedcba9`"),
+        (vec!["--crate", "mshv-vfio"], "crate `mshv-vfio` is not in the source workspace"),
+        (vec!["--crate", "mshv-ioctls"], "add `--crate mshv-bindings`"),
+        (vec!["--registry", "nope"], "unknown feed `nope`"),
+        (vec!["--version", "0.1"], "is not a version cargo takes"),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["--rev", pin.as_str()];
+        // A later `--rev` would be refused by clap: give the case's own instead.
+        if flags[0] == "--rev" {
+            args.clear();
+        }
+        args.extend(flags.iter().copied());
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        let mut argv = vec!["publish-redist", "--repo", &repo];
+        argv.extend(args);
+        let run = sb.xtask(&argv);
+        run.assert_failure();
+        run.assert_output_contains(expected);
+    }
+
+    // An unreachable repository: says so, and what to do.
+    let run = sb.xtask(&["publish-redist", "--repo", &missing, "--rev", &pin]);
+    run.assert_failure();
+    run.assert_output_contains("cannot reach the repository");
+    run.assert_output_contains("--repo <path of the clone>");
+
+    // A dependent that lost its dependency on the bindings, or takes them from
+    // crates.io instead of the workspace.
+    let lost = IOCTLS_MANIFEST.replace(
+        "mshv-bindings = {path = \"../mshv-bindings\", features = [\"fam-wrappers\"]}",
+        "libc = \">=0.2.39\"",
+    );
+    let rev = commit(&mut sb, &fx, "mshv-ioctls/Cargo.toml", &lost, "ioctls: drop the bindings");
+    publish(&mut sb, &fx, &rev, &[]).assert_failure().assert_output_contains("do not depend on each other");
+    let from_crates_io = IOCTLS_MANIFEST.replace(
+        "{path = \"../mshv-bindings\", features = [\"fam-wrappers\"]}",
+        "{version = \"0.1.1\", features = [\"fam-wrappers\"]}",
+    );
+    let rev =
+        commit(&mut sb, &fx, "mshv-ioctls/Cargo.toml", &from_crates_io, "ioctls: bindings from crates.io");
+    publish(&mut sb, &fx, &rev, &[])
+        .assert_failure()
+        .assert_output_contains("`mshv-ioctls` does not depend on the workspace's `mshv-bindings`");
+
+    assert!(kellnr.index_entry("mshv-bindings").is_none(), "something was published");
+    assert!(kellnr.index_entry("mshv-ioctls").is_none(), "something was published");
+    assert!(publishes(&sb).is_empty(), "{:?}", publishes(&sb));
+    scan(&sb, &[pat.clone(), basic_header("PAT", &pat)]);
+}
+
+/// Not a timed test: run with
+/// `cargo test -p xtask --test it -- --ignored --nocapture bench_publish_redist`.
+/// Prints, from one run against kellnr of a fixture the size of mshv-bindings at the
+/// pin (a long generated bindings.rs, a history of regenerations), publish-redist's
+/// wall time against the sum of the cargo commands it ran (timed by a wrapper around
+/// cargo), and the bytes it fetched against a full clone.
+#[test]
+#[ignore]
+fn bench_publish_redist() {
+    for (label, history, lines) in [("tiny fixture", 3, 12), ("mshv-sized fixture", 40, 30_000)] {
+        let (_kellnr, mut sb, _secrets) = logged_in();
+        let fx = fixture(&mut sb, history, lines);
+        let log = sb.root().join("cargo-times.log");
+        let wrapper = sb.root().join("timed-cargo");
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\ns=$(date +%s%N)\n'{}' \"$@\"\nrc=$?\necho \"$s $(date +%s%N) $1\" >> '{}'\nexit $rc\n",
+                sb.real_cargo().display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        sb.env("CARGO", wrapper.to_str().unwrap());
+
+        let started = Instant::now();
+        let run = publish(&mut sb, &fx, &fx.pin, &["--keep"]);
+        let wall = started.elapsed().as_secs_f64();
+        run.assert_success();
+
+        let mut cargo = 0.0;
+        let mut each = Vec::new();
+        for line in fs::read_to_string(&log).unwrap().lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let took = (f[1].parse::<u64>().unwrap() - f[0].parse::<u64>().unwrap()) as f64 / 1e9;
+            cargo += took;
+            each.push(format!("{} {took:.2} s", f.get(2).unwrap_or(&"?")));
+        }
+        let kept =
+            run.stderr.lines().find_map(|l| l.strip_prefix("publish-redist: kept the work dir ")).unwrap();
+        let fetched = dir_size(&Path::new(kept).join("src/.git/objects"));
+        let clone = sb.root().join("full-clone");
+        let url = format!("file://{}", fx.dir.display());
+        let root = sb.root().to_path_buf();
+        git(&mut sb, &root, &["clone", "-q", "--bare", &url, clone.to_str().unwrap()]);
+        let full = dir_size(&clone.join("objects"));
+        let overhead = wall - cargo;
+        println!(
+            "== bench_publish_redist: {label} ({history} earlier commits, bindings.rs of {lines} lines)"
+        );
+        println!("wall time of publish-redist: {wall:.2} s");
+        println!("sum of its cargo commands:   {cargo:.2} s ({})", each.join(", "));
+        println!(
+            "overhead beyond cargo:       {overhead:.3} s = {:.1}% of the wall time (budget 5%)",
+            100.0 * overhead / wall
+        );
+        println!(
+            "fetched: {} bytes; full clone: {} bytes ({:.1}x less)",
+            fetched,
+            full,
+            full as f64 / fetched as f64
+        );
+        for line in run.stderr.lines().filter(|l| l.starts_with("publish-redist: ")) {
+            println!("  {line}");
+        }
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        total += if meta.is_dir() { dir_size(&entry.path()) } else { meta.len() };
+    }
+    total
+}

@@ -1,0 +1,269 @@
+//! The git side of publish-redist: fetch one rev of the source into a work dir,
+//! commit the rewrite there, and make the empty index `--dry-run` packages against.
+//!
+//! git is run by full path ([`tool::GIT`]) with everything that matters for the
+//! result given on the command line, so the user's git config changes nothing that
+//! ends up in the feed.
+
+use anyhow::{Context, bail};
+use camino::{Utf8Path, Utf8PathBuf};
+use xshell::{Shell, cmd};
+
+use crate::tool;
+
+/// The identity and date of the rewrite commit: fixed, so the same source and flags
+/// give the same commit (cargo records its SHA in `.cargo_vcs_info.json`).
+const IDENTITY: [(&str, &str); 6] = [
+    ("GIT_AUTHOR_NAME", "hyperlight-xtask"),
+    ("GIT_AUTHOR_EMAIL", "hyperlight-xtask@users.noreply.github.com"),
+    ("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z"),
+    ("GIT_COMMITTER_NAME", "hyperlight-xtask"),
+    ("GIT_COMMITTER_EMAIL", "hyperlight-xtask@users.noreply.github.com"),
+    ("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z"),
+];
+
+#[derive(Clone)]
+pub struct Git {
+    exe: Utf8PathBuf,
+}
+
+/// What a fetch brought: the commit checked out, and how much came over the wire.
+pub struct Fetched {
+    pub commit: String,
+    /// Size of the object store after the fetch: the packs git received.
+    pub bytes: u64,
+    /// How the rev was found, when it took more than one fetch (an abbreviated SHA).
+    pub note: Option<String>,
+}
+
+impl Git {
+    pub fn find() -> anyhow::Result<Git> {
+        Ok(Git { exe: tool::GIT.find()? })
+    }
+
+    /// A new repository at `dir` (no templates: no hooks or other files from the
+    /// user's template dir).
+    fn init(&self, sh: &Shell, dir: &Utf8Path, bare: bool) -> anyhow::Result<()> {
+        let git = &self.exe;
+        let bare = bare.then_some("--bare");
+        let out = cmd!(sh, "{git} init -q --template= {bare...} {dir}").quiet().ignore_status().output()?;
+        check(out, &format!("git init {dir}"))
+    }
+
+    /// Fetches just `rev` of `repo` (depth 1) into a new repository at `dir` and checks
+    /// it out. `rev` is a full SHA, a tag or a branch; an abbreviated SHA is resolved
+    /// first from the commit history of the repo's branches and tags (commits only,
+    /// no trees or files, where the server allows that filter).
+    pub fn fetch(&self, sh: &Shell, repo: &str, rev: &str, dir: &Utf8Path) -> anyhow::Result<Fetched> {
+        let git = &self.exe;
+        self.init(sh, dir, false)?;
+        let mut note = None;
+        let mut out = self.fetch_depth_1(sh, dir, repo, rev)?;
+        if !out.status.success() {
+            let why = last_line(&out.stderr);
+            // Tell an unreachable repository from a rev it does not have.
+            let probe = cmd!(sh, "{git} -C {dir} ls-remote --end-of-options {repo} HEAD")
+                .quiet()
+                .ignore_status()
+                .output()?;
+            if !probe.status.success() {
+                bail!(
+                    "cannot reach the repository {repo}: {}\nCheck the URL or path and the network; without \
+                     network access to it, clone it where you can and pass `--repo <path of the clone>`",
+                    last_line(&probe.stderr)
+                );
+            }
+            if !looks_like_abbreviated_sha(rev) {
+                bail!(
+                    "{repo} has no tag, branch or commit `{rev}` ({why}): pass `--rev` a commit SHA \
+                     (full or abbreviated) or a tag of that repository"
+                );
+            }
+            let full = self.resolve_abbreviated(sh, repo, rev, &dir.with_extension("resolve.git"))?;
+            note = Some(format!("{rev} is {full}"));
+            out = self.fetch_depth_1(sh, dir, repo, &full)?;
+            check(out, &format!("git fetch {repo} {full}"))?;
+        }
+        let out = cmd!(sh, "{git} -C {dir} -c advice.detachedHead=false -c core.autocrlf=false checkout -q --detach FETCH_HEAD")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        check(out, "git checkout FETCH_HEAD")?;
+        // A detached HEAD holds the commit itself, even when the rev was an annotated tag.
+        let head = std::fs::read_to_string(dir.join(".git/HEAD")).context("cannot read .git/HEAD")?;
+        let commit = head.trim().to_owned();
+        if commit.len() < 40 || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
+            bail!("git checked out `{commit}` instead of a commit");
+        }
+        Ok(Fetched { commit, bytes: dir_size(&dir.join(".git/objects")), note })
+    }
+
+    fn fetch_depth_1(
+        &self,
+        sh: &Shell,
+        dir: &Utf8Path,
+        repo: &str,
+        rev: &str,
+    ) -> anyhow::Result<std::process::Output> {
+        let git = &self.exe;
+        Ok(cmd!(sh, "{git} -C {dir} fetch -q --depth 1 --no-tags --end-of-options {repo} {rev}")
+            .quiet()
+            .ignore_status()
+            .output()?)
+    }
+
+    /// The full SHA of abbreviated `rev`, from a bare repository holding the commits
+    /// (only) of every branch and tag of `repo`.
+    fn resolve_abbreviated(
+        &self,
+        sh: &Shell,
+        repo: &str,
+        rev: &str,
+        dir: &Utf8Path,
+    ) -> anyhow::Result<String> {
+        let git = &self.exe;
+        self.init(sh, dir, true)?;
+        let out = cmd!(sh, "{git} -C {dir} remote add origin {repo}").quiet().ignore_status().output()?;
+        check(out, "git remote add")?;
+        // A server without filter support sends everything, with a warning: still right.
+        let out = cmd!(
+            sh,
+            "{git} -C {dir} fetch -q --no-tags --filter=tree:0 origin +refs/heads/*:refs/heads/* +refs/tags/*:refs/tags/*"
+        )
+        .quiet()
+        .ignore_status()
+        .output()?;
+        check(out, &format!("git fetch (commits of every branch and tag of {repo})"))?;
+        let spec = format!("{rev}^{{commit}}");
+        let out = cmd!(sh, "{git} -C {dir} rev-parse --verify --quiet --end-of-options {spec}")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        let _ = std::fs::remove_dir_all(dir);
+        if !out.status.success() {
+            bail!(
+                "{repo} has no commit `{rev}` on any branch or tag (or more than one commit starts with it): \
+                 pass `--rev` the full SHA or a tag"
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Commits every change to tracked files under the fixed identity.
+    pub fn commit_all(&self, sh: &Shell, dir: &Utf8Path, message: &str) -> anyhow::Result<()> {
+        let git = &self.exe;
+        // A hooks dir that does not exist: no hook of the user's runs here.
+        let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
+        let out = cmd!(
+            sh,
+            "{git} -C {dir} -c commit.gpgsign=false -c {no_hooks} -c user.name=hyperlight-xtask -c user.email=hyperlight-xtask@users.noreply.github.com commit -q -a --no-verify -m {message}"
+        )
+        .envs(IDENTITY)
+        .quiet()
+        .ignore_status()
+        .output()?;
+        check(out, "git commit (the rewrite)")
+    }
+
+    /// An empty cargo registry index at `dir`: a git repository holding only a
+    /// `config.json`. Cargo packages and verifies against it with no feed at all.
+    pub fn empty_index(&self, sh: &Shell, dir: &Utf8Path) -> anyhow::Result<()> {
+        let git = &self.exe;
+        self.init(sh, dir, false)?;
+        // Nothing is ever downloaded from it: the crates come from cargo's overlay
+        // of the packages it just built.
+        std::fs::write(
+            dir.join("config.json"),
+            "{\"dl\": \"file:///nonexistent/{crate}/{version}.crate\"}\n",
+        )
+        .with_context(|| format!("cannot write {dir}/config.json"))?;
+        let out = cmd!(sh, "{git} -C {dir} add config.json").quiet().ignore_status().output()?;
+        check(out, "git add (empty index)")?;
+        let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
+        let out = cmd!(
+            sh,
+            "{git} -C {dir} -c commit.gpgsign=false -c {no_hooks} -c user.name=hyperlight-xtask -c user.email=hyperlight-xtask@users.noreply.github.com commit -q --no-verify -m index"
+        )
+        .envs(IDENTITY)
+        .quiet()
+        .ignore_status()
+        .output()?;
+        check(out, "git commit (empty index)")
+    }
+}
+
+fn check(out: std::process::Output, what: &str) -> anyhow::Result<()> {
+    if out.status.success() {
+        return Ok(());
+    }
+    bail!("`{what}` failed: {}", String::from_utf8_lossy(&out.stderr).trim())
+}
+
+/// What git said went wrong: its first `fatal:` or `error:` line (later ones tend to
+/// be generic), else its last line.
+fn last_line(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+        .or_else(|| text.lines().map(str::trim).rfind(|l| !l.is_empty()))
+        .unwrap_or("git failed without a message")
+        .trim_start_matches("fatal: ")
+        .trim_start_matches("error: ")
+        .to_owned()
+}
+
+/// 4 to 39 hex digits: what `git rev-parse` could expand, and a fetch cannot take.
+fn looks_like_abbreviated_sha(rev: &str) -> bool {
+    (4..40).contains(&rev.len()) && rev.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Total size of the files under `dir`.
+fn dir_size(dir: &Utf8Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.as_std_path().to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => stack.push(entry.path()),
+                Ok(meta) => total += meta.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// A `file://` URL of a local directory, as cargo takes it for an index.
+pub fn file_url(dir: &Utf8Path) -> String {
+    let path = dir.as_str().replace('\\', "/");
+    if path.starts_with('/') { format!("file://{path}") } else { format!("file:///{path}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abbreviated_shas_are_told_from_names() {
+        assert!(looks_like_abbreviated_sha("52edcf4"));
+        assert!(!looks_like_abbreviated_sha("52edcf423c5c641c5669c0abe345a7e094619cea"));
+        assert!(!looks_like_abbreviated_sha("v0.1.1"));
+        assert!(!looks_like_abbreviated_sha("abc"));
+    }
+
+    #[test]
+    fn git_errors_come_down_to_their_fatal_line() {
+        let stderr = b"hint: x\nfatal: couldn't find remote ref nope\n";
+        assert_eq!(last_line(stderr), "couldn't find remote ref nope");
+        let stderr = b"fatal: '/x' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+        assert_eq!(last_line(stderr), "'/x' does not appear to be a git repository");
+    }
+
+    #[test]
+    fn file_urls_work_on_every_platform() {
+        assert_eq!(file_url(Utf8Path::new("/tmp/x")), "file:///tmp/x");
+        assert_eq!(file_url(Utf8Path::new(r"C:\Users\x\idx")), "file:///C:/Users/x/idx");
+    }
+}

@@ -1,0 +1,496 @@
+//! Reading and rewriting the manifests of the source workspace.
+//!
+//! [`rewrite`] is a pure function (text in, text out) so that every manifest shape
+//! upstream has used, or may use, is tested on whole files without git or cargo.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use camino::Utf8Path;
+use toml_edit::{DocumentMut, InlineTable, Item, Key, TableLike, Value};
+
+use crate::toml_file;
+
+/// The kind of a dependency table, which decides how cargo publishes an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Normal,
+    Build,
+    Dev,
+    /// `[workspace.dependencies]` of the root manifest: what members inherit.
+    Workspace,
+}
+
+/// One entry of a dependency table, as far as publishing cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dep {
+    /// Where it sits, for messages: `dependencies`, `target.'cfg(unix)'.dependencies`.
+    pub table: String,
+    pub kind: Kind,
+    /// The key (a rename when `package` is set).
+    pub key: String,
+    /// The package it names: `package = "…"` or the key.
+    pub package: String,
+    pub path: Option<String>,
+    pub has_version: bool,
+    /// `registry = "…"`: the registry it comes from (crates.io when None).
+    pub registry: Option<String>,
+    /// `workspace = true`: the entry is inherited from `[workspace.dependencies]`.
+    pub inherited: bool,
+}
+
+impl Dep {
+    /// Whether `cargo publish` keeps this entry in the published manifest. Cargo drops
+    /// dev-dependencies that have a path and no version, so they do not need to be in
+    /// the feed, and may even point back at the crate (a cycle a rewrite would create).
+    pub fn published(&self) -> bool {
+        self.kind != Kind::Dev || self.has_version || self.path.is_none()
+    }
+}
+
+const DEPENDENCY_TABLES: [(&str, Kind); 5] = [
+    ("dependencies", Kind::Normal),
+    ("build-dependencies", Kind::Build),
+    // The legacy spellings cargo still reads.
+    ("build_dependencies", Kind::Build),
+    ("dev-dependencies", Kind::Dev),
+    ("dev_dependencies", Kind::Dev),
+];
+
+/// Calls `f` for every dependency table of the manifest: the top-level ones, those
+/// under `[target.'cfg(…)']`, and `[workspace.dependencies]`.
+fn for_each_table(
+    doc: &mut DocumentMut,
+    mut f: impl FnMut(&str, Kind, &mut dyn TableLike) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let root = doc.as_table_mut();
+    for (name, kind) in DEPENDENCY_TABLES {
+        if let Some(table) = root.get_mut(name).and_then(Item::as_table_like_mut) {
+            f(name, kind, table)?;
+        }
+    }
+    if let Some(targets) = root.get_mut("target").and_then(Item::as_table_like_mut) {
+        for (cfg, target) in targets.iter_mut() {
+            let Some(target) = target.as_table_like_mut() else { continue };
+            for (name, kind) in DEPENDENCY_TABLES {
+                if let Some(table) = target.get_mut(name).and_then(Item::as_table_like_mut) {
+                    f(&format!("target.'{}'.{name}", cfg.get()), kind, table)?;
+                }
+            }
+        }
+    }
+    if let Some(table) = root
+        .get_mut("workspace")
+        .and_then(Item::as_table_like_mut)
+        .and_then(|w| w.get_mut("dependencies"))
+        .and_then(Item::as_table_like_mut)
+    {
+        f("workspace.dependencies", Kind::Workspace, table)?;
+    }
+    Ok(())
+}
+
+fn describe(table: &str, kind: Kind, key: &str, item: &Item) -> Dep {
+    let get = |k: &str| item.as_table_like().and_then(|t| t.get(k));
+    Dep {
+        table: table.to_owned(),
+        kind,
+        key: key.to_owned(),
+        package: get("package").and_then(Item::as_str).unwrap_or(key).to_owned(),
+        path: get("path").and_then(Item::as_str).map(str::to_owned),
+        // A bare string is a version requirement.
+        has_version: item.is_str() || get("version").is_some(),
+        registry: get("registry").and_then(Item::as_str).map(str::to_owned),
+        inherited: get("workspace").and_then(Item::as_bool) == Some(true),
+    }
+}
+
+/// Every dependency entry of a manifest.
+pub fn dependencies(path: &Utf8Path, text: &str) -> anyhow::Result<Vec<Dep>> {
+    let mut doc = toml_file::parse(path, text)?;
+    let mut deps = Vec::new();
+    for_each_table(&mut doc, |table, kind, entries| {
+        deps.extend(entries.iter().map(|(key, item)| describe(table, kind, key, item)));
+        Ok(())
+    })?;
+    Ok(deps)
+}
+
+/// What to change in one manifest.
+pub struct Rewrite<'a> {
+    /// The feed the crates are published to: `registry = "…"` on each pinned entry.
+    pub registry: &'a str,
+    /// Package name → version being published, for every crate being published. A
+    /// path dependency on one of them gets `version = "=<version>"`.
+    pub pins: &'a BTreeMap<String, String>,
+    /// A new `package.version` (`--version`), or keep the manifest's.
+    pub package_version: Option<&'a str>,
+}
+
+/// The manifest `text` with every published path dependency on a pinned crate given
+/// `version = "=<version>"` and `registry = "<feed>"`, and `package.version` set when
+/// asked. Every other key, comment and all spacing stay as they were, as does a
+/// missing newline at the end of the file. Entries inherited with `workspace = true`
+/// are left alone: the root's `[workspace.dependencies]` entry is rewritten instead.
+/// Returns `text` itself when nothing applies.
+pub fn rewrite(path: &Utf8Path, text: &str, rewrite: &Rewrite) -> anyhow::Result<String> {
+    let mut doc = toml_file::parse(path, text)?;
+    let mut changed = false;
+    if let Some(version) = rewrite.package_version {
+        if let Some(package) = doc.get_mut("package").and_then(Item::as_table_like_mut) {
+            set_package_version(package, version);
+            changed = true;
+        }
+    }
+    for_each_table(&mut doc, |table, kind, entries| {
+        for (key, item) in entries.iter_mut() {
+            let dep = describe(table, kind, key.get(), item);
+            let Some(version) = rewrite.pins.get(&dep.package) else { continue };
+            if dep.path.is_none() || dep.inherited || !dep.published() {
+                continue;
+            }
+            let entry = item.as_table_like_mut().with_context(|| {
+                format!("{table}.{} in {path} is neither a table nor an inline table", dep.key)
+            })?;
+            // `registry-index` and `registry` exclude each other.
+            entry.remove("registry-index");
+            pin(item, &format!("={version}"), rewrite.registry);
+            changed = true;
+        }
+        Ok(())
+    })?;
+    if !changed {
+        return Ok(text.to_owned());
+    }
+    let mut out = doc.to_string();
+    // toml_edit ends the last line with a newline even when the file did not.
+    if !text.ends_with('\n') && out.ends_with('\n') {
+        out.pop();
+    }
+    Ok(out)
+}
+
+/// Sets `version` and `registry` on one dependency entry, replacing values in place
+/// (keeping their spacing and comments) and appending missing keys in the style of
+/// the entry's existing keys.
+fn pin(item: &mut Item, version: &str, registry: &str) {
+    let pairs = [("version", version), ("registry", registry)];
+    match item {
+        Item::Value(Value::InlineTable(table)) => {
+            for (key, value) in pairs {
+                match table.get_mut(key) {
+                    Some(old) => replace_keeping_decor(old, value),
+                    None => append_inline(table, key, value),
+                }
+            }
+        }
+        other => {
+            let table = other.as_table_like_mut().expect("checked by the caller");
+            for (key, value) in pairs {
+                match table.get_mut(key).and_then(Item::as_value_mut) {
+                    Some(old) => replace_keeping_decor(old, value),
+                    None => {
+                        table.insert(key, Item::Value(value.into()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn replace_keeping_decor(old: &mut Value, new: &str) {
+    let decor = old.decor().clone();
+    *old = Value::from(new);
+    *old.decor_mut() = decor;
+}
+
+/// Appends `key = "value"` to an inline table, one-line or spread over lines: the new
+/// key takes the spacing before the last key (`, ` or a newline and indent), and the
+/// spacing after the last value (before `}` or the closing newline) moves to the end.
+fn append_inline(table: &mut InlineTable, key: &str, value: &str) {
+    let last = table.iter().last().map(|(k, _)| k.to_owned());
+    let Some(last) = last else {
+        table.insert(key, value.into());
+        return;
+    };
+    let first = table.iter().next().map(|(k, _)| k.to_owned());
+    let old_key = table.key(&last).expect("the last key").leaf_decor().clone();
+    let old_value = table.get(&last).expect("the last value").decor().clone();
+    // The first key's prefix is what follows `{`: `{path` has none, but a second
+    // key on the same line wants one space after the comma.
+    let key_prefix = match old_key.prefix().and_then(|p| p.as_str()) {
+        Some(p) if first.as_deref() != Some(last.as_str()) || p.contains('\n') => p.to_owned(),
+        _ => " ".to_owned(),
+    };
+    let key_suffix = old_key.suffix().and_then(|s| s.as_str()).unwrap_or(" ").to_owned();
+    let value_prefix = old_value.prefix().and_then(|p| p.as_str()).unwrap_or(" ").to_owned();
+    let trailing = old_value.suffix().and_then(|s| s.as_str()).unwrap_or("").to_owned();
+
+    table.get_mut(&last).expect("the last value").decor_mut().set_suffix("");
+    let mut new_key = Key::new(key);
+    new_key.leaf_decor_mut().set_prefix(key_prefix);
+    new_key.leaf_decor_mut().set_suffix(key_suffix);
+    let mut new_value = Value::from(value);
+    new_value.decor_mut().set_prefix(value_prefix);
+    new_value.decor_mut().set_suffix(trailing);
+    table.insert_formatted(&new_key, new_value);
+}
+
+/// Sets `package.version`, also over `version.workspace = true`, keeping a comment
+/// after the old value.
+fn set_package_version(package: &mut dyn TableLike, version: &str) {
+    let mut new = Value::from(version);
+    match package.get_mut("version") {
+        Some(Item::Value(old)) => {
+            *new.decor_mut() = old.decor().clone();
+            *old = new;
+        }
+        Some(old) => {
+            // `version.workspace = true`: a dotted table. Keep the comment after it.
+            let suffix = old
+                .as_table_like()
+                .and_then(|t| t.get("workspace"))
+                .and_then(Item::as_value)
+                .and_then(|v| v.decor().suffix())
+                .and_then(|s| s.as_str())
+                .unwrap_or("")
+                .to_owned();
+            new.decor_mut().set_prefix(" ");
+            new.decor_mut().set_suffix(suffix);
+            *old = Item::Value(new);
+        }
+        None => {
+            package.insert("version", Item::Value(new));
+        }
+    }
+}
+
+/// `package.name` and the version of a member manifest; `version.workspace = true`
+/// takes `[workspace.package] version` from `root`.
+pub fn name_and_version(path: &Utf8Path, text: &str, root: Option<&str>) -> anyhow::Result<(String, String)> {
+    let doc = toml_file::parse(path, text)?;
+    let package = doc.get("package").and_then(Item::as_table_like);
+    let name = package
+        .and_then(|p| p.get("name"))
+        .and_then(Item::as_str)
+        .with_context(|| format!("{path} has no package.name"))?;
+    let version = match package.and_then(|p| p.get("version")) {
+        Some(Item::Value(v)) => v.as_str().map(str::to_owned),
+        Some(other) if other.get("workspace").and_then(Item::as_bool) == Some(true) => root
+            .map(|text| toml_file::parse(path, text))
+            .transpose()?
+            .and_then(|r| r.get("workspace")?.get("package")?.get("version")?.as_str().map(str::to_owned)),
+        _ => None,
+    };
+    let version = version.with_context(|| {
+        format!("{path} gives `{name}` no version: cargo publishes only crates with one (or pass --version)")
+    })?;
+    Ok((name.to_owned(), version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pins(list: &[(&str, &str)]) -> BTreeMap<String, String> {
+        list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+
+    fn run(text: &str, version: Option<&str>) -> String {
+        let pins = pins(&[("mshv-bindings", "0.1.1"), ("mshv-ioctls", "0.1.1")]);
+        let rw = Rewrite { registry: "hyperlight_redist", pins: &pins, package_version: version };
+        rewrite(Utf8Path::new("mshv-ioctls/Cargo.toml"), text, &rw).unwrap()
+    }
+
+    /// The manifest at the pin `52edcf4`: a one-line inline table, no newline at the
+    /// end of the file.
+    const AT_THE_PIN: &str = r#"[package]
+name = "mshv-ioctls"
+version = "0.1.1"
+authors = ["Microsoft Authors"]
+edition = "2018"
+license = "Apache-2.0 OR BSD-3-Clause"
+
+[dependencies]
+libc = ">=0.2.39"
+vmm-sys-util = ">=0.8.0"
+serde = { version = ">=1.0.27", optional = true }
+mshv-bindings = {path = "../mshv-bindings", features = ["fam-wrappers"]}"#;
+
+    #[test]
+    fn the_shape_at_the_pin() {
+        let expected = AT_THE_PIN.replace(
+            r#"features = ["fam-wrappers"]}"#,
+            r#"features = ["fam-wrappers"], version = "=0.1.1", registry = "hyperlight_redist"}"#,
+        );
+        assert_eq!(run(AT_THE_PIN, None), expected);
+        assert!(!expected.ends_with('\n'));
+    }
+
+    #[test]
+    fn spaces_inside_the_braces_and_a_comment_after() {
+        let text = "[dependencies]\nmshv-bindings = { path = \"../mshv-bindings\", features = [\"fam-wrappers\"] } # bindings\nlibc = \"0.2\"\n";
+        let expected = "[dependencies]\nmshv-bindings = { path = \"../mshv-bindings\", features = [\"fam-wrappers\"], version = \"=0.1.1\", registry = \"hyperlight_redist\" } # bindings\nlibc = \"0.2\"\n";
+        assert_eq!(run(text, None), expected);
+    }
+
+    /// Newer upstream revs: the table over several lines, a version already there,
+    /// keys in another order, a trailing comma.
+    #[test]
+    fn a_multi_line_inline_table_with_a_version_already() {
+        let text = r#"[dependencies]
+libc = ">=0.2.39"
+mshv-bindings = {
+    version = "=0.3.1", # kept in step by scripts/tag_release.py
+    features = ["fam-wrappers"],
+    path = "../mshv-bindings",
+}
+thiserror = "2.0"
+"#;
+        let expected = r#"[dependencies]
+libc = ">=0.2.39"
+mshv-bindings = {
+    version = "=0.1.1", # kept in step by scripts/tag_release.py
+    features = ["fam-wrappers"],
+    path = "../mshv-bindings",
+    registry = "hyperlight_redist",
+}
+thiserror = "2.0"
+"#;
+        assert_eq!(run(text, None), expected);
+    }
+
+    #[test]
+    fn a_multi_line_inline_table_without_a_trailing_comma() {
+        let text = "[dependencies]\nmshv-bindings = {\n  features = [\"fam-wrappers\"],\n  path = \"../mshv-bindings\"\n}";
+        let expected = "[dependencies]\nmshv-bindings = {\n  features = [\"fam-wrappers\"],\n  path = \"../mshv-bindings\",\n  version = \"=0.1.1\",\n  registry = \"hyperlight_redist\"\n}";
+        assert_eq!(run(text, None), expected);
+    }
+
+    #[test]
+    fn version_first_on_one_line() {
+        let text = "[dependencies]\nmshv-bindings = {version = \"=0.3.1\", path = \"../mshv-bindings\", features = [\"fam-wrappers\"]}\n";
+        let expected = "[dependencies]\nmshv-bindings = {version = \"=0.1.1\", path = \"../mshv-bindings\", features = [\"fam-wrappers\"], registry = \"hyperlight_redist\"}\n";
+        assert_eq!(run(text, None), expected);
+    }
+
+    #[test]
+    fn a_dependency_table_of_its_own() {
+        let text = r#"[package]
+name = "mshv-ioctls"
+version = "0.1.1"
+
+[dependencies.mshv-bindings]
+# The bindings of this workspace.
+path = "../mshv-bindings"
+features = ["fam-wrappers"]
+
+[dependencies]
+libc = "0.2"
+"#;
+        let expected = r#"[package]
+name = "mshv-ioctls"
+version = "0.1.1"
+
+[dependencies.mshv-bindings]
+# The bindings of this workspace.
+path = "../mshv-bindings"
+features = ["fam-wrappers"]
+version = "=0.1.1"
+registry = "hyperlight_redist"
+
+[dependencies]
+libc = "0.2"
+"#;
+        assert_eq!(run(text, None), expected);
+    }
+
+    #[test]
+    fn a_registry_index_gives_way_to_the_registry() {
+        let text = "[dependencies]\nmshv-bindings = { path = \"../mshv-bindings\", registry-index = \"sparse+https://x/\", version = \"0.1\" }\n";
+        let expected = "[dependencies]\nmshv-bindings = { path = \"../mshv-bindings\", version = \"=0.1.1\", registry = \"hyperlight_redist\" }\n";
+        assert_eq!(run(text, None), expected);
+    }
+
+    /// Cargo drops path-only dev-dependencies when it publishes, so they stay as they
+    /// are (pinning one that points back would make a cycle); a dev-dependency with a
+    /// version is published, so it is pinned like any other.
+    #[test]
+    fn path_only_dev_dependencies_stay_as_they_are() {
+        let text = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\n\n[dev-dependencies]\nmshv-ioctls = { path = \"../mshv-ioctls\" }\n";
+        assert_eq!(run(text, None), text);
+        let versioned =
+            "[dev-dependencies]\nmshv-ioctls = { path = \"../mshv-ioctls\", version = \"0.1\" }\n";
+        let expected = "[dev-dependencies]\nmshv-ioctls = { path = \"../mshv-ioctls\", version = \"=0.1.1\", registry = \"hyperlight_redist\" }\n";
+        assert_eq!(run(versioned, None), expected);
+    }
+
+    #[test]
+    fn build_target_and_renamed_dependencies() {
+        let text = "[build-dependencies]\nmshv-bindings = { path = \"../mshv-bindings\" }\n\n[target.'cfg(unix)'.dependencies]\nbindings = { package = \"mshv-bindings\", path = \"../mshv-bindings\" }\n";
+        let expected = "[build-dependencies]\nmshv-bindings = { path = \"../mshv-bindings\", version = \"=0.1.1\", registry = \"hyperlight_redist\" }\n\n[target.'cfg(unix)'.dependencies]\nbindings = { package = \"mshv-bindings\", path = \"../mshv-bindings\", version = \"=0.1.1\", registry = \"hyperlight_redist\" }\n";
+        assert_eq!(run(text, None), expected);
+    }
+
+    #[test]
+    fn other_dependencies_and_untouched_files_stay_byte_for_byte() {
+        let text = "[package]\nname = \"x\"\n\n[dependencies]\nlibc = {version=\"0.2\"}  # c\nother = { path = \"../other\" }";
+        assert_eq!(run(text, None), text);
+    }
+
+    #[test]
+    fn workspace_dependencies_are_pinned_in_the_root_and_inherited_entries_left() {
+        let root = "[workspace]\nmembers = [\"mshv-bindings\", \"mshv-ioctls\"]\n\n[workspace.dependencies]\nmshv-bindings = { path = \"mshv-bindings\", version = \"0.3\" }\n";
+        let expected = "[workspace]\nmembers = [\"mshv-bindings\", \"mshv-ioctls\"]\n\n[workspace.dependencies]\nmshv-bindings = { path = \"mshv-bindings\", version = \"=0.1.1\", registry = \"hyperlight_redist\" }\n";
+        assert_eq!(run(root, None), expected);
+        let member = "[dependencies]\nmshv-bindings = { workspace = true, features = [\"fam-wrappers\"] }\n";
+        assert_eq!(run(member, None), member);
+    }
+
+    #[test]
+    fn a_new_version_replaces_the_package_version() {
+        let pins = pins(&[("mshv-bindings", "0.1.2-20240321")]);
+        let rw =
+            Rewrite { registry: "hyperlight_redist", pins: &pins, package_version: Some("0.1.2-20240321") };
+        let out = rewrite(Utf8Path::new("Cargo.toml"), AT_THE_PIN, &rw).unwrap();
+        let expected = AT_THE_PIN.replace("version = \"0.1.1\"", "version = \"0.1.2-20240321\"").replace(
+            r#"features = ["fam-wrappers"]}"#,
+            r#"features = ["fam-wrappers"], version = "=0.1.2-20240321", registry = "hyperlight_redist"}"#,
+        );
+        assert_eq!(out, expected);
+
+        let inherited =
+            "[package]\nname = \"a\"\nversion.workspace = true # from the root\nedition = \"2018\"\n";
+        let out = rewrite(Utf8Path::new("Cargo.toml"), inherited, &rw).unwrap();
+        assert_eq!(
+            out,
+            "[package]\nname = \"a\"\nversion = \"0.1.2-20240321\" # from the root\nedition = \"2018\"\n"
+        );
+    }
+
+    #[test]
+    fn dependencies_are_listed_with_what_publishing_needs() {
+        let deps = dependencies(Utf8Path::new("Cargo.toml"), AT_THE_PIN).unwrap();
+        let bindings = deps.iter().find(|d| d.package == "mshv-bindings").unwrap();
+        assert_eq!(bindings.path.as_deref(), Some("../mshv-bindings"));
+        assert!(!bindings.has_version && bindings.published() && bindings.kind == Kind::Normal);
+        let libc = deps.iter().find(|d| d.key == "libc").unwrap();
+        assert!(libc.has_version && libc.path.is_none());
+        let dev = Dep { kind: Kind::Dev, ..bindings.clone() };
+        assert!(!dev.published());
+    }
+
+    #[test]
+    fn versions_come_from_the_package_or_the_workspace() {
+        let path = Utf8Path::new("a/Cargo.toml");
+        let own = name_and_version(path, "[package]\nname = \"a\"\nversion = \"0.1.1\"", None).unwrap();
+        assert_eq!(own, ("a".to_owned(), "0.1.1".to_owned()));
+        let root = "[workspace.package]\nversion = \"0.3.1\"\n";
+        let inherited =
+            name_and_version(path, "[package]\nname = \"a\"\nversion.workspace = true\n", Some(root))
+                .unwrap();
+        assert_eq!(inherited.1, "0.3.1");
+        let err = name_and_version(path, "[package]\nname = \"a\"\n", None).unwrap_err();
+        assert!(format!("{err:#}").contains("no version"), "{err:#}");
+    }
+}
