@@ -657,3 +657,51 @@ fn rotate_pat_reads_a_typed_pat_without_echo() {
     assert!(run.stdout.contains("echo-is-back"), "echo stayed off: {}", run.stdout);
     assert!(find_none(&run.combined(), &pat), "the typed PAT was echoed: {}", run.combined());
 }
+
+/// Done means 4: the whole-output secret scan over every credentials task, run one
+/// after the other in one sandbox (create, stdin, rejected, doctor, provider mode,
+/// logout): no form of any PAT or token in any output or argv, 0 hits.
+#[test]
+fn every_credentials_task_leaks_nothing() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    let typed = pat84();
+    let rejected = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_gh(&sb, &GhState::default());
+    let with_token = |pat: Option<&str>| AzState {
+        token: kellnr.admin_token().to_owned(),
+        pat_to_create: pat.map(str::to_owned),
+        ..AzState::default()
+    };
+
+    install_az(&sb, &with_token(Some(&pat)));
+    sb.xtask(&["rotate-pat", "--access", "write", "--organization", ORG, "--repo", REPO]).assert_success();
+    install_az(&sb, &with_token(Some(&rejected)));
+    sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]).assert_failure();
+    sb.xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO], &typed)
+        .assert_failure();
+    sb.xtask(&["doctor"]).assert_failure();
+    sb.xtask(&["cargo-login", "--provider"]).assert_success();
+    sb.xtask(&["doctor"]).assert_success();
+    sb.xtask(&["cargo-logout"]).assert_success();
+    sb.env("PAT", &rejected);
+    sb.xtask(&["cargo-login-ci", "--no-check"]).assert_success();
+    sb.xtask(&["doctor"]).assert_failure();
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci"]).assert_success();
+    sb.xtask(&["doctor"]).assert_success();
+
+    let mut secrets: Vec<String> =
+        vec![kellnr.admin_token().to_owned(), format!("Bearer {}", kellnr.admin_token())];
+    for p in [&pat, &typed, &rejected] {
+        secrets.extend(pat_forms(p));
+    }
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let scanned = sb.assert_no_secret(&secrets);
+    assert!(scanned >= 20, "the scan saw only {scanned} texts");
+    // gh got the PATs that passed, on stdin only.
+    let stored: Vec<String> =
+        sb.calls("gh").into_iter().filter(|c| c.argv[0] == "secret").map(|c| c.stdin).collect();
+    assert_eq!(stored, [pat.clone()]);
+}
