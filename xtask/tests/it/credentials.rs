@@ -332,7 +332,7 @@ fn rotate_pat_says_what_to_fix() {
         // The kellnr index URLs name no Azure DevOps organisation.
         (&["--repo", REPO], "pass --organization ORG"),
         (&["--repo", REPO, "--organization", ORG, "--registry", "nope"], "unknown feed `nope`"),
-        (&["--repo", REPO, "--organization", ORG, "--days", "400"], "400"),
+        (&["--repo", REPO, "--organization", ORG, "--days", "400"], "400 is not in 1..=365"),
     ] {
         let mut full = vec!["rotate-pat", "--access", "read"];
         full.extend_from_slice(args);
@@ -340,6 +340,22 @@ fn rotate_pat_says_what_to_fix() {
     }
     sb.xtask(&["rotate-pat", "--access", "admin"]).assert_failure().assert_output_contains("read, write");
     assert_eq!(rest_calls(&sb).len(), rest_before);
+
+    // gh or az missing: how to install it. PATH is the stand-in directory alone, so
+    // a real gh or az on the machine running the tests cannot be reached.
+    let bin = sb.bin_dir();
+    sb.env("PATH", bin.to_str().unwrap());
+    fs::rename(bin.join("gh"), sb.root().join("gh.away")).unwrap();
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure().assert_output_contains("`gh` was not found on PATH: install the GitHub CLI");
+    fs::rename(sb.root().join("gh.away"), bin.join("gh")).unwrap();
+    fs::rename(bin.join("az"), sb.root().join("az.away")).unwrap();
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure().assert_output_contains("`az` was not found on PATH: install the Azure CLI");
+    fs::rename(sb.root().join("az.away"), bin.join("az")).unwrap();
+    assert_eq!(rest_calls(&sb).len(), rest_before);
+    // Back to the sandbox's own PATH: the stand-ins first, then the inherited one.
+    sb.env("PATH", &format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
 
     // No --repo: the repository of the git remote `origin`. The test cannot change
     // this clone's remotes, so git is pointed (GIT_DIR) at a scratch repository.
@@ -475,6 +491,7 @@ fn provider_mode_logs_in_without_storing_a_token() {
     // kellnr takes its admin token as `Bearer <token>`: the stand-in hands it out as
     // the Entra access token, as real az would hand out one Azure DevOps accepts.
     install_az(&sb, &AzState { token: kellnr.admin_token().to_owned(), ..AzState::default() });
+    install_gh(&sb, &GhState::default()); // doctor asks gh too: never the machine's own
 
     let run = sb.xtask(&["cargo-login", "--provider", "--registry", REDIST]);
     run.assert_success().assert_output_contains(&format!("check: {REDIST}: ok"));
@@ -581,6 +598,7 @@ fn oidc_workflow_logs_in_with_azure_login_and_cargo_login_only() {
     let (kellnr, mut sb) = world();
     seed_crate(&kellnr, REDIST, "oidc-dep");
     install_az(&sb, &AzState { token: kellnr.admin_token().to_owned(), ..AzState::default() });
+    install_gh(&sb, &GhState::default()); // doctor asks gh too: never the machine's own
     sb.env("GITHUB_ACTIONS", "true");
     for step in &steps {
         let run = sb.xtask(step);
