@@ -721,5 +721,5 @@ fn every_credentials_task_leaks_nothing() {
     // gh got the PATs that passed, on stdin only.
     let stored: Vec<String> =
         sb.calls("gh").into_iter().filter(|c| c.argv[0] == "secret").map(|c| c.stdin).collect();
-    assert_eq!(stored, [pat.clone()]);
+    assert_eq!(stored, [pat]);
 }
