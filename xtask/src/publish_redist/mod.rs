@@ -39,7 +39,7 @@ use workspace::Workspace;
 /// run again. The defaults are `[workspace.metadata.publish-redist]` in Cargo.toml.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  cargo xtask publish-redist --dry-run\n  cargo xtask publish-redist\n  cargo xtask publish-redist --rev 0c8b3a1 --version 0.1.2-20240416\n  cargo xtask publish-redist --repo ../mshv --rev v0.3.1 --dry-run --keep\n  cargo xtask publish-redist --crate mshv-bindings"
+    after_help = "Examples:\n  cargo xtask publish-redist --dry-run\n  cargo xtask publish-redist\n  cargo xtask publish-redist --rev 52edcf4 --dry-run\n  cargo xtask publish-redist --rev <newer SHA or tag> --version 0.1.2-20240416\n  cargo xtask publish-redist --repo ../mshv --dry-run --keep\n  cargo xtask publish-redist --crate mshv-bindings"
 )]
 pub struct PublishRedist {
     /// The source: a git URL or the path of a local clone [default: `repo` of
@@ -542,7 +542,17 @@ fn source_location(repo: &str) -> anyhow::Result<String> {
     let path = std::path::Path::new(repo);
     if !repo.contains("://") && path.exists() {
         let absolute = std::path::absolute(path).with_context(|| format!("cannot make {repo} absolute"))?;
-        return Ok(absolute.to_string_lossy().into_owned());
+        // `absolute` keeps `..` on Unix; drop it so messages show a plain path.
+        let mut plain = std::path::PathBuf::new();
+        for part in absolute.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    plain.pop();
+                }
+                other => plain.push(other),
+            }
+        }
+        return Ok(plain.to_string_lossy().into_owned());
     }
     Ok(repo.to_owned())
 }
