@@ -96,8 +96,7 @@ fn classify(success: bool, stderr: &str) -> Access {
     let reason = stderr
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("Caused by") && !l.starts_with("warning"))
-        .last()
+        .rfind(|l| !l.is_empty() && !l.starts_with("Caused by") && !l.starts_with("warning"))
         .unwrap_or("cargo failed without a message")
         .trim_start_matches("error: ")
         .to_owned();
