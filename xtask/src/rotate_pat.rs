@@ -372,7 +372,7 @@ mod no_echo {
         }
 
         let stdin = std::io::stdin();
-        let handle = stdin.as_raw_handle() as *mut c_void;
+        let handle = stdin.as_raw_handle();
         let mut mode = 0u32;
         // SAFETY: a console handle of this process and a valid pointer to a u32.
         if unsafe { GetConsoleMode(handle, &mut mode) } == 0
