@@ -188,7 +188,7 @@ impl Configs {
 
     fn provider(&self, feed: &Registry) -> String {
         match self.effective_provider(feed) {
-            Some((words, place)) => format!("{} ({place})", words.join(" ")),
+            Some((words, place)) => format!("{} ({place})", shown_provider(&words)),
             None => "none: cargo refuses authenticated feeds without one; run `cargo xtask setup`".into(),
         }
     }
@@ -218,6 +218,26 @@ impl Configs {
         }
         "none".into()
     }
+}
+
+/// A provider setting as it may be printed. The arguments of a command provider are
+/// shown only for provider mode's own az command: someone else's command line could
+/// carry a token (`cargo:token-from-stdout echo Bearer ...`).
+fn shown_provider(words: &[String]) -> String {
+    let external =
+        words.first().is_some_and(|w| !w.starts_with("cargo:") || w == provider::TOKEN_FROM_STDOUT);
+    let ours = words.first().map(String::as_str) == Some(provider::TOKEN_FROM_STDOUT)
+        && words.iter().any(|w| w == "get-access-token");
+    if !external || ours {
+        return words.join(" ");
+    }
+    let keep = if words[0] == provider::TOKEN_FROM_STDOUT { 2 } else { 1 };
+    let hidden = words.len().saturating_sub(keep);
+    let mut shown = words[..keep.min(words.len())].join(" ");
+    if hidden > 0 {
+        shown.push_str(&format!(" ({hidden} argument(s) not shown)"));
+    }
+    shown
 }
 
 /// A TOML file that may be missing; a parse error is kept as text to report.
@@ -253,5 +273,26 @@ fn gh_status(sh: &Shell) -> String {
             }
         },
         Err(err) => format!("{err:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_commands_are_shown_without_foreign_arguments() {
+        let words = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(shown_provider(&words("cargo:token cargo:libsecret")), "cargo:token cargo:libsecret");
+        assert_eq!(
+            shown_provider(&words("cargo:token-from-stdout echo Bearer s3cr3t")),
+            "cargo:token-from-stdout echo (2 argument(s) not shown)"
+        );
+        assert_eq!(
+            shown_provider(&words("/opt/my-provider --key s3cr3t")),
+            "/opt/my-provider (2 argument(s) not shown)"
+        );
+        let ours = words("cargo:token-from-stdout /usr/bin/az account get-access-token --output tsv");
+        assert_eq!(shown_provider(&ours), ours.join(" "));
     }
 }
