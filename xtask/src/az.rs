@@ -70,9 +70,7 @@ impl Az {
             expires_on: json_string(&stdout, "expiresOn").unwrap_or_else(|| "an unknown time".into()),
         })
     }
-}
 
-impl Az {
     /// Whether az is logged in (`az account show` succeeds); otherwise az's own words.
     pub fn account_show(&self, sh: &Shell) -> Result<(), String> {
         let az = &self.path;

@@ -45,6 +45,9 @@ pub fn logout(sh: &Shell, registry: &Registry) -> anyhow::Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
     Ok,
+    /// Cargo refused before asking: no credential provider is configured, which an
+    /// authenticated feed needs.
+    NoProvider,
     /// Cargo has no token for the feed (nothing stored, no provider answered).
     NoToken,
     /// The feed answered 401/403 to the token cargo sent.
@@ -57,9 +60,28 @@ impl fmt::Display for Access {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Access::Ok => f.write_str("ok"),
+            Access::NoProvider => f.write_str("refused by cargo: no credential provider is configured"),
             Access::NoToken => f.write_str("no token"),
             Access::Rejected => f.write_str("token rejected"),
             Access::Unreachable(why) => write!(f, "unreachable ({why})"),
+        }
+    }
+}
+
+impl Access {
+    /// What to do about a verdict.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Access::Ok => "",
+            Access::NoProvider => "run `cargo xtask setup` (cargo-login and cargo-login-ci run it too)",
+            Access::NoToken => {
+                "cargo has no token for it: run `cargo xtask cargo-login` (or `cargo-login --provider`)"
+            }
+            Access::Rejected => {
+                "the feed refused the token (wrong, expired or without the Packaging scope): run \
+                 `cargo xtask cargo-login` again, or `cargo-login-ci` with a current PAT"
+            }
+            Access::Unreachable(_) => "check the network and the feed's index URL",
         }
     }
 }
@@ -93,6 +115,9 @@ fn classify(success: bool, stderr: &str) -> Access {
     if stderr.contains("no token found") {
         return Access::NoToken;
     }
+    if stderr.contains("require a credential-provider to be configured") {
+        return Access::NoProvider;
+    }
     let reason = stderr
         .lines()
         .map(str::trim)
@@ -119,6 +144,31 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classifies_cargo_messages() {
+        // Messages as cargo 1.95 prints them against kellnr 6.5.0.
+        let not_found =
+            format!("error: could not find `{PROBE_CRATE}` in registry `sparse+http://127.0.0.1:1/`");
+        assert_eq!(classify(false, &not_found), Access::Ok);
+        assert_eq!(
+            classify(false, "error: token rejected for `f`, please run `cargo login --registry f`"),
+            Access::Rejected
+        );
+        assert_eq!(
+            classify(false, "error: no token found for `f`, please run `cargo login --registry f`"),
+            Access::NoToken
+        );
+        let no_provider = "Caused by:\n  authenticated registries require a credential-provider to be configured\n  \
+                           see https://doc.rust-lang.org/cargo/reference/registry-authentication.html for details";
+        assert_eq!(classify(false, no_provider), Access::NoProvider);
+        let unreachable =
+            "error: download of config.json failed\n\nCaused by:\n  [7] Could not connect to server";
+        assert_eq!(
+            classify(false, unreachable),
+            Access::Unreachable("[7] Could not connect to server".into())
+        );
+    }
 
     #[test]
     fn reads_cargo_versions() {

@@ -69,7 +69,7 @@ impl Doctor {
         let mut failed = Vec::new();
         for feed in &feeds {
             let access = cargo::check_access(sh, feed, &[])?;
-            let (verdict, hint) = verdict(&access);
+            let (verdict, hint) = (access.to_string(), access.hint());
             println!("{}:", feed.name);
             println!("  index:               {}", feed.index);
             println!("  in global config:    {}", configs.in_global(feed));
@@ -90,34 +90,6 @@ impl Doctor {
         }
         println!("doctor: every feed is ok");
         Ok(())
-    }
-}
-
-/// What to print for a verdict, and how to fix it.
-fn verdict(access: &Access) -> (String, &'static str) {
-    match access {
-        Access::Ok => ("ok".into(), ""),
-        // Cargo refuses before any request when no provider is configured; its
-        // message ends with a pointer to the registry-authentication page.
-        Access::Unreachable(why) if why.contains("registry-authentication") => (
-            "refused by cargo: no credential provider is configured".into(),
-            "run `cargo xtask setup` (cargo-login runs it too)",
-        ),
-        other => (other.to_string(), hint(other)),
-    }
-}
-
-fn hint(access: &Access) -> &'static str {
-    match access {
-        Access::Ok => "",
-        Access::NoToken => {
-            "cargo has no token for it: run `cargo xtask cargo-login` (or `cargo-login --provider`)"
-        }
-        Access::Rejected => {
-            "the feed refused the token (wrong, expired or without the Packaging scope): run \
-             `cargo xtask cargo-login` again, or `cargo-login-ci` with a current PAT"
-        }
-        Access::Unreachable(_) => "check the network and the feed's index URL",
     }
 }
 

@@ -184,7 +184,8 @@ pub fn check_feeds(sh: &Shell, feeds: &[Registry], env: &[(String, &str)]) -> an
         let access = cargo::check_access(sh, feed, env)?;
         eprintln!("check: {}: {access}", feed.name);
         if access != Access::Ok {
-            gha::error_titled(&format!("feed {}", feed.name), &access.to_string());
+            eprintln!("check: {}: {}", feed.name, access.hint());
+            gha::error_titled(&format!("feed {}", feed.name), &format!("{access}: {}", access.hint()));
             failed.push(format!("{} ({access})", feed.name));
         }
     }
