@@ -164,6 +164,8 @@ impl PublishRedist {
         // Fetch.
         let t = Instant::now();
         let src = work.join("src");
+        // The one stage that may take long before it can say anything.
+        eprintln!("publish-redist: fetching {repo} at {rev}");
         let fetched = git.fetch(sh, &repo, &rev, &src)?;
         let note = fetched.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
         stage(
