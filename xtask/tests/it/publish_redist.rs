@@ -219,6 +219,53 @@ fn a_run_cut_after_the_first_crate_completes_when_run_again() {
     scan(&sb, &secrets);
 }
 
+/// A network drop while uploading the second crate: the run fails after the first
+/// crate is in the feed, and running it again completes with no cleanup by hand.
+/// The drop is made by a cargo that fails the way cargo does when the connection
+/// goes (`[7] Could not connect to server`) for that one upload, and is the real
+/// cargo (through the harness's recording wrapper) for everything else.
+#[test]
+fn a_run_dropped_after_the_first_crate_completes_when_run_again() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    let real = sb.root().join("wrap").join("cargo");
+    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
+    sb.install_standin(
+        "cargo-dropping",
+        &format!(
+            "case \" $* \" in\n\
+             *\" publish \"*mshv-ioctls*)\n\
+             \x20 printf 'error: failed to publish mshv-ioctls v0.1.1 to registry\\n\\nCaused by:\\n  [7] Could not connect to server\\n' >&2\n\
+             \x20 exit 101 ;;\n\
+             esac\n\
+             exec '{}' \"$@\"\n",
+            real.display()
+        ),
+    );
+    sb.env("CARGO", sb.bin_dir().join("cargo-dropping").to_str().unwrap());
+
+    let cut = publish(&mut sb, &fx, &fx.pin, &[]);
+    cut.assert_failure().assert_output_contains("Could not connect to server");
+    assert!(
+        cut.stdout.contains("mshv-bindings  0.1.1    published\nmshv-ioctls    0.1.1    not published\n"),
+        "{}",
+        cut.stdout
+    );
+    entry(&kellnr, "mshv-bindings", "0.1.1");
+    assert!(kellnr.index_entry("mshv-ioctls").is_none());
+
+    sb.env("CARGO", real.to_str().unwrap());
+    let run = publish(&mut sb, &fx, &fx.pin, &[]);
+    run.assert_success();
+    assert!(
+        run.stdout.contains("mshv-bindings  0.1.1    already there\nmshv-ioctls    0.1.1    published\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(entry(&kellnr, "mshv-ioctls", "0.1.1").contains(&pinned_dependency("0.1.1")));
+    scan(&sb, &secrets);
+}
+
 /// `--version` republishes both under a new version, the requirement following;
 /// the rev is given abbreviated, as the how-to's `52edcf4`.
 #[test]
