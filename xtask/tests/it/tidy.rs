@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use xtask_harness::{Sandbox, repo_root};
+use xtask_harness::repo_root;
 
 // ---------------------------------------------------------------- helpers
 
@@ -266,7 +266,7 @@ fn every_recipe_is_one_call_of_its_task() {
 #[cfg(unix)]
 #[test]
 fn recipes_pass_arguments_through_unchanged() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
+    let mut sb = xtask_harness::Sandbox::new(crate::xtask_bin());
     sb.install_recording_standin("cargo", "exit 0\n");
     let justfile = repo_root().join("justfile");
     let just = just();
