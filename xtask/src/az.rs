@@ -88,21 +88,16 @@ impl Az {
     /// returned as a [`Secret`]: answers of the PAT API carry one.
     pub fn rest(&self, sh: &Shell, method: &str, uri: &str, body: Option<&str>) -> anyhow::Result<Secret> {
         let az = &self.path;
-        let body_file = match body {
+        // Removed when it drops, after az has read the body.
+        let temp = sh.create_temp_dir()?;
+        let body_arg = match body {
             Some(text) => {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or_default();
-                let path = std::env::temp_dir()
-                    .join(format!("hyperlight-xtask-az-body-{}-{nanos}.json", std::process::id()));
-                std::fs::write(&path, text)
-                    .with_context(|| format!("cannot write the request body to {}", path.display()))?;
-                Some(path)
+                let path = temp.path().join("body.json");
+                sh.write_file(&path, text)?;
+                Some(format!("@{}", path.display()))
             }
             None => None,
         };
-        let body_arg = body_file.as_ref().map(|p| format!("@{}", p.display()));
         let body_flag = body_arg.as_ref().map(|_| "--body");
         let out = cmd!(
             sh,
@@ -110,11 +105,7 @@ impl Az {
         )
         .quiet()
         .ignore_status()
-        .output();
-        if let Some(path) = &body_file {
-            let _ = std::fs::remove_file(path);
-        }
-        let out = out?;
+        .output()?;
         let stdout = Secret::new(String::from_utf8_lossy(&out.stdout).into_owned());
         if !out.status.success() {
             let stderr = redact(&String::from_utf8_lossy(&out.stderr), &[stdout.expose()]);
