@@ -116,20 +116,17 @@ mod tests {
         assert_eq!(feed("sparse+http://127.0.0.1:1234/api/v1/crates/").azure_organization(), None);
     }
 
-    /// The repo's own config is the list of feeds: both Hyperlight feeds, Azure URLs
-    /// with the trailing slash cargo demands.
+    /// The repo's config lists the feeds as cargo takes them: every index a sparse
+    /// URL with the trailing slash cargo demands. (How many feeds, and which, is the
+    /// host's business: a host may add its own.)
     #[test]
-    fn the_repo_config_lists_both_feeds() {
+    fn the_repo_config_lists_sparse_feeds() {
         let doc = toml_file::read(&crate::project_root().join(CONFIG_PATH)).unwrap();
-        let registries = doc["registries"].as_table_like().unwrap();
-        let names: Vec<&str> = registries.iter().map(|(k, _)| k).collect();
-        assert_eq!(names, ["hyperlight_redist", "hyperlight_packages"]);
+        let registries = doc.get("registries").and_then(|r| r.as_table_like()).unwrap();
+        assert!(!registries.is_empty());
         for (name, entry) in registries.iter() {
             let index = entry.get("index").and_then(|i| i.as_str()).unwrap();
-            assert!(index.starts_with(
-                "sparse+https://pkgs.dev.azure.com/AzureContainerUpstream/hyperlight/_packaging/"
-            ));
-            assert!(index.ends_with(&format!("/{name}/Cargo/index/")), "{index}");
+            assert!(index.starts_with("sparse+https://") && index.ends_with('/'), "{name}: {index}");
         }
     }
 }

@@ -1,7 +1,8 @@
-//! `cargo xtask test`: the whole test suite, as CI runs it. Installs the pinned
-//! tools the tests drive (a kellnr registry, `just`, a workflow validator) into a
-//! cache outside the repo, once per machine, then runs format check, clippy and
-//! every test with them.
+//! `cargo xtask test`: the xtask's own test suite, as CI runs it. Installs the
+//! pinned tools the tests drive (a kellnr registry, `just`, a workflow validator)
+//! into a cache outside the repo, once per machine, then runs format check, clippy
+//! and every test of the xtask's workspace with them: never the host repository's
+//! crates, which have their own checks, settings and toolchain.
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -9,9 +10,10 @@ use xshell::{Shell, cmd};
 
 use crate::tool;
 
-/// Run format check, clippy and every test, installing what the tests need.
+/// Test the xtask itself: format check, clippy and every test of its workspace.
 ///
-/// The tests start a real kellnr registry (with authentication required) on
+/// Only the xtask's workspace (`xtask/`) is checked, never the host repository's
+/// crates. The tests start a real kellnr registry (with authentication required) on
 /// 127.0.0.1, run the real `just` on the justfile and validate the workflows. Those
 /// tools are installed, pinned, under `$XTASK_CACHE` (default
 /// `~/.cache/hyperlight-xtask`) the first time: kellnr builds from source in about
@@ -27,10 +29,10 @@ pub struct Test {
     pub cargo_test_args: Vec<String>,
 }
 
-/// The tools the tests drive, pinned: (name, version).
-const KELLNR: &str = "6.5.0";
-const JUST: &str = "1.59.0";
-const ACTION_VALIDATOR: &str = "0.6.0";
+/// The pinned tools and their cache, one file shared with the test harness.
+#[path = "../harness/src/pinned.rs"]
+mod pinned;
+use pinned::{ACTION_VALIDATOR, JUST, KELLNR};
 
 impl Test {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
@@ -41,15 +43,23 @@ impl Test {
             npm_install(sh, &cache, "@action-validator/cli", ACTION_VALIDATOR, "action-validator")?;
 
         let cargo = tool::cargo();
+        // Every command names the xtask's own manifest: run from the host's root,
+        // a bare `cargo fmt --all` or `clippy --workspace` would check the host.
+        let manifest = crate::project_root().join("xtask").join("Cargo.toml");
         if !self.no_lint {
-            cmd!(sh, "{cargo} fmt --all --check")
-                .run()
-                .context("formatting differs: run `cargo fmt --all`")?;
-            cmd!(sh, "{cargo} clippy --workspace --all-targets --locked -- -D warnings").run()?;
+            cmd!(sh, "{cargo} fmt --manifest-path {manifest} --all --check").run().with_context(|| {
+                format!("formatting differs: run `cargo fmt --manifest-path {manifest} --all`")
+            })?;
+            cmd!(
+                sh,
+                "{cargo} clippy --manifest-path {manifest} --workspace --all-targets --locked -- -D warnings"
+            )
+            .run()?;
         }
-        let path = prepend_path(&[just.parent().unwrap(), validator.parent().unwrap()])?;
+        let path = prepend_path(&[&parent(&just)?, &parent(&validator)?])?;
         let args = &self.cargo_test_args;
-        cmd!(sh, "{cargo} test --workspace --locked -- {args...}")
+        cmd!(sh, "{cargo} test --manifest-path {manifest} --workspace --locked -- {args...}")
+            .env("XTASK_CACHE", &cache)
             .env("XTASK_KELLNR", &kellnr)
             .env("XTASK_JUST", &just)
             .env("XTASK_ACTION_VALIDATOR", &validator)
@@ -59,17 +69,14 @@ impl Test {
     }
 }
 
-/// `$XTASK_CACHE`, else the platform's cache directory plus `hyperlight-xtask`.
+/// The tools' cache ([`pinned::cache_dir`]) as a UTF-8 path.
 fn cache_dir() -> anyhow::Result<Utf8PathBuf> {
-    let from = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty()).map(Utf8PathBuf::from);
-    if let Some(dir) = from("XTASK_CACHE") {
-        return Ok(dir);
-    }
-    let base = from("XDG_CACHE_HOME")
-        .or_else(|| from("LOCALAPPDATA"))
-        .or_else(|| from("HOME").map(|h| h.join(".cache")))
-        .context("no cache directory: set XTASK_CACHE")?;
-    Ok(base.join("hyperlight-xtask"))
+    let dir = pinned::cache_dir().context("no cache directory for the test tools: set XTASK_CACHE")?;
+    Utf8PathBuf::try_from(dir).context("the cache directory is not UTF-8: set XTASK_CACHE")
+}
+
+fn parent(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+    path.parent().map(Utf8Path::to_owned).with_context(|| format!("{path} has no parent directory"))
 }
 
 /// A crate's binary from `cargo install --locked`, built once into its own
@@ -82,7 +89,7 @@ fn cargo_install(
     takes: &str,
 ) -> anyhow::Result<Utf8PathBuf> {
     let root = cache.join(format!("{krate}-{version}"));
-    let bin = root.join("bin").join(format!("{krate}{}", std::env::consts::EXE_SUFFIX));
+    let bin = Utf8PathBuf::try_from(pinned::installed_bin(cache.as_std_path(), krate, version))?;
     if bin.is_file() {
         return Ok(bin);
     }
@@ -103,8 +110,7 @@ fn npm_install(
     command: &str,
 ) -> anyhow::Result<Utf8PathBuf> {
     let prefix = cache.join(format!("{command}-{version}"));
-    let bin_dir = prefix.join("node_modules").join(".bin");
-    let bin = bin_dir.join(if cfg!(windows) { format!("{command}.cmd") } else { command.to_owned() });
+    let bin = Utf8PathBuf::try_from(pinned::action_validator_bin(cache.as_std_path()))?;
     if bin.is_file() {
         return Ok(bin);
     }

@@ -34,44 +34,59 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The kellnr version the tests are written against. Newer versions changed auth
-/// behaviour (rate limits on failed logins) and fail `cargo install --locked` on
-/// the package mirror used here, so the version is pinned.
-pub const KELLNR_VERSION: &str = "6.5.0";
+#[path = "pinned.rs"]
+pub mod pinned;
 
-/// Where `cargo install --root` puts kellnr: `$HOME/.cache/hyperlight-xtask/kellnr-6.5.0`.
-///
-/// Outside the repository so the ~11 minute build happens once per machine, not
-/// once per clone or per `cargo clean`. Shared with the installer in the xtask.
-pub fn kellnr_cache_root() -> PathBuf {
-    let home = std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
-        .map(PathBuf::from)
-        .expect("neither HOME nor USERPROFILE is set: cannot locate the kellnr cache");
-    home.join(".cache").join("hyperlight-xtask").join(format!("kellnr-{KELLNR_VERSION}"))
-}
+/// The kellnr version the tests are written against (see [`pinned`]).
+pub const KELLNR_VERSION: &str = pinned::KELLNR;
 
-/// The kellnr binary: env `XTASK_KELLNR` if set, else `<kellnr_cache_root()>/bin/kellnr`.
-///
-/// Panics when it is missing: a registry test that silently skips would let
-/// the publish/login flows go untested without anyone noticing.
-pub fn kellnr_bin() -> PathBuf {
-    let path = match std::env::var_os("XTASK_KELLNR") {
+/// A pinned tool the tests drive: env `var` when set, else where `cargo xtask test`
+/// installs it in [`pinned::cache_dir`]. Panics when it is missing: a test that
+/// silently skips would let the flows it covers go untested without anyone noticing.
+fn pinned_tool(var: &str, what: &str, in_cache: impl FnOnce(&Path) -> PathBuf) -> PathBuf {
+    let path = match std::env::var_os(var) {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => kellnr_cache_root().join("bin").join(format!("kellnr{}", std::env::consts::EXE_SUFFIX)),
+        _ => {
+            let cache = pinned::cache_dir().unwrap_or_else(|| {
+                panic!("no cache directory for the pinned tools: set XTASK_CACHE or {var}")
+            });
+            in_cache(&cache)
+        }
     };
     if !path.is_file() {
         panic!(
-            "kellnr {KELLNR_VERSION} not found at {}: run `cargo xtask test` (installs it once per \
-             machine), or set XTASK_KELLNR to a kellnr binary",
+            "{what} not found at {}: run `cargo xtask test` (installs it once per machine), or set {var} \
+             to its path",
             path.display()
         );
     }
     path
 }
 
-/// The repository root (the workspace holding `xtask/`), from this crate's own
-/// manifest dir (`<root>/xtask/harness`), so it is right whatever the cwd of the test.
+/// The kellnr binary: env `XTASK_KELLNR` if set, else the one `cargo xtask test` installed.
+pub fn kellnr_bin() -> PathBuf {
+    pinned_tool("XTASK_KELLNR", &format!("kellnr {}", pinned::KELLNR), |cache| {
+        pinned::installed_bin(cache, "kellnr", pinned::KELLNR)
+    })
+}
+
+/// The `just` binary: env `XTASK_JUST` if set, else the one `cargo xtask test` installed.
+pub fn just_bin() -> PathBuf {
+    pinned_tool("XTASK_JUST", &format!("just {}", pinned::JUST), |cache| {
+        pinned::installed_bin(cache, "just", pinned::JUST)
+    })
+}
+
+/// The workflow validator: env `XTASK_ACTION_VALIDATOR` if set, else the one
+/// `cargo xtask test` installed.
+pub fn action_validator_bin() -> PathBuf {
+    let what = format!("action-validator (npm @action-validator/cli {})", pinned::ACTION_VALIDATOR);
+    pinned_tool("XTASK_ACTION_VALIDATOR", &what, pinned::action_validator_bin)
+}
+
+/// The repository root (the host repository holding `xtask/`), from this crate's
+/// own manifest dir (`<root>/xtask/harness`), so it is right whatever the cwd of the
+/// test.
 pub fn repo_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = here.join("..").join("..");
@@ -202,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn repo_root_holds_the_workspace() {
+    fn repo_root_holds_the_xtask() {
         assert!(repo_root().join("xtask").join("harness").join("Cargo.toml").is_file());
     }
 }

@@ -305,9 +305,9 @@ impl Sandbox {
 
     fn run_xtask(&mut self, args: &[&str], stdin: Option<&str>) -> Run {
         let root = repo_root();
+        // The xtask finds the repository from its compile-time manifest dir, not
+        // from its environment or working directory.
         let mut cmd = self.command(self.xtask_bin.as_os_str(), args, &root);
-        // As `cargo run -p xtask` would set it.
-        cmd.env("CARGO_MANIFEST_DIR", root.join("xtask"));
         self.apply_overrides(&mut cmd);
         let label = command_line("xtask", args);
         self.execute(cmd, label, stdin)
@@ -472,10 +472,10 @@ impl Sandbox {
         if let Ok(entries) = fs::read_dir(self.records_dir()) {
             for e in entries.flatten() {
                 let file_name = e.file_name().to_string_lossy().into_owned();
-                if let Some((name, n)) = file_name.rsplit_once('.') {
-                    if let Ok(n) = n.parse::<u64>() {
-                        out.push((name.to_string(), n, e.path()));
-                    }
+                if let Some((name, n)) = file_name.rsplit_once('.')
+                    && let Ok(n) = n.parse::<u64>()
+                {
+                    out.push((name.to_string(), n, e.path()));
                 }
             }
         }

@@ -136,11 +136,11 @@ pub struct Rewrite<'a> {
 pub fn rewrite(path: &Utf8Path, text: &str, rewrite: &Rewrite) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
     let mut changed = false;
-    if let Some(version) = rewrite.package_version {
-        if let Some(package) = doc.get_mut("package").and_then(Item::as_table_like_mut) {
-            set_package_version(package, version);
-            changed = true;
-        }
+    if let Some(version) = rewrite.package_version
+        && let Some(package) = doc.get_mut("package").and_then(Item::as_table_like_mut)
+    {
+        set_package_version(package, version);
+        changed = true;
     }
     for_each_table(&mut doc, |table, kind, entries| {
         for (key, item) in entries.iter_mut() {

@@ -36,7 +36,7 @@ use workspace::Workspace;
 /// that under a fixed identity, packages and verifies every crate, then publishes
 /// them in dependency order, waiting for the index before each dependent. A version
 /// the feed already has is skipped, so a run that stopped part-way completes when
-/// run again. The defaults are `[workspace.metadata.publish-redist]` in Cargo.toml.
+/// run again. The defaults are `[workspace.metadata.publish-redist]` in xtask/Cargo.toml.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  cargo xtask publish-redist --dry-run\n  cargo xtask publish-redist\n  cargo xtask publish-redist --rev 52edcf4 --dry-run\n  cargo xtask publish-redist --rev <newer SHA or tag> --version 0.1.2-20240416\n  cargo xtask publish-redist --repo ../mshv --dry-run --keep\n  cargo xtask publish-redist --crate mshv-bindings"
@@ -74,7 +74,8 @@ pub struct PublishRedist {
     pub keep: bool,
 }
 
-/// `[workspace.metadata.publish-redist]` of the repo's Cargo.toml.
+/// `[workspace.metadata.publish-redist]` of the xtask's own `xtask/Cargo.toml`
+/// (not the host's: adopting the xtask leaves the host's manifest untouched).
 struct Defaults {
     repo: String,
     rev: String,
@@ -84,7 +85,7 @@ struct Defaults {
 
 impl Defaults {
     fn read(sh: &Shell) -> anyhow::Result<Defaults> {
-        let path = crate::sh_dir(sh)?.join("Cargo.toml");
+        let path = crate::sh_dir(sh)?.join("xtask").join("Cargo.toml");
         let doc = toml_file::read(&path)?;
         let table = doc
             .get("workspace")

@@ -96,10 +96,10 @@ impl Workspace {
 
     /// The root entry an inherited dependency stands for (its package, path, version).
     fn resolve<'a>(&'a self, dep: &'a Dep) -> &'a Dep {
-        if dep.inherited {
-            if let Some(root) = self.inherited.iter().find(|d| d.key == dep.key) {
-                return root;
-            }
+        if dep.inherited
+            && let Some(root) = self.inherited.iter().find(|d| d.key == dep.key)
+        {
+            return root;
         }
         dep
     }

@@ -21,13 +21,13 @@ const IOCTLS_LIB: &str = "/// Needs the `fam-wrappers` feature of the bindings, 
 /// A git repository at `dir` shaped like rust-vmm/mshv at the pin. `history` commits
 /// of a changing generated `bindings.rs` (`lines` lines each) come before the one
 /// returned, so a full clone carries more than the pinned commit does.
-struct Fixture {
-    dir: PathBuf,
+pub struct Fixture {
+    pub dir: PathBuf,
     /// The pinned commit (full SHA).
-    pin: String,
+    pub pin: String,
 }
 
-fn fixture(sb: &mut Sandbox, history: usize, lines: usize) -> Fixture {
+pub fn fixture(sb: &mut Sandbox, history: usize, lines: usize) -> Fixture {
     let dir = sb.root().join("mshv");
     for sub in ["mshv-bindings/src", "mshv-ioctls/src"] {
         fs::create_dir_all(dir.join(sub)).unwrap();

@@ -1,7 +1,10 @@
-//! The repo's own glue, checked by the real tools instead of by eye: the workflows
-//! by a schema validator, the justfile by the real `just`, and the docs, help texts,
-//! dependency comments and `.ci/run` against each other. A tool that is missing is
-//! a failure saying how to get it, never a skip.
+//! The xtask's own glue, checked by the real tools instead of by eye: its workflows
+//! by a schema validator, its recipe shims by the real `just`, and its docs, help
+//! texts, dependency comments and config entries against each other. A tool that is
+//! missing is a failure saying how to get it, never a skip.
+//!
+//! Only what the xtask owns is checked (named in the lists below), never the host
+//! repository's own README, CI or Justfile: these tests pass inside any host.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -25,41 +28,29 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A pinned tool the tests drive: env `var` when set, else where `cargo xtask test`
-/// installs it under `~/.cache/hyperlight-xtask`. Panics when missing: a glue check
-/// that skips would let a broken workflow or justfile through unnoticed.
-fn pinned_tool(var: &str, name: &str, cache_relative: &[&str]) -> PathBuf {
-    let path = match std::env::var_os(var) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => {
-            let home = std::env::var_os("HOME")
-                .or_else(|| std::env::var_os("USERPROFILE"))
-                .map(PathBuf::from)
-                .expect("neither HOME nor USERPROFILE is set");
-            cache_relative.iter().fold(home.join(".cache").join("hyperlight-xtask"), |p, c| p.join(c))
-        }
-    };
-    assert!(
-        path.is_file(),
-        "{name} not found at {}: run `cargo xtask test` (installs it once per machine), or set {var} \
-         to its path",
-        path.display()
-    );
-    path
+/// The workflows the xtask brings (by file name, in `.github/workflows/`).
+pub const XTASK_WORKFLOWS: [&str; 3] = ["xtask.yml", "publish-redist.yml", "oidc-example.yml"];
+
+/// The docs the xtask brings, relative to the repository root.
+pub const XTASK_DOCS: [&str; 5] = [
+    "xtask/README.md",
+    "docs/publishing-to-cargo.md",
+    "docs/credentials.md",
+    "docs/publish-redist.md",
+    "docs/adding-the-xtask.md",
+];
+
+/// The recipe shims the xtask brings, for the host's Justfile to import or append.
+pub fn recipes_file() -> PathBuf {
+    repo_root().join("xtask").join("xtask.just")
 }
 
 fn action_validator() -> PathBuf {
-    let exe = if cfg!(windows) { "action-validator.cmd" } else { "action-validator" };
-    pinned_tool(
-        "XTASK_ACTION_VALIDATOR",
-        "action-validator (npm @action-validator/cli 0.6.0)",
-        &["action-validator-0.6.0", "node_modules", ".bin", exe],
-    )
+    xtask_harness::action_validator_bin()
 }
 
 fn just() -> PathBuf {
-    let exe = format!("just{}", std::env::consts::EXE_SUFFIX);
-    pinned_tool("XTASK_JUST", "just 1.59.0", &["just-1.59.0", "bin", &exe])
+    xtask_harness::just_bin()
 }
 
 /// The task names, as `cargo xtask --help` lists them (clap's own `help` left out).
@@ -80,69 +71,9 @@ fn tasks() -> Vec<String> {
     list
 }
 
-/// The commands of the fenced code blocks of `markdown`, continuation lines joined,
-/// comments and blank lines left out.
-fn fenced_commands(markdown: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut inside = false;
-    let mut pending = String::new();
-    for line in markdown.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with("```") {
-            inside = !inside;
-            continue;
-        }
-        if !inside || trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        if let Some(head) = trimmed.strip_suffix('\\') {
-            pending.push_str(head);
-            continue;
-        }
-        pending.push_str(trimmed);
-        out.push(std::mem::take(&mut pending));
-    }
-    out
-}
-
-/// The lines of `markdown` from heading `title` up to the next heading of the same
-/// or a higher level.
-fn section<'a>(markdown: &'a str, title: &str) -> &'a str {
-    let level_of = |l: &str| l.chars().take_while(|c| *c == '#').count();
-    let start = markdown
-        .lines()
-        .find(|l| level_of(l) > 0 && l.trim_start_matches('#').trim() == title)
-        .unwrap_or_else(|| panic!("README.md has no section `{title}`"));
-    let level = level_of(start);
-    let from = markdown.find(start).unwrap() + start.len();
-    let rest = &markdown[from..];
-    let mut end = rest.len();
-    let mut offset = 0;
-    let mut in_fence = false;
-    for line in rest.split_inclusive('\n') {
-        if line.trim_start().starts_with("```") {
-            in_fence = !in_fence;
-        }
-        let l = level_of(line);
-        if !in_fence && l > 0 && l <= level {
-            end = offset;
-            break;
-        }
-        offset += line.len();
-    }
-    &rest[..end]
-}
-
-/// The Markdown files the tasks must be documented in: README.md and docs/*.md.
+/// The xtask's docs, every one of which must exist.
 fn docs_files() -> Vec<PathBuf> {
-    let dir = repo_root().join("docs");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("docs/ entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    files.sort();
-    files
+    XTASK_DOCS.iter().map(|d| repo_root().join(d)).collect()
 }
 
 /// The line of `text` that starts with `cargo xtask <task>` (after any `VAR=value`
@@ -160,13 +91,7 @@ fn has_example(text: &str, task: &str) -> bool {
 fn workflows_validate_with_action_validator() {
     let validator = action_validator();
     let dir = repo_root().join(".github").join("workflows");
-    let mut workflows: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("workflow entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
-        .collect();
-    workflows.sort();
-    assert!(!workflows.is_empty(), "no workflows in {}", dir.display());
+    let workflows: Vec<PathBuf> = XTASK_WORKFLOWS.iter().map(|w| dir.join(w)).collect();
     let mut failures = Vec::new();
     for wf in &workflows {
         // From the repo root: the validator checks glob filters against the tree.
@@ -191,104 +116,189 @@ fn action_validator_rejects_a_broken_workflow() {
     assert!(!out.status.success(), "action-validator accepted a job with `stepz`");
 }
 
-/// ci.yml caches the pinned tools under a key naming their versions; a bump in
-/// `test_task.rs` must show in the key, or CI keeps restoring the old tools.
+/// xtask.yml caches the pinned tools under a key naming their versions; a bump in
+/// `harness/src/pinned.rs` must show in the key, or CI keeps restoring the old tools.
 #[test]
 fn ci_cache_key_names_the_pinned_tool_versions() {
-    let root = repo_root();
-    let task = read(&root.join("xtask").join("src").join("test_task.rs"));
-    let ci = read(&root.join(".github").join("workflows").join("ci.yml"));
+    use xtask_harness::pinned;
+    let ci = read(&repo_root().join(".github").join("workflows").join("xtask.yml"));
     let key = ci
         .lines()
         .find_map(|l| l.trim().strip_prefix("key:"))
-        .expect("ci.yml has no actions/cache `key:`")
+        .expect("xtask.yml has no actions/cache `key:`")
         .trim();
-    for (konst, tool) in [("KELLNR", "kellnr"), ("JUST", "just"), ("ACTION_VALIDATOR", "action-validator")] {
-        let prefix = format!("const {konst}: &str = \"");
-        let version = task
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(prefix.as_str()))
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or_else(|| panic!("test_task.rs has no `{prefix}...\";`"));
+    for (tool, version) in
+        [("kellnr", pinned::KELLNR), ("just", pinned::JUST), ("action-validator", pinned::ACTION_VALIDATOR)]
+    {
         let want = format!("{tool}-{version}");
-        assert!(key.contains(&want), "ci.yml cache key `{key}` lacks `{want}` (pinned in test_task.rs)");
+        assert!(key.contains(&want), "xtask.yml cache key `{key}` lacks `{want}` (pinned in pinned.rs)");
     }
 }
 
-// ---------------------------------------------------------------- justfile
+// ---------------------------------------------------------------- recipes
 
-/// The recipes of the old justfile and the task each must call now.
-const OLD_RECIPES: [(&str, &str); 4] = [
+/// The recipes of the old justfile and the task each must call now; `xtask` is the
+/// pass-through to any task (`just xtask doctor`).
+const RECIPES: [(&str, &str); 5] = [
     ("cargo-login", "cargo-login"),
     ("cargo-login-ci", "cargo-login-ci"),
     ("cargo-login-ci-windows", "cargo-login-ci"),
     ("publish-redist", "publish-redist"),
+    ("xtask", ""),
 ];
 
-fn just_cmd() -> Command {
+/// A host Justfile shaped like Hyperlight's (facts.md section 7): PowerShell as the
+/// Windows shell, a `.env` loaded, its own `test`, `build` and `check` recipes (and
+/// more names Hyperlight's Justfile has), with positional arguments off.
+const HOST_JUSTFILE: &str = "set windows-shell := [\"pwsh.exe\", \"-NoLogo\", \"-Command\"]
+set dotenv-load := true
+
+default-target := \"debug\"
+
+# The host's own recipes, with names the shims must not take.
+build target=default-target:
+    cargo build --profile={{ if target == \"debug\" { \"dev\" } else { target } }}
+
+test target=default-target:
+    echo host-test $1 {{target}}
+
+check:
+    cargo check
+
+clippy target=default-target:
+    cargo clippy
+
+fmt-check:
+    cargo fmt --all -- --check
+
+help:
+    just --list
+";
+
+/// The ways a host adds the shims: one `import` line, or the file appended.
+#[derive(Clone, Copy, Debug)]
+enum Adoption {
+    Import,
+    Append,
+}
+
+/// A host repository dir holding a Justfile that adopted the shims, and a copy of
+/// `xtask/xtask.just` where adoption puts it.
+fn host_with_recipes(dir: &Path, how: Adoption) -> PathBuf {
+    fs::create_dir_all(dir.join("xtask")).unwrap();
+    let shims = read(&recipes_file());
+    fs::write(dir.join("xtask").join("xtask.just"), &shims).unwrap();
+    let justfile = match how {
+        Adoption::Import => format!("{HOST_JUSTFILE}\nimport 'xtask/xtask.just'\n"),
+        Adoption::Append => format!("{HOST_JUSTFILE}\n{shims}"),
+    };
+    let path = dir.join("Justfile");
+    fs::write(&path, justfile).unwrap();
+    path
+}
+
+fn just_in(justfile: &Path) -> Command {
     let mut cmd = Command::new(just());
-    cmd.arg("--justfile").arg(repo_root().join("justfile")).current_dir(repo_root());
+    cmd.arg("--justfile").arg(justfile).current_dir(justfile.parent().unwrap());
     cmd
 }
 
+/// The recipe file sets nothing globally and takes no name the host already has.
 #[test]
-fn every_recipe_is_one_call_of_its_task() {
-    let out = run(just_cmd().arg("--summary"));
-    assert!(out.status.success(), "`just --summary` failed:\n{}", text(&out.stderr));
-    let recipes: Vec<String> = text(&out.stdout).split_whitespace().map(str::to_owned).collect();
-    for (old, _) in OLD_RECIPES {
-        assert!(recipes.iter().any(|r| r == old), "the justfile lost the old recipe `{old}`: {recipes:?}");
+fn the_recipes_set_nothing_global_and_take_no_host_name() {
+    let shims = read(&recipes_file());
+    for line in shims.lines() {
+        let t = line.trim_start();
+        assert!(
+            !(t.starts_with("set ") || t.starts_with("import ") || t.starts_with("mod ")),
+            "xtask.just must not change the host's settings or imports: `{line}`"
+        );
     }
-    let tasks = tasks();
-    for recipe in &recipes {
-        let task = OLD_RECIPES.iter().find(|(r, _)| r == recipe).map_or(recipe.as_str(), |(_, t)| *t);
-        // `--dry-run` prints the recipe's lines to stderr instead of running them.
-        let out = run(just_cmd().args(["--dry-run", recipe]));
-        assert!(out.status.success(), "`just --dry-run {recipe}` failed:\n{}", text(&out.stderr));
-        let printed = text(&out.stderr);
-        let lines: Vec<&str> = printed.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "recipe `{recipe}` must be one line, it prints:\n{printed}");
-        let want = format!("cargo xtask {task} ");
-        assert!(
-            lines[0].starts_with(&want) || lines[0] == want.trim_end(),
-            "recipe `{recipe}` should call `cargo xtask {task}`, it prints:\n{printed}"
-        );
-        assert!(
-            task == "help" || tasks.iter().any(|t| t == task),
-            "recipe `{recipe}` calls `{task}`, which `cargo xtask --help` does not list: {tasks:?}"
-        );
+    let host: BTreeSet<&str> =
+        ["default", "build", "test", "check", "clippy", "fmt-check", "help", "fmt-apply"].into();
+    for (recipe, _) in RECIPES {
+        assert!(!host.contains(recipe), "the shim `{recipe}` takes a recipe name of the host's");
     }
 }
 
-/// Extra arguments reach the task one by one, spaces and quotes intact: the real
-/// `just` runs its real `sh`, with a `cargo` stand-in first on `PATH` that records
-/// its argv (the real cargo would get the same).
+/// In a host Justfile with PowerShell as its Windows shell and its own `test`,
+/// `build` and `check`, every shim (imported or appended) parses and is one call of
+/// its task, and the host's recipes still run as they did.
+#[test]
+fn the_recipes_parse_and_dispatch_inside_a_host_justfile() {
+    let tasks = tasks();
+    for how in [Adoption::Import, Adoption::Append] {
+        let dir = std::env::temp_dir().join(format!("xtask-tidy-just-{how:?}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let justfile = host_with_recipes(&dir, how);
+        let out = run(just_in(&justfile).arg("--summary"));
+        assert!(out.status.success(), "{how:?}: `just --summary` failed:\n{}", text(&out.stderr));
+        let recipes: BTreeSet<String> = text(&out.stdout).split_whitespace().map(str::to_owned).collect();
+        for (recipe, task) in RECIPES {
+            assert!(recipes.contains(recipe), "{how:?}: the shim `{recipe}` is missing: {recipes:?}");
+            // `--dry-run` prints the recipe's lines to stderr instead of running them.
+            let out = run(just_in(&justfile).args(["--dry-run", recipe, "--flag", "two words"]));
+            assert!(
+                out.status.success(),
+                "{how:?}: `just --dry-run {recipe}` failed:\n{}",
+                text(&out.stderr)
+            );
+            let printed = text(&out.stderr);
+            let lines: Vec<&str> = printed.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(lines.len(), 1, "{how:?}: recipe `{recipe}` must be one line, it prints:\n{printed}");
+            let want = format!("cargo xtask {task}").trim_end().to_owned();
+            assert!(
+                lines[0].starts_with(&want),
+                "{how:?}: recipe `{recipe}` should call `{want}`, it prints:\n{printed}"
+            );
+            assert!(
+                task.is_empty() || tasks.iter().any(|t| t == task),
+                "recipe `{recipe}` calls `{task}`, which `cargo xtask --help` does not list: {tasks:?}"
+            );
+        }
+        // The host's own recipes are untouched: still there, still without
+        // positional arguments (`$1` stays empty in sh).
+        let out = run(just_in(&justfile).args(["test", "release"]));
+        assert!(out.status.success(), "{how:?}: the host's `test` failed:\n{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "host-test release\n", "{how:?}: the host's `test` changed behaviour");
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
+
+/// Extra arguments reach the task one by one, spaces and quotes intact, and `cargo
+/// xtask` runs at the host's root (where the alias's path is), even when `just` is
+/// started from a subdirectory: the real `just` runs its real `sh`, with a `cargo`
+/// stand-in first on `PATH` that records its argv and environment.
 #[cfg(unix)]
 #[test]
 fn recipes_pass_arguments_through_unchanged() {
     let mut sb = xtask_harness::Sandbox::new(crate::xtask_bin());
     sb.install_recording_standin("cargo", "exit 0\n");
-    let justfile = repo_root().join("justfile");
+    let host = sb.root().join("host");
+    host_with_recipes(&host, Adoption::Import);
+    let subdir = host.join("src").join("deep");
+    fs::create_dir_all(&subdir).unwrap();
     let just = just();
-    let out = sb.run(
-        just.to_str().expect("UTF-8 path of just"),
-        &[
-            "--justfile",
-            justfile.to_str().expect("UTF-8 repo path"),
-            "cargo-login-ci-windows",
-            "--pat-env",
-            "A B",
-            "it's \"quoted\"",
-        ],
-        &repo_root(),
-    );
+    let just = just.to_str().expect("UTF-8 path of just");
+    let out = sb.run(just, &["cargo-login-ci-windows", "--pat-env", "A B", "it's \"quoted\""], &subdir);
     out.assert_success();
-    let calls: Vec<Vec<String>> = sb.calls("cargo").into_iter().map(|c| c.argv).collect();
+    let out = sb.run(just, &["xtask", "doctor", "--registry", "x y"], &subdir);
+    out.assert_success();
+    let calls = sb.calls("cargo");
+    let argv: Vec<Vec<String>> = calls.iter().map(|c| c.argv.clone()).collect();
     assert_eq!(
-        calls,
-        vec![vec!["xtask", "cargo-login-ci", "--pat-env", "A B", "it's \"quoted\""]],
-        "just should run exactly one cargo with the arguments unchanged"
+        argv,
+        vec![
+            vec!["xtask", "cargo-login-ci", "--pat-env", "A B", "it's \"quoted\""],
+            vec!["xtask", "doctor", "--registry", "x y"],
+        ],
+        "just should run one cargo per recipe with the arguments unchanged"
     );
+    let host_root = host.canonicalize().unwrap();
+    for call in &calls {
+        let pwd = call.env("PWD").map(|p| Path::new(p).canonicalize().unwrap());
+        assert_eq!(pwd.as_deref(), Some(host_root.as_path()), "`cargo xtask` must run at the host root");
+    }
 }
 
 // ---------------------------------------------------------------- docs and help
@@ -296,13 +306,13 @@ fn recipes_pass_arguments_through_unchanged() {
 #[test]
 fn every_task_is_documented_with_an_example_in_readme_and_docs() {
     let root = repo_root();
-    let readme = read(&root.join("README.md"));
+    let readme = read(&root.join("xtask").join("README.md"));
     let docs: String = docs_files().iter().map(|p| read(p)).collect::<Vec<_>>().join("\n");
     assert!(!docs.is_empty(), "docs/ holds no Markdown");
     let mut missing = Vec::new();
     for task in tasks() {
         if !has_example(&readme, &task) {
-            missing.push(format!("README.md has no example line `cargo xtask {task} ...`"));
+            missing.push(format!("xtask/README.md has no example line `cargo xtask {task} ...`"));
         }
         if !docs.contains(&format!("cargo xtask {task}")) {
             missing.push(format!("docs/*.md never mention `cargo xtask {task}`"));
@@ -336,12 +346,10 @@ fn every_task_help_has_examples_and_says_cargo_xtask() {
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
-/// Relative links in README.md and docs/*.md lead to files that exist.
+/// Relative links in the xtask's docs lead to files that exist.
 #[test]
 fn relative_links_in_the_docs_resolve() {
-    let root = repo_root();
-    let mut files = vec![root.join("README.md")];
-    files.extend(docs_files());
+    let files = docs_files();
     let mut broken = Vec::new();
     for file in &files {
         let body = read(file);
@@ -363,9 +371,9 @@ fn relative_links_in_the_docs_resolve() {
 #[test]
 fn readme_names_the_build_benchmark() {
     let root = repo_root();
-    let readme = read(&root.join("README.md"));
-    let command = "cargo run -p xtask-harness --release --bin bench-build";
-    assert!(readme.contains(command), "README.md should tell how to run the benchmark: `{command}`");
+    let readme = read(&root.join("xtask").join("README.md"));
+    let command = "cargo run --manifest-path xtask/Cargo.toml -p xtask-harness --release --bin bench-build";
+    assert!(readme.contains(command), "xtask/README.md should tell how to run the benchmark: `{command}`");
     let source = root.join("xtask").join("harness").join("src").join("bin").join("bench-build.rs");
     assert!(source.is_file(), "{} is missing", source.display());
 }
@@ -432,50 +440,21 @@ fn the_xtask_depends_on_the_six_crates_only() {
     );
 }
 
-// ---------------------------------------------------------------- .ci/run
+// ---------------------------------------------------------------- config entries
 
+/// The xtask's entries in the host's `.cargo/config.toml`: the alias runs the
+/// xtask's own workspace (so it builds with no feed reachable), and the feeds are
+/// there. Nothing else in that file is the xtask's business.
 #[test]
-fn ci_run_runs_exactly_the_readme_test_command() {
-    let root = repo_root();
-    let readme = read(&root.join("README.md"));
-    let commands = fenced_commands(section(&readme, "Set-up on a fresh machine"));
-    assert_eq!(
-        commands.len(),
-        2,
-        "README's `Set-up on a fresh machine` should hold two commands (the main job, then the \
-         test suite), found {commands:?}"
-    );
-    assert!(
-        has_example(&commands[0], "publish-redist"),
-        "the first set-up command should run the main job: {commands:?}"
-    );
-    let test_command = &commands[1];
-    assert!(
-        has_example(test_command, "test"),
-        "the second set-up command should run the tests: {commands:?}"
-    );
-
-    let script = read(&root.join(".ci").join("run"));
-    assert!(script.starts_with("#!/usr/bin/env bash\n"), ".ci/run should be a bash script");
-    assert!(script.contains("set -euo pipefail"), ".ci/run should `set -euo pipefail`");
-    // Every line that runs cargo is the README's command, and it runs once.
-    let cargo_lines: Vec<&str> = script
+fn the_config_entries_are_the_alias_and_the_feeds() {
+    let text = read(&repo_root().join(".cargo").join("config.toml"));
+    let alias = text
         .lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#') && l.split_whitespace().any(|w| w == "cargo"))
-        .collect();
+        .find_map(|l| l.trim().strip_prefix("xtask = "))
+        .expect(".cargo/config.toml has no `xtask = ...` alias");
     assert_eq!(
-        cargo_lines,
-        vec![test_command.as_str()],
-        ".ci/run should run exactly the README's test command `{test_command}` and no other cargo"
+        alias, "\"run --manifest-path xtask/Cargo.toml --\"",
+        "the alias must run the xtask's own workspace"
     );
-    let last = script.lines().map(str::trim).rfind(|l| !l.is_empty() && !l.starts_with('#'));
-    assert_eq!(last, Some(test_command.as_str()), ".ci/run should end with the test command");
-
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(root.join(".ci").join("run")).unwrap().permissions().mode();
-        assert!(mode & 0o111 != 0, ".ci/run is not executable (chmod +x, and `git update-index --chmod=+x`)");
-    }
+    assert!(text.contains("[registries]"), ".cargo/config.toml lists no feeds under [registries]");
 }

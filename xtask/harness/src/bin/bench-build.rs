@@ -1,13 +1,13 @@
 //! The build-time benchmark of `cargo xtask` (README, "Benchmarks"):
 //!
 //! ```text
-//! cargo run -p xtask-harness --release --bin bench-build [-- --runs N --help-runs K]
+//! cargo run --manifest-path xtask/Cargo.toml -p xtask-harness --release --bin bench-build [-- --runs N --help-runs K]
 //! ```
 //!
 //! `cargo xtask` is compiled cold on every fresh CI job, so its cost is the cold
 //! debug build. That build is compared with the floor no xtask can beat: a bare
 //! crate that depends on the same six crates, with the same versions (the repo's
-//! Cargo.lock) and features (the `[dependencies]` lines of xtask/Cargo.toml,
+//! xtask/Cargo.lock) and features (the `[dependencies]` lines of xtask/Cargo.toml,
 //! copied so they cannot drift) and the same `[profile.dev]`. The two builds
 //! alternate, each with a fresh target dir, so a change of machine load hits both.
 //! Then the warm `cargo xtask --help` time: the built binary alone, and through
@@ -95,9 +95,11 @@ fn bench(o: &Options) -> Result<bool, String> {
 
 fn bench_in(o: &Options, root: &Path, cargo: &Path, work: &Path) -> Result<bool, String> {
     let deps = dependency_lines(&read(&root.join("xtask").join("Cargo.toml"))?)?;
-    let profile = table(&read(&root.join("Cargo.toml"))?, "[profile.dev]");
+    // The xtask's own workspace root holds its profile and lock file.
+    let xtask_dir = root.join("xtask");
+    let profile = table(&read(&xtask_dir.join("Cargo.toml"))?, "[profile.dev]");
     let bare = work.join("bare");
-    write_bare_crate(&bare, &deps, &profile, &root.join("Cargo.lock"))?;
+    write_bare_crate(&bare, &deps, &profile, &xtask_dir.join("Cargo.lock"))?;
 
     println!("bench-build: cold `cargo build` of the xtask vs a bare crate with its dependencies");
     println!("  machine: {} CPUs{}", cpus(), load().map(|l| format!(", load {l}")).unwrap_or_default());
@@ -108,9 +110,9 @@ fn bench_in(o: &Options, root: &Path, cargo: &Path, work: &Path) -> Result<bool,
     }
 
     // Fetch once, so the timed builds measure compiling, not downloading.
-    output(Command::new(cargo).args(["fetch", "--locked"]).current_dir(root))?;
+    output(Command::new(cargo).args(["fetch", "--locked"]).current_dir(&xtask_dir))?;
     output(Command::new(cargo).arg("fetch").current_dir(&bare))?;
-    check_same_versions(&read(&bare.join("Cargo.lock"))?, &read(&root.join("Cargo.lock"))?)?;
+    check_same_versions(&read(&bare.join("Cargo.lock"))?, &read(&xtask_dir.join("Cargo.lock"))?)?;
 
     let mut bare_times = Vec::new();
     let mut xtask_times = Vec::new();
@@ -126,7 +128,7 @@ fn bench_in(o: &Options, root: &Path, cargo: &Path, work: &Path) -> Result<bool,
             if which == "bare" {
                 cmd.args(["build", "--offline"]).current_dir(&bare);
             } else {
-                cmd.args(["build", "--offline", "--locked", "-p", "xtask"]).current_dir(root);
+                cmd.args(["build", "--offline", "--locked", "-p", "xtask"]).current_dir(&xtask_dir);
             }
             let timed = cold_build(cmd, &target)?;
             if which == "bare" {

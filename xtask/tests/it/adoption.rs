@@ -1,0 +1,363 @@
+//! The xtask moved into a host repository shaped like Hyperlight's (facts.md section
+//! 7), by the steps of docs/adding-the-xtask.md, on a machine logged in to nothing.
+//!
+//! The host: a workspace of a host crate that depends (on Unix) on `mshv-bindings`
+//! and `mshv-ioctls` from the auth-required feed (a real kellnr), and a test crate;
+//! `default-members`, an `exclude`d guest dir, `[workspace.package]` without
+//! `publish`, `[workspace.lints]`, its own profiles (`release-with-debug`), a
+//! committed `Cargo.lock`, a `.cargo/config.toml` with a macOS runner, a Justfile
+//! with PowerShell as its Windows shell and its own `test`, `build`, `check`, and
+//! rustfmt/clippy settings that the xtask's code would fail. One of its crates is
+//! badly formatted and has a clippy warning, so a check that strays into the host
+//! fails.
+//!
+//! The xtask is built inside the host, as a user would, through the real cargo and
+//! the alias; its crates.io dependencies come from a vendored copy made once (the
+//! test's private `CARGO_HOME` starts empty).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use xtask_harness::{Kellnr, Run, Sandbox, basic_header, repo_root};
+
+use crate::login::{REDIST, pat84};
+use crate::publish_redist::fixture;
+
+const HOST_MANIFEST: &str = r#"[workspace]
+resolver = "2"
+members = ["src/hyperlight_host", "src/hyperlight_testing"]
+default-members = ["src/hyperlight_host"]
+exclude = ["src/tests/rust_guests"]
+
+[workspace.package]
+version = "0.1.0"
+edition = "2021"
+rust-version = "1.85"
+license = "Apache-2.0"
+homepage = "https://github.com/hyperlight-dev/hyperlight"
+repository = "https://github.com/hyperlight-dev/hyperlight"
+readme = "README.md"
+
+[workspace.dependencies]
+hyperlight_testing = { path = "src/hyperlight_testing", version = "0.1.0" }
+
+[workspace.lints.rust]
+unsafe_op_in_unsafe_fn = "deny"
+
+[profile.dev]
+opt-level = 0
+debug = true
+
+[profile.release-with-debug]
+inherits = "release"
+debug = true
+"#;
+
+const HOST_CRATE: &str = r#"[package]
+name = "hyperlight_host"
+version.workspace = true
+edition.workspace = true
+rust-version.workspace = true
+license.workspace = true
+
+[lints]
+workspace = true
+
+[target.'cfg(unix)'.dependencies]
+mshv-bindings = { version = "=0.1.1", registry = "hyperlight_redist" }
+mshv-ioctls = { version = "=0.1.1", registry = "hyperlight_redist" }
+
+[dev-dependencies]
+hyperlight_testing = { workspace = true }
+"#;
+
+const HOST_LIB: &str =
+    "#[cfg(unix)]\npub fn hypervisor_version() -> u32 {\n    mshv_ioctls::mshv_version()\n}\n";
+
+const TESTING_CRATE: &str = r#"[package]
+name = "hyperlight_testing"
+version.workspace = true
+edition.workspace = true
+license.workspace = true
+"#;
+
+/// Badly formatted, with a clippy warning (`needless_return`): a format check or
+/// clippy run over the host's crates fails on it.
+const TESTING_LIB: &str = "pub fn  guest_binary_path( ) -> u32 {let x = 1; return x;}\n";
+
+/// The host's `.cargo/config.toml` as it is today: a macOS runner only.
+const HOST_CARGO_CONFIG: &str = "[target.'cfg(target_os = \"macos\")']\nrunner = \"sudo -E\"\n";
+
+/// Settings of the host that the xtask's own code breaks: a rustfmt width it does
+/// not follow, and a clippy lint against a function it calls (`std::env::var`).
+const HOST_RUSTFMT: &str = "max_width = 60\n";
+const HOST_CLIPPY: &str =
+    "disallowed-methods = [{ path = \"std::env::var\", reason = \"the host's rule\" }]\n";
+
+const HOST_JUSTFILE: &str = "set windows-shell := [\"pwsh.exe\", \"-NoLogo\", \"-Command\"]
+set dotenv-load := true
+
+default-target := \"debug\"
+
+build target=default-target:
+    cargo build --profile={{ if target == \"debug\" { \"dev\" } else { target } }}
+
+test target=default-target:
+    cargo test --profile={{ if target == \"debug\" { \"dev\" } else { target } }}
+
+check:
+    cargo check
+";
+
+/// The files whose bytes adoption must not change.
+const UNTOUCHED: [&str; 6] = [
+    "Cargo.toml",
+    "Cargo.lock",
+    "rustfmt.toml",
+    "clippy.toml",
+    "src/hyperlight_host/Cargo.toml",
+    "src/hyperlight_testing/src/lib.rs",
+];
+
+#[test]
+fn the_xtask_moves_into_a_hyperlight_shaped_host() {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(REDIST, &kellnr);
+    // The private CARGO_HOME takes crates.io crates from the vendored copy.
+    let vendored = vendored_xtask_dependencies();
+    fs::write(
+        sb.cargo_home().join("config.toml"),
+        format!(
+            "# The developer's own settings, which adoption and login keep.\n[source.crates-io]\nreplace-with = \"vendored\"\n\n[source.vendored]\ndirectory = {:?}\n",
+            vendored.to_str().expect("UTF-8 vendor path")
+        ),
+    )
+    .unwrap();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let header = basic_header("PAT", &pat);
+
+    // The feed as Hyperlight's was in 2023: mshv 0.1.1 in it. Published by a
+    // maintainer whose token is in the environment only, so nothing is stored.
+    let fx = fixture(&mut sb, 0, 12);
+    with_env_token(&mut sb, &header, |sb| {
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        sb.xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin]).assert_success();
+    });
+
+    // The host, with its lock file committed (made with the maintainer's token).
+    let host = sb.root().join("hyperlight");
+    write_host(&host);
+    with_env_token(&mut sb, &header, |sb| {
+        sb.cargo(&host, &["generate-lockfile"]).assert_success();
+    });
+    let lock = fs::read_to_string(host.join("Cargo.lock")).unwrap();
+    assert!(lock.contains("name = \"mshv-ioctls\""), "the host's lock lacks the feed's crates:\n{lock}");
+    git(&mut sb, &host, &["init", "-q", "-b", "main"]);
+    git(&mut sb, &host, &["add", "-A"]);
+    git(&mut sb, &host, &["commit", "-q", "-m", "the host before the xtask"]);
+    assert!(!sb.cargo_home().join("credentials.toml").exists(), "no token may be stored yet");
+
+    // The checks that must fail on the host's crates, to show that the xtask's
+    // passing ones do not look at them.
+    sb.cargo(&host, &["fmt", "--all", "--check"]).assert_failure();
+    let just = xtask_harness::just_bin();
+    let just = just.to_str().unwrap().to_owned();
+    let host_recipes_before = dry_run_host_recipes(&mut sb, &just, &host);
+    let before: Vec<(String, Vec<u8>)> =
+        UNTOUCHED.iter().map(|f| (f.to_string(), fs::read(host.join(f)).unwrap())).collect();
+
+    adopt(&host);
+
+    // 1. With no credentials anywhere: login builds the xtask (its own workspace:
+    // no feed read for that) and logs in; then the host's member resolves its
+    // feed dependencies; publish-redist works from the host.
+    sb.env("PAT", &pat);
+    let login = sb.cargo(&host, &["xtask", "cargo-login-ci", "--registry", REDIST]);
+    sb.env_remove("PAT");
+    login.assert_success().assert_output_contains("check: hyperlight_redist: ok");
+    assert!(login.stderr.contains("Compiling xtask"), "the xtask was built in the host:\n{}", login.stderr);
+    sb.cargo(&host, &["check", "-p", "hyperlight_host", "--locked"]).assert_success();
+    let repo = fx.dir.to_str().unwrap().to_owned();
+    let version = "0.1.2-20240321";
+    sb.cargo(&host, &["xtask", "publish-redist", "--repo", &repo, "--rev", &fx.pin, "--version", version])
+        .assert_success();
+    assert!(
+        kellnr.index_entry("mshv-ioctls").unwrap().contains(&format!("\"vers\":\"{version}\"")),
+        "publish-redist from the host did not publish"
+    );
+
+    // 2. The host's files are as they were: lock file, manifests (so profiles),
+    // settings, code; its config keeps its own entries; its recipes run as before.
+    for (file, bytes) in &before {
+        assert!(fs::read(host.join(file)).unwrap() == *bytes, "adoption or a task changed the host's {file}");
+    }
+    let config = fs::read_to_string(host.join(".cargo/config.toml")).unwrap();
+    assert!(config.starts_with(HOST_CARGO_CONFIG), "the host's own config entries changed:\n{config}");
+    let justfile = fs::read_to_string(host.join("Justfile")).unwrap();
+    assert!(justfile.starts_with(HOST_JUSTFILE), "the host's recipes changed:\n{justfile}");
+    assert_eq!(dry_run_host_recipes(&mut sb, &just, &host), host_recipes_before);
+    let exe = format!("xtask{}", std::env::consts::EXE_SUFFIX);
+    assert!(
+        !host.join("target").join("debug").join(&exe).exists(),
+        "the xtask was built into the host's target dir"
+    );
+    assert!(
+        host.join("xtask").join("target").join("debug").join(&exe).is_file(),
+        "the xtask has its own target dir"
+    );
+
+    // 3. `cargo xtask test` inside the host checks the xtask only: the host's badly
+    // formatted crate, its clippy warning, its rustfmt and clippy settings do not
+    // fail it. (The tidy tests, which check the xtask's own files in the host.)
+    let cache = xtask_harness::pinned::cache_dir().expect("the test tools' cache");
+    sb.env("XTASK_CACHE", cache.to_str().unwrap());
+    let test = sb.cargo(&host, &["xtask", "test", "--", "tidy"]);
+    test.assert_success();
+    assert!(
+        test.stdout.contains("test result: ok") && !test.stdout.contains(" 0 passed"),
+        "the tidy tests ran and passed inside the host:\n{}",
+        test.stdout
+    );
+    let status = git(&mut sb, &host, &["status", "--porcelain", "--untracked-files=no"]);
+    assert_eq!(status.stdout, "", "tracked host files changed");
+    sb.assert_no_secret(&[pat.as_str(), header.as_str()]);
+}
+
+/// Runs `f` with the feed's token in cargo's environment only (a maintainer's CI
+/// job), then takes it away again.
+fn with_env_token(sb: &mut Sandbox, header: &str, f: impl FnOnce(&mut Sandbox)) {
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_TOKEN", header);
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_CREDENTIAL_PROVIDER", "cargo:token");
+    f(sb);
+    sb.env_remove("CARGO_REGISTRIES_HYPERLIGHT_REDIST_TOKEN");
+    sb.env_remove("CARGO_REGISTRIES_HYPERLIGHT_REDIST_CREDENTIAL_PROVIDER");
+}
+
+fn write_host(host: &Path) {
+    let files = [
+        ("Cargo.toml", HOST_MANIFEST),
+        ("src/hyperlight_host/Cargo.toml", HOST_CRATE),
+        ("src/hyperlight_host/src/lib.rs", HOST_LIB),
+        ("src/hyperlight_testing/Cargo.toml", TESTING_CRATE),
+        ("src/hyperlight_testing/src/lib.rs", TESTING_LIB),
+        ("src/tests/rust_guests/README.md", "A nested workspace of guests, excluded.\n"),
+        (".cargo/config.toml", HOST_CARGO_CONFIG),
+        ("rustfmt.toml", HOST_RUSTFMT),
+        ("clippy.toml", HOST_CLIPPY),
+        ("Justfile", HOST_JUSTFILE),
+        ("README.md", "# Hyperlight\n"),
+        (".gitignore", "target/\n"),
+    ];
+    for (path, text) in files {
+        let path = host.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+}
+
+/// The steps of docs/adding-the-xtask.md.
+fn adopt(host: &Path) {
+    let repo = repo_root();
+    // 1. `xtask/`, without its target dir.
+    copy_dir(&repo.join("xtask"), &host.join("xtask"));
+    // 2. The docs and workflows it owns.
+    for file in crate::tidy::XTASK_DOCS.iter().filter(|d| d.starts_with("docs/")) {
+        copy_file(&repo.join(file), &host.join(file));
+    }
+    for workflow in crate::tidy::XTASK_WORKFLOWS {
+        let file = Path::new(".github").join("workflows").join(workflow);
+        copy_file(&repo.join(&file), &host.join(&file));
+    }
+    // 3. The marked block of `.cargo/config.toml` (the host has no [alias] or
+    // [registries] table of its own to merge it into).
+    let ours = fs::read_to_string(repo.join(".cargo").join("config.toml")).unwrap();
+    let start = ours.find("# ---- added by the hyperlight xtask").expect("the start marker");
+    let end = ours.find("# ---- end of the hyperlight xtask's additions").expect("the end marker");
+    let end = end + ours[end..].find('\n').map_or(ours.len() - end, |n| n + 1);
+    let config = host.join(".cargo").join("config.toml");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push('\n');
+    text.push_str(&ours[start..end]);
+    fs::write(&config, text).unwrap();
+    // 4. One line in the Justfile.
+    let justfile = host.join("Justfile");
+    let mut text = fs::read_to_string(&justfile).unwrap();
+    text.push_str(
+        "\n# ---- added by the hyperlight xtask (docs/adding-the-xtask.md) ----\nimport 'xtask/xtask.just'\n",
+    );
+    fs::write(&justfile, text).unwrap();
+}
+
+/// What `just --dry-run` prints for each of the host's own recipes.
+fn dry_run_host_recipes(sb: &mut Sandbox, just: &str, host: &Path) -> Vec<String> {
+    let calls: [&[&str]; 3] =
+        [&["--dry-run", "build", "release-with-debug"], &["--dry-run", "test"], &["--dry-run", "check"]];
+    calls
+        .iter()
+        .map(|args| {
+            let run = sb.run(just, args, host);
+            run.assert_success();
+            run.stderr
+        })
+        .collect()
+}
+
+fn git(sb: &mut Sandbox, dir: &Path, args: &[&str]) -> Run {
+    let run = sb.run("git", args, dir);
+    run.assert_success();
+    run
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type().unwrap().is_dir() { copy_dir(&src, &dst) } else { copy_file(&src, &dst) }
+    }
+}
+
+fn copy_file(from: &Path, to: &Path) {
+    fs::create_dir_all(to.parent().unwrap()).unwrap();
+    fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+}
+
+/// The xtask's crates.io dependencies, vendored once per target dir (from crates.io,
+/// or the local cache of it) so that the host's builds need no network.
+fn vendored_xtask_dependencies() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let manifest = repo_root().join("xtask").join("Cargo.toml");
+        let lock = fs::read(repo_root().join("xtask").join("Cargo.lock")).unwrap();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vendored-xtask-deps");
+        // Beside the directory: a directory source holds crates and nothing else.
+        let stamp = dir.with_extension("lock");
+        if fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
+            return dir;
+        }
+        let _ = fs::remove_dir_all(&dir);
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .args(["vendor", "--locked", "--manifest-path"])
+            .arg(&manifest)
+            .arg(&dir)
+            .output()
+            .expect("run cargo vendor");
+        assert!(
+            out.status.success(),
+            "cannot vendor the xtask's dependencies (this needs crates.io once per target dir):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fs::write(&stamp, lock).unwrap();
+        dir
+    })
+    .clone()
+}
