@@ -26,6 +26,17 @@ impl Registry {
         env_var(&self.name, key)
     }
 
+    /// The public registry, by the name cargo gives it (`--registry crates-io`).
+    pub fn crates_io() -> Registry {
+        Registry { name: "crates-io".into(), index: "sparse+https://index.crates.io/".into() }
+    }
+
+    /// Whether this is the public registry, whose index cargo knows by itself and
+    /// does not take from `CARGO_REGISTRIES_*`.
+    pub fn is_crates_io(&self) -> bool {
+        self.name == "crates-io"
+    }
+
     /// Azure DevOps organisation from an index such as
     /// `sparse+https://pkgs.dev.azure.com/ORG/PROJECT/_packaging/FEED/Cargo/index/`.
     pub fn azure_organization(&self) -> Option<&str> {

@@ -9,20 +9,26 @@ mod cargo;
 mod feeds;
 mod gh;
 mod gha;
+mod git;
+mod interrupt;
 mod secret;
 mod setup;
 mod toml_file;
 mod tool;
+mod workdir;
 
 mod doctor;
 mod login;
 mod provider;
+mod publish;
+mod publish_crates;
 mod publish_redist;
 mod rotate_pat;
 mod test_task;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand};
 
@@ -43,6 +49,7 @@ enum Task {
     CargoLogin(login::CargoLogin),
     CargoLoginCi(login::CargoLoginCi),
     CargoLogout(login::CargoLogout),
+    Publish(publish_crates::Publish),
     PublishRedist(publish_redist::PublishRedist),
     RotatePat(rotate_pat::RotatePat),
     Doctor(doctor::Doctor),
@@ -51,8 +58,13 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    interrupt::install();
     match run(cli.task) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<interrupt::Interrupted>() || interrupt::requested() => {
+            eprintln!("interrupted: stopped the running command and removed the work dir");
+            ExitCode::from(interrupt::EXIT_CODE)
+        }
         Err(err) => {
             gha::error(&format!("{err:#}"));
             eprintln!("error: {err:#}");
@@ -69,6 +81,7 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::CargoLogin(t) => t.run(&sh),
         Task::CargoLoginCi(t) => t.run(&sh),
         Task::CargoLogout(t) => t.run(&sh),
+        Task::Publish(t) => t.run(&sh),
         Task::PublishRedist(t) => t.run(&sh),
         Task::RotatePat(t) => t.run(&sh),
         Task::Doctor(t) => t.run(&sh),
@@ -76,7 +89,14 @@ fn run(task: Task) -> anyhow::Result<()> {
     }
 }
 
-/// The workspace root: the parent of this crate's manifest directory.
+/// The directory `cargo xtask` was started from (before `main` moves to the root),
+/// for paths the user gives relative to it.
+fn invocation_dir() -> anyhow::Result<Utf8PathBuf> {
+    let dir = std::env::current_dir().context("cannot read the current directory")?;
+    Utf8PathBuf::try_from(dir).context("the current directory is not UTF-8")
+}
+
+/// The host repository's root: the parent of the xtask's own directory.
 fn project_root() -> Utf8PathBuf {
     let dir = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     dir.parent().expect("xtask/ has a parent").to_owned()

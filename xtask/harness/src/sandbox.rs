@@ -313,6 +313,33 @@ impl Sandbox {
         self.execute(cmd, label, stdin)
     }
 
+    /// Starts the xtask with `args` in the repository root and returns at once, for
+    /// a test that acts on the running process (an interrupt). Its stdout and
+    /// stderr go to `<root>/spawned.out` and `.err`; stdin is empty. Unlike
+    /// [`Sandbox::xtask`], it is not in a process group of its own, so a signal
+    /// sent to it reaches it alone.
+    pub fn spawn_xtask(&mut self, args: &[&str]) -> std::process::Child {
+        let mut cmd = self.command(self.xtask_bin.as_os_str(), args, &repo_root());
+        self.apply_overrides(&mut cmd);
+        let out = fs::File::create(self.root.join("spawned.out")).expect("create spawned.out");
+        let err = fs::File::create(self.root.join("spawned.err")).expect("create spawned.err");
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        cmd.spawn().unwrap_or_else(|e| panic!("cannot start the xtask: {e}"))
+    }
+
+    /// What a [`Sandbox::spawn_xtask`] process printed so far: (stdout, stderr).
+    /// Kept for the secret scan.
+    pub fn spawned_output(&mut self, label: &str) -> (String, String) {
+        let read = |name: &str| fs::read_to_string(self.root.join(name)).unwrap_or_default();
+        let (stdout, stderr) = (read("spawned.out"), read("spawned.err"));
+        self.captured.push(Captured {
+            command: label.to_string(),
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+        });
+        (stdout, stderr)
+    }
+
     /// Runs the real cargo (not the recording wrapper) in `dir`.
     pub fn cargo(&mut self, dir: &Path, args: &[&str]) -> Run {
         let cargo = self.real_cargo.clone();

@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use xtask_harness::{Kellnr, Run, Sandbox, base64, basic_header};
@@ -181,18 +182,23 @@ fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
     fs::write(consumer.join("src/lib.rs"), "pub fn v() -> u32 { mshv_ioctls::mshv_version() }\n").unwrap();
     sb.cargo(&consumer, &["build"]).assert_success();
 
-    // Again: both are there, nothing is packaged or published, exit 0.
+    // Again: both are there with the same sources, so nothing is published, exit 0.
+    // (Packaged again, and the feed's copies fetched, to compare the two.)
     let before = cargo_lines(&sb).len();
     let run = publish(&mut sb, &fx, &fx.pin, &[]);
     run.assert_success();
     assert!(
-        run.stdout.contains("mshv-bindings  0.1.1    already there\nmshv-ioctls    0.1.1    already there\n"),
+        run.stdout.contains(
+            "mshv-bindings  0.1.1    already there (identical)\nmshv-ioctls    0.1.1    already there (identical)\n"
+        ),
         "{}",
         run.stdout
     );
-    assert!(run.stderr.contains("mshv-bindings 0.1.1 is already in hyperlight_redist"), "{}", run.stderr);
+    assert!(run.stderr.contains("mshv-bindings 0.1.1 is in hyperlight_redist"), "{}", run.stderr);
+    assert!(run.stderr.contains("already in hyperlight_redist, identical"), "{}", run.stderr);
     let again = &cargo_lines(&sb)[before..];
-    assert!(again.iter().all(|l| l.starts_with("info ")), "only feed checks: {again:?}");
+    assert!(again.iter().all(|l| !l.starts_with("publish ")), "nothing published again: {again:?}");
+    assert!(again.iter().any(|l| l.starts_with("vendor ")), "the feed's sources were fetched: {again:?}");
     // The work dir is gone (it is under the sandbox's TMPDIR).
     assert!(fs::read_dir(sb.tmp_dir()).unwrap().next().is_none(), "the work dir was left behind");
     scan(&sb, &secrets);
@@ -204,7 +210,9 @@ fn rerun_completes(kellnr: &Kellnr, sb: &mut Sandbox, fx: &Fixture) {
     let run = publish(sb, fx, &fx.pin, &[]);
     run.assert_success();
     assert!(
-        run.stdout.contains("mshv-bindings  0.1.1    already there\nmshv-ioctls    0.1.1    published\n"),
+        run.stdout.contains(
+            "mshv-bindings  0.1.1    already there (identical)\nmshv-ioctls    0.1.1    published\n"
+        ),
         "{}",
         run.stdout
     );
@@ -378,6 +386,7 @@ fn errors_are_clear_and_publish_nothing() {
         (vec!["--crate", "mshv-ioctls"], "add `--crate mshv-bindings`"),
         (vec!["--registry", "nope"], "unknown feed `nope`"),
         (vec!["--version", "0.1"], "is not a version cargo takes"),
+        (vec!["--version", "0.4.0+b"], "does not make a new version"),
     ];
     for (flags, expected) in cases {
         let mut args = vec!["--rev", pin.as_str()];
@@ -507,4 +516,128 @@ fn dir_size(dir: &Path) -> u64 {
         total += if meta.is_dir() { dir_size(&entry.path()) } else { meta.len() };
     }
     total
+}
+
+/// Issue 8: "the feed has that version" is not "the feed has these sources". The
+/// feed holds the bindings 0.1.1 built from the pin; a later rev changes them but
+/// keeps the version. The run stops before any upload (the ioctls crate, missing,
+/// is not published either), naming the crate, the file that differs and the fix.
+#[test]
+fn the_feed_holding_a_version_with_other_sources_stops_before_any_upload() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    publish(&mut sb, &fx, &fx.pin, &["--crate", "mshv-bindings"]).assert_success();
+    let before = publishes(&sb).len();
+
+    let rev =
+        commit(&mut sb, &fx, "mshv-bindings/src/bindings.rs", &bindings_rs(7, 12), "bindings: regenerate");
+    let run = publish(&mut sb, &fx, &rev, &[]);
+    run.assert_failure();
+    run.assert_output_contains(
+        "mshv-bindings 0.1.1 is in hyperlight_redist with other sources than this run's",
+    );
+    run.assert_output_contains("src/bindings.rs");
+    run.assert_output_contains("--version");
+    run.assert_output_contains("Nothing was uploaded");
+    assert_eq!(publishes(&sb).len(), before, "something was uploaded: {:?}", publishes(&sb));
+    assert!(kellnr.index_entry("mshv-ioctls").is_none(), "the dependent was published");
+    scan(&sb, &secrets);
+}
+
+/// Issue 10, defect 1: verification uses only what this run packaged. A dry run
+/// of a good rev under `--version 0.3.0`, then, in the same CARGO_HOME, a real run
+/// of a rev whose bindings no longer provide what the ioctls crate calls, same
+/// version: verification fails and nothing is published (it used to pass against
+/// the bindings the dry run had extracted, and publish a broken pair). The local
+/// registry dirs a run makes in CARGO_HOME are gone afterwards.
+#[test]
+fn verification_uses_only_what_this_run_packaged() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    publish(&mut sb, &fx, &fx.pin, &["--version", "0.3.0", "--dry-run"]).assert_success();
+
+    let broken = BINDINGS_LIB.replace("pub fn fam_wrappers", "pub fn renamed_wrappers");
+    let rev = commit(&mut sb, &fx, "mshv-bindings/src/lib.rs", &broken, "bindings: rename what ioctls calls");
+    let run = publish(&mut sb, &fx, &rev, &["--version", "0.3.0"]);
+    run.assert_failure();
+    run.assert_output_contains("`cargo package` failed, nothing was published");
+    run.assert_output_contains("fam_wrappers");
+    assert!(publishes(&sb).is_empty(), "{:?}", publishes(&sb));
+    assert!(kellnr.index_entry("mshv-bindings").is_none() && kellnr.index_entry("mshv-ioctls").is_none());
+
+    let registry = sb.cargo_home().join("registry");
+    for part in ["index", "src", "cache"] {
+        let left: Vec<String> = fs::read_dir(registry.join(part))
+            .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        assert!(left.iter().all(|n| !n.starts_with('-')), "local registry dirs left in {part}: {left:?}");
+    }
+    scan(&sb, &secrets);
+}
+
+/// Issue 10, defect 6: SIGINT to the xtask alone during the package stage. The
+/// interrupt reaches cargo (a stand-in that sleeps where `cargo package` builds,
+/// in a child of its own as a build script is, and records the signal), the
+/// xtask waits for it, removes its work dir and exits 130. A work dir left by an
+/// earlier killed run is removed by the next run.
+#[cfg(unix)]
+#[test]
+fn an_interrupt_stops_cargo_removes_the_work_dir_and_exits_130() {
+    use std::time::{Duration, Instant};
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 12);
+    let marks = sb.root().join("marks");
+    fs::create_dir_all(&marks).unwrap();
+    let real = sb.real_cargo().to_str().unwrap().to_owned();
+    let marks_s = marks.to_str().unwrap().to_owned();
+    sb.install_standin(
+        "cargo-slow-package",
+        &format!(
+            "case \"$1\" in\n\
+             package)\n\
+             \x20 trap 'echo INT > {marks_s}/cargo-got-int; exit 130' INT\n\
+             \x20 sh -c 'echo $$ > {marks_s}/build-script-pid; touch {marks_s}/package-started; exec sleep 60'\n\
+             \x20 ;;\n\
+             *) exec '{real}' \"$@\" ;;\n\
+             esac\n"
+        ),
+    );
+    sb.env("CARGO", sb.bin_dir().join("cargo-slow-package").to_str().unwrap());
+    // A work dir of a run that was killed: its owner lock is free.
+    let dead = sb.tmp_dir().join("hyperlight-xtask-publish-redist-1-1");
+    fs::create_dir_all(dead.join("src")).unwrap();
+    fs::write(dead.join(".owner"), "").unwrap();
+
+    let repo = fx.dir.to_str().unwrap().to_owned();
+    let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
+    let started = Instant::now();
+    while !marks.join("package-started").exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the package stage never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the xtask ended early: {:?}",
+            sb.spawned_output("xtask")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!dead.exists(), "the killed run's work dir was not removed");
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the xtask did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (_, stderr) = sb.spawned_output("xtask publish-redist (interrupted)");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(marks.join("cargo-got-int").exists(), "cargo never got the interrupt");
+    let pid = fs::read_to_string(marks.join("build-script-pid")).unwrap();
+    let alive =
+        Command::new("kill").args(["-0", pid.trim()]).stderr(std::process::Stdio::null()).status().unwrap();
+    assert!(!alive.success(), "cargo's child (a build script) is still running");
+    let left: Vec<_> = fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "work dirs left behind: {left:?}");
 }

@@ -29,14 +29,15 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// The workflows the xtask brings (by file name, in `.github/workflows/`).
-pub const XTASK_WORKFLOWS: [&str; 3] = ["xtask.yml", "publish-redist.yml", "oidc-example.yml"];
+pub const XTASK_WORKFLOWS: [&str; 4] = ["xtask.yml", "publish-redist.yml", "publish.yml", "oidc-example.yml"];
 
 /// The docs the xtask brings, relative to the repository root.
-pub const XTASK_DOCS: [&str; 5] = [
+pub const XTASK_DOCS: [&str; 6] = [
     "xtask/README.md",
     "docs/publishing-to-cargo.md",
     "docs/credentials.md",
     "docs/publish-redist.md",
+    "docs/publish.md",
     "docs/adding-the-xtask.md",
 ];
 
@@ -160,7 +161,7 @@ build target=default-target:
     cargo build --profile={{ if target == \"debug\" { \"dev\" } else { target } }}
 
 test target=default-target:
-    echo host-test $1 {{target}}
+    echo host-test ${1:-} {{target}}
 
 check:
     cargo check
@@ -260,7 +261,11 @@ fn the_recipes_parse_and_dispatch_inside_a_host_justfile() {
         // positional arguments (`$1` stays empty in sh).
         let out = run(just_in(&justfile).args(["test", "release"]));
         assert!(out.status.success(), "{how:?}: the host's `test` failed:\n{}", text(&out.stderr));
-        assert_eq!(text(&out.stdout), "host-test release\n", "{how:?}: the host's `test` changed behaviour");
+        assert_eq!(
+            text(&out.stdout),
+            "host-test release\n",
+            "{how:?}: the host's `test` changed behaviour (`$1` set?)"
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -1,5 +1,6 @@
-//! The git side of publish-redist: fetch one rev of the source into a work dir,
-//! commit the rewrite there, and make the empty index `--dry-run` packages against.
+//! The git side of publishing: fetch one rev of a source into a work dir, commit
+//! the rewrite there, show its diff, and make the empty index the package stage
+//! packages against.
 //!
 //! git is run by full path ([`tool::GIT`]) with everything that matters for the
 //! result given on the command line, so the user's git config changes nothing that
@@ -60,7 +61,7 @@ impl Git {
         let mut note = None;
         let mut out = self.fetch_depth_1(sh, dir, repo, rev)?;
         if !out.status.success() {
-            let why = last_line(&out.stderr);
+            let why = first_error_line(&out.stderr);
             // Tell an unreachable repository from a rev it does not have.
             let probe = cmd!(sh, "{git} -C {dir} ls-remote --end-of-options {repo} HEAD")
                 .quiet()
@@ -70,7 +71,7 @@ impl Git {
                 bail!(
                     "cannot reach the repository {repo}: {}\nCheck the URL or path and the network; without \
                      network access to it, clone it where you can and pass `--repo <path of the clone>`",
-                    last_line(&probe.stderr)
+                    first_error_line(&probe.stderr)
                 );
             }
             if !looks_like_abbreviated_sha(rev) {
@@ -149,6 +150,45 @@ impl Git {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
+    /// A new git work tree at `dest` holding the files of the work tree at `repo`
+    /// that cargo would package from it (tracked, and untracked but not ignored),
+    /// as they are now (uncommitted changes included), committed once under the
+    /// fixed identity. Returns how many files it copied. The user's tree is never
+    /// written to.
+    pub fn snapshot(&self, sh: &Shell, repo: &Utf8Path, dest: &Utf8Path) -> anyhow::Result<usize> {
+        let git = &self.exe;
+        let out = cmd!(sh, "{git} -C {repo} ls-files -z --cached --others --exclude-standard")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "cannot list the files of {repo} with git ({}): publishing works from a git checkout",
+                first_error_line(&out.stderr)
+            );
+        }
+        self.init(sh, dest, false)?;
+        let listing = String::from_utf8(out.stdout).context("git listed a path that is not UTF-8")?;
+        let mut copied = 0;
+        for relative in listing.split('\0').filter(|p| !p.is_empty()) {
+            let from = repo.join(relative);
+            // Listed but deleted in the work tree: not part of what is packaged.
+            if !from.is_file() {
+                continue;
+            }
+            let to = dest.join(relative);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).with_context(|| format!("cannot create {parent}"))?;
+            }
+            std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
+            copied += 1;
+        }
+        let out = cmd!(sh, "{git} -C {dest} add -A").quiet().ignore_status().output()?;
+        check(out, "git add (the copy of the workspace)")?;
+        self.commit_all(sh, dest, "The workspace as it was (cargo xtask publish)")?;
+        Ok(copied)
+    }
+
     /// Commits every change to tracked files under the fixed identity.
     pub fn commit_all(&self, sh: &Shell, dir: &Utf8Path, message: &str) -> anyhow::Result<()> {
         let git = &self.exe;
@@ -163,6 +203,21 @@ impl Git {
         .ignore_status()
         .output()?;
         check(out, "git commit (the rewrite)")
+    }
+
+    /// The uncommitted changes of the work tree at `dir`, as `git diff` shows them
+    /// (no colour, no pager, no external diff tool of the user's).
+    pub fn diff(&self, sh: &Shell, dir: &Utf8Path) -> anyhow::Result<String> {
+        let git = &self.exe;
+        let out =
+            cmd!(sh, "{git} -C {dir} -c core.pager=cat -c diff.external= diff --no-color --no-ext-diff")
+                .quiet()
+                .ignore_status()
+                .output()?;
+        if !out.status.success() {
+            bail!("`git diff` in {dir} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// An empty cargo registry index at `dir`: a git repository holding only a
@@ -201,7 +256,7 @@ fn check(out: std::process::Output, what: &str) -> anyhow::Result<()> {
 
 /// What git said went wrong: its first `fatal:` or `error:` line (later ones tend to
 /// be generic), else its last line.
-fn last_line(stderr: &[u8]) -> String {
+fn first_error_line(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     text.lines()
         .map(str::trim)
@@ -256,9 +311,9 @@ mod tests {
     #[test]
     fn git_errors_come_down_to_their_fatal_line() {
         let stderr = b"hint: x\nfatal: couldn't find remote ref nope\n";
-        assert_eq!(last_line(stderr), "couldn't find remote ref nope");
+        assert_eq!(first_error_line(stderr), "couldn't find remote ref nope");
         let stderr = b"fatal: '/x' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
-        assert_eq!(last_line(stderr), "'/x' does not appear to be a git repository");
+        assert_eq!(first_error_line(stderr), "'/x' does not appear to be a git repository");
     }
 
     #[test]

@@ -29,6 +29,16 @@ enum Publish {
     Only(Vec<String>),
 }
 
+impl Publish {
+    fn allows(&self, registry: &str) -> bool {
+        match self {
+            Publish::Anywhere => true,
+            Publish::Nowhere => false,
+            Publish::Only(list) => list.iter().any(|r| r == registry),
+        }
+    }
+}
+
 pub struct Workspace {
     pub root: Utf8PathBuf,
     pub members: Vec<Member>,
@@ -79,6 +89,12 @@ impl Workspace {
             .filter(|d| d.kind == Kind::Workspace)
             .collect();
         Ok(Workspace { root: root.to_owned(), members, inherited })
+    }
+
+    /// The members whose `package.publish` allows publishing to `registry`, in the
+    /// order of the workspace.
+    pub fn publishable(&self, registry: &str) -> Vec<&Member> {
+        self.members.iter().filter(|m| m.publish.allows(registry)).collect()
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
@@ -134,6 +150,16 @@ pub struct Plan {
     pub edges: Vec<(String, String)>,
 }
 
+/// Whether the crates of one run must depend on each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Linked {
+    /// publish-redist: its crates come as a set, so one that neither depends on the
+    /// others nor is depended on is a dependent that lost its dependency.
+    Required,
+    /// publish: a workspace's crates may well be unrelated.
+    NotRequired,
+}
+
 /// Checks that the crates `wanted` can be published together to `registry` and
 /// orders them by their dependencies. `version` replaces every crate's version.
 pub fn plan(
@@ -141,6 +167,7 @@ pub fn plan(
     wanted: &[String],
     registry: &str,
     version: Option<&str>,
+    linked: Linked,
 ) -> anyhow::Result<Plan> {
     let mut selected = Vec::new();
     for name in wanted {
@@ -158,12 +185,7 @@ pub fn plan(
     }
     for &i in &selected {
         let member = &ws.members[i];
-        let allowed = match &member.publish {
-            Publish::Anywhere => true,
-            Publish::Nowhere => false,
-            Publish::Only(list) => list.iter().any(|r| r == registry),
-        };
-        if !allowed {
+        if !member.publish.allows(registry) {
             bail!(
                 "crate `{}` does not allow publishing to `{registry}` (its `package.publish` is {:?}): \
                  cargo would refuse it",
@@ -225,7 +247,7 @@ pub fn plan(
     // Crates published together must be linked: one that neither depends on the
     // others nor is depended on by them is most likely a dependent that lost the
     // dependency it should have (and would then not use what is published with it).
-    if selected.len() > 1 {
+    if linked == Linked::Required && selected.len() > 1 {
         for &i in &selected {
             if !edges.iter().any(|&(a, b)| a == i || b == i) {
                 let others: Vec<&str> =
@@ -413,11 +435,19 @@ mod tests {
             ("mshv-bindings/Cargo.toml", BINDINGS),
             ("mshv-ioctls/Cargo.toml", IOCTLS),
         ]);
-        let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None).unwrap();
+        let plan =
+            plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, Linked::Required).unwrap();
         assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
         assert_eq!(plan.edges, [("mshv-ioctls".to_owned(), "mshv-bindings".to_owned())]);
         assert_eq!(plan.pins["mshv-ioctls"], "0.1.1");
-        let plan = super::plan(&ws, &wanted(&["mshv-bindings", "mshv-ioctls"]), "r", Some("0.2.0")).unwrap();
+        let plan = super::plan(
+            &ws,
+            &wanted(&["mshv-bindings", "mshv-ioctls"]),
+            "r",
+            Some("0.2.0"),
+            Linked::Required,
+        )
+        .unwrap();
         assert_eq!(plan.pins["mshv-bindings"], "0.2.0");
     }
 
@@ -440,14 +470,18 @@ mod tests {
         ]);
         let names_found: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names_found, ["mshv-bindings", "mshv-ioctls"]);
-        let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None).unwrap();
+        let plan =
+            plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, Linked::Required).unwrap();
         assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
         assert_eq!(plan.pins["mshv-bindings"], "0.3.1");
     }
 
     fn plan_error(files: &[(&str, &str)], list: &[&str]) -> String {
         let (_d, ws) = workspace(files);
-        format!("{:#}", plan(&ws, &wanted(list), "hyperlight_redist", None).err().expect("an error"))
+        format!(
+            "{:#}",
+            plan(&ws, &wanted(list), "hyperlight_redist", None, Linked::Required).err().expect("an error")
+        )
     }
 
     #[test]
@@ -508,10 +542,11 @@ mod tests {
             ("mshv-bindings/Cargo.toml", &bindings),
             ("mshv-ioctls/Cargo.toml", IOCTLS),
         ]);
-        let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None).unwrap();
+        let plan =
+            plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, Linked::Required).unwrap();
         assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
         // Alone, the bindings crate does not need the ioctls one either.
-        assert!(super::plan(&ws, &wanted(&["mshv-bindings"]), "r", None).is_ok());
+        assert!(super::plan(&ws, &wanted(&["mshv-bindings"]), "r", None, Linked::Required).is_ok());
 
         let versioned = format!(
             "{BINDINGS}\n[dev-dependencies]\nmshv-ioctls = {{ path = \"../mshv-ioctls\", version = \"0.1\" }}\n"

@@ -9,6 +9,7 @@ use anyhow::Context;
 use camino::Utf8Path;
 use toml_edit::{DocumentMut, InlineTable, Item, Key, TableLike, Value};
 
+use super::workspace::{Plan, Workspace};
 use crate::toml_file;
 
 /// The kind of a dependency table, which decides how cargo publishes an entry.
@@ -117,14 +118,46 @@ pub fn dependencies(path: &Utf8Path, text: &str) -> anyhow::Result<Vec<Dep>> {
 }
 
 /// What to change in one manifest.
+#[derive(Clone, Copy)]
 pub struct Rewrite<'a> {
-    /// The feed the crates are published to: `registry = "…"` on each pinned entry.
-    pub registry: &'a str,
+    /// The feed the crates are published to: `registry = "…"` on each pinned entry
+    /// (None for crates.io, cargo's default).
+    pub registry: Option<&'a str>,
     /// Package name → version being published, for every crate being published. A
-    /// path dependency on one of them gets `version = "=<version>"`.
+    /// path dependency on one of them gets a requirement on that version.
     pub pins: &'a BTreeMap<String, String>,
     /// A new `package.version` (`--version`), or keep the manifest's.
     pub package_version: Option<&'a str>,
+    pub requirement: Requirement,
+}
+
+/// The requirement a rewritten dependency gets on the version published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requirement {
+    /// `=X`: exactly the version published with it (publish-redist, whose crates
+    /// come as a set and must not mix with other versions in the feed).
+    Exact,
+    /// The entry's own operator kept (`=`, `^`, `~`, `>=`…, or none, which is `^`)
+    /// with the version published (publish, for the host's own crates).
+    KeepOperator,
+}
+
+impl Requirement {
+    /// The new requirement for an entry whose requirement was `old`.
+    fn apply(self, old: Option<&str>, version: &str, place: &str) -> anyhow::Result<String> {
+        if self == Requirement::Exact {
+            return Ok(format!("={version}"));
+        }
+        let Some(old) = old.map(str::trim) else { return Ok(version.to_owned()) };
+        if old.contains([',', '*']) {
+            anyhow::bail!(
+                "{place} requires `{old}`, which has no one operator to keep: write it as a single \
+                 requirement such as `0.1.0` or `=0.1.0`"
+            );
+        }
+        let operator_len = old.find(|c: char| c.is_ascii_digit()).unwrap_or(old.len());
+        Ok(format!("{}{version}", old[..operator_len].trim()))
+    }
 }
 
 /// The manifest `text` with every published path dependency on a pinned crate given
@@ -149,12 +182,17 @@ pub fn rewrite(path: &Utf8Path, text: &str, rewrite: &Rewrite) -> anyhow::Result
             if dep.path.is_none() || dep.inherited || !dep.published() {
                 continue;
             }
-            let entry = item.as_table_like_mut().with_context(|| {
-                format!("{table}.{} in {path} is neither a table nor an inline table", dep.key)
-            })?;
-            // `registry-index` and `registry` exclude each other.
-            entry.remove("registry-index");
-            pin(item, &format!("={version}"), rewrite.registry);
+            let place = format!("{table}.{} in {path}", dep.key);
+            let entry = item
+                .as_table_like_mut()
+                .with_context(|| format!("{place} is neither a table nor an inline table"))?;
+            let old = entry.get("version").and_then(Item::as_str).map(str::to_owned);
+            let requirement = rewrite.requirement.apply(old.as_deref(), version, &place)?;
+            if rewrite.registry.is_some() {
+                // `registry-index` and `registry` exclude each other.
+                entry.remove("registry-index");
+            }
+            pin(item, &requirement, rewrite.registry);
             changed = true;
         }
         Ok(())
@@ -173,8 +211,9 @@ pub fn rewrite(path: &Utf8Path, text: &str, rewrite: &Rewrite) -> anyhow::Result
 /// Sets `version` and `registry` on one dependency entry, replacing values in place
 /// (keeping their spacing and comments) and appending missing keys in the style of
 /// the entry's existing keys.
-fn pin(item: &mut Item, version: &str, registry: &str) {
-    let pairs = [("version", version), ("registry", registry)];
+fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
+    let pairs: Vec<(&str, &str)> =
+        std::iter::once(("version", version)).chain(registry.map(|r| ("registry", r))).collect();
     match item {
         Item::Value(Value::InlineTable(table)) => {
             for (key, value) in pairs {
@@ -265,6 +304,32 @@ fn set_package_version(package: &mut dyn TableLike, version: &str) {
     }
 }
 
+/// Rewrites every manifest of the workspace that needs it (the crates to publish
+/// and any member or `[workspace.dependencies]` entry pointing at them, so the
+/// workspace still resolves), in place; returns whether any changed. The work dir
+/// is a git work tree, so `git diff` shows the change.
+pub fn rewrite_workspace(ws: &Workspace, plan: &Plan, rewrite: &Rewrite) -> anyhow::Result<bool> {
+    let mut dirs: Vec<(String, bool)> =
+        ws.members.iter().map(|m| (m.dir.clone(), plan.pins.contains_key(&m.name))).collect();
+    if !dirs.iter().any(|(d, _)| d.is_empty()) {
+        dirs.insert(0, (String::new(), false));
+    }
+    let mut changed = false;
+    for (dir, selected) in dirs {
+        let path =
+            if dir.is_empty() { ws.root.join("Cargo.toml") } else { ws.root.join(&dir).join("Cargo.toml") };
+        let before = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        let this =
+            Rewrite { package_version: if selected { rewrite.package_version } else { None }, ..*rewrite };
+        let after = self::rewrite(&path, &before, &this)?;
+        if after != before {
+            toml_file::write_atomic(&path, &after)?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
 /// `package.name` and the version of a member manifest; `version.workspace = true`
 /// takes `[workspace.package] version` from `root`.
 pub fn name_and_version(path: &Utf8Path, text: &str, root: Option<&str>) -> anyhow::Result<(String, String)> {
@@ -298,7 +363,12 @@ mod tests {
 
     fn run(text: &str, version: Option<&str>) -> String {
         let pins = pins(&[("mshv-bindings", "0.1.1"), ("mshv-ioctls", "0.1.1")]);
-        let rw = Rewrite { registry: "hyperlight_redist", pins: &pins, package_version: version };
+        let rw = Rewrite {
+            registry: Some("hyperlight_redist"),
+            pins: &pins,
+            package_version: version,
+            requirement: Requirement::Exact,
+        };
         rewrite(Utf8Path::new("mshv-ioctls/Cargo.toml"), text, &rw).unwrap()
     }
 
@@ -450,8 +520,12 @@ libc = "0.2"
     #[test]
     fn a_new_version_replaces_the_package_version() {
         let pins = pins(&[("mshv-bindings", "0.1.2-20240321")]);
-        let rw =
-            Rewrite { registry: "hyperlight_redist", pins: &pins, package_version: Some("0.1.2-20240321") };
+        let rw = Rewrite {
+            registry: Some("hyperlight_redist"),
+            pins: &pins,
+            package_version: Some("0.1.2-20240321"),
+            requirement: Requirement::Exact,
+        };
         let out = rewrite(Utf8Path::new("Cargo.toml"), AT_THE_PIN, &rw).unwrap();
         let expected = AT_THE_PIN.replace("version = \"0.1.1\"", "version = \"0.1.2-20240321\"").replace(
             r#"features = ["fam-wrappers"]}"#,

@@ -1,0 +1,121 @@
+//! Ctrl-C (SIGINT, and SIGTERM on Unix; the console's Ctrl-C and Ctrl-Break on
+//! Windows), turned from "die now" into a flag the running task sees: the child it
+//! waits for is interrupted and waited for, the work dir is removed by the normal
+//! drops, and the xtask exits 130 as a shell expects. Without this a Ctrl-C left
+//! megabytes of work dir behind, and a SIGINT to the xtask alone left `cargo
+//! package` and its build scripts running.
+//!
+//! Std only: the two OS calls it needs are declared here.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// The exit code of a process stopped by SIGINT, as shells report it.
+pub const EXIT_CODE: u8 = 130;
+
+/// The error a task returns when it stopped because of an interrupt; `main` turns
+/// it into exit code 130.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Whether an interrupt arrived.
+pub fn requested() -> bool {
+    REQUESTED.load(Ordering::SeqCst)
+}
+
+/// Fails with [`Interrupted`] when an interrupt arrived: for the points between
+/// stages where a long task checks in.
+pub fn check() -> anyhow::Result<()> {
+    if requested() { Err(Interrupted.into()) } else { Ok(()) }
+}
+
+/// Installs the handler; called once by `main`.
+pub fn install() {
+    imp::install();
+}
+
+/// Asks the process group of `child` (Unix: started with its own process group by
+/// the runner) to stop, as a terminal's Ctrl-C would.
+pub fn forward(child: &std::process::Child) {
+    imp::forward(child);
+}
+
+#[cfg(unix)]
+mod imp {
+    use std::ffi::c_int;
+    use std::sync::atomic::Ordering;
+
+    const SIGINT: c_int = 2;
+    const SIGTERM: c_int = 15;
+
+    unsafe extern "C" {
+        fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
+        fn kill(pid: c_int, sig: c_int) -> c_int;
+    }
+
+    /// Async-signal-safe: one atomic store.
+    extern "C" fn on_signal(_: c_int) {
+        super::REQUESTED.store(true, Ordering::SeqCst);
+    }
+
+    pub fn install() {
+        // SAFETY: installs a handler that only stores to an atomic.
+        unsafe {
+            signal(SIGINT, on_signal);
+            signal(SIGTERM, on_signal);
+        }
+    }
+
+    pub fn forward(child: &std::process::Child) {
+        if let Ok(pid) = c_int::try_from(child.id()) {
+            // SAFETY: a plain syscall; the negative pid names the child's group.
+            unsafe { kill(-pid, SIGINT) };
+        }
+    }
+}
+
+#[cfg(windows)]
+mod imp {
+    use std::sync::atomic::Ordering;
+
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn SetConsoleCtrlHandler(handler: Option<unsafe extern "system" fn(u32) -> i32>, add: i32) -> i32;
+    }
+
+    /// CTRL_C_EVENT and CTRL_BREAK_EVENT: handled (the flag is set); anything else
+    /// (closing the console, logoff) takes the default path.
+    unsafe extern "system" fn on_ctrl(event: u32) -> i32 {
+        if event <= 1 {
+            super::REQUESTED.store(true, Ordering::SeqCst);
+            1
+        } else {
+            0
+        }
+    }
+
+    pub fn install() {
+        // SAFETY: registers a handler that only stores to an atomic.
+        unsafe { SetConsoleCtrlHandler(Some(on_ctrl), 1) };
+    }
+
+    /// The console delivers Ctrl-C to every process attached to it, the child
+    /// included; nothing to forward. (A child that ignores it is killed by the
+    /// runner after its grace period.)
+    pub fn forward(_child: &std::process::Child) {}
+}
+
+#[cfg(not(any(unix, windows)))]
+mod imp {
+    pub fn install() {}
+    pub fn forward(_child: &std::process::Child) {}
+}

@@ -1,0 +1,463 @@
+//! The one publish engine, shared by `publish` (Hyperlight's own crates) and
+//! `publish-redist` (the rust-vmm crates). A task prepares a source tree in its work
+//! dir (a git work tree with the manifests rewritten and committed) and a
+//! [`CratePlan`] per crate in publish order; the engine then runs the stages every
+//! publish needs, each with a progress line:
+//!
+//! 1. **check**: which versions the feed has already ([`Engine::probe`]);
+//! 2. **package**: one `cargo package` of every crate together, against an empty
+//!    local index unique to this run, so that dependents are verified against the
+//!    dependencies just packaged, with no feed and no credentials, and never against
+//!    sources an earlier run extracted ([`Engine::package`]);
+//! 3. **compare**: a version the feed has counts as "already there" only if its
+//!    sources equal what this run packaged; otherwise the run stops before any
+//!    upload ([`Engine::compare`]);
+//! 4. **publish**: `cargo publish` of each crate still missing, in order, cargo
+//!    waiting for the index before the next ([`Engine::publish`]);
+//! 5. **report**: a table, and the GitHub Actions step summary ([`Engine::report`]).
+//!
+//! Feed versions are immutable: every check that can stop a bad upload runs before
+//! the first upload.
+
+mod compare;
+pub mod manifest;
+mod package;
+pub mod workspace;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use camino::{Utf8Path, Utf8PathBuf};
+use xshell::{Shell, cmd};
+
+use crate::feeds::Registry;
+use crate::{gha, interrupt, tool};
+
+/// One crate to publish, and what became of it.
+pub struct CratePlan {
+    pub name: String,
+    pub version: String,
+    /// Its directory in the work copy of the source.
+    pub dir: Utf8PathBuf,
+    pub outcome: Outcome,
+}
+
+/// What happened, or will happen, to one crate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not in the feed: to be published.
+    Missing,
+    /// The feed has this version; its sources are still to be compared.
+    InFeed,
+    /// The feed has this version, built from the same sources: skipped.
+    Identical,
+    Published,
+    /// A dry run: packaged and verified, nothing uploaded.
+    WouldPublish,
+}
+
+impl Outcome {
+    fn text(self) -> &'static str {
+        match self {
+            Outcome::Missing => "not published",
+            Outcome::InFeed => "in the feed (not compared)",
+            Outcome::Identical => "already there (identical)",
+            Outcome::Published => "published",
+            Outcome::WouldPublish => "would publish",
+        }
+    }
+}
+
+/// The engine's view of a run: which task (for the progress lines), which feed,
+/// the work dir, and the time spent in cargo.
+pub struct Engine<'a> {
+    sh: &'a Shell,
+    task: &'static str,
+    registry: &'a Registry,
+    work: &'a Utf8Path,
+    dry_run: bool,
+    cargo_time: Duration,
+}
+
+/// One finished cargo command.
+pub struct CargoOutput {
+    pub success: bool,
+    pub stderr: String,
+    pub took: Duration,
+    /// When cargo said `Uploaded`: the rest of a publish is the wait for the index.
+    uploaded_after: Option<Duration>,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(
+        sh: &'a Shell,
+        task: &'static str,
+        registry: &'a Registry,
+        work: &'a Utf8Path,
+        dry_run: bool,
+    ) -> Self {
+        Engine { sh, task, registry, work, dry_run, cargo_time: Duration::ZERO }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        self.registry
+    }
+
+    pub fn work(&self) -> &Utf8Path {
+        self.work
+    }
+
+    /// A progress line: `<task>: <stage> <what> (<seconds> s)`.
+    pub fn stage(&self, name: &str, what: &str, started: Instant) {
+        eprintln!("{}: {name:<8} {what} ({:.2} s)", self.task, started.elapsed().as_secs_f64());
+    }
+
+    /// Stage 1: marks each crate [`Outcome::InFeed`] or [`Outcome::Missing`]; a
+    /// dry run asks the feed nothing ([`Outcome::WouldPublish`]).
+    pub fn probe(&mut self, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+        for krate in crates.iter_mut() {
+            if self.dry_run {
+                krate.outcome = Outcome::WouldPublish;
+                continue;
+            }
+            let t = Instant::now();
+            let present = self.in_feed(&krate.name, &krate.version)?;
+            krate.outcome = if present { Outcome::InFeed } else { Outcome::Missing };
+            let verdict = if present { "is in" } else { "is not yet in" };
+            self.stage(
+                "check",
+                &format!("{} {} {verdict} {}", krate.name, krate.version, self.registry.name),
+                t,
+            );
+        }
+        Ok(())
+    }
+
+    /// Stage 2: packages and verifies every crate together (see [`package`]).
+    pub fn package(&mut self, src: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
+        let t = Instant::now();
+        package::package_all(self, src, crates)?;
+        let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
+        self.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
+        Ok(())
+    }
+
+    /// Stage 3: compares what the feed has for each crate [`Outcome::InFeed`] with
+    /// what was just packaged. Identical: [`Outcome::Identical`]. Different: an
+    /// error naming the crate, the files and the fix, before anything is uploaded.
+    pub fn compare(&mut self, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+        let in_feed: Vec<usize> =
+            (0..crates.len()).filter(|&i| crates[i].outcome == Outcome::InFeed).collect();
+        if in_feed.is_empty() {
+            return Ok(());
+        }
+        let t = Instant::now();
+        let wanted: Vec<(&str, &str)> =
+            in_feed.iter().map(|&i| (crates[i].name.as_str(), crates[i].version.as_str())).collect();
+        let feed_dir = compare::feed_sources(self, &wanted)?;
+        let mut problems = Vec::new();
+        for &i in &in_feed {
+            let krate = &crates[i];
+            let packaged = package::packaged_dir(src, &krate.name, &krate.version);
+            let theirs = feed_dir.join(format!("{}-{}", krate.name, krate.version));
+            let differences = compare::differences(&packaged, &theirs)?;
+            if differences.is_empty() {
+                continue;
+            }
+            let shown: Vec<&str> = differences.iter().take(10).map(String::as_str).collect();
+            let more = differences.len().saturating_sub(shown.len());
+            problems.push(format!(
+                "{} {} is in {} with other sources than this run's: {}{}",
+                krate.name,
+                krate.version,
+                self.registry.name,
+                shown.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            ));
+        }
+        if !problems.is_empty() {
+            bail!(
+                "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
+                 such as 0.1.2-20240416). Nothing was uploaded.",
+                problems.join("\n")
+            );
+        }
+        for &i in &in_feed {
+            crates[i].outcome = Outcome::Identical;
+        }
+        let names: Vec<String> =
+            in_feed.iter().map(|&i| format!("{} {}", crates[i].name, crates[i].version)).collect();
+        self.stage(
+            "compare",
+            &format!("{} already in {}, identical", names.join(", "), self.registry.name),
+            t,
+        );
+        Ok(())
+    }
+
+    /// Stage 4: publishes every crate still [`Outcome::Missing`], in order. On a
+    /// failure the crates after it stay missing, and the error says to run again.
+    pub fn publish(&mut self, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+        for krate in crates.iter_mut().filter(|c| c.outcome == Outcome::Missing) {
+            interrupt::check()?;
+            self.publish_one(&krate.name, &krate.version, &krate.dir.join("Cargo.toml"))?;
+            krate.outcome = Outcome::Published;
+        }
+        Ok(())
+    }
+
+    /// Stage 5: the table of outcomes, on stdout and in the step summary.
+    pub fn report(&self, crates: &[CratePlan], source: &str) {
+        let name_w = crates.iter().map(|c| c.name.len()).max().unwrap_or(0).max("crate".len());
+        let version_w = crates.iter().map(|c| c.version.len()).max().unwrap_or(0).max("version".len());
+        println!("{:<name_w$}  {:<version_w$}  outcome", "crate", "version");
+        for c in crates {
+            println!("{:<name_w$}  {:<version_w$}  {}", c.name, c.version, c.outcome.text());
+        }
+        let mut markdown = format!(
+            "### {}{}\n\n{source} to `{}`\n\n| crate | version | outcome |\n|---|---|---|\n",
+            self.task,
+            if self.dry_run { " (dry run)" } else { "" },
+            self.registry.name
+        );
+        for c in crates {
+            markdown.push_str(&format!("| {} | {} | {} |\n", c.name, c.version, c.outcome.text()));
+        }
+        if let Err(err) = gha::summary(&markdown) {
+            eprintln!("warning: {err:#}");
+        }
+    }
+
+    /// The closing line: wall time and how much of it cargo took.
+    pub fn done(&self, started: Instant) {
+        eprintln!(
+            "{}: done in {:.2} s, {:.2} s of it in cargo",
+            self.task,
+            started.elapsed().as_secs_f64(),
+            self.cargo_time.as_secs_f64()
+        );
+    }
+
+    /// Whether the feed has `name` at `version`, asked through `cargo info` (from the
+    /// work dir, outside any workspace, so cargo looks at the feed only). Anything
+    /// but cargo's "could not find" is an error, never "absent".
+    fn in_feed(&mut self, name: &str, version: &str) -> anyhow::Result<bool> {
+        let spec = format!("{name}@{version}");
+        let feed = self.registry.name.clone();
+        let work = self.work.to_owned();
+        let out = self.cargo(&work, &["info", &spec, "--registry", &feed], false)?;
+        if out.success {
+            return Ok(true);
+        }
+        if out.stderr.contains(&format!("could not find `{spec}`")) {
+            return Ok(false);
+        }
+        Err(feed_error(&feed, &out.stderr)
+            .context(format!("cannot tell whether {feed} has {name} {version}")))
+    }
+
+    fn publish_one(&mut self, name: &str, version: &str, manifest: &Utf8Path) -> anyhow::Result<()> {
+        let feed = self.registry.name.clone();
+        let dir = manifest.parent().context("a manifest has a directory")?.to_owned();
+        let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
+        let out = self.cargo(&dir, &args, true)?;
+        if !out.success {
+            return Err(feed_error(&feed, &out.stderr)
+                .context(format!("publishing {name} {version} to {feed} failed; run again to resume")));
+        }
+        let task = self.task;
+        match out.uploaded_after {
+            Some(upload) => {
+                eprintln!(
+                    "{task}: {:<8} {name} {version} uploaded ({:.2} s)",
+                    "publish",
+                    upload.as_secs_f64()
+                );
+                eprintln!(
+                    "{task}: {:<8} until {feed}'s index shows {name} {version} ({:.2} s)",
+                    "wait",
+                    (out.took - upload).as_secs_f64()
+                );
+            }
+            None => eprintln!("{task}: {:<8} {name} {version} ({:.2} s)", "publish", out.took.as_secs_f64()),
+        }
+        Ok(())
+    }
+
+    /// Runs cargo with `args` in `dir`, the feed's index given through cargo's own
+    /// environment variable (the work dir is outside the repo, whose config names
+    /// the feeds). With `echo`, cargo's output is shown as it comes, in a log group
+    /// under GitHub Actions. An interrupt stops cargo and its children.
+    pub fn cargo(&mut self, dir: &Utf8Path, args: &[&str], echo: bool) -> anyhow::Result<CargoOutput> {
+        let cargo = tool::cargo();
+        let mut command = cmd!(self.sh, "{cargo} {args...}");
+        if !self.registry.is_crates_io() {
+            command = command.env(self.registry.env_var("index"), &self.registry.index);
+        }
+        let mut command = Command::from(command);
+        command.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Its own process group: an interrupt is forwarded to cargo and everything
+        // it started (build scripts, rustc), not to cargo alone.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let title = format!("$ cargo {}", args.join(" "));
+        let mut run = || -> anyhow::Result<CargoOutput> {
+            let started = Instant::now();
+            let mut child = command.spawn().with_context(|| format!("cannot run `{cargo}`"))?;
+            let mut stdout = child.stdout.take().context("cargo's stdout is piped")?;
+            let stdout = std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = stdout.read_to_string(&mut text);
+                text
+            });
+            let stderr_pipe = child.stderr.take().context("cargo's stderr is piped")?;
+            let lines = std::thread::spawn(move || {
+                let mut stderr = String::new();
+                let mut uploaded_after = None;
+                for line in BufReader::new(stderr_pipe).lines() {
+                    let line = match line {
+                        Ok(line) => line,
+                        Err(err) => format!("(cannot read cargo's output: {err})"),
+                    };
+                    if echo {
+                        // stdout, with the group markers, so that the runner's log keeps
+                        // the lines inside their group.
+                        println!("{line}");
+                    }
+                    if line.trim_start().starts_with("Uploaded ") {
+                        uploaded_after = Some(started.elapsed());
+                    }
+                    stderr.push_str(&line);
+                    stderr.push('\n');
+                }
+                (stderr, uploaded_after)
+            });
+            let status = wait_interruptibly(&mut child)?;
+            let (stderr, uploaded_after) = lines.join().unwrap_or_default();
+            let stdout = stdout.join().unwrap_or_default();
+            if echo && !stdout.is_empty() {
+                print!("{stdout}");
+            }
+            Ok(CargoOutput { success: status.success(), stderr, took: started.elapsed(), uploaded_after })
+        };
+        let out = if echo { gha::group(&title, run)? } else { run()? };
+        self.cargo_time += out.took;
+        Ok(out)
+    }
+}
+
+/// Waits for `child`; on an interrupt, forwards it to the child's process group,
+/// gives it a few seconds to stop, kills it if it does not, and returns
+/// [`interrupt::Interrupted`].
+fn wait_interruptibly(child: &mut std::process::Child) -> anyhow::Result<std::process::ExitStatus> {
+    const GRACE: Duration = Duration::from_secs(10);
+    let mut interrupted_at: Option<Instant> = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if interrupted_at.is_some() {
+                return Err(interrupt::Interrupted.into());
+            }
+            return Ok(status);
+        }
+        match interrupted_at {
+            None if interrupt::requested() => {
+                interrupt::forward(child);
+                interrupted_at = Some(Instant::now());
+            }
+            Some(at) if at.elapsed() > GRACE => {
+                let _ = child.kill();
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A feed error in words that say what to do.
+pub fn feed_error(feed: &str, stderr: &str) -> anyhow::Error {
+    let login = "log in first: `cargo xtask cargo-login` (your Azure account) or, in CI, `cargo xtask \
+                 cargo-login-ci` (a PAT with Packaging read & write in $PAT); or check everything but the \
+                 upload with `--dry-run`, which needs no credentials";
+    if stderr.contains("no token found") || stderr.contains("credential-provider") {
+        anyhow::anyhow!("cargo has no credentials for `{feed}`: {login}")
+    } else if stderr.contains("token rejected") || stderr.contains("401") || stderr.contains("403") {
+        anyhow::anyhow!("`{feed}` rejected cargo's token (expired, or without write access?): {login}")
+    } else {
+        anyhow::anyhow!("cargo failed on `{feed}`:\n{}", tail(stderr))
+    }
+}
+
+/// cargo's error lines, without the progress before them.
+pub fn tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("error")).unwrap_or(lines.len().saturating_sub(20));
+    lines[start..].join("\n").trim_end().to_owned()
+}
+
+/// A semver version cargo publishes as a new version: `MAJOR.MINOR.PATCH` with an
+/// optional `-pre.release`. Build metadata (`+build`) is refused: cargo and the
+/// feeds ignore it when comparing versions, so `0.4.0+b` after `0.4.0+a` is the
+/// same version again and could never be published.
+pub fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
+    if let Some((base, _)) = version.split_once('+') {
+        bail!(
+            "{what} `{version}` has build metadata (`+…`), which does not make a new version: the feed \
+             would take it for {base}. Use a pre-release suffix instead, such as {base}-1"
+        );
+    }
+    let (core, pre) = match version.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (version, None),
+    };
+    let numbers: Vec<&str> = core.split('.').collect();
+    let number_ok = |n: &&str| {
+        !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && (n.len() == 1 || !n.starts_with('0'))
+    };
+    let pre_ok = pre.is_none_or(|pre| {
+        pre.split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    });
+    if numbers.len() != 3 || !numbers.iter().all(number_ok) || !pre_ok {
+        bail!(
+            "{what} `{version}` is not a version cargo takes: use MAJOR.MINOR.PATCH with an optional \
+             -suffix, such as 0.1.2-20240321"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_checked_before_anything_runs() {
+        for good in ["0.1.1", "0.1.2-20240321", "1.0.0-rc.1", "10.20.30", "0.2.0-preview.1"] {
+            assert!(check_version(good, "--version").is_ok(), "{good}");
+        }
+        for bad in ["0.1", "01.1.1", "0.1.1-", "0.1.1-a..b", "v0.1.1"] {
+            let err = check_version(bad, "--version").unwrap_err();
+            assert!(format!("{err:#}").contains("0.1.2-20240321"), "{bad}");
+        }
+        for metadata in ["0.4.0+b", "1.0.0-rc.1+build.5", "0.1.1+"] {
+            let msg = format!("{:#}", check_version(metadata, "--version").unwrap_err());
+            assert!(msg.contains("build metadata") && msg.contains("does not make a new version"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn feed_errors_say_which_login_task_to_run() {
+        let msg = format!(
+            "{:#}",
+            feed_error(
+                "hyperlight_redist",
+                "error: no token found for `hyperlight_redist`, please run `cargo login`"
+            )
+        );
+        assert!(msg.contains("cargo xtask cargo-login") && msg.contains("cargo-login-ci"), "{msg}");
+        let msg = format!("{:#}", feed_error("r", "error: token rejected for `r`"));
+        assert!(msg.contains("rejected"), "{msg}");
+    }
+}

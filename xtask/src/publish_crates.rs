@@ -1,0 +1,208 @@
+//! `cargo xtask publish`: publish the host workspace's own crates (Hyperlight's) to
+//! a feed or to crates.io, replacing the hand-ordered one-step-per-crate workflows,
+//! the installed version tools and the per-crate "already published?" checks.
+//!
+//! Its own stages: copy the workspace's files (those cargo would package: tracked,
+//! and untracked but not ignored) into the run's work dir, never touching the
+//! user's tree; plan (the publishable crates, in dependency order); rewrite the
+//! manifests there (every crate's version with `--version`, the requirements
+//! between them following with their operators kept, and the feed named on each)
+//! and commit. Then the shared publish engine ([`crate::publish`]).
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use xshell::Shell;
+
+use crate::feeds::{self, Registry};
+use crate::gha;
+use crate::git::Git;
+use crate::publish::workspace::{self, Workspace};
+use crate::publish::{CratePlan, Engine, Outcome, check_version, manifest};
+use crate::workdir::WorkDir;
+
+/// Publish the host workspace's crates, in dependency order, skipping only what the
+/// feed has with identical sources.
+///
+/// Selects the workspace's crates whose `package.publish` allows the registry
+/// (narrow with `-p`, `--exclude`), works on a copy of the workspace (your tree is
+/// never changed), packages and verifies all of them together (each dependent
+/// against the dependencies just packaged: `--dry-run` needs no credentials and no
+/// feed), then per crate: skip it if the feed has that version with the same
+/// sources, stop before any upload if the feed has it with other sources, else
+/// publish it and wait for the index. A run that stopped part-way completes when
+/// run again.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  cargo xtask publish --dry-run
+  cargo xtask publish --version 0.2.0-preview.1
+  cargo xtask publish -p hyperlight-common -p hyperlight-host --dry-run
+  cargo xtask publish --exclude hyperlight-capi
+  CARGO_REGISTRY_TOKEN=... cargo xtask publish --registry crates-io")]
+pub struct Publish {
+    /// The registry: a feed of `.cargo/config.toml`, or `crates-io` (the token from
+    /// `CARGO_REGISTRY_TOKEN`, as trusted publishing hands it over).
+    #[arg(long, value_name = "NAME", default_value = "hyperlight_packages")]
+    pub registry: String,
+    /// A crate to publish (repeatable) [default: every crate whose `package.publish`
+    /// allows the registry]. The order comes from their dependencies.
+    #[arg(short = 'p', long = "package", value_name = "NAME")]
+    pub packages: Vec<String>,
+    /// Leave this crate out (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub exclude: Vec<String>,
+    /// Publish every selected crate under this version; the requirements between
+    /// them follow, each keeping its operator. Feed versions are immutable.
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Do everything except upload: copy, rewrite, package and verify every crate,
+    /// print the plan and the manifest diff. Needs no credentials and no feed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the work dir (the copy with the rewrite committed) and print its path.
+    #[arg(long)]
+    pub keep: bool,
+    /// The root manifest of the workspace to publish [default: the repository's
+    /// root `Cargo.toml`].
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<camino::Utf8PathBuf>,
+}
+
+/// The public registry's name as cargo takes it in `--registry`.
+const CRATES_IO: &str = "crates-io";
+
+impl Publish {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let started = Instant::now();
+        if let Some(version) = &self.version {
+            check_version(version, "--version")?;
+        }
+        let registry = if self.registry == CRATES_IO {
+            Registry::crates_io()
+        } else {
+            feeds::select(sh, std::slice::from_ref(&self.registry))?.remove(0)
+        };
+        let root = match &self.manifest_path {
+            Some(path) => {
+                let path =
+                    if path.is_absolute() { path.clone() } else { crate::invocation_dir()?.join(path) };
+                if path.file_name() != Some("Cargo.toml") || !path.is_file() {
+                    bail!("--manifest-path {path}: not a Cargo.toml that exists");
+                }
+                path.parent().context("a manifest has a directory")?.to_owned()
+            }
+            None => crate::project_root(),
+        };
+        let git = Git::find()?;
+
+        // Plan on the user's tree (read only), so a bad selection fails before any copy.
+        let t = Instant::now();
+        let ws = Workspace::read(&root).context("reading the workspace to publish")?;
+        let wanted = self.selection(&ws, &registry.name)?;
+        workspace::plan(
+            &ws,
+            &wanted,
+            &registry.name,
+            self.version.as_deref(),
+            workspace::Linked::NotRequired,
+        )?;
+
+        let work_dir = WorkDir::create("publish", self.keep)?;
+        let work = work_dir.path().to_owned();
+        if self.keep {
+            eprintln!("publish: work dir {work} (kept: --keep)");
+        }
+        let mut engine = Engine::new(sh, "publish", &registry, &work, self.dry_run);
+
+        let src = work.join("src");
+        let copied = git.snapshot(sh, &root, &src)?;
+        engine.stage("copy", &format!("{copied} files of {root} into the work dir"), t);
+
+        let t = Instant::now();
+        let ws = Workspace::read(&src)?;
+        let plan = workspace::plan(
+            &ws,
+            &wanted,
+            &registry.name,
+            self.version.as_deref(),
+            workspace::Linked::NotRequired,
+        )?;
+        let mut planned: Vec<CratePlan> = plan
+            .order
+            .iter()
+            .map(|&i| {
+                let m = &ws.members[i];
+                CratePlan {
+                    name: m.name.clone(),
+                    version: plan.pins[&m.name].clone(),
+                    dir: if m.dir.is_empty() { src.clone() } else { src.join(&m.dir) },
+                    outcome: Outcome::Missing,
+                }
+            })
+            .collect();
+        for krate in &planned {
+            check_version(&krate.version, &format!("the version of {}", krate.name))?;
+        }
+        let list: Vec<String> = planned.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+        engine.stage("plan", &format!("{} to {}", list.join(", then "), registry.name), t);
+
+        let t = Instant::now();
+        let rewrite = manifest::Rewrite {
+            registry: (registry.name != CRATES_IO).then_some(registry.name.as_str()),
+            pins: &plan.pins,
+            package_version: self.version.as_deref(),
+            requirement: manifest::Requirement::KeepOperator,
+        };
+        let changed = manifest::rewrite_workspace(&ws, &plan, &rewrite)?;
+        let diff = if changed { git.diff(sh, &src)? } else { String::new() };
+        if changed {
+            git.commit_all(sh, &src, &format!("Publish to {} (cargo xtask publish)", registry.name))?;
+        }
+        engine.stage(
+            "rewrite",
+            if changed { "versions and requirements set, committed" } else { "nothing to change" },
+            t,
+        );
+        if !diff.is_empty() {
+            gha::group("publish: the manifest diff", || print!("{diff}"));
+        }
+
+        let source = format!("the workspace at {root}");
+        let result = (|| {
+            engine.probe(&mut planned)?;
+            engine.package(&src, &planned)?;
+            engine.compare(&src, &mut planned)?;
+            if !self.dry_run {
+                engine.publish(&mut planned)?;
+            }
+            anyhow::Ok(())
+        })();
+        engine.report(&planned, &source);
+        result?;
+        engine.done(started);
+        Ok(())
+    }
+
+    /// The names to publish: `-p` (each must be a member), else every member the
+    /// registry may take; less `--exclude`.
+    fn selection(&self, ws: &Workspace, registry: &str) -> anyhow::Result<Vec<String>> {
+        let names: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
+        for name in self.packages.iter().chain(&self.exclude) {
+            if !names.contains(&name.as_str()) {
+                bail!("`{name}` is not a crate of the workspace, whose crates are: {}", names.join(", "));
+            }
+        }
+        let mut wanted: Vec<String> = if self.packages.is_empty() {
+            ws.publishable(registry).iter().map(|m| m.name.clone()).collect()
+        } else {
+            self.packages.clone()
+        };
+        wanted.retain(|n| !self.exclude.contains(n));
+        if wanted.is_empty() {
+            bail!(
+                "no crate to publish to `{registry}`: none allows it in `package.publish`, or all are excluded"
+            );
+        }
+        Ok(wanted)
+    }
+}

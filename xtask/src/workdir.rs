@@ -1,0 +1,161 @@
+//! The temporary work dir of a publishing run: unique per run, removed at the end
+//! (also after an error or an interrupt), and recognisable by the next run when a
+//! run was killed before it could remove it.
+//!
+//! Unique, not merely free: cargo keys what it downloads and extracts in
+//! `$CARGO_HOME/registry` by the index URL, and the package stage's index lives in
+//! here. A name that repeats from run to run (as `xshell-tmp-dir-N` did) makes a
+//! later run verify against sources an earlier run extracted: a broken crate could
+//! pass verification and be published for good.
+
+use std::fs::File;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use camino::{Utf8Path, Utf8PathBuf};
+
+/// Held locked (an OS file lock, released when the process dies however it dies)
+/// for as long as the run owns the dir.
+const OWNER_FILE: &str = ".owner";
+
+/// Marks a dir kept with `--keep`: never removed by a later run.
+const KEPT_FILE: &str = ".kept";
+
+/// A dir without an owner file this old is a run killed between making the dir and
+/// locking it.
+const UNOWNED_GRACE: Duration = Duration::from_secs(600);
+
+pub struct WorkDir {
+    path: Utf8PathBuf,
+    owner: Option<File>,
+    keep: bool,
+}
+
+impl WorkDir {
+    /// A new `<temp>/hyperlight-xtask-<task>-<pid>-<nanos>`, after removing the dirs
+    /// that killed runs of `task` left behind. With `keep`, it stays after the run.
+    pub fn create(task: &str, keep: bool) -> anyhow::Result<WorkDir> {
+        let temp = Utf8PathBuf::try_from(std::env::temp_dir())
+            .context("the temporary directory's path is not UTF-8: set TMPDIR (TEMP on Windows)")?;
+        let prefix = format!("hyperlight-xtask-{task}-");
+        remove_stale(&temp, &prefix);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        let path = temp.join(format!("{prefix}{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path).with_context(|| format!("cannot create the work dir {path}"))?;
+        let owner = File::create(path.join(OWNER_FILE))
+            .and_then(|file| file.try_lock().map(|()| file).map_err(std::io::Error::from))
+            .with_context(|| format!("cannot lock the work dir {path}"))?;
+        Ok(WorkDir { path, owner: Some(owner), keep })
+    }
+
+    pub fn path(&self) -> &Utf8Path {
+        &self.path
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        // Unlocked first: Windows cannot remove a file that is open.
+        drop(self.owner.take());
+        if self.keep {
+            // Marked as kept on purpose, so no later run takes it for a dead one.
+            let _ = std::fs::remove_file(self.path.join(OWNER_FILE));
+            let _ = std::fs::write(self.path.join(KEPT_FILE), "kept with --keep\n");
+            return;
+        }
+        if let Err(err) = remove_dir_all(&self.path) {
+            eprintln!("warning: cannot remove the work dir {} ({err}); remove it by hand", self.path);
+        }
+    }
+}
+
+/// Removes the work dirs of `prefix` whose run is gone: their owner file can be
+/// locked (nobody holds it), or they never got one and are old. Best effort: a dir
+/// that cannot be removed now is tried again next time.
+fn remove_stale(temp: &Utf8Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(temp) else { return };
+    for entry in entries.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        if !name.starts_with(prefix) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let dir = temp.join(&name);
+        let owner = dir.join(OWNER_FILE);
+        let stale = if owner.exists() {
+            File::open(&owner).is_ok_and(|file| file.try_lock().is_ok())
+        } else {
+            is_unowned_and_old(&dir)
+        };
+        if stale && remove_dir_all(&dir).is_ok() {
+            eprintln!("removed {dir}, the work dir of an earlier run that was stopped");
+        }
+    }
+}
+
+fn is_unowned_and_old(dir: &Utf8Path) -> bool {
+    // An unowned dir without the kept mark is a run that died before it locked it.
+    if dir.join(KEPT_FILE).exists() {
+        return false;
+    }
+    let age = std::fs::metadata(dir).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+    age.is_some_and(|age| age > UNOWNED_GRACE)
+}
+
+/// `remove_dir_all` that also removes read-only files (git's pack files are
+/// read-only, and Windows refuses to delete a read-only file).
+pub fn remove_dir_all(dir: &Utf8Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(first) => {
+            make_writable(dir.as_std_path());
+            std::fs::remove_dir_all(dir).map_err(|_| first)
+        }
+    }
+}
+
+fn make_writable(path: &std::path::Path) {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+    if meta.is_dir()
+        && let Ok(entries) = std::fs::read_dir(path)
+    {
+        for entry in entries.flatten() {
+            make_writable(&entry.path());
+        }
+    }
+    let mut permissions = meta.permissions();
+    if permissions.readonly() && !meta.file_type().is_symlink() {
+        #[allow(clippy::permissions_set_readonly_false)] // Only on our own temporary files.
+        permissions.set_readonly(false);
+        let _ = std::fs::set_permissions(path, permissions);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_run_gets_its_own_dir_and_killed_runs_are_cleaned_up() {
+        let a = WorkDir::create("unit-test", false).unwrap();
+        let b = WorkDir::create("unit-test", false).unwrap();
+        assert_ne!(a.path(), b.path());
+        // A dir of a run that is gone: an owner file nobody holds.
+        let dead =
+            a.path().parent().unwrap().join(format!("hyperlight-xtask-unit-test-1-{}", std::process::id()));
+        std::fs::create_dir_all(dead.join("src/.git/objects")).unwrap();
+        std::fs::write(dead.join(OWNER_FILE), "").unwrap();
+        let pack = dead.join("src/.git/objects/pack");
+        std::fs::write(&pack, "read-only, as git's packs are").unwrap();
+        let mut permissions = std::fs::metadata(&pack).unwrap().permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(&pack, permissions).unwrap();
+        let c = WorkDir::create("unit-test", false).unwrap();
+        assert!(!dead.exists(), "the dead run's dir is still there");
+        // Live runs' dirs are left alone.
+        assert!(a.path().exists() && b.path().exists());
+        let paths = [a.path().to_owned(), b.path().to_owned(), c.path().to_owned()];
+        drop((a, b, c));
+        assert!(paths.iter().all(|p| !p.exists()), "work dirs left behind: {paths:?}");
+    }
+}
