@@ -53,6 +53,14 @@ pub fn error(message: &str) {
     }
 }
 
+/// A warning annotation on the run (`::warning::`); nothing outside Actions, where the
+/// caller prints the warning itself.
+pub fn warning(message: &str) {
+    if is_actions() {
+        println!("::warning::{}", escape_data(message));
+    }
+}
+
 /// An error annotation with a title (`::error title=T::MSG`).
 pub fn error_titled(title: &str, message: &str) {
     if is_actions() {

@@ -11,6 +11,7 @@ mod gh;
 mod gha;
 mod git;
 mod interrupt;
+mod json;
 mod secret;
 mod setup;
 mod toml_file;

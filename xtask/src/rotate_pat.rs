@@ -4,20 +4,21 @@
 //!
 //! Order matters: create (or read) the PAT, mask it, check it against every feed
 //! through cargo, and only then hand it to `gh secret set` on stdin. A PAT this task
-//! created and could not store is revoked again, so no usable token is left behind
-//! that nobody knows.
+//! created is guarded ([`UnstoredPat`]) from the moment Azure DevOps answers until it
+//! is stored: any failure in between revokes it, or says plainly that it is live and
+//! how to revoke it, so no usable token is left behind that nobody knows.
 
 use std::io::{IsTerminal, Read};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use xshell::Shell;
 
-use crate::az::{Az, json_string};
+use crate::az::{AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
 use crate::gh::{self, Gh};
-use crate::gha;
 use crate::login::check_feeds;
-use crate::secret::PatToken;
+use crate::secret::{PatToken, Secret};
+use crate::{gha, json};
 
 /// The version of Azure DevOps' PAT lifecycle API (`_apis/tokens/pats`).
 const PAT_API_VERSION: &str = "7.1-preview.1";
@@ -28,8 +29,9 @@ const PAT_API_VERSION: &str = "7.1-preview.1";
 /// scope Packaging read or read & write), checks it against every feed with a real
 /// authenticated request through cargo, and only then stores it with
 /// `gh secret set`, the PAT on gh's stdin. The PAT is never printed; under GitHub
-/// Actions it is masked first. If a feed rejects it, the secret is left alone and
-/// the new PAT is revoked. Needs `az login` and `gh auth login` done.
+/// Actions it is masked first. If anything fails once the PAT exists, the secret is
+/// left alone and the new PAT is revoked (or, when that fails, the error says it is
+/// live and how to revoke it). Needs `az login` and `gh auth login` done.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   cargo xtask rotate-pat --access read
@@ -40,9 +42,10 @@ pub struct RotatePat {
     /// What the PAT may do: `read` (scope Packaging read, secret ADO_CARGO_RO_PAT) or
     /// `write` (Packaging read & write, for publishing; secret ADO_CARGO_RW_PAT).
     #[arg(long, value_enum)]
-    pub access: Access,
+    pub access: PatAccess,
     /// Take the PAT from stdin instead of creating one (for a PAT made by hand in the
-    /// Azure DevOps web page). From a terminal it is read without echo.
+    /// Azure DevOps web page). From a terminal it is read without echo. Its read access
+    /// is checked; write access cannot be without publishing, so a warning says so.
     #[arg(long, conflicts_with_all = ["name", "days", "organization"])]
     pub pat_stdin: bool,
     /// Display name of the new PAT [default: hyperlight-cargo-<access>-<today>].
@@ -70,47 +73,48 @@ pub struct RotatePat {
     pub registries: Vec<String>,
 }
 
-/// The access a PAT grants.
+/// The access a PAT grants, and so its scope and the secret it goes to.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
+pub enum PatAccess {
     /// Install crates from the feeds.
     Read,
     /// Also publish to them.
     Write,
 }
 
-impl Access {
-    /// The Azure DevOps scope of a PAT with this access.
+impl PatAccess {
+    /// The Azure DevOps scope requested for a PAT with this access.
     fn scope(self) -> &'static str {
         match self {
-            Access::Read => "vso.packaging",
-            Access::Write => "vso.packaging_write",
+            PatAccess::Read => "vso.packaging",
+            PatAccess::Write => "vso.packaging_write",
         }
+    }
+
+    /// Whether a PAT of these scopes (space-separated, as the PAT API reports them)
+    /// has this access. Each packaging scope includes the ones before it.
+    fn granted_by(self, scopes: &str) -> bool {
+        let enough: &[&str] = match self {
+            PatAccess::Read => &["vso.packaging", "vso.packaging_write", "vso.packaging_manage"],
+            PatAccess::Write => &["vso.packaging_write", "vso.packaging_manage"],
+        };
+        scopes.split_whitespace().any(|scope| enough.contains(&scope))
     }
 
     /// The secret Hyperlight's workflows read the PAT from.
     fn default_secret(self) -> &'static str {
         match self {
-            Access::Read => "ADO_CARGO_RO_PAT",
-            Access::Write => "ADO_CARGO_RW_PAT",
+            PatAccess::Read => "ADO_CARGO_RO_PAT",
+            PatAccess::Write => "ADO_CARGO_RW_PAT",
         }
     }
 
     fn word(self) -> &'static str {
         match self {
-            Access::Read => "read",
-            Access::Write => "write",
+            PatAccess::Read => "read",
+            PatAccess::Write => "write",
         }
     }
-}
-
-/// A PAT this run created, with what revoking or reporting it takes.
-struct Created {
-    az: Az,
-    organization: String,
-    authorization_id: String,
-    display_name: String,
-    valid_to: String,
 }
 
 impl RotatePat {
@@ -128,113 +132,246 @@ impl RotatePat {
         let feeds = feeds::select(sh, &self.registries)?;
         let gh = Gh::find()?;
 
-        let (pat, created) = if self.pat_stdin {
-            (read_pat_from_stdin()?, None)
-        } else {
-            let organization = organization(&feeds, self.organization.as_deref())?;
-            let display_name = self
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("hyperlight-cargo-{}-{}", self.access.word(), date(now_secs())));
-            check_display_name(&display_name)?;
-            let az = Az::find()?;
-            let (pat, created) = create_pat(sh, az, organization, display_name, self.access, self.days)?;
-            (pat, Some(created))
-        };
-        // Before anything else is printed: from here on the runner hides every form.
-        gha::mask(&pat.forms());
-
-        let outcome = self.check_and_store(sh, &gh, &feeds, &pat, &secret_name, &repo);
-        match (&outcome, &created) {
-            (Ok(()), Some(c)) => eprintln!(
-                "rotate-pat: {secret_name} of {repo} now holds the new PAT \"{}\" ({} access, valid to {}); \
-                 revoke the old one at https://dev.azure.com/{}/_usersSettings/tokens",
-                c.display_name,
-                self.access.word(),
-                c.valid_to,
-                c.organization
-            ),
-            (Ok(()), None) => eprintln!("rotate-pat: {secret_name} of {repo} now holds the PAT from stdin"),
-            (Err(_), Some(c)) => c.revoke(sh),
-            (Err(_), None) => {}
+        if self.pat_stdin {
+            return self.store_pat_from_stdin(sh, &gh, &feeds, &secret_name, &repo);
         }
-        outcome
+        let organization = organization(&feeds, self.organization.as_deref())?;
+        let display_name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("hyperlight-cargo-{}-{}", self.access.word(), date(now_secs())));
+        check_display_name(&display_name)?;
+        let az = Az::find()?;
+        let (pat, valid_to, unstored) =
+            create_pat(sh, &az, &organization, &display_name, self.access, self.days)?;
+        // From here on every way out goes through `unstored`: stored, or revoked (or
+        // said to be live) on failure; a `?` added later still revokes on drop.
+        if let Err(err) = check_and_store(sh, &gh, &feeds, &pat, &secret_name, &repo) {
+            return Err(unstored.fail(err));
+        }
+        unstored.stored();
+        eprintln!(
+            "rotate-pat: {secret_name} of {repo} now holds the new PAT \"{display_name}\" ({} access, \
+             valid to {valid_to}); revoke the old one at {}",
+            self.access.word(),
+            tokens_page(&organization)
+        );
+        Ok(())
     }
 
-    /// The check through cargo, then gh: on any failure the secret is untouched.
-    fn check_and_store(
+    /// A PAT made by hand: checked for reading like a created one, but its write
+    /// access cannot be checked (see [`warn_write_unverified`]).
+    fn store_pat_from_stdin(
         &self,
         sh: &Shell,
         gh: &Gh,
         feeds: &[Registry],
-        pat: &PatToken,
         secret_name: &str,
         repo: &str,
     ) -> anyhow::Result<()> {
-        // The PAT reaches cargo the way Microsoft's pipeline task hands it over: as
-        // `CARGO_REGISTRIES_<NAME>_TOKEN` with the `cargo:token` provider, in the
-        // child's environment only, so nothing is written to any credentials file and
-        // whatever the user has configured is not consulted.
-        let header = pat.header();
-        let env: Vec<(String, &str)> = feeds
-            .iter()
-            .flat_map(|feed| {
-                [
-                    (feed.env_var("token"), header.secret().expose()),
-                    (feed.env_var("credential-provider"), "cargo:token"),
-                ]
-            })
-            .collect();
-        let failed = check_feeds(sh, feeds, &env)?;
-        if !failed.is_empty() {
-            bail!(
-                "the new PAT does not work for {}: {secret_name} of {repo} was left unchanged",
-                failed.join(", ")
-            );
+        let pat = read_pat_from_stdin()?;
+        // Before anything else is printed: from here on the runner hides every form.
+        gha::mask(&pat.forms());
+        check_pat_reads_every_feed(sh, feeds, &pat, secret_name, repo)?;
+        let unverified = self.access == PatAccess::Write;
+        if unverified {
+            warn_write_unverified(secret_name);
         }
-        gh.ensure_logged_in(sh)?;
-        gh.secret_set(sh, secret_name, repo, pat.secret())
+        store(sh, gh, &pat, secret_name, repo)?;
+        eprintln!(
+            "rotate-pat: {secret_name} of {repo} now holds the PAT from stdin{}",
+            if unverified { " (write access not verified)" } else { "" }
+        );
+        Ok(())
     }
 }
 
-impl Created {
-    /// Revokes a PAT this run made but did not store: nobody could use it, so it
-    /// should not stay valid. Best effort: a failure is reported, not fatal.
-    fn revoke(&self, sh: &Shell) {
-        let uri = format!(
-            "https://vssps.dev.azure.com/{}/_apis/tokens/pats?authorizationId={}&api-version={PAT_API_VERSION}",
-            self.organization, self.authorization_id
+/// The check through cargo, then gh: on any failure the secret is untouched.
+fn check_and_store(
+    sh: &Shell,
+    gh: &Gh,
+    feeds: &[Registry],
+    pat: &PatToken,
+    secret_name: &str,
+    repo: &str,
+) -> anyhow::Result<()> {
+    check_pat_reads_every_feed(sh, feeds, pat, secret_name, repo)?;
+    store(sh, gh, pat, secret_name, repo)
+}
+
+/// A real authenticated request per feed through cargo.
+fn check_pat_reads_every_feed(
+    sh: &Shell,
+    feeds: &[Registry],
+    pat: &PatToken,
+    secret_name: &str,
+    repo: &str,
+) -> anyhow::Result<()> {
+    // The PAT reaches cargo the way Microsoft's pipeline task hands it over: as
+    // `CARGO_REGISTRIES_<NAME>_TOKEN` with the `cargo:token` provider, in the
+    // child's environment only, so nothing is written to any credentials file and
+    // whatever the user has configured is not consulted.
+    let header = pat.header();
+    let env: Vec<(String, &str)> = feeds
+        .iter()
+        .flat_map(|feed| {
+            [
+                (feed.env_var("token"), header.secret().expose()),
+                (feed.env_var("credential-provider"), "cargo:token"),
+            ]
+        })
+        .collect();
+    let failed = check_feeds(sh, feeds, &env)?;
+    if !failed.is_empty() {
+        bail!(
+            "the new PAT does not work for {}: {secret_name} of {repo} was left unchanged",
+            failed.join(", ")
         );
-        match self.az.rest(sh, "delete", &uri, None) {
-            Ok(_) => eprintln!(
-                "rotate-pat: revoked the new PAT \"{}\" again, as it was not stored",
-                self.display_name
-            ),
-            Err(err) => eprintln!(
-                "warning: could not revoke the unused new PAT \"{}\" ({err:#}); revoke it at \
-                 https://dev.azure.com/{}/_usersSettings/tokens",
-                self.display_name, self.organization
-            ),
+    }
+    Ok(())
+}
+
+fn store(sh: &Shell, gh: &Gh, pat: &PatToken, secret_name: &str, repo: &str) -> anyhow::Result<()> {
+    gh.ensure_logged_in(sh)?;
+    gh.secret_set(sh, secret_name, repo, pat.secret())
+}
+
+/// Said before a PAT from stdin goes into a write secret. A warning rather than a
+/// refusal or a flag: only publishing proves write access, and publishing cannot be
+/// undone (a version once published, even deleted, can never be published again), so
+/// no run could check it; a flag would only repeat the same unchecked claim.
+fn warn_write_unverified(secret_name: &str) {
+    let message = format!(
+        "write access was NOT verified: the feed check only reads, and only publishing \
+         proves write access. Make sure this PAT has the scope Packaging (Read & write) \
+         before a release relies on {secret_name}"
+    );
+    gha::warning(&message);
+    eprintln!("warning: {message}");
+}
+
+/// What is known of whether the PAT asked for exists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Existence {
+    /// az returned, but the answer is not read yet or could not be read: Azure DevOps
+    /// may have created the PAT.
+    Possible,
+    /// The answer carried the PAT.
+    Certain,
+    /// The answer said why no PAT was created (`patTokenError`).
+    Refused,
+}
+
+/// A PAT this run asked Azure DevOps for, from the moment the request returned until
+/// the PAT is in the secret. It cannot be forgotten: [`UnstoredPat::stored`] and
+/// [`UnstoredPat::fail`] consume it, and dropping it any other way (a `?`, a panic)
+/// does what `fail` does. Failing revokes the PAT, or, when that is impossible (no
+/// authorization id) or fails, says plainly that it is live and how to revoke it.
+struct UnstoredPat<'a> {
+    sh: &'a Shell,
+    az: &'a Az,
+    organization: String,
+    display_name: String,
+    /// What revoking takes; known once the answer is read.
+    authorization_id: Option<String>,
+    existence: Existence,
+    /// Stored, or already revoked or reported: nothing left to do on drop.
+    settled: bool,
+}
+
+impl UnstoredPat<'_> {
+    /// The PAT is in the secret: it stays.
+    fn stored(mut self) {
+        self.settled = true;
+    }
+
+    /// Revokes the PAT after `err`, and returns `err`, followed by what the user must
+    /// do when the PAT may be left live.
+    fn fail(mut self, err: anyhow::Error) -> anyhow::Error {
+        self.settled = true;
+        match self.revoke() {
+            None => err,
+            Some(left_live) => anyhow!("{err:#}\n{left_live}"),
         }
     }
+
+    /// Revokes the PAT if it may exist. `None` when it was revoked or never created
+    /// (revoking prints a line); else what to tell the user.
+    fn revoke(&self) -> Option<String> {
+        let (name, org) = (&self.display_name, &self.organization);
+        let page = tokens_page(org);
+        if self.existence == Existence::Refused {
+            return None;
+        }
+        let Some(id) = &self.authorization_id else {
+            return Some(match self.existence {
+                Existence::Certain => format!(
+                    "the new PAT \"{name}\" of {org} is LIVE and stored nowhere, and this run cannot \
+                     revoke it (the answer held no authorizationId): revoke it at {page}"
+                ),
+                _ => format!(
+                    "Azure DevOps may have created the PAT \"{name}\" of {org} all the same: look \
+                     for it at {page} and revoke it"
+                ),
+            });
+        };
+        let uri = revoke_uri(org, id);
+        match self.az.rest(self.sh, "delete", &uri, None) {
+            Ok(_) => {
+                eprintln!("rotate-pat: revoked the new PAT \"{name}\" again, as it was not stored");
+                None
+            }
+            Err(err) => Some(format!(
+                "the new PAT \"{name}\" of {org} is LIVE and stored nowhere, and revoking it failed \
+                 ({err:#}).\nRevoke it at {page}, or run:\n  az rest --method delete --uri \"{uri}\" \
+                 --resource {AZURE_DEVOPS_RESOURCE}"
+            )),
+        }
+    }
+}
+
+impl Drop for UnstoredPat<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // A way out that skipped `fail`: still no PAT left behind in silence.
+        if let Some(left_live) = self.revoke() {
+            gha::error(&left_live);
+            eprintln!("error: {left_live}");
+        }
+    }
+}
+
+fn tokens_page(organization: &str) -> String {
+    format!("https://dev.azure.com/{organization}/_usersSettings/tokens")
+}
+
+fn revoke_uri(organization: &str, authorization_id: &str) -> String {
+    format!(
+        "https://vssps.dev.azure.com/{organization}/_apis/tokens/pats?authorizationId={authorization_id}\
+         &api-version={PAT_API_VERSION}"
+    )
 }
 
 /// Creates a PAT through the PAT lifecycle API. The request holds no secret; the
-/// answer does (`patToken.token`), so it is read from az's stdout and kept as a
-/// secret only.
-fn create_pat(
-    sh: &Shell,
-    az: Az,
-    organization: String,
-    display_name: String,
-    access: Access,
+/// answer does (`patToken.token`), so it stays a [`Secret`] until the PAT is taken
+/// out of it. Returns the PAT, its expiry, and the guard that revokes it unless it
+/// is stored.
+fn create_pat<'a>(
+    sh: &'a Shell,
+    az: &'a Az,
+    organization: &str,
+    display_name: &str,
+    access: PatAccess,
     days: u32,
-) -> anyhow::Result<(PatToken, Created)> {
+) -> anyhow::Result<(PatToken, String, UnstoredPat<'a>)> {
     let valid_to = timestamp(now_secs() + u64::from(days) * 86_400);
     let body = format!(
-        "{{\"displayName\": {}, \"scope\": \"{}\", \"validTo\": \"{valid_to}\", \"allOrgs\": false}}",
-        json_quote(&display_name),
-        access.scope()
+        "{{\"displayName\": {}, \"scope\": {}, \"validTo\": {}, \"allOrgs\": false}}",
+        json::quote(display_name),
+        json::quote(access.scope()),
+        json::quote(&valid_to),
     );
     let uri =
         format!("https://vssps.dev.azure.com/{organization}/_apis/tokens/pats?api-version={PAT_API_VERSION}");
@@ -243,23 +380,77 @@ fn create_pat(
         access.scope()
     );
     let answer = az.rest(sh, "post", &uri, Some(&body))?;
-    let answer = answer.expose();
-    match json_string(answer, "patTokenError").as_deref() {
-        None | Some("none") => {}
-        Some(error) => bail!("Azure DevOps refused to create the PAT: {error}{}", pat_error_hint(error)),
-    }
-    let token = json_string(answer, "token")
-        .filter(|t| !t.is_empty())
-        .context("Azure DevOps' answer to the PAT request holds no patToken.token")?;
-    let pat = PatToken::parse(token, "the PAT Azure DevOps created")?;
-    let created = Created {
-        authorization_id: json_string(answer, "authorizationId").unwrap_or_default(),
-        valid_to: json_string(answer, "validTo").unwrap_or(valid_to),
+    let mut unstored = UnstoredPat {
+        sh,
         az,
-        organization,
-        display_name,
+        organization: organization.to_owned(),
+        display_name: display_name.to_owned(),
+        authorization_id: None,
+        existence: Existence::Possible,
+        settled: false,
     };
-    Ok((pat, created))
+    match read_answer(&answer, access, &mut unstored) {
+        Ok((pat, answered_valid_to)) => Ok((pat, answered_valid_to.unwrap_or(valid_to), unstored)),
+        Err(err) => Err(unstored.fail(err)),
+    }
+}
+
+/// Reads the PAT API's answer (a `PatTokenResult`) by path, telling `unstored` what
+/// revoking takes as soon as it is known. The answer holds the PAT: errors name
+/// fields, never their values, and a parse error gives only a position.
+fn read_answer(
+    answer: &Secret,
+    access: PatAccess,
+    unstored: &mut UnstoredPat,
+) -> anyhow::Result<(PatToken, Option<String>)> {
+    let answer = json::parse(answer.expose())
+        .map_err(|err| anyhow!("Azure DevOps' answer to the PAT request is not valid JSON ({err})"))?;
+    let field = |path: &[&str]| -> anyhow::Result<Option<&str>> {
+        let Some(value) = answer.at(path).filter(|v| **v != json::Value::Null) else { return Ok(None) };
+        match value.as_str() {
+            Some(text) => Ok(Some(text).filter(|t| !t.is_empty())),
+            None => bail!(
+                "Azure DevOps' answer to the PAT request has {} as {}, where a string belongs",
+                value.kind(),
+                path.join(".")
+            ),
+        }
+    };
+    let token = field(&["patToken", "token"])?;
+    unstored.authorization_id = field(&["patToken", "authorizationId"])?.map(str::to_owned);
+    if token.is_some() || unstored.authorization_id.is_some() {
+        unstored.existence = Existence::Certain;
+    }
+    match field(&["patTokenError"])? {
+        None | Some("none") => {}
+        Some(error) if unstored.existence == Existence::Possible => {
+            unstored.existence = Existence::Refused;
+            bail!("Azure DevOps refused to create the PAT: {error}{}", pat_error_hint(error));
+        }
+        Some(error) => bail!("Azure DevOps' answer reports the error `{error}` and a PAT all the same"),
+    }
+    let token = token.context("Azure DevOps' answer to the PAT request holds no patToken.token")?;
+    let pat = PatToken::parse(token.to_owned(), "the PAT in Azure DevOps' answer")?;
+    // Before anything else is printed: from here on the runner hides every form.
+    gha::mask(&pat.forms());
+    if unstored.authorization_id.is_none() {
+        bail!(
+            "Azure DevOps' answer to the PAT request holds no patToken.authorizationId, which revoking it takes"
+        );
+    }
+    match field(&["patToken", "scope"])? {
+        Some(scopes) if access.granted_by(scopes) => {}
+        Some(scopes) => bail!(
+            "Azure DevOps created the PAT with scope `{scopes}`, which lacks {} ({} access): \
+             it is not stored",
+            access.scope(),
+            access.word()
+        ),
+        None => {
+            bail!("Azure DevOps' answer to the PAT request holds no patToken.scope: its access is unknown")
+        }
+    }
+    Ok((pat, field(&["patToken", "validTo"])?.map(str::to_owned)))
 }
 
 fn pat_error_hint(error: &str) -> &'static str {
@@ -393,20 +584,6 @@ mod no_echo {
     }
 }
 
-fn json_quote(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -471,7 +648,13 @@ mod tests {
     }
 
     #[test]
-    fn request_bodies_are_json() {
-        assert_eq!(json_quote("a \"b\" \\ \n"), r#""a \"b\" \\ \u000a""#);
+    fn write_access_needs_a_write_scope() {
+        assert!(PatAccess::Read.granted_by("vso.packaging"));
+        assert!(PatAccess::Read.granted_by("vso.code vso.packaging_write"));
+        assert!(!PatAccess::Write.granted_by("vso.packaging"));
+        assert!(!PatAccess::Write.granted_by("vso.packaging_writer"));
+        assert!(PatAccess::Write.granted_by("vso.packaging_write"));
+        assert!(PatAccess::Write.granted_by("vso.build vso.packaging_manage"));
+        assert!(!PatAccess::Read.granted_by(""));
     }
 }

@@ -33,9 +33,15 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct PatToken(Secret);
 
+/// Fewer characters than this cannot be an Azure DevOps PAT (theirs have 52 or 84).
+/// Refusing them also keeps a stray short value (`a`, `true`) out of `::add-mask::`,
+/// which would hide every occurrence of it in the whole job's log.
+pub const PAT_MIN_LEN: usize = 20;
+
 impl PatToken {
     /// Validates a PAT read from `source` (named in errors, never the value): not
-    /// empty, and only characters cargo can send in a header line.
+    /// empty, only characters cargo can send in a header line, and long enough to be
+    /// a PAT at all.
     pub fn parse(value: String, source: &str) -> anyhow::Result<PatToken> {
         let trimmed = value.trim();
         if trimmed.is_empty() {
@@ -46,6 +52,14 @@ impl PatToken {
                 "{source} holds a character cargo cannot send (at position {}): \
                  a PAT is visible ASCII only; copy it again without spaces or line breaks",
                 trimmed[..pos].chars().count() + 1
+            );
+        }
+        // All ASCII by now, so bytes are characters. The length itself is not shown:
+        // a mistaken value may be some other secret.
+        if trimmed.len() < PAT_MIN_LEN {
+            bail!(
+                "{source} is too short to be an Azure DevOps PAT (fewer than {PAT_MIN_LEN} \
+                 characters; theirs have 52 or 84): check that it holds the whole PAT"
             );
         }
         Ok(PatToken(Secret::new(trimmed.to_owned())))
@@ -177,16 +191,16 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let token = PatToken::parse("s3cr3t-value".into(), "PAT").unwrap();
+        let token = PatToken::parse("s3cr3t-value-0123456789".into(), "PAT").unwrap();
         let shown =
             format!("{token:?} {:?} {:?}", token.header(), AuthHeader::bearer("s3cr3t-value").unwrap());
         assert!(!shown.contains("s3cr3t"), "{shown}");
-        assert!(!shown.contains(&base64(b"PAT:s3cr3t-value")), "{shown}");
+        assert!(!shown.contains(&base64(b"PAT:s3cr3t-value-0123456789")), "{shown}");
     }
 
     #[test]
     fn bad_pats_are_named_not_shown() {
-        for bad in ["", "   \n", "ab cd", "abc\u{e9}"] {
+        for bad in ["", "   \n", "ab cd", "abc\u{e9}", "x1y", "s3cr3t-19-character"] {
             let err = PatToken::parse(bad.to_owned(), "environment variable PAT").unwrap_err();
             let msg = format!("{err:#}");
             assert!(msg.contains("environment variable PAT"), "{msg}");
@@ -194,5 +208,18 @@ mod tests {
                 assert!(!msg.contains(bad.trim()), "{msg}");
             }
         }
+        let msg = format!("{:#}", PatToken::parse("s3cr3t-19-character".into(), "stdin").unwrap_err());
+        assert!(msg.contains("stdin is too short to be an Azure DevOps PAT"), "{msg}");
+        assert!(!msg.contains("19"), "the length of a refused value is shown: {msg}");
+    }
+
+    #[test]
+    fn twenty_characters_is_the_shortest_pat() {
+        assert_eq!("s3cr3t-19-character".len() + 1, PAT_MIN_LEN);
+        assert!(PatToken::parse("x".repeat(PAT_MIN_LEN), "PAT").is_ok());
+        assert!(PatToken::parse(format!("  {}\n", "x".repeat(PAT_MIN_LEN - 1)), "PAT").is_err());
+        // Azure DevOps' two lengths.
+        assert!(PatToken::parse("x".repeat(52), "PAT").is_ok());
+        assert!(PatToken::parse("x".repeat(84), "PAT").is_ok());
     }
 }

@@ -316,7 +316,7 @@ fn rotate_pat_says_what_to_fix() {
 
     // gh not logged in: the new PAT is not stored anywhere, so it is revoked.
     install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
-    install_gh(&sb, &GhState { logged_in: false });
+    install_gh(&sb, &GhState { logged_in: false, ..GhState::default() });
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
     run.assert_failure().assert_output_contains("run `gh auth login`");
     run.assert_output_contains("revoked the new PAT");
@@ -388,6 +388,266 @@ fn rotate_pat_says_what_to_fix() {
     sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]);
 }
 
+/// The URI that revokes the stand-in's PAT, as the DELETE must carry it.
+fn revoke_uri() -> String {
+    format!(
+        "https://vssps.dev.azure.com/{ORG}/_apis/tokens/pats?authorizationId={PAT_AUTHORIZATION_ID}\
+         &api-version=7.1-preview.1"
+    )
+}
+
+/// The DELETE calls of `az rest`: revocations.
+fn revocations(sb: &Sandbox) -> Vec<Call> {
+    rest_calls(sb).into_iter().filter(|c| arg(c, "--method") == Some("delete")).collect()
+}
+
+/// The `gh secret set` calls.
+fn secret_sets(sb: &Sandbox) -> Vec<Call> {
+    sb.calls("gh").into_iter().filter(|c| c.argv.first().map(String::as_str) == Some("secret")).collect()
+}
+
+/// Issue 10, defect 5: the PAT API's answer is read as JSON, by path. With `--name
+/// token` the old string scan took the display name's value for the `token` key, so
+/// the run failed and left the new PAT live, unmentioned. Now the PAT is read and
+/// stored, whatever the name holds (the escaped `"token": "x"` too); and when the
+/// feeds then reject it, it is revoked by its authorizationId.
+#[test]
+fn rotate_pat_reads_the_pat_whatever_its_name() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
+    install_gh(&sb, &GhState::default());
+    for name in ["token", r#"ci "token": "x", "authorizationId": "y""#] {
+        let run = sb.xtask(&[
+            "rotate-pat",
+            "--access",
+            "read",
+            "--name",
+            name,
+            "--organization",
+            ORG,
+            "--repo",
+            REPO,
+        ]);
+        run.assert_success().assert_output_contains(&format!("now holds the new PAT \"{name}\""));
+        let sets = secret_sets(&sb);
+        let set = sets.last().unwrap();
+        assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RO_PAT", "--repo", REPO]);
+        assert_eq!(set.stdin, pat, "gh did not get the PAT of the answer");
+    }
+    assert_eq!(secret_sets(&sb).len(), 2);
+    assert!(revocations(&sb).is_empty(), "a stored PAT was revoked: {:?}", revocations(&sb));
+
+    // The feeds reject the next one: revoked, by the id of the answer.
+    let rejected = pat84();
+    install_az(&sb, &AzState { pat_to_create: Some(rejected.clone()), ..AzState::default() });
+    let run = sb.xtask(&[
+        "rotate-pat",
+        "--access",
+        "read",
+        "--name",
+        "token",
+        "--organization",
+        ORG,
+        "--repo",
+        REPO,
+    ]);
+    run.assert_failure().assert_output_contains("the new PAT does not work for");
+    run.assert_output_contains("revoked the new PAT \"token\" again");
+    let revoked = revocations(&sb);
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(arg(&revoked[0], "--uri"), Some(revoke_uri().as_str()));
+    assert_eq!(arg(&revoked[0], "--resource"), Some(AZURE_DEVOPS_RESOURCE));
+    assert_eq!(secret_sets(&sb).len(), 2, "the rejected PAT reached gh");
+
+    let (a, b) = (pat_forms(&pat), pat_forms(&rejected));
+    assert!(sb.assert_no_secret(&[&a[0], &a[1], &a[2], &b[0], &b[1], &b[2]]) > 0);
+}
+
+/// A failure after the PAT exists, with no authorizationId to revoke it by: the run
+/// fails and says plainly that the PAT is live, which one, and where to revoke it
+/// (also as the job's error annotation), instead of sending a DELETE with an empty id.
+#[test]
+fn rotate_pat_without_an_authorization_id_says_the_pat_is_live() {
+    let pat = pat84();
+    let state = AzState {
+        pat_to_create: Some(pat.clone()),
+        pat_answer_without_authorization_id: true,
+        ..AzState::default()
+    };
+    let args = ["rotate-pat", "--access", "read", "--name", "ci-read", "--organization", ORG, "--repo", REPO];
+    // The run stops before the feed check: no registry needed.
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_az(&sb, &state);
+    install_gh(&sb, &GhState::default());
+    let run = sb.xtask(&args);
+    run.assert_failure();
+    for says in [
+        "holds no patToken.authorizationId",
+        "the new PAT \"ci-read\" of HyperlightTest is LIVE and stored nowhere",
+        "revoke it at https://dev.azure.com/HyperlightTest/_usersSettings/tokens",
+    ] {
+        assert!(run.stderr.contains(says), "{says}: {}", run.stderr);
+    }
+    assert_eq!(rest_calls(&sb).len(), 1, "{:?}", rest_calls(&sb));
+    assert!(secret_sets(&sb).is_empty());
+    let forms = pat_forms(&pat);
+    assert!(sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]) > 0);
+
+    // Under Actions: masked first, since it was read, and the job's error says it.
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_az(&sb, &state);
+    install_gh(&sb, &GhState::default());
+    sb.env("GITHUB_ACTIONS", "true");
+    let run = sb.xtask(&args);
+    run.assert_failure();
+    assert_eq!(run.stdout.lines().next(), Some(format!("::add-mask::{pat}").as_str()));
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("::error::") && l.contains("is LIVE and stored nowhere")),
+        "no error annotation: {}",
+        run.stdout
+    );
+    let unmasked: String =
+        run.stdout.lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n");
+    assert!(find_none(&format!("{unmasked}\n{}", run.stderr), &pat), "{}", run.combined());
+}
+
+/// gh failing to store the PAT (an account without the right to edit secrets): the
+/// new PAT is revoked. When revoking fails too, the run says the PAT is live and
+/// gives both ways to revoke it: the tokens page and the exact `az rest` line.
+#[test]
+fn rotate_pat_revokes_what_gh_could_not_store() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
+    install_gh(&sb, &GhState { may_set_secrets: false, ..GhState::default() });
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure().assert_output_contains("HTTP 403: Resource not accessible by integration");
+    run.assert_output_contains("revoked the new PAT");
+    assert_eq!(secret_sets(&sb).len(), 1);
+    let revoked = revocations(&sb);
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(arg(&revoked[0], "--uri"), Some(revoke_uri().as_str()));
+
+    // Revoking fails as well (az signed out in between).
+    let az = sb.bin_dir().join("az");
+    let script = fs::read_to_string(&az).unwrap();
+    // The real az, signed out between the two calls: the DELETE fails with its
+    // not-logged-in message.
+    let script = script.replacen(
+        "case \"$method $uri\" in",
+        "case \"$method\" in delete) echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1 ;; esac\n    case \"$method $uri\" in",
+        1,
+    );
+    fs::write(&az, script).unwrap();
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure();
+    assert!(!run.stderr.contains("revoked the new PAT"), "{}", run.stderr);
+    for says in [
+        "is LIVE and stored nowhere, and revoking it failed",
+        "Please run 'az login'",
+        "Revoke it at https://dev.azure.com/HyperlightTest/_usersSettings/tokens, or run:",
+        &format!("  az rest --method delete --uri \"{}\" --resource {AZURE_DEVOPS_RESOURCE}", revoke_uri()),
+    ] {
+        assert!(run.stderr.contains(says), "{says}: {}", run.stderr);
+    }
+    let forms = pat_forms(&pat);
+    assert!(sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]) > 0);
+}
+
+/// Write access: a created PAT whose answer lacks `vso.packaging_write` is refused
+/// (before the feed check, which only reads) and revoked. A PAT from stdin cannot be
+/// checked for it without publishing: it is stored, with a plain warning before, and
+/// a `::warning::` annotation under Actions.
+#[test]
+fn rotate_pat_write_access_is_checked_or_said_unchecked() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat); // it would pass the read check: only the scope is wrong
+    install_az(
+        &sb,
+        &AzState {
+            pat_to_create: Some(pat.clone()),
+            pat_scope_answered: Some("vso.packaging".into()),
+            ..AzState::default()
+        },
+    );
+    install_gh(&sb, &GhState::default());
+    let run = sb.xtask(&["rotate-pat", "--access", "write", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure().assert_output_contains(
+        "Azure DevOps created the PAT with scope `vso.packaging`, which lacks vso.packaging_write",
+    );
+    run.assert_output_contains("revoked the new PAT");
+    assert_eq!(json_field(&az_rest_bodies(&sb)[0], "scope").as_deref(), Some("vso.packaging_write"));
+    let revoked = revocations(&sb);
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(arg(&revoked[0], "--uri"), Some(revoke_uri().as_str()));
+    assert!(secret_sets(&sb).is_empty());
+    // The same answer satisfies read access.
+    sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]).assert_success();
+
+    let run = sb.xtask_stdin(&["rotate-pat", "--access", "write", "--pat-stdin", "--repo", REPO], &pat);
+    run.assert_success();
+    let warning =
+        run.stderr.find("warning: write access was NOT verified").unwrap_or_else(|| panic!("{}", run.stderr));
+    let stored = run.stderr.find(
+        "ADO_CARGO_RW_PAT of hyperlight-dev/hyperlight now holds the PAT from stdin (write access not verified)",
+    );
+    assert!(stored.is_some_and(|s| s > warning), "not stored after the warning: {}", run.stderr);
+    let set = secret_sets(&sb).pop().unwrap();
+    assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RW_PAT", "--repo", REPO]);
+    assert_eq!(set.stdin, pat);
+    // Read access is what the feed check proves: no warning there.
+    let run = sb.xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO], &pat);
+    run.assert_success();
+    assert!(!run.combined().contains("NOT verified"), "{}", run.combined());
+    let forms = pat_forms(&pat);
+    assert!(sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]) > 0);
+
+    // Under Actions the warning is also an annotation on the run.
+    sb.env("GITHUB_ACTIONS", "true");
+    let run = sb.xtask_stdin(&["rotate-pat", "--access", "write", "--pat-stdin", "--repo", REPO], &pat);
+    run.assert_success();
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("::warning::write access was NOT verified")),
+        "{}",
+        run.stdout
+    );
+    let unmasked: String =
+        run.stdout.lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n");
+    assert!(find_none(&format!("{unmasked}\n{}", run.stderr), &pat), "{}", run.combined());
+}
+
+/// A value shorter than any PAT (Azure's have 52 or 84 characters) is refused by
+/// its source, before `::add-mask::`, which would otherwise hide every occurrence
+/// of, say, `a` in the job's log; the value itself is never shown.
+#[test]
+fn short_pats_are_refused_by_source_and_never_masked() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_gh(&sb, &GhState::default());
+    sb.env("GITHUB_ACTIONS", "true");
+    let nineteen = "sh0rt-but-19-chars!";
+    assert_eq!(nineteen.len(), 19);
+    for value in ["a", "sh0rtpat-9x", nineteen] {
+        sb.env("PAT", value);
+        let run = sb.xtask(&["cargo-login-ci"]);
+        run.assert_failure()
+            .assert_output_contains("environment variable PAT is too short to be an Azure DevOps PAT");
+        assert!(!run.stdout.contains("::add-mask::"), "{value}: {}", run.stdout);
+        assert_nothing_stored(&sb);
+
+        let run = sb.xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO], value);
+        run.assert_failure()
+            .assert_output_contains("the PAT on stdin (--pat-stdin) is too short to be an Azure DevOps PAT");
+        assert!(!run.stdout.contains("::add-mask::"), "{value}: {}", run.stdout);
+    }
+    assert!(secret_sets(&sb).is_empty());
+    // `a` is in every text; the longer values are in none.
+    assert!(sb.assert_no_secret(&["sh0rtpat-9x", nineteen]) > 0);
+}
+
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -403,7 +663,7 @@ fn doctor_reports_ok_rejected_and_unreachable() {
     let pat = pat84();
     kellnr.add_user("PAT", &pat);
     install_az(&sb, &AzState::default());
-    install_gh(&sb, &GhState { logged_in: false });
+    install_gh(&sb, &GhState { logged_in: false, ..GhState::default() });
 
     // Nothing set up yet: cargo refuses, exit 1, and what to run.
     let run = sb.xtask(&["doctor"]);
@@ -694,6 +954,21 @@ fn every_credentials_task_leaks_nothing() {
     sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]).assert_failure();
     sb.xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO], &typed)
         .assert_failure();
+    // The paths of issue 10: a name that is a key of the answer, rejected and revoked;
+    // an answer without an authorization id; a scope short of write; a PAT from stdin
+    // stored under write with the warning; a PAT too short to be one.
+    install_az(&sb, &with_token(Some(&rejected)));
+    let named = ["rotate-pat", "--access", "read", "--name", "token", "--organization", ORG, "--repo", REPO];
+    sb.xtask(&named).assert_failure();
+    install_az(&sb, &AzState { pat_answer_without_authorization_id: true, ..with_token(Some(&rejected)) });
+    sb.xtask(&named).assert_failure();
+    install_az(&sb, &AzState { pat_scope_answered: Some("vso.packaging".into()), ..with_token(Some(&pat)) });
+    sb.xtask(&["rotate-pat", "--access", "write", "--organization", ORG, "--repo", REPO]).assert_failure();
+    sb.xtask_stdin(&["rotate-pat", "--access", "write", "--pat-stdin", "--repo", REPO], &pat)
+        .assert_success();
+    sb.xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO], &typed[..19])
+        .assert_failure();
+    install_az(&sb, &with_token(None));
     sb.xtask(&["doctor"]).assert_failure();
     sb.xtask(&["cargo-login", "--provider"]).assert_success();
     sb.xtask(&["doctor"]).assert_success();
@@ -710,11 +985,12 @@ fn every_credentials_task_leaks_nothing() {
     for p in [&pat, &typed, &rejected] {
         secrets.extend(pat_forms(p));
     }
+    secrets.push(typed[..19].to_owned());
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let scanned = sb.assert_no_secret(&secrets);
     assert!(scanned >= 20, "the scan saw only {scanned} texts");
     // gh got the PATs that passed, on stdin only.
     let stored: Vec<String> =
         sb.calls("gh").into_iter().filter(|c| c.argv[0] == "secret").map(|c| c.stdin).collect();
-    assert_eq!(stored, [pat]);
+    assert_eq!(stored, [pat.clone(), pat]);
 }

@@ -34,6 +34,13 @@ pub struct AzState {
     /// `patTokenError` of the PAT API's answer: `"none"` on success; Azure DevOps
     /// answers e.g. `"invalidScope"` or `"patLifespanPolicyViolation"` with no token.
     pub pat_error: String,
+    /// Fault injection, not a behaviour seen from Azure DevOps (which answers with the
+    /// scope asked for, or refuses): `patToken.scope` of the answer, instead of the
+    /// requested one. Stands for any PAT whose access is not what was asked.
+    pub pat_scope_answered: Option<String>,
+    /// Fault injection, likewise: an answer whose `patToken` lacks `authorizationId`
+    /// (an API change, a proxy in between), the id that revoking the PAT takes.
+    pub pat_answer_without_authorization_id: bool,
 }
 
 impl Default for AzState {
@@ -44,6 +51,8 @@ impl Default for AzState {
             expires_on: "2031-01-01 12:00:00.000000".into(),
             pat_to_create: None,
             pat_error: "none".into(),
+            pat_scope_answered: None,
+            pat_answer_without_authorization_id: false,
         }
     }
 }
@@ -68,6 +77,8 @@ TOKEN={token}
 EXPIRES={expires}
 PAT={pat}
 PAT_ERROR={pat_error}
+SCOPE_ANSWERED={scope_answered}
+WITHOUT_AUTHORIZATION_ID={without_authorization_id}
 not_logged_in() {{
   # Real az without a login (or with an expired one), for any command but `login`.
   echo "ERROR: Please run 'az login' to setup account." >&2
@@ -160,18 +171,24 @@ EOF
           echo "ERROR: Unauthorized({{\"message\":\"TF400813: The user is not authorized to access this resource.\"}})" >&2
           exit 1
         fi
-        name=$(sed -n 's/.*"displayName" *: *"\([^"]*\)".*/\1/p' "$STANDIN_RECORD/body")
+        # The display name as the JSON string literal of the request, escapes and
+        # all, so that the answer below carries it back as the API does.
+        name=$(sed -n -E 's/.*"displayName" *: *"((\\.|[^"\\])*)".*/\1/p' "$STANDIN_RECORD/body")
         scope=$(sed -n 's/.*"scope" *: *"\([^"]*\)".*/\1/p' "$STANDIN_RECORD/body")
         valid_to=$(sed -n 's/.*"validTo" *: *"\([^"]*\)".*/\1/p' "$STANDIN_RECORD/body")
         if [ "$PAT_ERROR" != none ]; then
           # The PAT lifecycle API: HTTP 200 with an error code and no token.
           printf '{{"patToken": null, "patTokenError": "%s"}}\n' "$PAT_ERROR"; exit 0
         fi
-        # The PAT lifecycle API's answer (PatTokenResult), as az prints it.
+        [ -n "$SCOPE_ANSWERED" ] && scope=$SCOPE_ANSWERED
+        authz_line='"authorizationId": "{authz}",'
+        [ "$WITHOUT_AUTHORIZATION_ID" = yes ] && authz_line=''
+        # The PAT lifecycle API's answer (PatTokenResult), as az prints it: keys
+        # sorted, two-space indent (knack's JSON output), strings JSON-escaped.
         cat <<EOF
 {{
   "patToken": {{
-    "authorizationId": "{authz}",
+    $authz_line
     "displayName": "$name",
     "scope": "$scope",
     "targetAccounts": null,
@@ -197,6 +214,8 @@ exit 2
         expires = quote(&state.expires_on),
         pat = quote(state.pat_to_create.as_deref().unwrap_or("")),
         pat_error = quote(&state.pat_error),
+        scope_answered = quote(state.pat_scope_answered.as_deref().unwrap_or("")),
+        without_authorization_id = if state.pat_answer_without_authorization_id { "yes" } else { "no" },
         resource = AZURE_DEVOPS_RESOURCE,
         authz = PAT_AUTHORIZATION_ID,
     );
@@ -209,11 +228,15 @@ pub struct GhState {
     /// Logged in (as after `gh auth login`). When false `gh auth status` and
     /// `gh secret set` fail as the real gh does.
     pub logged_in: bool,
+    /// The account may edit the repository's secrets. When false `gh secret set`
+    /// fails as real gh does for a token without that right: GitHub answers 403 to
+    /// the request for the repository's public key, before any secret is sent.
+    pub may_set_secrets: bool,
 }
 
 impl Default for GhState {
     fn default() -> Self {
-        GhState { logged_in: true }
+        GhState { logged_in: true, may_set_secrets: true }
     }
 }
 
@@ -223,6 +246,7 @@ impl Default for GhState {
 pub fn install_gh(sb: &Sandbox, state: &GhState) {
     let body = format!(
         r#"LOGGED_IN={logged_in}
+MAY_SET={may_set}
 not_logged_in() {{
   # Real gh without a login.
   echo "You are not logged into any GitHub hosts. To log in, run: gh auth login" >&2
@@ -250,6 +274,10 @@ case "$1 $2" in
     if [ -z "$repo" ]; then
       echo "stand-in gh: no --repo given (real gh would guess from the git remotes)" >&2; exit 2
     fi
+    if [ "$MAY_SET" != yes ]; then
+      echo "failed to fetch public key: HTTP 403: Resource not accessible by integration (https://api.github.com/repos/$repo/actions/secrets/public-key)" >&2
+      exit 1
+    fi
     echo "✓ Set Actions secret $name for $repo"
     exit 0 ;;
 esac
@@ -257,6 +285,7 @@ echo "stand-in gh: unsupported command: $*" >&2
 exit 2
 "#,
         logged_in = if state.logged_in { "yes" } else { "no" },
+        may_set = if state.may_set_secrets { "yes" } else { "no" },
     );
     sb.install_recording_standin("gh", &body);
 }
@@ -342,6 +371,33 @@ fn standins_answer_like_the_real_tools() {
     fs::remove_file(&body).unwrap();
     assert_eq!(az_rest_bodies(&sb).len(), 1);
     assert!(az_rest_bodies(&sb)[0].contains("vso.packaging"));
+    // The display name comes back as the request wrote it, escapes and all; the
+    // fault knobs change the scope and drop the authorization id.
+    install_az(
+        &sb,
+        &AzState {
+            pat_scope_answered: Some("vso.other".into()),
+            pat_answer_without_authorization_id: true,
+            ..state.clone()
+        },
+    );
+    fs::write(&body, r#"{"displayName": "a \"token\": \"x\" \\", "scope": "vso.packaging_write", "validTo": "2031-01-01T00:00:00Z", "allOrgs": false}"#).unwrap();
+    let post = [
+        "rest",
+        "--method",
+        "post",
+        "--uri",
+        "https://vssps.dev.azure.com/Org/_apis/tokens/pats?api-version=7.1-preview.1",
+        "--resource",
+        AZURE_DEVOPS_RESOURCE,
+        "--body",
+        &format!("@{}", body.display()),
+    ];
+    let r = sb.run("az", &post, &dir);
+    r.assert_success().assert_output_contains(r#""displayName": "a \"token\": \"x\" \\","#);
+    r.assert_output_contains(r#""scope": "vso.other","#);
+    assert!(!r.stdout.contains("authorizationId"), "{}", r.stdout);
+    install_az(&sb, &state);
 
     install_az(&sb, &AzState { logged_in: false, ..state });
     let r = sb.run("az", &["account", "show"], &dir);
@@ -355,6 +411,9 @@ fn standins_answer_like_the_real_tools() {
     let set = sb.calls("gh").pop().unwrap();
     assert_eq!(set.argv, ["secret", "set", "NAME", "--repo", "o/n"]);
     assert_eq!(set.stdin, "secret-value");
-    install_gh(&sb, &GhState { logged_in: false });
+    install_gh(&sb, &GhState { may_set_secrets: false, ..GhState::default() });
+    let r = sb.run("sh", &["-c", "printf secret-value | gh secret set NAME --repo o/n"], &dir);
+    r.assert_failure().assert_output_contains("HTTP 403: Resource not accessible by integration");
+    install_gh(&sb, &GhState { logged_in: false, ..GhState::default() });
     sb.run("gh", &["auth", "status"], &dir).assert_failure().assert_output_contains("gh auth login");
 }

@@ -1,0 +1,502 @@
+//! A small, strict JSON reader (RFC 8259) and a string quoter, with no dependency.
+//!
+//! Written for answers that carry secrets (the PAT API's answer holds the new PAT), so
+//! an [`Error`] says where and what went wrong but never quotes the input, and the
+//! `Debug` of a [`Value`] shows the shape of strings, not their text. Strict means:
+//! nothing after the value but whitespace, no duplicate keys, no lone surrogates, no
+//! control characters in strings, no leading zeros, `+`, `NaN` or trailing commas.
+
+use std::fmt;
+
+/// A parsed JSON value. Numbers keep their text: nothing here does arithmetic, and
+/// the text cannot lose precision.
+#[derive(Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Number(String),
+    String(String),
+    Array(Vec<Value>),
+    /// Members in the order of the text; keys are unique.
+    Object(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// The member `key` of an object; `None` for a missing key or a non-object.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The value at a path of object keys (`["patToken", "token"]`).
+    pub fn at(&self, path: &[&str]) -> Option<&Value> {
+        path.iter().try_fold(self, |value, key| value.get(key))
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// What kind of value this is, for messages that must not show the value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        }
+    }
+}
+
+/// The shape only: strings show their length, never their text (one of them may be a
+/// token), so a `{:?}` in a panic or a test failure leaks nothing.
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Number(n) => f.write_str(n),
+            Value::String(s) => write!(f, "<string of {} chars>", s.chars().count()),
+            Value::Array(items) => f.debug_list().entries(items).finish(),
+            Value::Object(members) => f.debug_map().entries(members.iter().map(|(k, v)| (k, v))).finish(),
+        }
+    }
+}
+
+/// Where the text stops being JSON, and why. Holds no part of the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// 1-based line and column (in characters) of the offending character.
+    pub line: usize,
+    pub column: usize,
+    pub what: &'static str,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at line {}, column {}", self.what, self.line, self.column)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Deeper than any answer this program reads; bounds the recursion on hostile input.
+const MAX_DEPTH: usize = 128;
+
+/// Parses one JSON value filling the whole text (whitespace around it allowed).
+pub fn parse(text: &str) -> Result<Value, Error> {
+    let mut parser = Parser { text, pos: 0, depth: 0 };
+    parser.skip_whitespace();
+    let value = parser.value()?;
+    parser.skip_whitespace();
+    if parser.pos < text.len() {
+        return Err(parser.error("unexpected text after the JSON value"));
+    }
+    Ok(value)
+}
+
+/// `text` as a JSON string literal, quotes included.
+pub fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    /// Byte offset of the next character.
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, what: &'static str) -> Error {
+        self.error_at(self.pos, what)
+    }
+
+    fn error_at(&self, pos: usize, what: &'static str) -> Error {
+        let before = &self.text[..pos];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Error { line, column: before[line_start..].chars().count() + 1, what }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `byte` or fails with `what`.
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), Error> {
+        if self.peek() != Some(byte) {
+            return Err(self.error(what));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    fn value(&mut self) -> Result<Value, Error> {
+        match self.peek() {
+            None => Err(self.error("unexpected end of the text, expected a value")),
+            Some(b'{') => self.nested(Parser::object),
+            Some(b'[') => self.nested(Parser::array),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(_) => Err(self.error("expected a value")),
+        }
+    }
+
+    fn nested(&mut self, parse: fn(&mut Self) -> Result<Value, Error>) -> Result<Value, Error> {
+        if self.depth == MAX_DEPTH {
+            return Err(self.error("arrays and objects nested too deeply"));
+        }
+        self.depth += 1;
+        let value = parse(self);
+        self.depth -= 1;
+        value
+    }
+
+    fn literal(&mut self, word: &'static str, value: Value) -> Result<Value, Error> {
+        if !self.text[self.pos..].starts_with(word) {
+            return Err(self.error("expected a value"));
+        }
+        self.pos += word.len();
+        Ok(value)
+    }
+
+    fn object(&mut self) -> Result<Value, Error> {
+        self.pos += 1; // `{`
+        let mut members: Vec<(String, Value)> = Vec::new();
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Value::Object(members));
+        }
+        loop {
+            self.skip_whitespace();
+            let key_pos = self.pos;
+            if self.peek() != Some(b'"') {
+                return Err(self.error("expected a string as the key of an object member"));
+            }
+            let key = self.string()?;
+            if members.iter().any(|(k, _)| *k == key) {
+                return Err(self.error_at(key_pos, "duplicate key in an object"));
+            }
+            self.skip_whitespace();
+            self.expect(b':', "expected `:` after the key of an object member")?;
+            self.skip_whitespace();
+            let value = self.value()?;
+            members.push((key, value));
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(Value::Object(members));
+                }
+                _ => return Err(self.error("expected `,` or `}` in an object")),
+            }
+        }
+    }
+
+    fn array(&mut self) -> Result<Value, Error> {
+        self.pos += 1; // `[`
+        let mut items = Vec::new();
+        self.skip_whitespace();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.skip_whitespace();
+            items.push(self.value()?);
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.error("expected `,` or `]` in an array")),
+            }
+        }
+    }
+
+    fn string(&mut self) -> Result<String, Error> {
+        self.pos += 1; // `"`
+        let mut out = String::new();
+        loop {
+            let rest = &self.text[self.pos..];
+            // Copy the run of plain characters in one go.
+            let plain =
+                rest.find(|c: char| c == '"' || c == '\\' || u32::from(c) < 0x20).unwrap_or(rest.len());
+            out.push_str(&rest[..plain]);
+            self.pos += plain;
+            match self.peek() {
+                None => return Err(self.error("unterminated string")),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    let escape_pos = self.pos;
+                    self.pos += 1;
+                    let c = match self.peek() {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            self.pos += 1;
+                            out.push(self.unicode_escape(escape_pos)?);
+                            continue;
+                        }
+                        _ => return Err(self.error_at(escape_pos, "invalid escape in a string")),
+                    };
+                    self.pos += 1;
+                    out.push(c);
+                }
+                Some(_) => return Err(self.error("control character in a string (it must be escaped)")),
+            }
+        }
+    }
+
+    /// The character of `\uXXXX` (just past the `u`), joining a UTF-16 surrogate pair
+    /// written as two escapes; a lone surrogate is no character and is refused.
+    fn unicode_escape(&mut self, escape_pos: usize) -> Result<char, Error> {
+        let first = self.hex4()?;
+        let code = match first {
+            0xD800..=0xDBFF => {
+                if !self.text[self.pos..].starts_with("\\u") {
+                    return Err(self.error_at(escape_pos, "high surrogate not followed by a low surrogate"));
+                }
+                self.pos += 2;
+                let second = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&second) {
+                    return Err(self.error_at(escape_pos, "high surrogate not followed by a low surrogate"));
+                }
+                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+            }
+            0xDC00..=0xDFFF => return Err(self.error_at(escape_pos, "low surrogate without a high one")),
+            code => code,
+        };
+        // Cannot fail: every value outside the surrogate range is a char.
+        char::from_u32(code).ok_or_else(|| self.error_at(escape_pos, "invalid \\u escape"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, Error> {
+        let digits = self.text.as_bytes().get(self.pos..self.pos + 4);
+        match digits {
+            Some(d) if d.iter().all(u8::is_ascii_hexdigit) => {
+                // Four ASCII hex digits: valid UTF-8 and a valid number.
+                let value = u32::from_str_radix(&self.text[self.pos..self.pos + 4], 16)
+                    .map_err(|_| self.error("expected four hex digits after \\u"))?;
+                self.pos += 4;
+                Ok(value)
+            }
+            _ => Err(self.error("expected four hex digits after \\u")),
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Result<Value, Error> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.pos += 1;
+                if matches!(self.peek(), Some(b'0'..=b'9')) {
+                    return Err(self.error("leading zero in a number"));
+                }
+            }
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.error("expected a digit in a number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.error("expected a digit after the decimal point"));
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.error("expected a digit in the exponent"));
+            }
+            self.digits();
+        }
+        Ok(Value::Number(self.text[start..self.pos].to_owned()))
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Value {
+        Value::String(text.to_owned())
+    }
+
+    fn err(text: &str) -> Error {
+        match parse(text) {
+            Ok(value) => panic!("parsed: {value:?}"),
+            Err(err) => err,
+        }
+    }
+
+    #[test]
+    fn every_escape_is_decoded() {
+        let v = parse(r#""q\" b\\ s\/ \b\f\n\r\t \u00e9 \u0041 \u20AC""#).unwrap();
+        assert_eq!(v, s("q\" b\\ s/ \u{8}\u{c}\n\r\t \u{e9} A \u{20ac}"));
+        // Raw non-ASCII passes through as it is (az prints with ensure_ascii off).
+        assert_eq!(parse("\"é€😀\"").unwrap(), s("é€😀"));
+    }
+
+    #[test]
+    fn surrogate_pairs_join_and_lone_halves_are_refused() {
+        assert_eq!(parse(r#""\ud83d\ude00""#).unwrap(), s("😀"));
+        assert_eq!(parse(r#""\uD834\uDD1E x""#).unwrap(), s("\u{1d11e} x"));
+        for (text, what) in [
+            (r#""\ud83d""#, "high surrogate not followed by a low surrogate"),
+            (r#""\ud83dx""#, "high surrogate not followed by a low surrogate"),
+            (r#""\ud83d\u0041""#, "high surrogate not followed by a low surrogate"),
+            (r#""\ude00""#, "low surrogate without a high one"),
+        ] {
+            let e = err(text);
+            assert_eq!((e.what, e.column), (what, 2), "{text}");
+        }
+    }
+
+    #[test]
+    fn nesting_keeps_order_and_paths_find_members() {
+        let v = parse(
+            r#" {"patToken": {"displayName": "token", "token": "the-pat", "n": [1, {"a": null}]},
+                 "patTokenError": "none", "ok": true, "no": false} "#,
+        )
+        .unwrap();
+        assert_eq!(v.at(&["patToken", "token"]).and_then(Value::as_str), Some("the-pat"));
+        assert_eq!(v.at(&["patToken", "displayName"]).and_then(Value::as_str), Some("token"));
+        assert_eq!(v.at(&["patTokenError"]).and_then(Value::as_str), Some("none"));
+        assert_eq!(v.at(&["ok"]), Some(&Value::Bool(true)));
+        assert_eq!(v.at(&["no"]), Some(&Value::Bool(false)));
+        assert_eq!(v.at(&["patToken", "n"]).map(Value::kind), Some("an array"));
+        assert_eq!(v.at(&["patToken", "token", "x"]), None);
+        assert_eq!(v.at(&["missing"]), None);
+        let Some(Value::Object(members)) = v.at(&["patToken"]) else { panic!("{v:?}") };
+        let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["displayName", "token", "n"]);
+        assert_eq!(parse("[[], {}, [[[]]]]").unwrap().kind(), "an array");
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(err(&deep).what, "arrays and objects nested too deeply");
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn numbers_follow_the_grammar() {
+        for text in ["0", "-0", "12", "-12.5", "1e5", "1E+5", "2.5e-3", "0.0"] {
+            assert_eq!(parse(text).unwrap(), Value::Number(text.into()), "{text}");
+        }
+        for text in ["01", "+1", "1.", ".5", "1e", "1e+", "-", "--1", "NaN", "Infinity", "0x10"] {
+            assert!(parse(text).is_err(), "{text} parsed");
+        }
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let cases = [
+            ("", 1, 1, "unexpected end of the text, expected a value"),
+            ("{\n  \"a\": 1,\n  \"b\" 2\n}", 3, 7, "expected `:` after the key of an object member"),
+            ("{\"a\": 1,}", 1, 9, "expected a string as the key of an object member"),
+            ("[1, 2,]", 1, 7, "expected a value"),
+            ("[1 2]", 1, 4, "expected `,` or `]` in an array"),
+            ("{\"a\": 1 \"b\": 2}", 1, 9, "expected `,` or `}` in an object"),
+            ("{\"a\": 1, \"a\": 2}", 1, 10, "duplicate key in an object"),
+            ("\"abc", 1, 5, "unterminated string"),
+            ("\"a\tb\"", 1, 3, "control character in a string (it must be escaped)"),
+            ("\"\\x\"", 1, 2, "invalid escape in a string"),
+            ("\"\\u12g4\"", 1, 4, "expected four hex digits after \\u"),
+            ("tru", 1, 1, "expected a value"),
+            ("{} {}", 1, 4, "unexpected text after the JSON value"),
+            ("\"é\" x", 1, 5, "unexpected text after the JSON value"),
+        ];
+        for (text, line, column, what) in cases {
+            assert_eq!(parse(text).unwrap_err(), Error { line, column, what }, "{text:?}");
+        }
+        assert_eq!(err("[1 2]").to_string(), "expected `,` or `]` in an array at line 1, column 4");
+    }
+
+    #[test]
+    fn a_token_never_reaches_an_error_or_debug() {
+        let token = "zq7hjkzq7hjkzq7hjkzq7hjkzq7hjkzq7hjkzq7hjkzq7hjkzq7h";
+        // Broken at every place around the token: inside it, just after it, after it.
+        for text in [
+            format!("{{\"token\": \"{token}"),
+            format!("{{\"token\": \"{token}\\q\"}}"),
+            format!("{{\"token\": \"{token}\" \"x\"}}"),
+            format!("{{\"token\": {token}}}"),
+            format!("{{\"token\": \"{token}\", \"token\": \"{token}\"}}"),
+            format!("{{\"token\": \"{token}\"}} {token}"),
+        ] {
+            let e = err(&text);
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("zq7h"), "{shown}");
+        }
+        let v = parse(&format!("{{\"patToken\": {{\"token\": \"{token}\"}}}}")).unwrap();
+        let shown = format!("{v:?}");
+        assert!(!shown.contains("zq7h"), "{shown}");
+        assert_eq!(shown, "{\"patToken\": {\"token\": <string of 52 chars>}}");
+    }
+
+    #[test]
+    fn quote_round_trips() {
+        let texts = ["plain", "a \"b\" \\ c", "line\nbreak\ttab\r", "\u{1}\u{1f}", "é 😀 \u{7f}"];
+        for text in texts {
+            assert_eq!(parse(&quote(text)).unwrap(), s(text), "{text:?}");
+        }
+        assert_eq!(quote("a \"b\" \\ \n\u{1}"), r#""a \"b\" \\ \n\u0001""#);
+    }
+}
