@@ -94,11 +94,11 @@ impl Kellnr {
                 let log = k.log();
                 return Err(format!("(exit status {status})\n{log}"));
             }
-            if let Ok(r) = k.get("/api/v1/health", None) {
-                if r.status == 200 {
-                    k.startup = began.elapsed();
-                    return Ok(k);
-                }
+            if let Ok(r) = k.get("/api/v1/health", None)
+                && r.status == 200
+            {
+                k.startup = began.elapsed();
+                return Ok(k);
             }
             if began.elapsed() > START_TIMEOUT {
                 panic!(

@@ -472,10 +472,10 @@ impl Sandbox {
         if let Ok(entries) = fs::read_dir(self.records_dir()) {
             for e in entries.flatten() {
                 let file_name = e.file_name().to_string_lossy().into_owned();
-                if let Some((name, n)) = file_name.rsplit_once('.') {
-                    if let Ok(n) = n.parse::<u64>() {
-                        out.push((name.to_string(), n, e.path()));
-                    }
+                if let Some((name, n)) = file_name.rsplit_once('.')
+                    && let Ok(n) = n.parse::<u64>()
+                {
+                    out.push((name.to_string(), n, e.path()));
                 }
             }
         }
