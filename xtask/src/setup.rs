@@ -86,9 +86,9 @@ impl Setup {
             eprintln!("setup: {path} is already set up for {}; nothing written", names(feeds));
             return Ok(());
         }
-        let verb = if self.check { "would" } else { "did" };
+        let verb = if self.check { " would" } else { "" };
         for change in &findings.changes {
-            eprintln!("setup: {path}: {verb} {change}");
+            eprintln!("setup: {path}:{verb} {change}");
         }
         if self.check {
             bail!("{path} needs {} change(s): run `cargo xtask setup` to make them", findings.changes.len());

@@ -2,6 +2,7 @@
 //! registry with authentication required, and stand-ins only for az and gh.
 //! One test binary (not one per file) so the suite links once.
 
+mod config_faults;
 mod credentials;
 mod login;
 mod publish_redist;
