@@ -20,7 +20,7 @@ use crate::cargo;
 use crate::cargo_home::global_config;
 use crate::feeds::Registry;
 use crate::gha;
-use crate::toml_file;
+use crate::toml_file::{self, Edit};
 
 /// The built-in cargo provider that runs a command and takes its stdout (the last
 /// newline trimmed) as the token, on every use.
@@ -84,24 +84,8 @@ const KEPT_MARKER: &str = "# cargo xtask: previous ";
 /// and the run stops, unless `force`: then it is kept in a comment for `disable`.
 pub fn enable(sh: &Shell, feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     let path = global_config()?.path;
-    let doc = existing(&path)?;
-    if !force {
-        refuse_foreign_providers(&doc, feeds, &path)?;
-    }
-
-    let token = az.access_token(sh)?;
-    gha::mask(&token.header.forms());
-    drop(token);
-
     let wanted = command(az.path());
-    // `cargo logout` is unsupported for a feed already in provider mode, and such a
-    // feed has no stored token anyway.
-    for feed in feeds {
-        if !current_provider(&doc, &feed.name).is_some_and(is_az_provider) {
-            cargo::logout(sh, feed)?;
-        }
-    }
-    let written = toml_file::update(&path, |doc| {
+    let turn_on = |doc: &mut DocumentMut| -> anyhow::Result<()> {
         if !force {
             refuse_foreign_providers(doc, feeds, &path)?;
         }
@@ -109,7 +93,24 @@ pub fn enable(sh: &Shell, feeds: &[Registry], az: &Az, force: bool) -> anyhow::R
             set_provider(doc, feed, &wanted, &path)?;
         }
         Ok(())
-    })?;
+    };
+    // Anything in the file that stops the edit is reported before az is asked or a
+    // stored token removed, so a refused run changes nothing.
+    Edit::plan(&path, turn_on)?;
+
+    let token = az.access_token(sh)?;
+    gha::mask(&token.header.forms());
+    drop(token);
+
+    // `cargo logout` is unsupported for a feed already in provider mode, and such a
+    // feed has no stored token anyway.
+    let doc = existing(&path)?;
+    for feed in feeds {
+        if !current_provider(&doc, &feed.name).is_some_and(is_az_provider) {
+            cargo::logout(sh, feed)?;
+        }
+    }
+    let written = toml_file::update(&path, turn_on)?;
     if written {
         eprintln!("cargo-login: wrote {path}");
     }
@@ -265,8 +266,14 @@ pub fn disable(feeds: &[Registry]) -> anyhow::Result<Vec<TurnedOff>> {
 /// or removes provider mode's one when none was kept. Returns whether it put one back.
 fn restore_kept(doc: &mut DocumentMut, feed: &str, path: &Utf8Path) -> anyhow::Result<bool> {
     let registries = registries_mut(doc)?;
-    let mut line = kept_line_key(registries, feed, path)?;
-    let prefix = line.leaf_decor().prefix().and_then(|p| p.as_str()).unwrap_or("").to_owned();
+    // Dotted keys never get a kept line (`--force` refuses them).
+    let dotted = registries.get(feed).and_then(Item::as_table).is_some_and(|t| t.is_dotted());
+    let prefix = if dotted {
+        String::new()
+    } else {
+        let line = kept_line_key(registries, feed, path)?;
+        line.leaf_decor().prefix().and_then(|p| p.as_str()).unwrap_or("").to_owned()
+    };
     let Some(start) = prefix.find(KEPT_MARKER) else {
         let registries = registries_mut(doc)?;
         if let Some(entry) = registries.get_mut(feed).and_then(Item::as_table_like_mut) {
@@ -287,6 +294,7 @@ fn restore_kept(doc: &mut DocumentMut, feed: &str, path: &Utf8Path) -> anyhow::R
     })?;
     let key_suffix = kept_key.leaf_decor().suffix().and_then(|s| s.as_str()).unwrap_or(" ").to_owned();
     let kept_item = kept_item.clone();
+    let mut line = kept_line_key(registries_mut(doc)?, feed, path)?;
     line.leaf_decor_mut().set_prefix(format!("{}{}", &prefix[..start], &prefix[end..]));
 
     let registries = registries_mut(doc)?;
@@ -427,5 +435,22 @@ mod tests {
         );
         assert!(err.contains("registries.a_feed.credential-provider in /h/config.toml"), "{err}");
         assert!(err.contains("--force") && !err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn dotted_keys_are_refused_for_force_but_provider_mode_still_turns_off() {
+        let path = Utf8Path::new("config.toml");
+        let before = "[registries]\na_feed.index = \"i\"\na_feed.credential-provider = \"cargo:token\"\n";
+        let mut doc: DocumentMut = before.parse().unwrap();
+        let err = format!(
+            "{:#}",
+            set_provider(&mut doc, &feed(), &command(Utf8Path::new("az")), path).unwrap_err()
+        );
+        assert!(err.contains("dotted keys") && err.contains("[registries.a_feed]"), "{err}");
+
+        let mut doc: DocumentMut = "[registries]\na_feed.index = \"i\"\n".parse().unwrap();
+        set_provider(&mut doc, &feed(), &command(Utf8Path::new("az")), path).unwrap();
+        assert!(!restore_kept(&mut doc, "a_feed", path).unwrap());
+        assert_eq!(doc.to_string(), "[registries]\na_feed.index = \"i\"\n");
     }
 }
