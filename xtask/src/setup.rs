@@ -75,8 +75,8 @@ impl Setup {
         };
         findings.warnings.extend(config.ignored_warning());
         findings.warnings.extend(version_warning(sh));
-        for config in [path.clone(), crate::sh_dir(sh)?.join(feeds::CONFIG_PATH)] {
-            findings.warnings.extend(unstable_key_warning(&config));
+        for file in [path.clone(), crate::sh_dir(sh)?.join(feeds::CONFIG_PATH)] {
+            findings.warnings.extend(unstable_key_warning(&file));
         }
         for warning in &findings.warnings {
             eprintln!("warning: {warning}");
