@@ -13,11 +13,11 @@ use xshell::Shell;
 
 use crate::az::Az;
 use crate::cargo::{self, Access};
+use crate::cargo_home::{credentials_path, global_config};
 use crate::feeds::{self, Registry};
 use crate::gh::Gh;
 use crate::gha;
 use crate::provider;
-use crate::setup::{cargo_home, global_config_path};
 use crate::toml_file;
 use crate::tool;
 
@@ -40,9 +40,12 @@ pub struct Doctor {
 
 /// The configuration files cargo merges, as far as the feeds are concerned.
 struct Configs {
+    /// The global config cargo reads.
     global_path: Utf8PathBuf,
+    /// Why a file beside it is ignored by cargo, if one is.
+    ignored_global: Option<String>,
     global: Result<Option<DocumentMut>, String>,
-    repo: Option<DocumentMut>,
+    repo: Result<Option<DocumentMut>, String>,
     credentials_path: Utf8PathBuf,
     credentials: Result<Option<DocumentMut>, String>,
 }
@@ -59,8 +62,15 @@ impl Doctor {
             Err(err) => println!("cargo: {err:#}"),
         }
         let configs = Configs::load(sh)?;
+        println!("global config: {}", configs.global_path);
+        if let Some(warning) = &configs.ignored_global {
+            println!("global config: warning: {warning}");
+        }
         if let Err(err) = &configs.global {
             println!("global config: {err}");
+        }
+        if let Err(err) = &configs.repo {
+            println!("repo config: {err}");
         }
         if let Err(err) = &configs.credentials {
             println!("credentials file: {err}");
@@ -95,15 +105,13 @@ impl Doctor {
 
 impl Configs {
     fn load(sh: &Shell) -> anyhow::Result<Configs> {
-        let global_path = global_config_path()?;
-        let home = cargo_home()?;
-        // A legacy `credentials` file wins over `credentials.toml` when it exists.
-        let legacy = home.join("credentials");
-        let credentials_path = if legacy.is_file() { legacy } else { home.join("credentials.toml") };
-        let repo = toml_file::read(&crate::sh_dir(sh)?.join(feeds::CONFIG_PATH)).ok();
+        let global = global_config()?;
+        let credentials_path = credentials_path()?;
+        let repo = read_optional(&crate::sh_dir(sh)?.join(feeds::CONFIG_PATH));
         Ok(Configs {
-            global: read_optional(&global_path),
-            global_path,
+            global: read_optional(&global.path),
+            ignored_global: global.ignored_warning(),
+            global_path: global.path,
             repo,
             credentials: read_optional(&credentials_path),
             credentials_path,
@@ -112,6 +120,10 @@ impl Configs {
 
     fn global(&self) -> Option<&DocumentMut> {
         self.global.as_ref().ok().and_then(Option::as_ref)
+    }
+
+    fn repo(&self) -> Option<&DocumentMut> {
+        self.repo.as_ref().ok().and_then(Option::as_ref)
     }
 
     fn in_global(&self, feed: &Registry) -> String {
@@ -136,8 +148,7 @@ impl Configs {
         if let Some(value) = std::env::var(&var).ok().filter(|v| !v.is_empty()) {
             return Some((value.split_whitespace().map(str::to_owned).collect(), var));
         }
-        let docs =
-            [(self.global(), self.global_path.to_string()), (self.repo.as_ref(), feeds::CONFIG_PATH.into())];
+        let docs = [(self.global(), self.global_path.to_string()), (self.repo(), feeds::CONFIG_PATH.into())];
         for (doc, place) in &docs {
             if let Some(item) =
                 doc.and_then(|d| d.get("registries")?.get(&feed.name)?.get("credential-provider"))

@@ -44,6 +44,11 @@ pub struct CargoLogin {
     /// az), so there is no hourly re-login. Undo with `cargo xtask cargo-logout`.
     #[arg(long)]
     pub provider: bool,
+    /// With `--provider`: replace a `credential-provider` you set for a feed yourself
+    /// (by default the run stops and leaves it alone). It is kept in a comment beside
+    /// the setting, and `cargo xtask cargo-logout` puts it back as it was.
+    #[arg(long, requires = "provider")]
+    pub force: bool,
     #[command(flatten)]
     pub flags: LoginFlags,
 }
@@ -56,12 +61,14 @@ impl CargoLogin {
             az.login_interactive(sh)?;
         }
         if self.provider {
-            crate::provider::enable(sh, &feeds, &az)?;
+            crate::provider::enable(sh, &feeds, &az, self.force)?;
             return self.flags.check(sh, &feeds, &[]);
         }
         // A stored token and provider mode exclude each other: `cargo login` is
         // unsupported for a feed whose provider is a command.
-        crate::provider::disable(&feeds)?;
+        for turned_off in crate::provider::disable(&feeds)? {
+            eprintln!("cargo-login: {turned_off}");
+        }
         let token = az.access_token(sh)?;
         gha::mask(&token.header.forms());
         for feed in &feeds {
@@ -143,7 +150,9 @@ impl CargoLogout {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         let feeds = feeds::select(sh, &self.registries)?;
         // First: `cargo logout` is unsupported while provider mode is on.
-        crate::provider::disable(&feeds)?;
+        for turned_off in crate::provider::disable(&feeds)? {
+            eprintln!("cargo-logout: {turned_off}");
+        }
         for feed in feeds {
             cargo::logout(sh, &feed)?;
             eprintln!("cargo-logout: no token stored for {} any more", feed.name);

@@ -6,6 +6,7 @@
 
 mod az;
 mod cargo;
+mod cargo_home;
 mod feeds;
 mod gh;
 mod gha;

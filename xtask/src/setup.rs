@@ -2,10 +2,11 @@
 //! user's global cargo config without disturbing anything else in it.
 
 use anyhow::{Context, bail};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use toml_edit::{DocumentMut, InlineTable, Item, Value};
 use xshell::Shell;
 
+use crate::cargo_home::global_config;
 use crate::feeds::{self, Registry};
 use crate::toml_file::{self, Edit};
 
@@ -57,30 +58,44 @@ impl Setup {
 
     /// Brings the global config in line for `feeds`; the login tasks call this first.
     pub fn ensure(&self, sh: &Shell, feeds: &[Registry]) -> anyhow::Result<()> {
-        let path = global_config_path()?;
+        let config = global_config()?;
+        let path = &config.path;
         let mut findings = Findings::default();
-        let edit = Edit::plan(&path, |doc| self.apply(doc, &path, feeds, &mut findings))?;
+        // Planned again under the lock when another run changed the file meanwhile;
+        // the findings are those of the last plan.
+        let mut plan = |doc: &mut DocumentMut| {
+            findings = Findings::default();
+            self.apply(doc, path, feeds, &mut findings)
+        };
+        let written = if self.check {
+            Edit::plan(path, &mut plan)?;
+            false
+        } else {
+            toml_file::update(path, &mut plan)?
+        };
+        findings.warnings.extend(config.ignored_warning());
         findings.warnings.extend(version_warning(sh));
-        for config in [path.clone(), crate::sh_dir(sh)?.join(feeds::CONFIG_PATH)] {
-            findings.warnings.extend(unstable_key_warning(&config));
+        for file in [path.clone(), crate::sh_dir(sh)?.join(feeds::CONFIG_PATH)] {
+            findings.warnings.extend(unstable_key_warning(&file));
         }
         for warning in &findings.warnings {
             eprintln!("warning: {warning}");
         }
 
-        if !edit.changes() {
+        if findings.changes.is_empty() {
             eprintln!("setup: {path} is already set up for {}; nothing written", names(feeds));
             return Ok(());
         }
-        let verb = if self.check { "would" } else { "will" };
+        let verb = if self.check { " would" } else { "" };
         for change in &findings.changes {
-            eprintln!("setup: {path}: {verb} {change}");
+            eprintln!("setup: {path}:{verb} {change}");
         }
         if self.check {
             bail!("{path} needs {} change(s): run `cargo xtask setup` to make them", findings.changes.len());
         }
-        edit.write()?;
-        eprintln!("setup: wrote {path}");
+        if written {
+            eprintln!("setup: wrote {path}");
+        }
         Ok(())
     }
 
@@ -173,27 +188,6 @@ fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value:
 
 fn names(feeds: &[Registry]) -> String {
     feeds.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
-}
-
-/// `$CARGO_HOME`, or `~/.cargo` as cargo defaults it.
-pub fn cargo_home() -> anyhow::Result<Utf8PathBuf> {
-    if let Some(home) = std::env::var_os("CARGO_HOME").filter(|h| !h.is_empty()) {
-        return Utf8PathBuf::from_path_buf(home.into())
-            .map_err(|p| anyhow::anyhow!("CARGO_HOME {} is not UTF-8", p.display()));
-    }
-    #[allow(deprecated)] // Fixed on Windows since 1.85, our minimum.
-    let home = std::env::home_dir().context("cannot find your home directory: set CARGO_HOME")?;
-    Utf8PathBuf::from_path_buf(home.join(".cargo"))
-        .map_err(|p| anyhow::anyhow!("{} is not UTF-8", p.display()))
-}
-
-/// The global config cargo reads: `config.toml`, or the legacy `config` when only
-/// that exists.
-pub fn global_config_path() -> anyhow::Result<Utf8PathBuf> {
-    let home = cargo_home()?;
-    let legacy = home.join("config");
-    let path = home.join("config.toml");
-    Ok(if !path.exists() && legacy.is_file() { legacy } else { path })
 }
 
 fn version_warning(sh: &Shell) -> Option<String> {

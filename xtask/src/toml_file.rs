@@ -1,10 +1,26 @@
 //! The one way to edit TOML files a user owns (their global cargo config, a
-//! manifest): format-preserving through `toml_edit`, written atomically, and not
+//! manifest): format-preserving through `toml_edit`, under a lock against other
+//! `cargo xtask` runs, written atomically to where the file really lives, and not
 //! written at all when nothing changes or the input is bad.
 
-use anyhow::Context;
+use std::fs::{File, TryLockError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::DocumentMut;
+
+/// The byte-order mark some Windows editors put at the start of a UTF-8 file.
+const BOM: char = '\u{feff}';
+
+/// The lock file that serialises edits by `cargo xtask` runs, beside the edited
+/// file. Not cargo's own `.package-cache` lock: the cargo commands the tasks run
+/// take that one, and would wait for us forever.
+pub const LOCK_FILE_NAME: &str = ".hyperlight-xtask.lock";
+
+/// How long to wait for another run's edit before giving up. An edit holds the lock
+/// for milliseconds, so a wait this long means something is wrong.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Parses a TOML file; the error names the file, line and column.
 pub fn read(path: &Utf8Path) -> anyhow::Result<DocumentMut> {
@@ -13,8 +29,40 @@ pub fn read(path: &Utf8Path) -> anyhow::Result<DocumentMut> {
 }
 
 pub fn parse(path: &Utf8Path, text: &str) -> anyhow::Result<DocumentMut> {
-    text.parse::<DocumentMut>()
+    text.strip_prefix(BOM)
+        .unwrap_or(text)
+        .parse::<DocumentMut>()
         .map_err(|err| anyhow::anyhow!("{path} is not valid TOML; fix it and run again:\n{err}"))
+}
+
+/// How a file writes what toml_edit does not keep: a byte-order mark, and CRLF line
+/// ends (toml_edit reads both, but writes neither).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct TextStyle {
+    bom: bool,
+    crlf: bool,
+}
+
+impl TextStyle {
+    /// The style of `text`, judged by its first line end.
+    fn of(text: &str) -> TextStyle {
+        let crlf = text.find('\n').is_some_and(|at| text[..at].ends_with('\r'));
+        TextStyle { bom: text.starts_with(BOM), crlf }
+    }
+
+    /// `text` (as toml_edit writes it: no BOM, LF) in this style.
+    fn apply(self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 16);
+        if self.bom {
+            out.push(BOM);
+        }
+        if self.crlf {
+            out.push_str(&text.replace("\r\n", "\n").replace('\n', "\r\n"));
+        } else {
+            out.push_str(text);
+        }
+        out
+    }
 }
 
 /// A planned change to a file: the text before (None when the file does not exist)
@@ -27,7 +75,7 @@ pub struct Edit {
 
 impl Edit {
     /// Reads `path` (a missing file is an empty document) and applies `change` to it
-    /// in memory.
+    /// in memory. A file whose TOML does not change keeps its exact text.
     pub fn plan(
         path: &Utf8Path,
         change: impl FnOnce(&mut DocumentMut) -> anyhow::Result<()>,
@@ -37,7 +85,9 @@ impl Edit {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
             Err(err) => return Err(err).with_context(|| format!("cannot read {path}")),
         };
-        let mut doc = parse(path, before.as_deref().unwrap_or(""))?;
+        let original = before.as_deref().unwrap_or("");
+        let mut doc = parse(path, original)?;
+        let unchanged = doc.to_string();
         // A file of comments only keeps them as the document's trailer, which
         // would put new tables above them: keep them at the top instead.
         if doc.as_table().is_empty() {
@@ -46,7 +96,15 @@ impl Edit {
             doc.set_trailing("");
         }
         change(&mut doc)?;
-        Ok(Edit { path: path.to_owned(), before, after: doc.to_string() })
+        let rendered = doc.to_string();
+        // Compared as toml_edit writes them, so that a file with mixed line ends or a
+        // BOM is not rewritten when its content stays the same.
+        let after = if rendered == unchanged && before.is_some() {
+            original.to_owned()
+        } else {
+            TextStyle::of(original).apply(&rendered)
+        };
+        Ok(Edit { path: path.to_owned(), before, after })
     }
 
     pub fn changes(&self) -> bool {
@@ -63,25 +121,125 @@ impl Edit {
     }
 }
 
+/// Read-modify-write of a file other runs may edit at the same time (two logins
+/// started together): `change` is planned on the current content, and if it changes
+/// anything, planned again under [`lock_beside`] on what the file holds then, and
+/// written before the lock is let go. So no run's edit is lost to another's.
+/// `change` may run twice: it must start from the document it is given. Returns
+/// whether the file was written.
+pub fn update(
+    path: &Utf8Path,
+    mut change: impl FnMut(&mut DocumentMut) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    if !Edit::plan(path, &mut change)?.changes() {
+        return Ok(false);
+    }
+    let _lock = lock_beside(path, LOCK_TIMEOUT)?;
+    Edit::plan(path, &mut change)?.write()
+}
+
+/// An exclusive lock held until dropped (the OS lets it go if the process dies, so
+/// a lock file left behind never blocks anyone).
+#[derive(Debug)]
+pub struct FileLock {
+    _file: File,
+}
+
+/// Locks [`LOCK_FILE_NAME`] in the directory of `path` (the link's directory, when
+/// `path` is a symbolic link: that is where every run looks). Waits up to `timeout`
+/// for another run, saying so after a second.
+pub fn lock_beside(path: &Utf8Path, timeout: Duration) -> anyhow::Result<FileLock> {
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
+    let lock_path = dir.join(LOCK_FILE_NAME);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open the lock file {lock_path}"))?;
+    let began = Instant::now();
+    let mut said_so = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(FileLock { _file: file }),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("cannot lock {lock_path}"));
+            }
+        }
+        let waited = began.elapsed();
+        if waited >= timeout {
+            bail!(
+                "another cargo xtask has been editing {path} for {} s (it holds the lock {lock_path}): \
+                 let it finish and run again; if no cargo xtask is running, find the process that \
+                 holds {lock_path} and stop it",
+                waited.as_secs()
+            );
+        }
+        if !said_so && waited >= Duration::from_secs(1) {
+            eprintln!("waiting for another cargo xtask editing {path} (lock {lock_path})");
+            said_so = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn parent_dir(path: &Utf8Path) -> &Utf8Path {
+    path.parent().filter(|d| !d.as_str().is_empty()).unwrap_or(Utf8Path::new("."))
+}
+
 /// Writes through a temporary file in the same directory and a rename, so a reader
 /// (or a crash) sees the old file or the new one, never half of either. Keeps the
-/// old file's permissions.
+/// old file's permissions. A symbolic link (a config kept in a dotfiles repo) stays
+/// a link: its target is written. A read-only file is refused, not replaced.
 pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_str().is_empty()).unwrap_or(Utf8Path::new("."));
+    let target = link_target(path)?;
+    let shown = if target == path { path.to_string() } else { format!("{path} (a link to {target})") };
+    let old_permissions = match std::fs::metadata(&target) {
+        Ok(meta) => Some(meta.permissions()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err).with_context(|| format!("cannot read {shown}")),
+    };
+    if old_permissions.as_ref().is_some_and(|p| p.readonly()) {
+        bail!(
+            "{shown} is read-only, so it is left as it is: make it writable (e.g. `chmod u+w {target}`) \
+             and run again, or make the change yourself"
+        );
+    }
+    let dir = parent_dir(&target);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    let name = path.file_name().unwrap_or("file");
+    let name = target.file_name().unwrap_or("file");
     let temp = dir.join(format!(".{name}.xtask-{}.tmp", std::process::id()));
     let result = (|| {
         std::fs::write(&temp, contents)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&temp, meta.permissions())?;
+        if let Some(permissions) = old_permissions {
+            std::fs::set_permissions(&temp, permissions)?;
         }
-        std::fs::rename(&temp, path)
+        std::fs::rename(&temp, &target)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
-    result.with_context(|| format!("cannot write {path}"))
+    result.with_context(|| format!("cannot write {shown}"))
+}
+
+/// The file a write to `path` must replace: `path` itself, or the final target when
+/// it is a symbolic link.
+fn link_target(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return Ok(path.to_owned());
+    }
+    let target = std::fs::canonicalize(path).with_context(|| {
+        let points_to = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+        format!(
+            "{path} is a symbolic link to {points_to}, which cannot be resolved: create that file or \
+             remove the link, and run again"
+        )
+    })?;
+    Utf8PathBuf::from_path_buf(target)
+        .map_err(|p| anyhow::anyhow!("{path} links to {}, not UTF-8", p.display()))
 }
 
 /// The table at `key` in `table`, created as a real `[table]` (not an inline one)
@@ -104,11 +262,130 @@ pub fn table_mut<'a>(
 mod tests {
     use super::*;
 
+    /// A fresh directory for one test, removed when dropped.
+    struct TempDir(Utf8PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!("xtask-toml-file-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(Utf8PathBuf::from_path_buf(dir).unwrap())
+        }
+
+        fn entries(&self) -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(&self.0)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn add_key(doc: &mut DocumentMut) -> anyhow::Result<()> {
+        let table = table_mut(doc.as_table_mut(), "registry", Utf8Path::new("config.toml"))?;
+        table.insert("default", toml_edit::value("mine"));
+        Ok(())
+    }
+
     #[test]
     fn parse_errors_name_the_file_and_line() {
         let err = parse(Utf8Path::new("/home/u/.cargo/config.toml"), "[a]\nx = = 1\n").unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("/home/u/.cargo/config.toml"), "{msg}");
         assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn crlf_line_ends_and_a_bom_are_kept() {
+        let dir = TempDir::new("crlf");
+        let path = dir.0.join("config.toml");
+        let before = "\u{feff}# mine\r\n[build]\r\njobs = 2 # small\r\n";
+        std::fs::write(&path, before).unwrap();
+        assert!(update(&path, add_key).unwrap());
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            after,
+            "\u{feff}# mine\r\n[build]\r\njobs = 2 # small\r\n\r\n[registry]\r\ndefault = \"mine\"\r\n"
+        );
+        // Parsed again, nothing is left to change.
+        assert!(!update(&path, add_key).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+    }
+
+    #[test]
+    fn lf_files_stay_lf_and_unchanged_files_keep_their_exact_bytes() {
+        assert_eq!(TextStyle::of("a = 1\nb = 2\r\n"), TextStyle { bom: false, crlf: false });
+        let dir = TempDir::new("mixed");
+        let path = dir.0.join("config.toml");
+        // Mixed line ends, a BOM, and the key already there: nothing to write.
+        let before = "\u{feff}[registry]\r\ndefault = \"mine\"\n";
+        std::fs::write(&path, before).unwrap();
+        let edit = Edit::plan(&path, add_key).unwrap();
+        assert!(!edit.changes());
+        assert!(!update(&path, add_key).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        assert_eq!(dir.entries(), ["config.toml"], "no lock or temp file for a no-op");
+    }
+
+    #[test]
+    fn a_read_only_file_is_refused_and_left_byte_identical() {
+        let dir = TempDir::new("readonly");
+        let path = dir.0.join("config.toml");
+        let before = "[build]\njobs = 2\n";
+        std::fs::write(&path, before).unwrap();
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(&path, permissions).unwrap();
+
+        let err = format!("{:#}", update(&path, add_key).unwrap_err());
+        assert!(err.contains(path.as_str()) && err.contains("read-only"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        assert!(std::fs::metadata(&path).unwrap().permissions().readonly());
+        assert_eq!(dir.entries(), [LOCK_FILE_NAME, "config.toml"], "a temp file was left behind");
+    }
+
+    // Creating a symbolic link on Windows needs a privilege that test machines
+    // usually lack; the code path itself is the same there.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_file_is_written_through_the_link() {
+        let dir = TempDir::new("symlink");
+        let dotfiles = dir.0.join("dotfiles");
+        std::fs::create_dir(&dotfiles).unwrap();
+        let target = dotfiles.join("cargo-config.toml");
+        std::fs::write(&target, "[build]\njobs = 2\n").unwrap();
+        let home = dir.0.join("cargo-home");
+        std::fs::create_dir(&home).unwrap();
+        let link = home.join("config.toml");
+        std::os::unix::fs::symlink("../dotfiles/cargo-config.toml", &link).unwrap();
+
+        assert!(update(&link, add_key).unwrap());
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+        let written = std::fs::read_to_string(&target).unwrap();
+        assert_eq!(written, "[build]\njobs = 2\n\n[registry]\ndefault = \"mine\"\n");
+        let in_dotfiles: Vec<_> =
+            std::fs::read_dir(&dotfiles).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(in_dotfiles, ["cargo-config.toml"], "a temp file was left behind");
+    }
+
+    #[test]
+    fn a_held_lock_makes_the_next_one_wait_then_give_up_naming_the_lock_file() {
+        let dir = TempDir::new("lock");
+        let path = dir.0.join("config.toml");
+        let held = lock_beside(&path, Duration::from_secs(1)).unwrap();
+        let began = Instant::now();
+        let err = format!("{:#}", lock_beside(&path, Duration::from_millis(300)).unwrap_err());
+        assert!(began.elapsed() >= Duration::from_millis(300));
+        assert!(err.contains(dir.0.join(LOCK_FILE_NAME).as_str()), "{err}");
+        drop(held);
+        lock_beside(&path, Duration::from_millis(300)).unwrap();
     }
 }

@@ -303,14 +303,28 @@ impl Sandbox {
         self.run_xtask(args, Some(stdin))
     }
 
+    /// Runs the xtask once per argument list, all at the same time (to test runs
+    /// that race each other), stdin empty; the results in the order given.
+    pub fn xtask_together(&mut self, arg_lists: &[&[&str]]) -> Vec<Run> {
+        let started: Vec<Started> = arg_lists
+            .iter()
+            .map(|args| Started::spawn(self.xtask_command(args), command_line("xtask", args), None))
+            .collect();
+        started.into_iter().map(|s| self.finish(s)).collect()
+    }
+
     fn run_xtask(&mut self, args: &[&str], stdin: Option<&str>) -> Run {
+        let cmd = self.xtask_command(args);
+        self.execute(cmd, command_line("xtask", args), stdin)
+    }
+
+    fn xtask_command(&self, args: &[&str]) -> Command {
         let root = repo_root();
         // The xtask finds the repository from its compile-time manifest dir, not
         // from its environment or working directory.
         let mut cmd = self.command(self.xtask_bin.as_os_str(), args, &root);
         self.apply_overrides(&mut cmd);
-        let label = command_line("xtask", args);
-        self.execute(cmd, label, stdin)
+        cmd
     }
 
     /// Starts the xtask with `args` in the repository root and returns at once, for
@@ -555,7 +569,58 @@ impl Sandbox {
     }
 
     /// Runs `cmd` to the end (or the timeout), capturing and recording output.
-    fn execute(&mut self, mut cmd: Command, label: String, stdin: Option<&str>) -> Run {
+    fn execute(&mut self, cmd: Command, label: String, stdin: Option<&str>) -> Run {
+        let started = Started::spawn(cmd, label, stdin);
+        self.finish(started)
+    }
+
+    /// Waits for a started command (killing it at the timeout) and records its output.
+    fn finish(&mut self, mut started: Started) -> Run {
+        let label = started.label;
+        let mut timed_out = false;
+        let status = loop {
+            match started.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.began.elapsed() > self.timeout => {
+                    timed_out = true;
+                    kill_group(started.child.id());
+                    let _ = started.child.kill();
+                    break started.child.wait().expect("wait for killed child");
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => panic!("waiting for `{label}`: {e}"),
+            }
+        };
+        if let Some(f) = started.feeder {
+            let _ = f.join();
+        }
+        let stdout = started.stdout.join().unwrap_or_default();
+        let stderr = started.stderr.join().unwrap_or_default();
+        self.captured.push(Captured {
+            command: label.clone(),
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+        });
+        let run = Run { command: label, status, stdout, stderr };
+        if timed_out {
+            panic!("command timed out after {:?} and was killed: {}", self.timeout, run.describe());
+        }
+        run
+    }
+}
+
+/// A command running in the background, its output being read.
+struct Started {
+    label: String,
+    child: std::process::Child,
+    began: Instant,
+    feeder: Option<std::thread::JoinHandle<()>>,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Started {
+    fn spawn(mut cmd: Command, label: String, stdin: Option<&str>) -> Started {
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -571,38 +636,9 @@ impl Sandbox {
                 let _ = pipe.write_all(text.as_bytes());
             })
         });
-        let out = reader(child.stdout.take().expect("piped stdout"));
-        let err = reader(child.stderr.take().expect("piped stderr"));
-        let began = Instant::now();
-        let mut timed_out = false;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if began.elapsed() > self.timeout => {
-                    timed_out = true;
-                    kill_group(child.id());
-                    let _ = child.kill();
-                    break child.wait().expect("wait for killed child");
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => panic!("waiting for `{label}`: {e}"),
-            }
-        };
-        if let Some(f) = feeder {
-            let _ = f.join();
-        }
-        let stdout = out.join().unwrap_or_default();
-        let stderr = err.join().unwrap_or_default();
-        self.captured.push(Captured {
-            command: label.clone(),
-            stdout: stdout.clone(),
-            stderr: stderr.clone(),
-        });
-        let run = Run { command: label, status, stdout, stderr };
-        if timed_out {
-            panic!("command timed out after {:?} and was killed: {}", self.timeout, run.describe());
-        }
-        run
+        let stdout = reader(child.stdout.take().expect("piped stdout"));
+        let stderr = reader(child.stderr.take().expect("piped stderr"));
+        Started { label, child, began: Instant::now(), feeder, stdout, stderr }
     }
 }
 

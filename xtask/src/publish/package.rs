@@ -63,7 +63,7 @@ pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &[CratePlan]) ->
 /// extracts again what it needs from its download cache, and no overlay copy of an
 /// unpublished version survives into a later run.
 fn forget_extracted(name: &str, version: &str) -> anyhow::Result<()> {
-    let src = crate::setup::cargo_home()?.join("registry").join("src");
+    let src = crate::cargo_home::cargo_home()?.join("registry").join("src");
     let Ok(entries) = std::fs::read_dir(&src) else { return Ok(()) };
     for entry in entries.flatten() {
         let dir = Utf8PathBuf::try_from(entry.path().join(format!("{name}-{version}")))?;
@@ -92,7 +92,7 @@ const REGISTRY_PARTS: [&str; 3] = ["index", "src", "cache"];
 
 impl RegistryDirs {
     fn snapshot() -> anyhow::Result<RegistryDirs> {
-        let registry = crate::setup::cargo_home()?.join("registry");
+        let registry = crate::cargo_home::cargo_home()?.join("registry");
         let before = local_entries(&registry);
         Ok(RegistryDirs { registry, before })
     }

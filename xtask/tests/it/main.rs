@@ -3,6 +3,7 @@
 //! One test binary (not one per file) so the suite links once.
 
 mod adoption;
+mod config_faults;
 mod credentials;
 mod login;
 mod publish_redist;

@@ -76,7 +76,7 @@ fn malformed_config_is_named_and_left_byte_identical() {
     let bad = "[registries]\nmine = { index = \"sparse+https://x/\" \n# unclosed table above\n";
     fs::write(config_path(&sb), bad).unwrap();
     for args in [&["setup"][..], &["setup", "--check"], &["cargo-login-ci"]] {
-        sb.env("PAT", "a-valid-looking-pat");
+        sb.env("PAT", "a-valid-looking-pat-0123456789");
         let run = sb.xtask(args);
         run.assert_failure();
         let path = config_path(&sb);
