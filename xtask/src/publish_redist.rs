@@ -32,7 +32,7 @@ use crate::{gha, toml_file};
 /// run again. The defaults are `[workspace.metadata.publish-redist]` in xtask/Cargo.toml.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  cargo xtask publish-redist --dry-run\n  cargo xtask publish-redist\n  cargo xtask publish-redist --rev 52edcf4 --dry-run\n  cargo xtask publish-redist --rev <newer SHA or tag> --version 0.1.2-20240416\n  cargo xtask publish-redist --repo ../mshv --dry-run --keep\n  cargo xtask publish-redist --crate mshv-bindings"
+    after_help = "Examples:\n  cargo xtask publish-redist --dry-run\n  cargo xtask publish-redist\n  cargo xtask publish-redist --rev 52edcf4 --dry-run\n  cargo xtask publish-redist --rev <newer SHA or tag> --version 0.1.2-20240416\n  cargo xtask publish-redist --repo ../mshv --dry-run --keep\n  cargo xtask publish-redist --crate mshv-bindings\n  cargo xtask publish-redist --dry-run --consumers ../hyperlight/Cargo.toml"
 )]
 pub struct PublishRedist {
     /// The source: a git URL or the path of a local clone [default: `repo` of
@@ -65,6 +65,14 @@ pub struct PublishRedist {
     /// its path.
     #[arg(long)]
     pub keep: bool,
+    /// Skip building the host's members that depend on the crates against the
+    /// packaged crates (done by default, dry run or not, before any upload).
+    #[arg(long)]
+    pub no_consumer_check: bool,
+    /// The workspace whose members that depend on the crates are built against them
+    /// [default: the repository's root Cargo.toml, when there is one].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_consumer_check")]
+    pub consumers: Option<camino::Utf8PathBuf>,
 }
 
 /// `[workspace.metadata.publish-redist]` of the xtask's own `xtask/Cargo.toml`
@@ -206,10 +214,16 @@ impl PublishRedist {
             gha::group("publish-redist: the manifest diff", || print!("{diff}"));
         }
 
+        let consumers = match (&self.consumers, self.no_consumer_check) {
+            (_, true) => None,
+            (Some(manifest), false) => Some(consumer_root(manifest)?),
+            (None, false) => Some(crate::project_root()),
+        };
         let source = format!("{repo} at `{}`", short(&fetched.commit));
         let result = (|| {
             engine.probe(&mut planned)?;
             engine.package(&src, &planned)?;
+            engine.check_consumers(consumers.as_deref(), &src, &planned)?;
             engine.compare(&src, &mut planned)?;
             if !self.dry_run {
                 engine.publish(&mut planned)?;
@@ -224,6 +238,17 @@ impl PublishRedist {
         engine.done(started);
         Ok(())
     }
+}
+
+/// The workspace root of `--consumers PATH/Cargo.toml`, the path meant from where
+/// the user is.
+fn consumer_root(manifest: &camino::Utf8Path) -> anyhow::Result<camino::Utf8PathBuf> {
+    let path =
+        if manifest.is_absolute() { manifest.to_owned() } else { crate::invocation_dir()?.join(manifest) };
+    if path.file_name() != Some("Cargo.toml") || !path.is_file() {
+        bail!("--consumers {manifest}: not a Cargo.toml that exists");
+    }
+    Ok(path.parent().context("a manifest has a directory")?.to_owned())
 }
 
 /// A local path as an absolute path (the task runs at the repo root, but a path

@@ -34,6 +34,8 @@ pub struct Dep {
     pub package: String,
     pub path: Option<String>,
     pub has_version: bool,
+    /// The version requirement, when the entry has one.
+    pub requirement: Option<String>,
     /// `registry = "…"`: the registry it comes from (crates.io when None).
     pub registry: Option<String>,
     /// `workspace = true`: the entry is inherited from `[workspace.dependencies]`.
@@ -101,6 +103,7 @@ fn describe(table: &str, kind: Kind, key: &str, item: &Item) -> Dep {
         path: get("path").and_then(Item::as_str).map(str::to_owned),
         // A bare string is a version requirement.
         has_version: item.is_str() || get("version").is_some(),
+        requirement: item.as_str().or_else(|| get("version").and_then(Item::as_str)).map(str::to_owned),
         registry: get("registry").and_then(Item::as_str).map(str::to_owned),
         inherited: get("workspace").and_then(Item::as_bool) == Some(true),
     }

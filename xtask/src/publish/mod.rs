@@ -20,6 +20,7 @@
 //! the first upload.
 
 mod compare;
+pub mod consumer;
 pub mod manifest;
 mod package;
 pub mod workspace;
@@ -73,7 +74,7 @@ impl Outcome {
 /// The engine's view of a run: which task (for the progress lines), which feed,
 /// the work dir, and the time spent in cargo.
 pub struct Engine<'a> {
-    sh: &'a Shell,
+    pub(super) sh: &'a Shell,
     task: &'static str,
     registry: &'a Registry,
     work: &'a Utf8Path,
@@ -142,6 +143,25 @@ impl<'a> Engine<'a> {
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         self.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
         Ok(())
+    }
+
+    /// After packaging (publish-redist): warns about requirements of the packaged
+    /// crates with no upper bound, and builds the host's members that depend on the
+    /// crates against them (see [`consumer`]).
+    pub fn check_consumers(
+        &mut self,
+        host: Option<&Utf8Path>,
+        src: &Utf8Path,
+        crates: &[CratePlan],
+    ) -> anyhow::Result<()> {
+        consumer::warn_unbounded(src, crates)?;
+        match host {
+            Some(host) => {
+                let dry_run = self.dry_run;
+                consumer::check(self, host, src, crates, dry_run)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Stage 3: compares what the feed has for each crate [`Outcome::InFeed`] with

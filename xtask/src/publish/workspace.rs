@@ -97,6 +97,15 @@ impl Workspace {
         self.members.iter().filter(|m| m.publish.allows(registry)).collect()
     }
 
+    /// Whether `member` depends (in any table, inherited or not) on `package` from
+    /// the registry `registry`.
+    pub fn depends_on(&self, member: &Member, package: &str, registry: &str) -> bool {
+        member.deps.iter().any(|dep| {
+            let resolved = self.resolve(dep);
+            resolved.package == package && resolved.registry.as_deref() == Some(registry)
+        })
+    }
+
     fn index_of(&self, name: &str) -> Option<usize> {
         self.members.iter().position(|m| m.name == name)
     }

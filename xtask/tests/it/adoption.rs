@@ -340,7 +340,7 @@ fn copy_file(from: &Path, to: &Path) {
 
 /// The xtask's crates.io dependencies, vendored once per target dir (from crates.io,
 /// or the local cache of it) so that the host's builds need no network.
-fn vendored_xtask_dependencies() -> PathBuf {
+pub fn vendored_xtask_dependencies() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let manifest = repo_root().join("xtask").join("Cargo.toml");

@@ -641,3 +641,95 @@ fn an_interrupt_stops_cargo_removes_the_work_dir_and_exits_130() {
     let left: Vec<_> = fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "work dirs left behind: {left:?}");
 }
+
+/// Issue 8: before an upload that cannot be taken back, the host's members that
+/// depend on the crates are built against the packaged crates (in a copy of the
+/// host). A member that does not build stops the run, dry or real, before any
+/// upload; every requirement of a packaged crate with no upper bound (mshv's
+/// `libc = ">=0.2.39"`, here from a vendored crates.io) gets a warning naming it.
+#[test]
+fn a_consumer_that_does_not_build_stops_the_run_before_any_upload() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let vendored = crate::adoption::vendored_xtask_dependencies();
+    let config = sb.cargo_home().join("config.toml");
+    let mut text = fs::read_to_string(&config).unwrap_or_default();
+    text.push_str(&format!(
+        "\n[source.crates-io]\nreplace-with = \"vendored\"\n\n[source.vendored]\ndirectory = {:?}\n",
+        vendored.to_str().unwrap()
+    ));
+    fs::write(&config, text).unwrap();
+    let fx = fixture(&mut sb, 0, 12);
+    let ioctls = IOCTLS_MANIFEST.replace("[dependencies]\n", "[dependencies]\nlibc = \">=0.2.39\"\n");
+    let rev = commit(&mut sb, &fx, "mshv-ioctls/Cargo.toml", &ioctls, "ioctls: libc, as upstream");
+
+    // The host: a member calling into mshv-ioctls from the feed, and one that does not.
+    let host = sb.root().join("host");
+    let write = |path: &str, text: &str| {
+        let path = host.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nresolver = \"2\"\nmembers = [\"hyperlight_host\", \"hyperlight_common\"]\n",
+    );
+    write(
+        "hyperlight_host/Cargo.toml",
+        &format!(
+            "[package]\nname = \"hyperlight_host\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n\
+             mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}\n"
+        ),
+    );
+    write(
+        "hyperlight_host/src/lib.rs",
+        "pub fn version() -> u32 { mshv_ioctls::mshv_version_that_is_gone() }\n",
+    );
+    write(
+        "hyperlight_common/Cargo.toml",
+        "[package]\nname = \"hyperlight_common\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    write("hyperlight_common/src/lib.rs", "");
+    git(&mut sb, &host, &["init", "-q", "-b", "main"]);
+    git(&mut sb, &host, &["add", "-A"]);
+    git(&mut sb, &host, &["commit", "-q", "-m", "host"]);
+    let consumers = host.join("Cargo.toml");
+    let consumers = consumers.to_str().unwrap();
+
+    for dry in [true, false] {
+        let mut extra = vec!["--consumers", consumers];
+        if dry {
+            extra.push("--dry-run");
+        }
+        let run = publish(&mut sb, &fx, &rev, &extra);
+        run.assert_failure();
+        run.assert_output_contains("hyperlight_host of ");
+        run.assert_output_contains(
+            "do not build against the packaged mshv-bindings, mshv-ioctls; nothing was uploaded",
+        );
+        run.assert_output_contains("mshv_version_that_is_gone");
+        run.assert_output_contains("--no-consumer-check");
+        run.assert_output_contains("mshv-ioctls 0.1.1 requires libc `>=0.2.39`, with no upper bound");
+        assert!(
+            !run.combined().contains("hyperlight_common"),
+            "a member that does not depend on mshv was built"
+        );
+    }
+    assert!(publishes(&sb).is_empty(), "{:?}", publishes(&sb));
+    assert!(kellnr.index_entry("mshv-bindings").is_none(), "uploaded despite the consumer");
+    // Skipped on request: the same dry run passes.
+    publish(&mut sb, &fx, &rev, &["--dry-run", "--no-consumer-check"]).assert_success();
+
+    // The host fixed: the check passes and the crates are published.
+    fs::write(
+        host.join("hyperlight_host/src/lib.rs"),
+        "pub fn version() -> u32 { mshv_ioctls::mshv_version() }\n",
+    )
+    .unwrap();
+    git(&mut sb, &host, &["commit", "-q", "-a", "-m", "fixed"]);
+    let run = publish(&mut sb, &fx, &rev, &["--consumers", consumers]);
+    run.assert_success();
+    run.assert_output_contains("hyperlight_host of ");
+    run.assert_output_contains("built against the packaged mshv-bindings, mshv-ioctls");
+    entry(&kellnr, "mshv-ioctls", "0.1.1");
+    scan(&sb, &secrets);
+}
