@@ -9,6 +9,7 @@ mod cargo;
 mod feeds;
 mod gh;
 mod gha;
+mod run;
 mod secret;
 mod setup;
 mod toml_file;
