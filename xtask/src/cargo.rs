@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use anyhow::Context;
 use camino::Utf8Path;
 use xshell::Shell;
 
@@ -132,23 +133,30 @@ impl FeedError {
             Need::Publish => "Packaging read & write",
         };
         match self {
-            FeedError::NoProvider => "run `cargo xtask setup` (cargo-login and cargo-login-ci run it too)".into(),
+            FeedError::NoProvider => {
+                "run `cargo xtask setup` (cargo-login and cargo-login-ci run it too)".into()
+            }
             FeedError::NoToken => {
-                "cargo has no token for it: run `cargo xtask cargo-login` (or `cargo-login --provider`)".into()
+                "cargo has no token for it: run `cargo xtask cargo-login` (or `cargo-login --provider`)"
+                    .into()
             }
             FeedError::Rejected => format!(
-                "the feed refused the token (wrong or expired): run `cargo xtask cargo-login` again, or                  `cargo-login-ci` with a current PAT with the {scope} scope"
+                "the feed refused the token (wrong or expired): run `cargo xtask cargo-login` again, or \
+                 `cargo-login-ci` with a current PAT with the {scope} scope"
             ),
             FeedError::Forbidden { .. } => format!(
-                "the feed knows the token but it may not do this: use a PAT with the {scope} scope                  (`cargo xtask rotate-pat --access {}`), or ask for {scope} on the feed",
+                "the feed knows the token but it may not do this: use a PAT with the {scope} scope \
+                 (`cargo xtask rotate-pat --access {}`), or ask for {scope} on the feed",
                 if need == Need::Read { "read" } else { "write" }
             ),
             FeedError::Http { .. } => {
-                "the feed (or a proxy in front of it) answered with an error page: try again later,                  and check the feed's index URL"
+                "the feed (or a proxy in front of it) answered with an error page: try again later, \
+                 and check the feed's index URL"
                     .into()
             }
             FeedError::TimedOut { .. } => format!(
-                "check the network and the feed's index URL; on a slow network allow more time with                  {}=<seconds>",
+                "check the network and the feed's index URL; on a slow network allow more time with \
+                 {}=<seconds>",
                 run::TIMEOUT_VAR
             ),
             FeedError::Unreachable(_) => "check the network and the feed's index URL".into(),
@@ -162,8 +170,9 @@ impl FeedError {
 const PROBE_CRATE: &str = "hyperlight-xtask-access-probe";
 
 /// The probe's own time limit (`XTASK_TIMEOUT_SECS` overrides it). Cargo is told
-/// to give up on a request after a third of it, with one retry, so that on a
-/// hanging feed cargo's own message comes first and the limit is the backstop.
+/// to give up on a silent request after a quarter of it, with one retry (a
+/// network blip must not fail a CI login), so that on a hanging feed cargo's own
+/// message comes first, at about half the limit, and the limit is the backstop.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Asks cargo, run in `dir` (the repo root, whose config names the feeds), for a
@@ -177,13 +186,15 @@ pub fn check_access(
     forms: &[String],
 ) -> anyhow::Result<Access> {
     let name = &registry.name;
+    let home = ProbeHome::new(name)?;
     let limit = run::timeout_or(PROBE_TIMEOUT);
-    let http_timeout = (limit.as_secs() / 3).max(1).to_string();
+    let http_timeout = (limit.as_secs() / 4).max(1).to_string();
     let result = run::cargo(dir, ["info", "--registry", name, PROBE_CRATE])
         .label(format!("cargo info --registry {name} (the access check of {name})"))
         .timeout(PROBE_TIMEOUT)
         .env("CARGO_HTTP_TIMEOUT", &http_timeout)
         .env("CARGO_NET_RETRY", "1")
+        .env("CARGO_HOME", home.dir.as_str())
         .secret_env(env)
         .redact(forms)
         .output();
@@ -201,6 +212,47 @@ pub fn check_access(
             Ok(Access::Failed(FeedError::TimedOut { after: limit }))
         }
         Err(err) => Err(err.into()),
+    }
+}
+
+/// A private `CARGO_HOME` for one access check, holding copies of the config and
+/// credentials files of the real one, so cargo sees exactly what it would see
+/// there. Why: while cargo updates an index it holds the lock of its home's
+/// package cache, and checks sharing a home wait for each other (`Blocking
+/// waiting for file lock on package cache`): two hanging feeds would cost two
+/// time limits. Removed when dropped.
+struct ProbeHome {
+    dir: camino::Utf8PathBuf,
+}
+
+impl ProbeHome {
+    fn new(feed: &str) -> anyhow::Result<ProbeHome> {
+        let real = crate::setup::cargo_home()?;
+        let temp = camino::Utf8PathBuf::try_from(std::env::temp_dir())
+            .map_err(|e| anyhow::anyhow!("the temp dir is not UTF-8 (set TMPDIR): {e}"))?;
+        let dir = temp.join(format!("hyperlight-xtask-check-{}-{feed}", std::process::id()));
+        // A leftover of a killed run of this pid is stale.
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut builder = std::fs::DirBuilder::new();
+        // The credentials file is copied in: no one else may read it there either.
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).with_context(|| format!("cannot create {dir} for the access check"))?;
+        let home = ProbeHome { dir };
+        for name in ["config.toml", "config", "credentials.toml", "credentials"] {
+            let from = real.join(name);
+            if from.is_file() {
+                std::fs::copy(&from, home.dir.join(name))
+                    .with_context(|| format!("cannot copy {from} for the access check"))?;
+            }
+        }
+        Ok(home)
+    }
+}
+
+impl Drop for ProbeHome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

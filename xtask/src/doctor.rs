@@ -74,8 +74,12 @@ impl Doctor {
         }
 
         let mut failed = Vec::new();
-        let checks =
-            crate::login::check_all(&crate::sh_dir(sh)?, &feeds, &SecretEnv::default(), &configs.tokens());
+        let checks = crate::login::check_all(
+            &crate::sh_dir(sh)?,
+            &feeds,
+            &SecretEnv::default(),
+            &configs.secrets(&feeds),
+        );
         for (feed, access) in feeds.iter().zip(checks) {
             let access = access?;
             let (verdict, hint) = (access.to_string(), access.hint());
@@ -137,9 +141,10 @@ impl Configs {
         }
     }
 
-    /// Every form of every token cargo could send (the credentials file, the
-    /// environment), to redact from what the feeds answer. Never printed.
-    fn tokens(&self) -> Vec<String> {
+    /// Every form of every token cargo could send to `feeds` (the credentials file,
+    /// the environment) and every hidden provider argument, to redact from what
+    /// cargo and the feeds say. Never printed.
+    fn secrets(&self, feeds: &[Registry]) -> Vec<String> {
         let mut tokens: Vec<String> = std::env::vars()
             .filter(|(key, _)| {
                 key == "CARGO_REGISTRY_TOKEN"
@@ -154,7 +159,17 @@ impl Configs {
             }
             tokens.extend(doc.get("registry").and_then(|r| r.get("token")?.as_str()).map(str::to_owned));
         }
-        tokens.iter().flat_map(|token| token_forms(token)).collect()
+        let mut forms: Vec<String> = tokens.iter().flat_map(|token| token_forms(token)).collect();
+        // The arguments of command providers are never shown, in cargo's messages
+        // either (cargo names a provider that failed with its command line).
+        for feed in feeds {
+            for words in self.effective_provider(feed).map(|(entries, _)| entries).unwrap_or_default() {
+                let shown = shown_provider(&words);
+                forms
+                    .extend(words.into_iter().filter(|w| !w.starts_with('-') && !shown.contains(w.as_str())));
+            }
+        }
+        forms
     }
 
     /// The providers cargo will use for `feed`, each as its words, and where that

@@ -3,6 +3,7 @@
 //! One test binary (not one per file) so the suite links once.
 
 mod credentials;
+mod faults;
 mod login;
 mod publish_redist;
 mod setup;
