@@ -190,7 +190,7 @@ pub fn check_access(
     let limit = run::timeout_or(PROBE_TIMEOUT);
     let http_timeout = (limit.as_secs() / 4).max(1).to_string();
     let result = run::cargo(dir, ["info", "--registry", name, PROBE_CRATE])
-        .label(format!("cargo info --registry {name} (the access check of {name})"))
+        .label(format!("cargo info --registry {name}"))
         .timeout(PROBE_TIMEOUT)
         .env("CARGO_HTTP_TIMEOUT", &http_timeout)
         .env("CARGO_NET_RETRY", "1")

@@ -244,7 +244,8 @@ impl Drop for FaultServer {
     }
 }
 
-/// Answers the requests of one connection (keep-alive, as cargo's curl uses it).
+/// Answers the requests of one connection: keep-alive, as cargo's curl uses it,
+/// unless the request says `Connection: close` (as [`request`] does).
 fn serve(
     mut stream: TcpStream,
     fault: &Fault,
@@ -312,6 +313,9 @@ fn serve(
         answer.push_str(&body);
         stream.write_all(answer.as_bytes())?;
         stream.flush()?;
+        if head.to_ascii_lowercase().contains("\r\nconnection: close") {
+            return Ok(());
+        }
     }
 }
 
@@ -343,5 +347,19 @@ mod tests {
     #[test]
     fn json_strings_are_escaped() {
         assert_eq!(json_string("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+    }
+
+    #[test]
+    fn fault_server_asks_for_a_token_then_answers_with_its_fault() {
+        let server = FaultServer::start(Fault::EchoAuthorization { status: 403 });
+        let anonymous = request(server.addr(), "GET", "/index/config.json", &[], b"").unwrap();
+        assert_eq!(anonymous.status, 401);
+        assert!(anonymous.header("WWW-Authenticate").is_some());
+        let with_token =
+            request(server.addr(), "GET", "/index/config.json", &[("Authorization", "Bearer t0ken")], b"")
+                .unwrap();
+        assert_eq!(with_token.status, 403);
+        assert_eq!(with_token.text(), "denied: you sent Authorization: Bearer t0ken");
+        assert_eq!(server.requests(), 2);
     }
 }
