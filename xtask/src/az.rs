@@ -1,11 +1,21 @@
 //! The Azure CLI: interactive `az login` and Entra access tokens for Azure DevOps.
+//! Every call but `az login` goes through the runner ([`crate::run`]), with
+//! [`AZ_TIMEOUT`]: an az that waits on a network or a token cache must not hang
+//! the task silently.
+
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
 use xshell::{Shell, cmd};
 
-use crate::secret::{AuthHeader, Secret, redact};
+use crate::run::{Program, RunError};
+use crate::secret::{AuthHeader, Secret};
 use crate::tool;
+
+/// How long one az call may take (`XTASK_TIMEOUT_SECS` overrides it): az answers
+/// in a few seconds, slower only when it refreshes a token over the network.
+pub const AZ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The Entra resource id of Azure DevOps (and so of Azure Artifacts feeds).
 pub const AZURE_DEVOPS_RESOURCE: &str = "499b84ac-1321-427f-aa17-267ca6975798";
@@ -31,7 +41,8 @@ impl Az {
     }
 
     /// Runs `az login` attached to the user's terminal: it may open a browser or ask
-    /// to pick a subscription, which xshell's null stdin would break.
+    /// to pick a subscription, which a captured, time-limited call would break. The
+    /// one az call outside the runner (see [`crate::run`]).
     pub fn login_interactive(&self, sh: &Shell) -> anyhow::Result<()> {
         let az = &self.path;
         eprintln!("$ az login");
@@ -47,38 +58,37 @@ impl Az {
     /// One access token for Azure DevOps: enough for every feed of the organisation.
     pub fn access_token(&self, sh: &Shell) -> anyhow::Result<AccessToken> {
         let az = &self.path;
-        let out = cmd!(sh, "{az} account get-access-token --resource {AZURE_DEVOPS_RESOURCE} --output json")
-            .quiet()
-            .ignore_status()
-            .output()?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let token = json_string(&stdout, "accessToken").filter(|t| !t.is_empty());
-        let forms: Vec<&str> = token.as_deref().into_iter().collect();
-        if !out.status.success() || token.is_none() {
-            let stderr = redact(&String::from_utf8_lossy(&out.stderr), &forms);
-            if stderr.contains("az login") {
-                bail!(
-                    "the Azure CLI is not logged in: run `az login` (or pass --az-login) and try again\n{}",
-                    stderr.trim_end()
-                );
-            }
-            bail!("`az account get-access-token` gave no token:\n{}", stderr.trim_end());
-        }
-        let token = token.unwrap_or_default();
+        let out = Program::cmd(cmd!(
+            sh,
+            "{az} account get-access-token --resource {AZURE_DEVOPS_RESOURCE} --output json"
+        ))
+        .label("az account get-access-token")
+        .timeout(AZ_TIMEOUT)
+        .stdout_is_secret()
+        .output()
+        .map_err(|err| not_logged_in_or(err, "run `az login` (or pass --az-login)"))?;
+        let token = json_string(&out.stdout, "accessToken").filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            bail!(
+                "`az account get-access-token` answered without a token: run it yourself to see why\n{}",
+                out.stderr.trim_end()
+            );
+        };
         Ok(AccessToken {
             header: AuthHeader::bearer(&token)?,
-            expires_on: json_string(&stdout, "expiresOn").unwrap_or_else(|| "an unknown time".into()),
+            expires_on: json_string(&out.stdout, "expiresOn").unwrap_or_else(|| "an unknown time".into()),
         })
     }
 
-    /// Whether az is logged in (`az account show` succeeds); otherwise az's own words.
-    pub fn account_show(&self, sh: &Shell) -> Result<(), String> {
+    /// Whether az is logged in (`az account show` succeeds); otherwise why not: az's
+    /// own words ([`RunError::stderr`]), or that it did not answer.
+    pub fn account_show(&self, sh: &Shell) -> Result<(), RunError> {
         let az = &self.path;
-        match cmd!(sh, "{az} account show --output json").quiet().ignore_status().output() {
-            Ok(out) if out.status.success() => Ok(()),
-            Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim_end().to_owned()),
-            Err(err) => Err(format!("cannot run {az}: {err}")),
-        }
+        Program::cmd(cmd!(sh, "{az} account show --output json"))
+            .label("az account show")
+            .timeout(AZ_TIMEOUT)
+            .output()
+            .map(drop)
     }
 
     /// `az rest` against an Azure DevOps URL, with a token for Azure DevOps (az adds
@@ -99,22 +109,27 @@ impl Az {
             None => None,
         };
         let body_flag = body_arg.as_ref().map(|_| "--body");
-        let out = cmd!(
+        let out = Program::cmd(cmd!(
             sh,
             "{az} rest --method {method} --uri {uri} --resource {AZURE_DEVOPS_RESOURCE} {body_flag...} {body_arg...}"
-        )
-        .quiet()
-        .ignore_status()
-        .output()?;
-        let stdout = Secret::new(String::from_utf8_lossy(&out.stdout).into_owned());
-        if !out.status.success() {
-            let stderr = redact(&String::from_utf8_lossy(&out.stderr), &[stdout.expose()]);
-            if stderr.contains("az login") {
-                bail!("the Azure CLI is not logged in: run `az login` and try again\n{}", stderr.trim_end());
-            }
-            bail!("`az rest --method {method} --uri {uri}` failed:\n{}", stderr.trim_end());
+        ))
+        .label(format!("az rest --method {method} --uri {uri}"))
+        .timeout(AZ_TIMEOUT)
+        .stdout_is_secret()
+        .output()
+        .map_err(|err| not_logged_in_or(err, "run `az login`"))?;
+        Ok(Secret::new(out.stdout))
+    }
+}
+
+/// A failed az call as an error: "not logged in" and `fix` (what to run) when az
+/// says so, else the runner's own error.
+fn not_logged_in_or(err: RunError, fix: &str) -> anyhow::Error {
+    match err.stderr() {
+        Some(stderr) if stderr.contains("az login") => {
+            anyhow::anyhow!("the Azure CLI is not logged in: {fix} and try again\n{}", stderr.trim_end())
         }
-        Ok(stdout)
+        _ => err.into(),
     }
 }
 

@@ -1,87 +1,164 @@
 //! What the tasks ask of cargo: log in and out of a feed, check access to one, and
-//! its version. Always the cargo that runs the xtask ([`tool::cargo`]).
+//! its version. Always the cargo that runs the xtask, through [`run::cargo`].
+//!
+//! Also the one reading of cargo's messages about a feed, [`classify`]: the access
+//! check and publish-redist both turn cargo's stderr into a [`FeedError`], so that
+//! a 403 reads as a token without the needed permission and an HTML error page as
+//! its status and one line, wherever they show up.
 
 use std::fmt;
+use std::time::Duration;
 
-use anyhow::bail;
-use xshell::{Shell, cmd};
+use anyhow::Context;
+use camino::Utf8Path;
+use xshell::Shell;
 
 use crate::feeds::Registry;
-use crate::secret::{AuthHeader, redact};
-use crate::tool;
+use crate::run::{self, RunError, RunErrorKind};
+use crate::secret::{AuthHeader, SecretEnv};
 
 /// Stores `header` as the token of `registry` through `cargo login`, which reads it
 /// from stdin: never from argv, where other users of the machine could see it.
 pub fn login(sh: &Shell, registry: &Registry, header: &AuthHeader) -> anyhow::Result<()> {
-    let cargo = tool::cargo();
     let name = &registry.name;
-    let out = cmd!(sh, "{cargo} login --registry {name}")
-        .stdin(header.secret().expose())
-        .quiet()
-        .ignore_status()
+    run::cargo(&crate::sh_dir(sh)?, ["login", "--registry", name])
+        .stdin_secret(header.secret())
+        .redact(&header.forms())
+        .label(format!("cargo login --registry {name}"))
         .output()?;
-    if !out.status.success() {
-        let stderr = redact(&String::from_utf8_lossy(&out.stderr), &header.forms());
-        bail!("`cargo login --registry {name}` failed:\n{}", stderr.trim_end());
-    }
     Ok(())
 }
 
 /// Removes the stored token of `registry`; fine when none is stored.
 pub fn logout(sh: &Shell, registry: &Registry) -> anyhow::Result<()> {
-    let cargo = tool::cargo();
     let name = &registry.name;
-    let out = cmd!(sh, "{cargo} logout --registry {name}").quiet().ignore_status().output()?;
-    if !out.status.success() {
-        bail!(
-            "`cargo logout --registry {name}` failed:\n{}",
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        );
-    }
+    run::cargo(&crate::sh_dir(sh)?, ["logout", "--registry", name])
+        .label(format!("cargo logout --registry {name}"))
+        .output()?;
     Ok(())
+}
+
+/// The environment that hands `header` to cargo for each of `feeds` the way
+/// Microsoft's pipeline task does (`CARGO_REGISTRIES_<NAME>_TOKEN` with the
+/// `cargo:token` provider), so no credentials file is read or written. `forms` are
+/// the other forms of the secret behind the header (the PAT), to redact as well.
+pub fn token_env(feeds: &[Registry], header: &AuthHeader, forms: &[String]) -> SecretEnv {
+    let mut forms = forms.to_vec();
+    forms.extend(header.forms());
+    feeds.iter().fold(SecretEnv::default(), |env, feed| {
+        env.secret(feed.env_var("token"), header.secret(), forms.clone())
+            .plain(feed.env_var("credential-provider"), "cargo:token")
+    })
 }
 
 /// What a real authenticated request to a feed said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
     Ok,
+    Failed(FeedError),
+}
+
+/// What went wrong between cargo and a feed, read from cargo's messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedError {
     /// Cargo refused before asking: no credential provider is configured, which an
     /// authenticated feed needs.
     NoProvider,
     /// Cargo has no token for the feed (nothing stored, no provider answered).
     NoToken,
-    /// The feed answered 401/403 to the token cargo sent.
+    /// The feed answered 401 (cargo: `token rejected`): the token is wrong or expired.
     Rejected,
-    /// No answer, or an answer that is not the feed's: cargo's message says which.
+    /// The feed answered 403 to the token: it is valid but lacks a permission. The
+    /// reason is the feed's own line (Azure: `You lack Packaging read`).
+    Forbidden { reason: String },
+    /// Another HTTP status: the feed or a proxy in front of it failed. The reason is
+    /// one line of the answer (an HTML page's title), never the whole page.
+    Http { status: u16, reason: String },
+    /// No answer in time: cargo stopped waiting, or the xtask stopped cargo.
+    TimedOut { after: Duration },
+    /// No answer at all: cargo's message says why.
     Unreachable(String),
+}
+
+/// What an access is needed for: the permission a 403 says the token lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Read,
+    Publish,
 }
 
 impl fmt::Display for Access {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Access::Ok => f.write_str("ok"),
-            Access::NoProvider => f.write_str("refused by cargo: no credential provider is configured"),
-            Access::NoToken => f.write_str("no token"),
-            Access::Rejected => f.write_str("token rejected"),
-            Access::Unreachable(why) => write!(f, "unreachable ({why})"),
+            Access::Failed(err) => err.fmt(f),
         }
     }
 }
 
+impl fmt::Display for FeedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeedError::NoProvider => f.write_str("refused by cargo: no credential provider is configured"),
+            FeedError::NoToken => f.write_str("no token"),
+            FeedError::Rejected => f.write_str("token rejected"),
+            FeedError::Forbidden { reason } => {
+                write!(f, "insufficient permissions: the token lacks a scope (HTTP 403: {reason})")
+            }
+            FeedError::Http { status, reason } => write!(f, "the feed failed (HTTP {status}: {reason})"),
+            FeedError::TimedOut { after } => write!(f, "no answer within {} s", after.as_secs()),
+            FeedError::Unreachable(why) => write!(f, "unreachable ({why})"),
+        }
+    }
+}
+
+impl std::error::Error for FeedError {}
+
 impl Access {
     /// What to do about a verdict.
-    pub fn hint(&self) -> &'static str {
+    pub fn hint(&self) -> String {
         match self {
-            Access::Ok => "",
-            Access::NoProvider => "run `cargo xtask setup` (cargo-login and cargo-login-ci run it too)",
-            Access::NoToken => {
+            Access::Ok => String::new(),
+            Access::Failed(err) => err.hint(Need::Read),
+        }
+    }
+}
+
+impl FeedError {
+    /// What to do about it, when the access was needed for `need`.
+    pub fn hint(&self, need: Need) -> String {
+        let scope = match need {
+            Need::Read => "Packaging read",
+            Need::Publish => "Packaging read & write",
+        };
+        match self {
+            FeedError::NoProvider => {
+                "run `cargo xtask setup` (cargo-login and cargo-login-ci run it too)".into()
+            }
+            FeedError::NoToken => {
                 "cargo has no token for it: run `cargo xtask cargo-login` (or `cargo-login --provider`)"
+                    .into()
             }
-            Access::Rejected => {
-                "the feed refused the token (wrong, expired or without the Packaging scope): run \
-                 `cargo xtask cargo-login` again, or `cargo-login-ci` with a current PAT"
+            FeedError::Rejected => format!(
+                "the feed refused the token (wrong or expired): run `cargo xtask cargo-login` again, or \
+                 `cargo-login-ci` with a current PAT with the {scope} scope"
+            ),
+            FeedError::Forbidden { .. } => format!(
+                "the feed knows the token but it may not do this: use a PAT with the {scope} scope \
+                 (`cargo xtask rotate-pat --access {}`), or ask for {scope} on the feed",
+                if need == Need::Read { "read" } else { "write" }
+            ),
+            FeedError::Http { .. } => {
+                "the feed (or a proxy in front of it) answered with an error page: try again later, \
+                 and check the feed's index URL"
+                    .into()
             }
-            Access::Unreachable(_) => "check the network and the feed's index URL",
+            FeedError::TimedOut { .. } => format!(
+                "check the network and the feed's index URL; on a slow network allow more time with \
+                 {}=<seconds>",
+                run::TIMEOUT_VAR
+            ),
+            FeedError::Unreachable(_) => "check the network and the feed's index URL".into(),
         }
     }
 }
@@ -91,48 +168,198 @@ impl Access {
 /// then proves the token was accepted.
 const PROBE_CRATE: &str = "hyperlight-xtask-access-probe";
 
-/// Asks cargo for a crate of `registry` and classifies the answer. `env` is extra
-/// environment for cargo (the token variables of `cargo-login-ci --github-env`).
-pub fn check_access(sh: &Shell, registry: &Registry, env: &[(String, &str)]) -> anyhow::Result<Access> {
-    let cargo = tool::cargo();
+/// The probe's own time limit (`XTASK_TIMEOUT_SECS` overrides it). Cargo is told
+/// to give up on a silent request after a quarter of it, with one retry (a
+/// network blip must not fail a CI login), so that on a hanging feed cargo's own
+/// message comes first, at about half the limit, and the limit is the backstop.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Asks cargo, run in `dir` (the repo root, whose config names the feeds), for a
+/// crate of `registry` and classifies the answer. `env` is extra environment for
+/// cargo (the token variables of `cargo-login-ci --github-env` and rotate-pat);
+/// `forms` are the secrets the run knows, redacted from the verdict with `env`'s.
+pub fn check_access(
+    dir: &Utf8Path,
+    registry: &Registry,
+    env: &SecretEnv,
+    forms: &[String],
+) -> anyhow::Result<Access> {
     let name = &registry.name;
-    let mut command = cmd!(sh, "{cargo} info --registry {name} {PROBE_CRATE}").quiet().ignore_status();
-    for (key, value) in env {
-        command = command.env(key, value);
+    let home = ProbeHome::new(name)?;
+    let limit = run::timeout_or(PROBE_TIMEOUT);
+    let http_timeout = (limit.as_secs() / 4).max(1).to_string();
+    let result = run::cargo(dir, ["info", "--registry", name, PROBE_CRATE])
+        .label(format!("cargo info --registry {name}"))
+        .timeout(PROBE_TIMEOUT)
+        .env("CARGO_HTTP_TIMEOUT", &http_timeout)
+        .env("CARGO_NET_RETRY", "1")
+        .env("CARGO_HOME", home.dir.as_str())
+        .secret_env(env)
+        .redact(forms)
+        .output();
+    match result {
+        Ok(_) => Ok(Access::Ok),
+        Err(RunError { kind: RunErrorKind::Exit { stderr, .. }, .. })
+            if stderr.contains(&format!("could not find `{PROBE_CRATE}`")) =>
+        {
+            Ok(Access::Ok)
+        }
+        Err(RunError { kind: RunErrorKind::Exit { stderr, .. }, .. }) => {
+            Ok(Access::Failed(classify(&stderr)))
+        }
+        Err(RunError { kind: RunErrorKind::TimedOut { limit }, .. }) => {
+            Ok(Access::Failed(FeedError::TimedOut { after: limit }))
+        }
+        Err(err) => Err(err.into()),
     }
-    let out = command.output()?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    Ok(classify(out.status.success(), &stderr))
 }
 
-fn classify(success: bool, stderr: &str) -> Access {
-    if success || stderr.contains(&format!("could not find `{PROBE_CRATE}`")) {
-        return Access::Ok;
+/// A private `CARGO_HOME` for one access check, holding copies of the config and
+/// credentials files of the real one, so cargo sees exactly what it would see
+/// there. Why: while cargo updates an index it holds the lock of its home's
+/// package cache, and checks sharing a home wait for each other (`Blocking
+/// waiting for file lock on package cache`): two hanging feeds would cost two
+/// time limits. Removed when dropped.
+struct ProbeHome {
+    dir: camino::Utf8PathBuf,
+}
+
+impl ProbeHome {
+    fn new(feed: &str) -> anyhow::Result<ProbeHome> {
+        let real = crate::cargo_home::cargo_home()?;
+        let temp = camino::Utf8PathBuf::try_from(std::env::temp_dir())
+            .map_err(|e| anyhow::anyhow!("the temp dir is not UTF-8 (set TMPDIR): {e}"))?;
+        let dir = temp.join(format!("hyperlight-xtask-check-{}-{feed}", std::process::id()));
+        // A leftover of a killed run of this pid is stale.
+        let _ = std::fs::remove_dir_all(&dir);
+        // The credentials file is copied in: no one else may read it there either.
+        #[cfg_attr(not(unix), allow(unused_mut))]
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).with_context(|| format!("cannot create {dir} for the access check"))?;
+        let home = ProbeHome { dir };
+        for name in ["config.toml", "config", "credentials.toml", "credentials"] {
+            let from = real.join(name);
+            if from.is_file() {
+                std::fs::copy(&from, home.dir.join(name))
+                    .with_context(|| format!("cannot copy {from} for the access check"))?;
+            }
+        }
+        Ok(home)
     }
-    if stderr.contains("token rejected") {
-        return Access::Rejected;
+}
+
+impl Drop for ProbeHome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What cargo's stderr says went wrong with a feed. Pass it redacted: the reasons
+/// it keeps are lines of the feed's answer.
+pub fn classify(stderr: &str) -> FeedError {
+    if stderr.contains("require a credential-provider to be configured") {
+        return FeedError::NoProvider;
     }
     if stderr.contains("no token found") {
-        return Access::NoToken;
+        return FeedError::NoToken;
     }
-    if stderr.contains("require a credential-provider to be configured") {
-        return Access::NoProvider;
+    let status = http_status(stderr);
+    if stderr.contains("token rejected") || status == Some(401) {
+        return FeedError::Rejected;
+    }
+    if let Some(status) = status {
+        let reason = body_reason(stderr).unwrap_or_else(|| "no reason given".into());
+        return match status {
+            403 => FeedError::Forbidden { reason },
+            _ => FeedError::Http { status, reason },
+        };
     }
     let reason = stderr
         .lines()
         .map(str::trim)
         .rfind(|l| !l.is_empty() && !l.starts_with("Caused by") && !l.starts_with("warning"))
         .unwrap_or("cargo failed without a message")
-        .trim_start_matches("error: ")
-        .to_owned();
-    Access::Unreachable(reason)
+        .trim_start_matches("error: ");
+    FeedError::Unreachable(one_line(reason))
+}
+
+/// The HTTP status of cargo's `… got 403` (index reads) or `(status 403 Forbidden)`
+/// (the publish API).
+fn http_status(stderr: &str) -> Option<u16> {
+    let number_after = |marker: &str| {
+        stderr.match_indices(marker).find_map(|(at, _)| {
+            let digits: String =
+                stderr[at + marker.len()..].chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<u16>().ok().filter(|s| (100..600).contains(s))
+        })
+    };
+    number_after(", got ").or_else(|| number_after("(status "))
+}
+
+/// One line saying why, from the answer's body cargo quotes after `body:` (index
+/// reads) or after the status (the publish API): an HTML page's `<title>` (or
+/// first heading), else its first line of text.
+fn body_reason(stderr: &str) -> Option<String> {
+    let body = match stderr.find("body:") {
+        Some(at) => &stderr[at + "body:".len()..],
+        None => {
+            let at = stderr.find("(status ")?;
+            let after = &stderr[at..];
+            &after[after.find("):")? + 2..]
+        }
+    };
+    let lower = body.to_ascii_lowercase();
+    if lower.contains("<html") || lower.contains("<!doctype") || lower.contains("</") {
+        for tag in ["title", "h1", "h2"] {
+            if let Some(start) = lower.find(&format!("<{tag}")) {
+                let inner = &body[start..];
+                let open_end = inner.find('>')? + 1;
+                let close = inner.to_ascii_lowercase().find(&format!("</{tag}"))?;
+                let text = one_line(&strip_tags(&inner[open_end..close.max(open_end)]));
+                if !text.is_empty() {
+                    return Some(text);
+                }
+            }
+        }
+        let text = one_line(&strip_tags(body));
+        return (!text.is_empty()).then_some(text);
+    }
+    body.lines().map(str::trim).find(|l| !l.is_empty()).map(one_line)
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whitespace collapsed, at most 160 characters: a reason fits a verdict line.
+fn one_line(text: &str) -> String {
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match words.char_indices().nth(160) {
+        Some((at, _)) => format!("{}…", &words[..at]),
+        None => words,
+    }
 }
 
 /// Cargo's `(major, minor)` version.
 pub fn version(sh: &Shell) -> anyhow::Result<(u32, u32)> {
-    let cargo = tool::cargo();
-    let text = cmd!(sh, "{cargo} --version").quiet().read()?;
-    parse_version(&text).ok_or_else(|| anyhow::anyhow!("cannot read cargo's version from `{text}`"))
+    let text = run::cargo(&crate::sh_dir(sh)?, ["--version"]).output()?.stdout;
+    let text = text.trim();
+    parse_version(text).ok_or_else(|| anyhow::anyhow!("cannot read cargo's version from `{text}`"))
 }
 
 fn parse_version(text: &str) -> Option<(u32, u32)> {
@@ -147,27 +374,50 @@ mod tests {
 
     #[test]
     fn classifies_cargo_messages() {
-        // Messages as cargo 1.95 prints them against kellnr 6.5.0.
-        let not_found =
-            format!("error: could not find `{PROBE_CRATE}` in registry `sparse+http://127.0.0.1:1/`");
-        assert_eq!(classify(false, &not_found), Access::Ok);
+        // Messages as cargo 1.95 prints them against kellnr 6.5.0 and the fault
+        // servers of the tests.
         assert_eq!(
-            classify(false, "error: token rejected for `f`, please run `cargo login --registry f`"),
-            Access::Rejected
+            classify("error: token rejected for `f`, please run `cargo login --registry f`"),
+            FeedError::Rejected
         );
         assert_eq!(
-            classify(false, "error: no token found for `f`, please run `cargo login --registry f`"),
-            Access::NoToken
+            classify("error: no token found for `f`, please run `cargo login --registry f`"),
+            FeedError::NoToken
         );
         let no_provider = "Caused by:\n  authenticated registries require a credential-provider to be configured\n  \
                            see https://doc.rust-lang.org/cargo/reference/registry-authentication.html for details";
-        assert_eq!(classify(false, no_provider), Access::NoProvider);
+        assert_eq!(classify(no_provider), FeedError::NoProvider);
         let unreachable =
             "error: download of config.json failed\n\nCaused by:\n  [7] Could not connect to server";
-        assert_eq!(
-            classify(false, unreachable),
-            Access::Unreachable("[7] Could not connect to server".into())
-        );
+        assert_eq!(classify(unreachable), FeedError::Unreachable("[7] Could not connect to server".into()));
+    }
+
+    #[test]
+    fn a_403_is_a_missing_scope_not_a_network_problem() {
+        let stderr = "    Updating `f` index\nerror: download of config.json failed\n\nCaused by:\n  failed to get \
+                      successful HTTP response from `http://127.0.0.1:1/index/config.json` (127.0.0.1), got 403\n  \
+                      body:\n  You lack Packaging read\n";
+        let verdict = classify(stderr);
+        assert_eq!(verdict, FeedError::Forbidden { reason: "You lack Packaging read".into() });
+        assert!(verdict.to_string().contains("insufficient permissions"), "{verdict}");
+        assert!(verdict.hint(Need::Read).contains("Packaging read scope"));
+        assert!(verdict.hint(Need::Publish).contains("Packaging read & write"));
+        let publish = "error: failed to publish to registry at http://x\n\nCaused by:\n  the remote server \
+                       responded with an error (status 403 Forbidden): You lack Packaging write";
+        assert_eq!(classify(publish), FeedError::Forbidden { reason: "You lack Packaging write".into() });
+    }
+
+    #[test]
+    fn an_html_error_page_is_its_status_and_title() {
+        let stderr = "error: download of config.json failed\n\nCaused by:\n  failed to get successful HTTP \
+                      response from `http://127.0.0.1:1/index/config.json` (127.0.0.1), got 500\n  body:\n  \
+                      <!DOCTYPE html>\n  <html><head><title>500 - Internal server error.</title></head>\n  \
+                      <body><h1>Server Error</h1>\n  </body>\n  </html>\n";
+        let verdict = classify(stderr);
+        assert_eq!(verdict, FeedError::Http { status: 500, reason: "500 - Internal server error.".into() });
+        assert!(!verdict.to_string().contains('<'), "{verdict}");
+        let untitled = "error: x\n  failed to get successful HTTP response from `u`, got 502\n  body:\n  <html><body><p>Bad\n gateway</p></body></html>";
+        assert_eq!(classify(untitled), FeedError::Http { status: 502, reason: "Bad gateway".into() });
     }
 
     #[test]

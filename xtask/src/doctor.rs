@@ -4,7 +4,12 @@
 //! It reads the same places cargo reads (environment, global config, the repo's
 //! config, the credentials file) to explain the setup, but the verdict comes from a
 //! real authenticated request through cargo, never from that reading alone. It never
-//! prints a token: only where one comes from.
+//! prints a token: only where one comes from. A feed's answer can still carry one
+//! (a server or proxy that echoes the `Authorization` header into its error page),
+//! so doctor reads the tokens cargo would send (credentials file, environment)
+//! only to redact them from every verdict; a token only a provider command knows
+//! is caught by the redaction of every `Basic …`/`Bearer …` credential. Provider
+//! settings are shown without their arguments, which could be tokens.
 
 use anyhow::bail;
 use camino::Utf8PathBuf;
@@ -18,6 +23,8 @@ use crate::feeds::{self, Registry};
 use crate::gh::Gh;
 use crate::gha;
 use crate::provider;
+use crate::run::{RunError, RunErrorKind};
+use crate::secret::{SecretEnv, token_forms};
 use crate::toml_file;
 use crate::tool;
 
@@ -77,8 +84,14 @@ impl Doctor {
         }
 
         let mut failed = Vec::new();
-        for feed in &feeds {
-            let access = cargo::check_access(sh, feed, &[])?;
+        let checks = crate::login::check_all(
+            &crate::sh_dir(sh)?,
+            &feeds,
+            &SecretEnv::default(),
+            &configs.secrets(&feeds),
+        );
+        for (feed, access) in feeds.iter().zip(checks) {
+            let access = access?;
             let (verdict, hint) = (access.to_string(), access.hint());
             println!("{}:", feed.name);
             println!("  index:               {}", feed.index);
@@ -140,30 +153,67 @@ impl Configs {
         }
     }
 
-    /// The provider words cargo will use for `feed`, and where that setting is. Cargo
-    /// takes the feed's own `credential-provider` (environment first), else the global
-    /// list, whose last entry is tried first.
-    fn effective_provider(&self, feed: &Registry) -> Option<(Vec<String>, String)> {
+    /// Every form of every token cargo could send to `feeds` (the credentials file,
+    /// the environment) and every hidden provider argument, to redact from what
+    /// cargo and the feeds say. Never printed.
+    fn secrets(&self, feeds: &[Registry]) -> Vec<String> {
+        let mut tokens: Vec<String> = std::env::vars()
+            .filter(|(key, _)| {
+                key == "CARGO_REGISTRY_TOKEN"
+                    || (key.starts_with("CARGO_REGISTRIES_") && key.ends_with("_TOKEN"))
+            })
+            .map(|(_, value)| value)
+            .collect();
+        if let Some(doc) = self.credentials.as_ref().ok().and_then(Option::as_ref) {
+            let registries = doc.get("registries").and_then(|r| r.as_table_like());
+            for (_, registry) in registries.into_iter().flat_map(|r| r.iter()) {
+                tokens.extend(registry.get("token").and_then(|t| t.as_str()).map(str::to_owned));
+            }
+            tokens.extend(doc.get("registry").and_then(|r| r.get("token")?.as_str()).map(str::to_owned));
+        }
+        let mut forms: Vec<String> = tokens.iter().flat_map(|token| token_forms(token)).collect();
+        // The arguments of command providers are never shown, in cargo's messages
+        // either (cargo names a provider that failed with its command line).
+        for feed in feeds {
+            for words in self.effective_provider(feed).map(|(entries, _)| entries).unwrap_or_default() {
+                let shown = shown_provider(&words);
+                forms
+                    .extend(words.into_iter().filter(|w| !w.starts_with('-') && !shown.contains(w.as_str())));
+            }
+        }
+        forms
+    }
+
+    /// The providers cargo will use for `feed`, each as its words, and where that
+    /// setting is. Cargo takes the feed's own `credential-provider` (environment
+    /// first), else the global list, whose last entry is tried first.
+    fn effective_provider(&self, feed: &Registry) -> Option<(Vec<Vec<String>>, String)> {
         let var = feed.env_var("credential-provider");
         if let Some(value) = std::env::var(&var).ok().filter(|v| !v.is_empty()) {
-            return Some((value.split_whitespace().map(str::to_owned).collect(), var));
+            return Some((vec![value.split_whitespace().map(str::to_owned).collect()], var));
         }
         let docs = [(self.global(), self.global_path.to_string()), (self.repo(), feeds::CONFIG_PATH.into())];
         for (doc, place) in &docs {
             if let Some(item) =
                 doc.and_then(|d| d.get("registries")?.get(&feed.name)?.get("credential-provider"))
             {
-                return Some((provider::provider_words(item), place.clone()));
+                return Some((vec![provider::provider_words(item)], place.clone()));
             }
         }
+        // In the environment, cargo reads a list as words: each word is an entry.
         if let Ok(list) = std::env::var("CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS") {
-            return Some((list.split_whitespace().map(str::to_owned).collect(), "environment".into()));
+            let entries = list.split_whitespace().map(|w| vec![w.to_owned()]).collect();
+            return Some((entries, "CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS".into()));
         }
         for (doc, place) in &docs {
             let list = doc.and_then(|d| d.get("registry")?.get("global-credential-providers")?.as_array());
             if let Some(list) = list {
-                let words = list.iter().filter_map(|v| v.as_str()).map(str::to_owned).collect();
-                return Some((words, format!("registry.global-credential-providers in {place}")));
+                let entries = list
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .map(|entry| entry.split_whitespace().map(str::to_owned).collect())
+                    .collect();
+                return Some((entries, format!("registry.global-credential-providers in {place}")));
             }
         }
         None
@@ -171,13 +221,16 @@ impl Configs {
 
     fn provider(&self, feed: &Registry) -> String {
         match self.effective_provider(feed) {
-            Some((words, place)) => format!("{} ({place})", shown_provider(&words)),
+            Some((entries, place)) => {
+                let shown: Vec<String> = entries.iter().map(|words| shown_provider(words)).collect();
+                format!("{} ({place})", shown.join(" "))
+            }
             None => "none: cargo refuses authenticated feeds without one; run `cargo xtask setup`".into(),
         }
     }
 
     fn token_source(&self, feed: &Registry) -> String {
-        let words = self.effective_provider(feed).map(|(w, _)| w).unwrap_or_default();
+        let words = self.effective_provider(feed).map(|(entries, _)| entries.concat()).unwrap_or_default();
         if words.first().map(String::as_str) == Some(provider::TOKEN_FROM_STDOUT) {
             let program = words.get(1).map(String::as_str).unwrap_or("(none given)");
             return format!("provider command {program} (asked on each use; nothing stored)");
@@ -203,18 +256,19 @@ impl Configs {
     }
 }
 
-/// A provider setting as it may be printed. The arguments of a command provider are
-/// shown only for provider mode's own az command: someone else's command line could
-/// carry a token (`cargo:token-from-stdout echo Bearer ...`).
+/// One provider entry as it may be printed: cargo's built-in providers as they
+/// are, provider mode's own az command in full (its words are this xtask's, with no
+/// secret), and any other command by its program alone: someone else's command line
+/// could carry a token (`cargo:token-from-stdout echo Bearer ...`, `/opt/p --key K`).
 fn shown_provider(words: &[String]) -> String {
-    let external =
-        words.first().is_some_and(|w| !w.starts_with("cargo:") || w == provider::TOKEN_FROM_STDOUT);
-    let ours = words.first().map(String::as_str) == Some(provider::TOKEN_FROM_STDOUT)
-        && words.iter().any(|w| w == "get-access-token");
-    if !external || ours {
+    let Some(first) = words.first() else { return String::new() };
+    let ours = first == provider::TOKEN_FROM_STDOUT
+        && words.get(1).is_some_and(|az| words == provider::command(camino::Utf8Path::new(az)).as_slice());
+    let builtins_only = words.iter().all(|w| w.starts_with("cargo:") && w != provider::TOKEN_FROM_STDOUT);
+    if ours || builtins_only {
         return words.join(" ");
     }
-    let keep = if words[0] == provider::TOKEN_FROM_STDOUT { 2 } else { 1 };
+    let keep = if first == provider::TOKEN_FROM_STDOUT { 2 } else { 1 };
     let hidden = words.len().saturating_sub(keep);
     let mut shown = words[..keep.min(words.len())].join(" ");
     if hidden > 0 {
@@ -236,10 +290,7 @@ fn az_status(sh: &Shell) -> String {
         return format!("not found ({})", tool::AZ.install);
     }
     match Az::find() {
-        Ok(az) => match az.account_show(sh) {
-            Ok(()) => format!("{} (logged in)", az.path()),
-            Err(_) => format!("{} (not logged in: run `az login`)", az.path()),
-        },
+        Ok(az) => format!("{} ({})", az.path(), login_state(az.account_show(sh), "run `az login`")),
         Err(err) => format!("{err:#}"),
     }
 }
@@ -249,13 +300,22 @@ fn gh_status(sh: &Shell) -> String {
         return format!("not found ({}; needed by rotate-pat only)", tool::GH.install);
     }
     match Gh::find() {
-        Ok(gh) => match gh.auth_status(sh) {
-            Ok(()) => format!("{} (logged in)", gh.path()),
-            Err(_) => {
-                format!("{} (not logged in: run `gh auth login`; needed by rotate-pat only)", gh.path())
-            }
-        },
+        Ok(gh) => format!(
+            "{} ({}; needed by rotate-pat only)",
+            gh.path(),
+            login_state(gh.auth_status(sh), "run `gh auth login`")
+        ),
         Err(err) => format!("{err:#}"),
+    }
+}
+
+/// A CLI's login check in words: logged in, not logged in (and `fix`), or why it
+/// could not tell.
+fn login_state(result: Result<(), RunError>, fix: &str) -> String {
+    match result {
+        Ok(()) => "logged in".into(),
+        Err(RunError { kind: RunErrorKind::Exit { .. }, .. }) => format!("not logged in: {fix}"),
+        Err(err) => format!("cannot tell whether it is logged in: {err}"),
     }
 }
 
@@ -275,7 +335,13 @@ mod tests {
             shown_provider(&words("/opt/my-provider --key s3cr3t")),
             "/opt/my-provider (2 argument(s) not shown)"
         );
-        let ours = words("cargo:token-from-stdout /usr/bin/az account get-access-token --output tsv");
+        let ours = provider::command(camino::Utf8Path::new("/usr/bin/az"));
         assert_eq!(shown_provider(&ours), ours.join(" "));
+        // Look-alikes of provider mode's command are someone else's.
+        assert_eq!(
+            shown_provider(&words("cargo:token-from-stdout /usr/bin/az get-access-token s3cr3t")),
+            "cargo:token-from-stdout /usr/bin/az (2 argument(s) not shown)"
+        );
+        assert_eq!(shown_provider(&words("cargo:token")), "cargo:token");
     }
 }

@@ -3,12 +3,18 @@
 //! read it while gh runs). Also the repository the secret goes to by default: the
 //! one `git remote get-url origin` names.
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
 use xshell::{Shell, cmd};
 
-use crate::secret::{Secret, redact};
+use crate::run::{Program, RunError};
+use crate::secret::Secret;
 use crate::tool;
+
+/// How long one gh or git call may take (`XTASK_TIMEOUT_SECS` overrides it).
+const GH_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Gh {
     path: Utf8PathBuf,
@@ -24,43 +30,50 @@ impl Gh {
         &self.path
     }
 
-    /// Whether `gh auth status` is happy; on failure, gh's own words (which name the
-    /// host and what is wrong). gh masks the token it reports, and its output is not
-    /// printed on success anyway.
-    pub fn auth_status(&self, sh: &Shell) -> Result<(), String> {
+    /// Whether `gh auth status` is happy; on failure why not: gh's own words
+    /// ([`RunError::stderr`], which name the host and what is wrong), or that it did
+    /// not answer. gh masks the token it reports, and its output is not printed on
+    /// success anyway.
+    pub fn auth_status(&self, sh: &Shell) -> Result<(), RunError> {
         let gh = &self.path;
-        match cmd!(sh, "{gh} auth status").quiet().ignore_status().output() {
-            Ok(out) if out.status.success() => Ok(()),
-            Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim_end().to_owned()),
-            Err(err) => Err(format!("cannot run {gh}: {err}")),
-        }
+        Program::cmd(cmd!(sh, "{gh} auth status"))
+            .label("gh auth status")
+            .timeout(GH_TIMEOUT)
+            .output()
+            .map(drop)
     }
 
     /// Fails with what to run when gh is not logged in.
     pub fn ensure_logged_in(&self, sh: &Shell) -> anyhow::Result<()> {
-        self.auth_status(sh).map_err(|why| {
-            anyhow::anyhow!("the GitHub CLI is not logged in: run `gh auth login` and try again\n{why}")
-        })
+        match self.auth_status(sh) {
+            Ok(()) => Ok(()),
+            Err(err) => match err.stderr() {
+                Some(why) => {
+                    bail!(
+                        "the GitHub CLI is not logged in: run `gh auth login` and try again\n{}",
+                        why.trim_end()
+                    )
+                }
+                None => Err(err.into()),
+            },
+        }
     }
 
     /// `gh secret set NAME --repo OWNER/NAME` with `value` on stdin: gh reads the body
     /// from stdin when `--body` is absent and stdin is not a terminal.
     pub fn secret_set(&self, sh: &Shell, name: &str, repo: &str, value: &Secret) -> anyhow::Result<()> {
         let gh = &self.path;
-        let out = cmd!(sh, "{gh} secret set {name} --repo {repo}")
-            .stdin(value.expose())
-            .quiet()
-            .ignore_status()
+        Program::cmd(cmd!(sh, "{gh} secret set {name} --repo {repo}"))
+            .label(format!("gh secret set {name} --repo {repo}"))
+            .timeout(GH_TIMEOUT)
+            .stdin_secret(value)
             .output()
-            .with_context(|| format!("cannot run {gh}"))?;
-        if !out.status.success() {
-            let stderr = redact(&String::from_utf8_lossy(&out.stderr), &[value.expose()]);
-            bail!(
-                "`gh secret set {name} --repo {repo}` failed; check that you may edit the secrets of \
-                 {repo} (admin or a fine-grained token with Secrets write):\n{}",
-                stderr.trim_end()
-            );
-        }
+            .with_context(|| {
+                format!(
+                    "storing the secret {name} of {repo} failed; check that you may edit the secrets of \
+                     {repo} (admin or a fine-grained token with Secrets write)"
+                )
+            })?;
         Ok(())
     }
 }
@@ -68,11 +81,17 @@ impl Gh {
 /// The repository of the git remote `origin`, as `OWNER/NAME`.
 pub fn default_repo(sh: &Shell) -> anyhow::Result<String> {
     let git = tool::GIT.find()?;
-    let out = cmd!(sh, "{git} remote get-url origin").quiet().ignore_status().output()?;
-    if !out.status.success() {
-        bail!("this clone has no git remote `origin` to take the repository from: pass --repo OWNER/NAME");
-    }
-    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let out = Program::cmd(cmd!(sh, "{git} remote get-url origin"))
+        .label("git remote get-url origin")
+        .timeout(GH_TIMEOUT)
+        .output();
+    let url = match out {
+        Ok(out) => out.stdout.trim().to_owned(),
+        Err(err) if err.stderr().is_some() => {
+            bail!("this clone has no git remote `origin` to take the repository from: pass --repo OWNER/NAME")
+        }
+        Err(err) => return Err(err.into()),
+    };
     repo_from_url(&url).with_context(|| {
         // A remote URL can carry credentials (`https://user:token@host/...`): show it
         // without them.

@@ -4,13 +4,21 @@
 //!
 //! git is run by full path ([`tool::GIT`]) with everything that matters for the
 //! result given on the command line, so the user's git config changes nothing that
-//! ends up in the feed.
+//! ends up in the feed. Every call goes through the runner ([`crate::run`]): a
+//! failure names the git command and carries git's stderr.
+
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::{Shell, cmd};
 
+use crate::run::{Output, Program, RunError};
 use crate::tool;
+
+/// How long a git command that talks to the source repository may take
+/// (`XTASK_TIMEOUT_SECS` overrides it): a fetch over a slow network is slow.
+const NETWORK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The identity and date of the rewrite commit: fixed, so the same source and flags
 /// give the same commit (cargo records its SHA in `.cargo_vcs_info.json`).
@@ -47,8 +55,10 @@ impl Git {
     fn init(&self, sh: &Shell, dir: &Utf8Path, bare: bool) -> anyhow::Result<()> {
         let git = &self.exe;
         let bare = bare.then_some("--bare");
-        let out = cmd!(sh, "{git} init -q --template= {bare...} {dir}").quiet().ignore_status().output()?;
-        check(out, &format!("git init {dir}"))
+        Program::cmd(cmd!(sh, "{git} init -q --template= {bare...} {dir}"))
+            .label(format!("git init {dir}"))
+            .output()?;
+        Ok(())
     }
 
     /// Fetches just `rev` of `repo` (depth 1) into a new repository at `dir` and checks
@@ -59,19 +69,20 @@ impl Git {
         let git = &self.exe;
         self.init(sh, dir, false)?;
         let mut note = None;
-        let mut out = self.fetch_depth_1(sh, dir, repo, rev)?;
-        if !out.status.success() {
-            let why = first_error_line(&out.stderr);
+        if let Err(err) = self.fetch_depth_1(sh, dir, repo, rev) {
+            let Some(stderr) = err.stderr() else { return Err(err.into()) };
+            let why = first_fatal_line(stderr);
             // Tell an unreachable repository from a rev it does not have.
-            let probe = cmd!(sh, "{git} -C {dir} ls-remote --end-of-options {repo} HEAD")
-                .quiet()
-                .ignore_status()
-                .output()?;
-            if !probe.status.success() {
+            let probe = Program::cmd(cmd!(sh, "{git} -C {dir} ls-remote --end-of-options {repo} HEAD"))
+                .label(format!("git ls-remote {repo} HEAD"))
+                .timeout(NETWORK_TIMEOUT)
+                .output();
+            if let Err(probe) = probe {
+                let Some(stderr) = probe.stderr() else { return Err(probe.into()) };
                 bail!(
                     "cannot reach the repository {repo}: {}\nCheck the URL or path and the network; without \
                      network access to it, clone it where you can and pass `--repo <path of the clone>`",
-                    first_error_line(&probe.stderr)
+                    first_fatal_line(stderr)
                 );
             }
             if !looks_like_abbreviated_sha(rev) {
@@ -82,14 +93,11 @@ impl Git {
             }
             let full = self.resolve_abbreviated(sh, repo, rev, &dir.with_extension("resolve.git"))?;
             note = Some(format!("{rev} is {full}"));
-            out = self.fetch_depth_1(sh, dir, repo, &full)?;
-            check(out, &format!("git fetch {repo} {full}"))?;
+            self.fetch_depth_1(sh, dir, repo, &full)?;
         }
-        let out = cmd!(sh, "{git} -C {dir} -c advice.detachedHead=false -c core.autocrlf=false checkout -q --detach FETCH_HEAD")
-            .quiet()
-            .ignore_status()
+        Program::cmd(cmd!(sh, "{git} -C {dir} -c advice.detachedHead=false -c core.autocrlf=false checkout -q --detach FETCH_HEAD"))
+            .label("git checkout FETCH_HEAD")
             .output()?;
-        check(out, "git checkout FETCH_HEAD")?;
         // A detached HEAD holds the commit itself, even when the rev was an annotated tag.
         let head = std::fs::read_to_string(dir.join(".git/HEAD")).context("cannot read .git/HEAD")?;
         let commit = head.trim().to_owned();
@@ -99,18 +107,12 @@ impl Git {
         Ok(Fetched { commit, bytes: dir_size(&dir.join(".git/objects")), note })
     }
 
-    fn fetch_depth_1(
-        &self,
-        sh: &Shell,
-        dir: &Utf8Path,
-        repo: &str,
-        rev: &str,
-    ) -> anyhow::Result<std::process::Output> {
+    fn fetch_depth_1(&self, sh: &Shell, dir: &Utf8Path, repo: &str, rev: &str) -> Result<Output, RunError> {
         let git = &self.exe;
-        Ok(cmd!(sh, "{git} -C {dir} fetch -q --depth 1 --no-tags --end-of-options {repo} {rev}")
-            .quiet()
-            .ignore_status()
-            .output()?)
+        Program::cmd(cmd!(sh, "{git} -C {dir} fetch -q --depth 1 --no-tags --end-of-options {repo} {rev}"))
+            .label(format!("git fetch {repo} {rev}"))
+            .timeout(NETWORK_TIMEOUT)
+            .output()
     }
 
     /// The full SHA of abbreviated `rev`, from a bare repository holding the commits
@@ -124,30 +126,29 @@ impl Git {
     ) -> anyhow::Result<String> {
         let git = &self.exe;
         self.init(sh, dir, true)?;
-        let out = cmd!(sh, "{git} -C {dir} remote add origin {repo}").quiet().ignore_status().output()?;
-        check(out, "git remote add")?;
+        Program::cmd(cmd!(sh, "{git} -C {dir} remote add origin {repo}")).label("git remote add").output()?;
         // A server without filter support sends everything, with a warning: still right.
-        let out = cmd!(
+        Program::cmd(cmd!(
             sh,
             "{git} -C {dir} fetch -q --no-tags --filter=tree:0 origin +refs/heads/*:refs/heads/* +refs/tags/*:refs/tags/*"
-        )
-        .quiet()
-        .ignore_status()
+        ))
+        .label(format!("git fetch (commits of every branch and tag of {repo})"))
+        .timeout(NETWORK_TIMEOUT)
         .output()?;
-        check(out, &format!("git fetch (commits of every branch and tag of {repo})"))?;
         let spec = format!("{rev}^{{commit}}");
-        let out = cmd!(sh, "{git} -C {dir} rev-parse --verify --quiet --end-of-options {spec}")
-            .quiet()
-            .ignore_status()
-            .output()?;
+        let resolved =
+            Program::cmd(cmd!(sh, "{git} -C {dir} rev-parse --verify --quiet --end-of-options {spec}"))
+                .label(format!("git rev-parse {spec}"))
+                .output();
         let _ = std::fs::remove_dir_all(dir);
-        if !out.status.success() {
-            bail!(
+        match resolved {
+            Ok(out) => Ok(out.stdout.trim().to_owned()),
+            Err(err) if err.stderr().is_some() => bail!(
                 "{repo} has no commit `{rev}` on any branch or tag (or more than one commit starts with it): \
                  pass `--rev` the full SHA or a tag"
-            );
+            ),
+            Err(err) => Err(err.into()),
         }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     /// A new git work tree at `dest` holding the files of the work tree at `repo`
@@ -157,20 +158,16 @@ impl Git {
     /// written to.
     pub fn snapshot(&self, sh: &Shell, repo: &Utf8Path, dest: &Utf8Path) -> anyhow::Result<usize> {
         let git = &self.exe;
-        let out = cmd!(sh, "{git} -C {repo} ls-files -z --cached --others --exclude-standard")
-            .quiet()
-            .ignore_status()
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "cannot list the files of {repo} with git ({}): publishing works from a git checkout",
-                first_error_line(&out.stderr)
-            );
-        }
+        let listed =
+            Program::cmd(cmd!(sh, "{git} -C {repo} ls-files -z --cached --others --exclude-standard"))
+                .label(format!("git ls-files (in {repo})"))
+                .output()
+                .with_context(|| {
+                    format!("cannot list the files of {repo} with git: publishing works from a git checkout")
+                })?;
         self.init(sh, dest, false)?;
-        let listing = String::from_utf8(out.stdout).context("git listed a path that is not UTF-8")?;
         let mut copied = 0;
-        for relative in listing.split('\0').filter(|p| !p.is_empty()) {
+        for relative in listed.stdout.split('\0').filter(|p| !p.is_empty()) {
             let from = repo.join(relative);
             // Listed but deleted in the work tree: not part of what is packaged.
             if !from.is_file() {
@@ -183,8 +180,9 @@ impl Git {
             std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
             copied += 1;
         }
-        let out = cmd!(sh, "{git} -C {dest} add -A").quiet().ignore_status().output()?;
-        check(out, "git add (the copy of the workspace)")?;
+        Program::cmd(cmd!(sh, "{git} -C {dest} add -A"))
+            .label("git add (the copy of the workspace)")
+            .output()?;
         self.commit_all(sh, dest, "The workspace as it was (cargo xtask publish)")?;
         Ok(copied)
     }
@@ -194,30 +192,24 @@ impl Git {
         let git = &self.exe;
         // A hooks dir that does not exist: no hook of the user's runs here.
         let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
-        let out = cmd!(
+        Program::cmd(cmd!(
             sh,
             "{git} -C {dir} -c commit.gpgsign=false -c {no_hooks} -c user.name=hyperlight-xtask -c user.email=hyperlight-xtask@users.noreply.github.com commit -q -a --no-verify -m {message}"
         )
-        .envs(IDENTITY)
-        .quiet()
-        .ignore_status()
+        .envs(IDENTITY))
+        .label("git commit (the rewrite)")
         .output()?;
-        check(out, "git commit (the rewrite)")
+        Ok(())
     }
 
     /// The uncommitted changes of the work tree at `dir`, as `git diff` shows them
     /// (no colour, no pager, no external diff tool of the user's).
     pub fn diff(&self, sh: &Shell, dir: &Utf8Path) -> anyhow::Result<String> {
         let git = &self.exe;
-        let out =
-            cmd!(sh, "{git} -C {dir} -c core.pager=cat -c diff.external= diff --no-color --no-ext-diff")
-                .quiet()
-                .ignore_status()
-                .output()?;
-        if !out.status.success() {
-            bail!("`git diff` in {dir} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = Program::cmd(cmd!(sh, "{git} -C {dir} -c core.pager=cat diff --no-color --no-ext-diff"))
+            .label(format!("git diff (in {dir})"))
+            .output()?;
+        Ok(out.stdout)
     }
 
     /// An empty cargo registry index at `dir`: a git repository holding only a
@@ -232,36 +224,27 @@ impl Git {
             "{\"dl\": \"file:///nonexistent/{crate}/{version}.crate\"}\n",
         )
         .with_context(|| format!("cannot write {dir}/config.json"))?;
-        let out = cmd!(sh, "{git} -C {dir} add config.json").quiet().ignore_status().output()?;
-        check(out, "git add (empty index)")?;
+        Program::cmd(cmd!(sh, "{git} -C {dir} add config.json")).label("git add (empty index)").output()?;
         let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
-        let out = cmd!(
+        Program::cmd(cmd!(
             sh,
             "{git} -C {dir} -c commit.gpgsign=false -c {no_hooks} -c user.name=hyperlight-xtask -c user.email=hyperlight-xtask@users.noreply.github.com commit -q --no-verify -m index"
         )
-        .envs(IDENTITY)
-        .quiet()
-        .ignore_status()
+        .envs(IDENTITY))
+        .label("git commit (empty index)")
         .output()?;
-        check(out, "git commit (empty index)")
+        Ok(())
     }
-}
-
-fn check(out: std::process::Output, what: &str) -> anyhow::Result<()> {
-    if out.status.success() {
-        return Ok(());
-    }
-    bail!("`{what}` failed: {}", String::from_utf8_lossy(&out.stderr).trim())
 }
 
 /// What git said went wrong: its first `fatal:` or `error:` line (later ones tend to
-/// be generic), else its last line.
-fn first_error_line(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    text.lines()
+/// be generic), else its last line, without the prefix.
+fn first_fatal_line(stderr: &str) -> String {
+    stderr
+        .lines()
         .map(str::trim)
         .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
-        .or_else(|| text.lines().map(str::trim).rfind(|l| !l.is_empty()))
+        .or_else(|| stderr.lines().map(str::trim).rfind(|l| !l.is_empty()))
         .unwrap_or("git failed without a message")
         .trim_start_matches("fatal: ")
         .trim_start_matches("error: ")
@@ -310,10 +293,10 @@ mod tests {
 
     #[test]
     fn git_errors_come_down_to_their_fatal_line() {
-        let stderr = b"hint: x\nfatal: couldn't find remote ref nope\n";
-        assert_eq!(first_error_line(stderr), "couldn't find remote ref nope");
-        let stderr = b"fatal: '/x' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
-        assert_eq!(first_error_line(stderr), "'/x' does not appear to be a git repository");
+        let stderr = "hint: x\nfatal: couldn't find remote ref nope\n";
+        assert_eq!(first_fatal_line(stderr), "couldn't find remote ref nope");
+        let stderr = "fatal: '/x' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+        assert_eq!(first_fatal_line(stderr), "'/x' does not appear to be a git repository");
     }
 
     #[test]

@@ -49,17 +49,26 @@ pub fn forward(child: &std::process::Child) {
     imp::forward(child);
 }
 
+/// Kills the process group of `child` (Unix; elsewhere the runner's `Child::kill`
+/// is all there is): everything it started, build scripts and `az`'s python too.
+pub fn kill_group(child: &std::process::Child) {
+    imp::kill_group(child);
+}
+
 #[cfg(unix)]
 mod imp {
     use std::ffi::c_int;
     use std::sync::atomic::Ordering;
 
     const SIGINT: c_int = 2;
+    const SIGKILL: c_int = 9;
     const SIGTERM: c_int = 15;
 
+    // From the C library std links anyway: the two functions needed, not worth a
+    // dependency.
     unsafe extern "C" {
         fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
-        fn kill(pid: c_int, sig: c_int) -> c_int;
+        safe fn kill(pid: c_int, sig: c_int) -> c_int;
     }
 
     /// Async-signal-safe: one atomic store.
@@ -75,10 +84,16 @@ mod imp {
         }
     }
 
+    /// The negative pid names the child's process group.
     pub fn forward(child: &std::process::Child) {
         if let Ok(pid) = c_int::try_from(child.id()) {
-            // SAFETY: a plain syscall; the negative pid names the child's group.
-            unsafe { kill(-pid, SIGINT) };
+            kill(-pid, SIGINT);
+        }
+    }
+
+    pub fn kill_group(child: &std::process::Child) {
+        if let Ok(pid) = c_int::try_from(child.id()) {
+            kill(-pid, SIGKILL);
         }
     }
 }
@@ -112,10 +127,13 @@ mod imp {
     /// included; nothing to forward. (A child that ignores it is killed by the
     /// runner after its grace period.)
     pub fn forward(_child: &std::process::Child) {}
+
+    pub fn kill_group(_child: &std::process::Child) {}
 }
 
 #[cfg(not(any(unix, windows)))]
 mod imp {
     pub fn install() {}
     pub fn forward(_child: &std::process::Child) {}
+    pub fn kill_group(_child: &std::process::Child) {}
 }

@@ -2,13 +2,14 @@
 //! Entra token from the Azure CLI), `cargo-login-ci` for CI (a PAT), `cargo-logout`.
 
 use anyhow::bail;
+use camino::Utf8Path;
 use xshell::Shell;
 
 use crate::az::Az;
 use crate::cargo::{self, Access};
 use crate::feeds::{self, Registry};
 use crate::gha;
-use crate::secret::{PatToken, Secret};
+use crate::secret::{PatToken, Secret, SecretEnv};
 use crate::setup::Setup;
 
 /// Flags every login task shares.
@@ -62,7 +63,7 @@ impl CargoLogin {
         }
         if self.provider {
             crate::provider::enable(sh, &feeds, &az, self.force)?;
-            return self.flags.check(sh, &feeds, &[]);
+            return self.flags.check(sh, &feeds, &SecretEnv::default(), &[]);
         }
         // A stored token and provider mode exclude each other: `cargo login` is
         // unsupported for a feed whose provider is a command.
@@ -79,7 +80,7 @@ impl CargoLogin {
             "cargo-login: the token expires at {}; run `cargo xtask cargo-login` again then",
             token.expires_on
         );
-        self.flags.check(sh, &feeds, &[])
+        self.flags.check(sh, &feeds, &SecretEnv::default(), &token.header.forms())
     }
 }
 
@@ -114,24 +115,22 @@ impl CargoLoginCi {
         let header = pat.header();
         if self.github_env {
             let feeds = feeds::select(sh, &self.flags.registries)?;
-            let mut exported = Vec::new();
             for feed in &feeds {
                 let token_var = feed.env_var("token");
                 let provider_var = feed.env_var("credential-provider");
                 gha::export_env(&token_var, header.secret())?;
                 gha::export_env(&provider_var, &Secret::new("cargo:token".into()))?;
                 eprintln!("cargo-login-ci: exported {token_var} and {provider_var} to later steps");
-                exported.push((token_var, header.secret().expose()));
-                exported.push((provider_var, "cargo:token"));
             }
-            return self.flags.check(sh, &feeds, &exported);
+            let exported = cargo::token_env(&feeds, &header, &pat.forms());
+            return self.flags.check(sh, &feeds, &exported, &pat.forms());
         }
         let feeds = self.flags.prepare(sh)?;
         for feed in &feeds {
             cargo::login(sh, feed, &header)?;
             eprintln!("cargo-login-ci: stored the PAT for {}", feed.name);
         }
-        self.flags.check(sh, &feeds, &[])
+        self.flags.check(sh, &feeds, &SecretEnv::default(), &pat.forms())
     }
 }
 
@@ -172,12 +171,13 @@ impl LoginFlags {
     }
 
     /// `cargo login` does not ask the feed whether a token is good: ask it now, with a
-    /// real request through cargo, and fail naming every feed that said no.
-    fn check(&self, sh: &Shell, feeds: &[Registry], env: &[(String, &str)]) -> anyhow::Result<()> {
+    /// real request through cargo, and fail naming every feed that said no. `forms`
+    /// are the secrets of this run, redacted from whatever the feeds answer.
+    fn check(&self, sh: &Shell, feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<()> {
         if self.no_check {
             return Ok(());
         }
-        let failed = check_feeds(sh, feeds, env)?;
+        let failed = check_feeds(sh, feeds, env, forms)?;
         if !failed.is_empty() {
             bail!("access check failed for {}", failed.join(", "));
         }
@@ -186,11 +186,17 @@ impl LoginFlags {
 }
 
 /// Checks each feed and prints one line per feed; returns the failed ones as
-/// `name (verdict)`.
-pub fn check_feeds(sh: &Shell, feeds: &[Registry], env: &[(String, &str)]) -> anyhow::Result<Vec<String>> {
+/// `name (verdict)`. `env` goes to cargo's environment (a token not stored);
+/// `forms` are the secrets of the run, redacted from every verdict.
+pub fn check_feeds(
+    sh: &Shell,
+    feeds: &[Registry],
+    env: &SecretEnv,
+    forms: &[String],
+) -> anyhow::Result<Vec<String>> {
     let mut failed = Vec::new();
-    for feed in feeds {
-        let access = cargo::check_access(sh, feed, env)?;
+    for (feed, access) in feeds.iter().zip(check_all(&crate::sh_dir(sh)?, feeds, env, forms)) {
+        let access = access?;
         eprintln!("check: {}: {access}", feed.name);
         if access != Access::Ok {
             eprintln!("check: {}: {}", feed.name, access.hint());
@@ -199,4 +205,24 @@ pub fn check_feeds(sh: &Shell, feeds: &[Registry], env: &[(String, &str)]) -> an
         }
     }
     Ok(failed)
+}
+
+/// The access checks of `feeds`, one thread each: a feed that does not answer
+/// costs one time limit in all, not one per feed. In the order of `feeds`.
+pub fn check_all(
+    dir: &Utf8Path,
+    feeds: &[Registry],
+    env: &SecretEnv,
+    forms: &[String],
+) -> Vec<anyhow::Result<Access>> {
+    std::thread::scope(|scope| {
+        let checks: Vec<_> = feeds
+            .iter()
+            .map(|feed| scope.spawn(move || cargo::check_access(dir, feed, env, forms)))
+            .collect();
+        checks
+            .into_iter()
+            .map(|check| check.join().unwrap_or_else(|_| bail!("the access check thread panicked")))
+            .collect()
+    })
 }

@@ -13,6 +13,7 @@ mod gha;
 mod git;
 mod interrupt;
 mod json;
+mod run;
 mod secret;
 mod setup;
 mod toml_file;

@@ -211,17 +211,8 @@ fn check_pat_reads_every_feed(
     // `CARGO_REGISTRIES_<NAME>_TOKEN` with the `cargo:token` provider, in the
     // child's environment only, so nothing is written to any credentials file and
     // whatever the user has configured is not consulted.
-    let header = pat.header();
-    let env: Vec<(String, &str)> = feeds
-        .iter()
-        .flat_map(|feed| {
-            [
-                (feed.env_var("token"), header.secret().expose()),
-                (feed.env_var("credential-provider"), "cargo:token"),
-            ]
-        })
-        .collect();
-    let failed = check_feeds(sh, feeds, &env)?;
+    let env = crate::cargo::token_env(feeds, &pat.header(), &pat.forms());
+    let failed = check_feeds(sh, feeds, &env, &pat.forms())?;
     if !failed.is_empty() {
         bail!(
             "the new PAT does not work for {}: {secret_name} of {repo} was left unchanged",

@@ -131,13 +131,141 @@ impl AuthHeader {
 }
 
 /// `text` with every occurrence of each form replaced, for a child's output that is
-/// about to become part of an error message.
+/// about to become part of an error message. The longest forms go first, so that a
+/// header is replaced whole rather than leaving its scheme around a shorter form.
+/// Then every `Basic …`/`Bearer …` credential is replaced as well, known or not
+/// (see [`redact_auth_schemes`]).
 pub fn redact<S: AsRef<str>>(text: &str, forms: &[S]) -> String {
+    let mut forms: Vec<&str> = forms.iter().map(AsRef::as_ref).filter(|f| !f.is_empty()).collect();
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     let mut text = text.to_owned();
-    for form in forms.iter().map(AsRef::as_ref).filter(|f| !f.is_empty()) {
+    for form in forms {
         text = text.replace(form, "<redacted>");
     }
-    text
+    redact_auth_schemes(&text)
+}
+
+/// `text` with the credential after every `Basic ` or `Bearer ` (any case) replaced:
+/// a server or proxy that echoes the `Authorization` header puts a token cargo
+/// sent into its error body, and a token cargo got from a provider command is
+/// known to no one here. Runs of fewer than 8 credential characters are kept:
+/// those are words ("Basic auth"), not tokens.
+pub fn redact_auth_schemes(text: &str) -> String {
+    let is_credential = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = find_scheme(rest) {
+        let (before, from) = rest.split_at(at);
+        let scheme_len = from.find(' ').map_or(from.len(), |i| i + 1);
+        let after = &from[scheme_len..];
+        let credential_len = after.find(|c: char| !is_credential(c)).unwrap_or(after.len());
+        out.push_str(before);
+        out.push_str(&from[..scheme_len]);
+        if credential_len >= 8 {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(&after[..credential_len]);
+        }
+        rest = &after[credential_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the next `basic ` or `bearer ` (any case) starts in `text`.
+fn find_scheme(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    ["basic ", "bearer "].iter().filter_map(|scheme| lower.find(scheme)).min()
+}
+
+/// Every form of a token as cargo stores or sends it (`Basic …`, `Bearer …`, or
+/// bare), for redacting output when the token was read rather than built here:
+/// the token, the credential after the scheme and, for `Basic`, the decoded
+/// `user:password` and the password (a PAT).
+pub fn token_forms(token: &str) -> Vec<String> {
+    let token = token.trim();
+    let mut forms = vec![token.to_owned()];
+    if let Some((scheme, credential)) = token.split_once(' ') {
+        forms.push(credential.to_owned());
+        if scheme.eq_ignore_ascii_case("basic")
+            && let Some(pair) = base64_decode(credential).and_then(|b| String::from_utf8(b).ok())
+        {
+            if let Some((_, password)) = pair.split_once(':') {
+                forms.push(password.to_owned());
+            }
+            forms.push(pair);
+        }
+    }
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+/// Variables for a child's environment whose values are secrets (a token for
+/// `CARGO_REGISTRIES_<NAME>_TOKEN`), with every form of them to redact from what
+/// the child prints. Its `Debug` lists the names only; the values leave only
+/// through [`SecretEnv::vars`], into a child's environment, never its argv.
+#[derive(Clone, Default)]
+pub struct SecretEnv {
+    vars: Vec<(String, Secret)>,
+    forms: Vec<String>,
+}
+
+impl SecretEnv {
+    /// Adds `key=value`, where `forms` are every form of `value` that could leak.
+    pub fn secret(mut self, key: impl Into<String>, value: &Secret, forms: Vec<String>) -> SecretEnv {
+        self.vars.push((key.into(), value.clone()));
+        self.forms.extend(forms);
+        self.forms.push(value.expose().to_owned());
+        self
+    }
+
+    /// Adds `key=value` for a value that is no secret (`cargo:token`), so that it
+    /// travels with the secret it belongs to.
+    pub fn plain(mut self, key: impl Into<String>, value: &str) -> SecretEnv {
+        self.vars.push((key.into(), Secret::new(value.to_owned())));
+        self
+    }
+
+    /// The variables, for a child's environment only.
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.expose()))
+    }
+
+    /// Every form of every secret value, for [`redact`].
+    pub fn forms(&self) -> &[String] {
+        &self.forms
+    }
+}
+
+impl fmt::Debug for SecretEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.vars.iter().map(|(k, _)| k.as_str()).collect();
+        write!(f, "SecretEnv({} = <redacted>)", names.join(", "))
+    }
+}
+
+/// Standard base64 (padding optional) back to bytes; `None` if it is not base64.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = acc << 6 | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 /// Standard base64 with padding and no line wrapping (GNU `base64` wraps at 76
@@ -221,5 +349,40 @@ mod tests {
         // Azure DevOps' two lengths.
         assert!(PatToken::parse("x".repeat(52), "PAT").is_ok());
         assert!(PatToken::parse("x".repeat(84), "PAT").is_ok());
+    }
+
+    #[test]
+    fn echoed_headers_are_redacted_known_or_not() {
+        let text = "denied: Authorization: Basic UEFUOnMzY3IzdA== and bearer eyJ0eXAi.abc-def; Basic auth";
+        assert_eq!(
+            redact_auth_schemes(text),
+            "denied: Authorization: Basic <redacted> and bearer <redacted>; Basic auth"
+        );
+        let token = PatToken::parse("s3cr3t-value-0123456789".into(), "PAT").unwrap();
+        let shown = redact(
+            &format!("got {} {}", token.header().secret().expose(), "s3cr3t-value-0123456789"),
+            &token.forms(),
+        );
+        assert_eq!(shown, "got <redacted> <redacted>");
+    }
+
+    #[test]
+    fn forms_of_a_stored_basic_token_include_the_pat() {
+        let header = PatToken::parse("s3cr3t-value-0123456789".into(), "PAT").unwrap().header();
+        let forms = token_forms(header.secret().expose());
+        assert!(forms.contains(&"s3cr3t-value-0123456789".to_owned()), "{forms:?}");
+        assert!(forms.contains(&"PAT:s3cr3t-value-0123456789".to_owned()), "{forms:?}");
+        assert_eq!(token_forms("Bearer abc.def"), ["Bearer abc.def", "abc.def"]);
+        assert_eq!(base64_decode("Zm9vYmE="), Some(b"fooba".to_vec()));
+    }
+
+    #[test]
+    fn secret_env_debug_names_the_variables_only() {
+        let env = SecretEnv::default()
+            .secret("CARGO_REGISTRIES_F_TOKEN", &Secret::new("Bearer s3cr3t-value".into()), vec![])
+            .plain("CARGO_REGISTRIES_F_CREDENTIAL_PROVIDER", "cargo:token");
+        let shown = format!("{env:?}");
+        assert!(!shown.contains("s3cr3t") && shown.contains("CARGO_REGISTRIES_F_TOKEN"), "{shown}");
+        assert_eq!(env.forms(), ["Bearer s3cr3t-value"]);
     }
 }

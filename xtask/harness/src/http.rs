@@ -5,6 +5,10 @@
 //! only server it ever talks to is a kellnr on the loopback interface, so plain
 //! HTTP with `Connection: close` is all that is needed: one request per
 //! connection, the response is read to EOF, and chunked bodies are decoded.
+//!
+//! Also [`FaultServer`]: a fake feed on the loopback interface that answers
+//! with one fault (403, an HTML error page, an echoed `Authorization` header, no
+//! answer at all), for the error paths a real registry cannot be made to take.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -150,6 +154,171 @@ pub fn json_string(s: &str) -> String {
     out
 }
 
+/// What a [`FaultServer`] answers to a request that carries an `Authorization`
+/// header (one without gets 401 first, as Azure Artifacts answers anonymous
+/// requests, so that cargo sends its token).
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// A fixed answer: status, `Content-Type` and body.
+    Answer { status: u16, content_type: &'static str, body: String },
+    /// `status` with a body that repeats the request's `Authorization` header, as a
+    /// misconfigured server or proxy may: the defect that put tokens on screen.
+    EchoAuthorization { status: u16 },
+    /// Accepts the connection, reads the request and never answers.
+    Hang,
+}
+
+/// A fake feed on `127.0.0.1:<free port>` answering every request with one
+/// [`Fault`]. Std only, and bounded: it serves at most [`FaultServer::MAX_CONNECTIONS`]
+/// connections, for at most [`FaultServer::LIFETIME`], holds a hanging connection
+/// at most that long, and stops (and joins its threads) when dropped.
+pub struct FaultServer {
+    addr: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FaultServer {
+    pub const MAX_CONNECTIONS: usize = 200;
+    pub const LIFETIME: Duration = Duration::from_secs(300);
+
+    pub fn start(fault: Fault) -> FaultServer {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let addr = listener.local_addr().expect("local address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (stop2, requests2) = (stop.clone(), requests.clone());
+        let acceptor = std::thread::spawn(move || {
+            let began = std::time::Instant::now();
+            let mut workers = Vec::new();
+            while !stop2.load(Ordering::Relaxed)
+                && began.elapsed() < Self::LIFETIME
+                && workers.len() < Self::MAX_CONNECTIONS
+            {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (fault, stop, requests) = (fault.clone(), stop2.clone(), requests2.clone());
+                        workers.push(std::thread::spawn(move || {
+                            let _ = serve(stream, &fault, &stop, &requests, began);
+                        }));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(_) => break,
+                }
+            }
+            stop2.store(true, Ordering::Relaxed);
+            for worker in workers {
+                let _ = worker.join();
+            }
+        });
+        FaultServer { addr, stop, requests, acceptor: Some(acceptor) }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A sparse index URL on this server, for `CARGO_REGISTRIES_<NAME>_INDEX`.
+    pub fn index_url(&self) -> String {
+        format!("sparse+http://{}/index/", self.addr)
+    }
+
+    /// How many requests it has read so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Answers the requests of one connection: keep-alive, as cargo's curl uses it,
+/// unless the request says `Connection: close` (as [`request`] does).
+fn serve(
+    mut stream: TcpStream,
+    fault: &Fault,
+    stop: &std::sync::atomic::AtomicBool,
+    requests: &std::sync::atomic::AtomicUsize,
+    began: std::time::Instant,
+) -> io::Result<()> {
+    use std::sync::atomic::Ordering;
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let mut buf = Vec::new();
+    loop {
+        // Read one request head (no request the fault server gets has a body).
+        let head = loop {
+            if let Some(end) = find(&buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                buf.drain(..end + 4);
+                break head;
+            }
+            if stop.load(Ordering::Relaxed) || began.elapsed() > FaultServer::LIFETIME {
+                return Ok(());
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e) => return Err(e),
+            }
+        };
+        requests.fetch_add(1, Ordering::Relaxed);
+        let authorization = head
+            .split("\r\n")
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.trim().to_owned());
+        let (status, content_type, body) = match (&authorization, fault) {
+            (None, _) => (401, "text/plain", "authentication required".to_owned()),
+            (Some(_), Fault::Hang) => {
+                while !stop.load(Ordering::Relaxed) && began.elapsed() < FaultServer::LIFETIME {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                return Ok(());
+            }
+            (Some(_), Fault::Answer { status, content_type, body }) => (*status, *content_type, body.clone()),
+            (Some(auth), Fault::EchoAuthorization { status }) => {
+                (*status, "text/plain", format!("denied: you sent Authorization: {auth}"))
+            }
+        };
+        let reason = match status {
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            500 => "Internal Server Error",
+            _ => "Error",
+        };
+        let mut answer = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if status == 401 {
+            answer.push_str("WWW-Authenticate: Basic realm=\"fault\"\r\n");
+        }
+        answer.push_str("\r\n");
+        answer.push_str(&body);
+        stream.write_all(answer.as_bytes())?;
+        stream.flush()?;
+        if head.to_ascii_lowercase().contains("\r\nconnection: close") {
+            return Ok(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +347,19 @@ mod tests {
     #[test]
     fn json_strings_are_escaped() {
         assert_eq!(json_string("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+    }
+
+    #[test]
+    fn fault_server_asks_for_a_token_then_answers_with_its_fault() {
+        let server = FaultServer::start(Fault::EchoAuthorization { status: 403 });
+        let anonymous = request(server.addr(), "GET", "/index/config.json", &[], b"").unwrap();
+        assert_eq!(anonymous.status, 401);
+        assert!(anonymous.header("WWW-Authenticate").is_some());
+        let with_token =
+            request(server.addr(), "GET", "/index/config.json", &[("Authorization", "Bearer t0ken")], b"")
+                .unwrap();
+        assert_eq!(with_token.status, 403);
+        assert_eq!(with_token.text(), "denied: you sent Authorization: Bearer t0ken");
+        assert_eq!(server.requests(), 2);
     }
 }

@@ -25,16 +25,16 @@ pub mod manifest;
 mod package;
 pub mod workspace;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
+use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
-use crate::{gha, interrupt, tool};
+use crate::{gha, interrupt, run};
 
 /// One crate to publish, and what became of it.
 pub struct CratePlan {
@@ -274,7 +274,7 @@ impl<'a> Engine<'a> {
         if out.stderr.contains(&format!("could not find `{spec}`")) {
             return Ok(false);
         }
-        Err(feed_error(&feed, &out.stderr)
+        Err(feed_error(&feed, &out.stderr, Need::Read)
             .context(format!("cannot tell whether {feed} has {name} {version}")))
     }
 
@@ -284,7 +284,7 @@ impl<'a> Engine<'a> {
         let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
         let out = self.cargo(&dir, &args, true)?;
         if !out.success {
-            return Err(feed_error(&feed, &out.stderr)
+            return Err(feed_error(&feed, &out.stderr, Need::Publish)
                 .context(format!("publishing {name} {version} to {feed} failed; run again to resume")));
         }
         let task = self.task;
@@ -306,106 +306,70 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Runs cargo with `args` in `dir`, the feed's index given through cargo's own
-    /// environment variable (the work dir is outside the repo, whose config names
-    /// the feeds). With `echo`, cargo's output is shown as it comes, in a log group
-    /// under GitHub Actions. An interrupt stops cargo and its children.
+    /// Runs cargo with `args` in `dir` through the runner, the feed's index given
+    /// through cargo's own environment variable (the work dir is outside the repo,
+    /// whose config names the feeds). With `echo`, cargo's output is shown as it
+    /// comes, in a log group under GitHub Actions. A failure of cargo itself comes
+    /// back as `success: false` with its (redacted) stderr; a time-out or an
+    /// interrupt is an error.
     pub fn cargo(&mut self, dir: &Utf8Path, args: &[&str], echo: bool) -> anyhow::Result<CargoOutput> {
-        let cargo = tool::cargo();
-        let mut command = cmd!(self.sh, "{cargo} {args...}");
+        let mut program =
+            run::cargo(dir, args).label(format!("cargo {}", args.join(" "))).timeout(CARGO_TIMEOUT);
         if !self.registry.is_crates_io() {
-            command = command.env(self.registry.env_var("index"), &self.registry.index);
+            program = program.env(&self.registry.env_var("index"), &self.registry.index);
         }
-        let mut command = Command::from(command);
-        command.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        // Its own process group: an interrupt is forwarded to cargo and everything
-        // it started (build scripts, rustc), not to cargo alone.
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let title = format!("$ cargo {}", args.join(" "));
-        let mut run = || -> anyhow::Result<CargoOutput> {
-            let started = Instant::now();
-            let mut child = command.spawn().with_context(|| format!("cannot run `{cargo}`"))?;
-            let mut stdout = child.stdout.take().context("cargo's stdout is piped")?;
-            let stdout = std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = stdout.read_to_string(&mut text);
-                text
-            });
-            let stderr_pipe = child.stderr.take().context("cargo's stderr is piped")?;
-            let lines = std::thread::spawn(move || {
-                let mut stderr = String::new();
-                let mut uploaded_after = None;
-                for line in BufReader::new(stderr_pipe).lines() {
-                    let line = match line {
-                        Ok(line) => line,
-                        Err(err) => format!("(cannot read cargo's output: {err})"),
-                    };
-                    if echo {
-                        // stdout, with the group markers, so that the runner's log keeps
-                        // the lines inside their group.
-                        println!("{line}");
-                    }
-                    if line.trim_start().starts_with("Uploaded ") {
-                        uploaded_after = Some(started.elapsed());
-                    }
-                    stderr.push_str(&line);
-                    stderr.push('\n');
+        let started = Instant::now();
+        let uploaded_after = Cell::new(None);
+        let stream = || {
+            program.stream(|line| {
+                if echo {
+                    // stdout, with the group markers, so that the runner's log keeps
+                    // the lines inside their group.
+                    println!("{line}");
                 }
-                (stderr, uploaded_after)
-            });
-            let status = wait_interruptibly(&mut child)?;
-            let (stderr, uploaded_after) = lines.join().unwrap_or_default();
-            let stdout = stdout.join().unwrap_or_default();
-            if echo && !stdout.is_empty() {
-                print!("{stdout}");
-            }
-            Ok(CargoOutput { success: status.success(), stderr, took: started.elapsed(), uploaded_after })
+                if line.trim_start().starts_with("Uploaded ") {
+                    uploaded_after.set(Some(started.elapsed()));
+                }
+            })
         };
-        let out = if echo { gha::group(&title, run)? } else { run()? };
-        self.cargo_time += out.took;
-        Ok(out)
+        let result = if echo { gha::group(&format!("$ cargo {}", args.join(" ")), stream) } else { stream() };
+        let took = started.elapsed();
+        self.cargo_time += took;
+        let uploaded_after = uploaded_after.get();
+        match result {
+            Ok(out) => {
+                if echo && !out.stdout.is_empty() {
+                    print!("{}", out.stdout);
+                }
+                Ok(CargoOutput { success: true, stderr: out.stderr, took, uploaded_after })
+            }
+            Err(err) => match err.stderr() {
+                Some(stderr) => {
+                    Ok(CargoOutput { success: false, stderr: stderr.to_owned(), took, uploaded_after })
+                }
+                None => Err(err.into()),
+            },
+        }
     }
 }
 
-/// Waits for `child`; on an interrupt, forwards it to the child's process group,
-/// gives it a few seconds to stop, kills it if it does not, and returns
-/// [`interrupt::Interrupted`].
-fn wait_interruptibly(child: &mut std::process::Child) -> anyhow::Result<std::process::ExitStatus> {
-    const GRACE: Duration = Duration::from_secs(10);
-    let mut interrupted_at: Option<Instant> = None;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            if interrupted_at.is_some() {
-                return Err(interrupt::Interrupted.into());
-            }
-            return Ok(status);
-        }
-        match interrupted_at {
-            None if interrupt::requested() => {
-                interrupt::forward(child);
-                interrupted_at = Some(Instant::now());
-            }
-            Some(at) if at.elapsed() > GRACE => {
-                let _ = child.kill();
-            }
-            _ => {}
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+/// The time limit of one cargo command of the engine: packaging builds every
+/// crate, and a publish waits for the index (`XTASK_TIMEOUT_SECS` overrides it).
+const CARGO_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// A feed error in words that say what to do.
-pub fn feed_error(feed: &str, stderr: &str) -> anyhow::Error {
-    let login = "log in first: `cargo xtask cargo-login` (your Azure account) or, in CI, `cargo xtask \
-                 cargo-login-ci` (a PAT with Packaging read & write in $PAT); or check everything but the \
-                 upload with `--dry-run`, which needs no credentials";
-    if stderr.contains("no token found") || stderr.contains("credential-provider") {
-        anyhow::anyhow!("cargo has no credentials for `{feed}`: {login}")
-    } else if stderr.contains("token rejected") || stderr.contains("401") || stderr.contains("403") {
-        anyhow::anyhow!("`{feed}` rejected cargo's token (expired, or without write access?): {login}")
-    } else {
-        anyhow::anyhow!("cargo failed on `{feed}`:\n{}", tail(stderr))
+/// A feed error in words that say what to do: the verdict of the one classifier
+/// of cargo's messages ([`crate::cargo::classify`]) and its hint for `need`.
+pub fn feed_error(feed: &str, stderr: &str, need: Need) -> anyhow::Error {
+    let verdict = crate::cargo::classify(stderr);
+    let hint = verdict.hint(need);
+    match verdict {
+        FeedError::NoProvider | FeedError::NoToken | FeedError::Rejected | FeedError::Forbidden { .. } => {
+            anyhow::anyhow!(
+                "`{feed}`: {verdict}: {hint}; in CI, `cargo xtask cargo-login-ci` with a PAT in $PAT; or \
+                 check everything but the upload with `--dry-run`, which needs no credentials"
+            )
+        }
+        _ => anyhow::anyhow!("cargo failed on `{feed}` ({verdict}): {hint}\n{}", tail(stderr)),
     }
 }
 
@@ -473,11 +437,16 @@ mod tests {
             "{:#}",
             feed_error(
                 "hyperlight_redist",
-                "error: no token found for `hyperlight_redist`, please run `cargo login`"
+                "error: no token found for `hyperlight_redist`, please run `cargo login`",
+                Need::Publish
             )
         );
         assert!(msg.contains("cargo xtask cargo-login") && msg.contains("cargo-login-ci"), "{msg}");
-        let msg = format!("{:#}", feed_error("r", "error: token rejected for `r`"));
-        assert!(msg.contains("rejected"), "{msg}");
+        let msg = format!("{:#}", feed_error("r", "error: token rejected for `r`", Need::Publish));
+        assert!(msg.contains("token rejected") && msg.contains("Packaging read & write"), "{msg}");
+        let forbidden = "error: failed to publish to registry at http://x\n\nCaused by:\n  the remote server \
+                         responded with an error (status 403 Forbidden): You lack Packaging write";
+        let msg = format!("{:#}", feed_error("r", forbidden, Need::Publish));
+        assert!(msg.contains("insufficient permissions") && msg.contains("read & write"), "{msg}");
     }
 }

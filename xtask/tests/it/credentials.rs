@@ -6,6 +6,7 @@
 use std::fs;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use xtask_harness::http::{Fault, FaultServer};
 use xtask_harness::{Call, Kellnr, Sandbox, base64, basic_header};
 
 use crate::login::{PACKAGES, REDIST, consumer_fetches, pat84, seed_crate, world};
@@ -933,7 +934,8 @@ fn rotate_pat_reads_a_typed_pat_without_echo() {
 
 /// Done means 4: the whole-output secret scan over every credentials task, run one
 /// after the other in one sandbox (create, stdin, rejected, doctor, provider mode,
-/// logout): no form of any PAT or token in any output or argv, 0 hits.
+/// logout, and each of them against a feed that echoes the token back): no form of
+/// any PAT or token in any output or argv, 0 hits.
 #[test]
 fn every_credentials_task_leaks_nothing() {
     let (kellnr, mut sb) = world();
@@ -979,6 +981,25 @@ fn every_credentials_task_leaks_nothing() {
     sb.env("PAT", &pat);
     sb.xtask(&["cargo-login-ci"]).assert_success();
     sb.xtask(&["doctor"]).assert_success();
+
+    // The fault paths (issue 10): a feed that echoes the `Authorization` header into
+    // a 403 page, under every task that checks a feed, with each kind of token.
+    let echo = FaultServer::start(Fault::EchoAuthorization { status: 403 });
+    sb.env(&format!("CARGO_REGISTRIES_{}_INDEX", REDIST.to_uppercase()), &echo.index_url());
+    sb.xtask(&["cargo-login-ci", "--registry", REDIST]).assert_failure();
+    sb.xtask(&["doctor", "--registry", REDIST]).assert_failure();
+    sb.xtask_stdin(
+        &["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO, "--registry", REDIST],
+        &typed,
+    )
+    .assert_failure();
+    install_az(&sb, &with_token(None));
+    sb.xtask(&["cargo-login", "--registry", REDIST]).assert_failure();
+    sb.xtask(&["doctor", "--registry", REDIST]).assert_failure();
+    sb.xtask(&["cargo-login", "--provider", "--registry", REDIST]).assert_failure();
+    sb.xtask(&["doctor", "--registry", REDIST]).assert_failure();
+    assert!(echo.requests() >= 12, "the echoing feed saw {} requests", echo.requests());
+    sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
 
     let mut secrets: Vec<String> =
         vec![kellnr.admin_token().to_owned(), format!("Bearer {}", kellnr.admin_token())];

@@ -5,6 +5,7 @@
 mod adoption;
 mod config_faults;
 mod credentials;
+mod faults;
 mod login;
 mod publish_redist;
 mod setup;

@@ -6,7 +6,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use xtask_harness::{Kellnr, Run, Sandbox, base64, basic_header};
@@ -362,7 +361,7 @@ fn errors_are_clear_and_publish_nothing() {
     // Missing credentials: no login yet.
     let run = publish(&mut sb, &fx, &pin, &[]);
     run.assert_failure();
-    run.assert_output_contains("cargo has no credentials for `hyperlight_redist`");
+    run.assert_output_contains("`hyperlight_redist`: refused by cargo: no credential provider is configured");
     run.assert_output_contains("`cargo xtask cargo-login`");
     run.assert_output_contains("`cargo xtask cargo-login-ci`");
 
@@ -583,6 +582,7 @@ fn verification_uses_only_what_this_run_packaged() {
 #[cfg(unix)]
 #[test]
 fn an_interrupt_stops_cargo_removes_the_work_dir_and_exits_130() {
+    use std::process::Command;
     use std::time::{Duration, Instant};
     let mut sb = Sandbox::new(crate::xtask_bin());
     let fx = fixture(&mut sb, 0, 12);

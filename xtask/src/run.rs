@@ -1,0 +1,543 @@
+//! The one way the xtask runs an external program (az, gh, git, the nested cargo).
+//!
+//! Why one runner: each call used to capture output with xshell, ignore the status,
+//! then check it and redact the output by hand, and a child that hung hung the task
+//! with no word. Here every call gets, in one place:
+//!
+//! - its output captured (or, with [`Program::stream`], each stderr line handed
+//!   over as it comes), a read error reported rather than read as an empty line;
+//! - a typed failure, [`RunError`], carrying the program, its exit status and its
+//!   stderr with every secret of the call redacted: the secrets the caller names
+//!   ([`Program::redact`]), those of its environment ([`Program::secret_env`]), its
+//!   stdin ([`Program::stdin_secret`]), and any `Basic …`/`Bearer …` credential;
+//! - a time limit: the call's own default ([`Program::timeout`]), or
+//!   `XTASK_TIMEOUT_SECS` for every call. After a few silent seconds a line on
+//!   stderr says what is being waited for; at the limit the child (on Unix its
+//!   whole process group: `az` is a script that starts python) is killed and the
+//!   error names the program and how to raise the limit.
+//!
+//! Commands are built with xshell's `cmd!` (quoting-safe) and handed over with
+//! [`Program::cmd`]; the nested cargo is built by [`cargo`], which clears what cargo
+//! set for the xtask itself (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, ...), as omicron's
+//! xtask does.
+//!
+//! The one exception: an interactive child (`az login` in `az.rs`, which may open
+//! a browser or ask which subscription to use; `stty` in `rotate_pat.rs`) runs
+//! attached to the user's terminal through `std::process::Command`, with no
+//! capture and no time limit, since a human is at the other end.
+//!
+//! A child here runs in a process group of its own (Unix), so that a time-out can
+//! kill everything it started. A Ctrl-C reaches the xtask, whose handler
+//! ([`crate::interrupt`]) passes it on to the child's whole group and waits for it
+//! (killing it after a grace period), so that nothing is left running and the
+//! task's work dir can be removed.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use camino::Utf8Path;
+
+use crate::secret::{Secret, SecretEnv, redact};
+use crate::tool;
+
+/// The environment variable that sets the time limit of every call, in seconds.
+pub const TIMEOUT_VAR: &str = "XTASK_TIMEOUT_SECS";
+
+/// The limit of a call that names none.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a child may run silently before a line says what is being waited for
+/// (then again every [`NOTICE_REPEAT`]).
+const NOTICE_AFTER: Duration = Duration::from_secs(5);
+const NOTICE_REPEAT: Duration = Duration::from_secs(30);
+
+/// How long an interrupted child may take to stop before it is killed.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+
+/// How long to wait for the output pipes once a timed-out child is killed: a
+/// grandchild outside its process group could hold them open for ever.
+const DRAIN_AFTER_KILL: Duration = Duration::from_secs(2);
+
+/// Variables cargo sets for the program it runs (`cargo run`, build scripts,
+/// tests): they describe the xtask, not what a nested cargo works on.
+const CARGO_OWN_PREFIXES: &[&str] = &["CARGO_PKG_", "CARGO_MANIFEST_"];
+const CARGO_OWN_VARS: &[&str] = &[
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "CARGO_MAKEFLAGS",
+    "OUT_DIR",
+];
+
+/// One external program to run, with what the runner must know about it.
+pub struct Program {
+    command: Command,
+    label: String,
+    stdin: Option<Secret>,
+    forms: Vec<String>,
+    stdout_is_secret: bool,
+    timeout: Duration,
+}
+
+/// What a program printed, once it exited 0. `stderr` is redacted; `stdout` is
+/// not (it is data, and may be a secret the caller asked for: no `Debug`).
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Why a program did not run to a successful end.
+#[derive(Debug)]
+pub struct RunError {
+    /// What ran, as shown to the user (`az account get-access-token`).
+    pub program: String,
+    pub kind: RunErrorKind,
+}
+
+#[derive(Debug)]
+pub enum RunErrorKind {
+    /// It could not be started (not found, not executable).
+    Start(std::io::Error),
+    /// It exited non-zero (or was killed by a signal). `stderr` is redacted.
+    Exit { status: ExitStatus, stderr: String },
+    /// It ran longer than `limit` and was killed.
+    TimedOut { limit: Duration },
+    /// Its output could not be read.
+    Read(std::io::Error),
+    /// An interrupt (Ctrl-C) arrived: it was passed on to the program, which was
+    /// waited for (and killed if it did not stop).
+    Interrupted,
+}
+
+impl RunError {
+    /// The redacted stderr of a program that ran and failed; `None` otherwise.
+    pub fn stderr(&self) -> Option<&str> {
+        match &self.kind {
+            RunErrorKind::Exit { stderr, .. } => Some(stderr),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let program = &self.program;
+        match &self.kind {
+            RunErrorKind::Start(err) => write!(f, "cannot run `{program}`: {err}"),
+            RunErrorKind::Exit { status, stderr, .. } => {
+                let stderr = stderr.trim_end();
+                if stderr.is_empty() {
+                    write!(f, "`{program}` failed ({status}) without a message")
+                } else {
+                    write!(f, "`{program}` failed ({status}):\n{stderr}")
+                }
+            }
+            RunErrorKind::TimedOut { limit } => write!(
+                f,
+                "`{program}` gave no result within {} s and was stopped: check what it waits for \
+                 (the network, a login prompt), or allow more time with {TIMEOUT_VAR}=<seconds>",
+                limit.as_secs()
+            ),
+            RunErrorKind::Read(err) => write!(f, "cannot read the output of `{program}`: {err}"),
+            RunErrorKind::Interrupted => write!(f, "interrupted while `{program}` ran; it was stopped"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            RunErrorKind::Start(err) | RunErrorKind::Read(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+/// The time limit of a call whose own default is `default`: `XTASK_TIMEOUT_SECS`
+/// when set, for every call.
+pub fn timeout_or(default: Duration) -> Duration {
+    std::env::var(TIMEOUT_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&secs| secs > 0)
+        .map_or(default, Duration::from_secs)
+}
+
+/// The nested cargo (the one running the xtask, [`tool::cargo`]) with `args`, in
+/// `dir`, without the variables cargo set for the xtask itself.
+pub fn cargo<I, S>(dir: &Utf8Path, args: I) -> Program
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = Command::new(tool::cargo());
+    command.args(args).current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if CARGO_OWN_VARS.contains(&key.as_ref()) || CARGO_OWN_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            command.env_remove(key.as_ref());
+        }
+    }
+    Program::new(command)
+}
+
+impl Program {
+    /// A command built with xshell's `cmd!` (its directory and environment kept).
+    pub fn cmd(cmd: xshell::Cmd<'_>) -> Program {
+        Program::new(Command::from(cmd))
+    }
+
+    fn new(command: Command) -> Program {
+        let label = label_of(&command);
+        Program {
+            command,
+            label,
+            stdin: None,
+            forms: Vec::new(),
+            stdout_is_secret: false,
+            timeout: timeout_or(DEFAULT_TIMEOUT),
+        }
+    }
+
+    /// How the program is named in waiting lines and errors (default: its file
+    /// name and arguments).
+    pub fn label(mut self, label: impl Into<String>) -> Program {
+        self.label = label.into();
+        self
+    }
+
+    /// This call's own time limit; `XTASK_TIMEOUT_SECS` still wins when set.
+    pub fn timeout(mut self, default: Duration) -> Program {
+        self.timeout = timeout_or(default);
+        self
+    }
+
+    /// Sets a variable that is no secret.
+    pub fn env(mut self, key: &str, value: &str) -> Program {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Sets the secret variables of `env` in the child's environment, and redacts
+    /// their values in everything this call reports.
+    pub fn secret_env(mut self, env: &SecretEnv) -> Program {
+        for (key, value) in env.vars() {
+            self.command.env(key, value);
+        }
+        self.forms.extend_from_slice(env.forms());
+        self
+    }
+
+    /// Writes `secret` to the child's stdin (and redacts it in what it reports).
+    pub fn stdin_secret(mut self, secret: &Secret) -> Program {
+        self.forms.push(secret.expose().to_owned());
+        self.stdin = Some(secret.clone());
+        self
+    }
+
+    /// More forms of secrets to redact from what the child prints.
+    pub fn redact<S: AsRef<str>>(mut self, forms: &[S]) -> Program {
+        self.forms.extend(forms.iter().map(|f| f.as_ref().to_owned()));
+        self
+    }
+
+    /// The child's stdout is a secret (a token, an API answer holding one): it is
+    /// redacted from its stderr, and never kept in a [`RunError`].
+    pub fn stdout_is_secret(mut self) -> Program {
+        self.stdout_is_secret = true;
+        self
+    }
+
+    /// Runs it to the end, capturing stdout and stderr; fails unless it exits 0.
+    pub fn output(self) -> Result<Output, RunError> {
+        self.run(None)
+    }
+
+    /// Runs it to the end, handing each stderr line (redacted) to `on_line` as it
+    /// comes; fails unless it exits 0. The waiting line is printed only after
+    /// [`NOTICE_AFTER`] without a line, as the user sees the lines otherwise.
+    pub fn stream(self, mut on_line: impl FnMut(&str)) -> Result<Output, RunError> {
+        self.run(Some(&mut on_line))
+    }
+
+    fn run(mut self, mut on_line: Option<&mut dyn FnMut(&str)>) -> Result<Output, RunError> {
+        let fail = |kind| RunError { program: self.label.clone(), kind };
+        self.command
+            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut self.command, 0);
+        let started = Instant::now();
+        let mut child = self.command.spawn().map_err(|e| fail(RunErrorKind::Start(e)))?;
+
+        // stdin from a thread: a child that writes before it reads must not block
+        // on a full pipe while this thread blocks on writing.
+        if let (Some(secret), Some(mut pipe)) = (self.stdin.take(), child.stdin.take()) {
+            std::thread::spawn(move || {
+                // A child that exits without reading closes the pipe: its exit
+                // status says what went wrong.
+                let _ = pipe.write_all(secret.expose().as_bytes());
+            });
+        }
+        let (sender, events) = mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let read = BufReader::new(stdout).read_to_end(&mut bytes).map(|_| bytes);
+                let _ = sender.send(Event::Stdout(read));
+            });
+        }
+        if let Some(stderr) = child.stderr.take() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stderr);
+                loop {
+                    let mut line = Vec::new();
+                    match reader.read_until(b'\n', &mut line) {
+                        Ok(0) => break,
+                        Ok(_) => {
+                            let text =
+                                String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_owned();
+                            if sender.send(Event::StderrLine(text)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(err) => {
+                            let _ = sender.send(Event::StderrError(err));
+                            return;
+                        }
+                    }
+                }
+                let _ = sender.send(Event::StderrEnd);
+            });
+        }
+
+        let deadline = started + self.timeout;
+        let mut notice_at = started + NOTICE_AFTER.min(self.timeout / 2);
+        let (mut stdout, mut stderr, mut read_error) = (None, String::new(), None);
+        let mut interrupted_at: Option<Instant> = None;
+        let mut stderr_done = false;
+        let mut exited: Option<ExitStatus> = None;
+        let mut timed_out = false;
+        // Set once the child has exited (or was killed): how long its pipes may
+        // still stay open, held by a grandchild.
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if exited.is_none() {
+                exited = child.try_wait().map_err(|e| fail(RunErrorKind::Read(e)))?;
+            }
+            let pipes_done = stdout.is_some() && stderr_done;
+            if exited.is_some() && pipes_done {
+                break;
+            }
+            if interrupted_at.is_none() && exited.is_none() && crate::interrupt::requested() {
+                crate::interrupt::forward(&child);
+                interrupted_at = Some(now);
+            }
+            if let Some(at) = interrupted_at.filter(|_| exited.is_none())
+                && now.duration_since(at) > INTERRUPT_GRACE
+            {
+                kill(&mut child);
+            }
+            if timed_out || exited.is_some() {
+                let until = *drain_until.get_or_insert(now + DRAIN_AFTER_KILL);
+                if now >= until {
+                    // Whatever still holds the pipes belongs to this call.
+                    kill(&mut child);
+                    stdout.get_or_insert_with(String::new);
+                    break;
+                }
+            } else if now >= deadline {
+                timed_out = true;
+                kill(&mut child);
+                continue;
+            } else if now >= notice_at {
+                eprintln!(
+                    "waiting for `{}` ({} s; stopping it after {} s)…",
+                    self.label,
+                    started.elapsed().as_secs(),
+                    self.timeout.as_secs()
+                );
+                notice_at = now + NOTICE_REPEAT;
+            }
+            let wake = (now + Duration::from_millis(100)).min(deadline.max(now)).min(notice_at.max(now));
+            if pipes_done {
+                // Nothing more to read: only the exit to wait for.
+                std::thread::sleep(wake.saturating_duration_since(now));
+                continue;
+            }
+            match events.recv_timeout(wake.saturating_duration_since(now)) {
+                Ok(Event::Stdout(read)) => match read {
+                    Ok(bytes) => stdout = Some(String::from_utf8_lossy(&bytes).into_owned()),
+                    Err(err) => {
+                        read_error.get_or_insert(err);
+                        stdout = Some(String::new());
+                    }
+                },
+                Ok(Event::StderrLine(line)) => {
+                    if let Some(on_line) = on_line.as_deref_mut() {
+                        on_line(&redact(&line, &self.forms));
+                        notice_at = Instant::now() + NOTICE_AFTER;
+                    }
+                    stderr.push_str(&line);
+                    stderr.push('\n');
+                }
+                Ok(Event::StderrError(err)) => {
+                    read_error.get_or_insert(err);
+                    stderr_done = true;
+                }
+                Ok(Event::StderrEnd) => stderr_done = true,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    stdout.get_or_insert_with(String::new);
+                    stderr_done = true;
+                }
+            }
+        }
+        if interrupted_at.is_some() {
+            let _ = child.wait();
+            return Err(fail(RunErrorKind::Interrupted));
+        }
+        if timed_out {
+            let _ = child.wait();
+            return Err(fail(RunErrorKind::TimedOut { limit: self.timeout }));
+        }
+        let Some(status) = exited else {
+            return Err(fail(RunErrorKind::Read(std::io::Error::other(
+                "the program's exit status was lost",
+            ))));
+        };
+        if let Some(err) = read_error {
+            return Err(fail(RunErrorKind::Read(err)));
+        }
+        let stdout = stdout.unwrap_or_default();
+        let mut forms = self.forms.clone();
+        if self.stdout_is_secret && !stdout.trim().is_empty() {
+            forms.push(stdout.trim().to_owned());
+        }
+        let stderr = redact(&stderr, &forms);
+        if !status.success() {
+            return Err(fail(RunErrorKind::Exit { status, stderr }));
+        }
+        Ok(Output { stdout, stderr })
+    }
+}
+
+enum Event {
+    Stdout(std::io::Result<Vec<u8>>),
+    StderrLine(String),
+    StderrError(std::io::Error),
+    StderrEnd,
+}
+
+/// The program's file name and its arguments, as the default label.
+fn label_of(command: &Command) -> String {
+    let program = std::path::Path::new(command.get_program())
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::iter::once(program)
+        .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Kills the child and, on Unix, every process of its group.
+/// Kills the child and (Unix) its whole process group.
+fn kill(child: &mut std::process::Child) {
+    crate::interrupt::kill_group(child);
+    let _ = child.kill();
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Program {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        Program::new(command).label("the test script")
+    }
+
+    #[test]
+    fn a_failure_carries_the_program_status_and_redacted_stderr() {
+        let header = "Basic UEFUOnMzY3IzdC12YWx1ZQ==";
+        let env =
+            SecretEnv::default().secret("TOKEN", &Secret::new(header.into()), vec!["s3cr3t-value".into()]);
+        let err = sh("echo \"server said: $TOKEN and s3cr3t-value\" >&2; exit 3")
+            .secret_env(&env)
+            .output()
+            .err()
+            .expect("exit 3 is a failure");
+        assert_eq!(err.program, "the test script");
+        match &err.kind {
+            RunErrorKind::Exit { status, stderr, .. } => {
+                assert_eq!(status.code(), Some(3));
+                assert_eq!(stderr.trim(), "server said: <redacted> and <redacted>");
+            }
+            other => panic!("{other:?}"),
+        }
+        let shown = format!("{err} {err:?}");
+        let shown = format!("{shown} {:#}", anyhow::Error::new(err));
+        assert!(!shown.contains("s3cr3t") && !shown.contains("UEFU"), "{shown}");
+        assert!(shown.contains("`the test script` failed (exit status: 3)"), "{shown}");
+    }
+
+    #[test]
+    fn the_anyhow_error_can_be_classified_again() {
+        let err = anyhow::Error::new(sh("exit 1").output().err().expect("fails"));
+        assert!(err.downcast_ref::<RunError>().is_some_and(|e| e.stderr() == Some("")));
+    }
+
+    #[test]
+    fn a_hanging_child_and_its_group_are_stopped_at_the_limit() {
+        let started = Instant::now();
+        let err =
+            sh("sleep 30 & sleep 30").timeout(Duration::from_millis(1500)).output().err().expect("times out");
+        assert!(matches!(err.kind, RunErrorKind::TimedOut { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        let shown = err.to_string();
+        assert!(shown.contains("the test script") && shown.contains(TIMEOUT_VAR), "{shown}");
+    }
+
+    #[test]
+    fn stdin_output_and_streamed_lines() {
+        let secret = Secret::new("s3cr3t-value".into());
+        let mut lines = Vec::new();
+        let out = sh("read x; echo \"one $x\" >&2; echo two >&2; echo out")
+            .stdin_secret(&secret)
+            .stream(|line| lines.push(line.to_owned()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lines, ["one <redacted>", "two"]);
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.stderr, "one <redacted>\ntwo\n");
+    }
+
+    #[test]
+    fn a_missing_program_is_a_start_error() {
+        let err = Program::new(Command::new("/nonexistent/xtask-test")).output().err().expect("fails");
+        assert!(matches!(err.kind, RunErrorKind::Start(_)), "{err:?}");
+    }
+
+    #[test]
+    fn nested_cargo_loses_the_variables_cargo_set_for_the_xtask() {
+        let program = cargo(Utf8Path::new("."), ["--version"]);
+        let removed: Vec<String> = program
+            .command
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        // `cargo test` sets these for the test binary, as `cargo run` does for the xtask.
+        for var in ["CARGO_PKG_NAME", "CARGO_MANIFEST_DIR"] {
+            assert!(removed.iter().any(|r| r == var), "{var} kept: {removed:?}");
+        }
+    }
+}
