@@ -365,8 +365,9 @@ pub fn feed_error(feed: &str, stderr: &str, need: Need) -> anyhow::Error {
     match verdict {
         FeedError::NoProvider | FeedError::NoToken | FeedError::Rejected | FeedError::Forbidden { .. } => {
             anyhow::anyhow!(
-                "`{feed}`: {verdict}: {hint}; in CI, `cargo xtask cargo-login-ci` with a PAT in $PAT; or \
-                 check everything but the upload with `--dry-run`, which needs no credentials"
+                "`{feed}`: {verdict}: {hint}. To publish, log in with `cargo xtask cargo-login` (your \
+                 Azure account) or, in CI, `cargo xtask cargo-login-ci` (a PAT in $PAT); or check \
+                 everything but the upload with `--dry-run`, which needs no credentials"
             )
         }
         _ => anyhow::anyhow!("cargo failed on `{feed}` ({verdict}): {hint}\n{}", tail(stderr)),
