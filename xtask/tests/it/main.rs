@@ -6,6 +6,7 @@ mod adoption;
 mod config_faults;
 mod credentials;
 mod login;
+mod publish;
 mod publish_redist;
 mod setup;
 mod standins;
