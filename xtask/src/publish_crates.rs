@@ -99,12 +99,13 @@ impl Publish {
         let t = Instant::now();
         let ws = Workspace::read(&root).context("reading the workspace to publish")?;
         let wanted = self.selection(&ws, &registry.name)?;
-        workspace::plan(
+        workspace::plan_for(
             &ws,
             &wanted,
             &registry.name,
             self.version.as_deref(),
             workspace::Linked::NotRequired,
+            &|name| self.add_advice(name),
         )?;
 
         let work_dir = WorkDir::create("publish", self.keep)?;
@@ -120,12 +121,13 @@ impl Publish {
 
         let t = Instant::now();
         let ws = Workspace::read(&src)?;
-        let plan = workspace::plan(
+        let plan = workspace::plan_for(
             &ws,
             &wanted,
             &registry.name,
             self.version.as_deref(),
             workspace::Linked::NotRequired,
+            &|name| self.add_advice(name),
         )?;
         let mut planned: Vec<CratePlan> = plan
             .order
@@ -181,6 +183,15 @@ impl Publish {
         result?;
         engine.done(started);
         Ok(())
+    }
+
+    /// How to bring crate `name`, left out, into the crates to publish.
+    fn add_advice(&self, name: &str) -> String {
+        if self.exclude.iter().any(|e| e == name) {
+            format!("drop `--exclude {name}`")
+        } else {
+            format!("add `-p {name}`")
+        }
     }
 
     /// The names to publish: `-p` (each must be a member), else every member the

@@ -39,6 +39,20 @@ impl Publish {
     }
 }
 
+/// As the manifest writes it: `publish = false`, `publish = ["crates-io"]`.
+impl std::fmt::Display for Publish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Publish::Anywhere => write!(f, "publish = true"),
+            Publish::Nowhere => write!(f, "publish = false"),
+            Publish::Only(list) => {
+                let quoted: Vec<String> = list.iter().map(|r| format!("{r:?}")).collect();
+                write!(f, "publish = [{}]", quoted.join(", "))
+            }
+        }
+    }
+}
+
 pub struct Workspace {
     pub root: Utf8PathBuf,
     pub members: Vec<Member>,
@@ -171,12 +185,27 @@ pub enum Linked {
 
 /// Checks that the crates `wanted` can be published together to `registry` and
 /// orders them by their dependencies. `version` replaces every crate's version.
+/// A crate left out is to be added with `--crate`, publish-redist's flag; see
+/// [`plan_for`].
 pub fn plan(
     ws: &Workspace,
     wanted: &[String],
     registry: &str,
     version: Option<&str>,
     linked: Linked,
+) -> anyhow::Result<Plan> {
+    plan_for(ws, wanted, registry, version, linked, &|name| format!("add `--crate {name}`"))
+}
+
+/// [`plan`], with `add(name)` saying how to bring a crate left out into the crates
+/// to publish with the task's own flags (publish: `-p`, or no `--exclude`).
+pub fn plan_for(
+    ws: &Workspace,
+    wanted: &[String],
+    registry: &str,
+    version: Option<&str>,
+    linked: Linked,
+    add: &dyn Fn(&str) -> String,
 ) -> anyhow::Result<Plan> {
     let mut selected = Vec::new();
     for name in wanted {
@@ -196,7 +225,7 @@ pub fn plan(
         let member = &ws.members[i];
         if !member.publish.allows(registry) {
             bail!(
-                "crate `{}` does not allow publishing to `{registry}` (its `package.publish` is {:?}): \
+                "crate `{}` does not allow publishing to `{registry}` (its manifest says `{}`): \
                  cargo would refuse it",
                 member.name,
                 member.publish
@@ -246,8 +275,9 @@ pub fn plan(
             } else if published && target.is_some() && ws.target_dir(member, dep).is_some() {
                 bail!(
                     "`{}` depends on `{package}` of the same workspace by path, but `{package}` is not among \
-                     the crates to publish: add `--crate {package}` (a crate already in the feed is skipped)",
-                    member.name
+                     the crates to publish: {} (a crate already in the feed is skipped)",
+                    member.name,
+                    add(package)
                 );
             }
         }
@@ -583,6 +613,18 @@ mod tests {
             &["mshv-bindings"],
         );
         assert!(msg.contains("does not allow publishing to `hyperlight_redist`"), "{msg}");
+        assert!(msg.contains("its manifest says `publish = false`"), "{msg}");
+
+        let elsewhere = format!("{BINDINGS}\npublish = [\"crates-io\"]\n");
+        let msg = plan_error(
+            &[
+                ("Cargo.toml", ROOT),
+                ("mshv-bindings/Cargo.toml", &elsewhere),
+                ("mshv-ioctls/Cargo.toml", IOCTLS),
+            ],
+            &["mshv-bindings"],
+        );
+        assert!(msg.contains("its manifest says `publish = [\"crates-io\"]`"), "{msg}");
     }
 
     #[test]

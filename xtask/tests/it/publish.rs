@@ -1,0 +1,643 @@
+//! `cargo xtask publish` against a real kellnr with authentication required, from a
+//! real git repository shaped like Hyperlight's workspace: a common crate, a
+//! proc-macro crate and its helper, a guest crate depending on the common one with
+//! `default-features = false`, a crate with a build script, a host crate depending
+//! on several of them, and a `publish = false` test crate the host dev-depends on by
+//! path only. `[workspace.package]` gives every member its version (and license,
+//! repository, readme); `[workspace.dependencies]` lists the crates with `path` and
+//! `version`, with different operators; `Cargo.lock` is committed, as Hyperlight
+//! does. No crates.io dependencies, so nothing here needs the network.
+//!
+//! The xtask runs with this repository as its root; `--manifest-path` points it at
+//! the fixture.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use xtask_harness::{Kellnr, Run, Sandbox, base64, basic_header};
+
+use crate::login::{PACKAGES, pat84};
+
+const VERSION: &str = "0.2.0-preview.1";
+
+/// The publishable crates, each with the fixture crates it depends on (normal or
+/// build dependencies: what must be in the feed before it).
+const CRATES: [(&str, &[&str]); 6] = [
+    ("hyperlight-common", &[]),
+    ("hyperlight-component-util", &[]),
+    ("hyperlight-component-macro", &["hyperlight-component-util"]),
+    ("hyperlight-guest", &["hyperlight-common"]),
+    ("hyperlight-guest-bin", &["hyperlight-guest", "hyperlight-common"]),
+    ("hyperlight-host", &["hyperlight-common", "hyperlight-component-macro", "hyperlight-guest-bin"]),
+];
+const TESTING: &str = "hyperlight-testing";
+
+/// The members are listed host first, so that the workspace's own order is not a
+/// valid publish order: the order must come from the dependencies.
+const ROOT_MANIFEST: &str = r#"[workspace]
+resolver = "2"
+members = [
+    "src/hyperlight_host",
+    "src/hyperlight_guest_bin",
+    "src/hyperlight_guest",
+    "src/hyperlight_component_macro",
+    "src/hyperlight_component_util",
+    "src/hyperlight_common",
+    "src/hyperlight_testing",
+]
+
+[workspace.package]
+version = "0.1.0"
+edition = "2021"
+license = "Apache-2.0"
+repository = "https://github.com/hyperlight-dev/hyperlight"
+readme = "README.md"
+
+[workspace.dependencies]
+# Exact pins, as Hyperlight writes them.
+hyperlight-common = { path = "src/hyperlight_common", version = "=0.1.0", default-features = false }
+hyperlight-guest-bin = { path = "src/hyperlight_guest_bin", version = "=0.1.0" }
+# Plain (caret) and tilde requirements.
+hyperlight-guest = { path = "src/hyperlight_guest", version = "0.1.0" }
+hyperlight-component-macro = { path = "src/hyperlight_component_macro", version = "0.1.0" }
+hyperlight-component-util = { path = "src/hyperlight_component_util", version = "~0.1.0" }
+# Path only: never published.
+hyperlight-testing = { path = "src/hyperlight_testing" }
+"#;
+
+/// (path, contents) of every file of the fixture but `Cargo.lock`.
+fn fixture_files() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("Cargo.toml", ROOT_MANIFEST),
+        ("README.md", "# Hyperlight (a test fixture)\n"),
+        (".gitignore", "/target\n"),
+        (
+            "src/hyperlight_common/Cargo.toml",
+            "[package]\nname = \"hyperlight-common\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"Common types\"\n\n[features]\ndefault = [\"std\"]\nstd = []\n",
+        ),
+        (
+            "src/hyperlight_common/src/lib.rs",
+            "#![no_std]\n#[cfg(feature = \"std\")]\nextern crate std;\n\npub const PAGE_SIZE: usize = 4096;\n\n#[cfg(feature = \"std\")]\npub fn describe() -> std::string::String {\n    std::format!(\"page size {PAGE_SIZE}\")\n}\n",
+        ),
+        (
+            "src/hyperlight_component_util/Cargo.toml",
+            "[package]\nname = \"hyperlight-component-util\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"Helpers of the component macro\"\n",
+        ),
+        (
+            "src/hyperlight_component_util/src/lib.rs",
+            "/// The expression the macro expands to.\npub fn expansion() -> &'static str {\n    \"42u32\"\n}\n",
+        ),
+        (
+            "src/hyperlight_component_macro/Cargo.toml",
+            "[package]\nname = \"hyperlight-component-macro\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"A proc macro\"\n\n[lib]\nproc-macro = true\n\n[dependencies]\nhyperlight-component-util = { workspace = true }\n",
+        ),
+        (
+            "src/hyperlight_component_macro/src/lib.rs",
+            "use proc_macro::TokenStream;\n\n#[proc_macro]\npub fn host_bindgen(_input: TokenStream) -> TokenStream {\n    hyperlight_component_util::expansion().parse().unwrap()\n}\n",
+        ),
+        (
+            "src/hyperlight_guest/Cargo.toml",
+            "[package]\nname = \"hyperlight-guest\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"The guest library\"\n\n[dependencies]\nhyperlight-common = { workspace = true }\n",
+        ),
+        (
+            "src/hyperlight_guest/src/lib.rs",
+            "#![no_std]\n\npub fn pages(bytes: usize) -> usize {\n    bytes.div_ceil(hyperlight_common::PAGE_SIZE)\n}\n",
+        ),
+        (
+            "src/hyperlight_guest_bin/Cargo.toml",
+            "[package]\nname = \"hyperlight-guest-bin\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"The guest binary support, with a build script\"\nbuild = \"build.rs\"\n\n[dependencies]\nhyperlight-guest = { workspace = true }\nhyperlight-common = { workspace = true }\n",
+        ),
+        (
+            "src/hyperlight_guest_bin/build.rs",
+            "use std::path::PathBuf;\n\nfn main() {\n    let out = PathBuf::from(std::env::var(\"OUT_DIR\").unwrap());\n    std::fs::write(out.join(\"generated.rs\"), \"pub const STACK_PAGES: usize = 16;\\n\").unwrap();\n    println!(\"cargo:rerun-if-changed=build.rs\");\n}\n",
+        ),
+        (
+            "src/hyperlight_guest_bin/src/lib.rs",
+            "#![no_std]\n\ninclude!(concat!(env!(\"OUT_DIR\"), \"/generated.rs\"));\n\npub fn stack_bytes() -> usize {\n    STACK_PAGES * hyperlight_common::PAGE_SIZE + hyperlight_guest::pages(0)\n}\n",
+        ),
+        (
+            "src/hyperlight_host/Cargo.toml",
+            "[package]\nname = \"hyperlight-host\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"The host library\"\n\n[dependencies]\nhyperlight-common = { workspace = true, default-features = true, features = [\"std\"] }\nhyperlight-component-macro = { workspace = true }\nhyperlight-guest-bin = { workspace = true }\n\n[dev-dependencies]\nhyperlight-testing = { workspace = true }\n",
+        ),
+        (
+            "src/hyperlight_host/src/lib.rs",
+            "pub fn sandbox_summary() -> String {\n    let answer: u32 = hyperlight_component_macro::host_bindgen!();\n    format!(\"{} stack {} answer {answer}\", hyperlight_common::describe(), hyperlight_guest_bin::stack_bytes())\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn summary() {\n        assert_eq!(hyperlight_testing::expected(), super::sandbox_summary());\n    }\n}\n",
+        ),
+        (
+            "src/hyperlight_testing/Cargo.toml",
+            "[package]\nname = \"hyperlight-testing\"\nversion.workspace = true\nedition.workspace = true\npublish = false\n\n[dependencies]\nhyperlight-common = { workspace = true, features = [\"std\"] }\n",
+        ),
+        (
+            "src/hyperlight_testing/src/lib.rs",
+            "pub fn expected() -> String {\n    format!(\"{} stack 65536 answer 42\", hyperlight_common::describe())\n}\n",
+        ),
+    ]
+}
+
+/// The fixture: a git repository in the sandbox, with its `Cargo.lock` committed.
+fn fixture(sb: &mut Sandbox) -> PathBuf {
+    let dir = sb.root().join("hyperlight");
+    for (path, text) in fixture_files() {
+        let path = dir.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
+    assert!(dir.join("Cargo.lock").is_file());
+    git(sb, &dir, &["init", "-q", "-b", "main"]);
+    git(sb, &dir, &["add", "-A"]);
+    git(sb, &dir, &["commit", "-q", "-m", "Hyperlight, in small"]);
+    dir
+}
+
+fn git(sb: &mut Sandbox, dir: &Path, args: &[&str]) -> Run {
+    let run = sb.run("git", args, dir);
+    run.assert_success();
+    run
+}
+
+/// Every file of the fixture outside `.git`, with its bytes, and the commit checked out.
+fn tree(sb: &mut Sandbox, dir: &Path) -> (BTreeMap<String, Vec<u8>>, String) {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            if entry.file_type().unwrap().is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(relative, fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    walk(dir, dir, &mut files);
+    let head = git(sb, dir, &["rev-parse", "HEAD"]).stdout;
+    (files, head)
+}
+
+/// The fixture's tree is as it was, and git sees nothing changed.
+#[track_caller]
+fn assert_untouched(sb: &mut Sandbox, dir: &Path, before: &(BTreeMap<String, Vec<u8>>, String)) {
+    let after = tree(sb, dir);
+    let names = |t: &BTreeMap<String, Vec<u8>>| t.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&after.0), names(&before.0), "files appeared or went in the fixture");
+    for (path, bytes) in &before.0 {
+        assert!(
+            after.0[path] == *bytes,
+            "{path} of the fixture changed:\n{}",
+            String::from_utf8_lossy(&after.0[path])
+        );
+    }
+    assert_eq!(after.1, before.1, "the fixture's HEAD moved");
+    let status = git(sb, dir, &["status", "--porcelain", "--ignored"]);
+    assert_eq!(status.stdout, "", "git status of the fixture");
+}
+
+/// A kellnr, a sandbox with `hyperlight_packages` pointed at it, logged in with a PAT
+/// through the real `cargo-login-ci`. Returns the secrets to scan for.
+fn logged_in() -> (Kellnr, Sandbox, Vec<String>) {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(PACKAGES, &kellnr);
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--registry", PACKAGES]).assert_success();
+    sb.env_remove("PAT");
+    let secrets = vec![base64(format!("PAT:{pat}").as_bytes()), basic_header("PAT", &pat), pat];
+    (kellnr, sb, secrets)
+}
+
+fn scan(sb: &Sandbox, secrets: &[String]) {
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert!(sb.assert_no_secret(&secrets) > 0);
+}
+
+/// `cargo xtask publish --manifest-path <fixture>/Cargo.toml <extra>`.
+fn publish(sb: &mut Sandbox, fixture: &Path, extra: &[&str]) -> Run {
+    let manifest = fixture.join("Cargo.toml");
+    let manifest = manifest.to_str().unwrap().to_owned();
+    let mut args = vec!["publish", "--manifest-path", &manifest];
+    args.extend_from_slice(extra);
+    sb.xtask(&args)
+}
+
+/// The crates `cargo publish` was run for, in order, read from the recorded calls:
+/// the crate whose directory holds the `--manifest-path` given.
+fn published_crates(sb: &Sandbox) -> Vec<String> {
+    sb.calls("cargo")
+        .iter()
+        .filter(|c| c.argv.first().map(String::as_str) == Some("publish"))
+        .map(|c| {
+            let at = c.argv.iter().position(|a| a == "--manifest-path").expect("a manifest path");
+            let manifest = Path::new(&c.argv[at + 1]);
+            let dir = manifest.parent().unwrap().file_name().unwrap().to_str().unwrap();
+            dir.replace('_', "-")
+        })
+        .collect()
+}
+
+/// The index entry of `krate` at `version`: one JSON line of the sparse index.
+fn entry(kellnr: &Kellnr, krate: &str, version: &str) -> String {
+    let file = kellnr.index_entry(krate).unwrap_or_else(|| panic!("{krate} is not in the feed"));
+    file.lines()
+        .find(|l| l.contains(&format!("\"vers\":\"{version}\"")))
+        .unwrap_or_else(|| panic!("{krate} {version} is not in the feed:\n{file}"))
+        .to_owned()
+}
+
+/// The `"deps":[…]` part of an index entry line.
+fn deps(entry: &str) -> &str {
+    let start = entry.find("\"deps\":[").unwrap_or_else(|| panic!("no deps in {entry}"));
+    let end = start + entry[start..].find("],\"cksum\"").unwrap_or_else(|| panic!("no cksum in {entry}"));
+    &entry[start..=end]
+}
+
+/// The object of dependency `dep` in an index entry line (`{"name":"dep",…}`).
+fn dependency<'a>(entry: &'a str, dep: &str) -> &'a str {
+    let deps = deps(entry);
+    let start = deps
+        .find(&format!("{{\"name\":\"{dep}\""))
+        .unwrap_or_else(|| panic!("no dependency on {dep} in {entry}"));
+    let end = start + deps[start..].find('}').unwrap();
+    &deps[start..=end]
+}
+
+/// The lines of the closing table, after its `crate  version  outcome` header.
+fn table(run: &Run) -> Vec<&str> {
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let header = lines
+        .iter()
+        .rposition(|l| l.split_whitespace().collect::<Vec<_>>() == ["crate", "version", "outcome"])
+        .unwrap_or_else(|| panic!("no table:\n{}", run.stdout));
+    lines[header + 1..].iter().copied().take_while(|l| !l.trim().is_empty()).collect()
+}
+
+/// The table line of one crate: `name  version  outcome`, spaces squeezed.
+fn outcome(run: &Run, krate: &str) -> String {
+    let line = table(run)
+        .into_iter()
+        .find(|l| l.split_whitespace().next() == Some(krate))
+        .unwrap_or_else(|| panic!("no table line for {krate}:\n{}", run.stdout));
+    line.split_whitespace().skip(2).collect::<Vec<_>>().join(" ")
+}
+
+#[track_caller]
+fn assert_outcomes(run: &Run, expected: &[(&str, &str)]) {
+    for (krate, want) in expected {
+        assert_eq!(outcome(run, krate), *want, "{krate}:\n{}", run.stdout);
+    }
+    assert_eq!(table(run).len(), expected.len(), "{}", run.stdout);
+    assert!(
+        !table(run).iter().any(|l| l.split_whitespace().next() == Some(TESTING)),
+        "the publish = false crate is in the table:\n{}",
+        run.stdout
+    );
+}
+
+/// Each crate of `order` comes after every fixture crate it depends on, and the
+/// order holds every publishable crate once.
+#[track_caller]
+fn assert_valid_order(order: &[String]) {
+    let mut sorted = order.to_vec();
+    sorted.sort();
+    let mut all: Vec<String> = CRATES.iter().map(|(n, _)| n.to_string()).collect();
+    all.sort();
+    assert_eq!(sorted, all, "published: {order:?}");
+    for (krate, deps) in CRATES {
+        let at = order.iter().position(|n| n == krate).unwrap();
+        for dep in deps {
+            let dep_at = order.iter().position(|n| n == dep).unwrap();
+            assert!(dep_at < at, "{krate} was published before its dependency {dep}: {order:?}");
+        }
+    }
+}
+
+/// Issue 8, the whole flow: the publishable crates under `--version`, in
+/// dependency order, the requirements between them following with their operators
+/// kept, a consumer building against the host crate from the feed, the fixture
+/// unchanged; then a second identical run publishes nothing.
+#[test]
+fn publishes_the_workspace_in_order_then_a_second_run_skips_all() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb);
+    let before = tree(&mut sb, &fx);
+
+    let run = publish(&mut sb, &fx, &["--version", VERSION]);
+    run.assert_success();
+    let published: Vec<(&str, &str)> = CRATES.iter().map(|(n, _)| (*n, "published")).collect();
+    assert_outcomes(&run, &published);
+    let order = published_crates(&sb);
+    assert_valid_order(&order);
+    assert!(kellnr.index_entry(TESTING).is_none(), "the publish = false crate was published");
+    // The manifest diff is shown: versions and requirements.
+    assert!(run.stdout.contains(&format!("+version = \"{VERSION}\"")), "{}", run.stdout);
+
+    // The index: every crate at the version; each requirement between them on
+    // exactly that version, with its operator, from this same registry.
+    for (krate, on) in CRATES {
+        let line = entry(&kellnr, krate, VERSION);
+        assert!(kellnr.index_entry(krate).unwrap().lines().count() == 1, "{krate}: 0.1.0 published too");
+        assert_eq!(deps(&line).matches("{\"name\":").count(), on.len(), "{krate}: {line}");
+        for dep in on {
+            let dep = dependency(&line, dep);
+            // `"registry":null` is "this index": not crates.io, not another feed.
+            assert!(dep.contains("\"registry\":null"), "{krate}: {dep}");
+            assert!(dep.contains(&format!("{VERSION}\"")), "{krate}: {dep}");
+        }
+    }
+    let host = entry(&kellnr, "hyperlight-host", VERSION);
+    let common = dependency(&host, "hyperlight-common");
+    assert!(common.contains(&format!("\"req\":\"={VERSION}\"")), "{common}");
+    assert!(common.contains("\"features\":[\"std\"]"), "{common}");
+    assert!(!deps(&host).contains(TESTING), "a path-only dev-dependency was published: {host}");
+    let bin = dependency(&host, "hyperlight-guest-bin");
+    assert!(bin.contains(&format!("\"req\":\"={VERSION}\"")), "{bin}");
+    let macro_dep = dependency(&host, "hyperlight-component-macro");
+    assert!(macro_dep.contains(&format!("\"req\":\"^{VERSION}\"")), "{macro_dep}");
+    let guest = entry(&kellnr, "hyperlight-guest", VERSION);
+    let common = dependency(&guest, "hyperlight-common");
+    assert!(common.contains(&format!("\"req\":\"={VERSION}\"")), "{common}");
+    assert!(common.contains("\"default_features\":false"), "{common}");
+    let guest_bin = entry(&kellnr, "hyperlight-guest-bin", VERSION);
+    let guest_dep = dependency(&guest_bin, "hyperlight-guest");
+    assert!(guest_dep.contains(&format!("\"req\":\"^{VERSION}\"")), "{guest_dep}");
+    let macro_entry = entry(&kellnr, "hyperlight-component-macro", VERSION);
+    let util = dependency(&macro_entry, "hyperlight-component-util");
+    assert!(util.contains(&format!("\"req\":\"~{VERSION}\"")), "{util}");
+
+    // A consumer resolves the host crate from the feed, and everything under it,
+    // and builds (the proc macro and the build script run).
+    let consumer = sb.scratch_crate(
+        "consumer",
+        &format!("hyperlight-host = {{ version = \"={VERSION}\", registry = \"{PACKAGES}\" }}"),
+    );
+    fs::write(
+        consumer.join("src/lib.rs"),
+        "pub fn summary() -> String { hyperlight_host::sandbox_summary() }\n\n#[test]\nfn works() {\n    assert_eq!(summary(), \"page size 4096 stack 65536 answer 42\");\n}\n",
+    )
+    .unwrap();
+    sb.cargo(&consumer, &["test"]).assert_success();
+
+    assert_untouched(&mut sb, &fx, &before);
+
+    // Again: every crate is there with the same sources; nothing is published.
+    let calls_before = published_crates(&sb).len();
+    let run = publish(&mut sb, &fx, &["--version", VERSION]);
+    run.assert_success();
+    let identical: Vec<(&str, &str)> =
+        CRATES.iter().map(|(n, _)| (*n, "already there (identical)")).collect();
+    assert_outcomes(&run, &identical);
+    assert_eq!(published_crates(&sb).len(), calls_before, "published again: {:?}", published_crates(&sb));
+    assert!(run.stderr.contains(&format!("already in {PACKAGES}, identical")), "{}", run.stderr);
+
+    assert_untouched(&mut sb, &fx, &before);
+    assert!(fs::read_dir(sb.tmp_dir()).unwrap().next().is_none(), "the work dir was left behind");
+    scan(&sb, &secrets);
+}
+
+/// A loopback port nothing listens on: a feed there is unreachable.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `--dry-run` with no credentials and the feed unreachable: every crate is
+/// packaged and verified (each dependent against the dependencies just packaged),
+/// nothing is uploaded.
+#[test]
+fn a_dry_run_verifies_the_whole_set_with_no_feed_and_no_token() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb);
+    let before = tree(&mut sb, &fx);
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+
+    let run = publish(&mut sb, &fx, &["--version", VERSION, "--dry-run", "--keep"]);
+    run.assert_success();
+    let out = run.combined();
+    for (krate, _) in CRATES {
+        assert!(out.contains(&format!("Verifying {krate} v{VERSION}")), "{krate} not verified:\n{out}");
+    }
+    assert!(!out.contains(&format!("Verifying {TESTING}")), "{out}");
+    let would: Vec<(&str, &str)> = CRATES.iter().map(|(n, _)| (*n, "would publish")).collect();
+    assert_outcomes(&run, &would);
+    assert!(!out.contains("Uploading") && !out.contains("Uploaded"), "{out}");
+    assert!(published_crates(&sb).is_empty(), "{:?}", published_crates(&sb));
+    let lines: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
+    assert!(lines.iter().all(|l| !l.starts_with("info ") && !l.starts_with("vendor ")), "{lines:?}");
+    assert_untouched(&mut sb, &fx, &before);
+
+    // The kept copy: the rewrite committed, the lock with it, and nothing that
+    // cargo changed while packaging (it would have rewritten a stale lock).
+    let kept = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("publish: work dir "))
+        .and_then(|l| l.strip_suffix(" (kept: --keep)"))
+        .unwrap_or_else(|| panic!("no kept work dir: {}", run.stderr));
+    let src = Path::new(kept).join("src");
+    let status = git(&mut sb, &src, &["status", "--porcelain"]);
+    assert_eq!(status.stdout, "", "the copy changed after the rewrite commit");
+    let lock = fs::read_to_string(src.join("Cargo.lock")).unwrap();
+    for (krate, _) in CRATES {
+        assert!(lock.contains(&format!("name = \"{krate}\"\nversion = \"{VERSION}\"")), "{krate}:\n{lock}");
+    }
+    assert!(lock.contains(&format!("name = \"{TESTING}\"\nversion = \"0.1.0\"")), "{lock}");
+}
+
+/// A workspace whose root is a package too, with its `Cargo.lock` committed: the
+/// lock is then one of that package's files, and a lock left behind the new
+/// versions is an uncommitted change that `cargo package` and `cargo publish`
+/// refuse. Published under a new version, both crates reach the feed.
+#[test]
+fn a_package_at_the_workspace_root_with_a_committed_lock() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let dir = sb.root().join("rooted");
+    fs::create_dir_all(dir.join("src")).unwrap();
+    fs::create_dir_all(dir.join("member/src")).unwrap();
+    let files = [
+        (
+            "Cargo.toml",
+            "[package]\nname = \"rooted\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\ndescription = \"At the root\"\n\n[dependencies]\nrooted-member = { path = \"member\", version = \"0.1.0\" }\n\n[workspace]\nmembers = [\"member\"]\n",
+        ),
+        ("src/lib.rs", "pub fn one() -> u32 {\n    rooted_member::one()\n}\n"),
+        (
+            "member/Cargo.toml",
+            "[package]\nname = \"rooted-member\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\ndescription = \"A member\"\n",
+        ),
+        ("member/src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n"),
+        (".gitignore", "/target\n"),
+    ];
+    for (path, text) in files {
+        fs::write(dir.join(path), text).unwrap();
+    }
+    sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
+    git(&mut sb, &dir, &["init", "-q", "-b", "main"]);
+    git(&mut sb, &dir, &["add", "-A"]);
+    git(&mut sb, &dir, &["commit", "-q", "-m", "a root package"]);
+    let before = tree(&mut sb, &dir);
+
+    let run = publish(&mut sb, &dir, &["--version", VERSION]);
+    run.assert_success();
+    // The member first, then the root package (its manifest at the copy's root, `src/`).
+    assert_eq!(published_crates(&sb), ["member", "src"]);
+    let rooted = entry(&kellnr, "rooted", VERSION);
+    assert!(dependency(&rooted, "rooted-member").contains(&format!("\"req\":\"^{VERSION}\"")), "{rooted}");
+    entry(&kellnr, "rooted-member", VERSION);
+    assert_untouched(&mut sb, &dir, &before);
+    scan(&sb, &secrets);
+}
+
+/// Issue 8: "the feed has that version" is not "the feed has these sources". The
+/// feed holds the common crate at the version; the fixture's common crate then
+/// changes, same version: the run stops before any upload (the crates missing from
+/// the feed, some ordered before the common crate, are not published either),
+/// naming the crate and the file.
+#[test]
+fn the_feed_holding_a_version_with_other_sources_stops_before_any_upload() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb);
+    publish(&mut sb, &fx, &["--version", VERSION, "-p", "hyperlight-common"]).assert_success();
+    assert_eq!(published_crates(&sb), ["hyperlight-common"]);
+
+    let lib = fx.join("src/hyperlight_common/src/lib.rs");
+    let changed = fs::read_to_string(&lib).unwrap().replace("4096", "8192");
+    fs::write(&lib, changed).unwrap();
+    git(&mut sb, &fx, &["commit", "-q", "-a", "-m", "common: bigger pages"]);
+    let before = tree(&mut sb, &fx);
+
+    let run = publish(&mut sb, &fx, &["--version", VERSION]);
+    run.assert_failure();
+    // Missing crates come before the common crate in the plan: a run that uploaded
+    // as it went would have published them.
+    run.assert_output_contains(&format!(
+        "hyperlight-component-util {VERSION}, then hyperlight-component-macro {VERSION}, then \
+         hyperlight-common {VERSION}"
+    ));
+    run.assert_output_contains(&format!(
+        "hyperlight-common {VERSION} is in {PACKAGES} with other sources than this run's: src/lib.rs"
+    ));
+    run.assert_output_contains("Nothing was uploaded");
+    assert_eq!(published_crates(&sb), ["hyperlight-common"], "something was uploaded");
+    for (krate, _) in &CRATES[1..] {
+        assert!(kellnr.index_entry(krate).is_none(), "{krate} was published");
+    }
+    assert_untouched(&mut sb, &fx, &before);
+    scan(&sb, &secrets);
+}
+
+/// A network drop while uploading the second crate: the run fails with the first
+/// crate in the feed; run again (the real cargo), it completes, the first crate
+/// "already there (identical)". The drop is a cargo that fails the second
+/// `cargo publish` as cargo does when the connection goes, and is the real cargo
+/// (through the harness's recording wrapper) for everything else.
+#[test]
+fn a_run_dropped_after_the_first_upload_completes_when_run_again() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb);
+    let before = tree(&mut sb, &fx);
+    let real = sb.root().join("wrap").join("cargo");
+    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
+    let count = sb.root().join("publish-count");
+    sb.install_standin(
+        "cargo-dropping",
+        &format!(
+            "case \"$1\" in\n\
+             publish)\n\
+             \x20 n=$(cat '{count}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{count}'\n\
+             \x20 if [ $n -eq 2 ]; then\n\
+             \x20   printf 'error: failed to publish to registry at http://127.0.0.1/\\n\\nCaused by:\\n  [7] Could not connect to server\\n' >&2\n\
+             \x20   exit 101\n\
+             \x20 fi ;;\n\
+             esac\n\
+             exec '{real}' \"$@\"\n",
+            count = count.display(),
+            real = real.display()
+        ),
+    );
+    sb.env("CARGO", sb.bin_dir().join("cargo-dropping").to_str().unwrap());
+
+    let cut = publish(&mut sb, &fx, &["--version", VERSION]);
+    cut.assert_failure().assert_output_contains("Could not connect to server");
+    cut.assert_output_contains("run again to resume");
+    let first = published_crates(&sb);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let first = first[0].clone();
+    entry(&kellnr, &first, VERSION);
+    assert_eq!(outcome(&cut, &first), "published", "{}", cut.stdout);
+    for (krate, _) in CRATES.iter().filter(|(n, _)| *n != first) {
+        assert_eq!(outcome(&cut, krate), "not published", "{}", cut.stdout);
+        assert!(kellnr.index_entry(krate).is_none(), "{krate} is in the feed");
+    }
+
+    sb.env("CARGO", real.to_str().unwrap());
+    let run = publish(&mut sb, &fx, &["--version", VERSION]);
+    run.assert_success();
+    for (krate, _) in CRATES {
+        let want = if krate == first { "already there (identical)" } else { "published" };
+        assert_eq!(outcome(&run, krate), want, "{}", run.stdout);
+        entry(&kellnr, krate, VERSION);
+    }
+    let mut order = published_crates(&sb);
+    assert_eq!(order[0], first);
+    assert_valid_order(&order);
+    order.remove(0);
+    assert!(!order.contains(&first), "{first} was published twice: {order:?}");
+    assert_untouched(&mut sb, &fx, &before);
+    scan(&sb, &secrets);
+}
+
+/// Every bad input: a clear error naming what to fix, a non-zero exit, nothing
+/// published (logged in, so that only the xtask's checks can stop it).
+#[test]
+fn bad_inputs_are_clear_errors_and_publish_nothing() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb);
+    let before = tree(&mut sb, &fx);
+
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["-p", "hyperlight-nope"],
+            &["`hyperlight-nope` is not a crate of the workspace", "hyperlight-host", TESTING],
+        ),
+        (&["--exclude", "hyperlight-nope"], &["`hyperlight-nope` is not a crate of the workspace"]),
+        (
+            &["-p", TESTING],
+            &["`hyperlight-testing` does not allow publishing to `hyperlight_packages`", "publish = false"],
+        ),
+        // The host depends by path on crates left out: the error names one, and the
+        // flag of this task that adds it.
+        (
+            &["-p", "hyperlight-host", "-p", "hyperlight-common"],
+            &[
+                "`hyperlight-host` depends on `hyperlight-component-macro`",
+                "add `-p hyperlight-component-macro`",
+            ],
+        ),
+        (
+            &["--exclude", "hyperlight-guest"],
+            &["`hyperlight-guest-bin` depends on `hyperlight-guest`", "drop `--exclude hyperlight-guest`"],
+        ),
+        (&["--version", "1.0.0+meta"], &["`1.0.0+meta` has build metadata", "1.0.0-1"]),
+    ];
+    for (flags, expected) in cases {
+        let run = publish(&mut sb, &fx, flags);
+        run.assert_failure();
+        assert_ne!(run.status.code(), Some(0));
+        for needle in *expected {
+            run.assert_output_contains(needle);
+        }
+    }
+
+    assert!(published_crates(&sb).is_empty(), "{:?}", published_crates(&sb));
+    for (krate, _) in CRATES {
+        assert!(kellnr.index_entry(krate).is_none(), "{krate} was published");
+    }
+    assert_untouched(&mut sb, &fx, &before);
+    scan(&sb, &secrets);
+}
