@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use camino::Utf8Path;
-use xshell::Shell;
 
 use crate::feeds::Registry;
 use crate::run::{self, RunError, RunErrorKind};
@@ -19,9 +18,9 @@ use crate::secret::{AuthHeader, SecretEnv};
 
 /// Stores `header` as the token of `registry` through `cargo login`, which reads it
 /// from stdin: never from argv, where other users of the machine could see it.
-pub fn login(sh: &Shell, registry: &Registry, header: &AuthHeader) -> anyhow::Result<()> {
+pub fn login(registry: &Registry, header: &AuthHeader) -> anyhow::Result<()> {
     let name = &registry.name;
-    run::cargo(&crate::sh_dir(sh)?, ["login", "--registry", name])
+    run::cargo(&crate::project_root(), ["login", "--registry", name])
         .stdin_secret(header.secret())
         .redact(&header.forms())
         .label(format!("cargo login --registry {name}"))
@@ -30,9 +29,9 @@ pub fn login(sh: &Shell, registry: &Registry, header: &AuthHeader) -> anyhow::Re
 }
 
 /// Removes the stored token of `registry`; fine when none is stored.
-pub fn logout(sh: &Shell, registry: &Registry) -> anyhow::Result<()> {
+pub fn logout(registry: &Registry) -> anyhow::Result<()> {
     let name = &registry.name;
-    run::cargo(&crate::sh_dir(sh)?, ["logout", "--registry", name])
+    run::cargo(&crate::project_root(), ["logout", "--registry", name])
         .label(format!("cargo logout --registry {name}"))
         .output()?;
     Ok(())
@@ -356,8 +355,8 @@ fn one_line(text: &str) -> String {
 }
 
 /// Cargo's `(major, minor)` version.
-pub fn version(sh: &Shell) -> anyhow::Result<(u32, u32)> {
-    let text = run::cargo(&crate::sh_dir(sh)?, ["--version"]).output()?.stdout;
+pub fn version() -> anyhow::Result<(u32, u32)> {
+    let text = run::cargo(&crate::project_root(), ["--version"]).output()?.stdout;
     let text = text.trim();
     parse_version(text).ok_or_else(|| anyhow::anyhow!("cannot read cargo's version from `{text}`"))
 }

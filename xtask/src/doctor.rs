@@ -59,8 +59,8 @@ struct Configs {
 
 impl Doctor {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let feeds = feeds::select(sh, &self.registries)?;
-        match cargo::version(sh) {
+        let feeds = feeds::select(&self.registries)?;
+        match cargo::version() {
             Ok((major, minor)) if (major, minor) < (1, 74) => println!(
                 "cargo: {major}.{minor}, older than 1.74 (the first with stable registry authentication): \
                  run `rustup update stable`"
@@ -68,7 +68,7 @@ impl Doctor {
             Ok((major, minor)) => println!("cargo: {major}.{minor}"),
             Err(err) => println!("cargo: {err:#}"),
         }
-        let configs = Configs::load(sh)?;
+        let configs = Configs::load()?;
         println!("global config: {}", configs.global_path);
         if let Some(warning) = &configs.ignored_global {
             println!("global config: warning: {warning}");
@@ -84,8 +84,8 @@ impl Doctor {
         }
 
         let mut failed = Vec::new();
-        let checks = crate::login::check_all(
-            &crate::sh_dir(sh)?,
+        let checks = crate::access::check_all(
+            &crate::project_root(),
             &feeds,
             &SecretEnv::default(),
             &configs.secrets(&feeds),
@@ -117,10 +117,10 @@ impl Doctor {
 }
 
 impl Configs {
-    fn load(sh: &Shell) -> anyhow::Result<Configs> {
+    fn load() -> anyhow::Result<Configs> {
         let global = global_config()?;
         let credentials_path = credentials_path()?;
-        let repo = read_optional(&crate::sh_dir(sh)?.join(feeds::CONFIG_PATH));
+        let repo = read_optional(&crate::project_root().join(feeds::CONFIG_PATH));
         Ok(Configs {
             global: read_optional(&global.path),
             ignored_global: global.ignored_warning(),
@@ -279,10 +279,7 @@ fn shown_provider(words: &[String]) -> String {
 
 /// A TOML file that may be missing; a parse error is kept as text to report.
 fn read_optional(path: &camino::Utf8Path) -> Result<Option<DocumentMut>, String> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    toml_file::read(path).map(Some).map_err(|err| format!("{err:#}"))
+    toml_file::read_if_exists(path).map_err(|err| format!("{err:#}"))
 }
 
 fn az_status(sh: &Shell) -> String {

@@ -4,7 +4,6 @@
 
 use anyhow::{Context, bail};
 use camino::Utf8Path;
-use xshell::Shell;
 
 use crate::toml_file;
 
@@ -57,9 +56,9 @@ pub fn env_var(registry: &str, key: &str) -> String {
 }
 
 /// All feeds of the repo's config, in the order written there.
-pub fn all(sh: &Shell) -> anyhow::Result<Vec<Registry>> {
+pub fn all() -> anyhow::Result<Vec<Registry>> {
     let path = Utf8Path::new(CONFIG_PATH);
-    let doc = toml_file::read(&crate::sh_dir(sh)?.join(CONFIG_PATH))?;
+    let doc = toml_file::read(&crate::project_root().join(CONFIG_PATH))?;
     let table = doc
         .get("registries")
         .and_then(|r| r.as_table_like())
@@ -83,8 +82,8 @@ pub fn all(sh: &Shell) -> anyhow::Result<Vec<Registry>> {
 
 /// The feeds named in `names`, or all when `names` is empty. An unknown name is an
 /// error that lists the known ones.
-pub fn select(sh: &Shell, names: &[String]) -> anyhow::Result<Vec<Registry>> {
-    let all = all(sh)?;
+pub fn select(names: &[String]) -> anyhow::Result<Vec<Registry>> {
+    let all = all()?;
     if names.is_empty() {
         return Ok(all);
     }

@@ -72,6 +72,15 @@ pub fn error_titled(title: &str, message: &str) {
 /// delimiter form, so the value never appears in a command line. Fails outside
 /// Actions: there are no later steps to export to.
 pub fn export_env(name: &str, value: &Secret) -> anyhow::Result<()> {
+    append_env(name, value.expose())
+}
+
+/// [`export_env`] for a value that is no secret (a provider name).
+pub fn export_plain(name: &str, value: &str) -> anyhow::Result<()> {
+    append_env(name, value)
+}
+
+fn append_env(name: &str, value: &str) -> anyhow::Result<()> {
     let path = std::env::var_os("GITHUB_ENV")
         .context("GITHUB_ENV is not set: exporting to later steps works only inside a GitHub Actions job")?;
     let delimiter = format!("XTASK_EOF_{}", std::process::id());
@@ -79,7 +88,7 @@ pub fn export_env(name: &str, value: &Secret) -> anyhow::Result<()> {
         .append(true)
         .open(&path)
         .with_context(|| format!("cannot append to $GITHUB_ENV ({})", path.to_string_lossy()))?;
-    write!(file, "{name}<<{delimiter}\n{}\n{delimiter}\n", value.expose())
+    write!(file, "{name}<<{delimiter}\n{value}\n{delimiter}\n")
         .with_context(|| format!("cannot append {name} to $GITHUB_ENV"))
 }
 

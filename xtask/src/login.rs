@@ -2,15 +2,14 @@
 //! Entra token from the Azure CLI), `cargo-login-ci` for CI (a PAT), `cargo-logout`.
 
 use anyhow::bail;
-use camino::Utf8Path;
 use xshell::Shell;
 
 use crate::az::Az;
-use crate::cargo::{self, Access};
+use crate::cargo;
 use crate::feeds::{self, Registry};
 use crate::gha;
-use crate::secret::{PatToken, Secret, SecretEnv};
-use crate::setup::Setup;
+use crate::global_config;
+use crate::secret::{PatToken, SecretEnv};
 
 /// Flags every login task shares.
 #[derive(clap::Args)]
@@ -56,14 +55,14 @@ pub struct CargoLogin {
 
 impl CargoLogin {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let feeds = self.flags.prepare(sh)?;
+        let feeds = self.flags.prepare()?;
         let az = Az::find()?;
         if self.az_login {
             az.login_interactive(sh)?;
         }
         if self.provider {
             crate::provider::enable(sh, &feeds, &az, self.force)?;
-            return self.flags.check(sh, &feeds, &SecretEnv::default(), &[]);
+            return self.flags.check(&feeds, &SecretEnv::default(), &[]);
         }
         // A stored token and provider mode exclude each other: `cargo login` is
         // unsupported for a feed whose provider is a command.
@@ -73,14 +72,14 @@ impl CargoLogin {
         let token = az.access_token(sh)?;
         gha::mask(&token.header.forms());
         for feed in &feeds {
-            cargo::login(sh, feed, &token.header)?;
+            cargo::login(feed, &token.header)?;
             eprintln!("cargo-login: stored a bearer token for {}", feed.name);
         }
         eprintln!(
             "cargo-login: the token expires at {}; run `cargo xtask cargo-login` again then",
             token.expires_on
         );
-        self.flags.check(sh, &feeds, &SecretEnv::default(), &token.header.forms())
+        self.flags.check(&feeds, &SecretEnv::default(), &token.header.forms())
     }
 }
 
@@ -109,28 +108,28 @@ pub struct CargoLoginCi {
 }
 
 impl CargoLoginCi {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
         let pat = PatToken::from_env(&self.pat_env)?;
         gha::mask(&pat.forms());
         let header = pat.header();
         if self.github_env {
-            let feeds = feeds::select(sh, &self.flags.registries)?;
+            let feeds = feeds::select(&self.flags.registries)?;
             for feed in &feeds {
                 let token_var = feed.env_var("token");
                 let provider_var = feed.env_var("credential-provider");
                 gha::export_env(&token_var, header.secret())?;
-                gha::export_env(&provider_var, &Secret::new("cargo:token".into()))?;
+                gha::export_plain(&provider_var, "cargo:token")?;
                 eprintln!("cargo-login-ci: exported {token_var} and {provider_var} to later steps");
             }
             let exported = cargo::token_env(&feeds, &header, &pat.forms());
-            return self.flags.check(sh, &feeds, &exported, &pat.forms());
+            return self.flags.check(&feeds, &exported, &pat.forms());
         }
-        let feeds = self.flags.prepare(sh)?;
+        let feeds = self.flags.prepare()?;
         for feed in &feeds {
-            cargo::login(sh, feed, &header)?;
+            cargo::login(feed, &header)?;
             eprintln!("cargo-login-ci: stored the PAT for {}", feed.name);
         }
-        self.flags.check(sh, &feeds, &SecretEnv::default(), &pat.forms())
+        self.flags.check(&feeds, &SecretEnv::default(), &pat.forms())
     }
 }
 
@@ -146,14 +145,14 @@ pub struct CargoLogout {
 }
 
 impl CargoLogout {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let feeds = feeds::select(sh, &self.registries)?;
+    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
+        let feeds = feeds::select(&self.registries)?;
         // First: `cargo logout` is unsupported while provider mode is on.
         for turned_off in crate::provider::disable(&feeds)? {
             eprintln!("cargo-logout: {turned_off}");
         }
         for feed in feeds {
-            cargo::logout(sh, &feed)?;
+            cargo::logout(&feed)?;
             eprintln!("cargo-logout: no token stored for {} any more", feed.name);
         }
         Ok(())
@@ -162,10 +161,10 @@ impl CargoLogout {
 
 impl LoginFlags {
     /// The selected feeds, with the global config set up for them.
-    fn prepare(&self, sh: &Shell) -> anyhow::Result<Vec<Registry>> {
-        let feeds = feeds::select(sh, &self.registries)?;
+    fn prepare(&self) -> anyhow::Result<Vec<Registry>> {
+        let feeds = feeds::select(&self.registries)?;
         if !self.no_setup {
-            Setup::default().ensure(sh, &feeds)?;
+            global_config::Options::default().ensure(&feeds)?;
         }
         Ok(feeds)
     }
@@ -173,56 +172,14 @@ impl LoginFlags {
     /// `cargo login` does not ask the feed whether a token is good: ask it now, with a
     /// real request through cargo, and fail naming every feed that said no. `forms`
     /// are the secrets of this run, redacted from whatever the feeds answer.
-    fn check(&self, sh: &Shell, feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<()> {
+    fn check(&self, feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<()> {
         if self.no_check {
             return Ok(());
         }
-        let failed = check_feeds(sh, feeds, env, forms)?;
+        let failed = crate::access::check_feeds(feeds, env, forms)?;
         if !failed.is_empty() {
             bail!("access check failed for {}", failed.join(", "));
         }
         Ok(())
     }
-}
-
-/// Checks each feed and prints one line per feed; returns the failed ones as
-/// `name (verdict)`. `env` goes to cargo's environment (a token not stored);
-/// `forms` are the secrets of the run, redacted from every verdict.
-pub fn check_feeds(
-    sh: &Shell,
-    feeds: &[Registry],
-    env: &SecretEnv,
-    forms: &[String],
-) -> anyhow::Result<Vec<String>> {
-    let mut failed = Vec::new();
-    for (feed, access) in feeds.iter().zip(check_all(&crate::sh_dir(sh)?, feeds, env, forms)) {
-        let access = access?;
-        eprintln!("check: {}: {access}", feed.name);
-        if access != Access::Ok {
-            eprintln!("check: {}: {}", feed.name, access.hint());
-            gha::error_titled(&format!("feed {}", feed.name), &format!("{access}: {}", access.hint()));
-            failed.push(format!("{} ({access})", feed.name));
-        }
-    }
-    Ok(failed)
-}
-
-/// The access checks of `feeds`, one thread each: a feed that does not answer
-/// costs one time limit in all, not one per feed. In the order of `feeds`.
-pub fn check_all(
-    dir: &Utf8Path,
-    feeds: &[Registry],
-    env: &SecretEnv,
-    forms: &[String],
-) -> Vec<anyhow::Result<Access>> {
-    std::thread::scope(|scope| {
-        let checks: Vec<_> = feeds
-            .iter()
-            .map(|feed| scope.spawn(move || cargo::check_access(dir, feed, env, forms)))
-            .collect();
-        checks
-            .into_iter()
-            .map(|check| check.join().unwrap_or_else(|_| bail!("the access check thread panicked")))
-            .collect()
-    })
 }

@@ -4,6 +4,7 @@
 //! `main` parses flags, makes one [`xshell::Shell`] at the repo root and hands it to
 //! one `run(self, sh)` per task. Each task lives in its own module.
 
+mod access;
 mod az;
 mod cargo;
 mod cargo_home;
@@ -11,6 +12,7 @@ mod feeds;
 mod gh;
 mod gha;
 mod git;
+mod global_config;
 mod interrupt;
 mod json;
 mod run;
@@ -103,11 +105,4 @@ fn invocation_dir() -> anyhow::Result<Utf8PathBuf> {
 fn project_root() -> Utf8PathBuf {
     let dir = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     dir.parent().expect("xtask/ has a parent").to_owned()
-}
-
-/// The shell's directory as a UTF-8 path: std's file functions do not follow
-/// `Shell::change_dir`, so paths for them are made absolute from it.
-fn sh_dir(sh: &xshell::Shell) -> anyhow::Result<Utf8PathBuf> {
-    Utf8PathBuf::try_from(sh.current_dir())
-        .map_err(|e| anyhow::anyhow!("the working directory is not UTF-8: {e}"))
 }

@@ -107,7 +107,7 @@ pub fn enable(sh: &Shell, feeds: &[Registry], az: &Az, force: bool) -> anyhow::R
     let doc = existing(&path)?;
     for feed in feeds {
         if !current_provider(&doc, &feed.name).is_some_and(is_az_provider) {
-            cargo::logout(sh, feed)?;
+            cargo::logout(feed)?;
         }
     }
     let written = toml_file::update(&path, turn_on)?;
@@ -336,7 +336,7 @@ impl fmt::Display for TurnedOff {
 
 /// The global config, or an empty document when there is none yet.
 fn existing(path: &Utf8Path) -> anyhow::Result<DocumentMut> {
-    if path.exists() { toml_file::read(path) } else { Ok(DocumentMut::new()) }
+    Ok(toml_file::read_if_exists(path)?.unwrap_or_default())
 }
 
 fn current_provider<'a>(doc: &'a DocumentMut, feed: &str) -> Option<&'a Item> {
@@ -361,9 +361,17 @@ mod tests {
 
     #[test]
     fn the_az_path_stays_one_argument() {
-        let words = command(Utf8Path::new("C:\\Program Files\\Microsoft SDKs\\Azure\\CLI2\\wbin\\az.cmd"));
-        assert_eq!(words[1], "C:\\Program Files\\Microsoft SDKs\\Azure\\CLI2\\wbin\\az.cmd");
-        assert_eq!(words.last().map(String::as_str), Some("tsv"));
+        // Through the file cargo reads: written as the array `enable` writes, read
+        // back the way cargo splits a provider, the path with its spaces is still
+        // one argument; the string form cargo also accepts would split it.
+        let path = "C:\\Program Files\\Microsoft SDKs\\Azure\\CLI2\\wbin\\az.cmd";
+        let array: Array = command(Utf8Path::new(path)).iter().map(String::as_str).collect();
+        let doc: DocumentMut = format!("provider = {}", Value::Array(array)).parse().unwrap();
+        let words = provider_words(&doc["provider"]);
+        assert_eq!(words[1], path, "{words:?}");
+        assert!(is_az_provider(&doc["provider"]));
+        let as_string = toml_edit::value(words.join(" "));
+        assert_ne!(provider_words(&as_string)[1], path, "a string would have kept the path whole");
     }
 
     fn feed() -> Registry {

@@ -15,10 +15,9 @@ use anyhow::{Context, bail};
 use xshell::Shell;
 
 use crate::feeds::{self, Registry};
-use crate::gha;
 use crate::git::Git;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{CratePlan, Engine, Outcome, check_version, manifest};
+use crate::publish::{Engine, check_version, manifest};
 use crate::workdir::WorkDir;
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
@@ -80,7 +79,7 @@ impl Publish {
         let registry = if self.registry == CRATES_IO {
             Registry::crates_io()
         } else {
-            feeds::select(sh, std::slice::from_ref(&self.registry))?.remove(0)
+            feeds::select(std::slice::from_ref(&self.registry))?.remove(0)
         };
         let root = match &self.manifest_path {
             Some(path) => {
@@ -99,7 +98,7 @@ impl Publish {
         let t = Instant::now();
         let ws = Workspace::read(&root).context("reading the workspace to publish")?;
         let wanted = self.selection(&ws, &registry.name)?;
-        workspace::plan_for(
+        let plan = workspace::plan_for(
             &ws,
             &wanted,
             &registry.name,
@@ -120,33 +119,8 @@ impl Publish {
         engine.stage("copy", &format!("{copied} files of {root} into the work dir"), t);
 
         let t = Instant::now();
-        let ws = Workspace::read(&src)?;
-        let plan = workspace::plan_for(
-            &ws,
-            &wanted,
-            &registry.name,
-            self.version.as_deref(),
-            workspace::Linked::NotRequired,
-            &|name| self.add_advice(name),
-        )?;
-        let mut planned: Vec<CratePlan> = plan
-            .order
-            .iter()
-            .map(|&i| {
-                let m = &ws.members[i];
-                CratePlan {
-                    name: m.name.clone(),
-                    version: plan.pins[&m.name].clone(),
-                    dir: if m.dir.is_empty() { src.clone() } else { src.join(&m.dir) },
-                    outcome: Outcome::Missing,
-                }
-            })
-            .collect();
-        for krate in &planned {
-            check_version(&krate.version, &format!("the version of {}", krate.name))?;
-        }
-        let list: Vec<String> = planned.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
-        engine.stage("plan", &format!("{} to {}", list.join(", then "), registry.name), t);
+        let ws = ws.moved_to(&src);
+        let mut planned = engine.crate_plans(&ws, &plan, &src, t)?;
 
         let t = Instant::now();
         let rewrite = manifest::Rewrite {
@@ -155,32 +129,16 @@ impl Publish {
             package_version: self.version.as_deref(),
             requirement: manifest::Requirement::KeepOperator,
         };
-        let changed = manifest::rewrite_workspace(&ws, &plan, &rewrite)?;
-        let diff = if changed { git.diff(sh, &src)? } else { String::new() };
-        if changed {
-            git.commit_all(sh, &src, &format!("Publish to {} (cargo xtask publish)", registry.name))?;
-        }
+        let message = format!("Publish to {} (cargo xtask publish)", registry.name);
+        let changed = engine.rewrite(&git, &ws, &plan, &rewrite, &src, &message)?;
         engine.stage(
             "rewrite",
             if changed { "versions and requirements set, committed" } else { "nothing to change" },
             t,
         );
-        if !diff.is_empty() {
-            gha::group("publish: the manifest diff", || print!("{diff}"));
-        }
 
         let source = format!("the workspace at {root}");
-        let result = (|| {
-            engine.probe(&mut planned)?;
-            engine.package(&src, &planned)?;
-            engine.compare(&src, &mut planned)?;
-            if !self.dry_run {
-                engine.publish(&mut planned)?;
-            }
-            anyhow::Ok(())
-        })();
-        engine.report(&planned, &source);
-        result?;
+        engine.run_stages(&src, &mut planned, None, &source)?;
         engine.done(started);
         Ok(())
     }

@@ -17,9 +17,9 @@ use xshell::Shell;
 use crate::feeds;
 use crate::git::Git;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{CratePlan, Engine, Outcome, check_version, manifest};
+use crate::publish::{Engine, check_version, manifest};
+use crate::toml_file;
 use crate::workdir::WorkDir;
-use crate::{gha, toml_file};
 
 /// Republish the pinned rust-vmm mshv crates to the redist feed.
 ///
@@ -85,8 +85,8 @@ struct Defaults {
 }
 
 impl Defaults {
-    fn read(sh: &Shell) -> anyhow::Result<Defaults> {
-        let path = crate::sh_dir(sh)?.join("xtask").join("Cargo.toml");
+    fn read() -> anyhow::Result<Defaults> {
+        let path = crate::project_root().join("xtask").join("Cargo.toml");
         let doc = toml_file::read(&path)?;
         let table = doc
             .get("workspace")
@@ -112,7 +112,7 @@ impl Defaults {
 impl PublishRedist {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         let started = Instant::now();
-        let defaults = Defaults::read(sh)?;
+        let defaults = Defaults::read()?;
         let repo = source_location(self.repo.as_deref().unwrap_or(&defaults.repo))?;
         let rev = self.rev.clone().unwrap_or(defaults.rev);
         if rev.is_empty() || rev.starts_with('-') || rev.contains(char::is_whitespace) {
@@ -123,7 +123,7 @@ impl PublishRedist {
         }
         let crates = if self.crates.is_empty() { defaults.crates } else { self.crates.clone() };
         let registry_name = self.registry.clone().unwrap_or(defaults.registry);
-        let registry = feeds::select(sh, std::slice::from_ref(&registry_name))?.remove(0);
+        let registry = feeds::select(std::slice::from_ref(&registry_name))?.remove(0);
         let git = Git::find()?;
 
         let work_dir = WorkDir::create("publish-redist", self.keep)?;
@@ -161,24 +161,7 @@ impl PublishRedist {
             workspace::Linked::Required,
         )
         .with_context(|| format!("{repo} at {rev}"))?;
-        let mut planned: Vec<CratePlan> = plan
-            .order
-            .iter()
-            .map(|&i| {
-                let m = &ws.members[i];
-                CratePlan {
-                    name: m.name.clone(),
-                    version: plan.pins[&m.name].clone(),
-                    dir: if m.dir.is_empty() { src.clone() } else { src.join(&m.dir) },
-                    outcome: Outcome::Missing,
-                }
-            })
-            .collect();
-        for krate in &planned {
-            check_version(&krate.version, &format!("the version of {}", krate.name))?;
-        }
-        let list: Vec<String> = planned.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
-        engine.stage("plan", &format!("{} to {}", list.join(", then "), registry.name), t);
+        let mut planned = engine.crate_plans(&ws, &plan, &src, t)?;
 
         // Rewrite and commit.
         let t = Instant::now();
@@ -188,18 +171,11 @@ impl PublishRedist {
             package_version: self.version.as_deref(),
             requirement: manifest::Requirement::Exact,
         };
-        let changed = manifest::rewrite_workspace(&ws, &plan, &rewrite)?;
-        let diff = if changed { git.diff(sh, &src)? } else { String::new() };
-        if changed {
-            git.commit_all(
-                sh,
-                &src,
-                &format!(
-                    "Publish to {} (cargo xtask publish-redist)\n\nSource: {repo} {}",
-                    registry.name, fetched.commit
-                ),
-            )?;
-        }
+        let message = format!(
+            "Publish to {} (cargo xtask publish-redist)\n\nSource: {repo} {}",
+            registry.name, fetched.commit
+        );
+        engine.rewrite(&git, &ws, &plan, &rewrite, &src, &message)?;
         let dependents = plan.edges.iter().map(|(a, b)| format!("{a} -> {b}")).collect::<Vec<_>>();
         engine.stage(
             "rewrite",
@@ -210,9 +186,6 @@ impl PublishRedist {
             },
             t,
         );
-        if !diff.is_empty() {
-            gha::group("publish-redist: the manifest diff", || print!("{diff}"));
-        }
 
         let consumers = match (&self.consumers, self.no_consumer_check) {
             (_, true) => None,
@@ -220,18 +193,7 @@ impl PublishRedist {
             (None, false) => Some(crate::project_root()),
         };
         let source = format!("{repo} at `{}`", short(&fetched.commit));
-        let result = (|| {
-            engine.probe(&mut planned)?;
-            engine.package(&src, &planned)?;
-            engine.check_consumers(consumers.as_deref(), &src, &planned)?;
-            engine.compare(&src, &mut planned)?;
-            if !self.dry_run {
-                engine.publish(&mut planned)?;
-            }
-            anyhow::Ok(())
-        })();
-        engine.report(&planned, &source);
-        result?;
+        engine.run_stages(&src, &mut planned, consumers.as_deref(), &source)?;
         if self.keep {
             eprintln!("publish-redist: kept the work dir {work}");
         }

@@ -13,10 +13,10 @@ use std::io::{IsTerminal, Read};
 use anyhow::{Context, anyhow, bail};
 use xshell::Shell;
 
+use crate::access::check_feeds;
 use crate::az::{AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
 use crate::gh::{self, Gh};
-use crate::login::check_feeds;
 use crate::secret::{PatToken, Secret};
 use crate::{gha, json};
 
@@ -129,7 +129,7 @@ impl RotatePat {
             }
             None => gh::default_repo(sh)?,
         };
-        let feeds = feeds::select(sh, &self.registries)?;
+        let feeds = feeds::select(&self.registries)?;
         let gh = Gh::find()?;
 
         if self.pat_stdin {
@@ -172,7 +172,7 @@ impl RotatePat {
         let pat = read_pat_from_stdin()?;
         // Before anything else is printed: from here on the runner hides every form.
         gha::mask(&pat.forms());
-        check_pat_reads_every_feed(sh, feeds, &pat, secret_name, repo)?;
+        check_pat_reads_every_feed(feeds, &pat, secret_name, repo)?;
         let unverified = self.access == PatAccess::Write;
         if unverified {
             warn_write_unverified(secret_name);
@@ -195,13 +195,12 @@ fn check_and_store(
     secret_name: &str,
     repo: &str,
 ) -> anyhow::Result<()> {
-    check_pat_reads_every_feed(sh, feeds, pat, secret_name, repo)?;
+    check_pat_reads_every_feed(feeds, pat, secret_name, repo)?;
     store(sh, gh, pat, secret_name, repo)
 }
 
 /// A real authenticated request per feed through cargo.
 fn check_pat_reads_every_feed(
-    sh: &Shell,
     feeds: &[Registry],
     pat: &PatToken,
     secret_name: &str,
@@ -212,7 +211,7 @@ fn check_pat_reads_every_feed(
     // child's environment only, so nothing is written to any credentials file and
     // whatever the user has configured is not consulted.
     let env = crate::cargo::token_env(feeds, &pat.header(), &pat.forms());
-    let failed = check_feeds(sh, feeds, &env, &pat.forms())?;
+    let failed = check_feeds(feeds, &env, &pat.forms())?;
     if !failed.is_empty() {
         bail!(
             "the new PAT does not work for {}: {secret_name} of {repo} was left unchanged",

@@ -1,14 +1,9 @@
-//! `cargo xtask setup`: the one-time set-up of the original how-to, done to the
-//! user's global cargo config without disturbing anything else in it.
+//! `cargo xtask setup`: the one-time set-up of the original how-to, as a task; the
+//! work is [`crate::global_config`], which the login tasks run too.
 
-use anyhow::{Context, bail};
-use camino::Utf8Path;
-use toml_edit::{DocumentMut, InlineTable, Item, Value};
 use xshell::Shell;
 
-use crate::cargo_home::global_config;
-use crate::feeds::{self, Registry};
-use crate::toml_file::{self, Edit};
+use crate::{feeds, global_config};
 
 /// Make your global cargo config ready for the feeds (one time per machine).
 ///
@@ -16,7 +11,7 @@ use crate::toml_file::{self, Edit};
 /// (so crates outside this repo can use them too) and makes sure a credential
 /// provider is configured, without which cargo refuses authenticated feeds.
 /// Comments and layout of the file are kept; a second run writes nothing.
-#[derive(clap::Args, Default)]
+#[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  cargo xtask setup\n  cargo xtask setup --check\n  cargo xtask setup --keychain"
 )]
@@ -34,245 +29,11 @@ pub struct Setup {
     pub force: bool,
 }
 
-/// The Azure-recommended keychain provider of this platform.
-const KEYCHAIN_PROVIDER: &str = if cfg!(windows) {
-    "cargo:wincred"
-} else if cfg!(target_os = "macos") {
-    "cargo:macos-keychain"
-} else {
-    "cargo:libsecret"
-};
-
-/// What a set-up run found: edits to make and things only the user can decide.
-#[derive(Default)]
-struct Findings {
-    changes: Vec<String>,
-    warnings: Vec<String>,
-}
-
 impl Setup {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let feeds = feeds::all(sh)?;
-        self.ensure(sh, &feeds)
-    }
-
-    /// Brings the global config in line for `feeds`; the login tasks call this first.
-    pub fn ensure(&self, sh: &Shell, feeds: &[Registry]) -> anyhow::Result<()> {
-        let config = global_config()?;
-        let path = &config.path;
-        let mut findings = Findings::default();
-        // Planned again under the lock when another run changed the file meanwhile;
-        // the findings are those of the last plan.
-        let mut plan = |doc: &mut DocumentMut| {
-            findings = Findings::default();
-            self.apply(doc, path, feeds, &mut findings)
-        };
-        let written = if self.check {
-            Edit::plan(path, &mut plan)?;
-            false
-        } else {
-            toml_file::update(path, &mut plan)?
-        };
-        findings.warnings.extend(config.ignored_warning());
-        findings.warnings.extend(version_warning(sh));
-        for file in [path.clone(), crate::sh_dir(sh)?.join(feeds::CONFIG_PATH)] {
-            findings.warnings.extend(unstable_key_warning(&file));
-        }
-        for warning in &findings.warnings {
-            eprintln!("warning: {warning}");
-        }
-
-        if findings.changes.is_empty() {
-            eprintln!("setup: {path} is already set up for {}; nothing written", names(feeds));
-            return Ok(());
-        }
-        let verb = if self.check { " would" } else { "" };
-        for change in &findings.changes {
-            eprintln!("setup: {path}:{verb} {change}");
-        }
-        if self.check {
-            bail!("{path} needs {} change(s): run `cargo xtask setup` to make them", findings.changes.len());
-        }
-        if written {
-            eprintln!("setup: wrote {path}");
-        }
-        Ok(())
-    }
-
-    fn apply(
-        &self,
-        doc: &mut DocumentMut,
-        path: &Utf8Path,
-        feeds: &[Registry],
-        findings: &mut Findings,
-    ) -> anyhow::Result<()> {
-        // A file that writes its feeds as `[registries.NAME]` tables gets new ones in
-        // that style; otherwise they go as `NAME = { index = "…" }` lines, as in the how-to.
-        let as_tables =
-            doc.get("registries").and_then(Item::as_table).is_some_and(|t| t.is_implicit() && !t.is_empty());
-        let registries = toml_file::table_mut(doc.as_table_mut(), "registries", path)?;
-        let mut every_feed_has_provider = true;
-        for feed in feeds {
-            let name = feed.name.as_str();
-            let Some(entry) = registries.get_mut(name) else {
-                let item = if as_tables {
-                    let mut table = toml_edit::Table::new();
-                    table.insert("index", feed.index.as_str().into());
-                    Item::Table(table)
-                } else {
-                    let mut table = InlineTable::new();
-                    table.insert("index", feed.index.as_str().into());
-                    Item::Value(Value::InlineTable(table))
-                };
-                registries.insert(name, item);
-                findings.changes.push(format!("add feed {name} = {}", feed.index));
-                every_feed_has_provider = false;
-                continue;
-            };
-            let entry = entry.as_table_like_mut().with_context(|| {
-                format!("registries.{name} in {path} is not a table; fix it and run again")
-            })?;
-            every_feed_has_provider &= entry.contains_key("credential-provider");
-            match entry.get("index").and_then(|i| i.as_str()) {
-                Some(index) if index == feed.index => {}
-                Some(other) if !self.force => findings.warnings.push(format!(
-                    "registries.{name} in {path} has index {other}, the repo uses {}; left alone \
-                     (run `cargo xtask setup --force` to replace it)",
-                    feed.index
-                )),
-                _ => {
-                    set_keeping_decor(entry, "index", feed.index.as_str().into());
-                    findings.changes.push(format!("set registries.{name}.index = {}", feed.index));
-                }
-            }
-        }
-
-        let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
-        let key = "global-credential-providers";
-        let current: Option<Vec<String>> = match registry.get(key) {
-            None => None,
-            Some(item) => Some(
-                item.as_array()
-                    .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect())
-                    .with_context(|| {
-                        format!("registry.{key} in {path} is not a list of strings; fix it and run again")
-                    })?,
-            ),
-        };
-        let mut wanted = current.clone().unwrap_or_default();
-        if self.keychain {
-            for provider in ["cargo:token", KEYCHAIN_PROVIDER] {
-                if !wanted.iter().any(|p| p == provider) {
-                    wanted.push(provider.to_owned());
-                }
-            }
-        } else if wanted.is_empty() && !every_feed_has_provider {
-            wanted.push("cargo:token".to_owned());
-        }
-        if current.as_ref() != Some(&wanted) && !wanted.is_empty() {
-            let list: toml_edit::Array = wanted.iter().map(String::as_str).collect();
-            findings.changes.push(format!("set registry.{key} = {list}"));
-            set_keeping_decor(registry, key, Value::Array(list));
-        }
-        Ok(())
-    }
-}
-
-/// Replaces a value but keeps the comments and spacing around the old one.
-fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
-    if let Some(old) = table.get(key).and_then(Item::as_value) {
-        *value.decor_mut() = old.decor().clone();
-    }
-    table.insert(key, Item::Value(value));
-}
-
-fn names(feeds: &[Registry]) -> String {
-    feeds.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
-}
-
-fn version_warning(sh: &Shell) -> Option<String> {
-    match crate::cargo::version(sh) {
-        Ok((major, minor)) if (major, minor) < (1, 74) => Some(format!(
-            "cargo {major}.{minor} is older than 1.74, the first with stable registry \
-             authentication: run `rustup update stable`"
-        )),
-        Ok(_) => None,
-        Err(err) => Some(format!("{err:#}")),
-    }
-}
-
-/// The how-to's `[unstable] registry-auth = true` is stable since cargo 1.74: stable
-/// ignores it and nightly warns about it.
-fn unstable_key_warning(path: &Utf8Path) -> Option<String> {
-    let doc = toml_file::read(path).ok()?;
-    doc.get("unstable")?.get("registry-auth")?;
-    Some(format!(
-        "{path} sets `[unstable] registry-auth`, stable since cargo 1.74 and ignored: delete that line"
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn feeds() -> Vec<Registry> {
-        vec![
-            Registry { name: "a_feed".into(), index: "sparse+https://example.com/a/".into() },
-            Registry { name: "b_feed".into(), index: "sparse+https://example.com/b/".into() },
-        ]
-    }
-
-    fn apply(setup: &Setup, text: &str) -> (String, Findings) {
-        let mut doc: DocumentMut = text.parse().unwrap();
-        let mut findings = Findings::default();
-        setup.apply(&mut doc, Utf8Path::new("config.toml"), &feeds(), &mut findings).unwrap();
-        (doc.to_string(), findings)
-    }
-
-    #[test]
-    fn adds_feeds_and_a_provider_keeping_the_rest() {
-        let before = "# my settings\n[build]\njobs = 2 # two cores\n\n[registries]\n# mine\nother = { index = \"sparse+https://o/\" }\n";
-        let (after, findings) = apply(&Setup::default(), before);
-        assert_eq!(
-            after,
-            "# my settings\n[build]\njobs = 2 # two cores\n\n[registries]\n# mine\nother = { index = \"sparse+https://o/\" }\n\
-             a_feed = { index = \"sparse+https://example.com/a/\" }\nb_feed = { index = \"sparse+https://example.com/b/\" }\n\n\
-             [registry]\nglobal-credential-providers = [\"cargo:token\"]\n"
-        );
-        assert_eq!(findings.changes.len(), 3);
-        let (again, findings) = apply(&Setup::default(), &after);
-        assert_eq!(again, after);
-        assert!(findings.changes.is_empty());
-    }
-
-    #[test]
-    fn a_different_index_is_kept_unless_forced() {
-        let before = "[registries.a_feed]\nindex = \"sparse+https://elsewhere/\" # why\ncredential-provider = \"cargo:token\"\n";
-        let (after, findings) = apply(&Setup::default(), before);
-        assert!(after.contains("sparse+https://elsewhere/"), "{after}");
-        assert_eq!(findings.warnings.len(), 1);
-        let forced = Setup { force: true, ..Setup::default() };
-        let (after, _) = apply(&forced, before);
-        assert!(
-            after.starts_with("[registries.a_feed]\nindex = \"sparse+https://example.com/a/\" # why\n"),
-            "{after}"
-        );
-    }
-
-    #[test]
-    fn keychain_adds_the_platform_provider_once() {
-        let setup = Setup { keychain: true, ..Setup::default() };
-        let (after, _) = apply(&setup, "[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
-        assert!(after.contains(&format!("[\"cargo:token\", \"{KEYCHAIN_PROVIDER}\"]")), "{after}");
-        let (again, findings) = apply(&setup, &after);
-        assert_eq!(again, after);
-        assert!(findings.changes.is_empty());
-    }
-
-    #[test]
-    fn an_existing_provider_list_is_respected() {
-        let before = "[registry]\nglobal-credential-providers = [\"cargo:libsecret\"]\n";
-        let (after, _) = apply(&Setup::default(), before);
-        assert!(after.starts_with(before), "{after}");
+    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
+        let feeds = feeds::all()?;
+        let options =
+            global_config::Options { check: self.check, keychain: self.keychain, force: self.force };
+        options.ensure(&feeds)
     }
 }

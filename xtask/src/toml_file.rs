@@ -28,6 +28,16 @@ pub fn read(path: &Utf8Path) -> anyhow::Result<DocumentMut> {
     parse(path, &text)
 }
 
+/// Parses a TOML file that may not exist (`None` then); any other problem, a parse
+/// error included, is an error naming the file.
+pub fn read_if_exists(path: &Utf8Path) -> anyhow::Result<Option<DocumentMut>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(path, &text).map(Some),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("cannot read {path}")),
+    }
+}
+
 pub fn parse(path: &Utf8Path, text: &str) -> anyhow::Result<DocumentMut> {
     text.strip_prefix(BOM)
         .unwrap_or(text)

@@ -26,7 +26,7 @@ mod sandbox;
 mod secrets;
 
 pub use kellnr::Kellnr;
-pub use sandbox::{Call, Run, Sandbox};
+pub use sandbox::{Call, Run, Sandbox, sh_quote};
 pub use secrets::{find_secret, secret_forms};
 
 use std::hash::{BuildHasher, Hasher};

@@ -723,7 +723,7 @@ fn command_line(program: &str, args: &[&str]) -> String {
 }
 
 /// Single-quotes `s` for `sh`.
-pub(crate) fn sh_quote(s: &str) -> String {
+pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 

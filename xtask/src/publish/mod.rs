@@ -34,6 +34,7 @@ use xshell::Shell;
 
 use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
+use crate::git::Git;
 use crate::{gha, interrupt, run};
 
 /// One crate to publish, and what became of it.
@@ -113,6 +114,81 @@ impl<'a> Engine<'a> {
     /// A progress line: `<task>: <stage> <what> (<seconds> s)`.
     pub fn stage(&self, name: &str, what: &str, started: Instant) {
         eprintln!("{}: {name:<8} {what} ({:.2} s)", self.task, started.elapsed().as_secs_f64());
+    }
+
+    /// The crates of `plan` in publish order, their directories in the work copy
+    /// at `src`, each version checked; the plan's progress line.
+    pub fn crate_plans(
+        &self,
+        ws: &workspace::Workspace,
+        plan: &workspace::Plan,
+        src: &Utf8Path,
+        started: Instant,
+    ) -> anyhow::Result<Vec<CratePlan>> {
+        let mut crates = Vec::new();
+        for &i in &plan.order {
+            let member = &ws.members[i];
+            let version = plan.pins[&member.name].clone();
+            check_version(&version, &format!("the version of {}", member.name))?;
+            crates.push(CratePlan {
+                name: member.name.clone(),
+                version,
+                dir: if member.dir.is_empty() { src.to_owned() } else { src.join(&member.dir) },
+                outcome: Outcome::Missing,
+            });
+        }
+        let list: Vec<String> = crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+        self.stage("plan", &format!("{} to {}", list.join(", then "), self.registry.name), started);
+        Ok(crates)
+    }
+
+    /// Rewrites the manifests of the work copy at `src` for `plan`, shows the change
+    /// (`git diff`, in a log group) and commits it with `message`. Returns whether
+    /// anything changed.
+    pub fn rewrite(
+        &self,
+        git: &Git,
+        ws: &workspace::Workspace,
+        plan: &workspace::Plan,
+        rewrite: &manifest::Rewrite,
+        src: &Utf8Path,
+        message: &str,
+    ) -> anyhow::Result<bool> {
+        let changed = manifest::rewrite_workspace(ws, plan, rewrite)?;
+        if changed {
+            let diff = git.diff(self.sh, src)?;
+            git.commit_all(self.sh, src, message)?;
+            if !diff.is_empty() {
+                gha::group(&format!("{}: the manifest diff", self.task), || print!("{diff}"));
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The stages every publish runs once its work copy is ready: check, package,
+    /// the consumer check (when `consumers` names a host), compare, publish (unless a
+    /// dry run), then the report, which is printed whatever happened.
+    pub fn run_stages(
+        &mut self,
+        src: &Utf8Path,
+        crates: &mut [CratePlan],
+        consumers: Option<&Utf8Path>,
+        source: &str,
+    ) -> anyhow::Result<()> {
+        let result = (|| {
+            self.probe(crates)?;
+            self.package(src, crates)?;
+            if consumers.is_some() {
+                self.check_consumers(consumers, src, crates)?;
+            }
+            self.compare(src, crates)?;
+            if !self.dry_run {
+                self.publish(crates)?;
+            }
+            anyhow::Ok(())
+        })();
+        self.report(crates, source);
+        result
     }
 
     /// Stage 1: marks each crate [`Outcome::InFeed`] or [`Outcome::Missing`]; a

@@ -42,7 +42,7 @@ pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &[CratePlan]) ->
     let out = engine.cargo(src, &args, true)?;
     if !out.success {
         let mut message = format!("`cargo package` failed, nothing was published:\n{}", tail(&out.stderr));
-        if matches!(crate::cargo::version(engine.sh), Ok(v) if v < (1, 90)) {
+        if matches!(crate::cargo::version(), Ok(v) if v < (1, 90)) {
             message.push_str(
                 "\nThis needs cargo 1.90 or newer (packaging dependents against just-packaged crates): \
                  `rustup update`",

@@ -105,6 +105,12 @@ impl Workspace {
         Ok(Workspace { root: root.to_owned(), members, inherited })
     }
 
+    /// The same workspace in a copy at `root`: member dirs are relative, so a plan
+    /// made on the original holds for the copy.
+    pub fn moved_to(self, root: &Utf8Path) -> Workspace {
+        Workspace { root: root.to_owned(), ..self }
+    }
+
     /// The members whose `package.publish` allows publishing to `registry`, in the
     /// order of the workspace.
     pub fn publishable(&self, registry: &str) -> Vec<&Member> {

@@ -5,8 +5,6 @@
 //! for the few commands the xtask runs. Each answer below names the real behaviour it
 //! copies; anything else fails loudly so a new, unfaked command shows up in a test.
 
-#![allow(dead_code)] // Not every test module uses every helper.
-
 use std::fs;
 use std::path::PathBuf;
 
@@ -312,10 +310,7 @@ fn state_dir(sb: &Sandbox) -> PathBuf {
     sb.root().join("standin-state")
 }
 
-/// Single-quotes `s` for `sh`.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+use xtask_harness::sh_quote as quote;
 
 /// The stand-ins answer like the real tools for the forms the xtask uses.
 #[test]

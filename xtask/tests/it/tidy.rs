@@ -463,3 +463,57 @@ fn the_config_entries_are_the_alias_and_the_feeds() {
     );
     assert!(text.contains("[registries]"), ".cargo/config.toml lists no feeds under [registries]");
 }
+
+// ---------------------------------------------------------------- one runner
+
+/// One way to run a program (ARCHITECTURE.md): outside `run.rs`, no module captures
+/// a child by hand (`.ignore_status()`) or builds a `std::process::Command`, but for
+/// the documented interactive exceptions, which need the user's terminal: `az login`
+/// in az.rs, `stty` in rotate_pat.rs (each with the number of lines it takes).
+#[test]
+fn programs_run_through_the_runner_only() {
+    const EXCEPTIONS: [(&str, usize); 2] = [("az.rs", 1), ("rotate_pat.rs", 2)];
+    let src = repo_root().join("xtask").join("src");
+    let mut files = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 10, "found too few sources under {}", src.display());
+    let mut problems = Vec::new();
+    for file in files {
+        let name = file.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+        if name == "run.rs" {
+            continue;
+        }
+        let body = read(&file);
+        for (n, line) in body.lines().enumerate() {
+            if line.contains(".ignore_status()") {
+                problems.push(format!("{name}:{}: `.ignore_status()`: run it with run::Program", n + 1));
+            }
+        }
+        let building: Vec<usize> = body
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| {
+                ["process::Command", "Command::new(", "Command::from("].iter().any(|p| l.contains(p))
+            })
+            .map(|(n, _)| n + 1)
+            .collect();
+        let allowed = EXCEPTIONS.iter().find(|(f, _)| *f == name).map_or(0, |(_, n)| *n);
+        if building.len() > allowed {
+            problems.push(format!(
+                "{name}: builds a std::process::Command at lines {building:?} ({allowed} allowed): run it with \
+                 run::Program, or document a new interactive exception in run.rs and here"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
