@@ -641,3 +641,34 @@ fn bad_inputs_are_clear_errors_and_publish_nothing() {
     assert_untouched(&mut sb, &fx, &before);
     scan(&sb, &secrets);
 }
+
+/// A probe of the feed that fails for any reason other than "not found" is an
+/// error, never "absent" (which would publish) nor "present" (which would skip):
+/// a feed answering 500 stops the run before packaging or uploading anything.
+#[test]
+fn a_probe_answering_500_fails_the_run() {
+    use xtask_harness::http::{Fault, FaultServer};
+    let server = FaultServer::start(Fault::Answer {
+        status: 500,
+        content_type: "text/plain",
+        body: "the feed is having a bad day".into(),
+    });
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let dir = fixture(&mut sb);
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &server.index_url());
+    // A token in cargo's environment, so that cargo asks with it after the 401.
+    let pat = crate::login::pat84();
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_TOKEN", &xtask_harness::basic_header("PAT", &pat));
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_CREDENTIAL_PROVIDER", "cargo:token");
+    let run = publish(&mut sb, &dir, &[]);
+    run.assert_failure();
+    run.assert_output_contains("cannot tell whether hyperlight_packages has");
+    run.assert_output_contains("HTTP 500");
+    assert!(server.requests() >= 2, "cargo never asked the fault server");
+    let calls: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
+    assert!(
+        calls.iter().all(|l| !l.starts_with("package ") && !l.starts_with("publish ")),
+        "packaged or published after a failed probe: {calls:?}"
+    );
+    sb.assert_no_secret(&[pat.as_str()]);
+}

@@ -733,3 +733,30 @@ fn a_consumer_that_does_not_build_stops_the_run_before_any_upload() {
     entry(&kellnr, "mshv-ioctls", "0.1.1");
     scan(&sb, &secrets);
 }
+
+/// A probe of the feed that fails for any reason other than "not found" is an
+/// error, never "absent" nor "present": a feed answering 500 stops the run before
+/// anything is uploaded.
+#[test]
+fn a_probe_answering_500_fails_the_run() {
+    use xtask_harness::http::{Fault, FaultServer};
+    let server = FaultServer::start(Fault::Answer {
+        status: 500,
+        content_type: "text/plain",
+        body: "the feed is having a bad day".into(),
+    });
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 12);
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX", &server.index_url());
+    let pat = pat84();
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_TOKEN", &basic_header("PAT", &pat));
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_CREDENTIAL_PROVIDER", "cargo:token");
+    let run = publish(&mut sb, &fx, &fx.pin, &[]);
+    run.assert_failure();
+    run.assert_output_contains("cannot tell whether hyperlight_redist has mshv-bindings 0.1.1");
+    run.assert_output_contains("HTTP 500");
+    assert!(server.requests() >= 2, "cargo never asked the fault server");
+    assert!(publishes(&sb).is_empty(), "{:?}", publishes(&sb));
+    assert!(cargo_lines(&sb).iter().all(|l| !l.starts_with("package ")), "{:?}", cargo_lines(&sb));
+    sb.assert_no_secret(&[pat.as_str()]);
+}
