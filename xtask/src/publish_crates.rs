@@ -92,6 +92,12 @@ impl Publish {
             }
             None => crate::project_root(),
         };
+        if !root.join("Cargo.toml").is_file() {
+            bail!(
+                "{root} has no Cargo.toml, so there is no workspace to publish there: pass \
+                 `--manifest-path PATH/Cargo.toml` of the workspace whose crates to publish"
+            );
+        }
         let git = Git::find()?;
 
         // Plan on the user's tree (read only), so a bad selection fails before any copy.

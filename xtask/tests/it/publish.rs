@@ -672,3 +672,16 @@ fn a_probe_answering_500_fails_the_run() {
     );
     sb.assert_no_secret(&[pat.as_str()]);
 }
+
+/// A `--manifest-path` that names no manifest is refused, naming it, before
+/// anything runs.
+#[test]
+fn a_manifest_path_without_a_manifest_is_refused() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let missing = sb.root().join("no-workspace").join("Cargo.toml");
+    let missing = missing.to_str().unwrap().to_owned();
+    let run = sb.xtask(&["publish", "--dry-run", "--manifest-path", &missing]);
+    run.assert_failure();
+    run.assert_output_contains(&format!("--manifest-path {missing}: not a Cargo.toml that exists"));
+    assert!(sb.calls("cargo").is_empty(), "cargo ran: {:?}", sb.calls("cargo"));
+}
