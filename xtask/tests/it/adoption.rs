@@ -280,16 +280,17 @@ fn adopt(host: &Path) {
         let file = Path::new(".github").join("workflows").join(workflow);
         copy_file(&repo.join(&file), &host.join(&file));
     }
-    // 3. The marked block of `.cargo/config.toml` (the host has no [alias] or
-    // [registries] table of its own to merge it into).
-    let ours = fs::read_to_string(repo.join(".cargo").join("config.toml")).unwrap();
-    let start = ours.find("# ---- added by the hyperlight xtask").expect("the start marker");
-    let end = ours.find("# ---- end of the hyperlight xtask's additions").expect("the end marker");
-    let end = end + ours[end..].find('\n').map_or(ours.len() - end, |n| n + 1);
+    // 3. The block docs/adding-the-xtask.md gives for `.cargo/config.toml` (the
+    // host has no [alias] or [registries] table of its own to merge it into).
+    let doc = fs::read_to_string(repo.join("docs").join("adding-the-xtask.md")).unwrap();
+    let start =
+        doc.find("```toml\n").expect("adding-the-xtask.md gives the config block") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("the config block ends");
+    let block: String = doc[start..end].lines().map(|l| format!("{}\n", l.trim_start())).collect();
     let config = host.join(".cargo").join("config.toml");
     let mut text = fs::read_to_string(&config).unwrap();
     text.push('\n');
-    text.push_str(&ours[start..end]);
+    text.push_str(&block);
     fs::write(&config, text).unwrap();
     // 4. One line in the Justfile.
     let justfile = host.join("Justfile");
