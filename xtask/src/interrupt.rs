@@ -68,6 +68,7 @@ mod imp {
     // dependency.
     unsafe extern "C" {
         fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
+        safe fn siginterrupt(sig: c_int, flag: c_int) -> c_int;
         safe fn kill(pid: c_int, sig: c_int) -> c_int;
     }
 
@@ -77,10 +78,13 @@ mod imp {
     }
 
     pub fn install() {
-        // SAFETY: installs a handler that only stores to an atomic.
-        unsafe {
-            signal(SIGINT, on_signal);
-            signal(SIGTERM, on_signal);
+        for sig in [SIGINT, SIGTERM] {
+            // SAFETY: installs a handler that only stores to an atomic.
+            unsafe { signal(sig, on_signal) };
+            // A read the signal interrupts returns (EINTR) instead of restarting,
+            // so a prompt waiting for the terminal can see the flag; std retries
+            // EINTR everywhere else.
+            siginterrupt(sig, 1);
         }
     }
 

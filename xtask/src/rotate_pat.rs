@@ -495,6 +495,8 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     if stdin.is_terminal() {
         let line = no_echo::read_line("Paste the PAT and press Enter (it is not shown): ");
         eprintln!();
+        // A Ctrl-C at the prompt (on Windows it ends the read with an empty line).
+        crate::interrupt::check()?;
         return PatToken::parse(line?, "the PAT typed in");
     }
     let mut text = String::new();
@@ -527,9 +529,22 @@ mod no_echo {
         }
         let _restore = Restore(stty);
         eprint!("{prompt}");
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).context("cannot read the PAT from the terminal")?;
-        Ok(line)
+        // Byte by byte rather than `read_line`, which retries a read a signal
+        // interrupted: so that Ctrl-C at the prompt ends the task (the guard above
+        // turning the echo back on) instead of waiting for Enter.
+        let mut line = Vec::new();
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut byte = [0u8; 1];
+            match std::io::Read::read(&mut stdin, &mut byte) {
+                Ok(0) => break,
+                Ok(_) if byte[0] == b'\n' => break,
+                Ok(_) => line.push(byte[0]),
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => crate::interrupt::check()?,
+                Err(err) => return Err(err).context("cannot read the PAT from the terminal"),
+            }
+        }
+        String::from_utf8(line).context("the PAT typed in is not UTF-8")
     }
 
     #[cfg(windows)]

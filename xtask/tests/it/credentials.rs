@@ -932,6 +932,46 @@ fn rotate_pat_reads_a_typed_pat_without_echo() {
     assert!(find_none(&run.combined(), &pat), "the typed PAT was echoed: {}", run.combined());
 }
 
+/// Ctrl-C at the PAT prompt (typed into a real terminal: `script` gives the xtask a
+/// pty, whose line discipline turns `^C` into SIGINT for the foreground group) ends
+/// the task at once with exit code 130, stores nothing, and leaves the terminal's
+/// echo on; it used to wait for Enter.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_at_the_pat_prompt_ends_the_task_with_echo_on() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_gh(&sb, &GhState::default());
+    let root = xtask_harness::repo_root();
+    let log = sb.root().join("typescript");
+    // The xtask is timed inside the terminal: the pipeline itself lasts as long as
+    // the input is held open.
+    let command = format!(
+        "s=$(date +%s%N); {} rotate-pat --access read --pat-stdin --repo {REPO}; \
+         echo \"exit=$? took=$(( ($(date +%s%N) - s) / 1000000 ))ms\"; stty -a",
+        crate::xtask_bin().display()
+    );
+    // Ctrl-C once the prompt shows; nothing else is typed, and the terminal's input
+    // stays open for 12 s, so only the interrupt can end the read before that.
+    let feeder = "while ! grep -q 'it is not shown' \"$LOG\" 2>/dev/null; do sleep 0.05; done; \
+                  printf '\\003'; sleep 12";
+    sb.env("LOG", log.to_str().unwrap());
+    sb.env("COMMAND", &command);
+    let run = sb.run("sh", &["-c", &format!("({feeder}) | script -q -f -e -c \"$COMMAND\" \"$LOG\"")], &root);
+    let output = run.combined();
+    assert!(output.contains("exit=130"), "Ctrl-C did not end the task with 130: {output}");
+    assert!(output.contains("interrupted"), "{output}");
+    let took: u64 = output
+        .split("took=")
+        .nth(1)
+        .and_then(|rest| rest.split("ms").next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no timing in: {output}"));
+    assert!(took < 8000, "the prompt waited for more input ({took} ms) instead of ending at Ctrl-C");
+    let flags: Vec<&str> = run.stdout.split([' ', ';', '\n', '\r']).collect();
+    assert!(flags.contains(&"echo") && !flags.contains(&"-echo"), "echo stayed off: {}", run.stdout);
+    assert!(sb.calls("gh").is_empty(), "gh was called after Ctrl-C");
+}
+
 /// Done means 4: the whole-output secret scan over every credentials task, run one
 /// after the other in one sandbox (create, stdin, rejected, doctor, provider mode,
 /// logout, and each of them against a feed that echoes the token back): no form of
