@@ -31,6 +31,32 @@ pub fn world() -> (Kellnr, Sandbox) {
 }
 
 /// Publishes crate `name` 0.1.0 to `feed` as kellnr's admin, from a sandbox of
+/// A kellnr, a sandbox with `feed` pointed at it, logged in with a PAT through the
+/// real `cargo-login-ci` (kellnr takes the Azure form `Basic base64("PAT:" + pat)`
+/// for a user named `PAT`). Returns the secrets to scan for.
+pub fn logged_in_to(feed: &str) -> (Kellnr, Sandbox, Vec<String>) {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(feed, &kellnr);
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--registry", feed]).assert_success();
+    sb.env_remove("PAT");
+    let secrets = vec![
+        xtask_harness::base64(format!("PAT:{pat}").as_bytes()),
+        xtask_harness::basic_header("PAT", &pat),
+        pat,
+    ];
+    (kellnr, sb, secrets)
+}
+
+/// The whole-output secret scan of a sandbox, which must have scanned something.
+pub fn scan(sb: &Sandbox, secrets: &[String]) {
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert!(sb.assert_no_secret(&secrets) > 0);
+}
+
 /// its own, so the test's sandbox starts with no credentials at all.
 pub fn seed_crate(kellnr: &Kellnr, feed: &str, name: &str) {
     let mut seeder = Sandbox::new(crate::xtask_bin());

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use xtask_harness::{Kellnr, Run, Sandbox, base64, basic_header};
+use xtask_harness::{Kellnr, Run, Sandbox};
 
-use crate::login::{PACKAGES, pat84};
+use crate::login::{PACKAGES, logged_in_to, scan};
 
 const VERSION: &str = "0.2.0-preview.1";
 
@@ -198,23 +198,9 @@ fn assert_untouched(sb: &mut Sandbox, dir: &Path, before: &(BTreeMap<String, Vec
 }
 
 /// A kellnr, a sandbox with `hyperlight_packages` pointed at it, logged in with a PAT
-/// through the real `cargo-login-ci`. Returns the secrets to scan for.
+/// Logged in to `hyperlight_packages`, see [`crate::login::logged_in_to`].
 fn logged_in() -> (Kellnr, Sandbox, Vec<String>) {
-    let kellnr = Kellnr::start();
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    sb.feed(PACKAGES, &kellnr);
-    let pat = pat84();
-    kellnr.add_user("PAT", &pat);
-    sb.env("PAT", &pat);
-    sb.xtask(&["cargo-login-ci", "--registry", PACKAGES]).assert_success();
-    sb.env_remove("PAT");
-    let secrets = vec![base64(format!("PAT:{pat}").as_bytes()), basic_header("PAT", &pat), pat];
-    (kellnr, sb, secrets)
-}
-
-fn scan(sb: &Sandbox, secrets: &[String]) {
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    assert!(sb.assert_no_secret(&secrets) > 0);
+    logged_in_to(PACKAGES)
 }
 
 /// `cargo xtask publish --manifest-path <fixture>/Cargo.toml <extra>`.

@@ -8,9 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use xtask_harness::{Kellnr, Run, Sandbox, base64, basic_header};
+use xtask_harness::{Kellnr, Run, Sandbox, basic_header};
 
-use crate::login::{REDIST, pat84};
+use crate::login::{REDIST, logged_in_to, pat84, scan};
 
 const ROOT_MANIFEST: &str = "[workspace]\nmembers = [\"mshv-bindings\", \"mshv-ioctls\"]";
 const BINDINGS_MANIFEST: &str = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\nauthors = [\"Microsoft Authors\"]\nedition = \"2018\"\nlicense = \"Apache-2.0 OR BSD-3-Clause\"\n\n[features]\ndefault = []\nfam-wrappers = []\n\n[dependencies]";
@@ -75,23 +75,9 @@ fn commit(sb: &mut Sandbox, fx: &Fixture, path: &str, text: &str, message: &str)
 
 /// A kellnr, a sandbox with `hyperlight_redist` pointed at it, logged in with a PAT
 /// through the real `cargo-login-ci` (kellnr takes the Azure form
-/// `Basic base64("PAT:" + pat)` for a user named `PAT`). Returns the secrets to scan for.
+/// Logged in to `hyperlight_redist`, see [`crate::login::logged_in_to`].
 fn logged_in() -> (Kellnr, Sandbox, Vec<String>) {
-    let kellnr = Kellnr::start();
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    sb.feed(REDIST, &kellnr);
-    let pat = pat84();
-    kellnr.add_user("PAT", &pat);
-    sb.env("PAT", &pat);
-    sb.xtask(&["cargo-login-ci", "--registry", REDIST]).assert_success();
-    sb.env_remove("PAT");
-    let secrets = vec![base64(format!("PAT:{pat}").as_bytes()), basic_header("PAT", &pat), pat];
-    (kellnr, sb, secrets)
-}
-
-fn scan(sb: &Sandbox, secrets: &[String]) {
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    assert!(sb.assert_no_secret(&secrets) > 0);
+    logged_in_to(REDIST)
 }
 
 fn publish(sb: &mut Sandbox, fx: &Fixture, rev: &str, extra: &[&str]) -> Run {
