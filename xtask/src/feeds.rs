@@ -10,6 +10,9 @@ use crate::toml_file;
 /// The repo's cargo config, relative to the repo root.
 pub const CONFIG_PATH: &str = ".cargo/config.toml";
 
+/// The public registry's name, as cargo takes it in `--registry`.
+pub const CRATES_IO: &str = "crates-io";
+
 /// One cargo registry (an Azure Artifacts feed, or in tests a local kellnr).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registry {
@@ -27,13 +30,13 @@ impl Registry {
 
     /// The public registry, by the name cargo gives it (`--registry crates-io`).
     pub fn crates_io() -> Registry {
-        Registry { name: "crates-io".into(), index: "sparse+https://index.crates.io/".into() }
+        Registry { name: CRATES_IO.into(), index: "sparse+https://index.crates.io/".into() }
     }
 
     /// Whether this is the public registry, whose index cargo knows by itself and
     /// does not take from `CARGO_REGISTRIES_*`.
     pub fn is_crates_io(&self) -> bool {
-        self.name == "crates-io"
+        self.name == CRATES_IO
     }
 
     /// Azure DevOps organisation from an index such as

@@ -67,16 +67,13 @@ pub struct Publish {
     pub manifest_path: Option<camino::Utf8PathBuf>,
 }
 
-/// The public registry's name as cargo takes it in `--registry`.
-const CRATES_IO: &str = "crates-io";
-
 impl Publish {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         let started = Instant::now();
         if let Some(version) = &self.version {
             check_version(version, "--version")?;
         }
-        let registry = if self.registry == CRATES_IO {
+        let registry = if self.registry == feeds::CRATES_IO {
             Registry::crates_io()
         } else {
             feeds::select(std::slice::from_ref(&self.registry))?.remove(0)
@@ -130,7 +127,7 @@ impl Publish {
 
         let t = Instant::now();
         let rewrite = manifest::Rewrite {
-            registry: (registry.name != CRATES_IO).then_some(registry.name.as_str()),
+            registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
             pins: &plan.pins,
             package_version: self.version.as_deref(),
             requirement: manifest::Requirement::KeepOperator,

@@ -26,7 +26,8 @@ pub fn feed_sources(engine: &mut Engine, crates: &[(&str, &str)]) -> anyhow::Res
     let vendor = probe.join("vendor");
     std::fs::create_dir_all(probe.join("src")).with_context(|| format!("cannot create {probe}"))?;
     let feed = engine.registry().name.clone();
-    let registry = if feed == "crates-io" { String::new() } else { format!(", registry = \"{feed}\"") };
+    let registry =
+        if engine.registry().is_crates_io() { String::new() } else { format!(", registry = \"{feed}\"") };
     let mut manifest = String::from(
         "[package]\nname = \"hyperlight-xtask-feed-sources\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
          publish = false\n\n[dependencies]\n",

@@ -118,19 +118,22 @@ pub fn check(
         );
         return Ok(());
     }
-    let feed_trouble =
-        ["no token found", "credential-provider", "token rejected", "failed to get successful HTTP response"]
-            .iter()
-            .any(|phrase| out.stderr.contains(phrase));
-    if dry_run && feed_trouble {
-        let warning = format!(
-            "skipped the consumer check: building {} needs a feed this dry run cannot read (log in to run it):\n{}",
-            consumers.join(", "),
-            tail(&out.stderr)
-        );
-        eprintln!("warning: {warning}");
-        gha::warning(&warning);
-        return Ok(());
+    // A build that failed says so (`could not compile`); anything else stopped
+    // before the build, at resolving the host's dependencies: a feed's problem,
+    // read by the one classifier of cargo's messages.
+    if !out.stderr.contains("could not compile") {
+        let why = super::feed_error(&feed, &out.stderr, crate::cargo::Need::Read);
+        if dry_run {
+            let warning = format!(
+                "skipped the consumer check: resolving {} needs a feed this dry run cannot read: {why:#}",
+                consumers.join(", ")
+            );
+            eprintln!("warning: {warning}");
+            gha::warning(&warning);
+            return Ok(());
+        }
+        let what = format!("cannot resolve {} of {host} for the consumer check", consumers.join(", "));
+        return Err(why.context(what));
     }
     bail!(
         "{} of {host} do not build against the packaged {}; nothing was uploaded:\n{}\n\

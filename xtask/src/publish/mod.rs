@@ -178,8 +178,8 @@ impl<'a> Engine<'a> {
         let result = (|| {
             self.probe(crates)?;
             self.package(src, crates)?;
-            if consumers.is_some() {
-                self.check_consumers(consumers, src, crates)?;
+            if let Some(host) = consumers {
+                self.check_consumers(host, src, crates)?;
             }
             self.compare(src, crates)?;
             if !self.dry_run {
@@ -226,18 +226,13 @@ impl<'a> Engine<'a> {
     /// crates against them (see [`consumer`]).
     pub fn check_consumers(
         &mut self,
-        host: Option<&Utf8Path>,
+        host: &Utf8Path,
         src: &Utf8Path,
         crates: &[CratePlan],
     ) -> anyhow::Result<()> {
         consumer::warn_unbounded(src, crates)?;
-        match host {
-            Some(host) => {
-                let dry_run = self.dry_run;
-                consumer::check(self, host, src, crates, dry_run)
-            }
-            None => Ok(()),
-        }
+        let dry_run = self.dry_run;
+        consumer::check(self, host, src, crates, dry_run)
     }
 
     /// Stage 3: compares what the feed has for each crate [`Outcome::InFeed`] with

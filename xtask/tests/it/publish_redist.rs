@@ -791,3 +791,39 @@ fn a_probe_answering_500_fails_the_run() {
     assert!(cargo_lines(&sb).iter().all(|l| !l.starts_with("package ")), "{:?}", cargo_lines(&sb));
     sb.assert_no_secret(&[pat.as_str()]);
 }
+
+/// A dry run with no credentials and the feed out of reach: a host member that
+/// needs another crate from the feed cannot be resolved, so the consumer check is
+/// reported as skipped (naming why, through the one classifier of cargo's
+/// messages), not taken for a build failure, and the dry run completes.
+#[test]
+fn a_dry_run_skips_a_consumer_check_it_cannot_resolve_and_says_so() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 12);
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX", &unreachable);
+    let host = sb.root().join("host");
+    fs::create_dir_all(host.join("hyperlight_host/src")).unwrap();
+    fs::write(host.join("Cargo.toml"), "[workspace]\nresolver = \"2\"\nmembers = [\"hyperlight_host\"]\n")
+        .unwrap();
+    fs::write(
+        host.join("hyperlight_host/Cargo.toml"),
+        format!(
+            "[package]\nname = \"hyperlight_host\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n\
+             mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}\n\
+             hyperlight-testing = {{ version = \"0.1\", registry = \"{REDIST}\" }}\n"
+        ),
+    )
+    .unwrap();
+    fs::write(host.join("hyperlight_host/src/lib.rs"), "").unwrap();
+    git(&mut sb, &host, &["init", "-q", "-b", "main"]);
+    git(&mut sb, &host, &["add", "-A"]);
+    git(&mut sb, &host, &["commit", "-q", "-m", "host"]);
+    let consumers = host.join("Cargo.toml");
+
+    let run = publish(&mut sb, &fx, &fx.pin, &["--dry-run", "--consumers", consumers.to_str().unwrap()]);
+    run.assert_success();
+    run.assert_output_contains("warning: skipped the consumer check: resolving hyperlight_host needs a feed");
+    assert!(!run.combined().contains("do not build against"), "{}", run.combined());
+    assert!(run.stdout.contains("mshv-ioctls    0.1.1    would publish"), "{}", run.stdout);
+}
