@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use xtask_harness::{Kellnr, Run, Sandbox, basic_header, repo_root};
+use xtask_harness::{Kellnr, Sandbox, basic_header, repo_root};
 
-use crate::login::{REDIST, pat84};
+use crate::login::{REDIST, git, pat84};
 use crate::publish_redist::fixture;
 
 const HOST_MANIFEST: &str = r#"[workspace]
@@ -313,12 +313,6 @@ fn dry_run_host_recipes(sb: &mut Sandbox, just: &str, host: &Path) -> Vec<String
             run.stderr
         })
         .collect()
-}
-
-fn git(sb: &mut Sandbox, dir: &Path, args: &[&str]) -> Run {
-    let run = sb.run("git", args, dir);
-    run.assert_success();
-    run
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use xtask_harness::http::{Fault, FaultServer};
 use xtask_harness::{Call, Kellnr, Sandbox, base64, basic_header};
 
-use crate::login::{PACKAGES, REDIST, consumer_fetches, pat84, seed_crate, world};
+use crate::login::{PACKAGES, REDIST, closed_port, consumer_fetches, pat84, seed_crate, world};
 use crate::standins::{
     AZURE_DEVOPS_RESOURCE, AzState, GhState, PAT_AUTHORIZATION_ID, az_rest_bodies, install_az, install_gh,
 };
@@ -647,12 +647,6 @@ fn short_pats_are_refused_by_source_and_never_masked() {
     assert!(secret_sets(&sb).is_empty());
     // `a` is in every text; the longer values are in none.
     assert!(sb.assert_no_secret(&["sh0rtpat-9x", nineteen]) > 0);
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// Done means 2: doctor says ok for a logged-in feed (exit 0), token rejected for a

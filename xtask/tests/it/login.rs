@@ -51,6 +51,28 @@ pub fn logged_in_to(feed: &str) -> (Kellnr, Sandbox, Vec<String>) {
     (kellnr, sb, secrets)
 }
 
+/// `git` in `dir` with the sandbox's environment, which must succeed.
+pub fn git(sb: &mut Sandbox, dir: &std::path::Path, args: &[&str]) -> xtask_harness::Run {
+    let run = sb.run("git", args, dir);
+    run.assert_success();
+    run
+}
+
+/// The index entry of `krate` at `version`: one JSON line of the sparse index.
+pub fn entry(kellnr: &Kellnr, krate: &str, version: &str) -> String {
+    let file = kellnr.index_entry(krate).unwrap_or_else(|| panic!("{krate} is not in the feed"));
+    file.lines()
+        .find(|l| l.contains(&format!("\"vers\":\"{version}\"")))
+        .unwrap_or_else(|| panic!("{krate} {version} is not in the feed:\n{file}"))
+        .to_owned()
+}
+
+/// A loopback port nothing listens on: a feed there is unreachable.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// The whole-output secret scan of a sandbox, which must have scanned something.
 pub fn scan(sb: &Sandbox, secrets: &[String]) {
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();

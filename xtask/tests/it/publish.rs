@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use xtask_harness::{Kellnr, Run, Sandbox};
 
-use crate::login::{PACKAGES, logged_in_to, scan};
+use crate::login::{PACKAGES, closed_port, entry, git, logged_in_to, scan};
 
 const VERSION: &str = "0.2.0-preview.1";
 
@@ -151,12 +151,6 @@ fn fixture(sb: &mut Sandbox) -> PathBuf {
     dir
 }
 
-fn git(sb: &mut Sandbox, dir: &Path, args: &[&str]) -> Run {
-    let run = sb.run("git", args, dir);
-    run.assert_success();
-    run
-}
-
 /// Every file of the fixture outside `.git`, with its bytes, and the commit checked out.
 fn tree(sb: &mut Sandbox, dir: &Path) -> (BTreeMap<String, Vec<u8>>, String) {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
@@ -225,15 +219,6 @@ fn published_crates(sb: &Sandbox) -> Vec<String> {
             dir.replace('_', "-")
         })
         .collect()
-}
-
-/// The index entry of `krate` at `version`: one JSON line of the sparse index.
-fn entry(kellnr: &Kellnr, krate: &str, version: &str) -> String {
-    let file = kellnr.index_entry(krate).unwrap_or_else(|| panic!("{krate} is not in the feed"));
-    file.lines()
-        .find(|l| l.contains(&format!("\"vers\":\"{version}\"")))
-        .unwrap_or_else(|| panic!("{krate} {version} is not in the feed:\n{file}"))
-        .to_owned()
 }
 
 /// The `"deps":[…]` part of an index entry line.
@@ -384,12 +369,6 @@ fn publishes_the_workspace_in_order_then_a_second_run_skips_all() {
     assert_untouched(&mut sb, &fx, &before);
     assert!(fs::read_dir(sb.tmp_dir()).unwrap().next().is_none(), "the work dir was left behind");
     scan(&sb, &secrets);
-}
-
-/// A loopback port nothing listens on: a feed there is unreachable.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// `--dry-run` with no credentials and the feed unreachable: every crate is

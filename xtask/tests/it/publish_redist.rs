@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use xtask_harness::{Kellnr, Run, Sandbox, basic_header};
 
-use crate::login::{REDIST, logged_in_to, pat84, scan};
+use crate::login::{REDIST, closed_port, entry, git, logged_in_to, pat84, scan};
 
 const ROOT_MANIFEST: &str = "[workspace]\nmembers = [\"mshv-bindings\", \"mshv-ioctls\"]";
 const BINDINGS_MANIFEST: &str = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\nauthors = [\"Microsoft Authors\"]\nedition = \"2018\"\nlicense = \"Apache-2.0 OR BSD-3-Clause\"\n\n[features]\ndefault = []\nfam-wrappers = []\n\n[dependencies]";
@@ -60,12 +60,6 @@ fn bindings_rs(round: usize, lines: usize) -> String {
     text
 }
 
-fn git(sb: &mut Sandbox, dir: &Path, args: &[&str]) -> Run {
-    let run = sb.run("git", args, dir);
-    run.assert_success();
-    run
-}
-
 /// Adds a commit to the fixture and returns its SHA.
 fn commit(sb: &mut Sandbox, fx: &Fixture, path: &str, text: &str, message: &str) -> String {
     fs::write(fx.dir.join(path), text).unwrap();
@@ -94,15 +88,6 @@ fn cargo_lines(sb: &Sandbox) -> Vec<String> {
 
 fn publishes(sb: &Sandbox) -> Vec<String> {
     cargo_lines(sb).into_iter().filter(|l| l.starts_with("publish ")).collect()
-}
-
-/// The index entry of `krate` at `version`: one JSON line of the sparse index.
-fn entry(kellnr: &Kellnr, krate: &str, version: &str) -> String {
-    let file = kellnr.index_entry(krate).unwrap_or_else(|| panic!("{krate} is not in the feed"));
-    file.lines()
-        .find(|l| l.contains(&format!("\"vers\":\"{version}\"")))
-        .unwrap_or_else(|| panic!("{krate} {version} is not in the feed:\n{file}"))
-        .to_owned()
 }
 
 /// What the ioctls entry must say about its bindings dependency: the exact version,
@@ -273,12 +258,6 @@ fn a_new_version_publishes_both_under_it() {
     assert!(entry(&kellnr, "mshv-ioctls", version).contains(&pinned_dependency(version)));
     assert!(kellnr.index_entry("mshv-bindings").unwrap().lines().count() == 1, "0.1.1 was not published");
     scan(&sb, &secrets);
-}
-
-/// A loopback port nothing listens on: a feed there is unreachable.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// No credentials, the feed unreachable, a tag as the rev, under GitHub Actions:
