@@ -39,7 +39,14 @@ pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &[CratePlan]) ->
     for krate in crates {
         args.extend(["-p", krate.name.as_str()]);
     }
-    let out = engine.cargo(src, &args, true)?;
+    let out = engine.cargo(src, &args, true);
+    if engine.registry().is_crates_io() {
+        // Nor does this run's unpublished copy stay in crates.io's cache.
+        for krate in crates {
+            forget_extracted(&krate.name, &krate.version)?;
+        }
+    }
+    let out = out?;
     if !out.success {
         let mut message = format!("`cargo package` failed, nothing was published:\n{}", tail(&out.stderr));
         if matches!(crate::cargo::version(), Ok(v) if v < (1, 90)) {
@@ -61,7 +68,7 @@ pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &[CratePlan]) ->
 
 /// Removes every extracted `name-version` under `$CARGO_HOME/registry/src`: cargo
 /// extracts again what it needs from its download cache, and no overlay copy of an
-/// unpublished version survives into a later run.
+/// unpublished version survives into a later run or build.
 fn forget_extracted(name: &str, version: &str) -> anyhow::Result<()> {
     let src = crate::cargo_home::cargo_home()?.join("registry").join("src");
     let Ok(entries) = std::fs::read_dir(&src) else { return Ok(()) };
