@@ -938,9 +938,12 @@ fn ctrl_c_at_the_pat_prompt_ends_the_task_with_echo_on() {
     let root = xtask_harness::repo_root();
     let log = sb.root().join("typescript");
     // The xtask is timed inside the terminal: the pipeline itself lasts as long as
-    // the input is held open.
+    // the input is held open. The ^C goes to the whole foreground group, the timing
+    // shell too: `trap` keeps that shell alive to report, whichever shell `script`
+    // starts (dash, unlike bash, ends at a SIGINT even when its child handled it).
+    // A trapped signal is reset to default for the xtask, which sees a plain ^C.
     let command = format!(
-        "s=$(date +%s%N); {} rotate-pat --access read --pat-stdin --repo {REPO}; \
+        "trap true INT; s=$(date +%s%N); {} rotate-pat --access read --pat-stdin --repo {REPO}; \
          echo \"exit=$? took=$(( ($(date +%s%N) - s) / 1000000 ))ms\"; stty -a",
         crate::xtask_bin().display()
     );
