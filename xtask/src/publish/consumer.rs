@@ -17,16 +17,16 @@ use camino::Utf8Path;
 
 use super::manifest::{self, Kind};
 use super::workspace::Workspace;
-use super::{CratePlan, Engine, package, tail};
+use super::{CratePlan, Engine, tail};
 use crate::gha;
 use crate::git::{self, Git};
 
 /// Warns, per dependency of each packaged crate, about requirements with no upper
 /// bound (`>=X`, `>X`, `*`). Returns the warnings, also printed.
-pub fn warn_unbounded(src: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<Vec<String>> {
+pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Vec<String>> {
     let mut warnings = Vec::new();
     for krate in crates {
-        let path = package::packaged_dir(src, &krate.name, &krate.version).join("Cargo.toml");
+        let path = krate.packaged.join("Cargo.toml");
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
         for dep in manifest::dependencies(&path, &text)? {
             let Some(requirement) =
@@ -63,7 +63,6 @@ fn is_unbounded(requirement: &str) -> bool {
 pub fn check(
     engine: &mut Engine,
     host: &Utf8Path,
-    src: &Utf8Path,
     crates: &[CratePlan],
     dry_run: bool,
 ) -> anyhow::Result<()> {
@@ -97,8 +96,7 @@ pub fn check(
     let index = git::file_url(&engine.work().join("empty-index"));
     let mut patches = Vec::new();
     for krate in crates {
-        let dir = package::packaged_dir(src, &krate.name, &krate.version);
-        let path = toml_edit::Value::from(dir.as_str());
+        let path = toml_edit::Value::from(krate.packaged.as_str());
         patches.push(format!("patch.{feed}.{}.path={path}", krate.name));
         patches.push(format!("patch.{}.{}.path={path}", toml_edit::Value::from(index.as_str()), krate.name));
     }

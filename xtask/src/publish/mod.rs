@@ -5,10 +5,11 @@
 //! publish needs, each with a progress line:
 //!
 //! 1. **check**: which versions the feed has already ([`Engine::probe`]);
-//! 2. **package**: one `cargo package` of every crate together, against an empty
-//!    local index unique to this run, so that dependents are verified against the
-//!    dependencies just packaged, with no feed and no credentials, and never against
-//!    sources an earlier run extracted ([`Engine::package`]);
+//! 2. **package**: `cargo package` of every crate, against an empty local index
+//!    unique to this run, so that dependents are verified against the dependencies
+//!    just packaged, with no feed and no credentials, and never against sources an
+//!    earlier run extracted; dependencies and dependents are verified at the same
+//!    time ([`Engine::package`]);
 //! 3. **compare**: a version the feed has counts as "already there" only if its
 //!    sources equal what this run packaged; otherwise the run stops before any
 //!    upload ([`Engine::compare`]);
@@ -35,7 +36,8 @@ use xshell::Shell;
 use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
 use crate::git::Git;
-use crate::{gha, interrupt, run};
+use crate::run::{self, Program};
+use crate::{gha, interrupt};
 
 /// One crate to publish, and what became of it.
 pub struct CratePlan {
@@ -43,6 +45,12 @@ pub struct CratePlan {
     pub version: String,
     /// Its directory in the work copy of the source.
     pub dir: Utf8PathBuf,
+    /// Whether another crate of this run depends on it: it is verified apart
+    /// from its dependents, and at the same time (see [`package`]).
+    pub is_dependency: bool,
+    /// What `cargo package` unpacked and verified (the contents of its `.crate`);
+    /// set by the package stage.
+    pub packaged: Utf8PathBuf,
     pub outcome: Outcome,
 }
 
@@ -134,6 +142,8 @@ impl<'a> Engine<'a> {
                 name: member.name.clone(),
                 version,
                 dir: if member.dir.is_empty() { src.to_owned() } else { src.join(&member.dir) },
+                is_dependency: plan.edges.iter().any(|(_, dependency)| *dependency == member.name),
+                packaged: Utf8PathBuf::new(),
                 outcome: Outcome::Missing,
             });
         }
@@ -179,9 +189,9 @@ impl<'a> Engine<'a> {
             self.probe(crates)?;
             self.package(src, crates)?;
             if let Some(host) = consumers {
-                self.check_consumers(host, src, crates)?;
+                self.check_consumers(host, crates)?;
             }
-            self.compare(src, crates)?;
+            self.compare(crates)?;
             if !self.dry_run {
                 self.publish(crates)?;
             }
@@ -212,8 +222,8 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Stage 2: packages and verifies every crate together (see [`package`]).
-    pub fn package(&mut self, src: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
+    /// Stage 2: packages and verifies every crate (see [`package`]).
+    pub fn package(&mut self, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
         let t = Instant::now();
         package::package_all(self, src, crates)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
@@ -224,21 +234,16 @@ impl<'a> Engine<'a> {
     /// After packaging (publish-redist): warns about requirements of the packaged
     /// crates with no upper bound, and builds the host's members that depend on the
     /// crates against them (see [`consumer`]).
-    pub fn check_consumers(
-        &mut self,
-        host: &Utf8Path,
-        src: &Utf8Path,
-        crates: &[CratePlan],
-    ) -> anyhow::Result<()> {
-        consumer::warn_unbounded(src, crates)?;
+    pub fn check_consumers(&mut self, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
+        consumer::warn_unbounded(crates)?;
         let dry_run = self.dry_run;
-        consumer::check(self, host, src, crates, dry_run)
+        consumer::check(self, host, crates, dry_run)
     }
 
     /// Stage 3: compares what the feed has for each crate [`Outcome::InFeed`] with
     /// what was just packaged. Identical: [`Outcome::Identical`]. Different: an
     /// error naming the crate, the files and the fix, before anything is uploaded.
-    pub fn compare(&mut self, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+    pub fn compare(&mut self, crates: &mut [CratePlan]) -> anyhow::Result<()> {
         let in_feed: Vec<usize> =
             (0..crates.len()).filter(|&i| crates[i].outcome == Outcome::InFeed).collect();
         if in_feed.is_empty() {
@@ -251,9 +256,9 @@ impl<'a> Engine<'a> {
         let mut problems = Vec::new();
         for &i in &in_feed {
             let krate = &crates[i];
-            let packaged = package::packaged_dir(src, &krate.name, &krate.version);
+            let packaged = &krate.packaged;
             let theirs = feed_dir.join(format!("{}-{}", krate.name, krate.version));
-            let differences = compare::differences(&packaged, &theirs)?;
+            let differences = compare::differences(packaged, &theirs)?;
             if differences.is_empty() {
                 continue;
             }
@@ -377,50 +382,97 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Runs cargo with `args` in `dir` through the runner, the feed's index given
-    /// through cargo's own environment variable (the work dir is outside the repo,
-    /// whose config names the feeds). With `echo`, cargo's output is shown as it
-    /// comes, in a log group under GitHub Actions. A failure of cargo itself comes
-    /// back as `success: false` with its (redacted) stderr; a time-out or an
-    /// interrupt is an error.
+    /// Runs cargo with `args` in `dir` through the runner ([`run_cargo`]). With
+    /// `echo`, cargo's output is shown as it comes, in a log group under GitHub
+    /// Actions.
     pub fn cargo(&mut self, dir: &Utf8Path, args: &[&str], echo: bool) -> anyhow::Result<CargoOutput> {
+        let program = self.cargo_program(dir, args);
+        let started = Instant::now();
+        let run = || run_cargo(program, echo.then_some(""), started);
+        let result = if echo { gha::group(&format!("$ cargo {}", args.join(" ")), run) } else { run() };
+        self.cargo_time += started.elapsed();
+        result
+    }
+
+    /// Runs cargo commands in `dir` at the same time, each `(tag, args)` in a
+    /// thread of its own, their output shown as it comes, each line behind its
+    /// command's `[tag]`, all in one log group. The time in cargo counts once.
+    pub fn cargo_at_once(
+        &mut self,
+        dir: &Utf8Path,
+        commands: &[(String, Vec<String>)],
+    ) -> Vec<anyhow::Result<CargoOutput>> {
+        let started = Instant::now();
+        let programs: Vec<(String, Program)> = commands
+            .iter()
+            .map(|(tag, args)| (format!("[{tag}] "), self.cargo_program(dir, &strs(args))))
+            .collect();
+        let title: Vec<String> =
+            commands.iter().map(|(tag, args)| format!("[{tag}] cargo {}", args.join(" "))).collect();
+        let results = gha::group(&format!("$ at once: {}", title.join(" & ")), || {
+            std::thread::scope(|scope| {
+                let running: Vec<_> = programs
+                    .into_iter()
+                    .map(|(prefix, program)| scope.spawn(move || run_cargo(program, Some(&prefix), started)))
+                    .collect();
+                running.into_iter().map(|thread| thread.join().expect("a cargo thread panicked")).collect()
+            })
+        });
+        self.cargo_time += started.elapsed();
+        results
+    }
+
+    /// Cargo with `args` in `dir`, the feed's index given through cargo's own
+    /// environment variable (the work dir is outside the repo, whose config names
+    /// the feeds).
+    fn cargo_program(&self, dir: &Utf8Path, args: &[&str]) -> Program {
         let mut program =
             run::cargo(dir, args).label(format!("cargo {}", args.join(" "))).timeout(CARGO_TIMEOUT);
         if !self.registry.is_crates_io() {
             program = program.env(&self.registry.env_var("index"), &self.registry.index);
         }
-        let started = Instant::now();
-        let uploaded_after = Cell::new(None);
-        let stream = || {
-            program.stream(|line| {
-                if echo {
-                    // stdout, with the group markers, so that the runner's log keeps
-                    // the lines inside their group.
-                    println!("{line}");
-                }
-                if line.trim_start().starts_with("Uploaded ") {
-                    uploaded_after.set(Some(started.elapsed()));
-                }
-            })
-        };
-        let result = if echo { gha::group(&format!("$ cargo {}", args.join(" ")), stream) } else { stream() };
-        let took = started.elapsed();
-        self.cargo_time += took;
-        let uploaded_after = uploaded_after.get();
-        match result {
-            Ok(out) => {
-                if echo && !out.stdout.is_empty() {
-                    print!("{}", out.stdout);
-                }
-                Ok(CargoOutput { success: true, stderr: out.stderr, took, uploaded_after })
-            }
-            Err(err) => match err.stderr() {
-                Some(stderr) => {
-                    Ok(CargoOutput { success: false, stderr: stderr.to_owned(), took, uploaded_after })
-                }
-                None => Err(err.into()),
-            },
+        program
+    }
+}
+
+/// Borrows each argument.
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Runs one cargo command to its end. With `echo` (a prefix for each line, maybe
+/// empty), cargo's output is shown as it comes. A failure of cargo itself comes
+/// back as `success: false` with its (redacted) stderr; a time-out or an
+/// interrupt is an error.
+fn run_cargo(program: Program, echo: Option<&str>, started: Instant) -> anyhow::Result<CargoOutput> {
+    let uploaded_after = Cell::new(None);
+    let result = program.stream(|line| {
+        if let Some(prefix) = echo {
+            // stdout, with the group markers, so that the runner's log keeps the
+            // lines inside their group.
+            println!("{prefix}{line}");
         }
+        if line.trim_start().starts_with("Uploaded ") {
+            uploaded_after.set(Some(started.elapsed()));
+        }
+    });
+    let took = started.elapsed();
+    let uploaded_after = uploaded_after.get();
+    match result {
+        Ok(out) => {
+            if let Some(prefix) = echo {
+                for line in out.stdout.lines() {
+                    println!("{prefix}{line}");
+                }
+            }
+            Ok(CargoOutput { success: true, stderr: out.stderr, took, uploaded_after })
+        }
+        Err(err) => match err.stderr() {
+            Some(stderr) => {
+                Ok(CargoOutput { success: false, stderr: stderr.to_owned(), took, uploaded_after })
+            }
+            None => Err(err.into()),
+        },
     }
 }
 
