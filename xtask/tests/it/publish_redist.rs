@@ -635,9 +635,9 @@ fn a_dependency_that_fails_only_on_its_own_stops_the_run() {
 }
 
 /// Issue 10, defect 6: SIGINT to the xtask alone during the package stage. The
-/// interrupt reaches cargo (a stand-in that sleeps where `cargo package` builds,
-/// in a child of its own as a build script is, and records the signal), the
-/// xtask waits for it, removes its work dir and exits 130. A work dir left by an
+/// interrupt reaches both cargo commands verifying at once (a stand-in that sleeps
+/// where `cargo package` builds, in a child of its own as a build script is, and
+/// records the signal), the xtask waits for them, removes its work dir and exits 130. A work dir left by an
 /// earlier killed run is removed by the next run.
 #[cfg(unix)]
 #[test]
@@ -650,18 +650,29 @@ fn an_interrupt_stops_cargo_removes_the_work_dir_and_exits_130() {
     fs::create_dir_all(&marks).unwrap();
     let real = sb.real_cargo().to_str().unwrap().to_owned();
     let marks_s = marks.to_str().unwrap().to_owned();
+    // Packaging without verifying is left to the real cargo; the two verifications
+    // that follow, at once, each sleep (marks named by the stand-in's pid).
     sb.install_standin(
         "cargo-slow-package",
         &format!(
-            "case \"$1\" in\n\
-             package)\n\
-             \x20 trap 'echo INT > {marks_s}/cargo-got-int; exit 130' INT\n\
-             \x20 sh -c 'echo $$ > {marks_s}/build-script-pid; touch {marks_s}/package-started; exec sleep 60'\n\
+            "case \"$1 $*\" in\n\
+             *--no-verify*) exec '{real}' \"$@\" ;;\n\
+             package*)\n\
+             \x20 trap 'echo INT > {marks_s}/cargo-got-int-$$; exit 130' INT\n\
+             \x20 sh -c 'echo $$ > {marks_s}/build-script-pid-$PPID; touch {marks_s}/package-started-$PPID; exec sleep 60'\n\
              \x20 ;;\n\
              *) exec '{real}' \"$@\" ;;\n\
              esac\n"
         ),
     );
+    let marked = |prefix: &str| -> Vec<std::path::PathBuf> {
+        fs::read_dir(&marks)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            .map(|e| e.path())
+            .collect()
+    };
     sb.env("CARGO", sb.bin_dir().join("cargo-slow-package").to_str().unwrap());
     // A work dir of a run that was killed: its owner lock is free.
     let dead = sb.tmp_dir().join("hyperlight-xtask-publish-redist-1-1");
@@ -671,8 +682,8 @@ fn an_interrupt_stops_cargo_removes_the_work_dir_and_exits_130() {
     let repo = fx.dir.to_str().unwrap().to_owned();
     let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
     let started = Instant::now();
-    while !marks.join("package-started").exists() {
-        assert!(started.elapsed() < Duration::from_secs(60), "the package stage never started");
+    while marked("package-started-").len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the two verifications never started");
         assert!(
             child.try_wait().unwrap().is_none(),
             "the xtask ended early: {:?}",
@@ -693,11 +704,16 @@ fn an_interrupt_stops_cargo_removes_the_work_dir_and_exits_130() {
     let (_, stderr) = sb.spawned_output("xtask publish-redist (interrupted)");
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    assert!(marks.join("cargo-got-int").exists(), "cargo never got the interrupt");
-    let pid = fs::read_to_string(marks.join("build-script-pid")).unwrap();
-    let alive =
-        Command::new("kill").args(["-0", pid.trim()]).stderr(std::process::Stdio::null()).status().unwrap();
-    assert!(!alive.success(), "cargo's child (a build script) is still running");
+    assert_eq!(marked("cargo-got-int-").len(), 2, "not both cargo commands got the interrupt");
+    for file in marked("build-script-pid-") {
+        let pid = fs::read_to_string(file).unwrap();
+        let alive = Command::new("kill")
+            .args(["-0", pid.trim()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!alive.success(), "cargo's child (a build script) is still running");
+    }
     let left: Vec<_> = fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "work dirs left behind: {left:?}");
 }
