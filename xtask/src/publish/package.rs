@@ -49,22 +49,16 @@ pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePlan]
         let forget =
             |crates: &[CratePlan]| crates.iter().try_for_each(|c| forget_extracted(&c.name, &c.version));
         forget(crates)?;
-        let target = engine.work().join("package");
-        let out = engine.cargo(src, &strs(&package_args(&feed, &[], &target, &names(|_| true))), true);
+        let result = package_together(engine, src, &[], crates);
         forget(crates)?;
-        check(vec![out])?;
-        return set_packaged(crates, &target, &target);
+        return result;
     }
     let index = engine.work().join("empty-index");
     Git::find()?.empty_index(engine.sh, &index)?;
     let index_url = git::file_url(&index);
     let index_config = vec![format!("registries.{feed}.index={}", Value::from(index_url.as_str()))];
     if dependencies.is_empty() || dependents.is_empty() {
-        let target = engine.work().join("package");
-        let out =
-            engine.cargo(src, &strs(&package_args(&feed, &index_config, &target, &names(|_| true))), true);
-        check(vec![out])?;
-        return set_packaged(crates, &target, &target);
+        return package_together(engine, src, &index_config, crates);
     }
 
     let listed = engine.work().join("packaged");
@@ -105,6 +99,20 @@ pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePlan]
         }
     }
     set_packaged(crates, &first, &second)
+}
+
+/// One `cargo package` that packages and verifies every crate, one after the other.
+fn package_together(
+    engine: &mut Engine,
+    src: &Utf8Path,
+    configs: &[String],
+    crates: &mut [CratePlan],
+) -> anyhow::Result<()> {
+    let target = engine.work().join("package");
+    let names: Vec<String> = crates.iter().map(|c| c.name.clone()).collect();
+    let args = package_args(&engine.registry().name, configs, &target, &names);
+    check(vec![engine.cargo(src, &strs(&args), true)])?;
+    set_packaged(crates, &target, &target)
 }
 
 /// `cargo package` of `packages` for `feed`, with `configs` and its own target dir.
