@@ -415,6 +415,39 @@ fn a_dry_run_verifies_the_whole_set_with_no_feed_and_no_token() {
     assert!(lock.contains(&format!("name = \"{TESTING}\"\nversion = \"0.1.0\"")), "{lock}");
 }
 
+/// `--registry crates-io`: crates.io's index cannot be replaced by an empty one, so
+/// the set is packaged and verified in one `cargo package` overlaid on it, and the
+/// copies cargo extracted for that overlay do not outlive the run (a later run
+/// must never verify against them). A dry run asks crates.io nothing else.
+#[test]
+fn a_dry_run_to_crates_io_verifies_the_set_in_one_command() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb);
+    // Cargo reads crates.io's index for the overlay (it ignores a source
+    // replacement of crates.io when packaging for it), as the xtask's own build
+    // reads crates.io: the one network this needs.
+    let run = publish(&mut sb, &fx, &["--registry", "crates-io", "--version", VERSION, "--dry-run"]);
+    run.assert_success();
+    let out = run.combined();
+    for (krate, _) in CRATES {
+        assert!(out.contains(&format!("Verifying {krate} v{VERSION}")), "{krate} not verified:\n{out}");
+    }
+    let would: Vec<(&str, &str)> = CRATES.iter().map(|(n, _)| (*n, "would publish")).collect();
+    assert_outcomes(&run, &would);
+    let lines: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
+    let packages: Vec<&String> = lines.iter().filter(|l| l.starts_with("package ")).collect();
+    assert_eq!(packages.len(), 1, "{lines:?}");
+    assert!(packages[0].starts_with("package --registry crates-io") && !packages[0].contains("--config"));
+    assert!(lines.iter().all(|l| !l.starts_with("info ") && !l.starts_with("publish ")), "{lines:?}");
+    let extracted = sb.cargo_home().join("registry").join("src");
+    for entry in fs::read_dir(&extracted).into_iter().flatten().flatten() {
+        for (krate, _) in CRATES {
+            let copy = entry.path().join(format!("{krate}-{VERSION}"));
+            assert!(!copy.exists(), "{} outlived the run", copy.display());
+        }
+    }
+}
+
 /// A workspace whose root is a package too, with its `Cargo.lock` committed: the
 /// lock is then one of that package's files, and a lock left behind the new
 /// versions is an uncommitted change that `cargo package` and `cargo publish`
