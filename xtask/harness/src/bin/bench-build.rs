@@ -1,15 +1,18 @@
 //! The build-time benchmark of `cargo xtask` (README, "Benchmarks"):
 //!
 //! ```text
-//! cargo run --manifest-path xtask/Cargo.toml -p xtask-harness --release --bin bench-build [-- --runs N --help-runs K]
+//! cargo run --manifest-path xtask/Cargo.toml -p xtask-harness --release --bin bench-build [-- --runs N --help-runs K --baseline REV]
 //! ```
 //!
 //! `cargo xtask` is compiled cold on every fresh CI job, so its cost is the cold
 //! debug build. That build is compared with the floor no xtask can beat: a bare
 //! crate that depends on the same six crates, with the same versions (the repo's
 //! xtask/Cargo.lock) and features (the `[dependencies]` lines of xtask/Cargo.toml,
-//! copied so they cannot drift) and the same `[profile.dev]`. The two builds
-//! alternate, each with a fresh target dir, so a change of machine load hits both.
+//! copied so they cannot drift) and the same `[profile.dev]`. The builds take turns,
+//! each with a fresh target dir, so a change of machine load hits all of them.
+//! With `--baseline REV`, each round also builds the xtask as it was at REV, and the
+//! round-by-round difference says whether a change moved the build time beyond the
+//! noise of the machine (`--baseline HEAD` measures that noise).
 //! Then the warm `cargo xtask --help` time: the built binary alone, and through
 //! cargo's alias as a user types it.
 //!
@@ -26,16 +29,27 @@ use std::time::{Duration, Instant};
 const RATIO_BUDGET: f64 = 1.15;
 const HELP_BUDGET: Duration = Duration::from_millis(150);
 const USAGE: &str =
-    "usage: cargo run -p xtask-harness --release --bin bench-build [-- --runs N] [--help-runs K] [--keep]
+    "usage: cargo run -p xtask-harness --release --bin bench-build [-- --runs N] [--help-runs K] [--baseline REV] [--keep]
 
-  --runs N        cold builds of each of the two crates, alternating (default 3)
+  --runs N        rounds: one cold build of each crate per round, taking turns (default 3)
   --help-runs K   timed runs of each warm `--help` measurement (default 15)
+  --baseline REV  also build the xtask as it was at REV (a commit of this repo) in each
+                  round, and print the round-by-round difference: whether a change
+                  moved the build time beyond the noise (`--baseline HEAD` shows the noise)
   --keep          keep the temp dir (bare crate, last target dirs) and print its path";
 
 struct Options {
     runs: usize,
     help_runs: usize,
     keep: bool,
+    baseline: Option<String>,
+}
+
+/// One crate built cold in each round.
+struct Contender {
+    name: &'static str,
+    dir: PathBuf,
+    args: &'static [&'static str],
 }
 
 fn main() -> ExitCode {
@@ -57,7 +71,7 @@ fn main() -> ExitCode {
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut o = Options { runs: 3, help_runs: 15, keep: false };
+    let mut o = Options { runs: 3, help_runs: 15, keep: false, baseline: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |flag: &str| -> Result<usize, String> {
@@ -68,6 +82,7 @@ fn parse_args() -> Result<Options, String> {
             "--runs" => o.runs = number("--runs")?,
             "--help-runs" => o.help_runs = number("--help-runs")?,
             "--keep" => o.keep = true,
+            "--baseline" => o.baseline = Some(args.next().ok_or("--baseline needs a revision")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -114,48 +129,68 @@ fn bench_in(o: &Options, root: &Path, cargo: &Path, work: &Path) -> Result<bool,
     output(Command::new(cargo).arg("fetch").current_dir(&bare))?;
     check_same_versions(&read(&bare.join("Cargo.lock"))?, &read(&xtask_dir.join("Cargo.lock"))?)?;
 
-    let mut bare_times = Vec::new();
-    let mut xtask_times = Vec::new();
+    let baseline = match &o.baseline {
+        Some(rev) => Some(check_out_baseline(cargo, root, rev, &work.join("baseline"))?),
+        None => None,
+    };
+
+    // The contenders of each round: the bare crate, the xtask and, with
+    // `--baseline`, the xtask at that revision (its own workspace and lock).
+    let mut contenders = vec![
+        Contender { name: "bare", dir: bare.clone(), args: &["build", "--offline"] },
+        Contender {
+            name: "xtask",
+            dir: xtask_dir.clone(),
+            args: &["build", "--offline", "--locked", "-p", "xtask"],
+        },
+    ];
+    if let Some((_, dir)) = &baseline {
+        contenders.push(Contender {
+            name: "baseline",
+            dir: dir.clone(),
+            args: &["build", "--offline", "--locked", "-p", "xtask"],
+        });
+    }
+
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
     let mut last_xtask_target = None;
-    println!("\n  round  first  bare crate           xtask                ratio");
+    let mut header = format!("\n  {:>5}  {:<8}  {:<21}  {:<21}", "round", "first", "bare crate", "xtask");
+    if baseline.is_some() {
+        header.push_str(&format!("  {:<21}  {:<16}", "baseline", "xtask - baseline"));
+    }
+    println!("{header}  ratio");
     for round in 0..o.runs {
-        // Alternate which goes first, so neither always gets the warmer caches.
-        let order = if round % 2 == 0 { ["bare", "xtask"] } else { ["xtask", "bare"] };
-        let (mut b, mut x) = (None, None);
-        for which in order {
-            let target = work.join(format!("target-{which}-{round}"));
+        // Rotate which goes first, so none always gets the warmer caches.
+        let order: Vec<usize> = (0..contenders.len()).map(|i| (i + round) % contenders.len()).collect();
+        let mut this_round = vec![(Duration::ZERO, 0); contenders.len()];
+        for &i in &order {
+            let contender = &contenders[i];
+            let target = work.join(format!("target-{}-{round}", contender.name));
             let mut cmd = Command::new(cargo);
-            if which == "bare" {
-                cmd.args(["build", "--offline"]).current_dir(&bare);
-            } else {
-                cmd.args(["build", "--offline", "--locked", "-p", "xtask"]).current_dir(&xtask_dir);
-            }
-            let timed = cold_build(cmd, &target)?;
-            if which == "bare" {
-                let _ = fs::remove_dir_all(&target);
-                b = Some(timed);
-            } else {
+            cmd.args(contender.args).current_dir(&contender.dir);
+            this_round[i] = cold_build(cmd, &target)?;
+            times[i].push(this_round[i].0);
+            if contender.name == "xtask" {
                 if let Some(old) = last_xtask_target.replace(target) {
                     let _ = fs::remove_dir_all(old);
                 }
-                x = Some(timed);
+            } else {
+                let _ = fs::remove_dir_all(&target);
             }
         }
-        let (b, x) = (b.unwrap(), x.unwrap());
-        println!(
-            "  {:>5}  {:<5}  {:>7.2} s ({:>2} crates)  {:>7.2} s ({:>2} crates)  {:.3}",
-            round + 1,
-            order[0],
-            b.0.as_secs_f64(),
-            b.1,
-            x.0.as_secs_f64(),
-            x.1,
-            x.0.as_secs_f64() / b.0.as_secs_f64()
-        );
-        bare_times.push(b.0);
-        xtask_times.push(x.0);
+        let cell = |(d, n): (Duration, usize)| format!("{:>7.2} s ({n:>2} crates)", d.as_secs_f64());
+        let first = contenders[order[0]].name;
+        let mut line =
+            format!("  {:>5}  {first:<8}  {}  {}", round + 1, cell(this_round[0]), cell(this_round[1]));
+        if baseline.is_some() {
+            let difference = secs(this_round[1].0) - secs(this_round[2].0);
+            line.push_str(&format!("  {}  {:<16}", cell(this_round[2]), format!("{difference:+.2} s")));
+        }
+        println!("{line}  {:.3}", secs(this_round[1].0) / secs(this_round[0].0));
     }
-    let (bare_med, xtask_med) = (median(&mut bare_times), median(&mut xtask_times));
+    // `median` sorts, so it gets copies: the rounds' pairing is needed below.
+    let medians: Vec<Duration> = times.iter().map(|t| median(&mut t.clone())).collect();
+    let (bare_med, xtask_med) = (medians[0], medians[1]);
     let ratio = xtask_med.as_secs_f64() / bare_med.as_secs_f64();
 
     let target = last_xtask_target.expect("at least one round");
@@ -176,6 +211,20 @@ fn bench_in(o: &Options, root: &Path, cargo: &Path, work: &Path) -> Result<bool,
         verdict(ratio_ok),
         secs(xtask_med) - secs(bare_med)
     );
+    if let Some((label, _)) = &baseline {
+        let differences = sorted_differences(&times[1], &times[2]);
+        let median_difference = median_of_sorted(&differences);
+        println!(
+            "  baseline {label}: median {:.2} s, ratio baseline / bare {:.3}",
+            secs(medians[2]),
+            secs(medians[2]) / secs(bare_med)
+        );
+        println!(
+            "  xtask - baseline, round by round: median {median_difference:+.2} s (from {:+.2} to {:+.2} s)",
+            differences[0],
+            differences[differences.len() - 1]
+        );
+    }
     println!(
         "  warm `cargo xtask --help`: {:.3} s median of {} (budget {:.2} s: {})",
         secs(via_cargo),
@@ -185,6 +234,27 @@ fn bench_in(o: &Options, root: &Path, cargo: &Path, work: &Path) -> Result<bool,
     );
     println!("  warm binary `xtask --help` alone: {:.4} s median of {}", secs(direct), o.help_runs);
     Ok(ratio_ok && help_ok)
+}
+
+/// A clone of the repository at `rev` in `dir` (sharing this repository's objects,
+/// changing nothing in it), its dependencies fetched. Returns a label for `rev` and
+/// the clone's `xtask/`, where `cargo build -p xtask` finds that revision's own
+/// workspace, whichever layout it had.
+fn check_out_baseline(cargo: &Path, root: &Path, rev: &str, dir: &Path) -> Result<(String, PathBuf), String> {
+    let git = |args: &[&str], cwd: &Path| output(Command::new("git").args(args).current_dir(cwd));
+    let sha = git(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")], root)
+        .map_err(|_| format!("--baseline {rev}: not a commit of {}", root.display()))?;
+    let sha = sha.trim();
+    let clone_into = dir.to_str().ok_or(format!("{} is not UTF-8", dir.display()))?;
+    let from = root.to_str().ok_or(format!("{} is not UTF-8", root.display()))?;
+    git(&["clone", "--quiet", "--shared", "--no-checkout", from, clone_into], root)?;
+    git(&["checkout", "--quiet", "--detach", sha], dir)?;
+    let xtask_dir = dir.join("xtask");
+    if !xtask_dir.join("Cargo.toml").is_file() {
+        return Err(format!("--baseline {rev}: that revision has no xtask/Cargo.toml"));
+    }
+    output(Command::new(cargo).args(["fetch", "--locked"]).current_dir(&xtask_dir))?;
+    Ok((format!("{rev} ({})", &sha[..sha.len().min(10)]), xtask_dir))
 }
 
 /// One cold build into a fresh `target`; returns its wall time and how many crates
@@ -282,6 +352,19 @@ fn packages(lock: &str) -> Vec<String> {
     out
 }
 
+/// `xtask - baseline` of each round, in seconds, sorted. Paired by round, so that
+/// what a round's machine load adds to both cancels out.
+fn sorted_differences(xtask: &[Duration], baseline: &[Duration]) -> Vec<f64> {
+    let mut differences: Vec<f64> = xtask.iter().zip(baseline).map(|(x, b)| secs(*x) - secs(*b)).collect();
+    differences.sort_by(f64::total_cmp);
+    differences
+}
+
+fn median_of_sorted(values: &[f64]) -> f64 {
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
 fn median(times: &mut [Duration]) -> Duration {
     times.sort();
     let n = times.len();
@@ -327,4 +410,26 @@ fn output_full(cmd: &mut Command) -> Result<String, String> {
         return Err(format!("{cmd:?} failed:\n{text}"));
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_pair_the_builds_of_one_round() {
+        let ms = |v: &[u64]| v.iter().map(|m| Duration::from_millis(*m)).collect::<Vec<_>>();
+        // Round 2 was slow for both, round 3 for the baseline alone. Paired by round
+        // (not each list sorted first, which would pair 8.0 with 7.5, 8.1 with 9.0
+        // and 9.5 with 9.9), the differences are 0.5, 0.5 and -1.8.
+        let xtask = ms(&[8_000, 9_500, 8_100]);
+        let baseline = ms(&[7_500, 9_000, 9_900]);
+        let differences = sorted_differences(&xtask, &baseline);
+        assert_eq!(differences.len(), 3);
+        for (got, want) in differences.iter().zip([-1.8, 0.5, 0.5]) {
+            assert!((got - want).abs() < 1e-9, "{differences:?}");
+        }
+        assert!((median_of_sorted(&differences) - 0.5).abs() < 1e-9);
+        assert!((median_of_sorted(&[0.1, 0.3]) - 0.2).abs() < 1e-9);
+    }
 }
