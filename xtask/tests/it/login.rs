@@ -73,6 +73,24 @@ pub fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// A feed that answers 500 to every request, with a PAT for it in cargo's
+/// environment (so cargo asks again with it after the 401 it expects first).
+/// Returns the server, to count its requests, and the PAT, to scan for.
+pub fn feed_answering_500(sb: &mut Sandbox, feed: &str) -> (xtask_harness::http::FaultServer, String) {
+    use xtask_harness::http::{Fault, FaultServer};
+    let server = FaultServer::start(Fault::Answer {
+        status: 500,
+        content_type: "text/plain",
+        body: "the feed is having a bad day".into(),
+    });
+    let var = format!("CARGO_REGISTRIES_{}", feed.to_uppercase());
+    sb.env(&format!("{var}_INDEX"), &server.index_url());
+    let pat = pat84();
+    sb.env(&format!("{var}_TOKEN"), &basic_header("PAT", &pat));
+    sb.env(&format!("{var}_CREDENTIAL_PROVIDER"), "cargo:token");
+    (server, pat)
+}
+
 /// The whole-output secret scan of a sandbox, which must have scanned something.
 pub fn scan(sb: &Sandbox, secrets: &[String]) {
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use xtask_harness::{Kellnr, Run, Sandbox};
 
-use crate::login::{PACKAGES, closed_port, entry, git, logged_in_to, scan};
+use crate::login::{PACKAGES, closed_port, entry, feed_answering_500, git, logged_in_to, scan};
 
 const VERSION: &str = "0.2.0-preview.1";
 
@@ -645,19 +645,9 @@ fn bad_inputs_are_clear_errors_and_publish_nothing() {
 /// a feed answering 500 stops the run before packaging or uploading anything.
 #[test]
 fn a_probe_answering_500_fails_the_run() {
-    use xtask_harness::http::{Fault, FaultServer};
-    let server = FaultServer::start(Fault::Answer {
-        status: 500,
-        content_type: "text/plain",
-        body: "the feed is having a bad day".into(),
-    });
     let mut sb = Sandbox::new(crate::xtask_bin());
     let dir = fixture(&mut sb);
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &server.index_url());
-    // A token in cargo's environment, so that cargo asks with it after the 401.
-    let pat = crate::login::pat84();
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_TOKEN", &xtask_harness::basic_header("PAT", &pat));
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_CREDENTIAL_PROVIDER", "cargo:token");
+    let (server, pat) = feed_answering_500(&mut sb, PACKAGES);
     let run = publish(&mut sb, &dir, &[]);
     run.assert_failure();
     run.assert_output_contains("cannot tell whether hyperlight_packages has");

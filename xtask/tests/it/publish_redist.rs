@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use xtask_harness::{Kellnr, Run, Sandbox, basic_header};
 
-use crate::login::{REDIST, closed_port, entry, git, logged_in_to, pat84, scan};
+use crate::login::{REDIST, closed_port, entry, feed_answering_500, git, logged_in_to, pat84, scan};
 
 const ROOT_MANIFEST: &str = "[workspace]\nmembers = [\"mshv-bindings\", \"mshv-ioctls\"]";
 const BINDINGS_MANIFEST: &str = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\nauthors = [\"Microsoft Authors\"]\nedition = \"2018\"\nlicense = \"Apache-2.0 OR BSD-3-Clause\"\n\n[features]\ndefault = []\nfam-wrappers = []\n\n[dependencies]";
@@ -815,18 +815,9 @@ fn a_consumer_that_does_not_build_stops_the_run_before_any_upload() {
 /// anything is uploaded.
 #[test]
 fn a_probe_answering_500_fails_the_run() {
-    use xtask_harness::http::{Fault, FaultServer};
-    let server = FaultServer::start(Fault::Answer {
-        status: 500,
-        content_type: "text/plain",
-        body: "the feed is having a bad day".into(),
-    });
     let mut sb = Sandbox::new(crate::xtask_bin());
     let fx = fixture(&mut sb, 0, 12);
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX", &server.index_url());
-    let pat = pat84();
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_TOKEN", &basic_header("PAT", &pat));
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_CREDENTIAL_PROVIDER", "cargo:token");
+    let (server, pat) = feed_answering_500(&mut sb, REDIST);
     let run = publish(&mut sb, &fx, &fx.pin, &[]);
     run.assert_failure();
     run.assert_output_contains("cannot tell whether hyperlight_redist has mshv-bindings 0.1.1");

@@ -346,21 +346,20 @@ fn standins_answer_like_the_real_tools() {
 
     let body = dir.join("body.json");
     fs::write(&body, r#"{"displayName": "n", "scope": "vso.packaging", "validTo": "2031-01-01T00:00:00.000Z", "allOrgs": false}"#).unwrap();
-    let r = sb.run(
-        "az",
-        &[
-            "rest",
-            "--method",
-            "post",
-            "--uri",
-            "https://vssps.dev.azure.com/Org/_apis/tokens/pats?api-version=7.1-preview.1",
-            "--resource",
-            AZURE_DEVOPS_RESOURCE,
-            "--body",
-            &format!("@{}", body.display()),
-        ],
-        &dir,
-    );
+    // The same request both times: the body file's contents change between them.
+    let body_arg = format!("@{}", body.display());
+    let post = [
+        "rest",
+        "--method",
+        "post",
+        "--uri",
+        "https://vssps.dev.azure.com/Org/_apis/tokens/pats?api-version=7.1-preview.1",
+        "--resource",
+        AZURE_DEVOPS_RESOURCE,
+        "--body",
+        &body_arg,
+    ];
+    let r = sb.run("az", &post, &dir);
     r.assert_success().assert_output_contains("\"token\": \"pat-from-the-api-0123456789\"");
     r.assert_output_contains("\"validTo\": \"2031-01-01T00:00:00.000Z\"");
     fs::remove_file(&body).unwrap();
@@ -377,17 +376,6 @@ fn standins_answer_like_the_real_tools() {
         },
     );
     fs::write(&body, r#"{"displayName": "a \"token\": \"x\" \\", "scope": "vso.packaging_write", "validTo": "2031-01-01T00:00:00Z", "allOrgs": false}"#).unwrap();
-    let post = [
-        "rest",
-        "--method",
-        "post",
-        "--uri",
-        "https://vssps.dev.azure.com/Org/_apis/tokens/pats?api-version=7.1-preview.1",
-        "--resource",
-        AZURE_DEVOPS_RESOURCE,
-        "--body",
-        &format!("@{}", body.display()),
-    ];
     let r = sb.run("az", &post, &dir);
     r.assert_success().assert_output_contains(r#""displayName": "a \"token\": \"x\" \\","#);
     r.assert_output_contains(r#""scope": "vso.other","#);
