@@ -10,16 +10,17 @@ use xtask_harness::{Sandbox, base64, basic_header};
 
 use crate::login::{PACKAGES, REDIST, pat84};
 
-/// A sandbox whose feed `name` is `server`.
-fn point(sb: &mut Sandbox, name: &str, server: &FaultServer) {
-    sb.env(&format!("CARGO_REGISTRIES_{}_INDEX", name.to_uppercase()), &server.index_url());
-}
-
-/// az and gh stand-ins that are logged in and say nothing: doctor asks them, and
-/// must never reach the machine's own.
-fn quiet_tools(sb: &Sandbox) {
+/// A sandbox whose feeds are these servers, with az and gh stand-ins that are
+/// logged in and say nothing: doctor asks them, and must never reach the machine's
+/// own.
+fn sandbox_with_feeds(feeds: &[(&str, &FaultServer)]) -> Sandbox {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    for (name, server) in feeds {
+        sb.env(&format!("CARGO_REGISTRIES_{}_INDEX", name.to_uppercase()), &server.index_url());
+    }
     sb.install_standin("az", "exit 0\n");
     sb.install_standin("gh", "exit 0\n");
+    sb
 }
 
 fn pat_forms(pat: &str) -> Vec<String> {
@@ -41,9 +42,7 @@ fn a_feed_answering_403_says_the_token_lacks_a_scope() {
         content_type: "text/plain",
         body: "You lack Packaging read permission for the feed".into(),
     });
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    point(&mut sb, REDIST, &server);
-    quiet_tools(&sb);
+    let mut sb = sandbox_with_feeds(&[(REDIST, &server)]);
     let pat = pat84();
     sb.env("PAT", &pat);
 
@@ -73,9 +72,7 @@ fn an_html_error_page_is_reported_as_its_status_and_one_line() {
                <body><h1>Server Error</h1>\n<p>There is a problem with the resource.</p>\n</body>\n</html>\n"
             .into(),
     });
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    point(&mut sb, REDIST, &server);
-    quiet_tools(&sb);
+    let mut sb = sandbox_with_feeds(&[(REDIST, &server)]);
     let pat = pat84();
     sb.env("PAT", &pat);
 
@@ -101,10 +98,7 @@ fn an_html_error_page_is_reported_as_its_status_and_one_line() {
 fn an_echoed_authorization_header_is_never_shown() {
     let forbidden = FaultServer::start(Fault::EchoAuthorization { status: 403 });
     let rejected = FaultServer::start(Fault::EchoAuthorization { status: 401 });
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    point(&mut sb, REDIST, &forbidden);
-    point(&mut sb, PACKAGES, &rejected);
-    quiet_tools(&sb);
+    let mut sb = sandbox_with_feeds(&[(REDIST, &forbidden), (PACKAGES, &rejected)]);
     let pat = pat84();
     sb.env("PAT", &pat);
 
@@ -140,9 +134,7 @@ fn an_echoed_authorization_header_is_never_shown() {
 #[test]
 fn doctor_hides_provider_arguments_and_their_tokens() {
     let server = FaultServer::start(Fault::EchoAuthorization { status: 403 });
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    point(&mut sb, REDIST, &server);
-    quiet_tools(&sb);
+    let mut sb = sandbox_with_feeds(&[(REDIST, &server)]);
     let token = "s3cr3t-provider-token-0123456789";
     let argument = "k3y-s3cr3t-argument-0123456789";
     std::fs::write(
@@ -219,11 +211,8 @@ fn a_hanging_az_is_stopped_at_the_time_limit() {
 fn hanging_feeds_are_checked_concurrently_within_the_time_limit() {
     let first = FaultServer::start(Fault::Hang);
     let second = FaultServer::start(Fault::Hang);
-    let mut sb = Sandbox::new(crate::xtask_bin());
+    let mut sb = sandbox_with_feeds(&[(REDIST, &first), (PACKAGES, &second)]);
     sb.set_timeout(Duration::from_secs(90));
-    point(&mut sb, REDIST, &first);
-    point(&mut sb, PACKAGES, &second);
-    quiet_tools(&sb);
     let pat = pat84();
     sb.env("PAT", &pat);
     sb.env("XTASK_TIMEOUT_SECS", "12");
