@@ -189,15 +189,27 @@ impl Git {
 
     /// Commits every change to tracked files under the fixed identity.
     pub fn commit_all(&self, sh: &Shell, dir: &Utf8Path, message: &str) -> anyhow::Result<()> {
+        self.commit(sh, dir, Some("-a"), message, "git commit (the rewrite)")
+    }
+
+    /// `git commit` under the fixed identity, with no hook or signing of the user's.
+    fn commit(
+        &self,
+        sh: &Shell,
+        dir: &Utf8Path,
+        all: Option<&str>,
+        message: &str,
+        label: &str,
+    ) -> anyhow::Result<()> {
         let git = &self.exe;
         // A hooks dir that does not exist: no hook of the user's runs here.
         let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
         Program::cmd(cmd!(
             sh,
-            "{git} -C {dir} -c commit.gpgsign=false -c {no_hooks} -c user.name=hyperlight-xtask -c user.email=hyperlight-xtask@users.noreply.github.com commit -q -a --no-verify -m {message}"
+            "{git} -C {dir} -c commit.gpgsign=false -c {no_hooks} -c user.name=hyperlight-xtask -c user.email=hyperlight-xtask@users.noreply.github.com commit -q {all...} --no-verify -m {message}"
         )
         .envs(IDENTITY))
-        .label("git commit (the rewrite)")
+        .label(label)
         .output()?;
         Ok(())
     }
@@ -225,15 +237,7 @@ impl Git {
         )
         .with_context(|| format!("cannot write {dir}/config.json"))?;
         Program::cmd(cmd!(sh, "{git} -C {dir} add config.json")).label("git add (empty index)").output()?;
-        let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
-        Program::cmd(cmd!(
-            sh,
-            "{git} -C {dir} -c commit.gpgsign=false -c {no_hooks} -c user.name=hyperlight-xtask -c user.email=hyperlight-xtask@users.noreply.github.com commit -q --no-verify -m index"
-        )
-        .envs(IDENTITY))
-        .label("git commit (empty index)")
-        .output()?;
-        Ok(())
+        self.commit(sh, dir, None, "index", "git commit (empty index)")
     }
 }
 
