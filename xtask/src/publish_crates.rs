@@ -76,7 +76,16 @@ impl Publish {
         let registry = if self.registry == feeds::CRATES_IO {
             Registry::crates_io()
         } else {
-            feeds::select(std::slice::from_ref(&self.registry))?.remove(0)
+            feeds::select(std::slice::from_ref(&self.registry))
+                .with_context(|| {
+                    format!(
+                        "`--registry {}`: name a feed of {}, or `{}` for crates.io",
+                        self.registry,
+                        feeds::CONFIG_PATH,
+                        feeds::CRATES_IO
+                    )
+                })?
+                .remove(0)
         };
         let root = match &self.manifest_path {
             Some(path) => {
@@ -99,15 +108,17 @@ impl Publish {
 
         // Plan on the user's tree (read only), so a bad selection fails before any copy.
         let t = Instant::now();
-        let ws = Workspace::read(&root).context("reading the workspace to publish")?;
+        let ws = Workspace::read(&root, &registry).context("reading the workspace to publish")?;
         let wanted = self.selection(&ws, &registry.name)?;
+        let (add, leave_out) = (|names: &[&str]| self.add_advice(names), |name: &str| self.leave_out(name));
+        let advice = workspace::Advice { add: &add, leave_out: &leave_out };
         let plan = workspace::plan_for(
             &ws,
             &wanted,
             &registry.name,
             self.version.as_deref(),
             workspace::Linked::NotRequired,
-            &|name| self.add_advice(name),
+            &advice,
         )?;
 
         let work_dir = WorkDir::create("publish", self.keep)?;
@@ -130,7 +141,11 @@ impl Publish {
             registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
             pins: &plan.pins,
             package_version: self.version.as_deref(),
-            requirement: manifest::Requirement::KeepOperator,
+            requirement: if self.version.is_some() {
+                manifest::Requirement::KeepOperator
+            } else {
+                manifest::Requirement::Keep
+            },
         };
         let message = format!("Publish to {} (cargo xtask publish)", registry.name);
         let changed = engine.rewrite(&git, &ws, &plan, &rewrite, &src, &message)?;
@@ -146,23 +161,46 @@ impl Publish {
         Ok(())
     }
 
-    /// How to bring crate `name`, left out, into the crates to publish.
-    fn add_advice(&self, name: &str) -> String {
-        if self.exclude.iter().any(|e| e == name) {
-            format!("drop `--exclude {name}`")
-        } else {
-            format!("add `-p {name}`")
+    /// How to bring the crates `names`, left out, into the crates to publish.
+    fn add_advice(&self, names: &[&str]) -> String {
+        let (dropped, added): (Vec<&str>, Vec<&str>) =
+            names.iter().partition(|n| self.exclude.iter().any(|e| e == *n));
+        let flags = |flag: &str, names: &[&str]| {
+            names.iter().map(|n| format!("{flag} {n}")).collect::<Vec<_>>().join(" ")
+        };
+        let mut advice = Vec::new();
+        if !added.is_empty() {
+            advice.push(format!("add `{}`", flags("-p", &added)));
         }
+        if !dropped.is_empty() {
+            advice.push(format!("drop `{}`", flags("--exclude", &dropped)));
+        }
+        advice.join(" and ")
     }
 
-    /// The names to publish: `-p` (each must be a member), else every member the
-    /// registry may take; less `--exclude`.
+    /// How to leave crate `name` out of the crates to publish.
+    fn leave_out(&self, name: &str) -> String {
+        if self.packages.is_empty() { format!("`--exclude {name}`") } else { format!("drop `-p {name}`") }
+    }
+
+    /// The names to publish: `-p` (each must be a member), else every member cargo
+    /// would publish to the registry; less `--exclude`. Names that are not members
+    /// are named at once.
     fn selection(&self, ws: &Workspace, registry: &str) -> anyhow::Result<Vec<String>> {
         let names: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
+        let mut unknown: Vec<String> = Vec::new();
         for name in self.packages.iter().chain(&self.exclude) {
-            if !names.contains(&name.as_str()) {
-                bail!("`{name}` is not a crate of the workspace, whose crates are: {}", names.join(", "));
+            if !names.contains(&name.as_str()) && !unknown.contains(&format!("`{name}`")) {
+                unknown.push(format!("`{name}`"));
             }
+        }
+        if !unknown.is_empty() {
+            bail!(
+                "{} {} of the workspace, whose crates are: {}",
+                unknown.join(", "),
+                if unknown.len() == 1 { "is not a crate" } else { "are not crates" },
+                names.join(", ")
+            );
         }
         let mut wanted: Vec<String> = if self.packages.is_empty() {
             ws.publishable(registry).iter().map(|m| m.name.clone()).collect()
@@ -172,7 +210,8 @@ impl Publish {
         wanted.retain(|n| !self.exclude.contains(n));
         if wanted.is_empty() {
             bail!(
-                "no crate to publish to `{registry}`: none allows it in `package.publish`, or all are excluded"
+                "no crate to publish to `{registry}`: none has a version and allows it in `package.publish`, \
+                 or all are excluded"
             );
         }
         Ok(wanted)

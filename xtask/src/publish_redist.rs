@@ -69,6 +69,11 @@ pub struct PublishRedist {
     /// packaged crates (done by default, dry run or not, before any upload).
     #[arg(long)]
     pub no_consumer_check: bool,
+    /// Publish even when a consumer's requirement excludes the version packaged (such
+    /// as `=0.1.1` with `--version 0.1.2`): that consumer is reported "not checked"
+    /// instead of stopping the run.
+    #[arg(long, conflicts_with = "no_consumer_check")]
+    pub allow_unchecked_consumers: bool,
     /// The workspace whose members that depend on the crates are built against them
     /// [default: the repository's root Cargo.toml, when there is one].
     #[arg(long, value_name = "PATH", conflicts_with = "no_consumer_check")]
@@ -132,6 +137,7 @@ impl PublishRedist {
             eprintln!("publish-redist: work dir {work} (kept: --keep)");
         }
         let mut engine = Engine::new(sh, "publish-redist", &registry, &work, self.dry_run);
+        engine.allow_unchecked_consumers = self.allow_unchecked_consumers;
 
         // Fetch. The one stage that may take long before it can say anything.
         let t = Instant::now();
@@ -151,8 +157,8 @@ impl PublishRedist {
 
         // Plan.
         let t = Instant::now();
-        let ws =
-            Workspace::read(&src).with_context(|| format!("reading the workspace of {repo} at {rev}"))?;
+        let ws = Workspace::read(&src, &registry)
+            .with_context(|| format!("reading the workspace of {repo} at {rev}"))?;
         let plan = workspace::plan(
             &ws,
             &crates,

@@ -3,10 +3,10 @@
 //! [`rewrite`] is a pure function (text in, text out) so that every manifest shape
 //! upstream has used, or may use, is tested on whole files without git or cargo.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Context;
-use camino::Utf8Path;
+use anyhow::{Context, bail};
+use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, InlineTable, Item, Key, TableLike, Value};
 
 use super::workspace::{Plan, Workspace};
@@ -141,17 +141,25 @@ pub enum Requirement {
     /// come as a set and must not mix with other versions in the feed).
     Exact,
     /// The entry's own operator kept (`=`, `^`, `~`, `>=`…, or none, which is `^`)
-    /// with the version published (publish, for the host's own crates).
+    /// with the version published (publish with `--version`, for the host's own crates).
     KeepOperator,
+    /// The entry's requirement kept as it is (publish without `--version`: cargo
+    /// already checks that it takes the version published); a missing one is the
+    /// version published.
+    Keep,
 }
 
 impl Requirement {
     /// The new requirement for an entry whose requirement was `old`.
     fn apply(self, old: Option<&str>, version: &str, place: &str) -> anyhow::Result<String> {
-        if self == Requirement::Exact {
-            return Ok(format!("={version}"));
+        let old = old.map(str::trim);
+        match (self, old) {
+            (Requirement::Exact, _) => return Ok(format!("={version}")),
+            (_, None) => return Ok(version.to_owned()),
+            (Requirement::Keep, Some(old)) => return Ok(old.to_owned()),
+            (Requirement::KeepOperator, Some(_)) => {}
         }
-        let Some(old) = old.map(str::trim) else { return Ok(version.to_owned()) };
+        let old = old.unwrap_or_default();
         if old.contains([',', '*']) {
             anyhow::bail!(
                 "{place} requires `{old}`, which has no one operator to keep: write it as a single \
@@ -167,9 +175,17 @@ impl Requirement {
 /// `version = "=<version>"` and `registry = "<feed>"`, and `package.version` set when
 /// asked. Every other key, comment and all spacing stay as they were, as does a
 /// missing newline at the end of the file. Entries inherited with `workspace = true`
-/// are left alone: the root's `[workspace.dependencies]` entry is rewritten instead.
+/// are left alone: the root's `[workspace.dependencies]` entry is rewritten instead,
+/// and one without a version gets one only when its key is in `root_needs` (a
+/// crate to publish depends on it: a version would make cargo keep the path-only
+/// dev-dependencies inheriting it). `path` names the file in messages.
 /// Returns `text` itself when nothing applies.
-pub fn rewrite(path: &Utf8Path, text: &str, rewrite: &Rewrite) -> anyhow::Result<String> {
+pub fn rewrite(
+    path: &Utf8Path,
+    text: &str,
+    rewrite: &Rewrite,
+    root_needs: &BTreeSet<String>,
+) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
     let mut changed = false;
     if let Some(version) = rewrite.package_version
@@ -183,6 +199,9 @@ pub fn rewrite(path: &Utf8Path, text: &str, rewrite: &Rewrite) -> anyhow::Result
             let dep = describe(table, kind, key.get(), item);
             let Some(version) = rewrite.pins.get(&dep.package) else { continue };
             if dep.path.is_none() || dep.inherited || !dep.published() {
+                continue;
+            }
+            if kind == Kind::Workspace && !dep.has_version && !root_needs.contains(&dep.key) {
                 continue;
             }
             let place = format!("{table}.{} in {path}", dep.key);
@@ -317,16 +336,23 @@ pub fn rewrite_workspace(ws: &Workspace, plan: &Plan, rewrite: &Rewrite) -> anyh
     if !dirs.iter().any(|(d, _)| d.is_empty()) {
         dirs.insert(0, (String::new(), false));
     }
-    let mut changed = false;
+    let manifest = |root: &Utf8Path, dir: &str| {
+        if dir.is_empty() { root.join("Cargo.toml") } else { root.join(dir).join("Cargo.toml") }
+    };
+    let mut files = Vec::new();
     for (dir, selected) in dirs {
-        let path =
-            if dir.is_empty() { ws.root.join("Cargo.toml") } else { ws.root.join(&dir).join("Cargo.toml") };
-        let before = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        let path = manifest(&ws.root, &dir);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        files.push((path, manifest(&ws.origin, &dir), selected, text));
+    }
+    let root_needs = root_needs(&files, &ws.root.join("Cargo.toml"))?;
+    let mut changed = false;
+    for (path, shown, selected, before) in &files {
         let this =
-            Rewrite { package_version: if selected { rewrite.package_version } else { None }, ..*rewrite };
-        let after = self::rewrite(&path, &before, &this)?;
-        if after != before {
-            toml_file::write_atomic(&path, &after)?;
+            Rewrite { package_version: if *selected { rewrite.package_version } else { None }, ..*rewrite };
+        let after = self::rewrite(shown, before, &this, &root_needs)?;
+        if after != *before {
+            toml_file::write_atomic(path, &after)?;
             changed = true;
         }
     }
@@ -351,6 +377,43 @@ pub fn rewrite_workspace(ws: &Workspace, plan: &Plan, rewrite: &Rewrite) -> anyh
         }
     }
     Ok(changed)
+}
+
+/// The keys of `[workspace.dependencies]` that a crate to publish inherits as a
+/// normal or build dependency: only those may get a version. An error when such a
+/// path-only entry is also a dev-dependency of a crate to publish, which the new
+/// version would make cargo publish. `files`: (path, shown path, selected, text).
+fn root_needs(
+    files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)],
+    root: &Utf8Path,
+) -> anyhow::Result<BTreeSet<String>> {
+    let mut needs = BTreeSet::new();
+    let mut dev = Vec::new();
+    for (_, shown, _, text) in files.iter().filter(|f| f.2) {
+        for dep in dependencies(shown, text)?.into_iter().filter(|d| d.inherited) {
+            match dep.kind {
+                Kind::Dev => dev.push((shown, dep.key)),
+                _ => {
+                    needs.insert(dep.key);
+                }
+            }
+        }
+    }
+    let Some(root) = files.iter().find(|f| f.0 == root) else { return Ok(needs) };
+    let versionless: BTreeSet<String> = dependencies(&root.1, &root.3)?
+        .into_iter()
+        .filter(|d| d.kind == Kind::Workspace && !d.has_version)
+        .map(|d| d.key)
+        .collect();
+    if let Some((member, key)) = dev.iter().find(|(_, k)| needs.contains(k) && versionless.contains(k)) {
+        bail!(
+            "`[workspace.dependencies] {key}` in {} has no `version`: publishing gives it one, because a \
+             crate to publish depends on it, and cargo would then publish the dev-dependency of {member} \
+             on it too. Give that dev-dependency its own `path` (no `version`), or the root entry a `version`",
+            root.1
+        );
+    }
+    Ok(needs)
 }
 
 /// `Cargo.lock` with each workspace package of `moved` (name → (old version, new
@@ -392,29 +455,6 @@ pub fn rewrite_lock(
     Ok(if changed { doc.to_string() } else { text.to_owned() })
 }
 
-/// `package.name` and the version of a member manifest; `version.workspace = true`
-/// takes `[workspace.package] version` from `root`.
-pub fn name_and_version(path: &Utf8Path, text: &str, root: Option<&str>) -> anyhow::Result<(String, String)> {
-    let doc = toml_file::parse(path, text)?;
-    let package = doc.get("package").and_then(Item::as_table_like);
-    let name = package
-        .and_then(|p| p.get("name"))
-        .and_then(Item::as_str)
-        .with_context(|| format!("{path} has no package.name"))?;
-    let version = match package.and_then(|p| p.get("version")) {
-        Some(Item::Value(v)) => v.as_str().map(str::to_owned),
-        Some(other) if other.get("workspace").and_then(Item::as_bool) == Some(true) => root
-            .map(|text| toml_file::parse(path, text))
-            .transpose()?
-            .and_then(|r| r.get("workspace")?.get("package")?.get("version")?.as_str().map(str::to_owned)),
-        _ => None,
-    };
-    let version = version.with_context(|| {
-        format!("{path} gives `{name}` no version: cargo publishes only crates with one (or pass --version)")
-    })?;
-    Ok((name.to_owned(), version))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,7 +471,7 @@ mod tests {
             package_version: version,
             requirement: Requirement::Exact,
         };
-        rewrite(Utf8Path::new("mshv-ioctls/Cargo.toml"), text, &rw).unwrap()
+        rewrite(Utf8Path::new("mshv-ioctls/Cargo.toml"), text, &rw, &BTreeSet::new()).unwrap()
     }
 
     /// The manifest at the pin `52edcf4`: a one-line inline table, no newline at the
@@ -588,7 +628,7 @@ libc = "0.2"
             package_version: Some("0.1.2-20240321"),
             requirement: Requirement::Exact,
         };
-        let out = rewrite(Utf8Path::new("Cargo.toml"), AT_THE_PIN, &rw).unwrap();
+        let out = rewrite(Utf8Path::new("Cargo.toml"), AT_THE_PIN, &rw, &BTreeSet::new()).unwrap();
         let expected = AT_THE_PIN.replace("version = \"0.1.1\"", "version = \"0.1.2-20240321\"").replace(
             r#"features = ["fam-wrappers"]}"#,
             r#"features = ["fam-wrappers"], version = "=0.1.2-20240321", registry = "hyperlight_redist"}"#,
@@ -597,11 +637,55 @@ libc = "0.2"
 
         let inherited =
             "[package]\nname = \"a\"\nversion.workspace = true # from the root\nedition = \"2018\"\n";
-        let out = rewrite(Utf8Path::new("Cargo.toml"), inherited, &rw).unwrap();
+        let out = rewrite(Utf8Path::new("Cargo.toml"), inherited, &rw, &BTreeSet::new()).unwrap();
         assert_eq!(
             out,
             "[package]\nname = \"a\"\nversion = \"0.1.2-20240321\" # from the root\nedition = \"2018\"\n"
         );
+    }
+
+    /// Issue 14, 4: a path-only `[workspace.dependencies]` entry gets a version only
+    /// when a crate to publish needs it as a dependency; one that only dev-dependents
+    /// inherit stays path-only, so cargo still drops those dev-dependencies.
+    #[test]
+    fn a_path_only_root_entry_gets_a_version_only_when_a_dependency_needs_it() {
+        let root = "[workspace.dependencies]\nmshv-bindings = { path = \"mshv-bindings\" }\n";
+        let pins = pins(&[("mshv-bindings", "0.1.1")]);
+        let rw = Rewrite {
+            registry: Some("r"),
+            pins: &pins,
+            package_version: None,
+            requirement: Requirement::Keep,
+        };
+        let path = Utf8Path::new("Cargo.toml");
+        assert_eq!(rewrite(path, root, &rw, &BTreeSet::new()).unwrap(), root);
+        let needs: BTreeSet<String> = ["mshv-bindings".to_owned()].into();
+        assert_eq!(
+            rewrite(path, root, &rw, &needs).unwrap(),
+            "[workspace.dependencies]\nmshv-bindings = { path = \"mshv-bindings\", version = \"0.1.1\", registry = \"r\" }\n"
+        );
+    }
+
+    /// Without `--version` a requirement between members needs no rewrite (cargo
+    /// already takes the version published), compound or not: only the registry.
+    /// With it, a compound one is refused naming the file given, the user's.
+    #[test]
+    fn compound_requirements_are_kept_without_a_new_version() {
+        let text =
+            "[dependencies]\nmshv-bindings = { path = \"../mshv-bindings\", version = \">=0.1, <0.3\" }\n";
+        let pins = pins(&[("mshv-bindings", "0.1.1")]);
+        let mut rw = Rewrite {
+            registry: Some("r"),
+            pins: &pins,
+            package_version: None,
+            requirement: Requirement::Keep,
+        };
+        let path = Utf8Path::new("/home/me/hyperlight/src/a/Cargo.toml");
+        let out = rewrite(path, text, &rw, &BTreeSet::new()).unwrap();
+        assert_eq!(out, text.replace("<0.3\" }", "<0.3\", registry = \"r\" }"));
+        rw.requirement = Requirement::KeepOperator;
+        let msg = format!("{:#}", rewrite(path, text, &rw, &BTreeSet::new()).unwrap_err());
+        assert!(msg.contains("in /home/me/hyperlight/src/a/Cargo.toml requires `>=0.1, <0.3`"), "{msg}");
     }
 
     #[test]
@@ -655,19 +739,5 @@ version = "0.1.0"
         assert_eq!(out, expected);
         let none = BTreeMap::new();
         assert_eq!(rewrite_lock(Utf8Path::new("Cargo.lock"), lock, &none).unwrap(), lock);
-    }
-
-    #[test]
-    fn versions_come_from_the_package_or_the_workspace() {
-        let path = Utf8Path::new("a/Cargo.toml");
-        let own = name_and_version(path, "[package]\nname = \"a\"\nversion = \"0.1.1\"", None).unwrap();
-        assert_eq!(own, ("a".to_owned(), "0.1.1".to_owned()));
-        let root = "[workspace.package]\nversion = \"0.3.1\"\n";
-        let inherited =
-            name_and_version(path, "[package]\nname = \"a\"\nversion.workspace = true\n", Some(root))
-                .unwrap();
-        assert_eq!(inherited.1, "0.3.1");
-        let err = name_and_version(path, "[package]\nname = \"a\"\n", None).unwrap_err();
-        assert!(format!("{err:#}").contains("no version"), "{err:#}");
     }
 }

@@ -89,6 +89,8 @@ pub struct Engine<'a> {
     work: &'a Utf8Path,
     dry_run: bool,
     cargo_time: Duration,
+    /// publish-redist's `--allow-unchecked-consumers`.
+    pub allow_unchecked_consumers: bool,
 }
 
 /// One finished cargo command.
@@ -108,7 +110,15 @@ impl<'a> Engine<'a> {
         work: &'a Utf8Path,
         dry_run: bool,
     ) -> Self {
-        Engine { sh, task, registry, work, dry_run, cargo_time: Duration::ZERO }
+        Engine {
+            sh,
+            task,
+            registry,
+            work,
+            dry_run,
+            cargo_time: Duration::ZERO,
+            allow_unchecked_consumers: false,
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -236,8 +246,8 @@ impl<'a> Engine<'a> {
     /// crates against them (see [`consumer`]).
     pub fn check_consumers(&mut self, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
         consumer::warn_unbounded(crates)?;
-        let dry_run = self.dry_run;
-        consumer::check(self, host, crates, dry_run)
+        let (dry_run, allow) = (self.dry_run, self.allow_unchecked_consumers);
+        consumer::check(self, host, crates, dry_run, allow)
     }
 
     /// Stage 3: compares what the feed has for each crate [`Outcome::InFeed`] with
@@ -523,9 +533,14 @@ pub fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
     let number_ok = |n: &&str| {
         !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && (n.len() == 1 || !n.starts_with('0'))
     };
+    // A numeric identifier has no leading zero (semver 2.0, rule 9): `1.0.0-01` is none.
     let pre_ok = pre.is_none_or(|pre| {
-        pre.split('.')
-            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        pre.split('.').all(|part| {
+            let numeric = part.chars().all(|c| c.is_ascii_digit());
+            !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !(numeric && part.len() > 1 && part.starts_with('0'))
+        })
     });
     if numbers.len() != 3 || !numbers.iter().all(number_ok) || !pre_ok {
         bail!(
@@ -542,10 +557,12 @@ mod tests {
 
     #[test]
     fn versions_are_checked_before_anything_runs() {
-        for good in ["0.1.1", "0.1.2-20240321", "1.0.0-rc.1", "10.20.30", "0.2.0-preview.1"] {
+        for good in
+            ["0.1.1", "0.1.2-20240321", "1.0.0-rc.1", "10.20.30", "0.2.0-preview.1", "1.0.0-0", "1.0.0-0a"]
+        {
             assert!(check_version(good, "--version").is_ok(), "{good}");
         }
-        for bad in ["0.1", "01.1.1", "0.1.1-", "0.1.1-a..b", "v0.1.1"] {
+        for bad in ["0.1", "01.1.1", "0.1.1-", "0.1.1-a..b", "v0.1.1", "1.0.0-01", "1.0.0-rc.01"] {
             let err = check_version(bad, "--version").unwrap_err();
             assert!(format!("{err:#}").contains("0.1.2-20240321"), "{bad}");
         }
