@@ -1,12 +1,16 @@
 //! `cargo xtask publish` against a real kellnr with authentication required, from a
-//! real git repository shaped like Hyperlight's workspace: a common crate, a
+//! real git repository shaped like Hyperlight's workspace today: a common crate, a
 //! proc-macro crate and its helper, a guest crate depending on the common one with
 //! `default-features = false`, a crate with a build script, a host crate depending
-//! on several of them, and a `publish = false` test crate the host dev-depends on by
-//! path only. `[workspace.package]` gives every member its version (and license,
-//! repository, readme); `[workspace.dependencies]` lists the crates with `path` and
-//! `version`, with different operators; `Cargo.lock` is committed, as Hyperlight
-//! does. No crates.io dependencies, so nothing here needs the network.
+//! on several of them, and a test crate without a `version` (cargo reads 0.0.0 and
+//! publishes it nowhere) the host dev-depends on by path only. `[workspace.package]`
+//! gives every member its version (and edition, license, repository, readme, the
+//! root `README.md`); `[workspace.dependencies]` lists the crates with `path` and
+//! `version`, with different operators, and one path-only entry a helper crate
+//! dev-depends on, closing a dev-dependency cycle (legal: cargo drops path-only
+//! dev-dependencies). The guest tracing crate is in no `members` list: cargo makes
+//! it a member because a member depends on it by path. `Cargo.lock` is committed,
+//! as Hyperlight does. No crates.io dependencies, so nothing here needs the network.
 //!
 //! The xtask runs with this repository as its root; `--manifest-path` points it at
 //! the fixture.
@@ -23,11 +27,12 @@ const VERSION: &str = "0.2.0-preview.1";
 
 /// The publishable crates, each with the fixture crates it depends on (normal or
 /// build dependencies: what must be in the feed before it).
-const CRATES: [(&str, &[&str]); 6] = [
+const CRATES: [(&str, &[&str]); 7] = [
     ("hyperlight-common", &[]),
     ("hyperlight-component-util", &[]),
     ("hyperlight-component-macro", &["hyperlight-component-util"]),
-    ("hyperlight-guest", &["hyperlight-common"]),
+    ("hyperlight-guest-tracing", &[]),
+    ("hyperlight-guest", &["hyperlight-common", "hyperlight-guest-tracing"]),
     ("hyperlight-guest-bin", &["hyperlight-guest", "hyperlight-common"]),
     ("hyperlight-host", &["hyperlight-common", "hyperlight-component-macro", "hyperlight-guest-bin"]),
 ];
@@ -62,8 +67,11 @@ hyperlight-guest-bin = { path = "src/hyperlight_guest_bin", version = "=0.1.0" }
 hyperlight-guest = { path = "src/hyperlight_guest", version = "0.1.0" }
 hyperlight-component-macro = { path = "src/hyperlight_component_macro", version = "0.1.0" }
 hyperlight-component-util = { path = "src/hyperlight_component_util", version = "~0.1.0" }
+hyperlight-guest-tracing = { path = "src/hyperlight_guest_tracing", version = "0.1.0" }
 # Path only: never published.
 hyperlight-testing = { path = "src/hyperlight_testing" }
+# Path only, for a dev-dependency that closes a cycle: cargo drops it when publishing.
+component-macro-for-tests = { package = "hyperlight-component-macro", path = "src/hyperlight_component_macro" }
 "#;
 
 /// (path, contents) of every file of the fixture but `Cargo.lock`.
@@ -82,7 +90,7 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
         ),
         (
             "src/hyperlight_component_util/Cargo.toml",
-            "[package]\nname = \"hyperlight-component-util\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"Helpers of the component macro\"\n",
+            "[package]\nname = \"hyperlight-component-util\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"Helpers of the component macro\"\n\n[dev-dependencies]\ncomponent-macro-for-tests = { workspace = true }\n",
         ),
         (
             "src/hyperlight_component_util/src/lib.rs",
@@ -98,12 +106,17 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
         ),
         (
             "src/hyperlight_guest/Cargo.toml",
-            "[package]\nname = \"hyperlight-guest\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"The guest library\"\n\n[dependencies]\nhyperlight-common = { workspace = true }\n",
+            "[package]\nname = \"hyperlight-guest\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"The guest library\"\n\n[dependencies]\nhyperlight-common = { workspace = true }\nhyperlight-guest-tracing = { workspace = true }\n",
         ),
         (
             "src/hyperlight_guest/src/lib.rs",
-            "#![no_std]\n\npub fn pages(bytes: usize) -> usize {\n    bytes.div_ceil(hyperlight_common::PAGE_SIZE)\n}\n",
+            "#![no_std]\n\npub fn pages(bytes: usize) -> usize {\n    hyperlight_guest_tracing::trace(\"pages\");\n    bytes.div_ceil(hyperlight_common::PAGE_SIZE)\n}\n",
         ),
+        (
+            "src/hyperlight_guest_tracing/Cargo.toml",
+            "[package]\nname = \"hyperlight-guest-tracing\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"Guest tracing, a member only through the guest's path dependency\"\n",
+        ),
+        ("src/hyperlight_guest_tracing/src/lib.rs", "#![no_std]\n\npub fn trace(_what: &str) {}\n"),
         (
             "src/hyperlight_guest_bin/Cargo.toml",
             "[package]\nname = \"hyperlight-guest-bin\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"The guest binary support, with a build script\"\nbuild = \"build.rs\"\n\n[dependencies]\nhyperlight-guest = { workspace = true }\nhyperlight-common = { workspace = true }\n",
@@ -126,7 +139,7 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
         ),
         (
             "src/hyperlight_testing/Cargo.toml",
-            "[package]\nname = \"hyperlight-testing\"\nversion.workspace = true\nedition.workspace = true\npublish = false\n\n[dependencies]\nhyperlight-common = { workspace = true, features = [\"std\"] }\n",
+            "[package]\nname = \"hyperlight-testing\"\nedition.workspace = true\n\n[dependencies]\nhyperlight-common = { workspace = true, features = [\"std\"] }\n",
         ),
         (
             "src/hyperlight_testing/src/lib.rs",
@@ -265,7 +278,7 @@ fn assert_outcomes(run: &Run, expected: &[(&str, &str)]) {
     assert_eq!(table(run).len(), expected.len(), "{}", run.stdout);
     assert!(
         !table(run).iter().any(|l| l.split_whitespace().next() == Some(TESTING)),
-        "the publish = false crate is in the table:\n{}",
+        "the versionless crate is in the table:\n{}",
         run.stdout
     );
 }
@@ -304,7 +317,7 @@ fn publishes_the_workspace_in_order_then_a_second_run_skips_all() {
     assert_outcomes(&run, &published);
     let order = published_crates(&sb);
     assert_valid_order(&order);
-    assert!(kellnr.index_entry(TESTING).is_none(), "the publish = false crate was published");
+    assert!(kellnr.index_entry(TESTING).is_none(), "the versionless crate was published");
     // The manifest diff is shown: versions and requirements.
     assert!(run.stdout.contains(&format!("+version = \"{VERSION}\"")), "{}", run.stdout);
 
@@ -412,7 +425,7 @@ fn a_dry_run_verifies_the_whole_set_with_no_feed_and_no_token() {
     for (krate, _) in CRATES {
         assert!(lock.contains(&format!("name = \"{krate}\"\nversion = \"{VERSION}\"")), "{krate}:\n{lock}");
     }
-    assert!(lock.contains(&format!("name = \"{TESTING}\"\nversion = \"0.1.0\"")), "{lock}");
+    assert!(lock.contains(&format!("name = \"{TESTING}\"\nversion = \"0.0.0\"")), "{lock}");
 }
 
 /// `--registry crates-io`: crates.io's index cannot be replaced by an empty one, so
@@ -604,17 +617,24 @@ fn bad_inputs_are_clear_errors_and_publish_nothing() {
             &["`hyperlight-nope` is not a crate of the workspace", "hyperlight-host", TESTING],
         ),
         (&["--exclude", "hyperlight-nope"], &["`hyperlight-nope` is not a crate of the workspace"]),
+        // Issue 14: every unknown name at once.
         (
-            &["-p", TESTING],
-            &["`hyperlight-testing` does not allow publishing to `hyperlight_packages`", "publish = false"],
+            &["-p", "hyperlight-nope", "-p", "hyperlight-host", "--exclude", "hyperlight-gone"],
+            &["`hyperlight-nope`, `hyperlight-gone` are not crates of the workspace"],
         ),
-        // The host depends by path on crates left out: the error names one, and the
-        // flag of this task that adds it.
+        // Issue 14, 1: the versionless member is readable, not publishable, and says why.
+        (&["-p", TESTING], &["`hyperlight-testing` cannot be published: its manifest has no `version`"]),
+        (&["--registry", "nope"], &["`--registry nope`", "or `crates-io` for crates.io"]),
+        (&["--version", "1.0.0-01"], &["`1.0.0-01` is not a version cargo takes"]),
+        // The host depends by path on crates left out, also through each other: the
+        // error names them all at once, with the flags of this task that add them.
         (
             &["-p", "hyperlight-host", "-p", "hyperlight-common"],
             &[
                 "`hyperlight-host` depends on `hyperlight-component-macro`",
-                "add `-p hyperlight-component-macro`",
+                "`hyperlight-guest` depends on `hyperlight-guest-tracing`",
+                "add `-p hyperlight-component-macro -p hyperlight-component-util -p hyperlight-guest -p \
+                 hyperlight-guest-bin -p hyperlight-guest-tracing`",
             ],
         ),
         (
@@ -672,4 +692,78 @@ fn a_manifest_path_without_a_manifest_is_refused() {
     run.assert_failure();
     run.assert_output_contains(&format!("--manifest-path {missing}: not a Cargo.toml that exists"));
     assert!(sb.calls("cargo").is_empty(), "cargo ran: {:?}", sb.calls("cargo"));
+}
+
+/// A small workspace in a git repository at `name` in the sandbox, from (path,
+/// contents) pairs.
+fn small_workspace(sb: &mut Sandbox, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = sb.root().join(name);
+    for (path, text) in files {
+        let path = dir.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    git(sb, &dir, &["init", "-q", "-b", "main"]);
+    git(sb, &dir, &["add", "-A"]);
+    git(sb, &dir, &["commit", "-q", "-m", "small"]);
+    dir
+}
+
+/// Issue 14, the smaller ones: a default selection that can never work names the
+/// fix that works (leave the dependent out, or make the dependency publishable);
+/// a compound requirement between members needs no rewrite without `--version`,
+/// and with it the error names the user's manifest, not the work copy's.
+#[test]
+fn selections_and_requirements_get_the_advice_that_works() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let package = |name: &str, extra: &str| {
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
+             description = \"{name}\"\n{extra}"
+        )
+    };
+    let root = "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n";
+    let a =
+        package("small-a", "\n[dependencies]\nsmall-b = { path = \"../b\", version = \">=0.1, <0.3\" }\n");
+    let closed = package("small-b", "publish = false\n");
+    let dir = small_workspace(
+        &mut sb,
+        "closed",
+        &[
+            ("Cargo.toml", root),
+            ("a/Cargo.toml", &a),
+            ("a/src/lib.rs", ""),
+            ("b/Cargo.toml", &closed),
+            ("b/src/lib.rs", ""),
+        ],
+    );
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("`small-a` depends on `small-b` of the same workspace by path");
+    run.assert_output_contains("Leave `small-a` out (`--exclude small-a`), or make `small-b` publishable");
+    assert!(!run.combined().contains("add `-p small-b`"), "{}", run.combined());
+
+    let open = package("small-b", "");
+    let dir = small_workspace(
+        &mut sb,
+        "compound",
+        &[
+            ("Cargo.toml", root),
+            ("a/Cargo.toml", &a),
+            ("a/src/lib.rs", ""),
+            ("b/Cargo.toml", &open),
+            ("b/src/lib.rs", ""),
+        ],
+    );
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_success();
+    let kept =
+        "+small-b = { path = \"../b\", version = \">=0.1, <0.3\", registry = \"hyperlight_packages\" }";
+    assert!(run.stdout.contains(kept), "{}", run.stdout);
+    let run = publish(&mut sb, &dir, &["--dry-run", "--version", "0.2.0"]);
+    run.assert_failure();
+    let manifest = dir.join("a").join("Cargo.toml");
+    run.assert_output_contains(&format!("in {} requires `>=0.1, <0.3`", manifest.display()));
 }
