@@ -23,8 +23,9 @@ use crate::workdir::WorkDir;
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
 ///
-/// Selects the workspace's crates whose `package.publish` allows the registry
-/// (narrow with `-p`, `--exclude`), works on a copy of the workspace (your tree is
+/// Selects the workspace's crates that cargo would publish to the registry (as
+/// `cargo metadata` reads them: each with a `version` and a `package.publish` that
+/// allows the registry; narrow with `-p`, `--exclude`), works on a copy of the workspace (your tree is
 /// never changed), packages and verifies all of them together (each dependent
 /// against the dependencies just packaged: `--dry-run` needs no credentials and no
 /// feed), then per crate: skip it if the feed has that version with the same
@@ -43,8 +44,8 @@ pub struct Publish {
     /// `CARGO_REGISTRY_TOKEN`, as trusted publishing hands it over).
     #[arg(long, value_name = "NAME", default_value = "hyperlight_packages")]
     pub registry: String,
-    /// A crate to publish (repeatable) [default: every crate whose `package.publish`
-    /// allows the registry]. The order comes from their dependencies.
+    /// A crate to publish (repeatable) [default: every crate with a version whose
+    /// `package.publish` allows the registry]. The order comes from their dependencies.
     #[arg(short = 'p', long = "package", value_name = "NAME")]
     pub packages: Vec<String>,
     /// Leave this crate out (repeatable).

@@ -784,7 +784,9 @@ fn a_consumer_that_does_not_build_stops_the_run_before_any_upload() {
         );
         run.assert_output_contains("mshv_version_that_is_gone");
         run.assert_output_contains("--no-consumer-check");
-        run.assert_output_contains("mshv-ioctls 0.1.1 requires libc `>=0.2.39`, with no upper bound");
+        run.assert_output_contains(
+            "requirements with no upper bound: mshv-ioctls 0.1.1 requires libc `>=0.2.39`",
+        );
         assert!(
             !run.combined().contains("hyperlight_common"),
             "a member that does not depend on mshv was built"
@@ -862,4 +864,141 @@ fn a_dry_run_skips_a_consumer_check_it_cannot_resolve_and_says_so() {
     run.assert_output_contains("warning: skipped the consumer check: resolving hyperlight_host needs a feed");
     assert!(!run.combined().contains("do not build against"), "{}", run.combined());
     assert!(run.stdout.contains("mshv-ioctls    0.1.1    would publish"), "{}", run.stdout);
+}
+
+/// A host workspace at `host/` in the sandbox, committed: `hyperlight_host` with
+/// `deps` and `lib`, and `hyperlight_testing` without a `version`, as today's
+/// Hyperlight has it (cargo reads 0.0.0; the workspace is no less readable).
+fn host_workspace(sb: &mut Sandbox, deps: &str, lib: &str) -> PathBuf {
+    let host = sb.root().join("host");
+    let files = [
+        (
+            "Cargo.toml",
+            "[workspace]\nresolver = \"2\"\nmembers = [\"hyperlight_host\", \"hyperlight_testing\"]\n"
+                .to_owned(),
+        ),
+        (
+            "hyperlight_host/Cargo.toml",
+            format!(
+                "[package]\nname = \"hyperlight_host\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{deps}\n"
+            ),
+        ),
+        ("hyperlight_host/src/lib.rs", lib.to_owned()),
+        (
+            "hyperlight_testing/Cargo.toml",
+            "[package]\nname = \"hyperlight_testing\"\nedition = \"2021\"\n".to_owned(),
+        ),
+        ("hyperlight_testing/src/lib.rs", String::new()),
+    ];
+    for (path, text) in files {
+        let path = host.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    git(sb, &host, &["init", "-q", "-b", "main"]);
+    git(sb, &host, &["add", "-A"]);
+    git(sb, &host, &["commit", "-q", "-m", "host"]);
+    host
+}
+
+/// Issue 14, 5 (and 1 for the host): a consumer whose requirement excludes the
+/// version packaged (`=0.1.1`, run with `--version 0.1.2`, the documented flow for
+/// a new rev) was never built against it: the run stops before any upload, naming
+/// the consumer, its requirement and the version; `--allow-unchecked-consumers`
+/// publishes, saying "not checked", never "built against". The host has a member
+/// without a version, as today's Hyperlight does.
+#[test]
+fn a_consumer_requiring_another_version_is_not_vouched_for() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    let host = host_workspace(
+        &mut sb,
+        &format!("mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}"),
+        "pub fn version() -> u32 { mshv_ioctls::mshv_version() }\n",
+    );
+    let consumers = host.join("Cargo.toml");
+    let consumers = consumers.to_str().unwrap();
+    let excluded = "hyperlight_host requires mshv-ioctls `=0.1.1`, which excludes the packaged 0.1.2";
+
+    let run = publish(&mut sb, &fx, &fx.pin, &["--version", "0.1.2", "--consumers", consumers]);
+    run.assert_failure();
+    run.assert_output_contains(excluded);
+    run.assert_output_contains("nothing was uploaded");
+    run.assert_output_contains("--allow-unchecked-consumers");
+    assert!(!run.combined().contains("built against"), "{}", run.combined());
+    assert!(publishes(&sb).is_empty(), "{:?}", publishes(&sb));
+
+    let run = publish(
+        &mut sb,
+        &fx,
+        &fx.pin,
+        &["--version", "0.1.2", "--consumers", consumers, "--allow-unchecked-consumers"],
+    );
+    run.assert_success();
+    run.assert_output_contains(&format!("not checked: {excluded}"));
+    assert!(!run.combined().contains("built against"), "{}", run.combined());
+    entry(&kellnr, "mshv-ioctls", "0.1.2");
+    scan(&sb, &secrets);
+}
+
+/// A directory source standing in for crates.io, with two versions of a crate as
+/// the real graph has vmm-sys-util (0.11 for kvm-ioctls, 0.15 for mshv's `>=0.2.1`).
+fn two_versions_of_a_crate(sb: &mut Sandbox) {
+    let source = sb.root().join("crates-io");
+    let write = |dir: &str, manifest: String, lib: &str| {
+        let dir = source.join(dir);
+        fs::create_dir_all(dir.join("src")).unwrap();
+        fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+        fs::write(dir.join("src/lib.rs"), lib).unwrap();
+        fs::write(dir.join(".cargo-checksum.json"), "{\"files\":{},\"package\":null}").unwrap();
+    };
+    for version in ["0.11.0", "0.15.0"] {
+        let manifest =
+            format!("[package]\nname = \"sysutil\"\nversion = \"{version}\"\nedition = \"2021\"\n");
+        write(&format!("sysutil-{version}"), manifest, "pub struct Error;\n");
+    }
+    let kvm = "[package]\nname = \"kvm-ioctls\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nsysutil = \"0.11\"\n";
+    write("kvm-ioctls-0.1.0", kvm.to_owned(), "pub fn error() -> sysutil::Error {\n    sysutil::Error\n}\n");
+    let config = sb.cargo_home().join("config.toml");
+    let mut text = fs::read_to_string(&config).unwrap_or_default();
+    text.push_str(&format!(
+        "\n[source.crates-io]\nreplace-with = \"two-versions\"\n\n[source.two-versions]\ndirectory = {:?}\n",
+        source.to_str().unwrap()
+    ));
+    fs::write(&config, text).unwrap();
+}
+
+/// Issue 14, 5: when the consumer does not build because the graph holds a crate
+/// twice (the 2023 Hyperlight with mshv at 52edcf4: vmm-sys-util 0.11 and 0.15), the
+/// error names the crate, both versions, who pulls each, and the `cargo update`
+/// that cargo accepts to unify them; the unbounded requirement gets one warning,
+/// without borrowed examples.
+#[test]
+fn a_consumer_failing_on_a_crate_resolved_twice_names_it_and_the_fix() {
+    let (_kellnr, mut sb, secrets) = logged_in();
+    two_versions_of_a_crate(&mut sb);
+    let fx = fixture(&mut sb, 0, 12);
+    let ioctls = IOCTLS_MANIFEST.replace("[dependencies]\n", "[dependencies]\nsysutil = \">=0.2.1\"\n");
+    commit(&mut sb, &fx, "mshv-ioctls/Cargo.toml", &ioctls, "ioctls: sysutil, unbounded as upstream");
+    let lib = format!("{IOCTLS_LIB}\npub fn check(_error: sysutil::Error) {{}}\n");
+    let rev = commit(&mut sb, &fx, "mshv-ioctls/src/lib.rs", &lib, "ioctls: takes a sysutil error");
+    let host = host_workspace(
+        &mut sb,
+        &format!("mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}\nkvm-ioctls = \"0.1\""),
+        "pub fn run() {\n    mshv_ioctls::check(kvm_ioctls::error())\n}\n",
+    );
+    let consumers = host.join("Cargo.toml");
+
+    let run = publish(&mut sb, &fx, &rev, &["--dry-run", "--consumers", consumers.to_str().unwrap()]);
+    run.assert_failure();
+    run.assert_output_contains("do not build against the packaged mshv-bindings, mshv-ioctls");
+    run.assert_output_contains("sysutil at 0.11.0 (for kvm-ioctls 0.1.0) and 0.15.0 (for mshv-ioctls 0.1.1)");
+    run.assert_output_contains("`cargo update -p sysutil@0.15.0 --precise 0.11.0` in the host unifies them");
+    run.assert_output_contains(
+        "requirements with no upper bound: mshv-ioctls 0.1.1 requires sysutil `>=0.2.1`",
+    );
+    let out = run.combined();
+    assert_eq!(out.matches("with no upper bound").count(), 1, "{out}");
+    assert!(!out.contains("vmm-sys-util"), "a borrowed example: {out}");
+    scan(&sb, &secrets);
 }
