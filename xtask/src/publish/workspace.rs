@@ -174,6 +174,16 @@ fn from_metadata(metadata: &Value, root: &Utf8Path) -> anyhow::Result<Workspace>
         v.get(key).and_then(Value::as_str).map(str::to_owned).with_context(|| format!("no `{key}` string"))
     };
     let workspace_root = Utf8PathBuf::from(text(metadata, "workspace_root")?);
+    let same = |a: &Utf8Path, b: &Utf8Path| match (a.canonicalize_utf8(), b.canonicalize_utf8()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if !same(&workspace_root, root) {
+        bail!(
+            "{root}/Cargo.toml is not the root of its workspace: cargo's workspace root is \
+             {workspace_root}; name its Cargo.toml instead"
+        );
+    }
     let ids: Vec<String> = strings(metadata.get("workspace_members"));
     let mut members = Vec::new();
     for package in array(metadata.get("packages")) {
@@ -815,6 +825,19 @@ mod tests {
             &["mshv-bindings"],
         );
         assert!(msg.contains("its manifest says `publish = [\"crates-io\"]`"), "{msg}");
+    }
+
+    #[test]
+    fn a_member_is_not_taken_for_the_root() {
+        let (dir, _) = workspace(&[
+            ("Cargo.toml", ROOT),
+            ("mshv-bindings/Cargo.toml", BINDINGS),
+            ("mshv-ioctls/Cargo.toml", IOCTLS),
+        ]);
+        let feed = Registry { name: "r".into(), index: FEED.into() };
+        let member = dir.path().join("mshv-ioctls");
+        let msg = format!("{:#}", Workspace::read(&member, &feed).err().expect("an error"));
+        assert!(msg.contains("is not the root of its workspace"), "{msg}");
     }
 
     #[test]
