@@ -74,20 +74,7 @@ impl Publish {
         if let Some(version) = &self.version {
             check_version(version, "--version")?;
         }
-        let registry = if self.registry == feeds::CRATES_IO {
-            Registry::crates_io()
-        } else {
-            feeds::select(std::slice::from_ref(&self.registry))
-                .with_context(|| {
-                    format!(
-                        "`--registry {}`: name a feed of {}, or `{}` for crates.io",
-                        self.registry,
-                        feeds::CONFIG_PATH,
-                        feeds::CRATES_IO
-                    )
-                })?
-                .remove(0)
-        };
+        let registry = self.registry()?;
         let root = match &self.manifest_path {
             Some(path) => {
                 let path =
@@ -160,6 +147,22 @@ impl Publish {
         engine.run_stages(&src, &mut planned, None, &source)?;
         engine.done(started);
         Ok(())
+    }
+
+    /// The registry of `--registry`: a feed of the config, or crates.io.
+    fn registry(&self) -> anyhow::Result<Registry> {
+        if self.registry == feeds::CRATES_IO {
+            return Ok(Registry::crates_io());
+        }
+        let mut found = feeds::select(std::slice::from_ref(&self.registry)).with_context(|| {
+            format!(
+                "`--registry {}`: name a feed of {}, or `{}` for crates.io",
+                self.registry,
+                feeds::CONFIG_PATH,
+                feeds::CRATES_IO
+            )
+        })?;
+        Ok(found.remove(0))
     }
 
     /// How to bring the crates `names`, left out, into the crates to publish.

@@ -101,15 +101,7 @@ pub fn check(
         return Ok(());
     }
     let feed = engine.registry().clone();
-    let ws = Workspace::read(host, &feed).with_context(|| format!("reading the host workspace at {host}"))?;
-    // (consumer, crate, requirement) for each dependency on a packaged crate from the feed.
-    let mut wants: Vec<(String, &CratePlan, String)> = Vec::new();
-    for member in &ws.members {
-        for krate in crates.iter().filter(|c| ws.depends_on(member, &c.name, &feed)) {
-            let req = member.deps.iter().find(|d| d.package == krate.name).map(|d| d.req.clone());
-            wants.push((member.name.clone(), krate, req.unwrap_or_default()));
-        }
-    }
+    let wants = wants(host, &feed, crates)?;
     let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
     if wants.is_empty() {
         let what = format!("no member of {host} depends on {} from {}", names.join(", "), feed.name);
@@ -143,16 +135,7 @@ pub fn check(
         return unresolved(&feed.name, host, &wants, &stderr, dry_run);
     }
     report_unchecked(&unchecked, allow_unchecked)?;
-    let mut consumers: Vec<&str> = Vec::new();
-    for (consumer, ..) in &wants {
-        let all_unchecked = wants
-            .iter()
-            .filter(|(c, ..)| c == consumer)
-            .all(|(c, k, _)| unchecked.iter().any(|u| u.consumer == *c && u.krate == k.name));
-        if !all_unchecked && !consumers.contains(&consumer.as_str()) {
-            consumers.push(consumer);
-        }
-    }
+    let consumers = to_build(&wants, &unchecked);
     let not_checked = if unchecked.is_empty() {
         String::new()
     } else {
@@ -163,7 +146,7 @@ pub fn check(
         engine.stage("consumer", &format!("nothing built{not_checked}"), t);
         return Ok(());
     }
-    build(engine, host, &copy, &consumers, &names, &patches, graph.as_ref(), crates)?;
+    build(engine, host, &copy, &consumers, &patches, graph.as_ref(), crates)?;
     engine.stage(
         "consumer",
         &format!(
@@ -174,6 +157,36 @@ pub fn check(
         t,
     );
     Ok(())
+}
+
+/// (consumer, crate, requirement) for each dependency of a member of the host at
+/// `host` on a packaged crate from `feed`, the host read by cargo.
+fn wants<'a>(
+    host: &Utf8Path,
+    feed: &Registry,
+    crates: &'a [CratePlan],
+) -> anyhow::Result<Vec<(String, &'a CratePlan, String)>> {
+    let ws = Workspace::read(host, feed).with_context(|| format!("reading the host workspace at {host}"))?;
+    let mut wants = Vec::new();
+    for member in &ws.members {
+        for krate in crates.iter().filter(|c| ws.depends_on(member, &c.name, feed)) {
+            let req = member.deps.iter().find(|d| d.package == krate.name).map(|d| d.req.clone());
+            wants.push((member.name.clone(), krate, req.unwrap_or_default()));
+        }
+    }
+    Ok(wants)
+}
+
+/// The consumers with at least one packaged crate cargo resolved to the packaged copy.
+fn to_build<'a>(wants: &'a [(String, &CratePlan, String)], unchecked: &[Unchecked]) -> Vec<&'a str> {
+    let mut consumers: Vec<&str> = Vec::new();
+    for (consumer, krate, _) in wants {
+        let checked = !unchecked.iter().any(|u| u.consumer == *consumer && u.krate == krate.name);
+        if checked && !consumers.contains(&consumer.as_str()) {
+            consumers.push(consumer);
+        }
+    }
+    consumers
 }
 
 /// The host's copy resolved by cargo with the packaged crates patched in: the
@@ -282,13 +295,11 @@ fn unresolved(
 /// `cargo check` of `consumers` in the host's copy; on a failure, the error names
 /// the crates the graph holds twice (one copy pulled by a packaged crate), with the
 /// command that unifies them, as cargo accepts it.
-#[allow(clippy::too_many_arguments)]
 fn build(
     engine: &mut Engine,
     host: &Utf8Path,
     copy: &Utf8Path,
     consumers: &[&str],
-    names: &[&str],
     patches: &[String],
     graph: Option<&Value>,
     crates: &[CratePlan],
@@ -300,6 +311,7 @@ fn build(
     if out.success {
         return Ok(());
     }
+    let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
     let twice = match graph {
         Some(graph) => duplicates(engine, copy, graph, crates, patches)?,
         None => String::new(),
