@@ -446,6 +446,41 @@ fn version_key(version: &str) -> Vec<u64> {
 mod tests {
     use super::*;
 
+    fn packaged(name: &str, version: &str, dir: &str) -> CratePlan {
+        CratePlan {
+            name: name.into(),
+            version: version.into(),
+            dir: dir.into(),
+            is_dependency: false,
+            packaged: dir.into(),
+            outcome: super::super::Outcome::Missing,
+        }
+    }
+
+    /// Cargo's resolution says which copy a consumer took: the packaged one (a path
+    /// package at the packaged dir) or the feed's.
+    #[test]
+    fn the_resolution_says_whether_the_packaged_crate_was_taken() {
+        let graph = json::parse(
+            r#"{"packages":[
+              {"id":"path+file:///h#host@0.1.0","name":"host","version":"0.1.0","manifest_path":"/h/Cargo.toml","source":null},
+              {"id":"path+file:///w/ioctls#mshv-ioctls@0.1.2","name":"mshv-ioctls","version":"0.1.2","manifest_path":"/w/ioctls/Cargo.toml","source":null},
+              {"id":"sparse+http://f/#mshv-bindings@0.1.1","name":"mshv-bindings","version":"0.1.1","manifest_path":"/r/Cargo.toml","source":"sparse+http://f/"}],
+             "resolve":{"nodes":[{"id":"path+file:///h#host@0.1.0","deps":[
+               {"name":"mshv_ioctls","pkg":"path+file:///w/ioctls#mshv-ioctls@0.1.2"},
+               {"name":"mshv_bindings","pkg":"sparse+http://f/#mshv-bindings@0.1.1"}]}]}}"#,
+        )
+        .unwrap();
+        assert!(took_packaged(&graph, "host", &packaged("mshv-ioctls", "0.1.2", "/w/ioctls")));
+        assert!(!took_packaged(&graph, "host", &packaged("mshv-bindings", "0.1.2", "/w/bindings")));
+        assert!(!took_packaged(&graph, "other", &packaged("mshv-ioctls", "0.1.2", "/w/ioctls")));
+        let stderr = "error: failed to select a version for the requirement `mshv-ioctls = \"=0.1.1\"`\n\
+                      candidate versions found which didn't match: 0.1.2";
+        assert!(excluded_by_resolution(stderr, "mshv-ioctls"));
+        assert!(!excluded_by_resolution(stderr, "mshv-bindings"));
+        assert!(version_key("0.15.0") > version_key("0.11.2"));
+    }
+
     #[test]
     fn requirements_without_an_upper_bound() {
         for unbounded in [">=0.2.1", "> 1", "*", ">=1.0, >1.1"] {
