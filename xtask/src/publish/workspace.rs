@@ -43,6 +43,8 @@ pub struct Dep {
     pub registry: Option<String>,
     /// Its directory: relative to the workspace root, `/`-separated, when inside it.
     pub path: Option<String>,
+    /// Where cargo takes it from when not by path: `registry+…`, `sparse+…`, `git+…`.
+    pub source: Option<String>,
 }
 
 impl Dep {
@@ -50,6 +52,11 @@ impl Dep {
     /// with a path and no version (cargo reads a missing requirement as `*`).
     pub fn published(&self) -> bool {
         self.kind != Kind::Dev || self.path.is_none() || self.req != "*"
+    }
+
+    /// Whether it comes from crates.io (cargo gives no `registry` for it).
+    pub fn from_crates_io(&self) -> bool {
+        self.registry.is_none() && self.source.as_deref().is_some_and(|s| s.starts_with("registry+"))
     }
 
     /// The table it sits in, for messages: `target.'cfg(unix)'.dev-dependencies`.
@@ -158,12 +165,12 @@ impl Workspace {
             dep.package == package
                 && match &dep.registry {
                     Some(registry) => !feed.is_crates_io() && url(registry) == url(&feed.index),
-                    None => feed.is_crates_io() && dep.path.is_none(),
+                    None => feed.is_crates_io() && dep.from_crates_io(),
                 }
         })
     }
 
-    pub fn index_of(&self, name: &str) -> Option<usize> {
+    fn index_of(&self, name: &str) -> Option<usize> {
         self.members.iter().position(|m| m.name == name)
     }
 }
@@ -226,6 +233,7 @@ fn dependency(dep: &Value, root: &Utf8Path) -> anyhow::Result<Dep> {
         req: optional("req").unwrap_or_else(|| "*".to_owned()),
         registry: optional("registry"),
         path: optional("path").map(|p| relative(root, Utf8Path::new(&p))),
+        source: optional("source"),
     })
 }
 
@@ -388,9 +396,10 @@ fn local_deps(ws: &Workspace, i: usize) -> anyhow::Result<Vec<(&Dep, usize)>> {
             if dep.kind == Kind::Dev {
                 continue;
             }
-            let source = match &dep.registry {
-                Some(r) => format!("the registry at {r}"),
-                None => "crates.io".to_owned(),
+            let source = match (&dep.registry, &dep.source) {
+                (Some(r), _) => format!("the registry at {r}"),
+                (None, Some(git)) if git.starts_with("git+") => format!("the git repository {git}"),
+                _ => "crates.io".to_owned(),
             };
             bail!(
                 "`{}` does not depend on the workspace's `{package}`: its dependency `{}` in [{}] has no \
@@ -634,7 +643,7 @@ mod tests {
             ),
             (
                 "crates/mshv-ioctls/Cargo.toml",
-                "[package]\nname = \"mshv-ioctls\"\nversion.workspace = true\n[target.'cfg(unix)'.dependencies]\nb = { workspace = true }\nfeedcrate = { version = \"1\", registry = \"hyperlight_redist\" }\n",
+                "[package]\nname = \"mshv-ioctls\"\nversion.workspace = true\n[target.'cfg(unix)'.dependencies]\nb = { workspace = true }\nfeedcrate = { version = \"1\", registry = \"hyperlight_redist\" }\nlibc = \"0.2\"\n",
             ),
             ("crates/skip/Cargo.toml", "[package]\nname = \"skip\"\nversion = \"1.0.0\"\n"),
         ]);
@@ -649,6 +658,11 @@ mod tests {
         let feed = Registry { name: "hyperlight_redist".into(), index: FEED.into() };
         assert!(ws.depends_on(ioctls, "feedcrate", &feed));
         assert!(!ws.depends_on(ioctls, "mshv-bindings", &feed));
+        assert!(ws.depends_on(ioctls, "libc", &Registry::crates_io()));
+        assert!(
+            !ws.depends_on(ioctls, "libc", &feed)
+                && !ws.depends_on(ioctls, "feedcrate", &Registry::crates_io())
+        );
         let plan =
             plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, Linked::Required).unwrap();
         assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
