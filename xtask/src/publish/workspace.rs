@@ -55,7 +55,7 @@ impl Dep {
     }
 
     /// Whether it comes from crates.io (cargo gives no `registry` for it).
-    pub fn from_crates_io(&self) -> bool {
+    pub fn is_from_crates_io(&self) -> bool {
         self.registry.is_none() && self.source.as_deref().is_some_and(|s| s.starts_with("registry+"))
     }
 
@@ -165,7 +165,7 @@ impl Workspace {
             dep.package == package
                 && match &dep.registry {
                     Some(registry) => !feed.is_crates_io() && url(registry) == url(&feed.index),
-                    None => feed.is_crates_io() && dep.from_crates_io(),
+                    None => feed.is_crates_io() && dep.is_from_crates_io(),
                 }
         })
     }
