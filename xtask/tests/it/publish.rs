@@ -505,37 +505,35 @@ fn a_package_at_the_workspace_root_with_a_committed_lock() {
 }
 
 /// Issue 8: "the feed has that version" is not "the feed has these sources". The
-/// feed holds the common crate at the version; the fixture's common crate then
+/// feed holds the guest tracing crate at the version; the fixture's copy then
 /// changes, same version: the run stops before any upload (the crates missing from
-/// the feed, some ordered before the common crate, are not published either),
-/// naming the crate and the file.
+/// the feed, some ordered before it, are not published either), naming the crate
+/// and the file.
 #[test]
 fn the_feed_holding_a_version_with_other_sources_stops_before_any_upload() {
+    const TRACING: &str = "hyperlight-guest-tracing";
     let (kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb);
-    publish(&mut sb, &fx, &["--version", VERSION, "-p", "hyperlight-common"]).assert_success();
-    assert_eq!(published_crates(&sb), ["hyperlight-common"]);
+    publish(&mut sb, &fx, &["--version", VERSION, "-p", TRACING]).assert_success();
+    assert_eq!(published_crates(&sb), ["hyperlight-guest-tracing"]);
 
-    let lib = fx.join("src/hyperlight_common/src/lib.rs");
-    let changed = fs::read_to_string(&lib).unwrap().replace("4096", "8192");
+    let lib = fx.join("src/hyperlight_guest_tracing/src/lib.rs");
+    let changed = fs::read_to_string(&lib).unwrap().replace("_what", "_event");
     fs::write(&lib, changed).unwrap();
-    git(&mut sb, &fx, &["commit", "-q", "-a", "-m", "common: bigger pages"]);
+    git(&mut sb, &fx, &["commit", "-q", "-a", "-m", "tracing: rename"]);
     let before = tree(&mut sb, &fx);
 
     let run = publish(&mut sb, &fx, &["--version", VERSION]);
     run.assert_failure();
-    // Missing crates come before the common crate in the plan: a run that uploaded
+    // Missing crates come before the tracing crate in the plan: a run that uploaded
     // as it went would have published them.
+    run.assert_output_contains(&format!("hyperlight-component-macro {VERSION}, then {TRACING} {VERSION}"));
     run.assert_output_contains(&format!(
-        "hyperlight-component-util {VERSION}, then hyperlight-component-macro {VERSION}, then \
-         hyperlight-common {VERSION}"
-    ));
-    run.assert_output_contains(&format!(
-        "hyperlight-common {VERSION} is in {PACKAGES} with other sources than this run's: src/lib.rs"
+        "{TRACING} {VERSION} is in {PACKAGES} with other sources than this run's: src/lib.rs"
     ));
     run.assert_output_contains("Nothing was uploaded");
-    assert_eq!(published_crates(&sb), ["hyperlight-common"], "something was uploaded");
-    for (krate, _) in &CRATES[1..] {
+    assert_eq!(published_crates(&sb), ["hyperlight-guest-tracing"], "something was uploaded");
+    for (krate, _) in CRATES.iter().filter(|(n, _)| *n != TRACING) {
         assert!(kellnr.index_entry(krate).is_none(), "{krate} was published");
     }
     assert_untouched(&mut sb, &fx, &before);
