@@ -292,7 +292,10 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
         "{}",
         run.stdout
     );
-    let lines = cargo_lines(&sb);
+    // Cargo read the workspace (`cargo metadata`, no network), then packaged.
+    let mut lines = cargo_lines(&sb);
+    assert!(lines[0].starts_with("metadata --format-version 1 --no-deps"), "{lines:?}");
+    lines.remove(0);
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines.iter().all(|l| l.starts_with("package --registry hyperlight_redist")), "{lines:?}");
     assert!(lines[0].ends_with("-p mshv-bindings -p mshv-ioctls --no-verify"), "{lines:?}");
