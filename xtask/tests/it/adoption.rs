@@ -186,8 +186,21 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
     sb.cargo(&host, &["check", "-p", "hyperlight_host", "--locked"]).assert_success();
     let repo = fx.dir.to_str().unwrap().to_owned();
     let version = "0.1.2-20240321";
-    sb.cargo(&host, &["xtask", "publish-redist", "--repo", &repo, "--rev", &fx.pin, "--version", version])
-        .assert_success();
+    sb.cargo(
+        &host,
+        &[
+            "xtask",
+            "publish-redist",
+            "--repo",
+            &repo,
+            "--rev",
+            &fx.pin,
+            "--version",
+            version,
+            "--allow-unchecked-consumers",
+        ],
+    )
+    .assert_success();
     assert!(
         kellnr.index_entry("mshv-ioctls").unwrap().contains(&format!("\"vers\":\"{version}\"")),
         "publish-redist from the host did not publish"
