@@ -135,7 +135,8 @@ pub fn check(
         return unresolved(&feed.name, host, &wants, &stderr, dry_run);
     }
     report_unchecked(&unchecked, allow_unchecked)?;
-    let consumers = to_build(&wants, &unchecked);
+    // Without a resolution (cargo refused it for a requirement), nothing can build.
+    let consumers = if graph.is_some() { to_build(&wants, &unchecked) } else { Vec::new() };
     let not_checked = if unchecked.is_empty() {
         String::new()
     } else {
