@@ -815,6 +815,42 @@ mod tests {
         assert!(msg.contains("drop its `version`"), "{msg}");
     }
 
+    /// A path-only root entry a crate to publish needs as a dependency gets a version;
+    /// when a crate to publish also inherits it as a dev-dependency, cargo would then
+    /// publish that dev-dependency: refused, naming the entry and the fix.
+    #[test]
+    fn a_root_entry_both_needed_and_a_dev_dependency_is_refused() {
+        let root =
+            "[workspace]\nmembers = [\"a\", \"b\", \"c\"]\n[workspace.dependencies]\nb = { path = \"b\" }\n";
+        let krate =
+            |name: &str, deps: &str| format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\n{deps}");
+        let a = krate("a", "[dependencies]\nb = { workspace = true }\n");
+        let c = krate("c", "[dev-dependencies]\nb = { workspace = true }\n");
+        let b = krate("b", "");
+        let files =
+            [("Cargo.toml", root), ("a/Cargo.toml", a.as_str()), ("b/Cargo.toml", &b), ("c/Cargo.toml", &c)];
+        let (_d, ws) = workspace(&files);
+        let rewrite = |list: &[&str]| {
+            let plan = plan(&ws, &wanted(list), "r", None, Linked::NotRequired).unwrap();
+            use crate::publish::manifest::{Requirement, Rewrite, rewrite_workspace};
+            let rw = Rewrite {
+                registry: Some("r"),
+                pins: &plan.pins,
+                package_version: None,
+                requirement: Requirement::Keep,
+            };
+            rewrite_workspace(&ws, &plan, &rw)
+        };
+        let msg = format!("{:#}", rewrite(&["a", "b", "c"]).err().expect("an error"));
+        assert!(msg.contains("`[workspace.dependencies] b`") && msg.contains("c/Cargo.toml"), "{msg}");
+        assert!(rewrite(&["a", "b"]).unwrap());
+        let root_after = std::fs::read_to_string(ws.root.join("Cargo.toml")).unwrap();
+        assert!(
+            root_after.contains("b = { path = \"b\", version = \"0.1.0\", registry = \"r\" }"),
+            "{root_after}"
+        );
+    }
+
     #[test]
     fn publish_false_is_refused_up_front() {
         let closed = format!("{BINDINGS}\npublish = false\n");
