@@ -841,7 +841,7 @@ mod tests {
             };
             rewrite_workspace(&ws, &plan, &rw)
         };
-        let msg = format!("{:#}", rewrite(&["a", "b", "c"]).err().expect("an error"));
+        let msg = format!("{:#}", rewrite(&["a", "b", "c"]).expect_err("an error"));
         assert!(msg.contains("`[workspace.dependencies] b`") && msg.contains("c/Cargo.toml"), "{msg}");
         assert!(rewrite(&["a", "b"]).unwrap());
         let root_after = std::fs::read_to_string(ws.root.join("Cargo.toml")).unwrap();
