@@ -2,12 +2,17 @@
 //! a feed or to crates.io, replacing the hand-ordered one-step-per-crate workflows,
 //! the installed version tools and the per-crate "already published?" checks.
 //!
-//! Its own stages: copy the workspace's files (those cargo would package: tracked,
-//! and untracked but not ignored) into the run's work dir, never touching the
-//! user's tree; plan (the publishable crates, in dependency order); rewrite the
-//! manifests there (every crate's version with `--version`, the requirements
-//! between them following with their operators kept, and the feed named on each)
-//! and commit. Then the shared publish engine ([`crate::publish`]).
+//! Its own stages: refuse uncommitted changes (unless `--allow-dirty`); plan (the
+//! publishable crates, in dependency order); ask cargo for each crate's files in the
+//! user's tree (`cargo package --list`); copy the git repository holding the
+//! workspace into the run's work dir, from its top level and with its submodules,
+//! at the user's commit (`git clone --shared`: about 0.1 s on Hyperlight's 452
+//! files, against 0.34 s for copying and committing the files anew, and the copy's
+//! commit is the user's, as `.cargo_vcs_info.json` should say), never touching the
+//! user's tree; rewrite the manifests there (every crate's version with `--version`,
+//! the requirements between them following with their operators kept, and the feed
+//! named on each) and commit. Then the shared publish engine ([`crate::publish`]),
+//! whose compare stage checks every package holds exactly cargo's list.
 
 use std::time::Instant;
 
@@ -17,7 +22,7 @@ use xshell::Shell;
 use crate::feeds::{self, Registry};
 use crate::git::Git;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{Engine, check_version, manifest};
+use crate::publish::{Engine, check_version, compare, manifest};
 use crate::workdir::WorkDir;
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
@@ -58,6 +63,11 @@ pub struct Publish {
     /// print the plan and the manifest diff. Needs no credentials and no feed.
     #[arg(long)]
     pub dry_run: bool,
+    /// Publish uncommitted changes too (as `cargo publish --allow-dirty`): without
+    /// it, a change git has not committed in the repository or its submodules stops
+    /// the run, named.
+    #[arg(long)]
+    pub allow_dirty: bool,
     /// Keep the work dir (the copy with the rewrite committed) and print its path.
     #[arg(long)]
     pub keep: bool,
@@ -96,6 +106,11 @@ impl Publish {
             );
         }
         let git = Git::find()?;
+        let (top, prefix) = git.toplevel(sh, &root)?;
+        let commit = git.head(sh, &top)?;
+        if !self.allow_dirty {
+            refuse_uncommitted(&git.uncommitted(sh, &top)?, &top)?;
+        }
 
         // Plan on the user's tree (read only), so a bad selection fails before any copy.
         let t = Instant::now();
@@ -117,13 +132,21 @@ impl Publish {
         }
         let mut engine = Engine::new(sh, "publish", &registry, &work, self.dry_run);
 
-        let src = work.join("src");
-        let copied = git.snapshot(sh, &root, &src)?;
-        engine.stage("copy", &format!("{copied} files of {root} into the work dir"), t);
+        let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
+        let mut lists = compare::cargo_lists(&engine, &root, &names, self.allow_dirty)?;
+        // The whole repository, so that files outside the workspace dir are there.
+        let repo = work.join("src");
+        let copied = git.copy_repository(sh, &top, &repo, self.allow_dirty)?;
+        let src = if prefix.is_empty() { repo.clone() } else { repo.join(&prefix) };
+        let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
+        engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);
 
         let t = Instant::now();
         let ws = ws.moved_to(&src);
         let mut planned = engine.crate_plans(&ws, &plan, &src, t)?;
+        for krate in &mut planned {
+            krate.listed = lists.remove(&krate.name);
+        }
 
         let t = Instant::now();
         let rewrite = manifest::Rewrite {
@@ -139,6 +162,18 @@ impl Publish {
             if changed { "versions and requirements set, committed" } else { "nothing to change" },
             t,
         );
+        let named = git.head(sh, &repo)?;
+        if named != commit {
+            eprintln!(
+                "publish: the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with \
+                 {} committed on top in the work dir; that commit exists nowhere else",
+                match (copied != commit, named != copied) {
+                    (true, true) => "your uncommitted changes and the rewrite",
+                    (true, false) => "your uncommitted changes",
+                    _ => "the rewrite",
+                }
+            );
+        }
 
         let source = format!("the workspace at {root}");
         engine.run_stages(&src, &mut planned, None, &source)?;
@@ -177,4 +212,21 @@ impl Publish {
         }
         Ok(wanted)
     }
+}
+
+/// The error for a repository with changes git has not committed, naming them:
+/// cargo refuses them too, and the copy is made from the commit.
+fn refuse_uncommitted(paths: &[String], top: &camino::Utf8Path) -> anyhow::Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = paths.iter().take(20).map(String::as_str).collect();
+    let more = paths.len().saturating_sub(shown.len());
+    bail!(
+        "{} uncommitted in the git repository at {top} (what is published is what is committed):\n  {}{}\n\
+         Commit them, or pass --allow-dirty to publish them as they are (as `cargo publish --allow-dirty`)",
+        if paths.len() == 1 { "1 change is".to_owned() } else { format!("{} changes are", paths.len()) },
+        shown.join("\n  "),
+        if more > 0 { format!("\n  and {more} more") } else { String::new() }
+    )
 }

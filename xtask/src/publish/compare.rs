@@ -5,20 +5,30 @@
 //! each crate at its exact version: cargo's own download, authentication and
 //! checksum check), and compares it file by file with what the package stage made.
 //!
-//! Compared: every file of the package except those cargo generates, which differ
-//! between runs and cargo versions for the same sources: the normalized
-//! `Cargo.toml` (its `Cargo.toml.orig` is compared instead), `Cargo.lock`,
-//! `.cargo_vcs_info.json`, and the `.cargo-checksum.json` that vendoring adds.
+//! Compared: every file of the package, and the normalized `Cargo.toml` (what
+//! consumers build with: it holds every value inherited from the workspace root)
+//! as parsed data. Left out, because a cargo release changes them for the same
+//! sources: `Cargo.lock` and `.cargo_vcs_info.json` (cargo writes them), the
+//! `.cargo-checksum.json` and `.cargo-ok` that vendoring adds, and in `Cargo.toml`
+//! its layout and comments, the target-discovery keys `package.auto*` and the
+//! default `name`/`path` of `[lib]` (cargo 1.80 and newer spell them out), an
+//! absent `package.build` (it is `"build.rs"` when that file exists, else
+//! `false`), and the `[[example]]`, `[[test]]` and `[[bench]]` tables (spelled
+//! out by newer cargo; consumers never build them, and their files are compared).
+//!
+//! It also checks that each package holds exactly the files `cargo package --list`
+//! gives in the user's tree ([`cargo_lists`], [`check_file_sets`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
+use toml_edit::{DocumentMut, Item, Table, Value};
 
-use super::{Engine, tail};
+use super::{CratePlan, Engine, tail};
+use crate::run;
 
-const GENERATED: [&str; 5] =
-    ["Cargo.toml", "Cargo.lock", ".cargo_vcs_info.json", ".cargo-checksum.json", ".cargo-ok"];
+const GENERATED: [&str; 4] = ["Cargo.lock", ".cargo_vcs_info.json", ".cargo-checksum.json", ".cargo-ok"];
 
 /// The feed's sources of `crates` (name, version), each in `<dir>/<name>-<version>`.
 pub fn feed_sources(engine: &mut Engine, crates: &[(&str, &str)]) -> anyhow::Result<Utf8PathBuf> {
@@ -63,6 +73,11 @@ pub fn differences(ours: &Utf8Path, theirs: &Utf8Path) -> anyhow::Result<Vec<Str
                 let read = |root: &Utf8Path| {
                     std::fs::read(root.join(path)).with_context(|| format!("cannot read {root}/{path}"))
                 };
+                if path == "Cargo.toml" {
+                    let keys = manifest_differences(ours, theirs)?;
+                    differ.extend(keys.into_iter().map(|k| format!("Cargo.toml: {k}")));
+                    continue;
+                }
                 read(ours)? == read(theirs)?
             }
             _ => false,
@@ -77,6 +92,195 @@ pub fn differences(ours: &Utf8Path, theirs: &Utf8Path) -> anyhow::Result<Vec<Str
         }
     }
     Ok(differ)
+}
+
+/// A table, array or value of a manifest as data: no layout, no comments, no order
+/// of keys, inline and standard tables alike.
+#[derive(Debug, PartialEq)]
+enum Data {
+    Table(BTreeMap<String, Data>),
+    Array(Vec<Data>),
+    Scalar(String),
+}
+
+fn item_data(item: &Item) -> Option<Data> {
+    match item {
+        Item::None => None,
+        Item::Value(value) => Some(value_data(value)),
+        Item::Table(table) => Some(table_data(table)),
+        Item::ArrayOfTables(array) => Some(Data::Array(array.iter().map(table_data).collect())),
+    }
+}
+
+fn table_data(table: &Table) -> Data {
+    Data::Table(table.iter().filter_map(|(k, item)| Some((k.to_owned(), item_data(item)?))).collect())
+}
+
+fn value_data(value: &Value) -> Data {
+    match value {
+        Value::Array(array) => Data::Array(array.iter().map(value_data).collect()),
+        Value::InlineTable(table) => {
+            Data::Table(table.iter().map(|(k, v)| (k.to_owned(), value_data(v))).collect())
+        }
+        Value::String(s) => Data::Scalar(format!("{:?}", s.value())),
+        Value::Integer(i) => Data::Scalar(i.value().to_string()),
+        Value::Float(f) => Data::Scalar(f.value().to_string()),
+        Value::Boolean(b) => Data::Scalar(b.value().to_string()),
+        Value::Datetime(d) => Data::Scalar(d.value().to_string()),
+    }
+}
+
+/// The normalized `Cargo.toml` of the unpacked package at `dir` as data, less what
+/// a cargo release changes for the same sources (see the module's comment).
+fn manifest_data(dir: &Utf8Path) -> anyhow::Result<BTreeMap<String, Data>> {
+    let path = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let doc: DocumentMut = text.parse().with_context(|| format!("{path} is not TOML"))?;
+    let Data::Table(mut data) = table_data(doc.as_table()) else { unreachable!("a table") };
+    for target in ["example", "test", "bench"] {
+        data.remove(target);
+    }
+    let mut name = String::new();
+    if let Some(Data::Table(package)) = data.get_mut("package") {
+        package.retain(|key, _| !key.starts_with("auto"));
+        let discovered = if dir.join("build.rs").is_file() { "\"build.rs\"" } else { "false" };
+        package.entry("build".into()).or_insert_with(|| Data::Scalar(discovered.into()));
+        if let Some(Data::Scalar(n)) = package.get("name") {
+            name = n.trim_matches('"').replace('-', "_");
+        }
+    }
+    if let Some(Data::Table(lib)) = data.get_mut("lib") {
+        lib.retain(|key, value| {
+            let default = match key.as_str() {
+                "name" => format!("{name:?}"),
+                "path" => "\"src/lib.rs\"".into(),
+                _ => return true,
+            };
+            *value != Data::Scalar(default)
+        });
+        if lib.is_empty() {
+            data.remove("lib");
+        }
+    }
+    Ok(data)
+}
+
+/// The keys whose values differ between the normalized manifests of two unpacked
+/// packages, dotted, with both values where they are plain values.
+fn manifest_differences(ours: &Utf8Path, theirs: &Utf8Path) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
+    let (a, b) = (manifest_data(ours)?, manifest_data(theirs)?);
+    diff_tables("", &a, &b, &mut found);
+    Ok(found)
+}
+
+fn diff_tables(at: &str, a: &BTreeMap<String, Data>, b: &BTreeMap<String, Data>, found: &mut Vec<String>) {
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for key in keys {
+        let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+        match (a.get(key), b.get(key)) {
+            (Some(Data::Table(x)), Some(Data::Table(y))) => diff_tables(&path, x, y, found),
+            (Some(x), Some(y)) if x == y => {}
+            (x, y) => found.push(format!("{path} ({} here, {} in the feed's)", shown(x), shown(y))),
+        }
+    }
+}
+
+fn shown(data: Option<&Data>) -> String {
+    match data {
+        None => "absent".into(),
+        Some(Data::Scalar(s)) => s.clone(),
+        Some(Data::Array(items)) => {
+            let all: Option<Vec<&str>> =
+                items.iter().map(|i| if let Data::Scalar(s) = i { Some(s.as_str()) } else { None }).collect();
+            all.map_or_else(|| "a list".into(), |all| format!("[{}]", all.join(", ")))
+        }
+        Some(Data::Table(_)) => "a table".into(),
+    }
+}
+
+/// The files `cargo package --list -p NAME` gives for each of `names` in the
+/// workspace at `root` (the user's tree, read only: cargo's target dir goes to
+/// `target`). Without `allow_dirty`, cargo refuses uncommitted files of a package,
+/// naming them. Needs no feed and no credentials.
+pub fn cargo_lists(
+    engine: &Engine,
+    root: &Utf8Path,
+    names: &[&str],
+    allow_dirty: bool,
+) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
+    let target = engine.work().join("list-target");
+    let mut lists = BTreeMap::new();
+    for name in names {
+        let mut args = vec!["package", "--list", "-p", name, "--target-dir", target.as_str()];
+        if allow_dirty {
+            args.push("--allow-dirty");
+        }
+        let mut program = run::cargo(root, &args).label(format!("cargo package --list -p {name}"));
+        if !engine.registry().is_crates_io() {
+            program = program.env(&engine.registry().env_var("index"), &engine.registry().index);
+        }
+        let out = match program.output() {
+            Ok(out) => out,
+            Err(err) if err.stderr().is_some() => bail!(
+                "cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{}",
+                tail(err.stderr().unwrap_or_default())
+            ),
+            Err(err) => return Err(err.into()),
+        };
+        let files = out.stdout.lines().map(|l| l.replace('\\', "/")).filter(|l| !l.is_empty()).collect();
+        lists.insert(name.to_string(), files);
+    }
+    Ok(lists)
+}
+
+/// Each crate of `crates` holds exactly the files cargo listed for it in the
+/// user's tree ([`CratePlan::listed`], where set); else an error naming each
+/// file in one and not the other, before anything is uploaded.
+pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    for krate in crates {
+        let Some(listed) = &krate.listed else { continue };
+        let packaged = all_files(&krate.packaged)?;
+        let only = |a: &BTreeSet<String>, b: &BTreeSet<String>| -> Vec<String> {
+            a.difference(b).take(10).cloned().collect()
+        };
+        let (extra, missing) = (only(&packaged, listed), only(listed, &packaged));
+        if !extra.is_empty() || !missing.is_empty() {
+            problems.push(format!(
+                "{} {}: packaged but not in `cargo package --list`: [{}]; listed but not packaged: [{}]",
+                krate.name,
+                krate.version,
+                extra.join(", "),
+                missing.join(", ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "the packages differ from what `cargo package --list` gives in your tree, nothing was uploaded:\n{}\n\
+         This is a defect of the xtask's copy of the repository: please report it with this message",
+        problems.join("\n")
+    )
+}
+
+/// Every file under `root`, relative and `/`-separated.
+fn all_files(root: &Utf8Path) -> anyhow::Result<BTreeSet<String>> {
+    let mut found = BTreeSet::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {dir}"))? {
+            let path = Utf8PathBuf::try_from(entry?.path())?;
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.insert(path.strip_prefix(root)?.as_str().replace('\\', "/"));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Every file under `root`, relative, less the generated ones at its top.

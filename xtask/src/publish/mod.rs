@@ -20,7 +20,7 @@
 //! Feed versions are immutable: every check that can stop a bad upload runs before
 //! the first upload.
 
-mod compare;
+pub mod compare;
 pub mod consumer;
 pub mod manifest;
 mod package;
@@ -51,6 +51,9 @@ pub struct CratePlan {
     /// What `cargo package` unpacked and verified (the contents of its `.crate`);
     /// set by the package stage.
     pub packaged: Utf8PathBuf,
+    /// The files `cargo package --list` gives for it in the user's tree, which the
+    /// package must hold exactly (checked in the compare stage); `None`: unchecked.
+    pub listed: Option<std::collections::BTreeSet<String>>,
     pub outcome: Outcome,
 }
 
@@ -144,6 +147,7 @@ impl<'a> Engine<'a> {
                 dir: if member.dir.is_empty() { src.to_owned() } else { src.join(&member.dir) },
                 is_dependency: plan.edges.iter().any(|(_, dependency)| *dependency == member.name),
                 packaged: Utf8PathBuf::new(),
+                listed: None,
                 outcome: Outcome::Missing,
             });
         }
@@ -240,10 +244,12 @@ impl<'a> Engine<'a> {
         consumer::check(self, host, crates, dry_run)
     }
 
-    /// Stage 3: compares what the feed has for each crate [`Outcome::InFeed`] with
-    /// what was just packaged. Identical: [`Outcome::Identical`]. Different: an
+    /// Stage 3: checks each package holds the files cargo listed for it (see
+    /// [`CratePlan::listed`]), then compares what the feed has for each crate
+    /// [`Outcome::InFeed`] with what was just packaged. Identical: [`Outcome::Identical`]. Different: an
     /// error naming the crate, the files and the fix, before anything is uploaded.
     pub fn compare(&mut self, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+        compare::check_file_sets(crates)?;
         let in_feed: Vec<usize> =
             (0..crates.len()).filter(|&i| crates[i].outcome == Outcome::InFeed).collect();
         if in_feed.is_empty() {
