@@ -468,6 +468,12 @@ mod tests {
     }
 
     #[test]
+    fn status_names_both_paths_of_a_rename() {
+        let out = " M src/lib.rs\0R  new.rs\0old.rs\0?? notes.txt\0 D gone.rs\0";
+        assert_eq!(status_paths(out), ["src/lib.rs", "new.rs", "old.rs", "notes.txt", "gone.rs"]);
+    }
+
+    #[test]
     fn file_urls_work_on_every_platform() {
         assert_eq!(file_url(Utf8Path::new("/tmp/x")), "file:///tmp/x");
         assert_eq!(file_url(Utf8Path::new(r"C:\Users\x\idx")), "file:///C:/Users/x/idx");
