@@ -31,7 +31,8 @@ license = "Apache-2.0"
 readme = "../README.md"
 
 [workspace.dependencies]
-hyperlight-libc = { path = "src/hyperlight_libc", version = "=0.1.0" }
+# Already naming the feed: the rewrite has nothing to change.
+hyperlight-libc = { path = "src/hyperlight_libc", version = "=0.1.0", registry = "hyperlight_packages" }
 "#;
 
 /// (path in the repository, contents) of the superproject's files.
@@ -201,18 +202,20 @@ fn the_crate_names_the_user_s_commit() {
     let fx = fixture(&mut sb);
     let head = git(&mut sb, &fx, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
 
-    let run = publish(&mut sb, &fx, &["-p", LIBC]);
+    let run = publish(&mut sb, &fx, &[]);
     run.assert_success();
+    run.assert_output_contains("nothing to change");
     assert!(!run.stderr.contains("exists nowhere else"), "{}", run.stderr);
-    let file = feed_crate(&mut sb, LIBC);
-    let vcs = crate_file(&mut sb, &file, LIBC, ".cargo_vcs_info.json");
-    assert!(vcs.contains(&format!("\"sha1\": \"{head}\"")), "{vcs}");
-    assert!(vcs.contains("\"path_in_vcs\": \"ws/src/hyperlight_libc\""), "{vcs}");
-    assert!(!vcs.contains("dirty"), "{vcs}");
+    for (name, dir) in [(LIBC, "hyperlight_libc"), (COMMON, "hyperlight_common")] {
+        let file = feed_crate(&mut sb, name);
+        let vcs = crate_file(&mut sb, &file, name, ".cargo_vcs_info.json");
+        assert!(vcs.contains(&format!("\"sha1\": \"{head}\"")), "{vcs}");
+        assert!(vcs.contains(&format!("\"path_in_vcs\": \"ws/src/{dir}\"")), "{vcs}");
+        assert!(!vcs.contains("dirty"), "{vcs}");
+    }
 
-    // With a rewrite (the feed named on the dependency), the run says which commit
-    // the packages name instead.
-    let run = publish(&mut sb, &fx, &["-p", LIBC, "-p", COMMON]);
+    // With a rewrite (`--version`), the run says which commit the packages name.
+    let run = publish(&mut sb, &fx, &["--version", "0.2.0"]);
     run.assert_success();
     run.assert_output_contains(&format!("your commit {head} with the rewrite committed on top"));
     scan(&sb, &secrets);
@@ -223,9 +226,9 @@ fn the_crate_names_the_user_s_commit() {
 #[test]
 fn uncommitted_changes_are_refused_unless_allow_dirty() {
     let mut sb = Sandbox::new(crate::xtask_bin());
-    let fx = fixture(&mut sb);
     let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
     sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let fx = fixture(&mut sb);
     let lib = fx.join("ws/src/hyperlight_libc/src/lib.rs");
     fs::write(&lib, "pub const INT_BITS: u32 = 32;\npub const DIRTY: bool = true;\n").unwrap();
     fs::write(fx.join("notes.txt"), "not committed\n").unwrap();
@@ -245,7 +248,7 @@ fn uncommitted_changes_are_refused_unless_allow_dirty() {
     let run = publish(&mut sb, &fx, &["--dry-run", "--allow-dirty", "--keep"]);
     run.assert_success();
     run.assert_output_contains("with its uncommitted changes (--allow-dirty)");
-    run.assert_output_contains("your uncommitted changes and the rewrite committed on top");
+    run.assert_output_contains("your uncommitted changes committed on top");
     let kept = run
         .stderr
         .lines()
@@ -283,7 +286,7 @@ fn a_change_of_only_the_root_manifest_is_not_identical() {
     run.assert_failure();
     run.assert_output_contains(&format!("{COMMON} 0.1.0 is in {PACKAGES} with other sources than this run's"));
     run.assert_output_contains("Cargo.toml: package.license (\"MIT\" here, \"Apache-2.0\" in the feed's)");
-    run.assert_output_contains("Cargo.toml: dependencies.hyperlight-libc.version (\"^0.1.0\" here, \"=0.1.0\" in the feed's)");
+    run.assert_output_contains("Cargo.toml: dependencies.hyperlight-libc.version (\"0.1.0\" here, \"=0.1.0\" in the feed's)");
     run.assert_output_contains("Nothing was uploaded");
     assert_eq!(kellnr.index_entry(COMMON).unwrap(), before);
     scan(&sb, &secrets);
