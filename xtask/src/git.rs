@@ -195,7 +195,9 @@ impl Git {
             .label(format!("git rev-parse --show-toplevel (in {dir})"))
             .output()
             .with_context(|| {
-                format!("{dir} is not in a git repository: publishing works from a git checkout, as cargo does")
+                format!(
+                    "{dir} is not in a git repository: publishing works from a git checkout, as cargo does"
+                )
             })?;
         let mut lines = out.stdout.lines();
         let top = lines.next().filter(|l| !l.is_empty()).context("git named no top level")?;
@@ -209,7 +211,9 @@ impl Git {
         let out = Program::cmd(cmd!(sh, "{git} -C {dir} rev-parse --verify HEAD"))
             .label(format!("git rev-parse HEAD (in {dir})"))
             .output()
-            .with_context(|| format!("the git repository at {dir} has no commit yet: commit the workspace first"))?;
+            .with_context(|| {
+                format!("the git repository at {dir} has no commit yet: commit the workspace first")
+            })?;
         Ok(out.stdout.trim().to_owned())
     }
 
@@ -287,9 +291,12 @@ impl Git {
             .output()?;
         // A hooks dir that does not exist: no post-checkout hook of the user's runs here.
         let no_hooks = format!("core.hooksPath={}", dest.join(".git/no-hooks"));
-        Program::cmd(cmd!(sh, "{git} -C {dest} -c {no_hooks} -c advice.detachedHead=false checkout -q --detach {commit}"))
-            .label(format!("git checkout {commit} (the copy of {top})"))
-            .output()?;
+        Program::cmd(cmd!(
+            sh,
+            "{git} -C {dest} -c {no_hooks} -c advice.detachedHead=false checkout -q --detach {commit}"
+        ))
+        .label(format!("git checkout {commit} (the copy of {top})"))
+        .output()?;
         for (path, _) in self.submodules(sh, dest)? {
             if top.join(&path).join(".git").exists() {
                 self.copy_repository(sh, &top.join(&path), &dest.join(&path), changes)?;
@@ -413,7 +420,9 @@ fn sync_path(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
         return std::os::unix::fs::symlink(target, to).with_context(|| format!("cannot create {to}"));
     }
     if meta.is_dir() {
-        bail!("{from} is an untracked directory git cannot list (a repository of its own?): commit, ignore or remove it");
+        bail!(
+            "{from} is an untracked directory git cannot list (a repository of its own?): commit, ignore or remove it"
+        );
     }
     std::fs::copy(from, to).with_context(|| format!("cannot copy {from} to {to}"))?;
     Ok(())

@@ -125,8 +125,10 @@ fn cargo_list(sb: &mut Sandbox, fixture: &Path, name: &str) -> Vec<String> {
 /// The `.crate` of `name` 0.1.0 as the feed serves it, fetched by cargo for a
 /// consumer: its path in the cargo home's download cache.
 fn feed_crate(sb: &mut Sandbox, name: &str) -> PathBuf {
-    let consumer =
-        sb.scratch_crate(&format!("fetch-{name}"), &format!("{name} = {{ version = \"=0.1.0\", registry = \"{PACKAGES}\" }}"));
+    let consumer = sb.scratch_crate(
+        &format!("fetch-{name}"),
+        &format!("{name} = {{ version = \"=0.1.0\", registry = \"{PACKAGES}\" }}"),
+    );
     sb.cargo(&consumer, &["fetch"]).assert_success();
     let cache = sb.cargo_home().join("registry").join("cache");
     for registry in fs::read_dir(&cache).unwrap().flatten() {
@@ -188,7 +190,8 @@ fn packages_hold_cargo_s_files_submodule_symlink_and_outside_readme() {
     let again = publish(&mut sb, &fx, &[]);
     again.assert_success();
     for name in [LIBC, COMMON] {
-        let line = again.stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{}", again.stdout));
+        let line =
+            again.stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{}", again.stdout));
         assert!(line.ends_with("already there (identical)"), "{line}");
     }
     scan(&sb, &secrets);
@@ -284,9 +287,13 @@ fn a_change_of_only_the_root_manifest_is_not_identical() {
     let before = kellnr.index_entry(COMMON).unwrap();
     let run = publish(&mut sb, &fx, &[]);
     run.assert_failure();
-    run.assert_output_contains(&format!("{COMMON} 0.1.0 is in {PACKAGES} with other sources than this run's"));
+    run.assert_output_contains(&format!(
+        "{COMMON} 0.1.0 is in {PACKAGES} with other sources than this run's"
+    ));
     run.assert_output_contains("Cargo.toml: package.license (\"MIT\" here, \"Apache-2.0\" in the feed's)");
-    run.assert_output_contains("Cargo.toml: dependencies.hyperlight-libc.version (\"0.1.0\" here, \"=0.1.0\" in the feed's)");
+    run.assert_output_contains(
+        "Cargo.toml: dependencies.hyperlight-libc.version (\"0.1.0\" here, \"=0.1.0\" in the feed's)",
+    );
     run.assert_output_contains("Nothing was uploaded");
     assert_eq!(kellnr.index_entry(COMMON).unwrap(), before);
     scan(&sb, &secrets);
@@ -307,7 +314,8 @@ fn a_yanked_version_is_refused_as_permanent() {
     run.assert_output_contains(&format!("{LIBC} 0.1.0 is yanked in {PACKAGES}"));
     run.assert_output_contains("--version");
     assert!(!run.combined().contains("run again"), "{}", run.combined());
-    let publishes = sb.calls("cargo").iter().filter(|c| c.argv.first().map(String::as_str) == Some("publish")).count();
+    let publishes =
+        sb.calls("cargo").iter().filter(|c| c.argv.first().map(String::as_str) == Some("publish")).count();
     assert_eq!(publishes, 1, "published again after the yank");
     scan(&sb, &secrets);
 }
