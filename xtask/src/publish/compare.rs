@@ -34,22 +34,8 @@ const GENERATED: [&str; 4] = ["Cargo.lock", ".cargo_vcs_info.json", ".cargo-chec
 pub fn feed_sources(engine: &mut Engine, crates: &[(&str, &str)]) -> anyhow::Result<Utf8PathBuf> {
     let probe = engine.work().join("feed-sources");
     let vendor = probe.join("vendor");
-    std::fs::create_dir_all(probe.join("src")).with_context(|| format!("cannot create {probe}"))?;
+    scratch(engine, &probe, crates)?;
     let feed = engine.registry().name.clone();
-    let registry =
-        if engine.registry().is_crates_io() { String::new() } else { format!(", registry = \"{feed}\"") };
-    let mut manifest = String::from(
-        "[package]\nname = \"hyperlight-xtask-feed-sources\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
-         publish = false\n\n[dependencies]\n",
-    );
-    for (name, version) in crates {
-        manifest.push_str(&format!("{name} = {{ version = \"={version}\"{registry} }}\n"));
-    }
-    manifest.push_str("\n# Its own workspace, never part of one further up.\n[workspace]\n");
-    std::fs::write(probe.join("Cargo.toml"), manifest)
-        .with_context(|| format!("cannot write {probe}/Cargo.toml"))?;
-    std::fs::write(probe.join("src").join("lib.rs"), "")
-        .with_context(|| format!("cannot write {probe}/src"))?;
     let out = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)?;
     if !out.success {
         bail!(
@@ -60,6 +46,45 @@ pub fn feed_sources(engine: &mut Engine, crates: &[(&str, &str)]) -> anyhow::Res
         );
     }
     Ok(vendor)
+}
+
+/// Whether the feed has `name` at `version` yanked, asked when `cargo info` did not
+/// find it (cargo shows no yanked version): cargo resolves a scratch package that
+/// requires exactly that version, and says when it is yanked. `None`: cargo
+/// failed for another reason, its stderr given.
+pub fn yanked(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<Result<bool, String>> {
+    let probe = engine.work().join(format!("yanked-{name}"));
+    scratch(engine, &probe, &[(name, version)])?;
+    let out = engine.cargo(&probe, &["generate-lockfile"], false)?;
+    let _ = std::fs::remove_dir_all(&probe);
+    if out.stderr.contains(&format!("version {version} is yanked")) {
+        return Ok(Ok(true));
+    }
+    // Resolved (then it is in the feed after all), or not found.
+    let absent = ["failed to select a version", "no matching package named"];
+    if out.success || absent.iter().any(|a| out.stderr.contains(a)) {
+        return Ok(Ok(false));
+    }
+    Ok(Err(out.stderr))
+}
+
+/// A package at `dir`, its own workspace, depending on each of `crates` (name,
+/// version) at exactly that version from the engine's feed.
+fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {dir}"))?;
+    let feed = &engine.registry().name;
+    let registry =
+        if engine.registry().is_crates_io() { String::new() } else { format!(", registry = \"{feed}\"") };
+    let mut manifest = String::from(
+        "[package]\nname = \"hyperlight-xtask-feed-sources\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
+         publish = false\n\n[dependencies]\n",
+    );
+    for (name, version) in crates {
+        manifest.push_str(&format!("{name} = {{ version = \"={version}\"{registry} }}\n"));
+    }
+    manifest.push_str("\n# Its own workspace, never part of one further up.\n[workspace]\n");
+    std::fs::write(dir.join("Cargo.toml"), manifest).with_context(|| format!("cannot write {dir}/Cargo.toml"))?;
+    std::fs::write(dir.join("src").join("lib.rs"), "").with_context(|| format!("cannot write {dir}/src"))
 }
 
 /// The files (relative, `/`-separated) that differ between two unpacked packages,

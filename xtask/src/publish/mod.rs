@@ -344,7 +344,9 @@ impl<'a> Engine<'a> {
 
     /// Whether the feed has `name` at `version`, asked through `cargo info` (from the
     /// work dir, outside any workspace, so cargo looks at the feed only). Anything
-    /// but cargo's "could not find" is an error, never "absent".
+    /// but cargo's "could not find" is an error, never "absent". A yanked version
+    /// (which `cargo info` does not show) is in the feed and can never be published
+    /// again: an error that asks for a new version.
     fn in_feed(&mut self, name: &str, version: &str) -> anyhow::Result<bool> {
         let spec = format!("{name}@{version}");
         let feed = self.registry.name.clone();
@@ -353,10 +355,20 @@ impl<'a> Engine<'a> {
         if out.success {
             return Ok(true);
         }
-        if out.stderr.contains(&format!("could not find `{spec}`")) {
-            return Ok(false);
-        }
-        Err(feed_error(&feed, &out.stderr, Need::Read)
+        let stderr = if out.stderr.contains(&format!("could not find `{spec}`")) {
+            match compare::yanked(self, name, version)? {
+                Ok(false) => return Ok(false),
+                Ok(true) => bail!(
+                    "{name} {version} is yanked in {feed}: a yanked version stays in the feed and can never \
+                     be published again. Publish under a new version (`--version`, such as \
+                     0.1.2-20240416). Nothing was uploaded."
+                ),
+                Err(stderr) => stderr,
+            }
+        } else {
+            out.stderr
+        };
+        Err(feed_error(&feed, &stderr, Need::Read)
             .context(format!("cannot tell whether {feed} has {name} {version}")))
     }
 
