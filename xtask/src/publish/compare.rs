@@ -15,6 +15,8 @@
 //! absent `package.build` (it is `"build.rs"` when that file exists, else
 //! `false`), and the `[[example]]`, `[[test]]` and `[[bench]]` tables (spelled
 //! out by newer cargo; consumers never build them, and their files are compared).
+//! A dependency's `registry-index` naming the run's empty index (packaged against
+//! it) stands for the feed's index URL.
 //!
 //! It also checks that each package holds exactly the files `cargo package --list`
 //! gives in the user's tree ([`cargo_lists`], [`check_file_sets`]).
@@ -83,13 +85,21 @@ fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::
         manifest.push_str(&format!("{name} = {{ version = \"={version}\"{registry} }}\n"));
     }
     manifest.push_str("\n# Its own workspace, never part of one further up.\n[workspace]\n");
-    std::fs::write(dir.join("Cargo.toml"), manifest).with_context(|| format!("cannot write {dir}/Cargo.toml"))?;
+    std::fs::write(dir.join("Cargo.toml"), manifest)
+        .with_context(|| format!("cannot write {dir}/Cargo.toml"))?;
     std::fs::write(dir.join("src").join("lib.rs"), "").with_context(|| format!("cannot write {dir}/src"))
 }
 
 /// The files (relative, `/`-separated) that differ between two unpacked packages,
-/// or exist in one only. Generated files are left out.
-pub fn differences(ours: &Utf8Path, theirs: &Utf8Path) -> anyhow::Result<Vec<String>> {
+/// or exist in one only, and the keys of the normalized manifests that differ.
+/// Generated files are left out. `index`: the URL our packages name the feed by
+/// (the run's empty index, packaged against) and the feed's own, which cargo
+/// writes into a published manifest as a dependency's `registry-index`.
+pub fn differences(
+    ours: &Utf8Path,
+    theirs: &Utf8Path,
+    index: Option<(&str, &str)>,
+) -> anyhow::Result<Vec<String>> {
     let (a, b) = (files(ours)?, files(theirs)?);
     let mut differ = Vec::new();
     for path in a.union(&b) {
@@ -99,7 +109,7 @@ pub fn differences(ours: &Utf8Path, theirs: &Utf8Path) -> anyhow::Result<Vec<Str
                     std::fs::read(root.join(path)).with_context(|| format!("cannot read {root}/{path}"))
                 };
                 if path == "Cargo.toml" {
-                    let keys = manifest_differences(ours, theirs)?;
+                    let keys = manifest_differences(ours, theirs, index)?;
                     differ.extend(keys.into_iter().map(|k| format!("Cargo.toml: {k}")));
                     continue;
                 }
@@ -121,11 +131,23 @@ pub fn differences(ours: &Utf8Path, theirs: &Utf8Path) -> anyhow::Result<Vec<Str
 
 /// A table, array or value of a manifest as data: no layout, no comments, no order
 /// of keys, inline and standard tables alike.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Data {
     Table(BTreeMap<String, Data>),
     Array(Vec<Data>),
     Scalar(String),
+}
+
+impl Data {
+    /// Every value equal to `from` becomes `to`.
+    fn replace(&mut self, from: &Data, to: &Data) {
+        match self {
+            Data::Table(table) => table.values_mut().for_each(|d| d.replace(from, to)),
+            Data::Array(items) => items.iter_mut().for_each(|d| d.replace(from, to)),
+            scalar if scalar == from => *scalar = to.clone(),
+            Data::Scalar(_) => {}
+        }
+    }
 }
 
 fn item_data(item: &Item) -> Option<Data> {
@@ -192,9 +214,17 @@ fn manifest_data(dir: &Utf8Path) -> anyhow::Result<BTreeMap<String, Data>> {
 
 /// The keys whose values differ between the normalized manifests of two unpacked
 /// packages, dotted, with both values where they are plain values.
-fn manifest_differences(ours: &Utf8Path, theirs: &Utf8Path) -> anyhow::Result<Vec<String>> {
+fn manifest_differences(
+    ours: &Utf8Path,
+    theirs: &Utf8Path,
+    index: Option<(&str, &str)>,
+) -> anyhow::Result<Vec<String>> {
     let mut found = Vec::new();
-    let (a, b) = (manifest_data(ours)?, manifest_data(theirs)?);
+    let (mut a, b) = (manifest_data(ours)?, manifest_data(theirs)?);
+    if let Some((packaged, feed)) = index {
+        let (from, to) = (Data::Scalar(format!("{packaged:?}")), Data::Scalar(format!("{feed:?}")));
+        a.values_mut().for_each(|data| data.replace(&from, &to));
+    }
     diff_tables("", &a, &b, &mut found);
     Ok(found)
 }
@@ -352,12 +382,12 @@ mod tests {
             std::fs::write(dir.join("Cargo.toml.orig"), "[package]").unwrap();
         }
         std::fs::write(b.join(".cargo-checksum.json"), "{}").unwrap();
-        assert_eq!(differences(&a, &b).unwrap(), Vec::<String>::new());
+        assert_eq!(differences(&a, &b, None).unwrap(), Vec::<String>::new());
         std::fs::write(b.join("src/lib.rs"), "fn b() {}").unwrap();
         std::fs::write(b.join("src/extra.rs"), "").unwrap();
         std::fs::write(a.join("Cargo.toml.orig"), "[package]\nversion = \"1\"").unwrap();
         assert_eq!(
-            differences(&a, &b).unwrap(),
+            differences(&a, &b, None).unwrap(),
             ["Cargo.toml.orig", "src/extra.rs (only in the feed's)", "src/lib.rs"]
         );
         std::fs::remove_dir_all(&base).unwrap();
@@ -383,20 +413,30 @@ mod tests {
                      [dependencies]\ndep = { features = [\"std\"], version = \"=0.1.0\" }\n";
         std::fs::write(a.join("Cargo.toml"), newer).unwrap();
         std::fs::write(b.join("Cargo.toml"), older).unwrap();
-        assert_eq!(manifest_differences(&a, &b).unwrap(), Vec::<String>::new());
+        assert_eq!(manifest_differences(&a, &b, None).unwrap(), Vec::<String>::new());
         let changed = older.replace("2021", "2018").replace("\"std\"", "").replace("MIT", "Apache-2.0");
         std::fs::write(b.join("Cargo.toml"), changed).unwrap();
         assert_eq!(
-            manifest_differences(&a, &b).unwrap(),
+            manifest_differences(&a, &b, None).unwrap(),
             [
                 "dependencies.dep.features ([\"std\"] here, [] in the feed's)",
                 "package.edition (\"2021\" here, \"2018\" in the feed's)",
                 "package.license (\"MIT\" here, \"Apache-2.0\" in the feed's)",
             ]
         );
+        // A dependency named by the index the run packaged against, which stands for the feed.
+        let local =
+            "[dependencies.dep]\nversion = \"=0.1.0\"\nregistry-index = \"file:///work/empty-index\"\n";
+        let feed = "[dependencies.dep]\nversion = \"=0.1.0\"\nregistry-index = \"sparse+http://feed/\"\n";
+        std::fs::write(a.join("Cargo.toml"), local).unwrap();
+        std::fs::write(b.join("Cargo.toml"), feed).unwrap();
+        assert_eq!(manifest_differences(&a, &b, None).unwrap().len(), 1);
+        let index = Some(("file:///work/empty-index", "sparse+http://feed/"));
+        assert_eq!(manifest_differences(&a, &b, index).unwrap(), Vec::<String>::new());
+        std::fs::write(a.join("Cargo.toml"), newer).unwrap();
         std::fs::write(b.join("Cargo.toml"), older.replace("license", "build = false\nlicense")).unwrap();
         assert_eq!(
-            differences(&a, &b).unwrap(),
+            differences(&a, &b, None).unwrap(),
             ["Cargo.toml: package.build (\"build.rs\" here, false in the feed's)"]
         );
         std::fs::remove_dir_all(&base).unwrap();

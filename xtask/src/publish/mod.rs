@@ -259,12 +259,17 @@ impl<'a> Engine<'a> {
         let wanted: Vec<(&str, &str)> =
             in_feed.iter().map(|&i| (crates[i].name.as_str(), crates[i].version.as_str())).collect();
         let feed_dir = compare::feed_sources(self, &wanted)?;
+        // Packaged against the run's empty index, which stands for the feed (crates.io
+        // is packaged against itself).
+        let empty_index = crate::git::file_url(&self.work.join("empty-index"));
+        let index =
+            (!self.registry.is_crates_io()).then_some((empty_index.as_str(), self.registry.index.as_str()));
         let mut problems = Vec::new();
         for &i in &in_feed {
             let krate = &crates[i];
             let packaged = &krate.packaged;
             let theirs = feed_dir.join(format!("{}-{}", krate.name, krate.version));
-            let differences = compare::differences(packaged, &theirs)?;
+            let differences = compare::differences(packaged, &theirs, index)?;
             if differences.is_empty() {
                 continue;
             }

@@ -125,19 +125,18 @@ fn cargo_list(sb: &mut Sandbox, fixture: &Path, name: &str) -> Vec<String> {
 /// The `.crate` of `name` 0.1.0 as the feed serves it, fetched by cargo for a
 /// consumer: its path in the cargo home's download cache.
 fn feed_crate(sb: &mut Sandbox, name: &str) -> PathBuf {
-    let consumer = sb.scratch_crate(
-        &format!("fetch-{name}"),
-        &format!("{name} = {{ version = \"=0.1.0\", registry = \"{PACKAGES}\" }}"),
-    );
-    sb.cargo(&consumer, &["fetch"]).assert_success();
     let cache = sb.cargo_home().join("registry").join("cache");
-    for registry in fs::read_dir(&cache).unwrap().flatten() {
-        let file = registry.path().join(format!("{name}-0.1.0.crate"));
-        if file.is_file() {
-            return file;
-        }
+    let cached = |cache: &Path| {
+        let registries = fs::read_dir(cache).into_iter().flatten().flatten();
+        registries.map(|r| r.path().join(format!("{name}-0.1.0.crate"))).find(|f| f.is_file())
+    };
+    if let Some(file) = cached(&cache) {
+        return file;
     }
-    panic!("cargo fetched no {name}-0.1.0.crate into {}", cache.display());
+    let dependency = format!("{name} = {{ version = \"=0.1.0\", registry = \"{PACKAGES}\" }}");
+    let consumer = sb.scratch_crate(&format!("fetch-{name}"), &dependency);
+    sb.cargo(&consumer, &["fetch"]).assert_success();
+    cached(&cache).unwrap_or_else(|| panic!("cargo fetched no {name}-0.1.0.crate into {}", cache.display()))
 }
 
 /// The files of a `.crate` (a gzipped tar), relative to its `name-version/` dir.
