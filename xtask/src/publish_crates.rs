@@ -29,8 +29,9 @@ use crate::workdir::WorkDir;
 /// feed has with identical sources.
 ///
 /// Selects the workspace's crates whose `package.publish` allows the registry
-/// (narrow with `-p`, `--exclude`), works on a copy of the workspace (your tree is
-/// never changed), packages and verifies all of them together (each dependent
+/// (narrow with `-p`, `--exclude`), works on a copy of your git repository at your
+/// commit, submodules included (your tree is never changed; uncommitted changes stop
+/// the run unless `--allow-dirty`), packages and verifies all of them together (each dependent
 /// against the dependencies just packaged: `--dry-run` needs no credentials and no
 /// feed), then per crate: skip it if the feed has that version with the same
 /// sources, stop before any upload if the feed has it with other sources, else
