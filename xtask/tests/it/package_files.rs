@@ -67,28 +67,54 @@ fn fixture(sb: &mut Sandbox) -> PathBuf {
     git(sb, &picolibc, &["add", "-A"]);
     git(sb, &picolibc, &["commit", "-q", "-m", "picolibc"]);
 
-    let dir = sb.root().join("hyperlight");
-    for (path, text) in FILES {
-        let path = dir.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
+    let dir = write_files(sb, &FILES);
     let common = dir.join("ws/src/hyperlight_common");
-    fs::create_dir_all(common.join("src")).unwrap();
     fs::write(
         common.join("src/lib.rs"),
         "pub const PAGE_SIZE: &str = include_str!(\"../data/pages.txt\");\npub const INT_BITS: u32 = hyperlight_libc::INT_BITS;\n",
     )
     .unwrap();
     symlink_dir("../../../shared", &common.join("data"));
-    git(sb, &dir, &["init", "-q", "-b", "main"]);
     let url = picolibc.to_str().unwrap();
     let at = "ws/src/hyperlight_libc/third_party/picolibc";
     git(sb, &dir, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", url, at]);
-    sb.cargo(&dir.join("ws"), &["generate-lockfile", "--offline"]).assert_success();
-    git(sb, &dir, &["add", "-A"]);
-    git(sb, &dir, &["commit", "-q", "-m", "Hyperlight, with a submodule"]);
+    commit_fixture(sb, &dir)
+}
+
+/// The same workspace without the shapes a copy of the workspace dir's files got
+/// wrong (no submodule, no symlink, the readme inside): for the tests of what the
+/// compare and the probe say, which old code could publish.
+fn plain_fixture(sb: &mut Sandbox) -> PathBuf {
+    let mut files = FILES.to_vec();
+    let manifest = ROOT_MANIFEST.replace("../README.md", "README.md");
+    files.retain(|(path, _)| !path.ends_with("build.rs") && *path != "ws/Cargo.toml");
+    files.extend([("ws/Cargo.toml", manifest.as_str()), ("ws/README.md", FILES[0].1)]);
+    files.push(("ws/src/hyperlight_libc/build.rs", "fn main() {}\n"));
+    let dir = write_files(sb, &files);
+    let lib = "pub const INT_BITS: u32 = hyperlight_libc::INT_BITS;\n";
+    fs::write(dir.join("ws/src/hyperlight_common/src/lib.rs"), lib).unwrap();
+    commit_fixture(sb, &dir)
+}
+
+/// `files` written into a new git repository `hyperlight` of the sandbox.
+fn write_files(sb: &mut Sandbox, files: &[(&str, &str)]) -> PathBuf {
+    let dir = sb.root().join("hyperlight");
+    for (path, text) in files {
+        let path = dir.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    fs::create_dir_all(dir.join("ws/src/hyperlight_common/src")).unwrap();
+    git(sb, &dir, &["init", "-q", "-b", "main"]);
     dir
+}
+
+/// The fixture's `Cargo.lock` generated, and everything committed.
+fn commit_fixture(sb: &mut Sandbox, dir: &Path) -> PathBuf {
+    sb.cargo(&dir.join("ws"), &["generate-lockfile", "--offline"]).assert_success();
+    git(sb, dir, &["add", "-A"]);
+    git(sb, dir, &["commit", "-q", "-m", "Hyperlight, in small"]);
+    dir.to_owned()
 }
 
 #[cfg(unix)]
@@ -275,11 +301,12 @@ fn uncommitted_changes_are_refused_unless_allow_dirty() {
 #[test]
 fn a_change_of_only_the_root_manifest_is_not_identical() {
     let (kellnr, mut sb, secrets) = logged_in_to(PACKAGES);
-    let fx = fixture(&mut sb);
+    let fx = plain_fixture(&mut sb);
     publish(&mut sb, &fx, &[]).assert_success();
 
     let root = fx.join("ws/Cargo.toml");
-    let changed = ROOT_MANIFEST.replace("Apache-2.0", "MIT").replace("\"=0.1.0\"", "\"0.1.0\"");
+    let changed =
+        fs::read_to_string(&root).unwrap().replace("Apache-2.0", "MIT").replace("\"=0.1.0\"", "\"0.1.0\"");
     fs::write(&root, changed).unwrap();
     git(&mut sb, &fx, &["commit", "-q", "-a", "-m", "root manifest only"]);
 
@@ -303,7 +330,7 @@ fn a_change_of_only_the_root_manifest_is_not_identical() {
 #[test]
 fn a_yanked_version_is_refused_as_permanent() {
     let (_kellnr, mut sb, secrets) = logged_in_to(PACKAGES);
-    let fx = fixture(&mut sb);
+    let fx = plain_fixture(&mut sb);
     publish(&mut sb, &fx, &["-p", LIBC]).assert_success();
     let yank = sb.cargo(&fx, &["yank", "--registry", PACKAGES, &format!("{LIBC}@0.1.0")]);
     yank.assert_success();
