@@ -227,7 +227,7 @@ fn packages_hold_cargo_s_files_submodule_symlink_and_outside_readme() {
 #[test]
 fn the_crate_names_the_user_s_commit() {
     let (_kellnr, mut sb, secrets) = logged_in_to(PACKAGES);
-    let fx = fixture(&mut sb);
+    let fx = plain_fixture(&mut sb);
     let head = git(&mut sb, &fx, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
 
     let run = publish(&mut sb, &fx, &[]);
