@@ -17,6 +17,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
 use crate::feeds::{self, Registry};
@@ -107,11 +108,7 @@ impl Publish {
             );
         }
         let git = Git::find()?;
-        let (top, prefix) = git.toplevel(sh, &root)?;
-        let commit = git.head(sh, &top)?;
-        if !self.allow_dirty {
-            refuse_uncommitted(&git.uncommitted(sh, &top)?, &top)?;
-        }
+        let (top, prefix, commit) = self.repository(sh, &git, &root)?;
 
         // Plan on the user's tree (read only), so a bad selection fails before any copy.
         let t = Instant::now();
@@ -163,23 +160,31 @@ impl Publish {
             if changed { "versions and requirements set, committed" } else { "nothing to change" },
             t,
         );
-        let named = git.head(sh, &repo)?;
-        if named != commit {
-            eprintln!(
-                "publish: the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with \
-                 {} committed on top in the work dir; that commit exists nowhere else",
-                match (copied != commit, named != copied) {
-                    (true, true) => "your uncommitted changes and the rewrite",
-                    (true, false) => "your uncommitted changes",
-                    _ => "the rewrite",
-                }
-            );
+        if let Some(note) = named_commit(&git.head(sh, &repo)?, &commit, &copied) {
+            eprintln!("publish: {note}");
         }
 
         let source = format!("the workspace at {root}");
         engine.run_stages(&src, &mut planned, None, &source)?;
         engine.done(started);
         Ok(())
+    }
+
+    /// The git repository holding the workspace at `root`: its top level, `root`
+    /// relative to it, and the commit checked out; an error naming what is
+    /// uncommitted unless `--allow-dirty`.
+    fn repository(
+        &self,
+        sh: &Shell,
+        git: &Git,
+        root: &Utf8Path,
+    ) -> anyhow::Result<(Utf8PathBuf, String, String)> {
+        let (top, prefix) = git.toplevel(sh, root)?;
+        let commit = git.head(sh, &top)?;
+        if !self.allow_dirty {
+            refuse_uncommitted(&git.uncommitted(sh, &top)?, &top)?;
+        }
+        Ok((top, prefix, commit))
     }
 
     /// How to bring crate `name`, left out, into the crates to publish.
@@ -215,9 +220,25 @@ impl Publish {
     }
 }
 
+/// When the packages will not name the user's `commit` in `.cargo_vcs_info.json`
+/// (the work copy's HEAD is `named`; `copied` is the copy before the rewrite): which
+/// commit they name, and what it is.
+fn named_commit(named: &str, commit: &str, copied: &str) -> Option<String> {
+    let on_top = match (copied != commit, named != copied) {
+        (false, false) => return None,
+        (true, true) => "your uncommitted changes and the rewrite",
+        (true, false) => "your uncommitted changes",
+        (false, true) => "the rewrite",
+    };
+    Some(format!(
+        "the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with {on_top} \
+         committed on top in the work dir; that commit exists nowhere else"
+    ))
+}
+
 /// The error for a repository with changes git has not committed, naming them:
 /// cargo refuses them too, and the copy is made from the commit.
-fn refuse_uncommitted(paths: &[String], top: &camino::Utf8Path) -> anyhow::Result<()> {
+fn refuse_uncommitted(paths: &[String], top: &Utf8Path) -> anyhow::Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
