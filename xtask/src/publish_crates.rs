@@ -44,6 +44,7 @@ use crate::workdir::WorkDir;
   cargo xtask publish --version 0.2.0-preview.1
   cargo xtask publish -p hyperlight-common -p hyperlight-host --dry-run
   cargo xtask publish --exclude hyperlight-capi
+  cargo xtask publish --dry-run --allow-dirty
   CARGO_REGISTRY_TOKEN=... cargo xtask publish --registry crates-io")]
 pub struct Publish {
     /// The registry: a feed of `.cargo/config.toml`, or `crates-io` (the token from

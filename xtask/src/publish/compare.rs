@@ -393,6 +393,38 @@ mod tests {
         std::fs::remove_dir_all(&base).unwrap();
     }
 
+    /// A package that does not hold exactly cargo's list stops the run, naming the
+    /// files on each side.
+    #[test]
+    fn a_package_differing_from_cargo_s_list_is_named() {
+        let base = Utf8PathBuf::try_from(std::env::temp_dir())
+            .unwrap()
+            .join(format!("xtask-listed-{}", std::process::id()));
+        std::fs::create_dir_all(base.join("src")).unwrap();
+        for file in ["Cargo.toml", "src/lib.rs", "extra.txt"] {
+            std::fs::write(base.join(file), "").unwrap();
+        }
+        let listed = |files: &[&str]| Some(files.iter().map(|f| f.to_string()).collect());
+        let mut krate = CratePlan {
+            name: "a".into(),
+            version: "0.1.0".into(),
+            dir: base.clone(),
+            is_dependency: false,
+            packaged: base.clone(),
+            listed: listed(&["Cargo.toml", "extra.txt", "src/lib.rs"]),
+            outcome: super::super::Outcome::Missing,
+        };
+        check_file_sets(std::slice::from_ref(&krate)).unwrap();
+        krate.listed = listed(&["Cargo.toml", "src/lib.rs", "README.md"]);
+        let msg = format!("{:#}", check_file_sets(std::slice::from_ref(&krate)).unwrap_err());
+        assert!(msg.contains("a 0.1.0: packaged but not in `cargo package --list`: [extra.txt]"), "{msg}");
+        assert!(
+            msg.contains("listed but not packaged: [README.md]") && msg.contains("nothing was uploaded"),
+            "{msg}"
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
     /// Inherited values live only in the normalized manifest: a change of the root
     /// manifest alone shows there, while layout and what newer cargo spells out do not.
     #[test]
