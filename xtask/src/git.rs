@@ -187,6 +187,138 @@ impl Git {
         Ok(copied)
     }
 
+    /// The git repository holding `dir`: its top level, and `dir` relative to it
+    /// (`/`-separated, empty at the top).
+    pub fn toplevel(&self, sh: &Shell, dir: &Utf8Path) -> anyhow::Result<(Utf8PathBuf, String)> {
+        let git = &self.exe;
+        let out = Program::cmd(cmd!(sh, "{git} -C {dir} rev-parse --show-toplevel --show-prefix"))
+            .label(format!("git rev-parse --show-toplevel (in {dir})"))
+            .output()
+            .with_context(|| {
+                format!(
+                    "{dir} is not in a git repository: publishing works from a git checkout, as cargo does"
+                )
+            })?;
+        let mut lines = out.stdout.lines();
+        let top = lines.next().filter(|l| !l.is_empty()).context("git named no top level")?;
+        let prefix = lines.next().unwrap_or("").trim_end_matches('/');
+        Ok((Utf8PathBuf::from(top), prefix.to_owned()))
+    }
+
+    /// The commit checked out in the work tree at `dir`.
+    pub fn head(&self, sh: &Shell, dir: &Utf8Path) -> anyhow::Result<String> {
+        let git = &self.exe;
+        let out = Program::cmd(cmd!(sh, "{git} -C {dir} rev-parse --verify HEAD"))
+            .label(format!("git rev-parse HEAD (in {dir})"))
+            .output()
+            .with_context(|| {
+                format!("the git repository at {dir} has no commit yet: commit the workspace first")
+            })?;
+        Ok(out.stdout.trim().to_owned())
+    }
+
+    /// What is uncommitted in the work tree at `top` and in its checked-out
+    /// submodules, recursively: changed, deleted and untracked (not ignored) files,
+    /// and submodules checked out at another commit than the one recorded. Paths
+    /// relative to `top`.
+    pub fn uncommitted(&self, sh: &Shell, top: &Utf8Path) -> anyhow::Result<Vec<String>> {
+        let mut found = Vec::new();
+        for path in self.changed_paths(sh, top)? {
+            found.push(path);
+        }
+        for (path, recorded) in self.submodules(sh, top)? {
+            let sub = top.join(&path);
+            if !sub.join(".git").exists() {
+                continue;
+            }
+            let head = self.head(sh, &sub)?;
+            if head != recorded {
+                found.push(format!("{path} (checked out at {head}, the commit records {recorded})"));
+            }
+            found.extend(self.uncommitted(sh, &sub)?.into_iter().map(|p| format!("{path}/{p}")));
+        }
+        Ok(found)
+    }
+
+    /// The paths `git status` shows in the repository at `dir` (its own files, not
+    /// its submodules'), a rename's both paths.
+    fn changed_paths(&self, sh: &Shell, dir: &Utf8Path) -> anyhow::Result<Vec<String>> {
+        let git = &self.exe;
+        let out = Program::cmd(cmd!(
+            sh,
+            "{git} -C {dir} status --porcelain=v1 -z --untracked-files=all --ignore-submodules=all"
+        ))
+        .label(format!("git status (in {dir})"))
+        .output()?;
+        Ok(status_paths(&out.stdout))
+    }
+
+    /// The submodules of the commit checked out at `dir`: (path, recorded commit).
+    fn submodules(&self, sh: &Shell, dir: &Utf8Path) -> anyhow::Result<Vec<(String, String)>> {
+        let git = &self.exe;
+        let out = Program::cmd(cmd!(sh, "{git} -C {dir} ls-tree -r -z --full-tree HEAD"))
+            .label(format!("git ls-tree HEAD (in {dir})"))
+            .output()?;
+        Ok(out
+            .stdout
+            .split('\0')
+            .filter_map(|entry| {
+                let (meta, path) = entry.split_once('\t')?;
+                let mut meta = meta.split(' ');
+                (meta.next()? == "160000").then_some(())?;
+                Some((path.to_owned(), meta.nth(1)?.to_owned()))
+            })
+            .collect())
+    }
+
+    /// A copy of the git repository whose work tree is at `top`, in `dest`, at the
+    /// commit checked out there, and each checked-out submodule at its commit,
+    /// recursively: `git clone --shared` (the objects are borrowed, not copied, and
+    /// the commit is the same). With `changes`, the uncommitted changes of the work
+    /// trees are copied over and committed under the fixed identity. Returns the
+    /// commit `dest` has checked out. Nothing is written to `top`.
+    pub fn copy_repository(
+        &self,
+        sh: &Shell,
+        top: &Utf8Path,
+        dest: &Utf8Path,
+        changes: bool,
+    ) -> anyhow::Result<String> {
+        let git = &self.exe;
+        let commit = self.head(sh, top)?;
+        Program::cmd(cmd!(sh, "{git} clone -q --shared --no-checkout --template= -- {top} {dest}"))
+            .label(format!("git clone --shared {top}"))
+            .output()?;
+        // A hooks dir that does not exist: no post-checkout hook of the user's runs here.
+        let no_hooks = format!("core.hooksPath={}", dest.join(".git/no-hooks"));
+        Program::cmd(cmd!(
+            sh,
+            "{git} -C {dest} -c {no_hooks} -c advice.detachedHead=false checkout -q --detach {commit}"
+        ))
+        .label(format!("git checkout {commit} (the copy of {top})"))
+        .output()?;
+        for (path, _) in self.submodules(sh, dest)? {
+            if top.join(&path).join(".git").exists() {
+                self.copy_repository(sh, &top.join(&path), &dest.join(&path), changes)?;
+            }
+        }
+        if !changes {
+            return Ok(commit);
+        }
+        for path in self.changed_paths(sh, top)? {
+            sync_path(&top.join(&path), &dest.join(&path))?;
+        }
+        Program::cmd(cmd!(sh, "{git} -C {dest} add -A")).label("git add (uncommitted changes)").output()?;
+        // Staged now: changed files, and the submodules whose copies moved.
+        let staged = Program::cmd(cmd!(sh, "{git} -C {dest} status --porcelain -z --untracked-files=no"))
+            .label("git status (the copy)")
+            .output()?;
+        if !staged.stdout.is_empty() {
+            self.commit(sh, dest, None, "Uncommitted changes (--allow-dirty)", "git commit (changes)")?;
+        }
+        self.head(sh, dest)
+    }
+
     /// Commits every change to tracked files under the fixed identity.
     pub fn commit_all(&self, sh: &Shell, dir: &Utf8Path, message: &str) -> anyhow::Result<()> {
         self.commit(sh, dir, Some("-a"), message, "git commit (the rewrite)")
@@ -255,6 +387,47 @@ fn first_fatal_line(stderr: &str) -> String {
         .to_owned()
 }
 
+/// The paths of `git status --porcelain=v1 -z`: each entry `XY path`, a rename or
+/// copy followed by its source path.
+fn status_paths(out: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut entries = out.split('\0').filter(|e| !e.is_empty());
+    while let Some(entry) = entries.next() {
+        let Some(path) = entry.get(3..) else { continue };
+        paths.push(path.to_owned());
+        if matches!(entry.as_bytes()[0], b'R' | b'C')
+            && let Some(source) = entries.next()
+        {
+            paths.push(source.to_owned());
+        }
+    }
+    paths
+}
+
+/// Makes `to` what `from` is: the same file, the same symlink (a copy of its
+/// target's contents where symlinks need privileges, on Windows), or gone.
+fn sync_path(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(to).is_ok() {
+        std::fs::remove_file(to).with_context(|| format!("cannot replace {to}"))?;
+    }
+    let Ok(meta) = std::fs::symlink_metadata(from) else { return Ok(()) };
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {parent}"))?;
+    }
+    #[cfg(unix)]
+    if meta.is_symlink() {
+        let target = std::fs::read_link(from).with_context(|| format!("cannot read the link {from}"))?;
+        return std::os::unix::fs::symlink(target, to).with_context(|| format!("cannot create {to}"));
+    }
+    if meta.is_dir() {
+        bail!(
+            "{from} is an untracked directory git cannot list (a repository of its own?): commit, ignore or remove it"
+        );
+    }
+    std::fs::copy(from, to).with_context(|| format!("cannot copy {from} to {to}"))?;
+    Ok(())
+}
+
 /// 4 to 39 hex digits: what `git rev-parse` could expand, and a fetch cannot take.
 fn looks_like_abbreviated_sha(rev: &str) -> bool {
     (4..40).contains(&rev.len()) && rev.chars().all(|c| c.is_ascii_hexdigit())
@@ -301,6 +474,12 @@ mod tests {
         assert_eq!(first_fatal_line(stderr), "couldn't find remote ref nope");
         let stderr = "fatal: '/x' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
         assert_eq!(first_fatal_line(stderr), "'/x' does not appear to be a git repository");
+    }
+
+    #[test]
+    fn status_names_both_paths_of_a_rename() {
+        let out = " M src/lib.rs\0R  new.rs\0old.rs\0?? notes.txt\0 D gone.rs\0";
+        assert_eq!(status_paths(out), ["src/lib.rs", "new.rs", "old.rs", "notes.txt", "gone.rs"]);
     }
 
     #[test]

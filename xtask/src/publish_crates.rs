@@ -2,22 +2,28 @@
 //! a feed or to crates.io, replacing the hand-ordered one-step-per-crate workflows,
 //! the installed version tools and the per-crate "already published?" checks.
 //!
-//! Its own stages: copy the workspace's files (those cargo would package: tracked,
-//! and untracked but not ignored) into the run's work dir, never touching the
-//! user's tree; plan (the publishable crates, in dependency order); rewrite the
-//! manifests there (every crate's version with `--version`, the requirements
-//! between them following with their operators kept, and the feed named on each)
-//! and commit. Then the shared publish engine ([`crate::publish`]).
+//! Its own stages: refuse uncommitted changes (unless `--allow-dirty`); plan (the
+//! publishable crates, in dependency order); ask cargo for each crate's files in the
+//! user's tree (`cargo package --list`); copy the git repository holding the
+//! workspace into the run's work dir, from its top level and with its submodules,
+//! at the user's commit (`git clone --shared`: about 0.1 s on Hyperlight's 452
+//! files, against 0.34 s for copying and committing the files anew, and the copy's
+//! commit is the user's, as `.cargo_vcs_info.json` should say), never touching the
+//! user's tree; rewrite the manifests there (every crate's version with `--version`,
+//! the requirements between them following with their operators kept, and the feed
+//! named on each) and commit. Then the shared publish engine ([`crate::publish`]),
+//! whose compare stage checks every package holds exactly cargo's list.
 
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
 use crate::feeds::{self, Registry};
 use crate::git::Git;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{Engine, check_version, manifest};
+use crate::publish::{Engine, check_version, compare, manifest};
 use crate::workdir::WorkDir;
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
@@ -25,8 +31,10 @@ use crate::workdir::WorkDir;
 ///
 /// Selects the workspace's crates that cargo would publish to the registry (as
 /// `cargo metadata` reads them: each with a `version` and a `package.publish` that
-/// allows the registry; narrow with `-p`, `--exclude`), works on a copy of the workspace (your tree is
-/// never changed), packages and verifies all of them together (each dependent
+/// allows the registry; narrow with `-p`, `--exclude`), works on a copy of your git
+/// repository at your commit, submodules included (your tree is never changed;
+/// uncommitted changes stop the run unless `--allow-dirty`), packages and verifies
+/// all of them together (each dependent
 /// against the dependencies just packaged: `--dry-run` needs no credentials and no
 /// feed), then per crate: skip it if the feed has that version with the same
 /// sources, stop before any upload if the feed has it with other sources, else
@@ -38,6 +46,7 @@ use crate::workdir::WorkDir;
   cargo xtask publish --version 0.2.0-preview.1
   cargo xtask publish -p hyperlight-common -p hyperlight-host --dry-run
   cargo xtask publish --exclude hyperlight-capi
+  cargo xtask publish --dry-run --allow-dirty
   CARGO_REGISTRY_TOKEN=... cargo xtask publish --registry crates-io")]
 pub struct Publish {
     /// The registry: a feed of `.cargo/config.toml`, or `crates-io` (the token from
@@ -59,6 +68,11 @@ pub struct Publish {
     /// print the plan and the manifest diff. Needs no credentials and no feed.
     #[arg(long)]
     pub dry_run: bool,
+    /// Publish uncommitted changes too (as `cargo publish --allow-dirty`): without
+    /// it, a change git has not committed in the repository or its submodules stops
+    /// the run, named.
+    #[arg(long)]
+    pub allow_dirty: bool,
     /// Keep the work dir (the copy with the rewrite committed) and print its path.
     #[arg(long)]
     pub keep: bool,
@@ -93,6 +107,7 @@ impl Publish {
             );
         }
         let git = Git::find()?;
+        let (top, prefix, commit) = self.repository(sh, &git, &root)?;
 
         // Plan on the user's tree (read only), so a bad selection fails before any copy.
         let t = Instant::now();
@@ -116,13 +131,21 @@ impl Publish {
         }
         let mut engine = Engine::new(sh, "publish", &registry, &work, self.dry_run);
 
-        let src = work.join("src");
-        let copied = git.snapshot(sh, &root, &src)?;
-        engine.stage("copy", &format!("{copied} files of {root} into the work dir"), t);
+        let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
+        let mut lists = compare::cargo_lists(&engine, &root, &names, self.allow_dirty)?;
+        // The whole repository, so that files outside the workspace dir are there.
+        let repo = work.join("src");
+        let copied = git.copy_repository(sh, &top, &repo, self.allow_dirty)?;
+        let src = if prefix.is_empty() { repo.clone() } else { repo.join(&prefix) };
+        let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
+        engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);
 
         let t = Instant::now();
         let ws = ws.moved_to(&src);
         let mut planned = engine.crate_plans(&ws, &plan, &src, t)?;
+        for krate in &mut planned {
+            krate.listed = lists.remove(&krate.name);
+        }
 
         let t = Instant::now();
         let rewrite = manifest::Rewrite {
@@ -142,11 +165,31 @@ impl Publish {
             if changed { "versions and requirements set, committed" } else { "nothing to change" },
             t,
         );
+        if let Some(note) = named_commit(&git.head(sh, &repo)?, &commit, &copied) {
+            eprintln!("publish: {note}");
+        }
 
         let source = format!("the workspace at {root}");
         engine.run_stages(&src, &mut planned, None, &source)?;
         engine.done(started);
         Ok(())
+    }
+
+    /// The git repository holding the workspace at `root`: its top level, `root`
+    /// relative to it, and the commit checked out; an error naming what is
+    /// uncommitted unless `--allow-dirty`.
+    fn repository(
+        &self,
+        sh: &Shell,
+        git: &Git,
+        root: &Utf8Path,
+    ) -> anyhow::Result<(Utf8PathBuf, String, String)> {
+        let (top, prefix) = git.toplevel(sh, root)?;
+        let commit = git.head(sh, &top)?;
+        if !self.allow_dirty {
+            refuse_uncommitted(&git.uncommitted(sh, &top)?, &top)?;
+        }
+        Ok((top, prefix, commit))
     }
 
     /// The registry of `--registry`: a feed of the config, or crates.io.
@@ -220,4 +263,37 @@ impl Publish {
         }
         Ok(wanted)
     }
+}
+
+/// When the packages will not name the user's `commit` in `.cargo_vcs_info.json`
+/// (the work copy's HEAD is `named`; `copied` is the copy before the rewrite): which
+/// commit they name, and what it is.
+fn named_commit(named: &str, commit: &str, copied: &str) -> Option<String> {
+    let on_top = match (copied != commit, named != copied) {
+        (false, false) => return None,
+        (true, true) => "your uncommitted changes and the rewrite",
+        (true, false) => "your uncommitted changes",
+        (false, true) => "the rewrite",
+    };
+    Some(format!(
+        "the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with {on_top} \
+         committed on top in the work dir; that commit exists nowhere else"
+    ))
+}
+
+/// The error for a repository with changes git has not committed, naming them:
+/// cargo refuses them too, and the copy is made from the commit.
+fn refuse_uncommitted(paths: &[String], top: &Utf8Path) -> anyhow::Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = paths.iter().take(20).map(String::as_str).collect();
+    let more = paths.len().saturating_sub(shown.len());
+    bail!(
+        "{} uncommitted in the git repository at {top} (what is published is what is committed):\n  {}{}\n\
+         Commit them, or pass --allow-dirty to publish them as they are (as `cargo publish --allow-dirty`)",
+        if paths.len() == 1 { "1 change is".to_owned() } else { format!("{} changes are", paths.len()) },
+        shown.join("\n  "),
+        if more > 0 { format!("\n  and {more} more") } else { String::new() }
+    )
 }

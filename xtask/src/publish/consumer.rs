@@ -454,6 +454,7 @@ mod tests {
             dir: dir.into(),
             is_dependency: false,
             packaged: dir.into(),
+            listed: None,
             outcome: super::super::Outcome::Missing,
         }
     }

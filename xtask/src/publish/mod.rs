@@ -20,7 +20,7 @@
 //! Feed versions are immutable: every check that can stop a bad upload runs before
 //! the first upload.
 
-mod compare;
+pub mod compare;
 pub mod consumer;
 pub mod manifest;
 mod package;
@@ -51,6 +51,9 @@ pub struct CratePlan {
     /// What `cargo package` unpacked and verified (the contents of its `.crate`);
     /// set by the package stage.
     pub packaged: Utf8PathBuf,
+    /// The files `cargo package --list` gives for it in the user's tree, which the
+    /// package must hold exactly (checked in the compare stage); `None`: unchecked.
+    pub listed: Option<std::collections::BTreeSet<String>>,
     pub outcome: Outcome,
 }
 
@@ -154,6 +157,7 @@ impl<'a> Engine<'a> {
                 dir: if member.dir.is_empty() { src.to_owned() } else { src.join(&member.dir) },
                 is_dependency: plan.edges.iter().any(|(_, dependency)| *dependency == member.name),
                 packaged: Utf8PathBuf::new(),
+                listed: None,
                 outcome: Outcome::Missing,
             });
         }
@@ -250,10 +254,12 @@ impl<'a> Engine<'a> {
         consumer::check(self, host, crates, dry_run, allow)
     }
 
-    /// Stage 3: compares what the feed has for each crate [`Outcome::InFeed`] with
-    /// what was just packaged. Identical: [`Outcome::Identical`]. Different: an
+    /// Stage 3: checks each package holds the files cargo listed for it (see
+    /// [`CratePlan::listed`]), then compares what the feed has for each crate
+    /// [`Outcome::InFeed`] with what was just packaged. Identical: [`Outcome::Identical`]. Different: an
     /// error naming the crate, the files and the fix, before anything is uploaded.
     pub fn compare(&mut self, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+        compare::check_file_sets(crates)?;
         let in_feed: Vec<usize> =
             (0..crates.len()).filter(|&i| crates[i].outcome == Outcome::InFeed).collect();
         if in_feed.is_empty() {
@@ -263,12 +269,17 @@ impl<'a> Engine<'a> {
         let wanted: Vec<(&str, &str)> =
             in_feed.iter().map(|&i| (crates[i].name.as_str(), crates[i].version.as_str())).collect();
         let feed_dir = compare::feed_sources(self, &wanted)?;
+        // Packaged against the run's empty index, which stands for the feed (crates.io
+        // is packaged against itself).
+        let empty_index = crate::git::file_url(&self.work.join("empty-index"));
+        let index =
+            (!self.registry.is_crates_io()).then_some((empty_index.as_str(), self.registry.index.as_str()));
         let mut problems = Vec::new();
         for &i in &in_feed {
             let krate = &crates[i];
             let packaged = &krate.packaged;
             let theirs = feed_dir.join(format!("{}-{}", krate.name, krate.version));
-            let differences = compare::differences(packaged, &theirs)?;
+            let differences = compare::differences(packaged, &theirs, index)?;
             if differences.is_empty() {
                 continue;
             }
@@ -348,7 +359,9 @@ impl<'a> Engine<'a> {
 
     /// Whether the feed has `name` at `version`, asked through `cargo info` (from the
     /// work dir, outside any workspace, so cargo looks at the feed only). Anything
-    /// but cargo's "could not find" is an error, never "absent".
+    /// but cargo's "could not find" is an error, never "absent". A yanked version
+    /// (which `cargo info` does not show) is in the feed and can never be published
+    /// again: an error that asks for a new version.
     fn in_feed(&mut self, name: &str, version: &str) -> anyhow::Result<bool> {
         let spec = format!("{name}@{version}");
         let feed = self.registry.name.clone();
@@ -357,10 +370,20 @@ impl<'a> Engine<'a> {
         if out.success {
             return Ok(true);
         }
-        if out.stderr.contains(&format!("could not find `{spec}`")) {
-            return Ok(false);
-        }
-        Err(feed_error(&feed, &out.stderr, Need::Read)
+        let stderr = if out.stderr.contains(&format!("could not find `{spec}`")) {
+            match compare::yanked(self, name, version)? {
+                Ok(false) => return Ok(false),
+                Ok(true) => bail!(
+                    "{name} {version} is yanked in {feed}: a yanked version stays in the feed and can never \
+                     be published again. Publish under a new version (`--version`, such as \
+                     0.1.2-20240416). Nothing was uploaded."
+                ),
+                Err(stderr) => stderr,
+            }
+        } else {
+            out.stderr
+        };
+        Err(feed_error(&feed, &stderr, Need::Read)
             .context(format!("cannot tell whether {feed} has {name} {version}")))
     }
 

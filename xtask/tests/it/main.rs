@@ -7,6 +7,7 @@ mod config_faults;
 mod credentials;
 mod faults;
 mod login;
+mod package_files;
 mod publish;
 mod publish_redist;
 mod setup;

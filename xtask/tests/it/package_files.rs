@@ -1,0 +1,347 @@
+//! Issue 14: what `cargo xtask publish` packages is what cargo packages in the
+//! user's tree, and "identical" means identical for consumers.
+//!
+//! The fixture copies the shapes of today's Hyperlight that a copy of the
+//! workspace's own files got wrong: the workspace is a subdirectory of its git
+//! repository, members inherit their readme (`../README.md`, outside the workspace
+//! dir), edition and license from the root, a member builds from a git submodule
+//! (a real one: a second local repository added with `git submodule add`), and
+//! another reads its data through a symlinked directory that points outside the
+//! workspace dir.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use xtask_harness::{Run, Sandbox};
+
+use crate::login::{PACKAGES, closed_port, git, logged_in_to, scan};
+
+const LIBC: &str = "hyperlight-libc";
+const COMMON: &str = "hyperlight-common";
+
+/// The workspace root, `ws/` of the repository.
+const ROOT_MANIFEST: &str = r#"[workspace]
+resolver = "2"
+members = ["src/hyperlight_common", "src/hyperlight_libc"]
+
+[workspace.package]
+version = "0.1.0"
+edition = "2021"
+license = "Apache-2.0"
+readme = "../README.md"
+
+[workspace.dependencies]
+# Already naming the feed: the rewrite has nothing to change.
+hyperlight-libc = { path = "src/hyperlight_libc", version = "=0.1.0", registry = "hyperlight_packages" }
+"#;
+
+/// (path in the repository, contents) of the superproject's files.
+const FILES: [(&str, &str); 8] = [
+    ("README.md", "# Hyperlight (a test fixture)\n"),
+    (".gitignore", "target/\n"),
+    ("shared/pages.txt", "4096\n"),
+    ("ws/Cargo.toml", ROOT_MANIFEST),
+    (
+        "ws/src/hyperlight_libc/Cargo.toml",
+        "[package]\nname = \"hyperlight-libc\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nreadme.workspace = true\ndescription = \"C from a submodule\"\nlinks = \"c\"\nbuild = \"build.rs\"\n",
+    ),
+    (
+        "ws/src/hyperlight_libc/build.rs",
+        "fn main() {\n    let header = std::fs::read_to_string(\"third_party/picolibc/include/limits.h\").unwrap();\n    assert!(header.contains(\"INT_BITS\"));\n    println!(\"cargo:rerun-if-changed=third_party/picolibc/include/limits.h\");\n}\n",
+    ),
+    ("ws/src/hyperlight_libc/src/lib.rs", "pub const INT_BITS: u32 = 32;\n"),
+    (
+        "ws/src/hyperlight_common/Cargo.toml",
+        "[package]\nname = \"hyperlight-common\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nreadme.workspace = true\ndescription = \"Data through a symlinked dir\"\n\n[dependencies]\nhyperlight-libc = { workspace = true }\n",
+    ),
+];
+
+/// The fixture: `picolibc`, a repository of its own, and `hyperlight`, whose
+/// workspace `ws/` has it as a submodule of the libc crate; everything committed.
+fn fixture(sb: &mut Sandbox) -> PathBuf {
+    let picolibc = sb.root().join("picolibc");
+    fs::create_dir_all(picolibc.join("include")).unwrap();
+    fs::write(picolibc.join("include/limits.h"), "#define INT_BITS 32\n").unwrap();
+    fs::write(picolibc.join("COPYING"), "BSD\n").unwrap();
+    git(sb, &picolibc, &["init", "-q", "-b", "main"]);
+    git(sb, &picolibc, &["add", "-A"]);
+    git(sb, &picolibc, &["commit", "-q", "-m", "picolibc"]);
+
+    let dir = write_files(sb, &FILES);
+    let common = dir.join("ws/src/hyperlight_common");
+    fs::write(
+        common.join("src/lib.rs"),
+        "pub const PAGE_SIZE: &str = include_str!(\"../data/pages.txt\");\npub const INT_BITS: u32 = hyperlight_libc::INT_BITS;\n",
+    )
+    .unwrap();
+    symlink_dir("../../../shared", &common.join("data"));
+    let url = picolibc.to_str().unwrap();
+    let at = "ws/src/hyperlight_libc/third_party/picolibc";
+    git(sb, &dir, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", url, at]);
+    commit_fixture(sb, &dir)
+}
+
+/// The same workspace without the shapes a copy of the workspace dir's files got
+/// wrong (no submodule, no symlink, the readme inside): for the tests of what the
+/// compare and the probe say, which old code could publish.
+fn plain_fixture(sb: &mut Sandbox) -> PathBuf {
+    let mut files = FILES.to_vec();
+    let manifest = ROOT_MANIFEST.replace("../README.md", "README.md");
+    files.retain(|(path, _)| !path.ends_with("build.rs") && *path != "ws/Cargo.toml");
+    files.extend([("ws/Cargo.toml", manifest.as_str()), ("ws/README.md", FILES[0].1)]);
+    files.push(("ws/src/hyperlight_libc/build.rs", "fn main() {}\n"));
+    let dir = write_files(sb, &files);
+    let lib = "pub const INT_BITS: u32 = hyperlight_libc::INT_BITS;\n";
+    fs::write(dir.join("ws/src/hyperlight_common/src/lib.rs"), lib).unwrap();
+    commit_fixture(sb, &dir)
+}
+
+/// `files` written into a new git repository `hyperlight` of the sandbox.
+fn write_files(sb: &mut Sandbox, files: &[(&str, &str)]) -> PathBuf {
+    let dir = sb.root().join("hyperlight");
+    for (path, text) in files {
+        let path = dir.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    fs::create_dir_all(dir.join("ws/src/hyperlight_common/src")).unwrap();
+    git(sb, &dir, &["init", "-q", "-b", "main"]);
+    dir
+}
+
+/// The fixture's `Cargo.lock` generated, and everything committed.
+fn commit_fixture(sb: &mut Sandbox, dir: &Path) -> PathBuf {
+    sb.cargo(&dir.join("ws"), &["generate-lockfile", "--offline"]).assert_success();
+    git(sb, dir, &["add", "-A"]);
+    git(sb, dir, &["commit", "-q", "-m", "Hyperlight, in small"]);
+    dir.to_owned()
+}
+
+#[cfg(unix)]
+fn symlink_dir(target: &str, link: &Path) {
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
+#[cfg(windows)]
+fn symlink_dir(target: &str, link: &Path) {
+    std::os::windows::fs::symlink_dir(target, link).unwrap();
+}
+
+/// `cargo xtask publish --manifest-path <fixture>/ws/Cargo.toml <extra>`.
+fn publish(sb: &mut Sandbox, fixture: &Path, extra: &[&str]) -> Run {
+    let manifest = fixture.join("ws/Cargo.toml");
+    let manifest = manifest.to_str().unwrap().to_owned();
+    let mut args = vec!["publish", "--manifest-path", &manifest];
+    args.extend_from_slice(extra);
+    sb.xtask(&args)
+}
+
+/// What `cargo package --list -p name` gives in the fixture (its target dir
+/// elsewhere, so the fixture stays as it is).
+fn cargo_list(sb: &mut Sandbox, fixture: &Path, name: &str) -> Vec<String> {
+    let target = sb.root().join("list-target");
+    let target = target.to_str().unwrap().to_owned();
+    let run = sb.cargo(&fixture.join("ws"), &["package", "--list", "-p", name, "--target-dir", &target]);
+    run.assert_success();
+    let mut files: Vec<String> = run.stdout.lines().map(str::to_owned).collect();
+    files.sort();
+    files
+}
+
+/// The `.crate` of `name` 0.1.0 as the feed serves it, fetched by cargo for a
+/// consumer: its path in the cargo home's download cache.
+fn feed_crate(sb: &mut Sandbox, name: &str) -> PathBuf {
+    let cache = sb.cargo_home().join("registry").join("cache");
+    let cached = |cache: &Path| {
+        let registries = fs::read_dir(cache).into_iter().flatten().flatten();
+        registries.map(|r| r.path().join(format!("{name}-0.1.0.crate"))).find(|f| f.is_file())
+    };
+    if let Some(file) = cached(&cache) {
+        return file;
+    }
+    let dependency = format!("{name} = {{ version = \"=0.1.0\", registry = \"{PACKAGES}\" }}");
+    let consumer = sb.scratch_crate(&format!("fetch-{name}"), &dependency);
+    sb.cargo(&consumer, &["fetch"]).assert_success();
+    cached(&cache).unwrap_or_else(|| panic!("cargo fetched no {name}-0.1.0.crate into {}", cache.display()))
+}
+
+/// The files of a `.crate` (a gzipped tar), relative to its `name-version/` dir.
+fn crate_files(sb: &mut Sandbox, file: &Path) -> Vec<String> {
+    let run = sb.run("tar", &["-tzf", file.to_str().unwrap()], file.parent().unwrap());
+    run.assert_success();
+    let mut files: Vec<String> = run
+        .stdout
+        .lines()
+        .filter(|l| !l.ends_with('/'))
+        .map(|l| l.split_once('/').unwrap().1.to_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+/// One file of a `.crate`.
+fn crate_file(sb: &mut Sandbox, file: &Path, name: &str, inner: &str) -> String {
+    let path = format!("{name}-0.1.0/{inner}");
+    let run = sb.run("tar", &["-xzOf", file.to_str().unwrap(), &path], file.parent().unwrap());
+    run.assert_success();
+    run.stdout.clone()
+}
+
+/// The fixture published to kellnr; each `.crate` the feed serves holds exactly
+/// the files `cargo package --list` gives in the fixture (the submodule's, the
+/// symlinked dir's and the readme from outside the workspace among them); a
+/// second run skips both as identical.
+#[test]
+fn packages_hold_cargo_s_files_submodule_symlink_and_outside_readme() {
+    let (_kellnr, mut sb, secrets) = logged_in_to(PACKAGES);
+    let fx = fixture(&mut sb);
+
+    let run = publish(&mut sb, &fx, &[]);
+    run.assert_success();
+    for name in [LIBC, COMMON] {
+        let listed = cargo_list(&mut sb, &fx, name);
+        let file = feed_crate(&mut sb, name);
+        assert_eq!(crate_files(&mut sb, &file), listed, "{name}");
+    }
+    let libc = feed_crate(&mut sb, LIBC);
+    let libc = crate_files(&mut sb, &libc);
+    for expected in ["third_party/picolibc/include/limits.h", "README.md", "build.rs"] {
+        assert!(libc.contains(&expected.to_owned()), "{expected} is missing: {libc:?}");
+    }
+    let common = feed_crate(&mut sb, COMMON);
+    assert!(crate_files(&mut sb, &common).contains(&"data/pages.txt".to_owned()));
+    assert_eq!(crate_file(&mut sb, &common, COMMON, "README.md"), FILES[0].1);
+
+    let again = publish(&mut sb, &fx, &[]);
+    again.assert_success();
+    for name in [LIBC, COMMON] {
+        let line =
+            again.stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{}", again.stdout));
+        assert!(line.ends_with("already there (identical)"), "{line}");
+    }
+    scan(&sb, &secrets);
+}
+
+/// Without `--version` and with nothing to rewrite, the `.crate` names the user's
+/// commit and the workspace's path in the repository, as `cargo publish` would.
+#[test]
+fn the_crate_names_the_user_s_commit() {
+    let (_kellnr, mut sb, secrets) = logged_in_to(PACKAGES);
+    let fx = plain_fixture(&mut sb);
+    let head = git(&mut sb, &fx, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+
+    let run = publish(&mut sb, &fx, &[]);
+    run.assert_success();
+    run.assert_output_contains("nothing to change");
+    assert!(!run.stderr.contains("exists nowhere else"), "{}", run.stderr);
+    for (name, dir) in [(LIBC, "hyperlight_libc"), (COMMON, "hyperlight_common")] {
+        let file = feed_crate(&mut sb, name);
+        let vcs = crate_file(&mut sb, &file, name, ".cargo_vcs_info.json");
+        assert!(vcs.contains(&format!("\"sha1\": \"{head}\"")), "{vcs}");
+        assert!(vcs.contains(&format!("\"path_in_vcs\": \"ws/src/{dir}\"")), "{vcs}");
+        assert!(!vcs.contains("dirty"), "{vcs}");
+    }
+
+    // With a rewrite (`--version`), the run says which commit the packages name.
+    let run = publish(&mut sb, &fx, &["--version", "0.2.0"]);
+    run.assert_success();
+    run.assert_output_contains(&format!("your commit {head} with the rewrite committed on top"));
+    scan(&sb, &secrets);
+}
+
+/// Uncommitted changes, in the workspace and in the submodule, stop the run before
+/// anything is packaged, each named; `--allow-dirty` publishes them as they are.
+#[test]
+fn uncommitted_changes_are_refused_unless_allow_dirty() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let fx = fixture(&mut sb);
+    let lib = fx.join("ws/src/hyperlight_libc/src/lib.rs");
+    fs::write(&lib, "pub const INT_BITS: u32 = 32;\npub const DIRTY: bool = true;\n").unwrap();
+    fs::write(fx.join("notes.txt"), "not committed\n").unwrap();
+    let header = fx.join("ws/src/hyperlight_libc/third_party/picolibc/include/limits.h");
+    fs::write(&header, "#define INT_BITS 32\n#define DIRTY 1\n").unwrap();
+
+    let run = publish(&mut sb, &fx, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("3 changes are uncommitted");
+    run.assert_output_contains("ws/src/hyperlight_libc/src/lib.rs");
+    run.assert_output_contains("notes.txt");
+    run.assert_output_contains("ws/src/hyperlight_libc/third_party/picolibc/include/limits.h");
+    run.assert_output_contains("--allow-dirty");
+    let calls: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
+    assert!(calls.iter().all(|l| !l.starts_with("package ")), "packaged a dirty tree: {calls:?}");
+
+    let run = publish(&mut sb, &fx, &["--dry-run", "--allow-dirty", "--keep"]);
+    run.assert_success();
+    run.assert_output_contains("with its uncommitted changes (--allow-dirty)");
+    run.assert_output_contains("your uncommitted changes committed on top");
+    let kept = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("publish: work dir "))
+        .and_then(|l| l.strip_suffix(" (kept: --keep)"))
+        .unwrap_or_else(|| panic!("no kept work dir: {}", run.stderr));
+    let packaged = Path::new(kept).join("package").join(format!("{LIBC}-0.1.0"));
+    let packaged = if packaged.is_dir() {
+        packaged
+    } else {
+        Path::new(kept).join("verify-dependencies").join("package").join(format!("{LIBC}-0.1.0"))
+    };
+    let text = fs::read_to_string(packaged.join("src/lib.rs")).unwrap();
+    assert!(text.contains("DIRTY"), "{text}");
+    let text = fs::read_to_string(packaged.join("third_party/picolibc/include/limits.h")).unwrap();
+    assert!(text.contains("DIRTY"), "{text}");
+}
+
+/// Issue 14, defect 2: published, then only the root manifest changes (what the
+/// members inherit: their license, a dependency's requirement): the run stops as
+/// "other sources", naming the keys, and uploads nothing.
+#[test]
+fn a_change_of_only_the_root_manifest_is_not_identical() {
+    let (kellnr, mut sb, secrets) = logged_in_to(PACKAGES);
+    let fx = plain_fixture(&mut sb);
+    publish(&mut sb, &fx, &[]).assert_success();
+
+    let root = fx.join("ws/Cargo.toml");
+    let changed =
+        fs::read_to_string(&root).unwrap().replace("Apache-2.0", "MIT").replace("\"=0.1.0\"", "\"0.1.0\"");
+    fs::write(&root, changed).unwrap();
+    git(&mut sb, &fx, &["commit", "-q", "-a", "-m", "root manifest only"]);
+
+    let before = kellnr.index_entry(COMMON).unwrap();
+    let run = publish(&mut sb, &fx, &[]);
+    run.assert_failure();
+    run.assert_output_contains(&format!(
+        "{COMMON} 0.1.0 is in {PACKAGES} with other sources than this run's"
+    ));
+    run.assert_output_contains("Cargo.toml: package.license (\"MIT\" here, \"Apache-2.0\" in the feed's)");
+    run.assert_output_contains(
+        "Cargo.toml: dependencies.hyperlight-libc.version (\"0.1.0\" here, \"=0.1.0\" in the feed's)",
+    );
+    run.assert_output_contains("Nothing was uploaded");
+    assert_eq!(kellnr.index_entry(COMMON).unwrap(), before);
+    scan(&sb, &secrets);
+}
+
+/// Issue 14, defect 6: a yanked version is in the feed and can never be published
+/// again: the run says so and asks for a new version, never "run again".
+#[test]
+fn a_yanked_version_is_refused_as_permanent() {
+    let (_kellnr, mut sb, secrets) = logged_in_to(PACKAGES);
+    let fx = plain_fixture(&mut sb);
+    publish(&mut sb, &fx, &["-p", LIBC]).assert_success();
+    let yank = sb.cargo(&fx, &["yank", "--registry", PACKAGES, &format!("{LIBC}@0.1.0")]);
+    yank.assert_success();
+
+    let run = publish(&mut sb, &fx, &["-p", LIBC]);
+    run.assert_failure();
+    run.assert_output_contains(&format!("{LIBC} 0.1.0 is yanked in {PACKAGES}"));
+    run.assert_output_contains("--version");
+    assert!(!run.combined().contains("run again"), "{}", run.combined());
+    let publishes =
+        sb.calls("cargo").iter().filter(|c| c.argv.first().map(String::as_str) == Some("publish")).count();
+    assert_eq!(publishes, 1, "published again after the yank");
+    scan(&sb, &secrets);
+}
