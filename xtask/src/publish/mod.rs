@@ -57,24 +57,34 @@ pub struct CratePlan {
 /// What happened, or will happen, to one crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// Nothing known yet: the run stopped before it learned more (a dry run asks
+    /// the feed nothing).
+    Planned,
     /// Not in the feed: to be published.
     Missing,
     /// The feed has this version; its sources are still to be compared.
     InFeed,
     /// The feed has this version, built from the same sources: skipped.
     Identical,
+    /// The feed has this version, built from other sources: the run stops.
+    Differs,
     Published,
-    /// A dry run: packaged and verified, nothing uploaded.
+    /// Its upload failed.
+    Failed,
+    /// A dry run that passed every stage: packaged and verified, nothing uploaded.
     WouldPublish,
 }
 
 impl Outcome {
     fn text(self) -> &'static str {
         match self {
+            Outcome::Planned => "not checked (the run stopped before)",
             Outcome::Missing => "not published",
             Outcome::InFeed => "in the feed (not compared)",
             Outcome::Identical => "already there (identical)",
+            Outcome::Differs => "in the feed with other sources",
             Outcome::Published => "published",
+            Outcome::Failed => "failed",
             Outcome::WouldPublish => "would publish",
         }
     }
@@ -144,7 +154,7 @@ impl<'a> Engine<'a> {
                 dir: if member.dir.is_empty() { src.to_owned() } else { src.join(&member.dir) },
                 is_dependency: plan.edges.iter().any(|(_, dependency)| *dependency == member.name),
                 packaged: Utf8PathBuf::new(),
-                outcome: Outcome::Missing,
+                outcome: Outcome::Planned,
             });
         }
         let list: Vec<String> = crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
@@ -192,7 +202,11 @@ impl<'a> Engine<'a> {
                 self.check_consumers(host, crates)?;
             }
             self.compare(crates)?;
-            if !self.dry_run {
+            if self.dry_run {
+                for krate in crates.iter_mut() {
+                    krate.outcome = Outcome::WouldPublish;
+                }
+            } else {
                 self.publish(crates)?;
             }
             anyhow::Ok(())
@@ -202,13 +216,12 @@ impl<'a> Engine<'a> {
     }
 
     /// Stage 1: marks each crate [`Outcome::InFeed`] or [`Outcome::Missing`]; a
-    /// dry run asks the feed nothing ([`Outcome::WouldPublish`]).
+    /// dry run asks the feed nothing (they stay [`Outcome::Planned`]).
     pub fn probe(&mut self, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
         for krate in crates.iter_mut() {
-            if self.dry_run {
-                krate.outcome = Outcome::WouldPublish;
-                continue;
-            }
             let t = Instant::now();
             let present = self.in_feed(&krate.name, &krate.version)?;
             krate.outcome = if present { Outcome::InFeed } else { Outcome::Missing };
@@ -255,13 +268,15 @@ impl<'a> Engine<'a> {
         let feed_dir = compare::feed_sources(self, &wanted)?;
         let mut problems = Vec::new();
         for &i in &in_feed {
-            let krate = &crates[i];
-            let packaged = &krate.packaged;
-            let theirs = feed_dir.join(format!("{}-{}", krate.name, krate.version));
+            let packaged = &crates[i].packaged;
+            let theirs = feed_dir.join(format!("{}-{}", crates[i].name, crates[i].version));
             let differences = compare::differences(packaged, &theirs)?;
             if differences.is_empty() {
+                crates[i].outcome = Outcome::Identical;
                 continue;
             }
+            crates[i].outcome = Outcome::Differs;
+            let krate = &crates[i];
             let shown: Vec<&str> = differences.iter().take(10).map(String::as_str).collect();
             let more = differences.len().saturating_sub(shown.len());
             problems.push(format!(
@@ -280,9 +295,6 @@ impl<'a> Engine<'a> {
                 problems.join("\n")
             );
         }
-        for &i in &in_feed {
-            crates[i].outcome = Outcome::Identical;
-        }
         let names: Vec<String> =
             in_feed.iter().map(|&i| format!("{} {}", crates[i].name, crates[i].version)).collect();
         self.stage(
@@ -294,12 +306,14 @@ impl<'a> Engine<'a> {
     }
 
     /// Stage 4: publishes every crate still [`Outcome::Missing`], in order. On a
-    /// failure the crates after it stay missing, and the error says to run again.
+    /// failure the crates after it stay missing; the error says whether running
+    /// again can help (see [`Engine::publish_one`]).
     pub fn publish(&mut self, crates: &mut [CratePlan]) -> anyhow::Result<()> {
         for krate in crates.iter_mut().filter(|c| c.outcome == Outcome::Missing) {
             interrupt::check()?;
-            self.publish_one(&krate.name, &krate.version, &krate.dir.join("Cargo.toml"))?;
-            krate.outcome = Outcome::Published;
+            let result = self.publish_one(&krate.name, &krate.version, &krate.dir.join("Cargo.toml"));
+            krate.outcome = if result.is_ok() { Outcome::Published } else { Outcome::Failed };
+            result?;
         }
         Ok(())
     }
@@ -360,8 +374,14 @@ impl<'a> Engine<'a> {
         let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
         let out = self.cargo(&dir, &args, true)?;
         if !out.success {
+            let transient = crate::cargo::classify(&out.stderr).is_transient();
+            let next = if transient {
+                "run again to resume: what is published already is skipped"
+            } else {
+                "running again will fail the same way until that is changed"
+            };
             return Err(feed_error(&feed, &out.stderr, Need::Publish)
-                .context(format!("publishing {name} {version} to {feed} failed; run again to resume")));
+                .context(format!("publishing {name} {version} to {feed} failed; {next}")));
         }
         let task = self.task;
         match out.uploaded_after {
