@@ -122,7 +122,9 @@ impl fmt::Display for FeedError {
             FeedError::AlreadyExists(why) => write!(f, "the version exists ({why})"),
             FeedError::NoMatchingPackage(why) => write!(f, "a dependency is missing ({why})"),
             FeedError::TooLarge(why) => write!(f, "the crate is too large ({why})"),
-            FeedError::Refused { status, reason } => write!(f, "refused by the feed (HTTP {status}: {reason})"),
+            FeedError::Refused { status, reason } => {
+                write!(f, "refused by the feed (HTTP {status}: {reason})")
+            }
             FeedError::Other(why) => write!(f, "cargo failed ({why})"),
         }
     }
@@ -189,9 +191,11 @@ impl FeedError {
             FeedError::AlreadyExists(_) => "feed versions are immutable: publish these sources under a new \
                  version (`--version`, such as 0.1.2-20240416)"
                 .into(),
-            FeedError::NoMatchingPackage(_) => "publish that dependency to the feed first, or, when it comes \
+            FeedError::NoMatchingPackage(_) => {
+                "publish that dependency to the feed first, or, when it comes \
                  from another registry, name it in the dependency (`registry = \"...\"`)"
-                .into(),
+                    .into()
+            }
             FeedError::TooLarge(_) => "make the crate smaller: leave out what it does not need to build \
                  (`exclude` or `include` in its manifest; `cargo package --list` shows what goes in)"
                 .into(),

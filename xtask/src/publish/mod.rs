@@ -69,8 +69,6 @@ pub enum Outcome {
     /// The feed has this version, built from other sources: the run stops.
     Differs,
     Published,
-    /// Its upload failed.
-    Failed,
     /// A dry run that passed every stage: packaged and verified, nothing uploaded.
     WouldPublish,
 }
@@ -84,7 +82,6 @@ impl Outcome {
             Outcome::Identical => "already there (identical)",
             Outcome::Differs => "in the feed with other sources",
             Outcome::Published => "published",
-            Outcome::Failed => "failed",
             Outcome::WouldPublish => "would publish",
         }
     }
@@ -311,9 +308,8 @@ impl<'a> Engine<'a> {
     pub fn publish(&mut self, crates: &mut [CratePlan]) -> anyhow::Result<()> {
         for krate in crates.iter_mut().filter(|c| c.outcome == Outcome::Missing) {
             interrupt::check()?;
-            let result = self.publish_one(&krate.name, &krate.version, &krate.dir.join("Cargo.toml"));
-            krate.outcome = if result.is_ok() { Outcome::Published } else { Outcome::Failed };
-            result?;
+            self.publish_one(&krate.name, &krate.version, &krate.dir.join("Cargo.toml"))?;
+            krate.outcome = Outcome::Published;
         }
         Ok(())
     }
@@ -372,7 +368,7 @@ impl<'a> Engine<'a> {
         let feed = self.registry.name.clone();
         let dir = manifest.parent().context("a manifest has a directory")?.to_owned();
         let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
-        let out = self.cargo(&dir, &args, true)?;
+        let out = self.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true)?;
         if !out.success {
             let transient = crate::cargo::classify(&out.stderr).is_transient();
             let next = if transient {
@@ -404,9 +400,22 @@ impl<'a> Engine<'a> {
 
     /// Runs cargo with `args` in `dir` through the runner ([`run_cargo`]). With
     /// `echo`, cargo's output is shown as it comes, in a log group under GitHub
-    /// Actions.
+    /// Actions. Its waiting lines name it `cargo <subcommand>`.
     pub fn cargo(&mut self, dir: &Utf8Path, args: &[&str], echo: bool) -> anyhow::Result<CargoOutput> {
-        let program = self.cargo_program(dir, args);
+        let step = format!("cargo {}", args.first().unwrap_or(&""));
+        self.cargo_step(dir, &step, args, echo)
+    }
+
+    /// [`Engine::cargo`], its waiting lines naming `step` (such as "packaging
+    /// mshv-bindings") rather than the command line, which the log group shows.
+    pub fn cargo_step(
+        &mut self,
+        dir: &Utf8Path,
+        step: &str,
+        args: &[&str],
+        echo: bool,
+    ) -> anyhow::Result<CargoOutput> {
+        let program = self.cargo_program(dir, step, args);
         let started = Instant::now();
         let run = || run_cargo(program, echo.then_some(""), started);
         let result = if echo { gha::group(&format!("$ cargo {}", args.join(" ")), run) } else { run() };
@@ -414,21 +423,22 @@ impl<'a> Engine<'a> {
         result
     }
 
-    /// Runs cargo commands in `dir` at the same time, each `(tag, args)` in a
-    /// thread of its own, their output shown as it comes, each line behind its
-    /// command's `[tag]`, all in one log group. The time in cargo counts once.
+    /// Runs cargo commands in `dir` at the same time, each `(tag, step, args)` in
+    /// a thread of its own, their output shown as it comes, each line behind its
+    /// command's `[tag]`, all in one log group; the waiting lines name the `step`
+    /// (such as "verifying the dependencies"). The time in cargo counts once.
     pub fn cargo_at_once(
         &mut self,
         dir: &Utf8Path,
-        commands: &[(String, Vec<String>)],
+        commands: &[(String, String, Vec<String>)],
     ) -> Vec<anyhow::Result<CargoOutput>> {
         let started = Instant::now();
         let programs: Vec<(String, Program)> = commands
             .iter()
-            .map(|(tag, args)| (format!("[{tag}] "), self.cargo_program(dir, &strs(args))))
+            .map(|(tag, step, args)| (format!("[{tag}] "), self.cargo_program(dir, step, &strs(args))))
             .collect();
         let title: Vec<String> =
-            commands.iter().map(|(tag, args)| format!("[{tag}] cargo {}", args.join(" "))).collect();
+            commands.iter().map(|(tag, _, args)| format!("[{tag}] cargo {}", args.join(" "))).collect();
         let results = gha::group(&format!("$ at once: {}", title.join(" & ")), || {
             std::thread::scope(|scope| {
                 let running: Vec<_> = programs
@@ -442,12 +452,11 @@ impl<'a> Engine<'a> {
         results
     }
 
-    /// Cargo with `args` in `dir`, the feed's index given through cargo's own
-    /// environment variable (the work dir is outside the repo, whose config names
-    /// the feeds).
-    fn cargo_program(&self, dir: &Utf8Path, args: &[&str]) -> Program {
-        let mut program =
-            run::cargo(dir, args).label(format!("cargo {}", args.join(" "))).timeout(CARGO_TIMEOUT);
+    /// Cargo with `args` in `dir`, named `step` in waiting lines and errors, the
+    /// feed's index given through cargo's own environment variable (the work dir
+    /// is outside the repo, whose config names the feeds).
+    fn cargo_program(&self, dir: &Utf8Path, step: &str, args: &[&str]) -> Program {
+        let mut program = run::cargo(dir, args).label(step).timeout(CARGO_TIMEOUT);
         if !self.registry.is_crates_io() {
             program = program.env(&self.registry.env_var("index"), &self.registry.index);
         }

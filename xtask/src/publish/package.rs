@@ -38,8 +38,8 @@ use toml_edit::Value;
 
 use super::{CargoOutput, CratePlan, Engine, strs, tail};
 use crate::feeds::Registry;
-use crate::interrupt;
 use crate::git::{self, Git};
+use crate::interrupt;
 
 /// Packages and verifies `crates` from the workspace at `src`, sets where each
 /// one's verified contents are, and checks every `.crate` against the feed's size
@@ -78,7 +78,7 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
     let listed = engine.work().join("packaged");
     let mut args = package_args(&feed, &index_config, &listed, &names(|_| true));
     args.push("--no-verify".into());
-    check(vec![engine.cargo(src, &strs(&args), true)])?;
+    check(vec![engine.cargo_step(src, "packaging", &strs(&args), true)])?;
     let local = listed.join("package").join("tmp-registry");
     if !local.join("index").is_dir() {
         bail!("`cargo package` left no local registry at {local}: cannot verify the dependents against it");
@@ -92,9 +92,10 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
     let (first, second) =
         (engine.work().join("verify-dependencies"), engine.work().join("verify-dependents"));
     let commands = [
-        ("dependencies".to_owned(), package_args(&feed, &index_config, &first, &dependencies)),
-        ("dependents".to_owned(), package_args(&feed, &replaced, &second, &dependents)),
-    ];
+        ("dependencies", package_args(&feed, &index_config, &first, &dependencies)),
+        ("dependents", package_args(&feed, &replaced, &second, &dependents)),
+    ]
+    .map(|(tag, args)| (tag.to_owned(), format!("verifying the {tag}"), args));
     check(engine.cargo_at_once(src, &commands))?;
     for krate in crates.iter() {
         let file = format!("{}-{}.crate", krate.name, krate.version);
@@ -125,7 +126,7 @@ fn package_together(
     let target = engine.work().join("package");
     let names: Vec<String> = crates.iter().map(|c| c.name.clone()).collect();
     let args = package_args(&engine.registry().name, configs, &target, &names);
-    check(vec![engine.cargo(src, &strs(&args), true)])?;
+    check(vec![engine.cargo_step(src, "packaging and verifying", &strs(&args), true)])?;
     set_packaged(crates, &target, &target)
 }
 
@@ -191,7 +192,7 @@ fn size_limit(registry: &Registry) -> Option<(u64, &'static str)> {
     let index = registry.index.as_str();
     if registry.is_crates_io() || index.contains("://index.crates.io") {
         // crates.io's answer to a larger upload: "max upload size is: 10485760".
-        Some((10 * MIB, "crates.io's limit"))
+        Some((10 * MIB, "crates.io's upload limit"))
     } else if index.contains("pkgs.dev.azure.com") || index.contains(".pkgs.visualstudio.com") {
         // learn.microsoft.com/azure/devops/artifacts/reference/limits: Cargo, 500 MiB per file.
         Some((500 * MIB, "Azure Artifacts' limit for Cargo"))
@@ -220,9 +221,9 @@ fn check_sizes(registry: &Registry, crates: &[CratePlan]) -> anyhow::Result<()> 
         return Ok(());
     }
     bail!(
-        "{} packaged, over {} of {limit} bytes ({source}); nothing was uploaded. Leave out what the crate \
-         does not need to build (`exclude` or `include` in its manifest; `cargo package --list` shows \
-         what goes in)",
+        "{} packaged, over {}'s limit of {limit} bytes ({source}); nothing was uploaded. Leave out what \
+         the crate does not need to build (`exclude` or `include` in its manifest; `cargo package --list` \
+         shows what goes in)",
         over.join(", "),
         registry.name
     )
@@ -279,9 +280,7 @@ impl RegistryDirs {
                 return Err(err).with_context(|| format!("cannot lock {path}"));
             }
             if !std::mem::replace(&mut said, true) {
-                eprintln!(
-                    "waiting for another run's package stage to end: it shares the cargo home {home}"
-                );
+                eprintln!("waiting for another run's package stage to end: it shares the cargo home {home}");
             }
             interrupt::check()?;
             std::thread::sleep(Duration::from_millis(200));

@@ -8,6 +8,7 @@ mod credentials;
 mod faults;
 mod login;
 mod publish;
+mod publish_faults;
 mod publish_redist;
 mod setup;
 mod standins;
