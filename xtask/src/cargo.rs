@@ -202,7 +202,7 @@ impl FeedError {
             FeedError::Refused { .. } => {
                 "change what the feed names, in the crate's manifest or the feed's settings".into()
             }
-            FeedError::Other(_) => "read cargo's message above".into(),
+            FeedError::Other(_) => "see cargo's message".into(),
         }
     }
 }
