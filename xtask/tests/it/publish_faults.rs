@@ -163,20 +163,62 @@ fn a_dry_run_that_fails_at_packaging_does_not_say_would_publish() {
     }
 }
 
+/// A build script for the bindings that makes two runs overlap where sharing a
+/// cargo home once broke them: the first run to build the bindings from the
+/// dependents' local registry claims `$MARKS/first`; the other run, at that point,
+/// waits until the first run's work dir is gone (the first run over, its cleanup
+/// done), then lets cargo compile the bindings from the sources it extracted.
+const RACE_BUILD_RS: &str = r#"use std::{env, fs, path::Path, thread, time::Duration};
+
+fn main() {
+    let Ok(marks) = env::var("XTASK_TEST_RACE_MARKS") else { return };
+    if !env::var("CARGO_MANIFEST_DIR").unwrap().contains("registry") {
+        return;
+    }
+    let out = env::var("OUT_DIR").unwrap();
+    let work = out.split("/verify-dependents").next().unwrap().to_owned();
+    let first = Path::new(&marks).join("first");
+    if fs::create_dir(&first).is_ok() {
+        fs::write(first.join("work"), &work).unwrap();
+        return;
+    }
+    let theirs = loop {
+        match fs::read_to_string(first.join("work")) {
+            Ok(theirs) if !theirs.is_empty() => break theirs,
+            _ => thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    while Path::new(&theirs).exists() {
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+"#;
+
 /// Defect 7: two runs at once in one `CARGO_HOME` (two terminals, a CI matrix on
-/// one machine) both complete; they take turns at the package stage, and no run's
-/// local registry dirs are left behind.
+/// one machine) both complete, even when one run ends while the other builds from
+/// what cargo extracted into `$CARGO_HOME/registry` (the first run's cleanup used
+/// to remove it); they take turns at the package stage, and no run's local
+/// registry dirs are left behind.
+#[cfg(unix)]
 #[test]
 fn two_runs_in_one_cargo_home_both_complete() {
     let mut sb = Sandbox::new(crate::xtask_bin());
-    let fx = fixture(&mut sb, 0, 3000);
+    let fx = fixture(&mut sb, 0, 12);
+    fs::write(fx.dir.join("mshv-bindings/build.rs"), RACE_BUILD_RS).unwrap();
+    git(&mut sb, &fx.dir, &["add", "-A"]);
+    git(&mut sb, &fx.dir, &["commit", "-q", "-m", "bindings: a build script"]);
+    let rev = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    let marks = sb.root().join("race-marks");
+    fs::create_dir_all(&marks).unwrap();
+    sb.env("XTASK_TEST_RACE_MARKS", marks.to_str().unwrap());
     let repo = fx.dir.to_str().unwrap().to_owned();
-    let args = ["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"];
+    let args = ["publish-redist", "--repo", &repo, "--rev", &rev, "--dry-run"];
     let runs = sb.xtask_together(&[&args, &args]);
     for run in &runs {
         run.assert_success();
         assert!(run.stdout.matches("would publish").count() == 2, "{}", run.stdout);
     }
+    assert!(marks.join("first").is_dir(), "the build script never ran from the local registry");
     let waited = runs.iter().filter(|r| r.stderr.contains("waiting for another run's package stage")).count();
     assert_eq!(waited, 1, "{}\n{}", runs[0].combined(), runs[1].combined());
     assert!(local_registry_dirs(&sb).is_empty(), "{:?}", local_registry_dirs(&sb));
