@@ -97,9 +97,21 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
     ]
     .map(|(tag, args)| (tag.to_owned(), format!("verifying the {tag}"), args));
     check(engine.cargo_at_once(src, &commands))?;
-    for krate in crates.iter() {
+    check_same(crates, &listed, &first, &second)?;
+    set_packaged(crates, &first, &second)
+}
+
+/// Each `.crate` verified (in the target dir `dependencies` or `dependents`) equals,
+/// byte for byte, the one in `listed` that its dependents built against.
+fn check_same(
+    crates: &[CratePlan],
+    listed: &Utf8Path,
+    dependencies: &Utf8Path,
+    dependents: &Utf8Path,
+) -> anyhow::Result<()> {
+    for krate in crates {
         let file = format!("{}-{}.crate", krate.name, krate.version);
-        let target = if krate.is_dependency { &first } else { &second };
+        let target = if krate.is_dependency { dependencies } else { dependents };
         let (verified, built_against) =
             (target.join("package").join(&file), listed.join("package").join(&file));
         let same = std::fs::read(&verified).with_context(|| format!("cannot read {verified}"))?
@@ -113,7 +125,7 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
             );
         }
     }
-    set_packaged(crates, &first, &second)
+    Ok(())
 }
 
 /// One `cargo package` that packages and verifies every crate, one after the other.
