@@ -5,8 +5,7 @@
 //! report says what the run learned of each crate.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 use xtask_harness::{Run, Sandbox};
 
@@ -18,21 +17,6 @@ fn publish_redist(sb: &mut Sandbox, fx: &Fixture, extra: &[&str]) -> Run {
     let mut args = vec!["publish-redist", "--repo", &repo, "--rev", &fx.pin];
     args.extend_from_slice(extra);
     sb.xtask(&args)
-}
-
-/// The `-`-named (local registry) entries under `$CARGO_HOME/registry`.
-fn local_registry_dirs(sb: &Sandbox) -> Vec<String> {
-    let registry = sb.cargo_home().join("registry");
-    let mut found = Vec::new();
-    for part in ["index", "src", "cache"] {
-        for entry in fs::read_dir(registry.join(part)).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('-') {
-                found.push(format!("{part}/{name}"));
-            }
-        }
-    }
-    found
 }
 
 /// Defect 6: the feed already has a version the probe missed (published since it
@@ -163,221 +147,251 @@ fn a_dry_run_that_fails_at_packaging_does_not_say_would_publish() {
     }
 }
 
-/// A build script for the bindings that makes two runs overlap where sharing a
-/// cargo home once broke them: the first run to build the bindings from the
-/// dependents' local registry claims `$MARKS/first`; the other run, at that point,
-/// waits until the first run's work dir is gone (the first run over, its cleanup
-/// done), then lets cargo compile the bindings from the sources it extracted.
-const RACE_BUILD_RS: &str = r#"use std::{env, fs, path::Path, thread, time::Duration};
+/// The tests that send signals and stand in for cargo with shell scripts.
+#[cfg(unix)]
+mod unix {
+    use std::fs;
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
 
-fn main() {
-    let Ok(marks) = env::var("XTASK_TEST_RACE_MARKS") else { return };
-    if !env::var("CARGO_MANIFEST_DIR").unwrap().contains("registry") {
-        return;
-    }
-    let out = env::var("OUT_DIR").unwrap();
-    let work = out.split("/verify-dependents").next().unwrap().to_owned();
-    let first = Path::new(&marks).join("first");
-    if fs::create_dir(&first).is_ok() {
-        fs::write(first.join("work"), &work).unwrap();
-        return;
-    }
-    let theirs = loop {
-        match fs::read_to_string(first.join("work")) {
-            Ok(theirs) if !theirs.is_empty() => break theirs,
-            _ => thread::sleep(Duration::from_millis(100)),
+    use xtask_harness::Sandbox;
+
+    use crate::login::git;
+    use crate::publish_redist::{Fixture, fixture};
+
+    /// The `-`-named (local registry) entries under `$CARGO_HOME/registry`.
+    fn local_registry_dirs(sb: &Sandbox) -> Vec<String> {
+        let registry = sb.cargo_home().join("registry");
+        let mut found = Vec::new();
+        for part in ["index", "src", "cache"] {
+            for entry in fs::read_dir(registry.join(part)).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('-') {
+                    found.push(format!("{part}/{name}"));
+                }
+            }
         }
-    };
-    while Path::new(&theirs).exists() {
-        thread::sleep(Duration::from_millis(100));
+        found
     }
-}
-"#;
 
-/// Defect 7: two runs at once in one `CARGO_HOME` (two terminals, a CI matrix on
-/// one machine) both complete, even when one run ends while the other builds from
-/// what cargo extracted into `$CARGO_HOME/registry` (the first run's cleanup used
-/// to remove it); they take turns at the package stage, and no run's local
-/// registry dirs are left behind.
-#[cfg(unix)]
-#[test]
-fn two_runs_in_one_cargo_home_both_complete() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let fx = fixture(&mut sb, 0, 12);
-    fs::write(fx.dir.join("mshv-bindings/build.rs"), RACE_BUILD_RS).unwrap();
-    git(&mut sb, &fx.dir, &["add", "-A"]);
-    git(&mut sb, &fx.dir, &["commit", "-q", "-m", "bindings: a build script"]);
-    let rev = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
-    let marks = sb.root().join("race-marks");
-    fs::create_dir_all(&marks).unwrap();
-    sb.env("XTASK_TEST_RACE_MARKS", marks.to_str().unwrap());
-    let repo = fx.dir.to_str().unwrap().to_owned();
-    let args = ["publish-redist", "--repo", &repo, "--rev", &rev, "--dry-run"];
-    let runs = sb.xtask_together(&[&args, &args]);
-    for run in &runs {
-        run.assert_success();
-        assert!(run.stdout.matches("would publish").count() == 2, "{}", run.stdout);
-    }
-    assert!(marks.join("first").is_dir(), "the build script never ran from the local registry");
-    let waited = runs.iter().filter(|r| r.stderr.contains("waiting for another run's package stage")).count();
-    assert_eq!(waited, 1, "{}\n{}", runs[0].combined(), runs[1].combined());
-    assert!(local_registry_dirs(&sb).is_empty(), "{:?}", local_registry_dirs(&sb));
-}
+    /// A build script for the bindings that makes two runs overlap where sharing a
+    /// cargo home once broke them: the first run to build the bindings from the
+    /// dependents' local registry claims `$MARKS/first`; the other run, at that point,
+    /// waits until the first run's work dir is gone (the first run over, its cleanup
+    /// done), then lets cargo compile the bindings from the sources it extracted.
+    const RACE_BUILD_RS: &str = r#"use std::{env, fs, path::Path, thread, time::Duration};
 
-/// A sandbox whose cargo packages without verifying for real, and for each
-/// verification (two at once) sleeps in a child of its own, as a build script
-/// does, marking in `marks` its start (`package-started-<pgid>`), the sleeper's
-/// pid (`build-script-pid-<pgid>`) and an interrupt (`cargo-got-int-<pgid>`).
-fn slow_verifying_sandbox() -> (Sandbox, Fixture, PathBuf) {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let fx = fixture(&mut sb, 0, 12);
-    let marks = sb.root().join("marks");
-    fs::create_dir_all(&marks).unwrap();
-    let real = sb.real_cargo().to_str().unwrap().to_owned();
-    let m = marks.to_str().unwrap().to_owned();
-    sb.install_standin(
-        "cargo-slow-package",
-        &format!(
-            "case \"$1 $*\" in\n\
-             *--no-verify*) exec '{real}' \"$@\" ;;\n\
-             package*)\n\
-             \x20 trap 'echo INT > {m}/cargo-got-int-$$; exit 130' INT\n\
-             \x20 sh -c 'echo $$ > {m}/build-script-pid-$PPID; touch {m}/package-started-$PPID; exec sleep 60'\n\
-             \x20 ;;\n\
-             *) exec '{real}' \"$@\" ;;\n\
-             esac\n"
-        ),
-    );
-    sb.env("CARGO", sb.bin_dir().join("cargo-slow-package").to_str().unwrap());
-    (sb, fx, marks)
-}
-
-fn marked(marks: &Path, prefix: &str) -> Vec<PathBuf> {
-    fs::read_dir(marks)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
-        .map(|e| e.path())
-        .collect()
-}
-
-fn alive(pid: &str) -> bool {
-    std::process::Command::new("kill")
-        .args(["-0", pid.trim()])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success()
-}
-
-/// `kill -s SIG -- TARGET` (a negative target names a process group).
-fn signal(target: &str, sig: &str) {
-    let status = std::process::Command::new("kill").args(["-s", sig, "--", target]).status().unwrap();
-    assert!(status.success(), "kill -s {sig} {target}");
-}
-
-/// Waits (at most a minute) until `done` holds, failing early if the xtask ended.
-fn wait_for(child: &mut std::process::Child, what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-        assert!(child.try_wait().unwrap().is_none(), "the xtask ended before {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Defect 8 (and 9, the waiting lines): `sig` to the xtask alone during the two
-/// verifications reaches both cargo commands, the build scripts stop, the work
-/// dir is removed, the exit code is an interrupt's; the waiting lines name the
-/// step, not the cargo command line.
-#[cfg(unix)]
-fn a_signal_stops_the_run_as_ctrl_c_does(sig: &str) {
-    let (mut sb, fx, marks) = slow_verifying_sandbox();
-    let repo = fx.dir.to_str().unwrap().to_owned();
-    let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
-    wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
-    // The runner's waiting line comes after 5 s without output.
-    let err = sb.root().join("spawned.err");
-    wait_for(&mut child, "the waiting lines", || {
-        let text = fs::read_to_string(&err).unwrap_or_default();
-        text.contains("waiting for `verifying the dependencies`")
-            && text.contains("waiting for `verifying the dependents`")
-    });
-    signal(&child.id().to_string(), sig);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+    fn main() {
+        let Ok(marks) = env::var("XTASK_TEST_RACE_MARKS") else { return };
+        if !env::var("CARGO_MANIFEST_DIR").unwrap().contains("registry") {
+            return;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the xtask did not stop after {sig}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (_, stderr) = sb.spawned_output(&format!("xtask publish-redist ({sig})"));
-    assert_eq!(status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    for line in stderr.lines().filter(|l| l.contains("waiting for")) {
-        assert!(!line.contains("--target-dir") && !line.contains("--config"), "{line}");
+        let out = env::var("OUT_DIR").unwrap();
+        let work = out.split("/verify-dependents").next().unwrap().to_owned();
+        let first = Path::new(&marks).join("first");
+        if fs::create_dir(&first).is_ok() {
+            fs::write(first.join("work"), &work).unwrap();
+            return;
+        }
+        let theirs = loop {
+            match fs::read_to_string(first.join("work")) {
+                Ok(theirs) if !theirs.is_empty() => break theirs,
+                _ => thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        while Path::new(&theirs).exists() {
+            thread::sleep(Duration::from_millis(100));
+        }
     }
-    assert_eq!(marked(&marks, "cargo-got-int-").len(), 2, "not both cargo commands got the interrupt");
-    for file in marked(&marks, "build-script-pid-") {
-        let pid = fs::read_to_string(file).unwrap();
-        assert!(!alive(&pid), "cargo's child (a build script) is still running after {sig}");
+    "#;
+
+    /// Defect 7: two runs at once in one `CARGO_HOME` (two terminals, a CI matrix on
+    /// one machine) both complete, even when one run ends while the other builds from
+    /// what cargo extracted into `$CARGO_HOME/registry` (the first run's cleanup used
+    /// to remove it); they take turns at the package stage, and no run's local
+    /// registry dirs are left behind.
+    #[test]
+    fn two_runs_in_one_cargo_home_both_complete() {
+        let mut sb = Sandbox::new(crate::xtask_bin());
+        let fx = fixture(&mut sb, 0, 12);
+        fs::write(fx.dir.join("mshv-bindings/build.rs"), RACE_BUILD_RS).unwrap();
+        git(&mut sb, &fx.dir, &["add", "-A"]);
+        git(&mut sb, &fx.dir, &["commit", "-q", "-m", "bindings: a build script"]);
+        let rev = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+        let marks = sb.root().join("race-marks");
+        fs::create_dir_all(&marks).unwrap();
+        sb.env("XTASK_TEST_RACE_MARKS", marks.to_str().unwrap());
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        let args = ["publish-redist", "--repo", &repo, "--rev", &rev, "--dry-run"];
+        let runs = sb.xtask_together(&[&args, &args]);
+        for run in &runs {
+            run.assert_success();
+            assert!(run.stdout.matches("would publish").count() == 2, "{}", run.stdout);
+        }
+        assert!(marks.join("first").is_dir(), "the build script never ran from the local registry");
+        let waited =
+            runs.iter().filter(|r| r.stderr.contains("waiting for another run's package stage")).count();
+        assert_eq!(waited, 1, "{}\n{}", runs[0].combined(), runs[1].combined());
+        assert!(local_registry_dirs(&sb).is_empty(), "{:?}", local_registry_dirs(&sb));
     }
-    let left: Vec<_> = fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert!(left.is_empty(), "work dirs left behind: {left:?}");
-}
 
-#[cfg(unix)]
-#[test]
-fn sigterm_stops_the_run_as_ctrl_c_does() {
-    a_signal_stops_the_run_as_ctrl_c_does("TERM");
-}
-
-#[cfg(unix)]
-#[test]
-fn sighup_stops_the_run_as_ctrl_c_does() {
-    a_signal_stops_the_run_as_ctrl_c_does("HUP");
-}
-
-/// Defect 8: a run killed outright (SIGKILL: no handler runs) while cargo builds
-/// in its work dir. The next run does not remove that dir while cargo's processes
-/// still run in it; once they are gone, it does.
-#[cfg(unix)]
-#[test]
-fn a_killed_runs_work_dir_stays_while_its_cargo_still_runs() {
-    let (mut sb, fx, marks) = slow_verifying_sandbox();
-    let repo = fx.dir.to_str().unwrap().to_owned();
-    let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
-    wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    sb.spawned_output("xtask publish-redist (killed)");
-    let work_dirs =
-        || -> Vec<PathBuf> { fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.path()).collect() };
-    let dead = work_dirs();
-    assert_eq!(dead.len(), 1, "{dead:?}");
-    let sleepers: Vec<String> =
-        marked(&marks, "build-script-pid-").iter().map(|f| fs::read_to_string(f).unwrap()).collect();
-    assert!(sleepers.iter().all(|pid| alive(pid)), "cargo's children ended with the xtask");
-
-    // Another run (stopped at once by a rev that does not exist) cleans stale dirs first.
-    let args =
-        ["publish-redist", "--repo", &repo, "--rev", "0123456789abcdef0123456789abcdef01234567", "--dry-run"];
-    let real = sb.real_cargo().to_str().unwrap().to_owned();
-    sb.env("CARGO", &real);
-    sb.xtask(&args).assert_failure();
-    assert!(dead[0].exists(), "a work dir was removed while cargo still ran in it");
-
-    for file in marked(&marks, "package-started-") {
-        let pgid =
-            file.file_name().unwrap().to_string_lossy().trim_start_matches("package-started-").to_owned();
-        signal(&format!("-{pgid}"), "KILL");
+    /// A sandbox whose cargo packages without verifying for real, and for each
+    /// verification (two at once) sleeps in a child of its own, as a build script
+    /// does, marking in `marks` its start (`package-started-<pgid>`), the sleeper's
+    /// pid (`build-script-pid-<pgid>`) and an interrupt (`cargo-got-int-<pgid>`).
+    fn slow_verifying_sandbox() -> (Sandbox, Fixture, PathBuf) {
+        let mut sb = Sandbox::new(crate::xtask_bin());
+        let fx = fixture(&mut sb, 0, 12);
+        let marks = sb.root().join("marks");
+        fs::create_dir_all(&marks).unwrap();
+        let real = sb.real_cargo().to_str().unwrap().to_owned();
+        let m = marks.to_str().unwrap().to_owned();
+        sb.install_standin(
+            "cargo-slow-package",
+            &format!(
+                "case \"$1 $*\" in\n\
+                 *--no-verify*) exec '{real}' \"$@\" ;;\n\
+                 package*)\n\
+                 \x20 trap 'echo INT > {m}/cargo-got-int-$$; exit 130' INT\n\
+                 \x20 sh -c 'echo $$ > {m}/build-script-pid-$PPID; touch {m}/package-started-$PPID; exec sleep 60'\n\
+                 \x20 ;;\n\
+                 *) exec '{real}' \"$@\" ;;\n\
+                 esac\n"
+            ),
+        );
+        sb.env("CARGO", sb.bin_dir().join("cargo-slow-package").to_str().unwrap());
+        (sb, fx, marks)
     }
-    let started = Instant::now();
-    while sleepers.iter().any(|pid| alive(pid)) {
-        assert!(started.elapsed() < Duration::from_secs(30), "the sleepers did not end");
-        std::thread::sleep(Duration::from_millis(50));
+
+    fn marked(marks: &Path, prefix: &str) -> Vec<PathBuf> {
+        fs::read_dir(marks)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            .map(|e| e.path())
+            .collect()
     }
-    sb.xtask(&args).assert_failure();
-    assert!(!dead[0].exists(), "the dead run's work dir was not removed once its processes ended");
+
+    fn alive(pid: &str) -> bool {
+        std::process::Command::new("kill")
+            .args(["-0", pid.trim()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    /// `kill -s SIG -- TARGET` (a negative target names a process group).
+    fn signal(target: &str, sig: &str) {
+        let status = std::process::Command::new("kill").args(["-s", sig, "--", target]).status().unwrap();
+        assert!(status.success(), "kill -s {sig} {target}");
+    }
+
+    /// Waits (at most a minute) until `done` holds, failing early if the xtask ended.
+    fn wait_for(child: &mut std::process::Child, what: &str, mut done: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+            assert!(child.try_wait().unwrap().is_none(), "the xtask ended before {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Defect 8 (and 9, the waiting lines): `sig` to the xtask alone during the two
+    /// verifications reaches both cargo commands, the build scripts stop, the work
+    /// dir is removed, the exit code is an interrupt's; the waiting lines name the
+    /// step, not the cargo command line.
+    fn a_signal_stops_the_run_as_ctrl_c_does(sig: &str) {
+        let (mut sb, fx, marks) = slow_verifying_sandbox();
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
+        wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
+        // The runner's waiting line comes after 5 s without output.
+        let err = sb.root().join("spawned.err");
+        wait_for(&mut child, "the waiting lines", || {
+            let text = fs::read_to_string(&err).unwrap_or_default();
+            text.contains("waiting for `verifying the dependencies`")
+                && text.contains("waiting for `verifying the dependents`")
+        });
+        signal(&child.id().to_string(), sig);
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "the xtask did not stop after {sig}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (_, stderr) = sb.spawned_output(&format!("xtask publish-redist ({sig})"));
+        assert_eq!(status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        for line in stderr.lines().filter(|l| l.contains("waiting for")) {
+            assert!(!line.contains("--target-dir") && !line.contains("--config"), "{line}");
+        }
+        assert_eq!(marked(&marks, "cargo-got-int-").len(), 2, "not both cargo commands got the interrupt");
+        for file in marked(&marks, "build-script-pid-") {
+            let pid = fs::read_to_string(file).unwrap();
+            assert!(!alive(&pid), "cargo's child (a build script) is still running after {sig}");
+        }
+        let left: Vec<_> = fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "work dirs left behind: {left:?}");
+    }
+
+    #[test]
+    fn sigterm_stops_the_run_as_ctrl_c_does() {
+        a_signal_stops_the_run_as_ctrl_c_does("TERM");
+    }
+
+    #[test]
+    fn sighup_stops_the_run_as_ctrl_c_does() {
+        a_signal_stops_the_run_as_ctrl_c_does("HUP");
+    }
+
+    /// Defect 8: a run killed outright (SIGKILL: no handler runs) while cargo builds
+    /// in its work dir. The next run does not remove that dir while cargo's processes
+    /// still run in it; once they are gone, it does.
+    #[test]
+    fn a_killed_runs_work_dir_stays_while_its_cargo_still_runs() {
+        let (mut sb, fx, marks) = slow_verifying_sandbox();
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
+        wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        sb.spawned_output("xtask publish-redist (killed)");
+        let work_dirs =
+            || -> Vec<PathBuf> { fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.path()).collect() };
+        let dead = work_dirs();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        let sleepers: Vec<String> =
+            marked(&marks, "build-script-pid-").iter().map(|f| fs::read_to_string(f).unwrap()).collect();
+        assert!(sleepers.iter().all(|pid| alive(pid)), "cargo's children ended with the xtask");
+
+        // Another run (stopped at once by a rev that does not exist) cleans stale dirs first.
+        let args = [
+            "publish-redist",
+            "--repo",
+            &repo,
+            "--rev",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--dry-run",
+        ];
+        let real = sb.real_cargo().to_str().unwrap().to_owned();
+        sb.env("CARGO", &real);
+        sb.xtask(&args).assert_failure();
+        assert!(dead[0].exists(), "a work dir was removed while cargo still ran in it");
+
+        for file in marked(&marks, "package-started-") {
+            let pgid =
+                file.file_name().unwrap().to_string_lossy().trim_start_matches("package-started-").to_owned();
+            signal(&format!("-{pgid}"), "KILL");
+        }
+        let started = Instant::now();
+        while sleepers.iter().any(|pid| alive(pid)) {
+            assert!(started.elapsed() < Duration::from_secs(30), "the sleepers did not end");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sb.xtask(&args).assert_failure();
+        assert!(!dead[0].exists(), "the dead run's work dir was not removed once its processes ended");
+    }
 }
