@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use xtask_harness::{Run, Sandbox};
 
 use crate::login::{REDIST, git, logged_in_to, scan};
-use crate::publish_redist::{Fixture, fixture};
+use crate::publish_redist::{Fixture, fixture, with_shared_dependencies};
 
 fn publish_redist(sb: &mut Sandbox, fx: &Fixture, extra: &[&str]) -> Run {
     let repo = fx.dir.to_str().unwrap().to_owned();
@@ -52,6 +52,24 @@ fn a_version_the_feed_already_has_is_not_called_a_network_failure() {
         assert!(!out.contains(wrong), "`{wrong}` in:\n{out}");
     }
     scan(&sb, &secrets);
+}
+
+/// Defect 10: when the crates others depend on have dependencies from crates.io
+/// (mshv's libc, vmm-sys-util, zerocopy and its derive), every crate is verified
+/// in one target dir, so each of those compiles once per run, not once per
+/// verification.
+#[test]
+fn shared_crates_io_dependencies_compile_once() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 12);
+    let fx = with_shared_dependencies(&mut sb, &fx);
+    let run = publish_redist(&mut sb, &fx, &["--dry-run"]);
+    run.assert_success();
+    for dependency in ["libc", "vmm-sys-util", "zerocopy", "zerocopy-derive"] {
+        let compiled = run.stdout.matches(&format!("Compiling {dependency} v")).count();
+        assert_eq!(compiled, 1, "{dependency} compiled {compiled} times:\n{}", run.stdout);
+    }
+    assert_eq!(run.stdout.matches("would publish").count(), 2, "{}", run.stdout);
 }
 
 /// A workspace of a small crate and one whose `.crate` is over crates.io's 10 MiB
