@@ -16,6 +16,9 @@
 //!
 //! Every package is still verified by cargo from its `.crate`, and each `.crate`
 //! verified must equal, byte for byte, the one its dependents built against.
+//! Two target dirs compile every crates.io dependency twice, though: when the
+//! dependencies have some (the real mshv), one `cargo package` verifies all, and
+//! each compiles once ([`uses_other_registries`]).
 //!
 //! Cargo keeps what it extracts for an overlay or a local registry in
 //! `$CARGO_HOME/registry` under a name derived from its URL or path, and reuses it
