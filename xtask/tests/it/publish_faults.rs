@@ -54,6 +54,30 @@ fn a_version_the_feed_already_has_is_not_called_a_network_failure() {
     scan(&sb, &secrets);
 }
 
+/// Defect 9: when the compare refuses because one crate differs from the feed's,
+/// the report still says which crates it found identical.
+#[test]
+fn a_refused_compare_still_reports_the_identical_crates() {
+    let (_kellnr, mut sb, secrets) = logged_in_to(REDIST);
+    let fx = fixture(&mut sb, 0, 12);
+    publish_redist(&mut sb, &fx, &[]).assert_success();
+    let lib = fx.dir.join("mshv-ioctls/src/lib.rs");
+    let text = fs::read_to_string(&lib).unwrap() + "\npub fn also() -> u32 {\n    2\n}\n";
+    fs::write(&lib, text).unwrap();
+    git(&mut sb, &fx.dir, &["commit", "-q", "-a", "-m", "ioctls: one more function"]);
+    let pin = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    let run = publish_redist(&mut sb, &Fixture { dir: fx.dir.clone(), pin }, &[]);
+    run.assert_failure();
+    run.assert_output_contains("mshv-ioctls 0.1.1 is in hyperlight_redist with other sources");
+    let line = |krate: &str| {
+        let line = run.stdout.lines().rfind(|l| l.starts_with(krate)).unwrap_or_default();
+        line.split_whitespace().skip(2).collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(line("mshv-bindings"), "already there (identical)", "{}", run.stdout);
+    assert_eq!(line("mshv-ioctls"), "in the feed with other sources", "{}", run.stdout);
+    scan(&sb, &secrets);
+}
+
 /// Defect 10: when the crates others depend on have dependencies from crates.io
 /// (mshv's libc, vmm-sys-util, zerocopy and its derive), every crate is verified
 /// in one target dir, so each of those compiles once per run, not once per
