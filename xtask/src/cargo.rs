@@ -75,8 +75,20 @@ pub enum FeedError {
     Http { status: u16, reason: String },
     /// No answer in time: cargo stopped waiting, or the xtask stopped cargo.
     TimedOut { after: Duration },
-    /// No answer at all: cargo's message says why.
+    /// No answer at all (a network error, cargo's message says which).
     Unreachable(String),
+    /// The feed already has this version (cargo's own check before the upload):
+    /// versions are immutable.
+    AlreadyExists(String),
+    /// A dependency is not in the registry cargo looked in.
+    NoMatchingPackage(String),
+    /// The `.crate` is over the feed's size limit (HTTP 413, or the feed says so).
+    TooLarge(String),
+    /// The feed answered the upload with another 4xx: it does not take this
+    /// crate or its manifest as they are.
+    Refused { status: u16, reason: String },
+    /// Cargo failed for a reason none of the above names; its message says why.
+    Other(String),
 }
 
 /// What an access is needed for: the permission a 403 says the token lacks.
@@ -107,6 +119,13 @@ impl fmt::Display for FeedError {
             FeedError::Http { status, reason } => write!(f, "the feed failed (HTTP {status}: {reason})"),
             FeedError::TimedOut { after } => write!(f, "no answer within {} s", after.as_secs()),
             FeedError::Unreachable(why) => write!(f, "unreachable ({why})"),
+            FeedError::AlreadyExists(why) => write!(f, "the version exists ({why})"),
+            FeedError::NoMatchingPackage(why) => write!(f, "a dependency is missing ({why})"),
+            FeedError::TooLarge(why) => write!(f, "the crate is too large ({why})"),
+            FeedError::Refused { status, reason } => {
+                write!(f, "refused by the feed (HTTP {status}: {reason})")
+            }
+            FeedError::Other(why) => write!(f, "cargo failed ({why})"),
         }
     }
 }
@@ -124,6 +143,16 @@ impl Access {
 }
 
 impl FeedError {
+    /// Whether running again can help: a network failure, a time-out or a 5xx
+    /// (and 429). Everything else needs a change first.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FeedError::Http { status, .. } => *status >= 500 || *status == 429,
+            FeedError::TimedOut { .. } | FeedError::Unreachable(_) => true,
+            _ => false,
+        }
+    }
+
     /// What to do about it, when the access was needed for `need`.
     pub fn hint(&self, need: Need) -> String {
         let scope = match need {
@@ -147,17 +176,33 @@ impl FeedError {
                  (`cargo xtask rotate-pat --access {}`), or ask for {scope} on the feed",
                 if need == Need::Read { "read" } else { "write" }
             ),
-            FeedError::Http { .. } => {
+            FeedError::Http { .. } if self.is_transient() => {
                 "the feed (or a proxy in front of it) answered with an error page: try again later, \
                  and check the feed's index URL"
                     .into()
             }
+            FeedError::Http { .. } => "check the feed's index URL".into(),
             FeedError::TimedOut { .. } => format!(
                 "check the network and the feed's index URL; on a slow network allow more time with \
                  {}=<seconds>",
                 run::TIMEOUT_VAR
             ),
             FeedError::Unreachable(_) => "check the network and the feed's index URL".into(),
+            FeedError::AlreadyExists(_) => "feed versions are immutable: publish these sources under a new \
+                 version (`--version`, such as 0.1.2-20240416)"
+                .into(),
+            FeedError::NoMatchingPackage(_) => {
+                "publish that dependency to the feed first, or, when it comes \
+                 from another registry, name it in the dependency (`registry = \"...\"`)"
+                    .into()
+            }
+            FeedError::TooLarge(_) => "make the crate smaller: leave out what it does not need to build \
+                 (`exclude` or `include` in its manifest; `cargo package --list` shows what goes in)"
+                .into(),
+            FeedError::Refused { .. } => {
+                "change what the feed names, in the crate's manifest or the feed's settings".into()
+            }
+            FeedError::Other(_) => "see cargo's message".into(),
         }
     }
 }
@@ -264,7 +309,17 @@ pub fn classify(stderr: &str) -> FeedError {
     if stderr.contains("no token found") {
         return FeedError::NoToken;
     }
+    if let Some(line) = error_line(stderr, "already exists") {
+        return FeedError::AlreadyExists(line);
+    }
+    if let Some(line) = error_line(stderr, "no matching package named") {
+        return FeedError::NoMatchingPackage(line);
+    }
     let status = http_status(stderr);
+    if status == Some(413) || stderr.contains("max upload size") {
+        let reason = body_reason(stderr).unwrap_or_else(|| "HTTP 413".into());
+        return FeedError::TooLarge(reason);
+    }
     if stderr.contains("token rejected") || status == Some(401) {
         return FeedError::Rejected;
     }
@@ -272,6 +327,8 @@ pub fn classify(stderr: &str) -> FeedError {
         let reason = body_reason(stderr).unwrap_or_else(|| "no reason given".into());
         return match status {
             403 => FeedError::Forbidden { reason },
+            // The publish API's answer (`(status 400 Bad Request)`): the feed saw the upload.
+            400..500 if stderr.contains("(status ") => FeedError::Refused { status, reason },
             _ => FeedError::Http { status, reason },
         };
     }
@@ -281,7 +338,27 @@ pub fn classify(stderr: &str) -> FeedError {
         .rfind(|l| !l.is_empty() && !l.starts_with("Caused by") && !l.starts_with("warning"))
         .unwrap_or("cargo failed without a message")
         .trim_start_matches("error: ");
-    FeedError::Unreachable(one_line(reason))
+    let reason = one_line(reason);
+    if is_network_error(stderr) { FeedError::Unreachable(reason) } else { FeedError::Other(reason) }
+}
+
+/// Whether cargo's message is one of a failed connection: curl's `[N] …` codes,
+/// or cargo's own words for them.
+fn is_network_error(stderr: &str) -> bool {
+    let curl_code = stderr.match_indices('[').any(|(at, _)| {
+        let digits = stderr[at + 1..].chars().take_while(char::is_ascii_digit).count();
+        digits > 0 && stderr[at + 1 + digits..].starts_with("] ")
+    });
+    curl_code
+        || ["spurious network error", "failed to connect", "Connection refused", "timed out", "resolve host"]
+            .iter()
+            .any(|words| stderr.contains(words))
+}
+
+/// The first line of `stderr` holding `words`, without cargo's `error: `.
+fn error_line(stderr: &str, words: &str) -> Option<String> {
+    let line = stderr.lines().find(|l| l.contains(words))?;
+    Some(one_line(line.trim().trim_start_matches("error: ")))
 }
 
 /// The HTTP status of cargo's `… got 403` (index reads) or `(status 403 Forbidden)`
@@ -417,6 +494,37 @@ mod tests {
         assert!(!verdict.to_string().contains('<'), "{verdict}");
         let untitled = "error: x\n  failed to get successful HTTP response from `u`, got 502\n  body:\n  <html><body><p>Bad\n gateway</p></body></html>";
         assert_eq!(classify(untitled), FeedError::Http { status: 502, reason: "Bad gateway".into() });
+    }
+
+    #[test]
+    fn failures_no_rerun_fixes_are_not_called_network_failures() {
+        let exists = "   Uploading a v0.1.0\nerror: crate a@0.1.0 already exists on `f` index";
+        let missing = "error: failed to prepare local package for uploading\n\nCaused by:\n  no matching package \
+                       named `b` found\n  location searched: crates.io index\n  required by package `a v0.1.0`";
+        let too_large = "error: failed to publish to registry at https://crates.io\n\nCaused by:\n  the remote \
+                         server responded with an error (status 413 Payload Too Large): max upload size is: 10485760";
+        let refused = "error: failed to publish to registry at http://x\n\nCaused by:\n  the remote server \
+                       responded with an error (status 400 Bad Request): missing or empty metadata fields: \
+                       description, license";
+        let cases = [
+            (exists, "the version exists (crate a@0.1.0 already exists on `f` index)", "--version"),
+            (missing, "a dependency is missing (no matching package named `b` found)", "registry = "),
+            (too_large, "the crate is too large (max upload size is: 10485760)", "cargo package --list"),
+            (refused, "refused by the feed (HTTP 400: missing or empty metadata fields", "manifest"),
+            ("error: something new", "cargo failed (something new)", "cargo's message"),
+        ];
+        for (stderr, verdict, hint) in cases {
+            let error = classify(stderr);
+            assert!(error.to_string().starts_with(verdict), "{error}");
+            assert!(error.hint(Need::Publish).contains(hint), "{}", error.hint(Need::Publish));
+            assert!(!error.is_transient(), "{error}");
+        }
+        for transient in [
+            "error: x\n\nCaused by:\n  [28] Timeout was reached",
+            "error: x\n  the remote server responded with an error (status 503 Service Unavailable): busy",
+        ] {
+            assert!(classify(transient).is_transient(), "{transient}");
+        }
     }
 
     #[test]

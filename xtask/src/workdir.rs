@@ -14,8 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 
-/// Held locked (an OS file lock, released when the process dies however it dies)
-/// for as long as the run owns the dir.
+/// Held locked (an OS file lock, released when the last process holding it ends,
+/// however it ends) for as long as the run owns the dir. On Unix the processes the
+/// run starts inherit it, and theirs in turn (cargo, rustc, build scripts): a run
+/// killed while cargo still builds in its dir leaves the dir locked until cargo is
+/// done, and no other run removes it under cargo.
 const OWNER_FILE: &str = ".owner";
 
 /// Marks a dir kept with `--keep`: never removed by a later run.
@@ -45,6 +48,7 @@ impl WorkDir {
         let owner = File::create(path.join(OWNER_FILE))
             .and_then(|file| file.try_lock().map(|()| file).map_err(std::io::Error::from))
             .with_context(|| format!("cannot lock the work dir {path}"))?;
+        inherited(&owner).with_context(|| format!("cannot hand the lock of {path} to child processes"))?;
         Ok(WorkDir { path, owner: Some(owner), keep })
     }
 
@@ -69,8 +73,30 @@ impl Drop for WorkDir {
     }
 }
 
+/// Lets the processes the run starts inherit `file` (std opens files close-on-exec).
+#[cfg(unix)]
+fn inherited(file: &File) -> std::io::Result<()> {
+    use std::ffi::c_int;
+    use std::os::fd::AsRawFd;
+    const F_SETFD: c_int = 2; // The same on Linux and macOS, as is FD_CLOEXEC = 1.
+    unsafe extern "C" {
+        fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+    }
+    // SAFETY: clears the descriptor flags of a descriptor this process owns.
+    if unsafe { fcntl(file.as_raw_fd(), F_SETFD, 0 as c_int) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Windows: a file that a running process keeps open cannot be removed anyway.
+#[cfg(not(unix))]
+fn inherited(_file: &File) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Removes the work dirs of `prefix` whose run is gone: their owner file can be
-/// locked (nobody holds it), or they never got one and are old. Best effort: a dir
+/// locked (no process of the run holds it), or they never got one and are old. Best effort: a dir
 /// that cannot be removed now is tried again next time.
 fn remove_stale(temp: &Utf8Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(temp) else { return };

@@ -60,23 +60,30 @@ pub struct CratePlan {
 /// What happened, or will happen, to one crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// Nothing known yet: the run stopped before it learned more (a dry run asks
+    /// the feed nothing).
+    Planned,
     /// Not in the feed: to be published.
     Missing,
     /// The feed has this version; its sources are still to be compared.
     InFeed,
     /// The feed has this version, built from the same sources: skipped.
     Identical,
+    /// The feed has this version, built from other sources: the run stops.
+    Differs,
     Published,
-    /// A dry run: packaged and verified, nothing uploaded.
+    /// A dry run that passed every stage: packaged and verified, nothing uploaded.
     WouldPublish,
 }
 
 impl Outcome {
     fn text(self) -> &'static str {
         match self {
+            Outcome::Planned => "not checked (the run stopped before)",
             Outcome::Missing => "not published",
             Outcome::InFeed => "in the feed (not compared)",
             Outcome::Identical => "already there (identical)",
+            Outcome::Differs => "in the feed with other sources",
             Outcome::Published => "published",
             Outcome::WouldPublish => "would publish",
         }
@@ -158,7 +165,7 @@ impl<'a> Engine<'a> {
                 is_dependency: plan.edges.iter().any(|(_, dependency)| *dependency == member.name),
                 packaged: Utf8PathBuf::new(),
                 listed: None,
-                outcome: Outcome::Missing,
+                outcome: Outcome::Planned,
             });
         }
         let list: Vec<String> = crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
@@ -206,7 +213,11 @@ impl<'a> Engine<'a> {
                 self.check_consumers(host, crates)?;
             }
             self.compare(crates)?;
-            if !self.dry_run {
+            if self.dry_run {
+                for krate in crates.iter_mut() {
+                    krate.outcome = Outcome::WouldPublish;
+                }
+            } else {
                 self.publish(crates)?;
             }
             anyhow::Ok(())
@@ -216,13 +227,12 @@ impl<'a> Engine<'a> {
     }
 
     /// Stage 1: marks each crate [`Outcome::InFeed`] or [`Outcome::Missing`]; a
-    /// dry run asks the feed nothing ([`Outcome::WouldPublish`]).
+    /// dry run asks the feed nothing (they stay [`Outcome::Planned`]).
     pub fn probe(&mut self, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
         for krate in crates.iter_mut() {
-            if self.dry_run {
-                krate.outcome = Outcome::WouldPublish;
-                continue;
-            }
             let t = Instant::now();
             let present = self.in_feed(&krate.name, &krate.version)?;
             krate.outcome = if present { Outcome::InFeed } else { Outcome::Missing };
@@ -276,13 +286,15 @@ impl<'a> Engine<'a> {
             (!self.registry.is_crates_io()).then_some((empty_index.as_str(), self.registry.index.as_str()));
         let mut problems = Vec::new();
         for &i in &in_feed {
-            let krate = &crates[i];
-            let packaged = &krate.packaged;
-            let theirs = feed_dir.join(format!("{}-{}", krate.name, krate.version));
+            let packaged = &crates[i].packaged;
+            let theirs = feed_dir.join(format!("{}-{}", crates[i].name, crates[i].version));
             let differences = compare::differences(packaged, &theirs, index)?;
             if differences.is_empty() {
+                crates[i].outcome = Outcome::Identical;
                 continue;
             }
+            crates[i].outcome = Outcome::Differs;
+            let krate = &crates[i];
             let shown: Vec<&str> = differences.iter().take(10).map(String::as_str).collect();
             let more = differences.len().saturating_sub(shown.len());
             problems.push(format!(
@@ -301,9 +313,6 @@ impl<'a> Engine<'a> {
                 problems.join("\n")
             );
         }
-        for &i in &in_feed {
-            crates[i].outcome = Outcome::Identical;
-        }
         let names: Vec<String> =
             in_feed.iter().map(|&i| format!("{} {}", crates[i].name, crates[i].version)).collect();
         self.stage(
@@ -315,7 +324,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Stage 4: publishes every crate still [`Outcome::Missing`], in order. On a
-    /// failure the crates after it stay missing, and the error says to run again.
+    /// failure the crates after it stay missing; the error says whether running
+    /// again can help (see [`Engine::publish_one`]).
     pub fn publish(&mut self, crates: &mut [CratePlan]) -> anyhow::Result<()> {
         for krate in crates.iter_mut().filter(|c| c.outcome == Outcome::Missing) {
             interrupt::check()?;
@@ -391,10 +401,16 @@ impl<'a> Engine<'a> {
         let feed = self.registry.name.clone();
         let dir = manifest.parent().context("a manifest has a directory")?.to_owned();
         let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
-        let out = self.cargo(&dir, &args, true)?;
+        let out = self.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true)?;
         if !out.success {
+            let transient = crate::cargo::classify(&out.stderr).is_transient();
+            let next = if transient {
+                "run again to resume: what is published already is skipped"
+            } else {
+                "running again will fail the same way until that is changed"
+            };
             return Err(feed_error(&feed, &out.stderr, Need::Publish)
-                .context(format!("publishing {name} {version} to {feed} failed; run again to resume")));
+                .context(format!("publishing {name} {version} to {feed} failed; {next}")));
         }
         let task = self.task;
         match out.uploaded_after {
@@ -417,9 +433,22 @@ impl<'a> Engine<'a> {
 
     /// Runs cargo with `args` in `dir` through the runner ([`run_cargo`]). With
     /// `echo`, cargo's output is shown as it comes, in a log group under GitHub
-    /// Actions.
+    /// Actions. Its waiting lines name it `cargo <subcommand>`.
     pub fn cargo(&mut self, dir: &Utf8Path, args: &[&str], echo: bool) -> anyhow::Result<CargoOutput> {
-        let program = self.cargo_program(dir, args);
+        let step = format!("cargo {}", args.first().unwrap_or(&""));
+        self.cargo_step(dir, &step, args, echo)
+    }
+
+    /// [`Engine::cargo`], its waiting lines naming `step` (such as "packaging
+    /// mshv-bindings") rather than the command line, which the log group shows.
+    pub fn cargo_step(
+        &mut self,
+        dir: &Utf8Path,
+        step: &str,
+        args: &[&str],
+        echo: bool,
+    ) -> anyhow::Result<CargoOutput> {
+        let program = self.cargo_program(dir, step, args);
         let started = Instant::now();
         let run = || run_cargo(program, echo.then_some(""), started);
         let result = if echo { gha::group(&format!("$ cargo {}", args.join(" ")), run) } else { run() };
@@ -427,21 +456,22 @@ impl<'a> Engine<'a> {
         result
     }
 
-    /// Runs cargo commands in `dir` at the same time, each `(tag, args)` in a
-    /// thread of its own, their output shown as it comes, each line behind its
-    /// command's `[tag]`, all in one log group. The time in cargo counts once.
+    /// Runs cargo commands in `dir` at the same time, each `(tag, step, args)` in
+    /// a thread of its own, their output shown as it comes, each line behind its
+    /// command's `[tag]`, all in one log group; the waiting lines name the `step`
+    /// (such as "verifying the dependencies"). The time in cargo counts once.
     pub fn cargo_at_once(
         &mut self,
         dir: &Utf8Path,
-        commands: &[(String, Vec<String>)],
+        commands: &[(String, String, Vec<String>)],
     ) -> Vec<anyhow::Result<CargoOutput>> {
         let started = Instant::now();
         let programs: Vec<(String, Program)> = commands
             .iter()
-            .map(|(tag, args)| (format!("[{tag}] "), self.cargo_program(dir, &strs(args))))
+            .map(|(tag, step, args)| (format!("[{tag}] "), self.cargo_program(dir, step, &strs(args))))
             .collect();
         let title: Vec<String> =
-            commands.iter().map(|(tag, args)| format!("[{tag}] cargo {}", args.join(" "))).collect();
+            commands.iter().map(|(tag, _, args)| format!("[{tag}] cargo {}", args.join(" "))).collect();
         let results = gha::group(&format!("$ at once: {}", title.join(" & ")), || {
             std::thread::scope(|scope| {
                 let running: Vec<_> = programs
@@ -455,12 +485,11 @@ impl<'a> Engine<'a> {
         results
     }
 
-    /// Cargo with `args` in `dir`, the feed's index given through cargo's own
-    /// environment variable (the work dir is outside the repo, whose config names
-    /// the feeds).
-    fn cargo_program(&self, dir: &Utf8Path, args: &[&str]) -> Program {
-        let mut program =
-            run::cargo(dir, args).label(format!("cargo {}", args.join(" "))).timeout(CARGO_TIMEOUT);
+    /// Cargo with `args` in `dir`, named `step` in waiting lines and errors, the
+    /// feed's index given through cargo's own environment variable (the work dir
+    /// is outside the repo, whose config names the feeds).
+    fn cargo_program(&self, dir: &Utf8Path, step: &str, args: &[&str]) -> Program {
+        let mut program = run::cargo(dir, args).label(step).timeout(CARGO_TIMEOUT);
         if !self.registry.is_crates_io() {
             program = program.env(&self.registry.env_var("index"), &self.registry.index);
         }

@@ -16,26 +16,43 @@
 //!
 //! Every package is still verified by cargo from its `.crate`, and each `.crate`
 //! verified must equal, byte for byte, the one its dependents built against.
+//! Two target dirs compile every crates.io dependency twice, though: when the
+//! dependencies have some (the real mshv), one `cargo package` verifies all, and
+//! each compiles once ([`uses_other_registries`]).
 //!
 //! Cargo keeps what it extracts for an overlay or a local registry in
 //! `$CARGO_HOME/registry` under a name derived from its URL or path, and reuses it
 //! when that comes back: a verification against a stale copy would pass a broken
 //! crate. So the index URL and the local registry are unique to the run (in its
 //! unique work dir), and the registry dirs it made are removed afterwards, so
-//! runs do not pile up in the cargo home.
+//! runs do not pile up in the cargo home; runs sharing a cargo home take turns
+//! at this stage, so that none removes another's ([`RegistryDirs`]).
+//!
+//! Last, every `.crate` is checked against the feed's size limit: an upload the
+//! feed refuses for its size must not come after others that it took.
 
 use std::collections::BTreeSet;
+use std::fs::{File, TryLockError};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::Value;
 
 use super::{CargoOutput, CratePlan, Engine, strs, tail};
+use crate::feeds::Registry;
 use crate::git::{self, Git};
+use crate::{interrupt, json};
 
-/// Packages and verifies `crates` from the workspace at `src`, and sets where
-/// each one's verified contents are.
+/// Packages and verifies `crates` from the workspace at `src`, sets where each
+/// one's verified contents are, and checks every `.crate` against the feed's size
+/// limit, so that no upload starts a run that a later crate would stop.
 pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+    package_and_verify(engine, src, crates)?;
+    check_sizes(engine.registry(), crates)
+}
+
+fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let _cleanup = RegistryDirs::snapshot()?;
     let feed = engine.registry().name.clone();
     let names = |only: fn(&CratePlan) -> bool| -> Vec<String> {
@@ -64,10 +81,13 @@ pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePlan]
     let listed = engine.work().join("packaged");
     let mut args = package_args(&feed, &index_config, &listed, &names(|_| true));
     args.push("--no-verify".into());
-    check(vec![engine.cargo(src, &strs(&args), true)])?;
+    check(vec![engine.cargo_step(src, "packaging", &strs(&args), true)])?;
     let local = listed.join("package").join("tmp-registry");
     if !local.join("index").is_dir() {
         bail!("`cargo package` left no local registry at {local}: cannot verify the dependents against it");
+    }
+    if uses_other_registries(&local.join("index"), crates)? {
+        return package_together(engine, src, &index_config, crates);
     }
     let mut replaced = index_config.clone();
     replaced.extend([
@@ -78,13 +98,26 @@ pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePlan]
     let (first, second) =
         (engine.work().join("verify-dependencies"), engine.work().join("verify-dependents"));
     let commands = [
-        ("dependencies".to_owned(), package_args(&feed, &index_config, &first, &dependencies)),
-        ("dependents".to_owned(), package_args(&feed, &replaced, &second, &dependents)),
-    ];
+        ("dependencies", package_args(&feed, &index_config, &first, &dependencies)),
+        ("dependents", package_args(&feed, &replaced, &second, &dependents)),
+    ]
+    .map(|(tag, args)| (tag.to_owned(), format!("verifying the {tag}"), args));
     check(engine.cargo_at_once(src, &commands))?;
-    for krate in crates.iter() {
+    check_same(crates, &listed, &first, &second)?;
+    set_packaged(crates, &first, &second)
+}
+
+/// Each `.crate` verified (in the target dir `dependencies` or `dependents`) equals,
+/// byte for byte, the one in `listed` that its dependents built against.
+fn check_same(
+    crates: &[CratePlan],
+    listed: &Utf8Path,
+    dependencies: &Utf8Path,
+    dependents: &Utf8Path,
+) -> anyhow::Result<()> {
+    for krate in crates {
         let file = format!("{}-{}.crate", krate.name, krate.version);
-        let target = if krate.is_dependency { &first } else { &second };
+        let target = if krate.is_dependency { dependencies } else { dependents };
         let (verified, built_against) =
             (target.join("package").join(&file), listed.join("package").join(&file));
         let same = std::fs::read(&verified).with_context(|| format!("cannot read {verified}"))?
@@ -98,7 +131,47 @@ pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePlan]
             );
         }
     }
-    set_packaged(crates, &first, &second)
+    Ok(())
+}
+
+/// Whether a crate that others of the run depend on has a dependency from another
+/// registry (crates.io), read from its entry in the local registry's `index`: its
+/// dependents' verification compiles that dependency too, and one cargo command,
+/// one target dir, compiles it once. On 2 cores that beats two commands at once
+/// when the dependencies are the larger part (mshv: libc, vmm-sys-util, zerocopy).
+fn uses_other_registries(index: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<bool> {
+    for krate in crates.iter().filter(|c| c.is_dependency) {
+        let file = find_file(index, &krate.name)
+            .with_context(|| format!("`cargo package` left no index entry of {} in {index}", krate.name))?;
+        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let entry = json::parse(line).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+            let Some(json::Value::Array(deps)) = entry.get("deps") else { continue };
+            let elsewhere = |dep: &json::Value| {
+                dep.get("registry").and_then(json::Value::as_str).is_some()
+                    && dep.get("kind").and_then(json::Value::as_str) != Some("dev")
+            };
+            if deps.iter().any(elsewhere) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The file named `name` under `dir`, at any depth.
+fn find_file(dir: &Utf8Path, name: &str) -> Option<Utf8PathBuf> {
+    for entry in dir.read_dir_utf8().ok()?.flatten() {
+        let path = entry.path().to_owned();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if entry.file_name() == name {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// One `cargo package` that packages and verifies every crate, one after the other.
@@ -111,7 +184,7 @@ fn package_together(
     let target = engine.work().join("package");
     let names: Vec<String> = crates.iter().map(|c| c.name.clone()).collect();
     let args = package_args(&engine.registry().name, configs, &target, &names);
-    check(vec![engine.cargo(src, &strs(&args), true)])?;
+    check(vec![engine.cargo_step(src, "packaging and verifying", &strs(&args), true)])?;
     set_packaged(crates, &target, &target)
 }
 
@@ -170,6 +243,50 @@ fn set_packaged(
     Ok(())
 }
 
+/// The largest `.crate` a feed takes, and where that figure comes from, by the
+/// feed's index URL; `None` for a feed whose limit is not known here.
+fn size_limit(registry: &Registry) -> Option<(u64, &'static str)> {
+    const MIB: u64 = 1024 * 1024;
+    let index = registry.index.as_str();
+    if registry.is_crates_io() || index.contains("://index.crates.io") {
+        // crates.io's answer to a larger upload: "max upload size is: 10485760".
+        Some((10 * MIB, "crates.io's upload limit"))
+    } else if index.contains("pkgs.dev.azure.com") || index.contains(".pkgs.visualstudio.com") {
+        // learn.microsoft.com/azure/devops/artifacts/reference/limits: Cargo, 500 MiB per file.
+        Some((500 * MIB, "Azure Artifacts' limit for Cargo"))
+    } else if index.contains("/api/v1/crates/") {
+        // kellnr's `registry.max_crate_size` defaults to 10 * 1000 MB (kellnr-settings,
+        // src/registry.rs); a feed's admin may set less.
+        Some((10_000 * 1000 * 1000, "kellnr's default limit"))
+    } else {
+        None
+    }
+}
+
+/// Every `.crate` of the run within the feed's size limit, or an error naming
+/// each one over it, before anything is uploaded.
+fn check_sizes(registry: &Registry, crates: &[CratePlan]) -> anyhow::Result<()> {
+    let Some((limit, source)) = size_limit(registry) else { return Ok(()) };
+    let mut over = Vec::new();
+    for krate in crates {
+        let file = Utf8PathBuf::from(format!("{}.crate", krate.packaged));
+        let size = std::fs::metadata(&file).with_context(|| format!("cannot read {file}"))?.len();
+        if size > limit {
+            over.push(format!("{} {} is {} bytes", krate.name, krate.version, size));
+        }
+    }
+    if over.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} packaged, over {}'s limit of {limit} bytes ({source}); nothing was uploaded. Leave out what \
+         the crate does not need to build (`exclude` or `include` in its manifest; `cargo package --list` \
+         shows what goes in)",
+        over.join(", "),
+        registry.name
+    )
+}
+
 /// Removes every extracted `name-version` under `$CARGO_HOME/registry/src`: cargo
 /// extracts again what it needs from its download cache, and no overlay copy of an
 /// unpublished version survives into a later run or build.
@@ -188,18 +305,47 @@ fn forget_extracted(name: &str, version: &str) -> anyhow::Result<()> {
 /// The entries of `$CARGO_HOME/registry/{index,src,cache}` that belong to local
 /// (`file://`) registries, whose names start with `-` (no host): taken before the
 /// package stage, and on drop every such entry that appeared since is removed.
+///
+/// Cargo names those entries by a hash of the URL, so another run's are told
+/// apart from this run's only by when they appeared: runs sharing a cargo home
+/// take turns at the package stage, under a lock file in it, so that what appears
+/// during it is this run's own and the other run's are never removed under it.
 struct RegistryDirs {
     registry: Utf8PathBuf,
     before: BTreeSet<String>,
+    _turn: File,
 }
 
 const REGISTRY_PARTS: [&str; 3] = ["index", "src", "cache"];
 
+/// The lock file of the package stage in a cargo home.
+const TURN_FILE: &str = ".hyperlight-xtask-package.lock";
+
 impl RegistryDirs {
     fn snapshot() -> anyhow::Result<RegistryDirs> {
-        let registry = crate::cargo_home::cargo_home()?.join("registry");
+        let home = crate::cargo_home::cargo_home()?;
+        std::fs::create_dir_all(&home).with_context(|| format!("cannot create {home}"))?;
+        let path = home.join(TURN_FILE);
+        let turn = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {path}"))?;
+        let mut said = false;
+        while let Err(err) = turn.try_lock() {
+            if let TryLockError::Error(err) = err {
+                return Err(err).with_context(|| format!("cannot lock {path}"));
+            }
+            if !std::mem::replace(&mut said, true) {
+                eprintln!("waiting for another run's package stage to end: it shares the cargo home {home}");
+            }
+            interrupt::check()?;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let registry = home.join("registry");
         let before = local_entries(&registry);
-        Ok(RegistryDirs { registry, before })
+        Ok(RegistryDirs { registry, before, _turn: turn })
     }
 }
 

@@ -9,6 +9,7 @@ mod faults;
 mod login;
 mod package_files;
 mod publish;
+mod publish_faults;
 mod publish_redist;
 mod setup;
 mod standins;

@@ -48,6 +48,39 @@ pub fn fixture(sb: &mut Sandbox, history: usize, lines: usize) -> Fixture {
     Fixture { dir, pin }
 }
 
+/// The fixture at a new commit taking the real mshv's dependency shape at the pin:
+/// both crates depend on `libc` (a build script) and `vmm-sys-util` from crates.io,
+/// the bindings on `zerocopy` 0.6 with its derive (a proc macro, over syn) and
+/// optional `serde`, so their verifications share the crates.io dependencies.
+pub fn with_shared_dependencies(sb: &mut Sandbox, fx: &Fixture) -> Fixture {
+    let bindings = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\nauthors = [\"Microsoft Authors\"]\nedition = \"2018\"\nlicense = \"Apache-2.0 OR BSD-3-Clause\"\n\n[features]\nfam-wrappers = []\nwith-serde = [\"serde\", \"serde_derive\"]\n\n[dependencies]\nlibc = \">=0.2.39\"\nserde = { version = \">=1.0.27\", optional = true }\nserde_derive = { version = \">=1.0.27\", optional = true }\nvmm-sys-util = \">=0.2.1\"\n\nzerocopy = \"0.6\"";
+    let ioctls = "[package]\nname = \"mshv-ioctls\"\nversion = \"0.1.1\"\nauthors = [\"Microsoft Authors\"]\nedition = \"2018\"\nlicense = \"Apache-2.0 OR BSD-3-Clause\"\n\n[dependencies]\nlibc = \">=0.2.39\"\nmshv-bindings = {path = \"../mshv-bindings\", features = [\"fam-wrappers\"]}\nvmm-sys-util = \">=0.8.0\"";
+    let bindings_lib = format!(
+        "{BINDINGS_LIB}\n#[repr(C)]\n#[derive(Debug, Default, Copy, Clone, zerocopy::AsBytes, zerocopy::FromBytes)]\n\
+         pub struct hv_message_header {{\n    pub message_type: u32,\n    pub payload_size: u32,\n}}\n\n\
+         pub fn last_error() -> i32 {{\n    vmm_sys_util::errno::Error::last().errno()\n}}\n\n\
+         pub fn page_size() -> libc::c_long {{\n    unsafe {{ libc::sysconf(libc::_SC_PAGESIZE) }}\n}}\n"
+    );
+    let ioctls_lib = format!(
+        "{IOCTLS_LIB}\npub fn einval() -> i32 {{\n    vmm_sys_util::errno::Error::new(libc::EINVAL).errno()\n}}\n"
+    );
+    for (path, text) in [
+        ("mshv-bindings/Cargo.toml", bindings),
+        ("mshv-ioctls/Cargo.toml", ioctls),
+        ("mshv-bindings/src/lib.rs", &bindings_lib),
+        ("mshv-ioctls/src/lib.rs", &ioctls_lib),
+    ] {
+        fs::write(fx.dir.join(path), text).unwrap();
+    }
+    git(
+        sb,
+        &fx.dir,
+        &["commit", "-q", "-a", "-m", "depend on libc, vmm-sys-util and zerocopy, as mshv does"],
+    );
+    let pin = git(sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    Fixture { dir: fx.dir.clone(), pin }
+}
+
 /// bindgen-like output: `lines` lines of `#[repr(C)]` structs, different per round.
 fn bindings_rs(round: usize, lines: usize) -> String {
     let mut text = format!("pub const HV_BINDINGS: u32 = {round};\n");
@@ -428,9 +461,15 @@ fn errors_are_clear_and_publish_nothing() {
 #[ignore]
 fn bench_publish_redist() {
     let mut over = Vec::new();
-    for (label, history, lines) in [("tiny fixture", 3, 12), ("mshv-sized fixture", 40, 30_000)] {
+    let fixtures = [
+        ("tiny fixture", 3, 12, false),
+        ("mshv-sized fixture", 40, 30_000, false),
+        ("mshv-shaped fixture (shared crates.io dependencies)", 40, 30_000, true),
+    ];
+    for (label, history, lines, shared) in fixtures {
         let (_kellnr, mut sb, _secrets) = logged_in();
         let fx = fixture(&mut sb, history, lines);
+        let fx = if shared { with_shared_dependencies(&mut sb, &fx) } else { fx };
         let log = sb.root().join("cargo-times.log");
         let wrapper = sb.root().join("timed-cargo");
         fs::write(

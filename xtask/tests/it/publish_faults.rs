@@ -1,0 +1,439 @@
+//! Issue 14: how a publishing run fails and stops. Failures no re-run can fix are
+//! named as such; a `.crate` over the feed's size limit stops the run before any
+//! upload; two runs share one `CARGO_HOME`; SIGTERM and SIGHUP are handled as
+//! Ctrl-C; a killed run's work dir is not removed while its cargo still runs; the
+//! report says what the run learned of each crate.
+
+use std::fs;
+use std::path::PathBuf;
+
+use xtask_harness::{Run, Sandbox};
+
+use crate::login::{REDIST, git, logged_in_to, scan};
+use crate::publish_redist::{Fixture, fixture, with_shared_dependencies};
+
+fn publish_redist(sb: &mut Sandbox, fx: &Fixture, extra: &[&str]) -> Run {
+    let repo = fx.dir.to_str().unwrap().to_owned();
+    let mut args = vec!["publish-redist", "--repo", &repo, "--rev", &fx.pin];
+    args.extend_from_slice(extra);
+    sb.xtask(&args)
+}
+
+/// Defect 6: the feed already has a version the probe missed (published since it
+/// looked; here a cargo that answers `info` with "could not find"). Cargo's
+/// "already exists" is a failure no re-run fixes: the error says to publish under
+/// a new version, never "unreachable", "check the network" or "run again".
+#[test]
+fn a_version_the_feed_already_has_is_not_called_a_network_failure() {
+    let (_kellnr, mut sb, secrets) = logged_in_to(REDIST);
+    let fx = fixture(&mut sb, 0, 12);
+    publish_redist(&mut sb, &fx, &[]).assert_success();
+
+    let real = sb.root().join("wrap").join("cargo");
+    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
+    sb.install_standin(
+        "cargo-blind",
+        &format!(
+            "case \"$1\" in\n\
+             info) echo \"error: could not find \\`$2\\` in registry\" >&2; exit 101 ;;\n\
+             esac\n\
+             exec '{}' \"$@\"\n",
+            real.display()
+        ),
+    );
+    sb.env("CARGO", sb.bin_dir().join("cargo-blind").to_str().unwrap());
+    let run = publish_redist(&mut sb, &fx, &[]);
+    run.assert_failure();
+    let out = run.combined();
+    run.assert_output_contains("already exists");
+    run.assert_output_contains("publish these sources under a new version (`--version`");
+    run.assert_output_contains("running again will fail the same way");
+    for wrong in ["unreachable", "check the network", "run again to resume"] {
+        assert!(!out.contains(wrong), "`{wrong}` in:\n{out}");
+    }
+    scan(&sb, &secrets);
+}
+
+/// Defect 9: when the compare refuses because one crate differs from the feed's,
+/// the report still says which crates it found identical.
+#[test]
+fn a_refused_compare_still_reports_the_identical_crates() {
+    let (_kellnr, mut sb, secrets) = logged_in_to(REDIST);
+    let fx = fixture(&mut sb, 0, 12);
+    publish_redist(&mut sb, &fx, &[]).assert_success();
+    let lib = fx.dir.join("mshv-ioctls/src/lib.rs");
+    let text = fs::read_to_string(&lib).unwrap() + "\npub fn also() -> u32 {\n    2\n}\n";
+    fs::write(&lib, text).unwrap();
+    git(&mut sb, &fx.dir, &["commit", "-q", "-a", "-m", "ioctls: one more function"]);
+    let pin = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    let run = publish_redist(&mut sb, &Fixture { dir: fx.dir.clone(), pin }, &[]);
+    run.assert_failure();
+    run.assert_output_contains("mshv-ioctls 0.1.1 is in hyperlight_redist with other sources");
+    let line = |krate: &str| {
+        let line = run.stdout.lines().rfind(|l| l.starts_with(krate)).unwrap_or_default();
+        line.split_whitespace().skip(2).collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(line("mshv-bindings"), "already there (identical)", "{}", run.stdout);
+    assert_eq!(line("mshv-ioctls"), "in the feed with other sources", "{}", run.stdout);
+    scan(&sb, &secrets);
+}
+
+/// Defect 10: when the crates others depend on have dependencies from crates.io
+/// (mshv's libc, vmm-sys-util, zerocopy and its derive), every crate is verified
+/// in one target dir, so each of those compiles once per run, not once per
+/// verification.
+#[test]
+fn shared_crates_io_dependencies_compile_once() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 12);
+    let fx = with_shared_dependencies(&mut sb, &fx);
+    let run = publish_redist(&mut sb, &fx, &["--dry-run"]);
+    run.assert_success();
+    for dependency in ["libc", "vmm-sys-util", "zerocopy", "zerocopy-derive"] {
+        let compiled = run.stdout.matches(&format!("Compiling {dependency} v")).count();
+        assert_eq!(compiled, 1, "{dependency} compiled {compiled} times:\n{}", run.stdout);
+    }
+    assert_eq!(run.stdout.matches("would publish").count(), 2, "{}", run.stdout);
+}
+
+/// A workspace of a small crate and one whose `.crate` is over crates.io's 10 MiB
+/// (11 MiB that do not compress), as a git repository.
+fn workspace_with_a_large_crate(sb: &mut Sandbox) -> PathBuf {
+    let dir = sb.root().join("large");
+    let files = [
+        ("Cargo.toml", "[workspace]\nresolver = \"2\"\nmembers = [\"small\", \"large\"]\n"),
+        (
+            "small/Cargo.toml",
+            "[package]\nname = \"xtask-test-small\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\ndescription = \"small\"\n",
+        ),
+        ("small/src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n"),
+        (
+            "large/Cargo.toml",
+            "[package]\nname = \"xtask-test-large\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\ndescription = \"large\"\n",
+        ),
+        ("large/src/lib.rs", "pub static DATA: &[u8] = include_bytes!(\"../data.bin\");\n"),
+        (".gitignore", "/target\n"),
+    ];
+    for (path, text) in files {
+        let path = dir.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    // xorshift: bytes gzip cannot shrink.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let data: Vec<u8> = (0..11 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    fs::write(dir.join("large/data.bin"), data).unwrap();
+    sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
+    git(sb, &dir, &["init", "-q", "-b", "main"]);
+    git(sb, &dir, &["add", "-A"]);
+    git(sb, &dir, &["commit", "-q", "-m", "a small and a large crate"]);
+    dir
+}
+
+/// Defect 6 and 9: a `.crate` over the feed's size limit stops the run after
+/// packaging, before any upload (here a dry run to crates.io, whose limit is
+/// known: 10 MiB), naming the crate, its size and the fix; the report does not
+/// say "would publish" for crates of a dry run that failed.
+#[test]
+fn a_crate_over_the_size_limit_stops_the_run_before_any_upload() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let dir = workspace_with_a_large_crate(&mut sb);
+    let manifest = dir.join("Cargo.toml");
+    let run = sb.xtask(&[
+        "publish",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "--registry",
+        "crates-io",
+        "--dry-run",
+    ]);
+    run.assert_failure();
+    run.assert_output_contains("xtask-test-large 0.1.0 is ");
+    run.assert_output_contains("over crates-io's limit of 10485760 bytes (crates.io's upload limit)");
+    run.assert_output_contains("nothing was uploaded");
+    run.assert_output_contains("cargo package --list");
+    assert!(!run.combined().contains("xtask-test-small 0.1.0 is "), "{}", run.combined());
+    assert!(!run.stdout.contains("would publish"), "{}", run.stdout);
+    assert!(run.stdout.contains("not checked (the run stopped before)"), "{}", run.stdout);
+    assert!(sb.calls("cargo").iter().all(|c| c.argv.first().map(String::as_str) != Some("publish")));
+}
+
+/// Defect 9: a dry run whose packaging fails says so for every crate: not "would
+/// publish", in the table or in the step summary.
+#[test]
+fn a_dry_run_that_fails_at_packaging_does_not_say_would_publish() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 12);
+    let lib = fx.dir.join("mshv-ioctls/src/lib.rs");
+    fs::write(&lib, "pub fn broken() -> u32 { mshv_bindings::not_there() }\n").unwrap();
+    git(&mut sb, &fx.dir, &["commit", "-q", "-a", "-m", "ioctls: broken"]);
+    let pin = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    let fx = Fixture { dir: fx.dir.clone(), pin };
+    let summary = sb.root().join("step-summary.md");
+    fs::write(&summary, "").unwrap();
+    sb.env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap());
+    let run = publish_redist(&mut sb, &fx, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("`cargo package` failed, nothing was published");
+    let summary = fs::read_to_string(&summary).unwrap();
+    for text in [&run.stdout, &summary] {
+        assert!(!text.contains("would publish"), "{text}");
+        assert_eq!(text.matches("not checked (the run stopped before)").count(), 2, "{text}");
+    }
+}
+
+/// The tests that send signals and stand in for cargo with shell scripts.
+#[cfg(unix)]
+mod unix {
+    use std::fs;
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
+    use xtask_harness::Sandbox;
+
+    use crate::login::git;
+    use crate::publish_redist::{Fixture, fixture};
+
+    /// The `-`-named (local registry) entries under `$CARGO_HOME/registry`.
+    fn local_registry_dirs(sb: &Sandbox) -> Vec<String> {
+        let registry = sb.cargo_home().join("registry");
+        let mut found = Vec::new();
+        for part in ["index", "src", "cache"] {
+            for entry in fs::read_dir(registry.join(part)).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('-') {
+                    found.push(format!("{part}/{name}"));
+                }
+            }
+        }
+        found
+    }
+
+    /// A build script for the bindings that makes two runs overlap where sharing a
+    /// cargo home once broke them: the first run to build the bindings from the
+    /// dependents' local registry claims `$MARKS/first`; the other run, at that point,
+    /// waits until the first run's work dir is gone (the first run over, its cleanup
+    /// done), then lets cargo compile the bindings from the sources it extracted.
+    const RACE_BUILD_RS: &str = r#"use std::{env, fs, path::Path, thread, time::Duration};
+
+    fn main() {
+        let Ok(marks) = env::var("XTASK_TEST_RACE_MARKS") else { return };
+        if !env::var("CARGO_MANIFEST_DIR").unwrap().contains("registry") {
+            return;
+        }
+        let out = env::var("OUT_DIR").unwrap();
+        let work = out.split("/verify-dependents").next().unwrap().to_owned();
+        let first = Path::new(&marks).join("first");
+        if fs::create_dir(&first).is_ok() {
+            fs::write(first.join("work"), &work).unwrap();
+            return;
+        }
+        let theirs = loop {
+            match fs::read_to_string(first.join("work")) {
+                Ok(theirs) if !theirs.is_empty() => break theirs,
+                _ => thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        while Path::new(&theirs).exists() {
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+    "#;
+
+    /// Defect 7: two runs at once in one `CARGO_HOME` (two terminals, a CI matrix on
+    /// one machine) both complete, even when one run ends while the other builds from
+    /// what cargo extracted into `$CARGO_HOME/registry` (the first run's cleanup used
+    /// to remove it); they take turns at the package stage, and no run's local
+    /// registry dirs are left behind.
+    #[test]
+    fn two_runs_in_one_cargo_home_both_complete() {
+        let mut sb = Sandbox::new(crate::xtask_bin());
+        let fx = fixture(&mut sb, 0, 12);
+        fs::write(fx.dir.join("mshv-bindings/build.rs"), RACE_BUILD_RS).unwrap();
+        git(&mut sb, &fx.dir, &["add", "-A"]);
+        git(&mut sb, &fx.dir, &["commit", "-q", "-m", "bindings: a build script"]);
+        let rev = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+        let marks = sb.root().join("race-marks");
+        fs::create_dir_all(&marks).unwrap();
+        sb.env("XTASK_TEST_RACE_MARKS", marks.to_str().unwrap());
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        let args = ["publish-redist", "--repo", &repo, "--rev", &rev, "--dry-run"];
+        let runs = sb.xtask_together(&[&args, &args]);
+        for run in &runs {
+            run.assert_success();
+            assert!(run.stdout.matches("would publish").count() == 2, "{}", run.stdout);
+        }
+        assert!(marks.join("first").is_dir(), "the build script never ran from the local registry");
+        let waited =
+            runs.iter().filter(|r| r.stderr.contains("waiting for another run's package stage")).count();
+        assert_eq!(waited, 1, "{}\n{}", runs[0].combined(), runs[1].combined());
+        assert!(local_registry_dirs(&sb).is_empty(), "{:?}", local_registry_dirs(&sb));
+    }
+
+    /// A sandbox whose cargo packages without verifying for real, and for each
+    /// verification (two at once) sleeps in a child of its own, as a build script
+    /// does, marking in `marks` its start (`package-started-<pgid>`), the sleeper's
+    /// pid (`build-script-pid-<pgid>`) and an interrupt (`cargo-got-int-<pgid>`).
+    fn slow_verifying_sandbox() -> (Sandbox, Fixture, PathBuf) {
+        let mut sb = Sandbox::new(crate::xtask_bin());
+        let fx = fixture(&mut sb, 0, 12);
+        let marks = sb.root().join("marks");
+        fs::create_dir_all(&marks).unwrap();
+        let real = sb.real_cargo().to_str().unwrap().to_owned();
+        let m = marks.to_str().unwrap().to_owned();
+        sb.install_standin(
+            "cargo-slow-package",
+            &format!(
+                "case \"$1 $*\" in\n\
+                 *--no-verify*) exec '{real}' \"$@\" ;;\n\
+                 package*)\n\
+                 \x20 trap 'echo INT > {m}/cargo-got-int-$$; exit 130' INT\n\
+                 \x20 sh -c 'echo $$ > {m}/build-script-pid-$PPID; touch {m}/package-started-$PPID; exec sleep 60'\n\
+                 \x20 ;;\n\
+                 *) exec '{real}' \"$@\" ;;\n\
+                 esac\n"
+            ),
+        );
+        sb.env("CARGO", sb.bin_dir().join("cargo-slow-package").to_str().unwrap());
+        (sb, fx, marks)
+    }
+
+    fn marked(marks: &Path, prefix: &str) -> Vec<PathBuf> {
+        fs::read_dir(marks)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            .map(|e| e.path())
+            .collect()
+    }
+
+    fn alive(pid: &str) -> bool {
+        std::process::Command::new("kill")
+            .args(["-0", pid.trim()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    /// `kill -s SIG -- TARGET` (a negative target names a process group).
+    fn signal(target: &str, sig: &str) {
+        let status = std::process::Command::new("kill").args(["-s", sig, "--", target]).status().unwrap();
+        assert!(status.success(), "kill -s {sig} {target}");
+    }
+
+    /// Waits (at most a minute) until `done` holds, failing early if the xtask ended.
+    fn wait_for(child: &mut std::process::Child, what: &str, mut done: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+            assert!(child.try_wait().unwrap().is_none(), "the xtask ended before {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Defect 8 (and 9, the waiting lines): `sig` to the xtask alone during the two
+    /// verifications reaches both cargo commands, the build scripts stop, the work
+    /// dir is removed, the exit code is an interrupt's; the waiting lines name the
+    /// step, not the cargo command line.
+    fn a_signal_stops_the_run_as_ctrl_c_does(sig: &str) {
+        let (mut sb, fx, marks) = slow_verifying_sandbox();
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
+        wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
+        // The runner's waiting line comes after 5 s without output.
+        let err = sb.root().join("spawned.err");
+        wait_for(&mut child, "the waiting lines", || {
+            let text = fs::read_to_string(&err).unwrap_or_default();
+            text.contains("waiting for `verifying the dependencies`")
+                && text.contains("waiting for `verifying the dependents`")
+        });
+        signal(&child.id().to_string(), sig);
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "the xtask did not stop after {sig}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (_, stderr) = sb.spawned_output(&format!("xtask publish-redist ({sig})"));
+        assert_eq!(status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        for line in stderr.lines().filter(|l| l.contains("waiting for")) {
+            assert!(!line.contains("--target-dir") && !line.contains("--config"), "{line}");
+        }
+        assert_eq!(marked(&marks, "cargo-got-int-").len(), 2, "not both cargo commands got the interrupt");
+        for file in marked(&marks, "build-script-pid-") {
+            let pid = fs::read_to_string(file).unwrap();
+            assert!(!alive(&pid), "cargo's child (a build script) is still running after {sig}");
+        }
+        let left: Vec<_> = fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "work dirs left behind: {left:?}");
+    }
+
+    #[test]
+    fn sigterm_stops_the_run_as_ctrl_c_does() {
+        a_signal_stops_the_run_as_ctrl_c_does("TERM");
+    }
+
+    #[test]
+    fn sighup_stops_the_run_as_ctrl_c_does() {
+        a_signal_stops_the_run_as_ctrl_c_does("HUP");
+    }
+
+    /// Defect 8: a run killed outright (SIGKILL: no handler runs) while cargo builds
+    /// in its work dir. The next run does not remove that dir while cargo's processes
+    /// still run in it; once they are gone, it does.
+    #[test]
+    fn a_killed_runs_work_dir_stays_while_its_cargo_still_runs() {
+        let (mut sb, fx, marks) = slow_verifying_sandbox();
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
+        wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        sb.spawned_output("xtask publish-redist (killed)");
+        let work_dirs =
+            || -> Vec<PathBuf> { fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.path()).collect() };
+        let dead = work_dirs();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        let sleepers: Vec<String> =
+            marked(&marks, "build-script-pid-").iter().map(|f| fs::read_to_string(f).unwrap()).collect();
+        assert!(sleepers.iter().all(|pid| alive(pid)), "cargo's children ended with the xtask");
+
+        // Another run (stopped at once by a rev that does not exist) cleans stale dirs first.
+        let args = [
+            "publish-redist",
+            "--repo",
+            &repo,
+            "--rev",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--dry-run",
+        ];
+        let real = sb.real_cargo().to_str().unwrap().to_owned();
+        sb.env("CARGO", &real);
+        sb.xtask(&args).assert_failure();
+        assert!(dead[0].exists(), "a work dir was removed while cargo still ran in it");
+
+        for file in marked(&marks, "package-started-") {
+            let pgid =
+                file.file_name().unwrap().to_string_lossy().trim_start_matches("package-started-").to_owned();
+            signal(&format!("-{pgid}"), "KILL");
+        }
+        let started = Instant::now();
+        while sleepers.iter().any(|pid| alive(pid)) {
+            assert!(started.elapsed() < Duration::from_secs(30), "the sleepers did not end");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sb.xtask(&args).assert_failure();
+        assert!(!dead[0].exists(), "the dead run's work dir was not removed once its processes ended");
+    }
+}
