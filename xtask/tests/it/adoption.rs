@@ -273,10 +273,10 @@ fn adopt(host: &Path) {
     // 1. `xtask/`, without its target dir.
     copy_dir(&repo.join("xtask"), &host.join("xtask"));
     // 2. The docs and workflows it owns.
-    for file in crate::tidy::XTASK_DOCS.iter().filter(|d| d.starts_with("docs/")) {
+    for file in crate::support::XTASK_DOCS.iter().filter(|d| d.starts_with("docs/")) {
         copy_file(&repo.join(file), &host.join(file));
     }
-    for workflow in crate::tidy::XTASK_WORKFLOWS {
+    for workflow in crate::support::XTASK_WORKFLOWS {
         let file = Path::new(".github").join("workflows").join(workflow);
         copy_file(&repo.join(&file), &host.join(&file));
     }
