@@ -130,13 +130,19 @@ fn the_recipes_parse_and_dispatch_inside_a_host_justfile() {
                 "{how:?}: `just --dry-run {recipe}` failed:\n{}",
                 text(&out.stderr)
             );
+            // The toolchain check (`_xtask-rust`) first, then one call of the task.
             let printed = text(&out.stderr);
             let lines: Vec<&str> = printed.lines().filter(|l| !l.trim().is_empty()).collect();
-            assert_eq!(lines.len(), 1, "{how:?}: recipe `{recipe}` must be one line, it prints:\n{printed}");
+            let calls: Vec<&&str> = lines.iter().filter(|l| l.contains("cargo xtask")).collect();
+            assert_eq!(
+                calls.len(),
+                1,
+                "{how:?}: recipe `{recipe}` must call the xtask once, it prints:\n{printed}"
+            );
             let want = format!("cargo xtask {task}").trim_end().to_owned();
             assert!(
-                lines[0].starts_with(&want),
-                "{how:?}: recipe `{recipe}` should call `{want}`, it prints:\n{printed}"
+                lines.last().is_some_and(|l| l.starts_with(&want)),
+                "{how:?}: recipe `{recipe}` should end in `{want}`, it prints:\n{printed}"
             );
             assert!(
                 task.is_empty() || tasks.iter().any(|t| t == task),
@@ -164,7 +170,7 @@ fn the_recipes_parse_and_dispatch_inside_a_host_justfile() {
 #[test]
 fn recipes_pass_arguments_through_unchanged() {
     let mut sb = xtask_harness::Sandbox::new(crate::xtask_bin());
-    sb.install_recording_standin("cargo", "exit 0\n");
+    sb.install_recording_standin("cargo", &cargo_standin("1.95.0 (f2d3ce0bd 2026-01-01)"));
     let host = sb.root().join("host");
     host_with_recipes(&host, Adoption::Import);
     let subdir = host.join("src").join("deep");
@@ -180,14 +186,88 @@ fn recipes_pass_arguments_through_unchanged() {
     assert_eq!(
         argv,
         vec![
+            vec!["--version"],
             vec!["xtask", "cargo-login-ci", "--pat-env", "A B", "it's \"quoted\""],
+            vec!["--version"],
             vec!["xtask", "doctor", "--registry", "x y"],
         ],
-        "just should run one cargo per recipe with the arguments unchanged"
+        "just should check the toolchain, then run one cargo per recipe with the arguments unchanged"
     );
     let host_root = host.canonicalize().unwrap();
     for call in &calls {
         let pwd = call.env("PWD").map(|p| Path::new(p).canonicalize().unwrap());
         assert_eq!(pwd.as_deref(), Some(host_root.as_path()), "`cargo xtask` must run at the host root");
+    }
+}
+
+/// A stand-in for the cargo of one toolchain: `--version` prints `cargo <version>`;
+/// anything else, from a toolchain older than 1.85, fails as real cargo does on the
+/// xtask's edition-2024 manifest (cargo 1.74.0's words, exit 101), and from a newer
+/// one succeeds.
+fn cargo_standin(version: &str) -> String {
+    format!(
+        "if [ \"$1\" = --version ]; then echo 'cargo {version}'; exit 0; fi\n\
+         case '{version}' in 1.[0-7]?.*|1.8[0-4].*) ;; *) exit 0 ;; esac\n\
+         printf '%s\\n' 'error: failed to parse manifest at `'\"$PWD\"'/xtask/Cargo.toml`' '' 'Caused by:' \
+         '  feature `edition2024` is required' '' \
+         '  The package requires the Cargo feature called `edition2024`, but that feature is not stabilized in this version of Cargo ({version}).' \
+         '  Consider trying a newer version of Cargo (this may require the nightly release).' >&2\n\
+         exit 101\n"
+    )
+}
+
+/// In a host that pins a toolchain older than the xtask's `rust-version` (Hyperlight
+/// pinned 1.74.0 in 2023: `rust-toolchain.toml` plus a `cargo` stand-in for that
+/// toolchain, see [`cargo_standin`]), every recipe stops before cargo builds
+/// anything, with one line naming the toolchain, what the xtask needs and the
+/// command to run. 1.88 is refused and 1.89, the minimum, goes through.
+#[cfg(unix)]
+#[test]
+fn an_old_pinned_toolchain_gets_one_line_naming_it_and_the_command() {
+    let just = just();
+    let just = just.to_str().expect("UTF-8 path of just");
+    for (version, old) in [
+        ("1.74.0 (ecb9851af 2023-10-18)", true),
+        ("1.88.0 (873a06493 2025-05-10)", true),
+        ("1.89.0 (c24e10642 2025-06-23)", false),
+    ] {
+        let mut sb = xtask_harness::Sandbox::new(crate::xtask_bin());
+        sb.install_recording_standin("cargo", &cargo_standin(version));
+        let host = sb.root().join("host");
+        host_with_recipes(&host, Adoption::Import);
+        let pin = &version[..version.find(' ').unwrap()];
+        fs::write(host.join("rust-toolchain.toml"), format!("[toolchain]\nchannel = \"{pin}\"\n")).unwrap();
+        for (recipe, task) in RECIPES {
+            let task = if task.is_empty() { "<task>" } else { task };
+            let args = if recipe == "xtask" { vec![recipe, "doctor"] } else { vec![recipe, "--flag"] };
+            let out = sb.run(just, &args, &host);
+            let calls: Vec<Vec<String>> = sb.calls("cargo").into_iter().map(|c| c.argv).collect();
+            if !old {
+                out.assert_success();
+                assert_eq!(
+                    calls.last().map(|a| a[0].as_str()),
+                    Some("xtask"),
+                    "{version}: {recipe} did not run"
+                );
+                continue;
+            }
+            out.assert_failure();
+            let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(lines.len(), 1, "{version}: `just {recipe}` must say one line:\n{}", out.stderr);
+            let want = format!("cargo here is {pin} ");
+            for part in
+                [want.as_str(), "needs Rust 1.89 or later", &format!("run `cargo +stable xtask {task}`")]
+            {
+                assert!(
+                    lines[0].contains(part),
+                    "{version}: `just {recipe}` does not say `{part}`: {}",
+                    lines[0]
+                );
+            }
+            assert!(
+                calls.iter().all(|a| a == &["--version"]),
+                "{version}: cargo ran past the check: {calls:?}"
+            );
+        }
     }
 }

@@ -72,6 +72,30 @@ fn the_recipes_set_nothing_global_and_take_no_host_name() {
     }
 }
 
+/// The recipes' toolchain check compares with the xtask's `rust-version`
+/// (xtask/Cargo.toml) and says it, in sh and in PowerShell: a raised minimum must
+/// show in both.
+#[test]
+fn the_recipes_check_the_xtask_rust_version() {
+    let manifest = read(&repo_root().join("xtask").join("Cargo.toml"));
+    let version = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rust-version = "))
+        .expect("xtask/Cargo.toml has no `rust-version`")
+        .trim_matches('"');
+    let minor = version.strip_prefix("1.").expect("a 1.x rust-version");
+    let shims = read(&recipes_file());
+    assert_eq!(shims.matches("-lt ").count(), 2, "xtask.just should compare versions twice (sh, PowerShell)");
+    for want in [format!("-lt {minor} ]"), format!("-lt {minor})")] {
+        assert!(
+            shims.contains(&want),
+            "xtask.just's toolchain check lacks `{want}` (rust-version {version})"
+        );
+    }
+    let said = format!("needs Rust {version} or later");
+    assert_eq!(shims.matches(&said).count(), 2, "xtask.just should say `{said}` in sh and in PowerShell");
+}
+
 // ---------------------------------------------------------------- docs and help
 
 #[test]
