@@ -13,7 +13,8 @@ use crate::tool;
 /// Test the xtask itself: format check, clippy and every test of its workspace.
 ///
 /// Only the xtask's workspace (`xtask/`) is checked, never the host repository's
-/// crates. The tests start a real kellnr registry (with authentication required) on
+/// crates. Every test runs: those a plain `cargo test` runs, and the registry suite
+/// (`tests/it/`, which needs the tools below). The tests start a real kellnr registry (with authentication required) on
 /// 127.0.0.1, run the real `just` on the justfile and validate the workflows. Those
 /// tools are installed, pinned, under `$XTASK_CACHE` (default
 /// `~/.cache/hyperlight-xtask`) the first time: kellnr builds from source in about
