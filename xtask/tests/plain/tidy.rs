@@ -52,6 +52,32 @@ fn ci_cache_key_names_the_pinned_tool_versions() {
     }
 }
 
+/// xtask.yml, and the host job docs/adding-the-xtask.md shows, keep `xtask/target`
+/// under a key naming the lock file and the sources: a CI job must not compile the
+/// xtask cold each time, nor restore a build of other sources as if it were current.
+#[test]
+fn ci_caches_the_xtask_build_keyed_on_its_lock_and_sources() {
+    let root = repo_root();
+    for file in [
+        root.join(".github").join("workflows").join("xtask.yml"),
+        root.join("docs").join("adding-the-xtask.md"),
+    ] {
+        let text = read(&file);
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let at = lines.iter().position(|l| *l == "path: xtask/target");
+        let key = at.and_then(|i| lines[i..].iter().find_map(|l| l.strip_prefix("key:")));
+        let key =
+            key.unwrap_or_else(|| panic!("{} caches no `path: xtask/target` under a `key:`", file.display()));
+        for want in ["hashFiles(", "'xtask/Cargo.lock'", "'xtask/src/**'"] {
+            assert!(
+                key.contains(want),
+                "{}: the xtask/target cache key `{key}` lacks {want}",
+                file.display()
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------- recipes
 
 /// The recipe file sets nothing globally and takes no name the host already has.
