@@ -14,8 +14,9 @@ use crate::tool;
 ///
 /// Only the xtask's workspace (`xtask/`) is checked, never the host repository's
 /// crates. Every test runs: those a plain `cargo test` runs, and the registry suite
-/// (`tests/it/`, which needs the tools below). The tests start a real kellnr registry (with authentication required) on
-/// 127.0.0.1, run the real `just` on the justfile and validate the workflows. Those
+/// (`tests/it/`, which needs the tools below). The tests start a real kellnr
+/// registry (with authentication required) on 127.0.0.1, run the real `just` on the
+/// justfile and validate the workflows. Those
 /// tools are installed, pinned, under `$XTASK_CACHE` (default
 /// `~/.cache/hyperlight-xtask`) the first time: kellnr builds from source in about
 /// 11 minutes on 2 cores.
