@@ -16,10 +16,9 @@ use crate::tool;
 /// crates. Every test runs: those a plain `cargo test` runs, and the registry suite
 /// (`tests/it/`, which needs the tools below). The tests start a real kellnr
 /// registry (with authentication required) on 127.0.0.1, run the real `just` on the
-/// justfile and validate the workflows. Those
-/// tools are installed, pinned, under `$XTASK_CACHE` (default
-/// `~/.cache/hyperlight-xtask`) the first time: kellnr builds from source in about
-/// 11 minutes on 2 cores.
+/// justfile and validate the workflows. Those tools are installed, pinned, under
+/// `$XTASK_CACHE` (default `~/.cache/hyperlight-xtask`) the first time: kellnr
+/// builds from source in about 11 minutes on 2 cores.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  cargo xtask test\n  cargo xtask test -- publish_redist")]
 pub struct Test {
