@@ -204,6 +204,7 @@ fn recipes_pass_arguments_through_unchanged() {
 /// anything else, from a toolchain older than 1.85, fails as real cargo does on the
 /// xtask's edition-2024 manifest (cargo 1.74.0's words, exit 101), and from a newer
 /// one succeeds.
+#[cfg(unix)]
 fn cargo_standin(version: &str) -> String {
     format!(
         "if [ \"$1\" = --version ]; then echo 'cargo {version}'; exit 0; fi\n\
