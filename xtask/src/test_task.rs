@@ -71,10 +71,11 @@ impl Test {
         let path = prepend_path(&[&parent(&just)?, &parent(&validator)?])?;
         let args = &self.cargo_test_args;
         // Every target, the registry suite too (`test = false`: a plain `cargo test`
-        // leaves it out); `--tests` would leave it out again.
+        // leaves it out; `--tests` would leave it out again), each run to the end so
+        // that one failing target does not hide the others.
         cmd!(
             sh,
-            "{cargo} test --manifest-path {manifest} --workspace --locked --lib --bins --test=* -- {args...}"
+            "{cargo} test --manifest-path {manifest} --workspace --locked --no-fail-fast --lib --bins --test=* -- {args...}"
         )
         .env("XTASK_CACHE", &cache)
         .env("XTASK_KELLNR", &kellnr)
