@@ -13,11 +13,12 @@ use crate::tool;
 /// Test the xtask itself: format check, clippy and every test of its workspace.
 ///
 /// Only the xtask's workspace (`xtask/`) is checked, never the host repository's
-/// crates. The tests start a real kellnr registry (with authentication required) on
-/// 127.0.0.1, run the real `just` on the justfile and validate the workflows. Those
-/// tools are installed, pinned, under `$XTASK_CACHE` (default
-/// `~/.cache/hyperlight-xtask`) the first time: kellnr builds from source in about
-/// 11 minutes on 2 cores.
+/// crates. Every test runs: those a plain `cargo test` runs, and the registry suite
+/// (`tests/it/`, which needs the tools below). The tests start a real kellnr
+/// registry (with authentication required) on 127.0.0.1, run the real `just` on the
+/// justfile and validate the workflows. Those tools are installed, pinned, under
+/// `$XTASK_CACHE` (default `~/.cache/hyperlight-xtask`) the first time: kellnr
+/// builds from source in about 11 minutes on 2 cores.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  cargo xtask test\n  cargo xtask test -- publish_redist")]
 pub struct Test {
@@ -53,22 +54,14 @@ impl Test {
             cmd!(sh, "{cargo} fmt --manifest-path {manifest} --all --check").run().with_context(|| {
                 format!("formatting differs: run `cargo fmt --manifest-path {manifest} --all`")
             })?;
-            cmd!(
-                sh,
-                "{cargo} clippy --manifest-path {manifest} --workspace --all-targets --locked -- -D warnings"
-            )
-            .run()?;
+            clippy(sh, &manifest, &[])?;
             // The Windows code paths (no-echo input, console Ctrl-C, az.cmd) cannot
             // run here, but they can be type-checked and linted: clippy needs the
             // target's standard library only, no linker.
             match which::which("rustup") {
                 Ok(rustup) => {
                     cmd!(sh, "{rustup} target add {WINDOWS_TARGET}").run()?;
-                    cmd!(
-                        sh,
-                        "{cargo} clippy --manifest-path {manifest} --workspace --all-targets --locked --target {WINDOWS_TARGET} -- -D warnings"
-                    )
-                    .run()?;
+                    clippy(sh, &manifest, &["--target", WINDOWS_TARGET])?;
                 }
                 Err(_) => eprintln!(
                     "test: no rustup, so no clippy for {WINDOWS_TARGET}: the Windows code paths are not linted"
@@ -77,15 +70,33 @@ impl Test {
         }
         let path = prepend_path(&[&parent(&just)?, &parent(&validator)?])?;
         let args = &self.cargo_test_args;
-        cmd!(sh, "{cargo} test --manifest-path {manifest} --workspace --locked -- {args...}")
-            .env("XTASK_CACHE", &cache)
-            .env("XTASK_KELLNR", &kellnr)
-            .env("XTASK_JUST", &just)
-            .env("XTASK_ACTION_VALIDATOR", &validator)
-            .env("PATH", path)
-            .run()?;
+        // Every target, the registry suite too (`test = false`: a plain `cargo test`
+        // leaves it out; `--tests` would leave it out again), each run to the end so
+        // that one failing target does not hide the others.
+        cmd!(
+            sh,
+            "{cargo} test --manifest-path {manifest} --workspace --locked --no-fail-fast --lib --bins --test=* -- {args...}"
+        )
+        .env("XTASK_CACHE", &cache)
+        .env("XTASK_KELLNR", &kellnr)
+        .env("XTASK_JUST", &just)
+        .env("XTASK_ACTION_VALIDATOR", &validator)
+        .env("PATH", path)
+        .run()?;
         Ok(())
     }
+}
+
+/// Clippy with warnings denied on every target: `--all-targets` leaves out the
+/// `test = false` registry suite (and wins over `--test` given with it), so a
+/// second run names the test targets.
+fn clippy(sh: &Shell, manifest: &Utf8Path, extra: &[&str]) -> anyhow::Result<()> {
+    let cargo = tool::cargo();
+    for targets in [["--all-targets"], ["--test=*"]] {
+        cmd!(sh, "{cargo} clippy --manifest-path {manifest} --workspace {targets...} {extra...} --locked -- -D warnings")
+            .run()?;
+    }
+    Ok(())
 }
 
 /// The tools' cache ([`pinned::cache_dir`]) as a UTF-8 path.

@@ -96,7 +96,10 @@ const HOST_RUSTFMT: &str = "max_width = 60\n";
 const HOST_CLIPPY: &str =
     "disallowed-methods = [{ path = \"std::env::var\", reason = \"the host's rule\" }]\n";
 
-const HOST_JUSTFILE: &str = "set windows-shell := [\"pwsh.exe\", \"-NoLogo\", \"-Command\"]
+/// The host's Justfile as it was in late 2023 (facts.md sections 1 and 7): PowerShell
+/// as its Windows shell, a `.env` loaded, its own recipes, and the three login
+/// recipes the xtask replaces, which adoption deletes.
+const HOST_JUSTFILE_HEAD: &str = "set windows-shell := [\"pwsh.exe\", \"-NoLogo\", \"-Command\"]
 set dotenv-load := true
 
 default-target := \"debug\"
@@ -104,12 +107,38 @@ default-target := \"debug\"
 build target=default-target:
     cargo build --profile={{ if target == \"debug\" { \"dev\" } else { target } }}
 
-test target=default-target:
+";
+
+const HOST_LOGIN_RECIPES: &str = "# Log in to the feeds with your Azure account (`az login` first).
+cargo-login:
+    az account get-access-token --query \"join(' ', ['Bearer', accessToken])\" --output tsv | cargo login --registry hyperlight_redist
+    az account get-access-token --query \"join(' ', ['Bearer', accessToken])\" --output tsv | cargo login --registry hyperlight_packages
+
+# Log in to the feeds with the PAT in env PAT (CI).
+cargo-login-ci:
+    echo Basic $(echo -n PAT:$PAT | base64) | cargo login --registry hyperlight_redist
+    echo Basic $(echo -n PAT:$PAT | base64) | cargo login --registry hyperlight_packages
+
+cargo-login-ci-windows:
+    \"Basic \" + [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes(\"PAT:\" + $Env:PAT)) | cargo login --registry hyperlight_redist
+    \"Basic \" + [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes(\"PAT:\" + $Env:PAT)) | cargo login --registry hyperlight_packages
+
+";
+
+const HOST_JUSTFILE_TAIL: &str = "test target=default-target:
     cargo test --profile={{ if target == \"debug\" { \"dev\" } else { target } }}
 
 check:
     cargo check
 ";
+
+/// The line docs/adding-the-xtask.md adds to the host's Justfile, with its marker.
+const IMPORT_LINE: &str =
+    "\n# ---- added by the hyperlight xtask (docs/adding-the-xtask.md) ----\nimport 'xtask/xtask.just'\n";
+
+/// The recipes docs/adding-the-xtask.md says to delete from a host that has them.
+const REPLACED_RECIPES: [&str; 5] =
+    ["cargo-login", "cargo-login-ci", "cargo-login-ci-windows", "publish-redist", "xtask"];
 
 /// The files whose bytes adoption must not change.
 const UNTOUCHED: [&str; 6] = [
@@ -145,7 +174,8 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
     let fx = fixture(&mut sb, 0, 12);
     with_env_token(&mut sb, &header, |sb| {
         let repo = fx.dir.to_str().unwrap().to_owned();
-        sb.xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin]).assert_success();
+        sb.xtask(&["publish-redist", "--no-consumer-check", "--repo", &repo, "--rev", &fx.pin])
+            .assert_success();
     });
 
     // The host, with its lock file committed (made with the maintainer's token).
@@ -171,6 +201,7 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
         UNTOUCHED.iter().map(|f| (f.to_string(), fs::read(host.join(f)).unwrap())).collect();
 
     adopt(&host);
+    recipes_work_after_adoption(&mut sb, &just, &host);
     // Committed as a user would, so that what the tasks then change would show.
     git(&mut sb, &host, &["add", "-A"]);
     git(&mut sb, &host, &["commit", "-q", "-m", "add the hyperlight xtask"]);
@@ -214,7 +245,11 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
     let config = fs::read_to_string(host.join(".cargo/config.toml")).unwrap();
     assert!(config.starts_with(HOST_CARGO_CONFIG), "the host's own config entries changed:\n{config}");
     let justfile = fs::read_to_string(host.join("Justfile")).unwrap();
-    assert!(justfile.starts_with(HOST_JUSTFILE), "the host's recipes changed:\n{justfile}");
+    let want = format!("{HOST_JUSTFILE_HEAD}{HOST_JUSTFILE_TAIL}{IMPORT_LINE}");
+    assert_eq!(
+        justfile, want,
+        "the host's Justfile is not the old one less the login recipes, plus the import"
+    );
     assert_eq!(dry_run_host_recipes(&mut sb, &just, &host), host_recipes_before);
     let exe = format!("xtask{}", std::env::consts::EXE_SUFFIX);
     assert!(
@@ -228,17 +263,27 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
 
     // 3. `cargo xtask test` inside the host checks the xtask only: the host's badly
     // formatted crate, its clippy warning, its rustfmt and clippy settings do not
-    // fail it. (The tidy tests, which check the xtask's own files in the host.)
+    // fail it. Its tests read the xtask's own files in the host, never the host's
+    // workspace: they pass with the host's root Cargo.toml broken (a publish-redist
+    // dry run among them, whose consumer check would read that workspace).
     let cache = xtask_harness::pinned::cache_dir().expect("the test tools' cache");
     sb.env("XTASK_CACHE", cache.to_str().unwrap());
-    let test = sb.cargo(&host, &["xtask", "test", "--", "tidy"]);
+    let manifest = host.join("Cargo.toml");
+    let good = fs::read(&manifest).unwrap();
+    fs::write(&manifest, "[workspace\nnot a manifest cargo can load\n").unwrap();
+    sb.cargo(&host, &["metadata", "--no-deps", "--format-version", "1"]).assert_failure();
+    let test = sb.cargo(&host, &["xtask", "test", "--", "tidy::", "recipes::", HOUSE_FREE_TEST]);
+    fs::write(&manifest, good).unwrap();
     test.assert_success();
-    for tidy in
-        ["workflows_validate_with_action_validator", "the_recipes_parse_and_dispatch_inside_a_host_justfile"]
-    {
+    for name in [
+        "tidy::every_task_help_has_examples_and_says_cargo_xtask",
+        "recipes::workflows_validate_with_action_validator",
+        "recipes::the_recipes_parse_and_dispatch_inside_a_host_justfile",
+        HOUSE_FREE_TEST,
+    ] {
         assert!(
-            test.stdout.contains(&format!("test tidy::{tidy} ... ok")),
-            "the tidy test {tidy} did not run and pass inside the host:\n{}",
+            test.stdout.contains(&format!("test {name} ... ok")),
+            "the test {name} did not run and pass inside the host:\n{}",
             test.stdout
         );
     }
@@ -246,6 +291,62 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
     let status = git(&mut sb, &host, &["status", "--porcelain", "--untracked-files=no"]);
     assert_eq!(status.stdout, "", "the tasks changed tracked files of the host");
     sb.assert_no_secret(&[pat.as_str(), header.as_str()]);
+}
+
+/// A publish-redist test run inside the host: it names no consumer workspace, so
+/// the xtask's default (the repository it sits in) must not be read.
+const HOUSE_FREE_TEST: &str = "publish_redist::a_dry_run_needs_no_credentials_and_no_feed";
+
+/// The steps of the adoption doc made the recipes work: `just --list` parses the
+/// Justfile, and the old recipe names reach the xtask. Importing without deleting
+/// the host's login recipes first is what `just` refuses, which is why the doc
+/// says to delete them.
+fn recipes_work_after_adoption(sb: &mut Sandbox, just: &str, host: &Path) {
+    let list = sb.run(just, &["--list"], host);
+    list.assert_success();
+    for recipe in
+        ["cargo-login", "cargo-login-ci", "cargo-login-ci-windows", "publish-redist", "build", "check"]
+    {
+        assert!(
+            list.stdout.contains(&format!("    {recipe}")),
+            "`just --list` lacks {recipe}:\n{}",
+            list.stdout
+        );
+    }
+    let dry = sb.run(just, &["--dry-run", "cargo-login-ci"], host);
+    dry.assert_success();
+    assert!(
+        dry.stderr.lines().any(|l| l.trim() == "cargo xtask cargo-login-ci \"$@\""),
+        "`just --dry-run cargo-login-ci` does not show the xtask's call:\n{}",
+        dry.stderr
+    );
+    let naive = host.join("Justfile.naive");
+    fs::write(&naive, format!("{HOST_JUSTFILE_HEAD}{HOST_LOGIN_RECIPES}{HOST_JUSTFILE_TAIL}{IMPORT_LINE}"))
+        .unwrap();
+    let refused = sb.run(just, &["--justfile", naive.to_str().unwrap(), "--list"], host);
+    fs::remove_file(&naive).unwrap();
+    refused.assert_failure().assert_output_contains("redefined");
+}
+
+/// Deletes recipe `name` as docs/adding-the-xtask.md says: its header line, its
+/// indented body, the comment and attribute lines right above it, and the blank
+/// lines after it.
+fn delete_recipe(justfile: &str, name: &str) -> String {
+    let lines: Vec<&str> = justfile.lines().collect();
+    let is_header = |l: &&str| l.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', ':']));
+    let Some(header) = lines.iter().position(is_header) else {
+        return justfile.to_owned();
+    };
+    let mut start = header;
+    while start > 0 && (lines[start - 1].starts_with('#') || lines[start - 1].starts_with('[')) {
+        start -= 1;
+    }
+    let mut end = header + 1;
+    while end < lines.len() && (lines[end].starts_with([' ', '\t']) || lines[end].trim().is_empty()) {
+        end += 1;
+    }
+    let kept: Vec<&str> = lines[..start].iter().chain(&lines[end..]).copied().collect();
+    kept.join("\n") + "\n"
 }
 
 /// Runs `f` with the feed's token in cargo's environment only (a maintainer's CI
@@ -259,6 +360,7 @@ fn with_env_token(sb: &mut Sandbox, header: &str, f: impl FnOnce(&mut Sandbox)) 
 }
 
 fn write_host(host: &Path) {
+    let justfile = format!("{HOST_JUSTFILE_HEAD}{HOST_LOGIN_RECIPES}{HOST_JUSTFILE_TAIL}");
     let files = [
         ("Cargo.toml", HOST_MANIFEST),
         ("src/hyperlight_host/Cargo.toml", HOST_CRATE),
@@ -269,7 +371,7 @@ fn write_host(host: &Path) {
         (".cargo/config.toml", HOST_CARGO_CONFIG),
         ("rustfmt.toml", HOST_RUSTFMT),
         ("clippy.toml", HOST_CLIPPY),
-        ("Justfile", HOST_JUSTFILE),
+        ("Justfile", justfile.as_str()),
         ("README.md", "# Hyperlight\n"),
         (".gitignore", "target/\n"),
     ];
@@ -286,10 +388,10 @@ fn adopt(host: &Path) {
     // 1. `xtask/`, without its target dir.
     copy_dir(&repo.join("xtask"), &host.join("xtask"));
     // 2. The docs and workflows it owns.
-    for file in crate::tidy::XTASK_DOCS.iter().filter(|d| d.starts_with("docs/")) {
+    for file in crate::support::XTASK_DOCS.iter().filter(|d| d.starts_with("docs/")) {
         copy_file(&repo.join(file), &host.join(file));
     }
-    for workflow in crate::tidy::XTASK_WORKFLOWS {
+    for workflow in crate::support::XTASK_WORKFLOWS {
         let file = Path::new(".github").join("workflows").join(workflow);
         copy_file(&repo.join(&file), &host.join(&file));
     }
@@ -305,12 +407,13 @@ fn adopt(host: &Path) {
     text.push('\n');
     text.push_str(&block);
     fs::write(&config, text).unwrap();
-    // 4. One line in the Justfile.
+    // 4. The host's recipes of the xtask's names deleted, then one line in the Justfile.
     let justfile = host.join("Justfile");
     let mut text = fs::read_to_string(&justfile).unwrap();
-    text.push_str(
-        "\n# ---- added by the hyperlight xtask (docs/adding-the-xtask.md) ----\nimport 'xtask/xtask.just'\n",
-    );
+    for recipe in REPLACED_RECIPES {
+        text = delete_recipe(&text, recipe);
+    }
+    text.push_str(IMPORT_LINE);
     fs::write(&justfile, text).unwrap();
 }
 

@@ -1,6 +1,13 @@
-//! Integration tests: the real xtask binary, the real cargo and git, a real kellnr
-//! registry with authentication required, and stand-ins only for az and gh.
-//! One test binary (not one per file) so the suite links once.
+//! The registry suite: the real xtask binary, the real cargo and git, a real kellnr
+//! registry with authentication required, the real `just` and workflow validator,
+//! and stand-ins only for az and gh. `test = false` in Cargo.toml: a plain `cargo
+//! test` leaves it out (it needs the pinned tools); `cargo xtask test` installs them
+//! and runs it, and it fails, never skips, when one is missing. One test binary (not
+//! one per file) so the suite links once.
+
+#[path = "../support/mod.rs"]
+mod support;
+pub use support::xtask_bin;
 
 mod adoption;
 mod config_faults;
@@ -11,11 +18,5 @@ mod package_files;
 mod publish;
 mod publish_faults;
 mod publish_redist;
-mod setup;
+mod recipes;
 mod standins;
-mod tidy;
-
-/// The xtask binary under test.
-pub fn xtask_bin() -> &'static std::path::Path {
-    std::path::Path::new(env!("CARGO_BIN_EXE_xtask"))
-}

@@ -1,76 +1,21 @@
-//! The xtask's own glue, checked by the real tools instead of by eye: its workflows
-//! by a schema validator, its recipe shims by the real `just`, and its docs, help
-//! texts, dependency comments and config entries against each other. A tool that is
-//! missing is a failure saying how to get it, never a skip.
+//! The xtask's own files checked against each other, with no tool but the
+//! toolchain (a plain `cargo test` runs these): its docs, help texts, dependency
+//! comments, config entries, the pinned tools' cache key in its CI. The checks that
+//! need the real `just` and the workflow validator are in `tests/it/recipes.rs`.
 //!
 //! Only what the xtask owns is checked (named in the lists below), never the host
 //! repository's own README, CI or Justfile: these tests pass inside any host.
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
 use xtask_harness::repo_root;
 
+use crate::support::{RECIPES, XTASK_DOCS, read, recipes_file, run, tasks, text};
+
 // ---------------------------------------------------------------- helpers
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let label = format!("{cmd:?}");
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {label}: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The workflows the xtask brings (by file name, in `.github/workflows/`).
-pub const XTASK_WORKFLOWS: [&str; 4] = ["xtask.yml", "publish-redist.yml", "publish.yml", "oidc-example.yml"];
-
-/// The docs the xtask brings, relative to the repository root.
-pub const XTASK_DOCS: [&str; 6] = [
-    "xtask/README.md",
-    "docs/publishing-to-cargo.md",
-    "docs/credentials.md",
-    "docs/publish-redist.md",
-    "docs/publish.md",
-    "docs/adding-the-xtask.md",
-];
-
-/// The recipe shims the xtask brings, for the host's Justfile to import or append.
-pub fn recipes_file() -> PathBuf {
-    repo_root().join("xtask").join("xtask.just")
-}
-
-fn action_validator() -> PathBuf {
-    xtask_harness::action_validator_bin()
-}
-
-fn just() -> PathBuf {
-    xtask_harness::just_bin()
-}
-
-/// The task names, as `cargo xtask --help` lists them (clap's own `help` left out).
-fn tasks() -> Vec<String> {
-    let out = run(Command::new(crate::xtask_bin()).arg("--help"));
-    assert!(out.status.success(), "`cargo xtask --help` failed:\n{}", text(&out.stderr));
-    let help = text(&out.stdout);
-    let list: Vec<String> = help
-        .lines()
-        .skip_while(|l| l.trim() != "Commands:")
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| *name != "help")
-        .map(str::to_owned)
-        .collect();
-    assert!(list.len() >= 8, "too few tasks parsed from `cargo xtask --help`:\n{help}");
-    list
-}
 
 /// The xtask's docs, every one of which must exist.
 fn docs_files() -> Vec<PathBuf> {
@@ -87,35 +32,6 @@ fn has_example(text: &str, task: &str) -> bool {
 }
 
 // ---------------------------------------------------------------- workflows
-
-#[test]
-fn workflows_validate_with_action_validator() {
-    let validator = action_validator();
-    let dir = repo_root().join(".github").join("workflows");
-    let workflows: Vec<PathBuf> = XTASK_WORKFLOWS.iter().map(|w| dir.join(w)).collect();
-    let mut failures = Vec::new();
-    for wf in &workflows {
-        // From the repo root: the validator checks glob filters against the tree.
-        let out = run(Command::new(&validator).arg(wf).current_dir(repo_root()));
-        if !out.status.success() {
-            failures.push(format!("{}:\n{}{}", wf.display(), text(&out.stdout), text(&out.stderr)));
-        }
-    }
-    assert!(failures.is_empty(), "workflows rejected by action-validator:\n{}", failures.join("\n"));
-}
-
-/// The validator must reject a broken workflow, or the check above proves nothing.
-#[test]
-fn action_validator_rejects_a_broken_workflow() {
-    let validator = action_validator();
-    let dir = std::env::temp_dir().join(format!("xtask-tidy-{}", std::process::id()));
-    fs::create_dir_all(&dir).unwrap();
-    let bad = dir.join("bad.yml");
-    fs::write(&bad, "name: bad\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    stepz: []\n").unwrap();
-    let out = run(Command::new(&validator).arg(&bad).current_dir(&dir));
-    let _ = fs::remove_dir_all(&dir);
-    assert!(!out.status.success(), "action-validator accepted a job with `stepz`");
-}
 
 /// xtask.yml caches the pinned tools under a key naming their versions; a bump in
 /// `harness/src/pinned.rs` must show in the key, or CI keeps restoring the old tools.
@@ -136,73 +52,33 @@ fn ci_cache_key_names_the_pinned_tool_versions() {
     }
 }
 
+/// xtask.yml, and the host job docs/adding-the-xtask.md shows, keep `xtask/target`
+/// under a key naming the lock file and the sources: a CI job must not compile the
+/// xtask cold each time, nor restore a build of other sources as if it were current.
+#[test]
+fn ci_caches_the_xtask_build_keyed_on_its_lock_and_sources() {
+    let root = repo_root();
+    for file in [
+        root.join(".github").join("workflows").join("xtask.yml"),
+        root.join("docs").join("adding-the-xtask.md"),
+    ] {
+        let text = read(&file);
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let at = lines.iter().position(|l| *l == "path: xtask/target");
+        let key = at.and_then(|i| lines[i..].iter().find_map(|l| l.strip_prefix("key:")));
+        let key =
+            key.unwrap_or_else(|| panic!("{} caches no `path: xtask/target` under a `key:`", file.display()));
+        for want in ["hashFiles(", "'xtask/Cargo.lock'", "'xtask/src/**'"] {
+            assert!(
+                key.contains(want),
+                "{}: the xtask/target cache key `{key}` lacks {want}",
+                file.display()
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------- recipes
-
-/// The recipes of the old justfile and the task each must call now; `xtask` is the
-/// pass-through to any task (`just xtask doctor`).
-const RECIPES: [(&str, &str); 5] = [
-    ("cargo-login", "cargo-login"),
-    ("cargo-login-ci", "cargo-login-ci"),
-    ("cargo-login-ci-windows", "cargo-login-ci"),
-    ("publish-redist", "publish-redist"),
-    ("xtask", ""),
-];
-
-/// A host Justfile shaped like Hyperlight's (facts.md section 7): PowerShell as the
-/// Windows shell, a `.env` loaded, its own `test`, `build` and `check` recipes (and
-/// more names Hyperlight's Justfile has), with positional arguments off.
-const HOST_JUSTFILE: &str = "set windows-shell := [\"pwsh.exe\", \"-NoLogo\", \"-Command\"]
-set dotenv-load := true
-
-default-target := \"debug\"
-
-# The host's own recipes, with names the shims must not take.
-build target=default-target:
-    cargo build --profile={{ if target == \"debug\" { \"dev\" } else { target } }}
-
-test target=default-target:
-    echo host-test ${1:-} {{target}}
-
-check:
-    cargo check
-
-clippy target=default-target:
-    cargo clippy
-
-fmt-check:
-    cargo fmt --all -- --check
-
-help:
-    just --list
-";
-
-/// The ways a host adds the shims: one `import` line, or the file appended.
-#[derive(Clone, Copy, Debug)]
-enum Adoption {
-    Import,
-    Append,
-}
-
-/// A host repository dir holding a Justfile that adopted the shims, and a copy of
-/// `xtask/xtask.just` where adoption puts it.
-fn host_with_recipes(dir: &Path, how: Adoption) -> PathBuf {
-    fs::create_dir_all(dir.join("xtask")).unwrap();
-    let shims = read(&recipes_file());
-    fs::write(dir.join("xtask").join("xtask.just"), &shims).unwrap();
-    let justfile = match how {
-        Adoption::Import => format!("{HOST_JUSTFILE}\nimport 'xtask/xtask.just'\n"),
-        Adoption::Append => format!("{HOST_JUSTFILE}\n{shims}"),
-    };
-    let path = dir.join("Justfile");
-    fs::write(&path, justfile).unwrap();
-    path
-}
-
-fn just_in(justfile: &Path) -> Command {
-    let mut cmd = Command::new(just());
-    cmd.arg("--justfile").arg(justfile).current_dir(justfile.parent().unwrap());
-    cmd
-}
 
 /// The recipe file sets nothing globally and takes no name the host already has.
 #[test]
@@ -222,88 +98,28 @@ fn the_recipes_set_nothing_global_and_take_no_host_name() {
     }
 }
 
-/// In a host Justfile with PowerShell as its Windows shell and its own `test`,
-/// `build` and `check`, every shim (imported or appended) parses and is one call of
-/// its task, and the host's recipes still run as they did.
+/// The recipes' toolchain check compares with the xtask's `rust-version`
+/// (xtask/Cargo.toml) and says it, in sh and in PowerShell: a raised minimum must
+/// show in both.
 #[test]
-fn the_recipes_parse_and_dispatch_inside_a_host_justfile() {
-    let tasks = tasks();
-    for how in [Adoption::Import, Adoption::Append] {
-        let dir = std::env::temp_dir().join(format!("xtask-tidy-just-{how:?}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let justfile = host_with_recipes(&dir, how);
-        let out = run(just_in(&justfile).arg("--summary"));
-        assert!(out.status.success(), "{how:?}: `just --summary` failed:\n{}", text(&out.stderr));
-        let recipes: BTreeSet<String> = text(&out.stdout).split_whitespace().map(str::to_owned).collect();
-        for (recipe, task) in RECIPES {
-            assert!(recipes.contains(recipe), "{how:?}: the shim `{recipe}` is missing: {recipes:?}");
-            // `--dry-run` prints the recipe's lines to stderr instead of running them.
-            let out = run(just_in(&justfile).args(["--dry-run", recipe, "--flag", "two words"]));
-            assert!(
-                out.status.success(),
-                "{how:?}: `just --dry-run {recipe}` failed:\n{}",
-                text(&out.stderr)
-            );
-            let printed = text(&out.stderr);
-            let lines: Vec<&str> = printed.lines().filter(|l| !l.trim().is_empty()).collect();
-            assert_eq!(lines.len(), 1, "{how:?}: recipe `{recipe}` must be one line, it prints:\n{printed}");
-            let want = format!("cargo xtask {task}").trim_end().to_owned();
-            assert!(
-                lines[0].starts_with(&want),
-                "{how:?}: recipe `{recipe}` should call `{want}`, it prints:\n{printed}"
-            );
-            assert!(
-                task.is_empty() || tasks.iter().any(|t| t == task),
-                "recipe `{recipe}` calls `{task}`, which `cargo xtask --help` does not list: {tasks:?}"
-            );
-        }
-        // The host's own recipes are untouched: still there, still without
-        // positional arguments (`$1` stays empty in sh).
-        let out = run(just_in(&justfile).args(["test", "release"]));
-        assert!(out.status.success(), "{how:?}: the host's `test` failed:\n{}", text(&out.stderr));
-        assert_eq!(
-            text(&out.stdout),
-            "host-test release\n",
-            "{how:?}: the host's `test` changed behaviour (`$1` set?)"
+fn the_recipes_check_the_xtask_rust_version() {
+    let manifest = read(&repo_root().join("xtask").join("Cargo.toml"));
+    let version = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rust-version = "))
+        .expect("xtask/Cargo.toml has no `rust-version`")
+        .trim_matches('"');
+    let minor = version.strip_prefix("1.").expect("a 1.x rust-version");
+    let shims = read(&recipes_file());
+    assert_eq!(shims.matches("-lt ").count(), 2, "xtask.just should compare versions twice (sh, PowerShell)");
+    for want in [format!("-lt {minor} ]"), format!("-lt {minor})")] {
+        assert!(
+            shims.contains(&want),
+            "xtask.just's toolchain check lacks `{want}` (rust-version {version})"
         );
-        let _ = fs::remove_dir_all(&dir);
     }
-}
-
-/// Extra arguments reach the task one by one, spaces and quotes intact, and `cargo
-/// xtask` runs at the host's root (where the alias's path is), even when `just` is
-/// started from a subdirectory: the real `just` runs its real `sh`, with a `cargo`
-/// stand-in first on `PATH` that records its argv and environment.
-#[cfg(unix)]
-#[test]
-fn recipes_pass_arguments_through_unchanged() {
-    let mut sb = xtask_harness::Sandbox::new(crate::xtask_bin());
-    sb.install_recording_standin("cargo", "exit 0\n");
-    let host = sb.root().join("host");
-    host_with_recipes(&host, Adoption::Import);
-    let subdir = host.join("src").join("deep");
-    fs::create_dir_all(&subdir).unwrap();
-    let just = just();
-    let just = just.to_str().expect("UTF-8 path of just");
-    let out = sb.run(just, &["cargo-login-ci-windows", "--pat-env", "A B", "it's \"quoted\""], &subdir);
-    out.assert_success();
-    let out = sb.run(just, &["xtask", "doctor", "--registry", "x y"], &subdir);
-    out.assert_success();
-    let calls = sb.calls("cargo");
-    let argv: Vec<Vec<String>> = calls.iter().map(|c| c.argv.clone()).collect();
-    assert_eq!(
-        argv,
-        vec![
-            vec!["xtask", "cargo-login-ci", "--pat-env", "A B", "it's \"quoted\""],
-            vec!["xtask", "doctor", "--registry", "x y"],
-        ],
-        "just should run one cargo per recipe with the arguments unchanged"
-    );
-    let host_root = host.canonicalize().unwrap();
-    for call in &calls {
-        let pwd = call.env("PWD").map(|p| Path::new(p).canonicalize().unwrap());
-        assert_eq!(pwd.as_deref(), Some(host_root.as_path()), "`cargo xtask` must run at the host root");
-    }
+    let said = format!("needs Rust {version} or later");
+    assert_eq!(shims.matches(&said).count(), 2, "xtask.just should say `{said}` in sh and in PowerShell");
 }
 
 // ---------------------------------------------------------------- docs and help
