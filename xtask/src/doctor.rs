@@ -14,7 +14,6 @@
 use anyhow::bail;
 use camino::Utf8PathBuf;
 use toml_edit::DocumentMut;
-use xshell::Shell;
 
 use crate::az::Az;
 use crate::cargo::{self, Access};
@@ -58,7 +57,7 @@ struct Configs {
 }
 
 impl Doctor {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::select(&self.registries)?;
         match cargo::version() {
             Ok((major, minor)) if (major, minor) < (1, 74) => println!(
@@ -106,8 +105,8 @@ impl Doctor {
             }
         }
 
-        println!("az: {}", az_status(sh));
-        println!("gh: {}", gh_status(sh));
+        println!("az: {}", az_status());
+        println!("gh: {}", gh_status());
         if !failed.is_empty() {
             bail!("{} of {} feed(s) failed: {}", failed.len(), feeds.len(), failed.join(", "));
         }
@@ -282,17 +281,17 @@ fn read_optional(path: &camino::Utf8Path) -> Result<Option<DocumentMut>, String>
     toml_file::read_if_exists(path).map_err(|err| format!("{err:#}"))
 }
 
-fn az_status(sh: &Shell) -> String {
+fn az_status() -> String {
     if !tool::AZ.is_present() {
         return format!("not found ({})", tool::AZ.install);
     }
     match Az::find() {
-        Ok(az) => format!("{} ({})", az.path(), login_state(az.account_show(sh), "run `az login`")),
+        Ok(az) => format!("{} ({})", az.path(), login_state(az.account_show(), "run `az login`")),
         Err(err) => format!("{err:#}"),
     }
 }
 
-fn gh_status(sh: &Shell) -> String {
+fn gh_status() -> String {
     if !tool::GH.is_present() {
         return format!("not found ({}; needed by rotate-pat only)", tool::GH.install);
     }
@@ -300,7 +299,7 @@ fn gh_status(sh: &Shell) -> String {
         Ok(gh) => format!(
             "{} ({}; needed by rotate-pat only)",
             gh.path(),
-            login_state(gh.auth_status(sh), "run `gh auth login`")
+            login_state(gh.auth_status(), "run `gh auth login`")
         ),
         Err(err) => format!("{err:#}"),
     }

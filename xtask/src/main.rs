@@ -82,14 +82,14 @@ fn run(task: Task) -> anyhow::Result<()> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(project_root());
     match task {
-        Task::Setup(t) => t.run(&sh),
-        Task::CargoLogin(t) => t.run(&sh),
-        Task::CargoLoginCi(t) => t.run(&sh),
-        Task::CargoLogout(t) => t.run(&sh),
+        Task::Setup(t) => t.run(),
+        Task::CargoLogin(t) => t.run(),
+        Task::CargoLoginCi(t) => t.run(),
+        Task::CargoLogout(t) => t.run(),
         Task::Publish(t) => t.run(&sh),
         Task::PublishRedist(t) => t.run(&sh),
-        Task::RotatePat(t) => t.run(&sh),
-        Task::Doctor(t) => t.run(&sh),
+        Task::RotatePat(t) => t.run(),
+        Task::Doctor(t) => t.run(),
         Task::Test(t) => t.run(&sh),
     }
 }

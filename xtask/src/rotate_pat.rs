@@ -11,10 +11,9 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, anyhow, bail};
-use xshell::Shell;
 
 use crate::access::check_feeds;
-use crate::az::{AZURE_DEVOPS_RESOURCE, Az};
+use crate::az::{self, AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
 use crate::gh::{self, Gh};
 use crate::secret::{PatToken, Secret};
@@ -118,7 +117,7 @@ impl PatAccess {
 }
 
 impl RotatePat {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         // Every input is checked before anything is created or stored.
         let secret_name = self.secret.clone().unwrap_or_else(|| self.access.default_secret().to_owned());
         gh::check_secret_name(&secret_name)?;
@@ -127,13 +126,13 @@ impl RotatePat {
                 gh::check_repo(repo)?;
                 repo.clone()
             }
-            None => gh::default_repo(sh)?,
+            None => gh::default_repo()?,
         };
         let feeds = feeds::select(&self.registries)?;
         let gh = Gh::find()?;
 
         if self.pat_stdin {
-            return self.store_pat_from_stdin(sh, &gh, &feeds, &secret_name, &repo);
+            return self.store_pat_from_stdin(&gh, &feeds, &secret_name, &repo);
         }
         let organization = organization(&feeds, self.organization.as_deref())?;
         let display_name = self
@@ -143,10 +142,10 @@ impl RotatePat {
         check_display_name(&display_name)?;
         let az = Az::find()?;
         let (pat, valid_to, unstored) =
-            create_pat(sh, &az, &organization, &display_name, self.access, self.days)?;
+            create_pat(&az, &organization, &display_name, self.access, self.days)?;
         // From here on every way out goes through `unstored`: stored, or revoked (or
         // said to be live) on failure; a `?` added later still revokes on drop.
-        if let Err(err) = check_and_store(sh, &gh, &feeds, &pat, &secret_name, &repo) {
+        if let Err(err) = check_and_store(&gh, &feeds, &pat, &secret_name, &repo) {
             return Err(unstored.fail(err));
         }
         unstored.stored();
@@ -163,7 +162,6 @@ impl RotatePat {
     /// access cannot be checked (see [`warn_write_unverified`]).
     fn store_pat_from_stdin(
         &self,
-        sh: &Shell,
         gh: &Gh,
         feeds: &[Registry],
         secret_name: &str,
@@ -177,7 +175,7 @@ impl RotatePat {
         if unverified {
             warn_write_unverified(secret_name);
         }
-        store(sh, gh, &pat, secret_name, repo)?;
+        store(gh, &pat, secret_name, repo)?;
         eprintln!(
             "rotate-pat: {secret_name} of {repo} now holds the PAT from stdin{}",
             if unverified { " (write access not verified)" } else { "" }
@@ -188,7 +186,6 @@ impl RotatePat {
 
 /// The check through cargo, then gh: on any failure the secret is untouched.
 fn check_and_store(
-    sh: &Shell,
     gh: &Gh,
     feeds: &[Registry],
     pat: &PatToken,
@@ -196,7 +193,7 @@ fn check_and_store(
     repo: &str,
 ) -> anyhow::Result<()> {
     check_pat_reads_every_feed(feeds, pat, secret_name, repo)?;
-    store(sh, gh, pat, secret_name, repo)
+    store(gh, pat, secret_name, repo)
 }
 
 /// A real authenticated request per feed through cargo.
@@ -221,9 +218,9 @@ fn check_pat_reads_every_feed(
     Ok(())
 }
 
-fn store(sh: &Shell, gh: &Gh, pat: &PatToken, secret_name: &str, repo: &str) -> anyhow::Result<()> {
-    gh.ensure_logged_in(sh)?;
-    gh.secret_set(sh, secret_name, repo, pat.secret())
+fn store(gh: &Gh, pat: &PatToken, secret_name: &str, repo: &str) -> anyhow::Result<()> {
+    gh.ensure_logged_in()?;
+    gh.secret_set(secret_name, repo, pat.secret())
 }
 
 /// Said before a PAT from stdin goes into a write secret. A warning rather than a
@@ -258,7 +255,6 @@ enum Existence {
 /// does what `fail` does. Failing revokes the PAT, or, when that is impossible (no
 /// authorization id) or fails, says plainly that it is live and how to revoke it.
 struct UnstoredPat<'a> {
-    sh: &'a Shell,
     az: &'a Az,
     organization: String,
     display_name: String,
@@ -306,7 +302,7 @@ impl UnstoredPat<'_> {
             });
         };
         let uri = revoke_uri(org, id);
-        match self.az.rest(self.sh, "delete", &uri, None) {
+        match self.az.rest("delete", &uri, None, None) {
             Ok(_) => {
                 eprintln!("rotate-pat: revoked the new PAT \"{name}\" again, as it was not stored");
                 None
@@ -349,7 +345,6 @@ fn revoke_uri(organization: &str, authorization_id: &str) -> String {
 /// out of it. Returns the PAT, its expiry, and the guard that revokes it unless it
 /// is stored.
 fn create_pat<'a>(
-    sh: &'a Shell,
     az: &'a Az,
     organization: &str,
     display_name: &str,
@@ -369,9 +364,8 @@ fn create_pat<'a>(
         "rotate-pat: creating PAT \"{display_name}\" in {organization} (scope {}, valid to {valid_to})",
         access.scope()
     );
-    let answer = az.rest(sh, "post", &uri, Some(&body))?;
+    let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY))?;
     let mut unstored = UnstoredPat {
-        sh,
         az,
         organization: organization.to_owned(),
         display_name: display_name.to_owned(),
@@ -385,33 +379,26 @@ fn create_pat<'a>(
     }
 }
 
-/// Reads the PAT API's answer (a `PatTokenResult`) by path, telling `unstored` what
-/// revoking takes as soon as it is known. The answer holds the PAT: errors name
-/// fields, never their values, and a parse error gives only a position.
+/// The fields of the PAT API's answer (a `PatTokenResult`) that this task reads, in
+/// this order, one per line of az's `--output tsv`.
+const ANSWER_QUERY: &str =
+    "[patTokenError, patToken.authorizationId, patToken.token, patToken.scope, patToken.validTo]";
+
+/// Reads the PAT API's answer, telling `unstored` what revoking takes as soon as it
+/// is known. The answer holds the PAT: errors name fields, never their values.
 fn read_answer(
     answer: &Secret,
     access: PatAccess,
     unstored: &mut UnstoredPat,
 ) -> anyhow::Result<(PatToken, Option<String>)> {
-    let answer = json::parse(answer.expose())
-        .map_err(|err| anyhow!("Azure DevOps' answer to the PAT request is not valid JSON ({err})"))?;
-    let field = |path: &[&str]| -> anyhow::Result<Option<&str>> {
-        let Some(value) = answer.at(path).filter(|v| **v != json::Value::Null) else { return Ok(None) };
-        match value.as_str() {
-            Some(text) => Ok(Some(text).filter(|t| !t.is_empty())),
-            None => bail!(
-                "Azure DevOps' answer to the PAT request has {} as {}, where a string belongs",
-                value.kind(),
-                path.join(".")
-            ),
-        }
-    };
-    let token = field(&["patToken", "token"])?;
-    unstored.authorization_id = field(&["patToken", "authorizationId"])?.map(str::to_owned);
+    let fields = az::tsv_fields(answer.expose());
+    let field = |i: usize| fields.get(i).copied().flatten();
+    let (error, token) = (field(0), field(2));
+    unstored.authorization_id = field(1).map(str::to_owned);
     if token.is_some() || unstored.authorization_id.is_some() {
         unstored.existence = Existence::Certain;
     }
-    match field(&["patTokenError"])? {
+    match error {
         None | Some("none") => {}
         Some(error) if unstored.existence == Existence::Possible => {
             unstored.existence = Existence::Refused;
@@ -428,7 +415,7 @@ fn read_answer(
             "Azure DevOps' answer to the PAT request holds no patToken.authorizationId, which revoking it takes"
         );
     }
-    match field(&["patToken", "scope"])? {
+    match field(3) {
         Some(scopes) if access.granted_by(scopes) => {}
         Some(scopes) => bail!(
             "Azure DevOps created the PAT with scope `{scopes}`, which lacks {} ({} access): \
@@ -440,7 +427,7 @@ fn read_answer(
             bail!("Azure DevOps' answer to the PAT request holds no patToken.scope: its access is unknown")
         }
     }
-    Ok((pat, field(&["patToken", "validTo"])?.map(str::to_owned)))
+    Ok((pat, field(4).map(str::to_owned)))
 }
 
 fn pat_error_hint(error: &str) -> &'static str {

@@ -192,7 +192,8 @@ impl Program {
         Program::new(Command::from(cmd))
     }
 
-    fn new(command: Command) -> Program {
+    /// A command built directly (a program found with [`tool`], its arguments).
+    pub fn new(command: Command) -> Program {
         let label = label_of(&command);
         Program {
             command,
