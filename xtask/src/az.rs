@@ -3,13 +3,12 @@
 //! [`AZ_TIMEOUT`]: an az that waits on a network or a token cache must not hang
 //! the task silently.
 
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
 
-use crate::run::{Program, RunError};
+use crate::run::{self, Program, RunError};
 use crate::secret::{AuthHeader, Secret};
 use crate::tool;
 
@@ -41,16 +40,15 @@ impl Az {
     }
 
     fn call(&self, args: &[&str]) -> Program {
-        let mut command = Command::new(&self.path);
-        command.args(args);
-        Program::new(command).timeout(AZ_TIMEOUT)
+        run::program(&self.path, &crate::project_root(), args).timeout(AZ_TIMEOUT)
     }
 
     /// Runs `az login` attached to the user's terminal: it may open a browser or ask
     /// to pick a subscription, which a captured, time-limited call would break.
     pub fn login_interactive(&self) -> anyhow::Result<()> {
         eprintln!("$ az login");
-        let status = Command::new(&self.path).arg("login").status().context("cannot start `az login`")?;
+        let status = std::process::Command::new(&self.path).arg("login").status();
+        let status = status.context("cannot start `az login`")?;
         if !status.success() {
             bail!("`az login` failed ({status}); run it yourself to see why");
         }

@@ -3,13 +3,12 @@
 //! read it while gh runs). Also the repository the secret goes to by default: the
 //! one `git remote get-url origin` names.
 
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
 
-use crate::run::{Program, RunError};
+use crate::run::{self, Program, RunError};
 use crate::secret::Secret;
 use crate::tool;
 
@@ -92,9 +91,7 @@ pub fn default_repo() -> anyhow::Result<String> {
 
 /// A gh or git call in the repository's root.
 fn call(program: &Utf8PathBuf, args: &[&str]) -> Program {
-    let mut command = Command::new(program);
-    command.args(args).current_dir(crate::project_root());
-    Program::new(command).timeout(GH_TIMEOUT)
+    run::program(program, &crate::project_root(), args).timeout(GH_TIMEOUT)
 }
 
 /// `OWNER/NAME` from the URL forms git accepts for GitHub: `https://github.com/O/N(.git)`,

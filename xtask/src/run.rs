@@ -1,37 +1,16 @@
 //! The one way the xtask runs an external program (az, gh, git, the nested cargo).
 //!
-//! Why one runner: each call used to capture output with xshell, ignore the status,
-//! then check it and redact the output by hand, and a child that hung hung the task
-//! with no word. Here every call gets, in one place:
+//! Every call gets its output captured (or its stderr lines streamed), a typed
+//! failure ([`RunError`]) whose stderr has every secret of the call redacted, and a
+//! time limit ([`Program::timeout`], or `XTASK_TIMEOUT_SECS` for all), at which the
+//! child and (Unix) its whole process group are killed: `az` is a script that starts
+//! python. A Ctrl-C is passed on to the child's group ([`crate::interrupt`]), which
+//! is waited for, so nothing is left running.
 //!
-//! - its output captured (or, with [`Program::stream`], each stderr line handed
-//!   over as it comes), a read error reported rather than read as an empty line;
-//! - a typed failure, [`RunError`], carrying the program, its exit status and its
-//!   stderr with every secret of the call redacted: the secrets the caller names
-//!   ([`Program::redact`]), those of its environment ([`Program::secret_env`]), its
-//!   stdin ([`Program::stdin_secret`]), and any `Basic …`/`Bearer …` credential;
-//! - a time limit: the call's own default ([`Program::timeout`]), or
-//!   `XTASK_TIMEOUT_SECS` for every call. After a few silent seconds a line on
-//!   stderr says what is being waited for; at the limit the child (on Unix its
-//!   whole process group: `az` is a script that starts python) is killed and the
-//!   error names the program and how to raise the limit.
-//!
-//! Commands are built with xshell's `cmd!` (quoting-safe) and handed over with
-//! [`Program::cmd`]; the nested cargo is built by [`cargo`], which clears what cargo
-//! set for the xtask itself (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, ...), as omicron's
-//! xtask does.
-//!
-//! The one exception: an interactive child (`az login` in `az.rs`, which may open
-//! a browser or ask which subscription to use; `stty` in `rotate_pat.rs`) runs
-//! attached to the user's terminal through `std::process::Command`, with no
-//! capture and no time limit, since a human is at the other end.
-//!
-//! A child here runs in a process group of its own (Unix), so that a time-out can
-//! kill everything it started. A Ctrl-C reaches the xtask, whose handler
-//! ([`crate::interrupt`]) passes it on to the child's whole group and waits for it
-//! (killing it after a grace period), so that nothing is left running and the
-//! task's work dir can be removed.
+//! The one exception is `az login` (`az.rs`), attached to the user's terminal with
+//! no capture and no limit, since a human is at the other end.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -171,22 +150,32 @@ pub fn timeout_or(default: Duration) -> Duration {
         .map_or(default, Duration::from_secs)
 }
 
+/// `program` (a path found with [`tool`]) with `args`, in `dir`.
+pub fn program<I, S>(program: impl AsRef<OsStr>, dir: &Utf8Path, args: I) -> Program
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = Command::new(program);
+    command.args(args).current_dir(dir);
+    Program::new(command)
+}
+
 /// The nested cargo (the one running the xtask, [`tool::cargo`]) with `args`, in
 /// `dir`, without the variables cargo set for the xtask itself.
 pub fn cargo<I, S>(dir: &Utf8Path, args: I) -> Program
 where
     I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
+    S: AsRef<OsStr>,
 {
-    let mut command = Command::new(tool::cargo());
-    command.args(args).current_dir(dir);
+    let mut cargo = program(tool::cargo(), dir, args);
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         if CARGO_OWN_VARS.contains(&key.as_ref()) || CARGO_OWN_PREFIXES.iter().any(|p| key.starts_with(p)) {
-            command.env_remove(key.as_ref());
+            cargo.command.env_remove(key.as_ref());
         }
     }
-    Program::new(command)
+    cargo
 }
 
 impl Program {
@@ -195,8 +184,7 @@ impl Program {
         Program::new(Command::from(cmd))
     }
 
-    /// A command built directly (a program found with [`tool`], its arguments).
-    pub fn new(command: Command) -> Program {
+    fn new(command: Command) -> Program {
         let label = label_of(&command);
         Program {
             command,
