@@ -477,103 +477,22 @@ fn check_display_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// Reads the PAT from stdin: without echo from a terminal, else everything piped in.
+/// rpassword turns a Ctrl-C at the prompt into SIGINT (so [`crate::interrupt`] sees
+/// it) and an `Interrupted` error, after which the terminal's echo is back on.
 fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        let line = no_echo::read_line("Paste the PAT and press Enter (it is not shown): ");
-        eprintln!();
-        // A Ctrl-C at the prompt (on Windows it ends the read with an empty line).
-        crate::interrupt::check()?;
-        return PatToken::parse(line?, "the PAT typed in");
+        match rpassword::prompt_password("Paste the PAT and press Enter (it is not shown): ") {
+            Ok(line) => return PatToken::parse(line, "the PAT typed in"),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {
+                return Err(crate::interrupt::Interrupted.into());
+            }
+            Err(err) => return Err(err).context("cannot read the PAT from the terminal: pipe it in instead"),
+        }
     }
     let mut text = String::new();
     stdin.lock().read_to_string(&mut text).context("cannot read the PAT from stdin")?;
     PatToken::parse(text, "the PAT on stdin (--pat-stdin)")
-}
-
-/// Reading a line with the terminal's echo off, without a dependency: `stty` on Unix
-/// (POSIX, acts on the terminal it gets as stdin), the console mode on Windows.
-/// When echo cannot be turned off, the PAT is not read at all: better to ask for it
-/// to be piped in than to show it on screen. The prompt comes only once echo is off,
-/// so nothing typed in answer to it can be echoed.
-mod no_echo {
-    use anyhow::{Context, bail};
-
-    #[cfg(unix)]
-    pub fn read_line(prompt: &str) -> anyhow::Result<String> {
-        use std::process::{Command, Stdio};
-        let stty = |arg: &str| {
-            Command::new("stty").arg(arg).stdin(Stdio::inherit()).status().is_ok_and(|s| s.success())
-        };
-        if !stty("-echo") {
-            bail!("cannot turn off the terminal's echo (`stty -echo` failed): pipe the PAT in instead");
-        }
-        struct Restore<F: Fn(&str) -> bool>(F);
-        impl<F: Fn(&str) -> bool> Drop for Restore<F> {
-            fn drop(&mut self) {
-                (self.0)("echo");
-            }
-        }
-        let _restore = Restore(stty);
-        eprint!("{prompt}");
-        // Byte by byte rather than `read_line`, which retries a read a signal
-        // interrupted: so that Ctrl-C at the prompt ends the task (the guard above
-        // turning the echo back on) instead of waiting for Enter.
-        let mut line = Vec::new();
-        let mut stdin = std::io::stdin().lock();
-        loop {
-            let mut byte = [0u8; 1];
-            match std::io::Read::read(&mut stdin, &mut byte) {
-                Ok(0) => break,
-                Ok(_) if byte[0] == b'\n' => break,
-                Ok(_) => line.push(byte[0]),
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => crate::interrupt::check()?,
-                Err(err) => return Err(err).context("cannot read the PAT from the terminal"),
-            }
-        }
-        String::from_utf8(line).context("the PAT typed in is not UTF-8")
-    }
-
-    #[cfg(windows)]
-    pub fn read_line(prompt: &str) -> anyhow::Result<String> {
-        use std::ffi::c_void;
-        use std::os::windows::io::AsRawHandle;
-
-        #[link(name = "kernel32")]
-        unsafe extern "system" {
-            fn GetConsoleMode(console: *mut c_void, mode: *mut u32) -> i32;
-            fn SetConsoleMode(console: *mut c_void, mode: u32) -> i32;
-        }
-        const ENABLE_ECHO_INPUT: u32 = 0x0004;
-
-        struct Restore(*mut c_void, u32);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                // SAFETY: the handle is this process's console input, still open.
-                unsafe { SetConsoleMode(self.0, self.1) };
-            }
-        }
-
-        let stdin = std::io::stdin();
-        let handle = stdin.as_raw_handle();
-        let mut mode = 0u32;
-        // SAFETY: a console handle of this process and a valid pointer to a u32.
-        if unsafe { GetConsoleMode(handle, &mut mode) } == 0
-            || unsafe { SetConsoleMode(handle, mode & !ENABLE_ECHO_INPUT) } == 0
-        {
-            bail!("cannot turn off the console's echo: pipe the PAT in instead");
-        }
-        let _restore = Restore(handle, mode);
-        eprint!("{prompt}");
-        let mut line = String::new();
-        stdin.read_line(&mut line).context("cannot read the PAT from the console")?;
-        Ok(line)
-    }
-
-    #[cfg(not(any(unix, windows)))]
-    pub fn read_line(_prompt: &str) -> anyhow::Result<String> {
-        bail!("reading without echo is not supported here: pipe the PAT in instead")
-    }
 }
 
 fn now_secs() -> u64 {
