@@ -1,15 +1,7 @@
-//! `cargo xtask doctor`: why can (or can't) cargo use the feeds? Replaces checking
-//! access by hand with `cargo update --dry-run`, and says where to look when it fails.
-//!
-//! It reads the same places cargo reads (environment, global config, the repo's
-//! config, the credentials file) to explain the setup, but the verdict comes from a
-//! real authenticated request through cargo, never from that reading alone. It never
-//! prints a token: only where one comes from. A feed's answer can still carry one
-//! (a server or proxy that echoes the `Authorization` header into its error page),
-//! so doctor reads the tokens cargo would send (credentials file, environment)
-//! only to redact them from every verdict; a token only a provider command knows
-//! is caught by the redaction of every `Basic …`/`Bearer …` credential. Provider
-//! settings are shown without their arguments, which could be tokens.
+//! `cargo xtask doctor`: why can (or can't) cargo use the feeds? It reads what cargo
+//! reads to explain the setup, but the verdict comes from a real authenticated request
+//! through cargo. It reads tokens only to redact them: a proxy may echo the
+//! `Authorization` header into its error page.
 
 use anyhow::bail;
 use camino::Utf8PathBuf;

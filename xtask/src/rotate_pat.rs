@@ -1,12 +1,6 @@
-//! `cargo xtask rotate-pat`: the how-to's manual PAT rotation (make a token in the
-//! Azure DevOps web page, paste it into a GitHub secret) as one command that also
-//! proves the new PAT works before anything is replaced.
-//!
-//! Order matters: create (or read) the PAT, mask it, check it against every feed
-//! through cargo, and only then hand it to `gh secret set` on stdin. A PAT this task
-//! created is guarded ([`UnstoredPat`]) from the moment Azure DevOps answers until it
-//! is stored: any failure in between revokes it, or says plainly that it is live and
-//! how to revoke it, so no usable token is left behind that nobody knows.
+//! `cargo xtask rotate-pat`: the how-to's manual PAT rotation as one command that
+//! proves the new PAT works before the secret is replaced. A PAT it created is guarded
+//! ([`UnstoredPat`]) until stored, so no live token is left behind that nobody knows.
 
 use std::io::{IsTerminal, Read};
 
