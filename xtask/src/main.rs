@@ -1,8 +1,9 @@
 //! `cargo xtask`: the Hyperlight project's chores around its Azure Artifacts cargo
 //! feeds, as typed tasks instead of justfile, bash and PowerShell snippets.
 //!
-//! `main` parses flags, makes one [`xshell::Shell`] at the repo root and hands it to
-//! one `run(self, sh)` per task. Each task lives in its own module.
+//! `main` parses flags and calls one `run` per task, handing an [`xshell::Shell`] at
+//! the repo root to those that build commands with `cmd!`. Each task lives in its own
+//! module.
 
 mod access;
 mod az;
