@@ -394,6 +394,10 @@ fn read_answer(
     }
     match error {
         None | Some("none") => {}
+        // az prints an answer that is not JSON as it came (an HTML error page).
+        Some(error) if !error.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            bail!("Azure DevOps' answer to the PAT request is not the PAT API's (not JSON)")
+        }
         Some(error) if unstored.existence == Existence::Possible => {
             unstored.existence = Existence::Refused;
             bail!("Azure DevOps refused to create the PAT: {error}{}", pat_error_hint(error));
