@@ -47,7 +47,8 @@ impl Options {
         // the findings are those of the last plan.
         let mut plan = |doc: &mut DocumentMut| {
             findings = Findings::default();
-            self.apply(doc, path, feeds, &mut findings)
+            let every_feed_has_provider = self.apply_feeds(doc, path, feeds, &mut findings)?;
+            self.apply_providers(doc, path, every_feed_has_provider, &mut findings)
         };
         let written = if self.check {
             Edit::plan(path, &mut plan)?;
@@ -79,17 +80,6 @@ impl Options {
             eprintln!("setup: wrote {path}");
         }
         Ok(())
-    }
-
-    fn apply(
-        &self,
-        doc: &mut DocumentMut,
-        path: &Utf8Path,
-        feeds: &[Registry],
-        findings: &mut Findings,
-    ) -> anyhow::Result<()> {
-        let every_feed_has_provider = self.apply_feeds(doc, path, feeds, findings)?;
-        self.apply_providers(doc, path, every_feed_has_provider, findings)
     }
 
     /// Adds or fixes each feed's entry in `[registries]`; returns whether every feed
@@ -236,7 +226,9 @@ mod tests {
     fn apply(setup: &Options, text: &str) -> (String, Findings) {
         let mut doc: DocumentMut = text.parse().unwrap();
         let mut findings = Findings::default();
-        setup.apply(&mut doc, Utf8Path::new("config.toml"), &feeds(), &mut findings).unwrap();
+        let path = Utf8Path::new("config.toml");
+        let every_feed_has_provider = setup.apply_feeds(&mut doc, path, &feeds(), &mut findings).unwrap();
+        setup.apply_providers(&mut doc, path, every_feed_has_provider, &mut findings).unwrap();
         (doc.to_string(), findings)
     }
 
