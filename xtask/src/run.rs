@@ -292,7 +292,11 @@ impl Program {
         let deadline = started + self.timeout;
         let mut notice_at = started + NOTICE_AFTER.min(self.timeout / 2);
         loop {
-            if let Some(status) = child.try_wait().map_err(|e| self.error(RunErrorKind::Read(e)))? {
+            let exited = child.try_wait().map_err(|e| {
+                kill(child);
+                self.error(RunErrorKind::Read(e))
+            })?;
+            if let Some(status) = exited {
                 return Ok(End::Exited(status));
             }
             if crate::interrupt::requested() {
@@ -316,7 +320,7 @@ impl Program {
     }
 
     /// The result: an error for an interrupt, a time-out, a read error or a non-zero
-    /// exit, with stderr redacted (and stdout too, when it is a secret).
+    /// exit. Stderr is redacted, of stdout too when stdout is a secret.
     fn assemble(&self, end: End, pipes: Pipes) -> Result<Output, RunError> {
         let status = match end {
             End::Exited(status) => status,
