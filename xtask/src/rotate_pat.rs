@@ -387,6 +387,11 @@ fn read_answer(
 ) -> anyhow::Result<(PatToken, Option<String>)> {
     let fields = az::tsv_fields(answer.expose());
     let field = |i: usize| fields.get(i).copied().flatten();
+    // az prints an answer that is no JSON as it came (a proxy's HTML page).
+    let code = |e: &str| e.chars().all(|c| c.is_ascii_alphanumeric());
+    if fields.len() != 5 || !field(0).is_none_or(code) {
+        bail!("Azure DevOps' answer to the PAT request is not the PAT API's (not JSON)");
+    }
     let (error, token) = (field(0), field(2));
     unstored.authorization_id = field(1).map(str::to_owned);
     if token.is_some() || unstored.authorization_id.is_some() {
@@ -394,10 +399,6 @@ fn read_answer(
     }
     match error {
         None | Some("none") => {}
-        // az prints an answer that is not JSON as it came (an HTML error page).
-        Some(error) if !error.chars().all(|c| c.is_ascii_alphanumeric()) => {
-            bail!("Azure DevOps' answer to the PAT request is not the PAT API's (not JSON)")
-        }
         Some(error) if unstored.existence == Existence::Possible => {
             unstored.existence = Existence::Refused;
             bail!("Azure DevOps refused to create the PAT: {error}{}", pat_error_hint(error));

@@ -39,6 +39,9 @@ pub struct AzState {
     /// Fault injection, likewise: an answer whose `patToken` lacks `authorizationId`
     /// (an API change, a proxy in between), the id that revoking the PAT takes.
     pub pat_answer_without_authorization_id: bool,
+    /// Fault injection: an answer that is no JSON (a proxy's HTML error page). Real
+    /// `az rest` prints such an answer as it came, warns on stderr and exits 0.
+    pub pat_answer_not_json: bool,
 }
 
 impl Default for AzState {
@@ -51,6 +54,7 @@ impl Default for AzState {
             pat_error: "none".into(),
             pat_scope_answered: None,
             pat_answer_without_authorization_id: false,
+            pat_answer_not_json: false,
         }
     }
 }
@@ -77,6 +81,7 @@ PAT={pat}
 PAT_ERROR={pat_error}
 SCOPE_ANSWERED={scope_answered}
 WITHOUT_AUTHORIZATION_ID={without_authorization_id}
+NOT_JSON={not_json}
 not_logged_in() {{
   # Real az without a login (or with an expired one), for any command but `login`.
   echo "ERROR: Please run 'az login' to setup account." >&2
@@ -201,6 +206,10 @@ EOF
         valid_to=$(sed -n 's/.*"validTo" *: *"\([^"]*\)".*/\1/p' "$STANDIN_RECORD/body")
         query=$(opt --query "$@") || query=""
         output=$(opt --output "$@") || output=$(opt -o "$@") || output=json
+        if [ "$NOT_JSON" = yes ]; then
+          echo 'WARNING: Not a json response, outputting to stdout. For binary data suggest use "--output-file" to write to a file' >&2
+          printf '<!DOCTYPE html>\n<html><body>Service Unavailable</body></html>\n'; exit 0
+        fi
         f_patTokenError=$PAT_ERROR
         if [ "$PAT_ERROR" != none ]; then
           # The PAT lifecycle API: HTTP 200 with an error code and no token.
@@ -249,6 +258,7 @@ exit 2
         pat_error = quote(&state.pat_error),
         scope_answered = quote(state.pat_scope_answered.as_deref().unwrap_or("")),
         without_authorization_id = if state.pat_answer_without_authorization_id { "yes" } else { "no" },
+        not_json = if state.pat_answer_not_json { "yes" } else { "no" },
         resource = AZURE_DEVOPS_RESOURCE,
         authz = PAT_AUTHORIZATION_ID,
     );
@@ -442,6 +452,10 @@ fn standins_answer_like_the_real_tools() {
     install_az(&sb, &AzState { pat_error: "invalidScope".into(), ..state.clone() });
     let r = sb.run("az", &[&post[..], &query[..]].concat(), &dir);
     assert_eq!(r.assert_success().stdout, "invalidScope\nNone\nNone\n");
+    install_az(&sb, &AzState { pat_answer_not_json: true, ..state.clone() });
+    let r = sb.run("az", &[&post[..], &query[..]].concat(), &dir);
+    r.assert_success().assert_output_contains("Not a json response");
+    assert!(r.stdout.starts_with("<!DOCTYPE html>"), "{}", r.stdout);
     install_az(&sb, &state);
 
     install_az(&sb, &AzState { logged_in: false, ..state });
