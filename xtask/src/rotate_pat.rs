@@ -217,10 +217,9 @@ fn store(gh: &Gh, pat: &PatToken, secret_name: &str, repo: &str) -> anyhow::Resu
     gh.secret_set(secret_name, repo, pat.secret())
 }
 
-/// Said before a PAT from stdin goes into a write secret. A warning rather than a
-/// refusal or a flag: only publishing proves write access, and publishing cannot be
-/// undone (a version once published, even deleted, can never be published again), so
-/// no run could check it; a flag would only repeat the same unchecked claim.
+/// Said before a PAT from stdin goes into a write secret: only publishing proves
+/// write access, and a published version can never be published again, so no run can
+/// check it.
 fn warn_write_unverified(secret_name: &str) {
     let message = format!(
         "write access was NOT verified: the feed check only reads, and only publishing \
