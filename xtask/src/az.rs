@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
-use xshell::{Shell, cmd};
 
-use crate::run::{Program, RunError};
+use crate::run::{self, Program, RunError};
 use crate::secret::{AuthHeader, Secret};
 use crate::tool;
 
@@ -40,15 +39,16 @@ impl Az {
         &self.path
     }
 
+    fn call(&self, args: &[&str]) -> Program {
+        run::program(&self.path, &crate::project_root(), args).timeout(AZ_TIMEOUT)
+    }
+
     /// Runs `az login` attached to the user's terminal: it may open a browser or ask
-    /// to pick a subscription, which a captured, time-limited call would break. The
-    /// one az call outside the runner (see [`crate::run`]).
-    pub fn login_interactive(&self, sh: &Shell) -> anyhow::Result<()> {
-        let az = &self.path;
+    /// to pick a subscription, which a captured, time-limited call would break.
+    pub fn login_interactive(&self) -> anyhow::Result<()> {
         eprintln!("$ az login");
-        let status = std::process::Command::from(cmd!(sh, "{az} login"))
-            .status()
-            .context("cannot start `az login`")?;
+        let status = std::process::Command::new(&self.path).arg("login").status();
+        let status = status.context("cannot start `az login`")?;
         if !status.success() {
             bail!("`az login` failed ({status}); run it yourself to see why");
         }
@@ -56,70 +56,78 @@ impl Az {
     }
 
     /// One access token for Azure DevOps: enough for every feed of the organisation.
-    pub fn access_token(&self, sh: &Shell) -> anyhow::Result<AccessToken> {
-        let az = &self.path;
-        let out = Program::cmd(cmd!(
-            sh,
-            "{az} account get-access-token --resource {AZURE_DEVOPS_RESOURCE} --output json"
-        ))
-        .label("az account get-access-token")
-        .timeout(AZ_TIMEOUT)
-        .stdout_is_secret()
-        .output()
-        .map_err(|err| not_logged_in_or(err, "run `az login` (or pass --az-login)"))?;
-        let token = json_string(&out.stdout, "accessToken").filter(|t| !t.is_empty());
-        let Some(token) = token else {
+    /// az prints the two fields asked for one per line (`--output tsv` of a list).
+    pub fn access_token(&self) -> anyhow::Result<AccessToken> {
+        let args = ["account", "get-access-token", "--resource", AZURE_DEVOPS_RESOURCE];
+        let out = self
+            .call(&[&args[..], &["--query", "[accessToken, expiresOn]", "--output", "tsv"]].concat())
+            .label("az account get-access-token")
+            .stdout_is_secret()
+            .output()
+            .map_err(|err| not_logged_in_or(err, "run `az login` (or pass --az-login)"))?;
+        let fields = tsv_fields(&out.stdout);
+        let Some(token) = fields.first().copied().flatten() else {
             bail!(
                 "`az account get-access-token` answered without a token: run it yourself to see why\n{}",
                 out.stderr.trim_end()
             );
         };
         Ok(AccessToken {
-            header: AuthHeader::bearer(&token)?,
-            expires_on: json_string(&out.stdout, "expiresOn").unwrap_or_else(|| "an unknown time".into()),
+            header: AuthHeader::bearer(token)?,
+            expires_on: fields.get(1).copied().flatten().unwrap_or("an unknown time").to_owned(),
         })
     }
 
     /// Whether az is logged in (`az account show` succeeds); otherwise why not: az's
     /// own words ([`RunError::stderr`]), or that it did not answer.
-    pub fn account_show(&self, sh: &Shell) -> Result<(), RunError> {
-        let az = &self.path;
-        Program::cmd(cmd!(sh, "{az} account show --output json"))
-            .label("az account show")
-            .timeout(AZ_TIMEOUT)
-            .output()
-            .map(drop)
+    pub fn account_show(&self) -> Result<(), RunError> {
+        self.call(&["account", "show", "--output", "none"]).label("az account show").output().map(drop)
     }
 
     /// `az rest` against an Azure DevOps URL, with a token for Azure DevOps (az adds
-    /// one by itself only for Azure Resource Manager URLs). A body goes through a
-    /// temporary file (`--body @FILE`): JSON in argv breaks on the quoting of
-    /// `az.cmd` on Windows, and the bodies sent here hold no secret. The answer is
-    /// returned as a [`Secret`]: answers of the PAT API carry one.
-    pub fn rest(&self, sh: &Shell, method: &str, uri: &str, body: Option<&str>) -> anyhow::Result<Secret> {
-        let az = &self.path;
+    /// one by itself only for Azure Resource Manager URLs), its answer reduced by a
+    /// `query` that selects a list of fields to one field per line ([`tsv_fields`]). A body goes through a temporary
+    /// file: JSON in argv breaks on the quoting of `az.cmd` on Windows. The answer is
+    /// a [`Secret`]: answers of the PAT API carry one.
+    pub fn rest(
+        &self,
+        method: &str,
+        uri: &str,
+        body: Option<&str>,
+        query: Option<&str>,
+    ) -> anyhow::Result<Secret> {
+        let sh = xshell::Shell::new()?;
         // Removed when it drops, after az has read the body.
         let temp = sh.create_temp_dir()?;
-        let body_arg = match body {
-            Some(text) => {
-                let path = temp.path().join("body.json");
-                sh.write_file(&path, text)?;
-                Some(format!("@{}", path.display()))
-            }
-            None => None,
-        };
-        let body_flag = body_arg.as_ref().map(|_| "--body");
-        let out = Program::cmd(cmd!(
-            sh,
-            "{az} rest --method {method} --uri {uri} --resource {AZURE_DEVOPS_RESOURCE} {body_flag...} {body_arg...}"
-        ))
-        .label(format!("az rest --method {method} --uri {uri}"))
-        .timeout(AZ_TIMEOUT)
-        .stdout_is_secret()
-        .output()
-        .map_err(|err| not_logged_in_or(err, "run `az login`"))?;
+        let mut args = vec!["rest", "--method", method, "--uri", uri, "--resource", AZURE_DEVOPS_RESOURCE];
+        let body_arg;
+        if let Some(text) = body {
+            let path = temp.path().join("body.json");
+            sh.write_file(&path, text)?;
+            body_arg = format!("@{}", path.display());
+            args.extend(["--body", &body_arg]);
+        }
+        if let Some(query) = query {
+            args.extend(["--query", query, "--output", "tsv"]);
+        }
+        let out = self
+            .call(&args)
+            .label(format!("az rest --method {method} --uri {uri}"))
+            .stdout_is_secret()
+            .output()
+            .map_err(|err| not_logged_in_or(err, "run `az login`"))?;
         Ok(Secret::new(out.stdout))
     }
+}
+
+/// The rows of az's `--output tsv` for a query that selects a list of plain values:
+/// one per line, `None` for a null or missing field (as knack's TSV writer prints it).
+pub fn tsv_fields(stdout: &str) -> Vec<Option<&str>> {
+    stdout
+        .lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .map(|v| (v != "None" && !v.is_empty()).then_some(v))
+        .collect()
 }
 
 /// A failed az call as an error: "not logged in" and `fix` (what to run) when az
@@ -133,48 +141,14 @@ fn not_logged_in_or(err: RunError, fix: &str) -> anyhow::Error {
     }
 }
 
-/// The string value of `key` in az's JSON output: az prints flat objects with
-/// plain string values, so a scan is enough and spares a JSON dependency.
-pub fn json_string(json: &str, key: &str) -> Option<String> {
-    let after_key = &json[json.find(&format!("\"{key}\""))? + key.len() + 2..];
-    let value = after_key.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
-    let mut out = String::new();
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(out),
-            '\\' => match chars.next()? {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                'u' => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                }
-                other => out.push(other),
-            },
-            c => out.push(c),
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn reads_string_fields_of_az_output() {
-        let json = r#"{
-  "accessToken": "eyJ0.a\/b",
-  "expiresOn": "2026-11-24 08:00:00.000000",
-  "expires_on": 1795000000,
-  "tokenType": "Bearer",
-  "note": "tab\there \u00e9"
-}"#;
-        assert_eq!(json_string(json, "accessToken").as_deref(), Some("eyJ0.a/b"));
-        assert_eq!(json_string(json, "expiresOn").as_deref(), Some("2026-11-24 08:00:00.000000"));
-        assert_eq!(json_string(json, "note").as_deref(), Some("tab\there é"));
-        assert_eq!(json_string(json, "expires_on"), None);
-        assert_eq!(json_string(json, "missing"), None);
+    fn tsv_rows_are_fields_and_none_is_null() {
+        let out = "eyJ0.a/b\r\nNone\n2026-11-24 08:00:00.000000\n\n";
+        assert_eq!(tsv_fields(out), [Some("eyJ0.a/b"), None, Some("2026-11-24 08:00:00.000000"), None]);
+        assert!(tsv_fields("").is_empty());
     }
 }

@@ -1,20 +1,11 @@
-//! `cargo xtask doctor`: why can (or can't) cargo use the feeds? Replaces checking
-//! access by hand with `cargo update --dry-run`, and says where to look when it fails.
-//!
-//! It reads the same places cargo reads (environment, global config, the repo's
-//! config, the credentials file) to explain the setup, but the verdict comes from a
-//! real authenticated request through cargo, never from that reading alone. It never
-//! prints a token: only where one comes from. A feed's answer can still carry one
-//! (a server or proxy that echoes the `Authorization` header into its error page),
-//! so doctor reads the tokens cargo would send (credentials file, environment)
-//! only to redact them from every verdict; a token only a provider command knows
-//! is caught by the redaction of every `Basic …`/`Bearer …` credential. Provider
-//! settings are shown without their arguments, which could be tokens.
+//! `cargo xtask doctor`: why can (or can't) cargo use the feeds? It reads what cargo
+//! reads to explain the setup, but the verdict comes from a real authenticated request
+//! through cargo. It reads tokens only to redact them: a proxy may echo the
+//! `Authorization` header into its error page.
 
 use anyhow::bail;
 use camino::Utf8PathBuf;
 use toml_edit::DocumentMut;
-use xshell::Shell;
 
 use crate::az::Az;
 use crate::cargo::{self, Access};
@@ -58,7 +49,7 @@ struct Configs {
 }
 
 impl Doctor {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::select(&self.registries)?;
         match cargo::version() {
             Ok((major, minor)) if (major, minor) < (1, 74) => println!(
@@ -106,8 +97,8 @@ impl Doctor {
             }
         }
 
-        println!("az: {}", az_status(sh));
-        println!("gh: {}", gh_status(sh));
+        println!("az: {}", az_status());
+        println!("gh: {}", gh_status());
         if !failed.is_empty() {
             bail!("{} of {} feed(s) failed: {}", failed.len(), feeds.len(), failed.join(", "));
         }
@@ -282,17 +273,17 @@ fn read_optional(path: &camino::Utf8Path) -> Result<Option<DocumentMut>, String>
     toml_file::read_if_exists(path).map_err(|err| format!("{err:#}"))
 }
 
-fn az_status(sh: &Shell) -> String {
+fn az_status() -> String {
     if !tool::AZ.is_present() {
         return format!("not found ({})", tool::AZ.install);
     }
     match Az::find() {
-        Ok(az) => format!("{} ({})", az.path(), login_state(az.account_show(sh), "run `az login`")),
+        Ok(az) => format!("{} ({})", az.path(), login_state(az.account_show(), "run `az login`")),
         Err(err) => format!("{err:#}"),
     }
 }
 
-fn gh_status(sh: &Shell) -> String {
+fn gh_status() -> String {
     if !tool::GH.is_present() {
         return format!("not found ({}; needed by rotate-pat only)", tool::GH.install);
     }
@@ -300,7 +291,7 @@ fn gh_status(sh: &Shell) -> String {
         Ok(gh) => format!(
             "{} ({}; needed by rotate-pat only)",
             gh.path(),
-            login_state(gh.auth_status(sh), "run `gh auth login`")
+            login_state(gh.auth_status(), "run `gh auth login`")
         ),
         Err(err) => format!("{err:#}"),
     }

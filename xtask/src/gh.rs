@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
-use xshell::{Shell, cmd};
 
-use crate::run::{Program, RunError};
+use crate::run::{self, Program, RunError};
 use crate::secret::Secret;
 use crate::tool;
 
@@ -34,18 +33,13 @@ impl Gh {
     /// ([`RunError::stderr`], which name the host and what is wrong), or that it did
     /// not answer. gh masks the token it reports, and its output is not printed on
     /// success anyway.
-    pub fn auth_status(&self, sh: &Shell) -> Result<(), RunError> {
-        let gh = &self.path;
-        Program::cmd(cmd!(sh, "{gh} auth status"))
-            .label("gh auth status")
-            .timeout(GH_TIMEOUT)
-            .output()
-            .map(drop)
+    pub fn auth_status(&self) -> Result<(), RunError> {
+        call(&self.path, &["auth", "status"]).output().map(drop)
     }
 
     /// Fails with what to run when gh is not logged in.
-    pub fn ensure_logged_in(&self, sh: &Shell) -> anyhow::Result<()> {
-        match self.auth_status(sh) {
+    pub fn ensure_logged_in(&self) -> anyhow::Result<()> {
+        match self.auth_status() {
             Ok(()) => Ok(()),
             Err(err) => match err.stderr() {
                 Some(why) => {
@@ -61,11 +55,8 @@ impl Gh {
 
     /// `gh secret set NAME --repo OWNER/NAME` with `value` on stdin: gh reads the body
     /// from stdin when `--body` is absent and stdin is not a terminal.
-    pub fn secret_set(&self, sh: &Shell, name: &str, repo: &str, value: &Secret) -> anyhow::Result<()> {
-        let gh = &self.path;
-        Program::cmd(cmd!(sh, "{gh} secret set {name} --repo {repo}"))
-            .label(format!("gh secret set {name} --repo {repo}"))
-            .timeout(GH_TIMEOUT)
+    pub fn secret_set(&self, name: &str, repo: &str, value: &Secret) -> anyhow::Result<()> {
+        call(&self.path, &["secret", "set", name, "--repo", repo])
             .stdin_secret(value)
             .output()
             .with_context(|| {
@@ -79,12 +70,8 @@ impl Gh {
 }
 
 /// The repository of the git remote `origin`, as `OWNER/NAME`.
-pub fn default_repo(sh: &Shell) -> anyhow::Result<String> {
-    let git = tool::GIT.find()?;
-    let out = Program::cmd(cmd!(sh, "{git} remote get-url origin"))
-        .label("git remote get-url origin")
-        .timeout(GH_TIMEOUT)
-        .output();
+pub fn default_repo() -> anyhow::Result<String> {
+    let out = call(&tool::GIT.find()?, &["remote", "get-url", "origin"]).output();
     let url = match out {
         Ok(out) => out.stdout.trim().to_owned(),
         Err(err) if err.stderr().is_some() => {
@@ -100,6 +87,11 @@ pub fn default_repo(sh: &Shell) -> anyhow::Result<String> {
             without_userinfo(&url)
         )
     })
+}
+
+/// A gh or git call in the repository's root.
+fn call(program: &Utf8PathBuf, args: &[&str]) -> Program {
+    run::program(program, &crate::project_root(), args).timeout(GH_TIMEOUT)
 }
 
 /// `OWNER/NAME` from the URL forms git accepts for GitHub: `https://github.com/O/N(.git)`,

@@ -47,7 +47,8 @@ impl Options {
         // the findings are those of the last plan.
         let mut plan = |doc: &mut DocumentMut| {
             findings = Findings::default();
-            self.apply(doc, path, feeds, &mut findings)
+            let every_feed_has_provider = self.apply_feeds(doc, path, feeds, &mut findings)?;
+            self.apply_providers(doc, path, every_feed_has_provider, &mut findings)
         };
         let written = if self.check {
             Edit::plan(path, &mut plan)?;
@@ -81,15 +82,17 @@ impl Options {
         Ok(())
     }
 
-    fn apply(
+    /// Adds or fixes each feed's entry in `[registries]`; returns whether every feed
+    /// already had its own `credential-provider`.
+    fn apply_feeds(
         &self,
         doc: &mut DocumentMut,
         path: &Utf8Path,
         feeds: &[Registry],
         findings: &mut Findings,
-    ) -> anyhow::Result<()> {
-        // A file that writes its feeds as `[registries.NAME]` tables gets new ones in
-        // that style; otherwise they go as `NAME = { index = "…" }` lines, as in the how-to.
+    ) -> anyhow::Result<bool> {
+        // New feeds follow the file's style: `[registries.NAME]` tables, or else the
+        // how-to's `NAME = { index = "…" }` lines.
         let as_tables =
             doc.get("registries").and_then(Item::as_table).is_some_and(|t| t.is_implicit() && !t.is_empty());
         let registries = toml_file::table_mut(doc.as_table_mut(), "registries", path)?;
@@ -97,16 +100,7 @@ impl Options {
         for feed in feeds {
             let name = feed.name.as_str();
             let Some(entry) = registries.get_mut(name) else {
-                let item = if as_tables {
-                    let mut table = toml_edit::Table::new();
-                    table.insert("index", feed.index.as_str().into());
-                    Item::Table(table)
-                } else {
-                    let mut table = InlineTable::new();
-                    table.insert("index", feed.index.as_str().into());
-                    Item::Value(Value::InlineTable(table))
-                };
-                registries.insert(name, item);
+                registries.insert(name, new_feed(feed, as_tables));
                 findings.changes.push(format!("add feed {name} = {}", feed.index));
                 every_feed_has_provider = false;
                 continue;
@@ -128,7 +122,19 @@ impl Options {
                 }
             }
         }
+        Ok(every_feed_has_provider)
+    }
 
+    /// Sets `registry.global-credential-providers`: `cargo:token` when a feed has no
+    /// provider of its own (cargo needs one for an auth-required registry), and the
+    /// keychain when asked.
+    fn apply_providers(
+        &self,
+        doc: &mut DocumentMut,
+        path: &Utf8Path,
+        every_feed_has_provider: bool,
+        findings: &mut Findings,
+    ) -> anyhow::Result<()> {
         let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
         let key = "global-credential-providers";
         let current: Option<Vec<String>> = match registry.get(key) {
@@ -157,6 +163,19 @@ impl Options {
             set_keeping_decor(registry, key, Value::Array(list));
         }
         Ok(())
+    }
+}
+
+/// A feed's new entry, as a table or an inline table.
+fn new_feed(feed: &Registry, as_table: bool) -> Item {
+    if as_table {
+        let mut table = toml_edit::Table::new();
+        table.insert("index", feed.index.as_str().into());
+        Item::Table(table)
+    } else {
+        let mut table = InlineTable::new();
+        table.insert("index", feed.index.as_str().into());
+        Item::Value(Value::InlineTable(table))
     }
 }
 
@@ -207,7 +226,9 @@ mod tests {
     fn apply(setup: &Options, text: &str) -> (String, Findings) {
         let mut doc: DocumentMut = text.parse().unwrap();
         let mut findings = Findings::default();
-        setup.apply(&mut doc, Utf8Path::new("config.toml"), &feeds(), &mut findings).unwrap();
+        let path = Utf8Path::new("config.toml");
+        let every_feed_has_provider = setup.apply_feeds(&mut doc, path, &feeds(), &mut findings).unwrap();
+        setup.apply_providers(&mut doc, path, every_feed_has_provider, &mut findings).unwrap();
         (doc.to_string(), findings)
     }
 

@@ -2,7 +2,6 @@
 //! Entra token from the Azure CLI), `cargo-login-ci` for CI (a PAT), `cargo-logout`.
 
 use anyhow::bail;
-use xshell::Shell;
 
 use crate::az::Az;
 use crate::cargo;
@@ -54,14 +53,14 @@ pub struct CargoLogin {
 }
 
 impl CargoLogin {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         let feeds = self.flags.prepare()?;
         let az = Az::find()?;
         if self.az_login {
-            az.login_interactive(sh)?;
+            az.login_interactive()?;
         }
         if self.provider {
-            crate::provider::enable(sh, &feeds, &az, self.force)?;
+            crate::provider::enable(&feeds, &az, self.force)?;
             return self.flags.check(&feeds, &SecretEnv::default(), &[]);
         }
         // A stored token and provider mode exclude each other: `cargo login` is
@@ -69,7 +68,7 @@ impl CargoLogin {
         for turned_off in crate::provider::disable(&feeds)? {
             eprintln!("cargo-login: {turned_off}");
         }
-        let token = az.access_token(sh)?;
+        let token = az.access_token()?;
         gha::mask(&token.header.forms());
         for feed in &feeds {
             cargo::login(feed, &token.header)?;
@@ -108,7 +107,7 @@ pub struct CargoLoginCi {
 }
 
 impl CargoLoginCi {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         let pat = PatToken::from_env(&self.pat_env)?;
         gha::mask(&pat.forms());
         let header = pat.header();
@@ -145,7 +144,7 @@ pub struct CargoLogout {
 }
 
 impl CargoLogout {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::select(&self.registries)?;
         // First: `cargo logout` is unsupported while provider mode is on.
         for turned_off in crate::provider::disable(&feeds)? {

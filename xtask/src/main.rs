@@ -1,8 +1,9 @@
 //! `cargo xtask`: the Hyperlight project's chores around its Azure Artifacts cargo
 //! feeds, as typed tasks instead of justfile, bash and PowerShell snippets.
 //!
-//! `main` parses flags, makes one [`xshell::Shell`] at the repo root and hands it to
-//! one `run(self, sh)` per task. Each task lives in its own module.
+//! `main` parses flags and calls one `run` per task, handing an [`xshell::Shell`] at
+//! the repo root to those that build commands with `cmd!`. Each task lives in its own
+//! module.
 
 mod access;
 mod az;
@@ -82,14 +83,14 @@ fn run(task: Task) -> anyhow::Result<()> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(project_root());
     match task {
-        Task::Setup(t) => t.run(&sh),
-        Task::CargoLogin(t) => t.run(&sh),
-        Task::CargoLoginCi(t) => t.run(&sh),
-        Task::CargoLogout(t) => t.run(&sh),
+        Task::Setup(t) => t.run(),
+        Task::CargoLogin(t) => t.run(),
+        Task::CargoLoginCi(t) => t.run(),
+        Task::CargoLogout(t) => t.run(),
         Task::Publish(t) => t.run(&sh),
         Task::PublishRedist(t) => t.run(&sh),
-        Task::RotatePat(t) => t.run(&sh),
-        Task::Doctor(t) => t.run(&sh),
+        Task::RotatePat(t) => t.run(),
+        Task::Doctor(t) => t.run(),
         Task::Test(t) => t.run(&sh),
     }
 }

@@ -13,7 +13,6 @@ use std::fmt;
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{Array, DocumentMut, Item, Value};
-use xshell::Shell;
 
 use crate::az::{AZURE_DEVOPS_RESOURCE, Az};
 use crate::cargo;
@@ -82,7 +81,7 @@ const KEPT_MARKER: &str = "# cargo xtask: previous ";
 /// error), removes tokens stored earlier (they would only go stale), and sets each
 /// feed's `credential-provider`. A provider the user set for a feed is left alone,
 /// and the run stops, unless `force`: then it is kept in a comment for `disable`.
-pub fn enable(sh: &Shell, feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
+pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     let path = global_config()?.path;
     let wanted = command(az.path());
     let turn_on = |doc: &mut DocumentMut| -> anyhow::Result<()> {
@@ -98,7 +97,7 @@ pub fn enable(sh: &Shell, feeds: &[Registry], az: &Az, force: bool) -> anyhow::R
     // stored token removed, so a refused run changes nothing.
     Edit::plan(&path, turn_on)?;
 
-    let token = az.access_token(sh)?;
+    let token = az.access_token()?;
     gha::mask(&token.header.forms());
     drop(token);
 

@@ -1,20 +1,13 @@
-//! `cargo xtask rotate-pat`: the how-to's manual PAT rotation (make a token in the
-//! Azure DevOps web page, paste it into a GitHub secret) as one command that also
-//! proves the new PAT works before anything is replaced.
-//!
-//! Order matters: create (or read) the PAT, mask it, check it against every feed
-//! through cargo, and only then hand it to `gh secret set` on stdin. A PAT this task
-//! created is guarded ([`UnstoredPat`]) from the moment Azure DevOps answers until it
-//! is stored: any failure in between revokes it, or says plainly that it is live and
-//! how to revoke it, so no usable token is left behind that nobody knows.
+//! `cargo xtask rotate-pat`: the how-to's manual PAT rotation as one command that
+//! proves the new PAT works before the secret is replaced. A PAT it created is guarded
+//! ([`UnstoredPat`]) until stored, so no live token is left behind that nobody knows.
 
 use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, anyhow, bail};
-use xshell::Shell;
 
 use crate::access::check_feeds;
-use crate::az::{AZURE_DEVOPS_RESOURCE, Az};
+use crate::az::{self, AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
 use crate::gh::{self, Gh};
 use crate::secret::{PatToken, Secret};
@@ -118,7 +111,7 @@ impl PatAccess {
 }
 
 impl RotatePat {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         // Every input is checked before anything is created or stored.
         let secret_name = self.secret.clone().unwrap_or_else(|| self.access.default_secret().to_owned());
         gh::check_secret_name(&secret_name)?;
@@ -127,13 +120,13 @@ impl RotatePat {
                 gh::check_repo(repo)?;
                 repo.clone()
             }
-            None => gh::default_repo(sh)?,
+            None => gh::default_repo()?,
         };
         let feeds = feeds::select(&self.registries)?;
         let gh = Gh::find()?;
 
         if self.pat_stdin {
-            return self.store_pat_from_stdin(sh, &gh, &feeds, &secret_name, &repo);
+            return self.store_pat_from_stdin(&gh, &feeds, &secret_name, &repo);
         }
         let organization = organization(&feeds, self.organization.as_deref())?;
         let display_name = self
@@ -143,10 +136,10 @@ impl RotatePat {
         check_display_name(&display_name)?;
         let az = Az::find()?;
         let (pat, valid_to, unstored) =
-            create_pat(sh, &az, &organization, &display_name, self.access, self.days)?;
+            create_pat(&az, &organization, &display_name, self.access, self.days)?;
         // From here on every way out goes through `unstored`: stored, or revoked (or
         // said to be live) on failure; a `?` added later still revokes on drop.
-        if let Err(err) = check_and_store(sh, &gh, &feeds, &pat, &secret_name, &repo) {
+        if let Err(err) = check_and_store(&gh, &feeds, &pat, &secret_name, &repo) {
             return Err(unstored.fail(err));
         }
         unstored.stored();
@@ -163,7 +156,6 @@ impl RotatePat {
     /// access cannot be checked (see [`warn_write_unverified`]).
     fn store_pat_from_stdin(
         &self,
-        sh: &Shell,
         gh: &Gh,
         feeds: &[Registry],
         secret_name: &str,
@@ -177,7 +169,7 @@ impl RotatePat {
         if unverified {
             warn_write_unverified(secret_name);
         }
-        store(sh, gh, &pat, secret_name, repo)?;
+        store(gh, &pat, secret_name, repo)?;
         eprintln!(
             "rotate-pat: {secret_name} of {repo} now holds the PAT from stdin{}",
             if unverified { " (write access not verified)" } else { "" }
@@ -188,7 +180,6 @@ impl RotatePat {
 
 /// The check through cargo, then gh: on any failure the secret is untouched.
 fn check_and_store(
-    sh: &Shell,
     gh: &Gh,
     feeds: &[Registry],
     pat: &PatToken,
@@ -196,7 +187,7 @@ fn check_and_store(
     repo: &str,
 ) -> anyhow::Result<()> {
     check_pat_reads_every_feed(feeds, pat, secret_name, repo)?;
-    store(sh, gh, pat, secret_name, repo)
+    store(gh, pat, secret_name, repo)
 }
 
 /// A real authenticated request per feed through cargo.
@@ -221,15 +212,14 @@ fn check_pat_reads_every_feed(
     Ok(())
 }
 
-fn store(sh: &Shell, gh: &Gh, pat: &PatToken, secret_name: &str, repo: &str) -> anyhow::Result<()> {
-    gh.ensure_logged_in(sh)?;
-    gh.secret_set(sh, secret_name, repo, pat.secret())
+fn store(gh: &Gh, pat: &PatToken, secret_name: &str, repo: &str) -> anyhow::Result<()> {
+    gh.ensure_logged_in()?;
+    gh.secret_set(secret_name, repo, pat.secret())
 }
 
-/// Said before a PAT from stdin goes into a write secret. A warning rather than a
-/// refusal or a flag: only publishing proves write access, and publishing cannot be
-/// undone (a version once published, even deleted, can never be published again), so
-/// no run could check it; a flag would only repeat the same unchecked claim.
+/// Said before a PAT from stdin goes into a write secret: only publishing proves
+/// write access, and a published version can never be published again, so no run can
+/// check it.
 fn warn_write_unverified(secret_name: &str) {
     let message = format!(
         "write access was NOT verified: the feed check only reads, and only publishing \
@@ -258,7 +248,6 @@ enum Existence {
 /// does what `fail` does. Failing revokes the PAT, or, when that is impossible (no
 /// authorization id) or fails, says plainly that it is live and how to revoke it.
 struct UnstoredPat<'a> {
-    sh: &'a Shell,
     az: &'a Az,
     organization: String,
     display_name: String,
@@ -306,7 +295,7 @@ impl UnstoredPat<'_> {
             });
         };
         let uri = revoke_uri(org, id);
-        match self.az.rest(self.sh, "delete", &uri, None) {
+        match self.az.rest("delete", &uri, None, None) {
             Ok(_) => {
                 eprintln!("rotate-pat: revoked the new PAT \"{name}\" again, as it was not stored");
                 None
@@ -349,7 +338,6 @@ fn revoke_uri(organization: &str, authorization_id: &str) -> String {
 /// out of it. Returns the PAT, its expiry, and the guard that revokes it unless it
 /// is stored.
 fn create_pat<'a>(
-    sh: &'a Shell,
     az: &'a Az,
     organization: &str,
     display_name: &str,
@@ -369,9 +357,8 @@ fn create_pat<'a>(
         "rotate-pat: creating PAT \"{display_name}\" in {organization} (scope {}, valid to {valid_to})",
         access.scope()
     );
-    let answer = az.rest(sh, "post", &uri, Some(&body))?;
+    let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY))?;
     let mut unstored = UnstoredPat {
-        sh,
         az,
         organization: organization.to_owned(),
         display_name: display_name.to_owned(),
@@ -385,33 +372,31 @@ fn create_pat<'a>(
     }
 }
 
-/// Reads the PAT API's answer (a `PatTokenResult`) by path, telling `unstored` what
-/// revoking takes as soon as it is known. The answer holds the PAT: errors name
-/// fields, never their values, and a parse error gives only a position.
+/// The fields of the PAT API's answer (a `PatTokenResult`) that this task reads, in
+/// this order, one per line of az's `--output tsv`.
+const ANSWER_QUERY: &str =
+    "[patTokenError, patToken.authorizationId, patToken.token, patToken.scope, patToken.validTo]";
+
+/// Reads the PAT API's answer, telling `unstored` what revoking takes as soon as it
+/// is known. The answer holds the PAT: errors name fields, never their values.
 fn read_answer(
     answer: &Secret,
     access: PatAccess,
     unstored: &mut UnstoredPat,
 ) -> anyhow::Result<(PatToken, Option<String>)> {
-    let answer = json::parse(answer.expose())
-        .map_err(|err| anyhow!("Azure DevOps' answer to the PAT request is not valid JSON ({err})"))?;
-    let field = |path: &[&str]| -> anyhow::Result<Option<&str>> {
-        let Some(value) = answer.at(path).filter(|v| **v != json::Value::Null) else { return Ok(None) };
-        match value.as_str() {
-            Some(text) => Ok(Some(text).filter(|t| !t.is_empty())),
-            None => bail!(
-                "Azure DevOps' answer to the PAT request has {} as {}, where a string belongs",
-                value.kind(),
-                path.join(".")
-            ),
-        }
-    };
-    let token = field(&["patToken", "token"])?;
-    unstored.authorization_id = field(&["patToken", "authorizationId"])?.map(str::to_owned);
+    let fields = az::tsv_fields(answer.expose());
+    let field = |i: usize| fields.get(i).copied().flatten();
+    // az prints an answer that is no JSON as it came (a proxy's HTML page).
+    let code = |e: &str| e.chars().all(|c| c.is_ascii_alphanumeric());
+    if fields.len() != 5 || !field(0).is_none_or(code) {
+        bail!("Azure DevOps' answer to the PAT request is not the PAT API's (not JSON)");
+    }
+    let (error, token) = (field(0), field(2));
+    unstored.authorization_id = field(1).map(str::to_owned);
     if token.is_some() || unstored.authorization_id.is_some() {
         unstored.existence = Existence::Certain;
     }
-    match field(&["patTokenError"])? {
+    match error {
         None | Some("none") => {}
         Some(error) if unstored.existence == Existence::Possible => {
             unstored.existence = Existence::Refused;
@@ -428,7 +413,7 @@ fn read_answer(
             "Azure DevOps' answer to the PAT request holds no patToken.authorizationId, which revoking it takes"
         );
     }
-    match field(&["patToken", "scope"])? {
+    match field(3) {
         Some(scopes) if access.granted_by(scopes) => {}
         Some(scopes) => bail!(
             "Azure DevOps created the PAT with scope `{scopes}`, which lacks {} ({} access): \
@@ -440,7 +425,7 @@ fn read_answer(
             bail!("Azure DevOps' answer to the PAT request holds no patToken.scope: its access is unknown")
         }
     }
-    Ok((pat, field(&["patToken", "validTo"])?.map(str::to_owned)))
+    Ok((pat, field(4).map(str::to_owned)))
 }
 
 fn pat_error_hint(error: &str) -> &'static str {
@@ -490,103 +475,22 @@ fn check_display_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// Reads the PAT from stdin: without echo from a terminal, else everything piped in.
+/// rpassword turns a Ctrl-C at the prompt into SIGINT (so [`crate::interrupt`] sees
+/// it) and an `Interrupted` error, after which the terminal's echo is back on.
 fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        let line = no_echo::read_line("Paste the PAT and press Enter (it is not shown): ");
-        eprintln!();
-        // A Ctrl-C at the prompt (on Windows it ends the read with an empty line).
-        crate::interrupt::check()?;
-        return PatToken::parse(line?, "the PAT typed in");
+        match rpassword::prompt_password("Paste the PAT and press Enter (it is not shown): ") {
+            Ok(line) => return PatToken::parse(line, "the PAT typed in"),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {
+                return Err(crate::interrupt::Interrupted.into());
+            }
+            Err(err) => return Err(err).context("cannot read the PAT from the terminal: pipe it in instead"),
+        }
     }
     let mut text = String::new();
     stdin.lock().read_to_string(&mut text).context("cannot read the PAT from stdin")?;
     PatToken::parse(text, "the PAT on stdin (--pat-stdin)")
-}
-
-/// Reading a line with the terminal's echo off, without a dependency: `stty` on Unix
-/// (POSIX, acts on the terminal it gets as stdin), the console mode on Windows.
-/// When echo cannot be turned off, the PAT is not read at all: better to ask for it
-/// to be piped in than to show it on screen. The prompt comes only once echo is off,
-/// so nothing typed in answer to it can be echoed.
-mod no_echo {
-    use anyhow::{Context, bail};
-
-    #[cfg(unix)]
-    pub fn read_line(prompt: &str) -> anyhow::Result<String> {
-        use std::process::{Command, Stdio};
-        let stty = |arg: &str| {
-            Command::new("stty").arg(arg).stdin(Stdio::inherit()).status().is_ok_and(|s| s.success())
-        };
-        if !stty("-echo") {
-            bail!("cannot turn off the terminal's echo (`stty -echo` failed): pipe the PAT in instead");
-        }
-        struct Restore<F: Fn(&str) -> bool>(F);
-        impl<F: Fn(&str) -> bool> Drop for Restore<F> {
-            fn drop(&mut self) {
-                (self.0)("echo");
-            }
-        }
-        let _restore = Restore(stty);
-        eprint!("{prompt}");
-        // Byte by byte rather than `read_line`, which retries a read a signal
-        // interrupted: so that Ctrl-C at the prompt ends the task (the guard above
-        // turning the echo back on) instead of waiting for Enter.
-        let mut line = Vec::new();
-        let mut stdin = std::io::stdin().lock();
-        loop {
-            let mut byte = [0u8; 1];
-            match std::io::Read::read(&mut stdin, &mut byte) {
-                Ok(0) => break,
-                Ok(_) if byte[0] == b'\n' => break,
-                Ok(_) => line.push(byte[0]),
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => crate::interrupt::check()?,
-                Err(err) => return Err(err).context("cannot read the PAT from the terminal"),
-            }
-        }
-        String::from_utf8(line).context("the PAT typed in is not UTF-8")
-    }
-
-    #[cfg(windows)]
-    pub fn read_line(prompt: &str) -> anyhow::Result<String> {
-        use std::ffi::c_void;
-        use std::os::windows::io::AsRawHandle;
-
-        #[link(name = "kernel32")]
-        unsafe extern "system" {
-            fn GetConsoleMode(console: *mut c_void, mode: *mut u32) -> i32;
-            fn SetConsoleMode(console: *mut c_void, mode: u32) -> i32;
-        }
-        const ENABLE_ECHO_INPUT: u32 = 0x0004;
-
-        struct Restore(*mut c_void, u32);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                // SAFETY: the handle is this process's console input, still open.
-                unsafe { SetConsoleMode(self.0, self.1) };
-            }
-        }
-
-        let stdin = std::io::stdin();
-        let handle = stdin.as_raw_handle();
-        let mut mode = 0u32;
-        // SAFETY: a console handle of this process and a valid pointer to a u32.
-        if unsafe { GetConsoleMode(handle, &mut mode) } == 0
-            || unsafe { SetConsoleMode(handle, mode & !ENABLE_ECHO_INPUT) } == 0
-        {
-            bail!("cannot turn off the console's echo: pipe the PAT in instead");
-        }
-        let _restore = Restore(handle, mode);
-        eprint!("{prompt}");
-        let mut line = String::new();
-        stdin.read_line(&mut line).context("cannot read the PAT from the console")?;
-        Ok(line)
-    }
-
-    #[cfg(not(any(unix, windows)))]
-    pub fn read_line(_prompt: &str) -> anyhow::Result<String> {
-        bail!("reading without echo is not supported here: pipe the PAT in instead")
-    }
 }
 
 fn now_secs() -> u64 {

@@ -1,40 +1,19 @@
 //! The one way the xtask runs an external program (az, gh, git, the nested cargo).
 //!
-//! Why one runner: each call used to capture output with xshell, ignore the status,
-//! then check it and redact the output by hand, and a child that hung hung the task
-//! with no word. Here every call gets, in one place:
+//! Every call gets its output captured (or its stderr lines streamed), a typed
+//! failure ([`RunError`]) whose stderr has every secret of the call redacted, and a
+//! time limit ([`Program::timeout`], or `XTASK_TIMEOUT_SECS` for all), at which the
+//! child and (Unix) its whole process group are killed: `az` is a script that starts
+//! python. A Ctrl-C is passed on to the child's group ([`crate::interrupt`]), which
+//! is waited for, so nothing is left running.
 //!
-//! - its output captured (or, with [`Program::stream`], each stderr line handed
-//!   over as it comes), a read error reported rather than read as an empty line;
-//! - a typed failure, [`RunError`], carrying the program, its exit status and its
-//!   stderr with every secret of the call redacted: the secrets the caller names
-//!   ([`Program::redact`]), those of its environment ([`Program::secret_env`]), its
-//!   stdin ([`Program::stdin_secret`]), and any `Basic …`/`Bearer …` credential;
-//! - a time limit: the call's own default ([`Program::timeout`]), or
-//!   `XTASK_TIMEOUT_SECS` for every call. After a few silent seconds a line on
-//!   stderr says what is being waited for; at the limit the child (on Unix its
-//!   whole process group: `az` is a script that starts python) is killed and the
-//!   error names the program and how to raise the limit.
-//!
-//! Commands are built with xshell's `cmd!` (quoting-safe) and handed over with
-//! [`Program::cmd`]; the nested cargo is built by [`cargo`], which clears what cargo
-//! set for the xtask itself (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, ...), as omicron's
-//! xtask does.
-//!
-//! The one exception: an interactive child (`az login` in `az.rs`, which may open
-//! a browser or ask which subscription to use; `stty` in `rotate_pat.rs`) runs
-//! attached to the user's terminal through `std::process::Command`, with no
-//! capture and no time limit, since a human is at the other end.
-//!
-//! A child here runs in a process group of its own (Unix), so that a time-out can
-//! kill everything it started. A Ctrl-C reaches the xtask, whose handler
-//! ([`crate::interrupt`]) passes it on to the child's whole group and waits for it
-//! (killing it after a grace period), so that nothing is left running and the
-//! task's work dir can be removed.
+//! The one exception is `az login` (`az.rs`), attached to the user's terminal with
+//! no capture and no limit, since a human is at the other end.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +32,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// (then again every [`NOTICE_REPEAT`]).
 const NOTICE_AFTER: Duration = Duration::from_secs(5);
 const NOTICE_REPEAT: Duration = Duration::from_secs(30);
+
+/// How often a running child is checked for its exit and for an interrupt.
+const POLL: Duration = Duration::from_millis(100);
 
 /// How long an interrupted child may take to stop before it is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
@@ -168,22 +150,32 @@ pub fn timeout_or(default: Duration) -> Duration {
         .map_or(default, Duration::from_secs)
 }
 
+/// `program` (a path found with [`tool`]) with `args`, in `dir`.
+pub fn program<I, S>(program: impl AsRef<OsStr>, dir: &Utf8Path, args: I) -> Program
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = Command::new(program);
+    command.args(args).current_dir(dir);
+    Program::new(command)
+}
+
 /// The nested cargo (the one running the xtask, [`tool::cargo`]) with `args`, in
 /// `dir`, without the variables cargo set for the xtask itself.
 pub fn cargo<I, S>(dir: &Utf8Path, args: I) -> Program
 where
     I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
+    S: AsRef<OsStr>,
 {
-    let mut command = Command::new(tool::cargo());
-    command.args(args).current_dir(dir);
+    let mut cargo = program(tool::cargo(), dir, args);
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         if CARGO_OWN_VARS.contains(&key.as_ref()) || CARGO_OWN_PREFIXES.iter().any(|p| key.starts_with(p)) {
-            command.env_remove(key.as_ref());
+            cargo.command.env_remove(key.as_ref());
         }
     }
-    Program::new(command)
+    cargo
 }
 
 impl Program {
@@ -265,26 +257,147 @@ impl Program {
         self.run(Some(&mut on_line))
     }
 
-    fn run(mut self, mut on_line: Option<&mut dyn FnMut(&str)>) -> Result<Output, RunError> {
-        let fail = |kind| RunError { program: self.label.clone(), kind };
+    fn run(mut self, on_line: Option<&mut dyn FnMut(&str)>) -> Result<Output, RunError> {
+        let mut child = self.spawn()?;
+        feed_stdin(&mut child, self.stdin.take());
+        let mut pipes = Pipes::start(&mut child, on_line, self.forms.clone());
+        let end = self.supervise(&mut child, &mut pipes);
+        pipes.drain(&mut child);
+        if !matches!(end, Ok(End::Exited(_))) {
+            let _ = child.wait();
+        }
+        self.assemble(end?, pipes)
+    }
+
+    fn error(&self, kind: RunErrorKind) -> RunError {
+        RunError { program: self.label.clone(), kind }
+    }
+
+    /// Starts the child with piped output, in a process group of its own (Unix) so
+    /// that a time-out can kill everything it started.
+    fn spawn(&mut self) -> Result<Child, RunError> {
         self.command
             .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut self.command, 0);
-        let started = Instant::now();
-        let mut child = self.command.spawn().map_err(|e| fail(RunErrorKind::Start(e)))?;
+        self.command.spawn().map_err(|e| self.error(RunErrorKind::Start(e)))
+    }
 
-        // stdin from a thread: a child that writes before it reads must not block
-        // on a full pipe while this thread blocks on writing.
-        if let (Some(secret), Some(mut pipe)) = (self.stdin.take(), child.stdin.take()) {
-            std::thread::spawn(move || {
-                // A child that exits without reading closes the pipe: its exit
-                // status says what went wrong.
-                let _ = pipe.write_all(secret.expose().as_bytes());
-            });
+    /// Waits for the child to exit, collecting its output, until the time limit or
+    /// an interrupt; says what it waits for after a few silent seconds.
+    fn supervise(&self, child: &mut Child, pipes: &mut Pipes) -> Result<End, RunError> {
+        let started = Instant::now();
+        let deadline = started + self.timeout;
+        let mut notice_at = started + NOTICE_AFTER.min(self.timeout / 2);
+        loop {
+            let exited = child.try_wait().map_err(|e| {
+                kill(child);
+                self.error(RunErrorKind::Read(e))
+            })?;
+            if let Some(status) = exited {
+                return Ok(End::Exited(status));
+            }
+            if crate::interrupt::requested() {
+                stop_interrupted(child, pipes);
+                return Ok(End::Interrupted);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                kill(child);
+                return Ok(End::TimedOut);
+            }
+            if now >= notice_at {
+                let (waited, limit) = (started.elapsed().as_secs(), self.timeout.as_secs());
+                eprintln!("waiting for `{}` ({waited} s; stopping it after {limit} s)…", self.label);
+                notice_at = now + NOTICE_REPEAT;
+            }
+            if pipes.receive(deadline.min(notice_at).min(now + POLL) - now) {
+                notice_at = Instant::now() + NOTICE_AFTER;
+            }
         }
+    }
+
+    /// The result: an error for an interrupt, a time-out, a read error or a non-zero
+    /// exit. Stderr is redacted, of stdout too when stdout is a secret.
+    fn assemble(&self, end: End, pipes: Pipes) -> Result<Output, RunError> {
+        let status = match end {
+            End::Exited(status) => status,
+            End::TimedOut => return Err(self.error(RunErrorKind::TimedOut { limit: self.timeout })),
+            End::Interrupted => return Err(self.error(RunErrorKind::Interrupted)),
+        };
+        if let Some(err) = pipes.read_error {
+            return Err(self.error(RunErrorKind::Read(err)));
+        }
+        let stdout = pipes.stdout.unwrap_or_default();
+        let mut forms = self.forms.clone();
+        if self.stdout_is_secret && !stdout.trim().is_empty() {
+            forms.push(stdout.trim().to_owned());
+        }
+        let stderr = redact(&pipes.stderr, &forms);
+        if !status.success() {
+            return Err(self.error(RunErrorKind::Exit { status, stderr }));
+        }
+        Ok(Output { stdout, stderr })
+    }
+}
+
+/// How a supervised child ended.
+enum End {
+    Exited(ExitStatus),
+    TimedOut,
+    Interrupted,
+}
+
+/// Writes the secret from a thread: a child that writes before it reads must not
+/// block on a full pipe while this thread blocks on writing. A child that exits
+/// without reading closes the pipe, and its exit status says what went wrong.
+fn feed_stdin(child: &mut Child, secret: Option<Secret>) {
+    if let (Some(secret), Some(mut pipe)) = (secret, child.stdin.take()) {
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(secret.expose().as_bytes());
+        });
+    }
+}
+
+/// Passes the interrupt on to the child's group, then waits for it (collecting
+/// output) for [`INTERRUPT_GRACE`] before killing it.
+fn stop_interrupted(child: &mut Child, pipes: &mut Pipes) {
+    crate::interrupt::forward(child);
+    let until = Instant::now() + INTERRUPT_GRACE;
+    while matches!(child.try_wait(), Ok(None)) {
+        let now = Instant::now();
+        if now >= until {
+            kill(child);
+            return;
+        }
+        pipes.receive(POLL.min(until - now));
+    }
+}
+
+/// What the reader threads send.
+enum Event {
+    Stdout(std::io::Result<Vec<u8>>),
+    StderrLine(String),
+    StderrError(std::io::Error),
+    StderrEnd,
+}
+
+/// The child's output as it arrives from one thread per pipe: stdout whole, stderr
+/// line by line (handed to `on_line`, redacted, when streaming).
+struct Pipes<'a> {
+    events: mpsc::Receiver<Event>,
+    on_line: Option<&'a mut dyn FnMut(&str)>,
+    forms: Vec<String>,
+    stdout: Option<String>,
+    stderr: String,
+    stderr_done: bool,
+    read_error: Option<std::io::Error>,
+}
+
+impl<'a> Pipes<'a> {
+    fn start(child: &mut Child, on_line: Option<&'a mut dyn FnMut(&str)>, forms: Vec<String>) -> Pipes<'a> {
         let (sender, events) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
             let sender = sender.clone();
@@ -295,146 +408,83 @@ impl Program {
             });
         }
         if let Some(stderr) = child.stderr.take() {
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stderr);
-                loop {
-                    let mut line = Vec::new();
-                    match reader.read_until(b'\n', &mut line) {
-                        Ok(0) => break,
-                        Ok(_) => {
-                            let text =
-                                String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_owned();
-                            if sender.send(Event::StderrLine(text)).is_err() {
-                                return;
-                            }
-                        }
-                        Err(err) => {
-                            let _ = sender.send(Event::StderrError(err));
-                            return;
-                        }
-                    }
-                }
-                let _ = sender.send(Event::StderrEnd);
-            });
+            std::thread::spawn(move || read_lines(BufReader::new(stderr), &sender));
         }
+        let (stdout, stderr, stderr_done, read_error) = (None, String::new(), false, None);
+        Pipes { events, on_line, forms, stdout, stderr, stderr_done, read_error }
+    }
 
-        let deadline = started + self.timeout;
-        let mut notice_at = started + NOTICE_AFTER.min(self.timeout / 2);
-        let (mut stdout, mut stderr, mut read_error) = (None, String::new(), None);
-        let mut interrupted_at: Option<Instant> = None;
-        let mut stderr_done = false;
-        let mut exited: Option<ExitStatus> = None;
-        let mut timed_out = false;
-        // Set once the child has exited (or was killed): how long its pipes may
-        // still stay open, held by a grandchild.
-        let mut drain_until: Option<Instant> = None;
-        loop {
+    fn done(&self) -> bool {
+        self.stdout.is_some() && self.stderr_done
+    }
+
+    /// Takes what arrives within `wait`; true when a line was streamed.
+    fn receive(&mut self, wait: Duration) -> bool {
+        if self.done() {
+            // Nothing more to read: only the exit to wait for.
+            std::thread::sleep(wait);
+            return false;
+        }
+        match self.events.recv_timeout(wait) {
+            Ok(Event::Stdout(Ok(bytes))) => self.stdout = Some(String::from_utf8_lossy(&bytes).into_owned()),
+            Ok(Event::Stdout(Err(err))) => {
+                self.read_error.get_or_insert(err);
+                self.stdout = Some(String::new());
+            }
+            Ok(Event::StderrLine(line)) => {
+                self.stderr.push_str(&line);
+                self.stderr.push('\n');
+                if let Some(on_line) = self.on_line.as_deref_mut() {
+                    on_line(&redact(&line, &self.forms));
+                    return true;
+                }
+            }
+            Ok(Event::StderrError(err)) => {
+                self.read_error.get_or_insert(err);
+                self.stderr_done = true;
+            }
+            Ok(Event::StderrEnd) => self.stderr_done = true,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                self.stdout.get_or_insert_with(String::new);
+                self.stderr_done = true;
+            }
+        }
+        false
+    }
+
+    /// Reads to the end of both pipes once the child has ended, for at most
+    /// [`DRAIN_AFTER_KILL`]: a grandchild left holding them is killed with the group.
+    fn drain(&mut self, child: &mut Child) {
+        let until = Instant::now() + DRAIN_AFTER_KILL;
+        while !self.done() {
             let now = Instant::now();
-            if exited.is_none() {
-                exited = child.try_wait().map_err(|e| fail(RunErrorKind::Read(e)))?;
+            if now >= until {
+                kill(child);
+                self.stdout.get_or_insert_with(String::new);
+                return;
             }
-            let pipes_done = stdout.is_some() && stderr_done;
-            if exited.is_some() && pipes_done {
-                break;
-            }
-            if interrupted_at.is_none() && exited.is_none() && crate::interrupt::requested() {
-                crate::interrupt::forward(&child);
-                interrupted_at = Some(now);
-            }
-            if let Some(at) = interrupted_at.filter(|_| exited.is_none())
-                && now.duration_since(at) > INTERRUPT_GRACE
-            {
-                kill(&mut child);
-            }
-            if timed_out || exited.is_some() {
-                let until = *drain_until.get_or_insert(now + DRAIN_AFTER_KILL);
-                if now >= until {
-                    // Whatever still holds the pipes belongs to this call.
-                    kill(&mut child);
-                    stdout.get_or_insert_with(String::new);
-                    break;
-                }
-            } else if now >= deadline {
-                timed_out = true;
-                kill(&mut child);
-                continue;
-            } else if now >= notice_at {
-                eprintln!(
-                    "waiting for `{}` ({} s; stopping it after {} s)…",
-                    self.label,
-                    started.elapsed().as_secs(),
-                    self.timeout.as_secs()
-                );
-                notice_at = now + NOTICE_REPEAT;
-            }
-            let wake = (now + Duration::from_millis(100)).min(deadline.max(now)).min(notice_at.max(now));
-            if pipes_done {
-                // Nothing more to read: only the exit to wait for.
-                std::thread::sleep(wake.saturating_duration_since(now));
-                continue;
-            }
-            match events.recv_timeout(wake.saturating_duration_since(now)) {
-                Ok(Event::Stdout(read)) => match read {
-                    Ok(bytes) => stdout = Some(String::from_utf8_lossy(&bytes).into_owned()),
-                    Err(err) => {
-                        read_error.get_or_insert(err);
-                        stdout = Some(String::new());
-                    }
-                },
-                Ok(Event::StderrLine(line)) => {
-                    if let Some(on_line) = on_line.as_deref_mut() {
-                        on_line(&redact(&line, &self.forms));
-                        notice_at = Instant::now() + NOTICE_AFTER;
-                    }
-                    stderr.push_str(&line);
-                    stderr.push('\n');
-                }
-                Ok(Event::StderrError(err)) => {
-                    read_error.get_or_insert(err);
-                    stderr_done = true;
-                }
-                Ok(Event::StderrEnd) => stderr_done = true,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    stdout.get_or_insert_with(String::new);
-                    stderr_done = true;
-                }
-            }
+            self.receive(until - now);
         }
-        if interrupted_at.is_some() {
-            let _ = child.wait();
-            return Err(fail(RunErrorKind::Interrupted));
-        }
-        if timed_out {
-            let _ = child.wait();
-            return Err(fail(RunErrorKind::TimedOut { limit: self.timeout }));
-        }
-        let Some(status) = exited else {
-            return Err(fail(RunErrorKind::Read(std::io::Error::other(
-                "the program's exit status was lost",
-            ))));
-        };
-        if let Some(err) = read_error {
-            return Err(fail(RunErrorKind::Read(err)));
-        }
-        let stdout = stdout.unwrap_or_default();
-        let mut forms = self.forms.clone();
-        if self.stdout_is_secret && !stdout.trim().is_empty() {
-            forms.push(stdout.trim().to_owned());
-        }
-        let stderr = redact(&stderr, &forms);
-        if !status.success() {
-            return Err(fail(RunErrorKind::Exit { status, stderr }));
-        }
-        Ok(Output { stdout, stderr })
     }
 }
 
-enum Event {
-    Stdout(std::io::Result<Vec<u8>>),
-    StderrLine(String),
-    StderrError(std::io::Error),
-    StderrEnd,
+/// Sends each stderr line, then the end (or the read error).
+fn read_lines(mut reader: impl BufRead, sender: &mpsc::Sender<Event>) {
+    loop {
+        let mut line = Vec::new();
+        let event = match reader.read_until(b'\n', &mut line) {
+            Ok(0) => Event::StderrEnd,
+            Ok(_) => {
+                Event::StderrLine(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_owned())
+            }
+            Err(err) => Event::StderrError(err),
+        };
+        let last = !matches!(event, Event::StderrLine(_));
+        if sender.send(event).is_err() || last {
+            return;
+        }
+    }
 }
 
 /// The program's file name and its arguments, as the default label.
@@ -449,9 +499,8 @@ fn label_of(command: &Command) -> String {
         .join(" ")
 }
 
-/// Kills the child and, on Unix, every process of its group.
 /// Kills the child and (Unix) its whole process group.
-fn kill(child: &mut std::process::Child) {
+fn kill(child: &mut Child) {
     crate::interrupt::kill_group(child);
     let _ = child.kill();
 }

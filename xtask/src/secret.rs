@@ -244,20 +244,14 @@ impl fmt::Debug for SecretEnv {
     }
 }
 
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 /// Standard base64 (padding optional) back to bytes; `None` if it is not base64.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
     let (mut acc, mut bits) = (0u32, 0);
     for c in text.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = acc << 6 | u32::from(v);
+        acc = acc << 6 | BASE64.iter().position(|&a| a == c)? as u32;
         bits += 6;
         if bits >= 8 {
             bits -= 8;
@@ -271,17 +265,13 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 /// Standard base64 with padding and no line wrapping (GNU `base64` wraps at 76
 /// columns, which broke the old bash recipe for 84-character PATs).
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
+            let sextet = (n >> (18 - 6 * i) & 63) as usize;
+            out.push(if i <= chunk.len() { BASE64[sextet] as char } else { '=' });
         }
     }
     out

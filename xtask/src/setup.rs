@@ -1,8 +1,6 @@
 //! `cargo xtask setup`: the one-time set-up of the original how-to, as a task; the
 //! work is [`crate::global_config`], which the login tasks run too.
 
-use xshell::Shell;
-
 use crate::{feeds, global_config};
 
 /// Make your global cargo config ready for the feeds (one time per machine).
@@ -30,7 +28,7 @@ pub struct Setup {
 }
 
 impl Setup {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::all()?;
         let options =
             global_config::Options { check: self.check, keychain: self.keychain, force: self.force };

@@ -407,7 +407,7 @@ fn secret_sets(sb: &Sandbox) -> Vec<Call> {
     sb.calls("gh").into_iter().filter(|c| c.argv.first().map(String::as_str) == Some("secret")).collect()
 }
 
-/// Issue 10, defect 5: the PAT API's answer is read as JSON, by path. With `--name
+/// Issue 10, defect 5: the PAT API's answer is read by path (az's `--query`). With `--name
 /// token` the old string scan took the display name's value for the `token` key, so
 /// the run failed and left the new PAT live, unmentioned. Now the PAT is read and
 /// stored, whatever the name holds (the escaped `"token": "x"` too); and when the
@@ -464,6 +464,39 @@ fn rotate_pat_reads_the_pat_whatever_its_name() {
 
     let (a, b) = (pat_forms(&pat), pat_forms(&rejected));
     assert!(sb.assert_no_secret(&[&a[0], &a[1], &a[2], &b[0], &b[1], &b[2]]) > 0);
+}
+
+/// An answer that is no JSON (a proxy's HTML page), which az prints as it came: not
+/// taken for a refusal, so the run says the PAT may exist and where to look, and
+/// stores and revokes nothing.
+#[test]
+fn rotate_pat_with_an_answer_that_is_not_json_says_the_pat_may_exist() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let state = AzState { pat_to_create: Some(pat84()), pat_answer_not_json: true, ..AzState::default() };
+    install_az(&sb, &state);
+    install_gh(&sb, &GhState::default());
+    let run = sb.xtask(&[
+        "rotate-pat",
+        "--access",
+        "read",
+        "--name",
+        "ci-read",
+        "--organization",
+        ORG,
+        "--repo",
+        REPO,
+    ]);
+    run.assert_failure();
+    for says in [
+        "the PAT request is not the PAT API's (not JSON)",
+        "may have created the PAT \"ci-read\" of HyperlightTest all the same",
+        "https://dev.azure.com/HyperlightTest/_usersSettings/tokens",
+    ] {
+        assert!(run.stderr.contains(says), "{says}: {}", run.stderr);
+    }
+    assert!(!run.stderr.contains("refused"), "{}", run.stderr);
+    assert_eq!(rest_calls(&sb).len(), 1, "{:?}", rest_calls(&sb));
+    assert!(secret_sets(&sb).is_empty());
 }
 
 /// A failure after the PAT exists, with no authorizationId to revoke it by: the run

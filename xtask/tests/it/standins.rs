@@ -39,6 +39,9 @@ pub struct AzState {
     /// Fault injection, likewise: an answer whose `patToken` lacks `authorizationId`
     /// (an API change, a proxy in between), the id that revoking the PAT takes.
     pub pat_answer_without_authorization_id: bool,
+    /// Fault injection: an answer that is no JSON (a proxy's HTML error page). Real
+    /// `az rest` prints such an answer as it came, warns on stderr and exits 0.
+    pub pat_answer_not_json: bool,
 }
 
 impl Default for AzState {
@@ -51,6 +54,7 @@ impl Default for AzState {
             pat_error: "none".into(),
             pat_scope_answered: None,
             pat_answer_without_authorization_id: false,
+            pat_answer_not_json: false,
         }
     }
 }
@@ -77,6 +81,7 @@ PAT={pat}
 PAT_ERROR={pat_error}
 SCOPE_ANSWERED={scope_answered}
 WITHOUT_AUTHORIZATION_ID={without_authorization_id}
+NOT_JSON={not_json}
 not_logged_in() {{
   # Real az without a login (or with an expired one), for any command but `login`.
   echo "ERROR: Please run 'az login' to setup account." >&2
@@ -91,6 +96,26 @@ opt() {{
   done
   return 1
 }}
+# Real az's `--query` (JMESPath) with `--output tsv`, for the one query form the
+# xtask sends: a multiselect list of field paths (`[a.b, c]`). The answer's fields
+# are the variables `f_<path with _ for .>`, unset for null or missing. knack's TSV
+# writer prints a list result one element per line, a null as `None`.
+tsv_query() {{
+  case "$1" in
+    "["*"]") ;;
+    *) echo "stand-in az: unsupported --query: $1" >&2; exit 2 ;;
+  esac
+  __list=${{1#[}}; __list=${{__list%]}}
+  __ifs=$IFS; IFS=,
+  for __path in $__list; do
+    __path=$(printf '%s' "$__path" | tr -d ' ')
+    case "$__path" in
+      ""|*[!A-Za-z0-9_.]*) echo "stand-in az: unsupported --query: $1" >&2; exit 2 ;;
+    esac
+    eval "printf '%s\\n' \"\${{f_$(printf '%s' "$__path" | tr . _)-None}}\""
+  done
+  IFS=$__ifs
+}}
 case "$1 $2" in
   "login "*)
     # Real `az login` opens a browser and prints the subscriptions as JSON.
@@ -103,7 +128,8 @@ esac
 [ -f "$STATE/az-logged-in" ] || not_logged_in
 case "$1 $2" in
   "account show")
-    # Real `az account show`: the default subscription as JSON.
+    # Real az prints nothing with `--output none`, else the default subscription as JSON.
+    [ "$(opt --output "$@")" = none ] && exit 0
     cat <<EOF
 {{
   "environmentName": "AzureCloud",
@@ -129,6 +155,10 @@ EOF
     if [ "$query" = "join(' ', ['Bearer', accessToken])" ] && [ "$output" = tsv ]; then
       # Real az: the JMESPath result, as one tab-separated line.
       printf 'Bearer %s\n' "$TOKEN"; exit 0
+    fi
+    if [ -n "$query" ] && [ "$output" = tsv ]; then
+      f_accessToken=$TOKEN; f_expiresOn=$EXPIRES; f_tokenType=Bearer
+      tsv_query "$query"; exit 0
     fi
     if [ -z "$query" ] && [ "$output" = json ]; then
       # Real az's JSON (az 2.60+ adds `expires_on`, a POSIX time).
@@ -174,13 +204,27 @@ EOF
         name=$(sed -n -E 's/.*"displayName" *: *"((\\.|[^"\\])*)".*/\1/p' "$STANDIN_RECORD/body")
         scope=$(sed -n 's/.*"scope" *: *"\([^"]*\)".*/\1/p' "$STANDIN_RECORD/body")
         valid_to=$(sed -n 's/.*"validTo" *: *"\([^"]*\)".*/\1/p' "$STANDIN_RECORD/body")
+        query=$(opt --query "$@") || query=""
+        output=$(opt --output "$@") || output=$(opt -o "$@") || output=json
+        if [ "$NOT_JSON" = yes ]; then
+          echo 'WARNING: Not a json response, outputting to stdout. For binary data suggest use "--output-file" to write to a file' >&2
+          printf '<!DOCTYPE html>\n<html><body>Service Unavailable</body></html>\n'; exit 0
+        fi
+        f_patTokenError=$PAT_ERROR
         if [ "$PAT_ERROR" != none ]; then
           # The PAT lifecycle API: HTTP 200 with an error code and no token.
+          [ -n "$query" ] && [ "$output" = tsv ] && {{ tsv_query "$query"; exit 0; }}
           printf '{{"patToken": null, "patTokenError": "%s"}}\n' "$PAT_ERROR"; exit 0
         fi
         [ -n "$SCOPE_ANSWERED" ] && scope=$SCOPE_ANSWERED
         authz_line='"authorizationId": "{authz}",'
-        [ "$WITHOUT_AUTHORIZATION_ID" = yes ] && authz_line=''
+        f_patToken_authorizationId='{authz}'
+        [ "$WITHOUT_AUTHORIZATION_ID" = yes ] && authz_line='' && unset f_patToken_authorizationId
+        f_patToken_token=$PAT; f_patToken_scope=$scope; f_patToken_validTo=$valid_to
+        f_patToken_validFrom=2030-01-01T00:00:00Z
+        if [ -n "$query" ] && [ "$output" = tsv ]; then
+          tsv_query "$query"; exit 0
+        fi
         # The PAT lifecycle API's answer (PatTokenResult), as az prints it: keys
         # sorted, two-space indent (knack's JSON output), strings JSON-escaped.
         cat <<EOF
@@ -214,6 +258,7 @@ exit 2
         pat_error = quote(&state.pat_error),
         scope_answered = quote(state.pat_scope_answered.as_deref().unwrap_or("")),
         without_authorization_id = if state.pat_answer_without_authorization_id { "yes" } else { "no" },
+        not_json = if state.pat_answer_not_json { "yes" } else { "no" },
         resource = AZURE_DEVOPS_RESOURCE,
         authz = PAT_AUTHORIZATION_ID,
     );
@@ -342,7 +387,25 @@ fn standins_answer_like_the_real_tools() {
         &dir,
     );
     assert!(r.assert_success().stdout.contains(&format!("\"accessToken\": \"{}\"", state.token)));
+    // A multiselect list with `--output tsv`: one element per line, null as `None`.
+    let r = sb.run(
+        "az",
+        &[
+            "account",
+            "get-access-token",
+            "--resource",
+            AZURE_DEVOPS_RESOURCE,
+            "--query",
+            "[accessToken, expiresOn, missing.field]",
+            "--output",
+            "tsv",
+        ],
+        &dir,
+    );
+    assert_eq!(r.assert_success().stdout, format!("{}\n{}\nNone\n", state.token, state.expires_on));
     sb.run("az", &["account", "show"], &dir).assert_success().assert_output_contains("\"user\"");
+    let r = sb.run("az", &["account", "show", "--output", "none"], &dir);
+    assert_eq!(r.assert_success().stdout, "");
 
     let body = dir.join("body.json");
     fs::write(&body, r#"{"displayName": "n", "scope": "vso.packaging", "validTo": "2031-01-01T00:00:00.000Z", "allOrgs": false}"#).unwrap();
@@ -362,8 +425,12 @@ fn standins_answer_like_the_real_tools() {
     let r = sb.run("az", &post, &dir);
     r.assert_success().assert_output_contains("\"token\": \"pat-from-the-api-0123456789\"");
     r.assert_output_contains("\"validTo\": \"2031-01-01T00:00:00.000Z\"");
+    let query = ["--query", "[patTokenError, patToken.authorizationId, patToken.token]", "--output", "tsv"];
+    let r = sb.run("az", &[&post[..], &query[..]].concat(), &dir);
+    let expected = format!("none\n{PAT_AUTHORIZATION_ID}\npat-from-the-api-0123456789\n");
+    assert_eq!(r.assert_success().stdout, expected);
     fs::remove_file(&body).unwrap();
-    assert_eq!(az_rest_bodies(&sb).len(), 1);
+    assert_eq!(az_rest_bodies(&sb).len(), 2);
     assert!(az_rest_bodies(&sb)[0].contains("vso.packaging"));
     // The display name comes back as the request wrote it, escapes and all; the
     // fault knobs change the scope and drop the authorization id.
@@ -380,6 +447,15 @@ fn standins_answer_like_the_real_tools() {
     r.assert_success().assert_output_contains(r#""displayName": "a \"token\": \"x\" \\","#);
     r.assert_output_contains(r#""scope": "vso.other","#);
     assert!(!r.stdout.contains("authorizationId"), "{}", r.stdout);
+    let r = sb.run("az", &[&post[..], &query[..]].concat(), &dir);
+    assert_eq!(r.assert_success().stdout, "none\nNone\npat-from-the-api-0123456789\n");
+    install_az(&sb, &AzState { pat_error: "invalidScope".into(), ..state.clone() });
+    let r = sb.run("az", &[&post[..], &query[..]].concat(), &dir);
+    assert_eq!(r.assert_success().stdout, "invalidScope\nNone\nNone\n");
+    install_az(&sb, &AzState { pat_answer_not_json: true, ..state.clone() });
+    let r = sb.run("az", &[&post[..], &query[..]].concat(), &dir);
+    r.assert_success().assert_output_contains("Not a json response");
+    assert!(r.stdout.starts_with("<!DOCTYPE html>"), "{}", r.stdout);
     install_az(&sb, &state);
 
     install_az(&sb, &AzState { logged_in: false, ..state });

@@ -239,26 +239,60 @@ fn commented(lines: &[&str], i: usize) -> bool {
     i > 0 && lines[i - 1].trim_start().starts_with('#')
 }
 
-/// The dependency policy in one assertion: the xtask builds on these six crates and
-/// no more. Adding one means measuring it first (README, "Dependency policy").
+/// The dependency rule: a dependency must delete more than it costs, so the comment
+/// above each one in xtask/Cargo.toml gives its measured cold build time (`Cost:`, a
+/// figure in seconds) and what it deletes (`Deletes`).
 #[test]
-fn the_xtask_depends_on_the_six_crates_only() {
+fn every_dependency_says_what_it_costs_and_deletes() {
     let body = read(&repo_root().join("xtask").join("Cargo.toml"));
-    let deps: BTreeSet<&str> = body
-        .lines()
-        .skip_while(|l| l.trim() != "[dependencies]")
-        .skip(1)
-        .take_while(|l| !l.trim().starts_with('['))
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split('=').next().map(str::trim))
-        .collect();
-    let want: BTreeSet<&str> = ["anyhow", "camino", "clap", "toml_edit", "which", "xshell"].into();
-    assert_eq!(
-        deps, want,
-        "xtask/Cargo.toml [dependencies] changed: see the dependency policy in README.md and run the \
-         build benchmark before adding anything"
+    let lines: Vec<&str> = body.lines().collect();
+    let start = lines.iter().position(|l| l.trim() == "[dependencies]").expect("a [dependencies] table");
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    for i in start + 1..lines.len() {
+        let line = lines[i].trim();
+        if line.starts_with('[') {
+            break;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        seen += 1;
+        let mut note: Vec<&str> = lines[..i]
+            .iter()
+            .rev()
+            .take_while(|l| l.trim_start().starts_with('#'))
+            .map(|l| l.trim_start_matches([' ', '#']))
+            .collect();
+        note.reverse();
+        let note = note.join(" ");
+        if !(has_seconds_after(&note, "Cost:") && note.contains("Deletes")) {
+            problems.push(format!("xtask/Cargo.toml:{}: `{line}`", i + 1));
+        }
+    }
+    assert!(seen >= 6, "found only {seen} dependencies in xtask/Cargo.toml");
+    assert!(
+        problems.is_empty(),
+        "each dependency needs a note above it with its measured cost (`Cost: ... 0.3 s ...`) and \
+         what it deletes (`Deletes ...`); see the dependency rule in xtask/README.md:\n{}",
+        problems.join("\n")
     );
+}
+
+/// Whether `text` has, within 100 bytes after `label`, a number followed by ` s` (a
+/// figure in seconds).
+fn has_seconds_after(text: &str, label: &str) -> bool {
+    let Some(at) = text.find(label) else { return false };
+    let rest: String = text[at..].chars().take(100).collect();
+    rest.match_indices(" s").any(|(i, _)| rest[..i].ends_with(|c: char| c.is_ascii_digit()))
+}
+
+#[test]
+fn the_dependency_note_needs_a_figure() {
+    assert!(has_seconds_after("Cost: 0.3 s CPU cold. Deletes 81 lines", "Cost:"));
+    assert!(!has_seconds_after("Cost: small. Deletes 81 lines", "Cost:"));
+    assert!(!has_seconds_after(&format!("Cost: small.{} 2 s", " ".repeat(100)), "Cost:"));
+    assert!(!has_seconds_after("0.3 s before. Cost: negligible", "Cost:"));
 }
 
 // ---------------------------------------------------------------- config entries
