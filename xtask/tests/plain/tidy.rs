@@ -318,11 +318,11 @@ fn the_config_entries_are_the_alias_and_the_feeds() {
 
 /// One way to run a program (ARCHITECTURE.md): outside `run.rs`, no module captures
 /// a child by hand (`.ignore_status()`) or builds a `std::process::Command`, but for
-/// the documented interactive exceptions, which need the user's terminal: `az login`
-/// in az.rs, `stty` in rotate_pat.rs (each with the number of lines it takes).
+/// the documented interactive exception, which needs the user's terminal: `az login`
+/// in az.rs (with the number of lines it takes).
 #[test]
 fn programs_run_through_the_runner_only() {
-    const EXCEPTIONS: [(&str, usize); 2] = [("az.rs", 1), ("rotate_pat.rs", 2)];
+    const EXCEPTIONS: [(&str, usize); 1] = [("az.rs", 1)];
     let src = repo_root().join("xtask").join("src");
     let mut files = Vec::new();
     let mut dirs = vec![src.clone()];
