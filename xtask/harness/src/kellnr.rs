@@ -220,6 +220,36 @@ impl Kellnr {
         assert_eq!(check.status, 200, "user {name:?} was added but Basic auth is refused: {}", check.text());
     }
 
+    /// The `.crate` of `crate_name` at `version` as the registry serves it to
+    /// cargo, read with admin auth; `None` if the registry has no such version.
+    pub fn crate_file(&self, crate_name: &str, version: &str) -> Option<Vec<u8>> {
+        let path = self.download_path(crate_name, version);
+        let r = self
+            .get(&path, Some(&self.admin_token))
+            .unwrap_or_else(|e| panic!("GET {path} from kellnr: {e}"));
+        match r.status {
+            200 => Some(r.body),
+            404 => None,
+            s => panic!("GET {path} from kellnr: unexpected {s}: {}", r.text()),
+        }
+    }
+
+    /// The path cargo downloads a `.crate` from: `dl` of `config.json`, with its
+    /// markers replaced or `/{crate}/{version}/download` appended, as cargo does.
+    fn download_path(&self, crate_name: &str, version: &str) -> String {
+        let config =
+            self.get("/api/v1/crates/config.json", Some(&self.admin_token)).expect("kellnr config.json");
+        let config = config.text();
+        let dl = config.split("\"dl\":\"").nth(1).and_then(|r| r.split('"').next());
+        let dl = dl.unwrap_or_else(|| panic!("no `dl` in kellnr's config.json: {config}"));
+        let path = dl.split_once("://").and_then(|(_, r)| r.find('/').map(|at| &r[at..])).unwrap_or(dl);
+        if path.contains("{crate}") {
+            path.replace("{crate}", crate_name).replace("{version}", version)
+        } else {
+            format!("{}/{crate_name}/{version}/download", path.trim_end_matches('/'))
+        }
+    }
+
     /// The sparse index file of `crate_name` (layout `1/`, `2/`, `3/x/`,
     /// `ab/cd/`), read with admin auth; `None` if the registry has no such crate.
     pub fn index_entry(&self, crate_name: &str) -> Option<String> {

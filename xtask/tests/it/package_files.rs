@@ -136,12 +136,12 @@ fn publish(sb: &mut Sandbox, fixture: &Path, extra: &[&str]) -> Run {
     sb.xtask(&args)
 }
 
-/// What `cargo package --list -p name` gives in the fixture (its target dir
-/// elsewhere, so the fixture stays as it is).
-fn cargo_list(sb: &mut Sandbox, fixture: &Path, name: &str) -> Vec<String> {
+/// What `cargo package --list -p name` gives in the workspace at `workspace`,
+/// sorted (its target dir elsewhere, so the workspace stays as it is).
+pub(crate) fn cargo_list(sb: &mut Sandbox, workspace: &Path, name: &str) -> Vec<String> {
     let target = sb.root().join("list-target");
     let target = target.to_str().unwrap().to_owned();
-    let run = sb.cargo(&fixture.join("ws"), &["package", "--list", "-p", name, "--target-dir", &target]);
+    let run = sb.cargo(workspace, &["package", "--list", "-p", name, "--target-dir", &target]);
     run.assert_success();
     let mut files: Vec<String> = run.stdout.lines().map(str::to_owned).collect();
     files.sort();
@@ -166,7 +166,7 @@ fn feed_crate(sb: &mut Sandbox, name: &str) -> PathBuf {
 }
 
 /// The files of a `.crate` (a gzipped tar), relative to its `name-version/` dir.
-fn crate_files(sb: &mut Sandbox, file: &Path) -> Vec<String> {
+pub(crate) fn crate_files(sb: &mut Sandbox, file: &Path) -> Vec<String> {
     let run = sb.run("tar", &["-tzf", file.to_str().unwrap()], file.parent().unwrap());
     run.assert_success();
     let mut files: Vec<String> = run
@@ -199,7 +199,7 @@ fn packages_hold_cargo_s_files_submodule_symlink_and_outside_readme() {
     let run = publish(&mut sb, &fx, &[]);
     run.assert_success();
     for name in [LIBC, COMMON] {
-        let listed = cargo_list(&mut sb, &fx, name);
+        let listed = cargo_list(&mut sb, &fx.join("ws"), name);
         let file = feed_crate(&mut sb, name);
         assert_eq!(crate_files(&mut sb, &file), listed, "{name}");
     }

@@ -1,9 +1,11 @@
 //! `cargo xtask publish` against a real kellnr with authentication required, from a
 //! real git repository shaped like Hyperlight's workspace today: a common crate, a
 //! proc-macro crate and its helper, a guest crate depending on the common one with
-//! `default-features = false`, a crate with a build script, a host crate depending
-//! on several of them, and a test crate without a `version` (cargo reads 0.0.0 and
-//! publishes it nowhere) the host dev-depends on by path only. `[workspace.package]`
+//! `default-features = false`, a crate with a build script, a libc crate (`links =
+//! "c"`, its own readme) whose build script reads its C headers from a real git
+//! submodule, that crate depending on it through a default feature, a host crate
+//! depending on several of them, and a test crate without a `version` (cargo reads
+//! 0.0.0 and publishes it nowhere) the host dev-depends on by path only. `[workspace.package]`
 //! gives every member its version (and edition, license, repository, readme, the
 //! root `README.md`); `[workspace.dependencies]` lists the crates with `path` and
 //! `version`, with different operators, and one path-only entry a helper crate
@@ -22,18 +24,20 @@ use std::path::{Path, PathBuf};
 use xtask_harness::{Kellnr, Run, Sandbox};
 
 use crate::login::{PACKAGES, closed_port, entry, feed_answering_500, git, logged_in_to, scan};
+use crate::package_files::{cargo_list, crate_files};
 
 const VERSION: &str = "0.2.0-preview.1";
 
 /// The publishable crates, each with the fixture crates it depends on (normal or
 /// build dependencies: what must be in the feed before it).
-const CRATES: [(&str, &[&str]); 7] = [
+const CRATES: [(&str, &[&str]); 8] = [
     ("hyperlight-common", &[]),
     ("hyperlight-component-util", &[]),
     ("hyperlight-component-macro", &["hyperlight-component-util"]),
     ("hyperlight-guest-tracing", &[]),
     ("hyperlight-guest", &["hyperlight-common", "hyperlight-guest-tracing"]),
-    ("hyperlight-guest-bin", &["hyperlight-guest", "hyperlight-common"]),
+    ("hyperlight-libc", &[]),
+    ("hyperlight-guest-bin", &["hyperlight-guest", "hyperlight-common", "hyperlight-libc"]),
     ("hyperlight-host", &["hyperlight-common", "hyperlight-component-macro", "hyperlight-guest-bin"]),
 ];
 const TESTING: &str = "hyperlight-testing";
@@ -49,6 +53,7 @@ members = [
     "src/hyperlight_component_macro",
     "src/hyperlight_component_util",
     "src/hyperlight_common",
+    "src/hyperlight_libc",
     "src/hyperlight_testing",
 ]
 
@@ -68,13 +73,31 @@ hyperlight-guest = { path = "src/hyperlight_guest", version = "0.1.0" }
 hyperlight-component-macro = { path = "src/hyperlight_component_macro", version = "0.1.0" }
 hyperlight-component-util = { path = "src/hyperlight_component_util", version = "~0.1.0" }
 hyperlight-guest-tracing = { path = "src/hyperlight_guest_tracing", version = "0.1.0" }
+hyperlight-libc = { path = "src/hyperlight_libc", version = "0.1.0", default-features = false }
 # Path only: never published.
 hyperlight-testing = { path = "src/hyperlight_testing" }
 # Path only, for a dev-dependency that closes a cycle: cargo drops it when publishing.
 component-macro-for-tests = { package = "hyperlight-component-macro", path = "src/hyperlight_component_macro" }
 "#;
 
-/// (path, contents) of every file of the fixture but `Cargo.lock`.
+/// The libc crate's build script: generated Rust from a header of the submodule,
+/// so a package without the submodule's files fails to build.
+const LIBC_BUILD: &str = r##"use std::path::PathBuf;
+
+fn main() {
+    let header = "third_party/picolibc/include/limits.h";
+    let text = std::fs::read_to_string(header).expect("the picolibc submodule is checked out");
+    let bits = text.lines().find_map(|l| l.strip_prefix("#define INT_BITS ")).expect("INT_BITS");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out.join("bindings.rs"), format!("pub const INT_BITS: u32 = {bits};\n")).unwrap();
+    println!("cargo:rerun-if-changed={header}");
+}
+"##;
+
+/// Where the libc crate's submodule sits, as in Hyperlight's `.gitmodules`.
+const SUBMODULE: &str = "src/hyperlight_libc/third_party/picolibc";
+
+/// (path, contents) of every file of the fixture but `Cargo.lock` and the submodule's.
 fn fixture_files() -> Vec<(&'static str, &'static str)> {
     vec![
         ("Cargo.toml", ROOT_MANIFEST),
@@ -119,7 +142,7 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
         ("src/hyperlight_guest_tracing/src/lib.rs", "#![no_std]\n\npub fn trace(_what: &str) {}\n"),
         (
             "src/hyperlight_guest_bin/Cargo.toml",
-            "[package]\nname = \"hyperlight-guest-bin\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"The guest binary support, with a build script\"\nbuild = \"build.rs\"\n\n[dependencies]\nhyperlight-guest = { workspace = true }\nhyperlight-common = { workspace = true }\n",
+            "[package]\nname = \"hyperlight-guest-bin\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"The guest binary support, with a build script\"\nbuild = \"build.rs\"\n\n[features]\ndefault = [\"libc\"]\nlibc = [\"dep:hyperlight-libc\"]\n\n[dependencies]\nhyperlight-guest = { workspace = true }\nhyperlight-common = { workspace = true }\nhyperlight-libc = { workspace = true, default-features = false, optional = true }\n",
         ),
         (
             "src/hyperlight_guest_bin/build.rs",
@@ -127,7 +150,7 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
         ),
         (
             "src/hyperlight_guest_bin/src/lib.rs",
-            "#![no_std]\n\ninclude!(concat!(env!(\"OUT_DIR\"), \"/generated.rs\"));\n\npub fn stack_bytes() -> usize {\n    STACK_PAGES * hyperlight_common::PAGE_SIZE + hyperlight_guest::pages(0)\n}\n",
+            "#![no_std]\n\ninclude!(concat!(env!(\"OUT_DIR\"), \"/generated.rs\"));\n\npub fn stack_bytes() -> usize {\n    STACK_PAGES * hyperlight_common::PAGE_SIZE + hyperlight_guest::pages(0)\n}\n\n#[cfg(feature = \"libc\")]\npub fn int_bits() -> u32 {\n    hyperlight_libc::INT_BITS\n}\n",
         ),
         (
             "src/hyperlight_host/Cargo.toml",
@@ -135,7 +158,19 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
         ),
         (
             "src/hyperlight_host/src/lib.rs",
-            "pub fn sandbox_summary() -> String {\n    let answer: u32 = hyperlight_component_macro::host_bindgen!();\n    format!(\"{} stack {} answer {answer}\", hyperlight_common::describe(), hyperlight_guest_bin::stack_bytes())\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn summary() {\n        assert_eq!(hyperlight_testing::expected(), super::sandbox_summary());\n    }\n}\n",
+            "pub fn sandbox_summary() -> String {\n    let answer: u32 = hyperlight_component_macro::host_bindgen!();\n    format!(\"{} stack {} answer {answer} int {}\", hyperlight_common::describe(), hyperlight_guest_bin::stack_bytes(), hyperlight_guest_bin::int_bits())\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn summary() {\n        assert_eq!(hyperlight_testing::expected(), super::sandbox_summary());\n    }\n}\n",
+        ),
+        // Hyperlight's libc: `links = "c"`, its own readme, and a build script that
+        // reads the headers of its submodule (see `fixture`).
+        (
+            "src/hyperlight_libc/Cargo.toml",
+            "[package]\nname = \"hyperlight-libc\"\nlinks = \"c\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme = \"README.md\"\ndescription = \"picolibc for Hyperlight guests\"\n\n[features]\ndefault = []\n",
+        ),
+        ("src/hyperlight_libc/README.md", "# hyperlight-libc (a test fixture)\n"),
+        ("src/hyperlight_libc/build.rs", LIBC_BUILD),
+        (
+            "src/hyperlight_libc/src/lib.rs",
+            "#![no_std]\n\ninclude!(concat!(env!(\"OUT_DIR\"), \"/bindings.rs\"));\n",
         ),
         (
             "src/hyperlight_testing/Cargo.toml",
@@ -143,13 +178,22 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
         ),
         (
             "src/hyperlight_testing/src/lib.rs",
-            "pub fn expected() -> String {\n    format!(\"{} stack 65536 answer 42\", hyperlight_common::describe())\n}\n",
+            "pub fn expected() -> String {\n    format!(\"{} stack 65536 answer 42 int 32\", hyperlight_common::describe())\n}\n",
         ),
     ]
 }
 
-/// The fixture: a git repository in the sandbox, with its `Cargo.lock` committed.
+/// The fixture: a git repository in the sandbox, with its `Cargo.lock` committed
+/// and `picolibc`, a local repository of its own, as the libc crate's submodule.
 fn fixture(sb: &mut Sandbox) -> PathBuf {
+    let picolibc = sb.root().join("picolibc");
+    fs::create_dir_all(picolibc.join("include")).unwrap();
+    fs::write(picolibc.join("include/limits.h"), "#define INT_BITS 32\n").unwrap();
+    fs::write(picolibc.join("COPYING.picolibc"), "BSD\n").unwrap();
+    git(sb, &picolibc, &["init", "-q", "-b", "main"]);
+    git(sb, &picolibc, &["add", "-A"]);
+    git(sb, &picolibc, &["commit", "-q", "-m", "picolibc"]);
+
     let dir = sb.root().join("hyperlight");
     for (path, text) in fixture_files() {
         let path = dir.join(path);
@@ -159,6 +203,8 @@ fn fixture(sb: &mut Sandbox) -> PathBuf {
     sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
     assert!(dir.join("Cargo.lock").is_file());
     git(sb, &dir, &["init", "-q", "-b", "main"]);
+    let url = picolibc.to_str().unwrap();
+    git(sb, &dir, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", url, SUBMODULE]);
     git(sb, &dir, &["add", "-A"]);
     git(sb, &dir, &["commit", "-q", "-m", "Hyperlight, in small"]);
     dir
@@ -301,10 +347,33 @@ fn assert_valid_order(order: &[String]) {
     }
 }
 
+/// Each crate's `.crate` as kellnr serves it holds exactly the files `cargo package
+/// --list` gives in the fixture: the libc crate's with its submodule's header.
+#[track_caller]
+fn assert_feed_crates_hold_cargo_s_files(kellnr: &Kellnr, sb: &mut Sandbox, fx: &Path) {
+    let downloads = sb.root().join("downloads");
+    fs::create_dir_all(&downloads).unwrap();
+    for (krate, _) in CRATES {
+        let bytes =
+            kellnr.crate_file(krate, VERSION).unwrap_or_else(|| panic!("kellnr has no {krate} {VERSION}"));
+        let file = downloads.join(format!("{krate}-{VERSION}.crate"));
+        fs::write(&file, bytes).unwrap();
+        let held = crate_files(sb, &file);
+        assert_eq!(held, cargo_list(sb, fx, krate), "{krate}: the .crate against `cargo package --list`");
+        if krate == "hyperlight-libc" {
+            for expected in ["third_party/picolibc/include/limits.h", "build.rs", "README.md"] {
+                assert!(held.iter().any(|f| f == expected), "{expected} is not in {krate}: {held:?}");
+            }
+        }
+    }
+}
+
 /// Issue 8, the whole flow: the publishable crates under `--version`, in
 /// dependency order, the requirements between them following with their operators
-/// kept, a consumer building against the host crate from the feed, the fixture
-/// unchanged; then a second identical run publishes nothing.
+/// kept, a consumer building against the host crate from the feed (the libc build
+/// script reading the submodule's header in the published `.crate`), each `.crate`
+/// holding what `cargo package --list` gives, the fixture unchanged; then a second
+/// identical run publishes nothing.
 #[test]
 fn publishes_the_workspace_in_order_then_a_second_run_skips_all() {
     let (kellnr, mut sb, secrets) = logged_in();
@@ -362,11 +431,12 @@ fn publishes_the_workspace_in_order_then_a_second_run_skips_all() {
     );
     fs::write(
         consumer.join("src/lib.rs"),
-        "pub fn summary() -> String { hyperlight_host::sandbox_summary() }\n\n#[test]\nfn works() {\n    assert_eq!(summary(), \"page size 4096 stack 65536 answer 42\");\n}\n",
+        "pub fn summary() -> String { hyperlight_host::sandbox_summary() }\n\n#[test]\nfn works() {\n    assert_eq!(summary(), \"page size 4096 stack 65536 answer 42 int 32\");\n}\n",
     )
     .unwrap();
     sb.cargo(&consumer, &["test"]).assert_success();
 
+    assert_feed_crates_hold_cargo_s_files(&kellnr, &mut sb, &fx);
     assert_untouched(&mut sb, &fx, &before);
 
     // Again: every crate is there with the same sources; nothing is published.
@@ -632,8 +702,9 @@ fn bad_inputs_are_clear_errors_and_publish_nothing() {
             &[
                 "`hyperlight-host` depends on `hyperlight-component-macro`",
                 "`hyperlight-guest` depends on `hyperlight-guest-tracing`",
+                "`hyperlight-guest-bin` depends on `hyperlight-libc`",
                 "add `-p hyperlight-component-macro -p hyperlight-component-util -p hyperlight-guest -p \
-                 hyperlight-guest-bin -p hyperlight-guest-tracing`",
+                 hyperlight-guest-bin -p hyperlight-guest-tracing -p hyperlight-libc`",
             ],
         ),
         (
