@@ -122,6 +122,9 @@ fn cargo_login_publish_and_consume_through_kellnr() {
     r.assert_success();
     let entry = k.index_entry("harness-demo").expect("published crate in index");
     assert!(entry.contains("\"vers\":\"0.1.0\""), "{entry}");
+    let file = k.crate_file("harness-demo", "0.1.0").expect("the published .crate");
+    assert_eq!(file[..2], [0x1f, 0x8b], "a .crate is gzip");
+    assert_eq!(k.crate_file("harness-demo", "9.9.9"), None);
 
     let again = sb.cargo(&demo, &["publish", "--registry", FEED]);
     show("cargo publish (same version again)", &again);
