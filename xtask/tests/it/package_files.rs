@@ -179,9 +179,10 @@ pub(crate) fn crate_files(sb: &mut Sandbox, file: &Path) -> Vec<String> {
     files
 }
 
-/// One file of a `.crate`.
-fn crate_file(sb: &mut Sandbox, file: &Path, name: &str, inner: &str) -> String {
-    let path = format!("{name}-0.1.0/{inner}");
+/// One file of a `.crate` named `name-version.crate`, as cargo names them.
+pub(crate) fn crate_file(sb: &mut Sandbox, file: &Path, inner: &str) -> String {
+    let stem = file.file_stem().unwrap().to_str().unwrap();
+    let path = format!("{stem}/{inner}");
     let run = sb.run("tar", &["-xzOf", file.to_str().unwrap(), &path], file.parent().unwrap());
     run.assert_success();
     run.stdout.clone()
@@ -210,7 +211,7 @@ fn packages_hold_cargo_s_files_submodule_symlink_and_outside_readme() {
     }
     let common = feed_crate(&mut sb, COMMON);
     assert!(crate_files(&mut sb, &common).contains(&"data/pages.txt".to_owned()));
-    assert_eq!(crate_file(&mut sb, &common, COMMON, "README.md"), FILES[0].1);
+    assert_eq!(crate_file(&mut sb, &common, "README.md"), FILES[0].1);
 
     let again = publish(&mut sb, &fx, &[]);
     again.assert_success();
@@ -236,7 +237,7 @@ fn the_crate_names_the_user_s_commit() {
     assert!(!run.stderr.contains("exists nowhere else"), "{}", run.stderr);
     for (name, dir) in [(LIBC, "hyperlight_libc"), (COMMON, "hyperlight_common")] {
         let file = feed_crate(&mut sb, name);
-        let vcs = crate_file(&mut sb, &file, name, ".cargo_vcs_info.json");
+        let vcs = crate_file(&mut sb, &file, ".cargo_vcs_info.json");
         assert!(vcs.contains(&format!("\"sha1\": \"{head}\"")), "{vcs}");
         assert!(vcs.contains(&format!("\"path_in_vcs\": \"ws/src/{dir}\"")), "{vcs}");
         assert!(!vcs.contains("dirty"), "{vcs}");

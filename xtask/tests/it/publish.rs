@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use xtask_harness::{Kellnr, Run, Sandbox};
 
 use crate::login::{PACKAGES, closed_port, entry, feed_answering_500, git, logged_in_to, scan};
-use crate::package_files::{cargo_list, crate_files};
+use crate::package_files::{cargo_list, crate_file, crate_files};
 
 const VERSION: &str = "0.2.0-preview.1";
 
@@ -348,7 +348,8 @@ fn assert_valid_order(order: &[String]) {
 }
 
 /// Each crate's `.crate` as kellnr serves it holds exactly the files `cargo package
-/// --list` gives in the fixture: the libc crate's with its submodule's header.
+/// --list` gives in the fixture: the libc crate's with its submodule's header and
+/// its own readme, the others' with the root's readme they inherit.
 #[track_caller]
 fn assert_feed_crates_hold_cargo_s_files(kellnr: &Kellnr, sb: &mut Sandbox, fx: &Path) {
     let downloads = sb.root().join("downloads");
@@ -360,11 +361,16 @@ fn assert_feed_crates_hold_cargo_s_files(kellnr: &Kellnr, sb: &mut Sandbox, fx: 
         fs::write(&file, bytes).unwrap();
         let held = crate_files(sb, &file);
         assert_eq!(held, cargo_list(sb, fx, krate), "{krate}: the .crate against `cargo package --list`");
-        if krate == "hyperlight-libc" {
-            for expected in ["third_party/picolibc/include/limits.h", "build.rs", "README.md"] {
+        let readme = if krate == "hyperlight-libc" {
+            for expected in ["third_party/picolibc/include/limits.h", "build.rs"] {
                 assert!(held.iter().any(|f| f == expected), "{expected} is not in {krate}: {held:?}");
             }
-        }
+            "src/hyperlight_libc/README.md"
+        } else {
+            "README.md"
+        };
+        let readme = fixture_files().into_iter().find(|(path, _)| *path == readme).unwrap().1;
+        assert_eq!(crate_file(sb, &file, "README.md"), readme, "{krate}");
     }
 }
 
