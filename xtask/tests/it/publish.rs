@@ -183,17 +183,27 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-/// The fixture: a git repository in the sandbox, with its `Cargo.lock` committed
-/// and `picolibc`, a local repository of its own, as the libc crate's submodule.
-fn fixture(sb: &mut Sandbox) -> PathBuf {
+/// `picolibc`, a repository of two commits in the sandbox: its `file://` URL (a
+/// plain path would make git ignore `--depth`).
+fn picolibc(sb: &mut Sandbox) -> String {
     let picolibc = sb.root().join("picolibc");
     fs::create_dir_all(picolibc.join("include")).unwrap();
-    fs::write(picolibc.join("include/limits.h"), "#define INT_BITS 32\n").unwrap();
     fs::write(picolibc.join("COPYING.picolibc"), "BSD\n").unwrap();
     git(sb, &picolibc, &["init", "-q", "-b", "main"]);
     git(sb, &picolibc, &["add", "-A"]);
     git(sb, &picolibc, &["commit", "-q", "-m", "picolibc"]);
+    fs::write(picolibc.join("include/limits.h"), "#define INT_BITS 32\n").unwrap();
+    git(sb, &picolibc, &["add", "-A"]);
+    git(sb, &picolibc, &["commit", "-q", "-m", "limits.h"]);
+    let path = picolibc.to_str().unwrap().replace('\\', "/");
+    if path.starts_with('/') { format!("file://{path}") } else { format!("file:///{path}") }
+}
 
+/// The fixture: a git repository in the sandbox, with its `Cargo.lock` committed
+/// and `picolibc` as the libc crate's submodule, shallow as Hyperlight's
+/// `.gitmodules` asks (`shallow = true`) and a clone with it gets.
+fn fixture(sb: &mut Sandbox) -> PathBuf {
+    let url = picolibc(sb);
     let dir = sb.root().join("hyperlight");
     for (path, text) in fixture_files() {
         let path = dir.join(path);
@@ -203,8 +213,12 @@ fn fixture(sb: &mut Sandbox) -> PathBuf {
     sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
     assert!(dir.join("Cargo.lock").is_file());
     git(sb, &dir, &["init", "-q", "-b", "main"]);
-    let url = picolibc.to_str().unwrap();
-    git(sb, &dir, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", url, SUBMODULE]);
+    let add = ["-c", "protocol.file.allow=always", "submodule", "add", "-q", "--depth", "1", &url, SUBMODULE];
+    git(sb, &dir, &add);
+    let shallow = format!("submodule.{SUBMODULE}.shallow");
+    git(sb, &dir, &["config", "-f", ".gitmodules", &shallow, "true"]);
+    let checkout = dir.join(SUBMODULE);
+    assert_eq!(git(sb, &checkout, &["rev-parse", "--is-shallow-repository"]).stdout.trim(), "true");
     git(sb, &dir, &["add", "-A"]);
     git(sb, &dir, &["commit", "-q", "-m", "Hyperlight, in small"]);
     dir
