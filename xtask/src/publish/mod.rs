@@ -27,6 +27,7 @@ mod package;
 pub mod workspace;
 
 use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -37,7 +38,97 @@ use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
 use crate::git::Git;
 use crate::run::{self, Program};
+use crate::workdir::WorkDir;
 use crate::{gha, interrupt};
+
+/// What a publish task settled from its options before the engine runs it.
+pub struct Settings<'a> {
+    pub task: &'static str,
+    pub registry: &'a Registry,
+    pub git: &'a Git,
+    /// `--version`: every crate published under it.
+    pub version: Option<&'a str>,
+    pub keep: bool,
+    pub dry_run: bool,
+    pub allow_unchecked_consumers: bool,
+}
+
+/// A task's work copy, made in the engine's work dir, and the plan for it.
+pub struct Prepared {
+    /// The workspace in the work copy.
+    pub src: Utf8PathBuf,
+    pub ws: workspace::Workspace,
+    pub plan: workspace::Plan,
+    /// When planning began, for the plan's progress line.
+    pub planned_at: Instant,
+    /// Per crate, the files it must hold (see [`CratePlan::listed`]).
+    pub listed: BTreeMap<String, BTreeSet<String>>,
+    pub requirement: manifest::Requirement,
+    /// The message of the rewrite's commit.
+    pub message: String,
+    /// The host whose members are built against the crates (see [`consumer`]).
+    pub consumers: Option<Utf8PathBuf>,
+    /// Where the crates come from, for the report.
+    pub source: String,
+}
+
+/// What a publish task does that the other does not.
+pub trait Task {
+    /// Makes the work copy in `engine.work()` and plans the crates, with progress lines.
+    fn prepare(&mut self, engine: &Engine) -> anyhow::Result<Prepared>;
+    /// The rewrite's progress line, given whether anything `changed`, and a note to follow it.
+    fn rewritten(
+        &self,
+        engine: &Engine,
+        changed: bool,
+        plan: &workspace::Plan,
+    ) -> anyhow::Result<(String, Option<String>)>;
+}
+
+/// Runs a publish task from its work dir to its closing line, so that both tasks
+/// keep the same stages in the same order.
+pub fn run(sh: &Shell, settings: &Settings, task: &mut impl Task) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let name = settings.task;
+    let work_dir = WorkDir::create(name, settings.keep)?;
+    let work = work_dir.path().to_owned();
+    if settings.keep {
+        eprintln!("{name}: work dir {work} (kept: --keep)");
+    }
+    let mut engine = Engine::new(sh, name, settings.registry, &work, settings.dry_run);
+    engine.allow_unchecked_consumers = settings.allow_unchecked_consumers;
+    let mut prepared = task.prepare(&engine)?;
+    let mut crates = engine.crate_plans(&prepared.ws, &prepared.plan, &prepared.src, prepared.planned_at)?;
+    for krate in &mut crates {
+        krate.listed = prepared.listed.remove(&krate.name);
+    }
+    let t = Instant::now();
+    let rewrite = manifest::Rewrite {
+        registry: (!settings.registry.is_crates_io()).then_some(settings.registry.name.as_str()),
+        pins: &prepared.plan.pins,
+        package_version: settings.version,
+        requirement: prepared.requirement,
+    };
+    let changed = engine.rewrite(
+        settings.git,
+        &prepared.ws,
+        &prepared.plan,
+        &rewrite,
+        &prepared.src,
+        &prepared.message,
+    )?;
+    let (line, note) = task.rewritten(&engine, changed, &prepared.plan)?;
+    engine.stage("rewrite", &line, t);
+    if let Some(note) = note {
+        eprintln!("{name}: {note}");
+    }
+    engine.run_stages(&prepared.src, &mut crates, prepared.consumers.as_deref(), &prepared.source)?;
+    if settings.keep {
+        eprintln!("{name}: kept the work dir {work}");
+    }
+    engine.done(started);
+    Ok(())
+}
 
 /// One crate to publish, and what became of it.
 pub struct CratePlan {
@@ -129,6 +220,10 @@ impl<'a> Engine<'a> {
             cargo_time: Duration::ZERO,
             allow_unchecked_consumers: false,
         }
+    }
+
+    pub fn sh(&self) -> &'a Shell {
+        self.sh
     }
 
     pub fn registry(&self) -> &Registry {
