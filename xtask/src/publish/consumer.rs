@@ -71,6 +71,11 @@ struct Unchecked {
     version: String,
 }
 
+/// The unchecked requirements in one line.
+fn one_line(unchecked: &[Unchecked]) -> String {
+    unchecked.iter().map(|u| u.to_string()).collect::<Vec<_>>().join("; ")
+}
+
 impl std::fmt::Display for Unchecked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -118,31 +123,15 @@ pub fn check(
         }
         Err(stderr) => (None, stderr),
     };
-    let unchecked: Vec<Unchecked> = wants
-        .iter()
-        .filter(|(consumer, krate, _)| match &graph {
-            Some(graph) => !took_packaged(graph, consumer, krate),
-            None => excluded_by_resolution(&stderr, &krate.name),
-        })
-        .map(|(consumer, krate, req)| Unchecked {
-            consumer: consumer.clone(),
-            krate: krate.name.clone(),
-            req: req.clone(),
-            version: krate.version.clone(),
-        })
-        .collect();
+    let unchecked = unchecked(&wants, graph.as_ref(), &stderr);
     if graph.is_none() && unchecked.is_empty() {
         return unresolved(&feed.name, host, &wants, &stderr, dry_run);
     }
     report_unchecked(&unchecked, allow_unchecked)?;
     // Without a resolution (cargo refused it for a requirement), nothing can build.
     let consumers = if graph.is_some() { to_build(&wants, &unchecked) } else { Vec::new() };
-    let not_checked = if unchecked.is_empty() {
-        String::new()
-    } else {
-        let list: Vec<String> = unchecked.iter().map(|u| u.to_string()).collect();
-        format!("; not checked: {}", list.join("; "))
-    };
+    let not_checked =
+        if unchecked.is_empty() { String::new() } else { format!("; not checked: {}", one_line(&unchecked)) };
     if consumers.is_empty() {
         engine.stage("consumer", &format!("nothing built{not_checked}"), t);
         return Ok(());
@@ -158,6 +147,24 @@ pub fn check(
         t,
     );
     Ok(())
+}
+
+/// The consumers' requirements cargo did not satisfy with the packaged crates: as
+/// the resolved `graph` says, or, when cargo refused to resolve, as its `stderr` says.
+fn unchecked(wants: &[(String, &CratePlan, String)], graph: Option<&Value>, stderr: &str) -> Vec<Unchecked> {
+    wants
+        .iter()
+        .filter(|(consumer, krate, _)| match graph {
+            Some(graph) => !took_packaged(graph, consumer, krate),
+            None => excluded_by_resolution(stderr, &krate.name),
+        })
+        .map(|(consumer, krate, req)| Unchecked {
+            consumer: consumer.clone(),
+            krate: krate.name.clone(),
+            req: req.clone(),
+            version: krate.version.clone(),
+        })
+        .collect()
 }
 
 /// (consumer, crate, requirement) for each dependency of a member of the host at
@@ -229,18 +236,17 @@ fn report_unchecked(unchecked: &[Unchecked], allow: bool) -> anyhow::Result<()> 
     if unchecked.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = unchecked.iter().map(|u| u.to_string()).collect();
+    let list = one_line(unchecked);
     if allow {
-        let warning = format!("not checked (--allow-unchecked-consumers): {}", list.join("; "));
+        let warning = format!("not checked (--allow-unchecked-consumers): {list}");
         eprintln!("warning: {warning}");
         gha::warning(&warning);
         return Ok(());
     }
     bail!(
-        "{}: cargo would not build them against the crates to publish, so nothing vouches for them; \
+        "{list}: cargo would not build them against the crates to publish, so nothing vouches for them; \
          nothing was uploaded. Publish under a version they accept, change their requirement, or \
-         pass --allow-unchecked-consumers to publish without checking them",
-        list.join("; ")
+         pass --allow-unchecked-consumers to publish without checking them"
     )
 }
 
