@@ -38,13 +38,12 @@ pub fn feed_sources(engine: &mut Engine, crates: &[(&str, &str)]) -> anyhow::Res
     let vendor = probe.join("vendor");
     scratch(engine, &probe, crates)?;
     let feed = engine.registry().name.clone();
-    let out = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)?;
-    if !out.success {
+    if let Err(failed) = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)? {
         bail!(
             "cannot fetch what {feed} has for {} to compare it with this run's packages; nothing was \
              uploaded:\n{}",
             crates.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", "),
-            tail(&out.stderr)
+            tail(&failed.stderr)
         );
     }
     Ok(vendor)
@@ -57,17 +56,21 @@ pub fn feed_sources(engine: &mut Engine, crates: &[(&str, &str)]) -> anyhow::Res
 pub fn yanked(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<Result<bool, String>> {
     let probe = engine.work().join(format!("yanked-{name}"));
     scratch(engine, &probe, &[(name, version)])?;
-    let out = engine.cargo(&probe, &["generate-lockfile"], false)?;
+    let ran = engine.cargo(&probe, &["generate-lockfile"], false)?;
     let _ = std::fs::remove_dir_all(&probe);
-    if out.stderr.contains(&format!("version {version} is yanked")) {
+    let stderr = match &ran {
+        Ok(out) => &out.stderr,
+        Err(failed) => &failed.stderr,
+    };
+    if stderr.contains(&format!("version {version} is yanked")) {
         return Ok(Ok(true));
     }
     // Resolved (then it is in the feed after all), or not found.
     let absent = ["failed to select a version", "no matching package named"];
-    if out.success || absent.iter().any(|a| out.stderr.contains(a)) {
+    if ran.is_ok() || absent.iter().any(|a| stderr.contains(a)) {
         return Ok(Ok(false));
     }
-    Ok(Err(out.stderr))
+    Ok(Err(stderr.clone()))
 }
 
 /// A package at `dir`, its own workspace, depending on each of `crates` (name,

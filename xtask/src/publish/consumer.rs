@@ -314,10 +314,9 @@ fn build(
     let mut args = vec!["check"];
     args.extend(consumers.iter().flat_map(|c| ["-p", *c]));
     args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-    let out = engine.cargo(copy, &args, true)?;
-    if out.success {
+    let Err(failed) = engine.cargo(copy, &args, true)? else {
         return Ok(());
-    }
+    };
     let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
     let twice = match graph {
         Some(graph) => duplicates(engine, copy, graph, crates, patches)?,
@@ -328,7 +327,7 @@ fn build(
          Publish a rev they build with, or skip this check with --no-consumer-check",
         consumers.join(", "),
         names.join(", "),
-        tail(&out.stderr)
+        tail(&failed.stderr)
     )
 }
 
@@ -438,7 +437,7 @@ fn unifying_update(
         let spec = format!("{name}@{from}");
         let mut args = vec!["update", "--dry-run", "-p", &spec, "--precise", to];
         args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-        if engine.cargo(copy, &args, false)?.success {
+        if engine.cargo(copy, &args, false)?.is_ok() {
             return Ok(format!("`cargo update -p {spec} --precise {to}` in the host unifies them"));
         }
     }

@@ -194,13 +194,20 @@ pub struct Engine<'a> {
     pub allow_unchecked_consumers: bool,
 }
 
-/// One finished cargo command.
+/// One cargo command that ran to its end: it succeeded, or cargo said why not.
+pub type Ran = Result<CargoOutput, CargoFailed>;
+
+/// A cargo command that succeeded.
 pub struct CargoOutput {
-    pub success: bool,
     pub stderr: String,
     pub took: Duration,
     /// When cargo said `Uploaded`: the rest of a publish is the wait for the index.
     uploaded_after: Option<Duration>,
+}
+
+/// A cargo command that failed, with its (redacted) stderr.
+pub struct CargoFailed {
+    pub stderr: String,
 }
 
 impl<'a> Engine<'a> {
@@ -471,11 +478,11 @@ impl<'a> Engine<'a> {
         let spec = format!("{name}@{version}");
         let feed = self.registry.name.clone();
         let work = self.work.to_owned();
-        let out = self.cargo(&work, &["info", &spec, "--registry", &feed], false)?;
-        if out.success {
-            return Ok(true);
-        }
-        let stderr = if out.stderr.contains(&format!("could not find `{spec}`")) {
+        let stderr = match self.cargo(&work, &["info", &spec, "--registry", &feed], false)? {
+            Ok(_) => return Ok(true),
+            Err(failed) => failed.stderr,
+        };
+        let stderr = if stderr.contains(&format!("could not find `{spec}`")) {
             match compare::yanked(self, name, version)? {
                 Ok(false) => return Ok(false),
                 Ok(true) => bail!(
@@ -486,7 +493,7 @@ impl<'a> Engine<'a> {
                 Err(stderr) => stderr,
             }
         } else {
-            out.stderr
+            stderr
         };
         Err(feed_error(&feed, &stderr, Need::Read)
             .context(format!("cannot tell whether {feed} has {name} {version}")))
@@ -496,17 +503,18 @@ impl<'a> Engine<'a> {
         let feed = self.registry.name.clone();
         let dir = manifest.parent().context("a manifest has a directory")?.to_owned();
         let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
-        let out = self.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true)?;
-        if !out.success {
-            let transient = crate::cargo::classify(&out.stderr).is_transient();
-            let next = if transient {
-                "run again to resume: what is published already is skipped"
-            } else {
-                "running again will fail the same way until that is changed"
-            };
-            return Err(feed_error(&feed, &out.stderr, Need::Publish)
-                .context(format!("publishing {name} {version} to {feed} failed; {next}")));
-        }
+        let out = match self.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true)? {
+            Ok(out) => out,
+            Err(failed) => {
+                let next = if crate::cargo::classify(&failed.stderr).is_transient() {
+                    "run again to resume: what is published already is skipped"
+                } else {
+                    "running again will fail the same way until that is changed"
+                };
+                return Err(feed_error(&feed, &failed.stderr, Need::Publish)
+                    .context(format!("publishing {name} {version} to {feed} failed; {next}")));
+            }
+        };
         let task = self.task;
         match out.uploaded_after {
             Some(upload) => {
@@ -529,7 +537,7 @@ impl<'a> Engine<'a> {
     /// Runs cargo with `args` in `dir` through the runner ([`run_cargo`]). With
     /// `echo`, cargo's output is shown as it comes, in a log group under GitHub
     /// Actions. Its waiting lines name it `cargo <subcommand>`.
-    pub fn cargo(&mut self, dir: &Utf8Path, args: &[&str], echo: bool) -> anyhow::Result<CargoOutput> {
+    pub fn cargo(&mut self, dir: &Utf8Path, args: &[&str], echo: bool) -> anyhow::Result<Ran> {
         let step = format!("cargo {}", args.first().unwrap_or(&""));
         self.cargo_step(dir, &step, args, echo)
     }
@@ -542,7 +550,7 @@ impl<'a> Engine<'a> {
         step: &str,
         args: &[&str],
         echo: bool,
-    ) -> anyhow::Result<CargoOutput> {
+    ) -> anyhow::Result<Ran> {
         let program = self.cargo_program(dir, step, args);
         let started = Instant::now();
         let run = || run_cargo(program, echo.then_some(""), started);
@@ -559,7 +567,7 @@ impl<'a> Engine<'a> {
         &mut self,
         dir: &Utf8Path,
         commands: &[(String, String, Vec<String>)],
-    ) -> Vec<anyhow::Result<CargoOutput>> {
+    ) -> Vec<anyhow::Result<Ran>> {
         let started = Instant::now();
         let programs: Vec<(String, Program)> = commands
             .iter()
@@ -599,9 +607,8 @@ pub fn strs(args: &[String]) -> Vec<&str> {
 
 /// Runs one cargo command to its end. With `echo` (a prefix for each line, maybe
 /// empty), cargo's output is shown as it comes. A failure of cargo itself comes
-/// back as `success: false` with its (redacted) stderr; a time-out or an
-/// interrupt is an error.
-fn run_cargo(program: Program, echo: Option<&str>, started: Instant) -> anyhow::Result<CargoOutput> {
+/// back as [`CargoFailed`]; a time-out or an interrupt is an error.
+fn run_cargo(program: Program, echo: Option<&str>, started: Instant) -> anyhow::Result<Ran> {
     let uploaded_after = Cell::new(None);
     let result = program.stream(|line| {
         if let Some(prefix) = echo {
@@ -622,12 +629,10 @@ fn run_cargo(program: Program, echo: Option<&str>, started: Instant) -> anyhow::
                     println!("{prefix}{line}");
                 }
             }
-            Ok(CargoOutput { success: true, stderr: out.stderr, took, uploaded_after })
+            Ok(Ok(CargoOutput { stderr: out.stderr, took, uploaded_after }))
         }
         Err(err) => match err.stderr() {
-            Some(stderr) => {
-                Ok(CargoOutput { success: false, stderr: stderr.to_owned(), took, uploaded_after })
-            }
+            Some(stderr) => Ok(Err(CargoFailed { stderr: stderr.to_owned() })),
             None => Err(err.into()),
         },
     }
