@@ -287,7 +287,7 @@ impl<'a> Engine<'a> {
         src: &Utf8Path,
         message: &str,
     ) -> anyhow::Result<bool> {
-        let changed = manifest::rewrite_workspace(ws, plan, rewrite)?;
+        let changed = ws.rewrite(plan, rewrite)?;
         if changed {
             let diff = git.diff(self.sh, src)?;
             git.commit_all(self.sh, src, message)?;
