@@ -27,7 +27,7 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, Item, Table, Value};
 
-use super::{CratePlan, Engine, tail};
+use super::engine::{CratePlan, Engine, tail};
 use crate::run;
 
 const GENERATED: [&str; 4] = ["Cargo.lock", ".cargo_vcs_info.json", ".cargo-checksum.json", ".cargo-ok"];

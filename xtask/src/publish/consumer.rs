@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use camino::Utf8Path;
 
+use super::engine::{CratePlan, Engine, feed_error, tail};
 use super::manifest::{self, Kind};
 use super::workspace::Workspace;
-use super::{CratePlan, Engine, tail};
 use crate::feeds::Registry;
 use crate::git::{self, Git};
 use crate::json::{self, Value};
@@ -285,7 +285,7 @@ fn unresolved(
 ) -> anyhow::Result<()> {
     let mut consumers: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
     consumers.dedup();
-    let why = super::feed_error(feed, stderr, crate::cargo::Need::Read);
+    let why = feed_error(feed, stderr, crate::cargo::Need::Read);
     if dry_run {
         let warning = format!(
             "skipped the consumer check: resolving {} needs a feed this dry run cannot read: {why:#}",
