@@ -1,12 +1,6 @@
-//! `cargo xtask publish-redist`: republish the rust-vmm mshv crates Hyperlight pins
-//! to the redist feed, in one command that is safe to run again.
-//!
-//! Its own stages: fetch the one rev into the run's work dir; read the source
-//! workspace and plan (which crates, which order); rewrite the path dependencies
-//! between them to `version = "=X"` + `registry = "<feed>"` and commit that under a
-//! fixed identity. Then the shared publish engine ([`crate::publish`]): check the
-//! feed, package and verify every crate together, compare what the feed already
-//! has, publish what is missing in order, report.
+//! `cargo xtask publish-redist`: the rust-vmm mshv crates Hyperlight pins, to the
+//! redist feed. Its own part: fetching the one rev, the crates named, and the
+//! consumers built against them, since those crates break their host, not themselves.
 
 use std::time::Instant;
 
@@ -140,9 +134,10 @@ impl PublishRedist {
             version: self.version.as_deref(),
             keep: self.keep,
             dry_run: self.dry_run,
+            consumers: consumers.as_deref(),
             allow_unchecked_consumers: self.allow_unchecked_consumers,
         };
-        let mut fetch = Fetch { options: &self, git: &git, repo, rev, crates, consumers };
+        let mut fetch = Fetch { options: &self, git: &git, repo, rev, crates };
         publish::run(sh, &settings, &mut fetch)
     }
 }
@@ -154,7 +149,6 @@ struct Fetch<'a> {
     repo: String,
     rev: String,
     crates: Vec<String>,
-    consumers: Option<camino::Utf8PathBuf>,
 }
 
 impl publish::Task for Fetch<'_> {
@@ -186,7 +180,6 @@ impl publish::Task for Fetch<'_> {
                 "Publish to {} (cargo xtask publish-redist)\n\nSource: {repo} {}",
                 registry.name, fetched.commit
             ),
-            consumers: self.consumers.take(),
             source: format!("{repo} at `{commit}`"),
         })
     }

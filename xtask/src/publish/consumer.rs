@@ -1,15 +1,7 @@
-//! Checks that the host still builds against what is about to be published, before
-//! an upload that cannot be taken back.
-//!
-//! The crates verify fine on their own: it is the consumer that breaks (mshv at
-//! `52edcf4` requires `vmm-sys-util = ">=0.2.1"`; resolved fresh that takes 0.15
-//! while `kvm-ioctls` takes 0.11, and `hyperlight_host` fails on error types that do
-//! not convert). So, after packaging, the host's members that depend on the crates
-//! are resolved and built against the packaged crates (cargo's `[patch]`, through
-//! `--config`) in a copy of the host (its `Cargo.lock` included). Cargo's resolution
-//! says whether each consumer really took the packaged crate: a requirement that
-//! excludes the packaged version stops the run, as does a build that fails, which
-//! names the crates the graph holds twice.
+//! Builds the host's members that depend on the crates against the packaged
+//! crates (cargo's `[patch]` in a copy of the host), before an upload that cannot be
+//! taken back: the crates verify on their own, it is the consumer that breaks, as
+//! mshv's unbounded `vmm-sys-util` requirement broke `hyperlight_host`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -86,13 +78,10 @@ impl std::fmt::Display for Unchecked {
     }
 }
 
-/// Builds the members of the workspace at `host` that depend on `crates` from the
-/// engine's feed, against the packaged crates. `Ok` when they built, or when there
-/// is nothing to build (said in a progress line). An error, before any upload,
-/// when a consumer's requirement excludes a packaged version (unless
-/// `allow_unchecked`: then that consumer is "not checked") or a consumer does not
-/// compile. In a dry run, a feed the host needs but cannot read (no credentials)
-/// skips the check with a warning instead.
+/// Builds the members of `host` that depend on `crates` against the packaged
+/// crates: an error before any upload when a requirement excludes a packaged
+/// version (unless `allow_unchecked`) or a consumer does not compile. A dry run that
+/// cannot read a feed the host needs skips the check with a warning.
 pub fn check(
     engine: &mut Engine,
     host: &Utf8Path,

@@ -170,15 +170,10 @@ impl Requirement {
     }
 }
 
-/// The manifest `text` with every published path dependency on a pinned crate given
-/// `version = "=<version>"` and `registry = "<feed>"`, and `package.version` set when
-/// asked. Every other key, comment and all spacing stay as they were, as does a
-/// missing newline at the end of the file. Entries inherited with `workspace = true`
-/// are left alone: the root's `[workspace.dependencies]` entry is rewritten instead,
-/// and one without a version gets one only when its key is in `root_needs` (a
-/// crate to publish depends on it: a version would make cargo keep the path-only
-/// dev-dependencies inheriting it). `path` names the file in messages.
-/// Returns `text` itself when nothing applies.
+/// The manifest `text` with each path dependency on a pinned crate given its
+/// version and feed, and `package.version` set when asked; every other byte kept.
+/// A `workspace = true` entry is left to the root's entry, which gets a version
+/// only for a key in `root_needs`, lest cargo publish path-only dev-dependencies.
 pub fn rewrite(
     path: &Utf8Path,
     text: &str,

@@ -41,6 +41,8 @@ pub struct Settings<'a> {
     pub version: Option<&'a str>,
     pub keep: bool,
     pub dry_run: bool,
+    /// The host whose members are built against the crates (see [`consumer`]).
+    pub consumers: Option<&'a Utf8Path>,
     pub allow_unchecked_consumers: bool,
 }
 
@@ -57,8 +59,6 @@ pub struct Prepared {
     pub requirement: manifest::Requirement,
     /// The message of the rewrite's commit.
     pub message: String,
-    /// The host whose members are built against the crates (see [`consumer`]).
-    pub consumers: Option<Utf8PathBuf>,
     /// Where the crates come from, for the report.
     pub source: String,
 }
@@ -94,27 +94,13 @@ pub fn run(sh: &Shell, settings: &Settings, task: &mut impl Task) -> anyhow::Res
         krate.listed = prepared.listed.remove(&krate.name);
     }
     let t = Instant::now();
-    let rewrite = manifest::Rewrite {
-        registry: (!settings.registry.is_crates_io()).then_some(settings.registry.name.as_str()),
-        pins: &prepared.plan.pins,
-        package_version: settings.version,
-        requirement: prepared.requirement,
-    };
-    let changed = commit_rewrite(
-        &engine,
-        settings.git,
-        &prepared.ws,
-        &prepared.plan,
-        &rewrite,
-        &prepared.src,
-        &prepared.message,
-    )?;
+    let changed = commit_rewrite(&engine, settings, &prepared)?;
     let (line, note) = task.rewritten(&engine, changed, &prepared.plan)?;
     engine.stage("rewrite", &line, t);
     if let Some(note) = note {
         eprintln!("{name}: {note}");
     }
-    run_stages(&mut engine, &prepared.src, &mut crates, prepared.consumers.as_deref(), &prepared.source)?;
+    run_stages(&mut engine, &prepared.src, &mut crates, settings.consumers, &prepared.source)?;
     if settings.keep {
         eprintln!("{name}: kept the work dir {work}");
     }
@@ -151,22 +137,20 @@ fn crate_plans(
     Ok(crates)
 }
 
-/// Rewrites the manifests of the work copy at `src` for `plan`, shows the change
-/// (`git diff`, in a log group) and commits it with `message`. Returns whether
-/// anything changed.
-fn commit_rewrite(
-    engine: &Engine,
-    git: &Git,
-    ws: &workspace::Workspace,
-    plan: &workspace::Plan,
-    rewrite: &manifest::Rewrite,
-    src: &Utf8Path,
-    message: &str,
-) -> anyhow::Result<bool> {
-    let changed = ws.rewrite(plan, rewrite)?;
+/// Rewrites the manifests of the work copy for the plan, shows the change (`git
+/// diff`, in a log group) and commits it. Returns whether anything changed.
+fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> anyhow::Result<bool> {
+    let (git, src, registry) = (settings.git, &prepared.src, settings.registry);
+    let rewrite = manifest::Rewrite {
+        registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
+        pins: &prepared.plan.pins,
+        package_version: settings.version,
+        requirement: prepared.requirement,
+    };
+    let changed = prepared.ws.rewrite(&prepared.plan, &rewrite)?;
     if changed {
         let diff = git.diff(engine.sh, src)?;
-        git.commit_all(engine.sh, src, message)?;
+        git.commit_all(engine.sh, src, &prepared.message)?;
         if !diff.is_empty() {
             gha::group(&format!("{}: the manifest diff", engine.task), || print!("{diff}"));
         }
@@ -334,11 +318,9 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
     }
 }
 
-/// Whether the feed has `name` at `version`, asked through `cargo info` (from the
-/// work dir, outside any workspace, so cargo looks at the feed only). Anything
-/// but cargo's "could not find" is an error, never "absent". A yanked version
-/// (which `cargo info` does not show) is in the feed and can never be published
-/// again: an error that asks for a new version.
+/// Whether the feed has `name` at `version`, by `cargo info` from the work dir (out
+/// of any workspace). Only cargo's "could not find" is "absent"; a yanked version
+/// can never be published again, so it is an error asking for a new version.
 fn in_feed(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<bool> {
     let spec = format!("{name}@{version}");
     let feed = engine.registry.name.clone();
