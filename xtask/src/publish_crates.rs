@@ -105,7 +105,8 @@ impl Publish {
             consumers: None,
             allow_unchecked_consumers: false,
         };
-        let mut copy = Copy { options: &self, git: &git, root, top, prefix, commit, copied: String::new() };
+        let mut copy =
+            RepoCopy { options: &self, git: &git, root, top, prefix, commit, copied: String::new() };
         publish::run(sh, &settings, &mut copy)
     }
 
@@ -200,7 +201,7 @@ impl Publish {
 }
 
 /// publish's own part: plan on the user's tree, then copy its repository at its commit.
-struct Copy<'a> {
+struct RepoCopy<'a> {
     options: &'a Publish,
     git: &'a Git,
     /// The workspace's root in the user's tree.
@@ -213,7 +214,7 @@ struct Copy<'a> {
     copied: String,
 }
 
-impl publish::Task for Copy<'_> {
+impl publish::Task for RepoCopy<'_> {
     fn prepare(&mut self, engine: &Engine) -> anyhow::Result<Prepared> {
         let (options, registry) = (self.options, engine.registry());
         // Plan on the user's tree (read only), so a bad selection fails before any copy.
