@@ -1,18 +1,7 @@
-//! `cargo xtask publish`: publish the host workspace's own crates (Hyperlight's) to
-//! a feed or to crates.io, replacing the hand-ordered one-step-per-crate workflows,
-//! the installed version tools and the per-crate "already published?" checks.
-//!
-//! Its own stages: refuse uncommitted changes (unless `--allow-dirty`); plan (the
-//! publishable crates, in dependency order); ask cargo for each crate's files in the
-//! user's tree (`cargo package --list`); copy the git repository holding the
-//! workspace into the run's work dir, from its top level and with its submodules,
-//! at the user's commit (`git clone --shared`: about 0.1 s on Hyperlight's 452
-//! files, against 0.34 s for copying and committing the files anew, and the copy's
-//! commit is the user's, as `.cargo_vcs_info.json` should say), never touching the
-//! user's tree; rewrite the manifests there (every crate's version with `--version`,
-//! the requirements between them following with their operators kept, and the feed
-//! named on each) and commit. Then the shared publish engine ([`crate::publish`]),
-//! whose compare stage checks every package holds exactly cargo's list.
+//! `cargo xtask publish`: the host workspace's own crates, to a feed or crates.io.
+//! Its own part: the selection, cargo's file list of each crate in the user's tree,
+//! and a `git clone --shared` of the user's commit, so the user's tree is never
+//! touched and `.cargo_vcs_info.json` names the user's commit.
 
 use std::time::Instant;
 
@@ -23,8 +12,7 @@ use xshell::Shell;
 use crate::feeds::{self, Registry};
 use crate::git::Git;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{Engine, check_version, compare, manifest};
-use crate::workdir::WorkDir;
+use crate::publish::{self, Engine, Prepared, check_version, compare, manifest};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
@@ -84,7 +72,6 @@ pub struct Publish {
 
 impl Publish {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let started = Instant::now();
         if let Some(version) = &self.version {
             check_version(version, "--version")?;
         }
@@ -108,71 +95,19 @@ impl Publish {
         }
         let git = Git::find()?;
         let (top, prefix, commit) = self.repository(sh, &git, &root)?;
-
-        // Plan on the user's tree (read only), so a bad selection fails before any copy.
-        let t = Instant::now();
-        let ws = Workspace::read(&root, &registry).context("reading the workspace to publish")?;
-        let wanted = self.selection(&ws, &registry.name)?;
-        let (add, leave_out) = (|names: &[&str]| self.add_advice(names), |name: &str| self.leave_out(name));
-        let advice = workspace::Advice { add: &add, leave_out: &leave_out };
-        let plan = workspace::plan_for(
-            &ws,
-            &wanted,
-            &registry.name,
-            self.version.as_deref(),
-            workspace::Linked::NotRequired,
-            &advice,
-        )?;
-
-        let work_dir = WorkDir::create("publish", self.keep)?;
-        let work = work_dir.path().to_owned();
-        if self.keep {
-            eprintln!("publish: work dir {work} (kept: --keep)");
-        }
-        let mut engine = Engine::new(sh, "publish", &registry, &work, self.dry_run);
-
-        let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
-        let mut lists = compare::cargo_lists(&engine, &root, &names, self.allow_dirty)?;
-        // The whole repository, so that files outside the workspace dir are there.
-        let repo = work.join("src");
-        let copied = git.copy_repository(sh, &top, &repo, self.allow_dirty)?;
-        let src = if prefix.is_empty() { repo.clone() } else { repo.join(&prefix) };
-        let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
-        engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);
-
-        let t = Instant::now();
-        let ws = ws.moved_to(&src);
-        let mut planned = engine.crate_plans(&ws, &plan, &src, t)?;
-        for krate in &mut planned {
-            krate.listed = lists.remove(&krate.name);
-        }
-
-        let t = Instant::now();
-        let rewrite = manifest::Rewrite {
-            registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
-            pins: &plan.pins,
-            package_version: self.version.as_deref(),
-            requirement: if self.version.is_some() {
-                manifest::Requirement::KeepOperator
-            } else {
-                manifest::Requirement::Keep
-            },
+        let settings = publish::Settings {
+            task: "publish",
+            registry: &registry,
+            git: &git,
+            version: self.version.as_deref(),
+            keep: self.keep,
+            dry_run: self.dry_run,
+            consumers: None,
+            allow_unchecked_consumers: false,
         };
-        let message = format!("Publish to {} (cargo xtask publish)", registry.name);
-        let changed = engine.rewrite(&git, &ws, &plan, &rewrite, &src, &message)?;
-        engine.stage(
-            "rewrite",
-            if changed { "versions and requirements set, committed" } else { "nothing to change" },
-            t,
-        );
-        if let Some(note) = named_commit(&git.head(sh, &repo)?, &commit, &copied) {
-            eprintln!("publish: {note}");
-        }
-
-        let source = format!("the workspace at {root}");
-        engine.run_stages(&src, &mut planned, None, &source)?;
-        engine.done(started);
-        Ok(())
+        let mut copy =
+            RepoCopy { options: &self, git: &git, root, top, prefix, commit, copied: String::new() };
+        publish::run(sh, &settings, &mut copy)
     }
 
     /// The git repository holding the workspace at `root`: its top level, `root`
@@ -262,6 +197,77 @@ impl Publish {
             );
         }
         Ok(wanted)
+    }
+}
+
+/// publish's own part: plan on the user's tree, then copy its repository at its commit.
+struct RepoCopy<'a> {
+    options: &'a Publish,
+    git: &'a Git,
+    /// The workspace's root in the user's tree.
+    root: Utf8PathBuf,
+    /// The repository's top level, the root relative to it, and its commit.
+    top: Utf8PathBuf,
+    prefix: String,
+    commit: String,
+    /// The copy's commit before the rewrite (the user's, or theirs with `--allow-dirty` changes).
+    copied: String,
+}
+
+impl publish::Task for RepoCopy<'_> {
+    fn prepare(&mut self, engine: &Engine) -> anyhow::Result<Prepared> {
+        let (options, registry) = (self.options, engine.registry());
+        // Plan on the user's tree (read only), so a bad selection fails before any copy.
+        let t = Instant::now();
+        let ws = Workspace::read(&self.root, registry).context("reading the workspace to publish")?;
+        let wanted = options.selection(&ws, &registry.name)?;
+        let (add, leave_out) =
+            (|names: &[&str]| options.add_advice(names), |name: &str| options.leave_out(name));
+        let advice = workspace::Advice { add: &add, leave_out: &leave_out };
+        let version = options.version.as_deref();
+        let plan = workspace::plan_for(
+            &ws,
+            &wanted,
+            &registry.name,
+            version,
+            workspace::Linked::NotRequired,
+            &advice,
+        )?;
+        let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
+        let listed = compare::cargo_lists(engine, &self.root, &names, options.allow_dirty)?;
+        // The whole repository, so that files outside the workspace dir are there.
+        let repo = engine.work().join("src");
+        self.copied = self.git.copy_repository(engine.sh(), &self.top, &repo, options.allow_dirty)?;
+        let src = if self.prefix.is_empty() { repo } else { repo.join(&self.prefix) };
+        let what =
+            if self.copied == self.commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
+        let (top, commit) = (&self.top, &self.commit);
+        engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);
+        Ok(Prepared {
+            ws: ws.moved_to(&src),
+            src,
+            plan,
+            planned_at: Instant::now(),
+            listed,
+            requirement: if version.is_some() {
+                manifest::Requirement::KeepOperator
+            } else {
+                manifest::Requirement::Keep
+            },
+            message: format!("Publish to {} (cargo xtask publish)", registry.name),
+            source: format!("the workspace at {}", self.root),
+        })
+    }
+
+    fn rewritten(
+        &self,
+        engine: &Engine,
+        changed: bool,
+        _: &workspace::Plan,
+    ) -> anyhow::Result<(String, Option<String>)> {
+        let line = if changed { "versions and requirements set, committed" } else { "nothing to change" };
+        let head = self.git.head(engine.sh(), &engine.work().join("src"))?;
+        Ok((line.to_owned(), named_commit(&head, &self.commit, &self.copied)))
     }
 }
 

@@ -1,12 +1,6 @@
-//! `cargo xtask publish-redist`: republish the rust-vmm mshv crates Hyperlight pins
-//! to the redist feed, in one command that is safe to run again.
-//!
-//! Its own stages: fetch the one rev into the run's work dir; read the source
-//! workspace and plan (which crates, which order); rewrite the path dependencies
-//! between them to `version = "=X"` + `registry = "<feed>"` and commit that under a
-//! fixed identity. Then the shared publish engine ([`crate::publish`]): check the
-//! feed, package and verify every crate together, compare what the feed already
-//! has, publish what is missing in order, report.
+//! `cargo xtask publish-redist`: the rust-vmm mshv crates Hyperlight pins, to the
+//! redist feed. Its own part: fetching the one rev, the crates named, and the
+//! consumers built against them, since those crates break their host, not themselves.
 
 use std::time::Instant;
 
@@ -17,9 +11,8 @@ use xshell::Shell;
 use crate::feeds;
 use crate::git::Git;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{Engine, check_version, manifest};
+use crate::publish::{self, Engine, Prepared, check_version, manifest};
 use crate::toml_file;
-use crate::workdir::WorkDir;
 
 /// Republish the pinned rust-vmm mshv crates to the redist feed.
 ///
@@ -116,7 +109,6 @@ impl Defaults {
 
 impl PublishRedist {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let started = Instant::now();
         let defaults = Defaults::read()?;
         let repo = source_location(self.repo.as_deref().unwrap_or(&defaults.repo))?;
         let rev = self.rev.clone().unwrap_or(defaults.rev);
@@ -129,82 +121,82 @@ impl PublishRedist {
         let crates = if self.crates.is_empty() { defaults.crates } else { self.crates.clone() };
         let registry_name = self.registry.clone().unwrap_or(defaults.registry);
         let registry = feeds::select(std::slice::from_ref(&registry_name))?.remove(0);
-        let git = Git::find()?;
-
-        let work_dir = WorkDir::create("publish-redist", self.keep)?;
-        let work = work_dir.path().to_owned();
-        if self.keep {
-            eprintln!("publish-redist: work dir {work} (kept: --keep)");
-        }
-        let mut engine = Engine::new(sh, "publish-redist", &registry, &work, self.dry_run);
-        engine.allow_unchecked_consumers = self.allow_unchecked_consumers;
-
-        // Fetch. The one stage that may take long before it can say anything.
-        let t = Instant::now();
-        let src = work.join("src");
-        eprintln!("publish-redist: fetching {repo} at {rev}");
-        let fetched = git.fetch(sh, &repo, &rev, &src)?;
-        let note = fetched.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-        engine.stage(
-            "fetch",
-            &format!(
-                "{repo} at {rev}{note}: commit {}, {} fetched",
-                short(&fetched.commit),
-                human(fetched.bytes)
-            ),
-            t,
-        );
-
-        // Plan.
-        let t = Instant::now();
-        let ws = Workspace::read(&src, &registry)
-            .with_context(|| format!("reading the workspace of {repo} at {rev}"))?;
-        let plan = workspace::plan(
-            &ws,
-            &crates,
-            &registry.name,
-            self.version.as_deref(),
-            workspace::Linked::Required,
-        )
-        .with_context(|| format!("{repo} at {rev}"))?;
-        let mut planned = engine.crate_plans(&ws, &plan, &src, t)?;
-
-        // Rewrite and commit.
-        let t = Instant::now();
-        let rewrite = manifest::Rewrite {
-            registry: Some(&registry.name),
-            pins: &plan.pins,
-            package_version: self.version.as_deref(),
-            requirement: manifest::Requirement::Exact,
-        };
-        let message = format!(
-            "Publish to {} (cargo xtask publish-redist)\n\nSource: {repo} {}",
-            registry.name, fetched.commit
-        );
-        engine.rewrite(&git, &ws, &plan, &rewrite, &src, &message)?;
-        let dependents = plan.edges.iter().map(|(a, b)| format!("{a} -> {b}")).collect::<Vec<_>>();
-        engine.stage(
-            "rewrite",
-            &if dependents.is_empty() {
-                "no path dependencies between the crates".to_owned()
-            } else {
-                format!("pinned {} and committed", dependents.join(", "))
-            },
-            t,
-        );
-
         let consumers = match (&self.consumers, self.no_consumer_check) {
             (_, true) => None,
             (Some(manifest), false) => Some(consumer_root(manifest)?),
             (None, false) => Some(crate::project_root()),
         };
-        let source = format!("{repo} at `{}`", short(&fetched.commit));
-        engine.run_stages(&src, &mut planned, consumers.as_deref(), &source)?;
-        if self.keep {
-            eprintln!("publish-redist: kept the work dir {work}");
-        }
-        engine.done(started);
-        Ok(())
+        let git = Git::find()?;
+        let settings = publish::Settings {
+            task: "publish-redist",
+            registry: &registry,
+            git: &git,
+            version: self.version.as_deref(),
+            keep: self.keep,
+            dry_run: self.dry_run,
+            consumers: consumers.as_deref(),
+            allow_unchecked_consumers: self.allow_unchecked_consumers,
+        };
+        let mut fetch = Fetch { options: &self, git: &git, repo, rev, crates };
+        publish::run(sh, &settings, &mut fetch)
+    }
+}
+
+/// publish-redist's own part: fetch the one rev, plan the crates named.
+struct Fetch<'a> {
+    options: &'a PublishRedist,
+    git: &'a Git,
+    repo: String,
+    rev: String,
+    crates: Vec<String>,
+}
+
+impl publish::Task for Fetch<'_> {
+    fn prepare(&mut self, engine: &Engine) -> anyhow::Result<Prepared> {
+        let (repo, rev, registry) = (&self.repo, &self.rev, engine.registry());
+        // The one stage that may take long before it can say anything.
+        let t = Instant::now();
+        let src = engine.work().join("src");
+        eprintln!("publish-redist: fetching {repo} at {rev}");
+        let fetched = self.git.fetch(engine.sh(), repo, rev, &src)?;
+        let note = fetched.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        let (commit, size) = (short(&fetched.commit), human(fetched.bytes));
+        engine.stage("fetch", &format!("{repo} at {rev}{note}: commit {commit}, {size} fetched"), t);
+
+        let planned_at = Instant::now();
+        let ws = Workspace::read(&src, registry)
+            .with_context(|| format!("reading the workspace of {repo} at {rev}"))?;
+        let version = self.options.version.as_deref();
+        let plan = workspace::plan(&ws, &self.crates, &registry.name, version, workspace::Linked::Required)
+            .with_context(|| format!("{repo} at {rev}"))?;
+        Ok(Prepared {
+            src,
+            ws,
+            plan,
+            planned_at,
+            listed: Default::default(),
+            requirement: manifest::Requirement::Exact,
+            message: format!(
+                "Publish to {} (cargo xtask publish-redist)\n\nSource: {repo} {}",
+                registry.name, fetched.commit
+            ),
+            source: format!("{repo} at `{commit}`"),
+        })
+    }
+
+    fn rewritten(
+        &self,
+        _: &Engine,
+        _changed: bool,
+        plan: &workspace::Plan,
+    ) -> anyhow::Result<(String, Option<String>)> {
+        let dependents = plan.edges.iter().map(|(a, b)| format!("{a} -> {b}")).collect::<Vec<_>>();
+        let line = if dependents.is_empty() {
+            "no path dependencies between the crates".to_owned()
+        } else {
+            format!("pinned {} and committed", dependents.join(", "))
+        };
+        Ok((line, None))
     }
 }
 

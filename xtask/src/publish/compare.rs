@@ -1,25 +1,10 @@
 //! "The feed has NAME@VERSION" is not "the feed has what this run would publish":
-//! versions are immutable, and the same version may have been published from other
-//! sources (another rev, a hand-made upload, an upstream mirror). This fetches what
-//! the feed has, through cargo (`cargo vendor` of a scratch package depending on
-//! each crate at its exact version: cargo's own download, authentication and
-//! checksum check), and compares it file by file with what the package stage made.
-//!
-//! Compared: every file of the package, and the normalized `Cargo.toml` (what
-//! consumers build with: it holds every value inherited from the workspace root)
-//! as parsed data. Left out, because a cargo release changes them for the same
-//! sources: `Cargo.lock` and `.cargo_vcs_info.json` (cargo writes them), the
-//! `.cargo-checksum.json` and `.cargo-ok` that vendoring adds, and in `Cargo.toml`
-//! its layout and comments, the target-discovery keys `package.auto*` and the
-//! default `name`/`path` of `[lib]` (cargo 1.80 and newer spell them out), an
-//! absent `package.build` (it is `"build.rs"` when that file exists, else
-//! `false`), and the `[[example]]`, `[[test]]` and `[[bench]]` tables (spelled
-//! out by newer cargo; consumers never build them, and their files are compared).
-//! A dependency's `registry-index` naming the run's empty index (packaged against
-//! it) stands for the feed's index URL.
-//!
-//! It also checks that each package holds exactly the files `cargo package --list`
-//! gives in the user's tree ([`cargo_lists`], [`check_file_sets`]).
+//! the same version may have come from other sources. So what the feed has is
+//! fetched through cargo (`cargo vendor`: its own download, auth and checksums) and
+//! compared with what was packaged, file by file and the normalized `Cargo.toml` as
+//! data. What a cargo release changes for the same sources is left out (generated
+//! files, layout, keys newer cargo spells out), so a newer cargo is no false alarm.
+//! It also checks each package holds exactly cargo's `package --list` ([`cargo_lists`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,7 +12,7 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, Item, Table, Value};
 
-use super::{CratePlan, Engine, tail};
+use super::engine::{CratePlan, Engine, tail};
 use crate::run;
 
 const GENERATED: [&str; 4] = ["Cargo.lock", ".cargo_vcs_info.json", ".cargo-checksum.json", ".cargo-ok"];
@@ -38,13 +23,12 @@ pub fn feed_sources(engine: &mut Engine, crates: &[(&str, &str)]) -> anyhow::Res
     let vendor = probe.join("vendor");
     scratch(engine, &probe, crates)?;
     let feed = engine.registry().name.clone();
-    let out = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)?;
-    if !out.success {
+    if let Err(failed) = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)? {
         bail!(
             "cannot fetch what {feed} has for {} to compare it with this run's packages; nothing was \
              uploaded:\n{}",
             crates.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", "),
-            tail(&out.stderr)
+            tail(&failed.stderr)
         );
     }
     Ok(vendor)
@@ -57,17 +41,21 @@ pub fn feed_sources(engine: &mut Engine, crates: &[(&str, &str)]) -> anyhow::Res
 pub fn yanked(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<Result<bool, String>> {
     let probe = engine.work().join(format!("yanked-{name}"));
     scratch(engine, &probe, &[(name, version)])?;
-    let out = engine.cargo(&probe, &["generate-lockfile"], false)?;
+    let ran = engine.cargo(&probe, &["generate-lockfile"], false)?;
     let _ = std::fs::remove_dir_all(&probe);
-    if out.stderr.contains(&format!("version {version} is yanked")) {
+    let stderr = match &ran {
+        Ok(out) => &out.stderr,
+        Err(failed) => &failed.stderr,
+    };
+    if stderr.contains(&format!("version {version} is yanked")) {
         return Ok(Ok(true));
     }
     // Resolved (then it is in the feed after all), or not found.
     let absent = ["failed to select a version", "no matching package named"];
-    if out.success || absent.iter().any(|a| out.stderr.contains(a)) {
+    if ran.is_ok() || absent.iter().any(|a| stderr.contains(a)) {
         return Ok(Ok(false));
     }
-    Ok(Err(out.stderr))
+    Ok(Err(stderr.clone()))
 }
 
 /// A package at `dir`, its own workspace, depending on each of `crates` (name,

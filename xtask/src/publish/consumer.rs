@@ -1,15 +1,7 @@
-//! Checks that the host still builds against what is about to be published, before
-//! an upload that cannot be taken back.
-//!
-//! The crates verify fine on their own: it is the consumer that breaks (mshv at
-//! `52edcf4` requires `vmm-sys-util = ">=0.2.1"`; resolved fresh that takes 0.15
-//! while `kvm-ioctls` takes 0.11, and `hyperlight_host` fails on error types that do
-//! not convert). So, after packaging, the host's members that depend on the crates
-//! are resolved and built against the packaged crates (cargo's `[patch]`, through
-//! `--config`) in a copy of the host (its `Cargo.lock` included). Cargo's resolution
-//! says whether each consumer really took the packaged crate: a requirement that
-//! excludes the packaged version stops the run, as does a build that fails, which
-//! names the crates the graph holds twice.
+//! Builds the host's members that depend on the crates against the packaged
+//! crates (cargo's `[patch]` in a copy of the host), before an upload that cannot be
+//! taken back: the crates verify on their own, it is the consumer that breaks, as
+//! mshv's unbounded `vmm-sys-util` requirement broke `hyperlight_host`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,9 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use camino::Utf8Path;
 
+use super::engine::{CratePlan, Engine, feed_error, tail};
 use super::manifest::{self, Kind};
 use super::workspace::Workspace;
-use super::{CratePlan, Engine, tail};
 use crate::feeds::Registry;
 use crate::git::{self, Git};
 use crate::json::{self, Value};
@@ -71,6 +63,11 @@ struct Unchecked {
     version: String,
 }
 
+/// The unchecked requirements in one line.
+fn one_line(unchecked: &[Unchecked]) -> String {
+    unchecked.iter().map(|u| u.to_string()).collect::<Vec<_>>().join("; ")
+}
+
 impl std::fmt::Display for Unchecked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -81,13 +78,10 @@ impl std::fmt::Display for Unchecked {
     }
 }
 
-/// Builds the members of the workspace at `host` that depend on `crates` from the
-/// engine's feed, against the packaged crates. `Ok` when they built, or when there
-/// is nothing to build (said in a progress line). An error, before any upload,
-/// when a consumer's requirement excludes a packaged version (unless
-/// `allow_unchecked`: then that consumer is "not checked") or a consumer does not
-/// compile. In a dry run, a feed the host needs but cannot read (no credentials)
-/// skips the check with a warning instead.
+/// Builds the members of `host` that depend on `crates` against the packaged
+/// crates: an error before any upload when a requirement excludes a packaged
+/// version (unless `allow_unchecked`) or a consumer does not compile. A dry run that
+/// cannot read a feed the host needs skips the check with a warning.
 pub fn check(
     engine: &mut Engine,
     host: &Utf8Path,
@@ -118,31 +112,15 @@ pub fn check(
         }
         Err(stderr) => (None, stderr),
     };
-    let unchecked: Vec<Unchecked> = wants
-        .iter()
-        .filter(|(consumer, krate, _)| match &graph {
-            Some(graph) => !took_packaged(graph, consumer, krate),
-            None => excluded_by_resolution(&stderr, &krate.name),
-        })
-        .map(|(consumer, krate, req)| Unchecked {
-            consumer: consumer.clone(),
-            krate: krate.name.clone(),
-            req: req.clone(),
-            version: krate.version.clone(),
-        })
-        .collect();
+    let unchecked = unchecked(&wants, graph.as_ref(), &stderr);
     if graph.is_none() && unchecked.is_empty() {
         return unresolved(&feed.name, host, &wants, &stderr, dry_run);
     }
     report_unchecked(&unchecked, allow_unchecked)?;
     // Without a resolution (cargo refused it for a requirement), nothing can build.
     let consumers = if graph.is_some() { to_build(&wants, &unchecked) } else { Vec::new() };
-    let not_checked = if unchecked.is_empty() {
-        String::new()
-    } else {
-        let list: Vec<String> = unchecked.iter().map(|u| u.to_string()).collect();
-        format!("; not checked: {}", list.join("; "))
-    };
+    let not_checked =
+        if unchecked.is_empty() { String::new() } else { format!("; not checked: {}", one_line(&unchecked)) };
     if consumers.is_empty() {
         engine.stage("consumer", &format!("nothing built{not_checked}"), t);
         return Ok(());
@@ -158,6 +136,24 @@ pub fn check(
         t,
     );
     Ok(())
+}
+
+/// The consumers' requirements cargo did not satisfy with the packaged crates: as
+/// the resolved `graph` says, or, when cargo refused to resolve, as its `stderr` says.
+fn unchecked(wants: &[(String, &CratePlan, String)], graph: Option<&Value>, stderr: &str) -> Vec<Unchecked> {
+    wants
+        .iter()
+        .filter(|(consumer, krate, _)| match graph {
+            Some(graph) => !took_packaged(graph, consumer, krate),
+            None => excluded_by_resolution(stderr, &krate.name),
+        })
+        .map(|(consumer, krate, req)| Unchecked {
+            consumer: consumer.clone(),
+            krate: krate.name.clone(),
+            req: req.clone(),
+            version: krate.version.clone(),
+        })
+        .collect()
 }
 
 /// (consumer, crate, requirement) for each dependency of a member of the host at
@@ -229,18 +225,17 @@ fn report_unchecked(unchecked: &[Unchecked], allow: bool) -> anyhow::Result<()> 
     if unchecked.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = unchecked.iter().map(|u| u.to_string()).collect();
+    let list = one_line(unchecked);
     if allow {
-        let warning = format!("not checked (--allow-unchecked-consumers): {}", list.join("; "));
+        let warning = format!("not checked (--allow-unchecked-consumers): {list}");
         eprintln!("warning: {warning}");
         gha::warning(&warning);
         return Ok(());
     }
     bail!(
-        "{}: cargo would not build them against the crates to publish, so nothing vouches for them; \
+        "{list}: cargo would not build them against the crates to publish, so nothing vouches for them; \
          nothing was uploaded. Publish under a version they accept, change their requirement, or \
-         pass --allow-unchecked-consumers to publish without checking them",
-        list.join("; ")
+         pass --allow-unchecked-consumers to publish without checking them"
     )
 }
 
@@ -279,7 +274,7 @@ fn unresolved(
 ) -> anyhow::Result<()> {
     let mut consumers: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
     consumers.dedup();
-    let why = super::feed_error(feed, stderr, crate::cargo::Need::Read);
+    let why = feed_error(feed, stderr, crate::cargo::Need::Read);
     if dry_run {
         let warning = format!(
             "skipped the consumer check: resolving {} needs a feed this dry run cannot read: {why:#}",
@@ -308,10 +303,9 @@ fn build(
     let mut args = vec!["check"];
     args.extend(consumers.iter().flat_map(|c| ["-p", *c]));
     args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-    let out = engine.cargo(copy, &args, true)?;
-    if out.success {
+    let Err(failed) = engine.cargo(copy, &args, true)? else {
         return Ok(());
-    }
+    };
     let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
     let twice = match graph {
         Some(graph) => duplicates(engine, copy, graph, crates, patches)?,
@@ -322,7 +316,7 @@ fn build(
          Publish a rev they build with, or skip this check with --no-consumer-check",
         consumers.join(", "),
         names.join(", "),
-        tail(&out.stderr)
+        tail(&failed.stderr)
     )
 }
 
@@ -432,7 +426,7 @@ fn unifying_update(
         let spec = format!("{name}@{from}");
         let mut args = vec!["update", "--dry-run", "-p", &spec, "--precise", to];
         args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-        if engine.cargo(copy, &args, false)?.success {
+        if engine.cargo(copy, &args, false)?.is_ok() {
             return Ok(format!("`cargo update -p {spec} --precise {to}` in the host unifies them"));
         }
     }

@@ -9,7 +9,6 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, InlineTable, Item, Key, TableLike, Value};
 
-use super::workspace::{Plan, Workspace};
 use crate::toml_file;
 
 /// The kind of a dependency table, which decides how cargo publishes an entry.
@@ -171,15 +170,10 @@ impl Requirement {
     }
 }
 
-/// The manifest `text` with every published path dependency on a pinned crate given
-/// `version = "=<version>"` and `registry = "<feed>"`, and `package.version` set when
-/// asked. Every other key, comment and all spacing stay as they were, as does a
-/// missing newline at the end of the file. Entries inherited with `workspace = true`
-/// are left alone: the root's `[workspace.dependencies]` entry is rewritten instead,
-/// and one without a version gets one only when its key is in `root_needs` (a
-/// crate to publish depends on it: a version would make cargo keep the path-only
-/// dev-dependencies inheriting it). `path` names the file in messages.
-/// Returns `text` itself when nothing applies.
+/// The manifest `text` with each path dependency on a pinned crate given its
+/// version and feed, and `package.version` set when asked; every other byte kept.
+/// A `workspace = true` entry is left to the root's entry, which gets a version
+/// only for a key in `root_needs`, lest cargo publish path-only dev-dependencies.
 pub fn rewrite(
     path: &Utf8Path,
     text: &str,
@@ -326,13 +320,18 @@ fn set_package_version(package: &mut dyn TableLike, version: &str) {
     }
 }
 
-/// Rewrites every manifest of the workspace that needs it (the crates to publish
-/// and any member or `[workspace.dependencies]` entry pointing at them, so the
-/// workspace still resolves), in place; returns whether any changed. The work dir
-/// is a git work tree, so `git diff` shows the change.
-pub fn rewrite_workspace(ws: &Workspace, plan: &Plan, rewrite: &Rewrite) -> anyhow::Result<bool> {
-    let mut dirs: Vec<(String, bool)> =
-        ws.members.iter().map(|m| (m.dir.clone(), plan.pins.contains_key(&m.name))).collect();
+/// Rewrites the manifests of the workspace at `root` (read at `origin`, which
+/// messages name) in place: `manifests` gives each dir relative to the root and
+/// whether its package is published. A committed `Cargo.lock` follows the crates
+/// `moved` (name → (old version, new version)). Returns whether anything changed.
+pub fn rewrite_workspace(
+    root: &Utf8Path,
+    origin: &Utf8Path,
+    manifests: &[(String, bool)],
+    moved: &BTreeMap<&str, (&str, &str)>,
+    rewrite: &Rewrite,
+) -> anyhow::Result<bool> {
+    let mut dirs = manifests.to_vec();
     if !dirs.iter().any(|(d, _)| d.is_empty()) {
         dirs.insert(0, (String::new(), false));
     }
@@ -341,11 +340,11 @@ pub fn rewrite_workspace(ws: &Workspace, plan: &Plan, rewrite: &Rewrite) -> anyh
     };
     let mut files = Vec::new();
     for (dir, selected) in dirs {
-        let path = manifest(&ws.root, &dir);
+        let path = manifest(root, &dir);
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        files.push((path, manifest(&ws.origin, &dir), selected, text));
+        files.push((path, manifest(origin, &dir), selected, text));
     }
-    let root_needs = root_needs(&files, &ws.root.join("Cargo.toml"))?;
+    let root_needs = root_needs(&files, &root.join("Cargo.toml"))?;
     let mut changed = false;
     for (path, shown, selected, before) in &files {
         let this =
@@ -356,21 +355,12 @@ pub fn rewrite_workspace(ws: &Workspace, plan: &Plan, rewrite: &Rewrite) -> anyh
             changed = true;
         }
     }
-    // A committed Cargo.lock follows the new versions: cargo would rewrite it while
-    // packaging, and a lock that is a file of a package (one at the workspace
-    // root) then counts as an uncommitted change, which `cargo package` refuses.
-    let lock = ws.root.join("Cargo.lock");
-    let moved: BTreeMap<&str, (&str, &str)> = ws
-        .members
-        .iter()
-        .filter_map(|m| {
-            let new = plan.pins.get(&m.name).filter(|new| **new != m.version)?;
-            Some((m.name.as_str(), (m.version.as_str(), new.as_str())))
-        })
-        .collect();
+    // Cargo would rewrite a stale lock while packaging, and a lock that is a file of
+    // a package then counts as an uncommitted change, which `cargo package` refuses.
+    let lock = root.join("Cargo.lock");
     if !moved.is_empty() && lock.is_file() {
         let before = std::fs::read_to_string(&lock).with_context(|| format!("cannot read {lock}"))?;
-        let after = rewrite_lock(&lock, &before, &moved)?;
+        let after = rewrite_lock(&lock, &before, moved)?;
         if after != before {
             toml_file::write_atomic(&lock, &after)?;
             changed = true;

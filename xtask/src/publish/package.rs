@@ -39,7 +39,7 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::Value;
 
-use super::{CargoOutput, CratePlan, Engine, strs, tail};
+use super::{CratePlan, Engine, Ran, strs, tail};
 use crate::feeds::Registry;
 use crate::git::{self, Git};
 use crate::{interrupt, json};
@@ -203,12 +203,11 @@ fn package_args(feed: &str, configs: &[String], target: &Utf8Path, packages: &[S
 
 /// Every `cargo package` of the stage succeeded; else the first error of each that
 /// failed.
-fn check(outputs: Vec<anyhow::Result<CargoOutput>>) -> anyhow::Result<()> {
+fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for out in outputs {
-        let out = out?;
-        if !out.success {
-            failed.push(tail(&out.stderr));
+        if let Err(cargo) = out? {
+            failed.push(tail(&cargo.stderr));
         }
     }
     if failed.is_empty() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::manifest::Kind;
+use super::manifest::{self, Kind};
 use crate::feeds::Registry;
 use crate::json::{self, Value};
 use crate::run;
@@ -151,6 +151,23 @@ impl Workspace {
     /// made on the original holds for the copy.
     pub fn moved_to(self, root: &Utf8Path) -> Workspace {
         Workspace { root: root.to_owned(), ..self }
+    }
+
+    /// Rewrites every manifest that needs it for `plan` (the crates to publish and
+    /// any member or `[workspace.dependencies]` entry pointing at them, so the
+    /// workspace still resolves), and a committed lock; returns whether any changed.
+    pub fn rewrite(&self, plan: &Plan, rewrite: &manifest::Rewrite) -> anyhow::Result<bool> {
+        let manifests: Vec<(String, bool)> =
+            self.members.iter().map(|m| (m.dir.clone(), plan.pins.contains_key(&m.name))).collect();
+        let moved: BTreeMap<&str, (&str, &str)> = self
+            .members
+            .iter()
+            .filter_map(|m| {
+                let new = plan.pins.get(&m.name).filter(|new| **new != m.version)?;
+                Some((m.name.as_str(), (m.version.as_str(), new.as_str())))
+            })
+            .collect();
+        manifest::rewrite_workspace(&self.root, &self.origin, &manifests, &moved, rewrite)
     }
 
     /// The members cargo would publish to `registry`, in the order of the workspace.
@@ -832,14 +849,14 @@ mod tests {
         let (_d, ws) = workspace(&files);
         let rewrite = |list: &[&str]| {
             let plan = plan(&ws, &wanted(list), "r", None, Linked::NotRequired).unwrap();
-            use crate::publish::manifest::{Requirement, Rewrite, rewrite_workspace};
+            use crate::publish::manifest::{Requirement, Rewrite};
             let rw = Rewrite {
                 registry: Some("r"),
                 pins: &plan.pins,
                 package_version: None,
                 requirement: Requirement::Keep,
             };
-            rewrite_workspace(&ws, &plan, &rw)
+            ws.rewrite(&plan, &rw)
         };
         let msg = format!("{:#}", rewrite(&["a", "b", "c"]).expect_err("an error"));
         assert!(msg.contains("`[workspace.dependencies] b`") && msg.contains("c/Cargo.toml"), "{msg}");
