@@ -1,5 +1,5 @@
 //! The Azure CLI: interactive `az login` and Entra access tokens for Azure DevOps.
-//! Every call but `az login` goes through the runner ([`crate::run`]), with
+//! Every call but `az login` goes through the runner ([`crate::run`](mod@crate::run)), with
 //! [`AZ_TIMEOUT`]: an az that waits on a network or a token cache must not hang
 //! the task silently.
 

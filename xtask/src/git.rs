@@ -4,7 +4,7 @@
 //!
 //! git is run by full path ([`tool::GIT`]) with everything that matters for the
 //! result given on the command line, so the user's git config changes nothing that
-//! ends up in the feed. Every call goes through the runner ([`crate::run`]): a
+//! ends up in the feed. Every call goes through the runner ([`crate::run`](mod@crate::run)): a
 //! failure names the git command and carries git's stderr.
 
 use std::time::Duration;
