@@ -16,9 +16,12 @@
 //!
 //! Every package is still verified by cargo from its `.crate`, and each `.crate`
 //! verified must equal, byte for byte, the one its dependents built against.
-//! Two target dirs compile every crates.io dependency twice, though: when the
-//! dependencies have some (the real mshv), one `cargo package` verifies all, and
-//! each compiles once ([`uses_other_registries`]).
+//! Two target dirs would compile every dependency from another registry twice
+//! (the real mshv: libc, vmm-sys-util, zerocopy and its proc macro over syn), so
+//! first one `cargo build` compiles those into the first target dir, which is
+//! then copied to the second ([`build_shared`]): cargo finds them up to date in
+//! both and compiles only the run's crates. That is a warm cache, no verification:
+//! cargo still decides, by its fingerprints, what it rebuilds.
 //!
 //! Cargo keeps what it extracts for an overlay or a local registry in
 //! `$CARGO_HOME/registry` under a name derived from its URL or path, and reuses it
@@ -42,7 +45,7 @@ use toml_edit::Value;
 use super::{CargoOutput, CratePlan, Engine, strs, tail};
 use crate::feeds::Registry;
 use crate::git::{self, Git};
-use crate::{interrupt, json};
+use crate::{interrupt, json, run};
 
 /// Packages and verifies `crates` from the workspace at `src`, sets where each
 /// one's verified contents are, and checks every `.crate` against the feed's size
@@ -86,9 +89,6 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
     if !local.join("index").is_dir() {
         bail!("`cargo package` left no local registry at {local}: cannot verify the dependents against it");
     }
-    if uses_other_registries(&local.join("index"), crates)? {
-        return package_together(engine, src, &index_config, crates);
-    }
     let mut replaced = index_config.clone();
     replaced.extend([
         format!("source.xtask-feed.registry={}", Value::from(index_url.as_str())),
@@ -97,6 +97,7 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
     ]);
     let (first, second) =
         (engine.work().join("verify-dependencies"), engine.work().join("verify-dependents"));
+    build_shared(engine, src, &index_config, crates, &first, &second)?;
     let commands = [
         ("dependencies", package_args(&feed, &index_config, &first, &dependencies)),
         ("dependents", package_args(&feed, &replaced, &second, &dependents)),
@@ -134,44 +135,97 @@ fn check_same(
     Ok(())
 }
 
-/// Whether a crate that others of the run depend on has a dependency from another
-/// registry (crates.io), read from its entry in the local registry's `index`: its
-/// dependents' verification compiles that dependency too, and one cargo command,
-/// one target dir, compiles it once. On 2 cores that beats two commands at once
-/// when the dependencies are the larger part (mshv: libc, vmm-sys-util, zerocopy).
-fn uses_other_registries(index: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<bool> {
-    for krate in crates.iter().filter(|c| c.is_dependency) {
-        let file = find_file(index, &krate.name)
-            .with_context(|| format!("`cargo package` left no index entry of {} in {index}", krate.name))?;
-        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let entry = json::parse(line).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-            let Some(json::Value::Array(deps)) = entry.get("deps") else { continue };
-            let elsewhere = |dep: &json::Value| {
-                dep.get("registry").and_then(json::Value::as_str).is_some()
-                    && dep.get("kind").and_then(json::Value::as_str) != Some("dev")
-            };
-            if deps.iter().any(elsewhere) {
-                return Ok(true);
-            }
-        }
+/// Compiles once, into the target dir `first`, the dependencies from other
+/// registries that the run's crates build with, then copies it to `second`: each
+/// verification finds them compiled (cargo fingerprints a registry crate by its
+/// version, not its path) and compiles only the run's crates, the two at once. A
+/// failure here is left for the verifications to report, in their context.
+fn build_shared(
+    engine: &mut Engine,
+    src: &Utf8Path,
+    configs: &[String],
+    crates: &[CratePlan],
+    first: &Utf8Path,
+    second: &Utf8Path,
+) -> anyhow::Result<()> {
+    let specs = registry_dependencies(engine.registry(), src, configs, crates)?;
+    if specs.is_empty() {
+        return Ok(());
     }
-    Ok(false)
+    let mut args: Vec<String> = ["build", "--target-dir", first.as_str()].map(String::from).into();
+    args.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
+    args.extend(specs.into_iter().flat_map(|spec| ["-p".to_owned(), spec]));
+    if engine.cargo_step(src, "compiling the shared dependencies", &strs(&args), true)?.success {
+        copy_dir(first, second)?;
+    }
+    Ok(())
 }
 
-/// The file named `name` under `dir`, at any depth.
-fn find_file(dir: &Utf8Path, name: &str) -> Option<Utf8PathBuf> {
-    for entry in dir.read_dir_utf8().ok()?.flatten() {
-        let path = entry.path().to_owned();
-        if path.is_dir() {
-            if let Some(found) = find_file(&path, name) {
-                return Some(found);
-            }
-        } else if entry.file_name() == name {
-            return Some(path);
+/// The package ID specs of what `crates` depend on from other registries, as
+/// normal or build dependencies on every platform, in cargo's resolve of `src`.
+fn registry_dependencies(
+    registry: &Registry,
+    src: &Utf8Path,
+    configs: &[String],
+    crates: &[CratePlan],
+) -> anyhow::Result<Vec<String>> {
+    let mut args = vec!["metadata", "--format-version", "1"];
+    args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
+    let mut program = run::cargo(src, &args).label("cargo metadata").timeout(Duration::from_secs(1800));
+    if !registry.is_crates_io() {
+        program = program.env(&registry.env_var("index"), &registry.index);
+    }
+    let out = program.output().with_context(|| format!("cargo cannot resolve the workspace at {src}"))?;
+    let metadata = json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?;
+    let list = |v: Option<&json::Value>| match v {
+        Some(json::Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    let field = |v: &json::Value, key: &str| v.get(key).and_then(json::Value::as_str).map(str::to_owned);
+    // Path packages (no `source`) by id; the run's crates are among them.
+    let local: Vec<(String, String)> = list(metadata.get("packages"))
+        .iter()
+        .filter(|p| matches!(p.get("source"), Some(json::Value::Null)))
+        .filter_map(|p| Some((field(p, "id")?, field(p, "name")?)))
+        .collect();
+    let of_run = |id: &str| local.iter().any(|(i, n)| i == id && crates.iter().any(|c| &c.name == n));
+    let is_local = |id: &str| local.iter().any(|(i, _)| i == id);
+    let mut specs = BTreeSet::new();
+    for node in list(metadata.get("resolve").and_then(|r| r.get("nodes"))) {
+        if !field(&node, "id").is_some_and(|id| of_run(&id)) {
+            continue;
+        }
+        for dep in list(node.get("deps")) {
+            let built = list(dep.get("dep_kinds")).iter().any(|k| {
+                field(k, "kind").as_deref() != Some("dev") && matches!(k.get("target"), Some(json::Value::Null))
+            });
+            match field(&dep, "pkg") {
+                Some(pkg) if built && !is_local(&pkg) => specs.insert(pkg),
+                _ => false,
+            };
         }
     }
-    None
+    Ok(specs.into_iter().collect())
+}
+
+/// Copies the directory `from` to `to`, keeping each file's modification time,
+/// which cargo compares with the times its fingerprints recorded.
+fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {to}"))?;
+    for entry in from.read_dir_utf8().with_context(|| format!("cannot read {from}"))? {
+        let entry = entry.with_context(|| format!("cannot read {from}"))?;
+        let (source, copy) = (entry.path(), to.join(entry.file_name()));
+        if source.is_dir() {
+            copy_dir(source, &copy)?;
+            continue;
+        }
+        std::fs::copy(source, &copy).with_context(|| format!("cannot copy {source} to {copy}"))?;
+        let modified = std::fs::metadata(source).and_then(|m| m.modified());
+        modified
+            .and_then(|time| File::options().write(true).open(&copy)?.set_modified(time))
+            .with_context(|| format!("cannot keep the modification time of {source} in {copy}"))?;
+    }
+    Ok(())
 }
 
 /// One `cargo package` that packages and verifies every crate, one after the other.
