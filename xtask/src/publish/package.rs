@@ -18,10 +18,11 @@
 //! verified must equal, byte for byte, the one its dependents built against.
 //! Two target dirs would compile every dependency from another registry twice
 //! (the real mshv: libc, vmm-sys-util, zerocopy and its proc macro over syn), so
-//! first one `cargo build` compiles those into the first target dir, which is
-//! then copied to the second ([`build_shared`]): cargo finds them up to date in
-//! both and compiles only the run's crates. That is a warm cache, no verification:
-//! cargo still decides, by its fingerprints, what it rebuilds.
+//! while the crates are packaged, one `cargo build` compiles those into the first
+//! target dir, which is then copied to the second ([`package_unverified`]): cargo
+//! finds them up to date in both and compiles only the run's crates. That is a
+//! warm cache, not a verification: cargo still decides, by its fingerprints, what
+//! it rebuilds.
 //!
 //! Cargo keeps what it extracts for an overlay or a local registry in
 //! `$CARGO_HOME/registry` under a name derived from its URL or path, and reuses it
@@ -82,9 +83,11 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
     }
 
     let listed = engine.work().join("packaged");
-    let mut args = package_args(&feed, &index_config, &listed, &names(|_| true));
-    args.push("--no-verify".into());
-    check(vec![engine.cargo_step(src, "packaging", &strs(&args), true)])?;
+    let (first, second) =
+        (engine.work().join("verify-dependencies"), engine.work().join("verify-dependents"));
+    if package_unverified(engine, src, &index_config, crates, &listed, &first)? {
+        copy_dir(&first, &second)?;
+    }
     let local = listed.join("package").join("tmp-registry");
     if !local.join("index").is_dir() {
         bail!("`cargo package` left no local registry at {local}: cannot verify the dependents against it");
@@ -95,9 +98,6 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
         "source.xtask-feed.replace-with=\"xtask-packaged\"".into(),
         format!("source.xtask-packaged.local-registry={}", Value::from(local.as_str())),
     ]);
-    let (first, second) =
-        (engine.work().join("verify-dependencies"), engine.work().join("verify-dependents"));
-    build_shared(engine, src, &index_config, crates, &first, &second)?;
     let commands = [
         ("dependencies", package_args(&feed, &index_config, &first, &dependencies)),
         ("dependents", package_args(&feed, &replaced, &second, &dependents)),
@@ -135,30 +135,37 @@ fn check_same(
     Ok(())
 }
 
-/// Compiles once, into the target dir `first`, the dependencies from other
-/// registries that the run's crates build with, then copies it to `second`: each
-/// verification finds them compiled (cargo fingerprints a registry crate by its
-/// version, not its path) and compiles only the run's crates, the two at once. A
-/// failure here is left for the verifications to report, in their context.
-fn build_shared(
+/// `cargo package --no-verify` of every crate into `listed` (the `.crate` files
+/// and a local registry of them) and, at the same time, one `cargo build` that
+/// compiles into the target dir `first` the dependencies from other registries
+/// that the run's crates build with; whether that build ran and succeeded (a
+/// failure is left for the verifications to report, in their context).
+fn package_unverified(
     engine: &mut Engine,
     src: &Utf8Path,
     configs: &[String],
     crates: &[CratePlan],
+    listed: &Utf8Path,
     first: &Utf8Path,
-    second: &Utf8Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
+    let names: Vec<String> = crates.iter().map(|c| c.name.clone()).collect();
+    let mut package = package_args(&engine.registry().name, configs, listed, &names);
+    package.push("--no-verify".into());
     let specs = registry_dependencies(engine.registry(), src, configs, crates)?;
     if specs.is_empty() {
-        return Ok(());
+        check(vec![engine.cargo_step(src, "packaging", &strs(&package), true)])?;
+        return Ok(false);
     }
-    let mut args: Vec<String> = ["build", "--target-dir", first.as_str()].map(String::from).into();
-    args.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
-    args.extend(specs.into_iter().flat_map(|spec| ["-p".to_owned(), spec]));
-    if engine.cargo_step(src, "compiling the shared dependencies", &strs(&args), true)?.success {
-        copy_dir(first, second)?;
-    }
-    Ok(())
+    let mut build: Vec<String> = ["build", "--target-dir", first.as_str()].map(String::from).into();
+    build.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
+    build.extend(specs.into_iter().flat_map(|spec| ["-p".to_owned(), spec]));
+    let commands =
+        [("packaging", "packaging", package), ("shared", "compiling the shared dependencies", build)]
+            .map(|(tag, step, args)| (tag.to_owned(), step.to_owned(), args));
+    let mut outputs = engine.cargo_at_once(src, &commands);
+    let built = outputs.pop().expect("two commands")?.success;
+    check(outputs)?;
+    Ok(built)
 }
 
 /// The package ID specs of what `crates` depend on from other registries, as
@@ -197,7 +204,8 @@ fn registry_dependencies(
         }
         for dep in list(node.get("deps")) {
             let built = list(dep.get("dep_kinds")).iter().any(|k| {
-                field(k, "kind").as_deref() != Some("dev") && matches!(k.get("target"), Some(json::Value::Null))
+                field(k, "kind").as_deref() != Some("dev")
+                    && matches!(k.get("target"), Some(json::Value::Null))
             });
             match field(&dep, "pkg") {
                 Some(pkg) if built && !is_local(&pkg) => specs.insert(pkg),
