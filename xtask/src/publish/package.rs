@@ -434,3 +434,28 @@ fn local_entries(registry: &Utf8Path) -> BTreeSet<String> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cargo compares the copied files' times with those its fingerprints recorded:
+    /// a copy with fresh times would make every shared dependency look stale.
+    #[test]
+    fn the_copied_target_dir_keeps_contents_and_modification_times() {
+        let base = Utf8PathBuf::try_from(std::env::temp_dir())
+            .unwrap()
+            .join(format!("xtask-package-copy-{}", std::process::id()));
+        let (from, to) = (base.join("from"), base.join("to"));
+        let file = Utf8PathBuf::from("debug/.fingerprint/libc-0123/lib-libc");
+        std::fs::create_dir_all(from.join(&file).parent().unwrap()).unwrap();
+        std::fs::write(from.join(&file), "fingerprint").unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        File::options().write(true).open(from.join(&file)).unwrap().set_modified(old).unwrap();
+
+        copy_dir(&from, &to).unwrap();
+        assert_eq!(std::fs::read_to_string(to.join(&file)).unwrap(), "fingerprint");
+        assert_eq!(std::fs::metadata(to.join(&file)).unwrap().modified().unwrap(), old);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
