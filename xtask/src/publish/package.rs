@@ -169,7 +169,8 @@ fn package_unverified(
 }
 
 /// The package ID specs of what `crates` depend on from other registries, as
-/// normal or build dependencies on every platform, in cargo's resolve of `src`.
+/// normal or build dependencies on every platform, in cargo's resolve of `src`;
+/// none when cargo cannot resolve it.
 fn registry_dependencies(
     registry: &Registry,
     src: &Utf8Path,
@@ -182,7 +183,11 @@ fn registry_dependencies(
     if !registry.is_crates_io() {
         program = program.env(&registry.env_var("index"), &registry.index);
     }
-    let out = program.output().with_context(|| format!("cargo cannot resolve the workspace at {src}"))?;
+    // Cargo failing to resolve is the packaging's to report, in its context.
+    let out = match program.output() {
+        Err(err) if err.stderr().is_some() => return Ok(Vec::new()),
+        out => out.with_context(|| format!("cargo cannot resolve the workspace at {src}"))?,
+    };
     let metadata = json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?;
     let list = |v: Option<&json::Value>| match v {
         Some(json::Value::Array(items)) => items.clone(),
