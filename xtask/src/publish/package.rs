@@ -16,9 +16,13 @@
 //!
 //! Every package is still verified by cargo from its `.crate`, and each `.crate`
 //! verified must equal, byte for byte, the one its dependents built against.
-//! Two target dirs compile every crates.io dependency twice, though: when the
-//! dependencies have some (the real mshv), one `cargo package` verifies all, and
-//! each compiles once ([`uses_other_registries`]).
+//! Two target dirs would compile every dependency from another registry twice
+//! (the real mshv: libc, vmm-sys-util, zerocopy and its proc macro over syn), so
+//! while the crates are packaged, one `cargo build` compiles those into the first
+//! target dir, which is then copied to the second ([`package_unverified`]): cargo
+//! finds them up to date in both and compiles only the run's crates. That is a
+//! warm cache, not a verification: cargo still decides, by its fingerprints, what
+//! it rebuilds.
 //!
 //! Cargo keeps what it extracts for an overlay or a local registry in
 //! `$CARGO_HOME/registry` under a name derived from its URL or path, and reuses it
@@ -42,7 +46,7 @@ use toml_edit::Value;
 use super::{CratePlan, Engine, Ran, strs, tail};
 use crate::feeds::Registry;
 use crate::git::{self, Git};
-use crate::{interrupt, json};
+use crate::{interrupt, json, run};
 
 /// Packages and verifies `crates` from the workspace at `src`, sets where each
 /// one's verified contents are, and checks every `.crate` against the feed's size
@@ -79,15 +83,14 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
     }
 
     let listed = engine.work().join("packaged");
-    let mut args = package_args(&feed, &index_config, &listed, &names(|_| true));
-    args.push("--no-verify".into());
-    check(vec![engine.cargo_step(src, "packaging", &strs(&args), true)])?;
+    let (first, second) =
+        (engine.work().join("verify-dependencies"), engine.work().join("verify-dependents"));
+    if package_unverified(engine, src, &index_config, crates, &listed, &first)? {
+        copy_dir(&first, &second)?;
+    }
     let local = listed.join("package").join("tmp-registry");
     if !local.join("index").is_dir() {
         bail!("`cargo package` left no local registry at {local}: cannot verify the dependents against it");
-    }
-    if uses_other_registries(&local.join("index"), crates)? {
-        return package_together(engine, src, &index_config, crates);
     }
     let mut replaced = index_config.clone();
     replaced.extend([
@@ -95,8 +98,6 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
         "source.xtask-feed.replace-with=\"xtask-packaged\"".into(),
         format!("source.xtask-packaged.local-registry={}", Value::from(local.as_str())),
     ]);
-    let (first, second) =
-        (engine.work().join("verify-dependencies"), engine.work().join("verify-dependents"));
     let commands = [
         ("dependencies", package_args(&feed, &index_config, &first, &dependencies)),
         ("dependents", package_args(&feed, &replaced, &second, &dependents)),
@@ -134,44 +135,110 @@ fn check_same(
     Ok(())
 }
 
-/// Whether a crate that others of the run depend on has a dependency from another
-/// registry (crates.io), read from its entry in the local registry's `index`: its
-/// dependents' verification compiles that dependency too, and one cargo command,
-/// one target dir, compiles it once. On 2 cores that beats two commands at once
-/// when the dependencies are the larger part (mshv: libc, vmm-sys-util, zerocopy).
-fn uses_other_registries(index: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<bool> {
-    for krate in crates.iter().filter(|c| c.is_dependency) {
-        let file = find_file(index, &krate.name)
-            .with_context(|| format!("`cargo package` left no index entry of {} in {index}", krate.name))?;
-        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let entry = json::parse(line).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-            let Some(json::Value::Array(deps)) = entry.get("deps") else { continue };
-            let elsewhere = |dep: &json::Value| {
-                dep.get("registry").and_then(json::Value::as_str).is_some()
-                    && dep.get("kind").and_then(json::Value::as_str) != Some("dev")
-            };
-            if deps.iter().any(elsewhere) {
-                return Ok(true);
-            }
-        }
+/// `cargo package --no-verify` of every crate into `listed` (the `.crate` files
+/// and a local registry of them) and, at the same time, one `cargo build` that
+/// compiles into the target dir `first` the dependencies from other registries
+/// that the run's crates build with; whether that build ran and succeeded (a
+/// failure is left for the verifications to report, in their context).
+fn package_unverified(
+    engine: &mut Engine,
+    src: &Utf8Path,
+    configs: &[String],
+    crates: &[CratePlan],
+    listed: &Utf8Path,
+    first: &Utf8Path,
+) -> anyhow::Result<bool> {
+    let names: Vec<String> = crates.iter().map(|c| c.name.clone()).collect();
+    let mut package = package_args(&engine.registry().name, configs, listed, &names);
+    package.push("--no-verify".into());
+    let specs = registry_dependencies(engine.registry(), src, configs, crates)?;
+    if specs.is_empty() {
+        check(vec![engine.cargo_step(src, "packaging", &strs(&package), true)])?;
+        return Ok(false);
     }
-    Ok(false)
+    let mut build: Vec<String> = ["build", "--target-dir", first.as_str()].map(String::from).into();
+    build.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
+    build.extend(specs.into_iter().flat_map(|spec| ["-p".to_owned(), spec]));
+    let commands =
+        [("packaging", "packaging", package), ("shared", "compiling the shared dependencies", build)]
+            .map(|(tag, step, args)| (tag.to_owned(), step.to_owned(), args));
+    let mut outputs = engine.cargo_at_once(src, &commands);
+    let built = outputs.pop().expect("two commands")?.success;
+    check(outputs)?;
+    Ok(built)
 }
 
-/// The file named `name` under `dir`, at any depth.
-fn find_file(dir: &Utf8Path, name: &str) -> Option<Utf8PathBuf> {
-    for entry in dir.read_dir_utf8().ok()?.flatten() {
-        let path = entry.path().to_owned();
-        if path.is_dir() {
-            if let Some(found) = find_file(&path, name) {
-                return Some(found);
-            }
-        } else if entry.file_name() == name {
-            return Some(path);
+/// The package ID specs of what `crates` depend on from other registries, as
+/// normal or build dependencies on every platform, in cargo's resolve of `src`;
+/// none when cargo cannot resolve it.
+fn registry_dependencies(
+    registry: &Registry,
+    src: &Utf8Path,
+    configs: &[String],
+    crates: &[CratePlan],
+) -> anyhow::Result<Vec<String>> {
+    let mut args = vec!["metadata", "--format-version", "1"];
+    args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
+    let mut program = run::cargo(src, &args).label("cargo metadata").timeout(Duration::from_secs(1800));
+    if !registry.is_crates_io() {
+        program = program.env(&registry.env_var("index"), &registry.index);
+    }
+    // Cargo failing to resolve is the packaging's to report, in its context.
+    let out = match program.output() {
+        Err(err) if err.stderr().is_some() => return Ok(Vec::new()),
+        out => out.with_context(|| format!("cargo cannot resolve the workspace at {src}"))?,
+    };
+    let metadata = json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?;
+    let list = |v: Option<&json::Value>| match v {
+        Some(json::Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    let field = |v: &json::Value, key: &str| v.get(key).and_then(json::Value::as_str).map(str::to_owned);
+    // Path packages (no `source`) by id; the run's crates are among them.
+    let local: Vec<(String, String)> = list(metadata.get("packages"))
+        .iter()
+        .filter(|p| matches!(p.get("source"), Some(json::Value::Null)))
+        .filter_map(|p| Some((field(p, "id")?, field(p, "name")?)))
+        .collect();
+    let of_run = |id: &str| local.iter().any(|(i, n)| i == id && crates.iter().any(|c| &c.name == n));
+    let is_local = |id: &str| local.iter().any(|(i, _)| i == id);
+    let mut specs = BTreeSet::new();
+    for node in list(metadata.get("resolve").and_then(|r| r.get("nodes"))) {
+        if !field(&node, "id").is_some_and(|id| of_run(&id)) {
+            continue;
+        }
+        for dep in list(node.get("deps")) {
+            let built = list(dep.get("dep_kinds")).iter().any(|k| {
+                field(k, "kind").as_deref() != Some("dev")
+                    && matches!(k.get("target"), Some(json::Value::Null))
+            });
+            match field(&dep, "pkg") {
+                Some(pkg) if built && !is_local(&pkg) => specs.insert(pkg),
+                _ => false,
+            };
         }
     }
-    None
+    Ok(specs.into_iter().collect())
+}
+
+/// Copies the directory `from` to `to`, keeping each file's modification time,
+/// which cargo compares with the times its fingerprints recorded.
+fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {to}"))?;
+    for entry in from.read_dir_utf8().with_context(|| format!("cannot read {from}"))? {
+        let entry = entry.with_context(|| format!("cannot read {from}"))?;
+        let (source, copy) = (entry.path(), to.join(entry.file_name()));
+        if source.is_dir() {
+            copy_dir(source, &copy)?;
+            continue;
+        }
+        std::fs::copy(source, &copy).with_context(|| format!("cannot copy {source} to {copy}"))?;
+        let modified = std::fs::metadata(source).and_then(|m| m.modified());
+        modified
+            .and_then(|time| File::options().write(true).open(&copy)?.set_modified(time))
+            .with_context(|| format!("cannot keep the modification time of {source} in {copy}"))?;
+    }
+    Ok(())
 }
 
 /// One `cargo package` that packages and verifies every crate, one after the other.
@@ -370,4 +437,29 @@ fn local_entries(registry: &Utf8Path) -> BTreeSet<String> {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cargo compares the copied files' times with those its fingerprints recorded:
+    /// a copy with fresh times would make every shared dependency look stale.
+    #[test]
+    fn the_copied_target_dir_keeps_contents_and_modification_times() {
+        let base = Utf8PathBuf::try_from(std::env::temp_dir())
+            .unwrap()
+            .join(format!("xtask-package-copy-{}", std::process::id()));
+        let (from, to) = (base.join("from"), base.join("to"));
+        let file = Utf8PathBuf::from("debug/.fingerprint/libc-0123/lib-libc");
+        std::fs::create_dir_all(from.join(&file).parent().unwrap()).unwrap();
+        std::fs::write(from.join(&file), "fingerprint").unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        File::options().write(true).open(from.join(&file)).unwrap().set_modified(old).unwrap();
+
+        copy_dir(&from, &to).unwrap();
+        assert_eq!(std::fs::read_to_string(to.join(&file)).unwrap(), "fingerprint");
+        assert_eq!(std::fs::metadata(to.join(&file)).unwrap().modified().unwrap(), old);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

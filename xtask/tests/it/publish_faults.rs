@@ -78,10 +78,11 @@ fn a_refused_compare_still_reports_the_identical_crates() {
     scan(&sb, &secrets);
 }
 
-/// Defect 10: when the crates others depend on have dependencies from crates.io
-/// (mshv's libc, vmm-sys-util, zerocopy and its derive), every crate is verified
-/// in one target dir, so each of those compiles once per run, not once per
-/// verification.
+/// Defect 10: the dependencies from crates.io that the crates share (mshv's libc,
+/// vmm-sys-util, zerocopy and its derive) compile once per run, not once per
+/// verification. The bindings' dev-dependencies ask syn for more features, so the
+/// bindings' own verification and their dependents' build two syns, and over each a
+/// zerocopy-derive and a zerocopy, as the manual flow does.
 #[test]
 fn shared_crates_io_dependencies_compile_once() {
     let mut sb = Sandbox::new(crate::xtask_bin());
@@ -89,9 +90,11 @@ fn shared_crates_io_dependencies_compile_once() {
     let fx = with_shared_dependencies(&mut sb, &fx);
     let run = publish_redist(&mut sb, &fx, &["--dry-run"]);
     run.assert_success();
-    for dependency in ["libc", "vmm-sys-util", "zerocopy", "zerocopy-derive"] {
+    let twice = ["syn", "zerocopy", "zerocopy-derive"];
+    for dependency in ["libc", "vmm-sys-util", "bitflags", "proc-macro2"].iter().chain(&twice) {
         let compiled = run.stdout.matches(&format!("Compiling {dependency} v")).count();
-        assert_eq!(compiled, 1, "{dependency} compiled {compiled} times:\n{}", run.stdout);
+        let expected = if twice.contains(dependency) { 2 } else { 1 };
+        assert_eq!(compiled, expected, "{dependency} compiled {compiled} times:\n{}", run.stdout);
     }
     assert_eq!(run.stdout.matches("would publish").count(), 2, "{}", run.stdout);
 }
