@@ -17,7 +17,7 @@ pub mod manifest;
 mod package;
 pub mod workspace;
 
-pub use engine::{CratePlan, Engine, Outcome, Ran, feed_error, strs, tail};
+pub use engine::{CratePlan, Engine, Outcome, feed_error};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;

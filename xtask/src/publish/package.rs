@@ -43,7 +43,7 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::Value;
 
-use super::{CratePlan, Engine, Ran, strs, tail};
+use super::engine::{CratePlan, Engine, Ran, strs, tail};
 use crate::feeds::Registry;
 use crate::git::{self, Git};
 use crate::{interrupt, json, run};
@@ -163,7 +163,7 @@ fn package_unverified(
         [("packaging", "packaging", package), ("shared", "compiling the shared dependencies", build)]
             .map(|(tag, step, args)| (tag.to_owned(), step.to_owned(), args));
     let mut outputs = engine.cargo_at_once(src, &commands);
-    let built = outputs.pop().expect("two commands")?.success;
+    let built = outputs.pop().expect("two commands")?.is_ok();
     check(outputs)?;
     Ok(built)
 }
