@@ -59,14 +59,7 @@ const FILES: [(&str, &str); 8] = [
 /// The fixture: `picolibc`, a repository of its own, and `hyperlight`, whose
 /// workspace `ws/` has it as a submodule of the libc crate; everything committed.
 fn fixture(sb: &mut Sandbox) -> PathBuf {
-    let picolibc = sb.root().join("picolibc");
-    fs::create_dir_all(picolibc.join("include")).unwrap();
-    fs::write(picolibc.join("include/limits.h"), "#define INT_BITS 32\n").unwrap();
-    fs::write(picolibc.join("COPYING"), "BSD\n").unwrap();
-    git(sb, &picolibc, &["init", "-q", "-b", "main"]);
-    git(sb, &picolibc, &["add", "-A"]);
-    git(sb, &picolibc, &["commit", "-q", "-m", "picolibc"]);
-
+    let url = crate::publish::picolibc(sb);
     let dir = write_files(sb, &FILES);
     let common = dir.join("ws/src/hyperlight_common");
     fs::write(
@@ -75,9 +68,8 @@ fn fixture(sb: &mut Sandbox) -> PathBuf {
     )
     .unwrap();
     symlink_dir("../../../shared", &common.join("data"));
-    let url = picolibc.to_str().unwrap();
     let at = "ws/src/hyperlight_libc/third_party/picolibc";
-    git(sb, &dir, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", url, at]);
+    git(sb, &dir, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", &url, at]);
     commit_fixture(sb, &dir)
 }
 

@@ -185,7 +185,7 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
 
 /// `picolibc`, a repository of two commits in the sandbox: its `file://` URL (a
 /// plain path would make git ignore `--depth`).
-fn picolibc(sb: &mut Sandbox) -> String {
+pub(crate) fn picolibc(sb: &mut Sandbox) -> String {
     let picolibc = sb.root().join("picolibc");
     fs::create_dir_all(picolibc.join("include")).unwrap();
     fs::write(picolibc.join("COPYING.picolibc"), "BSD\n").unwrap();
