@@ -159,14 +159,27 @@ pub struct FileLock {
 /// `path` is a symbolic link: that is where every run looks). Waits up to `timeout`
 /// for another run, saying so after a second.
 pub fn lock_beside(path: &Utf8Path, timeout: Duration) -> anyhow::Result<FileLock> {
-    let dir = parent_dir(path);
+    let lock_path = parent_dir(path).join(LOCK_FILE_NAME);
+    let waiting = format!("waiting for another cargo xtask editing {path}");
+    lock_file(&lock_path, Some(timeout), Duration::from_secs(1), &waiting)
+}
+
+/// Locks the file `lock_path` (made if missing), waiting for another run up to
+/// `timeout` (None: until it ends or an interrupt), and printing `waiting` once
+/// when it has waited `say_after`.
+pub fn lock_file(
+    lock_path: &Utf8Path,
+    timeout: Option<Duration>,
+    say_after: Duration,
+    waiting: &str,
+) -> anyhow::Result<FileLock> {
+    let dir = parent_dir(lock_path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    let lock_path = dir.join(LOCK_FILE_NAME);
     let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&lock_path)
+        .open(lock_path)
         .with_context(|| format!("cannot open the lock file {lock_path}"))?;
     let began = Instant::now();
     let mut said_so = false;
@@ -178,17 +191,17 @@ pub fn lock_beside(path: &Utf8Path, timeout: Duration) -> anyhow::Result<FileLoc
                 return Err(err).with_context(|| format!("cannot lock {lock_path}"));
             }
         }
+        crate::interrupt::check()?;
         let waited = began.elapsed();
-        if waited >= timeout {
+        if timeout.is_some_and(|t| waited >= t) {
             bail!(
-                "another cargo xtask has been editing {path} for {} s (it holds the lock {lock_path}): \
-                 let it finish and run again; if no cargo xtask is running, find the process that \
-                 holds {lock_path} and stop it",
+                "{waiting} for {} s: another cargo xtask still holds the lock {lock_path}; let it finish \
+                 and run again (if no cargo xtask is running, stop the process that holds {lock_path})",
                 waited.as_secs()
             );
         }
-        if !said_so && waited >= Duration::from_secs(1) {
-            eprintln!("waiting for another cargo xtask editing {path} (lock {lock_path})");
+        if !said_so && waited >= say_after {
+            eprintln!("{waiting} (lock {lock_path})");
             said_so = true;
         }
         std::thread::sleep(Duration::from_millis(50));

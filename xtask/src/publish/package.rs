@@ -36,7 +36,7 @@
 //! feed refuses for its size must not come after others that it took.
 
 use std::collections::BTreeSet;
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -46,7 +46,7 @@ use toml_edit::Value;
 use super::engine::{CratePlan, Engine, Ran, strs, tail};
 use crate::feeds::Registry;
 use crate::git::{self, Git};
-use crate::{interrupt, json, run};
+use crate::{json, run};
 
 /// Packages and verifies `crates` from the workspace at `src`, sets where each
 /// one's verified contents are, and checks every `.crate` against the feed's size
@@ -379,7 +379,7 @@ fn forget_extracted(name: &str, version: &str) -> anyhow::Result<()> {
 struct RegistryDirs {
     registry: Utf8PathBuf,
     before: BTreeSet<String>,
-    _turn: File,
+    _turn: crate::toml_file::FileLock,
 }
 
 const REGISTRY_PARTS: [&str; 3] = ["index", "src", "cache"];
@@ -390,25 +390,9 @@ const TURN_FILE: &str = ".hyperlight-xtask-package.lock";
 impl RegistryDirs {
     fn snapshot() -> anyhow::Result<RegistryDirs> {
         let home = crate::cargo_home::cargo_home()?;
-        std::fs::create_dir_all(&home).with_context(|| format!("cannot create {home}"))?;
-        let path = home.join(TURN_FILE);
-        let turn = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {path}"))?;
-        let mut said = false;
-        while let Err(err) = turn.try_lock() {
-            if let TryLockError::Error(err) = err {
-                return Err(err).with_context(|| format!("cannot lock {path}"));
-            }
-            if !std::mem::replace(&mut said, true) {
-                eprintln!("waiting for another run's package stage to end: it shares the cargo home {home}");
-            }
-            interrupt::check()?;
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let waiting =
+            format!("waiting for another run's package stage to end: it shares the cargo home {home}");
+        let turn = crate::toml_file::lock_file(&home.join(TURN_FILE), None, Duration::ZERO, &waiting)?;
         let registry = home.join("registry");
         let before = local_entries(&registry);
         Ok(RegistryDirs { registry, before, _turn: turn })
