@@ -121,11 +121,7 @@ fn symlink_dir(target: &str, link: &Path) {
 
 /// `cargo xtask publish --manifest-path <fixture>/ws/Cargo.toml <extra>`.
 fn publish(sb: &mut Sandbox, fixture: &Path, extra: &[&str]) -> Run {
-    let manifest = fixture.join("ws/Cargo.toml");
-    let manifest = manifest.to_str().unwrap().to_owned();
-    let mut args = vec!["publish", "--manifest-path", &manifest];
-    args.extend_from_slice(extra);
-    sb.xtask(&args)
+    crate::publish::publish(sb, &fixture.join("ws"), extra)
 }
 
 /// What `cargo package --list -p name` gives in the workspace at `workspace`,

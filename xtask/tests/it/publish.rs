@@ -271,7 +271,7 @@ fn logged_in() -> (Kellnr, Sandbox, Vec<String>) {
 }
 
 /// `cargo xtask publish --manifest-path <fixture>/Cargo.toml <extra>`.
-fn publish(sb: &mut Sandbox, fixture: &Path, extra: &[&str]) -> Run {
+pub(crate) fn publish(sb: &mut Sandbox, fixture: &Path, extra: &[&str]) -> Run {
     let manifest = fixture.join("Cargo.toml");
     let manifest = manifest.to_str().unwrap().to_owned();
     let mut args = vec!["publish", "--manifest-path", &manifest];
