@@ -266,17 +266,12 @@ fn uncommitted_changes_are_refused_unless_allow_dirty() {
     run.assert_success();
     run.assert_output_contains("with its uncommitted changes (--allow-dirty)");
     run.assert_output_contains("your uncommitted changes committed on top");
-    let kept = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("publish: work dir "))
-        .and_then(|l| l.strip_suffix(" (kept: --keep)"))
-        .unwrap_or_else(|| panic!("no kept work dir: {}", run.stderr));
-    let packaged = Path::new(kept).join("package").join(format!("{LIBC}-0.1.0"));
+    let kept = crate::publish::kept_work_dir(&run);
+    let packaged = kept.join("package").join(format!("{LIBC}-0.1.0"));
     let packaged = if packaged.is_dir() {
         packaged
     } else {
-        Path::new(kept).join("verify-dependencies").join("package").join(format!("{LIBC}-0.1.0"))
+        kept.join("verify-dependencies").join("package").join(format!("{LIBC}-0.1.0"))
     };
     let text = fs::read_to_string(packaged.join("src/lib.rs")).unwrap();
     assert!(text.contains("DIRTY"), "{text}");

@@ -270,6 +270,13 @@ fn logged_in() -> (Kellnr, Sandbox, Vec<String>) {
     logged_in_to(PACKAGES)
 }
 
+/// The work dir a `publish --keep` run kept, as its progress line names it.
+pub(crate) fn kept_work_dir(run: &Run) -> PathBuf {
+    let line = run.stderr.lines().find_map(|l| l.strip_prefix("publish: work dir "));
+    let dir = line.and_then(|l| l.strip_suffix(" (kept: --keep)"));
+    PathBuf::from(dir.unwrap_or_else(|| panic!("no kept work dir: {}", run.stderr)))
+}
+
 /// `cargo xtask publish --manifest-path <fixture>/Cargo.toml <extra>`.
 pub(crate) fn publish(sb: &mut Sandbox, fixture: &Path, extra: &[&str]) -> Run {
     let manifest = fixture.join("Cargo.toml");
@@ -502,13 +509,8 @@ fn a_dry_run_verifies_the_whole_set_with_no_feed_and_no_token() {
 
     // The kept copy: the rewrite committed, the lock with it, and nothing that
     // cargo changed while packaging (it would have rewritten a stale lock).
-    let kept = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("publish: work dir "))
-        .and_then(|l| l.strip_suffix(" (kept: --keep)"))
-        .unwrap_or_else(|| panic!("no kept work dir: {}", run.stderr));
-    let src = Path::new(kept).join("src");
+    let kept = kept_work_dir(&run);
+    let src = kept.join("src");
     let status = git(&mut sb, &src, &["status", "--porcelain"]);
     assert_eq!(status.stdout, "", "the copy changed after the rewrite commit");
     let lock = fs::read_to_string(src.join("Cargo.lock")).unwrap();
