@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
-use xshell::Shell;
 
 use crate::feeds::{self, Registry};
 use crate::git::Git;
@@ -71,7 +70,7 @@ pub struct Publish {
 }
 
 impl Publish {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         if let Some(version) = &self.version {
             check_version(version, "--version")?;
         }
@@ -94,7 +93,7 @@ impl Publish {
             );
         }
         let git = Git::find()?;
-        let (top, prefix, commit) = self.repository(sh, &git, &root)?;
+        let (top, prefix, commit) = self.repository(&git, &root)?;
         let settings = publish::Settings {
             task: "publish",
             registry: &registry,
@@ -107,22 +106,17 @@ impl Publish {
         };
         let mut copy =
             RepoCopy { options: &self, git: &git, root, top, prefix, commit, copied: String::new() };
-        publish::run(sh, &settings, &mut copy)
+        publish::run(&settings, &mut copy)
     }
 
     /// The git repository holding the workspace at `root`: its top level, `root`
     /// relative to it, and the commit checked out; an error naming what is
     /// uncommitted unless `--allow-dirty`.
-    fn repository(
-        &self,
-        sh: &Shell,
-        git: &Git,
-        root: &Utf8Path,
-    ) -> anyhow::Result<(Utf8PathBuf, String, String)> {
-        let (top, prefix) = git.toplevel(sh, root)?;
-        let commit = git.head(sh, &top)?;
+    fn repository(&self, git: &Git, root: &Utf8Path) -> anyhow::Result<(Utf8PathBuf, String, String)> {
+        let (top, prefix) = git.toplevel(root)?;
+        let commit = git.head(&top)?;
         if !self.allow_dirty {
-            refuse_uncommitted(&git.uncommitted(sh, &top)?, &top)?;
+            refuse_uncommitted(&git.uncommitted(&top)?, &top)?;
         }
         Ok((top, prefix, commit))
     }
@@ -237,7 +231,7 @@ impl publish::Task for RepoCopy<'_> {
         let listed = compare::cargo_lists(engine, &self.root, &names, options.allow_dirty)?;
         // The whole repository, so that files outside the workspace dir are there.
         let repo = engine.work().join("src");
-        self.copied = self.git.copy_repository(engine.sh(), &self.top, &repo, options.allow_dirty)?;
+        self.copied = self.git.copy_repository(&self.top, &repo, options.allow_dirty)?;
         let src = if self.prefix.is_empty() { repo } else { repo.join(&self.prefix) };
         let what =
             if self.copied == self.commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
@@ -266,7 +260,7 @@ impl publish::Task for RepoCopy<'_> {
         _: &workspace::Plan,
     ) -> anyhow::Result<(String, Option<String>)> {
         let line = if changed { "versions and requirements set, committed" } else { "nothing to change" };
-        let head = self.git.head(engine.sh(), &engine.work().join("src"))?;
+        let head = self.git.head(&engine.work().join("src"))?;
         Ok((line.to_owned(), named_commit(&head, &self.commit, &self.copied)))
     }
 }

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use toml_edit::Item;
-use xshell::Shell;
 
 use crate::feeds;
 use crate::git::Git;
@@ -108,7 +107,7 @@ impl Defaults {
 }
 
 impl PublishRedist {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         let defaults = Defaults::read()?;
         let repo = source_location(self.repo.as_deref().unwrap_or(&defaults.repo))?;
         let rev = self.rev.clone().unwrap_or(defaults.rev);
@@ -138,7 +137,7 @@ impl PublishRedist {
             allow_unchecked_consumers: self.allow_unchecked_consumers,
         };
         let mut fetch = Fetch { options: &self, git: &git, repo, rev, crates };
-        publish::run(sh, &settings, &mut fetch)
+        publish::run(&settings, &mut fetch)
     }
 }
 
@@ -158,7 +157,7 @@ impl publish::Task for Fetch<'_> {
         let t = Instant::now();
         let src = engine.work().join("src");
         eprintln!("publish-redist: fetching {repo} at {rev}");
-        let fetched = self.git.fetch(engine.sh(), repo, rev, &src)?;
+        let fetched = self.git.fetch(repo, rev, &src)?;
         let note = fetched.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
         let (commit, size) = (short(&fetched.commit), human(fetched.bytes));
         engine.stage("fetch", &format!("{repo} at {rev}{note}: commit {commit}, {size} fetched"), t);

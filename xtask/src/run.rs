@@ -141,11 +141,6 @@ pub fn cargo(dir: &Utf8Path, args: impl IntoIterator<Item = impl AsRef<OsStr>>) 
 }
 
 impl Program {
-    /// A command built with xshell's `cmd!` (its directory and environment kept).
-    pub fn cmd(cmd: xshell::Cmd<'_>) -> Program {
-        Program::new(Command::from(cmd))
-    }
-
     fn new(command: Command) -> Program {
         let name = std::path::Path::new(command.get_program()).file_stem().unwrap_or_default();
         let mut label = name.to_string_lossy().into_owned();

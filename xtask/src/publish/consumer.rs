@@ -104,7 +104,7 @@ pub fn check(
     }
 
     let copy = engine.work().join("consumer");
-    Git::find()?.snapshot(engine.sh, host, &copy)?;
+    Git::find()?.snapshot(host, &copy)?;
     let patches = patches(engine, crates);
     let (graph, stderr) = match resolve(&feed, &copy, &patches)? {
         Ok(stdout) => {

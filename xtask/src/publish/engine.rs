@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
-use xshell::Shell;
 
 use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
@@ -68,7 +67,6 @@ impl Outcome {
 /// The engine's view of a run: which task (for the progress lines), which feed,
 /// the work dir, and the time spent in cargo.
 pub struct Engine<'a> {
-    pub(super) sh: &'a Shell,
     pub(super) task: &'static str,
     pub(super) registry: &'a Registry,
     pub(super) work: &'a Utf8Path,
@@ -95,26 +93,8 @@ pub struct CargoFailed {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(
-        sh: &'a Shell,
-        task: &'static str,
-        registry: &'a Registry,
-        work: &'a Utf8Path,
-        dry_run: bool,
-    ) -> Self {
-        Engine {
-            sh,
-            task,
-            registry,
-            work,
-            dry_run,
-            cargo_time: Duration::ZERO,
-            allow_unchecked_consumers: false,
-        }
-    }
-
-    pub fn sh(&self) -> &'a Shell {
-        self.sh
+    pub fn new(task: &'static str, registry: &'a Registry, work: &'a Utf8Path, dry_run: bool) -> Self {
+        Engine { task, registry, work, dry_run, cargo_time: Duration::ZERO, allow_unchecked_consumers: false }
     }
 
     pub fn registry(&self) -> &Registry {

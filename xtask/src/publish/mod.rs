@@ -24,7 +24,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
-use xshell::Shell;
 
 use crate::cargo::Need;
 use crate::feeds::Registry;
@@ -78,7 +77,7 @@ pub trait Task {
 
 /// Runs a publish task from its work dir to its closing line, so that both tasks
 /// keep the same stages in the same order.
-pub fn run(sh: &Shell, settings: &Settings, task: &mut impl Task) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, task: &mut impl Task) -> anyhow::Result<()> {
     let started = Instant::now();
     let name = settings.task;
     let work_dir = WorkDir::create(name, settings.keep)?;
@@ -86,7 +85,7 @@ pub fn run(sh: &Shell, settings: &Settings, task: &mut impl Task) -> anyhow::Res
     if settings.keep {
         eprintln!("{name}: work dir {work} (kept: --keep)");
     }
-    let mut engine = Engine::new(sh, name, settings.registry, &work, settings.dry_run);
+    let mut engine = Engine::new(name, settings.registry, &work, settings.dry_run);
     engine.allow_unchecked_consumers = settings.allow_unchecked_consumers;
     let mut prepared = task.prepare(&engine)?;
     let mut crates = crate_plans(&engine, &prepared.ws, &prepared.plan, &prepared.src, prepared.planned_at)?;
@@ -149,8 +148,8 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
     };
     let changed = prepared.ws.rewrite(&prepared.plan, &rewrite)?;
     if changed {
-        let diff = git.diff(engine.sh, src)?;
-        git.commit_all(engine.sh, src, &prepared.message)?;
+        let diff = git.diff(src)?;
+        git.commit_all(src, &prepared.message)?;
         if !diff.is_empty() {
             gha::group(&format!("{}: the manifest diff", engine.task), || print!("{diff}"));
         }

@@ -75,7 +75,7 @@ fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePl
         return result;
     }
     let index = engine.work().join("empty-index");
-    Git::find()?.empty_index(engine.sh, &index)?;
+    Git::find()?.empty_index(&index)?;
     let index_url = git::file_url(&index);
     let index_config = vec![format!("registries.{feed}.index={}", Value::from(index_url.as_str()))];
     if dependencies.is_empty() || dependents.is_empty() {
