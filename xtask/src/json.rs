@@ -1,12 +1,10 @@
-//! A small, strict JSON reader (RFC 8259) and a string quoter, with no dependency.
-//!
-//! Input may carry secrets, so an [`Error`] says where and what went wrong but never
-//! quotes it, and the `Debug` of a [`Value`] shows the shape of strings, not their text.
+//! A small, strict JSON reader (RFC 8259) and a string quoter. Input may carry
+//! secrets, so an [`Error`] says where and what but never quotes the text, and the
+//! `Debug` of a [`Value`] shows the length of strings, not their text.
 
 use std::fmt;
 
-/// A parsed JSON value. Numbers keep their text: nothing here does arithmetic, and
-/// the text cannot lose precision.
+/// A JSON value. Numbers keep their text: nothing here does arithmetic.
 #[derive(Clone, PartialEq)]
 pub enum Value {
     Null,
@@ -19,7 +17,7 @@ pub enum Value {
 }
 
 impl Value {
-    /// The member `key` of an object; `None` for a missing key or a non-object.
+    /// The member `key` of an object.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
             Value::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
@@ -35,8 +33,6 @@ impl Value {
     }
 }
 
-/// The shape only: strings show their length, never their text (one of them may be a
-/// token), so a `{:?}` in a panic or a test failure leaks nothing.
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -50,10 +46,9 @@ impl fmt::Debug for Value {
     }
 }
 
-/// Where the text stops being JSON, and why. Holds no part of the text.
+/// Where the text stops being JSON (1-based, columns in characters), and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
-    /// 1-based line and column (in characters) of the offending character.
     pub line: usize,
     pub column: usize,
     pub what: &'static str,
@@ -67,15 +62,14 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Deeper than any answer this program reads; bounds the recursion on hostile input.
+/// Bounds the recursion on hostile input; deeper than any answer read here.
 const MAX_DEPTH: usize = 128;
 
-/// Parses one JSON value filling the whole text (whitespace around it allowed).
+/// One JSON value filling the whole text (whitespace around it allowed).
 pub fn parse(text: &str) -> Result<Value, Error> {
     let mut parser = Parser { text, pos: 0, depth: 0 };
-    parser.skip_whitespace();
     let value = parser.value()?;
-    parser.skip_whitespace();
+    parser.whitespace();
     if parser.pos < text.len() {
         return Err(parser.error("unexpected text after the JSON value"));
     }
@@ -84,26 +78,20 @@ pub fn parse(text: &str) -> Result<Value, Error> {
 
 /// `text` as a JSON string literal, quotes included.
 pub fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
+    let mut out = String::from('"');
     for c in text.chars() {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
+            '"' | '\\' => out.extend(['\\', c]),
             '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c if c < ' ' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
             c => out.push(c),
         }
     }
-    out.push('"');
-    out
+    out + "\""
 }
 
 struct Parser<'a> {
     text: &'a str,
-    /// Byte offset of the next character.
     pos: usize,
     depth: usize,
 }
@@ -115,240 +103,188 @@ impl Parser<'_> {
 
     fn error_at(&self, pos: usize, what: &'static str) -> Error {
         let before = &self.text[..pos];
-        let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        Error { line, column: before[line_start..].chars().count() + 1, what }
+        Error {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+            what,
+        }
+    }
+
+    fn need(&self, ok: bool, what: &'static str) -> Result<(), Error> {
+        if ok { Ok(()) } else { Err(self.error(what)) }
+    }
+
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), Error> {
+        let next = self.eat(byte);
+        self.need(next, what)
     }
 
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
 
-    fn skip_whitespace(&mut self) {
+    /// Consumes `byte` if it comes next.
+    fn eat(&mut self, byte: u8) -> bool {
+        let next = self.peek() == Some(byte);
+        self.pos += usize::from(next);
+        next
+    }
+
+    fn whitespace(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
-    /// Consumes `byte` or fails with `what`.
-    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), Error> {
-        if self.peek() != Some(byte) {
-            return Err(self.error(what));
-        }
-        self.pos += 1;
-        Ok(())
-    }
-
     fn value(&mut self) -> Result<Value, Error> {
+        self.whitespace();
         match self.peek() {
             None => Err(self.error("unexpected end of the text, expected a value")),
-            Some(b'{') => self.nested(Parser::object),
-            Some(b'[') => self.nested(Parser::array),
+            Some(b'{') => self.nested(true),
+            Some(b'[') => self.nested(false),
             Some(b'"') => self.string().map(Value::String),
             Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(b't') => self.literal("true", Value::Bool(true)),
-            Some(b'f') => self.literal("false", Value::Bool(false)),
-            Some(b'n') => self.literal("null", Value::Null),
-            Some(_) => Err(self.error("expected a value")),
+            Some(_) => {
+                for (word, value) in
+                    [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)]
+                {
+                    if self.text[self.pos..].starts_with(word) {
+                        self.pos += word.len();
+                        return Ok(value);
+                    }
+                }
+                Err(self.error("expected a value"))
+            }
         }
     }
 
-    fn nested(&mut self, parse: fn(&mut Self) -> Result<Value, Error>) -> Result<Value, Error> {
-        if self.depth == MAX_DEPTH {
-            return Err(self.error("arrays and objects nested too deeply"));
-        }
+    /// An object or an array, the cursor on its opening bracket.
+    fn nested(&mut self, object: bool) -> Result<Value, Error> {
+        self.need(self.depth < MAX_DEPTH, "arrays and objects nested too deeply")?;
         self.depth += 1;
-        let value = parse(self);
+        self.pos += 1;
+        let (close, what) = if object {
+            (b'}', "expected `,` or `}` in an object")
+        } else {
+            (b']', "expected `,` or `]` in an array")
+        };
+        let (mut members, mut items) = (Vec::new(), Vec::new());
+        self.whitespace();
+        let mut done = self.eat(close);
+        while !done {
+            if object {
+                self.whitespace();
+                let key_pos = self.pos;
+                self.need(self.peek() == Some(b'"'), "expected a string as the key of an object member")?;
+                let key = self.string()?;
+                if members.iter().any(|(k, _)| *k == key) {
+                    return Err(self.error_at(key_pos, "duplicate key in an object"));
+                }
+                self.whitespace();
+                self.expect(b':', "expected `:` after the key of an object member")?;
+                members.push((key, self.value()?));
+            } else {
+                items.push(self.value()?);
+            }
+            self.whitespace();
+            done = self.eat(close);
+            if !done {
+                self.expect(b',', what)?;
+            }
+        }
         self.depth -= 1;
-        value
-    }
-
-    fn literal(&mut self, word: &'static str, value: Value) -> Result<Value, Error> {
-        if !self.text[self.pos..].starts_with(word) {
-            return Err(self.error("expected a value"));
-        }
-        self.pos += word.len();
-        Ok(value)
-    }
-
-    fn object(&mut self) -> Result<Value, Error> {
-        self.pos += 1; // `{`
-        let mut members: Vec<(String, Value)> = Vec::new();
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(Value::Object(members));
-        }
-        loop {
-            self.skip_whitespace();
-            let key_pos = self.pos;
-            if self.peek() != Some(b'"') {
-                return Err(self.error("expected a string as the key of an object member"));
-            }
-            let key = self.string()?;
-            if members.iter().any(|(k, _)| *k == key) {
-                return Err(self.error_at(key_pos, "duplicate key in an object"));
-            }
-            self.skip_whitespace();
-            self.expect(b':', "expected `:` after the key of an object member")?;
-            self.skip_whitespace();
-            let value = self.value()?;
-            members.push((key, value));
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Value::Object(members));
-                }
-                _ => return Err(self.error("expected `,` or `}` in an object")),
-            }
-        }
-    }
-
-    fn array(&mut self) -> Result<Value, Error> {
-        self.pos += 1; // `[`
-        let mut items = Vec::new();
-        self.skip_whitespace();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(Value::Array(items));
-        }
-        loop {
-            self.skip_whitespace();
-            items.push(self.value()?);
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err(self.error("expected `,` or `]` in an array")),
-            }
-        }
+        Ok(if object { Value::Object(members) } else { Value::Array(items) })
     }
 
     fn string(&mut self) -> Result<String, Error> {
-        self.pos += 1; // `"`
+        self.pos += 1;
         let mut out = String::new();
         loop {
             let rest = &self.text[self.pos..];
-            // Copy the run of plain characters in one go.
-            let plain =
-                rest.find(|c: char| c == '"' || c == '\\' || u32::from(c) < 0x20).unwrap_or(rest.len());
+            let plain = rest.find(|c: char| c == '"' || c == '\\' || c < ' ').unwrap_or(rest.len());
             out.push_str(&rest[..plain]);
             self.pos += plain;
+            let at = self.pos;
             match self.peek() {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => {
                     self.pos += 1;
                     return Ok(out);
                 }
-                Some(b'\\') => {
-                    let escape_pos = self.pos;
-                    self.pos += 1;
-                    let c = match self.peek() {
-                        Some(b'"') => '"',
-                        Some(b'\\') => '\\',
-                        Some(b'/') => '/',
-                        Some(b'b') => '\u{8}',
-                        Some(b'f') => '\u{c}',
-                        Some(b'n') => '\n',
-                        Some(b'r') => '\r',
-                        Some(b't') => '\t',
-                        Some(b'u') => {
-                            self.pos += 1;
-                            out.push(self.unicode_escape(escape_pos)?);
-                            continue;
-                        }
-                        _ => return Err(self.error_at(escape_pos, "invalid escape in a string")),
-                    };
-                    self.pos += 1;
-                    out.push(c);
-                }
+                Some(b'\\') => self.pos += 1,
                 Some(_) => return Err(self.error("control character in a string (it must be escaped)")),
             }
+            let escaped = self.peek();
+            self.pos += 1;
+            out.push(match escaped {
+                Some(b'u') => self.unicode_escape(at)?,
+                Some(b'b') => '\u{8}',
+                Some(b'f') => '\u{c}',
+                Some(b'n') => '\n',
+                Some(b'r') => '\r',
+                Some(b't') => '\t',
+                Some(c @ (b'"' | b'\\' | b'/')) => char::from(c),
+                _ => return Err(self.error_at(at, "invalid escape in a string")),
+            });
         }
     }
 
-    /// The character of `\uXXXX` (just past the `u`), joining a UTF-16 surrogate pair
-    /// written as two escapes; a lone surrogate is no character and is refused.
-    fn unicode_escape(&mut self, escape_pos: usize) -> Result<char, Error> {
-        let first = self.hex4()?;
-        let code = match first {
-            0xD800..=0xDBFF => {
-                if !self.text[self.pos..].starts_with("\\u") {
-                    return Err(self.error_at(escape_pos, "high surrogate not followed by a low surrogate"));
+    /// The character of `\uXXXX` at `at`, joining a UTF-16 surrogate pair written as
+    /// two escapes; a lone surrogate is no character.
+    fn unicode_escape(&mut self, at: usize) -> Result<char, Error> {
+        let code = match self.hex4()? {
+            high @ 0xD800..=0xDBFF => {
+                let mut low = 0;
+                if self.text[self.pos..].starts_with("\\u") {
+                    self.pos += 2;
+                    low = self.hex4()?;
                 }
-                self.pos += 2;
-                let second = self.hex4()?;
-                if !(0xDC00..=0xDFFF).contains(&second) {
-                    return Err(self.error_at(escape_pos, "high surrogate not followed by a low surrogate"));
+                if !(0xDC00..=0xDFFF).contains(&low) {
+                    return Err(self.error_at(at, "high surrogate not followed by a low surrogate"));
                 }
-                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+                0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
             }
-            0xDC00..=0xDFFF => return Err(self.error_at(escape_pos, "low surrogate without a high one")),
+            0xDC00..=0xDFFF => return Err(self.error_at(at, "low surrogate without a high one")),
             code => code,
         };
-        // Cannot fail: every value outside the surrogate range is a char.
-        char::from_u32(code).ok_or_else(|| self.error_at(escape_pos, "invalid \\u escape"))
+        char::from_u32(code).ok_or_else(|| self.error_at(at, "invalid \\u escape"))
     }
 
     fn hex4(&mut self) -> Result<u32, Error> {
-        let digits = self.text.as_bytes().get(self.pos..self.pos + 4);
-        match digits {
-            Some(d) if d.iter().all(u8::is_ascii_hexdigit) => {
-                // Four ASCII hex digits: valid UTF-8 and a valid number.
-                let value = u32::from_str_radix(&self.text[self.pos..self.pos + 4], 16)
-                    .map_err(|_| self.error("expected four hex digits after \\u"))?;
-                self.pos += 4;
-                Ok(value)
-            }
-            _ => Err(self.error("expected four hex digits after \\u")),
-        }
+        let digits =
+            self.text.get(self.pos..self.pos + 4).filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()));
+        let code = digits.and_then(|d| u32::from_str_radix(d, 16).ok());
+        let code = code.ok_or_else(|| self.error("expected four hex digits after \\u"))?;
+        self.pos += 4;
+        Ok(code)
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
     fn number(&mut self) -> Result<Value, Error> {
         let start = self.pos;
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
+        self.eat(b'-');
+        if !self.eat(b'0') {
+            self.digits("expected a digit in a number")?;
         }
-        match self.peek() {
-            Some(b'0') => {
-                self.pos += 1;
-                if matches!(self.peek(), Some(b'0'..=b'9')) {
-                    return Err(self.error("leading zero in a number"));
-                }
-            }
-            Some(b'1'..=b'9') => self.digits(),
-            _ => return Err(self.error("expected a digit in a number")),
+        self.need(!matches!(self.peek(), Some(b'0'..=b'9')), "leading zero in a number")?;
+        if self.eat(b'.') {
+            self.digits("expected a digit after the decimal point")?;
         }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.error("expected a digit after the decimal point"));
-            }
-            self.digits();
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.error("expected a digit in the exponent"));
-            }
-            self.digits();
+        if self.eat(b'e') || self.eat(b'E') {
+            let _sign = self.eat(b'+') || self.eat(b'-');
+            self.digits("expected a digit in the exponent")?;
         }
         Ok(Value::Number(self.text[start..self.pos].to_owned()))
     }
 
-    fn digits(&mut self) {
+    /// A run of digits, at least one.
+    fn digits(&mut self, what: &'static str) -> Result<(), Error> {
+        let start = self.pos;
         while let Some(b'0'..=b'9') = self.peek() {
             self.pos += 1;
         }
+        self.need(self.pos > start, what)
     }
 }
 
