@@ -1,49 +1,41 @@
-//! What the tasks ask of cargo: log in and out of a feed, check access to one, and
-//! its version. Always the cargo that runs the xtask, through [`run::cargo`].
-//!
-//! Also the one reading of cargo's messages about a feed, [`classify`]: the access
-//! check and publish-redist both turn cargo's stderr into a [`FeedError`], so that
-//! a 403 reads as a token without the needed permission and an HTML error page as
-//! its status and one line, wherever they show up.
+//! What the tasks ask of cargo (login, logout, access, version), always of the
+//! cargo running the xtask, and [`classify`], the one reading of cargo's messages
+//! about a feed: a 403 reads as a token without a permission and an HTML error page
+//! as its status and one line, wherever they show up.
 
 use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context;
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::feeds::Registry;
 use crate::run::{self, RunError, RunErrorKind};
 use crate::secret::{AuthHeader, SecretEnv};
 
-/// Stores `header` as the token of `registry` through `cargo login`, which reads it
-/// from stdin: never from argv, where other users of the machine could see it.
+/// Stores `header` as the token of `registry`: `cargo login` reads it from stdin,
+/// never argv, where other users of the machine could see it.
 pub fn login(registry: &Registry, header: &AuthHeader) -> anyhow::Result<()> {
-    let name = &registry.name;
-    run::cargo(&crate::project_root(), ["login", "--registry", name])
+    let args = ["login", "--registry", &registry.name];
+    run::cargo(&crate::project_root(), args)
         .stdin_secret(header.secret())
         .redact(&header.forms())
-        .label(format!("cargo login --registry {name}"))
         .output()?;
     Ok(())
 }
 
 /// Removes the stored token of `registry`; fine when none is stored.
 pub fn logout(registry: &Registry) -> anyhow::Result<()> {
-    let name = &registry.name;
-    run::cargo(&crate::project_root(), ["logout", "--registry", name])
-        .label(format!("cargo logout --registry {name}"))
-        .output()?;
+    run::cargo(&crate::project_root(), ["logout", "--registry", &registry.name]).output()?;
     Ok(())
 }
 
-/// The environment that hands `header` to cargo for each of `feeds` the way
-/// Microsoft's pipeline task does (`CARGO_REGISTRIES_<NAME>_TOKEN` with the
-/// `cargo:token` provider), so no credentials file is read or written. `forms` are
-/// the other forms of the secret behind the header (the PAT), to redact as well.
+/// The environment that hands `header` to cargo for each of `feeds` as Microsoft's
+/// pipeline task does (`CARGO_REGISTRIES_<NAME>_TOKEN` with the `cargo:token`
+/// provider), so no credentials file is used. `forms` are the other forms of the
+/// secret (the PAT), to redact as well.
 pub fn token_env(feeds: &[Registry], header: &AuthHeader, forms: &[String]) -> SecretEnv {
-    let mut forms = forms.to_vec();
-    forms.extend(header.forms());
+    let forms = [forms, &header.forms()].concat();
     feeds.iter().fold(SecretEnv::default(), |env, feed| {
         env.secret(feed.env_var("token"), header.secret(), forms.clone())
             .plain(feed.env_var("credential-provider"), "cargo:token")
@@ -57,37 +49,40 @@ pub enum Access {
     Failed(FeedError),
 }
 
-/// What went wrong between cargo and a feed, read from cargo's messages.
+/// What went wrong between cargo and a feed, read from cargo's messages. The
+/// reasons are one line of the feed's answer (an HTML page's title), never more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedError {
-    /// Cargo refused before asking: no credential provider is configured, which an
-    /// authenticated feed needs.
+    /// No credential provider is configured, which an authenticated feed needs.
     NoProvider,
-    /// Cargo has no token for the feed (nothing stored, no provider answered).
     NoToken,
-    /// The feed answered 401 (cargo: `token rejected`): the token is wrong or expired.
+    /// 401: the token is wrong or expired.
     Rejected,
-    /// The feed answered 403 to the token: it is valid but lacks a permission. The
-    /// reason is the feed's own line (Azure: `You lack Packaging read`).
-    Forbidden { reason: String },
-    /// Another HTTP status: the feed or a proxy in front of it failed. The reason is
-    /// one line of the answer (an HTML page's title), never the whole page.
-    Http { status: u16, reason: String },
-    /// No answer in time: cargo stopped waiting, or the xtask stopped cargo.
-    TimedOut { after: Duration },
-    /// No answer at all (a network error, cargo's message says which).
+    /// 403: a valid token without a permission (Azure: `You lack Packaging read`).
+    Forbidden {
+        reason: String,
+    },
+    /// Another status: the feed or a proxy in front of it failed.
+    Http {
+        status: u16,
+        reason: String,
+    },
+    TimedOut {
+        after: Duration,
+    },
+    /// No answer at all (a network error).
     Unreachable(String),
-    /// The feed already has this version (cargo's own check before the upload):
-    /// versions are immutable.
+    /// The feed has this version already: versions are immutable.
     AlreadyExists(String),
     /// A dependency is not in the registry cargo looked in.
     NoMatchingPackage(String),
-    /// The `.crate` is over the feed's size limit (HTTP 413, or the feed says so).
+    /// Over the feed's size limit.
     TooLarge(String),
-    /// The feed answered the upload with another 4xx: it does not take this
-    /// crate or its manifest as they are.
-    Refused { status: u16, reason: String },
-    /// Cargo failed for a reason none of the above names; its message says why.
+    /// Another 4xx to an upload: the feed does not take this crate as it is.
+    Refused {
+        status: u16,
+        reason: String,
+    },
     Other(String),
 }
 
@@ -103,6 +98,16 @@ impl fmt::Display for Access {
         match self {
             Access::Ok => f.write_str("ok"),
             Access::Failed(err) => err.fmt(f),
+        }
+    }
+}
+
+impl Access {
+    /// What to do about a verdict.
+    pub fn hint(&self) -> String {
+        match self {
+            Access::Ok => String::new(),
+            Access::Failed(err) => err.hint(Need::Read),
         }
     }
 }
@@ -132,19 +137,8 @@ impl fmt::Display for FeedError {
 
 impl std::error::Error for FeedError {}
 
-impl Access {
-    /// What to do about a verdict.
-    pub fn hint(&self) -> String {
-        match self {
-            Access::Ok => String::new(),
-            Access::Failed(err) => err.hint(Need::Read),
-        }
-    }
-}
-
 impl FeedError {
-    /// Whether running again can help: a network failure, a time-out or a 5xx
-    /// (and 429). Everything else needs a change first.
+    /// Whether running again can help: a network failure, a time-out, a 5xx or 429.
     pub fn is_transient(&self) -> bool {
         match self {
             FeedError::Http { status, .. } => *status >= 500 || *status == 429,
@@ -155,10 +149,9 @@ impl FeedError {
 
     /// What to do about it, when the access was needed for `need`.
     pub fn hint(&self, need: Need) -> String {
-        let scope = match need {
-            Need::Read => "Packaging read",
-            Need::Publish => "Packaging read & write",
-        };
+        let (scope, access) =
+            if need == Need::Read { ("Packaging read", "read") } else { ("Packaging read & write", "write") };
+        let network = "check the network and the feed's index URL";
         match self {
             FeedError::NoProvider => {
                 "run `cargo xtask setup` (cargo-login and cargo-login-ci run it too)".into()
@@ -173,21 +166,16 @@ impl FeedError {
             ),
             FeedError::Forbidden { .. } => format!(
                 "the feed knows the token but it may not do this: use a PAT with the {scope} scope \
-                 (`cargo xtask rotate-pat --access {}`), or ask for {scope} on the feed",
-                if need == Need::Read { "read" } else { "write" }
+                 (`cargo xtask rotate-pat --access {access}`), or ask for {scope} on the feed"
             ),
-            FeedError::Http { .. } if self.is_transient() => {
-                "the feed (or a proxy in front of it) answered with an error page: try again later, \
-                 and check the feed's index URL"
-                    .into()
-            }
+            FeedError::Http { .. } if self.is_transient() => "the feed (or a proxy in front of it) answered \
+                 with an error page: try again later, and check the feed's index URL"
+                .into(),
             FeedError::Http { .. } => "check the feed's index URL".into(),
-            FeedError::TimedOut { .. } => format!(
-                "check the network and the feed's index URL; on a slow network allow more time with \
-                 {}=<seconds>",
-                run::TIMEOUT_VAR
-            ),
-            FeedError::Unreachable(_) => "check the network and the feed's index URL".into(),
+            FeedError::TimedOut { .. } => {
+                format!("{network}; on a slow network allow more time with {}=<seconds>", run::TIMEOUT_VAR)
+            }
+            FeedError::Unreachable(_) => network.into(),
             FeedError::AlreadyExists(_) => "feed versions are immutable: publish these sources under a new \
                  version (`--version`, such as 0.1.2-20240416)"
                 .into(),
@@ -207,86 +195,71 @@ impl FeedError {
     }
 }
 
-/// A crate name no feed holds: asking for it makes cargo fetch the feed's
-/// `config.json` and one index file with its token, and the feed's "not found"
-/// then proves the token was accepted.
+/// A crate no feed holds: asking for it makes cargo fetch the feed's `config.json`
+/// and an index file with its token, and "not found" proves the token was accepted.
 const PROBE_CRATE: &str = "hyperlight-xtask-access-probe";
 
-/// The probe's own time limit (`XTASK_TIMEOUT_SECS` overrides it). Cargo is told
-/// to give up on a silent request after a quarter of it, with one retry (a
-/// network blip must not fail a CI login), so that on a hanging feed cargo's own
-/// message comes first, at about half the limit, and the limit is the backstop.
+/// Cargo gives up on a silent request after a quarter of it, with one retry, so on a
+/// hanging feed cargo's own message comes first and the limit is the backstop.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Asks cargo, run in `dir` (the repo root, whose config names the feeds), for a
-/// crate of `registry` and classifies the answer. `env` is extra environment for
-/// cargo (the token variables of `cargo-login-ci --github-env` and rotate-pat);
-/// `forms` are the secrets the run knows, redacted from the verdict with `env`'s.
+/// Asks cargo, in `dir` (whose config names the feeds), for a crate of `registry`
+/// and classifies the answer. `env` is extra environment for cargo (token
+/// variables); `forms` are the run's secrets, redacted from the verdict.
 pub fn check_access(
     dir: &Utf8Path,
     registry: &Registry,
     env: &SecretEnv,
     forms: &[String],
 ) -> anyhow::Result<Access> {
-    let name = &registry.name;
-    let home = ProbeHome::new(name)?;
-    let limit = run::timeout_or(PROBE_TIMEOUT);
-    let http_timeout = (limit.as_secs() / 4).max(1).to_string();
-    let result = run::cargo(dir, ["info", "--registry", name, PROBE_CRATE])
-        .label(format!("cargo info --registry {name}"))
+    let home = ProbeHome::new(&registry.name)?;
+    let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
+    let result = run::cargo(dir, ["info", "--registry", &registry.name, PROBE_CRATE])
         .timeout(PROBE_TIMEOUT)
         .env("CARGO_HTTP_TIMEOUT", &http_timeout)
         .env("CARGO_NET_RETRY", "1")
-        .env("CARGO_HOME", home.dir.as_str())
+        .env("CARGO_HOME", home.0.as_str())
         .secret_env(env)
         .redact(forms)
         .output();
     match result {
         Ok(_) => Ok(Access::Ok),
-        Err(RunError { kind: RunErrorKind::Exit { stderr, .. }, .. })
-            if stderr.contains(&format!("could not find `{PROBE_CRATE}`")) =>
-        {
-            Ok(Access::Ok)
-        }
-        Err(RunError { kind: RunErrorKind::Exit { stderr, .. }, .. }) => {
-            Ok(Access::Failed(classify(&stderr)))
-        }
-        Err(RunError { kind: RunErrorKind::TimedOut { limit }, .. }) => {
-            Ok(Access::Failed(FeedError::TimedOut { after: limit }))
-        }
-        Err(err) => Err(err.into()),
+        Err(err) => match err.kind {
+            RunErrorKind::Exit { stderr, .. }
+                if stderr.contains(&format!("could not find `{PROBE_CRATE}`")) =>
+            {
+                Ok(Access::Ok)
+            }
+            RunErrorKind::Exit { stderr, .. } => Ok(Access::Failed(classify(&stderr))),
+            RunErrorKind::TimedOut { limit } => Ok(Access::Failed(FeedError::TimedOut { after: limit })),
+            kind => Err(RunError { kind, ..err }.into()),
+        },
     }
 }
 
-/// A private `CARGO_HOME` for one access check, holding copies of the config and
-/// credentials files of the real one, so cargo sees exactly what it would see
-/// there. Why: while cargo updates an index it holds the lock of its home's
-/// package cache, and checks sharing a home wait for each other (`Blocking
-/// waiting for file lock on package cache`): two hanging feeds would cost two
-/// time limits. Removed when dropped.
-struct ProbeHome {
-    dir: camino::Utf8PathBuf,
-}
+/// A private `CARGO_HOME` for one access check, with copies of the real one's
+/// config and credentials: while cargo updates an index it locks its home's package
+/// cache, so checks sharing a home would wait for each other. Removed when dropped.
+struct ProbeHome(Utf8PathBuf);
 
 impl ProbeHome {
     fn new(feed: &str) -> anyhow::Result<ProbeHome> {
         let real = crate::cargo_home::cargo_home()?;
-        let temp = camino::Utf8PathBuf::try_from(std::env::temp_dir())
-            .map_err(|e| anyhow::anyhow!("the temp dir is not UTF-8 (set TMPDIR): {e}"))?;
-        let dir = temp.join(format!("hyperlight-xtask-check-{}-{feed}", std::process::id()));
+        let temp =
+            Utf8PathBuf::try_from(std::env::temp_dir()).context("the temp dir is not UTF-8 (set TMPDIR)")?;
+        let home = ProbeHome(temp.join(format!("hyperlight-xtask-check-{}-{feed}", std::process::id())));
         // A leftover of a killed run of this pid is stale.
-        let _ = std::fs::remove_dir_all(&dir);
-        // The credentials file is copied in: no one else may read it there either.
+        let _ = std::fs::remove_dir_all(&home.0);
+        // Only the user may read the credentials copied in.
         #[cfg_attr(not(unix), allow(unused_mut))]
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&dir).with_context(|| format!("cannot create {dir} for the access check"))?;
-        let home = ProbeHome { dir };
+        builder.create(&home.0).with_context(|| format!("cannot create {} for the access check", home.0))?;
         for name in ["config.toml", "config", "credentials.toml", "credentials"] {
             let from = real.join(name);
             if from.is_file() {
-                std::fs::copy(&from, home.dir.join(name))
+                std::fs::copy(&from, home.0.join(name))
                     .with_context(|| format!("cannot copy {from} for the access check"))?;
             }
         }
@@ -296,130 +269,112 @@ impl ProbeHome {
 
 impl Drop for ProbeHome {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
 /// What cargo's stderr says went wrong with a feed. Pass it redacted: the reasons
 /// it keeps are lines of the feed's answer.
 pub fn classify(stderr: &str) -> FeedError {
-    if stderr.contains("require a credential-provider to be configured") {
-        return FeedError::NoProvider;
-    }
-    if stderr.contains("no token found") {
-        return FeedError::NoToken;
-    }
-    if let Some(line) = error_line(stderr, "already exists") {
-        return FeedError::AlreadyExists(line);
-    }
-    if let Some(line) = error_line(stderr, "no matching package named") {
-        return FeedError::NoMatchingPackage(line);
-    }
     let status = http_status(stderr);
-    if status == Some(413) || stderr.contains("max upload size") {
-        let reason = body_reason(stderr).unwrap_or_else(|| "HTTP 413".into());
-        return FeedError::TooLarge(reason);
+    let reason = || body_reason(stderr).unwrap_or_else(|| "no reason given".into());
+    let line_with = |words: &str| stderr.lines().find(|l| l.contains(words)).map(error_line);
+    if stderr.contains("require a credential-provider to be configured") {
+        FeedError::NoProvider
+    } else if stderr.contains("no token found") {
+        FeedError::NoToken
+    } else if let Some(line) = line_with("already exists") {
+        FeedError::AlreadyExists(line)
+    } else if let Some(line) = line_with("no matching package named") {
+        FeedError::NoMatchingPackage(line)
+    } else if status == Some(413) || stderr.contains("max upload size") {
+        FeedError::TooLarge(body_reason(stderr).unwrap_or_else(|| "HTTP 413".into()))
+    } else if stderr.contains("token rejected") || status == Some(401) {
+        FeedError::Rejected
+    } else if status == Some(403) {
+        FeedError::Forbidden { reason: reason() }
+    } else if let Some(status) = status {
+        // The publish API's answer (`(status 400 Bad Request)`): the feed saw the upload.
+        match status {
+            400..500 if stderr.contains("(status ") => FeedError::Refused { status, reason: reason() },
+            _ => FeedError::Http { status, reason: reason() },
+        }
+    } else {
+        let last = stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty() && !l.starts_with("Caused by") && !l.starts_with("warning"));
+        let why = error_line(last.unwrap_or("cargo failed without a message"));
+        if is_network_error(stderr) { FeedError::Unreachable(why) } else { FeedError::Other(why) }
     }
-    if stderr.contains("token rejected") || status == Some(401) {
-        return FeedError::Rejected;
-    }
-    if let Some(status) = status {
-        let reason = body_reason(stderr).unwrap_or_else(|| "no reason given".into());
-        return match status {
-            403 => FeedError::Forbidden { reason },
-            // The publish API's answer (`(status 400 Bad Request)`): the feed saw the upload.
-            400..500 if stderr.contains("(status ") => FeedError::Refused { status, reason },
-            _ => FeedError::Http { status, reason },
-        };
-    }
-    let reason = stderr
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty() && !l.starts_with("Caused by") && !l.starts_with("warning"))
-        .unwrap_or("cargo failed without a message")
-        .trim_start_matches("error: ");
-    let reason = one_line(reason);
-    if is_network_error(stderr) { FeedError::Unreachable(reason) } else { FeedError::Other(reason) }
 }
 
-/// Whether cargo's message is one of a failed connection: curl's `[N] …` codes,
-/// or cargo's own words for them.
+/// Whether cargo's message is one of a failed connection: curl's `[N] …` codes, or
+/// cargo's own words for them.
 fn is_network_error(stderr: &str) -> bool {
     let curl_code = stderr.match_indices('[').any(|(at, _)| {
         let digits = stderr[at + 1..].chars().take_while(char::is_ascii_digit).count();
         digits > 0 && stderr[at + 1 + digits..].starts_with("] ")
     });
-    curl_code
-        || ["spurious network error", "failed to connect", "Connection refused", "timed out", "resolve host"]
-            .iter()
-            .any(|words| stderr.contains(words))
+    let words =
+        ["spurious network error", "failed to connect", "Connection refused", "timed out", "resolve host"];
+    curl_code || words.iter().any(|words| stderr.contains(words))
 }
 
-/// The first line of `stderr` holding `words`, without cargo's `error: `.
-fn error_line(stderr: &str, words: &str) -> Option<String> {
-    let line = stderr.lines().find(|l| l.contains(words))?;
-    Some(one_line(line.trim().trim_start_matches("error: ")))
+/// A line of cargo's, without its `error: `.
+fn error_line(line: &str) -> String {
+    one_line(line.trim().trim_start_matches("error: "))
 }
 
 /// The HTTP status of cargo's `… got 403` (index reads) or `(status 403 Forbidden)`
 /// (the publish API).
 fn http_status(stderr: &str) -> Option<u16> {
-    let number_after = |marker: &str| {
+    [", got ", "(status "].iter().find_map(|marker| {
         stderr.match_indices(marker).find_map(|(at, _)| {
             let digits: String =
                 stderr[at + marker.len()..].chars().take_while(char::is_ascii_digit).collect();
             digits.parse::<u16>().ok().filter(|s| (100..600).contains(s))
         })
-    };
-    number_after(", got ").or_else(|| number_after("(status "))
+    })
 }
 
 /// One line saying why, from the answer's body cargo quotes after `body:` (index
-/// reads) or after the status (the publish API): an HTML page's `<title>` (or
-/// first heading), else its first line of text.
+/// reads) or after the status (the publish API): an HTML page's `<title>` (or first
+/// heading), else its first line of text.
 fn body_reason(stderr: &str) -> Option<String> {
     let body = match stderr.find("body:") {
         Some(at) => &stderr[at + "body:".len()..],
         None => {
-            let at = stderr.find("(status ")?;
-            let after = &stderr[at..];
+            let after = &stderr[stderr.find("(status ")?..];
             &after[after.find("):")? + 2..]
         }
     };
     let lower = body.to_ascii_lowercase();
-    if lower.contains("<html") || lower.contains("<!doctype") || lower.contains("</") {
-        for tag in ["title", "h1", "h2"] {
-            if let Some(start) = lower.find(&format!("<{tag}")) {
-                let inner = &body[start..];
-                let open_end = inner.find('>')? + 1;
-                let close = inner.to_ascii_lowercase().find(&format!("</{tag}"))?;
-                let text = one_line(&strip_tags(&inner[open_end..close.max(open_end)]));
-                if !text.is_empty() {
-                    return Some(text);
-                }
+    if !(lower.contains("<html") || lower.contains("<!doctype") || lower.contains("</")) {
+        return body.lines().map(str::trim).find(|l| !l.is_empty()).map(one_line);
+    }
+    for tag in ["title", "h1", "h2"] {
+        if let Some(start) = lower.find(&format!("<{tag}")) {
+            let inner = &body[start..];
+            let open_end = inner.find('>')? + 1;
+            let close = inner.to_ascii_lowercase().find(&format!("</{tag}"))?;
+            let text = one_line(&strip_tags(&inner[open_end..close.max(open_end)]));
+            if !text.is_empty() {
+                return Some(text);
             }
         }
-        let text = one_line(&strip_tags(body));
-        return (!text.is_empty()).then_some(text);
     }
-    body.lines().map(str::trim).find(|l| !l.is_empty()).map(one_line)
+    Some(one_line(&strip_tags(body))).filter(|text| !text.is_empty())
 }
 
+/// The text outside the tags, a space for each tag's end.
 fn strip_tags(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                out.push(' ');
-            }
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out
+    let mut parts = html.split('<');
+    let text = parts.next().unwrap_or_default().to_owned();
+    parts.fold(text, |text, part| match part.split_once('>') {
+        Some((_, after)) => text + " " + after,
+        None => text,
+    })
 }
 
 /// Whitespace collapsed, at most 160 characters: a reason fits a verdict line.
@@ -434,13 +389,11 @@ fn one_line(text: &str) -> String {
 /// Cargo's `(major, minor)` version.
 pub fn version() -> anyhow::Result<(u32, u32)> {
     let text = run::cargo(&crate::project_root(), ["--version"]).output()?.stdout;
-    let text = text.trim();
-    parse_version(text).ok_or_else(|| anyhow::anyhow!("cannot read cargo's version from `{text}`"))
+    parse_version(&text).with_context(|| format!("cannot read cargo's version from `{}`", text.trim()))
 }
 
 fn parse_version(text: &str) -> Option<(u32, u32)> {
-    let number = text.split_whitespace().nth(1)?;
-    let mut parts = number.split(['.', '-']);
+    let mut parts = text.split_whitespace().nth(1)?.split(['.', '-']);
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
