@@ -1,12 +1,7 @@
-//! The temporary work dir of a publishing run: unique per run, removed at the end
-//! (also after an error or an interrupt), and recognisable by the next run when a
-//! run was killed before it could remove it.
-//!
-//! Unique, not merely free: cargo keys what it downloads and extracts in
+//! The work dir of a publishing run: unique per run (cargo keys what it extracts in
 //! `$CARGO_HOME/registry` by the index URL, and the package stage's index lives in
-//! here. A name that repeats from run to run (as `xshell-tmp-dir-N` did) makes a
-//! later run verify against sources an earlier run extracted: a broken crate could
-//! pass verification and be published for good.
+//! here, so a reused name could verify a crate against an earlier run's sources),
+//! removed at the end, and removed by a later run when a run was killed.
 
 use std::fs::File;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,18 +9,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 
-/// Held locked (an OS file lock, released when the last process holding it ends,
-/// however it ends) for as long as the run owns the dir. On Unix the processes the
-/// run starts inherit it, and theirs in turn (cargo, rustc, build scripts): a run
-/// killed while cargo still builds in its dir leaves the dir locked until cargo is
-/// done, and no other run removes it under cargo.
+/// Locked while the run owns the dir. The OS lets go of the lock when the last
+/// process holding it ends: on Unix the processes the run starts (cargo, build
+/// scripts) inherit it, so a killed run's dir stays until its cargo is done.
 const OWNER_FILE: &str = ".owner";
 
 /// Marks a dir kept with `--keep`: never removed by a later run.
 const KEPT_FILE: &str = ".kept";
 
-/// A dir without an owner file this old is a run killed between making the dir and
-/// locking it.
+/// A dir this old without an owner file is a run killed before it locked it.
 const UNOWNED_GRACE: Duration = Duration::from_secs(600);
 
 pub struct WorkDir {
@@ -35,8 +27,8 @@ pub struct WorkDir {
 }
 
 impl WorkDir {
-    /// A new `<temp>/hyperlight-xtask-<task>-<pid>-<nanos>`, after removing the dirs
-    /// that killed runs of `task` left behind. With `keep`, it stays after the run.
+    /// A new `<temp>/hyperlight-xtask-<task>-<pid>-<nanos>`, after removing those
+    /// that killed runs of `task` left. With `keep`, it stays after the run.
     pub fn create(task: &str, keep: bool) -> anyhow::Result<WorkDir> {
         let temp = Utf8PathBuf::try_from(std::env::temp_dir())
             .context("the temporary directory's path is not UTF-8: set TMPDIR (TEMP on Windows)")?;
@@ -47,8 +39,8 @@ impl WorkDir {
         std::fs::create_dir(&path).with_context(|| format!("cannot create the work dir {path}"))?;
         let owner = File::create(path.join(OWNER_FILE))
             .and_then(|file| file.try_lock().map(|()| file).map_err(std::io::Error::from))
+            .and_then(inherited)
             .with_context(|| format!("cannot lock the work dir {path}"))?;
-        inherited(&owner).with_context(|| format!("cannot hand the lock of {path} to child processes"))?;
         Ok(WorkDir { path, owner: Some(owner), keep })
     }
 
@@ -59,45 +51,37 @@ impl WorkDir {
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        // Unlocked first: Windows cannot remove a file that is open.
+        // Unlocked first: Windows cannot remove an open file.
         drop(self.owner.take());
         if self.keep {
-            // Marked as kept on purpose, so no later run takes it for a dead one.
             let _ = std::fs::remove_file(self.path.join(OWNER_FILE));
             let _ = std::fs::write(self.path.join(KEPT_FILE), "kept with --keep\n");
-            return;
-        }
-        if let Err(err) = remove_dir_all(&self.path) {
+        } else if let Err(err) = remove_dir_all(&self.path) {
             eprintln!("warning: cannot remove the work dir {} ({err}); remove it by hand", self.path);
         }
     }
 }
 
 /// Lets the processes the run starts inherit `file` (std opens files close-on-exec).
-#[cfg(unix)]
-fn inherited(file: &File) -> std::io::Result<()> {
-    use std::ffi::c_int;
-    use std::os::fd::AsRawFd;
-    const F_SETFD: c_int = 2; // The same on Linux and macOS, as is FD_CLOEXEC = 1.
-    unsafe extern "C" {
-        fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+/// On Windows an open file cannot be removed anyway.
+fn inherited(file: File) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        unsafe extern "C" {
+            fn fcntl(fd: std::ffi::c_int, cmd: std::ffi::c_int, ...) -> std::ffi::c_int;
+        }
+        const F_SETFD: std::ffi::c_int = 2; // The same on Linux and macOS.
+        // SAFETY: clears the descriptor flags of a descriptor this process owns.
+        if unsafe { fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), F_SETFD, 0) } == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
     }
-    // SAFETY: clears the descriptor flags of a descriptor this process owns.
-    if unsafe { fcntl(file.as_raw_fd(), F_SETFD, 0 as c_int) } == -1 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(file)
 }
 
-/// Windows: a file that a running process keeps open cannot be removed anyway.
-#[cfg(not(unix))]
-fn inherited(_file: &File) -> std::io::Result<()> {
-    Ok(())
-}
-
-/// Removes the work dirs of `prefix` whose run is gone: their owner file can be
-/// locked (no process of the run holds it), or they never got one and are old. Best effort: a dir
-/// that cannot be removed now is tried again next time.
+/// Removes the work dirs of `prefix` whose run is gone: no process holds their
+/// owner file, or they have none and are old and not kept. A dir that cannot be
+/// removed now is tried again next time.
 fn remove_stale(temp: &Utf8Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(temp) else { return };
     for entry in entries.flatten() {
@@ -106,11 +90,14 @@ fn remove_stale(temp: &Utf8Path, prefix: &str) {
             continue;
         }
         let dir = temp.join(&name);
-        let owner = dir.join(OWNER_FILE);
-        let stale = if owner.exists() {
-            File::open(&owner).is_ok_and(|file| file.try_lock().is_ok())
-        } else {
-            is_unowned_and_old(&dir)
+        let stale = match File::open(dir.join(OWNER_FILE)) {
+            Ok(owner) => owner.try_lock().is_ok(),
+            Err(_) if dir.join(OWNER_FILE).exists() || dir.join(KEPT_FILE).exists() => false,
+            Err(_) => {
+                let age =
+                    std::fs::metadata(&dir).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+                age.is_some_and(|age| age > UNOWNED_GRACE)
+            }
         };
         if stale && remove_dir_all(&dir).is_ok() {
             eprintln!("removed {dir}, the work dir of an earlier run that was stopped");
@@ -118,34 +105,24 @@ fn remove_stale(temp: &Utf8Path, prefix: &str) {
     }
 }
 
-fn is_unowned_and_old(dir: &Utf8Path) -> bool {
-    // An unowned dir without the kept mark is a run that died before it locked it.
-    if dir.join(KEPT_FILE).exists() {
-        return false;
-    }
-    let age = std::fs::metadata(dir).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-    age.is_some_and(|age| age > UNOWNED_GRACE)
-}
-
-/// `remove_dir_all` that also removes read-only files (git's pack files are
-/// read-only, and Windows refuses to delete a read-only file).
+/// `remove_dir_all` that also removes read-only files (git's packs; Windows
+/// refuses to delete a read-only file).
 pub fn remove_dir_all(dir: &Utf8Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(first) => {
             make_writable(dir.as_std_path());
             std::fs::remove_dir_all(dir).map_err(|_| first)
         }
+        ok => ok,
     }
 }
 
 fn make_writable(path: &std::path::Path) {
     let Ok(meta) = std::fs::symlink_metadata(path) else { return };
-    if meta.is_dir()
-        && let Ok(entries) = std::fs::read_dir(path)
-    {
-        for entry in entries.flatten() {
+    // Not through a symlink: only what is in the dir.
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
             make_writable(&entry.path());
         }
     }
