@@ -1,7 +1,6 @@
 //! The one way to edit TOML files a user owns (their global cargo config, a
-//! manifest): format-preserving through `toml_edit`, under a lock against other
-//! `cargo xtask` runs, written atomically to where the file really lives, and not
-//! written at all when nothing changes or the input is bad.
+//! manifest): format-preserving, locked against other `cargo xtask` runs, written
+//! atomically where the file really lives, and not at all when nothing changes.
 
 use std::fs::{File, TryLockError};
 use std::time::{Duration, Instant};
@@ -13,75 +12,44 @@ use toml_edit::DocumentMut;
 /// The byte-order mark some Windows editors put at the start of a UTF-8 file.
 const BOM: char = '\u{feff}';
 
-/// The lock file that serialises edits by `cargo xtask` runs, beside the edited
-/// file. Not cargo's own `.package-cache` lock: the cargo commands the tasks run
-/// take that one, and would wait for us forever.
+/// Serialises the edits of `cargo xtask` runs. Not cargo's own lock: the cargo
+/// commands the tasks run take that one, and would wait for us for ever.
 pub const LOCK_FILE_NAME: &str = ".hyperlight-xtask.lock";
 
-/// How long to wait for another run's edit before giving up. An edit holds the lock
-/// for milliseconds, so a wait this long means something is wrong.
+/// An edit holds the lock for milliseconds: a wait this long means trouble.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Parses a TOML file; the error names the file, line and column.
 pub fn read(path: &Utf8Path) -> anyhow::Result<DocumentMut> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-    parse(path, &text)
+    parse(path, &std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?)
 }
 
-/// Parses a TOML file that may not exist (`None` then); any other problem, a parse
-/// error included, is an error naming the file.
+/// Parses a TOML file that may not exist.
 pub fn read_if_exists(path: &Utf8Path) -> anyhow::Result<Option<DocumentMut>> {
+    read_text(path)?.map(|text| parse(path, &text)).transpose()
+}
+
+fn read_text(path: &Utf8Path) -> anyhow::Result<Option<String>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(path, &text).map(Some),
+        Ok(text) => Ok(Some(text)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("cannot read {path}")),
     }
 }
 
 pub fn parse(path: &Utf8Path, text: &str) -> anyhow::Result<DocumentMut> {
-    text.strip_prefix(BOM)
-        .unwrap_or(text)
-        .parse::<DocumentMut>()
-        .map_err(|err| anyhow::anyhow!("{path} is not valid TOML; fix it and run again:\n{err}"))
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    text.parse().map_err(|err| anyhow::anyhow!("{path} is not valid TOML; fix it and run again:\n{err}"))
 }
 
-/// How a file writes what toml_edit does not keep: a byte-order mark, and CRLF line
-/// ends (toml_edit reads both, but writes neither).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct TextStyle {
-    bom: bool,
-    crlf: bool,
+/// Whether `text` ends its first line with CRLF: toml_edit reads CRLF and a BOM but
+/// writes neither, so an edit puts them back.
+fn crlf(text: &str) -> bool {
+    text.find('\n').is_some_and(|at| text[..at].ends_with('\r'))
 }
 
-impl TextStyle {
-    /// The style of `text`, judged by its first line end.
-    fn of(text: &str) -> TextStyle {
-        let crlf = text.find('\n').is_some_and(|at| text[..at].ends_with('\r'));
-        TextStyle { bom: text.starts_with(BOM), crlf }
-    }
-
-    /// `text` (as toml_edit writes it: no BOM, LF) in this style.
-    fn apply(self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len() + 16);
-        if self.bom {
-            out.push(BOM);
-        }
-        if self.crlf {
-            out.push_str(&text.replace("\r\n", "\n").replace('\n', "\r\n"));
-        } else {
-            out.push_str(text);
-        }
-        out
-    }
-}
-
-/// A planned change to a file: the text before (None when the file does not exist)
-/// and after. Nothing is written until [`Edit::write`].
-pub struct Edit {
-    pub path: Utf8PathBuf,
-    pub before: Option<String>,
-    pub after: String,
-}
+/// The new text of a file after a change, when it changes anything.
+pub struct Edit(Option<String>);
 
 impl Edit {
     /// Reads `path` (a missing file is an empty document) and applies `change` to it
@@ -90,16 +58,12 @@ impl Edit {
         path: &Utf8Path,
         change: impl FnOnce(&mut DocumentMut) -> anyhow::Result<()>,
     ) -> anyhow::Result<Edit> {
-        let before = match std::fs::read_to_string(path) {
-            Ok(text) => Some(text),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-            Err(err) => return Err(err).with_context(|| format!("cannot read {path}")),
-        };
+        let before = read_text(path)?;
         let original = before.as_deref().unwrap_or("");
         let mut doc = parse(path, original)?;
         let unchanged = doc.to_string();
-        // A file of comments only keeps them as the document's trailer, which
-        // would put new tables above them: keep them at the top instead.
+        // A file of comments only keeps them as the trailer, which would put new
+        // tables above them: keep them at the top instead.
         if doc.as_table().is_empty() {
             let comments = doc.trailing().as_str().unwrap_or_default().to_owned();
             doc.as_table_mut().decor_mut().set_prefix(comments);
@@ -107,66 +71,45 @@ impl Edit {
         }
         change(&mut doc)?;
         let rendered = doc.to_string();
-        // Compared as toml_edit writes them, so that a file with mixed line ends or a
-        // BOM is not rewritten when its content stays the same.
-        let after = if rendered == unchanged && before.is_some() {
-            original.to_owned()
-        } else {
-            TextStyle::of(original).apply(&rendered)
-        };
-        Ok(Edit { path: path.to_owned(), before, after })
-    }
-
-    pub fn changes(&self) -> bool {
-        self.before.as_deref() != Some(self.after.as_str())
-    }
-
-    /// Writes the new text if it differs; returns whether it wrote.
-    pub fn write(&self) -> anyhow::Result<bool> {
-        if !self.changes() {
-            return Ok(false);
+        // Compared as toml_edit writes them: mixed line ends or a BOM alone are no change.
+        if rendered == unchanged && before.is_some() {
+            return Ok(Edit(None));
         }
-        write_atomic(&self.path, &self.after)?;
-        Ok(true)
+        let mut after =
+            if crlf(original) { rendered.replace("\r\n", "\n").replace('\n', "\r\n") } else { rendered };
+        if original.starts_with(BOM) {
+            after.insert(0, BOM);
+        }
+        Ok(Edit(Some(after).filter(|after| before.as_ref() != Some(after))))
     }
 }
 
-/// Read-modify-write of a file other runs may edit at the same time (two logins
-/// started together): `change` is planned on the current content, and if it changes
-/// anything, planned again under [`lock_beside`] on what the file holds then, and
-/// written before the lock is let go. So no run's edit is lost to another's.
-/// `change` may run twice: it must start from the document it is given. Returns
-/// whether the file was written.
+/// Read-modify-write of a file other runs may edit at the same time: `change` is
+/// planned, and if it changes anything, planned again under the lock beside the
+/// file on what it holds then, and written before the lock is let go, so no run's
+/// edit is lost. `change` may run twice. Returns whether the file was written.
 pub fn update(
     path: &Utf8Path,
     mut change: impl FnMut(&mut DocumentMut) -> anyhow::Result<()>,
 ) -> anyhow::Result<bool> {
-    if !Edit::plan(path, &mut change)?.changes() {
+    if Edit::plan(path, &mut change)?.0.is_none() {
         return Ok(false);
     }
-    let _lock = lock_beside(path, LOCK_TIMEOUT)?;
-    Edit::plan(path, &mut change)?.write()
-}
-
-/// An exclusive lock held until dropped (the OS lets it go if the process dies, so
-/// a lock file left behind never blocks anyone).
-#[derive(Debug)]
-pub struct FileLock {
-    _file: File,
-}
-
-/// Locks [`LOCK_FILE_NAME`] in the directory of `path` (the link's directory, when
-/// `path` is a symbolic link: that is where every run looks). Waits up to `timeout`
-/// for another run, saying so after a second.
-pub fn lock_beside(path: &Utf8Path, timeout: Duration) -> anyhow::Result<FileLock> {
-    let lock_path = parent_dir(path).join(LOCK_FILE_NAME);
+    // Beside the link, when `path` is one: that is where every run looks.
+    let lock = parent_dir(path).join(LOCK_FILE_NAME);
     let waiting = format!("waiting for another cargo xtask editing {path}");
-    lock_file(&lock_path, Some(timeout), Duration::from_secs(1), &waiting)
+    let _lock = lock_file(&lock, Some(LOCK_TIMEOUT), Duration::from_secs(1), &waiting)?;
+    let Edit(Some(after)) = Edit::plan(path, &mut change)? else { return Ok(false) };
+    write_atomic(path, &after)?;
+    Ok(true)
 }
+
+/// An exclusive lock held until dropped; the OS lets it go if the process dies.
+#[derive(Debug)]
+pub struct FileLock(#[allow(dead_code)] File);
 
 /// Locks the file `lock_path` (made if missing), waiting for another run up to
-/// `timeout` (None: until it ends or an interrupt), and printing `waiting` once
-/// when it has waited `say_after`.
+/// `timeout` (None: until it ends or an interrupt), saying `waiting` once after `say_after`.
 pub fn lock_file(
     lock_path: &Utf8Path,
     timeout: Option<Duration>,
@@ -175,17 +118,12 @@ pub fn lock_file(
 ) -> anyhow::Result<FileLock> {
     let dir = parent_dir(lock_path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock_path)
-        .with_context(|| format!("cannot open the lock file {lock_path}"))?;
-    let began = Instant::now();
-    let mut said_so = false;
+    let file = File::options().create(true).truncate(false).write(true).open(lock_path);
+    let file = file.with_context(|| format!("cannot open the lock file {lock_path}"))?;
+    let (began, mut said_so) = (Instant::now(), false);
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(FileLock { _file: file }),
+            Ok(()) => return Ok(FileLock(file)),
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(err)) => {
                 return Err(err).with_context(|| format!("cannot lock {lock_path}"));
@@ -213,18 +151,18 @@ fn parent_dir(path: &Utf8Path) -> &Utf8Path {
 }
 
 /// Writes through a temporary file in the same directory and a rename, so a reader
-/// (or a crash) sees the old file or the new one, never half of either. Keeps the
-/// old file's permissions. A symbolic link (a config kept in a dotfiles repo) stays
-/// a link: its target is written. A read-only file is refused, not replaced.
+/// (or a crash) sees the old file or the new one. Keeps the old file's permissions;
+/// a symbolic link (a config in a dotfiles repo) stays a link and its target is
+/// written; a read-only file is refused.
 pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     let target = link_target(path)?;
     let shown = if target == path { path.to_string() } else { format!("{path} (a link to {target})") };
-    let old_permissions = match std::fs::metadata(&target) {
+    let permissions = match std::fs::metadata(&target) {
         Ok(meta) => Some(meta.permissions()),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => return Err(err).with_context(|| format!("cannot read {shown}")),
     };
-    if old_permissions.as_ref().is_some_and(|p| p.readonly()) {
+    if permissions.as_ref().is_some_and(|p| p.readonly()) {
         bail!(
             "{shown} is read-only, so it is left as it is: make it writable (e.g. `chmod u+w {target}`) \
              and run again, or make the change yourself"
@@ -232,34 +170,25 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     }
     let dir = parent_dir(&target);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    let name = target.file_name().unwrap_or("file");
-    let temp = dir.join(format!(".{name}.xtask-{}.tmp", std::process::id()));
-    let result = (|| {
-        std::fs::write(&temp, contents)?;
-        if let Some(permissions) = old_permissions {
-            std::fs::set_permissions(&temp, permissions)?;
-        }
-        std::fs::rename(&temp, &target)
-    })();
+    let temp =
+        dir.join(format!(".{}.xtask-{}.tmp", target.file_name().unwrap_or("file"), std::process::id()));
+    let result = std::fs::write(&temp, contents)
+        .and_then(|()| permissions.map_or(Ok(()), |p| std::fs::set_permissions(&temp, p)))
+        .and_then(|()| std::fs::rename(&temp, &target));
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
     result.with_context(|| format!("cannot write {shown}"))
 }
 
-/// The file a write to `path` must replace: `path` itself, or the final target when
-/// it is a symbolic link.
+/// `path`, or its final target when it is a symbolic link.
 fn link_target(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
-    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    if !is_link {
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Ok(path.to_owned());
     }
     let target = std::fs::canonicalize(path).with_context(|| {
         let points_to = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
-        format!(
-            "{path} is a symbolic link to {points_to}, which cannot be resolved: create that file or \
-             remove the link, and run again"
-        )
+        format!("{path} is a symbolic link to {points_to}, which cannot be resolved: create that file or remove the link, and run again")
     })?;
     Utf8PathBuf::from_path_buf(target)
         .map_err(|p| anyhow::anyhow!("{path} links to {}, not UTF-8", p.display()))
@@ -345,14 +274,14 @@ mod tests {
 
     #[test]
     fn lf_files_stay_lf_and_unchanged_files_keep_their_exact_bytes() {
-        assert_eq!(TextStyle::of("a = 1\nb = 2\r\n"), TextStyle { bom: false, crlf: false });
+        assert!(!crlf("a = 1\nb = 2\r\n"));
         let dir = TempDir::new("mixed");
         let path = dir.0.join("config.toml");
         // Mixed line ends, a BOM, and the key already there: nothing to write.
         let before = "\u{feff}[registry]\r\ndefault = \"mine\"\n";
         std::fs::write(&path, before).unwrap();
         let edit = Edit::plan(&path, add_key).unwrap();
-        assert!(!edit.changes());
+        assert!(edit.0.is_none());
         assert!(!update(&path, add_key).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
         assert_eq!(dir.entries(), ["config.toml"], "no lock or temp file for a no-op");
@@ -403,6 +332,14 @@ mod tests {
     fn a_held_lock_makes_the_next_one_wait_then_give_up_naming_the_lock_file() {
         let dir = TempDir::new("lock");
         let path = dir.0.join("config.toml");
+        let lock_beside = |path: &Utf8Path, timeout| {
+            lock_file(
+                &parent_dir(path).join(LOCK_FILE_NAME),
+                Some(timeout),
+                Duration::from_secs(1),
+                "waiting",
+            )
+        };
         let held = lock_beside(&path, Duration::from_secs(1)).unwrap();
         let began = Instant::now();
         let err = format!("{:#}", lock_beside(&path, Duration::from_millis(300)).unwrap_err());
