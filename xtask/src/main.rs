@@ -1,14 +1,12 @@
 //! `cargo xtask`: the Hyperlight project's chores around its Azure Artifacts cargo
-//! feeds, as typed tasks instead of justfile, bash and PowerShell snippets.
-//!
-//! `main` parses flags and calls one `run` per task, handing an [`xshell::Shell`] at
-//! the repo root to those that build commands with `cmd!`. Each task lives in its own
-//! module.
+//! feeds, as typed tasks instead of justfile, bash and PowerShell snippets. `main`
+//! parses the flags and runs one task; each lives in its own module.
 
 mod access;
 mod az;
 mod cargo;
 mod cargo_home;
+mod doctor;
 mod feeds;
 mod gh;
 mod gha;
@@ -16,27 +14,25 @@ mod git;
 mod global_config;
 mod interrupt;
 mod json;
-mod run;
-mod secret;
-mod setup;
-mod toml_file;
-mod tool;
-mod workdir;
-
-mod doctor;
 mod login;
 mod provider;
 mod publish;
 mod publish_crates;
 mod publish_redist;
 mod rotate_pat;
+mod run;
+mod secret;
+mod setup;
 mod test_task;
+mod toml_file;
+mod tool;
+mod workdir;
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use camino::Utf8PathBuf;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 /// Chores around the Hyperlight cargo feeds: set-up, login, publishing.
 ///
@@ -44,12 +40,6 @@ use clap::{Parser, Subcommand};
 /// `CARGO_REGISTRIES_<NAME>_INDEX` overrides an index, as it does for cargo.
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", arg_required_else_help = true)]
-struct Cli {
-    #[command(subcommand)]
-    task: Task,
-}
-
-#[derive(Subcommand)]
 enum Task {
     Setup(setup::Setup),
     CargoLogin(login::CargoLogin),
@@ -63,9 +53,20 @@ enum Task {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let task = Task::parse();
     interrupt::install();
-    match run(cli.task) {
+    let result = match task {
+        Task::Setup(t) => t.run(),
+        Task::CargoLogin(t) => t.run(),
+        Task::CargoLoginCi(t) => t.run(),
+        Task::CargoLogout(t) => t.run(),
+        Task::Publish(t) => t.run(),
+        Task::PublishRedist(t) => t.run(),
+        Task::RotatePat(t) => t.run(),
+        Task::Doctor(t) => t.run(),
+        Task::Test(t) => t.run(),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<interrupt::Interrupted>() || interrupt::requested() => {
             eprintln!("interrupted: stopped the running command and removed the work dir");
@@ -79,24 +80,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(task: Task) -> anyhow::Result<()> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(project_root());
-    match task {
-        Task::Setup(t) => t.run(),
-        Task::CargoLogin(t) => t.run(),
-        Task::CargoLoginCi(t) => t.run(),
-        Task::CargoLogout(t) => t.run(),
-        Task::Publish(t) => t.run(),
-        Task::PublishRedist(t) => t.run(),
-        Task::RotatePat(t) => t.run(),
-        Task::Doctor(t) => t.run(),
-        Task::Test(t) => t.run(&sh),
-    }
-}
-
-/// The directory `cargo xtask` was started from (before `main` moves to the root),
-/// for paths the user gives relative to it.
+/// The directory `cargo xtask` was started from, for paths the user gives relative to it.
 fn invocation_dir() -> anyhow::Result<Utf8PathBuf> {
     let dir = std::env::current_dir().context("cannot read the current directory")?;
     Utf8PathBuf::try_from(dir).context("the current directory is not UTF-8")

@@ -1,14 +1,11 @@
-//! `cargo xtask test`: the xtask's own test suite, as CI runs it. Installs the
-//! pinned tools the tests drive (a kellnr registry, `just`, a workflow validator)
-//! into a cache outside the repo, once per machine, then runs format check, clippy
-//! and every test of the xtask's workspace with them: never the host repository's
-//! crates, which have their own checks, settings and toolchain.
+//! `cargo xtask test`: the xtask's own suite, as CI runs it, with the pinned tools
+//! the tests drive installed once per machine into a cache outside the repo. Only
+//! the xtask's workspace: the host's crates have their own checks and toolchain.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use camino::{Utf8Path, Utf8PathBuf};
 use xshell::{Shell, cmd};
-
-use crate::tool;
 
 /// Test the xtask itself: format check, clippy and every test of its workspace.
 ///
@@ -39,50 +36,48 @@ use pinned::{ACTION_VALIDATOR, JUST, KELLNR};
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 
 impl Test {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let cache = cache_dir()?;
+    pub fn run(self) -> anyhow::Result<()> {
+        let sh = &Shell::new()?;
+        sh.change_dir(crate::project_root());
+        let cache = pinned::cache_dir().context("no cache directory for the test tools: set XTASK_CACHE")?;
         let kellnr = cargo_install(sh, &cache, "kellnr", KELLNR, "about 11 minutes on 2 cores")?;
         let just = cargo_install(sh, &cache, "just", JUST, "about 2 minutes")?;
-        let validator =
-            npm_install(sh, &cache, "@action-validator/cli", ACTION_VALIDATOR, "action-validator")?;
-
-        let cargo = tool::cargo();
-        // Every command names the xtask's own manifest: run from the host's root,
-        // a bare `cargo fmt --all` or `clippy --workspace` would check the host.
-        let manifest = crate::project_root().join("xtask").join("Cargo.toml");
+        let validator = npm_install(sh, &cache)?;
+        let cargo = crate::tool::cargo();
+        // Every command names the xtask's manifest: from the host's root, a bare
+        // `cargo fmt --all` or `clippy --workspace` would check the host.
+        let manifest = crate::project_root().join("xtask/Cargo.toml");
         if !self.no_lint {
             cmd!(sh, "{cargo} fmt --manifest-path {manifest} --all --check").run().with_context(|| {
                 format!("formatting differs: run `cargo fmt --manifest-path {manifest} --all`")
             })?;
-            clippy(sh, &manifest, &[])?;
-            // The Windows code paths (no-echo input, console Ctrl-C, az.cmd) cannot
-            // run here, but they can be type-checked and linted: clippy needs the
-            // target's standard library only, no linker.
+            clippy(sh, &cargo, &manifest, &[])?;
+            // The Windows code paths cannot run here, but clippy type-checks and
+            // lints them with the target's standard library alone.
             match which::which("rustup") {
                 Ok(rustup) => {
                     cmd!(sh, "{rustup} target add {WINDOWS_TARGET}").run()?;
-                    clippy(sh, &manifest, &["--target", WINDOWS_TARGET])?;
+                    clippy(sh, &cargo, &manifest, &["--target", WINDOWS_TARGET])?;
                 }
                 Err(_) => eprintln!(
                     "test: no rustup, so no clippy for {WINDOWS_TARGET}: the Windows code paths are not linted"
                 ),
             }
         }
-        let path = prepend_path(&[&parent(&just)?, &parent(&validator)?])?;
+        let tools = [just.parent(), validator.parent()].into_iter().flatten().map(Path::to_owned);
+        let path = std::env::join_paths(
+            tools.chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        )?;
         let args = &self.cargo_test_args;
-        // Every target, the registry suite too (`test = false`: a plain `cargo test`
-        // leaves it out; `--tests` would leave it out again), each run to the end so
-        // that one failing target does not hide the others.
-        cmd!(
-            sh,
-            "{cargo} test --manifest-path {manifest} --workspace --locked --no-fail-fast --lib --bins --test=* -- {args...}"
-        )
-        .env("XTASK_CACHE", &cache)
-        .env("XTASK_KELLNR", &kellnr)
-        .env("XTASK_JUST", &just)
-        .env("XTASK_ACTION_VALIDATOR", &validator)
-        .env("PATH", path)
-        .run()?;
+        // Every target, the registry suite too (`test = false`, which `--tests` would
+        // leave out), each to the end so that one failing target hides no other.
+        cmd!(sh, "{cargo} test --manifest-path {manifest} --workspace --locked --no-fail-fast --lib --bins --test=* -- {args...}")
+            .env("XTASK_CACHE", &cache)
+            .env("XTASK_KELLNR", &kellnr)
+            .env("XTASK_JUST", &just)
+            .env("XTASK_ACTION_VALIDATOR", &validator)
+            .env("PATH", path)
+            .run()?;
         Ok(())
     }
 }
@@ -90,75 +85,52 @@ impl Test {
 /// Clippy with warnings denied on every target: `--all-targets` leaves out the
 /// `test = false` registry suite (and wins over `--test` given with it), so a
 /// second run names the test targets.
-fn clippy(sh: &Shell, manifest: &Utf8Path, extra: &[&str]) -> anyhow::Result<()> {
-    let cargo = tool::cargo();
-    for targets in [["--all-targets"], ["--test=*"]] {
-        cmd!(sh, "{cargo} clippy --manifest-path {manifest} --workspace {targets...} {extra...} --locked -- -D warnings")
+fn clippy(sh: &Shell, cargo: &str, manifest: &camino::Utf8Path, extra: &[&str]) -> anyhow::Result<()> {
+    for targets in ["--all-targets", "--test=*"] {
+        cmd!(sh, "{cargo} clippy --manifest-path {manifest} --workspace {targets} {extra...} --locked -- -D warnings")
             .run()?;
     }
     Ok(())
-}
-
-/// The tools' cache ([`pinned::cache_dir`]) as a UTF-8 path.
-fn cache_dir() -> anyhow::Result<Utf8PathBuf> {
-    let dir = pinned::cache_dir().context("no cache directory for the test tools: set XTASK_CACHE")?;
-    Utf8PathBuf::try_from(dir).context("the cache directory is not UTF-8: set XTASK_CACHE")
-}
-
-fn parent(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
-    path.parent().map(Utf8Path::to_owned).with_context(|| format!("{path} has no parent directory"))
 }
 
 /// A crate's binary from `cargo install --locked`, built once into its own
 /// versioned root in the cache.
 fn cargo_install(
     sh: &Shell,
-    cache: &Utf8Path,
+    cache: &Path,
     krate: &str,
     version: &str,
     takes: &str,
-) -> anyhow::Result<Utf8PathBuf> {
-    let root = cache.join(format!("{krate}-{version}"));
-    let bin = Utf8PathBuf::try_from(pinned::installed_bin(cache.as_std_path(), krate, version))?;
-    if bin.is_file() {
-        return Ok(bin);
+) -> anyhow::Result<PathBuf> {
+    let bin = pinned::installed_bin(cache, krate, version);
+    if !bin.is_file() {
+        let (root, cargo) = (cache.join(format!("{krate}-{version}")), crate::tool::cargo());
+        eprintln!("test: installing {krate} {version} into {} (once per machine; {takes})", root.display());
+        cmd!(sh, "{cargo} install {krate} --locked --version {version} --root {root}")
+            .run()
+            .with_context(|| format!("cannot install {krate} {version}"))?;
     }
-    eprintln!("test: installing {krate} {version} into {root} (once per machine; {takes})");
-    let cargo = tool::cargo();
-    cmd!(sh, "{cargo} install {krate} --locked --version {version} --root {root}")
-        .run()
-        .with_context(|| format!("cannot install {krate} {version}"))?;
     Ok(bin)
 }
 
-/// An npm package's command, installed once into its own prefix in the cache.
-fn npm_install(
-    sh: &Shell,
-    cache: &Utf8Path,
-    package: &str,
-    version: &str,
-    command: &str,
-) -> anyhow::Result<Utf8PathBuf> {
-    let prefix = cache.join(format!("{command}-{version}"));
-    let bin = Utf8PathBuf::try_from(pinned::action_validator_bin(cache.as_std_path()))?;
+/// The workflow validator, installed once with npm into its own prefix in the cache.
+fn npm_install(sh: &Shell, cache: &Path) -> anyhow::Result<PathBuf> {
+    let bin = pinned::action_validator_bin(cache);
     if bin.is_file() {
         return Ok(bin);
     }
     let npm = which::which("npm").map_err(|_| {
         anyhow::anyhow!("`npm` was not found: install Node.js and npm (Debian: `apt-get install npm`) to validate the workflows")
     })?;
-    eprintln!("test: installing {package}@{version} into {prefix} (once per machine)");
+    let (prefix, spec) = (
+        cache.join(format!("action-validator-{ACTION_VALIDATOR}")),
+        format!("@action-validator/cli@{ACTION_VALIDATOR}"),
+    );
+    eprintln!("test: installing {spec} into {} (once per machine)", prefix.display());
     sh.create_dir(&prefix)?;
-    let spec = format!("{package}@{version}");
     cmd!(sh, "{npm} install --prefix {prefix} --no-audit --no-fund {spec}").run()?;
     if !bin.is_file() {
-        bail!("npm installed {spec} but {bin} is missing");
+        bail!("npm installed {spec} but {} is missing", bin.display());
     }
     Ok(bin)
-}
-
-fn prepend_path(dirs: &[&Utf8Path]) -> anyhow::Result<std::ffi::OsString> {
-    let old = std::env::var_os("PATH").unwrap_or_default();
-    let paths = dirs.iter().map(|d| d.as_std_path().to_owned()).chain(std::env::split_paths(&old));
-    std::env::join_paths(paths).context("cannot build PATH")
 }
