@@ -49,40 +49,22 @@ pub enum Access {
     Failed(FeedError),
 }
 
-/// What went wrong between cargo and a feed, read from cargo's messages. The
-/// reasons are one line of the feed's answer (an HTML page's title), never more.
+/// What went wrong between cargo and a feed, read from cargo's messages (see the
+/// `Display`). A reason is one line of the feed's answer (an HTML page's title);
+/// `Refused` is another 4xx to an upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedError {
-    /// No credential provider is configured, which an authenticated feed needs.
     NoProvider,
     NoToken,
-    /// 401: the token is wrong or expired.
     Rejected,
-    /// 403: a valid token without a permission (Azure: `You lack Packaging read`).
-    Forbidden {
-        reason: String,
-    },
-    /// Another status: the feed or a proxy in front of it failed.
-    Http {
-        status: u16,
-        reason: String,
-    },
-    TimedOut {
-        after: Duration,
-    },
-    /// No answer at all (a network error).
+    Forbidden { reason: String },
+    Http { status: u16, reason: String },
+    TimedOut { after: Duration },
     Unreachable(String),
-    /// The feed has this version already: versions are immutable.
     AlreadyExists(String),
-    /// A dependency is not in the registry cargo looked in.
     NoMatchingPackage(String),
-    /// Over the feed's size limit.
     TooLarge(String),
-    /// Another 4xx to an upload: the feed does not take this crate as it is.
-    Refused {
-        status: u16,
-        reason: String,
-    },
+    Refused { status: u16, reason: String },
     Other(String),
 }
 
@@ -247,20 +229,19 @@ impl ProbeHome {
         let real = crate::cargo_home::cargo_home()?;
         let temp =
             Utf8PathBuf::try_from(std::env::temp_dir()).context("the temp dir is not UTF-8 (set TMPDIR)")?;
-        let home = ProbeHome(temp.join(format!("hyperlight-xtask-check-{}-{feed}", std::process::id())));
         // A leftover of a killed run of this pid is stale.
+        let home = ProbeHome(temp.join(format!("hyperlight-xtask-check-{}-{feed}", std::process::id())));
         let _ = std::fs::remove_dir_all(&home.0);
+        std::fs::create_dir(&home.0)
+            .with_context(|| format!("cannot create {} for the access check", home.0))?;
         // Only the user may read the credentials copied in.
-        #[cfg_attr(not(unix), allow(unused_mut))]
-        let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&home.0).with_context(|| format!("cannot create {} for the access check", home.0))?;
+        std::fs::set_permissions(&home.0, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         for name in ["config.toml", "config", "credentials.toml", "credentials"] {
             let from = real.join(name);
             if from.is_file() {
-                std::fs::copy(&from, home.0.join(name))
-                    .with_context(|| format!("cannot copy {from} for the access check"))?;
+                let copy = std::fs::copy(&from, home.0.join(name));
+                copy.with_context(|| format!("cannot copy {from} for the access check"))?;
             }
         }
         Ok(home)
@@ -353,18 +334,12 @@ fn body_reason(stderr: &str) -> Option<String> {
     if !(lower.contains("<html") || lower.contains("<!doctype") || lower.contains("</")) {
         return body.lines().map(str::trim).find(|l| !l.is_empty()).map(one_line);
     }
-    for tag in ["title", "h1", "h2"] {
-        if let Some(start) = lower.find(&format!("<{tag}")) {
-            let inner = &body[start..];
-            let open_end = inner.find('>')? + 1;
-            let close = inner.to_ascii_lowercase().find(&format!("</{tag}"))?;
-            let text = one_line(&strip_tags(&inner[open_end..close.max(open_end)]));
-            if !text.is_empty() {
-                return Some(text);
-            }
-        }
-    }
-    Some(one_line(&strip_tags(body))).filter(|text| !text.is_empty())
+    let text = |html: &str| Some(one_line(&strip_tags(html))).filter(|text| !text.is_empty());
+    let element = |tag: &str| {
+        let start = lower.find(&format!("<{tag}"))?;
+        text(&body[start..start + lower[start..].find(&format!("</{tag}"))?])
+    };
+    element("title").or_else(|| element("h1")).or_else(|| element("h2")).or_else(|| text(body))
 }
 
 /// The text outside the tags, a space for each tag's end.

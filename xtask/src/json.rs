@@ -215,17 +215,12 @@ impl Parser<'_> {
                 Some(b'\\') => self.pos += 1,
                 Some(_) => return Err(self.error("control character in a string (it must be escaped)")),
             }
-            let escaped = self.peek();
+            let escape = self.peek().and_then(|e| b"\"\\/bfnrtu".iter().position(|&c| c == e));
             self.pos += 1;
-            out.push(match escaped {
-                Some(b'u') => self.unicode_escape(at)?,
-                Some(b'b') => '\u{8}',
-                Some(b'f') => '\u{c}',
-                Some(b'n') => '\n',
-                Some(b'r') => '\r',
-                Some(b't') => '\t',
-                Some(c @ (b'"' | b'\\' | b'/')) => char::from(c),
-                _ => return Err(self.error_at(at, "invalid escape in a string")),
+            out.push(match escape {
+                Some(8) => self.unicode_escape(at)?,
+                Some(i) => ['"', '\\', '/', '\u{8}', '\u{c}', '\n', '\r', '\t'][i],
+                None => return Err(self.error_at(at, "invalid escape in a string")),
             });
         }
     }

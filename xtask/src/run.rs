@@ -61,19 +61,14 @@ pub struct RunError {
     pub kind: RunErrorKind,
 }
 
+/// `Exit`'s stderr is redacted; `Interrupted` is a Ctrl-C, passed on to the
+/// program, which was waited for (or killed).
 #[derive(Debug)]
 pub enum RunErrorKind {
     Start(std::io::Error),
-    /// A non-zero exit (or a signal); `stderr` is redacted.
-    Exit {
-        status: ExitStatus,
-        stderr: String,
-    },
-    TimedOut {
-        limit: Duration,
-    },
+    Exit { status: ExitStatus, stderr: String },
+    TimedOut { limit: Duration },
     Read(std::io::Error),
-    /// A Ctrl-C, passed on to the program, which was waited for (or killed).
     Interrupted,
 }
 
