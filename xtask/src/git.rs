@@ -25,9 +25,7 @@ const IDENTITY: [(&str, &str); 6] = [
 ];
 
 #[derive(Clone)]
-pub struct Git {
-    exe: Utf8PathBuf,
-}
+pub struct Git(Utf8PathBuf);
 
 pub struct Fetched {
     pub commit: String,
@@ -39,11 +37,11 @@ pub struct Fetched {
 
 impl Git {
     pub fn find() -> anyhow::Result<Git> {
-        Ok(Git { exe: crate::tool::GIT.find()? })
+        Ok(Git(crate::tool::GIT.find()?))
     }
 
     fn git(&self, dir: &Utf8Path, args: &[&str]) -> Program {
-        run::program(&self.exe, dir, args)
+        run::program(&self.0, dir, args)
     }
 
     /// git's stdout.
@@ -244,18 +242,8 @@ impl Git {
     pub fn commit_all(&self, dir: &Utf8Path, message: &str) -> anyhow::Result<()> {
         // A hooks dir that does not exist: no hook of the user's runs.
         let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
-        let args = [
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            &no_hooks,
-            "commit",
-            "-q",
-            "-a",
-            "--no-verify",
-            "-m",
-            message,
-        ];
+        let config = ["-c", "commit.gpgsign=false", "-c", &no_hooks];
+        let args = [&config[..], &["commit", "-q", "-a", "--no-verify", "-m", message]].concat();
         IDENTITY.iter().fold(self.git(dir, &args), |git, (key, value)| git.env(key, value)).output()?;
         Ok(())
     }

@@ -138,10 +138,9 @@ pub fn cargo(dir: &Utf8Path, args: impl IntoIterator<Item = impl AsRef<OsStr>>) 
 impl Program {
     fn new(command: Command) -> Program {
         let name = std::path::Path::new(command.get_program()).file_stem().unwrap_or_default();
-        let mut label = name.to_string_lossy().into_owned();
-        for arg in command.get_args() {
-            label = format!("{label} {}", arg.to_string_lossy());
-        }
+        let label = command.get_args().fold(name.to_string_lossy().into_owned(), |label, arg| {
+            format!("{label} {}", arg.to_string_lossy())
+        });
         let (stdin, forms, timeout) = (None, Vec::new(), timeout_or(DEFAULT_TIMEOUT));
         Program { command, label, stdin, forms, stdout_is_secret: false, timeout }
     }
@@ -197,7 +196,8 @@ impl Program {
     /// Like [`Program::output`], handing each stderr line (redacted) to `on_line` as
     /// it comes; the waiting line comes only after [`NOTICE_AFTER`] without a line.
     pub fn stream(self, mut on_line: impl FnMut(&str)) -> Result<Output, RunError> {
-        self.run(Some(&mut on_line))
+        let forms = self.forms.clone();
+        self.run(Some(&mut |line: &str| on_line(&redact(line, &forms))))
     }
 
     fn run(mut self, on_line: Option<&mut dyn FnMut(&str)>) -> Result<Output, RunError> {
@@ -206,7 +206,7 @@ impl Program {
             // From a thread: a child that writes before it reads must not block us.
             std::thread::spawn(move || pipe.write_all(secret.expose().as_bytes()));
         }
-        let mut pipes = Pipes::start(&mut child, on_line, self.forms.clone());
+        let mut pipes = Pipes::start(&mut child, on_line);
         let end = self.wait(&mut child, &mut pipes);
         pipes.drain(&mut child);
         let status = end.map_err(|kind| self.error(kind))?;
@@ -214,11 +214,10 @@ impl Program {
             return Err(self.error(RunErrorKind::Read(err)));
         }
         let stdout = String::from_utf8_lossy(&pipes.stdout).into_owned();
-        let mut forms = pipes.forms;
         if self.stdout_is_secret && !stdout.trim().is_empty() {
-            forms.push(stdout.trim().to_owned());
+            self.forms.push(stdout.trim().to_owned());
         }
-        let stderr = redact(&pipes.stderr, &forms);
+        let stderr = redact(&pipes.stderr, &self.forms);
         if !status.success() {
             return Err(self.error(RunErrorKind::Exit { status, stderr }));
         }
@@ -285,7 +284,6 @@ enum Event {
 struct Pipes<'a> {
     events: mpsc::Receiver<Event>,
     on_line: Option<&'a mut dyn FnMut(&str)>,
-    forms: Vec<String>,
     stdout: Vec<u8>,
     stderr: String,
     error: Option<std::io::Error>,
@@ -293,7 +291,7 @@ struct Pipes<'a> {
 }
 
 impl<'a> Pipes<'a> {
-    fn start(child: &mut Child, on_line: Option<&'a mut dyn FnMut(&str)>, forms: Vec<String>) -> Pipes<'a> {
+    fn start(child: &mut Child, on_line: Option<&'a mut dyn FnMut(&str)>) -> Pipes<'a> {
         let (sender, events) = mpsc::channel();
         let (stdout, stderr, to_stdout) = (child.stdout.take(), child.stderr.take(), sender.clone());
         std::thread::spawn(move || {
@@ -312,7 +310,7 @@ impl<'a> Pipes<'a> {
             Some(())
         });
         let (stdout, stderr, error, done) = (Vec::new(), String::new(), None, false);
-        Pipes { events, on_line, forms, stdout, stderr, error, done }
+        Pipes { events, on_line, stdout, stderr, error, done }
     }
 
     /// Takes what arrives within `wait`; true when a line was streamed.
@@ -324,7 +322,7 @@ impl<'a> Pipes<'a> {
                 self.stderr.push_str(&line);
                 self.stderr.push('\n');
                 if let Some(on_line) = self.on_line.as_deref_mut() {
-                    on_line(&redact(&line, &self.forms));
+                    on_line(&line);
                     return true;
                 }
             }
