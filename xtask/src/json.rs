@@ -70,9 +70,7 @@ pub fn parse(text: &str) -> Result<Value, Error> {
     let mut parser = Parser { text, pos: 0, depth: 0 };
     let value = parser.value()?;
     parser.whitespace();
-    if parser.pos < text.len() {
-        return Err(parser.error("unexpected text after the JSON value"));
-    }
+    parser.need(parser.pos == text.len(), "unexpected text after the JSON value")?;
     Ok(value)
 }
 

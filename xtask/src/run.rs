@@ -126,16 +126,19 @@ pub fn program(
 
 /// The cargo running the xtask with `args`, in `dir`, without what cargo set for the xtask.
 pub fn cargo(dir: &Utf8Path, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Program {
-    let mut cargo = program(crate::tool::cargo(), dir, args);
-    for (key, _) in std::env::vars_os() {
-        if CARGO_OWN_VARS.iter().any(|own| key.to_string_lossy().starts_with(own)) {
-            cargo.command.env_remove(key);
-        }
-    }
-    cargo
+    program(crate::tool::cargo(), dir, args).without_cargo_vars()
 }
 
 impl Program {
+    fn without_cargo_vars(mut self) -> Program {
+        for (key, _) in std::env::vars_os() {
+            if CARGO_OWN_VARS.iter().any(|own| key.to_string_lossy().starts_with(own)) {
+                self.command.env_remove(key);
+            }
+        }
+        self
+    }
+
     fn new(command: Command) -> Program {
         let name = std::path::Path::new(command.get_program()).file_stem().unwrap_or_default();
         let label = command.get_args().fold(name.to_string_lossy().into_owned(), |label, arg| {

@@ -9,12 +9,10 @@ use xshell::{Shell, cmd};
 
 /// Test the xtask itself: format check, clippy and every test of its workspace.
 ///
-/// Only the xtask's workspace (`xtask/`) is checked, never the host repository's
-/// crates. Every test runs: those a plain `cargo test` runs, and the registry suite
-/// (`tests/it/`, which needs the tools below). The tests start a real kellnr
-/// registry (with authentication required) on 127.0.0.1, run the real `just` on the
-/// justfile and validate the workflows. Those tools are installed, pinned, under
-/// `$XTASK_CACHE` (default `~/.cache/hyperlight-xtask`) the first time: kellnr
+/// Never the host repository's crates. The registry suite (`tests/it/`) starts a
+/// real kellnr registry (authentication required) on 127.0.0.1, runs the real
+/// `just` and validates the workflows: those tools are installed, pinned, under
+/// `$XTASK_CACHE` (default `~/.cache/hyperlight-xtask`) the first time; kellnr
 /// builds from source in about 11 minutes on 2 cores.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  cargo xtask test\n  cargo xtask test -- publish_redist")]
@@ -27,12 +25,11 @@ pub struct Test {
     pub cargo_test_args: Vec<String>,
 }
 
-/// The pinned tools and their cache, one file shared with the test harness.
+/// One file shared with the test harness.
 #[path = "../harness/src/pinned.rs"]
 mod pinned;
 use pinned::{ACTION_VALIDATOR, JUST, KELLNR};
 
-/// The target whose clippy run checks the Windows code paths.
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 
 impl Test {

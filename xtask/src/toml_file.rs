@@ -92,14 +92,21 @@ pub fn update(
     path: &Utf8Path,
     mut change: impl FnMut(&mut DocumentMut) -> anyhow::Result<()>,
 ) -> anyhow::Result<bool> {
-    if Edit::plan(path, &mut change)?.0.is_none() {
+    update_dyn(path, &mut change)
+}
+
+fn update_dyn(
+    path: &Utf8Path,
+    change: &mut dyn FnMut(&mut DocumentMut) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    if Edit::plan(path, &mut *change)?.0.is_none() {
         return Ok(false);
     }
     // Beside the link, when `path` is one: that is where every run looks.
     let lock = parent_dir(path).join(LOCK_FILE_NAME);
     let waiting = format!("waiting for another cargo xtask editing {path}");
     let _lock = lock_file(&lock, Some(LOCK_TIMEOUT), Duration::from_secs(1), &waiting)?;
-    let Edit(Some(after)) = Edit::plan(path, &mut change)? else { return Ok(false) };
+    let Edit(Some(after)) = Edit::plan(path, change)? else { return Ok(false) };
     write_atomic(path, &after)?;
     Ok(true)
 }
