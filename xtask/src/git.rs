@@ -44,18 +44,14 @@ impl Git {
         run::program(&self.0, dir, args)
     }
 
-    /// git's stdout.
     fn run(&self, dir: &Utf8Path, args: &[&str]) -> anyhow::Result<String> {
         Ok(self.git(dir, args).output()?.stdout)
     }
 
     /// A new repository at `dir`, without the user's templates (hooks).
-    fn init(&self, dir: &Utf8Path, bare: bool) -> anyhow::Result<()> {
+    fn init(&self, dir: &Utf8Path, bare: &[&str]) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-        self.run(
-            dir,
-            if bare { &["init", "-q", "--template=", "--bare"] } else { &["init", "-q", "--template="] },
-        )?;
+        self.run(dir, &[&["init", "-q", "--template="], bare].concat())?;
         Ok(())
     }
 
@@ -63,7 +59,7 @@ impl Git {
     /// checks it out. `rev` is a full SHA, a tag or a branch; an abbreviated SHA is
     /// resolved first from the commits of the repo's branches and tags.
     pub fn fetch(&self, repo: &str, rev: &str, dir: &Utf8Path) -> anyhow::Result<Fetched> {
-        self.init(dir, false)?;
+        self.init(dir, &[])?;
         let fetch = |rev: &str| {
             let args = ["fetch", "-q", "--depth", "1", "--no-tags", "--end-of-options", repo, rev];
             self.git(dir, &args).timeout(NETWORK_TIMEOUT).output()
@@ -103,7 +99,7 @@ impl Git {
     /// commits of every branch and tag of `repo` (all of it, where the server
     /// cannot filter: still right).
     fn resolve_abbreviated(&self, repo: &str, rev: &str, dir: &Utf8Path) -> anyhow::Result<String> {
-        self.init(dir, true)?;
+        self.init(dir, &["--bare"])?;
         self.run(dir, &["remote", "add", "origin", repo])?;
         let refs = ["origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
         let fetch = [&["fetch", "-q", "--no-tags", "--filter=tree:0"][..], &refs].concat();
@@ -130,7 +126,7 @@ impl Git {
             self.run(repo, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]).with_context(
                 || format!("cannot list the files of {repo} with git: publishing works from a git checkout"),
             )?;
-        self.init(dest, false)?;
+        self.init(dest, &[])?;
         let mut copied = 0;
         for relative in listed.split('\0').filter(|p| !p.is_empty()) {
             let (from, to) = (repo.join(relative), dest.join(relative));
@@ -212,8 +208,7 @@ impl Git {
             top,
             &["clone", "-q", "--shared", "--no-checkout", "--template=", "--", top.as_str(), dest.as_str()],
         )?;
-        // A hooks dir that does not exist: no post-checkout hook of the user's runs.
-        let no_hooks = format!("core.hooksPath={}", dest.join(".git/no-hooks"));
+        let no_hooks = no_hooks(dest);
         self.run(
             dest,
             &["-c", &no_hooks, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit],
@@ -240,8 +235,7 @@ impl Git {
     /// Commits every change to tracked files under the fixed identity, with no hook
     /// or signing of the user's.
     pub fn commit_all(&self, dir: &Utf8Path, message: &str) -> anyhow::Result<()> {
-        // A hooks dir that does not exist: no hook of the user's runs.
-        let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
+        let no_hooks = no_hooks(dir);
         let config = ["-c", "commit.gpgsign=false", "-c", &no_hooks];
         let args = [&config[..], &["commit", "-q", "-a", "--no-verify", "-m", message]].concat();
         IDENTITY.iter().fold(self.git(dir, &args), |git, (key, value)| git.env(key, value)).output()?;
@@ -257,13 +251,18 @@ impl Git {
     /// An empty cargo registry index at `dir`, for packaging with no feed at all:
     /// nothing is downloaded from it (cargo takes the crates it just built).
     pub fn empty_index(&self, dir: &Utf8Path) -> anyhow::Result<()> {
-        self.init(dir, false)?;
+        self.init(dir, &[])?;
         let config = "{\"dl\": \"file:///nonexistent/{crate}/{version}.crate\"}\n";
         std::fs::write(dir.join("config.json"), config)
             .with_context(|| format!("cannot write {dir}/config.json"))?;
         self.run(dir, &["add", "config.json"])?;
         self.commit_all(dir, "index")
     }
+}
+
+/// The config of a hooks dir that does not exist: no hook of the user's runs.
+fn no_hooks(repo: &Utf8Path) -> String {
+    format!("core.hooksPath={}", repo.join(".git/no-hooks"))
 }
 
 /// git's first `fatal:` or `error:` line (later ones tend to be generic), else its
