@@ -169,9 +169,6 @@ impl Git {
         let mut found = self.changed_paths(top)?;
         for (path, recorded) in self.submodules(top)? {
             let sub = top.join(&path);
-            if !sub.join(".git").exists() {
-                continue;
-            }
             let head = self.head(&sub)?;
             if head != recorded {
                 found.push(format!("{path} (checked out at {head}, the commit records {recorded})"));
@@ -187,13 +184,14 @@ impl Git {
         Ok(status_paths(&self.run(dir, &args)?))
     }
 
-    /// The submodules of the commit checked out at `dir`: (path, recorded commit).
+    /// The submodules of the commit checked out at `dir` that are checked out too:
+    /// (path, recorded commit).
     fn submodules(&self, dir: &Utf8Path) -> anyhow::Result<Vec<(String, String)>> {
         let out = self.run(dir, &["ls-tree", "-r", "-z", "--full-tree", "HEAD"])?;
         let gitlink = |entry: &str| {
             let (meta, path) = entry.split_once('\t')?;
             let commit = meta.strip_prefix("160000 commit ")?;
-            Some((path.to_owned(), commit.to_owned()))
+            dir.join(path).join(".git").exists().then(|| (path.to_owned(), commit.to_owned()))
         };
         Ok(out.split('\0').filter_map(gitlink).collect())
     }
@@ -213,10 +211,8 @@ impl Git {
             dest,
             &["-c", &no_hooks, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit],
         )?;
-        for (path, _) in self.submodules(dest)? {
-            if top.join(&path).join(".git").exists() {
-                self.copy_repository(&top.join(&path), &dest.join(&path), changes)?;
-            }
+        for (path, _) in self.submodules(top)? {
+            self.copy_repository(&top.join(&path), &dest.join(&path), changes)?;
         }
         if !changes {
             return Ok(commit);

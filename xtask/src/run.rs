@@ -87,12 +87,10 @@ impl std::fmt::Display for RunError {
         let program = &self.program;
         match &self.kind {
             RunErrorKind::Start(err) => write!(f, "cannot run `{program}`: {err}"),
-            RunErrorKind::Exit { status, stderr } if stderr.trim_end().is_empty() => {
-                write!(f, "`{program}` failed ({status}) without a message")
-            }
-            RunErrorKind::Exit { status, stderr } => {
-                write!(f, "`{program}` failed ({status}):\n{}", stderr.trim_end())
-            }
+            RunErrorKind::Exit { status, stderr } => match stderr.trim_end() {
+                "" => write!(f, "`{program}` failed ({status}) without a message"),
+                stderr => write!(f, "`{program}` failed ({status}):\n{stderr}"),
+            },
             RunErrorKind::TimedOut { limit } => write!(
                 f,
                 "`{program}` gave no result within {} s and was stopped: check what it waits for \
