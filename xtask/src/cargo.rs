@@ -7,11 +7,12 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context;
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 
 use crate::feeds::Registry;
 use crate::run::{self, RunError, RunErrorKind};
 use crate::secret::{AuthHeader, SecretEnv};
+use crate::workdir::WorkDir;
 
 /// Stores `header` as the token of `registry`: `cargo login` reads it from stdin,
 /// never argv, where other users of the machine could see it.
@@ -194,13 +195,13 @@ pub fn check_access(
     env: &SecretEnv,
     forms: &[String],
 ) -> anyhow::Result<Access> {
-    let home = ProbeHome::new(&registry.name)?;
+    let home = probe_home(&registry.name)?;
     let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
     let result = run::cargo(dir, ["info", "--registry", &registry.name, PROBE_CRATE])
         .timeout(PROBE_TIMEOUT)
         .env("CARGO_HTTP_TIMEOUT", &http_timeout)
         .env("CARGO_NET_RETRY", "1")
-        .env("CARGO_HOME", home.0.as_str())
+        .env("CARGO_HOME", home.path().as_str())
         .secret_env(env)
         .redact(forms)
         .output();
@@ -221,37 +222,21 @@ pub fn check_access(
 
 /// A private `CARGO_HOME` for one access check, with copies of the real one's
 /// config and credentials: while cargo updates an index it locks its home's package
-/// cache, so checks sharing a home would wait for each other. Removed when dropped.
-struct ProbeHome(Utf8PathBuf);
-
-impl ProbeHome {
-    fn new(feed: &str) -> anyhow::Result<ProbeHome> {
-        let real = crate::cargo_home::cargo_home()?;
-        let temp =
-            Utf8PathBuf::try_from(std::env::temp_dir()).context("the temp dir is not UTF-8 (set TMPDIR)")?;
-        // A leftover of a killed run of this pid is stale.
-        let home = ProbeHome(temp.join(format!("hyperlight-xtask-check-{}-{feed}", std::process::id())));
-        let _ = std::fs::remove_dir_all(&home.0);
-        std::fs::create_dir(&home.0)
-            .with_context(|| format!("cannot create {} for the access check", home.0))?;
-        // Only the user may read the credentials copied in.
-        #[cfg(unix)]
-        std::fs::set_permissions(&home.0, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-        for name in ["config.toml", "config", "credentials.toml", "credentials"] {
-            let from = real.join(name);
-            if from.is_file() {
-                let copy = std::fs::copy(&from, home.0.join(name));
-                copy.with_context(|| format!("cannot copy {from} for the access check"))?;
-            }
+/// cache, so checks sharing a home would wait for each other.
+fn probe_home(feed: &str) -> anyhow::Result<WorkDir> {
+    let real = crate::cargo_home::cargo_home()?;
+    let home = WorkDir::create(&format!("check-{feed}"), false)?;
+    // Only the user may read the credentials copied in.
+    #[cfg(unix)]
+    std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    for name in ["config.toml", "config", "credentials.toml", "credentials"] {
+        let from = real.join(name);
+        if from.is_file() {
+            let copy = std::fs::copy(&from, home.path().join(name));
+            copy.with_context(|| format!("cannot copy {from} for the access check"))?;
         }
-        Ok(home)
     }
-}
-
-impl Drop for ProbeHome {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    Ok(home)
 }
 
 /// What cargo's stderr says went wrong with a feed. Pass it redacted: the reasons
