@@ -1,6 +1,4 @@
-//! git for publishing: fetch one rev, copy the user's repository at its commit,
-//! what is uncommitted, snapshot a work tree, commit, diff, the empty index. git
-//! runs by full path with everything that matters for the result on the command
+//! git for publishing. Everything that matters for the result is on the command
 //! line, so the user's git config changes nothing that ends up in the feed.
 
 use std::time::Duration;
@@ -10,7 +8,6 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::run::{self, Program};
 
-/// A fetch over a slow network is slow (`XTASK_TIMEOUT_SECS` overrides it).
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Fixed, so that the same source and flags give the same commit (cargo records
@@ -55,9 +52,8 @@ impl Git {
         Ok(())
     }
 
-    /// Fetches just `rev` of `repo` (depth 1) into a new repository at `dir` and
-    /// checks it out. `rev` is a full SHA, a tag or a branch; an abbreviated SHA is
-    /// resolved first from the commits of the repo's branches and tags.
+    /// Fetches just `rev` of `repo` (a SHA, maybe abbreviated, a tag or a branch) into
+    /// a new repository at `dir` and checks it out.
     pub fn fetch(&self, repo: &str, rev: &str, dir: &Utf8Path) -> anyhow::Result<Fetched> {
         self.init(dir, &[])?;
         let fetch = |rev: &str| {
@@ -96,8 +92,7 @@ impl Git {
     }
 
     /// The full SHA of abbreviated `rev`, from a bare repository holding only the
-    /// commits of every branch and tag of `repo` (all of it, where the server
-    /// cannot filter: still right).
+    /// commits of every branch and tag of `repo`.
     fn resolve_abbreviated(&self, repo: &str, rev: &str, dir: &Utf8Path) -> anyhow::Result<String> {
         self.init(dir, &["--bare"])?;
         self.run(dir, &["remote", "add", "origin", repo])?;
@@ -118,9 +113,9 @@ impl Git {
         }
     }
 
-    /// A new git work tree at `dest` holding what cargo would package from the work
-    /// tree at `repo` (tracked, and untracked but not ignored, files as they are now),
-    /// committed once. Returns how many files it copied; `repo` is never written to.
+    /// A new git work tree at `dest` holding, committed, what cargo would package from
+    /// the work tree at `repo` (tracked and untracked but not ignored files). Returns
+    /// how many files it copied.
     pub fn snapshot(&self, repo: &Utf8Path, dest: &Utf8Path) -> anyhow::Result<usize> {
         let listed =
             self.run(repo, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]).with_context(
@@ -143,8 +138,7 @@ impl Git {
         Ok(copied)
     }
 
-    /// The git repository holding `dir`: its top level, and `dir` relative to it
-    /// (`/`-separated, empty at the top).
+    /// The top level of the repository holding `dir`, and `dir` relative to it.
     pub fn toplevel(&self, dir: &Utf8Path) -> anyhow::Result<(Utf8PathBuf, String)> {
         let out = self.run(dir, &["rev-parse", "--show-toplevel", "--show-prefix"]).with_context(|| {
             format!("{dir} is not in a git repository: publishing works from a git checkout, as cargo does")
@@ -154,7 +148,6 @@ impl Git {
         Ok((Utf8PathBuf::from(top), lines.next().unwrap_or("").trim_end_matches('/').to_owned()))
     }
 
-    /// The commit checked out in the work tree at `dir`.
     pub fn head(&self, dir: &Utf8Path) -> anyhow::Result<String> {
         let out = self.run(dir, &["rev-parse", "--verify", "HEAD"]).with_context(|| {
             format!("the git repository at {dir} has no commit yet: commit the workspace first")
@@ -163,8 +156,7 @@ impl Git {
     }
 
     /// What is uncommitted in the work tree at `top` and its checked-out submodules,
-    /// recursively: changed, deleted and untracked (not ignored) files, and
-    /// submodules at another commit than the one recorded. Paths relative to `top`.
+    /// recursively (submodules at another commit than the one recorded too).
     pub fn uncommitted(&self, top: &Utf8Path) -> anyhow::Result<Vec<String>> {
         let mut found = self.changed_paths(top)?;
         for (path, recorded) in self.submodules(top)? {
@@ -178,14 +170,13 @@ impl Git {
         Ok(found)
     }
 
-    /// The paths `git status` shows in `dir` (not its submodules'), both of a rename.
+    /// The paths `git status` shows in `dir` (not its submodules').
     fn changed_paths(&self, dir: &Utf8Path) -> anyhow::Result<Vec<String>> {
         let args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules=all"];
         Ok(status_paths(&self.run(dir, &args)?))
     }
 
-    /// The submodules of the commit checked out at `dir` that are checked out too:
-    /// (path, recorded commit).
+    /// The checked-out submodules at `dir`: (path, recorded commit).
     fn submodules(&self, dir: &Utf8Path) -> anyhow::Result<Vec<(String, String)>> {
         let out = self.run(dir, &["ls-tree", "-r", "-z", "--full-tree", "HEAD"])?;
         let gitlink = |entry: &str| {
@@ -196,10 +187,9 @@ impl Git {
         Ok(out.split('\0').filter_map(gitlink).collect())
     }
 
-    /// A copy of the repository whose work tree is at `top`, in `dest`, at its
-    /// commit, and each checked-out submodule at its commit, recursively (`clone
-    /// --shared`: the objects are borrowed). With `changes`, the uncommitted changes
-    /// are copied over and committed. Returns the commit `dest` has checked out.
+    /// A copy (`clone --shared`) of the repository at `top` in `dest`, at its commit,
+    /// with each checked-out submodule, recursively; with `changes`, the uncommitted
+    /// changes copied over and committed. Returns the commit `dest` has checked out.
     pub fn copy_repository(&self, top: &Utf8Path, dest: &Utf8Path, changes: bool) -> anyhow::Result<String> {
         let commit = self.head(top)?;
         self.run(
@@ -238,14 +228,12 @@ impl Git {
         Ok(())
     }
 
-    /// The uncommitted changes of the work tree at `dir` as `git diff` shows them,
-    /// without the user's colours or external diff tool.
+    /// `git diff` of the work tree at `dir`, without the user's colours or diff tool.
     pub fn diff(&self, dir: &Utf8Path) -> anyhow::Result<String> {
         self.run(dir, &["diff", "--no-color", "--no-ext-diff"])
     }
 
-    /// An empty cargo registry index at `dir`, for packaging with no feed at all:
-    /// nothing is downloaded from it (cargo takes the crates it just built).
+    /// An empty cargo registry index at `dir`, for packaging with no feed at all.
     pub fn empty_index(&self, dir: &Utf8Path) -> anyhow::Result<()> {
         self.init(dir, &[])?;
         let config = "{\"dl\": \"file:///nonexistent/{crate}/{version}.crate\"}\n";
@@ -256,7 +244,7 @@ impl Git {
     }
 }
 
-/// The config of a hooks dir that does not exist: no hook of the user's runs.
+/// A hooks dir that does not exist: no hook of the user's runs.
 fn no_hooks(repo: &Utf8Path) -> String {
     format!("core.hooksPath={}", repo.join(".git/no-hooks"))
 }
@@ -270,8 +258,7 @@ fn first_fatal_line(stderr: &str) -> String {
     line.trim_start_matches("fatal: ").trim_start_matches("error: ").to_owned()
 }
 
-/// The paths of `git status --porcelain=v1 -z`: each entry `XY path`, a rename's
-/// or copy's followed by its source path.
+/// The paths of `git status --porcelain=v1 -z`, both of a rename or copy.
 fn status_paths(out: &str) -> Vec<String> {
     let mut paths = Vec::new();
     let mut entries = out.split('\0').filter(|e| !e.is_empty());

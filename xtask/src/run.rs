@@ -1,8 +1,7 @@
 //! The one way to run an external program (az, gh, git, the nested cargo): output
-//! captured (or stderr lines streamed), a typed failure whose stderr has every secret
-//! of the call redacted, and a time limit that kills the child's whole process group
-//! (`az` is a script that starts python). A Ctrl-C is passed on to that group, and the
-//! child waited for. The one exception is `az login` (az.rs): a human is at the other end.
+//! captured (or stderr lines streamed), a typed failure with every secret of the call
+//! redacted, and a time limit that kills the child's whole process group (`az` starts
+//! python); a Ctrl-C is passed on to that group. Except `az login`: a human answers it.
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -61,8 +60,7 @@ pub struct RunError {
     pub kind: RunErrorKind,
 }
 
-/// `Exit`'s stderr is redacted; `Interrupted` is a Ctrl-C, passed on to the
-/// program, which was waited for (or killed).
+/// `Exit`'s stderr is redacted; `Interrupted` is a Ctrl-C, passed on to the program.
 #[derive(Debug)]
 pub enum RunErrorKind {
     Start(std::io::Error),
@@ -146,8 +144,7 @@ impl Program {
         Program { command, label, stdin, forms, stdout_is_secret: false, timeout }
     }
 
-    /// How the program is named in waiting lines and errors (default: its file name
-    /// and arguments).
+    /// How the program is named in waiting lines and errors (default: its command line).
     pub fn label(mut self, label: impl Into<String>) -> Program {
         self.label = label.into();
         self
@@ -194,8 +191,7 @@ impl Program {
         self.run(None)
     }
 
-    /// Like [`Program::output`], handing each stderr line (redacted) to `on_line` as
-    /// it comes; the waiting line comes only after [`NOTICE_AFTER`] without a line.
+    /// Like [`Program::output`], handing each stderr line (redacted) to `on_line`.
     pub fn stream(self, mut on_line: impl FnMut(&str)) -> Result<Output, RunError> {
         let forms = self.forms.clone();
         self.run(Some(&mut |line: &str| on_line(&redact(line, &forms))))
@@ -229,8 +225,7 @@ impl Program {
         RunError { program: self.label.clone(), kind }
     }
 
-    /// Starts the child in a process group of its own (Unix), so that a time-out can
-    /// kill everything it started.
+    /// In a process group of its own (Unix), so a time-out kills all it started.
     fn spawn(&mut self) -> Result<Child, RunError> {
         let stdin = if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() };
         self.command.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -240,8 +235,7 @@ impl Program {
     }
 
     /// Waits for the exit, handing on stderr lines, until the time limit or an
-    /// interrupt (passed on, then [`INTERRUPT_GRACE`] to stop); after a few silent
-    /// seconds, says what it waits for.
+    /// interrupt (passed on, then [`INTERRUPT_GRACE`] to stop).
     fn wait(&self, child: &mut Child, pipes: &mut Pipes) -> Result<ExitStatus, RunErrorKind> {
         let started = Instant::now();
         let (mut stop_at, mut interrupted) = (started + self.timeout, false);
@@ -337,8 +331,7 @@ impl<'a> Pipes<'a> {
         false
     }
 
-    /// Reads both pipes to their end once the child has ended, for at most
-    /// [`DRAIN_AFTER_EXIT`]: a grandchild still holding them is killed with the group.
+    /// Reads both pipes to their end after the exit, or kills the group after [`DRAIN_AFTER_EXIT`].
     fn drain(&mut self, child: &mut Child) {
         let until = Instant::now() + DRAIN_AFTER_EXIT;
         while !self.done {

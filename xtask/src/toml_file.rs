@@ -19,12 +19,10 @@ pub const LOCK_FILE_NAME: &str = ".hyperlight-xtask.lock";
 /// An edit holds the lock for milliseconds: a wait this long means trouble.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Parses a TOML file; the error names the file, line and column.
 pub fn read(path: &Utf8Path) -> anyhow::Result<DocumentMut> {
     parse(path, &std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?)
 }
 
-/// Parses a TOML file that may not exist.
 pub fn read_if_exists(path: &Utf8Path) -> anyhow::Result<Option<DocumentMut>> {
     read_text(path)?.map(|text| parse(path, &text)).transpose()
 }
@@ -48,7 +46,7 @@ fn crlf(text: &str) -> bool {
     text.find('\n').is_some_and(|at| text[..at].ends_with('\r'))
 }
 
-/// The new text of a file after a change, when it changes anything.
+/// The new text of a file after a change, if it changes anything.
 pub struct Edit(Option<String>);
 
 impl Edit {
@@ -84,10 +82,9 @@ impl Edit {
     }
 }
 
-/// Read-modify-write of a file other runs may edit at the same time: `change` is
-/// planned, and if it changes anything, planned again under the lock beside the
-/// file on what it holds then, and written before the lock is let go, so no run's
-/// edit is lost. `change` may run twice. Returns whether the file was written.
+/// Read-modify-write of a file other runs may edit: if `change` changes anything, it
+/// runs again under the lock on what the file holds then, and the file is written
+/// before the lock is let go, so no run's edit is lost. Returns whether it wrote.
 pub fn update(
     path: &Utf8Path,
     mut change: impl FnMut(&mut DocumentMut) -> anyhow::Result<()>,
@@ -157,10 +154,9 @@ fn parent_dir(path: &Utf8Path) -> &Utf8Path {
     path.parent().filter(|d| !d.as_str().is_empty()).unwrap_or(Utf8Path::new("."))
 }
 
-/// Writes through a temporary file in the same directory and a rename, so a reader
-/// (or a crash) sees the old file or the new one. Keeps the old file's permissions;
-/// a symbolic link (a config in a dotfiles repo) stays a link and its target is
-/// written; a read-only file is refused.
+/// Writes through a temporary file and a rename, so a reader (or a crash) sees the old
+/// file or the new one, keeping its permissions. A symbolic link (a config in a
+/// dotfiles repo) stays a link and its target is written; a read-only file is refused.
 pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     let target = link_target(path)?;
     let shown = if target == path { path.to_string() } else { format!("{path} (a link to {target})") };
@@ -201,8 +197,7 @@ fn link_target(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
         .map_err(|p| anyhow::anyhow!("{path} links to {}, not UTF-8", p.display()))
 }
 
-/// The table at `key` in `table`, created as a real `[table]` (not an inline one)
-/// when missing. Fails when `key` holds something that is not a table.
+/// The table at `key` in `table`, created as a real `[table]` when missing.
 pub fn table_mut<'a>(
     table: &'a mut toml_edit::Table,
     key: &str,

@@ -1,7 +1,6 @@
-//! The work dir of a publishing run: unique per run (cargo keys what it extracts in
-//! `$CARGO_HOME/registry` by the index URL, and the package stage's index lives in
-//! here, so a reused name could verify a crate against an earlier run's sources),
-//! removed at the end, and removed by a later run when a run was killed.
+//! The work dir of a run: unique (cargo keys what it extracts in `$CARGO_HOME/registry`
+//! by the index URL, and the package stage's index lives here), removed at the end,
+//! or by a later run when this one was killed.
 
 use std::fs::File;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,7 +27,7 @@ pub struct WorkDir {
 
 impl WorkDir {
     /// A new `<temp>/hyperlight-xtask-<task>-<pid>-<nanos>`, after removing those
-    /// that killed runs of `task` left. With `keep`, it stays after the run.
+    /// killed runs of `task` left. With `keep`, it stays.
     pub fn create(task: &str, keep: bool) -> anyhow::Result<WorkDir> {
         let temp = Utf8PathBuf::try_from(std::env::temp_dir())
             .context("the temporary directory's path is not UTF-8: set TMPDIR (TEMP on Windows)")?;
@@ -63,7 +62,6 @@ impl Drop for WorkDir {
 }
 
 /// Lets the processes the run starts inherit `file` (std opens files close-on-exec).
-/// On Windows an open file cannot be removed anyway.
 fn inherited(file: File) -> std::io::Result<File> {
     #[cfg(unix)]
     {
@@ -80,8 +78,7 @@ fn inherited(file: File) -> std::io::Result<File> {
 }
 
 /// Removes the work dirs of `prefix` whose run is gone: no process holds their
-/// owner file, or they have none and are old and not kept. A dir that cannot be
-/// removed now is tried again next time.
+/// owner file, or they have none and are old and not kept.
 fn remove_stale(temp: &Utf8Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(temp) else { return };
     for entry in entries.flatten() {
