@@ -1,7 +1,5 @@
-//! What the tasks ask of cargo (login, logout, access, version), always of the
-//! cargo running the xtask, and [`classify`], the one reading of cargo's messages
-//! about a feed: a 403 reads as a token without a permission and an HTML error page
-//! as its status and one line, wherever they show up.
+//! What the tasks ask of the cargo running the xtask (login, logout, access, version),
+//! and [`classify`], the one reading of cargo's messages about a feed.
 
 use std::fmt;
 use std::time::Duration;
@@ -32,9 +30,7 @@ pub fn logout(registry: &Registry) -> anyhow::Result<()> {
 }
 
 /// The environment that hands `header` to cargo for each of `feeds` as Microsoft's
-/// pipeline task does (`CARGO_REGISTRIES_<NAME>_TOKEN` with the `cargo:token`
-/// provider), so no credentials file is used. `forms` are the other forms of the
-/// secret (the PAT), to redact as well.
+/// pipeline task does (no credentials file). `forms` are more forms to redact (the PAT).
 pub fn token_env(feeds: &[Registry], header: &AuthHeader, forms: &[String]) -> SecretEnv {
     let forms = [forms, &header.forms()].concat();
     feeds.iter().fold(SecretEnv::default(), |env, feed| {
@@ -50,9 +46,8 @@ pub enum Access {
     Failed(FeedError),
 }
 
-/// What went wrong between cargo and a feed, read from cargo's messages (see the
-/// `Display`). A reason is one line of the feed's answer (an HTML page's title);
-/// `Refused` is another 4xx to an upload.
+/// What went wrong between cargo and a feed. A reason is one line of the feed's answer
+/// (an HTML page's title); `Refused` is another 4xx to an upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedError {
     NoProvider,
@@ -186,9 +181,8 @@ const PROBE_CRATE: &str = "hyperlight-xtask-access-probe";
 /// hanging feed cargo's own message comes first and the limit is the backstop.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Asks cargo, in `dir` (whose config names the feeds), for a crate of `registry`
-/// and classifies the answer. `env` is extra environment for cargo (token
-/// variables); `forms` are the run's secrets, redacted from the verdict.
+/// Asks cargo, in `dir` (whose config names the feeds), for a crate of `registry` and
+/// classifies the answer, with `env` set and `forms` redacted.
 pub fn check_access(
     dir: &Utf8Path,
     registry: &Registry,
@@ -275,8 +269,7 @@ pub fn classify(stderr: &str) -> FeedError {
     }
 }
 
-/// Whether cargo's message is one of a failed connection: curl's `[N] …` codes, or
-/// cargo's own words for them.
+/// Whether cargo's message is of a failed connection: curl's `[N] …`, or cargo's words.
 fn is_network_error(stderr: &str) -> bool {
     let curl_code = stderr.match_indices('[').any(|(at, _)| {
         let digits = stderr[at + 1..].chars().take_while(char::is_ascii_digit).count();
@@ -292,8 +285,7 @@ fn error_line(line: &str) -> String {
     one_line(line.trim().trim_start_matches("error: "))
 }
 
-/// The HTTP status of cargo's `… got 403` (index reads) or `(status 403 Forbidden)`
-/// (the publish API).
+/// The HTTP status of cargo's `… got 403` (index) or `(status 403 Forbidden)` (publish).
 fn http_status(stderr: &str) -> Option<u16> {
     [", got ", "(status "].iter().find_map(|marker| {
         stderr.match_indices(marker).find_map(|(at, _)| {
@@ -304,9 +296,8 @@ fn http_status(stderr: &str) -> Option<u16> {
     })
 }
 
-/// One line saying why, from the answer's body cargo quotes after `body:` (index
-/// reads) or after the status (the publish API): an HTML page's `<title>` (or first
-/// heading), else its first line of text.
+/// One line saying why, from the body cargo quotes after `body:` (index) or the status
+/// (publish): an HTML page's `<title>` (or first heading), else its first line.
 fn body_reason(stderr: &str) -> Option<String> {
     let body = match stderr.find("body:") {
         Some(at) => &stderr[at + "body:".len()..],

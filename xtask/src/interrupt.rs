@@ -1,8 +1,7 @@
-//! Ctrl-C, SIGTERM (a cancelled CI job) and SIGHUP (a closed terminal), or the
-//! console's Ctrl-C, Ctrl-Break and close on Windows, turned into a flag the task
-//! sees: the runner passes it on to the child's process group (which a terminal's
-//! hangup does not reach) and waits for it, the work dir is removed by the normal
-//! drops, and `main` exits 130. Std only: signal-hook would cost 7.8 s of a cold build.
+//! Ctrl-C, SIGTERM (a cancelled CI job) and SIGHUP (a closed terminal), or the Windows
+//! console's Ctrl-C, Ctrl-Break and close, turned into a flag: the runner passes it on
+//! to the child's process group, the drops clean up, and `main` exits 130. Std only:
+//! signal-hook would cost 7.8 s of a cold build.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -29,8 +28,7 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
-/// Fails with [`Interrupted`] once an interrupt arrived: for the points where a
-/// long task checks in.
+/// Fails with [`Interrupted`] once an interrupt arrived.
 pub fn check() -> anyhow::Result<()> {
     if requested() { Err(Interrupted.into()) } else { Ok(()) }
 }
@@ -56,7 +54,6 @@ mod imp {
         super::REQUESTED.store(true, super::Ordering::SeqCst);
     }
 
-    /// Called once by `main`.
     pub fn install() {
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             // SAFETY: installs a handler that only stores to an atomic.

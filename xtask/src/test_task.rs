@@ -1,6 +1,5 @@
-//! `cargo xtask test`: the xtask's own suite, as CI runs it, with the pinned tools
-//! the tests drive installed once per machine into a cache outside the repo. Only
-//! the xtask's workspace: the host's crates have their own checks and toolchain.
+//! `cargo xtask test`: the xtask's own suite, as CI runs it, with the pinned tools the
+//! tests drive installed once per machine into a cache outside the repo.
 
 use std::path::{Path, PathBuf};
 
@@ -90,8 +89,7 @@ fn clippy(sh: &Shell, cargo: &str, manifest: &camino::Utf8Path, extra: &[&str]) 
     Ok(())
 }
 
-/// A crate's binary from `cargo install --locked`, built once into its own
-/// versioned root in the cache.
+/// A crate's binary, installed once into its own versioned root in the cache.
 fn cargo_install(
     sh: &Shell,
     cache: &Path,
