@@ -107,8 +107,8 @@ impl Publish {
             consumers: None,
             allow_unchecked_consumers: false,
         };
-        let repo = (top.as_path(), prefix.as_str(), commit);
-        publish::run(sh, &settings, |engine| self.prepare(engine, &root, &git, repo))
+        let repo = (top.as_path(), prefix.as_str(), commit.as_str());
+        publish::run(sh, &settings, &|engine| self.prepare(engine, &root, &git, repo))
     }
 
     /// Plans on the user's tree (read only), so a bad selection fails before any
@@ -118,7 +118,7 @@ impl Publish {
         engine: &Engine,
         root: &Utf8Path,
         git: &Git,
-        (top, prefix, commit): (&Utf8Path, &str, String),
+        (top, prefix, commit): (&Utf8Path, &str, &str),
     ) -> anyhow::Result<Prepared> {
         let (t, registry) = (Instant::now(), engine.registry());
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
@@ -135,7 +135,8 @@ impl Publish {
         let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
         engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);
         Ok(Prepared {
-            ws: ws.moved_to(&src),
+            // Member dirs are relative: the plan holds for the copy.
+            ws: Workspace { root: src.clone(), ..ws },
             src,
             plan,
             planned_at: Instant::now(),
@@ -144,9 +145,9 @@ impl Publish {
                 Some(_) => manifest::Requirement::KeepOperator,
                 None => manifest::Requirement::Keep,
             },
-            message: format!("Publish to {} (cargo xtask publish)", registry.name),
+            commit_message: format!("Publish to {} (cargo xtask publish)", registry.name),
             source: format!("the workspace at {root}"),
-            commits: Some((commit, copied)),
+            commits: Some((commit.to_owned(), copied)),
         })
     }
 
@@ -169,7 +170,8 @@ impl Publish {
             );
         }
         let mut wanted: Vec<String> = if self.packages.is_empty() {
-            ws.publishable(registry).iter().map(|m| m.name.clone()).collect()
+            let publishable = ws.members.iter().filter(|m| m.refusal(registry).is_none());
+            publishable.map(|m| m.name.clone()).collect()
         } else {
             self.packages.clone()
         };

@@ -121,7 +121,7 @@ impl PublishRedist {
             consumers: consumers.as_deref(),
             allow_unchecked_consumers: self.allow_unchecked_consumers,
         };
-        publish::run(sh, &settings, |engine| self.prepare(engine, &git, &repo, &rev, &crates))
+        publish::run(sh, &settings, &|engine| self.prepare(engine, &git, &repo, &rev, &crates))
     }
 
     /// Fetches the rev into the work dir and plans the crates.
@@ -155,7 +155,7 @@ impl PublishRedist {
             planned_at,
             listed: Default::default(),
             requirement: manifest::Requirement::Exact,
-            message: format!(
+            commit_message: format!(
                 "Publish to {} (cargo xtask publish-redist)\n\nSource: {repo} {}",
                 registry.name, fetched.commit
             ),

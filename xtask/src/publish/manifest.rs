@@ -54,7 +54,7 @@ const DEPENDENCY_TABLES: [(&str, Kind); 5] = [
 /// messages: top-level, under `[target.'cfg(…)']`, and `[workspace.dependencies]`.
 fn for_each_table(
     doc: &mut DocumentMut,
-    mut f: impl FnMut(&str, Kind, &mut dyn TableLike) -> anyhow::Result<()>,
+    f: &mut dyn FnMut(&str, Kind, &mut dyn TableLike) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let root = doc.as_table_mut();
     for (name, kind) in DEPENDENCY_TABLES {
@@ -62,12 +62,13 @@ fn for_each_table(
             f(name, kind, table)?;
         }
     }
-    let targets = root.get_mut("target").and_then(Item::as_table_like_mut);
-    for (cfg, target) in targets.into_iter().flat_map(|t| t.iter_mut()) {
-        let Some(target) = target.as_table_like_mut() else { continue };
-        for (name, kind) in DEPENDENCY_TABLES {
-            if let Some(table) = target.get_mut(name).and_then(Item::as_table_like_mut) {
-                f(&format!("target.'{}'.{name}", cfg.get()), kind, table)?;
+    if let Some(targets) = root.get_mut("target").and_then(Item::as_table_like_mut) {
+        for (cfg, target) in targets.iter_mut() {
+            let Some(target) = target.as_table_like_mut() else { continue };
+            for (name, kind) in DEPENDENCY_TABLES {
+                if let Some(table) = target.get_mut(name).and_then(Item::as_table_like_mut) {
+                    f(&format!("target.'{}'.{name}", cfg.get()), kind, table)?;
+                }
             }
         }
     }
@@ -94,7 +95,7 @@ fn describe(kind: Kind, key: &str, item: &Item) -> Dep {
 /// Every dependency entry of a manifest.
 pub fn dependencies(path: &Utf8Path, text: &str) -> anyhow::Result<Vec<Dep>> {
     let mut deps = Vec::new();
-    for_each_table(&mut toml_file::parse(path, text)?, |_, kind, entries| {
+    for_each_table(&mut toml_file::parse(path, text)?, &mut |_, kind, entries| {
         deps.extend(entries.iter().map(|(key, item)| describe(kind, key, item)));
         Ok(())
     })?;
@@ -163,7 +164,7 @@ pub fn rewrite(
         set_package_version(package, version);
         changed = true;
     }
-    for_each_table(&mut doc, |table, kind, entries| {
+    for_each_table(&mut doc, &mut |table, kind, entries| {
         for (key, item) in entries.iter_mut() {
             let dep = describe(kind, key.get(), item);
             let Some(version) = rewrite.pins.get(&dep.package) else { continue };

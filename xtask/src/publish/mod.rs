@@ -52,11 +52,10 @@ pub struct Prepared {
     pub plan: workspace::Plan,
     /// When planning began, for the plan's progress line.
     pub planned_at: Instant,
-    /// Per crate, the files it must hold (see [`CratePlan::listed`]).
+    /// See [`CratePlan::listed`].
     pub listed: BTreeMap<String, BTreeSet<String>>,
     pub requirement: manifest::Requirement,
-    /// The message of the rewrite's commit.
-    pub message: String,
+    pub commit_message: String,
     /// Where the crates come from, for the report.
     pub source: String,
     /// publish: the user's commit and the copy's before the rewrite, to say which
@@ -69,7 +68,7 @@ pub struct Prepared {
 pub fn run(
     sh: &Shell,
     settings: &Settings,
-    prepare: impl FnOnce(&Engine) -> anyhow::Result<Prepared>,
+    prepare: &dyn Fn(&Engine) -> anyhow::Result<Prepared>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let name = settings.task;
@@ -141,7 +140,7 @@ fn commit_rewrite(
     let changed = prepared.ws.rewrite(&prepared.plan, &rewrite)?;
     if changed {
         let diff = git.diff(engine.sh, src)?;
-        git.commit_all(engine.sh, src, &prepared.message)?;
+        git.commit_all(engine.sh, src, &prepared.commit_message)?;
         if !diff.is_empty() {
             gha::group(&format!("{}: the manifest diff", engine.task), || print!("{diff}"));
         }

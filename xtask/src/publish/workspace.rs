@@ -103,11 +103,6 @@ impl Workspace {
         from_metadata(&json::parse(&out.stdout).context(what)?, root).context(what)
     }
 
-    /// The same workspace in a copy at `root` (member dirs are relative).
-    pub fn moved_to(self, root: &Utf8Path) -> Workspace {
-        Workspace { root: root.to_owned(), ..self }
-    }
-
     /// Rewrites every manifest `plan` needs changed, and a committed lock; returns
     /// whether any changed.
     pub fn rewrite(&self, plan: &Plan, rewrite: &manifest::Rewrite) -> anyhow::Result<bool> {
@@ -120,11 +115,6 @@ impl Workspace {
             }
         }
         manifest::rewrite_workspace(&self.root, &self.origin, &manifests, &moved, rewrite)
-    }
-
-    /// The members cargo would publish to `registry`, in the order of the workspace.
-    pub fn publishable(&self, registry: &str) -> Vec<&Member> {
-        self.members.iter().filter(|m| m.refusal(registry).is_none()).collect()
     }
 
     /// Whether `member` depends (in any table) on `package` from `feed`.
@@ -616,7 +606,8 @@ mod tests {
             ("core/Cargo.toml", "[package]\nname = \"core\"\nversion = \"0.1.0\"\n"),
             ("testing/Cargo.toml", "[package]\nname = \"testing\"\n"),
         ]);
-        let publishable: Vec<&str> = ws.publishable("r").iter().map(|m| m.name.as_str()).collect();
+        let publishable: Vec<&str> =
+            ws.members.iter().filter(|m| m.refusal("r").is_none()).map(|m| m.name.as_str()).collect();
         assert_eq!(publishable, ["app", "core"]);
         let plan = plan(&ws, &wanted(&["app", "core"]), "r", None, &PUBLISH).unwrap();
         assert_eq!(names(&ws, &plan), ["core", "app"]);
