@@ -166,9 +166,9 @@ fn commit_rewrite(
     Ok((line, Some(note)))
 }
 
-/// The stages after the rewrite: check, package, the consumer check (when
-/// `consumers` names a host), compare, publish (unless a dry run), then the
-/// report, printed whatever happened.
+/// The stages after the rewrite: check what the feed has, package, the consumer
+/// check (when `consumers` names a host), compare, publish (unless a dry run),
+/// then the report, printed whatever happened.
 fn run_stages(
     engine: &mut Engine,
     src: &Utf8Path,
@@ -176,19 +176,27 @@ fn run_stages(
     consumers: Option<&Utf8Path>,
     source: &str,
 ) -> anyhow::Result<()> {
+    let dry_run = engine.dry_run;
     let result = (|| {
-        probe(engine, crates)?;
+        // A dry run asks the feed nothing: its crates stay `Planned`.
+        for krate in crates.iter_mut().filter(|_| !dry_run) {
+            let t = Instant::now();
+            let present = in_feed(engine, &krate.name, &krate.version)?;
+            krate.outcome = if present { Outcome::InFeed } else { Outcome::Missing };
+            let verdict = if present { "is in" } else { "is not yet in" };
+            let what = format!("{} {} {verdict} {}", krate.name, krate.version, engine.registry.name);
+            engine.stage("check", &what, t);
+        }
         let t = Instant::now();
         package::package_all(engine, src, crates)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
         if let Some(host) = consumers {
             consumer::warn_unbounded(crates)?;
-            let (dry_run, allow) = (engine.dry_run, engine.allow_unchecked_consumers);
+            let allow = engine.allow_unchecked_consumers;
             consumer::check(engine, host, crates, dry_run, allow)?;
         }
         compare(engine, crates)?;
-        let dry_run = engine.dry_run;
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
             if dry_run {
                 krate.outcome = Outcome::WouldPublish;
@@ -202,23 +210,6 @@ fn run_stages(
     })();
     report(engine, crates, source);
     result
-}
-
-/// Marks each crate [`Outcome::InFeed`] or [`Outcome::Missing`]; a dry run asks the
-/// feed nothing.
-fn probe(engine: &mut Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
-    if engine.dry_run {
-        return Ok(());
-    }
-    for krate in crates.iter_mut() {
-        let t = Instant::now();
-        let present = in_feed(engine, &krate.name, &krate.version)?;
-        krate.outcome = if present { Outcome::InFeed } else { Outcome::Missing };
-        let verdict = if present { "is in" } else { "is not yet in" };
-        let what = format!("{} {} {verdict} {}", krate.name, krate.version, engine.registry.name);
-        engine.stage("check", &what, t);
-    }
-    Ok(())
 }
 
 /// Checks each package holds the files cargo listed for it, then compares each
