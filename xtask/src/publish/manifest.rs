@@ -196,9 +196,8 @@ pub fn rewrite(
     Ok(out)
 }
 
-/// Sets `version` and `registry` on one dependency entry, replacing values in place
-/// (keeping their spacing and comments) and appending missing keys in the style of
-/// the entry's existing keys.
+/// Sets `version` and `registry` on one dependency entry, in place (keeping spacing
+/// and comments) or appended in the style of the entry's keys.
 fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
     let pairs = std::iter::once(("version", version)).chain(registry.map(|r| ("registry", r)));
     for (key, value) in pairs {
@@ -275,10 +274,9 @@ fn set_package_version(package: &mut dyn TableLike, version: &str) {
     }
 }
 
-/// Rewrites the manifests of the workspace at `root` (read at `origin`, which
-/// messages name) in place: `manifests` gives each dir relative to the root and
-/// whether its package is published. A committed `Cargo.lock` follows the crates
-/// `moved` (name → (old version, new version)). Returns whether anything changed.
+/// Rewrites the manifests at `root` (`origin` in messages) given as (dir, whether
+/// published), and a committed `Cargo.lock` for the crates `moved` (name → (old
+/// version, new version)). Returns whether anything changed.
 pub fn rewrite_workspace(
     root: &Utf8Path,
     origin: &Utf8Path,
@@ -320,11 +318,10 @@ pub fn rewrite_workspace(
     Ok(changed)
 }
 
-/// The keys of `[workspace.dependencies]` that a crate to publish inherits as a
-/// normal or build dependency: only those may get a version. An error when such a
-/// path-only entry is also a dev-dependency of a crate to publish, which the new
-/// version would make cargo publish. `files`: (path, shown path, selected, text),
-/// the root's first.
+/// The keys of `[workspace.dependencies]` a crate to publish inherits as a normal or
+/// build dependency, which alone may get a version; an error when such a path-only
+/// entry is also inherited as a dev-dependency, which cargo would then publish.
+/// `files`: (path, shown path, selected, text), the root's first.
 fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow::Result<BTreeSet<String>> {
     let (mut needs, mut dev) = (BTreeSet::new(), Vec::new());
     for (_, shown, _, text) in files.iter().filter(|f| f.2) {
@@ -351,10 +348,9 @@ fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow::Res
     Ok(needs)
 }
 
-/// `Cargo.lock` with each workspace package of `moved` (name → (old version, new
-/// version)) at its new version, and the references to it (`"name old"`, written
-/// when two packages share the name) following. Workspace packages are the ones
-/// without a `source`; everything else stays byte for byte.
+/// `Cargo.lock` with each workspace package (no `source`) of `moved` at its new
+/// version, and references to it (`"name old"`, when two packages share the name)
+/// following; everything else byte for byte.
 pub fn rewrite_lock(
     path: &Utf8Path,
     text: &str,

@@ -95,8 +95,7 @@ pub fn run(
     Ok(())
 }
 
-/// The crates of the plan in publish order, each version checked; the plan's
-/// progress line.
+/// The crates of the plan in publish order, each version checked.
 fn crate_plans(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<Vec<CratePlan>> {
     let (ws, plan, src) = (&prepared.ws, &prepared.plan, &prepared.src);
     let mut crates = Vec::new();
@@ -123,8 +122,8 @@ fn crate_plans(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<Vec<C
     Ok(crates)
 }
 
-/// Rewrites the manifests of the work copy for the plan, shows the change (`git
-/// diff`, in a log group) and commits it. Returns the progress line and a note.
+/// Rewrites the manifests for the plan, shows the diff and commits it; returns the
+/// progress line and a note.
 fn commit_rewrite(
     engine: &Engine,
     settings: &Settings,
@@ -310,8 +309,7 @@ fn in_feed(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<boo
         .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 
-/// On a failure the crates after it stay missing; the error says whether running
-/// again can help.
+/// A failure's error says whether running again can help.
 fn publish_one(engine: &mut Engine, name: &str, version: &str, dir: &Utf8Path) -> anyhow::Result<()> {
     let (feed, task) = (engine.registry.name.clone(), engine.task);
     let manifest = dir.join("Cargo.toml");
@@ -338,8 +336,7 @@ fn publish_one(engine: &mut Engine, name: &str, version: &str, dir: &Utf8Path) -
     Ok(())
 }
 
-/// The workspace root of the manifest `path` given to `flag`, meant from where the
-/// user is.
+/// The directory of the manifest `path` given to `flag`, from where the user is.
 pub fn manifest_dir(flag: &str, path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
     let path = if path.is_absolute() { path.to_owned() } else { crate::invocation_dir()?.join(path) };
     if path.file_name() != Some("Cargo.toml") || !path.is_file() {

@@ -82,8 +82,7 @@ impl Member {
 
 pub struct Workspace {
     pub root: Utf8PathBuf,
-    /// Where it was read, which messages about a manifest name, also once the
-    /// workspace has moved into a work copy.
+    /// Where it was read: messages name the manifests there, also for a work copy.
     pub origin: Utf8PathBuf,
     pub members: Vec<Member>,
 }
@@ -103,8 +102,7 @@ impl Workspace {
         from_metadata(&json::parse(&out.stdout).context(what)?, root).context(what)
     }
 
-    /// Rewrites every manifest `plan` needs changed, and a committed lock; returns
-    /// whether any changed.
+    /// Rewrites the manifests and a committed lock for `plan`; whether any changed.
     pub fn rewrite(&self, plan: &Plan, rewrite: &manifest::Rewrite) -> anyhow::Result<bool> {
         let mut manifests = Vec::new();
         let mut moved = BTreeMap::new();
@@ -302,8 +300,7 @@ pub fn plan(
     })
 }
 
-/// The members named by `wanted`, each one cargo would publish to `registry`;
-/// every name that is not a member is named at once.
+/// The members named by `wanted`, each one cargo would publish to `registry`.
 fn select(ws: &Workspace, wanted: &[String], registry: &str) -> anyhow::Result<Vec<usize>> {
     let unknown: Vec<String> =
         wanted.iter().filter(|n| ws.index_of(n).is_none()).map(|n| format!("`{n}`")).collect();
