@@ -1,7 +1,7 @@
 //! Reading and rewriting the manifests of the source workspace. [`rewrite`] is text
 //! in, text out, so that every manifest shape is tested without git or cargo.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -108,10 +108,15 @@ pub struct Rewrite<'a> {
     /// `registry = "…"` on each pinned entry (None for crates.io, cargo's default).
     pub registry: Option<&'a str>,
     /// Package name → version published: a path dependency on one gets a requirement on it.
-    pub pins: &'a BTreeMap<String, String>,
+    pub pins: &'a [(String, String)],
     /// A new `package.version` (`--version`).
     pub package_version: Option<&'a str>,
     pub requirement: Requirement,
+}
+
+/// The version `pins` gives the package `name`.
+pub fn pinned<'a>(pins: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pins.iter().find(|(n, _)| n == name).map(|(_, version)| version.as_str())
 }
 
 /// The requirement a rewritten dependency gets on the version published.
@@ -167,7 +172,7 @@ pub fn rewrite(
     for_each_table(&mut doc, &mut |table, kind, entries| {
         for (key, item) in entries.iter_mut() {
             let dep = describe(kind, key.get(), item);
-            let Some(version) = rewrite.pins.get(&dep.package) else { continue };
+            let Some(version) = pinned(rewrite.pins, &dep.package) else { continue };
             let root_needs_it =
                 kind != Kind::Workspace || dep.requirement.is_some() || root_needs.contains(&dep.key);
             if dep.path.is_none() || dep.inherited || !dep.published() || !root_needs_it {
@@ -275,13 +280,13 @@ fn set_package_version(package: &mut dyn TableLike, version: &str) {
 }
 
 /// Rewrites the manifests at `root` (`origin` in messages) given as (dir, whether
-/// published), and a committed `Cargo.lock` for the crates `moved` (name → (old
-/// version, new version)). Returns whether anything changed.
+/// published), and a committed `Cargo.lock` for the crates `moved` (name, old
+/// version, new version). Returns whether anything changed.
 pub fn rewrite_workspace(
     root: &Utf8Path,
     origin: &Utf8Path,
     manifests: &[(String, bool)],
-    moved: &BTreeMap<&str, (&str, &str)>,
+    moved: &[(&str, &str, &str)],
     rewrite: &Rewrite,
 ) -> anyhow::Result<bool> {
     // The root first, for `root_needs`.
@@ -351,11 +356,7 @@ fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow::Res
 /// `Cargo.lock` with each workspace package (no `source`) of `moved` at its new
 /// version, and references to it (`"name old"`, when two packages share the name)
 /// following; everything else byte for byte.
-pub fn rewrite_lock(
-    path: &Utf8Path,
-    text: &str,
-    moved: &BTreeMap<&str, (&str, &str)>,
-) -> anyhow::Result<String> {
+pub fn rewrite_lock(path: &Utf8Path, text: &str, moved: &[(&str, &str, &str)]) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
     let Some(packages) = doc.get_mut("package").and_then(Item::as_array_of_tables_mut) else {
         return Ok(text.to_owned());
@@ -364,9 +365,9 @@ pub fn rewrite_lock(
     for package in packages.iter_mut() {
         let name = package.get("name").and_then(Item::as_str).map(str::to_owned);
         if package.get("source").is_none()
-            && let Some((old, new)) = name.as_deref().and_then(|n| moved.get(n))
+            && let Some((_, old, new)) = moved.iter().find(|m| Some(m.0) == name.as_deref())
             && let Some(version) = package.get_mut("version").and_then(Item::as_value_mut)
-            && version.as_str() == Some(old)
+            && version.as_str() == Some(*old)
         {
             replace_keeping_decor(version, new);
             changed = true;
@@ -377,9 +378,7 @@ pub fn rewrite_lock(
             else {
                 continue;
             };
-            if let Some((old, new)) = moved.get(name)
-                && version == *old
-            {
+            if let Some((_, _, new)) = moved.iter().find(|m| (m.0, m.1) == (name, version)) {
                 deps.replace(i, format!("{name} {new}"));
                 changed = true;
             }
@@ -392,7 +391,7 @@ pub fn rewrite_lock(
 mod tests {
     use super::*;
 
-    fn pins(list: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn pins(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
     }
 
@@ -662,15 +661,13 @@ checksum = "0000000000000000000000000000000000000000000000000000000000000000"
 name = "c"
 version = "0.1.0"
 "#;
-        let moved: BTreeMap<&str, (&str, &str)> =
-            [("a", ("0.1.0", "0.2.0-rc.1")), ("b", ("0.1.0", "0.2.0-rc.1"))].into_iter().collect();
+        let moved = [("a", "0.1.0", "0.2.0-rc.1"), ("b", "0.1.0", "0.2.0-rc.1")];
         let out = rewrite_lock(Utf8Path::new("Cargo.lock"), lock, &moved).unwrap();
         let expected = lock
             .replacen("name = \"a\"\nversion = \"0.1.0\"", "name = \"a\"\nversion = \"0.2.0-rc.1\"", 1)
             .replacen("\"b 0.1.0\"", "\"b 0.2.0-rc.1\"", 1)
             .replacen("name = \"b\"\nversion = \"0.1.0\"", "name = \"b\"\nversion = \"0.2.0-rc.1\"", 1);
         assert_eq!(out, expected);
-        let none = BTreeMap::new();
-        assert_eq!(rewrite_lock(Utf8Path::new("Cargo.lock"), lock, &none).unwrap(), lock);
+        assert_eq!(rewrite_lock(Utf8Path::new("Cargo.lock"), lock, &[]).unwrap(), lock);
     }
 }

@@ -101,7 +101,8 @@ fn crate_plans(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<Vec<C
     let mut crates = Vec::new();
     for &i in &plan.order {
         let member = &ws.members[i];
-        let version = plan.pins[&member.name].clone();
+        let version =
+            manifest::pinned(&plan.pins, &member.name).expect("the plan pins its crates").to_owned();
         check_version(&version, &format!("the version of {}", member.name))?;
         crates.push(CratePlan {
             name: member.name.clone(),

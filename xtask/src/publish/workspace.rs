@@ -1,7 +1,6 @@
 //! The source workspace as `cargo metadata` reads it, and the publish plan: the
 //! crates asked for, checked, in dependency order.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -105,11 +104,12 @@ impl Workspace {
     /// Rewrites the manifests and a committed lock for `plan`; whether any changed.
     pub fn rewrite(&self, plan: &Plan, rewrite: &manifest::Rewrite) -> anyhow::Result<bool> {
         let mut manifests = Vec::new();
-        let mut moved = BTreeMap::new();
+        let mut moved = Vec::new();
         for m in &self.members {
-            manifests.push((m.dir.clone(), plan.pins.contains_key(&m.name)));
-            if let Some(new) = plan.pins.get(&m.name).filter(|new| **new != m.version) {
-                moved.insert(m.name.as_str(), (m.version.as_str(), new.as_str()));
+            let new = manifest::pinned(&plan.pins, &m.name);
+            manifests.push((m.dir.clone(), new.is_some()));
+            if let Some(new) = new.filter(|new| *new != m.version) {
+                moved.push((m.name.as_str(), m.version.as_str(), new));
             }
         }
         manifest::rewrite_workspace(&self.root, &self.origin, &manifests, &moved, rewrite)
@@ -224,7 +224,7 @@ pub struct Plan {
     /// Indices into [`Workspace::members`], each after the crates it depends on.
     pub order: Vec<usize>,
     /// Package name → version published.
-    pub pins: BTreeMap<String, String>,
+    pub pins: Vec<(String, String)>,
     /// (dependent, dependency) pairs among the crates to publish, by name.
     pub edges: Vec<(String, String)>,
 }
@@ -542,11 +542,11 @@ mod tests {
         let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, &Flags::Redist).unwrap();
         assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
         assert_eq!(plan.edges, [("mshv-ioctls".to_owned(), "mshv-bindings".to_owned())]);
-        assert_eq!(plan.pins["mshv-ioctls"], "0.1.1");
+        assert_eq!(manifest::pinned(&plan.pins, "mshv-ioctls"), Some("0.1.1"));
         let plan =
             super::plan(&ws, &wanted(&["mshv-bindings", "mshv-ioctls"]), "r", Some("0.2.0"), &Flags::Redist)
                 .unwrap();
-        assert_eq!(plan.pins["mshv-bindings"], "0.2.0");
+        assert_eq!(manifest::pinned(&plan.pins, "mshv-bindings"), Some("0.2.0"));
     }
 
     /// Cargo's facts: globs, `exclude`, inheritance from the root, a renamed and a
@@ -586,7 +586,7 @@ mod tests {
         );
         let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, &Flags::Redist).unwrap();
         assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
-        assert_eq!(plan.pins["mshv-bindings"], "0.3.1");
+        assert_eq!(manifest::pinned(&plan.pins, "mshv-bindings"), Some("0.3.1"));
     }
 
     /// Issue 14, 1: a member without a version (today's hyperlight-testing) leaves
