@@ -1,7 +1,5 @@
-//! `cargo xtask publish`: the host workspace's own crates, to a feed or crates.io.
-//! Its own part: the selection, cargo's file list of each crate in the user's tree,
-//! and a `git clone --shared` of the user's commit, so the user's tree is never
-//! touched and `.cargo_vcs_info.json` names the user's commit.
+//! `cargo xtask publish`: the host workspace's own crates, from a copy of the
+//! user's commit (so `.cargo_vcs_info.json` names it), to a feed or crates.io.
 
 use std::time::Instant;
 
@@ -17,14 +15,9 @@ use crate::publish::{self, Engine, Prepared, check_version, compare, manifest};
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
 ///
-/// Takes the crates cargo would publish to the registry (each with a `version` and a
-/// `package.publish` that allows it; narrow with `-p`, `--exclude`) from a copy of
-/// your repository at your commit, submodules included: your tree is never changed,
-/// and uncommitted changes stop the run unless `--allow-dirty`. Packages and
-/// verifies them all together (`--dry-run` needs no credentials and no feed), then
-/// per crate: skip it if the feed has that version with the same sources, stop
-/// before any upload if the feed has it with other sources, else publish it and
-/// wait for the index. A run that stopped part-way completes when run again.
+/// Works on a copy of your commit (your tree is never changed); packages and
+/// verifies every crate, and stops before any upload if the feed has a version with
+/// other sources. A run that stopped part-way completes when run again.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   cargo xtask publish --dry-run
@@ -85,12 +78,6 @@ impl Publish {
             Some(path) => publish::manifest_dir("--manifest-path", path)?,
             None => crate::project_root(),
         };
-        if !root.join("Cargo.toml").is_file() {
-            bail!(
-                "{root} has no Cargo.toml, so there is no workspace to publish there: pass \
-                 `--manifest-path PATH/Cargo.toml` of the workspace whose crates to publish"
-            );
-        }
         let git = Git::find()?;
         let (top, prefix) = git.toplevel(sh, &root)?;
         let commit = git.head(sh, &top)?;
@@ -111,8 +98,7 @@ impl Publish {
         publish::run(sh, &settings, &|engine| self.prepare(engine, &root, &git, repo))
     }
 
-    /// Plans on the user's tree (read only), so a bad selection fails before any
-    /// copy; then copies the repository: its top level, the root in it, its commit.
+    /// Plans on the user's tree (read only), so a bad selection fails before any copy.
     fn prepare(
         &self,
         engine: &Engine,
@@ -128,14 +114,12 @@ impl Publish {
         let plan = workspace::plan(&ws, &wanted, &registry.name, version, &flags)?;
         let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
         let listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
-        // The whole repository, so that files outside the workspace dir are there.
         let repo = engine.work().join("src");
         let copied = git.copy_repository(engine.sh(), top, &repo, self.allow_dirty)?;
         let src = if prefix.is_empty() { repo } else { repo.join(prefix) };
         let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
         engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);
         Ok(Prepared {
-            // Member dirs are relative: the plan holds for the copy.
             ws: Workspace { root: src.clone(), ..ws },
             src,
             plan,
@@ -186,8 +170,7 @@ impl Publish {
     }
 }
 
-/// Names the changes git has not committed: cargo refuses them too, and the copy is
-/// made from the commit.
+/// The copy is made from the commit, so uncommitted changes would be lost.
 fn refuse_uncommitted(paths: &[String], top: &Utf8Path) -> anyhow::Result<()> {
     if paths.is_empty() {
         return Ok(());

@@ -1,6 +1,5 @@
-//! `cargo xtask publish-redist`: the rust-vmm mshv crates Hyperlight pins, to the
-//! redist feed. Its own part: fetching the one rev, the crates named, and the
-//! consumers built against them, since those crates break their host, not themselves.
+//! `cargo xtask publish-redist`: the rust-vmm mshv crates Hyperlight pins, fetched
+//! at one rev, to the redist feed.
 
 use std::time::Instant;
 
@@ -16,12 +15,10 @@ use crate::toml_file;
 
 /// Republish the pinned rust-vmm mshv crates to the redist feed.
 ///
-/// Fetches only the wanted rev of the source into a temporary work dir, rewrites
-/// every path dependency between the crates to `version = "=<version>"` and
-/// `registry = "<feed>"` (everything else kept), commits that, packages and
-/// verifies every crate, then publishes them in dependency order. A version the
-/// feed already has is skipped, so a run that stopped part-way completes when run
-/// again. The defaults are `[workspace.metadata.publish-redist]` in xtask/Cargo.toml.
+/// Fetches the rev, pins the path dependencies between the crates to
+/// `version = "=<version>"` in the feed, packages and verifies every crate, then
+/// publishes them in dependency order, skipping what the feed has. The defaults are
+/// `[workspace.metadata.publish-redist]` in xtask/Cargo.toml.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  cargo xtask publish-redist --dry-run\n  cargo xtask publish-redist\n  cargo xtask publish-redist --rev 52edcf4 --dry-run\n  cargo xtask publish-redist --rev <newer SHA or tag> --version 0.1.2-20240416\n  cargo xtask publish-redist --repo ../mshv --dry-run --keep\n  cargo xtask publish-redist --crate mshv-bindings\n  cargo xtask publish-redist --dry-run --consumers ../hyperlight/Cargo.toml"
@@ -72,7 +69,6 @@ pub struct PublishRedist {
 
 impl PublishRedist {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        // The defaults live in the xtask's own manifest: adopting the xtask leaves the host's untouched.
         let path = crate::project_root().join("xtask").join("Cargo.toml");
         let doc = toml_file::read(&path)?;
         let table = "[workspace.metadata.publish-redist]";
@@ -124,7 +120,6 @@ impl PublishRedist {
         publish::run(sh, &settings, &|engine| self.prepare(engine, &git, &repo, &rev, &crates))
     }
 
-    /// Fetches the rev into the work dir and plans the crates.
     fn prepare(
         &self,
         engine: &Engine,
@@ -134,7 +129,6 @@ impl PublishRedist {
         crates: &[String],
     ) -> anyhow::Result<Prepared> {
         let registry = engine.registry();
-        // The one stage that may take long before it can say anything.
         let t = Instant::now();
         let src = engine.work().join("src");
         eprintln!("publish-redist: fetching {repo} at {rev}");
@@ -165,8 +159,7 @@ impl PublishRedist {
     }
 }
 
-/// A local path as an absolute path (the task runs at the repo root, but a path
-/// is meant from where the user is); anything else is given to git as it is.
+/// A local path made absolute (it is meant from where the user is); a URL as it is.
 fn source_location(repo: &str) -> anyhow::Result<String> {
     if repo.starts_with('-') {
         bail!("`--repo {repo}` is not a URL or a path");

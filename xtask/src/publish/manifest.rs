@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
-use toml_edit::{DocumentMut, InlineTable, Item, Key, TableLike, Value};
+use toml_edit::{DocumentMut, InlineTable, Item, Key, RawString, TableLike, Value};
 
 use crate::toml_file;
 
@@ -206,13 +206,10 @@ pub fn rewrite(
 fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
     let pairs = std::iter::once(("version", version)).chain(registry.map(|r| ("registry", r)));
     for (key, value) in pairs {
-        match &mut *item {
-            Item::Value(Value::InlineTable(table)) => match table.get_mut(key) {
-                Some(old) => replace_keeping_decor(old, value),
-                None => append_inline(table, key, value),
-            },
-            other => {
-                let table = other.as_table_like_mut().expect("checked by the caller");
+        match item.as_inline_table_mut() {
+            Some(table) if !table.contains_key(key) => append_inline(table, key, value),
+            _ => {
+                let table = item.as_table_like_mut().expect("checked by the caller");
                 match table.get_mut(key).and_then(Item::as_value_mut) {
                     Some(old) => replace_keeping_decor(old, value),
                     None => _ = table.insert(key, Item::Value(value.into())),
@@ -228,33 +225,22 @@ fn replace_keeping_decor(old: &mut Value, new: &str) {
     *old.decor_mut() = decor;
 }
 
-/// Appends `key = "value"` to an inline table, one-line or spread over lines: the new
-/// key takes the spacing before the last key (`, ` or a newline and indent), and the
-/// spacing after the last value (before `}` or the closing newline) moves to the end.
+/// Appends `key = "value"` to an inline table, one-line or spread over lines: the
+/// new key is spaced as the last, whose spacing before `}` moves to the end.
 fn append_inline(table: &mut InlineTable, key: &str, value: &str) {
-    let Some(last) = table.iter().last().map(|(k, _)| k.to_owned()) else {
-        table.insert(key, value.into());
-        return;
-    };
-    let first = table.iter().next().map(|(k, _)| k.to_owned());
-    let old_key = table.key(&last).expect("the last key").leaf_decor().clone();
-    let old_value = table.get(&last).expect("the last value").decor().clone();
-    let text = |s: Option<&toml_edit::RawString>, default: &str| {
-        s.and_then(|s| s.as_str()).unwrap_or(default).to_owned()
-    };
-    // The first key's prefix is what follows `{`: `{path` has none, but a second
-    // key on the same line wants one space after the comma.
-    let key_prefix = match old_key.prefix().and_then(|p| p.as_str()) {
-        Some(p) if first.as_deref() != Some(last.as_str()) || p.contains('\n') => p.to_owned(),
-        _ => " ".to_owned(),
-    };
-    table.get_mut(&last).expect("the last value").decor_mut().set_suffix("");
-    let mut new_key = Key::new(key);
-    new_key.leaf_decor_mut().set_prefix(key_prefix);
-    new_key.leaf_decor_mut().set_suffix(text(old_key.suffix(), " "));
-    let mut new_value = Value::from(value);
-    new_value.decor_mut().set_prefix(text(old_value.prefix(), " "));
-    new_value.decor_mut().set_suffix(text(old_value.suffix(), ""));
+    let (mut new_key, mut new_value) = (Key::new(key), Value::from(value));
+    if let Some((last_key, last)) = table.iter_mut().last() {
+        let text = |s: Option<&RawString>, default: &str| {
+            s.and_then(RawString::as_str).unwrap_or(default).to_owned()
+        };
+        // Only a newline is copied from before the last key: the first has none after `{`.
+        let prefix = last_key.leaf_decor().prefix().and_then(RawString::as_str).filter(|p| p.contains('\n'));
+        new_key.leaf_decor_mut().set_prefix(prefix.unwrap_or(" ").to_owned());
+        new_key.leaf_decor_mut().set_suffix(text(last_key.leaf_decor().suffix(), " "));
+        new_value.decor_mut().set_prefix(text(last.decor().prefix(), " "));
+        new_value.decor_mut().set_suffix(text(last.decor().suffix(), ""));
+        last.decor_mut().set_suffix("");
+    }
     table.insert_formatted(&new_key, new_value);
 }
 

@@ -1,12 +1,6 @@
-//! The one publish engine, shared by `publish` and `publish-redist`. A task makes
-//! its work copy and plan; [`run`] then rewrites and commits the manifests and runs
-//! the stages: check what the feed has, package and verify every crate together,
-//! build the consumers (redist), compare with what the feed has, publish what is
-//! missing, report. Feed versions are immutable, so every check runs before the
-//! first upload.
-//!
-//! Layers: this module calls the stage modules (`package`, `consumer`, `compare`),
-//! which use [`engine`]; `workspace` uses `manifest`, which uses neither.
+//! The publish engine of `publish` and `publish-redist`: a task makes its work copy
+//! and plan, [`run`] rewrites the manifests and runs the stages. Feed versions are
+//! immutable, so every check runs before the first upload.
 
 pub mod compare;
 pub mod consumer;
@@ -30,27 +24,23 @@ use crate::git::Git;
 use crate::workdir::WorkDir;
 use crate::{gha, interrupt};
 
-/// What a publish task settled from its options before the engine runs it.
 pub struct Settings<'a> {
     pub task: &'static str,
     pub registry: &'a Registry,
     pub git: &'a Git,
-    /// `--version`: every crate published under it.
     pub version: Option<&'a str>,
     pub keep: bool,
     pub dry_run: bool,
-    /// The host whose members are built against the crates (see [`consumer`]).
+    /// The host whose members are built against the crates.
     pub consumers: Option<&'a Utf8Path>,
     pub allow_unchecked_consumers: bool,
 }
 
 /// A task's work copy, made in the engine's work dir, and the plan for it.
 pub struct Prepared {
-    /// The workspace in the work copy.
     pub src: Utf8PathBuf,
     pub ws: workspace::Workspace,
     pub plan: workspace::Plan,
-    /// When planning began, for the plan's progress line.
     pub planned_at: Instant,
     /// See [`CratePlan::listed`].
     pub listed: BTreeMap<String, BTreeSet<String>>,
@@ -58,13 +48,11 @@ pub struct Prepared {
     pub commit_message: String,
     /// Where the crates come from, for the report.
     pub source: String,
-    /// publish: the user's commit and the copy's before the rewrite, to say which
-    /// commit `.cargo_vcs_info.json` names when it is not the user's.
+    /// publish: the user's commit and the copy's, to say when the packages name another.
     pub commits: Option<(String, String)>,
 }
 
-/// Runs a publish task from its work dir to its closing line: `prepare` makes the
-/// work copy in `engine.work()` and plans the crates.
+/// Runs a publish task: `prepare` makes the work copy in `engine.work()` and plans.
 pub fn run(
     sh: &Shell,
     settings: &Settings,
@@ -123,8 +111,7 @@ fn crate_plans(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<Vec<C
     Ok(crates)
 }
 
-/// Rewrites the manifests for the plan, shows the diff and commits it; returns the
-/// progress line and a note.
+/// Rewrites the manifests for the plan, shows the diff and commits it.
 fn commit_rewrite(
     engine: &Engine,
     settings: &Settings,
@@ -166,9 +153,7 @@ fn commit_rewrite(
     Ok((line, Some(note)))
 }
 
-/// The stages after the rewrite: check what the feed has, package, the consumer
-/// check (when `consumers` names a host), compare, publish (unless a dry run),
-/// then the report, printed whatever happened.
+/// The stages after the rewrite, then the report, printed whatever happened.
 fn run_stages(
     engine: &mut Engine,
     src: &Utf8Path,
@@ -212,9 +197,8 @@ fn run_stages(
     result
 }
 
-/// Checks each package holds the files cargo listed for it, then compares each
-/// crate the feed has with what was just packaged: identical is skipped, different
-/// stops the run before anything is uploaded.
+/// Compares each crate the feed has with what was packaged: identical is skipped,
+/// different stops the run before anything is uploaded.
 fn compare(engine: &mut Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     compare::check_file_sets(crates)?;
     let t = Instant::now();
@@ -284,9 +268,8 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
     }
 }
 
-/// Whether the feed has `name` at `version`, by `cargo info` from the work dir (out
-/// of any workspace). Only cargo's "could not find" is "absent"; a yanked version
-/// can never be published again, so it is an error asking for a new version.
+/// Whether the feed has `name` at `version` (`cargo info` out of any workspace).
+/// Only cargo's "could not find" is "absent"; a yanked version is an error.
 fn in_feed(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<bool> {
     let spec = format!("{name}@{version}");
     let feed = engine.registry.name.clone();
@@ -310,7 +293,6 @@ fn in_feed(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<boo
         .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 
-/// A failure's error says whether running again can help.
 fn publish_one(engine: &mut Engine, name: &str, version: &str, dir: &Utf8Path) -> anyhow::Result<()> {
     let (feed, task) = (engine.registry.name.clone(), engine.task);
     let manifest = dir.join("Cargo.toml");
@@ -346,9 +328,8 @@ pub fn manifest_dir(flag: &str, path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> 
     Ok(path.parent().context("a manifest has a directory")?.to_owned())
 }
 
-/// A semver version cargo publishes as a new version: `MAJOR.MINOR.PATCH` with an
-/// optional `-pre.release`. Build metadata (`+build`) is refused: cargo and the
-/// feeds ignore it when comparing versions, so it never makes a new version.
+/// A semver version that makes a new version: cargo and the feeds ignore build
+/// metadata (`+build`) when comparing versions.
 pub fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
     if let Some((base, _)) = version.split_once('+') {
         bail!(

@@ -276,15 +276,7 @@ pub fn plan(
     flags: &Flags,
 ) -> anyhow::Result<Plan> {
     let selected = select(ws, wanted, registry)?;
-    let mut edges: Vec<(usize, usize, Kind)> = Vec::new();
-    for &i in &selected {
-        for (kind, t) in local_deps(ws, i)? {
-            if t != i && selected.contains(&t) && !edges.iter().any(|&(a, b, _)| (a, b) == (i, t)) {
-                edges.push((i, t, kind));
-            }
-        }
-    }
-    left_out(ws, &selected, registry, flags)?;
+    let edges = left_out(ws, &selected, registry, flags)?;
     if matches!(flags, Flags::Redist) {
         check_linked(ws, &selected, &edges)?;
     }
@@ -302,8 +294,15 @@ pub fn plan(
 
 /// The members named by `wanted`, each one cargo would publish to `registry`.
 fn select(ws: &Workspace, wanted: &[String], registry: &str) -> anyhow::Result<Vec<usize>> {
-    let unknown: Vec<String> =
-        wanted.iter().filter(|n| ws.index_of(n).is_none()).map(|n| format!("`{n}`")).collect();
+    let mut selected = Vec::new();
+    let mut unknown = Vec::new();
+    for name in wanted {
+        match ws.index_of(name) {
+            None => unknown.push(format!("`{name}`")),
+            Some(i) if !selected.contains(&i) => selected.push(i),
+            Some(_) => {}
+        }
+    }
     if !unknown.is_empty() {
         let names: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
         let (what, verb) = if unknown.len() == 1 { ("crate", "is") } else { ("crates", "are") };
@@ -314,12 +313,6 @@ fn select(ws: &Workspace, wanted: &[String], registry: &str) -> anyhow::Result<V
             if names.is_empty() { "none".to_owned() } else { names.join(", ") }
         );
     }
-    let mut selected = Vec::new();
-    for i in wanted.iter().filter_map(|n| ws.index_of(n)) {
-        if !selected.contains(&i) {
-            selected.push(i);
-        }
-    }
     let refusals: Vec<String> = selected.iter().filter_map(|&i| ws.members[i].refusal(registry)).collect();
     if !refusals.is_empty() {
         bail!("{}: cargo would refuse it", refusals.join("; "));
@@ -327,8 +320,8 @@ fn select(ws: &Workspace, wanted: &[String], registry: &str) -> anyhow::Result<V
     Ok(selected)
 }
 
-/// The published dependencies of member `i` on members, each with its kind and the
-/// member it names; an error when one names a member but not by its path.
+/// The published dependencies of member `i` on members; an error when one names a
+/// member but not by its path.
 fn local_deps(ws: &Workspace, i: usize) -> anyhow::Result<Vec<(Kind, usize)>> {
     let member = &ws.members[i];
     let mut found = Vec::new();
@@ -363,16 +356,26 @@ fn local_deps(ws: &Workspace, i: usize) -> anyhow::Result<Vec<(Kind, usize)>> {
     Ok(found)
 }
 
-/// Every member the selected crates need by path (also through each other) that is
-/// not selected, named at once with the advice that works: add them, or, when one
-/// can never be published, leave out the crate that needs it.
-fn left_out(ws: &Workspace, selected: &[usize], registry: &str, flags: &Flags) -> anyhow::Result<()> {
+/// Walks the selected crates' dependencies once: returns the edges among them
+/// (dependent, dependency, kind), in the order of `selected`; an error names every
+/// member they need by path that is not selected, with the advice that works.
+fn left_out(
+    ws: &Workspace,
+    selected: &[usize],
+    registry: &str,
+    flags: &Flags,
+) -> anyhow::Result<Vec<(usize, usize, Kind)>> {
     // (missing member, its dependent, the selected crate that pulled it in)
     let mut missing: Vec<(usize, usize, usize)> = Vec::new();
+    let mut edges: Vec<(usize, usize, Kind)> = Vec::new();
     let mut queue: Vec<(usize, usize)> = selected.iter().map(|&i| (i, i)).collect();
     while let Some((i, origin)) = queue.pop() {
-        for (_, t) in local_deps(ws, i)? {
-            if !selected.contains(&t) && !missing.iter().any(|&(m, _, _)| m == t) {
+        for (kind, t) in local_deps(ws, i)? {
+            if selected.contains(&t) {
+                if t != i && !edges.iter().any(|&(a, b, _)| (a, b) == (i, t)) {
+                    edges.push((i, t, kind));
+                }
+            } else if !missing.iter().any(|&(m, _, _)| m == t) {
                 missing.push((t, i, origin));
                 queue.push((t, origin));
             }
@@ -394,7 +397,8 @@ fn left_out(ws: &Workspace, selected: &[usize], registry: &str, flags: &Flags) -
         }
     }
     if missing.is_empty() {
-        return Ok(());
+        edges.sort_by_key(|&(a, _, _)| selected.iter().position(|&s| s == a));
+        return Ok(edges);
     }
     missing.sort_unstable_by(|a, b| name(a.0).cmp(name(b.0)));
     let lines: Vec<String> =
