@@ -108,10 +108,9 @@ impl Publish {
     ) -> anyhow::Result<Prepared> {
         let (t, registry) = (Instant::now(), engine.registry());
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
-        let wanted = self.selection(&ws, &registry.name)?;
         let flags = Flags::Publish { packages: &self.packages, exclude: &self.exclude };
         let version = self.version.as_deref();
-        let plan = workspace::plan(&ws, &wanted, &registry.name, version, &flags)?;
+        let plan = workspace::plan(&ws, &self.packages, &registry.name, version, &flags)?;
         let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
         let listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
         let repo = engine.work().join("src");
@@ -133,40 +132,6 @@ impl Publish {
             source: format!("the workspace at {root}"),
             commits: Some((commit.to_owned(), copied)),
         })
-    }
-
-    /// The names to publish: `-p` (each must be a member), else every member cargo
-    /// would publish to the registry; less `--exclude`.
-    fn selection(&self, ws: &Workspace, registry: &str) -> anyhow::Result<Vec<String>> {
-        let names: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
-        let mut unknown: Vec<String> = Vec::new();
-        for name in self.packages.iter().chain(&self.exclude) {
-            if !names.contains(&name.as_str()) && !unknown.contains(&format!("`{name}`")) {
-                unknown.push(format!("`{name}`"));
-            }
-        }
-        if !unknown.is_empty() {
-            bail!(
-                "{} {} of the workspace, whose crates are: {}",
-                unknown.join(", "),
-                if unknown.len() == 1 { "is not a crate" } else { "are not crates" },
-                names.join(", ")
-            );
-        }
-        let mut wanted: Vec<String> = if self.packages.is_empty() {
-            let publishable = ws.members.iter().filter(|m| m.refusal(registry).is_none());
-            publishable.map(|m| m.name.clone()).collect()
-        } else {
-            self.packages.clone()
-        };
-        wanted.retain(|n| !self.exclude.contains(n));
-        if wanted.is_empty() {
-            bail!(
-                "no crate to publish to `{registry}`: none has a version and allows it in `package.publish`, \
-                 or all are excluded"
-            );
-        }
-        Ok(wanted)
     }
 }
 

@@ -1,5 +1,5 @@
-//! Reading and rewriting the manifests of the source workspace. [`rewrite`] is text
-//! in, text out, so that every manifest shape is tested without git or cargo.
+//! Reading and rewriting manifests: [`rewrite`] is text in, text out, so that every
+//! manifest shape is tested without git or cargo.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +9,7 @@ use toml_edit::{DocumentMut, InlineTable, Item, Key, RawString, TableLike, Value
 
 use crate::toml_file;
 
-/// The kind of a dependency table, which decides how cargo publishes an entry.
+/// The kind of a dependency table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Normal,
@@ -19,11 +19,9 @@ pub enum Kind {
     Workspace,
 }
 
-/// One entry of a dependency table, as far as publishing cares.
 #[derive(Clone)]
 pub struct Dep {
     pub kind: Kind,
-    /// The key (a rename when `package` is set).
     pub key: String,
     /// `package = "…"`, else the key.
     pub package: String,
@@ -34,8 +32,7 @@ pub struct Dep {
 }
 
 impl Dep {
-    /// Whether `cargo publish` keeps it: cargo drops path dev-dependencies with no
-    /// version, which may even point back at the crate.
+    /// Whether `cargo publish` keeps it: it drops path dev-dependencies with no version.
     pub fn published(&self) -> bool {
         self.kind != Kind::Dev || self.requirement.is_some() || self.path.is_none()
     }
@@ -50,8 +47,7 @@ const DEPENDENCY_TABLES: [(&str, Kind); 5] = [
     ("dev_dependencies", Kind::Dev),
 ];
 
-/// Calls `f` for every dependency table of the manifest, with its name for
-/// messages: top-level, under `[target.'cfg(…)']`, and `[workspace.dependencies]`.
+/// Calls `f` for every dependency table, with its name for messages.
 fn for_each_table(
     doc: &mut DocumentMut,
     f: &mut dyn FnMut(&str, Kind, &mut dyn TableLike) -> anyhow::Result<()>,
@@ -92,7 +88,6 @@ fn describe(kind: Kind, key: &str, item: &Item) -> Dep {
     }
 }
 
-/// Every dependency entry of a manifest.
 pub fn dependencies(path: &Utf8Path, text: &str) -> anyhow::Result<Vec<Dep>> {
     let mut deps = Vec::new();
     for_each_table(&mut toml_file::parse(path, text)?, &mut |_, kind, entries| {
@@ -102,24 +97,22 @@ pub fn dependencies(path: &Utf8Path, text: &str) -> anyhow::Result<Vec<Dep>> {
     Ok(deps)
 }
 
-/// What to change in one manifest.
 #[derive(Clone, Copy)]
 pub struct Rewrite<'a> {
     /// `registry = "…"` on each pinned entry (None for crates.io, cargo's default).
     pub registry: Option<&'a str>,
-    /// Package name → version published: a path dependency on one gets a requirement on it.
+    /// Package name → version published.
     pub pins: &'a [(String, String)],
     /// A new `package.version` (`--version`).
     pub package_version: Option<&'a str>,
     pub requirement: Requirement,
 }
 
-/// The version `pins` gives the package `name`.
 pub fn pinned<'a>(pins: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pins.iter().find(|(n, _)| n == name).map(|(_, version)| version.as_str())
 }
 
-/// The requirement a rewritten dependency gets on the version published.
+/// The requirement a rewritten dependency gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Requirement {
     /// `=X` (publish-redist, whose crates must not mix with other versions in the feed).
@@ -131,8 +124,6 @@ pub enum Requirement {
 }
 
 impl Requirement {
-    /// The new requirement for an entry whose requirement was `old`; a missing one
-    /// is the version published.
     fn apply(self, old: Option<&str>, version: &str, place: &str) -> anyhow::Result<String> {
         let old = match (self, old.map(str::trim)) {
             (Requirement::Exact, _) => return Ok(format!("={version}")),
@@ -244,21 +235,16 @@ fn append_inline(table: &mut InlineTable, key: &str, value: &str) {
     table.insert_formatted(&new_key, new_value);
 }
 
-/// Sets `package.version`, also over `version.workspace = true`, keeping a comment
-/// after the old value.
+/// Sets `package.version` (also over `version.workspace = true`), keeping a comment.
 fn set_package_version(package: &mut dyn TableLike, version: &str) {
     let mut new = Value::from(version);
     match package.get_mut("version") {
-        Some(Item::Value(old)) => {
-            *new.decor_mut() = old.decor().clone();
-            *old = new;
-        }
         Some(old) => {
-            // `version.workspace = true`, a dotted table: keep the comment after it.
-            let workspace = old.as_table_like().and_then(|t| t.get("workspace")).and_then(Item::as_value);
-            let suffix = workspace.and_then(|v| v.decor().suffix()).and_then(|s| s.as_str()).unwrap_or("");
-            new.decor_mut().set_suffix(suffix.to_owned());
-            new.decor_mut().set_prefix(" ");
+            // Over `version.workspace = true`, a dotted table, the decor of its `true`.
+            let value = old.as_value().or_else(|| old.get("workspace").and_then(Item::as_value));
+            if let Some(value) = value {
+                *new.decor_mut() = value.decor().clone();
+            }
             *old = Item::Value(new);
         }
         None => _ = package.insert("version", Item::Value(new)),

@@ -1,5 +1,4 @@
-//! The source workspace as `cargo metadata` reads it, and the publish plan: the
-//! crates asked for, checked, in dependency order.
+//! The source workspace as `cargo metadata` reads it, and the publish plan.
 
 use std::time::Duration;
 
@@ -16,28 +15,24 @@ pub struct Member {
     pub version: String,
     /// Relative to the workspace root, `/`-separated; empty for the root package.
     pub dir: String,
-    /// `package.publish` as a list of registries; None allows any.
+    /// `package.publish`; None allows any registry.
     publish: Option<Vec<String>>,
     /// No `version` key: cargo reads 0.0.0 and publishes it nowhere.
     versionless: bool,
     pub deps: Vec<Dep>,
 }
 
-/// One dependency of a member, inheritance from the root applied (by cargo).
 pub struct Dep {
     pub package: String,
-    /// The name the member uses: `rename`, else the package.
+    /// `rename`, else the package.
     pub key: String,
     pub kind: Kind,
-    /// `cfg(unix)` for `[target.'cfg(unix)'.dependencies]`.
     pub target: Option<String>,
-    /// `*` when there is none.
     pub req: String,
-    /// The index URL of its registry; None for crates.io or a path-only dependency.
+    /// The index URL; None for crates.io or a path-only dependency.
     pub registry: Option<String>,
-    /// Relative to the workspace root, `/`-separated, when inside it.
+    /// Relative to the workspace root when inside it.
     pub path: Option<String>,
-    /// `registry+…`, `sparse+…` or `git+…` when not by path.
     pub source: Option<String>,
 }
 
@@ -47,7 +42,7 @@ impl Dep {
         self.kind != Kind::Dev || self.path.is_none() || self.req != "*"
     }
 
-    /// The table it sits in, for messages: `target.'cfg(unix)'.dev-dependencies`.
+    /// The table it sits in, for messages.
     pub fn table(&self) -> String {
         let table = match self.kind {
             Kind::Build => "build-dependencies",
@@ -87,8 +82,8 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// The workspace at `root` as cargo reads it, with `feed`'s index given as the
-    /// engine gives it, so dependencies from the feed carry the URL `depends_on` compares.
+    /// The workspace at `root`, with `feed`'s index set as the engine sets it, so
+    /// its dependencies carry the URL `depends_on` compares.
     pub fn read(root: &Utf8Path, feed: &Registry) -> anyhow::Result<Workspace> {
         let manifest = root.join("Cargo.toml");
         let args = ["metadata", "--format-version", "1", "--no-deps", "--manifest-path", manifest.as_str()];
@@ -211,7 +206,7 @@ fn dependency(dep: &Value, root: &Utf8Path) -> anyhow::Result<Dep> {
     })
 }
 
-/// `path` relative to `root`, `/`-separated; `path` itself when outside `root`.
+/// `path` relative to `root`, `/`-separated, when inside it.
 fn relative(root: &Utf8Path, path: &Utf8Path) -> String {
     match path.strip_prefix(root) {
         Ok(inside) => inside.components().map(|c| c.as_str()).collect::<Vec<_>>().join("/"),
@@ -221,21 +216,21 @@ fn relative(root: &Utf8Path, path: &Utf8Path) -> String {
 
 /// The crates to publish and the versions they are published under.
 pub struct Plan {
-    /// Indices into [`Workspace::members`], each after the crates it depends on.
+    /// Indices into `members`, each after the crates it depends on.
     pub order: Vec<usize>,
-    /// Package name → version published.
     pub pins: Vec<(String, String)>,
-    /// (dependent, dependency) pairs among the crates to publish, by name.
+    /// (dependent, dependency) among the crates to publish.
     pub edges: Vec<(String, String)>,
 }
 
 /// The task choosing the crates, whose flags the advice in errors names.
 pub enum Flags<'a> {
-    /// publish-redist (`--crate`): its crates come as a set, so one linked to none
-    /// of the others is a dependent that lost its dependency.
+    /// publish-redist (`--crate`): its crates must be linked.
     Redist,
-    /// publish: `-p` and `--exclude`; a workspace's crates may well be unrelated.
-    Publish { packages: &'a [String], exclude: &'a [String] },
+    Publish {
+        packages: &'a [String],
+        exclude: &'a [String],
+    },
 }
 
 impl Flags<'_> {
@@ -266,8 +261,8 @@ impl Flags<'_> {
     }
 }
 
-/// Checks that the crates `wanted` can be published together to `registry` and
-/// orders them by their dependencies. `version` replaces every crate's version.
+/// Checks that the crates `wanted` (publish: `-p`) can be published together to
+/// `registry` and orders them by their dependencies. `version` replaces every crate's version.
 pub fn plan(
     ws: &Workspace,
     wanted: &[String],
@@ -275,7 +270,7 @@ pub fn plan(
     version: Option<&str>,
     flags: &Flags,
 ) -> anyhow::Result<Plan> {
-    let selected = select(ws, wanted, registry)?;
+    let selected = select(ws, wanted, registry, flags)?;
     let edges = left_out(ws, &selected, registry, flags)?;
     if matches!(flags, Flags::Redist) {
         check_linked(ws, &selected, &edges)?;
@@ -292,25 +287,48 @@ pub fn plan(
     })
 }
 
-/// The members named by `wanted`, each one cargo would publish to `registry`.
-fn select(ws: &Workspace, wanted: &[String], registry: &str) -> anyhow::Result<Vec<usize>> {
-    let mut selected = Vec::new();
+/// The members named by `wanted` (publish: else every member cargo would publish to
+/// `registry`), less `--exclude`; each one cargo would publish.
+fn select(ws: &Workspace, wanted: &[String], registry: &str, flags: &Flags) -> anyhow::Result<Vec<usize>> {
+    let exclude = match flags {
+        Flags::Redist => &[][..],
+        Flags::Publish { exclude, .. } => exclude,
+    };
     let mut unknown = Vec::new();
-    for name in wanted {
-        match ws.index_of(name) {
-            None => unknown.push(format!("`{name}`")),
-            Some(i) if !selected.contains(&i) => selected.push(i),
-            Some(_) => {}
+    for name in wanted.iter().chain(exclude).filter(|n| ws.index_of(n).is_none()) {
+        if !unknown.contains(&format!("`{name}`")) {
+            unknown.push(format!("`{name}`"));
         }
     }
     if !unknown.is_empty() {
         let names: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
-        let (what, verb) = if unknown.len() == 1 { ("crate", "is") } else { ("crates", "are") };
+        let check = if matches!(flags, Flags::Redist) {
+            "; check `--crate` (or `--rev`: the crate may not exist at this rev)"
+        } else {
+            ""
+        };
         bail!(
-            "{what} {} {verb} not in the source workspace, whose crates are: {}; check `--crate` (or \
-             `--rev`: the crate may not exist at this rev)",
+            "{} {} of the workspace, whose crates are: {}{check}",
             unknown.join(", "),
+            if unknown.len() == 1 { "is not a crate" } else { "are not crates" },
             if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+        );
+    }
+    let named: Vec<usize> = if wanted.is_empty() && !matches!(flags, Flags::Redist) {
+        (0..ws.members.len()).filter(|&i| ws.members[i].refusal(registry).is_none()).collect()
+    } else {
+        wanted.iter().filter_map(|n| ws.index_of(n)).collect()
+    };
+    let mut selected = Vec::new();
+    for i in named {
+        if !selected.contains(&i) && !exclude.contains(&ws.members[i].name) {
+            selected.push(i);
+        }
+    }
+    if selected.is_empty() {
+        bail!(
+            "no crate to publish to `{registry}`: none has a version and allows it in `package.publish`, or \
+             all are excluded"
         );
     }
     let refusals: Vec<String> = selected.iter().filter_map(|&i| ws.members[i].refusal(registry)).collect();
@@ -413,8 +431,8 @@ fn left_out(
     )
 }
 
-/// Crates published together must be linked: one that neither depends on the others
-/// nor is depended on is most likely a dependent that lost its dependency.
+/// A crate of the set linked to none of the others is most likely a dependent that
+/// lost its dependency.
 fn check_linked(ws: &Workspace, selected: &[usize], edges: &[(usize, usize, Kind)]) -> anyhow::Result<()> {
     let lone = selected.iter().find(|&&i| !edges.iter().any(|&(a, b, _)| a == i || b == i));
     match lone {
@@ -457,8 +475,8 @@ fn cycle_error(ws: &Workspace, cycle: &[usize], edges: &[(usize, usize, Kind)]) 
     )
 }
 
-/// `nodes` ordered so that each comes after the nodes it has an edge to, keeping
-/// the given order where the edges leave it free; Err holds the nodes on a cycle.
+/// `nodes` each after the nodes it has an edge to, else in the given order; Err holds
+/// the nodes on a cycle.
 fn topological(nodes: &[usize], edges: &[(usize, usize, Kind)]) -> Result<Vec<usize>, Vec<usize>> {
     let mut order = Vec::new();
     let mut left = nodes.to_vec();
@@ -642,7 +660,7 @@ mod tests {
             ],
             &["mshv-bindings", "mshv-vfio", "mshv-irq"],
         );
-        assert!(msg.contains("crates `mshv-vfio`, `mshv-irq` are not in the source workspace"), "{msg}");
+        assert!(msg.contains("`mshv-vfio`, `mshv-irq` are not crates of the workspace"), "{msg}");
         assert!(msg.contains("mshv-bindings, mshv-ioctls"), "{msg}");
     }
 
