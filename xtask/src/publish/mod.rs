@@ -69,12 +69,7 @@ pub fn run(
     engine.allow_unchecked_consumers = settings.allow_unchecked_consumers;
     let mut prepared = prepare(&engine)?;
     let mut crates = crate_plans(&engine, &mut prepared)?;
-    let t = Instant::now();
-    let (line, note) = commit_rewrite(&engine, settings, &prepared)?;
-    engine.stage("rewrite", &line, t);
-    if let Some(note) = note {
-        eprintln!("{name}: {note}");
-    }
+    commit_rewrite(&engine, settings, &prepared)?;
     run_stages(&mut engine, &prepared.src, &mut crates, settings.consumers, &prepared.source)?;
     if settings.keep {
         eprintln!("{name}: kept the work dir {work}");
@@ -112,12 +107,8 @@ fn crate_plans(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<Vec<C
 }
 
 /// Rewrites the manifests for the plan, shows the diff and commits it.
-fn commit_rewrite(
-    engine: &Engine,
-    settings: &Settings,
-    prepared: &Prepared,
-) -> anyhow::Result<(String, Option<String>)> {
-    let (git, src, registry) = (settings.git, &prepared.src, settings.registry);
+fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> anyhow::Result<()> {
+    let (t, git, src, registry) = (Instant::now(), settings.git, &prepared.src, settings.registry);
     let rewrite = manifest::Rewrite {
         registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
         pins: &prepared.plan.pins,
@@ -138,19 +129,21 @@ fn commit_rewrite(
         (true, true) => "versions set, committed".to_owned(),
         (true, false) => format!("pinned {} and committed", edges.join(", ")),
     };
-    let Some((commit, copied)) = &prepared.commits else { return Ok((line, None)) };
+    engine.stage("rewrite", &line, t);
+    let Some((commit, copied)) = &prepared.commits else { return Ok(()) };
     let named = git.head(engine.sh, src)?;
     let on_top = match (copied != commit, named != *copied) {
-        (false, false) => return Ok((line, None)),
+        (false, false) => return Ok(()),
         (true, true) => "your uncommitted changes and the rewrite",
         (true, false) => "your uncommitted changes",
         (false, true) => "the rewrite",
     };
-    let note = format!(
-        "the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with {on_top} \
-         committed on top in the work dir; that commit exists nowhere else"
+    eprintln!(
+        "{}: the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with {on_top} \
+         committed on top in the work dir; that commit exists nowhere else",
+        engine.task
     );
-    Ok((line, Some(note)))
+    Ok(())
 }
 
 /// The stages after the rewrite, then the report, printed whatever happened.

@@ -164,11 +164,8 @@ fn from_metadata(metadata: &Value, root: &Utf8Path) -> anyhow::Result<Workspace>
         }
         let name = text(package, "name")?;
         let manifest = Utf8PathBuf::from(text(package, "manifest_path")?);
-        let deps = array(package.get("dependencies"))
-            .iter()
-            .map(|d| dependency(d, &workspace_root))
-            .collect::<anyhow::Result<_>>()
-            .with_context(|| format!("a dependency of `{name}`"))?;
+        let deps =
+            array(package.get("dependencies")).iter().map(|d| dependency(d, &workspace_root)).collect();
         let version = text(package, "version")?;
         // Cargo reads a missing `package.version` (own or inherited) as 0.0.0.
         let versionless = version == "0.0.0"
@@ -186,15 +183,15 @@ fn from_metadata(metadata: &Value, root: &Utf8Path) -> anyhow::Result<Workspace>
     Ok(Workspace { root: root.to_owned(), origin: root.to_owned(), members })
 }
 
-fn dependency(dep: &Value, root: &Utf8Path) -> anyhow::Result<Dep> {
+fn dependency(dep: &Value, root: &Utf8Path) -> Dep {
     let optional = |key: &str| dep.get(key).and_then(Value::as_str).map(str::to_owned);
-    let package = text(dep, "name")?;
+    let package = optional("name").unwrap_or_default();
     let kind = match optional("kind").as_deref() {
         Some("dev") => Kind::Dev,
         Some("build") => Kind::Build,
         _ => Kind::Normal,
     };
-    Ok(Dep {
+    Dep {
         key: optional("rename").unwrap_or_else(|| package.clone()),
         package,
         kind,
@@ -203,7 +200,7 @@ fn dependency(dep: &Value, root: &Utf8Path) -> anyhow::Result<Dep> {
         registry: optional("registry"),
         path: optional("path").map(|p| relative(root, Utf8Path::new(&p))),
         source: optional("source"),
-    })
+    }
 }
 
 /// `path` relative to `root`, `/`-separated, when inside it.
