@@ -77,14 +77,16 @@ impl PublishRedist {
             .and_then(|w| w.get("metadata"))
             .and_then(|m| m.get("publish-redist"))
             .with_context(|| format!("{path} has no {table} table"))?;
-        let default = |key: &str| {
-            defaults
+        let or_default = |flag: &Option<String>, key: &str| match flag {
+            Some(value) => Ok(value.clone()),
+            None => defaults
                 .get(key)
                 .and_then(Item::as_str)
-                .with_context(|| format!("{table} in {path} has no `{key}` string"))
+                .map(str::to_owned)
+                .with_context(|| format!("{table} in {path} has no `{key}` string")),
         };
-        let repo = source_location(self.repo.as_deref().map_or_else(|| default("repo"), Ok)?)?;
-        let rev = self.rev.as_deref().map_or_else(|| default("rev"), Ok)?.to_owned();
+        let repo = source_location(&or_default(&self.repo, "repo")?)?;
+        let rev = or_default(&self.rev, "rev")?;
         if rev.is_empty() || rev.starts_with('-') || rev.contains(char::is_whitespace) {
             bail!("`--rev {rev}` is not a commit SHA or a tag");
         }
@@ -99,8 +101,7 @@ impl PublishRedist {
                 .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
                 .with_context(|| format!("{table} in {path} has no `crates` list of strings"))?,
         };
-        let registry_name = self.registry.as_deref().map_or_else(|| default("registry"), Ok)?.to_owned();
-        let registry = feeds::select(&[registry_name])?.remove(0);
+        let registry = feeds::select(&[or_default(&self.registry, "registry")?])?.remove(0);
         let consumers = match (&self.consumers, self.no_consumer_check) {
             (_, true) => None,
             (Some(manifest), false) => Some(publish::manifest_dir("--consumers", manifest)?),
