@@ -153,12 +153,10 @@ pub fn rewrite(
     root_needs: &BTreeSet<String>,
 ) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
-    let mut changed = false;
     if let Some(version) = rewrite.package_version
         && let Some(package) = doc.get_mut("package").and_then(Item::as_table_like_mut)
     {
         set_package_version(package, version);
-        changed = true;
     }
     for_each_table(&mut doc, &mut |table, kind, entries| {
         for (key, item) in entries.iter_mut() {
@@ -170,21 +168,12 @@ pub fn rewrite(
                 continue;
             }
             let place = format!("{table}.{} in {path}", dep.key);
-            let entry = item
-                .as_table_like_mut()
-                .with_context(|| format!("{place} is neither a table nor an inline table"))?;
-            let old = entry.get("version").and_then(Item::as_str).map(str::to_owned);
-            let requirement = rewrite.requirement.apply(old.as_deref(), version, &place)?;
-            if rewrite.registry.is_some() {
-                // `registry-index` and `registry` exclude each other.
-                entry.remove("registry-index");
-            }
+            let requirement = rewrite.requirement.apply(dep.requirement.as_deref(), version, &place)?;
             pin(item, &requirement, rewrite.registry);
-            changed = true;
         }
         Ok(())
     })?;
-    let mut out = if changed { doc.to_string() } else { return Ok(text.to_owned()) };
+    let mut out = doc.to_string();
     // toml_edit ends the last line with a newline even when the file did not.
     if !text.ends_with('\n') && out.ends_with('\n') {
         out.pop();
@@ -195,12 +184,16 @@ pub fn rewrite(
 /// Sets `version` and `registry` on one dependency entry, in place (keeping spacing
 /// and comments) or appended in the style of the entry's keys.
 fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
+    if registry.is_some() {
+        // `registry-index` and `registry` exclude each other.
+        item.as_table_like_mut().expect("an entry with a path is a table").remove("registry-index");
+    }
     let pairs = std::iter::once(("version", version)).chain(registry.map(|r| ("registry", r)));
     for (key, value) in pairs {
         match item.as_inline_table_mut() {
             Some(table) if !table.contains_key(key) => append_inline(table, key, value),
             _ => {
-                let table = item.as_table_like_mut().expect("checked by the caller");
+                let table = item.as_table_like_mut().expect("an entry with a path is a table");
                 match table.get_mut(key).and_then(Item::as_value_mut) {
                     Some(old) => replace_keeping_decor(old, value),
                     None => _ = table.insert(key, Item::Value(value.into())),
@@ -333,7 +326,6 @@ pub fn rewrite_lock(path: &Utf8Path, text: &str, moved: &[(&str, &str, &str)]) -
     let Some(packages) = doc.get_mut("package").and_then(Item::as_array_of_tables_mut) else {
         return Ok(text.to_owned());
     };
-    let mut changed = false;
     for package in packages.iter_mut() {
         let name = package.get("name").and_then(Item::as_str).map(str::to_owned);
         if package.get("source").is_none()
@@ -342,7 +334,6 @@ pub fn rewrite_lock(path: &Utf8Path, text: &str, moved: &[(&str, &str, &str)]) -
             && version.as_str() == Some(*old)
         {
             replace_keeping_decor(version, new);
-            changed = true;
         }
         let Some(deps) = package.get_mut("dependencies").and_then(Item::as_array_mut) else { continue };
         for i in 0..deps.len() {
@@ -352,11 +343,10 @@ pub fn rewrite_lock(path: &Utf8Path, text: &str, moved: &[(&str, &str, &str)]) -
             };
             if let Some((_, _, new)) = moved.iter().find(|m| (m.0, m.1) == (name, version)) {
                 deps.replace(i, format!("{name} {new}"));
-                changed = true;
             }
         }
     }
-    Ok(if changed { doc.to_string() } else { text.to_owned() })
+    Ok(doc.to_string())
 }
 
 #[cfg(test)]
