@@ -432,20 +432,16 @@ fn left_out(
 /// lost its dependency.
 fn check_linked(ws: &Workspace, selected: &[usize], edges: &[(usize, usize, Kind)]) -> anyhow::Result<()> {
     let lone = selected.iter().find(|&&i| !edges.iter().any(|&(a, b, _)| a == i || b == i));
-    match lone {
-        Some(&i) if selected.len() > 1 => {
-            let name = &ws.members[i].name;
-            let others: Vec<&str> =
-                selected.iter().filter(|&&o| o != i).map(|&o| ws.members[o].name.as_str()).collect();
-            bail!(
-                "`{name}` and the other crates to publish ({}) do not depend on each other at this rev: a \
-                 dependent has lost the dependency it should have. Check `--rev`, or publish unrelated \
-                 crates in separate runs (`--crate {name}`)",
-                others.join(", ")
-            )
-        }
-        _ => Ok(()),
-    }
+    let (Some(&i), true) = (lone, selected.len() > 1) else { return Ok(()) };
+    let name = &ws.members[i].name;
+    let others: Vec<&str> =
+        selected.iter().filter(|&&o| o != i).map(|&o| ws.members[o].name.as_str()).collect();
+    bail!(
+        "`{name}` and the other crates to publish ({}) do not depend on each other at this rev: a \
+         dependent has lost the dependency it should have. Check `--rev`, or publish unrelated \
+         crates in separate runs (`--crate {name}`)",
+        others.join(", ")
+    )
 }
 
 /// Cargo orders a publish by the dependencies it keeps, dev-dependencies with a
