@@ -32,29 +32,26 @@ pub struct Publish {
     #[arg(long, value_name = "NAME", default_value = "hyperlight_packages")]
     pub registry: String,
     /// A crate to publish (repeatable) [default: every crate with a version whose
-    /// `package.publish` allows the registry]. The order comes from their dependencies.
+    /// `package.publish` allows the registry].
     #[arg(short = 'p', long = "package", value_name = "NAME")]
     pub packages: Vec<String>,
     /// Leave this crate out (repeatable).
     #[arg(long, value_name = "NAME")]
     pub exclude: Vec<String>,
     /// Publish every selected crate under this version; the requirements between
-    /// them follow, each keeping its operator. Feed versions are immutable.
+    /// them follow, each keeping its operator.
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
-    /// Do everything except upload: copy, rewrite, package and verify every crate,
-    /// print the plan and the manifest diff. Needs no credentials and no feed.
+    /// Do everything except upload; needs no credentials and no feed.
     #[arg(long)]
     pub dry_run: bool,
-    /// Publish uncommitted changes too (as `cargo publish --allow-dirty`); without
-    /// it, any change git has not committed stops the run, named.
+    /// Publish uncommitted changes too (as `cargo publish --allow-dirty`).
     #[arg(long)]
     pub allow_dirty: bool,
     /// Keep the work dir (the copy with the rewrite committed) and print its path.
     #[arg(long)]
     pub keep: bool,
-    /// The root manifest of the workspace to publish [default: the repository's
-    /// root `Cargo.toml`].
+    /// The root manifest of the workspace to publish [default: the repository's].
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<camino::Utf8PathBuf>,
 }

@@ -36,25 +36,20 @@ pub struct PublishRedist {
     /// hyperlight_redist].
     #[arg(long, value_name = "NAME")]
     pub registry: Option<String>,
-    /// A crate to publish (repeatable; replaces the default list). The order comes
-    /// from their dependencies.
+    /// A crate to publish (repeatable; replaces the default list).
     #[arg(long = "crate", value_name = "NAME")]
     pub crates: Vec<String>,
-    /// Publish every crate under this version instead of its own, the requirements
-    /// between them following. Feed versions are immutable: a newer rev needs a new
-    /// version, such as 0.1.2-20240321.
+    /// Publish every crate under this version (a newer rev needs a new one, such as
+    /// 0.1.2-20240321); the requirements between them follow.
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
-    /// Do everything except upload: fetch, rewrite, package and verify every crate,
-    /// print the plan and the manifest diff. Needs no credentials and no feed.
+    /// Do everything except upload; needs no credentials and no feed.
     #[arg(long)]
     pub dry_run: bool,
-    /// Keep the work dir (the fetched source with the rewrite committed) and print
-    /// its path.
+    /// Keep the work dir (the source with the rewrite committed) and print its path.
     #[arg(long)]
     pub keep: bool,
-    /// Skip building the host's members that depend on the crates against the
-    /// packaged crates (done by default, dry run or not, before any upload).
+    /// Skip building the host's members that depend on the crates against them.
     #[arg(long)]
     pub no_consumer_check: bool,
     /// Publish even when a consumer's requirement excludes the version packaged (such

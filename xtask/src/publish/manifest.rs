@@ -245,8 +245,8 @@ fn set_package_version(package: &mut dyn TableLike, version: &str) {
 }
 
 /// Rewrites the manifests at `root` (`origin` in messages) given as (dir, whether
-/// published), and a committed `Cargo.lock` for the crates `moved` (name, old
-/// version, new version). Returns whether anything changed.
+/// published), the root's first, and a committed `Cargo.lock` for the crates
+/// `moved` (name, old version, new version). Returns whether anything changed.
 pub fn rewrite_workspace(
     root: &Utf8Path,
     origin: &Utf8Path,
@@ -254,14 +254,11 @@ pub fn rewrite_workspace(
     moved: &[(&str, &str, &str)],
     rewrite: &Rewrite,
 ) -> anyhow::Result<bool> {
-    // The root first, for `root_needs`.
-    let mut dirs = vec![(String::new(), manifests.iter().any(|(d, selected)| d.is_empty() && *selected))];
-    dirs.extend(manifests.iter().filter(|(d, _)| !d.is_empty()).cloned());
     let mut files = Vec::new();
-    for (dir, selected) in dirs {
-        let path = root.join(&dir).join("Cargo.toml");
+    for (dir, selected) in manifests {
+        let path = root.join(dir).join("Cargo.toml");
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        files.push((path, origin.join(&dir).join("Cargo.toml"), selected, text));
+        files.push((path, origin.join(dir).join("Cargo.toml"), *selected, text));
     }
     let root_needs = root_needs(&files)?;
     let mut changed = false;

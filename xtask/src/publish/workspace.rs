@@ -98,11 +98,14 @@ impl Workspace {
 
     /// Rewrites the manifests and a committed lock for `plan`; whether any changed.
     pub fn rewrite(&self, plan: &Plan, rewrite: &manifest::Rewrite) -> anyhow::Result<bool> {
-        let mut manifests = Vec::new();
-        let mut moved = Vec::new();
+        // The root first (a member or not), for `root_needs`.
+        let (mut manifests, mut moved) = (vec![(String::new(), false)], Vec::new());
         for m in &self.members {
             let new = manifest::pinned(&plan.pins, &m.name);
-            manifests.push((m.dir.clone(), new.is_some()));
+            match m.dir.is_empty() {
+                true => manifests[0].1 = new.is_some(),
+                false => manifests.push((m.dir.clone(), new.is_some())),
+            }
             if let Some(new) = new.filter(|new| *new != m.version) {
                 moved.push((m.name.as_str(), m.version.as_str(), new));
             }
