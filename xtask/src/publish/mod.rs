@@ -330,10 +330,7 @@ pub fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
              would take it for {base}. Use a pre-release suffix instead, such as {base}-1"
         );
     }
-    let (core, pre) = match version.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (version, None),
-    };
+    let (core, pre) = version.split_once('-').map_or((version, None), |(core, pre)| (core, Some(pre)));
     // A numeric identifier has no leading zero (semver 2.0, rule 9).
     let ok = |part: &str, numeric_only: bool| {
         let numeric = part.chars().all(|c| c.is_ascii_digit());

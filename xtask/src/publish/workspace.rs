@@ -146,11 +146,7 @@ fn array(value: Option<&Value>) -> &[Value] {
 
 fn from_metadata(metadata: &Value, root: &Utf8Path) -> anyhow::Result<Workspace> {
     let workspace_root = Utf8PathBuf::from(text(metadata, "workspace_root")?);
-    let same = match (workspace_root.canonicalize_utf8(), root.canonicalize_utf8()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => workspace_root == root,
-    };
-    if !same {
+    if workspace_root.canonicalize_utf8().ok() != root.canonicalize_utf8().ok() {
         bail!(
             "{root}/Cargo.toml is not the root of its workspace: cargo's workspace root is \
              {workspace_root}; name its Cargo.toml instead"
