@@ -1,17 +1,15 @@
-//! Reading and rewriting the manifests of the source workspace.
-//!
-//! [`rewrite`] is a pure function (text in, text out) so that every manifest shape
-//! upstream has used, or may use, is tested on whole files without git or cargo.
+//! Reading and rewriting manifests: [`rewrite`] is text in, text out, so that every
+//! manifest shape is tested without git or cargo.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
-use toml_edit::{DocumentMut, InlineTable, Item, Key, TableLike, Value};
+use toml_edit::{DocumentMut, InlineTable, Item, Key, RawString, TableLike, Value};
 
 use crate::toml_file;
 
-/// The kind of a dependency table, which decides how cargo publishes an entry.
+/// The kind of a dependency table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Normal,
@@ -21,32 +19,22 @@ pub enum Kind {
     Workspace,
 }
 
-/// One entry of a dependency table, as far as publishing cares.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Dep {
-    /// Where it sits, for messages: `dependencies`, `target.'cfg(unix)'.dependencies`.
-    pub table: String,
     pub kind: Kind,
-    /// The key (a rename when `package` is set).
     pub key: String,
-    /// The package it names: `package = "…"` or the key.
+    /// `package = "…"`, else the key.
     pub package: String,
     pub path: Option<String>,
-    pub has_version: bool,
-    /// The version requirement, when the entry has one.
     pub requirement: Option<String>,
-    /// `registry = "…"`: the registry it comes from (crates.io when None).
-    pub registry: Option<String>,
-    /// `workspace = true`: the entry is inherited from `[workspace.dependencies]`.
+    /// `workspace = true`: inherited from `[workspace.dependencies]`.
     pub inherited: bool,
 }
 
 impl Dep {
-    /// Whether `cargo publish` keeps this entry in the published manifest. Cargo drops
-    /// dev-dependencies that have a path and no version, so they do not need to be in
-    /// the feed, and may even point back at the crate (a cycle a rewrite would create).
+    /// Whether `cargo publish` keeps it: it drops path dev-dependencies with no version.
     pub fn published(&self) -> bool {
-        self.kind != Kind::Dev || self.has_version || self.path.is_none()
+        self.kind != Kind::Dev || self.requirement.is_some() || self.path.is_none()
     }
 }
 
@@ -59,11 +47,10 @@ const DEPENDENCY_TABLES: [(&str, Kind); 5] = [
     ("dev_dependencies", Kind::Dev),
 ];
 
-/// Calls `f` for every dependency table of the manifest: the top-level ones, those
-/// under `[target.'cfg(…)']`, and `[workspace.dependencies]`.
+/// Calls `f` for every dependency table, with its name for messages.
 fn for_each_table(
     doc: &mut DocumentMut,
-    mut f: impl FnMut(&str, Kind, &mut dyn TableLike) -> anyhow::Result<()>,
+    f: &mut dyn FnMut(&str, Kind, &mut dyn TableLike) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let root = doc.as_table_mut();
     for (name, kind) in DEPENDENCY_TABLES {
@@ -81,86 +68,71 @@ fn for_each_table(
             }
         }
     }
-    if let Some(table) = root
-        .get_mut("workspace")
-        .and_then(Item::as_table_like_mut)
-        .and_then(|w| w.get_mut("dependencies"))
-        .and_then(Item::as_table_like_mut)
-    {
+    let workspace = root.get_mut("workspace").and_then(Item::as_table_like_mut);
+    if let Some(table) = workspace.and_then(|w| w.get_mut("dependencies")).and_then(Item::as_table_like_mut) {
         f("workspace.dependencies", Kind::Workspace, table)?;
     }
     Ok(())
 }
 
-fn describe(table: &str, kind: Kind, key: &str, item: &Item) -> Dep {
+fn describe(kind: Kind, key: &str, item: &Item) -> Dep {
     let get = |k: &str| item.as_table_like().and_then(|t| t.get(k));
     Dep {
-        table: table.to_owned(),
         kind,
         key: key.to_owned(),
         package: get("package").and_then(Item::as_str).unwrap_or(key).to_owned(),
         path: get("path").and_then(Item::as_str).map(str::to_owned),
         // A bare string is a version requirement.
-        has_version: item.is_str() || get("version").is_some(),
         requirement: item.as_str().or_else(|| get("version").and_then(Item::as_str)).map(str::to_owned),
-        registry: get("registry").and_then(Item::as_str).map(str::to_owned),
         inherited: get("workspace").and_then(Item::as_bool) == Some(true),
     }
 }
 
-/// Every dependency entry of a manifest.
 pub fn dependencies(path: &Utf8Path, text: &str) -> anyhow::Result<Vec<Dep>> {
-    let mut doc = toml_file::parse(path, text)?;
     let mut deps = Vec::new();
-    for_each_table(&mut doc, |table, kind, entries| {
-        deps.extend(entries.iter().map(|(key, item)| describe(table, kind, key, item)));
+    for_each_table(&mut toml_file::parse(path, text)?, &mut |_, kind, entries| {
+        deps.extend(entries.iter().map(|(key, item)| describe(kind, key, item)));
         Ok(())
     })?;
     Ok(deps)
 }
 
-/// What to change in one manifest.
 #[derive(Clone, Copy)]
 pub struct Rewrite<'a> {
-    /// The feed the crates are published to: `registry = "…"` on each pinned entry
-    /// (None for crates.io, cargo's default).
+    /// `registry = "…"` on each pinned entry (None for crates.io, cargo's default).
     pub registry: Option<&'a str>,
-    /// Package name → version being published, for every crate being published. A
-    /// path dependency on one of them gets a requirement on that version.
-    pub pins: &'a BTreeMap<String, String>,
-    /// A new `package.version` (`--version`), or keep the manifest's.
+    /// Package name → version published.
+    pub pins: &'a [(String, String)],
+    /// A new `package.version` (`--version`).
     pub package_version: Option<&'a str>,
     pub requirement: Requirement,
 }
 
-/// The requirement a rewritten dependency gets on the version published.
+pub fn pinned<'a>(pins: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pins.iter().find(|(n, _)| n == name).map(|(_, version)| version.as_str())
+}
+
+/// The requirement a rewritten dependency gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Requirement {
-    /// `=X`: exactly the version published with it (publish-redist, whose crates
-    /// come as a set and must not mix with other versions in the feed).
+    /// `=X` (publish-redist, whose crates must not mix with other versions in the feed).
     Exact,
-    /// The entry's own operator kept (`=`, `^`, `~`, `>=`…, or none, which is `^`)
-    /// with the version published (publish with `--version`, for the host's own crates).
+    /// The entry's own operator with the new version (publish `--version`).
     KeepOperator,
-    /// The entry's requirement kept as it is (publish without `--version`: cargo
-    /// already checks that it takes the version published); a missing one is the
-    /// version published.
+    /// The entry's requirement as it is (publish: cargo checks it takes the version).
     Keep,
 }
 
 impl Requirement {
-    /// The new requirement for an entry whose requirement was `old`.
     fn apply(self, old: Option<&str>, version: &str, place: &str) -> anyhow::Result<String> {
-        let old = old.map(str::trim);
-        match (self, old) {
+        let old = match (self, old.map(str::trim)) {
             (Requirement::Exact, _) => return Ok(format!("={version}")),
             (_, None) => return Ok(version.to_owned()),
             (Requirement::Keep, Some(old)) => return Ok(old.to_owned()),
-            (Requirement::KeepOperator, Some(_)) => {}
-        }
-        let old = old.unwrap_or_default();
+            (Requirement::KeepOperator, Some(old)) => old,
+        };
         if old.contains([',', '*']) {
-            anyhow::bail!(
+            bail!(
                 "{place} requires `{old}`, which has no one operator to keep: write it as a single \
                  requirement such as `0.1.0` or `=0.1.0`"
             );
@@ -181,41 +153,26 @@ pub fn rewrite(
     root_needs: &BTreeSet<String>,
 ) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
-    let mut changed = false;
     if let Some(version) = rewrite.package_version
         && let Some(package) = doc.get_mut("package").and_then(Item::as_table_like_mut)
     {
         set_package_version(package, version);
-        changed = true;
     }
-    for_each_table(&mut doc, |table, kind, entries| {
+    for_each_table(&mut doc, &mut |table, kind, entries| {
         for (key, item) in entries.iter_mut() {
-            let dep = describe(table, kind, key.get(), item);
-            let Some(version) = rewrite.pins.get(&dep.package) else { continue };
-            if dep.path.is_none() || dep.inherited || !dep.published() {
-                continue;
-            }
-            if kind == Kind::Workspace && !dep.has_version && !root_needs.contains(&dep.key) {
+            let dep = describe(kind, key.get(), item);
+            let Some(version) = pinned(rewrite.pins, &dep.package) else { continue };
+            let root_needs_it =
+                kind != Kind::Workspace || dep.requirement.is_some() || root_needs.contains(&dep.key);
+            if dep.path.is_none() || dep.inherited || !dep.published() || !root_needs_it {
                 continue;
             }
             let place = format!("{table}.{} in {path}", dep.key);
-            let entry = item
-                .as_table_like_mut()
-                .with_context(|| format!("{place} is neither a table nor an inline table"))?;
-            let old = entry.get("version").and_then(Item::as_str).map(str::to_owned);
-            let requirement = rewrite.requirement.apply(old.as_deref(), version, &place)?;
-            if rewrite.registry.is_some() {
-                // `registry-index` and `registry` exclude each other.
-                entry.remove("registry-index");
-            }
+            let requirement = rewrite.requirement.apply(dep.requirement.as_deref(), version, &place)?;
             pin(item, &requirement, rewrite.registry);
-            changed = true;
         }
         Ok(())
     })?;
-    if !changed {
-        return Ok(text.to_owned());
-    }
     let mut out = doc.to_string();
     // toml_edit ends the last line with a newline even when the file did not.
     if !text.ends_with('\n') && out.ends_with('\n') {
@@ -224,29 +181,22 @@ pub fn rewrite(
     Ok(out)
 }
 
-/// Sets `version` and `registry` on one dependency entry, replacing values in place
-/// (keeping their spacing and comments) and appending missing keys in the style of
-/// the entry's existing keys.
+/// Sets `version` and `registry` on one dependency entry, in place (keeping spacing
+/// and comments) or appended in the style of the entry's keys.
 fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
-    let pairs: Vec<(&str, &str)> =
-        std::iter::once(("version", version)).chain(registry.map(|r| ("registry", r))).collect();
-    match item {
-        Item::Value(Value::InlineTable(table)) => {
-            for (key, value) in pairs {
-                match table.get_mut(key) {
-                    Some(old) => replace_keeping_decor(old, value),
-                    None => append_inline(table, key, value),
-                }
-            }
-        }
-        other => {
-            let table = other.as_table_like_mut().expect("checked by the caller");
-            for (key, value) in pairs {
+    if registry.is_some() {
+        // `registry-index` and `registry` exclude each other.
+        item.as_table_like_mut().expect("an entry with a path is a table").remove("registry-index");
+    }
+    let pairs = std::iter::once(("version", version)).chain(registry.map(|r| ("registry", r)));
+    for (key, value) in pairs {
+        match item.as_inline_table_mut() {
+            Some(table) if !table.contains_key(key) => append_inline(table, key, value),
+            _ => {
+                let table = item.as_table_like_mut().expect("an entry with a path is a table");
                 match table.get_mut(key).and_then(Item::as_value_mut) {
                     Some(old) => replace_keeping_decor(old, value),
-                    None => {
-                        table.insert(key, Item::Value(value.into()));
-                    }
+                    None => _ = table.insert(key, Item::Value(value.into())),
                 }
             }
         }
@@ -259,92 +209,58 @@ fn replace_keeping_decor(old: &mut Value, new: &str) {
     *old.decor_mut() = decor;
 }
 
-/// Appends `key = "value"` to an inline table, one-line or spread over lines: the new
-/// key takes the spacing before the last key (`, ` or a newline and indent), and the
-/// spacing after the last value (before `}` or the closing newline) moves to the end.
+/// Appends `key = "value"` to an inline table, one-line or spread over lines: the
+/// new key is spaced as the last, whose spacing before `}` moves to the end.
 fn append_inline(table: &mut InlineTable, key: &str, value: &str) {
-    let last = table.iter().last().map(|(k, _)| k.to_owned());
-    let Some(last) = last else {
-        table.insert(key, value.into());
-        return;
-    };
-    let first = table.iter().next().map(|(k, _)| k.to_owned());
-    let old_key = table.key(&last).expect("the last key").leaf_decor().clone();
-    let old_value = table.get(&last).expect("the last value").decor().clone();
-    // The first key's prefix is what follows `{`: `{path` has none, but a second
-    // key on the same line wants one space after the comma.
-    let key_prefix = match old_key.prefix().and_then(|p| p.as_str()) {
-        Some(p) if first.as_deref() != Some(last.as_str()) || p.contains('\n') => p.to_owned(),
-        _ => " ".to_owned(),
-    };
-    let key_suffix = old_key.suffix().and_then(|s| s.as_str()).unwrap_or(" ").to_owned();
-    let value_prefix = old_value.prefix().and_then(|p| p.as_str()).unwrap_or(" ").to_owned();
-    let trailing = old_value.suffix().and_then(|s| s.as_str()).unwrap_or("").to_owned();
-
-    table.get_mut(&last).expect("the last value").decor_mut().set_suffix("");
-    let mut new_key = Key::new(key);
-    new_key.leaf_decor_mut().set_prefix(key_prefix);
-    new_key.leaf_decor_mut().set_suffix(key_suffix);
-    let mut new_value = Value::from(value);
-    new_value.decor_mut().set_prefix(value_prefix);
-    new_value.decor_mut().set_suffix(trailing);
+    let (mut new_key, mut new_value) = (Key::new(key), Value::from(value));
+    if let Some((last_key, last)) = table.iter_mut().last() {
+        let text = |s: Option<&RawString>, default: &str| {
+            s.and_then(RawString::as_str).unwrap_or(default).to_owned()
+        };
+        // Only a newline is copied from before the last key: the first has none after `{`.
+        let prefix = last_key.leaf_decor().prefix().and_then(RawString::as_str).filter(|p| p.contains('\n'));
+        new_key.leaf_decor_mut().set_prefix(prefix.unwrap_or(" ").to_owned());
+        new_key.leaf_decor_mut().set_suffix(text(last_key.leaf_decor().suffix(), " "));
+        new_value.decor_mut().set_prefix(text(last.decor().prefix(), " "));
+        new_value.decor_mut().set_suffix(text(last.decor().suffix(), ""));
+        last.decor_mut().set_suffix("");
+    }
     table.insert_formatted(&new_key, new_value);
 }
 
-/// Sets `package.version`, also over `version.workspace = true`, keeping a comment
-/// after the old value.
+/// Sets `package.version` (also over `version.workspace = true`), keeping a comment.
 fn set_package_version(package: &mut dyn TableLike, version: &str) {
     let mut new = Value::from(version);
     match package.get_mut("version") {
-        Some(Item::Value(old)) => {
-            *new.decor_mut() = old.decor().clone();
-            *old = new;
-        }
         Some(old) => {
-            // `version.workspace = true`: a dotted table. Keep the comment after it.
-            let suffix = old
-                .as_table_like()
-                .and_then(|t| t.get("workspace"))
-                .and_then(Item::as_value)
-                .and_then(|v| v.decor().suffix())
-                .and_then(|s| s.as_str())
-                .unwrap_or("")
-                .to_owned();
-            new.decor_mut().set_prefix(" ");
-            new.decor_mut().set_suffix(suffix);
+            // Over `version.workspace = true`, a dotted table, the decor of its `true`.
+            let value = old.as_value().or_else(|| old.get("workspace").and_then(Item::as_value));
+            if let Some(value) = value {
+                *new.decor_mut() = value.decor().clone();
+            }
             *old = Item::Value(new);
         }
-        None => {
-            package.insert("version", Item::Value(new));
-        }
+        None => _ = package.insert("version", Item::Value(new)),
     }
 }
 
-/// Rewrites the manifests of the workspace at `root` (read at `origin`, which
-/// messages name) in place: `manifests` gives each dir relative to the root and
-/// whether its package is published. A committed `Cargo.lock` follows the crates
-/// `moved` (name → (old version, new version)). Returns whether anything changed.
+/// Rewrites the manifests at `root` (`origin` in messages) given as (dir, whether
+/// published), the root's first, and a committed `Cargo.lock` for the crates
+/// `moved` (name, old version, new version). Returns whether anything changed.
 pub fn rewrite_workspace(
     root: &Utf8Path,
     origin: &Utf8Path,
     manifests: &[(String, bool)],
-    moved: &BTreeMap<&str, (&str, &str)>,
+    moved: &[(&str, &str, &str)],
     rewrite: &Rewrite,
 ) -> anyhow::Result<bool> {
-    let mut dirs = manifests.to_vec();
-    if !dirs.iter().any(|(d, _)| d.is_empty()) {
-        dirs.insert(0, (String::new(), false));
-    }
-    let manifest = |root: &Utf8Path, dir: &str| {
-        if dir.is_empty() { root.join("Cargo.toml") } else { root.join(dir).join("Cargo.toml") }
-    };
     let mut files = Vec::new();
-    for (dir, selected) in dirs {
-        let path = manifest(root, &dir);
+    for (dir, selected) in manifests {
+        let path = root.join(dir).join("Cargo.toml");
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        files.push((path, manifest(origin, &dir), selected, text));
+        files.push((path, origin.join(dir).join("Cargo.toml"), *selected, text));
     }
-    let root_needs = root_needs(&files, &root.join("Cargo.toml"))?;
+    let root_needs = root_needs(&files)?;
     let mut changed = false;
     for (path, shown, selected, before) in &files {
         let this =
@@ -369,87 +285,72 @@ pub fn rewrite_workspace(
     Ok(changed)
 }
 
-/// The keys of `[workspace.dependencies]` that a crate to publish inherits as a
-/// normal or build dependency: only those may get a version. An error when such a
-/// path-only entry is also a dev-dependency of a crate to publish, which the new
-/// version would make cargo publish. `files`: (path, shown path, selected, text).
-fn root_needs(
-    files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)],
-    root: &Utf8Path,
-) -> anyhow::Result<BTreeSet<String>> {
-    let mut needs = BTreeSet::new();
-    let mut dev = Vec::new();
+/// The keys of `[workspace.dependencies]` a crate to publish inherits as a normal or
+/// build dependency, which alone may get a version; an error when such a path-only
+/// entry is also inherited as a dev-dependency, which cargo would then publish.
+/// `files`: (path, shown path, selected, text), the root's first.
+fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow::Result<BTreeSet<String>> {
+    let (mut needs, mut dev) = (BTreeSet::new(), Vec::new());
     for (_, shown, _, text) in files.iter().filter(|f| f.2) {
         for dep in dependencies(shown, text)?.into_iter().filter(|d| d.inherited) {
             match dep.kind {
                 Kind::Dev => dev.push((shown, dep.key)),
-                _ => {
-                    needs.insert(dep.key);
-                }
+                _ => _ = needs.insert(dep.key),
             }
         }
     }
-    let Some(root) = files.iter().find(|f| f.0 == root) else { return Ok(needs) };
-    let versionless: BTreeSet<String> = dependencies(&root.1, &root.3)?
+    let (_, root, _, text) = &files[0];
+    let versionless: Vec<String> = dependencies(root, text)?
         .into_iter()
-        .filter(|d| d.kind == Kind::Workspace && !d.has_version)
+        .filter(|d| d.kind == Kind::Workspace && d.requirement.is_none())
         .map(|d| d.key)
         .collect();
     if let Some((member, key)) = dev.iter().find(|(_, k)| needs.contains(k) && versionless.contains(k)) {
         bail!(
-            "`[workspace.dependencies] {key}` in {} has no `version`: publishing gives it one, because a \
+            "`[workspace.dependencies] {key}` in {root} has no `version`: publishing gives it one, because a \
              crate to publish depends on it, and cargo would then publish the dev-dependency of {member} \
-             on it too. Give that dev-dependency its own `path` (no `version`), or the root entry a `version`",
-            root.1
+             on it too. Give that dev-dependency its own `path` (no `version`), or the root entry a `version`"
         );
     }
     Ok(needs)
 }
 
-/// `Cargo.lock` with each workspace package of `moved` (name → (old version, new
-/// version)) at its new version, and the references to it (`"name old"`, written
-/// when two packages share the name) following. Workspace packages are the ones
-/// without a `source`; everything else stays byte for byte.
-pub fn rewrite_lock(
-    path: &Utf8Path,
-    text: &str,
-    moved: &BTreeMap<&str, (&str, &str)>,
-) -> anyhow::Result<String> {
+/// `Cargo.lock` with each workspace package (no `source`) of `moved` at its new
+/// version, and references to it (`"name old"`, when two packages share the name)
+/// following; everything else byte for byte.
+pub fn rewrite_lock(path: &Utf8Path, text: &str, moved: &[(&str, &str, &str)]) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
     let Some(packages) = doc.get_mut("package").and_then(Item::as_array_of_tables_mut) else {
         return Ok(text.to_owned());
     };
-    let mut changed = false;
     for package in packages.iter_mut() {
         let name = package.get("name").and_then(Item::as_str).map(str::to_owned);
         if package.get("source").is_none()
-            && let Some((old, new)) = name.as_deref().and_then(|n| moved.get(n))
+            && let Some((_, old, new)) = moved.iter().find(|m| Some(m.0) == name.as_deref())
             && let Some(version) = package.get_mut("version").and_then(Item::as_value_mut)
-            && version.as_str() == Some(old)
+            && version.as_str() == Some(*old)
         {
             replace_keeping_decor(version, new);
-            changed = true;
         }
         let Some(deps) = package.get_mut("dependencies").and_then(Item::as_array_mut) else { continue };
         for i in 0..deps.len() {
-            let Some(reference) = deps.get(i).and_then(Value::as_str) else { continue };
-            let Some((name, version)) = reference.split_once(' ') else { continue };
-            if let Some((old, new)) = moved.get(name)
-                && version == *old
-            {
+            let Some((name, version)) = deps.get(i).and_then(Value::as_str).and_then(|r| r.split_once(' '))
+            else {
+                continue;
+            };
+            if let Some((_, _, new)) = moved.iter().find(|m| (m.0, m.1) == (name, version)) {
                 deps.replace(i, format!("{name} {new}"));
-                changed = true;
             }
         }
     }
-    Ok(if changed { doc.to_string() } else { text.to_owned() })
+    Ok(doc.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pins(list: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn pins(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
     }
 
@@ -683,9 +584,9 @@ libc = "0.2"
         let deps = dependencies(Utf8Path::new("Cargo.toml"), AT_THE_PIN).unwrap();
         let bindings = deps.iter().find(|d| d.package == "mshv-bindings").unwrap();
         assert_eq!(bindings.path.as_deref(), Some("../mshv-bindings"));
-        assert!(!bindings.has_version && bindings.published() && bindings.kind == Kind::Normal);
+        assert!(bindings.requirement.is_none() && bindings.published() && bindings.kind == Kind::Normal);
         let libc = deps.iter().find(|d| d.key == "libc").unwrap();
-        assert!(libc.has_version && libc.path.is_none());
+        assert!(libc.requirement.is_some() && libc.path.is_none());
         let dev = Dep { kind: Kind::Dev, ..bindings.clone() };
         assert!(!dev.published());
     }
@@ -719,15 +620,13 @@ checksum = "0000000000000000000000000000000000000000000000000000000000000000"
 name = "c"
 version = "0.1.0"
 "#;
-        let moved: BTreeMap<&str, (&str, &str)> =
-            [("a", ("0.1.0", "0.2.0-rc.1")), ("b", ("0.1.0", "0.2.0-rc.1"))].into_iter().collect();
+        let moved = [("a", "0.1.0", "0.2.0-rc.1"), ("b", "0.1.0", "0.2.0-rc.1")];
         let out = rewrite_lock(Utf8Path::new("Cargo.lock"), lock, &moved).unwrap();
         let expected = lock
             .replacen("name = \"a\"\nversion = \"0.1.0\"", "name = \"a\"\nversion = \"0.2.0-rc.1\"", 1)
             .replacen("\"b 0.1.0\"", "\"b 0.2.0-rc.1\"", 1)
             .replacen("name = \"b\"\nversion = \"0.1.0\"", "name = \"b\"\nversion = \"0.2.0-rc.1\"", 1);
         assert_eq!(out, expected);
-        let none = BTreeMap::new();
-        assert_eq!(rewrite_lock(Utf8Path::new("Cargo.lock"), lock, &none).unwrap(), lock);
+        assert_eq!(rewrite_lock(Utf8Path::new("Cargo.lock"), lock, &[]).unwrap(), lock);
     }
 }

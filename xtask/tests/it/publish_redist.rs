@@ -404,7 +404,7 @@ fn errors_are_clear_and_publish_nothing() {
         ),
         (vec!["--rev", "v9.9.9"], "has no tag, branch or commit `v9.9.9`"),
         (vec!["--rev", "fedcba9"], "has no commit `fedcba9`"),
-        (vec!["--crate", "mshv-vfio"], "crate `mshv-vfio` is not in the source workspace"),
+        (vec!["--crate", "mshv-vfio"], "`mshv-vfio` is not a crate of the workspace"),
         (vec!["--crate", "mshv-ioctls"], "add `--crate mshv-bindings`"),
         (vec!["--registry", "nope"], "unknown feed `nope`"),
         (vec!["--version", "0.1"], "is not a version cargo takes"),
