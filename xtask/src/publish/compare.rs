@@ -73,43 +73,31 @@ fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::
 }
 
 /// The files (relative, `/`-separated) that differ between two unpacked packages,
-/// or exist in one only, and the keys of the normalized manifests that differ;
-/// files cargo generates are left out. `index`: the URL our packages name the feed
-/// by (the run's empty index) and the feed's, which cargo writes into a published
-/// manifest as a dependency's `registry-index`.
+/// or exist in one only, less those cargo generates, and the keys of the normalized
+/// manifests that differ. `index`: the URL our packages name the feed by (the run's
+/// empty index) and the feed's, which cargo writes into a published manifest.
 pub fn differences(
     ours: &Utf8Path,
     theirs: &Utf8Path,
     index: Option<(&str, &str)>,
 ) -> anyhow::Result<Vec<String>> {
     let generated = ["Cargo.lock", ".cargo_vcs_info.json", ".cargo-checksum.json", ".cargo-ok"];
-    let files = |root: &Utf8Path| -> anyhow::Result<BTreeSet<String>> {
-        let mut files = all_files(root)?;
-        files.retain(|path| !generated.contains(&path.as_str()));
-        Ok(files)
-    };
-    let (a, b) = (files(ours)?, files(theirs)?);
+    let (a, b) = (all_files(ours)?, all_files(theirs)?);
     let mut differ = Vec::new();
-    for path in a.union(&b) {
-        let note = match (a.contains(path), b.contains(path)) {
-            (true, false) => " (only in this run's package)",
-            (false, true) => " (only in the feed's)",
+    for path in a.union(&b).filter(|path| !generated.contains(&path.as_str())) {
+        let read = |root: &Utf8Path| {
+            std::fs::read(root.join(path)).with_context(|| format!("cannot read {root}/{path}"))
+        };
+        match (a.contains(path), b.contains(path)) {
+            (true, false) => differ.push(format!("{path} (only in this run's package)")),
+            (false, true) => differ.push(format!("{path} (only in the feed's)")),
             _ if path == "Cargo.toml" => {
                 let keys = manifest_differences(ours, theirs, index)?;
-                differ.extend(keys.into_iter().map(|k| format!("Cargo.toml: {k}")));
-                continue;
+                differ.extend(keys.into_iter().map(|key| format!("Cargo.toml: {key}")));
             }
-            _ => {
-                let read = |root: &Utf8Path| {
-                    std::fs::read(root.join(path)).with_context(|| format!("cannot read {root}/{path}"))
-                };
-                if read(ours)? == read(theirs)? {
-                    continue;
-                }
-                ""
-            }
-        };
-        differ.push(format!("{path}{note}"));
+            _ if read(ours)? != read(theirs)? => differ.push(path.clone()),
+            _ => {}
+        }
     }
     Ok(differ)
 }
@@ -152,20 +140,18 @@ fn flatten(key: &str, item: &Item, data: &mut BTreeMap<String, String>) {
     }
 }
 
-/// A value as data: strings quoted, arrays as `[a, b]`, inline tables in key order.
+/// A value as data: strings quoted alike, no layout or comments.
 fn shown(value: &Value) -> String {
     match value {
         Value::String(s) => format!("{:?}", s.value()),
-        Value::Integer(i) => i.value().to_string(),
-        Value::Float(f) => f.value().to_string(),
-        Value::Boolean(b) => b.value().to_string(),
-        Value::Datetime(d) => d.value().to_string(),
         Value::Array(items) => format!("[{}]", items.iter().map(shown).collect::<Vec<_>>().join(", ")),
         Value::InlineTable(table) => {
-            let mut pairs: Vec<String> = table.iter().map(|(k, v)| format!("{k} = {}", shown(v))).collect();
-            pairs.sort();
-            format!("{{{}}}", pairs.join(", "))
+            format!(
+                "{{{}}}",
+                table.iter().map(|(k, v)| format!("{k} = {}", shown(v))).collect::<Vec<_>>().join(", ")
+            )
         }
+        other => other.clone().decorated("", "").to_string(),
     }
 }
 
@@ -179,14 +165,15 @@ fn manifest_differences(
     let (mut a, b) = (manifest_data(ours)?, manifest_data(theirs)?);
     if let Some((packaged, feed)) = index {
         let (from, to) = (format!("{packaged:?}"), format!("{feed:?}"));
-        a.values_mut().filter(|v| **v == from).for_each(|v| *v = to.clone());
+        a.values_mut().filter(|value| **value == from).for_each(|value| value.clone_from(&to));
     }
-    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    let absent = String::from("absent");
-    let shown = |data: &BTreeMap<String, String>, key| data.get(key).unwrap_or(&absent).clone();
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).filter(|key| a.get(*key) != b.get(*key)).collect();
+    keys.sort();
+    keys.dedup();
+    let shown =
+        |data: &BTreeMap<String, String>, key| data.get(key).map_or("absent", String::as_str).to_owned();
     Ok(keys
         .into_iter()
-        .filter(|key| a.get(*key) != b.get(*key))
         .map(|key| format!("{key} ({} here, {} in the feed's)", shown(&a, key), shown(&b, key)))
         .collect())
 }

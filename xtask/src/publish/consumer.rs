@@ -10,17 +10,17 @@ use anyhow::{Context, bail};
 use camino::Utf8Path;
 use toml_edit::Item;
 
-use super::engine::{CratePlan, Engine, feed_error, items, tail, text};
+use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, tail, text};
 use super::workspace::Workspace;
 use crate::git::{self, Git};
 use crate::json::{self, Value};
 
-/// A consumer, a packaged crate it depends on, and its requirement.
+/// A member of the host, a packaged crate it depends on, and its requirement.
 type Want<'a> = (String, &'a CratePlan, String);
 
-/// One grouped warning for the requirements of the packaged crates with no upper
-/// bound (`>=X`, `>X`, `*`): a fresh resolution takes the newest version, which a
-/// consumer may not build with. Returns the warning, also printed.
+/// One warning, printed and returned, naming the requirements of the packaged crates
+/// with no upper bound: a fresh resolution takes the newest version, which a
+/// consumer may not build with.
 pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
     let mut found = Vec::new();
     for krate in crates {
@@ -56,8 +56,7 @@ pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
     Ok(Some(warning))
 }
 
-/// Whether no version is too new for `requirement`: every comparator is `>`,
-/// `>=` or `*`.
+/// Every comparator is `>`, `>=` or `*`.
 fn is_unbounded(requirement: &str) -> bool {
     requirement.split(',').map(str::trim).all(|c| c == "*" || c.starts_with('>'))
 }
@@ -79,11 +78,7 @@ pub fn check(
     allow_unchecked: bool,
 ) -> anyhow::Result<()> {
     let t = Instant::now();
-    if !host.join("Cargo.toml").is_file() {
-        engine.stage("consumer", &format!("no workspace at {host}: nothing to build against the crates"), t);
-        return Ok(());
-    }
-    let wants = wants(host, engine, crates)?;
+    let wants = if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Vec::new() };
     if wants.is_empty() {
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         let what =
@@ -102,26 +97,10 @@ pub fn check(
         }
         Err(failed) => (None, failed.stderr),
     };
-    // What cargo did not take from the packaged crates: as the resolved graph says,
-    // or, when cargo refused to resolve, as its stderr says.
-    let (mut unchecked, mut consumers) = (Vec::new(), Vec::new());
-    for (consumer, krate, req) in &wants {
-        let taken = match &graph {
-            Some(graph) => took_packaged(graph, consumer, krate),
-            None => !excluded_by_resolution(&stderr, &krate.name),
-        };
-        if !taken {
-            let (name, version) = (&krate.name, &krate.version);
-            unchecked
-                .push(format!("{consumer} requires {name} `{req}`, which excludes the packaged {version}"));
-        } else if graph.is_some() && !consumers.contains(consumer) {
-            consumers.push(consumer.clone());
-        }
-    }
+    let (unchecked, consumers) = unchecked(graph.as_ref(), &stderr, &wants);
     if graph.is_none() && unchecked.is_empty() {
         return unresolved(engine, host, &wants, &stderr, dry_run);
     }
-    let unchecked = unchecked.join("; ");
     if !unchecked.is_empty() && !allow_unchecked {
         bail!(
             "{unchecked}: cargo would not build them against the crates to publish, so nothing vouches \
@@ -144,8 +123,28 @@ pub fn check(
     Ok(())
 }
 
-/// (consumer, crate, requirement) for each dependency of a member of the host at
-/// `host` on a packaged crate from the feed, the host read by cargo.
+/// The requirements cargo did not meet with the packaged crates, in one line, as
+/// the resolved `graph` says or, when cargo refused to resolve, as its `stderr`
+/// says; and the consumers that took a packaged crate, to build.
+fn unchecked(graph: Option<&Value>, stderr: &str, wants: &[Want]) -> (String, Vec<String>) {
+    let (mut unchecked, mut consumers) = (Vec::new(), Vec::new());
+    for (consumer, krate, req) in wants {
+        let taken = match graph {
+            Some(graph) => took_packaged(graph, consumer, krate),
+            None => !excluded_by_resolution(stderr, &krate.name),
+        };
+        if !taken {
+            let (name, version) = (&krate.name, &krate.version);
+            unchecked
+                .push(format!("{consumer} requires {name} `{req}`, which excludes the packaged {version}"));
+        } else if graph.is_some() && !consumers.contains(consumer) {
+            consumers.push(consumer.clone());
+        }
+    }
+    (unchecked.join("; "), consumers)
+}
+
+/// Each dependency of a member of the host on a packaged crate from the feed.
 fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyhow::Result<Vec<Want<'a>>> {
     let feed = engine.registry;
     let ws = Workspace::read(host, feed).with_context(|| format!("reading the host workspace at {host}"))?;
@@ -160,8 +159,7 @@ fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyho
 }
 
 /// The `--config` patches that put each packaged crate in the feed's place, under
-/// the feed's name and under the empty index's URL, which the packaged dependents
-/// name their dependencies by.
+/// the feed's name and the empty index's URL (the packaged dependents name it).
 fn patches(engine: &Engine, crates: &[CratePlan]) -> Vec<String> {
     let feed = &engine.registry.name;
     let index = toml_edit::Value::from(git::file_url(&engine.work.join("empty-index")));
@@ -172,15 +170,6 @@ fn patches(engine: &Engine, crates: &[CratePlan]) -> Vec<String> {
         patches.push(format!("patch.{index}.{}.path={path}", krate.name));
     }
     patches
-}
-
-/// The package `id` of cargo's `graph`.
-fn package<'g>(graph: &'g Value, id: &str) -> Option<&'g Value> {
-    items(graph.get("packages")).iter().find(|p| text(p, "id") == id)
-}
-
-fn nodes(graph: &Value) -> &[Value] {
-    items(graph.get("resolve").and_then(|r| r.get("nodes")))
 }
 
 /// Whether, in the resolved `graph`, the member `consumer` takes `krate` from
@@ -263,63 +252,48 @@ fn duplicates(
     crates: &[CratePlan],
     patches: &[String],
 ) -> anyhow::Result<String> {
-    // id → the packages (`name version`) that depend on it.
-    let mut pulled_by: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // (name, version) → the packages (`name version`) that depend on it.
+    let mut pulled_by: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    let name_version = |p: &Value| format!("{} {}", text(p, "name"), text(p, "version"));
     for node in nodes(graph) {
         let Some(from) = package(graph, text(node, "id")) else { continue };
-        for dep in items(node.get("deps")) {
-            let from = format!("{} {}", text(from, "name"), text(from, "version"));
-            pulled_by.entry(text(dep, "pkg")).or_default().push(from);
+        for to in items(node.get("deps")).iter().filter_map(|dep| package(graph, text(dep, "pkg"))) {
+            pulled_by.entry((text(to, "name"), text(to, "version"))).or_default().push(name_version(from));
         }
     }
     let packaged: Vec<String> = crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
-    let resolved: Vec<&Value> = pulled_by.keys().filter_map(|id| package(graph, id)).collect();
-    let mut names: Vec<&str> = resolved.iter().map(|p| text(p, "name")).collect();
-    names.sort_unstable();
-    names.dedup();
+    let pulled_by: Vec<_> = pulled_by.into_iter().collect();
     let mut lines = Vec::new();
-    for name in names {
-        let mut versions: Vec<(&str, &Vec<String>)> = resolved
-            .iter()
-            .filter(|p| text(p, "name") == name)
-            .map(|p| (text(p, "version"), &pulled_by[text(p, "id")]))
-            .collect();
-        if versions.len() < 2 || !versions.iter().any(|(_, by)| by.iter().any(|who| packaged.contains(who))) {
+    for group in pulled_by.chunk_by(|a, b| a.0.0 == b.0.0) {
+        if group.len() < 2 || !group.iter().any(|(_, by)| by.iter().any(|who| packaged.contains(who))) {
             continue;
         }
+        let name = group[0].0.0;
+        let mut versions: Vec<(&str, &Vec<String>)> = group.iter().map(|((_, v), by)| (*v, by)).collect();
         versions.sort_by_key(|(version, _)| version_key(version));
         let shown: Vec<String> =
             versions.iter().map(|(v, by)| format!("{v} (for {})", by.join(", "))).collect();
-        let fix = unifying_update(engine, copy, name, &versions, patches)?;
+        // The newer moved to the older first: an unbounded requirement is the usual cause.
+        let mut fix = "no `cargo update --precise` unifies them: a requirement of the packaged crates must \
+                       change"
+            .to_owned();
+        'found: for (from, _) in versions.iter().rev() {
+            for (to, _) in versions.iter().filter(|(to, _)| to != from) {
+                let spec = format!("{name}@{from}");
+                let mut args = vec!["update", "--dry-run", "-p", &spec, "--precise", to];
+                args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
+                if engine.cargo(copy, &args, false)?.is_ok() {
+                    fix = format!("`cargo update -p {spec} --precise {to}` in the host unifies them");
+                    break 'found;
+                }
+            }
+        }
         lines.push(format!("{name} at {}: {fix}", shown.join(" and ")));
     }
     if lines.is_empty() {
         return Ok(String::new());
     }
     Ok(format!("\nThe graph holds these crates twice, and their types do not mix:\n  {}", lines.join("\n  ")))
-}
-
-/// The `cargo update -p NAME@X --precise Y` that cargo accepts for the `versions`
-/// (oldest first) of `name`, trying the newer moved to the older first: an unbounded
-/// requirement is the usual cause.
-fn unifying_update(
-    engine: &Engine,
-    copy: &Utf8Path,
-    name: &str,
-    versions: &[(&str, &Vec<String>)],
-    patches: &[String],
-) -> anyhow::Result<String> {
-    for (from, _) in versions.iter().rev() {
-        for (to, _) in versions.iter().filter(|(to, _)| to != from) {
-            let spec = format!("{name}@{from}");
-            let mut args = vec!["update", "--dry-run", "-p", &spec, "--precise", to];
-            args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-            if engine.cargo(copy, &args, false)?.is_ok() {
-                return Ok(format!("`cargo update -p {spec} --precise {to}` in the host unifies them"));
-            }
-        }
-    }
-    Ok("no `cargo update --precise` unifies them: a requirement of the packaged crates must change".into())
 }
 
 fn version_key(version: &str) -> Vec<u64> {

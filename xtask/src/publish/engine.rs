@@ -10,8 +10,8 @@ use xshell::Shell;
 
 use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
+use crate::json::Value;
 use crate::run::{self, Program};
-use crate::{gha, json};
 
 /// One crate to publish, and what became of it.
 pub struct CratePlan {
@@ -125,19 +125,16 @@ impl<'a> Engine<'a> {
         self.cargo_step(dir, &format!("cargo {}", args[0]), args, echo)
     }
 
-    /// Runs cargo with `args` in `dir`, its waiting lines naming `step` (such as
-    /// "packaging mshv-bindings"). With `echo`, its output is shown as it comes.
+    /// One cargo command of [`Engine::cargo_all`].
     pub fn cargo_step(&self, dir: &Utf8Path, step: &str, args: &[&str], echo: bool) -> anyhow::Result<Ran> {
         let args = args.iter().map(|a| a.to_string()).collect();
         self.cargo_all(dir, &[("", step, args)], echo).pop().expect("one command")
     }
 
-    /// Runs cargo commands `(tag, step, args)` in `dir` at the same time, each in a
-    /// thread. With `echo`, their output is shown as it comes, in one log group
-    /// under GitHub Actions, each line behind `[tag]` when there are several. A
-    /// failure of cargo itself is a [`CargoFailed`]; a time-out or an interrupt is
-    /// an error. The feed's index goes through cargo's own variable, as the work
-    /// dir is outside the repo whose config names the feeds.
+    /// Runs cargo commands `(tag, step, args)` in `dir` at the same time, their
+    /// waiting lines naming the `step`. With `echo`, their output is shown as it
+    /// comes, in one log group, each line behind `[tag]` when there are several.
+    /// A time-out or an interrupt is an error; a failure of cargo, a [`CargoFailed`].
     pub fn cargo_all(
         &self,
         dir: &Utf8Path,
@@ -146,11 +143,12 @@ impl<'a> Engine<'a> {
     ) -> Vec<anyhow::Result<Ran>> {
         let started = Instant::now();
         let several = commands.len() > 1;
-        let mut programs = Vec::new();
-        let mut titles = Vec::new();
+        let (mut programs, mut titles) = (Vec::new(), Vec::new());
         for (tag, step, args) in commands {
+            // A packaging builds every crate, and a publish waits for the index.
             let mut program = run::cargo(dir, args).label(*step).timeout(Duration::from_secs(3600));
             if !self.registry.is_crates_io() {
+                // The work dir is outside the repo whose config names the feed.
                 program = program.env(&self.registry.env_var("index"), &self.registry.index);
             }
             let prefix = if several { format!("[{tag}] ") } else { String::new() };
@@ -166,9 +164,8 @@ impl<'a> Engine<'a> {
                 running.into_iter().map(|thread| thread.join().expect("a cargo thread panicked")).collect()
             })
         };
-        let at_once = if several { "at once: " } else { "" };
-        let results =
-            if echo { gha::group(&format!("$ {at_once}{}", titles.join(" & ")), run) } else { run() };
+        let title = format!("$ {}{}", if several { "at once: " } else { "" }, titles.join(" & "));
+        let results = if echo { crate::gha::group(&title, run) } else { run() };
         self.cargo_time.set(self.cargo_time.get() + started.elapsed());
         results
     }
@@ -201,21 +198,31 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
     }
 }
 
-/// The items of a JSON array; none for anything else.
-pub fn items(value: Option<&json::Value>) -> &[json::Value] {
+/// The items of a JSON array of `cargo metadata`; none for anything else.
+pub fn items(value: Option<&Value>) -> &[Value] {
     match value {
-        Some(json::Value::Array(items)) => items,
+        Some(Value::Array(items)) => items,
         _ => &[],
     }
 }
 
-/// The string `key` of a JSON object; empty when it is not one.
-pub fn text<'v>(value: &'v json::Value, key: &str) -> &'v str {
-    value.get(key).and_then(json::Value::as_str).unwrap_or_default()
+/// The string `key` of a JSON object; empty when there is none.
+pub fn text<'v>(value: &'v Value, key: &str) -> &'v str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The package `id` in the answer of `cargo metadata`.
+pub fn package<'m>(metadata: &'m Value, id: &str) -> Option<&'m Value> {
+    items(metadata.get("packages")).iter().find(|p| text(p, "id") == id)
+}
+
+/// The nodes of the resolve in the answer of `cargo metadata`.
+pub fn nodes(metadata: &Value) -> &[Value] {
+    items(metadata.get("resolve").and_then(|r| r.get("nodes")))
 }
 
 /// A feed error in words that say what to do: the verdict of the one classifier
-/// of cargo's messages ([`crate::cargo::classify`]) and its hint for `need`.
+/// of cargo's messages and its hint for `need`.
 pub fn feed_error(feed: &str, stderr: &str, need: Need) -> anyhow::Error {
     let verdict = crate::cargo::classify(stderr);
     let hint = verdict.hint(need);
@@ -237,6 +244,7 @@ pub fn tail(stderr: &str) -> String {
     let start = lines.iter().position(|l| l.starts_with("error")).unwrap_or(lines.len().saturating_sub(20));
     lines[start..].join("\n").trim_end().to_owned()
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

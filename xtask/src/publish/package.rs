@@ -1,21 +1,18 @@
-//! The package stage: `cargo package` of every crate against an empty index in the
-//! run's work dir (no feed, no credentials); cargo verifies each dependent against
-//! the packages it just built (an overlay of the index, cargo 1.90 and newer).
+//! The package stage: `cargo package` of every crate against an empty index of the
+//! run (no feed, no credentials), each dependent verified against the packages just
+//! built (an overlay of the index, cargo 1.90 and newer).
 //!
-//! One `cargo package` verifies one crate after another, and a dependency twice (as
-//! itself, then as what its dependents build against), leaving the other cores idle
-//! while one rustc compiles a crate such as mshv-bindings. So when some crates of
-//! the run depend on others, all are packaged unverified first (the `.crate` files
-//! and a local registry of them), then two cargo commands verify at once, in target
-//! dirs of their own: the dependencies, and the dependents with the feed replaced
-//! by that local registry. Each `.crate` verified must equal, byte for byte, the one
-//! its dependents built against. The dependencies from other registries are
-//! compiled once, while packaging, and the target dir copied: a warm cache only, as
-//! cargo's fingerprints still decide what it rebuilds.
+//! One `cargo package` verifies crate after crate, and a dependency twice, leaving
+//! cores idle. So when some crates depend on others, all are packaged unverified
+//! (the `.crate` files and a local registry of them), then two cargo commands verify
+//! at once: the dependencies, and the dependents against that local registry, each
+//! `.crate` verified equal to the one its dependents built against. The
+//! dependencies from other registries compile once, meanwhile, and the target dir
+//! is copied for the second: a warm cache, cargo's fingerprints still decide.
 //!
-//! Cargo reuses what it extracted for a registry URL or path, and a stale copy
-//! could pass a broken crate: so the index and the local registry are the run's
-//! own, and the registry dirs the stage made are removed after it ([`RegistryDirs`]).
+//! Cargo reuses what it extracted for a registry URL or path, and a stale copy could
+//! pass a broken crate: so the index and local registry are the run's own, and the
+//! registry dirs the stage made are removed after it ([`RegistryDirs`]).
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -25,8 +22,7 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::Value;
 
-use super::engine::{CratePlan, Engine, Ran, items, tail, text};
-use crate::feeds::Registry;
+use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
 use crate::git::{self, Git};
 use crate::json;
 
@@ -35,42 +31,38 @@ use crate::json;
 /// limit, so that no upload starts a run that a later crate would stop.
 pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let _cleanup = RegistryDirs::snapshot()?;
-    if engine.registry.is_crates_io() {
+    let crates_io = engine.registry.is_crates_io();
+    let mut configs = Vec::new();
+    if crates_io {
         // Its index cannot be replaced (other dependencies come from it): cargo
         // overlays the packages on it, and no extracted copy of them is reused.
         forget_extracted(crates)?;
-        let result = package_together(engine, src, &[], crates);
-        forget_extracted(crates)?;
-        result?;
     } else {
         let index = engine.work.join("empty-index");
         Git::find()?.empty_index(engine.sh, &index)?;
         let url = Value::from(git::file_url(&index)).to_string();
-        let configs = vec![format!("registries.{}.index={url}", engine.registry.name)];
+        configs.push(format!("registries.{}.index={url}", engine.registry.name));
         if crates.iter().any(|c| c.is_dependency) && crates.iter().any(|c| !c.is_dependency) {
             package_apart(engine, src, &configs, &url, crates)?;
-        } else {
-            package_together(engine, src, &configs, crates)?;
+            return check_sizes(engine, crates);
         }
     }
-    check_sizes(engine.registry, crates)
-}
-
-/// One `cargo package` that packages and verifies every crate, one after the other.
-fn package_together(
-    engine: &Engine,
-    src: &Utf8Path,
-    configs: &[String],
-    crates: &mut [CratePlan],
-) -> anyhow::Result<()> {
+    // One `cargo package` that packages and verifies every crate, one after the other.
     let target = engine.work.join("package");
-    let args = package_args(engine, configs, &target, crates, |_| true);
-    check(engine.cargo_all(src, &[("", "packaging and verifying", args)], true))?;
-    set_packaged(crates, &target, &target, None)
+    let args = package_args(engine, &configs, &target, crates, |_| true);
+    let result = check(engine.cargo_all(src, &[("", "packaging and verifying", args)], true));
+    if crates_io {
+        forget_extracted(crates)?;
+    }
+    result?;
+    set_packaged(crates, &target, &target, None)?;
+    check_sizes(engine, crates)
 }
 
-/// Packages every crate unverified, then verifies the dependencies and the
-/// dependents (against the dependencies' `.crate` files) at once.
+/// Packages every crate unverified, meanwhile compiling into the target dir
+/// `first` what they build with from other registries (its failure is left for
+/// the verifications), then verifies at once the dependencies, and the dependents
+/// against the dependencies' `.crate` files.
 fn package_apart(
     engine: &Engine,
     src: &Utf8Path,
@@ -81,7 +73,20 @@ fn package_apart(
     let work = engine.work;
     let (listed, first, second) =
         (work.join("packaged"), work.join("verify-dependencies"), work.join("verify-dependents"));
-    if package_unverified(engine, src, configs, crates, &listed, &first)? {
+    let mut package = package_args(engine, configs, &listed, crates, |_| true);
+    package.push("--no-verify".into());
+    let mut commands = vec![("packaging", "packaging", package)];
+    let specs = registry_dependencies(engine, src, configs, crates)?;
+    if !specs.is_empty() {
+        let mut build: Vec<String> = ["build", "--target-dir", first.as_str()].map(String::from).into();
+        build.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
+        build.extend(specs.into_iter().flat_map(|spec| ["-p".to_owned(), spec]));
+        commands.push(("shared", "compiling the shared dependencies", build));
+    }
+    let mut outputs = engine.cargo_all(src, &commands, true);
+    let built = outputs.len() > 1 && outputs.pop().expect("two commands")?.is_ok();
+    check(outputs)?;
+    if built {
         copy_dir(&first, &second)?;
     }
     let local = listed.join("package").join("tmp-registry");
@@ -96,48 +101,17 @@ fn package_apart(
     ]);
     let dependencies = package_args(engine, configs, &first, crates, |c| c.is_dependency);
     let dependents = package_args(engine, &replaced, &second, crates, |c| !c.is_dependency);
-    check(engine.cargo_all(
-        src,
-        &[
-            ("dependencies", "verifying the dependencies", dependencies),
-            ("dependents", "verifying the dependents", dependents),
-        ],
-        true,
-    ))?;
+    let commands = [
+        ("dependencies", "verifying the dependencies", dependencies),
+        ("dependents", "verifying the dependents", dependents),
+    ];
+    check(engine.cargo_all(src, &commands, true))?;
     set_packaged(crates, &first, &second, Some(&listed))
-}
-
-/// `cargo package --no-verify` of every crate into `listed` and, at the same time,
-/// one `cargo build` into the target dir `first` of the dependencies from other
-/// registries that the crates build with; whether that build ran and succeeded (a
-/// failure is left for the verifications to report, in their context).
-fn package_unverified(
-    engine: &Engine,
-    src: &Utf8Path,
-    configs: &[String],
-    crates: &[CratePlan],
-    listed: &Utf8Path,
-    first: &Utf8Path,
-) -> anyhow::Result<bool> {
-    let mut package = package_args(engine, configs, listed, crates, |_| true);
-    package.push("--no-verify".into());
-    let mut commands = vec![("packaging", "packaging", package)];
-    let specs = registry_dependencies(engine, src, configs, crates)?;
-    if !specs.is_empty() {
-        let mut build: Vec<String> = ["build", "--target-dir", first.as_str()].map(String::from).into();
-        build.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
-        build.extend(specs.into_iter().flat_map(|spec| ["-p".to_owned(), spec]));
-        commands.push(("shared", "compiling the shared dependencies", build));
-    }
-    let mut outputs = engine.cargo_all(src, &commands, true);
-    let built = outputs.len() > 1 && outputs.pop().expect("two commands")?.is_ok();
-    check(outputs)?;
-    Ok(built)
 }
 
 /// The package ID specs of what `crates` depend on from other registries, as
 /// normal or build dependencies on every platform, in cargo's resolve of `src`;
-/// none when cargo cannot resolve it (the packaging reports that, in its context).
+/// none when cargo cannot resolve it (the packaging reports that, in context).
 fn registry_dependencies(
     engine: &Engine,
     src: &Utf8Path,
@@ -148,29 +122,25 @@ fn registry_dependencies(
     args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
     let Ok(out) = engine.cargo(src, &args, false)? else { return Ok(Vec::new()) };
     let metadata = json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?;
-    // Path packages (no `source`) by id: the run's crates are among them.
-    let local: Vec<(&str, &str)> = items(metadata.get("packages"))
-        .iter()
-        .filter(|p| p.get("source") == Some(&json::Value::Null))
-        .map(|p| (text(p, "id"), text(p, "name")))
-        .collect();
-    let mut specs = BTreeSet::new();
-    for node in items(metadata.get("resolve").and_then(|r| r.get("nodes"))) {
-        let id = text(node, "id");
-        if !local.iter().any(|(i, name)| *i == id && crates.iter().any(|c| c.name == *name)) {
+    // A path package has no `source`; the run's crates are among them.
+    let local = |id| package(&metadata, id).filter(|p| text(p, "source").is_empty());
+    let mut specs = Vec::new();
+    for node in nodes(&metadata) {
+        if !local(text(node, "id")).is_some_and(|p| crates.iter().any(|c| c.name == text(p, "name"))) {
             continue;
         }
         for dep in items(node.get("deps")) {
             let built = items(dep.get("dep_kinds"))
                 .iter()
                 .any(|k| text(k, "kind") != "dev" && k.get("target") == Some(&json::Value::Null));
-            let pkg = text(dep, "pkg");
-            if built && !local.iter().any(|(i, _)| *i == pkg) {
-                specs.insert(pkg.to_owned());
+            if built && local(text(dep, "pkg")).is_none() {
+                specs.push(text(dep, "pkg").to_owned());
             }
         }
     }
-    Ok(specs.into_iter().collect())
+    specs.sort();
+    specs.dedup();
+    Ok(specs)
 }
 
 /// Copies the directory `from` to `to`, keeping each file's modification time,
@@ -193,8 +163,7 @@ fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `cargo package` for the feed of the `crates` that `only` picks, with `configs`,
-/// in the target dir `target`.
+/// `cargo package` for the feed of the `crates` that `only` picks, into `target`.
 fn package_args(
     engine: &Engine,
     configs: &[String],
@@ -210,7 +179,7 @@ fn package_args(
     args
 }
 
-/// Every `cargo package` of the stage succeeded; else the error lines of each that failed.
+/// Every `cargo package` of the stage passed; else the error lines of each that failed.
 fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for out in outputs {
@@ -232,9 +201,8 @@ fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
 }
 
 /// Records where cargo unpacked each crate it verified: in the target dir
-/// `dependencies` for a dependency of another crate of the run, else in
-/// `dependents`. With `listed`, each `.crate` verified must equal, byte for byte,
-/// the one there that its dependents built against.
+/// `dependencies` for a dependency of another crate of the run, else `dependents`.
+/// With `listed`, each `.crate` verified must equal the one its dependents built against.
 fn set_packaged(
     crates: &mut [CratePlan],
     dependencies: &Utf8Path,
@@ -250,8 +218,8 @@ fn set_packaged(
         }
         if let Some(listed) = listed {
             let read = |path: &Utf8Path| std::fs::read(path).with_context(|| format!("cannot read {path}"));
-            let verified = target.join(format!("{file}.crate"));
-            let built_against = listed.join("package").join(format!("{file}.crate"));
+            let (verified, built_against) =
+                (target.join(format!("{file}.crate")), listed.join("package").join(format!("{file}.crate")));
             if read(&verified)? != read(&built_against)? {
                 bail!(
                     "cargo packaged {} {} twice with different contents ({verified}, {built_against}): \
@@ -266,28 +234,30 @@ fn set_packaged(
     Ok(())
 }
 
-/// Every `.crate` of the run within the feed's size limit, when known, or an error
+/// The largest `.crate` a feed takes, by a part of its index URL, and the source.
+const SIZE_LIMITS: [(&str, u64, &str); 4] = [
+    // crates.io's answer to a larger upload: "max upload size is: 10485760".
+    ("://index.crates.io", 10 << 20, "crates.io's upload limit"),
+    // learn.microsoft.com/azure/devops/artifacts/reference/limits: Cargo, 500 MiB per file.
+    ("pkgs.dev.azure.com", 500 << 20, "Azure Artifacts' limit for Cargo"),
+    (".pkgs.visualstudio.com", 500 << 20, "Azure Artifacts' limit for Cargo"),
+    // kellnr's `registry.max_crate_size` defaults to 10 * 1000 MB; an admin may set less.
+    ("/api/v1/crates/", 10_000_000_000, "kellnr's default limit"),
+];
+
+/// Every `.crate` of the run within the feed's size limit, where known, or an error
 /// naming each one over it, before anything is uploaded.
-fn check_sizes(registry: &Registry, crates: &[CratePlan]) -> anyhow::Result<()> {
-    const MIB: u64 = 1024 * 1024;
-    let index = registry.index.as_str();
-    let (limit, source) = if registry.is_crates_io() || index.contains("://index.crates.io") {
-        // crates.io's answer to a larger upload: "max upload size is: 10485760".
-        (10 * MIB, "crates.io's upload limit")
-    } else if index.contains("pkgs.dev.azure.com") || index.contains(".pkgs.visualstudio.com") {
-        // learn.microsoft.com/azure/devops/artifacts/reference/limits: Cargo, 500 MiB per file.
-        (500 * MIB, "Azure Artifacts' limit for Cargo")
-    } else if index.contains("/api/v1/crates/") {
-        // kellnr's `registry.max_crate_size` defaults to 10 * 1000 MB; an admin may set less.
-        (10_000 * 1000 * 1000, "kellnr's default limit")
-    } else {
+fn check_sizes(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
+    let registry = engine.registry;
+    let index = if registry.is_crates_io() { SIZE_LIMITS[0].0 } else { registry.index.as_str() };
+    let Some((_, limit, source)) = SIZE_LIMITS.iter().find(|(part, ..)| index.contains(part)) else {
         return Ok(());
     };
     let mut over = Vec::new();
     for krate in crates {
         let file = format!("{}.crate", krate.packaged);
         let size = std::fs::metadata(&file).with_context(|| format!("cannot read {file}"))?.len();
-        if size > limit {
+        if size > *limit {
             over.push(format!("{} {} is {size} bytes", krate.name, krate.version));
         }
     }
@@ -303,9 +273,8 @@ fn check_sizes(registry: &Registry, crates: &[CratePlan]) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Removes every extracted copy of `crates` under `$CARGO_HOME/registry/src`: cargo
-/// extracts again what it needs, and no overlay copy of an unpublished version
-/// survives into a later run or build.
+/// Removes every extracted copy of `crates` under `$CARGO_HOME/registry/src`, so
+/// that no overlay copy of an unpublished version is reused (cargo extracts again).
 fn forget_extracted(crates: &[CratePlan]) -> anyhow::Result<()> {
     let src = crate::cargo_home::cargo_home()?.join("registry").join("src");
     let Ok(entries) = src.read_dir_utf8() else { return Ok(()) };
@@ -322,10 +291,9 @@ fn forget_extracted(crates: &[CratePlan]) -> anyhow::Result<()> {
 }
 
 /// The entries of `$CARGO_HOME/registry/{index,src,cache}` of local (`file://`)
-/// registries, whose names start with `-`: taken before the package stage, and on
-/// drop every such entry that appeared since is removed. Cargo names them by a hash
-/// of the URL, so runs sharing a cargo home take turns at the stage (a lock file in
-/// it): what appears meanwhile is this run's, and no other run's is removed.
+/// registries (named `-<hash of the URL>`) before the stage; on drop, those that
+/// appeared since are removed. Runs sharing a cargo home take turns at the stage
+/// (a lock file in it), so that no run removes another's.
 struct RegistryDirs {
     registry: Utf8PathBuf,
     before: BTreeSet<String>,
@@ -364,6 +332,7 @@ fn local_entries(registry: &Utf8Path) -> BTreeSet<String> {
     }
     found
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
