@@ -31,10 +31,9 @@ pub fn feed_sources(engine: &Engine, crates: &[(&str, &str)]) -> anyhow::Result<
     Ok(vendor)
 }
 
-/// Whether the feed has `name` at `version` yanked, asked when `cargo info` did not
-/// find it (it shows no yanked version): cargo resolves a scratch package requiring
-/// exactly that version, and says when it is yanked. `Err`: cargo's stderr when it
-/// failed for another reason.
+/// Whether the feed has `name` at `version` yanked, which `cargo info` does not show:
+/// cargo says so resolving a package that requires exactly that version. `Err`:
+/// cargo's stderr when it failed for another reason.
 pub fn yanked(engine: &Engine, name: &str, version: &str) -> anyhow::Result<Result<bool, String>> {
     let probe = engine.work.join(format!("yanked-{name}"));
     scratch(engine, &probe, &[(name, version)])?;
@@ -56,18 +55,16 @@ pub fn yanked(engine: &Engine, name: &str, version: &str) -> anyhow::Result<Resu
 /// version) at exactly that version from the engine's feed.
 fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {dir}"))?;
-    let registry = match engine.registry.is_crates_io() {
-        true => String::new(),
-        false => format!(", registry = \"{}\"", engine.registry.name),
-    };
-    let mut manifest = String::from(
+    let feed = &engine.registry.name;
+    let registry =
+        if engine.registry.is_crates_io() { String::new() } else { format!(", registry = {feed:?}") };
+    let deps: String =
+        crates.iter().map(|(name, v)| format!("{name} = {{ version = \"={v}\"{registry} }}\n")).collect();
+    let manifest = format!(
         "[package]\nname = \"hyperlight-xtask-feed-sources\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
          publish = false\n\n# Its own workspace, never part of one further up.\n[workspace]\n\n\
-         [dependencies]\n",
+         [dependencies]\n{deps}"
     );
-    for (name, version) in crates {
-        manifest.push_str(&format!("{name} = {{ version = \"={version}\"{registry} }}\n"));
-    }
     std::fs::write(dir.join("Cargo.toml"), manifest).context("cannot write the scratch Cargo.toml")?;
     std::fs::write(dir.join("src").join("lib.rs"), "").context("cannot write the scratch lib.rs")
 }
@@ -102,11 +99,10 @@ pub fn differences(
     Ok(differ)
 }
 
-/// The normalized `Cargo.toml` of the unpacked package at `dir` as data, each value
-/// by its dotted key (no layout, comments or key order; inline and standard tables
-/// alike), less what a cargo release changes for the same sources (documented in
-/// docs/publish-redist.md): `package.auto*`, `[lib]`'s default `name` and `path`,
-/// an absent `package.build`, and the `[[example]]`, `[[test]]` and `[[bench]]` tables.
+/// The normalized `Cargo.toml` at `dir`, each value by its dotted key, less what a
+/// cargo release changes for the same sources (docs/publish-redist.md lists them):
+/// `package.auto*`, `[lib]`'s default `name` and `path`, an absent `package.build`,
+/// and the `[[example]]`, `[[test]]` and `[[bench]]` tables.
 fn manifest_data(dir: &Utf8Path) -> anyhow::Result<BTreeMap<String, String>> {
     let doc = crate::toml_file::read(&dir.join("Cargo.toml"))?;
     let mut data = BTreeMap::new();
@@ -178,10 +174,9 @@ fn manifest_differences(
         .collect())
 }
 
-/// The files `cargo package --list -p NAME` gives for each of `names` in the
-/// workspace at `root` (the user's tree, read only: cargo's target dir goes to the
-/// work dir). Without `allow_dirty`, cargo refuses uncommitted files of a package,
-/// naming them. Needs no feed and no credentials.
+/// The files `cargo package --list` gives for each of `names` in the user's tree at
+/// `root` (its target dir in the work dir); without `allow_dirty`, cargo refuses
+/// uncommitted files of a package, naming them.
 pub fn cargo_lists(
     engine: &Engine,
     root: &Utf8Path,
@@ -206,9 +201,8 @@ pub fn cargo_lists(
     Ok(lists)
 }
 
-/// Each crate of `crates` holds exactly the files cargo listed for it in the
-/// user's tree ([`CratePlan::listed`], where set); else an error naming each
-/// file in one and not the other, before anything is uploaded.
+/// Each crate holds exactly the files cargo listed for it ([`CratePlan::listed`],
+/// where set); else an error naming each file in one and not the other.
 pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for krate in crates {

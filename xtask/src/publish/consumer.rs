@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use camino::Utf8Path;
-use toml_edit::Item;
 
 use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, tail, text};
+use super::manifest::{self, Kind};
 use super::workspace::Workspace;
 use crate::git::{self, Git};
-use crate::json::{self, Value};
+use crate::json::Value;
 
 /// A member of the host, a packaged crate it depends on, and its requirement.
 type Want<'a> = (String, &'a CratePlan, String);
@@ -24,20 +24,12 @@ type Want<'a> = (String, &'a CratePlan, String);
 pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
     let mut found = Vec::new();
     for krate in crates {
-        // Cargo's normalized manifest: a requirement is a dependency's `version`.
-        let doc = crate::toml_file::read(&krate.packaged.join("Cargo.toml"))?;
-        let targets = doc.get("target").and_then(Item::as_table_like).into_iter().flat_map(|t| t.iter());
+        let path = krate.packaged.join("Cargo.toml");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
         let mut unbounded = Vec::new();
-        for table in std::iter::once(doc.as_item()).chain(targets.map(|(_, t)| t)) {
-            for kind in ["dependencies", "build-dependencies"] {
-                let Some(deps) = table.get(kind).and_then(Item::as_table_like) else { continue };
-                for (key, dep) in deps.iter() {
-                    let req = dep.as_str().or_else(|| dep.get("version")?.as_str());
-                    if let Some(req) = req.filter(|r| is_unbounded(r)) {
-                        let package = dep.get("package").and_then(Item::as_str).unwrap_or(key);
-                        unbounded.push(format!("{package} `{req}`"));
-                    }
-                }
+        for dep in manifest::dependencies(&path, &text)?.into_iter().filter(|dep| dep.kind != Kind::Dev) {
+            if let Some(req) = dep.requirement.filter(|req| is_unbounded(req)) {
+                unbounded.push(format!("{} `{req}`", dep.package));
             }
         }
         if !unbounded.is_empty() {
@@ -66,10 +58,9 @@ fn warn(warning: &str) {
     crate::gha::warning(warning);
 }
 
-/// Builds the members of `host` that depend on `crates` against the packaged
-/// crates: an error before any upload when a requirement excludes a packaged
-/// version (unless `allow_unchecked`) or a consumer does not compile. A dry run that
-/// cannot read a feed the host needs skips the check with a warning.
+/// An error when a requirement of a member of `host` excludes a packaged version
+/// (unless `allow_unchecked`) or a member does not build against the packages; a
+/// dry run that cannot read a feed the host needs skips the check with a warning.
 pub fn check(
     engine: &Engine,
     host: &Utf8Path,
@@ -89,17 +80,12 @@ pub fn check(
     let copy = engine.work.join("consumer");
     Git::find()?.snapshot(engine.sh, host, &copy)?;
     let patches = patches(engine, crates);
-    let mut args = vec!["metadata", "--format-version", "1"];
-    args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-    let (graph, stderr) = match engine.cargo(&copy, &args, false)? {
-        Ok(out) => {
-            (Some(json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?), String::new())
-        }
-        Err(failed) => (None, failed.stderr),
-    };
-    let (unchecked, consumers) = unchecked(graph.as_ref(), &stderr, &wants);
-    if graph.is_none() && unchecked.is_empty() {
-        return unresolved(engine, host, &wants, &stderr, dry_run);
+    let resolved = engine.metadata(&copy, &patches)?;
+    let (unchecked, consumers) = unchecked(resolved.as_ref(), &wants);
+    if let Err(stderr) = &resolved
+        && unchecked.is_empty()
+    {
+        return unresolved(engine, host, &wants, stderr, dry_run);
     }
     if !unchecked.is_empty() && !allow_unchecked {
         bail!(
@@ -114,7 +100,7 @@ pub fn check(
         warn(&format!("not checked (--allow-unchecked-consumers): {unchecked}"));
     }
     // Without a resolution (cargo refused it for a requirement), nothing can build.
-    let Some(graph) = graph.filter(|_| !consumers.is_empty()) else {
+    let (Ok(graph), false) = (resolved, consumers.is_empty()) else {
         engine.stage("consumer", &format!("nothing built{not_checked}"), t);
         return Ok(());
     };
@@ -124,20 +110,20 @@ pub fn check(
 }
 
 /// The requirements cargo did not meet with the packaged crates, in one line, as
-/// the resolved `graph` says or, when cargo refused to resolve, as its `stderr`
-/// says; and the consumers that took a packaged crate, to build.
-fn unchecked(graph: Option<&Value>, stderr: &str, wants: &[Want]) -> (String, Vec<String>) {
+/// its resolution says or, when it refused to resolve, its stderr; and the
+/// consumers that took a packaged crate, to build.
+fn unchecked(resolved: Result<&Value, &String>, wants: &[Want]) -> (String, Vec<String>) {
     let (mut unchecked, mut consumers) = (Vec::new(), Vec::new());
     for (consumer, krate, req) in wants {
-        let taken = match graph {
-            Some(graph) => took_packaged(graph, consumer, krate),
-            None => !excluded_by_resolution(stderr, &krate.name),
+        let taken = match resolved {
+            Ok(graph) => took_packaged(graph, consumer, krate),
+            Err(stderr) => !excluded_by_resolution(stderr, &krate.name),
         };
         if !taken {
             let (name, version) = (&krate.name, &krate.version);
             unchecked
                 .push(format!("{consumer} requires {name} `{req}`, which excludes the packaged {version}"));
-        } else if graph.is_some() && !consumers.contains(consumer) {
+        } else if resolved.is_ok() && !consumers.contains(consumer) {
             consumers.push(consumer.clone());
         }
     }
@@ -319,7 +305,7 @@ mod tests {
     /// package at the packaged dir) or the feed's.
     #[test]
     fn the_resolution_says_whether_the_packaged_crate_was_taken() {
-        let graph = json::parse(
+        let graph = crate::json::parse(
             r#"{"packages":[
               {"id":"path+file:///h#host@0.1.0","name":"host","version":"0.1.0","manifest_path":"/h/Cargo.toml","source":null},
               {"id":"path+file:///w/ioctls#mshv-ioctls@0.1.2","name":"mshv-ioctls","version":"0.1.2","manifest_path":"/w/ioctls/Cargo.toml","source":null},

@@ -5,12 +5,13 @@ use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
 use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
-use crate::json::Value;
+use crate::json::{self, Value};
 use crate::run::{self, Program};
 
 /// One crate to publish, and what became of it.
@@ -118,6 +119,17 @@ impl<'a> Engine<'a> {
     pub fn done(&self, started: Instant) {
         let (wall, cargo) = (started.elapsed().as_secs_f64(), self.cargo_time.get().as_secs_f64());
         eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
+    }
+
+    /// The answer of `cargo metadata` for the workspace at `dir` with `configs`; or
+    /// cargo's stderr when it cannot resolve it.
+    pub fn metadata(&self, dir: &Utf8Path, configs: &[String]) -> anyhow::Result<Result<Value, String>> {
+        let mut args = vec!["metadata", "--format-version", "1"];
+        args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
+        Ok(match self.cargo(dir, &args, false)? {
+            Ok(out) => Ok(json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?),
+            Err(failed) => Err(failed.stderr),
+        })
     }
 
     /// [`Engine::cargo_step`] named `cargo <subcommand>` in waiting lines.

@@ -3,12 +3,9 @@
 //! built (an overlay of the index, cargo 1.90 and newer).
 //!
 //! One `cargo package` verifies crate after crate, and a dependency twice, leaving
-//! cores idle. So when some crates depend on others, all are packaged unverified
-//! (the `.crate` files and a local registry of them), then two cargo commands verify
-//! at once: the dependencies, and the dependents against that local registry, each
-//! `.crate` verified equal to the one its dependents built against. The
-//! dependencies from other registries compile once, meanwhile, and the target dir
-//! is copied for the second: a warm cache, cargo's fingerprints still decide.
+//! cores idle. So the dependencies and the dependents (against a local registry of
+//! the dependencies' `.crate` files) are verified at once, in two target dirs; the
+//! crates from other registries are compiled once, and the target dir copied.
 //!
 //! Cargo reuses what it extracted for a registry URL or path, and a stale copy could
 //! pass a broken crate: so the index and local registry are the run's own, and the
@@ -109,19 +106,15 @@ fn package_apart(
     set_packaged(crates, &first, &second, Some(&listed))
 }
 
-/// The package ID specs of what `crates` depend on from other registries, as
-/// normal or build dependencies on every platform, in cargo's resolve of `src`;
-/// none when cargo cannot resolve it (the packaging reports that, in context).
+/// The package ID specs of what `crates` build with (on every platform) from other
+/// registries; none when cargo cannot resolve `src` (the packaging says why).
 fn registry_dependencies(
     engine: &Engine,
     src: &Utf8Path,
     configs: &[String],
     crates: &[CratePlan],
 ) -> anyhow::Result<Vec<String>> {
-    let mut args = vec!["metadata", "--format-version", "1"];
-    args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
-    let Ok(out) = engine.cargo(src, &args, false)? else { return Ok(Vec::new()) };
-    let metadata = json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?;
+    let Ok(metadata) = engine.metadata(src, configs)? else { return Ok(Vec::new()) };
     // A path package has no `source`; the run's crates are among them.
     let local = |id| package(&metadata, id).filter(|p| text(p, "source").is_empty());
     let mut specs = Vec::new();
@@ -290,10 +283,9 @@ fn forget_extracted(crates: &[CratePlan]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The entries of `$CARGO_HOME/registry/{index,src,cache}` of local (`file://`)
-/// registries (named `-<hash of the URL>`) before the stage; on drop, those that
-/// appeared since are removed. Runs sharing a cargo home take turns at the stage
-/// (a lock file in it), so that no run removes another's.
+/// The entries of local (`file://`) registries, named `-<hash of the URL>`, in
+/// `$CARGO_HOME/registry`; on drop, those made since are removed. Runs sharing a
+/// cargo home take turns at the stage (a lock file), so none removes another's.
 struct RegistryDirs {
     registry: Utf8PathBuf,
     before: BTreeSet<String>,
