@@ -9,14 +9,14 @@
 //!
 //! Cargo reuses what it extracted for a registry URL or path, and a stale copy could
 //! pass a broken crate: so the index and local registry are the run's own, and the
-//! registry dirs the stage made are removed after it ([`RegistryDirs`]).
+//! registry dirs the stage made are removed after it ([`package_all`]).
 
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use toml_edit::Value;
 
 use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
@@ -27,7 +27,25 @@ use crate::json;
 /// one's verified contents are, and checks every `.crate` against the feed's size
 /// limit, so that no upload starts a run that a later crate would stop.
 pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
-    let _cleanup = RegistryDirs::snapshot()?;
+    // Cargo names a local (`file://`) registry's dirs in `$CARGO_HOME/registry`
+    // `-<hash of the URL>`: runs sharing a cargo home take turns at the stage, so
+    // that those made meanwhile are this run's, removed after it.
+    let home = crate::cargo_home::cargo_home()?;
+    let waiting = format!("waiting for another run's package stage to end: it shares the cargo home {home}");
+    let lock = home.join(".hyperlight-xtask-package.lock");
+    let _turn = crate::toml_file::lock_file(&lock, None, Duration::ZERO, &waiting)?;
+    let registry = home.join("registry");
+    let before = local_entries(&registry);
+    let result = package_verified(engine, src, crates);
+    for entry in local_entries(&registry).difference(&before) {
+        // Best effort: what is left is a cache cargo can remove (`cargo clean gc`).
+        let _ = crate::workdir::remove_dir_all(&registry.join(entry));
+    }
+    result?;
+    check_sizes(engine, crates)
+}
+
+fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let crates_io = engine.registry.is_crates_io();
     let mut configs = Vec::new();
     if crates_io {
@@ -40,8 +58,7 @@ pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) ->
         let url = Value::from(git::file_url(&index)).to_string();
         configs.push(format!("registries.{}.index={url}", engine.registry.name));
         if crates.iter().any(|c| c.is_dependency) && crates.iter().any(|c| !c.is_dependency) {
-            package_apart(engine, src, &configs, &url, crates)?;
-            return check_sizes(engine, crates);
+            return package_apart(engine, src, &configs, &url, crates);
         }
     }
     // One `cargo package` that packages and verifies every crate, one after the other.
@@ -52,8 +69,7 @@ pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) ->
         forget_extracted(crates)?;
     }
     result?;
-    set_packaged(crates, &target, &target, None)?;
-    check_sizes(engine, crates)
+    set_packaged(crates, &target, &target, None)
 }
 
 /// Packages every crate unverified, meanwhile compiling into the target dir
@@ -283,36 +299,6 @@ fn forget_extracted(crates: &[CratePlan]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The entries of local (`file://`) registries, named `-<hash of the URL>`, in
-/// `$CARGO_HOME/registry`; on drop, those made since are removed. Runs sharing a
-/// cargo home take turns at the stage (a lock file), so none removes another's.
-struct RegistryDirs {
-    registry: Utf8PathBuf,
-    before: BTreeSet<String>,
-    _turn: crate::toml_file::FileLock,
-}
-
-impl RegistryDirs {
-    fn snapshot() -> anyhow::Result<RegistryDirs> {
-        let home = crate::cargo_home::cargo_home()?;
-        let waiting =
-            format!("waiting for another run's package stage to end: it shares the cargo home {home}");
-        let lock = home.join(".hyperlight-xtask-package.lock");
-        let turn = crate::toml_file::lock_file(&lock, None, Duration::ZERO, &waiting)?;
-        let registry = home.join("registry");
-        Ok(RegistryDirs { before: local_entries(&registry), registry, _turn: turn })
-    }
-}
-
-impl Drop for RegistryDirs {
-    fn drop(&mut self) {
-        for entry in local_entries(&self.registry).difference(&self.before) {
-            // Best effort: what is left is a cache cargo can remove (`cargo clean gc`).
-            let _ = crate::workdir::remove_dir_all(&self.registry.join(entry));
-        }
-    }
-}
-
 /// `part/name` of every local-registry entry under `registry`.
 fn local_entries(registry: &Utf8Path) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
@@ -327,6 +313,8 @@ fn local_entries(registry: &Utf8Path) -> BTreeSet<String> {
 
 #[cfg(test)]
 mod tests {
+    use camino::Utf8PathBuf;
+
     use super::*;
 
     /// Cargo compares the copied files' times with those its fingerprints recorded:
