@@ -87,17 +87,17 @@ pub fn check(
     {
         return unresolved(engine, host, &wants, stderr, dry_run);
     }
-    if !unchecked.is_empty() && !allow_unchecked {
-        bail!(
-            "{unchecked}: cargo would not build them against the crates to publish, so nothing vouches \
-             for them; nothing was uploaded. Publish under a version they accept, change their \
-             requirement, or pass --allow-unchecked-consumers to publish without checking them"
-        );
-    }
-    let not_checked =
-        if unchecked.is_empty() { String::new() } else { format!("; not checked: {unchecked}") };
+    let mut not_checked = String::new();
     if !unchecked.is_empty() {
+        if !allow_unchecked {
+            bail!(
+                "{unchecked}: cargo would not build them against the crates to publish, so nothing \
+                 vouches for them; nothing was uploaded. Publish under a version they accept, change \
+                 their requirement, or pass --allow-unchecked-consumers to publish without checking them"
+            );
+        }
         warn(&format!("not checked (--allow-unchecked-consumers): {unchecked}"));
+        not_checked = format!("; not checked: {unchecked}");
     }
     // Without a resolution (cargo refused it for a requirement), nothing can build.
     let (Ok(graph), false) = (resolved, consumers.is_empty()) else {

@@ -185,14 +185,14 @@ impl<'a> Engine<'a> {
 
 /// Runs one cargo command to its end, each line of its output shown behind `echo`.
 fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow::Result<Ran> {
-    let uploaded_after = Cell::new(None);
+    let mut uploaded_after = None;
     let result = program.stream(|line| {
         if let Some(prefix) = &echo {
             // stdout, with the group markers, so the log keeps the lines in their group.
             println!("{prefix}{line}");
         }
         if line.trim_start().starts_with("Uploaded ") {
-            uploaded_after.set(Some(started.elapsed()));
+            uploaded_after = Some(started.elapsed());
         }
     });
     match result {
@@ -201,7 +201,7 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
                 out.stdout.lines().for_each(|line| println!("{prefix}{line}"));
             }
             let (stdout, stderr, took) = (out.stdout, out.stderr, started.elapsed());
-            Ok(Ok(CargoOutput { stdout, stderr, took, uploaded_after: uploaded_after.get() }))
+            Ok(Ok(CargoOutput { stdout, stderr, took, uploaded_after }))
         }
         Err(err) => match err.stderr() {
             Some(stderr) => Ok(Err(CargoFailed { stderr: stderr.to_owned() })),
