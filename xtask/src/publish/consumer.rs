@@ -12,6 +12,7 @@ use camino::Utf8Path;
 use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, tail, text};
 use super::manifest::{self, Kind};
 use super::workspace::Workspace;
+use crate::cargo::Need;
 use crate::git::{self, Git};
 use crate::json::Value;
 
@@ -81,23 +82,21 @@ pub fn check(
     Git::find()?.snapshot(engine.sh, host, &copy)?;
     let patches = patches(engine, crates);
     let resolved = engine.metadata(&copy, &patches)?;
-    let (unchecked, consumers) = unchecked(resolved.as_ref(), &wants);
+    let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, allow_unchecked)?;
     if let Err(stderr) = &resolved
-        && unchecked.is_empty()
+        && not_checked.is_empty()
     {
-        return unresolved(engine, host, &wants, stderr, dry_run);
-    }
-    let mut not_checked = String::new();
-    if !unchecked.is_empty() {
-        if !allow_unchecked {
-            bail!(
-                "{unchecked}: cargo would not build them against the crates to publish, so nothing \
-                 vouches for them; nothing was uploaded. Publish under a version they accept, change \
-                 their requirement, or pass --allow-unchecked-consumers to publish without checking them"
-            );
+        // A feed's problem, by the one classifier of cargo's messages; a dry run goes on.
+        let mut names: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
+        names.dedup();
+        let (names, why) = (names.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
+        if !dry_run {
+            return Err(why.context(format!("cannot resolve {names} of {host} for the consumer check")));
         }
-        warn(&format!("not checked (--allow-unchecked-consumers): {unchecked}"));
-        not_checked = format!("; not checked: {unchecked}");
+        warn(&format!(
+            "skipped the consumer check: resolving {names} needs a feed this dry run cannot read: {why:#}"
+        ));
+        return Ok(());
     }
     // Without a resolution (cargo refused it for a requirement), nothing can build.
     let (Ok(graph), false) = (resolved, consumers.is_empty()) else {
@@ -109,10 +108,15 @@ pub fn check(
     Ok(())
 }
 
-/// The requirements cargo did not meet with the packaged crates, in one line, as
-/// its resolution says or, when it refused to resolve, its stderr; and the
-/// consumers that took a packaged crate, to build.
-fn unchecked(resolved: Result<&Value, &String>, wants: &[Want]) -> (String, Vec<String>) {
+/// The consumers that took a packaged crate, to build; and the requirements cargo
+/// did not meet with the packaged crates (as its resolution says, or its stderr when
+/// it refused to resolve): an error, or with `allow` a warning and a note for the
+/// progress line.
+fn unchecked(
+    resolved: Result<&Value, &String>,
+    wants: &[Want],
+    allow: bool,
+) -> anyhow::Result<(Vec<String>, String)> {
     let (mut unchecked, mut consumers) = (Vec::new(), Vec::new());
     for (consumer, krate, req) in wants {
         let taken = match resolved {
@@ -127,7 +131,19 @@ fn unchecked(resolved: Result<&Value, &String>, wants: &[Want]) -> (String, Vec<
             consumers.push(consumer.clone());
         }
     }
-    (unchecked.join("; "), consumers)
+    if unchecked.is_empty() {
+        return Ok((consumers, String::new()));
+    }
+    let unchecked = unchecked.join("; ");
+    if !allow {
+        bail!(
+            "{unchecked}: cargo would not build them against the crates to publish, so nothing vouches \
+             for them; nothing was uploaded. Publish under a version they accept, change their \
+             requirement, or pass --allow-unchecked-consumers to publish without checking them"
+        );
+    }
+    warn(&format!("not checked (--allow-unchecked-consumers): {unchecked}"));
+    Ok((consumers, format!("; not checked: {unchecked}")))
 }
 
 /// Each dependency of a member of the host on a packaged crate from the feed.
@@ -177,28 +193,6 @@ fn took_packaged(graph: &Value, consumer: &str, krate: &CratePlan) -> bool {
 fn excluded_by_resolution(stderr: &str, name: &str) -> bool {
     stderr.contains(&format!("failed to select a version for the requirement `{name} = "))
         || stderr.contains(&format!("no matching package named `{name}` found"))
-}
-
-/// The consumer check could not resolve the host: a feed's problem, read by the one
-/// classifier of cargo's messages; in a dry run, a warning and no check.
-fn unresolved(
-    engine: &Engine,
-    host: &Utf8Path,
-    wants: &[Want],
-    stderr: &str,
-    dry_run: bool,
-) -> anyhow::Result<()> {
-    let mut consumers: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
-    consumers.dedup();
-    let consumers = consumers.join(", ");
-    let why = feed_error(&engine.registry.name, stderr, crate::cargo::Need::Read);
-    if !dry_run {
-        return Err(why.context(format!("cannot resolve {consumers} of {host} for the consumer check")));
-    }
-    warn(&format!(
-        "skipped the consumer check: resolving {consumers} needs a feed this dry run cannot read: {why:#}"
-    ));
-    Ok(())
 }
 
 /// `cargo check` of `consumers` in the host's copy, and the progress line; on a
