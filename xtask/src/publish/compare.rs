@@ -1,9 +1,7 @@
-//! "The feed has NAME@VERSION" is not "the feed has what this run would publish":
-//! the same version may have come from other sources. So what the feed has is
-//! fetched through cargo (`cargo vendor`: its own download, auth and checksums) and
-//! compared with what was packaged, file by file and the normalized `Cargo.toml` as
-//! data, less what a cargo release changes for the same sources, so a newer cargo is
-//! no false alarm. It also checks each package holds exactly cargo's `package --list`.
+//! The feed's NAME@VERSION may have come from other sources: so what it has is
+//! fetched with `cargo vendor` and compared with the package, file by file and the
+//! normalized `Cargo.toml` as data (less what a cargo release changes). Also: each
+//! package holds exactly cargo's `package --list`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,9 +29,8 @@ pub fn feed_sources(engine: &Engine, crates: &[(&str, &str)]) -> anyhow::Result<
     Ok(vendor)
 }
 
-/// Whether the feed has `name` at `version` yanked, which `cargo info` does not show:
-/// cargo says so resolving a package that requires exactly that version. `Err`:
-/// cargo's stderr when it failed for another reason.
+/// Whether the feed has `name` at `version` yanked (`cargo info` does not say), as
+/// resolving `={version}` tells; `Err`: cargo's stderr when it failed otherwise.
 pub fn yanked(engine: &Engine, name: &str, version: &str) -> anyhow::Result<Result<bool, String>> {
     let probe = engine.work.join(format!("yanked-{name}"));
     scratch(engine, &probe, &[(name, version)])?;
@@ -51,8 +48,7 @@ pub fn yanked(engine: &Engine, name: &str, version: &str) -> anyhow::Result<Resu
     Ok(Err(stderr.clone()))
 }
 
-/// A package at `dir`, its own workspace, depending on each of `crates` (name,
-/// version) at exactly that version from the engine's feed.
+/// A package at `dir` depending on exactly each of `crates` from the engine's feed.
 fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {dir}"))?;
     let feed = &engine.registry.name;
@@ -69,10 +65,8 @@ fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::
     std::fs::write(dir.join("src").join("lib.rs"), "").context("cannot write the scratch lib.rs")
 }
 
-/// The files (relative, `/`-separated) that differ between two unpacked packages,
-/// or exist in one only, less those cargo generates, and the keys of the normalized
-/// manifests that differ. `index`: the URL our packages name the feed by (the run's
-/// empty index) and the feed's, which cargo writes into a published manifest.
+/// The files that differ between two unpacked packages, and the manifest keys.
+/// `index`: the URL our packages name the feed by (the run's empty index) and the feed's.
 pub fn differences(
     ours: &Utf8Path,
     theirs: &Utf8Path,
@@ -99,10 +93,8 @@ pub fn differences(
     Ok(differ)
 }
 
-/// The normalized `Cargo.toml` at `dir`, each value by its dotted key, less what a
-/// cargo release changes for the same sources (docs/publish-redist.md lists them):
-/// `package.auto*`, `[lib]`'s default `name` and `path`, an absent `package.build`,
-/// and the `[[example]]`, `[[test]]` and `[[bench]]` tables.
+/// The normalized `Cargo.toml` at `dir` by dotted key, less what a cargo release
+/// changes for the same sources (listed in docs/publish-redist.md).
 fn manifest_data(dir: &Utf8Path) -> anyhow::Result<BTreeMap<String, String>> {
     let doc = crate::toml_file::read(&dir.join("Cargo.toml"))?;
     let mut data = BTreeMap::new();
@@ -151,8 +143,6 @@ fn shown(value: &Value) -> String {
     }
 }
 
-/// The keys whose values differ between the normalized manifests of two unpacked
-/// packages, with both values.
 fn manifest_differences(
     ours: &Utf8Path,
     theirs: &Utf8Path,
@@ -163,9 +153,7 @@ fn manifest_differences(
         let (from, to) = (format!("{packaged:?}"), format!("{feed:?}"));
         a.values_mut().filter(|value| **value == from).for_each(|value| value.clone_from(&to));
     }
-    let mut keys: Vec<&String> = a.keys().chain(b.keys()).filter(|key| a.get(*key) != b.get(*key)).collect();
-    keys.sort();
-    keys.dedup();
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).filter(|key| a.get(*key) != b.get(*key)).collect();
     let shown =
         |data: &BTreeMap<String, String>, key| data.get(key).map_or("absent", String::as_str).to_owned();
     Ok(keys
@@ -175,8 +163,7 @@ fn manifest_differences(
 }
 
 /// The files `cargo package --list` gives for each of `names` in the user's tree at
-/// `root` (its target dir in the work dir); without `allow_dirty`, cargo refuses
-/// uncommitted files of a package, naming them.
+/// `root`; without `allow_dirty`, cargo refuses (and names) uncommitted files.
 pub fn cargo_lists(
     engine: &Engine,
     root: &Utf8Path,
@@ -201,8 +188,7 @@ pub fn cargo_lists(
     Ok(lists)
 }
 
-/// Each crate holds exactly the files cargo listed for it ([`CratePlan::listed`],
-/// where set); else an error naming each file in one and not the other.
+/// Each crate holds exactly its [`CratePlan::listed`] files, where set.
 pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for krate in crates {

@@ -1,7 +1,7 @@
-//! Builds the host's members that depend on the crates against the packaged
-//! crates (cargo's `[patch]` in a copy of the host), before an upload that cannot be
-//! taken back: the crates verify on their own, it is the consumer that breaks, as
-//! mshv's unbounded `vmm-sys-util` requirement broke `hyperlight_host`.
+//! Builds the host's members that depend on the crates against the packages
+//! (cargo's `[patch]` in a copy of the host) before an upload: the crates verify on
+//! their own, it is a consumer that breaks, as mshv's unbounded `vmm-sys-util` broke
+//! `hyperlight_host`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -19,9 +19,8 @@ use crate::json::Value;
 /// A member of the host, a packaged crate it depends on, and its requirement.
 type Want<'a> = (String, &'a CratePlan, String);
 
-/// One warning, printed and returned, naming the requirements of the packaged crates
-/// with no upper bound: a fresh resolution takes the newest version, which a
-/// consumer may not build with.
+/// One warning, printed and returned, naming the requirements of the packages with
+/// no upper bound.
 pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
     let mut found = Vec::new();
     for krate in crates {
@@ -49,7 +48,6 @@ pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
     Ok(Some(warning))
 }
 
-/// Every comparator is `>`, `>=` or `*`.
 fn is_unbounded(requirement: &str) -> bool {
     requirement.split(',').map(str::trim).all(|c| c == "*" || c.starts_with('>'))
 }
@@ -59,9 +57,8 @@ fn warn(warning: &str) {
     crate::gha::warning(warning);
 }
 
-/// An error when a requirement of a member of `host` excludes a packaged version
-/// (unless `allow_unchecked`) or a member does not build against the packages; a
-/// dry run that cannot read a feed the host needs skips the check with a warning.
+/// An error when a member of `host` excludes a packaged version (unless
+/// `allow_unchecked`) or does not build against the packages.
 pub fn check(
     engine: &Engine,
     host: &Utf8Path,
@@ -108,10 +105,8 @@ pub fn check(
     Ok(())
 }
 
-/// The consumers that took a packaged crate, to build; and the requirements cargo
-/// did not meet with the packaged crates (as its resolution says, or its stderr when
-/// it refused to resolve): an error, or with `allow` a warning and a note for the
-/// progress line.
+/// The consumers that took a packaged crate; the requirements that excluded one are
+/// an error, or with `allow` a warning and a note for the progress line.
 fn unchecked(
     resolved: Result<&Value, &String>,
     wants: &[Want],
@@ -146,7 +141,6 @@ fn unchecked(
     Ok((consumers, format!("; not checked: {unchecked}")))
 }
 
-/// Each dependency of a member of the host on a packaged crate from the feed.
 fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyhow::Result<Vec<Want<'a>>> {
     let feed = engine.registry;
     let ws = Workspace::read(host, feed).with_context(|| format!("reading the host workspace at {host}"))?;
@@ -160,8 +154,8 @@ fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyho
     Ok(wants)
 }
 
-/// The `--config` patches that put each packaged crate in the feed's place, under
-/// the feed's name and the empty index's URL (the packaged dependents name it).
+/// The `--config` patches that put the packages in the feed's place, by its name and
+/// by the empty index's URL (the packaged dependents name that).
 fn patches(engine: &Engine, crates: &[CratePlan]) -> Vec<String> {
     let feed = &engine.registry.name;
     let index = toml_edit::Value::from(git::file_url(&engine.work.join("empty-index")));
@@ -174,8 +168,6 @@ fn patches(engine: &Engine, crates: &[CratePlan]) -> Vec<String> {
     patches
 }
 
-/// Whether, in the resolved `graph`, the member `consumer` takes `krate` from
-/// the packaged copy.
 fn took_packaged(graph: &Value, consumer: &str, krate: &CratePlan) -> bool {
     let manifest = krate.packaged.join("Cargo.toml");
     let is_member =
@@ -188,15 +180,13 @@ fn took_packaged(graph: &Value, consumer: &str, krate: &CratePlan) -> bool {
     })
 }
 
-/// Whether cargo failed to resolve because no version it may take for `name`,
-/// the packaged one included, meets a requirement.
+/// Whether cargo failed to resolve because no version of `name` meets a requirement.
 fn excluded_by_resolution(stderr: &str, name: &str) -> bool {
     stderr.contains(&format!("failed to select a version for the requirement `{name} = "))
         || stderr.contains(&format!("no matching package named `{name}` found"))
 }
 
-/// `cargo check` of `consumers` in the host's copy, and the progress line; on a
-/// failure, the error names the crates the graph holds twice (see [`duplicates`]).
+/// `cargo check` of `consumers` in the host's copy, and the progress line.
 fn build(
     engine: &Engine,
     host: &Utf8Path,
@@ -222,9 +212,8 @@ fn build(
     )
 }
 
-/// Each crate resolved at two versions in `graph` where a packaged crate pulls one
-/// of them: both versions, who pulls each, and the `cargo update` that cargo
-/// accepts to unify them (asked with `--dry-run` in the host's copy).
+/// Each crate at two versions in `graph`, one pulled by a package: who pulls each,
+/// and the `cargo update` (tried with `--dry-run`) that unifies them.
 fn duplicates(
     engine: &Engine,
     copy: &Utf8Path,
@@ -232,7 +221,6 @@ fn duplicates(
     crates: &[CratePlan],
     patches: &[String],
 ) -> anyhow::Result<String> {
-    // (name, version) → the packages (`name version`) that depend on it.
     let mut pulled_by: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
     let name_version = |p: &Value| format!("{} {}", text(p, "name"), text(p, "version"));
     for node in nodes(graph) {

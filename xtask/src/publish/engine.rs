@@ -24,13 +24,11 @@ pub struct CratePlan {
     pub is_dependency: bool,
     /// What `cargo package` unpacked and verified; set by the package stage.
     pub packaged: Utf8PathBuf,
-    /// The files `cargo package --list` gives for it in the user's tree, which the
-    /// package must hold exactly; `None`: unchecked.
+    /// The files `cargo package --list` gives for it, which the package must hold; `None`: unchecked.
     pub listed: Option<BTreeSet<String>>,
     pub outcome: Outcome,
 }
 
-/// What happened, or will happen, to one crate (see [`Outcome::text`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Planned,
@@ -57,8 +55,7 @@ impl Outcome {
     }
 }
 
-/// The engine's view of a run: which task (for the progress lines), which feed,
-/// the work dir, and the time spent in cargo.
+/// The task (for the progress lines), the feed, the work dir, and the time spent in cargo.
 pub struct Engine<'a> {
     pub(super) sh: &'a Shell,
     pub(super) task: &'static str,
@@ -66,7 +63,6 @@ pub struct Engine<'a> {
     pub(super) work: &'a Utf8Path,
     pub(super) dry_run: bool,
     cargo_time: Cell<Duration>,
-    /// publish-redist's `--allow-unchecked-consumers`.
     pub allow_unchecked_consumers: bool,
 }
 
@@ -81,7 +77,6 @@ pub struct CargoOutput {
     pub(super) uploaded_after: Option<Duration>,
 }
 
-/// A cargo command that failed, with its (redacted) stderr.
 pub struct CargoFailed {
     pub stderr: String,
 }
@@ -110,19 +105,16 @@ impl<'a> Engine<'a> {
         self.work
     }
 
-    /// A progress line: `<task>: <stage> <what> (<seconds> s)`.
     pub fn stage(&self, name: &str, what: &str, started: Instant) {
         eprintln!("{}: {name:<8} {what} ({:.2} s)", self.task, started.elapsed().as_secs_f64());
     }
 
-    /// The closing line: wall time and how much of it cargo took.
     pub fn done(&self, started: Instant) {
         let (wall, cargo) = (started.elapsed().as_secs_f64(), self.cargo_time.get().as_secs_f64());
         eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
     }
 
-    /// The answer of `cargo metadata` for the workspace at `dir` with `configs`; or
-    /// cargo's stderr when it cannot resolve it.
+    /// `cargo metadata` of the workspace at `dir`; `Err`: cargo's stderr.
     pub fn metadata(&self, dir: &Utf8Path, configs: &[String]) -> anyhow::Result<Result<Value, String>> {
         let mut args = vec!["metadata", "--format-version", "1"];
         args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
@@ -132,21 +124,17 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// [`Engine::cargo_step`] named `cargo <subcommand>` in waiting lines.
     pub fn cargo(&self, dir: &Utf8Path, args: &[&str], echo: bool) -> anyhow::Result<Ran> {
         self.cargo_step(dir, &format!("cargo {}", args[0]), args, echo)
     }
 
-    /// One cargo command of [`Engine::cargo_all`].
     pub fn cargo_step(&self, dir: &Utf8Path, step: &str, args: &[&str], echo: bool) -> anyhow::Result<Ran> {
         let args = args.iter().map(|a| a.to_string()).collect();
         self.cargo_all(dir, &[("", step, args)], echo).pop().expect("one command")
     }
 
-    /// Runs cargo commands `(tag, step, args)` in `dir` at the same time, their
-    /// waiting lines naming the `step`. With `echo`, their output is shown as it
-    /// comes, in one log group, each line behind `[tag]` when there are several.
-    /// A time-out or an interrupt is an error; a failure of cargo, a [`CargoFailed`].
+    /// Runs cargo commands `(tag, step, args)` in `dir` at the same time; with `echo`,
+    /// their output in one log group, behind `[tag]` when there are several.
     pub fn cargo_all(
         &self,
         dir: &Utf8Path,
@@ -183,7 +171,6 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// Runs one cargo command to its end, each line of its output shown behind `echo`.
 fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow::Result<Ran> {
     let mut uploaded_after = None;
     let result = program.stream(|line| {
@@ -223,18 +210,15 @@ pub fn text<'v>(value: &'v Value, key: &str) -> &'v str {
     value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// The package `id` in the answer of `cargo metadata`.
 pub fn package<'m>(metadata: &'m Value, id: &str) -> Option<&'m Value> {
     items(metadata.get("packages")).iter().find(|p| text(p, "id") == id)
 }
 
-/// The nodes of the resolve in the answer of `cargo metadata`.
 pub fn nodes(metadata: &Value) -> &[Value] {
     items(metadata.get("resolve").and_then(|r| r.get("nodes")))
 }
 
-/// A feed error in words that say what to do: the verdict of the one classifier
-/// of cargo's messages and its hint for `need`.
+/// A feed error in words that say what to do, by the one classifier of cargo's messages.
 pub fn feed_error(feed: &str, stderr: &str, need: Need) -> anyhow::Error {
     let verdict = crate::cargo::classify(stderr);
     let hint = verdict.hint(need);

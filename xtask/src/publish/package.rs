@@ -2,14 +2,10 @@
 //! run (no feed, no credentials), each dependent verified against the packages just
 //! built (an overlay of the index, cargo 1.90 and newer).
 //!
-//! One `cargo package` verifies crate after crate, and a dependency twice, leaving
-//! cores idle. So the dependencies and the dependents (against a local registry of
-//! the dependencies' `.crate` files) are verified at once, in two target dirs; the
-//! crates from other registries are compiled once, and the target dir copied.
-//!
-//! Cargo reuses what it extracted for a registry URL or path, and a stale copy could
-//! pass a broken crate: so the index and local registry are the run's own, and the
-//! registry dirs the stage made are removed after it ([`package_all`]).
+//! Dependencies and dependents (against a local registry of the dependencies'
+//! `.crate` files) verify at once in two target dirs, what they share from other
+//! registries compiled once and copied. A stale extracted copy could pass a broken
+//! crate: so the index and local registry are the run's own, removed after it.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -23,13 +19,11 @@ use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
 use crate::git::{self, Git};
 use crate::json;
 
-/// Packages and verifies `crates` from the workspace at `src`, sets where each
-/// one's verified contents are, and checks every `.crate` against the feed's size
-/// limit, so that no upload starts a run that a later crate would stop.
+/// Packages and verifies `crates` from the workspace at `src`, sets where each one's
+/// verified contents are, and checks every `.crate` against the feed's size limit.
 pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
-    // Cargo names a local (`file://`) registry's dirs in `$CARGO_HOME/registry`
-    // `-<hash of the URL>`: runs sharing a cargo home take turns at the stage, so
-    // that those made meanwhile are this run's, removed after it.
+    // Runs sharing a cargo home take turns, so the `file://` registry dirs made
+    // meanwhile (`$CARGO_HOME/registry/*/-<hash>`) are this run's to remove.
     let home = crate::cargo_home::cargo_home()?;
     let waiting = format!("waiting for another run's package stage to end: it shares the cargo home {home}");
     let lock = home.join(".hyperlight-xtask-package.lock");
@@ -61,7 +55,6 @@ fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -
             return package_apart(engine, src, &configs, &url, crates);
         }
     }
-    // One `cargo package` that packages and verifies every crate, one after the other.
     let target = engine.work.join("package");
     let args = package_args(engine, &configs, &target, crates, |_| true);
     let result = check(engine.cargo_all(src, &[("", "packaging and verifying", args)], true));
@@ -72,10 +65,9 @@ fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -
     set_packaged(crates, &target, &target, None)
 }
 
-/// Packages every crate unverified, meanwhile compiling into the target dir
-/// `first` what they build with from other registries (its failure is left for
-/// the verifications), then verifies at once the dependencies, and the dependents
-/// against the dependencies' `.crate` files.
+/// Packages every crate unverified while compiling into `first` what they build
+/// with from other registries (a failure is left for the verifications), then
+/// verifies the dependencies, and the dependents against their `.crate` files.
 fn package_apart(
     engine: &Engine,
     src: &Utf8Path,
@@ -122,7 +114,7 @@ fn package_apart(
     set_packaged(crates, &first, &second, Some(&listed))
 }
 
-/// The package ID specs of what `crates` build with (on every platform) from other
+/// The package ID specs of what `crates` build with on every platform from other
 /// registries; none when cargo cannot resolve `src` (the packaging says why).
 fn registry_dependencies(
     engine: &Engine,
@@ -152,8 +144,7 @@ fn registry_dependencies(
     Ok(specs)
 }
 
-/// Copies the directory `from` to `to`, keeping each file's modification time,
-/// which cargo compares with the times its fingerprints recorded.
+/// Copies `from` to `to` with the modification times cargo's fingerprints compare.
 fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("cannot create {to}"))?;
     for entry in from.read_dir_utf8().with_context(|| format!("cannot read {from}"))? {
@@ -188,7 +179,6 @@ fn package_args(
     args
 }
 
-/// Every `cargo package` of the stage passed; else the error lines of each that failed.
 fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for out in outputs {
@@ -209,9 +199,8 @@ fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     bail!(message)
 }
 
-/// Records where cargo unpacked each crate it verified: in the target dir
-/// `dependencies` for a dependency of another crate of the run, else `dependents`.
-/// With `listed`, each `.crate` verified must equal the one its dependents built against.
+/// Records where cargo unpacked each crate it verified. With `listed`, each `.crate`
+/// verified must equal the one its dependents built against.
 fn set_packaged(
     crates: &mut [CratePlan],
     dependencies: &Utf8Path,
@@ -226,15 +215,13 @@ fn set_packaged(
             bail!("`cargo package` left no {dir}: cannot compare {} with the feed", krate.name);
         }
         if let Some(listed) = listed {
-            let read = |path: &Utf8Path| std::fs::read(path).with_context(|| format!("cannot read {path}"));
             let (verified, built_against) =
-                (target.join(format!("{file}.crate")), listed.join("package").join(format!("{file}.crate")));
+                (format!("{dir}.crate"), format!("{listed}/package/{file}.crate"));
+            let read = |path: &str| std::fs::read(path).with_context(|| format!("cannot read {path}"));
             if read(&verified)? != read(&built_against)? {
                 bail!(
-                    "cargo packaged {} {} twice with different contents ({verified}, {built_against}): \
-                     nothing was published",
-                    krate.name,
-                    krate.version
+                    "cargo packaged {file} twice with different contents ({verified}, {built_against}): \
+                     nothing was published"
                 );
             }
         }
@@ -254,8 +241,6 @@ const SIZE_LIMITS: [(&str, u64, &str); 4] = [
     ("/api/v1/crates/", 10_000_000_000, "kellnr's default limit"),
 ];
 
-/// Every `.crate` of the run within the feed's size limit, where known, or an error
-/// naming each one over it, before anything is uploaded.
 fn check_sizes(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
     let registry = engine.registry;
     let index = if registry.is_crates_io() { SIZE_LIMITS[0].0 } else { registry.index.as_str() };
@@ -282,8 +267,7 @@ fn check_sizes(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes every extracted copy of `crates` under `$CARGO_HOME/registry/src`, so
-/// that no overlay copy of an unpublished version is reused (cargo extracts again).
+/// Removes every extracted copy of `crates` under `$CARGO_HOME/registry/src`.
 fn forget_extracted(crates: &[CratePlan]) -> anyhow::Result<()> {
     let src = crate::cargo_home::cargo_home()?.join("registry").join("src");
     let Ok(entries) = src.read_dir_utf8() else { return Ok(()) };
