@@ -57,15 +57,9 @@ fn warn(warning: &str) {
     crate::gha::warning(warning);
 }
 
-/// An error when a member of `host` excludes a packaged version (unless
-/// `allow_unchecked`) or does not build against the packages.
-pub fn check(
-    engine: &Engine,
-    host: &Utf8Path,
-    crates: &[CratePlan],
-    dry_run: bool,
-    allow_unchecked: bool,
-) -> anyhow::Result<()> {
+/// An error when a member of `host` excludes a packaged version (unless allowed)
+/// or does not build against the packages.
+pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
     let t = Instant::now();
     let wants = if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Vec::new() };
     if wants.is_empty() {
@@ -79,7 +73,7 @@ pub fn check(
     Git::find()?.snapshot(engine.sh, host, &copy)?;
     let patches = patches(engine, crates);
     let resolved = engine.metadata(&copy, &patches)?;
-    let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, allow_unchecked)?;
+    let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, engine.allow_unchecked_consumers)?;
     if let Err(stderr) = &resolved
         && not_checked.is_empty()
     {
@@ -87,7 +81,7 @@ pub fn check(
         let mut names: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
         names.dedup();
         let (names, why) = (names.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
-        if !dry_run {
+        if !engine.dry_run {
             return Err(why.context(format!("cannot resolve {names} of {host} for the consumer check")));
         }
         warn(&format!(

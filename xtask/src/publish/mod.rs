@@ -222,8 +222,7 @@ fn package(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> any
 /// crates against them (see [`consumer`]).
 fn check_consumers(engine: &mut Engine, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
     consumer::warn_unbounded(crates)?;
-    let (dry_run, allow) = (engine.dry_run, engine.allow_unchecked_consumers);
-    consumer::check(engine, host, crates, dry_run, allow)
+    consumer::check(engine, host, crates)
 }
 
 /// Stage 3: checks each package holds the files cargo listed for it (see
