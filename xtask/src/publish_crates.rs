@@ -216,7 +216,7 @@ struct RepoCopy<'a> {
 
 impl publish::Task for RepoCopy<'_> {
     fn prepare(&mut self, engine: &Engine) -> anyhow::Result<Prepared> {
-        let (options, registry) = (self.options, engine.registry());
+        let (options, registry) = (self.options, engine.registry);
         // Plan on the user's tree (read only), so a bad selection fails before any copy.
         let t = Instant::now();
         let ws = Workspace::read(&self.root, registry).context("reading the workspace to publish")?;
@@ -236,8 +236,8 @@ impl publish::Task for RepoCopy<'_> {
         let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
         let listed = compare::cargo_lists(engine, &self.root, &names, options.allow_dirty)?;
         // The whole repository, so that files outside the workspace dir are there.
-        let repo = engine.work().join("src");
-        self.copied = self.git.copy_repository(engine.sh(), &self.top, &repo, options.allow_dirty)?;
+        let repo = engine.work.join("src");
+        self.copied = self.git.copy_repository(engine.sh, &self.top, &repo, options.allow_dirty)?;
         let src = if self.prefix.is_empty() { repo } else { repo.join(&self.prefix) };
         let what =
             if self.copied == self.commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
@@ -266,7 +266,7 @@ impl publish::Task for RepoCopy<'_> {
         _: &workspace::Plan,
     ) -> anyhow::Result<(String, Option<String>)> {
         let line = if changed { "versions and requirements set, committed" } else { "nothing to change" };
-        let head = self.git.head(engine.sh(), &engine.work().join("src"))?;
+        let head = self.git.head(engine.sh, &engine.work.join("src"))?;
         Ok((line.to_owned(), named_commit(&head, &self.commit, &self.copied)))
     }
 }

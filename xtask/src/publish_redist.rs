@@ -153,12 +153,12 @@ struct Fetch<'a> {
 
 impl publish::Task for Fetch<'_> {
     fn prepare(&mut self, engine: &Engine) -> anyhow::Result<Prepared> {
-        let (repo, rev, registry) = (&self.repo, &self.rev, engine.registry());
+        let (repo, rev, registry) = (&self.repo, &self.rev, engine.registry);
         // The one stage that may take long before it can say anything.
         let t = Instant::now();
-        let src = engine.work().join("src");
+        let src = engine.work.join("src");
         eprintln!("publish-redist: fetching {repo} at {rev}");
-        let fetched = self.git.fetch(engine.sh(), repo, rev, &src)?;
+        let fetched = self.git.fetch(engine.sh, repo, rev, &src)?;
         let note = fetched.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
         let (commit, size) = (short(&fetched.commit), human(fetched.bytes));
         engine.stage("fetch", &format!("{repo} at {rev}{note}: commit {commit}, {size} fetched"), t);

@@ -57,10 +57,10 @@ impl Outcome {
 
 /// The task (for the progress lines), the feed, the work dir, and the time spent in cargo.
 pub struct Engine<'a> {
-    pub(super) sh: &'a Shell,
+    pub sh: &'a Shell,
     pub(super) task: &'static str,
-    pub(super) registry: &'a Registry,
-    pub(super) work: &'a Utf8Path,
+    pub registry: &'a Registry,
+    pub work: &'a Utf8Path,
     pub(super) dry_run: bool,
     cargo_time: Cell<Duration>,
     pub allow_unchecked_consumers: bool,
@@ -91,18 +91,6 @@ impl<'a> Engine<'a> {
     ) -> Self {
         let cargo_time = Cell::new(Duration::ZERO);
         Engine { sh, task, registry, work, dry_run, cargo_time, allow_unchecked_consumers: false }
-    }
-
-    pub fn sh(&self) -> &'a Shell {
-        self.sh
-    }
-
-    pub fn registry(&self) -> &Registry {
-        self.registry
-    }
-
-    pub fn work(&self) -> &Utf8Path {
-        self.work
     }
 
     pub fn stage(&self, name: &str, what: &str, started: Instant) {
