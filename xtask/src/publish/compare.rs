@@ -18,12 +18,11 @@ pub fn feed_sources(engine: &Engine, crates: &[(&str, &str)]) -> anyhow::Result<
     scratch(engine, &probe, crates)?;
     if let Err(failed) = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)? {
         let wanted: Vec<String> = crates.iter().map(|(n, v)| format!("{n} {v}")).collect();
+        let (feed, why) = (&engine.registry.name, tail(&failed.stderr));
         bail!(
-            "cannot fetch what {} has for {} to compare it with this run's packages; nothing was \
-             uploaded:\n{}",
-            engine.registry.name,
-            wanted.join(", "),
-            tail(&failed.stderr)
+            "cannot fetch what {feed} has for {} to compare it with this run's packages; nothing was \
+             uploaded:\n{why}",
+            wanted.join(", ")
         );
     }
     Ok(vendor)

@@ -236,9 +236,8 @@ fn duplicates(
         let shown: Vec<String> =
             versions.iter().map(|(v, by)| format!("{v} (for {})", by.join(", "))).collect();
         // The newer moved to the older first: an unbounded requirement is the usual cause.
-        let mut fix = "no `cargo update --precise` unifies them: a requirement of the packaged crates must \
-                       change"
-            .to_owned();
+        let mut fix =
+            String::from("no `cargo update --precise` unifies them: change a packaged crate's requirement");
         'found: for (from, _) in versions.iter().rev() {
             for (to, _) in versions.iter().filter(|(to, _)| to != from) {
                 let spec = format!("{name}@{from}");
