@@ -64,8 +64,7 @@ fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::
     std::fs::write(dir.join("src").join("lib.rs"), "").context("cannot write the scratch lib.rs")
 }
 
-/// The files that differ between two unpacked packages, and the manifest keys.
-/// `index`: the URL our packages name the feed by (the run's empty index) and the feed's.
+/// The files and manifest keys that differ; `index`: the feed's URL in ours, and theirs.
 pub fn differences(
     ours: &Utf8Path,
     theirs: &Utf8Path,

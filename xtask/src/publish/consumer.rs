@@ -19,8 +19,7 @@ use crate::json::Value;
 /// A member of the host, a packaged crate it depends on, and its requirement.
 type Want<'a> = (String, &'a CratePlan, String);
 
-/// One warning, printed and returned, naming the requirements of the packages with
-/// no upper bound.
+/// Warns of (and returns) the packages' requirements with no upper bound.
 pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
     let mut found = Vec::new();
     for krate in crates {
@@ -57,8 +56,7 @@ fn warn(warning: &str) {
     crate::gha::warning(warning);
 }
 
-/// An error when a member of `host` excludes a packaged version (unless allowed)
-/// or does not build against the packages.
+/// An error when a member of `host` excludes or does not build against a package.
 pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
     let t = Instant::now();
     let wants = if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Vec::new() };

@@ -19,8 +19,7 @@ use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
 use crate::git::{self, Git};
 use crate::json;
 
-/// Packages and verifies `crates` from the workspace at `src`, sets where each one's
-/// verified contents are, and checks every `.crate` against the feed's size limit.
+/// Packages and verifies `crates`, and checks each `.crate` against the feed's size limit.
 pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     // Runs sharing a cargo home take turns, so the `file://` registry dirs made
     // meanwhile (`$CARGO_HOME/registry/*/-<hash>`) are this run's to remove.
@@ -30,23 +29,21 @@ pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) ->
     let _turn = crate::toml_file::lock_file(&lock, None, Duration::ZERO, &waiting)?;
     let registry = home.join("registry");
     let before = local_entries(&registry);
+    forget_extracted(engine, crates)?;
     let result = package_verified(engine, src, crates);
     for entry in local_entries(&registry).difference(&before) {
         // Best effort: what is left is a cache cargo can remove (`cargo clean gc`).
         let _ = crate::workdir::remove_dir_all(&registry.join(entry));
     }
+    forget_extracted(engine, crates)?;
     result?;
     check_sizes(engine, crates)
 }
 
 fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
-    let crates_io = engine.registry.is_crates_io();
     let mut configs = Vec::new();
-    if crates_io {
-        // Its index cannot be replaced (other dependencies come from it): cargo
-        // overlays the packages on it, and no extracted copy of them is reused.
-        forget_extracted(crates)?;
-    } else {
+    // crates.io's index cannot be replaced (other dependencies come from it).
+    if !engine.registry.is_crates_io() {
         let index = engine.work.join("empty-index");
         Git::find()?.empty_index(engine.sh, &index)?;
         let url = Value::from(git::file_url(&index)).to_string();
@@ -57,17 +54,12 @@ fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -
     }
     let target = engine.work.join("package");
     let args = package_args(engine, &configs, &target, crates, |_| true);
-    let result = check(engine.cargo_all(src, &[("", "packaging and verifying", args)], true));
-    if crates_io {
-        forget_extracted(crates)?;
-    }
-    result?;
+    check(engine.cargo_all(src, &[("", "packaging and verifying", args)], true))?;
     set_packaged(crates, &target, &target, None)
 }
 
-/// Packages every crate unverified while compiling into `first` what they build
-/// with from other registries (a failure is left for the verifications), then
-/// verifies the dependencies, and the dependents against their `.crate` files.
+/// Packages unverified while compiling what the crates share (a failure is left for
+/// the verifications), then verifies the dependencies, and the dependents against them.
 fn package_apart(
     engine: &Engine,
     src: &Utf8Path,
@@ -199,8 +191,7 @@ fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     bail!(message)
 }
 
-/// Records where cargo unpacked each crate it verified. With `listed`, each `.crate`
-/// verified must equal the one its dependents built against.
+/// Records where each crate was verified, its `.crate` equal to the one in `listed`.
 fn set_packaged(
     crates: &mut [CratePlan],
     dependencies: &Utf8Path,
@@ -267,10 +258,11 @@ fn check_sizes(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes every extracted copy of `crates` under `$CARGO_HOME/registry/src`.
-fn forget_extracted(crates: &[CratePlan]) -> anyhow::Result<()> {
+/// On crates.io, whose index cargo overlays with the packages, removes every extracted
+/// copy of `crates` under `$CARGO_HOME/registry/src`, so that none is reused.
+fn forget_extracted(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
     let src = crate::cargo_home::cargo_home()?.join("registry").join("src");
-    let Ok(entries) = src.read_dir_utf8() else { return Ok(()) };
+    let (true, Ok(entries)) = (engine.registry.is_crates_io(), src.read_dir_utf8()) else { return Ok(()) };
     for entry in entries.flatten() {
         for krate in crates {
             let dir = entry.path().join(format!("{}-{}", krate.name, krate.version));
