@@ -102,14 +102,14 @@ impl Publish {
         git: &Git,
         (top, prefix, commit): (&Utf8Path, &str, &str),
     ) -> anyhow::Result<Prepared> {
-        let (t, registry) = (Instant::now(), engine.registry());
+        let (t, registry) = (Instant::now(), engine.registry);
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let flags = Flags::Publish { packages: &self.packages, exclude: &self.exclude };
         let version = self.version.as_deref();
         let plan = workspace::plan(&ws, &self.packages, &registry.name, version, &flags)?;
         let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
         let listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
-        let repo = engine.work().join("src");
+        let repo = engine.work.join("src");
         let copied = git.copy_repository(top, &repo, self.allow_dirty)?;
         let src = if prefix.is_empty() { repo } else { repo.join(prefix) };
         let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };

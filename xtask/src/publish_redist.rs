@@ -123,9 +123,9 @@ impl PublishRedist {
         rev: &str,
         crates: &[String],
     ) -> anyhow::Result<Prepared> {
-        let registry = engine.registry();
+        let registry = engine.registry;
         let t = Instant::now();
-        let src = engine.work().join("src");
+        let src = engine.work.join("src");
         eprintln!("publish-redist: fetching {repo} at {rev}");
         let fetched = git.fetch(repo, rev, &src)?;
         let note = fetched.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();

@@ -1,52 +1,41 @@
-//! "The feed has NAME@VERSION" is not "the feed has what this run would publish":
-//! the same version may have come from other sources. So what the feed has is
-//! fetched through cargo (`cargo vendor`: its own download, auth and checksums) and
-//! compared with what was packaged, file by file and the normalized `Cargo.toml` as
-//! data. What a cargo release changes for the same sources is left out (generated
-//! files, layout, keys newer cargo spells out), so a newer cargo is no false alarm.
-//! It also checks each package holds exactly cargo's `package --list` ([`cargo_lists`]).
+//! The feed's NAME@VERSION may have come from other sources: so what it has is
+//! fetched with `cargo vendor` and compared with the package, file by file and the
+//! normalized `Cargo.toml` as data (less what a cargo release changes). Also: each
+//! package holds exactly cargo's `package --list`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
-use toml_edit::{DocumentMut, Item, Table, Value};
+use toml_edit::{Item, Value};
 
 use super::engine::{CratePlan, Engine, tail};
-use crate::run;
-
-const GENERATED: [&str; 4] = ["Cargo.lock", ".cargo_vcs_info.json", ".cargo-checksum.json", ".cargo-ok"];
 
 /// The feed's sources of `crates` (name, version), each in `<dir>/<name>-<version>`.
-pub fn feed_sources(engine: &mut Engine, crates: &[(&str, &str)]) -> anyhow::Result<Utf8PathBuf> {
-    let probe = engine.work().join("feed-sources");
+pub fn feed_sources(engine: &Engine, crates: &[(&str, &str)]) -> anyhow::Result<Utf8PathBuf> {
+    let probe = engine.work.join("feed-sources");
     let vendor = probe.join("vendor");
     scratch(engine, &probe, crates)?;
-    let feed = engine.registry().name.clone();
     if let Err(failed) = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)? {
+        let wanted: Vec<String> = crates.iter().map(|(n, v)| format!("{n} {v}")).collect();
+        let (feed, why) = (&engine.registry.name, tail(&failed.stderr));
         bail!(
             "cannot fetch what {feed} has for {} to compare it with this run's packages; nothing was \
-             uploaded:\n{}",
-            crates.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", "),
-            tail(&failed.stderr)
+             uploaded:\n{why}",
+            wanted.join(", ")
         );
     }
     Ok(vendor)
 }
 
-/// Whether the feed has `name` at `version` yanked, asked when `cargo info` did not
-/// find it (cargo shows no yanked version): cargo resolves a scratch package that
-/// requires exactly that version, and says when it is yanked. `None`: cargo
-/// failed for another reason, its stderr given.
-pub fn yanked(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<Result<bool, String>> {
-    let probe = engine.work().join(format!("yanked-{name}"));
+/// Whether the feed has `name` at `version` yanked (`cargo info` does not say), as
+/// resolving `={version}` tells; `Err`: cargo's stderr when it failed otherwise.
+pub fn yanked(engine: &Engine, name: &str, version: &str) -> anyhow::Result<Result<bool, String>> {
+    let probe = engine.work.join(format!("yanked-{name}"));
     scratch(engine, &probe, &[(name, version)])?;
     let ran = engine.cargo(&probe, &["generate-lockfile"], false)?;
     let _ = std::fs::remove_dir_all(&probe);
-    let stderr = match &ran {
-        Ok(out) => &out.stderr,
-        Err(failed) => &failed.stderr,
-    };
+    let stderr = ran.as_ref().map_or_else(|failed| &failed.stderr, |out| &out.stderr);
     if stderr.contains(&format!("version {version} is yanked")) {
         return Ok(Ok(true));
     }
@@ -58,264 +47,182 @@ pub fn yanked(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<
     Ok(Err(stderr.clone()))
 }
 
-/// A package at `dir`, its own workspace, depending on each of `crates` (name,
-/// version) at exactly that version from the engine's feed.
+/// A package at `dir` depending on exactly each of `crates` from the engine's feed.
 fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {dir}"))?;
-    let feed = &engine.registry().name;
+    let feed = &engine.registry.name;
     let registry =
-        if engine.registry().is_crates_io() { String::new() } else { format!(", registry = \"{feed}\"") };
-    let mut manifest = String::from(
+        if engine.registry.is_crates_io() { String::new() } else { format!(", registry = {feed:?}") };
+    let deps: String =
+        crates.iter().map(|(name, v)| format!("{name} = {{ version = \"={v}\"{registry} }}\n")).collect();
+    let manifest = format!(
         "[package]\nname = \"hyperlight-xtask-feed-sources\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
-         publish = false\n\n[dependencies]\n",
+         publish = false\n\n# Its own workspace, never part of one further up.\n[workspace]\n\n\
+         [dependencies]\n{deps}"
     );
-    for (name, version) in crates {
-        manifest.push_str(&format!("{name} = {{ version = \"={version}\"{registry} }}\n"));
-    }
-    manifest.push_str("\n# Its own workspace, never part of one further up.\n[workspace]\n");
-    std::fs::write(dir.join("Cargo.toml"), manifest)
-        .with_context(|| format!("cannot write {dir}/Cargo.toml"))?;
-    std::fs::write(dir.join("src").join("lib.rs"), "").with_context(|| format!("cannot write {dir}/src"))
+    std::fs::write(dir.join("Cargo.toml"), manifest).context("cannot write the scratch Cargo.toml")?;
+    std::fs::write(dir.join("src").join("lib.rs"), "").context("cannot write the scratch lib.rs")
 }
 
-/// The files (relative, `/`-separated) that differ between two unpacked packages,
-/// or exist in one only, and the keys of the normalized manifests that differ.
-/// Generated files are left out. `index`: the URL our packages name the feed by
-/// (the run's empty index, packaged against) and the feed's own, which cargo
-/// writes into a published manifest as a dependency's `registry-index`.
+/// The files and manifest keys that differ; `index`: the feed's URL in ours, and theirs.
 pub fn differences(
     ours: &Utf8Path,
     theirs: &Utf8Path,
     index: Option<(&str, &str)>,
 ) -> anyhow::Result<Vec<String>> {
-    let (a, b) = (files(ours)?, files(theirs)?);
+    let generated = ["Cargo.lock", ".cargo_vcs_info.json", ".cargo-checksum.json", ".cargo-ok"];
+    let (a, b) = (all_files(ours)?, all_files(theirs)?);
     let mut differ = Vec::new();
-    for path in a.union(&b) {
-        let same = match (a.contains(path), b.contains(path)) {
-            (true, true) => {
-                let read = |root: &Utf8Path| {
-                    std::fs::read(root.join(path)).with_context(|| format!("cannot read {root}/{path}"))
-                };
-                if path == "Cargo.toml" {
-                    let keys = manifest_differences(ours, theirs, index)?;
-                    differ.extend(keys.into_iter().map(|k| format!("Cargo.toml: {k}")));
-                    continue;
-                }
-                read(ours)? == read(theirs)?
-            }
-            _ => false,
+    for path in a.union(&b).filter(|path| !generated.contains(&path.as_str())) {
+        let read = |root: &Utf8Path| {
+            std::fs::read(root.join(path)).with_context(|| format!("cannot read {root}/{path}"))
         };
-        if !same {
-            let note = match (a.contains(path), b.contains(path)) {
-                (true, false) => " (only in this run's package)",
-                (false, true) => " (only in the feed's)",
-                _ => "",
-            };
-            differ.push(format!("{path}{note}"));
+        match (a.contains(path), b.contains(path)) {
+            (true, false) => differ.push(format!("{path} (only in this run's package)")),
+            (false, true) => differ.push(format!("{path} (only in the feed's)")),
+            _ if path == "Cargo.toml" => {
+                let keys = manifest_differences(ours, theirs, index)?;
+                differ.extend(keys.into_iter().map(|key| format!("Cargo.toml: {key}")));
+            }
+            _ if read(ours)? != read(theirs)? => differ.push(path.clone()),
+            _ => {}
         }
     }
     Ok(differ)
 }
 
-/// A table, array or value of a manifest as data: no layout, no comments, no order
-/// of keys, inline and standard tables alike.
-#[derive(Clone, Debug, PartialEq)]
-enum Data {
-    Table(BTreeMap<String, Data>),
-    Array(Vec<Data>),
-    Scalar(String),
-}
-
-impl Data {
-    /// Every value equal to `from` becomes `to`.
-    fn replace(&mut self, from: &Data, to: &Data) {
-        match self {
-            Data::Table(table) => table.values_mut().for_each(|d| d.replace(from, to)),
-            Data::Array(items) => items.iter_mut().for_each(|d| d.replace(from, to)),
-            scalar if scalar == from => *scalar = to.clone(),
-            Data::Scalar(_) => {}
-        }
+/// The normalized `Cargo.toml` at `dir` by dotted key, less what a cargo release
+/// changes for the same sources (listed in docs/publish-redist.md).
+fn manifest_data(dir: &Utf8Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let doc = crate::toml_file::read(&dir.join("Cargo.toml"))?;
+    let mut data = BTreeMap::new();
+    flatten("", doc.as_item(), &mut data);
+    data.retain(|key, _| {
+        let top = key.split('.').next().unwrap_or_default();
+        !key.starts_with("package.auto") && !["example", "test", "bench"].contains(&top)
+    });
+    let discovered = if dir.join("build.rs").is_file() { "\"build.rs\"" } else { "false" };
+    data.entry("package.build".into()).or_insert_with(|| discovered.into());
+    let name = data.get("package.name").map(|n| n.replace('-', "_")).unwrap_or_default();
+    if data.get("lib.name") == Some(&name) {
+        data.remove("lib.name");
     }
-}
-
-fn item_data(item: &Item) -> Option<Data> {
-    match item {
-        Item::None => None,
-        Item::Value(value) => Some(value_data(value)),
-        Item::Table(table) => Some(table_data(table)),
-        Item::ArrayOfTables(array) => Some(Data::Array(array.iter().map(table_data).collect())),
-    }
-}
-
-fn table_data(table: &Table) -> Data {
-    Data::Table(table.iter().filter_map(|(k, item)| Some((k.to_owned(), item_data(item)?))).collect())
-}
-
-fn value_data(value: &Value) -> Data {
-    match value {
-        Value::Array(array) => Data::Array(array.iter().map(value_data).collect()),
-        Value::InlineTable(table) => {
-            Data::Table(table.iter().map(|(k, v)| (k.to_owned(), value_data(v))).collect())
-        }
-        Value::String(s) => Data::Scalar(format!("{:?}", s.value())),
-        Value::Integer(i) => Data::Scalar(i.value().to_string()),
-        Value::Float(f) => Data::Scalar(f.value().to_string()),
-        Value::Boolean(b) => Data::Scalar(b.value().to_string()),
-        Value::Datetime(d) => Data::Scalar(d.value().to_string()),
-    }
-}
-
-/// The normalized `Cargo.toml` of the unpacked package at `dir` as data, less what
-/// a cargo release changes for the same sources (see the module's comment).
-fn manifest_data(dir: &Utf8Path) -> anyhow::Result<BTreeMap<String, Data>> {
-    let path = dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let doc: DocumentMut = text.parse().with_context(|| format!("{path} is not TOML"))?;
-    let Data::Table(mut data) = table_data(doc.as_table()) else { unreachable!("a table") };
-    for target in ["example", "test", "bench"] {
-        data.remove(target);
-    }
-    let mut name = String::new();
-    if let Some(Data::Table(package)) = data.get_mut("package") {
-        package.retain(|key, _| !key.starts_with("auto"));
-        let discovered = if dir.join("build.rs").is_file() { "\"build.rs\"" } else { "false" };
-        package.entry("build".into()).or_insert_with(|| Data::Scalar(discovered.into()));
-        if let Some(Data::Scalar(n)) = package.get("name") {
-            name = n.trim_matches('"').replace('-', "_");
-        }
-    }
-    if let Some(Data::Table(lib)) = data.get_mut("lib") {
-        lib.retain(|key, value| {
-            let default = match key.as_str() {
-                "name" => format!("{name:?}"),
-                "path" => "\"src/lib.rs\"".into(),
-                _ => return true,
-            };
-            *value != Data::Scalar(default)
-        });
-        if lib.is_empty() {
-            data.remove("lib");
-        }
+    if data.get("lib.path").is_some_and(|p| p == "\"src/lib.rs\"") {
+        data.remove("lib.path");
     }
     Ok(data)
 }
 
-/// The keys whose values differ between the normalized manifests of two unpacked
-/// packages, dotted, with both values where they are plain values.
+fn flatten(key: &str, item: &Item, data: &mut BTreeMap<String, String>) {
+    let at = |k: &str| if key.is_empty() { k.to_owned() } else { format!("{key}.{k}") };
+    if let Some(table) = item.as_table_like() {
+        table.iter().for_each(|(k, item)| flatten(&at(k), item, data));
+    } else if let Some(tables) = item.as_array_of_tables() {
+        for (i, table) in tables.iter().enumerate() {
+            table.iter().for_each(|(k, item)| flatten(&format!("{key}.{i}.{k}"), item, data));
+        }
+    } else if let Some(value) = item.as_value() {
+        data.insert(key.to_owned(), shown(value));
+    }
+}
+
+/// A value as data: strings quoted alike, no layout or comments.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{:?}", s.value()),
+        Value::Array(items) => format!("[{}]", items.iter().map(shown).collect::<Vec<_>>().join(", ")),
+        Value::InlineTable(table) => {
+            format!(
+                "{{{}}}",
+                table.iter().map(|(k, v)| format!("{k} = {}", shown(v))).collect::<Vec<_>>().join(", ")
+            )
+        }
+        other => other.clone().decorated("", "").to_string(),
+    }
+}
+
 fn manifest_differences(
     ours: &Utf8Path,
     theirs: &Utf8Path,
     index: Option<(&str, &str)>,
 ) -> anyhow::Result<Vec<String>> {
-    let mut found = Vec::new();
     let (mut a, b) = (manifest_data(ours)?, manifest_data(theirs)?);
     if let Some((packaged, feed)) = index {
-        let (from, to) = (Data::Scalar(format!("{packaged:?}")), Data::Scalar(format!("{feed:?}")));
-        a.values_mut().for_each(|data| data.replace(&from, &to));
+        let (from, to) = (format!("{packaged:?}"), format!("{feed:?}"));
+        a.values_mut().filter(|value| **value == from).for_each(|value| value.clone_from(&to));
     }
-    diff_tables("", &a, &b, &mut found);
-    Ok(found)
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).filter(|key| a.get(*key) != b.get(*key)).collect();
+    let shown =
+        |data: &BTreeMap<String, String>, key| data.get(key).map_or("absent", String::as_str).to_owned();
+    Ok(keys
+        .into_iter()
+        .map(|key| format!("{key} ({} here, {} in the feed's)", shown(&a, key), shown(&b, key)))
+        .collect())
 }
 
-fn diff_tables(at: &str, a: &BTreeMap<String, Data>, b: &BTreeMap<String, Data>, found: &mut Vec<String>) {
-    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    for key in keys {
-        let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
-        match (a.get(key), b.get(key)) {
-            (Some(Data::Table(x)), Some(Data::Table(y))) => diff_tables(&path, x, y, found),
-            (Some(x), Some(y)) if x == y => {}
-            (x, y) => found.push(format!("{path} ({} here, {} in the feed's)", shown(x), shown(y))),
-        }
-    }
-}
-
-fn shown(data: Option<&Data>) -> String {
-    match data {
-        None => "absent".into(),
-        Some(Data::Scalar(s)) => s.clone(),
-        Some(Data::Array(items)) => {
-            let all: Option<Vec<&str>> =
-                items.iter().map(|i| if let Data::Scalar(s) = i { Some(s.as_str()) } else { None }).collect();
-            all.map_or_else(|| "a list".into(), |all| format!("[{}]", all.join(", ")))
-        }
-        Some(Data::Table(_)) => "a table".into(),
-    }
-}
-
-/// The files `cargo package --list -p NAME` gives for each of `names` in the
-/// workspace at `root` (the user's tree, read only: cargo's target dir goes to
-/// `target`). Without `allow_dirty`, cargo refuses uncommitted files of a package,
-/// naming them. Needs no feed and no credentials.
+/// The files `cargo package --list` gives for each of `names` in the user's tree at
+/// `root`; without `allow_dirty`, cargo refuses (and names) uncommitted files.
 pub fn cargo_lists(
     engine: &Engine,
     root: &Utf8Path,
     names: &[&str],
     allow_dirty: bool,
 ) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
-    let target = engine.work().join("list-target");
+    let target = engine.work.join("list-target");
     let mut lists = BTreeMap::new();
     for name in names {
         let mut args = vec!["package", "--list", "-p", name, "--target-dir", target.as_str()];
         if allow_dirty {
             args.push("--allow-dirty");
         }
-        let mut program = run::cargo(root, &args).label(format!("cargo package --list -p {name}"));
-        if !engine.registry().is_crates_io() {
-            program = program.env(&engine.registry().env_var("index"), &engine.registry().index);
-        }
-        let out = match program.output() {
-            Ok(out) => out,
-            Err(err) if err.stderr().is_some() => bail!(
-                "cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{}",
-                tail(err.stderr().unwrap_or_default())
-            ),
-            Err(err) => return Err(err.into()),
-        };
+        let step = format!("cargo package --list -p {name}");
+        let out = engine.cargo_step(root, &step, &args, false)?.map_err(|failed| {
+            let why = tail(&failed.stderr);
+            anyhow::anyhow!("cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{why}")
+        })?;
         let files = out.stdout.lines().map(|l| l.replace('\\', "/")).filter(|l| !l.is_empty()).collect();
         lists.insert(name.to_string(), files);
     }
     Ok(lists)
 }
 
-/// Each crate of `crates` holds exactly the files cargo listed for it in the
-/// user's tree ([`CratePlan::listed`], where set); else an error naming each
-/// file in one and not the other, before anything is uploaded.
+/// Each crate holds exactly its [`CratePlan::listed`] files, where set.
 pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for krate in crates {
         let Some(listed) = &krate.listed else { continue };
         let packaged = all_files(&krate.packaged)?;
-        let only = |a: &BTreeSet<String>, b: &BTreeSet<String>| -> Vec<String> {
-            a.difference(b).take(10).cloned().collect()
-        };
+        let only = |a: &BTreeSet<String>, b| a.difference(b).take(10).cloned().collect::<Vec<_>>().join(", ");
         let (extra, missing) = (only(&packaged, listed), only(listed, &packaged));
         if !extra.is_empty() || !missing.is_empty() {
             problems.push(format!(
-                "{} {}: packaged but not in `cargo package --list`: [{}]; listed but not packaged: [{}]",
-                krate.name,
-                krate.version,
-                extra.join(", "),
-                missing.join(", ")
+                "{} {}: packaged but not in `cargo package --list`: [{extra}]; listed but not packaged: \
+                 [{missing}]",
+                krate.name, krate.version
             ));
         }
     }
-    if problems.is_empty() {
-        return Ok(());
+    if !problems.is_empty() {
+        bail!(
+            "the packages differ from what `cargo package --list` gives in your tree, nothing was \
+             uploaded:\n{}\nThis is a defect of the xtask's copy of the repository: please report it \
+             with this message",
+            problems.join("\n")
+        );
     }
-    bail!(
-        "the packages differ from what `cargo package --list` gives in your tree, nothing was uploaded:\n{}\n\
-         This is a defect of the xtask's copy of the repository: please report it with this message",
-        problems.join("\n")
-    )
+    Ok(())
 }
 
 /// Every file under `root`, relative and `/`-separated.
 fn all_files(root: &Utf8Path) -> anyhow::Result<BTreeSet<String>> {
+    if !root.is_dir() {
+        bail!("{root} is missing: nothing to compare");
+    }
     let mut found = BTreeSet::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {dir}"))? {
-            let path = Utf8PathBuf::try_from(entry?.path())?;
+        for entry in dir.read_dir_utf8().with_context(|| format!("cannot list {dir}"))? {
+            let path = entry.with_context(|| format!("cannot list {dir}"))?.into_path();
             if path.is_dir() {
                 stack.push(path);
             } else {
@@ -325,33 +232,6 @@ fn all_files(root: &Utf8Path) -> anyhow::Result<BTreeSet<String>> {
     }
     Ok(found)
 }
-
-/// Every file under `root`, relative, less the generated ones at its top.
-fn files(root: &Utf8Path) -> anyhow::Result<BTreeSet<String>> {
-    if !root.is_dir() {
-        bail!("{root} is missing: nothing to compare");
-    }
-    let mut found = BTreeSet::new();
-    let mut stack = vec![String::new()];
-    while let Some(dir) = stack.pop() {
-        let path = if dir.is_empty() { root.to_owned() } else { root.join(&dir) };
-        for entry in std::fs::read_dir(&path).with_context(|| format!("cannot list {path}"))? {
-            let entry = entry?;
-            let name = entry
-                .file_name()
-                .into_string()
-                .map_err(|n| anyhow::anyhow!("{path}: a name that is not UTF-8: {n:?}"))?;
-            let relative = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
-            if entry.file_type()?.is_dir() {
-                stack.push(relative);
-            } else if !(dir.is_empty() && GENERATED.contains(&name.as_str())) {
-                found.insert(relative);
-            }
-        }
-    }
-    Ok(found)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,37 +1,36 @@
-//! Builds the host's members that depend on the crates against the packaged
-//! crates (cargo's `[patch]` in a copy of the host), before an upload that cannot be
-//! taken back: the crates verify on their own, it is the consumer that breaks, as
-//! mshv's unbounded `vmm-sys-util` requirement broke `hyperlight_host`.
+//! Builds the host's members that depend on the crates against the packages
+//! (cargo's `[patch]` in a copy of the host) before an upload: the crates verify on
+//! their own, it is a consumer that breaks, as mshv's unbounded `vmm-sys-util` broke
+//! `hyperlight_host`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use camino::Utf8Path;
 
-use super::engine::{CratePlan, Engine, feed_error, tail};
+use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, tail, text};
 use super::manifest::{self, Kind};
 use super::workspace::Workspace;
-use crate::feeds::Registry;
+use crate::cargo::Need;
 use crate::git::{self, Git};
-use crate::json::{self, Value};
-use crate::{gha, run};
+use crate::json::Value;
 
-/// One grouped warning for the requirements of the packaged crates with no upper
-/// bound (`>=X`, `>X`, `*`): a fresh resolution takes the newest version, which a
-/// consumer may not build with. Returns the warning, also printed.
+/// A member of the host, a packaged crate it depends on, and its requirement.
+type Want<'a> = (String, &'a CratePlan, String);
+
+/// Warns of (and returns) the packages' requirements with no upper bound.
 pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
     let mut found = Vec::new();
     for krate in crates {
         let path = krate.packaged.join("Cargo.toml");
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        let unbounded: Vec<String> = manifest::dependencies(&path, &text)?
-            .into_iter()
-            .filter_map(|dep| {
-                let req = dep.requirement.as_deref().filter(|r| dep.kind != Kind::Dev && is_unbounded(r))?;
-                Some(format!("{} `{req}`", dep.package))
-            })
-            .collect();
+        let mut unbounded = Vec::new();
+        for dep in manifest::dependencies(&path, &text)?.into_iter().filter(|dep| dep.kind != Kind::Dev) {
+            if let Some(req) = dep.requirement.filter(|req| is_unbounded(req)) {
+                unbounded.push(format!("{} `{req}`", dep.package));
+            }
+        }
         if !unbounded.is_empty() {
             found.push(format!("{} {} requires {}", krate.name, krate.version, unbounded.join(", ")));
         }
@@ -44,125 +43,98 @@ pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
          consumer may not build with; consumers should pin them in their Cargo.lock",
         found.join("; ")
     );
-    eprintln!("warning: {warning}");
-    gha::warning(&warning);
+    warn(&warning);
     Ok(Some(warning))
 }
 
-/// Whether no version is too new for `requirement`: every comparator is `>`,
-/// `>=` or `*`.
 fn is_unbounded(requirement: &str) -> bool {
     requirement.split(',').map(str::trim).all(|c| c == "*" || c.starts_with('>'))
 }
 
-/// A consumer's requirement on a packaged crate that cargo did not satisfy with it.
-struct Unchecked {
-    consumer: String,
-    krate: String,
-    req: String,
-    version: String,
+fn warn(warning: &str) {
+    eprintln!("warning: {warning}");
+    crate::gha::warning(warning);
 }
 
-/// The unchecked requirements in one line.
-fn one_line(unchecked: &[Unchecked]) -> String {
-    unchecked.iter().map(|u| u.to_string()).collect::<Vec<_>>().join("; ")
-}
-
-impl std::fmt::Display for Unchecked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} requires {} `{}`, which excludes the packaged {}",
-            self.consumer, self.krate, self.req, self.version
-        )
-    }
-}
-
-/// Builds the members of `host` that depend on `crates` against the packaged
-/// crates: an error before any upload when a requirement excludes a packaged
-/// version (unless `allow_unchecked`) or a consumer does not compile. A dry run that
-/// cannot read a feed the host needs skips the check with a warning.
-pub fn check(
-    engine: &mut Engine,
-    host: &Utf8Path,
-    crates: &[CratePlan],
-    dry_run: bool,
-    allow_unchecked: bool,
-) -> anyhow::Result<()> {
+/// An error when a member of `host` excludes or does not build against a package.
+pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
     let t = Instant::now();
-    if !host.join("Cargo.toml").is_file() {
-        engine.stage("consumer", &format!("no workspace at {host}: nothing to build against the crates"), t);
-        return Ok(());
-    }
-    let feed = engine.registry().clone();
-    let wants = wants(host, &feed, crates)?;
-    let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
+    let wants = if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Vec::new() };
     if wants.is_empty() {
-        let what = format!("no member of {host} depends on {} from {}", names.join(", "), feed.name);
+        let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
+        let what =
+            format!("no member of {host} depends on {} from {}", names.join(", "), engine.registry.name);
         engine.stage("consumer", &what, t);
         return Ok(());
     }
-
-    let copy = engine.work().join("consumer");
+    let copy = engine.work.join("consumer");
     Git::find()?.snapshot(host, &copy)?;
     let patches = patches(engine, crates);
-    let (graph, stderr) = match resolve(&feed, &copy, &patches)? {
-        Ok(stdout) => {
-            (Some(json::parse(&stdout).context("reading the answer of `cargo metadata`")?), String::new())
+    let resolved = engine.metadata(&copy, &patches)?;
+    let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, engine.allow_unchecked_consumers)?;
+    if let Err(stderr) = &resolved
+        && not_checked.is_empty()
+    {
+        // A feed's problem, by the one classifier of cargo's messages; a dry run goes on.
+        let mut names: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
+        names.dedup();
+        let (names, why) = (names.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
+        if !engine.dry_run {
+            return Err(why.context(format!("cannot resolve {names} of {host} for the consumer check")));
         }
-        Err(stderr) => (None, stderr),
-    };
-    let unchecked = unchecked(&wants, graph.as_ref(), &stderr);
-    if graph.is_none() && unchecked.is_empty() {
-        return unresolved(&feed.name, host, &wants, &stderr, dry_run);
-    }
-    report_unchecked(&unchecked, allow_unchecked)?;
-    // Without a resolution (cargo refused it for a requirement), nothing can build.
-    let consumers = if graph.is_some() { to_build(&wants, &unchecked) } else { Vec::new() };
-    let not_checked =
-        if unchecked.is_empty() { String::new() } else { format!("; not checked: {}", one_line(&unchecked)) };
-    if consumers.is_empty() {
-        engine.stage("consumer", &format!("nothing built{not_checked}"), t);
+        warn(&format!(
+            "skipped the consumer check: resolving {names} needs a feed this dry run cannot read: {why:#}"
+        ));
         return Ok(());
     }
-    build(engine, host, &copy, &consumers, &patches, graph.as_ref(), crates)?;
-    engine.stage(
-        "consumer",
-        &format!(
-            "{} of {host} built against the packaged {}{not_checked}",
-            consumers.join(", "),
-            names.join(", ")
-        ),
-        t,
-    );
+    // Without a resolution (cargo refused it for a requirement), nothing can build.
+    let (Ok(graph), false) = (resolved, consumers.is_empty()) else {
+        engine.stage("consumer", &format!("nothing built{not_checked}"), t);
+        return Ok(());
+    };
+    let built = build(engine, host, &copy, &consumers, &patches, &graph, crates)?;
+    engine.stage("consumer", &format!("{built}{not_checked}"), t);
     Ok(())
 }
 
-/// The consumers' requirements cargo did not satisfy with the packaged crates: as
-/// the resolved `graph` says, or, when cargo refused to resolve, as its `stderr` says.
-fn unchecked(wants: &[(String, &CratePlan, String)], graph: Option<&Value>, stderr: &str) -> Vec<Unchecked> {
-    wants
-        .iter()
-        .filter(|(consumer, krate, _)| match graph {
-            Some(graph) => !took_packaged(graph, consumer, krate),
-            None => excluded_by_resolution(stderr, &krate.name),
-        })
-        .map(|(consumer, krate, req)| Unchecked {
-            consumer: consumer.clone(),
-            krate: krate.name.clone(),
-            req: req.clone(),
-            version: krate.version.clone(),
-        })
-        .collect()
+/// The consumers that took a packaged crate; the requirements that excluded one are
+/// an error, or with `allow` a warning and a note for the progress line.
+fn unchecked(
+    resolved: Result<&Value, &String>,
+    wants: &[Want],
+    allow: bool,
+) -> anyhow::Result<(Vec<String>, String)> {
+    let (mut unchecked, mut consumers) = (Vec::new(), Vec::new());
+    for (consumer, krate, req) in wants {
+        let taken = match resolved {
+            Ok(graph) => took_packaged(graph, consumer, krate),
+            Err(stderr) => !excluded_by_resolution(stderr, &krate.name),
+        };
+        if !taken {
+            let (name, version) = (&krate.name, &krate.version);
+            unchecked
+                .push(format!("{consumer} requires {name} `{req}`, which excludes the packaged {version}"));
+        } else if resolved.is_ok() && !consumers.contains(consumer) {
+            consumers.push(consumer.clone());
+        }
+    }
+    if unchecked.is_empty() {
+        return Ok((consumers, String::new()));
+    }
+    let unchecked = unchecked.join("; ");
+    if !allow {
+        bail!(
+            "{unchecked}: cargo would not build them against the crates to publish, so nothing vouches \
+             for them; nothing was uploaded. Publish under a version they accept, change their \
+             requirement, or pass --allow-unchecked-consumers to publish without checking them"
+        );
+    }
+    warn(&format!("not checked (--allow-unchecked-consumers): {unchecked}"));
+    Ok((consumers, format!("; not checked: {unchecked}")))
 }
 
-/// (consumer, crate, requirement) for each dependency of a member of the host at
-/// `host` on a packaged crate from `feed`, the host read by cargo.
-fn wants<'a>(
-    host: &Utf8Path,
-    feed: &Registry,
-    crates: &'a [CratePlan],
-) -> anyhow::Result<Vec<(String, &'a CratePlan, String)>> {
+fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyhow::Result<Vec<Want<'a>>> {
+    let feed = engine.registry;
     let ws = Workspace::read(host, feed).with_context(|| format!("reading the host workspace at {host}"))?;
     let mut wants = Vec::new();
     for member in &ws.members {
@@ -174,227 +146,107 @@ fn wants<'a>(
     Ok(wants)
 }
 
-/// The consumers with at least one packaged crate cargo resolved to the packaged copy.
-fn to_build<'a>(wants: &'a [(String, &CratePlan, String)], unchecked: &[Unchecked]) -> Vec<&'a str> {
-    let mut consumers: Vec<&str> = Vec::new();
-    for (consumer, krate, _) in wants {
-        let checked = !unchecked.iter().any(|u| u.consumer == *consumer && u.krate == krate.name);
-        if checked && !consumers.contains(&consumer.as_str()) {
-            consumers.push(consumer);
-        }
-    }
-    consumers
-}
-
-/// The host's copy resolved by cargo with the packaged crates patched in: the
-/// answer of `cargo metadata`, or cargo's stderr when it cannot resolve.
-fn resolve(feed: &Registry, copy: &Utf8Path, patches: &[String]) -> anyhow::Result<Result<String, String>> {
-    let mut args = vec!["metadata", "--format-version", "1"];
-    args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-    let mut program = run::cargo(copy, &args).label("cargo metadata").timeout(Duration::from_secs(1800));
-    if !feed.is_crates_io() {
-        program = program.env(&feed.env_var("index"), &feed.index);
-    }
-    match program.output() {
-        Ok(out) => Ok(Ok(out.stdout)),
-        Err(err) => match err.stderr() {
-            Some(stderr) => Ok(Err(stderr.to_owned())),
-            None => Err(err.into()),
-        },
-    }
-}
-
-/// The `--config` patches that put each packaged crate in the feed's place, under
-/// the feed's name and under the empty index's URL, which the packaged dependents
-/// name their dependencies by.
+/// The `--config` patches that put the packages in the feed's place, by its name and
+/// by the empty index's URL (the packaged dependents name that).
 fn patches(engine: &Engine, crates: &[CratePlan]) -> Vec<String> {
-    let feed = &engine.registry().name;
-    let index = git::file_url(&engine.work().join("empty-index"));
+    let feed = &engine.registry.name;
+    let index = toml_edit::Value::from(git::file_url(&engine.work.join("empty-index")));
     let mut patches = Vec::new();
     for krate in crates {
         let path = toml_edit::Value::from(krate.packaged.as_str());
         patches.push(format!("patch.{feed}.{}.path={path}", krate.name));
-        patches.push(format!("patch.{}.{}.path={path}", toml_edit::Value::from(index.as_str()), krate.name));
+        patches.push(format!("patch.{index}.{}.path={path}", krate.name));
     }
     patches
 }
 
-/// The consumers' requirements cargo did not meet with the packaged crates: an
-/// error naming each, or with `allow` a warning that they were not checked.
-fn report_unchecked(unchecked: &[Unchecked], allow: bool) -> anyhow::Result<()> {
-    if unchecked.is_empty() {
-        return Ok(());
-    }
-    let list = one_line(unchecked);
-    if allow {
-        let warning = format!("not checked (--allow-unchecked-consumers): {list}");
-        eprintln!("warning: {warning}");
-        gha::warning(&warning);
-        return Ok(());
-    }
-    bail!(
-        "{list}: cargo would not build them against the crates to publish, so nothing vouches for them; \
-         nothing was uploaded. Publish under a version they accept, change their requirement, or \
-         pass --allow-unchecked-consumers to publish without checking them"
-    )
-}
-
-/// Whether, in the resolved `graph`, the member `consumer` takes `krate` from
-/// the packaged copy.
 fn took_packaged(graph: &Value, consumer: &str, krate: &CratePlan) -> bool {
-    let packages = packages(graph);
     let manifest = krate.packaged.join("Cargo.toml");
-    let Some(node) = nodes(graph).iter().find(|n| {
-        let id = n.get("id").and_then(Value::as_str).unwrap_or_default();
-        packages.get(id).is_some_and(|p| p.name == consumer && p.source.is_none())
-    }) else {
-        return false;
-    };
-    list(node.get("deps")).iter().any(|dep| {
-        let id = dep.get("pkg").and_then(Value::as_str).unwrap_or_default();
-        packages.get(id).is_some_and(|p| p.name == krate.name && Utf8Path::new(&p.manifest) == manifest)
+    let is_member =
+        |id| package(graph, id).is_some_and(|p| text(p, "name") == consumer && text(p, "source").is_empty());
+    let Some(node) = nodes(graph).iter().find(|n| is_member(text(n, "id"))) else { return false };
+    items(node.get("deps")).iter().any(|dep| {
+        package(graph, text(dep, "pkg")).is_some_and(|p| {
+            text(p, "name") == krate.name && Utf8Path::new(text(p, "manifest_path")) == manifest
+        })
     })
 }
 
-/// Whether cargo failed to resolve because no version it may take for `name`,
-/// the packaged one included, meets a requirement.
+/// Whether cargo failed to resolve because no version of `name` meets a requirement.
 fn excluded_by_resolution(stderr: &str, name: &str) -> bool {
     stderr.contains(&format!("failed to select a version for the requirement `{name} = "))
         || stderr.contains(&format!("no matching package named `{name}` found"))
 }
 
-/// The consumer check could not resolve the host: a feed's problem, read by the one
-/// classifier of cargo's messages; in a dry run, a warning and no check.
-fn unresolved(
-    feed: &str,
-    host: &Utf8Path,
-    wants: &[(String, &CratePlan, String)],
-    stderr: &str,
-    dry_run: bool,
-) -> anyhow::Result<()> {
-    let mut consumers: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
-    consumers.dedup();
-    let why = feed_error(feed, stderr, crate::cargo::Need::Read);
-    if dry_run {
-        let warning = format!(
-            "skipped the consumer check: resolving {} needs a feed this dry run cannot read: {why:#}",
-            consumers.join(", ")
-        );
-        eprintln!("warning: {warning}");
-        gha::warning(&warning);
-        return Ok(());
-    }
-    let what = format!("cannot resolve {} of {host} for the consumer check", consumers.join(", "));
-    Err(why.context(what))
-}
-
-/// `cargo check` of `consumers` in the host's copy; on a failure, the error names
-/// the crates the graph holds twice (one copy pulled by a packaged crate), with the
-/// command that unifies them, as cargo accepts it.
+/// `cargo check` of `consumers` in the host's copy, and the progress line.
 fn build(
-    engine: &mut Engine,
+    engine: &Engine,
     host: &Utf8Path,
     copy: &Utf8Path,
-    consumers: &[&str],
+    consumers: &[String],
     patches: &[String],
-    graph: Option<&Value>,
+    graph: &Value,
     crates: &[CratePlan],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let mut args = vec!["check"];
-    args.extend(consumers.iter().flat_map(|c| ["-p", *c]));
+    args.extend(consumers.iter().flat_map(|c| ["-p", c.as_str()]));
     args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-    let Err(failed) = engine.cargo(copy, &args, true)? else {
-        return Ok(());
-    };
     let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
-    let twice = match graph {
-        Some(graph) => duplicates(engine, copy, graph, crates, patches)?,
-        None => String::new(),
+    let (consumers, names) = (consumers.join(", "), names.join(", "));
+    let Err(failed) = engine.cargo(copy, &args, true)? else {
+        return Ok(format!("{consumers} of {host} built against the packaged {names}"));
     };
     bail!(
-        "{} of {host} do not build against the packaged {}; nothing was uploaded:\n{}{twice}\n\
+        "{consumers} of {host} do not build against the packaged {names}; nothing was uploaded:\n{}{}\n\
          Publish a rev they build with, or skip this check with --no-consumer-check",
-        consumers.join(", "),
-        names.join(", "),
-        tail(&failed.stderr)
+        tail(&failed.stderr),
+        duplicates(engine, copy, graph, crates, patches)?
     )
 }
 
-struct Package {
-    name: String,
-    version: String,
-    manifest: String,
-    /// None for a path package (a member, or a packaged crate patched in).
-    source: Option<String>,
-}
-
-fn packages(graph: &Value) -> BTreeMap<String, Package> {
-    let text = |p: &Value, key: &str| p.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-    list(graph.get("packages"))
-        .iter()
-        .map(|p| {
-            let package = Package {
-                name: text(p, "name"),
-                version: text(p, "version"),
-                manifest: text(p, "manifest_path"),
-                source: p.get("source").and_then(Value::as_str).map(str::to_owned),
-            };
-            (text(p, "id"), package)
-        })
-        .collect()
-}
-
-fn nodes(graph: &Value) -> &[Value] {
-    list(graph.get("resolve").and_then(|r| r.get("nodes")))
-}
-
-fn list(value: Option<&Value>) -> &[Value] {
-    match value {
-        Some(Value::Array(items)) => items,
-        _ => &[],
-    }
-}
-
-/// Each crate resolved at two versions in `graph` where a packaged crate pulls one
-/// of them: both versions, who pulls each, and the `cargo update` that cargo
-/// accepts to unify them (asked with `--dry-run` in the host's copy).
+/// Each crate at two versions in `graph`, one pulled by a package: who pulls each,
+/// and the `cargo update` (tried with `--dry-run`) that unifies them.
 fn duplicates(
-    engine: &mut Engine,
+    engine: &Engine,
     copy: &Utf8Path,
     graph: &Value,
     crates: &[CratePlan],
     patches: &[String],
 ) -> anyhow::Result<String> {
-    let packages = packages(graph);
-    // id → the names and versions of the packages that depend on it.
-    let mut pulled_by: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut pulled_by: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    let name_version = |p: &Value| format!("{} {}", text(p, "name"), text(p, "version"));
     for node in nodes(graph) {
-        let Some(from) = node.get("id").and_then(Value::as_str).and_then(|id| packages.get(id)) else {
+        let Some(from) = package(graph, text(node, "id")) else { continue };
+        for to in items(node.get("deps")).iter().filter_map(|dep| package(graph, text(dep, "pkg"))) {
+            pulled_by.entry((text(to, "name"), text(to, "version"))).or_default().push(name_version(from));
+        }
+    }
+    let packaged: Vec<String> = crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+    let pulled_by: Vec<_> = pulled_by.into_iter().collect();
+    let mut lines = Vec::new();
+    for group in pulled_by.chunk_by(|a, b| a.0.0 == b.0.0) {
+        if group.len() < 2 || !group.iter().any(|(_, by)| by.iter().any(|who| packaged.contains(who))) {
             continue;
-        };
-        for dep in list(node.get("deps")) {
-            if let Some(id) = dep.get("pkg").and_then(Value::as_str) {
-                pulled_by.entry(id).or_default().push(format!("{} {}", from.name, from.version));
+        }
+        let name = group[0].0.0;
+        let mut versions: Vec<(&str, &Vec<String>)> = group.iter().map(|((_, v), by)| (*v, by)).collect();
+        versions.sort_by_key(|(version, _)| version_key(version));
+        let shown: Vec<String> =
+            versions.iter().map(|(v, by)| format!("{v} (for {})", by.join(", "))).collect();
+        // The newer moved to the older first: an unbounded requirement is the usual cause.
+        let mut fix =
+            String::from("no `cargo update --precise` unifies them: change a packaged crate's requirement");
+        'found: for (from, _) in versions.iter().rev() {
+            for (to, _) in versions.iter().filter(|(to, _)| to != from) {
+                let spec = format!("{name}@{from}");
+                let mut args = vec!["update", "--dry-run", "-p", &spec, "--precise", to];
+                args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
+                if engine.cargo(copy, &args, false)?.is_ok() {
+                    fix = format!("`cargo update -p {spec} --precise {to}` in the host unifies them");
+                    break 'found;
+                }
             }
         }
-    }
-    let is_packaged = |who: &str| crates.iter().any(|c| who == format!("{} {}", c.name, c.version));
-    let mut by_name: BTreeMap<&str, Vec<(&str, &Package)>> = BTreeMap::new();
-    for (id, package) in &packages {
-        if pulled_by.contains_key(id.as_str()) {
-            by_name.entry(&package.name).or_default().push((id, package));
-        }
-    }
-    let mut lines = Vec::new();
-    for (name, versions) in by_name.iter().filter(|(_, v)| v.len() > 1) {
-        if !versions.iter().any(|(id, _)| pulled_by[id].iter().any(|w| is_packaged(w))) {
-            continue;
-        }
-        let shown: Vec<String> = versions
-            .iter()
-            .map(|(id, p)| format!("{} (for {})", p.version, pulled_by[id].join(", ")))
-            .collect();
-        let fix = unifying_update(engine, copy, name, versions, patches)?;
         lines.push(format!("{name} at {}: {fix}", shown.join(" and ")));
     }
     if lines.is_empty() {
@@ -403,40 +255,9 @@ fn duplicates(
     Ok(format!("\nThe graph holds these crates twice, and their types do not mix:\n  {}", lines.join("\n  ")))
 }
 
-/// The `cargo update -p NAME@X --precise Y` that cargo accepts for two versions of
-/// `name`, the newer moved to the older first.
-fn unifying_update(
-    engine: &mut Engine,
-    copy: &Utf8Path,
-    name: &str,
-    versions: &[(&str, &Package)],
-    patches: &[String],
-) -> anyhow::Result<String> {
-    let mut candidates: Vec<(&str, &str)> = Vec::new();
-    for (_, a) in versions {
-        for (_, b) in versions {
-            if a.version != b.version {
-                candidates.push((&a.version, &b.version));
-            }
-        }
-    }
-    // Newer to older first: the unbounded requirement is the usual cause.
-    candidates.sort_by_key(|(from, _)| std::cmp::Reverse(version_key(from)));
-    for (from, to) in candidates {
-        let spec = format!("{name}@{from}");
-        let mut args = vec!["update", "--dry-run", "-p", &spec, "--precise", to];
-        args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-        if engine.cargo(copy, &args, false)?.is_ok() {
-            return Ok(format!("`cargo update -p {spec} --precise {to}` in the host unifies them"));
-        }
-    }
-    Ok("no `cargo update --precise` unifies them: a requirement of the packaged crates must change".into())
-}
-
 fn version_key(version: &str) -> Vec<u64> {
     version.split(['.', '-', '+']).map(|p| p.parse().unwrap_or(0)).collect()
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,7 +278,7 @@ mod tests {
     /// package at the packaged dir) or the feed's.
     #[test]
     fn the_resolution_says_whether_the_packaged_crate_was_taken() {
-        let graph = json::parse(
+        let graph = crate::json::parse(
             r#"{"packages":[
               {"id":"path+file:///h#host@0.1.0","name":"host","version":"0.1.0","manifest_path":"/h/Cargo.toml","source":null},
               {"id":"path+file:///w/ioctls#mshv-ioctls@0.1.2","name":"mshv-ioctls","version":"0.1.2","manifest_path":"/w/ioctls/Cargo.toml","source":null},

@@ -1,16 +1,16 @@
-//! The engine's lower layer: the crates of a run and what became of them, and the
-//! [`Engine`] that runs cargo for every stage, with its progress lines and the
-//! words for cargo's failures.
+//! The crates of a run and what became of them, and the [`Engine`] that runs cargo
+//! for every stage, with its progress lines and the words for cargo's failures.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
-use crate::gha;
+use crate::json::{self, Value};
 use crate::run::{self, Program};
 
 /// One crate to publish, and what became of it.
@@ -19,34 +19,24 @@ pub struct CratePlan {
     pub version: String,
     /// Its directory in the work copy of the source.
     pub dir: Utf8PathBuf,
-    /// Whether another crate of this run depends on it: it is verified apart
-    /// from its dependents, and at the same time.
+    /// Another crate of this run depends on it: it is verified apart from its dependents.
     pub is_dependency: bool,
-    /// What `cargo package` unpacked and verified (the contents of its `.crate`);
-    /// set by the package stage.
+    /// What `cargo package` unpacked and verified; set by the package stage.
     pub packaged: Utf8PathBuf,
-    /// The files `cargo package --list` gives for it in the user's tree, which the
-    /// package must hold exactly (checked in the compare stage); `None`: unchecked.
+    /// The files `cargo package --list` gives for it, which the package must hold; `None`: unchecked.
     pub listed: Option<BTreeSet<String>>,
     pub outcome: Outcome,
 }
 
-/// What happened, or will happen, to one crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Nothing known yet: the run stopped before it learned more (a dry run asks
-    /// the feed nothing).
     Planned,
-    /// Not in the feed: to be published.
     Missing,
-    /// The feed has this version; its sources are still to be compared.
+    /// In the feed, its sources still to be compared.
     InFeed,
-    /// The feed has this version, built from the same sources: skipped.
     Identical,
-    /// The feed has this version, built from other sources: the run stops.
     Differs,
     Published,
-    /// A dry run that passed every stage: packaged and verified, nothing uploaded.
     WouldPublish,
 }
 
@@ -64,158 +54,121 @@ impl Outcome {
     }
 }
 
-/// The engine's view of a run: which task (for the progress lines), which feed,
-/// the work dir, and the time spent in cargo.
+/// The task (for the progress lines), the feed, the work dir, and the time spent in cargo.
 pub struct Engine<'a> {
     pub(super) task: &'static str,
-    pub(super) registry: &'a Registry,
-    pub(super) work: &'a Utf8Path,
+    pub registry: &'a Registry,
+    pub work: &'a Utf8Path,
     pub(super) dry_run: bool,
-    cargo_time: Duration,
-    /// publish-redist's `--allow-unchecked-consumers`.
+    cargo_time: Cell<Duration>,
     pub allow_unchecked_consumers: bool,
 }
 
 /// One cargo command that ran to its end: it succeeded, or cargo said why not.
 pub type Ran = Result<CargoOutput, CargoFailed>;
 
-/// A cargo command that succeeded.
 pub struct CargoOutput {
+    pub stdout: String,
     pub stderr: String,
     pub took: Duration,
     /// When cargo said `Uploaded`: the rest of a publish is the wait for the index.
     pub(super) uploaded_after: Option<Duration>,
 }
 
-/// A cargo command that failed, with its (redacted) stderr.
 pub struct CargoFailed {
     pub stderr: String,
 }
 
 impl<'a> Engine<'a> {
     pub fn new(task: &'static str, registry: &'a Registry, work: &'a Utf8Path, dry_run: bool) -> Self {
-        Engine { task, registry, work, dry_run, cargo_time: Duration::ZERO, allow_unchecked_consumers: false }
+        let cargo_time = Cell::new(Duration::ZERO);
+        Engine { task, registry, work, dry_run, cargo_time, allow_unchecked_consumers: false }
     }
 
-    pub fn registry(&self) -> &Registry {
-        self.registry
-    }
-
-    pub fn work(&self) -> &Utf8Path {
-        self.work
-    }
-
-    /// A progress line: `<task>: <stage> <what> (<seconds> s)`.
     pub fn stage(&self, name: &str, what: &str, started: Instant) {
         eprintln!("{}: {name:<8} {what} ({:.2} s)", self.task, started.elapsed().as_secs_f64());
     }
 
-    /// The closing line: wall time and how much of it cargo took.
     pub fn done(&self, started: Instant) {
-        eprintln!(
-            "{}: done in {:.2} s, {:.2} s of it in cargo",
-            self.task,
-            started.elapsed().as_secs_f64(),
-            self.cargo_time.as_secs_f64()
-        );
+        let (wall, cargo) = (started.elapsed().as_secs_f64(), self.cargo_time.get().as_secs_f64());
+        eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
     }
 
-    /// Runs cargo with `args` in `dir` through the runner ([`run_cargo`]). With
-    /// `echo`, cargo's output is shown as it comes, in a log group under GitHub
-    /// Actions. Its waiting lines name it `cargo <subcommand>`.
-    pub fn cargo(&mut self, dir: &Utf8Path, args: &[&str], echo: bool) -> anyhow::Result<Ran> {
-        let step = format!("cargo {}", args.first().unwrap_or(&""));
-        self.cargo_step(dir, &step, args, echo)
+    /// `cargo metadata` of the workspace at `dir`; `Err`: cargo's stderr.
+    pub fn metadata(&self, dir: &Utf8Path, configs: &[String]) -> anyhow::Result<Result<Value, String>> {
+        let mut args = vec!["metadata", "--format-version", "1"];
+        args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
+        Ok(match self.cargo(dir, &args, false)? {
+            Ok(out) => Ok(json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?),
+            Err(failed) => Err(failed.stderr),
+        })
     }
 
-    /// [`Engine::cargo`], its waiting lines naming `step` (such as "packaging
-    /// mshv-bindings") rather than the command line, which the log group shows.
-    pub fn cargo_step(
-        &mut self,
+    pub fn cargo(&self, dir: &Utf8Path, args: &[&str], echo: bool) -> anyhow::Result<Ran> {
+        self.cargo_step(dir, &format!("cargo {}", args[0]), args, echo)
+    }
+
+    pub fn cargo_step(&self, dir: &Utf8Path, step: &str, args: &[&str], echo: bool) -> anyhow::Result<Ran> {
+        let args = args.iter().map(|a| a.to_string()).collect();
+        self.cargo_all(dir, &[("", step, args)], echo).pop().expect("one command")
+    }
+
+    /// Runs cargo commands `(tag, step, args)` in `dir` at the same time; with `echo`,
+    /// their output in one log group, behind `[tag]` when there are several.
+    pub fn cargo_all(
+        &self,
         dir: &Utf8Path,
-        step: &str,
-        args: &[&str],
+        commands: &[(&str, &str, Vec<String>)],
         echo: bool,
-    ) -> anyhow::Result<Ran> {
-        let program = self.cargo_program(dir, step, args);
-        let started = Instant::now();
-        let run = || run_cargo(program, echo.then_some(""), started);
-        let result = if echo { gha::group(&format!("$ cargo {}", args.join(" ")), run) } else { run() };
-        self.cargo_time += started.elapsed();
-        result
-    }
-
-    /// Runs cargo commands in `dir` at the same time, each `(tag, step, args)` in
-    /// a thread of its own, their output shown as it comes, each line behind its
-    /// command's `[tag]`, all in one log group; the waiting lines name the `step`
-    /// (such as "verifying the dependencies"). The time in cargo counts once.
-    pub fn cargo_at_once(
-        &mut self,
-        dir: &Utf8Path,
-        commands: &[(String, String, Vec<String>)],
     ) -> Vec<anyhow::Result<Ran>> {
         let started = Instant::now();
-        let programs: Vec<(String, Program)> = commands
-            .iter()
-            .map(|(tag, step, args)| (format!("[{tag}] "), self.cargo_program(dir, step, &strs(args))))
-            .collect();
-        let title: Vec<String> =
-            commands.iter().map(|(tag, _, args)| format!("[{tag}] cargo {}", args.join(" "))).collect();
-        let results = gha::group(&format!("$ at once: {}", title.join(" & ")), || {
+        let several = commands.len() > 1;
+        let (mut programs, mut titles) = (Vec::new(), Vec::new());
+        for (tag, step, args) in commands {
+            // A packaging builds every crate, and a publish waits for the index.
+            let mut program = run::cargo(dir, args).label(*step).timeout(Duration::from_secs(3600));
+            if !self.registry.is_crates_io() {
+                // The work dir is outside the repo whose config names the feed.
+                program = program.env(&self.registry.env_var("index"), &self.registry.index);
+            }
+            let prefix = if several { format!("[{tag}] ") } else { String::new() };
+            titles.push(format!("{prefix}cargo {}", args.join(" ")));
+            programs.push((program, echo.then_some(prefix)));
+        }
+        let run = || {
             std::thread::scope(|scope| {
                 let running: Vec<_> = programs
                     .into_iter()
-                    .map(|(prefix, program)| scope.spawn(move || run_cargo(program, Some(&prefix), started)))
+                    .map(|(program, echo)| scope.spawn(move || run_cargo(program, echo, started)))
                     .collect();
                 running.into_iter().map(|thread| thread.join().expect("a cargo thread panicked")).collect()
             })
-        });
-        self.cargo_time += started.elapsed();
+        };
+        let title = format!("$ {}{}", if several { "at once: " } else { "" }, titles.join(" & "));
+        let results = if echo { crate::gha::group(&title, run) } else { run() };
+        self.cargo_time.set(self.cargo_time.get() + started.elapsed());
         results
     }
-
-    /// Cargo with `args` in `dir`, named `step` in waiting lines and errors, the
-    /// feed's index given through cargo's own environment variable (the work dir
-    /// is outside the repo, whose config names the feeds).
-    fn cargo_program(&self, dir: &Utf8Path, step: &str, args: &[&str]) -> Program {
-        let mut program = run::cargo(dir, args).label(step).timeout(CARGO_TIMEOUT);
-        if !self.registry.is_crates_io() {
-            program = program.env(&self.registry.env_var("index"), &self.registry.index);
-        }
-        program
-    }
 }
 
-/// Borrows each argument.
-pub fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
-}
-
-/// Runs one cargo command to its end. With `echo` (a prefix for each line, maybe
-/// empty), cargo's output is shown as it comes. A failure of cargo itself comes
-/// back as [`CargoFailed`]; a time-out or an interrupt is an error.
-fn run_cargo(program: Program, echo: Option<&str>, started: Instant) -> anyhow::Result<Ran> {
-    let uploaded_after = Cell::new(None);
+fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow::Result<Ran> {
+    let mut uploaded_after = None;
     let result = program.stream(|line| {
-        if let Some(prefix) = echo {
-            // stdout, with the group markers, so that the runner's log keeps the
-            // lines inside their group.
+        if let Some(prefix) = &echo {
+            // stdout, with the group markers, so the log keeps the lines in their group.
             println!("{prefix}{line}");
         }
         if line.trim_start().starts_with("Uploaded ") {
-            uploaded_after.set(Some(started.elapsed()));
+            uploaded_after = Some(started.elapsed());
         }
     });
-    let took = started.elapsed();
-    let uploaded_after = uploaded_after.get();
     match result {
         Ok(out) => {
-            if let Some(prefix) = echo {
-                for line in out.stdout.lines() {
-                    println!("{prefix}{line}");
-                }
+            if let Some(prefix) = &echo {
+                out.stdout.lines().for_each(|line| println!("{prefix}{line}"));
             }
-            Ok(Ok(CargoOutput { stderr: out.stderr, took, uploaded_after }))
+            let (stdout, stderr, took) = (out.stdout, out.stderr, started.elapsed());
+            Ok(Ok(CargoOutput { stdout, stderr, took, uploaded_after }))
         }
         Err(err) => match err.stderr() {
             Some(stderr) => Ok(Err(CargoFailed { stderr: stderr.to_owned() })),
@@ -224,12 +177,28 @@ fn run_cargo(program: Program, echo: Option<&str>, started: Instant) -> anyhow::
     }
 }
 
-/// The time limit of one cargo command of the engine: packaging builds every
-/// crate, and a publish waits for the index (`XTASK_TIMEOUT_SECS` overrides it).
-const CARGO_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The items of a JSON array of `cargo metadata`; none for anything else.
+pub fn items(value: Option<&Value>) -> &[Value] {
+    match value {
+        Some(Value::Array(items)) => items,
+        _ => &[],
+    }
+}
 
-/// A feed error in words that say what to do: the verdict of the one classifier
-/// of cargo's messages ([`crate::cargo::classify`]) and its hint for `need`.
+/// The string `key` of a JSON object; empty when there is none.
+pub fn text<'v>(value: &'v Value, key: &str) -> &'v str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+pub fn package<'m>(metadata: &'m Value, id: &str) -> Option<&'m Value> {
+    items(metadata.get("packages")).iter().find(|p| text(p, "id") == id)
+}
+
+pub fn nodes(metadata: &Value) -> &[Value] {
+    items(metadata.get("resolve").and_then(|r| r.get("nodes")))
+}
+
+/// A feed error in words that say what to do, by the one classifier of cargo's messages.
 pub fn feed_error(feed: &str, stderr: &str, need: Need) -> anyhow::Error {
     let verdict = crate::cargo::classify(stderr);
     let hint = verdict.hint(need);

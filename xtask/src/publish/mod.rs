@@ -51,7 +51,7 @@ pub struct Prepared {
     pub commits: Option<(String, String)>,
 }
 
-/// Runs a publish task: `prepare` makes the work copy in `engine.work()` and plans.
+/// Runs a publish task: `prepare` makes the work copy in `engine.work` and plans.
 pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prepared>) -> anyhow::Result<()> {
     let started = Instant::now();
     let name = settings.task;
@@ -65,7 +65,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     let mut prepared = prepare(&engine)?;
     let mut crates = crate_plans(&engine, &mut prepared)?;
     commit_rewrite(&engine, settings, &prepared)?;
-    run_stages(&mut engine, &prepared.src, &mut crates, settings.consumers, &prepared.source)?;
+    run_stages(&engine, &prepared.src, &mut crates, settings.consumers, &prepared.source)?;
     if settings.keep {
         eprintln!("{name}: kept the work dir {work}");
     }
@@ -143,7 +143,7 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 
 /// The stages after the rewrite, then the report, printed whatever happened.
 fn run_stages(
-    engine: &mut Engine,
+    engine: &Engine,
     src: &Utf8Path,
     crates: &mut [CratePlan],
     consumers: Option<&Utf8Path>,
@@ -166,8 +166,7 @@ fn run_stages(
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
         if let Some(host) = consumers {
             consumer::warn_unbounded(crates)?;
-            let allow = engine.allow_unchecked_consumers;
-            consumer::check(engine, host, crates, dry_run, allow)?;
+            consumer::check(engine, host, crates)?;
         }
         compare(engine, crates)?;
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
@@ -187,7 +186,7 @@ fn run_stages(
 
 /// Compares each crate the feed has with what was packaged: identical is skipped,
 /// different stops the run before anything is uploaded.
-fn compare(engine: &mut Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+fn compare(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     compare::check_file_sets(crates)?;
     let t = Instant::now();
     let wanted: Vec<(&str, &str)> = crates
@@ -258,7 +257,7 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
 
 /// Whether the feed has `name` at `version` (`cargo info` out of any workspace).
 /// Only cargo's "could not find" is "absent"; a yanked version is an error.
-fn in_feed(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<bool> {
+fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
     let spec = format!("{name}@{version}");
     let feed = engine.registry.name.clone();
     let work = engine.work.to_owned();
@@ -281,7 +280,7 @@ fn in_feed(engine: &mut Engine, name: &str, version: &str) -> anyhow::Result<boo
         .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 
-fn publish_one(engine: &mut Engine, name: &str, version: &str, dir: &Utf8Path) -> anyhow::Result<()> {
+fn publish_one(engine: &Engine, name: &str, version: &str, dir: &Utf8Path) -> anyhow::Result<()> {
     let (feed, task) = (engine.registry.name.clone(), engine.task);
     let manifest = dir.join("Cargo.toml");
     let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];

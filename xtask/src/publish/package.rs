@@ -1,228 +1,142 @@
-//! The package stage: `cargo package` of every crate to publish, against an empty
-//! local index in this run's work dir, so no feed and no credentials are involved.
+//! The package stage: `cargo package` of every crate against an empty index of the
+//! run (no feed, no credentials), each dependent verified against the packages just
+//! built (an overlay of the index, cargo 1.90 and newer).
 //!
-//! Cargo verifies each dependent against the packages it has just built (an
-//! overlay of the index, cargo 1.90 and newer). One `cargo package` verifies its
-//! packages one after the other, and a dependency twice over: once as itself (a
-//! path source) and once as what its dependents build against (a registry
-//! source). A crate such as mshv-bindings, one generated file compiled by one
-//! rustc, leaves the other cores idle both times. So when some crates of the run
-//! depend on others, the run packages everything without verifying first (cargo
-//! writes the `.crate` files and a local registry of them), then verifies at the
-//! same time, in two cargo commands with target dirs of their own:
-//! - the dependencies, as `cargo package` of them all;
-//! - the dependents, the feed replaced by that local registry, so that they
-//!   build against the dependencies' `.crate` files.
-//!
-//! Every package is still verified by cargo from its `.crate`, and each `.crate`
-//! verified must equal, byte for byte, the one its dependents built against.
-//! Two target dirs would compile every dependency from another registry twice
-//! (the real mshv: libc, vmm-sys-util, zerocopy and its proc macro over syn), so
-//! while the crates are packaged, one `cargo build` compiles those into the first
-//! target dir, which is then copied to the second ([`package_unverified`]): cargo
-//! finds them up to date in both and compiles only the run's crates. That is a
-//! warm cache, not a verification: cargo still decides, by its fingerprints, what
-//! it rebuilds.
-//!
-//! Cargo keeps what it extracts for an overlay or a local registry in
-//! `$CARGO_HOME/registry` under a name derived from its URL or path, and reuses it
-//! when that comes back: a verification against a stale copy would pass a broken
-//! crate. So the index URL and the local registry are unique to the run (in its
-//! unique work dir), and the registry dirs it made are removed afterwards, so
-//! runs do not pile up in the cargo home; runs sharing a cargo home take turns
-//! at this stage, so that none removes another's ([`RegistryDirs`]).
-//!
-//! Last, every `.crate` is checked against the feed's size limit: an upload the
-//! feed refuses for its size must not come after others that it took.
+//! Dependencies and dependents (against a local registry of the dependencies'
+//! `.crate` files) verify at once in two target dirs, what they share from other
+//! registries compiled once and copied. A stale extracted copy could pass a broken
+//! crate: so the index and local registry are the run's own, removed after it.
 
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use toml_edit::Value;
 
-use super::engine::{CratePlan, Engine, Ran, strs, tail};
-use crate::feeds::Registry;
+use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
 use crate::git::{self, Git};
-use crate::{json, run};
+use crate::json;
 
-/// Packages and verifies `crates` from the workspace at `src`, sets where each
-/// one's verified contents are, and checks every `.crate` against the feed's size
-/// limit, so that no upload starts a run that a later crate would stop.
-pub fn package_all(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
-    package_and_verify(engine, src, crates)?;
-    check_sizes(engine.registry(), crates)
+/// Packages and verifies `crates`, and checks each `.crate` against the feed's size limit.
+pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+    // Runs sharing a cargo home take turns, so the `file://` registry dirs made
+    // meanwhile (`$CARGO_HOME/registry/*/-<hash>`) are this run's to remove.
+    let home = crate::cargo_home::cargo_home()?;
+    let waiting = format!("waiting for another run's package stage to end: it shares the cargo home {home}");
+    let lock = home.join(".hyperlight-xtask-package.lock");
+    let _turn = crate::toml_file::lock_file(&lock, None, Duration::ZERO, &waiting)?;
+    let registry = home.join("registry");
+    let before = local_entries(&registry);
+    forget_extracted(engine, crates)?;
+    let result = package_verified(engine, src, crates);
+    for entry in local_entries(&registry).difference(&before) {
+        // Best effort: what is left is a cache cargo can remove (`cargo clean gc`).
+        let _ = crate::workdir::remove_dir_all(&registry.join(entry));
+    }
+    forget_extracted(engine, crates)?;
+    result?;
+    check_sizes(engine, crates)
 }
 
-fn package_and_verify(engine: &mut Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
-    let _cleanup = RegistryDirs::snapshot()?;
-    let feed = engine.registry().name.clone();
-    let names = |only: fn(&CratePlan) -> bool| -> Vec<String> {
-        crates.iter().filter(|c| only(c)).map(|c| c.name.clone()).collect()
-    };
-    let (dependencies, dependents) = (names(|c| c.is_dependency), names(|c| !c.is_dependency));
-    // crates.io's index cannot be replaced (its dependencies come from it too): cargo
-    // overlays the just-packaged crates on it; their extracted copies from earlier
-    // runs are removed first, and this run's afterwards, so none is reused.
-    if engine.registry().is_crates_io() {
-        let forget =
-            |crates: &[CratePlan]| crates.iter().try_for_each(|c| forget_extracted(&c.name, &c.version));
-        forget(crates)?;
-        let result = package_together(engine, src, &[], crates);
-        forget(crates)?;
-        return result;
+fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+    let mut configs = Vec::new();
+    // crates.io's index cannot be replaced (other dependencies come from it).
+    if !engine.registry.is_crates_io() {
+        let index = engine.work.join("empty-index");
+        Git::find()?.empty_index(&index)?;
+        let url = Value::from(git::file_url(&index)).to_string();
+        configs.push(format!("registries.{}.index={url}", engine.registry.name));
+        if crates.iter().any(|c| c.is_dependency) && crates.iter().any(|c| !c.is_dependency) {
+            return package_apart(engine, src, &configs, &url, crates);
+        }
     }
-    let index = engine.work().join("empty-index");
-    Git::find()?.empty_index(&index)?;
-    let index_url = git::file_url(&index);
-    let index_config = vec![format!("registries.{feed}.index={}", Value::from(index_url.as_str()))];
-    if dependencies.is_empty() || dependents.is_empty() {
-        return package_together(engine, src, &index_config, crates);
-    }
+    let target = engine.work.join("package");
+    let args = package_args(engine, &configs, &target, crates, |_| true);
+    check(engine.cargo_all(src, &[("", "packaging and verifying", args)], true))?;
+    set_packaged(crates, &target, &target, None)
+}
 
-    let listed = engine.work().join("packaged");
-    let (first, second) =
-        (engine.work().join("verify-dependencies"), engine.work().join("verify-dependents"));
-    if package_unverified(engine, src, &index_config, crates, &listed, &first)? {
+/// Packages unverified while compiling what the crates share (a failure is left for
+/// the verifications), then verifies the dependencies, and the dependents against them.
+fn package_apart(
+    engine: &Engine,
+    src: &Utf8Path,
+    configs: &[String],
+    index_url: &str,
+    crates: &mut [CratePlan],
+) -> anyhow::Result<()> {
+    let work = engine.work;
+    let (listed, first, second) =
+        (work.join("packaged"), work.join("verify-dependencies"), work.join("verify-dependents"));
+    let mut package = package_args(engine, configs, &listed, crates, |_| true);
+    package.push("--no-verify".into());
+    let mut commands = vec![("packaging", "packaging", package)];
+    let specs = registry_dependencies(engine, src, configs, crates)?;
+    if !specs.is_empty() {
+        let mut build: Vec<String> = ["build", "--target-dir", first.as_str()].map(String::from).into();
+        build.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
+        build.extend(specs.into_iter().flat_map(|spec| ["-p".to_owned(), spec]));
+        commands.push(("shared", "compiling the shared dependencies", build));
+    }
+    let mut outputs = engine.cargo_all(src, &commands, true);
+    let built = outputs.len() > 1 && outputs.pop().expect("two commands")?.is_ok();
+    check(outputs)?;
+    if built {
         copy_dir(&first, &second)?;
     }
     let local = listed.join("package").join("tmp-registry");
     if !local.join("index").is_dir() {
         bail!("`cargo package` left no local registry at {local}: cannot verify the dependents against it");
     }
-    let mut replaced = index_config.clone();
+    let mut replaced = configs.to_vec();
     replaced.extend([
-        format!("source.xtask-feed.registry={}", Value::from(index_url.as_str())),
+        format!("source.xtask-feed.registry={index_url}"),
         "source.xtask-feed.replace-with=\"xtask-packaged\"".into(),
         format!("source.xtask-packaged.local-registry={}", Value::from(local.as_str())),
     ]);
+    let dependencies = package_args(engine, configs, &first, crates, |c| c.is_dependency);
+    let dependents = package_args(engine, &replaced, &second, crates, |c| !c.is_dependency);
     let commands = [
-        ("dependencies", package_args(&feed, &index_config, &first, &dependencies)),
-        ("dependents", package_args(&feed, &replaced, &second, &dependents)),
-    ]
-    .map(|(tag, args)| (tag.to_owned(), format!("verifying the {tag}"), args));
-    check(engine.cargo_at_once(src, &commands))?;
-    check_same(crates, &listed, &first, &second)?;
-    set_packaged(crates, &first, &second)
+        ("dependencies", "verifying the dependencies", dependencies),
+        ("dependents", "verifying the dependents", dependents),
+    ];
+    check(engine.cargo_all(src, &commands, true))?;
+    set_packaged(crates, &first, &second, Some(&listed))
 }
 
-/// Each `.crate` verified (in the target dir `dependencies` or `dependents`) equals,
-/// byte for byte, the one in `listed` that its dependents built against.
-fn check_same(
-    crates: &[CratePlan],
-    listed: &Utf8Path,
-    dependencies: &Utf8Path,
-    dependents: &Utf8Path,
-) -> anyhow::Result<()> {
-    for krate in crates {
-        let file = format!("{}-{}.crate", krate.name, krate.version);
-        let target = if krate.is_dependency { dependencies } else { dependents };
-        let (verified, built_against) =
-            (target.join("package").join(&file), listed.join("package").join(&file));
-        let same = std::fs::read(&verified).with_context(|| format!("cannot read {verified}"))?
-            == std::fs::read(&built_against).with_context(|| format!("cannot read {built_against}"))?;
-        if !same {
-            bail!(
-                "cargo packaged {} {} twice with different contents ({verified}, {built_against}): \
-                 nothing was published",
-                krate.name,
-                krate.version
-            );
-        }
-    }
-    Ok(())
-}
-
-/// `cargo package --no-verify` of every crate into `listed` (the `.crate` files
-/// and a local registry of them) and, at the same time, one `cargo build` that
-/// compiles into the target dir `first` the dependencies from other registries
-/// that the run's crates build with; whether that build ran and succeeded (a
-/// failure is left for the verifications to report, in their context).
-fn package_unverified(
-    engine: &mut Engine,
-    src: &Utf8Path,
-    configs: &[String],
-    crates: &[CratePlan],
-    listed: &Utf8Path,
-    first: &Utf8Path,
-) -> anyhow::Result<bool> {
-    let names: Vec<String> = crates.iter().map(|c| c.name.clone()).collect();
-    let mut package = package_args(&engine.registry().name, configs, listed, &names);
-    package.push("--no-verify".into());
-    let specs = registry_dependencies(engine.registry(), src, configs, crates)?;
-    if specs.is_empty() {
-        check(vec![engine.cargo_step(src, "packaging", &strs(&package), true)])?;
-        return Ok(false);
-    }
-    let mut build: Vec<String> = ["build", "--target-dir", first.as_str()].map(String::from).into();
-    build.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
-    build.extend(specs.into_iter().flat_map(|spec| ["-p".to_owned(), spec]));
-    let commands =
-        [("packaging", "packaging", package), ("shared", "compiling the shared dependencies", build)]
-            .map(|(tag, step, args)| (tag.to_owned(), step.to_owned(), args));
-    let mut outputs = engine.cargo_at_once(src, &commands);
-    let built = outputs.pop().expect("two commands")?.is_ok();
-    check(outputs)?;
-    Ok(built)
-}
-
-/// The package ID specs of what `crates` depend on from other registries, as
-/// normal or build dependencies on every platform, in cargo's resolve of `src`;
-/// none when cargo cannot resolve it.
+/// The package ID specs of what `crates` build with on every platform from other
+/// registries; none when cargo cannot resolve `src` (the packaging says why).
 fn registry_dependencies(
-    registry: &Registry,
+    engine: &Engine,
     src: &Utf8Path,
     configs: &[String],
     crates: &[CratePlan],
 ) -> anyhow::Result<Vec<String>> {
-    let mut args = vec!["metadata", "--format-version", "1"];
-    args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
-    let mut program = run::cargo(src, &args).label("cargo metadata").timeout(Duration::from_secs(1800));
-    if !registry.is_crates_io() {
-        program = program.env(&registry.env_var("index"), &registry.index);
-    }
-    // Cargo failing to resolve is the packaging's to report, in its context.
-    let out = match program.output() {
-        Err(err) if err.stderr().is_some() => return Ok(Vec::new()),
-        out => out.with_context(|| format!("cargo cannot resolve the workspace at {src}"))?,
-    };
-    let metadata = json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?;
-    let list = |v: Option<&json::Value>| match v {
-        Some(json::Value::Array(items)) => items.clone(),
-        _ => Vec::new(),
-    };
-    let field = |v: &json::Value, key: &str| v.get(key).and_then(json::Value::as_str).map(str::to_owned);
-    // Path packages (no `source`) by id; the run's crates are among them.
-    let local: Vec<(String, String)> = list(metadata.get("packages"))
-        .iter()
-        .filter(|p| matches!(p.get("source"), Some(json::Value::Null)))
-        .filter_map(|p| Some((field(p, "id")?, field(p, "name")?)))
-        .collect();
-    let of_run = |id: &str| local.iter().any(|(i, n)| i == id && crates.iter().any(|c| &c.name == n));
-    let is_local = |id: &str| local.iter().any(|(i, _)| i == id);
-    let mut specs = BTreeSet::new();
-    for node in list(metadata.get("resolve").and_then(|r| r.get("nodes"))) {
-        if !field(&node, "id").is_some_and(|id| of_run(&id)) {
+    let Ok(metadata) = engine.metadata(src, configs)? else { return Ok(Vec::new()) };
+    // A path package has no `source`; the run's crates are among them.
+    let local = |id| package(&metadata, id).filter(|p| text(p, "source").is_empty());
+    let mut specs = Vec::new();
+    for node in nodes(&metadata) {
+        if !local(text(node, "id")).is_some_and(|p| crates.iter().any(|c| c.name == text(p, "name"))) {
             continue;
         }
-        for dep in list(node.get("deps")) {
-            let built = list(dep.get("dep_kinds")).iter().any(|k| {
-                field(k, "kind").as_deref() != Some("dev")
-                    && matches!(k.get("target"), Some(json::Value::Null))
-            });
-            match field(&dep, "pkg") {
-                Some(pkg) if built && !is_local(&pkg) => specs.insert(pkg),
-                _ => false,
-            };
+        for dep in items(node.get("deps")) {
+            let built = items(dep.get("dep_kinds"))
+                .iter()
+                .any(|k| text(k, "kind") != "dev" && k.get("target") == Some(&json::Value::Null));
+            if built && local(text(dep, "pkg")).is_none() {
+                specs.push(text(dep, "pkg").to_owned());
+            }
         }
     }
-    Ok(specs.into_iter().collect())
+    specs.sort();
+    specs.dedup();
+    Ok(specs)
 }
 
-/// Copies the directory `from` to `to`, keeping each file's modification time,
-/// which cargo compares with the times its fingerprints recorded.
+/// Copies `from` to `to` with the modification times cargo's fingerprints compare.
 fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("cannot create {to}"))?;
     for entry in from.read_dir_utf8().with_context(|| format!("cannot read {from}"))? {
@@ -232,44 +146,31 @@ fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
             copy_dir(source, &copy)?;
             continue;
         }
-        std::fs::copy(source, &copy).with_context(|| format!("cannot copy {source} to {copy}"))?;
-        let modified = std::fs::metadata(source).and_then(|m| m.modified());
-        modified
-            .and_then(|time| File::options().write(true).open(&copy)?.set_modified(time))
-            .with_context(|| format!("cannot keep the modification time of {source} in {copy}"))?;
+        std::fs::copy(source, &copy)
+            .and_then(|_| {
+                File::options().write(true).open(&copy)?.set_modified(source.metadata()?.modified()?)
+            })
+            .with_context(|| format!("cannot copy {source} to {copy} with its modification time"))?;
     }
     Ok(())
 }
 
-/// One `cargo package` that packages and verifies every crate, one after the other.
-fn package_together(
-    engine: &mut Engine,
-    src: &Utf8Path,
+/// `cargo package` for the feed of the `crates` that `only` picks, into `target`.
+fn package_args(
+    engine: &Engine,
     configs: &[String],
-    crates: &mut [CratePlan],
-) -> anyhow::Result<()> {
-    let target = engine.work().join("package");
-    let names: Vec<String> = crates.iter().map(|c| c.name.clone()).collect();
-    let args = package_args(&engine.registry().name, configs, &target, &names);
-    check(vec![engine.cargo_step(src, "packaging and verifying", &strs(&args), true)])?;
-    set_packaged(crates, &target, &target)
-}
-
-/// `cargo package` of `packages` for `feed`, with `configs` and its own target dir.
-fn package_args(feed: &str, configs: &[String], target: &Utf8Path, packages: &[String]) -> Vec<String> {
+    target: &Utf8Path,
+    crates: &[CratePlan],
+    only: fn(&CratePlan) -> bool,
+) -> Vec<String> {
+    let feed = engine.registry.name.as_str();
     let mut args: Vec<String> =
         ["package", "--registry", feed, "--target-dir", target.as_str()].map(String::from).into();
-    for config in configs {
-        args.extend(["--config".into(), config.clone()]);
-    }
-    for package in packages {
-        args.extend(["-p".into(), package.clone()]);
-    }
+    args.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
+    args.extend(crates.iter().filter(|c| only(c)).flat_map(|c| ["-p".to_owned(), c.name.clone()]));
     args
 }
 
-/// Every `cargo package` of the stage succeeded; else the first error of each that
-/// failed.
 fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for out in outputs {
@@ -290,134 +191,97 @@ fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     bail!(message)
 }
 
-/// Records where cargo unpacked each crate it verified: in the target dir
-/// `dependencies` for a dependency of another crate of the run, else in
-/// `dependents` (the same dir when one cargo command verified them all).
+/// Records where each crate was verified, its `.crate` equal to the one in `listed`.
 fn set_packaged(
     crates: &mut [CratePlan],
     dependencies: &Utf8Path,
     dependents: &Utf8Path,
+    listed: Option<&Utf8Path>,
 ) -> anyhow::Result<()> {
     for krate in crates.iter_mut() {
-        let target = if krate.is_dependency { dependencies } else { dependents };
-        let dir = target.join("package").join(format!("{}-{}", krate.name, krate.version));
+        let target = if krate.is_dependency { dependencies } else { dependents }.join("package");
+        let file = format!("{}-{}", krate.name, krate.version);
+        let dir = target.join(&file);
         if !dir.is_dir() {
             bail!("`cargo package` left no {dir}: cannot compare {} with the feed", krate.name);
+        }
+        if let Some(listed) = listed {
+            let (verified, built_against) =
+                (format!("{dir}.crate"), format!("{listed}/package/{file}.crate"));
+            let read = |path: &str| std::fs::read(path).with_context(|| format!("cannot read {path}"));
+            if read(&verified)? != read(&built_against)? {
+                bail!(
+                    "cargo packaged {file} twice with different contents ({verified}, {built_against}): \
+                     nothing was published"
+                );
+            }
         }
         krate.packaged = dir;
     }
     Ok(())
 }
 
-/// The largest `.crate` a feed takes, and where that figure comes from, by the
-/// feed's index URL; `None` for a feed whose limit is not known here.
-fn size_limit(registry: &Registry) -> Option<(u64, &'static str)> {
-    const MIB: u64 = 1024 * 1024;
-    let index = registry.index.as_str();
-    if registry.is_crates_io() || index.contains("://index.crates.io") {
-        // crates.io's answer to a larger upload: "max upload size is: 10485760".
-        Some((10 * MIB, "crates.io's upload limit"))
-    } else if index.contains("pkgs.dev.azure.com") || index.contains(".pkgs.visualstudio.com") {
-        // learn.microsoft.com/azure/devops/artifacts/reference/limits: Cargo, 500 MiB per file.
-        Some((500 * MIB, "Azure Artifacts' limit for Cargo"))
-    } else if index.contains("/api/v1/crates/") {
-        // kellnr's `registry.max_crate_size` defaults to 10 * 1000 MB (kellnr-settings,
-        // src/registry.rs); a feed's admin may set less.
-        Some((10_000 * 1000 * 1000, "kellnr's default limit"))
-    } else {
-        None
-    }
-}
+/// The largest `.crate` a feed takes, by a part of its index URL, and the source.
+const SIZE_LIMITS: [(&str, u64, &str); 4] = [
+    // crates.io's answer to a larger upload: "max upload size is: 10485760".
+    ("://index.crates.io", 10 << 20, "crates.io's upload limit"),
+    // learn.microsoft.com/azure/devops/artifacts/reference/limits: Cargo, 500 MiB per file.
+    ("pkgs.dev.azure.com", 500 << 20, "Azure Artifacts' limit for Cargo"),
+    (".pkgs.visualstudio.com", 500 << 20, "Azure Artifacts' limit for Cargo"),
+    // kellnr's `registry.max_crate_size` defaults to 10 * 1000 MB; an admin may set less.
+    ("/api/v1/crates/", 10_000_000_000, "kellnr's default limit"),
+];
 
-/// Every `.crate` of the run within the feed's size limit, or an error naming
-/// each one over it, before anything is uploaded.
-fn check_sizes(registry: &Registry, crates: &[CratePlan]) -> anyhow::Result<()> {
-    let Some((limit, source)) = size_limit(registry) else { return Ok(()) };
+fn check_sizes(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
+    let registry = engine.registry;
+    let index = if registry.is_crates_io() { SIZE_LIMITS[0].0 } else { registry.index.as_str() };
+    let Some((_, limit, source)) = SIZE_LIMITS.iter().find(|(part, ..)| index.contains(part)) else {
+        return Ok(());
+    };
     let mut over = Vec::new();
     for krate in crates {
-        let file = Utf8PathBuf::from(format!("{}.crate", krate.packaged));
+        let file = format!("{}.crate", krate.packaged);
         let size = std::fs::metadata(&file).with_context(|| format!("cannot read {file}"))?.len();
-        if size > limit {
-            over.push(format!("{} {} is {} bytes", krate.name, krate.version, size));
+        if size > *limit {
+            over.push(format!("{} {} is {size} bytes", krate.name, krate.version));
         }
     }
-    if over.is_empty() {
-        return Ok(());
+    if !over.is_empty() {
+        bail!(
+            "{} packaged, over {}'s limit of {limit} bytes ({source}); nothing was uploaded. Leave out \
+             what the crate does not need to build (`exclude` or `include` in its manifest; `cargo \
+             package --list` shows what goes in)",
+            over.join(", "),
+            registry.name
+        );
     }
-    bail!(
-        "{} packaged, over {}'s limit of {limit} bytes ({source}); nothing was uploaded. Leave out what \
-         the crate does not need to build (`exclude` or `include` in its manifest; `cargo package --list` \
-         shows what goes in)",
-        over.join(", "),
-        registry.name
-    )
+    Ok(())
 }
 
-/// Removes every extracted `name-version` under `$CARGO_HOME/registry/src`: cargo
-/// extracts again what it needs from its download cache, and no overlay copy of an
-/// unpublished version survives into a later run or build.
-fn forget_extracted(name: &str, version: &str) -> anyhow::Result<()> {
+/// On crates.io, whose index cargo overlays with the packages, removes every extracted
+/// copy of `crates` under `$CARGO_HOME/registry/src`, so that none is reused.
+fn forget_extracted(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
     let src = crate::cargo_home::cargo_home()?.join("registry").join("src");
-    let Ok(entries) = std::fs::read_dir(&src) else { return Ok(()) };
+    let (true, Ok(entries)) = (engine.registry.is_crates_io(), src.read_dir_utf8()) else { return Ok(()) };
     for entry in entries.flatten() {
-        let dir = Utf8PathBuf::try_from(entry.path().join(format!("{name}-{version}")))?;
-        if dir.is_dir() {
-            crate::workdir::remove_dir_all(&dir).with_context(|| format!("cannot remove the stale {dir}"))?;
+        for krate in crates {
+            let dir = entry.path().join(format!("{}-{}", krate.name, krate.version));
+            if dir.is_dir() {
+                crate::workdir::remove_dir_all(&dir)
+                    .with_context(|| format!("cannot remove the stale {dir}"))?;
+            }
         }
     }
     Ok(())
 }
 
-/// The entries of `$CARGO_HOME/registry/{index,src,cache}` that belong to local
-/// (`file://`) registries, whose names start with `-` (no host): taken before the
-/// package stage, and on drop every such entry that appeared since is removed.
-///
-/// Cargo names those entries by a hash of the URL, so another run's are told
-/// apart from this run's only by when they appeared: runs sharing a cargo home
-/// take turns at the package stage, under a lock file in it, so that what appears
-/// during it is this run's own and the other run's are never removed under it.
-struct RegistryDirs {
-    registry: Utf8PathBuf,
-    before: BTreeSet<String>,
-    _turn: crate::toml_file::FileLock,
-}
-
-const REGISTRY_PARTS: [&str; 3] = ["index", "src", "cache"];
-
-/// The lock file of the package stage in a cargo home.
-const TURN_FILE: &str = ".hyperlight-xtask-package.lock";
-
-impl RegistryDirs {
-    fn snapshot() -> anyhow::Result<RegistryDirs> {
-        let home = crate::cargo_home::cargo_home()?;
-        let waiting =
-            format!("waiting for another run's package stage to end: it shares the cargo home {home}");
-        let turn = crate::toml_file::lock_file(&home.join(TURN_FILE), None, Duration::ZERO, &waiting)?;
-        let registry = home.join("registry");
-        let before = local_entries(&registry);
-        Ok(RegistryDirs { registry, before, _turn: turn })
-    }
-}
-
-impl Drop for RegistryDirs {
-    fn drop(&mut self) {
-        for entry in local_entries(&self.registry).difference(&self.before) {
-            let path = self.registry.join(entry);
-            // Best effort: what is left is a cache cargo can remove (`cargo clean gc`).
-            let _ = crate::workdir::remove_dir_all(&path);
-        }
-    }
-}
-
 /// `part/name` of every local-registry entry under `registry`.
 fn local_entries(registry: &Utf8Path) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for part in REGISTRY_PARTS {
-        let Ok(entries) = std::fs::read_dir(registry.join(part)) else { continue };
-        for entry in entries.flatten() {
-            if let Some(name) = entry.file_name().to_str().filter(|n| n.starts_with('-')) {
-                found.insert(format!("{part}/{name}"));
-            }
+    for part in ["index", "src", "cache"] {
+        let Ok(entries) = registry.join(part).read_dir_utf8() else { continue };
+        for entry in entries.flatten().filter(|e| e.file_name().starts_with('-')) {
+            found.insert(format!("{part}/{}", entry.file_name()));
         }
     }
     found
@@ -425,6 +289,8 @@ fn local_entries(registry: &Utf8Path) -> BTreeSet<String> {
 
 #[cfg(test)]
 mod tests {
+    use camino::Utf8PathBuf;
+
     use super::*;
 
     /// Cargo compares the copied files' times with those its fingerprints recorded:
