@@ -65,9 +65,7 @@ impl CargoLogin {
         }
         // A stored token and provider mode exclude each other: `cargo login` is
         // unsupported for a feed whose provider is a command.
-        for turned_off in crate::provider::disable(&feeds)? {
-            eprintln!("cargo-login: {turned_off}");
-        }
+        crate::provider::disable(&feeds, "cargo-login")?;
         let token = az.access_token()?;
         gha::mask(&token.header.forms());
         for feed in &feeds {
@@ -147,9 +145,7 @@ impl CargoLogout {
     pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::select(&self.registries)?;
         // First: `cargo logout` is unsupported while provider mode is on.
-        for turned_off in crate::provider::disable(&feeds)? {
-            eprintln!("cargo-logout: {turned_off}");
-        }
+        crate::provider::disable(&feeds, "cargo-logout")?;
         for feed in feeds {
             cargo::logout(&feed)?;
             eprintln!("cargo-logout: no token stored for {} any more", feed.name);
