@@ -67,8 +67,7 @@ impl Doctor {
             credentials_path,
         };
         let secrets = configs.secrets(&feeds);
-        let checks =
-            crate::access::check_all(&crate::project_root(), &feeds, &SecretEnv::default(), &secrets);
+        let checks = crate::access::check_all(&feeds, &SecretEnv::default(), &secrets);
         let mut failed = Vec::new();
         for (feed, access) in feeds.iter().zip(checks) {
             let access = access?;

@@ -1,10 +1,10 @@
-//! The user's global cargo config made ready for the feeds: the one-time set-up of
-//! the original how-to, done without disturbing anything else in the file. Used by
-//! `cargo xtask setup` and, first thing, by the login tasks.
+//! The user's global cargo config made ready for the feeds, the how-to's one-time
+//! set-up, disturbing nothing else in the file: `cargo xtask setup`, and the login
+//! tasks first thing.
 
 use anyhow::{Context, bail};
 use camino::Utf8Path;
-use toml_edit::{DocumentMut, InlineTable, Item, Value};
+use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::cargo_home::global_config;
 use crate::feeds::{self, Registry};
@@ -30,7 +30,7 @@ const KEYCHAIN_PROVIDER: &str = if cfg!(windows) {
     "cargo:libsecret"
 };
 
-/// What a set-up run found: edits to make and things only the user can decide.
+/// Edits to make, and what only the user can decide.
 #[derive(Default)]
 struct Findings {
     changes: Vec<String>,
@@ -43,30 +43,42 @@ impl Options {
         let config = global_config()?;
         let path = &config.path;
         let mut findings = Findings::default();
-        // Planned again under the lock when another run changed the file meanwhile;
-        // the findings are those of the last plan.
+        // Planned again under the lock when another run changed the file meanwhile.
         let mut plan = |doc: &mut DocumentMut| {
             findings = Findings::default();
             let every_feed_has_provider = self.apply_feeds(doc, path, feeds, &mut findings)?;
             self.apply_providers(doc, path, every_feed_has_provider, &mut findings)
         };
         let written = if self.check {
-            Edit::plan(path, &mut plan)?;
-            false
+            Edit::plan(path, &mut plan).map(|_| false)?
         } else {
             toml_file::update(path, &mut plan)?
         };
         findings.warnings.extend(config.ignored_warning());
-        findings.warnings.extend(version_warning());
+        findings.warnings.extend(match crate::cargo::version() {
+            Ok((major, minor)) if (major, minor) < (1, 74) => Some(format!(
+                "cargo {major}.{minor} is older than 1.74, the first with stable registry authentication: run \
+                 `rustup update stable`"
+            )),
+            Ok(_) => None,
+            Err(err) => Some(format!("{err:#}")),
+        });
+        // The how-to's `[unstable] registry-auth` is stable since 1.74: ignored, or warned about.
         for file in [path.clone(), crate::project_root().join(feeds::CONFIG_PATH)] {
-            findings.warnings.extend(unstable_key_warning(&file));
+            if toml_file::read(&file)
+                .is_ok_and(|doc| doc.get("unstable").is_some_and(|u| u.get("registry-auth").is_some()))
+            {
+                findings.warnings.push(format!(
+                    "{file} sets `[unstable] registry-auth`, stable since cargo 1.74 and ignored: delete that line"
+                ));
+            }
         }
         for warning in &findings.warnings {
             eprintln!("warning: {warning}");
         }
-
         if findings.changes.is_empty() {
-            eprintln!("setup: {path} is already set up for {}; nothing written", names(feeds));
+            let names: Vec<&str> = feeds.iter().map(|f| f.name.as_str()).collect();
+            eprintln!("setup: {path} is already set up for {}; nothing written", names.join(", "));
             return Ok(());
         }
         let verb = if self.check { " would" } else { "" };
@@ -98,10 +110,17 @@ impl Options {
         let registries = toml_file::table_mut(doc.as_table_mut(), "registries", path)?;
         let mut every_feed_has_provider = true;
         for feed in feeds {
-            let name = feed.name.as_str();
+            let (name, index) = (feed.name.as_str(), feed.index.as_str());
             let Some(entry) = registries.get_mut(name) else {
-                registries.insert(name, new_feed(feed, as_tables));
-                findings.changes.push(format!("add feed {name} = {}", feed.index));
+                let new = [("index", index)];
+                registries.insert(
+                    name,
+                    match as_tables {
+                        true => Item::Table(Table::from_iter(new)),
+                        false => Item::Value(Value::InlineTable(InlineTable::from_iter(new))),
+                    },
+                );
+                findings.changes.push(format!("add feed {name} = {index}"));
                 every_feed_has_provider = false;
                 continue;
             };
@@ -110,15 +129,14 @@ impl Options {
             })?;
             every_feed_has_provider &= entry.contains_key("credential-provider");
             match entry.get("index").and_then(|i| i.as_str()) {
-                Some(index) if index == feed.index => {}
+                Some(current) if current == index => {}
                 Some(other) if !self.force => findings.warnings.push(format!(
-                    "registries.{name} in {path} has index {other}, the repo uses {}; left alone \
-                     (run `cargo xtask setup --force` to replace it)",
-                    feed.index
+                    "registries.{name} in {path} has index {other}, the repo uses {index}; left alone (run \
+                     `cargo xtask setup --force` to replace it)"
                 )),
                 _ => {
-                    set_keeping_decor(entry, "index", feed.index.as_str().into());
-                    findings.changes.push(format!("set registries.{name}.index = {}", feed.index));
+                    set_keeping_decor(entry, "index", index.into());
+                    findings.changes.push(format!("set registries.{name}.index = {index}"));
                 }
             }
         }
@@ -137,16 +155,16 @@ impl Options {
     ) -> anyhow::Result<()> {
         let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
         let key = "global-credential-providers";
-        let current: Option<Vec<String>> = match registry.get(key) {
-            None => None,
-            Some(item) => Some(
-                item.as_array()
-                    .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect())
-                    .with_context(|| {
-                        format!("registry.{key} in {path} is not a list of strings; fix it and run again")
-                    })?,
-            ),
-        };
+        let current: Option<Vec<String>> = registry
+            .get(key)
+            .map(|item| {
+                let list =
+                    item.as_array().and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect());
+                list.with_context(|| {
+                    format!("registry.{key} in {path} is not a list of strings; fix it and run again")
+                })
+            })
+            .transpose()?;
         let mut wanted = current.clone().unwrap_or_default();
         if self.keychain {
             for provider in ["cargo:token", KEYCHAIN_PROVIDER] {
@@ -166,50 +184,12 @@ impl Options {
     }
 }
 
-/// A feed's new entry, as a table or an inline table.
-fn new_feed(feed: &Registry, as_table: bool) -> Item {
-    if as_table {
-        let mut table = toml_edit::Table::new();
-        table.insert("index", feed.index.as_str().into());
-        Item::Table(table)
-    } else {
-        let mut table = InlineTable::new();
-        table.insert("index", feed.index.as_str().into());
-        Item::Value(Value::InlineTable(table))
-    }
-}
-
 /// Replaces a value but keeps the comments and spacing around the old one.
 fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
     if let Some(old) = table.get(key).and_then(Item::as_value) {
         *value.decor_mut() = old.decor().clone();
     }
     table.insert(key, Item::Value(value));
-}
-
-fn names(feeds: &[Registry]) -> String {
-    feeds.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
-}
-
-fn version_warning() -> Option<String> {
-    match crate::cargo::version() {
-        Ok((major, minor)) if (major, minor) < (1, 74) => Some(format!(
-            "cargo {major}.{minor} is older than 1.74, the first with stable registry \
-             authentication: run `rustup update stable`"
-        )),
-        Ok(_) => None,
-        Err(err) => Some(format!("{err:#}")),
-    }
-}
-
-/// The how-to's `[unstable] registry-auth = true` is stable since cargo 1.74: stable
-/// ignores it and nightly warns about it.
-fn unstable_key_warning(path: &Utf8Path) -> Option<String> {
-    let doc = toml_file::read(path).ok()?;
-    doc.get("unstable")?.get("registry-auth")?;
-    Some(format!(
-        "{path} sets `[unstable] registry-auth`, stable since cargo 1.74 and ignored: delete that line"
-    ))
 }
 
 #[cfg(test)]

@@ -4,11 +4,9 @@
 use anyhow::bail;
 
 use crate::az::Az;
-use crate::cargo;
 use crate::feeds::{self, Registry};
-use crate::gha;
-use crate::global_config;
-use crate::secret::{PatToken, SecretEnv};
+use crate::secret::{PatToken, Secret, SecretEnv};
+use crate::{cargo, gha, global_config, provider};
 
 /// Flags every login task shares.
 #[derive(clap::Args)]
@@ -44,8 +42,8 @@ pub struct CargoLogin {
     #[arg(long)]
     pub provider: bool,
     /// With `--provider`: replace a `credential-provider` you set for a feed yourself
-    /// (by default the run stops and leaves it alone). It is kept in a comment beside
-    /// the setting, and `cargo xtask cargo-logout` puts it back as it was.
+    /// (by default the run stops). It is kept in a comment beside the setting, and
+    /// `cargo xtask cargo-logout` puts it back as it was.
     #[arg(long, requires = "provider")]
     pub force: bool,
     #[command(flatten)]
@@ -60,12 +58,11 @@ impl CargoLogin {
             az.login_interactive()?;
         }
         if self.provider {
-            crate::provider::enable(&feeds, &az, self.force)?;
+            provider::enable(&feeds, &az, self.force)?;
             return self.flags.check(&feeds, &SecretEnv::default(), &[]);
         }
-        // A stored token and provider mode exclude each other: `cargo login` is
-        // unsupported for a feed whose provider is a command.
-        crate::provider::disable(&feeds, "cargo-login")?;
+        // `cargo login` is unsupported for a feed whose provider is a command.
+        provider::disable(&feeds, "cargo-login")?;
         let token = az.access_token()?;
         gha::mask(&token.header.forms());
         for feed in &feeds {
@@ -109,24 +106,22 @@ impl CargoLoginCi {
         let pat = PatToken::from_env(&self.pat_env)?;
         gha::mask(&pat.forms());
         let header = pat.header();
-        if self.github_env {
-            let feeds = feeds::select(&self.flags.registries)?;
+        if !self.github_env {
+            let feeds = self.flags.prepare()?;
             for feed in &feeds {
-                let token_var = feed.env_var("token");
-                let provider_var = feed.env_var("credential-provider");
-                gha::export_env(&token_var, header.secret())?;
-                gha::export_plain(&provider_var, "cargo:token")?;
-                eprintln!("cargo-login-ci: exported {token_var} and {provider_var} to later steps");
+                cargo::login(feed, &header)?;
+                eprintln!("cargo-login-ci: stored the PAT for {}", feed.name);
             }
-            let exported = cargo::token_env(&feeds, &header, &pat.forms());
-            return self.flags.check(&feeds, &exported, &pat.forms());
+            return self.flags.check(&feeds, &SecretEnv::default(), &pat.forms());
         }
-        let feeds = self.flags.prepare()?;
+        let feeds = feeds::select(&self.flags.registries)?;
         for feed in &feeds {
-            cargo::login(feed, &header)?;
-            eprintln!("cargo-login-ci: stored the PAT for {}", feed.name);
+            let (token_var, provider_var) = (feed.env_var("token"), feed.env_var("credential-provider"));
+            gha::export_env(&token_var, header.secret())?;
+            gha::export_env(&provider_var, &Secret::new("cargo:token".into()))?;
+            eprintln!("cargo-login-ci: exported {token_var} and {provider_var} to later steps");
         }
-        self.flags.check(&feeds, &SecretEnv::default(), &pat.forms())
+        self.flags.check(&feeds, &cargo::token_env(&feeds, &header, &pat.forms()), &pat.forms())
     }
 }
 
@@ -145,7 +140,7 @@ impl CargoLogout {
     pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::select(&self.registries)?;
         // First: `cargo logout` is unsupported while provider mode is on.
-        crate::provider::disable(&feeds, "cargo-logout")?;
+        provider::disable(&feeds, "cargo-logout")?;
         for feed in feeds {
             cargo::logout(&feed)?;
             eprintln!("cargo-logout: no token stored for {} any more", feed.name);
@@ -164,14 +159,10 @@ impl LoginFlags {
         Ok(feeds)
     }
 
-    /// `cargo login` does not ask the feed whether a token is good: ask it now, with a
-    /// real request through cargo, and fail naming every feed that said no. `forms`
-    /// are the secrets of this run, redacted from whatever the feeds answer.
+    /// Asks each feed, with a real request through cargo, whether the token is good;
+    /// `forms` are this run's secrets, redacted from whatever the feeds answer.
     fn check(&self, feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<()> {
-        if self.no_check {
-            return Ok(());
-        }
-        let failed = crate::access::check_feeds(feeds, env, forms)?;
+        let failed = if self.no_check { Vec::new() } else { crate::access::check_feeds(feeds, env, forms)? };
         if !failed.is_empty() {
             bail!("access check failed for {}", failed.join(", "));
         }

@@ -121,7 +121,7 @@ impl AuthHeader {
 /// shorter form), then every `Basic`/`Bearer` credential, known or not.
 pub fn redact(text: &str, forms: &[String]) -> String {
     let mut forms: Vec<&String> = forms.iter().filter(|f| !f.is_empty()).collect();
-    forms.sort_by(|a, b| b.len().cmp(&a.len()));
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     let text =
         forms.into_iter().fold(text.to_owned(), |text, form| text.replace(form.as_str(), "<redacted>"));
     redact_auth_schemes(&text)

@@ -1,5 +1,4 @@
-//! `cargo xtask setup`: the one-time set-up of the original how-to, as a task; the
-//! work is [`crate::global_config`], which the login tasks run too.
+//! `cargo xtask setup`: the work is [`crate::global_config`], which logins run too.
 
 use crate::{feeds, global_config};
 
@@ -30,8 +29,7 @@ pub struct Setup {
 impl Setup {
     pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::all()?;
-        let options =
-            global_config::Options { check: self.check, keychain: self.keychain, force: self.force };
-        options.ensure(&feeds)
+        global_config::Options { check: self.check, keychain: self.keychain, force: self.force }
+            .ensure(&feeds)
     }
 }
