@@ -99,10 +99,8 @@ struct Target {
 impl RotatePat {
     pub fn run(self) -> anyhow::Result<()> {
         // Every input is checked before anything is created or stored.
-        let secret = self
-            .secret
-            .clone()
-            .unwrap_or_else(|| ["ADO_CARGO_RO_PAT", "ADO_CARGO_RW_PAT"][self.access as usize].to_owned());
+        let default_secret = ["ADO_CARGO_RO_PAT", "ADO_CARGO_RW_PAT"][self.access as usize];
+        let secret = self.secret.clone().unwrap_or_else(|| default_secret.to_owned());
         gh::check_secret_name(&secret)?;
         let repo = match &self.repo {
             Some(repo) => gh::check_repo(repo).map(|()| repo.clone())?,
@@ -132,32 +130,25 @@ impl RotatePat {
         }
         let az = Az::find()?;
         let valid_to = timestamp(now_secs() + u64::from(self.days) * 86_400);
+        let (quoted_name, scope, until) = (json::quote(&name), self.access.scope(), json::quote(&valid_to));
         let body = format!(
-            "{{\"displayName\": {}, \"scope\": {}, \"validTo\": {}, \"allOrgs\": false}}",
-            json::quote(&name),
-            json::quote(self.access.scope()),
-            json::quote(&valid_to),
+            r#"{{"displayName": {quoted_name}, "scope": "{scope}", "validTo": {until}, "allOrgs": false}}"#
         );
         let uri =
             format!("https://vssps.dev.azure.com/{org}/_apis/tokens/pats?api-version={PAT_API_VERSION}");
-        eprintln!(
-            "rotate-pat: creating PAT \"{name}\" in {org} (scope {}, valid to {valid_to})",
-            self.access.scope()
-        );
+        eprintln!("rotate-pat: creating PAT \"{name}\" in {org} (scope {scope}, valid to {valid_to})");
         let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY))?;
         // From here on every failure goes through `asked.fail`, which revokes the PAT
         // or says it is live.
-        let mut asked = Asked { az: &az, org: &org, name: &name, id: None, existence: Existence::Possible };
-        let stored = read_answer(&answer, self.access, &mut asked)
+        let (access, existence) = (self.access, Existence::Possible);
+        let mut asked = Asked { az: &az, org: &org, name: &name, access, id: None, existence };
+        let stored = read_answer(&mut asked, &answer)
             .and_then(|(pat, answered)| to.check_and_store(&pat, false).map(|()| answered));
         let valid_to = stored.map_err(|err| asked.fail(err))?.unwrap_or(valid_to);
+        let (secret, repo, access, page) = (&to.secret, &to.repo, self.access.word(), tokens_page(&org));
         eprintln!(
-            "rotate-pat: {} of {} now holds the new PAT \"{name}\" ({} access, valid to {valid_to}); revoke \
-             the old one at {}",
-            to.secret,
-            to.repo,
-            self.access.word(),
-            tokens_page(&org)
+            "rotate-pat: {secret} of {repo} now holds the new PAT \"{name}\" ({access} access, valid to {valid_to}); \
+             revoke the old one at {page}"
         );
         Ok(())
     }
@@ -168,40 +159,35 @@ impl Target {
     /// Microsoft's pipeline task hands it over), then `gh secret set`: on any failure
     /// the secret is untouched.
     fn check_and_store(&self, pat: &PatToken, write_unverified: bool) -> anyhow::Result<()> {
-        let env = crate::cargo::token_env(&self.feeds, &pat.header(), &pat.forms());
-        let failed = check_feeds(&self.feeds, &env, &pat.forms())?;
+        let Target { feeds, gh, secret, repo } = self;
+        let failed =
+            check_feeds(feeds, &crate::cargo::token_env(feeds, &pat.header(), &pat.forms()), &pat.forms())?;
         if !failed.is_empty() {
             bail!(
-                "the new PAT does not work for {}: {} of {} was left unchanged",
-                failed.join(", "),
-                self.secret,
-                self.repo
+                "the new PAT does not work for {}: {secret} of {repo} was left unchanged",
+                failed.join(", ")
             );
         }
         if write_unverified {
             // Only publishing proves write access, and a published version is final.
             let message = format!(
-                "write access was NOT verified: the feed check only reads, and only publishing proves \
-                 write access. Make sure this PAT has the scope Packaging (Read & write) before a release \
-                 relies on {}",
-                self.secret
+                "write access was NOT verified: the feed check only reads, and only publishing proves write \
+                 access. Make sure this PAT has the scope Packaging (Read & write) before a release relies on {secret}"
             );
             gha::warning(&message);
             eprintln!("warning: {message}");
         }
-        self.gh.ensure_logged_in()?;
-        self.gh.secret_set(&self.secret, &self.repo, pat.secret())
+        gh.ensure_logged_in()?;
+        gh.secret_set(secret, repo, pat.secret())
     }
 }
 
-/// What is known of whether the PAT asked for exists.
+/// Whether the PAT asked for exists: maybe (the answer is unread or unreadable), for
+/// certain (the answer carried it), or not (`patTokenError` said why).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Existence {
-    /// The answer is not read yet, or unreadable: Azure DevOps may have created it.
     Possible,
-    /// The answer carried the PAT.
     Certain,
-    /// The answer said why no PAT was created (`patTokenError`).
     Refused,
 }
 
@@ -210,6 +196,7 @@ struct Asked<'a> {
     az: &'a Az,
     org: &'a str,
     name: &'a str,
+    access: PatAccess,
     id: Option<String>,
     existence: Existence,
 }
@@ -260,11 +247,8 @@ const ANSWER_QUERY: &str =
 
 /// The PAT and its expiry from the PAT API's answer, telling `asked` what revoking
 /// takes as soon as it is known. Errors name fields, never their values.
-fn read_answer(
-    answer: &Secret,
-    access: PatAccess,
-    asked: &mut Asked,
-) -> anyhow::Result<(PatToken, Option<String>)> {
+fn read_answer(asked: &mut Asked, answer: &Secret) -> anyhow::Result<(PatToken, Option<String>)> {
+    let access = asked.access;
     let fields = az::tsv_fields(answer.expose());
     let field = |i: usize| fields.get(i).copied().flatten();
     // az prints an answer that is no JSON as it came (a proxy's HTML page).
@@ -309,9 +293,7 @@ fn read_answer(
 
 fn pat_error_hint(error: &str) -> &'static str {
     match error {
-        "patLifespanPolicyViolation" => {
-            " (your organisation limits how long a PAT may live: pass a smaller --days)"
-        }
+        "patLifespanPolicyViolation" => " (your organisation limits a PAT's lifetime: pass a smaller --days)",
         "duplicateDisplayName" => " (a PAT of that name exists: pass another --name)",
         "invalidScope" | "fullScopePatPolicyViolation" => " (your organisation does not allow this scope)",
         "userNotAuthorized" | "accessDenied" => " (your account may not create PATs in this organisation)",
