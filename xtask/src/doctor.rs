@@ -7,7 +7,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, Item};
 
 use crate::az::Az;
-use crate::cargo::{self, Access};
+use crate::cargo::Access;
 use crate::cargo_home::{credentials_path, global_config};
 use crate::feeds::{self, Registry};
 use crate::gh::Gh;
@@ -45,14 +45,7 @@ struct Configs {
 impl Doctor {
     pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::select(&self.registries)?;
-        match cargo::version() {
-            Ok((major, minor)) if (major, minor) < (1, 74) => println!(
-                "cargo: {major}.{minor}, older than 1.74 (the first with stable registry authentication): \
-                 run `rustup update stable`"
-            ),
-            Ok((major, minor)) => println!("cargo: {major}.{minor}"),
-            Err(err) => println!("cargo: {err:#}"),
-        }
+        println!("cargo: {}", crate::global_config::cargo_version().unwrap_or_else(|why| why));
         let global = global_config()?;
         println!("global config: {}", global.path);
         if let Some(warning) = global.ignored_warning() {

@@ -55,14 +55,7 @@ impl Options {
             toml_file::update(path, &mut plan)?
         };
         findings.warnings.extend(config.ignored_warning());
-        findings.warnings.extend(match crate::cargo::version() {
-            Ok((major, minor)) if (major, minor) < (1, 74) => Some(format!(
-                "cargo {major}.{minor} is older than 1.74, the first with stable registry authentication: run \
-                 `rustup update stable`"
-            )),
-            Ok(_) => None,
-            Err(err) => Some(format!("{err:#}")),
-        });
+        findings.warnings.extend(cargo_version().err());
         // The how-to's `[unstable] registry-auth` is stable since 1.74: ignored, or warned about.
         for file in [path.clone(), crate::project_root().join(feeds::CONFIG_PATH)] {
             if toml_file::read(&file)
@@ -181,6 +174,18 @@ impl Options {
             set_keeping_decor(registry, key, Value::Array(list));
         }
         Ok(())
+    }
+}
+
+/// Cargo's version, or why it will not do: 1.74 made registry authentication stable.
+pub fn cargo_version() -> Result<String, String> {
+    match crate::cargo::version() {
+        Ok((major, minor)) if (major, minor) < (1, 74) => Err(format!(
+            "cargo {major}.{minor} is older than 1.74, the first with stable registry authentication: run \
+             `rustup update stable`"
+        )),
+        Ok((major, minor)) => Ok(format!("{major}.{minor}")),
+        Err(err) => Err(format!("{err:#}")),
     }
 }
 
