@@ -17,13 +17,11 @@ use crate::{gha, provider, toml_file};
 
 /// Check, per feed, whether cargo can use it, and say why not.
 ///
-/// For each feed: whether your global cargo config defines it, which credential
-/// provider cargo will use, where the token comes from (credentials file,
-/// environment, provider command, none), and the verdict of a real authenticated
-/// request through cargo: ok, token rejected, or unreachable. Also cargo's version
-/// and whether az and gh are present and logged in. Exits non-zero when any feed
-/// fails; under GitHub Actions each failure is also an error annotation. Never
-/// prints a token.
+/// For each feed: whether your global cargo config defines it, the credential
+/// provider cargo will use, where the token comes from, and the verdict of a real
+/// authenticated request through cargo. Also cargo's version and whether az and gh
+/// are logged in. Exits non-zero when a feed fails (an error annotation under GitHub
+/// Actions). Never prints a token.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  cargo xtask doctor\n  cargo xtask doctor --registry hyperlight_redist")]
 pub struct Doctor {

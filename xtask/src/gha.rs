@@ -14,9 +14,9 @@ pub fn is_actions() -> bool {
 
 /// Registers every form of a secret with the log masker: call it before anything
 /// could print one.
-pub fn mask<S: AsRef<str>>(forms: &[S]) {
+pub fn mask(forms: &[String]) {
     // A line break would end the command early: each line is masked.
-    let lines = forms.iter().flat_map(|form| form.as_ref().lines()).filter(|l| !l.trim().is_empty());
+    let lines = forms.iter().flat_map(|form| form.lines()).filter(|l| !l.trim().is_empty());
     lines.for_each(|line| command("add-mask", line));
 }
 

@@ -79,11 +79,10 @@ impl CargoLogin {
 
 /// Log cargo in to the feeds with a PAT (CI; replaces the bash and PowerShell recipes).
 ///
-/// Reads an Azure DevOps PAT with the Packaging scope from an environment variable,
-/// and stores `Basic base64("PAT:" + pat)` for every feed through `cargo login`'s
-/// stdin, or with `--github-env` hands it to the later steps of a GitHub Actions job
-/// instead of writing any file. Under GitHub Actions every form of the PAT is masked
-/// before anything else is printed.
+/// Reads an Azure DevOps PAT with the Packaging scope from an environment variable and
+/// stores `Basic base64("PAT:" + pat)` for every feed through `cargo login`'s stdin,
+/// or with `--github-env` hands it to the job's later steps, writing no file. Under
+/// GitHub Actions every form of the PAT is masked first.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  PAT=... cargo xtask cargo-login-ci\n  cargo xtask cargo-login-ci --pat-env ADO_CARGO_RW_PAT\n  cargo xtask cargo-login-ci --github-env"

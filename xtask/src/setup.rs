@@ -5,9 +5,8 @@ use crate::{feeds, global_config};
 /// Make your global cargo config ready for the feeds (one time per machine).
 ///
 /// Defines every feed of the repo's `.cargo/config.toml` in `$CARGO_HOME/config.toml`
-/// (so crates outside this repo can use them too) and makes sure a credential
-/// provider is configured, without which cargo refuses authenticated feeds.
-/// Comments and layout of the file are kept; a second run writes nothing.
+/// (for crates outside this repo too) and a credential provider, without which cargo
+/// refuses authenticated feeds. Comments and layout are kept; a second run writes nothing.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  cargo xtask setup\n  cargo xtask setup --check\n  cargo xtask setup --keychain"
