@@ -192,8 +192,8 @@ pub fn disable(feeds: &[Registry], task: &str) -> anyhow::Result<()> {
             }
             let restored = restore_kept(doc, feed, &path)?;
             said.push(match restored {
-                true => format!("put back your own registries.{feed}.credential-provider in {path}"),
-                false => format!("removed registries.{feed}.credential-provider from {path}"),
+                true => format!("{feed}: put back your own registries.{feed}.credential-provider in {path}"),
+                false => format!("{feed}: removed registries.{feed}.credential-provider from {path}"),
             });
             removed |= !restored;
         }
