@@ -3,7 +3,7 @@
 //! tasks first thing.
 
 use anyhow::{Context, bail};
-use camino::Utf8Path;
+use camino::Utf8PathBuf;
 use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::cargo_home::global_config;
@@ -30,11 +30,14 @@ const KEYCHAIN_PROVIDER: &str = if cfg!(windows) {
     "cargo:libsecret"
 };
 
-/// Edits to make, and what only the user can decide.
+/// Edits to make in the file at `path`, and what only the user can decide.
 #[derive(Default)]
 struct Findings {
+    path: Utf8PathBuf,
     changes: Vec<String>,
     warnings: Vec<String>,
+    /// A feed has no `credential-provider` of its own.
+    feed_without_provider: bool,
 }
 
 impl Options {
@@ -45,9 +48,9 @@ impl Options {
         let mut findings = Findings::default();
         // Planned again under the lock when another run changed the file meanwhile.
         let mut plan = |doc: &mut DocumentMut| {
-            findings = Findings::default();
-            let every_feed_has_provider = self.apply_feeds(doc, path, feeds, &mut findings)?;
-            self.apply_providers(doc, path, every_feed_has_provider, &mut findings)
+            findings = Findings { path: path.clone(), ..Findings::default() };
+            self.apply_feeds(doc, feeds, &mut findings)?;
+            self.apply_providers(doc, &mut findings)
         };
         let written = if self.check {
             Edit::plan(path, &mut plan).map(|_| false)?
@@ -87,21 +90,19 @@ impl Options {
         Ok(())
     }
 
-    /// Adds or fixes each feed's entry in `[registries]`; returns whether every feed
-    /// already had its own `credential-provider`.
+    /// Adds or fixes each feed's entry in `[registries]`.
     fn apply_feeds(
         &self,
         doc: &mut DocumentMut,
-        path: &Utf8Path,
         feeds: &[Registry],
         findings: &mut Findings,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<()> {
+        let path = &findings.path;
         // New feeds follow the file's style: `[registries.NAME]` tables, or else the
         // how-to's `NAME = { index = "…" }` lines.
         let as_tables =
             doc.get("registries").and_then(Item::as_table).is_some_and(|t| t.is_implicit() && !t.is_empty());
         let registries = toml_file::table_mut(doc.as_table_mut(), "registries", path)?;
-        let mut every_feed_has_provider = true;
         for feed in feeds {
             let (name, index) = (feed.name.as_str(), feed.index.as_str());
             let Some(entry) = registries.get_mut(name) else {
@@ -114,13 +115,13 @@ impl Options {
                     },
                 );
                 findings.changes.push(format!("add feed {name} = {index}"));
-                every_feed_has_provider = false;
+                findings.feed_without_provider = true;
                 continue;
             };
             let entry = entry.as_table_like_mut().with_context(|| {
                 format!("registries.{name} in {path} is not a table; fix it and run again")
             })?;
-            every_feed_has_provider &= entry.contains_key("credential-provider");
+            findings.feed_without_provider |= !entry.contains_key("credential-provider");
             match entry.get("index").and_then(|i| i.as_str()) {
                 Some(current) if current == index => {}
                 Some(other) if !self.force => findings.warnings.push(format!(
@@ -133,19 +134,14 @@ impl Options {
                 }
             }
         }
-        Ok(every_feed_has_provider)
+        Ok(())
     }
 
     /// Sets `registry.global-credential-providers`: `cargo:token` when a feed has no
     /// provider of its own (cargo needs one for an auth-required registry), and the
     /// keychain when asked.
-    fn apply_providers(
-        &self,
-        doc: &mut DocumentMut,
-        path: &Utf8Path,
-        every_feed_has_provider: bool,
-        findings: &mut Findings,
-    ) -> anyhow::Result<()> {
+    fn apply_providers(&self, doc: &mut DocumentMut, findings: &mut Findings) -> anyhow::Result<()> {
+        let path = &findings.path;
         let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
         let key = "global-credential-providers";
         let current: Option<Vec<String>> = registry
@@ -165,7 +161,7 @@ impl Options {
                     wanted.push(provider.to_owned());
                 }
             }
-        } else if wanted.is_empty() && !every_feed_has_provider {
+        } else if wanted.is_empty() && findings.feed_without_provider {
             wanted.push("cargo:token".to_owned());
         }
         if current.as_ref() != Some(&wanted) && !wanted.is_empty() {
@@ -210,10 +206,9 @@ mod tests {
 
     fn apply(setup: &Options, text: &str) -> (String, Findings) {
         let mut doc: DocumentMut = text.parse().unwrap();
-        let mut findings = Findings::default();
-        let path = Utf8Path::new("config.toml");
-        let every_feed_has_provider = setup.apply_feeds(&mut doc, path, &feeds(), &mut findings).unwrap();
-        setup.apply_providers(&mut doc, path, every_feed_has_provider, &mut findings).unwrap();
+        let mut findings = Findings { path: "config.toml".into(), ..Findings::default() };
+        setup.apply_feeds(&mut doc, &feeds(), &mut findings).unwrap();
+        setup.apply_providers(&mut doc, &mut findings).unwrap();
         (doc.to_string(), findings)
     }
 
