@@ -26,16 +26,12 @@ pub struct AccessToken {
 }
 
 pub struct Az {
-    path: Utf8PathBuf,
+    pub path: Utf8PathBuf,
 }
 
 impl Az {
     pub fn find() -> anyhow::Result<Az> {
         Ok(Az { path: tool::AZ.find()? })
-    }
-
-    pub fn path(&self) -> &Utf8PathBuf {
-        &self.path
     }
 
     fn call(&self, label: String, args: &[&str]) -> Program {

@@ -74,11 +74,10 @@ impl Doctor {
                 failed.push(format!("{} ({access})", feed.name));
             }
         }
-        let az = Az::find().map(|az| (az.path().clone(), login_state(az.account_show(), "run `az login`")));
-        println!("az: {}", tool_status(az, ""));
-        let gh =
-            Gh::find().map(|gh| (gh.path().clone(), login_state(gh.auth_status(), "run `gh auth login`")));
-        println!("gh: {}", tool_status(gh, "; needed by rotate-pat only"));
+        let az = Az::find().map(|az| (az.path.clone(), az.account_show()));
+        println!("az: {}", cli_status(az, "run `az login`", ""));
+        let gh = Gh::find().map(|gh| (gh.path.clone(), gh.auth_status()));
+        println!("gh: {}", cli_status(gh, "run `gh auth login`", "; needed by rotate-pat only"));
         if !failed.is_empty() {
             bail!("{} of {} feed(s) failed: {}", failed.len(), feeds.len(), failed.join(", "));
         }
@@ -213,20 +212,15 @@ fn read_optional(what: &str, path: &Utf8Path) -> Option<DocumentMut> {
     })
 }
 
-/// A CLI's path and login state, or why it was not found.
-fn tool_status(found: anyhow::Result<(Utf8PathBuf, String)>, note: &str) -> String {
+/// A CLI's path and whether it is logged in (else `fix`), or why it was not found.
+fn cli_status(found: anyhow::Result<(Utf8PathBuf, Result<(), RunError>)>, fix: &str, note: &str) -> String {
     match found {
-        Ok((path, state)) => format!("{path} ({state}{note})"),
+        Ok((path, Ok(()))) => format!("{path} (logged in{note})"),
+        Ok((path, Err(RunError { kind: RunErrorKind::Exit { .. }, .. }))) => {
+            format!("{path} (not logged in: {fix}{note})")
+        }
+        Ok((path, Err(err))) => format!("{path} (cannot tell whether it is logged in: {err}{note})"),
         Err(err) => format!("{err:#}{note}"),
-    }
-}
-
-/// Logged in, not logged in (and `fix`), or why it could not tell.
-fn login_state(result: Result<(), RunError>, fix: &str) -> String {
-    match result {
-        Ok(()) => "logged in".into(),
-        Err(RunError { kind: RunErrorKind::Exit { .. }, .. }) => format!("not logged in: {fix}"),
-        Err(err) => format!("cannot tell whether it is logged in: {err}"),
     }
 }
 

@@ -15,16 +15,12 @@ use crate::tool;
 const GH_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Gh {
-    path: Utf8PathBuf,
+    pub path: Utf8PathBuf,
 }
 
 impl Gh {
     pub fn find() -> anyhow::Result<Gh> {
         Ok(Gh { path: tool::GH.find()? })
-    }
-
-    pub fn path(&self) -> &Utf8PathBuf {
-        &self.path
     }
 
     /// Whether `gh auth status` is happy; else gh's own words, which name the host and

@@ -69,10 +69,8 @@ impl CargoLogin {
             cargo::login(feed, &token.header)?;
             eprintln!("cargo-login: stored a bearer token for {}", feed.name);
         }
-        eprintln!(
-            "cargo-login: the token expires at {}; run `cargo xtask cargo-login` again then",
-            token.expires_on
-        );
+        let expires = &token.expires_on;
+        eprintln!("cargo-login: the token expires at {expires}; run `cargo xtask cargo-login` again then");
         self.flags.check(&feeds, &SecretEnv::default(), &token.header.forms())
     }
 }

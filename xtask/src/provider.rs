@@ -63,7 +63,7 @@ const KEPT_MARKER: &str = "# cargo xtask: previous ";
 /// A feed's own provider stops the run, unless `force`: then it is kept in a comment.
 pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     let path = global_config()?.path;
-    let wanted = command(az.path());
+    let wanted = command(&az.path);
     let turn_on = |doc: &mut DocumentMut| -> anyhow::Result<()> {
         if !force {
             refuse_foreign_providers(doc, feeds, &path)?;
@@ -88,8 +88,7 @@ pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     for feed in feeds {
         eprintln!(
             "cargo-login: {} asks `{} account get-access-token` for a fresh token on each use; nothing stored",
-            feed.name,
-            az.path()
+            feed.name, az.path
         );
     }
     Ok(())

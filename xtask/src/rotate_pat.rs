@@ -140,8 +140,8 @@ impl RotatePat {
         let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY))?;
         // From here on every failure goes through `asked.fail`, which revokes the PAT
         // or says it is live.
-        let (access, existence) = (self.access, Existence::Possible);
-        let mut asked = Asked { az: &az, org: &org, name: &name, access, id: None, existence };
+        let mut asked =
+            Asked { az: &az, org: &org, name: &name, access: self.access, id: None, created: None };
         let stored = read_answer(&mut asked, &answer)
             .and_then(|(pat, answered)| to.check_and_store(&pat, false).map(|()| answered));
         let valid_to = stored.map_err(|err| asked.fail(err))?.unwrap_or(valid_to);
@@ -182,15 +182,6 @@ impl Target {
     }
 }
 
-/// Whether the PAT asked for exists: maybe (the answer is unread or unreadable), for
-/// certain (the answer carried it), or not (`patTokenError` said why).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Existence {
-    Possible,
-    Certain,
-    Refused,
-}
-
 /// A PAT this run asked for and has not stored: what revoking it takes.
 struct Asked<'a> {
     az: &'a Az,
@@ -198,7 +189,9 @@ struct Asked<'a> {
     name: &'a str,
     access: PatAccess,
     id: Option<String>,
-    existence: Existence,
+    /// Whether the PAT exists: `Some(true)` when the answer carried it, `Some(false)`
+    /// when `patTokenError` said why not, `None` when unread or unreadable (it may).
+    created: Option<bool>,
 }
 
 impl Asked<'_> {
@@ -206,8 +199,8 @@ impl Asked<'_> {
     /// followed by what the user must do.
     fn fail(&self, err: anyhow::Error) -> anyhow::Error {
         let (name, org, page) = (self.name, self.org, tokens_page(self.org));
-        let left_live = match (&self.id, self.existence) {
-            (_, Existence::Refused) => return err,
+        let left_live = match (&self.id, self.created) {
+            (_, Some(false)) => return err,
             (Some(id), _) => {
                 let uri = format!(
                     "https://vssps.dev.azure.com/{org}/_apis/tokens/pats?authorizationId={id}\
@@ -223,11 +216,11 @@ impl Asked<'_> {
                      --resource {AZURE_DEVOPS_RESOURCE}"
                 )
             }
-            (None, Existence::Certain) => format!(
+            (None, Some(true)) => format!(
                 "the new PAT \"{name}\" of {org} is LIVE and stored nowhere, and this run cannot revoke it \
                  (the answer held no authorizationId): revoke it at {page}"
             ),
-            (None, Existence::Possible) => format!(
+            (None, None) => format!(
                 "Azure DevOps may have created the PAT \"{name}\" of {org} all the same: look for it at \
                  {page} and revoke it"
             ),
@@ -259,12 +252,12 @@ fn read_answer(asked: &mut Asked, answer: &Secret) -> anyhow::Result<(PatToken, 
     let (error, token) = (field(0), field(2));
     asked.id = field(1).map(str::to_owned);
     if token.is_some() || asked.id.is_some() {
-        asked.existence = Existence::Certain;
+        asked.created = Some(true);
     }
     match error {
         None | Some("none") => {}
-        Some(error) if asked.existence == Existence::Possible => {
-            asked.existence = Existence::Refused;
+        Some(error) if asked.created.is_none() => {
+            asked.created = Some(false);
             bail!("Azure DevOps refused to create the PAT: {error}{}", pat_error_hint(error));
         }
         Some(error) => bail!("Azure DevOps' answer reports the error `{error}` and a PAT all the same"),
