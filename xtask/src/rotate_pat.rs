@@ -1,7 +1,7 @@
 //! `cargo xtask rotate-pat`: a new PAT, proven to work before it replaces the secret.
 //! A PAT this run created is revoked, or reported as live, on every failure after it.
 
-use std::io::{IsTerminal, Read};
+use std::io::{ErrorKind, IsTerminal, Read};
 
 use anyhow::{Context, anyhow, bail};
 
@@ -326,9 +326,7 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     if stdin.is_terminal() {
         return match rpassword::prompt_password("Paste the PAT and press Enter (it is not shown): ") {
             Ok(line) => PatToken::parse(line, "the PAT typed in"),
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {
-                Err(crate::interrupt::Interrupted.into())
-            }
+            Err(err) if err.kind() == ErrorKind::Interrupted => Err(crate::interrupt::Interrupted.into()),
             Err(err) => Err(err).context("cannot read the PAT from the terminal: pipe it in instead"),
         };
     }

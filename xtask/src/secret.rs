@@ -122,8 +122,10 @@ impl AuthHeader {
 pub fn redact(text: &str, forms: &[String]) -> String {
     let mut forms: Vec<&String> = forms.iter().filter(|f| !f.is_empty()).collect();
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    let text =
-        forms.into_iter().fold(text.to_owned(), |text, form| text.replace(form.as_str(), "<redacted>"));
+    let mut text = text.to_owned();
+    for form in forms {
+        text = text.replace(form.as_str(), "<redacted>");
+    }
     redact_auth_schemes(&text)
 }
 
@@ -138,10 +140,8 @@ pub fn redact_auth_schemes(text: &str) -> String {
         let rest = &text[space + 1..];
         let len = rest.find(|c: char| !c.is_ascii_alphanumeric() && !"-._~+/=".contains(c));
         let len = len.unwrap_or(rest.len());
-        if space >= done
-            && len >= 8
-            && (lower[..space].ends_with("basic") || lower[..space].ends_with("bearer"))
-        {
+        let after_scheme = lower[..space].ends_with("basic") || lower[..space].ends_with("bearer");
+        if after_scheme && space >= done && len >= 8 {
             out.push_str(&text[done..=space]);
             out.push_str("<redacted>");
             done = space + 1 + len;
