@@ -185,12 +185,18 @@ pub fn cargo_version() -> Result<String, String> {
     }
 }
 
-/// Replaces a value but keeps the comments and spacing around the old one.
+/// Replaces a value but keeps the comments and spacing around the old one and its key
+/// (`insert` would replace the key too, and the comment line above it).
 fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
-    if let Some(old) = table.get(key).and_then(Item::as_value) {
-        *value.decor_mut() = old.decor().clone();
+    match table.get_mut(key) {
+        Some(Item::Value(old)) => {
+            *value.decor_mut() = old.decor().clone();
+            *old = value;
+        }
+        _ => {
+            table.insert(key, Item::Value(value));
+        }
     }
-    table.insert(key, Item::Value(value));
 }
 
 #[cfg(test)]
@@ -240,6 +246,13 @@ mod tests {
             after.starts_with("[registries.a_feed]\nindex = \"sparse+https://example.com/a/\" # why\n"),
             "{after}"
         );
+    }
+
+    #[test]
+    fn a_forced_index_keeps_the_comment_above_it() {
+        let before = "[registries.a_feed]\n# mine\nindex = \"sparse+https://elsewhere/\"\ncredential-provider = \"cargo:token\"\n";
+        let (after, _) = apply(&Options { force: true, ..Options::default() }, before);
+        assert!(after.contains("# mine\nindex = \"sparse+https://example.com/a/\"\n"), "{after}");
     }
 
     #[test]
