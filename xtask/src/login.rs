@@ -6,7 +6,7 @@ use anyhow::bail;
 use crate::az::Az;
 use crate::feeds::{self, Registry};
 use crate::secret::{PatToken, Secret, SecretEnv};
-use crate::{cargo, gha, global_config, provider};
+use crate::{cargo, gha, provider, setup};
 
 /// Flags every login task shares.
 #[derive(clap::Args)]
@@ -151,7 +151,7 @@ impl LoginFlags {
     fn prepare(&self) -> anyhow::Result<Vec<Registry>> {
         let feeds = feeds::select(&self.registries)?;
         if !self.no_setup {
-            global_config::Options::default().ensure(&feeds)?;
+            setup::Setup::default().ensure(&feeds)?;
         }
         Ok(feeds)
     }
