@@ -1,9 +1,6 @@
-//! Provider mode (`cargo xtask cargo-login --provider`): each feed's
-//! `credential-provider` in the global cargo config runs the Azure CLI
-//! (`cargo:token-from-stdout`), so cargo asks az for a fresh token on each use and
-//! nothing is stored. `cargo xtask cargo-logout` turns it off. A provider the user
-//! chose is replaced only with `--force`, and kept in a comment that `cargo-logout`
-//! turns back into the setting, byte for byte.
+//! Provider mode (`cargo-login --provider`): each feed's `credential-provider` runs
+//! az, so cargo asks for a fresh token on each use and nothing is stored. A provider the
+//! user chose is replaced only with `--force`, kept in a comment `cargo-logout` restores.
 
 use anyhow::{Context, anyhow, bail};
 use camino::Utf8Path;
@@ -27,13 +24,9 @@ pub const BEARER_QUERY: &str = "join(' ', ['Bearer', accessToken])";
 /// spaces (`C:\Program Files\...\az.cmd`), and az's full path, since a bare `az` finds
 /// only `az.exe` on Windows, where az is `az.cmd`.
 pub fn command(az: &Utf8Path) -> Vec<String> {
-    let args = ["account", "get-access-token", "--resource", AZURE_DEVOPS_RESOURCE, "--query", BEARER_QUERY];
-    [TOKEN_FROM_STDOUT, az.as_str()]
-        .iter()
-        .chain(&args)
-        .chain(&["--output", "tsv"])
-        .map(|w| w.to_string())
-        .collect()
+    let words = [TOKEN_FROM_STDOUT, az.as_str(), "account", "get-access-token", "--resource"];
+    let words = [&words[..], &[AZURE_DEVOPS_RESOURCE, "--query", BEARER_QUERY, "--output", "tsv"]].concat();
+    words.into_iter().map(str::to_owned).collect()
 }
 
 /// Whether a `credential-provider` is provider mode's (any az path): only such a value
@@ -44,8 +37,7 @@ pub fn is_az_provider(item: &Item) -> bool {
         && words.iter().any(|w| w == "get-access-token")
 }
 
-/// The words of a `credential-provider`, in either form cargo accepts (a string split
-/// at spaces, or an array).
+/// The words of a `credential-provider`, a string split at spaces or an array.
 pub fn provider_words(item: &Item) -> Vec<String> {
     if let Some(text) = item.as_str() {
         return text.split_whitespace().map(str::to_owned).collect();
@@ -58,9 +50,8 @@ pub fn provider_words(item: &Item) -> Vec<String> {
 /// replaces it: a comment, because cargo could one day refuse an unknown key.
 const KEPT_MARKER: &str = "# cargo xtask: previous ";
 
-/// Turns provider mode on for `feeds`, once az hands out a token (so a missing `az
-/// login` is reported here, not inside a later cargo error), removing stored tokens.
-/// A feed's own provider stops the run, unless `force`: then it is kept in a comment.
+/// Turns provider mode on for `feeds` once az hands out a token (a missing `az login`
+/// is reported here, not in a later cargo error), removing stored tokens.
 pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     let path = global_config()?.path;
     let wanted = command(&az.path);
@@ -94,8 +85,7 @@ pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fails, naming each feed and the file, when a feed has a provider of its own. Its
-/// value is not shown: a command line can hold a token.
+/// Names each feed with a provider of its own, not its value: a command line can hold a token.
 fn refuse_foreign_providers(doc: &DocumentMut, feeds: &[Registry], path: &Utf8Path) -> anyhow::Result<()> {
     let foreign: Vec<String> = feeds
         .iter()
@@ -172,10 +162,8 @@ fn line_key<'a>(doc: &'a mut DocumentMut, feed: &str) -> Option<KeyMut<'a>> {
     }
 }
 
-/// Turns provider mode off for `feeds`, saying what it did per feed (`task:` first):
-/// the user's own provider that `--force` replaced goes back, else provider mode's is
-/// removed. Cargo then still needs `registry.global-credential-providers`, without
-/// which it refuses authenticated feeds.
+/// Turns provider mode off for `feeds`: the provider `--force` replaced goes back, else
+/// provider mode's is removed, and cargo then needs `global-credential-providers`.
 pub fn disable(feeds: &[Registry], task: &str) -> anyhow::Result<()> {
     let path = global_config()?.path;
     if !path.exists() {

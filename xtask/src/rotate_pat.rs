@@ -2,6 +2,7 @@
 //! A PAT this run created is revoked, or reported as live, on every failure after it.
 
 use std::io::{ErrorKind, IsTerminal, Read};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow, bail};
 
@@ -17,12 +18,10 @@ const PAT_API_VERSION: &str = "7.1-preview.1";
 
 /// Create a new Azure DevOps PAT and store it in the repository's GitHub secret.
 ///
-/// Creates the PAT with `az rest` (Azure DevOps' PAT API, scope Packaging read or
-/// read & write), checks it against every feed with a real request through cargo,
-/// and only then stores it with `gh secret set`, the PAT on gh's stdin. The PAT is
-/// never printed; under GitHub Actions it is masked first. If anything fails once
-/// the PAT exists, the secret is left alone and the PAT revoked (or the error says
-/// it is live and how to revoke it). Needs `az login` and `gh auth login` done.
+/// Creates the PAT through Azure DevOps' PAT API, checks it against every feed through
+/// cargo, and only then stores it with `gh secret set`. It is never printed. On any
+/// failure the secret is left alone and the PAT revoked (or the error says how to).
+/// Needs `az login` and `gh auth login`.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   cargo xtask rotate-pat --access read
@@ -122,14 +121,15 @@ impl RotatePat {
 
     fn create_and_store(&self, to: &Target) -> anyhow::Result<()> {
         let org = organization(&to.feeds, self.organization.as_deref())?;
-        let today = &timestamp(now_secs())[..10];
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let today = &timestamp(now)[..10];
         let name =
             self.name.clone().unwrap_or_else(|| format!("hyperlight-cargo-{}-{today}", self.access.word()));
         if name.trim().is_empty() || name.chars().any(char::is_control) || name.len() > 256 {
             bail!("--name must be a line of text (at most 256 bytes)");
         }
         let az = Az::find()?;
-        let valid_to = timestamp(now_secs() + u64::from(self.days) * 86_400);
+        let valid_to = timestamp(now + u64::from(self.days) * 86_400);
         let (quoted_name, scope, until) = (json::quote(&name), self.access.scope(), json::quote(&valid_to));
         let body = format!(
             r#"{{"displayName": {quoted_name}, "scope": "{scope}", "validTo": {until}, "allOrgs": false}}"#
@@ -155,9 +155,7 @@ impl RotatePat {
 }
 
 impl Target {
-    /// A real request per feed through cargo, the PAT in cargo's environment only (as
-    /// Microsoft's pipeline task hands it over), then `gh secret set`: on any failure
-    /// the secret is untouched.
+    /// A real request per feed through cargo, the PAT in its environment, then `gh secret set`.
     fn check_and_store(&self, pat: &PatToken, write_unverified: bool) -> anyhow::Result<()> {
         let Target { feeds, gh, secret, repo } = self;
         let failed =
@@ -195,8 +193,7 @@ struct Asked<'a> {
 }
 
 impl Asked<'_> {
-    /// `err`, after revoking the PAT if it may exist; when that is impossible or fails,
-    /// followed by what the user must do.
+    /// `err`, after revoking the PAT if it may exist, else followed by what the user must do.
     fn fail(&self, err: anyhow::Error) -> anyhow::Error {
         let (name, org, page) = (self.name, self.org, tokens_page(self.org));
         let left_live = match (&self.id, self.created) {
@@ -233,8 +230,7 @@ fn tokens_page(org: &str) -> String {
     format!("https://dev.azure.com/{org}/_usersSettings/tokens")
 }
 
-/// The fields of the PAT API's answer (a `PatTokenResult`) read here, one per line of
-/// az's `--output tsv`.
+/// The fields of the PAT API's `PatTokenResult` read here, one per line of az's tsv.
 const ANSWER_QUERY: &str =
     "[patTokenError, patToken.authorizationId, patToken.token, patToken.scope, patToken.validTo]";
 
@@ -319,8 +315,7 @@ fn organization(feeds: &[Registry], given: Option<&str>) -> anyhow::Result<Strin
     }
 }
 
-/// The PAT from stdin: without echo from a terminal, else everything piped in.
-/// rpassword turns a Ctrl-C at the prompt into SIGINT and an `Interrupted` error.
+/// The PAT from stdin, without echo from a terminal (a Ctrl-C there is `Interrupted`).
 fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
@@ -335,12 +330,7 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     PatToken::parse(text, "the PAT on stdin (--pat-stdin)")
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// ISO 8601 in UTC, the form the PAT API takes for `validTo`, by Howard Hinnant's
-/// `civil_from_days` (proleptic Gregorian): a few lines instead of a date crate.
+/// ISO 8601 in UTC for `validTo`, by Howard Hinnant's `civil_from_days`.
 fn timestamp(secs: u64) -> String {
     let z = (secs / 86_400) as i64 + 719_468;
     let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
