@@ -118,19 +118,12 @@ fn set_provider(
         .or_insert_with(|| Item::Table(toml_edit::Table::from_iter([("index", feed.index.as_str())])))
         .as_table_like_mut()
         .with_context(|| format!("registries.{name} in {path} is not a table; fix it and run again"))?;
-    let mut value = Value::Array(wanted.iter().map(String::as_str).collect::<Array>());
-    let Some(old) = entry.get_mut("credential-provider") else {
-        entry.insert("credential-provider", Item::Value(value));
+    let value = Value::Array(wanted.iter().map(String::as_str).collect::<Array>());
+    let old = entry.get_mut("credential-provider");
+    let Some(old) = old.filter(|old| !is_az_provider(old)) else {
+        crate::setup::set_keeping_decor(entry, "credential-provider", value);
         return Ok(());
     };
-    if is_az_provider(old) {
-        // Provider mode's own value keeps its comments.
-        if let Some(old) = old.as_value() {
-            *value.decor_mut() = old.decor().clone();
-        }
-        *old = Item::Value(value);
-        return Ok(());
-    }
     let old_value = old.as_value().cloned().with_context(|| {
         format!(
             "registries.{name}.credential-provider in {path} is not a string or list; fix it and run again"
