@@ -31,10 +31,9 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct PatToken(Secret);
 
-/// Fewer characters cannot be an Azure DevOps PAT (theirs have 52 or 84). Refusing
-/// them also keeps a stray short value (`a`, `true`) out of `::add-mask::`, which
-/// would hide it everywhere in the job's log.
-pub const PAT_MIN_LEN: usize = 20;
+/// Shorter cannot be an Azure DevOps PAT (52 or 84); it also keeps a stray short value
+/// (`true`) out of `::add-mask::`, which would hide it everywhere in the job's log.
+const PAT_MIN_LEN: usize = 20;
 
 impl PatToken {
     /// Checks a PAT read from `source` (named in errors, never the value or its length).
@@ -89,8 +88,7 @@ impl PatToken {
     }
 }
 
-/// The `Authorization` value cargo stores and sends verbatim (`Basic …` or
-/// `Bearer …`), which is also what `cargo login` reads on stdin.
+/// The `Authorization` value cargo stores and sends verbatim, as `cargo login` reads it.
 #[derive(Debug, Clone)]
 pub struct AuthHeader(Secret);
 
@@ -118,7 +116,8 @@ impl AuthHeader {
 }
 
 /// `text` with every form replaced, longest first (a header goes whole, not around a
-/// shorter form), then every `Basic`/`Bearer` credential, known or not.
+/// shorter form), then the credential after every `Basic `/`Bearer ` (any case): a proxy
+/// may echo a header whose token no one here knows. Under 8 characters it is a word.
 pub fn redact(text: &str, forms: &[String]) -> String {
     let mut forms: Vec<&String> = forms.iter().filter(|f| !f.is_empty()).collect();
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
@@ -126,14 +125,6 @@ pub fn redact(text: &str, forms: &[String]) -> String {
     for form in forms {
         text = text.replace(form.as_str(), "<redacted>");
     }
-    redact_auth_schemes(&text)
-}
-
-/// `text` with the credential after every `Basic ` or `Bearer ` (any case) replaced:
-/// a proxy that echoes the `Authorization` header puts a token into its error body,
-/// and a token from a provider command is known to no one here. Runs of fewer than
-/// 8 characters are words ("Basic auth"), not tokens.
-pub fn redact_auth_schemes(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
     let (mut out, mut done) = (String::with_capacity(text.len()), 0);
     for (space, _) in lower.match_indices(' ') {
@@ -151,9 +142,8 @@ pub fn redact_auth_schemes(text: &str) -> String {
     out
 }
 
-/// Every form of a token cargo stores or sends (`Basic …`, `Bearer …`, or bare), to
-/// redact a token read rather than built here: the token, the credential after the
-/// scheme and, for `Basic`, the decoded `user:password` and the password (a PAT).
+/// Every form of a token read (not built) here: it, the credential after its scheme
+/// and, for `Basic`, the decoded `user:password` and the password (a PAT).
 pub fn token_forms(token: &str) -> Vec<String> {
     let token = token.trim();
     let mut forms = vec![token.to_owned()];
@@ -170,9 +160,8 @@ pub fn token_forms(token: &str) -> Vec<String> {
     forms
 }
 
-/// Variables for a child's environment whose values are secrets, with every form of
-/// them to redact from what the child prints. `Debug` lists the names only; the values
-/// leave through [`SecretEnv::vars`], into a child's environment, never its argv.
+/// Secret variables for a child's environment (never its argv), with every form of them
+/// to redact from what it prints. `Debug` lists the names only.
 #[derive(Clone, Default)]
 pub struct SecretEnv {
     vars: Vec<(String, Secret)>,
@@ -226,8 +215,7 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Standard base64 with padding and no line wrapping (GNU `base64` wraps at 76
-/// columns, which broke the old bash recipe for 84-character PATs).
+/// Standard base64 with padding and, unlike GNU `base64`, no line wrapping.
 pub fn base64(bytes: &[u8]) -> String {
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
@@ -308,7 +296,7 @@ mod tests {
     fn echoed_headers_are_redacted_known_or_not() {
         let text = "denied: Authorization: Basic UEFUOnMzY3IzdA== and bearer eyJ0eXAi.abc-def; Basic auth";
         assert_eq!(
-            redact_auth_schemes(text),
+            redact(text, &[]),
             "denied: Authorization: Basic <redacted> and bearer <redacted>; Basic auth"
         );
         let token = PatToken::parse("s3cr3t-value-0123456789".into(), "PAT").unwrap();
