@@ -11,8 +11,7 @@ use crate::run::{self, Program, RunError};
 use crate::secret::{AuthHeader, Secret};
 use crate::tool;
 
-/// `XTASK_TIMEOUT_SECS` overrides it: az answers in seconds, slower only when it
-/// refreshes a token over the network.
+/// az answers in seconds, slower when it refreshes a token (`XTASK_TIMEOUT_SECS` overrides).
 pub const AZ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The Entra resource id of Azure DevOps (and so of Azure Artifacts feeds).
@@ -38,8 +37,7 @@ impl Az {
         run::program(&self.path, &crate::project_root(), args).timeout(AZ_TIMEOUT).label(label)
     }
 
-    /// `az login` on the user's terminal: it may open a browser or ask to pick a
-    /// subscription, which a captured, time-limited call would break.
+    /// `az login` on the user's terminal: it may open a browser or ask for a subscription.
     pub fn login_interactive(&self) -> anyhow::Result<()> {
         eprintln!("$ az login");
         let status = std::process::Command::new(&self.path).arg("login").status();
@@ -72,10 +70,9 @@ impl Az {
         self.call("az account show".into(), &["account", "show", "--output", "none"]).output().map(drop)
     }
 
-    /// `az rest` against Azure DevOps, with a token for it (az adds one by itself only
-    /// for Azure Resource Manager), the answer reduced by `query` to one field per
-    /// line ([`tsv_fields`]). The body goes through a file: JSON in argv breaks on
-    /// `az.cmd`'s quoting on Windows. The answer is a [`Secret`]: the PAT API's hold one.
+    /// `az rest` against Azure DevOps, the answer (a [`Secret`]: the PAT API's hold one)
+    /// reduced by `query` to one field per line. The body goes through a file, as JSON in
+    /// argv breaks on `az.cmd`'s quoting on Windows.
     pub fn rest(
         &self,
         method: &str,

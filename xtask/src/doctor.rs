@@ -17,11 +17,9 @@ use crate::{gha, provider, toml_file};
 
 /// Check, per feed, whether cargo can use it, and say why not.
 ///
-/// For each feed: whether your global cargo config defines it, the credential
-/// provider cargo will use, where the token comes from, and the verdict of a real
-/// authenticated request through cargo. Also cargo's version and whether az and gh
-/// are logged in. Exits non-zero when a feed fails (an error annotation under GitHub
-/// Actions). Never prints a token.
+/// Per feed: whether your global cargo config defines it, cargo's credential provider,
+/// where the token comes from, and a real request's verdict; also cargo's version and
+/// whether az and gh are logged in. Fails when a feed does. Never prints a token.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  cargo xtask doctor\n  cargo xtask doctor --registry hyperlight_redist")]
 pub struct Doctor {
@@ -30,8 +28,7 @@ pub struct Doctor {
     pub registries: Vec<String>,
 }
 
-/// The files cargo merges, as far as the feeds are concerned (`None`: missing, or
-/// unreadable and said so).
+/// The files cargo merges (`None`: missing, or unreadable and said so).
 struct Configs {
     global_path: Utf8PathBuf,
     global: Option<DocumentMut>,
@@ -99,8 +96,7 @@ impl Configs {
         }
     }
 
-    /// Every form of every token cargo could send (credentials file, environment) and
-    /// every hidden provider argument, to redact from what cargo and the feeds say.
+    /// Every form of every token cargo could send and every hidden provider argument.
     fn secrets(&self, feeds: &[Registry]) -> Vec<String> {
         let is_token = |key: &str| {
             key == "CARGO_REGISTRY_TOKEN" || (key.starts_with("CARGO_REGISTRIES_") && key.ends_with("_TOKEN"))
@@ -125,8 +121,7 @@ impl Configs {
         forms
     }
 
-    /// The providers cargo will use for `feed`, each as its words, and where that is
-    /// set: the feed's own (environment first), else the global list.
+    /// The providers cargo will use for `feed`, each as its words, and where that is set.
     fn effective_provider(&self, feed: &Registry) -> Option<(Vec<Vec<String>>, String)> {
         let words = |text: &str| text.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         let var = feed.env_var("credential-provider");
@@ -187,9 +182,8 @@ impl Configs {
     }
 }
 
-/// One provider entry as it may be printed: cargo's built-in providers and provider
-/// mode's own az command in full, any other command by its program alone: someone
-/// else's command line could carry a token (`cargo:token-from-stdout echo Bearer ...`).
+/// A provider as it may be printed: cargo's and provider mode's in full, any other
+/// command by its program alone, as its command line could carry a token.
 fn shown_provider(words: &[String]) -> String {
     let Some(first) = words.first() else { return String::new() };
     let ours = first == provider::TOKEN_FROM_STDOUT

@@ -1,6 +1,5 @@
-//! The GitHub CLI: whether it is logged in, and a repository's Actions secret set
-//! with the value on stdin (never argv, which other users can read while gh runs).
-//! Also the default repository: the one of the git remote `origin`.
+//! The GitHub CLI: its login, an Actions secret set with the value on stdin (never argv,
+//! which other users can read), and the default repository, the git remote `origin`'s.
 
 use std::time::Duration;
 
@@ -23,8 +22,7 @@ impl Gh {
         Ok(Gh { path: tool::GH.find()? })
     }
 
-    /// Whether `gh auth status` is happy; else gh's own words, which name the host and
-    /// what is wrong, or that it did not answer.
+    /// Whether `gh auth status` is happy; else gh's own words, or that it did not answer.
     pub fn auth_status(&self) -> Result<(), RunError> {
         call(&self.path, &["auth", "status"]).output().map(drop)
     }

@@ -14,8 +14,7 @@ pub struct LoginFlags {
     /// Log in to this feed only (repeatable); default: every feed in `.cargo/config.toml`.
     #[arg(long = "registry", value_name = "NAME")]
     pub registries: Vec<String>,
-    /// Skip `cargo xtask setup` (which makes sure the global cargo config defines the
-    /// feeds and a credential provider).
+    /// Skip `cargo xtask setup` (the feeds and a credential provider in the global config).
     #[arg(long)]
     pub no_setup: bool,
     /// Skip the check of each feed with a real authenticated request through cargo.
@@ -156,8 +155,7 @@ impl LoginFlags {
         Ok(feeds)
     }
 
-    /// Asks each feed, with a real request through cargo, whether the token is good;
-    /// `forms` are this run's secrets, redacted from whatever the feeds answer.
+    /// Asks each feed through cargo whether the token is good; `forms` are redacted.
     fn check(&self, feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<()> {
         let failed = if self.no_check { Vec::new() } else { crate::access::check_feeds(feeds, env, forms)? };
         if !failed.is_empty() {

@@ -20,17 +20,15 @@ pub const TOKEN_FROM_STDOUT: &str = "cargo:token-from-stdout";
 /// wants the `Bearer ` scheme in it.
 pub const BEARER_QUERY: &str = "join(' ', ['Bearer', accessToken])";
 
-/// Provider mode's `credential-provider`: an array, since cargo splits a string at
-/// spaces (`C:\Program Files\...\az.cmd`), and az's full path, since a bare `az` finds
-/// only `az.exe` on Windows, where az is `az.cmd`.
+/// Provider mode's `credential-provider`: an array, as cargo splits a string at spaces
+/// (`C:\Program Files\...`), with az's full path, as a bare `az` misses `az.cmd`.
 pub fn command(az: &Utf8Path) -> Vec<String> {
     let words = [TOKEN_FROM_STDOUT, az.as_str(), "account", "get-access-token", "--resource"];
     let words = [&words[..], &[AZURE_DEVOPS_RESOURCE, "--query", BEARER_QUERY, "--output", "tsv"]].concat();
     words.into_iter().map(str::to_owned).collect()
 }
 
-/// Whether a `credential-provider` is provider mode's (any az path): only such a value
-/// is replaced or removed, never a provider the user chose.
+/// Whether a `credential-provider` is provider mode's (any az path), the only kind removed.
 pub fn is_az_provider(item: &Item) -> bool {
     let words = provider_words(item);
     words.first().map(String::as_str) == Some(TOKEN_FROM_STDOUT)
@@ -143,9 +141,8 @@ fn set_provider(
     Ok(())
 }
 
-/// The key of the line that holds `feed`'s provider, where a kept one's comment goes:
-/// `credential-provider` of a `[registries.NAME]` table, or `NAME` of a `NAME = { … }`
-/// line. `None` for dotted keys, whose line holds other parts too.
+/// The key of the line holding `feed`'s provider, above which a kept one goes: `None`
+/// for dotted keys, whose line holds other parts too.
 fn line_key<'a>(doc: &'a mut DocumentMut, feed: &str) -> Option<KeyMut<'a>> {
     let registries = doc.get_mut("registries")?.as_table_like_mut()?;
     match registries.get(feed)?.as_table().map(toml_edit::Table::is_dotted) {
