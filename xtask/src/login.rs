@@ -35,14 +35,12 @@ pub struct CargoLogin {
     /// Run `az login` first, in this terminal.
     #[arg(long)]
     pub az_login: bool,
-    /// Token-free: store no token, make cargo ask the Azure CLI for a fresh one on each
-    /// use instead (each feed's `credential-provider` = `cargo:token-from-stdout` running
-    /// az), so there is no hourly re-login. Undo with `cargo xtask cargo-logout`.
+    /// Token-free: cargo asks the Azure CLI for a fresh token on each use (a feed's
+    /// `credential-provider`), so no hourly re-login. `cargo xtask cargo-logout` undoes it.
     #[arg(long)]
     pub provider: bool,
-    /// With `--provider`: replace a `credential-provider` you set for a feed yourself
-    /// (by default the run stops). It is kept in a comment beside the setting, and
-    /// `cargo xtask cargo-logout` puts it back as it was.
+    /// With `--provider`: replace a `credential-provider` of your own (else the run stops),
+    /// kept in a comment that `cargo xtask cargo-logout` puts back.
     #[arg(long, requires = "provider")]
     pub force: bool,
     #[command(flatten)]
@@ -88,9 +86,8 @@ pub struct CargoLoginCi {
     /// The environment variable that holds the PAT.
     #[arg(long, value_name = "VAR", default_value = "PAT")]
     pub pat_env: String,
-    /// Write no credentials file: export `CARGO_REGISTRIES_<NAME>_TOKEN` and
-    /// `CARGO_REGISTRIES_<NAME>_CREDENTIAL_PROVIDER=cargo:token` to later steps through
-    /// `$GITHUB_ENV`, as Microsoft's own pipeline task does.
+    /// Write no credentials file: export `CARGO_REGISTRIES_<NAME>_TOKEN` and `..._CREDENTIAL_PROVIDER`
+    /// to later steps through `$GITHUB_ENV`, as Microsoft's pipeline task does.
     #[arg(long)]
     pub github_env: bool,
     #[command(flatten)]

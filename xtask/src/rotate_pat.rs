@@ -33,9 +33,8 @@ pub struct RotatePat {
     /// `write` (Packaging read & write, for publishing; secret ADO_CARGO_RW_PAT).
     #[arg(long, value_enum)]
     pub access: PatAccess,
-    /// Take the PAT from stdin instead of creating one (a PAT made in the Azure DevOps
-    /// web page); from a terminal without echo. Write access cannot be checked
-    /// without publishing, so a warning says so.
+    /// Take the PAT from stdin (without echo from a terminal) instead of creating one;
+    /// only publishing could check write access, so a warning says it is unchecked.
     #[arg(long, conflicts_with_all = ["name", "days", "organization"])]
     pub pat_stdin: bool,
     /// Display name of the new PAT [default: hyperlight-cargo-<access>-<today>].
@@ -47,15 +46,13 @@ pub struct RotatePat {
     /// The Azure DevOps organisation of the PAT [default: the one in the feeds' index URLs].
     #[arg(long, value_name = "ORG")]
     pub organization: Option<String>,
-    /// The GitHub secret to store the PAT in [default: ADO_CARGO_RO_PAT for read,
-    /// ADO_CARGO_RW_PAT for write].
+    /// The GitHub secret to store the PAT in [default: ADO_CARGO_RO_PAT or ADO_CARGO_RW_PAT].
     #[arg(long, value_name = "NAME")]
     pub secret: Option<String>,
     /// The GitHub repository of the secret, as OWNER/NAME [default: the git remote `origin`'s].
     #[arg(long, value_name = "OWNER/NAME")]
     pub repo: Option<String>,
-    /// Check the PAT against this feed only (repeatable); default: every feed in
-    /// `.cargo/config.toml`.
+    /// Check the PAT against this feed only (repeatable); default: every feed.
     #[arg(long = "registry", value_name = "NAME")]
     pub registries: Vec<String>,
 }

@@ -22,12 +22,10 @@ pub struct Setup {
     /// Write nothing: list what would change, and exit non-zero if anything would.
     #[arg(long)]
     pub check: bool,
-    /// Also use the OS keychain for tokens, as Azure recommends: libsecret on Linux,
-    /// wincred on Windows, macos-keychain on macOS.
+    /// Also use the OS keychain for tokens, as Azure recommends (libsecret, wincred, macos-keychain).
     #[arg(long)]
     pub keychain: bool,
-    /// Replace the index of a feed your config already defines differently (by
-    /// default such a feed is left alone with a warning).
+    /// Replace the index of a feed your config defines differently (else it is only warned about).
     #[arg(long)]
     pub force: bool,
 }
