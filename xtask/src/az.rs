@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::Utf8PathBuf;
 
 use crate::run::{self, Program, RunError};
@@ -42,9 +42,7 @@ impl Az {
         eprintln!("$ az login");
         let status = std::process::Command::new(&self.path).arg("login").status();
         let status = status.context("cannot start `az login`")?;
-        if !status.success() {
-            bail!("`az login` failed ({status}); run it yourself to see why");
-        }
+        ensure!(status.success(), "`az login` failed ({status}); run it yourself to see why");
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! The feeds the tasks act on: `[registries]` of the repo's `.cargo/config.toml`,
 //! with cargo's own `CARGO_REGISTRIES_<NAME>_INDEX` first, as cargo resolves them.
 
-use anyhow::{Context, bail};
+use anyhow::{Context, ensure};
 
 use crate::toml_file;
 
@@ -70,9 +70,7 @@ pub fn all() -> anyhow::Result<Vec<Registry>> {
         };
         feeds.push(Registry { name: name.to_owned(), index });
     }
-    if feeds.is_empty() {
-        bail!("{CONFIG_PATH} defines no feeds under [registries]");
-    }
+    ensure!(!feeds.is_empty(), "{CONFIG_PATH} defines no feeds under [registries]");
     Ok(feeds)
 }
 

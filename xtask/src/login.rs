@@ -1,7 +1,7 @@
 //! Logging cargo in to the feeds and out again: `cargo-login` for developers (an
 //! Entra token from the Azure CLI), `cargo-login-ci` for CI (a PAT), `cargo-logout`.
 
-use anyhow::bail;
+use anyhow::ensure;
 
 use crate::az::Az;
 use crate::feeds::{self, Registry};
@@ -155,9 +155,7 @@ impl LoginFlags {
     /// Asks each feed through cargo whether the token is good; `forms` are redacted.
     fn check(&self, feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<()> {
         let failed = if self.no_check { Vec::new() } else { crate::access::check_feeds(feeds, env, forms)? };
-        if !failed.is_empty() {
-            bail!("access check failed for {}", failed.join(", "));
-        }
+        ensure!(failed.is_empty(), "access check failed for {}", failed.join(", "));
         Ok(())
     }
 }
