@@ -57,7 +57,6 @@ pub struct RotatePat {
     pub registries: Vec<String>,
 }
 
-/// The access a PAT grants, and so its scope and the secret it goes to.
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
 pub enum PatAccess {
     /// Install crates from the feeds.
@@ -70,10 +69,6 @@ pub enum PatAccess {
 const SCOPES: [&str; 3] = ["vso.packaging", "vso.packaging_write", "vso.packaging_manage"];
 
 impl PatAccess {
-    fn scope(self) -> &'static str {
-        SCOPES[self as usize]
-    }
-
     /// Whether a PAT of these scopes (space-separated, as the PAT API says) has this access.
     fn granted_by(self, scopes: &str) -> bool {
         scopes.split_whitespace().any(|scope| SCOPES[self as usize..].contains(&scope))
@@ -93,8 +88,8 @@ struct Target {
 }
 
 impl RotatePat {
+    /// Every input is checked before anything is created or stored.
     pub fn run(self) -> anyhow::Result<()> {
-        // Every input is checked before anything is created or stored.
         let default_secret = ["ADO_CARGO_RO_PAT", "ADO_CARGO_RW_PAT"][self.access as usize];
         let secret = self.secret.clone().unwrap_or_else(|| default_secret.to_owned());
         gh::check_secret_name(&secret)?;
@@ -127,7 +122,8 @@ impl RotatePat {
         }
         let az = Az::find()?;
         let valid_to = timestamp(now + u64::from(self.days) * 86_400);
-        let (quoted_name, scope, until) = (json::quote(&name), self.access.scope(), json::quote(&valid_to));
+        let (quoted_name, scope, until) =
+            (json::quote(&name), SCOPES[self.access as usize], json::quote(&valid_to));
         let body = format!(
             r#"{{"displayName": {quoted_name}, "scope": "{scope}", "validTo": {until}, "allOrgs": false}}"#
         );
@@ -231,8 +227,8 @@ fn tokens_page(org: &str) -> String {
 const ANSWER_QUERY: &str =
     "[patTokenError, patToken.authorizationId, patToken.token, patToken.scope, patToken.validTo]";
 
-/// The PAT and its expiry from the PAT API's answer, telling `asked` what revoking
-/// takes as soon as it is known. Errors name fields, never their values.
+/// The PAT and its expiry from the PAT API's answer, telling `asked` what revoking takes
+/// as soon as it is known. Errors name fields, never their values.
 fn read_answer(asked: &mut Asked, answer: &Secret) -> anyhow::Result<(PatToken, Option<String>)> {
     let access = asked.access;
     let fields = az::tsv_fields(answer.expose());
@@ -268,7 +264,7 @@ fn read_answer(asked: &mut Asked, answer: &Secret) -> anyhow::Result<(PatToken, 
         Some(scopes) if access.granted_by(scopes) => Ok((pat, field(4).map(str::to_owned))),
         Some(scopes) => bail!(
             "Azure DevOps created the PAT with scope `{scopes}`, which lacks {} ({} access): it is not stored",
-            access.scope(),
+            SCOPES[access as usize],
             access.word()
         ),
         None => {
