@@ -20,9 +20,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Cargo's environment variable for this registry's `key` (`index`, `token`, …).
+    /// Cargo's environment variable for this registry's `key` (`index`, `token`, …):
+    /// uppercase, `-` and `.` as `_`.
     pub fn env_var(&self, key: &str) -> String {
-        env_var(&self.name, key)
+        format!("CARGO_REGISTRIES_{}_{key}", self.name).to_uppercase().replace(['-', '.'], "_")
     }
 
     pub fn crates_io() -> Registry {
@@ -46,11 +47,6 @@ impl Registry {
     }
 }
 
-/// Uppercase, `-` and `.` as `_`, as cargo names them.
-pub fn env_var(registry: &str, key: &str) -> String {
-    format!("CARGO_REGISTRIES_{registry}_{key}").to_uppercase().replace(['-', '.'], "_")
-}
-
 /// All feeds of the repo's config, in the order written there.
 pub fn all() -> anyhow::Result<Vec<Registry>> {
     let doc = toml_file::read(&crate::project_root().join(CONFIG_PATH))?;
@@ -60,7 +56,8 @@ pub fn all() -> anyhow::Result<Vec<Registry>> {
     })?;
     let mut feeds = Vec::new();
     for (name, entry) in table.iter() {
-        let index = match std::env::var(env_var(name, "index")) {
+        let mut feed = Registry { name: name.to_owned(), index: String::new() };
+        feed.index = match std::env::var(feed.env_var("index")) {
             Ok(from_env) if !from_env.is_empty() => from_env,
             _ => entry
                 .get("index")
@@ -68,7 +65,7 @@ pub fn all() -> anyhow::Result<Vec<Registry>> {
                 .map(str::to_owned)
                 .with_context(|| format!("registries.{name} in {CONFIG_PATH} has no `index` string"))?,
         };
-        feeds.push(Registry { name: name.to_owned(), index });
+        feeds.push(feed);
     }
     ensure!(!feeds.is_empty(), "{CONFIG_PATH} defines no feeds under [registries]");
     Ok(feeds)
@@ -93,6 +90,7 @@ mod tests {
 
     #[test]
     fn env_var_names_follow_cargo() {
+        let env_var = |name: &str, key| Registry { name: name.into(), index: String::new() }.env_var(key);
         assert_eq!(env_var("hyperlight_redist", "index"), "CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX");
         assert_eq!(
             env_var("my-feed.x", "credential-provider"),
