@@ -168,10 +168,8 @@ pub fn disable(feeds: &[Registry], task: &str) -> anyhow::Result<()> {
                 continue;
             }
             let restored = restore_kept(doc, feed, &path)?;
-            said.push(match restored {
-                true => format!("{feed}: put back your own registries.{feed}.credential-provider in {path}"),
-                false => format!("{feed}: removed registries.{feed}.credential-provider from {path}"),
-            });
+            let (did, word) = if restored { ("put back your own", "in") } else { ("removed", "from") };
+            said.push(format!("{feed}: {did} registries.{feed}.credential-provider {word} {path}"));
             removed |= !restored;
         }
         if removed {
