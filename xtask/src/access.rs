@@ -1,6 +1,5 @@
-//! Whether cargo can use a feed, asked with a real authenticated request: `cargo
-//! login` does not ask the feed whether a token is good, so every task that stores or
-//! hands over a token checks it here.
+//! Whether cargo can use a feed, by a real authenticated request: `cargo login` never
+//! asks the feed, so every task that stores or hands over a token checks it here.
 
 use anyhow::bail;
 

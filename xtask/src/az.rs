@@ -1,6 +1,5 @@
-//! The Azure CLI: interactive `az login`, Entra access tokens for Azure DevOps, and
-//! `az rest`. Every call but `az login` goes through the runner with a time limit:
-//! an az that waits on a network or a token cache must not hang the task silently.
+//! The Azure CLI: `az login`, Entra tokens for Azure DevOps, `az rest`. Every call but
+//! `az login` has a time limit: an az waiting on a network must not hang the task.
 
 use std::time::Duration;
 

@@ -69,9 +69,8 @@ fn call(program: &Utf8PathBuf, args: &[&str]) -> Program {
     run::program(program, &crate::project_root(), args).timeout(GH_TIMEOUT)
 }
 
-/// `OWNER/NAME` from the URL forms git accepts for GitHub: `https://github.com/O/N`,
-/// `git@github.com:O/N`, `ssh://git@github.com/O/N`, with or without `.git`,
-/// credentials or a port.
+/// `OWNER/NAME` from `https://github.com/O/N`, `git@github.com:O/N` or
+/// `ssh://git@github.com/O/N`, with or without `.git`, credentials or a port.
 pub fn repo_from_url(url: &str) -> Option<String> {
     let (authority, path) = match url.split_once("://") {
         Some((_, rest)) => rest.split_once('/')?,

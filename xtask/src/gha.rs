@@ -1,6 +1,5 @@
-//! The one way to talk to GitHub Actions: workflow commands on stdout and the
-//! `$GITHUB_ENV` / `$GITHUB_STEP_SUMMARY` files. Outside Actions each does nothing
-//! (a group prints its title), so tasks call them unconditionally.
+//! GitHub Actions' workflow commands and `$GITHUB_ENV` / `$GITHUB_STEP_SUMMARY` files.
+//! Outside Actions each does nothing (a group prints its title): call them anyway.
 
 use std::io::Write;
 

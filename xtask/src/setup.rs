@@ -198,8 +198,7 @@ pub fn cargo_version() -> Result<String, String> {
     }
 }
 
-/// Replaces a value but keeps the comments and spacing around the old one and its key
-/// (`insert` would replace the key too, and the comment line above it).
+/// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
 pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
     match table.get_mut(key) {
         Some(Item::Value(old)) => {
