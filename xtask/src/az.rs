@@ -1,19 +1,16 @@
-//! The Azure CLI: interactive `az login` and Entra access tokens for Azure DevOps.
-//! Every call but `az login` goes through the runner ([`crate::run`](mod@crate::run)), with
-//! [`AZ_TIMEOUT`]: an az that waits on a network or a token cache must not hang
-//! the task silently.
+//! The Azure CLI: `az login`, Entra tokens for Azure DevOps, `az rest`. Every call but
+//! `az login` has a time limit: an az waiting on a network must not hang the task.
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::Utf8PathBuf;
 
 use crate::run::{self, Program, RunError};
 use crate::secret::{AuthHeader, Secret};
 use crate::tool;
 
-/// How long one az call may take (`XTASK_TIMEOUT_SECS` overrides it): az answers
-/// in a few seconds, slower only when it refreshes a token over the network.
+/// az answers in seconds, slower when it refreshes a token (`XTASK_TIMEOUT_SECS` overrides).
 pub const AZ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The Entra resource id of Azure DevOps (and so of Azure Artifacts feeds).
@@ -22,12 +19,12 @@ pub const AZURE_DEVOPS_RESOURCE: &str = "499b84ac-1321-427f-aa17-267ca6975798";
 /// An access token for Azure DevOps, as the `Bearer` header cargo sends.
 pub struct AccessToken {
     pub header: AuthHeader,
-    /// When it expires, as az reports it (local time).
+    /// As az reports it (local time).
     pub expires_on: String,
 }
 
 pub struct Az {
-    path: Utf8PathBuf,
+    pub path: Utf8PathBuf,
 }
 
 impl Az {
@@ -35,36 +32,25 @@ impl Az {
         Ok(Az { path: tool::AZ.find()? })
     }
 
-    pub fn path(&self) -> &Utf8PathBuf {
-        &self.path
+    fn call(&self, label: String, args: &[&str]) -> Program {
+        run::program(&self.path, &crate::project_root(), args).timeout(AZ_TIMEOUT).label(label)
     }
 
-    fn call(&self, args: &[&str]) -> Program {
-        run::program(&self.path, &crate::project_root(), args).timeout(AZ_TIMEOUT)
-    }
-
-    /// Runs `az login` attached to the user's terminal: it may open a browser or ask
-    /// to pick a subscription, which a captured, time-limited call would break.
+    /// `az login` on the user's terminal: it may open a browser or ask for a subscription.
     pub fn login_interactive(&self) -> anyhow::Result<()> {
         eprintln!("$ az login");
         let status = std::process::Command::new(&self.path).arg("login").status();
         let status = status.context("cannot start `az login`")?;
-        if !status.success() {
-            bail!("`az login` failed ({status}); run it yourself to see why");
-        }
+        ensure!(status.success(), "`az login` failed ({status}); run it yourself to see why");
         Ok(())
     }
 
-    /// One access token for Azure DevOps: enough for every feed of the organisation.
-    /// az prints the two fields asked for one per line (`--output tsv` of a list).
+    /// One access token for Azure DevOps, enough for every feed of the organisation.
     pub fn access_token(&self) -> anyhow::Result<AccessToken> {
         let args = ["account", "get-access-token", "--resource", AZURE_DEVOPS_RESOURCE];
-        let out = self
-            .call(&[&args[..], &["--query", "[accessToken, expiresOn]", "--output", "tsv"]].concat())
-            .label("az account get-access-token")
-            .stdout_is_secret()
-            .output()
-            .map_err(|err| not_logged_in_or(err, "run `az login` (or pass --az-login)"))?;
+        let args = [&args[..], &["--query", "[accessToken, expiresOn]", "--output", "tsv"]].concat();
+        let out = self.call("az account get-access-token".into(), &args).stdout_is_secret().output();
+        let out = out.map_err(|err| not_logged_in_or(err, "run `az login` (or pass --az-login)"))?;
         let fields = tsv_fields(&out.stdout);
         let Some(token) = fields.first().copied().flatten() else {
             bail!(
@@ -72,23 +58,18 @@ impl Az {
                 out.stderr.trim_end()
             );
         };
-        Ok(AccessToken {
-            header: AuthHeader::bearer(token)?,
-            expires_on: fields.get(1).copied().flatten().unwrap_or("an unknown time").to_owned(),
-        })
+        let expires_on = fields.get(1).copied().flatten().unwrap_or("an unknown time").to_owned();
+        Ok(AccessToken { header: AuthHeader::bearer(token)?, expires_on })
     }
 
-    /// Whether az is logged in (`az account show` succeeds); otherwise why not: az's
-    /// own words ([`RunError::stderr`]), or that it did not answer.
+    /// Whether az is logged in; otherwise az's own words, or that it did not answer.
     pub fn account_show(&self) -> Result<(), RunError> {
-        self.call(&["account", "show", "--output", "none"]).label("az account show").output().map(drop)
+        self.call("az account show".into(), &["account", "show", "--output", "none"]).output().map(drop)
     }
 
-    /// `az rest` against an Azure DevOps URL, with a token for Azure DevOps (az adds
-    /// one by itself only for Azure Resource Manager URLs), its answer reduced by a
-    /// `query` that selects a list of fields to one field per line ([`tsv_fields`]). A body goes through a temporary
-    /// file: JSON in argv breaks on the quoting of `az.cmd` on Windows. The answer is
-    /// a [`Secret`]: answers of the PAT API carry one.
+    /// `az rest` against Azure DevOps, the answer (a [`Secret`]: the PAT API's hold one)
+    /// reduced by `query` to one field per line. The body goes through a file, as JSON in
+    /// argv breaks on `az.cmd`'s quoting on Windows.
     pub fn rest(
         &self,
         method: &str,
@@ -97,41 +78,33 @@ impl Az {
         query: Option<&str>,
     ) -> anyhow::Result<Secret> {
         let sh = xshell::Shell::new()?;
-        // Removed when it drops, after az has read the body.
         let temp = sh.create_temp_dir()?;
+        let body_path = temp.path().join("body.json");
+        let body_arg = format!("@{}", body_path.display());
         let mut args = vec!["rest", "--method", method, "--uri", uri, "--resource", AZURE_DEVOPS_RESOURCE];
-        let body_arg;
         if let Some(text) = body {
-            let path = temp.path().join("body.json");
-            sh.write_file(&path, text)?;
-            body_arg = format!("@{}", path.display());
+            sh.write_file(&body_path, text)?;
             args.extend(["--body", &body_arg]);
         }
         if let Some(query) = query {
             args.extend(["--query", query, "--output", "tsv"]);
         }
-        let out = self
-            .call(&args)
-            .label(format!("az rest --method {method} --uri {uri}"))
-            .stdout_is_secret()
-            .output()
-            .map_err(|err| not_logged_in_or(err, "run `az login`"))?;
-        Ok(Secret::new(out.stdout))
+        let out =
+            self.call(format!("az rest --method {method} --uri {uri}"), &args).stdout_is_secret().output();
+        Ok(Secret::new(out.map_err(|err| not_logged_in_or(err, "run `az login`"))?.stdout))
     }
 }
 
 /// The rows of az's `--output tsv` for a query that selects a list of plain values:
-/// one per line, `None` for a null or missing field (as knack's TSV writer prints it).
+/// `None` for a null or missing field (knack's TSV writer prints `None`).
 pub fn tsv_fields(stdout: &str) -> Vec<Option<&str>> {
     stdout
         .lines()
-        .map(|line| line.trim_end_matches('\r'))
-        .map(|v| (v != "None" && !v.is_empty()).then_some(v))
+        .map(|line| Some(line.trim_end_matches('\r')).filter(|v| *v != "None" && !v.is_empty()))
         .collect()
 }
 
-/// A failed az call as an error: "not logged in" and `fix` (what to run) when az
-/// says so, else the runner's own error.
+/// "Not logged in" and `fix` when az says so, else the runner's own error.
 fn not_logged_in_or(err: RunError, fix: &str) -> anyhow::Error {
     match err.stderr() {
         Some(stderr) if stderr.contains("az login") => {

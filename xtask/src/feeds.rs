@@ -1,9 +1,7 @@
-//! The feeds the tasks act on: the `[registries]` table of the repo's
-//! `.cargo/config.toml`, with cargo's own `CARGO_REGISTRIES_<NAME>_INDEX` taking
-//! precedence, exactly as cargo itself resolves them.
+//! The feeds the tasks act on: `[registries]` of the repo's `.cargo/config.toml`,
+//! with cargo's own `CARGO_REGISTRIES_<NAME>_INDEX` first, as cargo resolves them.
 
-use anyhow::{Context, bail};
-use camino::Utf8Path;
+use anyhow::{Context, ensure};
 
 use crate::toml_file;
 
@@ -22,83 +20,68 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The name of cargo's environment variable for this registry's `key`
-    /// (`index`, `token`, `credential-provider`): uppercase, `-` and `.` as `_`.
+    /// Cargo's environment variable for this registry's `key` (`index`, `token`, …):
+    /// uppercase, `-` and `.` as `_`.
     pub fn env_var(&self, key: &str) -> String {
-        env_var(&self.name, key)
+        format!("CARGO_REGISTRIES_{}_{key}", self.name).to_uppercase().replace(['-', '.'], "_")
     }
 
-    /// The public registry, by the name cargo gives it (`--registry crates-io`).
     pub fn crates_io() -> Registry {
         Registry { name: CRATES_IO.into(), index: "sparse+https://index.crates.io/".into() }
     }
 
-    /// Whether this is the public registry, whose index cargo knows by itself and
-    /// does not take from `CARGO_REGISTRIES_*`.
+    /// The public registry, whose index cargo knows and takes from no `CARGO_REGISTRIES_*`.
     pub fn is_crates_io(&self) -> bool {
         self.name == CRATES_IO
     }
 
-    /// Azure DevOps organisation from an index such as
-    /// `sparse+https://pkgs.dev.azure.com/ORG/PROJECT/_packaging/FEED/Cargo/index/`.
+    /// The Azure DevOps organisation of `https://pkgs.dev.azure.com/ORG/…` or of the
+    /// older `https://ORG.pkgs.visualstudio.com/…`.
     pub fn azure_organization(&self) -> Option<&str> {
-        let rest = self.index.split_once("://")?.1;
-        let mut parts = rest.split('/');
-        let host = parts.next()?;
-        if host.eq_ignore_ascii_case("pkgs.dev.azure.com") {
-            parts.next().filter(|org| !org.is_empty())
-        } else {
-            // The older `ORG.pkgs.visualstudio.com` form.
-            host.strip_suffix(".pkgs.visualstudio.com")
+        let host_and_path = self.index.split_once("://")?.1;
+        let (host, path) = host_and_path.split_once('/')?;
+        match host.eq_ignore_ascii_case("pkgs.dev.azure.com") {
+            true => path.split('/').next().filter(|org| !org.is_empty()),
+            false => host.strip_suffix(".pkgs.visualstudio.com"),
         }
     }
 }
 
-pub fn env_var(registry: &str, key: &str) -> String {
-    format!("CARGO_REGISTRIES_{registry}_{key}").to_uppercase().replace(['-', '.'], "_")
-}
-
 /// All feeds of the repo's config, in the order written there.
 pub fn all() -> anyhow::Result<Vec<Registry>> {
-    let path = Utf8Path::new(CONFIG_PATH);
     let doc = toml_file::read(&crate::project_root().join(CONFIG_PATH))?;
-    let table = doc
-        .get("registries")
-        .and_then(|r| r.as_table_like())
-        .with_context(|| format!("{path} has no [registries] table: it lists the feeds the tasks act on"))?;
+    let table = doc.get("registries").and_then(|r| r.as_table_like());
+    let table = table.with_context(|| {
+        format!("{CONFIG_PATH} has no [registries] table: it lists the feeds the tasks act on")
+    })?;
     let mut feeds = Vec::new();
     for (name, entry) in table.iter() {
-        let configured = entry.get("index").and_then(|i| i.as_str());
-        let index = match std::env::var(env_var(name, "index")) {
+        let mut feed = Registry { name: name.to_owned(), index: String::new() };
+        feed.index = match std::env::var(feed.env_var("index")) {
             Ok(from_env) if !from_env.is_empty() => from_env,
-            _ => configured
-                .with_context(|| format!("registries.{name} in {path} has no `index` string"))?
-                .to_owned(),
+            _ => entry
+                .get("index")
+                .and_then(|i| i.as_str())
+                .map(str::to_owned)
+                .with_context(|| format!("registries.{name} in {CONFIG_PATH} has no `index` string"))?,
         };
-        feeds.push(Registry { name: name.to_owned(), index });
+        feeds.push(feed);
     }
-    if feeds.is_empty() {
-        bail!("{path} defines no feeds under [registries]");
-    }
+    ensure!(!feeds.is_empty(), "{CONFIG_PATH} defines no feeds under [registries]");
     Ok(feeds)
 }
 
-/// The feeds named in `names`, or all when `names` is empty. An unknown name is an
-/// error that lists the known ones.
+/// The feeds named, or all when none is; an unknown name is an error listing the known.
 pub fn select(names: &[String]) -> anyhow::Result<Vec<Registry>> {
     let all = all()?;
     if names.is_empty() {
         return Ok(all);
     }
-    names
-        .iter()
-        .map(|name| {
-            all.iter().find(|r| &r.name == name).cloned().with_context(|| {
-                let known: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
-                format!("unknown feed `{name}`: the feeds in {CONFIG_PATH} are {}", known.join(", "))
-            })
-        })
-        .collect()
+    let known: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
+    let find = |name: &String| all.iter().find(|r| &r.name == name).cloned();
+    let unknown =
+        |name: &String| format!("unknown feed `{name}`: the feeds in {CONFIG_PATH} are {}", known.join(", "));
+    names.iter().map(|name| find(name).with_context(|| unknown(name))).collect()
 }
 
 #[cfg(test)]
@@ -107,6 +90,7 @@ mod tests {
 
     #[test]
     fn env_var_names_follow_cargo() {
+        let env_var = |name: &str, key| Registry { name: name.into(), index: String::new() }.env_var(key);
         assert_eq!(env_var("hyperlight_redist", "index"), "CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX");
         assert_eq!(
             env_var("my-feed.x", "credential-provider"),

@@ -1,7 +1,5 @@
-//! The GitHub CLI: whether it is logged in, and storing a repository's Actions secret
-//! with the value on stdin (never in argv, where other users of the machine could
-//! read it while gh runs). Also the repository the secret goes to by default: the
-//! one `git remote get-url origin` names.
+//! The GitHub CLI: its login, an Actions secret set with the value on stdin (never argv,
+//! which other users can read), and the default repository, the git remote `origin`'s.
 
 use std::time::Duration;
 
@@ -16,72 +14,49 @@ use crate::tool;
 const GH_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Gh {
-    path: Utf8PathBuf,
+    pub path: Utf8PathBuf,
 }
 
 impl Gh {
-    /// Finds `gh` on PATH (running nothing), or says how to install it.
     pub fn find() -> anyhow::Result<Gh> {
         Ok(Gh { path: tool::GH.find()? })
     }
 
-    pub fn path(&self) -> &Utf8PathBuf {
-        &self.path
-    }
-
-    /// Whether `gh auth status` is happy; on failure why not: gh's own words
-    /// ([`RunError::stderr`], which name the host and what is wrong), or that it did
-    /// not answer. gh masks the token it reports, and its output is not printed on
-    /// success anyway.
+    /// Whether `gh auth status` is happy; else gh's own words, or that it did not answer.
     pub fn auth_status(&self) -> Result<(), RunError> {
         call(&self.path, &["auth", "status"]).output().map(drop)
     }
 
-    /// Fails with what to run when gh is not logged in.
     pub fn ensure_logged_in(&self) -> anyhow::Result<()> {
-        match self.auth_status() {
-            Ok(()) => Ok(()),
-            Err(err) => match err.stderr() {
-                Some(why) => {
-                    bail!(
-                        "the GitHub CLI is not logged in: run `gh auth login` and try again\n{}",
-                        why.trim_end()
-                    )
-                }
-                None => Err(err.into()),
-            },
-        }
+        let Err(err) = self.auth_status() else { return Ok(()) };
+        let Some(why) = err.stderr() else { return Err(err.into()) };
+        bail!("the GitHub CLI is not logged in: run `gh auth login` and try again\n{}", why.trim_end())
     }
 
-    /// `gh secret set NAME --repo OWNER/NAME` with `value` on stdin: gh reads the body
-    /// from stdin when `--body` is absent and stdin is not a terminal.
+    /// `gh secret set NAME --repo OWNER/NAME`, the value on stdin (gh reads it there
+    /// when `--body` is absent and stdin is not a terminal).
     pub fn secret_set(&self, name: &str, repo: &str, value: &Secret) -> anyhow::Result<()> {
-        call(&self.path, &["secret", "set", name, "--repo", repo])
-            .stdin_secret(value)
-            .output()
-            .with_context(|| {
-                format!(
-                    "storing the secret {name} of {repo} failed; check that you may edit the secrets of \
-                     {repo} (admin or a fine-grained token with Secrets write)"
-                )
-            })?;
-        Ok(())
+        let out = call(&self.path, &["secret", "set", name, "--repo", repo]).stdin_secret(value).output();
+        out.map(drop).with_context(|| {
+            format!(
+                "storing the secret {name} of {repo} failed; check that you may edit the secrets of {repo} \
+                 (admin or a fine-grained token with Secrets write)"
+            )
+        })
     }
 }
 
 /// The repository of the git remote `origin`, as `OWNER/NAME`.
 pub fn default_repo() -> anyhow::Result<String> {
-    let out = call(&tool::GIT.find()?, &["remote", "get-url", "origin"]).output();
-    let url = match out {
+    let url = match call(&tool::GIT.find()?, &["remote", "get-url", "origin"]).output() {
         Ok(out) => out.stdout.trim().to_owned(),
         Err(err) if err.stderr().is_some() => {
             bail!("this clone has no git remote `origin` to take the repository from: pass --repo OWNER/NAME")
         }
         Err(err) => return Err(err.into()),
     };
+    // Shown without the credentials a URL can carry (`https://user:token@host/...`).
     repo_from_url(&url).with_context(|| {
-        // A remote URL can carry credentials (`https://user:token@host/...`): show it
-        // without them.
         format!(
             "the git remote `origin` ({}) is not a GitHub repository: pass --repo OWNER/NAME",
             without_userinfo(&url)
@@ -94,41 +69,31 @@ fn call(program: &Utf8PathBuf, args: &[&str]) -> Program {
     run::program(program, &crate::project_root(), args).timeout(GH_TIMEOUT)
 }
 
-/// `OWNER/NAME` from the URL forms git accepts for GitHub: `https://github.com/O/N(.git)`,
-/// `git@github.com:O/N(.git)`, `ssh://git@github.com/O/N(.git)`, with or without
-/// credentials or a port.
+/// `OWNER/NAME` from `https://github.com/O/N`, `git@github.com:O/N` or
+/// `ssh://git@github.com/O/N`, with or without `.git`, credentials or a port.
 pub fn repo_from_url(url: &str) -> Option<String> {
-    let rest = match url.split_once("://") {
-        Some((_, rest)) => {
-            let (authority, path) = rest.split_once('/')?;
-            let host = authority.rsplit('@').next()?.split(':').next()?;
-            (host.eq_ignore_ascii_case("github.com") || host.eq_ignore_ascii_case("www.github.com"))
-                .then_some(path)?
-        }
-        // scp-like `user@github.com:O/N`.
-        None => {
-            let (authority, path) = url.split_once(':')?;
-            let host = authority.rsplit('@').next()?;
-            host.eq_ignore_ascii_case("github.com").then_some(path)?
-        }
+    let (authority, path) = match url.split_once("://") {
+        Some((_, rest)) => rest.split_once('/')?,
+        None => url.split_once(':')?,
     };
-    let rest = rest.trim_end_matches('/');
-    let rest = rest.strip_suffix(".git").unwrap_or(rest);
-    let repo = rest.to_owned();
-    check_repo(&repo).ok()?;
-    Some(repo)
+    let host = authority.rsplit('@').next()?.split(':').next()?;
+    if !host.eq_ignore_ascii_case("github.com") && !host.eq_ignore_ascii_case("www.github.com") {
+        return None;
+    }
+    let path = path.trim_end_matches('/');
+    let repo = path.strip_suffix(".git").unwrap_or(path);
+    check_repo(repo).ok().map(|()| repo.to_owned())
 }
 
 /// Checks the `OWNER/NAME` form GitHub allows, so a typo fails here rather than in gh.
 pub fn check_repo(repo: &str) -> anyhow::Result<()> {
-    let ok_part = |s: &str| {
-        !s.is_empty()
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && s != "."
-            && s != ".."
-    };
+    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     match repo.split_once('/') {
-        Some((owner, name)) if ok_part(owner) && ok_part(name) => Ok(()),
+        Some((owner, name))
+            if ok(owner) && ok(name) && ![owner, name].iter().any(|s| *s == "." || *s == "..") =>
+        {
+            Ok(())
+        }
         _ => bail!(
             "`{repo}` is not a GitHub repository: write it as OWNER/NAME, e.g. hyperlight-dev/hyperlight"
         ),
@@ -138,30 +103,24 @@ pub fn check_repo(repo: &str) -> anyhow::Result<()> {
 /// Checks a name GitHub accepts for an Actions secret: letters, digits and `_`, not
 /// starting with a digit or `GITHUB_`.
 pub fn check_secret_name(name: &str) -> anyhow::Result<()> {
-    let valid = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && !name.to_ascii_uppercase().starts_with("GITHUB_");
-    if !valid {
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || name.starts_with(|c: char| c.is_ascii_digit())
+        || name.to_ascii_uppercase().starts_with("GITHUB_")
+    {
         bail!(
-            "`{name}` is not a valid GitHub secret name: use letters, digits and `_`, not starting \
-             with a digit or GITHUB_"
+            "`{name}` is not a valid GitHub secret name: use letters, digits and `_`, not starting with a digit \
+             or GITHUB_"
         );
     }
     Ok(())
 }
 
 fn without_userinfo(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('/') {
-            Some((authority, path)) => {
-                let host = authority.rsplit('@').next().unwrap_or(authority);
-                format!("{scheme}://{host}/{path}")
-            }
-            None => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
-        },
-        None => url.to_owned(),
-    }
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority = rest.find('/').map_or(rest, |end| &rest[..end]);
+    let start = authority.rfind('@').map_or(0, |at| at + 1);
+    format!("{scheme}://{}", &rest[start..])
 }
 
 #[cfg(test)]

@@ -1,106 +1,76 @@
-//! The one way to talk to GitHub Actions: workflow commands on stdout and the
-//! `$GITHUB_ENV` / `$GITHUB_STEP_SUMMARY` files. Outside Actions every function
-//! here does nothing (or, for groups, prints a plain heading), so tasks call them
-//! unconditionally.
+//! GitHub Actions' workflow commands and `$GITHUB_ENV` / `$GITHUB_STEP_SUMMARY` files.
+//! Outside Actions each does nothing (a group prints its title): call them anyway.
 
 use std::io::Write;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use crate::secret::Secret;
 
-/// Whether this process runs as a GitHub Actions step.
 pub fn is_actions() -> bool {
     std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
-/// Registers every form of a secret with the runner's log masker. Call before
-/// anything that could print one of them.
-pub fn mask<S: AsRef<str>>(forms: &[S]) {
-    if !is_actions() {
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    for form in forms {
-        // A value with a line break would end the command early; every line is a form.
-        for line in form.as_ref().lines().filter(|l| !l.trim().is_empty()) {
-            let _ = writeln!(out, "::add-mask::{}", escape_data(line));
-        }
-    }
-    let _ = out.flush();
+/// Registers every form of a secret with the log masker: call it before anything
+/// could print one.
+pub fn mask(forms: &[String]) {
+    // A line break would end the command early: each line is masked.
+    let lines = forms.iter().flat_map(|form| form.lines()).filter(|l| !l.trim().is_empty());
+    lines.for_each(|line| command("add-mask", line));
 }
 
-/// Runs `f` inside a collapsible log group (`::group::`); outside Actions the title is
-/// a plain progress line.
+/// Runs `f` inside a collapsible log group.
 pub fn group<T>(title: &str, f: impl FnOnce() -> T) -> T {
-    if is_actions() {
-        println!("::group::{}", escape_data(title));
-    } else {
+    if !is_actions() {
         eprintln!("{title}");
     }
+    command("group", title);
     let result = f();
-    if is_actions() {
-        println!("::endgroup::");
-    }
+    command("endgroup", "");
     result
 }
 
-/// An error annotation on the run (`::error::`); nothing outside Actions, where the
-/// caller prints the error itself.
+/// An error annotation; outside Actions the caller prints the error itself.
 pub fn error(message: &str) {
-    if is_actions() {
-        println!("::error::{}", escape_data(message));
-    }
+    command("error", message);
 }
 
-/// A warning annotation on the run (`::warning::`); nothing outside Actions, where the
-/// caller prints the warning itself.
 pub fn warning(message: &str) {
-    if is_actions() {
-        println!("::warning::{}", escape_data(message));
-    }
+    command("warning", message);
 }
 
-/// An error annotation with a title (`::error title=T::MSG`).
 pub fn error_titled(title: &str, message: &str) {
+    command(&format!("error title={}", escape_property(title)), message);
+}
+
+fn command(name: &str, data: &str) {
     if is_actions() {
-        println!("::error title={}::{}", escape_property(title), escape_data(message));
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "::{name}::{}", escape_data(data)).and_then(|()| out.flush());
     }
 }
 
-/// Exports a variable to the later steps of the job through `$GITHUB_ENV`, in the
-/// delimiter form, so the value never appears in a command line. Fails outside
-/// Actions: there are no later steps to export to.
+/// Exports a variable to the job's later steps through `$GITHUB_ENV`, in the
+/// delimiter form, so the value is never in a command line. Fails outside Actions.
 pub fn export_env(name: &str, value: &Secret) -> anyhow::Result<()> {
-    append_env(name, value.expose())
-}
-
-/// [`export_env`] for a value that is no secret (a provider name).
-pub fn export_plain(name: &str, value: &str) -> anyhow::Result<()> {
-    append_env(name, value)
-}
-
-fn append_env(name: &str, value: &str) -> anyhow::Result<()> {
-    let path = std::env::var_os("GITHUB_ENV")
-        .context("GITHUB_ENV is not set: exporting to later steps works only inside a GitHub Actions job")?;
+    if std::env::var_os("GITHUB_ENV").is_none() {
+        bail!("GITHUB_ENV is not set: exporting to later steps works only inside a GitHub Actions job");
+    }
     let delimiter = format!("XTASK_EOF_{}", std::process::id());
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot append to $GITHUB_ENV ({})", path.to_string_lossy()))?;
-    write!(file, "{name}<<{delimiter}\n{value}\n{delimiter}\n")
-        .with_context(|| format!("cannot append {name} to $GITHUB_ENV"))
+    append("GITHUB_ENV", &format!("{name}<<{delimiter}\n{}\n{delimiter}\n", value.expose()))
 }
 
 /// Appends Markdown to the step summary when there is one.
 pub fn summary(markdown: &str) -> anyhow::Result<()> {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else { return Ok(()) };
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .with_context(|| format!("cannot append to $GITHUB_STEP_SUMMARY ({})", path.to_string_lossy()))?;
-    file.write_all(markdown.as_bytes()).context("cannot write the step summary")
+    append("GITHUB_STEP_SUMMARY", markdown)
+}
+
+/// Appends `text` to the file that `var` names, if it names one.
+fn append(var: &str, text: &str) -> anyhow::Result<()> {
+    let Some(path) = std::env::var_os(var) else { return Ok(()) };
+    let file = std::fs::OpenOptions::new().append(true).create(true).open(&path);
+    let mut file = file.with_context(|| format!("cannot append to ${var} ({})", path.to_string_lossy()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("cannot write to ${var}"))
 }
 
 fn escape_data(s: &str) -> String {

@@ -1,14 +1,12 @@
 //! Logging cargo in to the feeds and out again: `cargo-login` for developers (an
 //! Entra token from the Azure CLI), `cargo-login-ci` for CI (a PAT), `cargo-logout`.
 
-use anyhow::bail;
+use anyhow::ensure;
 
 use crate::az::Az;
-use crate::cargo;
 use crate::feeds::{self, Registry};
-use crate::gha;
-use crate::global_config;
-use crate::secret::{PatToken, SecretEnv};
+use crate::secret::{PatToken, Secret, SecretEnv};
+use crate::{cargo, gha, provider, setup};
 
 /// Flags every login task shares.
 #[derive(clap::Args)]
@@ -16,8 +14,7 @@ pub struct LoginFlags {
     /// Log in to this feed only (repeatable); default: every feed in `.cargo/config.toml`.
     #[arg(long = "registry", value_name = "NAME")]
     pub registries: Vec<String>,
-    /// Skip `cargo xtask setup` (which makes sure the global cargo config defines the
-    /// feeds and a credential provider).
+    /// Skip `cargo xtask setup` (the feeds and a credential provider in the global config).
     #[arg(long)]
     pub no_setup: bool,
     /// Skip the check of each feed with a real authenticated request through cargo.
@@ -38,14 +35,12 @@ pub struct CargoLogin {
     /// Run `az login` first, in this terminal.
     #[arg(long)]
     pub az_login: bool,
-    /// Token-free: store no token, make cargo ask the Azure CLI for a fresh one on each
-    /// use instead (each feed's `credential-provider` = `cargo:token-from-stdout` running
-    /// az), so there is no hourly re-login. Undo with `cargo xtask cargo-logout`.
+    /// Token-free: cargo asks the Azure CLI for a fresh token on each use (a feed's
+    /// `credential-provider`), so no hourly re-login. `cargo xtask cargo-logout` undoes it.
     #[arg(long)]
     pub provider: bool,
-    /// With `--provider`: replace a `credential-provider` you set for a feed yourself
-    /// (by default the run stops and leaves it alone). It is kept in a comment beside
-    /// the setting, and `cargo xtask cargo-logout` puts it back as it was.
+    /// With `--provider`: replace a `credential-provider` of your own (else the run stops),
+    /// kept in a comment that `cargo xtask cargo-logout` puts back.
     #[arg(long, requires = "provider")]
     pub force: bool,
     #[command(flatten)]
@@ -60,35 +55,29 @@ impl CargoLogin {
             az.login_interactive()?;
         }
         if self.provider {
-            crate::provider::enable(&feeds, &az, self.force)?;
+            provider::enable(&feeds, &az, self.force)?;
             return self.flags.check(&feeds, &SecretEnv::default(), &[]);
         }
-        // A stored token and provider mode exclude each other: `cargo login` is
-        // unsupported for a feed whose provider is a command.
-        for turned_off in crate::provider::disable(&feeds)? {
-            eprintln!("cargo-login: {turned_off}");
-        }
+        // `cargo login` is unsupported for a feed whose provider is a command.
+        provider::disable(&feeds, "cargo-login")?;
         let token = az.access_token()?;
         gha::mask(&token.header.forms());
         for feed in &feeds {
             cargo::login(feed, &token.header)?;
             eprintln!("cargo-login: stored a bearer token for {}", feed.name);
         }
-        eprintln!(
-            "cargo-login: the token expires at {}; run `cargo xtask cargo-login` again then",
-            token.expires_on
-        );
+        let expires = &token.expires_on;
+        eprintln!("cargo-login: the token expires at {expires}; run `cargo xtask cargo-login` again then");
         self.flags.check(&feeds, &SecretEnv::default(), &token.header.forms())
     }
 }
 
 /// Log cargo in to the feeds with a PAT (CI; replaces the bash and PowerShell recipes).
 ///
-/// Reads an Azure DevOps PAT with the Packaging scope from an environment variable,
-/// and stores `Basic base64("PAT:" + pat)` for every feed through `cargo login`'s
-/// stdin, or with `--github-env` hands it to the later steps of a GitHub Actions job
-/// instead of writing any file. Under GitHub Actions every form of the PAT is masked
-/// before anything else is printed.
+/// Reads an Azure DevOps PAT with the Packaging scope from an environment variable and
+/// stores `Basic base64("PAT:" + pat)` for every feed through `cargo login`'s stdin,
+/// or with `--github-env` hands it to the job's later steps, writing no file. Under
+/// GitHub Actions every form of the PAT is masked first.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  PAT=... cargo xtask cargo-login-ci\n  cargo xtask cargo-login-ci --pat-env ADO_CARGO_RW_PAT\n  cargo xtask cargo-login-ci --github-env"
@@ -97,9 +86,8 @@ pub struct CargoLoginCi {
     /// The environment variable that holds the PAT.
     #[arg(long, value_name = "VAR", default_value = "PAT")]
     pub pat_env: String,
-    /// Write no credentials file: export `CARGO_REGISTRIES_<NAME>_TOKEN` and
-    /// `CARGO_REGISTRIES_<NAME>_CREDENTIAL_PROVIDER=cargo:token` to later steps through
-    /// `$GITHUB_ENV`, as Microsoft's own pipeline task does.
+    /// Write no credentials file: export `CARGO_REGISTRIES_<NAME>_TOKEN` and `..._CREDENTIAL_PROVIDER`
+    /// to later steps through `$GITHUB_ENV`, as Microsoft's pipeline task does.
     #[arg(long)]
     pub github_env: bool,
     #[command(flatten)]
@@ -111,24 +99,22 @@ impl CargoLoginCi {
         let pat = PatToken::from_env(&self.pat_env)?;
         gha::mask(&pat.forms());
         let header = pat.header();
-        if self.github_env {
-            let feeds = feeds::select(&self.flags.registries)?;
+        if !self.github_env {
+            let feeds = self.flags.prepare()?;
             for feed in &feeds {
-                let token_var = feed.env_var("token");
-                let provider_var = feed.env_var("credential-provider");
-                gha::export_env(&token_var, header.secret())?;
-                gha::export_plain(&provider_var, "cargo:token")?;
-                eprintln!("cargo-login-ci: exported {token_var} and {provider_var} to later steps");
+                cargo::login(feed, &header)?;
+                eprintln!("cargo-login-ci: stored the PAT for {}", feed.name);
             }
-            let exported = cargo::token_env(&feeds, &header, &pat.forms());
-            return self.flags.check(&feeds, &exported, &pat.forms());
+            return self.flags.check(&feeds, &SecretEnv::default(), &pat.forms());
         }
-        let feeds = self.flags.prepare()?;
+        let feeds = feeds::select(&self.flags.registries)?;
         for feed in &feeds {
-            cargo::login(feed, &header)?;
-            eprintln!("cargo-login-ci: stored the PAT for {}", feed.name);
+            let (token_var, provider_var) = (feed.env_var("token"), feed.env_var("credential-provider"));
+            gha::export_env(&token_var, header.secret())?;
+            gha::export_env(&provider_var, &Secret::new("cargo:token".into()))?;
+            eprintln!("cargo-login-ci: exported {token_var} and {provider_var} to later steps");
         }
-        self.flags.check(&feeds, &SecretEnv::default(), &pat.forms())
+        self.flags.check(&feeds, &cargo::token_env(&feeds, &header, &pat.forms()), &pat.forms())
     }
 }
 
@@ -147,9 +133,7 @@ impl CargoLogout {
     pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::select(&self.registries)?;
         // First: `cargo logout` is unsupported while provider mode is on.
-        for turned_off in crate::provider::disable(&feeds)? {
-            eprintln!("cargo-logout: {turned_off}");
-        }
+        provider::disable(&feeds, "cargo-logout")?;
         for feed in feeds {
             cargo::logout(&feed)?;
             eprintln!("cargo-logout: no token stored for {} any more", feed.name);
@@ -163,22 +147,15 @@ impl LoginFlags {
     fn prepare(&self) -> anyhow::Result<Vec<Registry>> {
         let feeds = feeds::select(&self.registries)?;
         if !self.no_setup {
-            global_config::Options::default().ensure(&feeds)?;
+            setup::Setup::default().ensure(&feeds)?;
         }
         Ok(feeds)
     }
 
-    /// `cargo login` does not ask the feed whether a token is good: ask it now, with a
-    /// real request through cargo, and fail naming every feed that said no. `forms`
-    /// are the secrets of this run, redacted from whatever the feeds answer.
+    /// Asks each feed through cargo whether the token is good; `forms` are redacted.
     fn check(&self, feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<()> {
-        if self.no_check {
-            return Ok(());
-        }
-        let failed = crate::access::check_feeds(feeds, env, forms)?;
-        if !failed.is_empty() {
-            bail!("access check failed for {}", failed.join(", "));
-        }
+        let failed = if self.no_check { Vec::new() } else { crate::access::check_feeds(feeds, env, forms)? };
+        ensure!(failed.is_empty(), "access check failed for {}", failed.join(", "));
         Ok(())
     }
 }

@@ -11,7 +11,6 @@ mod feeds;
 mod gh;
 mod gha;
 mod git;
-mod global_config;
 mod interrupt;
 mod json;
 mod login;

@@ -1,13 +1,12 @@
-//! Types for secrets. None of them implements `Display`, and their `Debug` prints a
+//! Types for secrets. None implements `Display` and each `Debug` prints a
 //! placeholder, so a secret cannot reach output, an error or a panic by accident:
-//! the one way out is [`Secret::expose`], at the few places that hand it to a
-//! child's stdin.
+//! the one way out is [`Secret::expose`], for a child's stdin or environment.
 
 use std::fmt;
 
 use anyhow::bail;
 
-/// A secret string. `Debug` redacts it; there is no `Display`.
+/// A secret string.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -16,8 +15,7 @@ impl Secret {
         Secret(value)
     }
 
-    /// The secret itself, for a child's stdin or a masking command. Never format it
-    /// into a message.
+    /// The secret itself, for a child or a masking command; never for a message.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -33,15 +31,12 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct PatToken(Secret);
 
-/// Fewer characters than this cannot be an Azure DevOps PAT (theirs have 52 or 84).
-/// Refusing them also keeps a stray short value (`a`, `true`) out of `::add-mask::`,
-/// which would hide every occurrence of it in the whole job's log.
-pub const PAT_MIN_LEN: usize = 20;
+/// Shorter cannot be an Azure DevOps PAT (52 or 84); it also keeps a stray short value
+/// (`true`) out of `::add-mask::`, which would hide it everywhere in the job's log.
+const PAT_MIN_LEN: usize = 20;
 
 impl PatToken {
-    /// Validates a PAT read from `source` (named in errors, never the value): not
-    /// empty, only characters cargo can send in a header line, and long enough to be
-    /// a PAT at all.
+    /// Checks a PAT read from `source` (named in errors, never the value or its length).
     pub fn parse(value: String, source: &str) -> anyhow::Result<PatToken> {
         let trimmed = value.trim();
         if trimmed.is_empty() {
@@ -49,59 +44,51 @@ impl PatToken {
         }
         if let Some(pos) = trimmed.find(|c: char| !c.is_ascii_graphic()) {
             bail!(
-                "{source} holds a character cargo cannot send (at position {}): \
-                 a PAT is visible ASCII only; copy it again without spaces or line breaks",
+                "{source} holds a character cargo cannot send (at position {}): a PAT is visible ASCII \
+                 only; copy it again without spaces or line breaks",
                 trimmed[..pos].chars().count() + 1
             );
         }
-        // All ASCII by now, so bytes are characters. The length itself is not shown:
-        // a mistaken value may be some other secret.
         if trimmed.len() < PAT_MIN_LEN {
             bail!(
-                "{source} is too short to be an Azure DevOps PAT (fewer than {PAT_MIN_LEN} \
-                 characters; theirs have 52 or 84): check that it holds the whole PAT"
+                "{source} is too short to be an Azure DevOps PAT (fewer than {PAT_MIN_LEN} characters; \
+                 theirs have 52 or 84): check that it holds the whole PAT"
             );
         }
         Ok(PatToken(Secret::new(trimmed.to_owned())))
     }
 
-    /// Reads the PAT from environment variable `var`.
     pub fn from_env(var: &str) -> anyhow::Result<PatToken> {
-        let value = match std::env::var(var) {
-            Ok(value) => value,
+        match std::env::var(var) {
+            Ok(value) => PatToken::parse(value, &format!("environment variable {var}")),
             Err(std::env::VarError::NotPresent) => bail!(
-                "environment variable {var} is not set: set it to an Azure DevOps PAT \
-                 with the Packaging scope (in GitHub Actions: `env: {var}: ${{{{ secrets.ADO_CARGO_RO_PAT }}}}`)"
+                "environment variable {var} is not set: set it to an Azure DevOps PAT with the Packaging \
+                 scope (in GitHub Actions: `env: {var}: ${{{{ secrets.ADO_CARGO_RO_PAT }}}}`)"
             ),
             Err(std::env::VarError::NotUnicode(_)) => {
                 bail!("environment variable {var} is not valid UTF-8: a PAT is visible ASCII only")
             }
-        };
-        PatToken::parse(value, &format!("environment variable {var}"))
+        }
     }
 
     pub fn secret(&self) -> &Secret {
         &self.0
     }
 
-    /// The `Authorization` value Azure Artifacts takes for a PAT:
-    /// `Basic base64("PAT:" + pat)`. The user name is arbitrary; `PAT` is customary.
+    /// `Basic base64("PAT:" + pat)`, what Azure Artifacts takes (the user name is arbitrary).
     pub fn header(&self) -> AuthHeader {
-        let encoded = base64(format!("PAT:{}", self.0.expose()).as_bytes());
-        AuthHeader(Secret::new(format!("Basic {encoded}")))
+        AuthHeader(Secret::new(format!("Basic {}", base64(format!("PAT:{}", self.0.0).as_bytes()))))
     }
 
-    /// Every form of the PAT that could leak and so must be masked: the PAT, the
-    /// base64 credential and the full header.
+    /// Every form that must be masked: the PAT, the header and its base64 credential.
     pub fn forms(&self) -> Vec<String> {
-        let mut forms = vec![self.0.expose().to_owned()];
+        let mut forms = vec![self.0.0.clone()];
         forms.extend(self.header().forms());
         forms
     }
 }
 
-/// The full `Authorization` header value cargo stores and sends verbatim
-/// (`Basic …` or `Bearer …`): that is also what `cargo login` reads on stdin.
+/// The `Authorization` value cargo stores and sends verbatim, as `cargo login` reads it.
 #[derive(Debug, Clone)]
 pub struct AuthHeader(Secret);
 
@@ -119,69 +106,44 @@ impl AuthHeader {
         &self.0
     }
 
-    /// The header and the credential inside it (the part after the scheme).
+    /// The header and the credential after its scheme.
     pub fn forms(&self) -> Vec<String> {
-        let header = self.0.expose();
-        let mut forms = vec![header.to_owned()];
-        if let Some((_, credential)) = header.split_once(' ') {
-            forms.push(credential.to_owned());
-        }
+        let header = &self.0.0;
+        let mut forms = vec![header.clone()];
+        forms.extend(header.split_once(' ').map(|(_, credential)| credential.to_owned()));
         forms
     }
 }
 
-/// `text` with every occurrence of each form replaced, for a child's output that is
-/// about to become part of an error message. The longest forms go first, so that a
-/// header is replaced whole rather than leaving its scheme around a shorter form.
-/// Then every `Basic …`/`Bearer …` credential is replaced as well, known or not
-/// (see [`redact_auth_schemes`]).
-pub fn redact<S: AsRef<str>>(text: &str, forms: &[S]) -> String {
-    let mut forms: Vec<&str> = forms.iter().map(AsRef::as_ref).filter(|f| !f.is_empty()).collect();
+/// `text` with every form replaced, longest first (a header goes whole, not around a
+/// shorter form), then the credential after every `Basic `/`Bearer ` (any case): a proxy
+/// may echo a header whose token no one here knows. Under 8 characters it is a word.
+pub fn redact(text: &str, forms: &[String]) -> String {
+    let mut forms: Vec<&String> = forms.iter().filter(|f| !f.is_empty()).collect();
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     let mut text = text.to_owned();
     for form in forms {
-        text = text.replace(form, "<redacted>");
+        text = text.replace(form.as_str(), "<redacted>");
     }
-    redact_auth_schemes(&text)
-}
-
-/// `text` with the credential after every `Basic ` or `Bearer ` (any case) replaced:
-/// a server or proxy that echoes the `Authorization` header puts a token cargo
-/// sent into its error body, and a token cargo got from a provider command is
-/// known to no one here. Runs of fewer than 8 credential characters are kept:
-/// those are words ("Basic auth"), not tokens.
-pub fn redact_auth_schemes(text: &str) -> String {
-    let is_credential = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = find_scheme(rest) {
-        let (before, from) = rest.split_at(at);
-        let scheme_len = from.find(' ').map_or(from.len(), |i| i + 1);
-        let after = &from[scheme_len..];
-        let credential_len = after.find(|c: char| !is_credential(c)).unwrap_or(after.len());
-        out.push_str(before);
-        out.push_str(&from[..scheme_len]);
-        if credential_len >= 8 {
+    let lower = text.to_ascii_lowercase();
+    let (mut out, mut done) = (String::with_capacity(text.len()), 0);
+    for (space, _) in lower.match_indices(' ') {
+        let rest = &text[space + 1..];
+        let len = rest.find(|c: char| !c.is_ascii_alphanumeric() && !"-._~+/=".contains(c));
+        let len = len.unwrap_or(rest.len());
+        let after_scheme = lower[..space].ends_with("basic") || lower[..space].ends_with("bearer");
+        if after_scheme && space >= done && len >= 8 {
+            out.push_str(&text[done..=space]);
             out.push_str("<redacted>");
-        } else {
-            out.push_str(&after[..credential_len]);
+            done = space + 1 + len;
         }
-        rest = &after[credential_len..];
     }
-    out.push_str(rest);
+    out.push_str(&text[done..]);
     out
 }
 
-/// Where the next `basic ` or `bearer ` (any case) starts in `text`.
-fn find_scheme(text: &str) -> Option<usize> {
-    let lower = text.to_ascii_lowercase();
-    ["basic ", "bearer "].iter().filter_map(|scheme| lower.find(scheme)).min()
-}
-
-/// Every form of a token as cargo stores or sends it (`Basic …`, `Bearer …`, or
-/// bare), for redacting output when the token was read rather than built here:
-/// the token, the credential after the scheme and, for `Basic`, the decoded
-/// `user:password` and the password (a PAT).
+/// Every form of a token read (not built) here: it, the credential after its scheme
+/// and, for `Basic`, the decoded `user:password` and the password (a PAT).
 pub fn token_forms(token: &str) -> Vec<String> {
     let token = token.trim();
     let mut forms = vec![token.to_owned()];
@@ -190,9 +152,7 @@ pub fn token_forms(token: &str) -> Vec<String> {
         if scheme.eq_ignore_ascii_case("basic")
             && let Some(pair) = base64_decode(credential).and_then(|b| String::from_utf8(b).ok())
         {
-            if let Some((_, password)) = pair.split_once(':') {
-                forms.push(password.to_owned());
-            }
+            forms.extend(pair.split_once(':').map(|(_, password)| password.to_owned()));
             forms.push(pair);
         }
     }
@@ -200,10 +160,8 @@ pub fn token_forms(token: &str) -> Vec<String> {
     forms
 }
 
-/// Variables for a child's environment whose values are secrets (a token for
-/// `CARGO_REGISTRIES_<NAME>_TOKEN`), with every form of them to redact from what
-/// the child prints. Its `Debug` lists the names only; the values leave only
-/// through [`SecretEnv::vars`], into a child's environment, never its argv.
+/// Secret variables for a child's environment (never its argv), with every form of them
+/// to redact from what it prints. `Debug` lists the names only.
 #[derive(Clone, Default)]
 pub struct SecretEnv {
     vars: Vec<(String, Secret)>,
@@ -215,23 +173,20 @@ impl SecretEnv {
     pub fn secret(mut self, key: impl Into<String>, value: &Secret, forms: Vec<String>) -> SecretEnv {
         self.vars.push((key.into(), value.clone()));
         self.forms.extend(forms);
-        self.forms.push(value.expose().to_owned());
+        self.forms.push(value.0.clone());
         self
     }
 
-    /// Adds `key=value` for a value that is no secret (`cargo:token`), so that it
-    /// travels with the secret it belongs to.
+    /// Adds `key=value` for a value that is no secret (`cargo:token`).
     pub fn plain(mut self, key: impl Into<String>, value: &str) -> SecretEnv {
         self.vars.push((key.into(), Secret::new(value.to_owned())));
         self
     }
 
-    /// The variables, for a child's environment only.
     pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
         self.vars.iter().map(|(k, v)| (k.as_str(), v.expose()))
     }
 
-    /// Every form of every secret value, for [`redact`].
     pub fn forms(&self) -> &[String] {
         &self.forms
     }
@@ -248,27 +203,23 @@ const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 /// Standard base64 (padding optional) back to bytes; `None` if it is not base64.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0);
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
     for c in text.trim_end_matches('=').bytes() {
         acc = acc << 6 | BASE64.iter().position(|&a| a == c)? as u32;
         bits += 6;
         if bits >= 8 {
             bits -= 8;
             out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
         }
     }
     Some(out)
 }
 
-/// Standard base64 with padding and no line wrapping (GNU `base64` wraps at 76
-/// columns, which broke the old bash recipe for 84-character PATs).
+/// Standard base64 with padding and, unlike GNU `base64`, no line wrapping.
 pub fn base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for i in 0..4 {
             let sextet = (n >> (18 - 6 * i) & 63) as usize;
             out.push(if i <= chunk.len() { BASE64[sextet] as char } else { '=' });
@@ -345,7 +296,7 @@ mod tests {
     fn echoed_headers_are_redacted_known_or_not() {
         let text = "denied: Authorization: Basic UEFUOnMzY3IzdA== and bearer eyJ0eXAi.abc-def; Basic auth";
         assert_eq!(
-            redact_auth_schemes(text),
+            redact(text, &[]),
             "denied: Authorization: Basic <redacted> and bearer <redacted>; Basic auth"
         );
         let token = PatToken::parse("s3cr3t-value-0123456789".into(), "PAT").unwrap();

@@ -1,15 +1,20 @@
-//! `cargo xtask setup`: the one-time set-up of the original how-to, as a task; the
-//! work is [`crate::global_config`], which the login tasks run too.
+//! `cargo xtask setup`: the user's global cargo config made ready for the feeds,
+//! disturbing nothing else in the file; the login tasks run it first thing.
 
-use crate::{feeds, global_config};
+use anyhow::{Context, bail};
+use camino::Utf8PathBuf;
+use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
+
+use crate::cargo_home::global_config;
+use crate::feeds::{self, Registry};
+use crate::toml_file::{self, Edit};
 
 /// Make your global cargo config ready for the feeds (one time per machine).
 ///
 /// Defines every feed of the repo's `.cargo/config.toml` in `$CARGO_HOME/config.toml`
-/// (so crates outside this repo can use them too) and makes sure a credential
-/// provider is configured, without which cargo refuses authenticated feeds.
-/// Comments and layout of the file are kept; a second run writes nothing.
-#[derive(clap::Args)]
+/// (for crates outside this repo too) and a credential provider, without which cargo
+/// refuses authenticated feeds. Comments and layout are kept; a second run writes nothing.
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
 #[command(
     after_help = "Examples:\n  cargo xtask setup\n  cargo xtask setup --check\n  cargo xtask setup --keychain"
 )]
@@ -17,21 +22,265 @@ pub struct Setup {
     /// Write nothing: list what would change, and exit non-zero if anything would.
     #[arg(long)]
     pub check: bool,
-    /// Also use the OS keychain for tokens, as Azure recommends: libsecret on Linux,
-    /// wincred on Windows, macos-keychain on macOS.
+    /// Also use the OS keychain for tokens, as Azure recommends (libsecret, wincred, macos-keychain).
     #[arg(long)]
     pub keychain: bool,
-    /// Replace the index of a feed your config already defines differently (by
-    /// default such a feed is left alone with a warning).
+    /// Replace the index of a feed your config defines differently (else it is only warned about).
     #[arg(long)]
     pub force: bool,
 }
 
+/// The Azure-recommended keychain provider of this platform.
+const KEYCHAIN_PROVIDER: &str = if cfg!(windows) {
+    "cargo:wincred"
+} else if cfg!(target_os = "macos") {
+    "cargo:macos-keychain"
+} else {
+    "cargo:libsecret"
+};
+
+/// Edits to make in the file at `path`, and what only the user can decide.
+#[derive(Default)]
+struct Findings {
+    path: Utf8PathBuf,
+    changes: Vec<String>,
+    warnings: Vec<String>,
+    /// A feed has no `credential-provider` of its own.
+    feed_without_provider: bool,
+}
+
 impl Setup {
     pub fn run(self) -> anyhow::Result<()> {
-        let feeds = feeds::all()?;
-        let options =
-            global_config::Options { check: self.check, keychain: self.keychain, force: self.force };
-        options.ensure(&feeds)
+        self.ensure(&feeds::all()?)
+    }
+
+    /// Brings the global config in line for `feeds`; the login tasks run it too.
+    pub fn ensure(&self, feeds: &[Registry]) -> anyhow::Result<()> {
+        let config = global_config()?;
+        let path = &config.path;
+        let mut findings = Findings::default();
+        // Planned again under the lock when another run changed the file meanwhile.
+        let mut plan = |doc: &mut DocumentMut| {
+            findings = Findings { path: path.clone(), ..Findings::default() };
+            self.apply_feeds(doc, feeds, &mut findings)?;
+            self.apply_providers(doc, &mut findings)
+        };
+        let written = if self.check {
+            Edit::plan(path, &mut plan).map(|_| false)?
+        } else {
+            toml_file::update(path, &mut plan)?
+        };
+        findings.warnings.extend(config.ignored_warning());
+        findings.warnings.extend(cargo_version().err());
+        // The how-to's `[unstable] registry-auth` is stable since 1.74: ignored, or warned about.
+        for file in [path.clone(), crate::project_root().join(feeds::CONFIG_PATH)] {
+            if toml_file::read(&file)
+                .is_ok_and(|doc| doc.get("unstable").is_some_and(|u| u.get("registry-auth").is_some()))
+            {
+                findings.warnings.push(format!(
+                    "{file} sets `[unstable] registry-auth`, stable since cargo 1.74 and ignored: delete that line"
+                ));
+            }
+        }
+        for warning in &findings.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if findings.changes.is_empty() {
+            let names: Vec<&str> = feeds.iter().map(|f| f.name.as_str()).collect();
+            eprintln!("setup: {path} is already set up for {}; nothing written", names.join(", "));
+            return Ok(());
+        }
+        let verb = if self.check { " would" } else { "" };
+        for change in &findings.changes {
+            eprintln!("setup: {path}:{verb} {change}");
+        }
+        if self.check {
+            bail!("{path} needs {} change(s): run `cargo xtask setup` to make them", findings.changes.len());
+        }
+        if written {
+            eprintln!("setup: wrote {path}");
+        }
+        Ok(())
+    }
+
+    /// Adds or fixes each feed's entry in `[registries]`.
+    fn apply_feeds(
+        &self,
+        doc: &mut DocumentMut,
+        feeds: &[Registry],
+        findings: &mut Findings,
+    ) -> anyhow::Result<()> {
+        let path = &findings.path;
+        // New feeds follow the file's style: `[registries.NAME]` tables, or else the
+        // how-to's `NAME = { index = "…" }` lines.
+        let as_tables =
+            doc.get("registries").and_then(Item::as_table).is_some_and(|t| t.is_implicit() && !t.is_empty());
+        let registries = toml_file::table_mut(doc.as_table_mut(), "registries", path)?;
+        for feed in feeds {
+            let (name, index) = (feed.name.as_str(), feed.index.as_str());
+            let Some(entry) = registries.get_mut(name) else {
+                let new = [("index", index)];
+                registries.insert(
+                    name,
+                    match as_tables {
+                        true => Item::Table(Table::from_iter(new)),
+                        false => Item::Value(Value::InlineTable(InlineTable::from_iter(new))),
+                    },
+                );
+                findings.changes.push(format!("add feed {name} = {index}"));
+                findings.feed_without_provider = true;
+                continue;
+            };
+            let entry = entry.as_table_like_mut().with_context(|| {
+                format!("registries.{name} in {path} is not a table; fix it and run again")
+            })?;
+            findings.feed_without_provider |= !entry.contains_key("credential-provider");
+            match entry.get("index").and_then(|i| i.as_str()) {
+                Some(current) if current == index => {}
+                Some(other) if !self.force => findings.warnings.push(format!(
+                    "registries.{name} in {path} has index {other}, the repo uses {index}; left alone (run \
+                     `cargo xtask setup --force` to replace it)"
+                )),
+                _ => {
+                    set_keeping_decor(entry, "index", index.into());
+                    findings.changes.push(format!("set registries.{name}.index = {index}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets `registry.global-credential-providers`: `cargo:token` when a feed has no
+    /// provider of its own (cargo needs one for an auth-required registry), and the
+    /// keychain when asked.
+    fn apply_providers(&self, doc: &mut DocumentMut, findings: &mut Findings) -> anyhow::Result<()> {
+        let path = &findings.path;
+        let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
+        let key = "global-credential-providers";
+        let current: Option<Vec<String>> = registry
+            .get(key)
+            .map(|item| {
+                let list =
+                    item.as_array().and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect());
+                list.with_context(|| {
+                    format!("registry.{key} in {path} is not a list of strings; fix it and run again")
+                })
+            })
+            .transpose()?;
+        let mut wanted = current.clone().unwrap_or_default();
+        if self.keychain {
+            for provider in ["cargo:token", KEYCHAIN_PROVIDER] {
+                if !wanted.iter().any(|p| p == provider) {
+                    wanted.push(provider.to_owned());
+                }
+            }
+        } else if wanted.is_empty() && findings.feed_without_provider {
+            wanted.push("cargo:token".to_owned());
+        }
+        if current.as_ref() != Some(&wanted) && !wanted.is_empty() {
+            let list: toml_edit::Array = wanted.iter().map(String::as_str).collect();
+            findings.changes.push(format!("set registry.{key} = {list}"));
+            set_keeping_decor(registry, key, Value::Array(list));
+        }
+        Ok(())
+    }
+}
+
+/// Cargo's version, or why it will not do: 1.74 made registry authentication stable.
+pub fn cargo_version() -> Result<String, String> {
+    match crate::cargo::version() {
+        Ok((major, minor)) if (major, minor) < (1, 74) => Err(format!(
+            "cargo {major}.{minor} is older than 1.74, the first with stable registry authentication: run \
+             `rustup update stable`"
+        )),
+        Ok((major, minor)) => Ok(format!("{major}.{minor}")),
+        Err(err) => Err(format!("{err:#}")),
+    }
+}
+
+/// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
+pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
+    match table.get_mut(key) {
+        Some(Item::Value(old)) => {
+            *value.decor_mut() = old.decor().clone();
+            *old = value;
+        }
+        _ => {
+            table.insert(key, Item::Value(value));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feeds() -> Vec<Registry> {
+        vec![
+            Registry { name: "a_feed".into(), index: "sparse+https://example.com/a/".into() },
+            Registry { name: "b_feed".into(), index: "sparse+https://example.com/b/".into() },
+        ]
+    }
+
+    fn apply(setup: &Setup, text: &str) -> (String, Findings) {
+        let mut doc: DocumentMut = text.parse().unwrap();
+        let mut findings = Findings { path: "config.toml".into(), ..Findings::default() };
+        setup.apply_feeds(&mut doc, &feeds(), &mut findings).unwrap();
+        setup.apply_providers(&mut doc, &mut findings).unwrap();
+        (doc.to_string(), findings)
+    }
+
+    #[test]
+    fn adds_feeds_and_a_provider_keeping_the_rest() {
+        let before = "# my settings\n[build]\njobs = 2 # two cores\n\n[registries]\n# mine\nother = { index = \"sparse+https://o/\" }\n";
+        let (after, findings) = apply(&Setup::default(), before);
+        assert_eq!(
+            after,
+            "# my settings\n[build]\njobs = 2 # two cores\n\n[registries]\n# mine\nother = { index = \"sparse+https://o/\" }\n\
+             a_feed = { index = \"sparse+https://example.com/a/\" }\nb_feed = { index = \"sparse+https://example.com/b/\" }\n\n\
+             [registry]\nglobal-credential-providers = [\"cargo:token\"]\n"
+        );
+        assert_eq!(findings.changes.len(), 3);
+        let (again, findings) = apply(&Setup::default(), &after);
+        assert_eq!(again, after);
+        assert!(findings.changes.is_empty());
+    }
+
+    #[test]
+    fn a_different_index_is_kept_unless_forced() {
+        let before = "[registries.a_feed]\nindex = \"sparse+https://elsewhere/\" # why\ncredential-provider = \"cargo:token\"\n";
+        let (after, findings) = apply(&Setup::default(), before);
+        assert!(after.contains("sparse+https://elsewhere/"), "{after}");
+        assert_eq!(findings.warnings.len(), 1);
+        let forced = Setup { force: true, ..Setup::default() };
+        let (after, _) = apply(&forced, before);
+        assert!(
+            after.starts_with("[registries.a_feed]\nindex = \"sparse+https://example.com/a/\" # why\n"),
+            "{after}"
+        );
+    }
+
+    #[test]
+    fn a_forced_index_keeps_the_comment_above_it() {
+        let before = "[registries.a_feed]\n# mine\nindex = \"sparse+https://elsewhere/\"\ncredential-provider = \"cargo:token\"\n";
+        let (after, _) = apply(&Setup { force: true, ..Setup::default() }, before);
+        assert!(after.contains("# mine\nindex = \"sparse+https://example.com/a/\"\n"), "{after}");
+    }
+
+    #[test]
+    fn keychain_adds_the_platform_provider_once() {
+        let setup = Setup { keychain: true, ..Setup::default() };
+        let (after, _) = apply(&setup, "[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
+        assert!(after.contains(&format!("[\"cargo:token\", \"{KEYCHAIN_PROVIDER}\"]")), "{after}");
+        let (again, findings) = apply(&setup, &after);
+        assert_eq!(again, after);
+        assert!(findings.changes.is_empty());
+    }
+
+    #[test]
+    fn an_existing_provider_list_is_respected() {
+        let before = "[registry]\nglobal-credential-providers = [\"cargo:libsecret\"]\n";
+        let (after, _) = apply(&Setup::default(), before);
+        assert!(after.starts_with(before), "{after}");
     }
 }

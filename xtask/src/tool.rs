@@ -27,10 +27,6 @@ impl Tool {
             .map_err(|_| anyhow::anyhow!("`{}` was not found on PATH: {}", self.name, self.install))?;
         Utf8PathBuf::try_from(path).with_context(|| format!("the path of `{}` is not UTF-8", self.name))
     }
-
-    pub fn is_present(&self) -> bool {
-        which::which(self.name).is_ok()
-    }
 }
 
 /// The cargo that runs this xtask (cargo sets `CARGO` for `cargo run`), so nested
