@@ -24,7 +24,7 @@ use crate::toml_file;
 )]
 pub struct PublishRedist {
     /// The source: a git URL or the path of a local clone [default: `repo` of
-    /// `[workspace.metadata.publish-redist]`, https://github.com/rust-vmm/mshv].
+    /// `[workspace.metadata.publish-redist]`, `https://github.com/rust-vmm/mshv`].
     #[arg(long, value_name = "URL|PATH")]
     pub repo: Option<String>,
     /// The commit to publish: a full or abbreviated SHA, or a tag [default: the

@@ -37,7 +37,7 @@ pub struct RotatePat {
     /// only publishing could check write access, so a warning says it is unchecked.
     #[arg(long, conflicts_with_all = ["name", "days", "organization"])]
     pub pat_stdin: bool,
-    /// Display name of the new PAT [default: hyperlight-cargo-<access>-<today>].
+    /// Display name of the new PAT [default: hyperlight-cargo-ACCESS-YYYY-MM-DD].
     #[arg(long, value_name = "TEXT")]
     pub name: Option<String>,
     /// Lifetime of the new PAT in days (at most a year; your organisation may allow less).
