@@ -2,7 +2,7 @@
 //! az, so cargo asks for a fresh token on each use and nothing is stored. A provider the
 //! user chose is replaced only with `--force`, kept in a comment `cargo-logout` restores.
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow, ensure};
 use camino::Utf8Path;
 use toml_edit::{Array, DocumentMut, Item, KeyMut, Value};
 
@@ -37,11 +37,10 @@ pub fn is_az_provider(item: &Item) -> bool {
 
 /// The words of a `credential-provider`, a string split at spaces or an array.
 pub fn provider_words(item: &Item) -> Vec<String> {
-    if let Some(text) = item.as_str() {
-        return text.split_whitespace().map(str::to_owned).collect();
+    match item.as_str() {
+        Some(text) => text.split_whitespace().map(str::to_owned).collect(),
+        None => item.as_array().into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_owned).collect(),
     }
-    let words = item.as_array().map(|a| a.iter().filter_map(|v| v.as_str()).map(str::to_owned).collect());
-    words.unwrap_or_default()
 }
 
 /// Starts the comment line that keeps a feed's own `credential-provider` while `--force`
@@ -90,14 +89,13 @@ fn refuse_foreign_providers(doc: &DocumentMut, feeds: &[Registry], path: &Utf8Pa
         .filter(|feed| current_provider(doc, &feed.name).is_some_and(|item| !is_az_provider(item)))
         .map(|feed| format!("registries.{}.credential-provider", feed.name))
         .collect();
-    if !foreign.is_empty() {
-        bail!(
-            "{} in {path} set(s) a credential provider of your own, left alone: run `cargo xtask cargo-login \
-             --provider --force` to replace it (it is kept in a comment, and `cargo xtask cargo-logout` puts \
-             it back), or remove it yourself",
-            foreign.join(", ")
-        );
-    }
+    ensure!(
+        foreign.is_empty(),
+        "{} in {path} set(s) a credential provider of your own, left alone: run `cargo xtask cargo-login \
+         --provider --force` to replace it (it is kept in a comment, and `cargo xtask cargo-logout` puts \
+         it back), or remove it yourself",
+        foreign.join(", ")
+    );
     Ok(())
 }
 

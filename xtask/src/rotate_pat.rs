@@ -4,7 +4,7 @@
 use std::io::{ErrorKind, IsTerminal, Read};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow, bail, ensure};
 
 use crate::access::check_feeds;
 use crate::az::{self, AZURE_DEVOPS_RESOURCE, Az};
@@ -13,7 +13,6 @@ use crate::gh::{self, Gh};
 use crate::secret::{PatToken, Secret};
 use crate::{gha, json};
 
-/// The version of Azure DevOps' PAT lifecycle API (`_apis/tokens/pats`).
 const PAT_API_VERSION: &str = "7.1-preview.1";
 
 /// Create a new Azure DevOps PAT and store it in the repository's GitHub secret.
@@ -117,9 +116,8 @@ impl RotatePat {
         let today = &timestamp(now)[..10];
         let name =
             self.name.clone().unwrap_or_else(|| format!("hyperlight-cargo-{}-{today}", self.access.word()));
-        if name.trim().is_empty() || name.chars().any(char::is_control) || name.len() > 256 {
-            bail!("--name must be a line of text (at most 256 bytes)");
-        }
+        let line = !name.trim().is_empty() && !name.chars().any(char::is_control) && name.len() <= 256;
+        ensure!(line, "--name must be a line of text (at most 256 bytes)");
         let az = Az::find()?;
         let valid_to = timestamp(now + u64::from(self.days) * 86_400);
         let (quoted_name, scope, until) =
@@ -153,17 +151,16 @@ impl Target {
         let Target { feeds, gh, secret, repo } = self;
         let failed =
             check_feeds(feeds, &crate::cargo::token_env(feeds, &pat.header(), &pat.forms()), &pat.forms())?;
-        if !failed.is_empty() {
-            bail!(
-                "the new PAT does not work for {}: {secret} of {repo} was left unchanged",
-                failed.join(", ")
-            );
-        }
+        ensure!(
+            failed.is_empty(),
+            "the new PAT does not work for {}: {secret} of {repo} was left unchanged",
+            failed.join(", ")
+        );
         if write_unverified {
             // Only publishing proves write access, and a published version is final.
             let message = format!(
-                "write access was NOT verified: the feed check only reads, and only publishing proves write \
-                 access. Make sure this PAT has the scope Packaging (Read & write) before a release relies on {secret}"
+                "write access was NOT verified (only publishing proves it): make sure this PAT has the scope \
+                 Packaging (Read & write) before a release relies on {secret}"
             );
             gha::warning(&message);
             eprintln!("warning: {message}");
@@ -230,7 +227,6 @@ const ANSWER_QUERY: &str =
 /// The PAT and its expiry from the PAT API's answer, telling `asked` what revoking takes
 /// as soon as it is known. Errors name fields, never their values.
 fn read_answer(asked: &mut Asked, answer: &Secret) -> anyhow::Result<(PatToken, Option<String>)> {
-    let access = asked.access;
     let fields = az::tsv_fields(answer.expose());
     let field = |i: usize| fields.get(i).copied().flatten();
     // az prints an answer that is no JSON as it came (a proxy's HTML page).
@@ -255,21 +251,17 @@ fn read_answer(asked: &mut Asked, answer: &Secret) -> anyhow::Result<(PatToken, 
     let pat = PatToken::parse(token.to_owned(), "the PAT in Azure DevOps' answer")?;
     // Before anything else is printed: from here on the runner hides every form.
     gha::mask(&pat.forms());
-    if asked.id.is_none() {
-        bail!(
-            "Azure DevOps' answer to the PAT request holds no patToken.authorizationId, which revoking it takes"
-        );
-    }
+    ensure!(
+        asked.id.is_some(),
+        "Azure DevOps' answer holds no patToken.authorizationId, which revoking it takes"
+    );
     match field(3) {
-        Some(scopes) if access.granted_by(scopes) => Ok((pat, field(4).map(str::to_owned))),
+        Some(scopes) if asked.access.granted_by(scopes) => Ok((pat, field(4).map(str::to_owned))),
         Some(scopes) => bail!(
-            "Azure DevOps created the PAT with scope `{scopes}`, which lacks {} ({} access): it is not stored",
-            SCOPES[access as usize],
-            access.word()
+            "Azure DevOps created the PAT with scope `{scopes}`, which lacks {}: it is not stored",
+            SCOPES[asked.access as usize]
         ),
-        None => {
-            bail!("Azure DevOps' answer to the PAT request holds no patToken.scope: its access is unknown")
-        }
+        None => bail!("Azure DevOps' answer holds no patToken.scope: the PAT's access is unknown"),
     }
 }
 
@@ -286,9 +278,8 @@ fn pat_error_hint(error: &str) -> &'static str {
 /// The organisation given, or the one of the feeds: a PAT belongs to one.
 fn organization(feeds: &[Registry], given: Option<&str>) -> anyhow::Result<String> {
     if let Some(org) = given {
-        if org.is_empty() || !org.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            bail!("`{org}` is not an Azure DevOps organisation name: use letters, digits, `-`, `_` and `.`");
-        }
+        let ok = !org.is_empty() && org.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        ensure!(ok, "`{org}` is not an Azure DevOps organisation name: use letters, digits, - _ .");
         return Ok(org.to_owned());
     }
     let mut orgs: Vec<&str> = feeds.iter().filter_map(Registry::azure_organization).collect();

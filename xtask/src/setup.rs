@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
-use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
+use toml_edit::{DocumentMut, InlineTable, Item, Value};
 
 use crate::cargo_home::global_config;
 use crate::feeds::{self, Registry};
@@ -119,14 +119,8 @@ impl Setup {
         for feed in feeds {
             let (name, index) = (feed.name.as_str(), feed.index.as_str());
             let Some(entry) = registries.get_mut(name) else {
-                let new = [("index", index)];
-                registries.insert(
-                    name,
-                    match as_tables {
-                        true => Item::Table(Table::from_iter(new)),
-                        false => Item::Value(Value::InlineTable(InlineTable::from_iter(new))),
-                    },
-                );
+                let new = InlineTable::from_iter([("index", index)]);
+                registries.insert(name, if as_tables { Item::Table(new.into_table()) } else { new.into() });
                 findings.changes.push(format!("add feed {name} = {index}"));
                 findings.feed_without_provider = true;
                 continue;
