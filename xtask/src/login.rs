@@ -8,7 +8,6 @@ use crate::feeds::{self, Registry};
 use crate::secret::{PatToken, Secret, SecretEnv};
 use crate::{cargo, gha, provider, setup};
 
-/// Flags every login task shares.
 #[derive(clap::Args)]
 pub struct LoginFlags {
     /// Log in to this feed only (repeatable); default: every feed in `.cargo/config.toml`.

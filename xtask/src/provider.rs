@@ -35,7 +35,6 @@ pub fn is_az_provider(item: &Item) -> bool {
         && words.iter().any(|w| w == "get-access-token")
 }
 
-/// The words of a `credential-provider`, a string split at spaces or an array.
 pub fn provider_words(item: &Item) -> Vec<String> {
     match item.as_str() {
         Some(text) => text.split_whitespace().map(str::to_owned).collect(),

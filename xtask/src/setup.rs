@@ -45,7 +45,6 @@ struct Findings {
     path: Utf8PathBuf,
     changes: Vec<String>,
     warnings: Vec<String>,
-    /// A feed has no `credential-provider` of its own.
     feed_without_provider: bool,
 }
 
@@ -162,14 +161,12 @@ impl Setup {
             })
             .transpose()?;
         let mut wanted = current.clone().unwrap_or_default();
-        if self.keychain {
-            for provider in ["cargo:token", KEYCHAIN_PROVIDER] {
-                if !wanted.iter().any(|p| p == provider) {
-                    wanted.push(provider.to_owned());
-                }
+        let add =
+            if self.keychain { 2 } else { usize::from(wanted.is_empty() && findings.feed_without_provider) };
+        for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {
+            if !wanted.iter().any(|p| p == provider) {
+                wanted.push(provider.to_string());
             }
-        } else if wanted.is_empty() && findings.feed_without_provider {
-            wanted.push("cargo:token".to_owned());
         }
         if current.as_ref() != Some(&wanted) && !wanted.is_empty() {
             let list: toml_edit::Array = wanted.iter().map(String::as_str).collect();
