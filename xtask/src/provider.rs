@@ -59,9 +59,7 @@ pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     };
     // A refused run changes nothing: planned before az is asked or a token removed.
     Edit::plan(&path, turn_on)?;
-    let token = az.access_token()?;
-    gha::mask(&token.header.forms());
-    drop(token);
+    gha::mask(&az.access_token()?.header.forms());
     // `cargo logout` is unsupported for a feed already in provider mode.
     let doc = toml_file::read_if_exists(&path)?.unwrap_or_default();
     for feed in feeds {
@@ -153,9 +151,6 @@ fn line_key<'a>(doc: &'a mut DocumentMut, feed: &str) -> Option<KeyMut<'a>> {
 /// provider mode's is removed, and cargo then needs `global-credential-providers`.
 pub fn disable(feeds: &[Registry], task: &str) -> anyhow::Result<()> {
     let path = global_config()?.path;
-    if !path.exists() {
-        return Ok(());
-    }
     let mut said = Vec::new();
     toml_file::update(&path, |doc| {
         said.clear();
