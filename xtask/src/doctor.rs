@@ -17,9 +17,8 @@ use crate::{gha, provider, toml_file};
 
 /// Check, per feed, whether cargo can use it, and say why not.
 ///
-/// Per feed: whether your global cargo config defines it, cargo's credential provider,
-/// where the token comes from, and a real request's verdict; also cargo's version and
-/// whether az and gh are logged in. Fails when a feed does. Never prints a token.
+/// Per feed: its global config entry, credential provider, token source and a real request's
+/// verdict; also cargo's version and az's and gh's logins. Never prints a token.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  cargo xtask doctor\n  cargo xtask doctor --registry hyperlight_redist")]
 pub struct Doctor {

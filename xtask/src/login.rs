@@ -23,9 +23,8 @@ pub struct LoginFlags {
 
 /// Log cargo in to the feeds with your Azure account (developers).
 ///
-/// Gets one Entra access token for Azure DevOps from the Azure CLI and stores it as
-/// `Bearer <token>` for every feed through `cargo login`'s stdin, then checks each
-/// feed. The token expires after about an hour: run this again then.
+/// Stores one Entra token from the Azure CLI for every feed through `cargo login`'s stdin,
+/// then checks each feed. The token expires after about an hour: run this again then.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  cargo xtask cargo-login\n  cargo xtask cargo-login --az-login\n  cargo xtask cargo-login --provider\n  cargo xtask cargo-login --registry hyperlight_redist"
@@ -73,10 +72,9 @@ impl CargoLogin {
 
 /// Log cargo in to the feeds with a PAT (CI; replaces the bash and PowerShell recipes).
 ///
-/// Reads an Azure DevOps PAT with the Packaging scope from an environment variable and
-/// stores `Basic base64("PAT:" + pat)` for every feed through `cargo login`'s stdin,
-/// or with `--github-env` hands it to the job's later steps, writing no file. Under
-/// GitHub Actions every form of the PAT is masked first.
+/// Stores an Azure DevOps PAT (scope Packaging) from an environment variable for every feed
+/// through `cargo login`'s stdin, or with `--github-env` hands it to the job's later steps
+/// instead. Under GitHub Actions every form of the PAT is masked first.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  PAT=... cargo xtask cargo-login-ci\n  cargo xtask cargo-login-ci --pat-env ADO_CARGO_RW_PAT\n  cargo xtask cargo-login-ci --github-env"

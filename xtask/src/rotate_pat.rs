@@ -17,10 +17,9 @@ const PAT_API_VERSION: &str = "7.1-preview.1";
 
 /// Create a new Azure DevOps PAT and store it in the repository's GitHub secret.
 ///
-/// Creates the PAT through Azure DevOps' PAT API, checks it against every feed through
-/// cargo, and only then stores it with `gh secret set`. It is never printed. On any
-/// failure the secret is left alone and the PAT revoked (or the error says how to).
-/// Needs `az login` and `gh auth login`.
+/// The PAT is checked against every feed through cargo before `gh secret set` stores it, and
+/// never printed. On failure the secret is left alone and the PAT revoked (or the error says
+/// how to). Needs `az login` and `gh auth login`.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   cargo xtask rotate-pat --access read

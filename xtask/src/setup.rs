@@ -11,9 +11,8 @@ use crate::toml_file::{self, Edit};
 
 /// Make your global cargo config ready for the feeds (one time per machine).
 ///
-/// Defines every feed of the repo's `.cargo/config.toml` in `$CARGO_HOME/config.toml`
-/// (for crates outside this repo too) and a credential provider, without which cargo
-/// refuses authenticated feeds. Comments and layout are kept; a second run writes nothing.
+/// Defines every feed of the repo's `.cargo/config.toml`, and a credential provider, in
+/// `$CARGO_HOME/config.toml`. Comments and layout are kept; a second run writes nothing.
 #[derive(clap::Args, Clone, Copy, Debug, Default)]
 #[command(
     after_help = "Examples:\n  cargo xtask setup\n  cargo xtask setup --check\n  cargo xtask setup --keychain"
