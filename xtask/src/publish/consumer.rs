@@ -19,8 +19,8 @@ use crate::json::Value;
 /// A member of the host, a packaged crate it depends on, and its requirement.
 type Want<'a> = (String, &'a CratePlan, String);
 
-/// Warns of (and returns) the packages' requirements with no upper bound.
-pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
+/// Warns of the packages' requirements with no upper bound.
+pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<()> {
     let mut found = Vec::new();
     for krate in crates {
         let path = krate.packaged.join("Cargo.toml");
@@ -35,16 +35,14 @@ pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
             found.push(format!("{} {} requires {}", krate.name, krate.version, unbounded.join(", ")));
         }
     }
-    if found.is_empty() {
-        return Ok(None);
+    if !found.is_empty() {
+        warn(&format!(
+            "requirements with no upper bound: {}. A fresh resolution takes the newest versions, which a \
+             consumer may not build with; consumers should pin them in their Cargo.lock",
+            found.join("; ")
+        ));
     }
-    let warning = format!(
-        "requirements with no upper bound: {}. A fresh resolution takes the newest versions, which a \
-         consumer may not build with; consumers should pin them in their Cargo.lock",
-        found.join("; ")
-    );
-    warn(&warning);
-    Ok(Some(warning))
+    Ok(())
 }
 
 fn is_unbounded(requirement: &str) -> bool {
@@ -193,13 +191,13 @@ fn build(
     args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
     let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
     let (consumers, names) = (consumers.join(", "), names.join(", "));
-    let Err(failed) = engine.cargo(copy, &args, true)? else {
+    let Err(stderr) = engine.cargo(copy, &args, true)? else {
         return Ok(format!("{consumers} of {host} built against the packaged {names}"));
     };
     bail!(
         "{consumers} of {host} do not build against the packaged {names}; nothing was uploaded:\n{}{}\n\
          Publish a rev they build with, or skip this check with --no-consumer-check",
-        tail(&failed.stderr),
+        tail(&stderr),
         duplicates(engine, copy, graph, crates, patches)?
     )
 }

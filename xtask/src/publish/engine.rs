@@ -64,8 +64,8 @@ pub struct Engine<'a> {
     pub allow_unchecked_consumers: bool,
 }
 
-/// One cargo command that ran to its end: it succeeded, or cargo said why not.
-pub type Ran = Result<CargoOutput, CargoFailed>;
+/// One cargo command that ran to its end: it succeeded, or failed with this stderr.
+pub type Ran = Result<CargoOutput, String>;
 
 pub struct CargoOutput {
     pub stdout: String,
@@ -73,10 +73,6 @@ pub struct CargoOutput {
     pub took: Duration,
     /// When cargo said `Uploaded`: the rest of a publish is the wait for the index.
     pub(super) uploaded_after: Option<Duration>,
-}
-
-pub struct CargoFailed {
-    pub stderr: String,
 }
 
 impl<'a> Engine<'a> {
@@ -100,7 +96,7 @@ impl<'a> Engine<'a> {
         args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
         Ok(match self.cargo(dir, &args, false)? {
             Ok(out) => Ok(json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?),
-            Err(failed) => Err(failed.stderr),
+            Err(stderr) => Err(stderr),
         })
     }
 
@@ -171,7 +167,7 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
             Ok(Ok(CargoOutput { stdout, stderr, took, uploaded_after }))
         }
         Err(err) => match err.stderr() {
-            Some(stderr) => Ok(Err(CargoFailed { stderr: stderr.to_owned() })),
+            Some(stderr) => Ok(Err(stderr.to_owned())),
             None => Err(err.into()),
         },
     }

@@ -261,9 +261,8 @@ fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
     let spec = format!("{name}@{version}");
     let feed = engine.registry.name.clone();
     let work = engine.work.to_owned();
-    let mut stderr = match engine.cargo(&work, &["info", &spec, "--registry", &feed], false)? {
-        Ok(_) => return Ok(true),
-        Err(failed) => failed.stderr,
+    let Err(mut stderr) = engine.cargo(&work, &["info", &spec, "--registry", &feed], false)? else {
+        return Ok(true);
     };
     if stderr.contains(&format!("could not find `{spec}`")) {
         match compare::yanked(engine, name, version)? {
@@ -286,13 +285,13 @@ fn publish_one(engine: &Engine, name: &str, version: &str, dir: &Utf8Path) -> an
     let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
     let out = match engine.cargo_step(dir, &format!("publishing {name} {version}"), &args, true)? {
         Ok(out) => out,
-        Err(failed) => {
-            let next = if crate::cargo::classify(&failed.stderr).is_transient() {
+        Err(stderr) => {
+            let next = if crate::cargo::classify(&stderr).is_transient() {
                 "run again to resume: what is published already is skipped"
             } else {
                 "running again will fail the same way until that is changed"
             };
-            return Err(feed_error(&feed, &failed.stderr, Need::Publish)
+            return Err(feed_error(&feed, &stderr, Need::Publish)
                 .context(format!("publishing {name} {version} to {feed} failed; {next}")));
         }
     };

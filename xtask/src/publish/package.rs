@@ -174,8 +174,8 @@ fn package_args(
 fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for out in outputs {
-        if let Err(cargo) = out? {
-            failed.push(tail(&cargo.stderr));
+        if let Err(stderr) = out? {
+            failed.push(tail(&stderr));
         }
     }
     if failed.is_empty() {
