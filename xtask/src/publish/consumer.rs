@@ -55,7 +55,7 @@ fn warn(warning: &str) {
 }
 
 /// An error when a member of `host` excludes or does not build against a package.
-pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
+pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool) -> anyhow::Result<()> {
     let t = Instant::now();
     let wants = if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Vec::new() };
     if wants.is_empty() {
@@ -69,7 +69,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::
     Git::find()?.snapshot(host, &copy)?;
     let patches = patches(engine, crates);
     let resolved = engine.metadata(&copy, &patches)?;
-    let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, engine.allow_unchecked_consumers)?;
+    let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, allow)?;
     if let Err(stderr) = &resolved
         && not_checked.is_empty()
     {

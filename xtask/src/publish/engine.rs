@@ -61,7 +61,6 @@ pub struct Engine<'a> {
     pub work: &'a Utf8Path,
     pub(super) dry_run: bool,
     cargo_time: Cell<Duration>,
-    pub allow_unchecked_consumers: bool,
 }
 
 /// One cargo command that ran to its end: it succeeded, or failed with this stderr.
@@ -77,8 +76,7 @@ pub struct CargoOutput {
 
 impl<'a> Engine<'a> {
     pub fn new(task: &'static str, registry: &'a Registry, work: &'a Utf8Path, dry_run: bool) -> Self {
-        let cargo_time = Cell::new(Duration::ZERO);
-        Engine { task, registry, work, dry_run, cargo_time, allow_unchecked_consumers: false }
+        Engine { task, registry, work, dry_run, cargo_time: Cell::new(Duration::ZERO) }
     }
 
     pub fn stage(&self, name: &str, what: &str, started: Instant) {

@@ -60,12 +60,11 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     if settings.keep {
         eprintln!("{name}: work dir {work} (kept: --keep)");
     }
-    let mut engine = Engine::new(name, settings.registry, &work, settings.dry_run);
-    engine.allow_unchecked_consumers = settings.allow_unchecked_consumers;
+    let engine = Engine::new(name, settings.registry, &work, settings.dry_run);
     let mut prepared = prepare(&engine)?;
     let mut crates = crate_plans(&engine, &mut prepared)?;
     commit_rewrite(&engine, settings, &prepared)?;
-    run_stages(&engine, &prepared.src, &mut crates, settings.consumers, &prepared.source)?;
+    run_stages(&engine, settings, &prepared, &mut crates)?;
     if settings.keep {
         eprintln!("{name}: kept the work dir {work}");
     }
@@ -144,10 +143,9 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 /// The stages after the rewrite, then the report, printed whatever happened.
 fn run_stages(
     engine: &Engine,
-    src: &Utf8Path,
+    settings: &Settings,
+    prepared: &Prepared,
     crates: &mut [CratePlan],
-    consumers: Option<&Utf8Path>,
-    source: &str,
 ) -> anyhow::Result<()> {
     let dry_run = engine.dry_run;
     let result = (|| {
@@ -161,12 +159,12 @@ fn run_stages(
             engine.stage("check", &what, t);
         }
         let t = Instant::now();
-        package::package_all(engine, src, crates)?;
+        package::package_all(engine, &prepared.src, crates)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
-        if let Some(host) = consumers {
+        if let Some(host) = settings.consumers {
             consumer::warn_unbounded(crates)?;
-            consumer::check(engine, host, crates)?;
+            consumer::check(engine, host, crates, settings.allow_unchecked_consumers)?;
         }
         compare(engine, crates)?;
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
@@ -180,7 +178,7 @@ fn run_stages(
         }
         anyhow::Ok(())
     })();
-    report(engine, crates, source);
+    report(engine, crates, &prepared.source);
     result
 }
 
