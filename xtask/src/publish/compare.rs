@@ -1,7 +1,6 @@
-//! The feed's NAME@VERSION may have come from other sources: so what it has is
-//! fetched with `cargo vendor` and compared with the package, file by file and the
-//! normalized `Cargo.toml` as data (less what a cargo release changes). Also: each
-//! package holds exactly cargo's `package --list`.
+//! The feed's NAME@VERSION may have other sources: `cargo vendor` fetches it to compare
+//! with the package, file by file and `Cargo.toml` as data. Also: each package holds
+//! exactly cargo's `package --list`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -191,12 +190,11 @@ pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
             ));
         }
     }
+    let problems = problems.join("\n");
     if !problems.is_empty() {
         bail!(
-            "the packages differ from what `cargo package --list` gives in your tree, nothing was \
-             uploaded:\n{}\nThis is a defect of the xtask's copy of the repository: please report it \
-             with this message",
-            problems.join("\n")
+            "the packages differ from `cargo package --list` in your tree, nothing was uploaded:\n\
+             {problems}\nThe xtask's copy of the repository is at fault: please report this"
         );
     }
     Ok(())
