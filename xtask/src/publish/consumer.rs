@@ -90,21 +90,34 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         engine.stage("consumer", &format!("nothing built{not_checked}"), t);
         return Ok(());
     };
-    let built = build(engine, host, &copy, &consumers, &patches, &graph, crates)?;
-    engine.stage("consumer", &format!("{built}{not_checked}"), t);
+    let mut args = vec!["check"];
+    args.extend(consumers.iter().flat_map(|c| ["-p", c.as_str()]));
+    args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
+    let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
+    let (consumers, names) = (consumers.join(", "), names.join(", "));
+    if let Err(stderr) = engine.cargo(&copy, &args, true)? {
+        bail!(
+            "{consumers} of {host} do not build against the packaged {names}; nothing was uploaded:\n{}{}\n\
+             Publish a rev they build with, or skip this check with --no-consumer-check",
+            tail(&stderr),
+            duplicates(engine, &copy, &graph, crates, &patches)?
+        )
+    }
+    let built = format!("{consumers} of {host} built against the packaged {names}{not_checked}");
+    engine.stage("consumer", &built, t);
     Ok(())
 }
 
 /// The consumers that took a packaged crate; the requirements that excluded one are
 /// an error, or with `allow` a warning and a note for the progress line.
 fn unchecked(
-    resolved: Result<&Value, &String>,
+    graph: Result<&Value, &String>,
     wants: &[Want],
     allow: bool,
 ) -> anyhow::Result<(Vec<String>, String)> {
     let (mut unchecked, mut consumers) = (Vec::new(), Vec::new());
     for (consumer, krate, req) in wants {
-        let taken = match resolved {
+        let taken = match graph {
             Ok(graph) => took_packaged(graph, consumer, krate),
             Err(stderr) => !excluded_by_resolution(stderr, &krate.name),
         };
@@ -112,7 +125,7 @@ fn unchecked(
             let (name, version) = (&krate.name, &krate.version);
             unchecked
                 .push(format!("{consumer} requires {name} `{req}`, which excludes the packaged {version}"));
-        } else if resolved.is_ok() && !consumers.contains(consumer) {
+        } else if graph.is_ok() && !consumers.contains(consumer) {
             consumers.push(consumer.clone());
         }
     }
@@ -174,32 +187,6 @@ fn took_packaged(graph: &Value, consumer: &str, krate: &CratePlan) -> bool {
 fn excluded_by_resolution(stderr: &str, name: &str) -> bool {
     stderr.contains(&format!("failed to select a version for the requirement `{name} = "))
         || stderr.contains(&format!("no matching package named `{name}` found"))
-}
-
-/// `cargo check` of `consumers` in the host's copy, and the progress line.
-fn build(
-    engine: &Engine,
-    host: &Utf8Path,
-    copy: &Utf8Path,
-    consumers: &[String],
-    patches: &[String],
-    graph: &Value,
-    crates: &[CratePlan],
-) -> anyhow::Result<String> {
-    let mut args = vec!["check"];
-    args.extend(consumers.iter().flat_map(|c| ["-p", c.as_str()]));
-    args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-    let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
-    let (consumers, names) = (consumers.join(", "), names.join(", "));
-    let Err(stderr) = engine.cargo(copy, &args, true)? else {
-        return Ok(format!("{consumers} of {host} built against the packaged {names}"));
-    };
-    bail!(
-        "{consumers} of {host} do not build against the packaged {names}; nothing was uploaded:\n{}{}\n\
-         Publish a rev they build with, or skip this check with --no-consumer-check",
-        tail(&stderr),
-        duplicates(engine, copy, graph, crates, patches)?
-    )
 }
 
 /// Each crate at two versions in `graph`, one pulled by a package: who pulls each,
