@@ -257,9 +257,8 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
 /// Only cargo's "could not find" is "absent"; a yanked version is an error.
 fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
     let spec = format!("{name}@{version}");
-    let feed = engine.registry.name.clone();
-    let work = engine.work.to_owned();
-    let Err(mut stderr) = engine.cargo(&work, &["info", &spec, "--registry", &feed], false)? else {
+    let feed = &engine.registry.name;
+    let Err(mut stderr) = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)? else {
         return Ok(true);
     };
     if stderr.contains(&format!("could not find `{spec}`")) {
@@ -273,7 +272,7 @@ fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
             Err(err) => stderr = err,
         }
     }
-    Err(feed_error(&feed, &stderr, Need::Read)
+    Err(feed_error(feed, &stderr, Need::Read)
         .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 
