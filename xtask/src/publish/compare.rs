@@ -1,7 +1,6 @@
-//! The feed's NAME@VERSION may have come from other sources: so what it has is
-//! fetched with `cargo vendor` and compared with the package, file by file and the
-//! normalized `Cargo.toml` as data (less what a cargo release changes). Also: each
-//! package holds exactly cargo's `package --list`.
+//! The feed's NAME@VERSION may have other sources: `cargo vendor` fetches it to compare
+//! with the package, file by file and `Cargo.toml` as data. Also: each package holds
+//! exactly cargo's `package --list`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,9 +15,9 @@ pub fn feed_sources(engine: &Engine, crates: &[(&str, &str)]) -> anyhow::Result<
     let probe = engine.work.join("feed-sources");
     let vendor = probe.join("vendor");
     scratch(engine, &probe, crates)?;
-    if let Err(failed) = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)? {
+    if let Err(stderr) = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)? {
         let wanted: Vec<String> = crates.iter().map(|(n, v)| format!("{n} {v}")).collect();
-        let (feed, why) = (&engine.registry.name, tail(&failed.stderr));
+        let (feed, why) = (&engine.registry.name, tail(&stderr));
         bail!(
             "cannot fetch what {feed} has for {} to compare it with this run's packages; nothing was \
              uploaded:\n{why}",
@@ -35,7 +34,7 @@ pub fn yanked(engine: &Engine, name: &str, version: &str) -> anyhow::Result<Resu
     scratch(engine, &probe, &[(name, version)])?;
     let ran = engine.cargo(&probe, &["generate-lockfile"], false)?;
     let _ = std::fs::remove_dir_all(&probe);
-    let stderr = ran.as_ref().map_or_else(|failed| &failed.stderr, |out| &out.stderr);
+    let stderr = ran.as_ref().map_or_else(|stderr| stderr, |out| &out.stderr);
     if stderr.contains(&format!("version {version} is yanked")) {
         return Ok(Ok(true));
     }
@@ -81,8 +80,16 @@ pub fn differences(
             (true, false) => differ.push(format!("{path} (only in this run's package)")),
             (false, true) => differ.push(format!("{path} (only in the feed's)")),
             _ if path == "Cargo.toml" => {
-                let keys = manifest_differences(ours, theirs, index)?;
-                differ.extend(keys.into_iter().map(|key| format!("Cargo.toml: {key}")));
+                let (mut a, b) = (manifest_data(ours)?, manifest_data(theirs)?);
+                if let Some((packaged, feed)) = index {
+                    let (from, to) = (format!("{packaged:?}"), format!("{feed:?}"));
+                    a.values_mut().filter(|value| **value == from).for_each(|value| value.clone_from(&to));
+                }
+                let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+                for key in keys.into_iter().filter(|key| a.get(*key) != b.get(*key)) {
+                    let [here, there] = [&a, &b].map(|data| data.get(key).map_or("absent", String::as_str));
+                    differ.push(format!("Cargo.toml: {key} ({here} here, {there} in the feed's)"));
+                }
             }
             _ if read(ours)? != read(theirs)? => differ.push(path.clone()),
             _ => {}
@@ -141,25 +148,6 @@ fn shown(value: &Value) -> String {
     }
 }
 
-fn manifest_differences(
-    ours: &Utf8Path,
-    theirs: &Utf8Path,
-    index: Option<(&str, &str)>,
-) -> anyhow::Result<Vec<String>> {
-    let (mut a, b) = (manifest_data(ours)?, manifest_data(theirs)?);
-    if let Some((packaged, feed)) = index {
-        let (from, to) = (format!("{packaged:?}"), format!("{feed:?}"));
-        a.values_mut().filter(|value| **value == from).for_each(|value| value.clone_from(&to));
-    }
-    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).filter(|key| a.get(*key) != b.get(*key)).collect();
-    let shown =
-        |data: &BTreeMap<String, String>, key| data.get(key).map_or("absent", String::as_str).to_owned();
-    Ok(keys
-        .into_iter()
-        .map(|key| format!("{key} ({} here, {} in the feed's)", shown(&a, key), shown(&b, key)))
-        .collect())
-}
-
 /// The files `cargo package --list` gives for each of `names` in the user's tree at
 /// `root`; without `allow_dirty`, cargo refuses (and names) uncommitted files.
 pub fn cargo_lists(
@@ -176,8 +164,8 @@ pub fn cargo_lists(
             args.push("--allow-dirty");
         }
         let step = format!("cargo package --list -p {name}");
-        let out = engine.cargo_step(root, &step, &args, false)?.map_err(|failed| {
-            let why = tail(&failed.stderr);
+        let out = engine.cargo_step(root, &step, &args, false)?.map_err(|stderr| {
+            let why = tail(&stderr);
             anyhow::anyhow!("cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{why}")
         })?;
         let files = out.stdout.lines().map(|l| l.replace('\\', "/")).filter(|l| !l.is_empty()).collect();
@@ -202,12 +190,11 @@ pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
             ));
         }
     }
+    let problems = problems.join("\n");
     if !problems.is_empty() {
         bail!(
-            "the packages differ from what `cargo package --list` gives in your tree, nothing was \
-             uploaded:\n{}\nThis is a defect of the xtask's copy of the repository: please report it \
-             with this message",
-            problems.join("\n")
+            "the packages differ from `cargo package --list` in your tree, nothing was uploaded:\n\
+             {problems}\nThe xtask's copy of the repository is at fault: please report this"
         );
     }
     Ok(())
@@ -215,9 +202,6 @@ pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
 
 /// Every file under `root`, relative and `/`-separated.
 fn all_files(root: &Utf8Path) -> anyhow::Result<BTreeSet<String>> {
-    if !root.is_dir() {
-        bail!("{root} is missing: nothing to compare");
-    }
     let mut found = BTreeSet::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
@@ -313,15 +297,15 @@ mod tests {
                      [dependencies]\ndep = { features = [\"std\"], version = \"=0.1.0\" }\n";
         std::fs::write(a.join("Cargo.toml"), newer).unwrap();
         std::fs::write(b.join("Cargo.toml"), older).unwrap();
-        assert_eq!(manifest_differences(&a, &b, None).unwrap(), Vec::<String>::new());
+        assert_eq!(differences(&a, &b, None).unwrap(), Vec::<String>::new());
         let changed = older.replace("2021", "2018").replace("\"std\"", "").replace("MIT", "Apache-2.0");
         std::fs::write(b.join("Cargo.toml"), changed).unwrap();
         assert_eq!(
-            manifest_differences(&a, &b, None).unwrap(),
+            differences(&a, &b, None).unwrap(),
             [
-                "dependencies.dep.features ([\"std\"] here, [] in the feed's)",
-                "package.edition (\"2021\" here, \"2018\" in the feed's)",
-                "package.license (\"MIT\" here, \"Apache-2.0\" in the feed's)",
+                "Cargo.toml: dependencies.dep.features ([\"std\"] here, [] in the feed's)",
+                "Cargo.toml: package.edition (\"2021\" here, \"2018\" in the feed's)",
+                "Cargo.toml: package.license (\"MIT\" here, \"Apache-2.0\" in the feed's)",
             ]
         );
         // A dependency named by the index the run packaged against, which stands for the feed.
@@ -330,9 +314,9 @@ mod tests {
         let feed = "[dependencies.dep]\nversion = \"=0.1.0\"\nregistry-index = \"sparse+http://feed/\"\n";
         std::fs::write(a.join("Cargo.toml"), local).unwrap();
         std::fs::write(b.join("Cargo.toml"), feed).unwrap();
-        assert_eq!(manifest_differences(&a, &b, None).unwrap().len(), 1);
+        assert_eq!(differences(&a, &b, None).unwrap().len(), 1);
         let index = Some(("file:///work/empty-index", "sparse+http://feed/"));
-        assert_eq!(manifest_differences(&a, &b, index).unwrap(), Vec::<String>::new());
+        assert_eq!(differences(&a, &b, index).unwrap(), Vec::<String>::new());
         std::fs::write(a.join("Cargo.toml"), newer).unwrap();
         std::fs::write(b.join("Cargo.toml"), older.replace("license", "build = false\nlicense")).unwrap();
         assert_eq!(

@@ -19,8 +19,8 @@ use crate::json::Value;
 /// A member of the host, a packaged crate it depends on, and its requirement.
 type Want<'a> = (String, &'a CratePlan, String);
 
-/// Warns of (and returns) the packages' requirements with no upper bound.
-pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
+/// Warns of the packages' requirements with no upper bound.
+pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<()> {
     let mut found = Vec::new();
     for krate in crates {
         let path = krate.packaged.join("Cargo.toml");
@@ -35,16 +35,14 @@ pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<Option<String>> {
             found.push(format!("{} {} requires {}", krate.name, krate.version, unbounded.join(", ")));
         }
     }
-    if found.is_empty() {
-        return Ok(None);
+    if !found.is_empty() {
+        warn(&format!(
+            "requirements with no upper bound: {}. A fresh resolution takes the newest versions, which a \
+             consumer may not build with; consumers should pin them in their Cargo.lock",
+            found.join("; ")
+        ));
     }
-    let warning = format!(
-        "requirements with no upper bound: {}. A fresh resolution takes the newest versions, which a \
-         consumer may not build with; consumers should pin them in their Cargo.lock",
-        found.join("; ")
-    );
-    warn(&warning);
-    Ok(Some(warning))
+    Ok(())
 }
 
 fn is_unbounded(requirement: &str) -> bool {
@@ -57,7 +55,7 @@ fn warn(warning: &str) {
 }
 
 /// An error when a member of `host` excludes or does not build against a package.
-pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
+pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool) -> anyhow::Result<()> {
     let t = Instant::now();
     let wants = if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Vec::new() };
     if wants.is_empty() {
@@ -71,7 +69,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::
     Git::find()?.snapshot(host, &copy)?;
     let patches = patches(engine, crates);
     let resolved = engine.metadata(&copy, &patches)?;
-    let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, engine.allow_unchecked_consumers)?;
+    let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, allow)?;
     if let Err(stderr) = &resolved
         && not_checked.is_empty()
     {
@@ -92,21 +90,34 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan]) -> anyhow::
         engine.stage("consumer", &format!("nothing built{not_checked}"), t);
         return Ok(());
     };
-    let built = build(engine, host, &copy, &consumers, &patches, &graph, crates)?;
-    engine.stage("consumer", &format!("{built}{not_checked}"), t);
+    let mut args = vec!["check"];
+    args.extend(consumers.iter().flat_map(|c| ["-p", c.as_str()]));
+    args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
+    let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
+    let (consumers, names) = (consumers.join(", "), names.join(", "));
+    if let Err(stderr) = engine.cargo(&copy, &args, true)? {
+        bail!(
+            "{consumers} of {host} do not build against the packaged {names}; nothing was uploaded:\n{}{}\n\
+             Publish a rev they build with, or skip this check with --no-consumer-check",
+            tail(&stderr),
+            duplicates(engine, &copy, &graph, crates, &patches)?
+        )
+    }
+    let built = format!("{consumers} of {host} built against the packaged {names}{not_checked}");
+    engine.stage("consumer", &built, t);
     Ok(())
 }
 
 /// The consumers that took a packaged crate; the requirements that excluded one are
 /// an error, or with `allow` a warning and a note for the progress line.
 fn unchecked(
-    resolved: Result<&Value, &String>,
+    graph: Result<&Value, &String>,
     wants: &[Want],
     allow: bool,
 ) -> anyhow::Result<(Vec<String>, String)> {
     let (mut unchecked, mut consumers) = (Vec::new(), Vec::new());
     for (consumer, krate, req) in wants {
-        let taken = match resolved {
+        let taken = match graph {
             Ok(graph) => took_packaged(graph, consumer, krate),
             Err(stderr) => !excluded_by_resolution(stderr, &krate.name),
         };
@@ -114,7 +125,7 @@ fn unchecked(
             let (name, version) = (&krate.name, &krate.version);
             unchecked
                 .push(format!("{consumer} requires {name} `{req}`, which excludes the packaged {version}"));
-        } else if resolved.is_ok() && !consumers.contains(consumer) {
+        } else if graph.is_ok() && !consumers.contains(consumer) {
             consumers.push(consumer.clone());
         }
     }
@@ -176,32 +187,6 @@ fn took_packaged(graph: &Value, consumer: &str, krate: &CratePlan) -> bool {
 fn excluded_by_resolution(stderr: &str, name: &str) -> bool {
     stderr.contains(&format!("failed to select a version for the requirement `{name} = "))
         || stderr.contains(&format!("no matching package named `{name}` found"))
-}
-
-/// `cargo check` of `consumers` in the host's copy, and the progress line.
-fn build(
-    engine: &Engine,
-    host: &Utf8Path,
-    copy: &Utf8Path,
-    consumers: &[String],
-    patches: &[String],
-    graph: &Value,
-    crates: &[CratePlan],
-) -> anyhow::Result<String> {
-    let mut args = vec!["check"];
-    args.extend(consumers.iter().flat_map(|c| ["-p", c.as_str()]));
-    args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-    let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
-    let (consumers, names) = (consumers.join(", "), names.join(", "));
-    let Err(failed) = engine.cargo(copy, &args, true)? else {
-        return Ok(format!("{consumers} of {host} built against the packaged {names}"));
-    };
-    bail!(
-        "{consumers} of {host} do not build against the packaged {names}; nothing was uploaded:\n{}{}\n\
-         Publish a rev they build with, or skip this check with --no-consumer-check",
-        tail(&failed.stderr),
-        duplicates(engine, copy, graph, crates, patches)?
-    )
 }
 
 /// Each crate at two versions in `graph`, one pulled by a package: who pulls each,

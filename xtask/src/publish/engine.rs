@@ -61,11 +61,10 @@ pub struct Engine<'a> {
     pub work: &'a Utf8Path,
     pub(super) dry_run: bool,
     cargo_time: Cell<Duration>,
-    pub allow_unchecked_consumers: bool,
 }
 
-/// One cargo command that ran to its end: it succeeded, or cargo said why not.
-pub type Ran = Result<CargoOutput, CargoFailed>;
+/// One cargo command that ran to its end: it succeeded, or failed with this stderr.
+pub type Ran = Result<CargoOutput, String>;
 
 pub struct CargoOutput {
     pub stdout: String,
@@ -75,14 +74,9 @@ pub struct CargoOutput {
     pub(super) uploaded_after: Option<Duration>,
 }
 
-pub struct CargoFailed {
-    pub stderr: String,
-}
-
 impl<'a> Engine<'a> {
     pub fn new(task: &'static str, registry: &'a Registry, work: &'a Utf8Path, dry_run: bool) -> Self {
-        let cargo_time = Cell::new(Duration::ZERO);
-        Engine { task, registry, work, dry_run, cargo_time, allow_unchecked_consumers: false }
+        Engine { task, registry, work, dry_run, cargo_time: Cell::new(Duration::ZERO) }
     }
 
     pub fn stage(&self, name: &str, what: &str, started: Instant) {
@@ -100,7 +94,7 @@ impl<'a> Engine<'a> {
         args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
         Ok(match self.cargo(dir, &args, false)? {
             Ok(out) => Ok(json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?),
-            Err(failed) => Err(failed.stderr),
+            Err(stderr) => Err(stderr),
         })
     }
 
@@ -171,7 +165,7 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
             Ok(Ok(CargoOutput { stdout, stderr, took, uploaded_after }))
         }
         Err(err) => match err.stderr() {
-            Some(stderr) => Ok(Err(CargoFailed { stderr: stderr.to_owned() })),
+            Some(stderr) => Ok(Err(stderr.to_owned())),
             None => Err(err.into()),
         },
     }

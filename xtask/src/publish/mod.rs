@@ -60,12 +60,11 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     if settings.keep {
         eprintln!("{name}: work dir {work} (kept: --keep)");
     }
-    let mut engine = Engine::new(name, settings.registry, &work, settings.dry_run);
-    engine.allow_unchecked_consumers = settings.allow_unchecked_consumers;
+    let engine = Engine::new(name, settings.registry, &work, settings.dry_run);
     let mut prepared = prepare(&engine)?;
     let mut crates = crate_plans(&engine, &mut prepared)?;
     commit_rewrite(&engine, settings, &prepared)?;
-    run_stages(&engine, &prepared.src, &mut crates, settings.consumers, &prepared.source)?;
+    run_stages(&engine, settings, &prepared, &mut crates)?;
     if settings.keep {
         eprintln!("{name}: kept the work dir {work}");
     }
@@ -144,10 +143,9 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 /// The stages after the rewrite, then the report, printed whatever happened.
 fn run_stages(
     engine: &Engine,
-    src: &Utf8Path,
+    settings: &Settings,
+    prepared: &Prepared,
     crates: &mut [CratePlan],
-    consumers: Option<&Utf8Path>,
-    source: &str,
 ) -> anyhow::Result<()> {
     let dry_run = engine.dry_run;
     let result = (|| {
@@ -161,12 +159,12 @@ fn run_stages(
             engine.stage("check", &what, t);
         }
         let t = Instant::now();
-        package::package_all(engine, src, crates)?;
+        package::package_all(engine, &prepared.src, crates)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
-        if let Some(host) = consumers {
+        if let Some(host) = settings.consumers {
             consumer::warn_unbounded(crates)?;
-            consumer::check(engine, host, crates)?;
+            consumer::check(engine, host, crates, settings.allow_unchecked_consumers)?;
         }
         compare(engine, crates)?;
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
@@ -180,7 +178,7 @@ fn run_stages(
         }
         anyhow::Ok(())
     })();
-    report(engine, crates, source);
+    report(engine, crates, &prepared.source);
     result
 }
 
@@ -259,11 +257,9 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
 /// Only cargo's "could not find" is "absent"; a yanked version is an error.
 fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
     let spec = format!("{name}@{version}");
-    let feed = engine.registry.name.clone();
-    let work = engine.work.to_owned();
-    let mut stderr = match engine.cargo(&work, &["info", &spec, "--registry", &feed], false)? {
-        Ok(_) => return Ok(true),
-        Err(failed) => failed.stderr,
+    let feed = &engine.registry.name;
+    let Err(mut stderr) = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)? else {
+        return Ok(true);
     };
     if stderr.contains(&format!("could not find `{spec}`")) {
         match compare::yanked(engine, name, version)? {
@@ -276,7 +272,7 @@ fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
             Err(err) => stderr = err,
         }
     }
-    Err(feed_error(&feed, &stderr, Need::Read)
+    Err(feed_error(feed, &stderr, Need::Read)
         .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 
@@ -286,13 +282,13 @@ fn publish_one(engine: &Engine, name: &str, version: &str, dir: &Utf8Path) -> an
     let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
     let out = match engine.cargo_step(dir, &format!("publishing {name} {version}"), &args, true)? {
         Ok(out) => out,
-        Err(failed) => {
-            let next = if crate::cargo::classify(&failed.stderr).is_transient() {
+        Err(stderr) => {
+            let next = if crate::cargo::classify(&stderr).is_transient() {
                 "run again to resume: what is published already is skipped"
             } else {
                 "running again will fail the same way until that is changed"
             };
-            return Err(feed_error(&feed, &failed.stderr, Need::Publish)
+            return Err(feed_error(&feed, &stderr, Need::Publish)
                 .context(format!("publishing {name} {version} to {feed} failed; {next}")));
         }
     };

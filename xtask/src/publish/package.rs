@@ -1,11 +1,9 @@
-//! The package stage: `cargo package` of every crate against an empty index of the
-//! run (no feed, no credentials), each dependent verified against the packages just
-//! built (an overlay of the index, cargo 1.90 and newer).
-//!
-//! Dependencies and dependents (against a local registry of the dependencies'
+//! The package stage: `cargo package` of every crate against the run's empty index (no
+//! feed, no credentials), dependents verified against the packages just built (cargo
+//! 1.90+). Dependencies and dependents (against a local registry of the dependencies'
 //! `.crate` files) verify at once in two target dirs, what they share from other
-//! registries compiled once and copied. A stale extracted copy could pass a broken
-//! crate: so the index and local registry are the run's own, removed after it.
+//! registries compiled once and copied. The index and local registry are the run's
+//! own, removed after it: a stale extracted copy could pass a broken crate.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -174,8 +172,8 @@ fn package_args(
 fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for out in outputs {
-        if let Err(cargo) = out? {
-            failed.push(tail(&cargo.stderr));
+        if let Err(stderr) = out? {
+            failed.push(tail(&stderr));
         }
     }
     if failed.is_empty() {
