@@ -8,7 +8,7 @@ use camino::Utf8Path;
 
 use crate::feeds::{self, Registry};
 use crate::git::Git;
-use crate::publish::workspace::{self, Flags, Workspace};
+use crate::publish::workspace::{self, Workspace};
 use crate::publish::{self, Engine, Prepared, check_version, compare, manifest};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
@@ -104,9 +104,8 @@ impl Publish {
     ) -> anyhow::Result<Prepared> {
         let (t, registry) = (Instant::now(), engine.registry);
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
-        let flags = Flags::Publish { packages: &self.packages, exclude: &self.exclude };
         let version = self.version.as_deref();
-        let plan = workspace::plan(&ws, &self.packages, &registry.name, version, &flags)?;
+        let plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
         let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
         let listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
         let repo = engine.work.join("src");

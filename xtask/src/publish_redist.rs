@@ -8,7 +8,7 @@ use toml_edit::Item;
 
 use crate::feeds;
 use crate::git::Git;
-use crate::publish::workspace::{self, Flags, Workspace};
+use crate::publish::workspace::{self, Workspace};
 use crate::publish::{self, Engine, Prepared, check_version, manifest};
 use crate::toml_file;
 
@@ -135,7 +135,7 @@ impl PublishRedist {
         let ws = Workspace::read(&src, registry)
             .with_context(|| format!("reading the workspace of {repo} at {rev}"))?;
         let version = self.version.as_deref();
-        let plan = workspace::plan(&ws, crates, &registry.name, version, &Flags::Redist)
+        let plan = workspace::plan(&ws, crates, &registry.name, version, None)
             .with_context(|| format!("{repo} at {rev}"))?;
         Ok(Prepared {
             src,
@@ -163,16 +163,8 @@ fn source_location(repo: &str) -> anyhow::Result<String> {
     if repo.contains("://") || !path.exists() {
         return Ok(repo.to_owned());
     }
-    let absolute = std::path::absolute(path).with_context(|| format!("cannot make {repo} absolute"))?;
-    // `absolute` keeps `..` on Unix; drop it so messages show a plain path.
-    let mut plain = std::path::PathBuf::new();
-    for part in absolute.components() {
-        match part {
-            std::path::Component::ParentDir => _ = plain.pop(),
-            other => plain.push(other),
-        }
-    }
-    Ok(plain.to_string_lossy().into_owned())
+    let absolute = std::fs::canonicalize(path).with_context(|| format!("cannot make {repo} absolute"))?;
+    Ok(absolute.to_string_lossy().into_owned())
 }
 
 fn human(bytes: u64) -> String {
