@@ -247,27 +247,21 @@ pub fn plan(
 }
 
 /// The members named by `wanted` (publish: else every member cargo would publish to
-/// `registry`), less `--exclude`; each one cargo would publish.
+/// `registry`), less `--exclude`, in the workspace's order.
 fn select(
     ws: &Workspace,
     wanted: &[String],
     registry: &str,
-    flags: Option<&[String]>,
+    redist_or_exclude: Option<&[String]>,
 ) -> anyhow::Result<Vec<usize>> {
-    let exclude = flags.unwrap_or_default();
-    let mut unknown = Vec::new();
-    for name in wanted.iter().chain(exclude).filter(|n| ws.index_of(n).is_none()) {
-        if !unknown.contains(&format!("`{name}`")) {
-            unknown.push(format!("`{name}`"));
-        }
-    }
+    let exclude = redist_or_exclude.unwrap_or_default();
+    let mut unknown: Vec<String> =
+        wanted.iter().chain(exclude).filter(|n| ws.index_of(n).is_none()).map(|n| format!("`{n}`")).collect();
+    unknown.dedup();
     if !unknown.is_empty() {
         let names: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
-        let check = if flags.is_none() {
-            "; check `--crate` (or `--rev`: the crate may not exist at this rev)"
-        } else {
-            ""
-        };
+        let check = redist_or_exclude
+            .map_or("; check `--crate` (or `--rev`: the crate may not exist at this rev)", |_| "");
         bail!(
             "{} {} of the workspace, whose crates are: {}{check}",
             unknown.join(", "),
@@ -275,17 +269,14 @@ fn select(
             if names.is_empty() { "none".to_owned() } else { names.join(", ") }
         );
     }
-    let named: Vec<usize> = if wanted.is_empty() && flags.is_some() {
-        (0..ws.members.len()).filter(|&i| ws.members[i].refusal(registry).is_none()).collect()
-    } else {
-        wanted.iter().filter_map(|n| ws.index_of(n)).collect()
-    };
-    let mut selected = Vec::new();
-    for i in named {
-        if !selected.contains(&i) && !exclude.contains(&ws.members[i].name) {
-            selected.push(i);
-        }
-    }
+    let every = wanted.is_empty() && redist_or_exclude.is_some();
+    let selected: Vec<usize> = (0..ws.members.len())
+        .filter(|&i| {
+            let m = &ws.members[i];
+            !exclude.contains(&m.name)
+                && if every { m.refusal(registry).is_none() } else { wanted.contains(&m.name) }
+        })
+        .collect();
     if selected.is_empty() {
         bail!(
             "no crate to publish to `{registry}`: none has a version and allows it in `package.publish`, or \
