@@ -234,7 +234,13 @@ pub fn plan(
     if exclude.is_none() {
         check_linked(ws, &selected, &edges)?;
     }
-    let order = topological(&selected, &edges).map_err(|cycle| cycle_error(ws, &cycle, &edges))?;
+    // Each after the crates it depends on, else in the workspace's order.
+    let (mut order, mut left) = (Vec::new(), selected.clone());
+    while !left.is_empty() {
+        let ready = left.iter().position(|&n| edges.iter().all(|&(a, b, _)| a != n || order.contains(&b)));
+        let Some(pos) = ready else { return Err(cycle_error(ws, &left, &edges)) };
+        order.push(left.remove(pos));
+    }
     let name = |i: usize| ws.members[i].name.clone();
     Ok(Plan {
         order,
@@ -432,21 +438,6 @@ fn cycle_error(ws: &Workspace, cycle: &[usize], edges: &[(usize, usize, Kind)]) 
         "the crates to publish depend on each other in a cycle ({}): cargo cannot publish them{fix}",
         names.join(", ")
     )
-}
-
-/// `nodes` each after the nodes it has an edge to, else in the given order; Err holds
-/// the nodes on a cycle.
-fn topological(nodes: &[usize], edges: &[(usize, usize, Kind)]) -> Result<Vec<usize>, Vec<usize>> {
-    let mut order = Vec::new();
-    let mut left = nodes.to_vec();
-    while !left.is_empty() {
-        let ready = left.iter().position(|&n| edges.iter().all(|&(a, b, _)| a != n || order.contains(&b)));
-        match ready {
-            Some(pos) => order.push(left.remove(pos)),
-            None => return Err(left),
-        }
-    }
-    Ok(order)
 }
 
 #[cfg(test)]
