@@ -123,8 +123,7 @@ impl PublishRedist {
         rev: &str,
         crates: &[String],
     ) -> anyhow::Result<Prepared> {
-        let registry = engine.registry;
-        let t = Instant::now();
+        let (registry, t) = (engine.registry, Instant::now());
         let src = engine.work.join("src");
         eprintln!("publish-redist: fetching {repo} at {rev}");
         let fetched = git.fetch(repo, rev, &src)?;
@@ -134,8 +133,7 @@ impl PublishRedist {
         let planned_at = Instant::now();
         let ws = Workspace::read(&src, registry)
             .with_context(|| format!("reading the workspace of {repo} at {rev}"))?;
-        let version = self.version.as_deref();
-        let plan = workspace::plan(&ws, crates, &registry.name, version, None)
+        let plan = workspace::plan(&ws, crates, &registry.name, self.version.as_deref(), None)
             .with_context(|| format!("{repo} at {rev}"))?;
         Ok(Prepared {
             src,

@@ -374,7 +374,7 @@ fn left_out(
         }
     }
     if missing.is_empty() {
-        edges.sort_by_key(|&(a, _, _)| selected.iter().position(|&s| s == a));
+        edges.sort_by_key(|e| e.0); // `selected` is in the workspace's order
         return Ok(edges);
     }
     missing.sort_unstable_by(|a, b| name(a.0).cmp(name(b.0)));
