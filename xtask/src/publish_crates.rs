@@ -37,8 +37,7 @@ pub struct Publish {
     /// Leave this crate out (repeatable).
     #[arg(long, value_name = "NAME")]
     pub exclude: Vec<String>,
-    /// Publish every selected crate under this version; the requirements between
-    /// them follow, each keeping its operator.
+    /// Publish every selected crate under this version; requirements between them keep their operator.
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
     /// Do everything except upload; needs no credentials and no feed.

@@ -27,12 +27,10 @@ pub struct PublishRedist {
     /// `[workspace.metadata.publish-redist]`, `https://github.com/rust-vmm/mshv`].
     #[arg(long, value_name = "URL|PATH")]
     pub repo: Option<String>,
-    /// The commit to publish: a full or abbreviated SHA, or a tag [default: the
-    /// pinned rev of the metadata].
+    /// The commit to publish: a full or abbreviated SHA, or a tag [default: the metadata's rev].
     #[arg(long, value_name = "SHA|TAG")]
     pub rev: Option<String>,
-    /// The feed to publish to, by its name in `.cargo/config.toml` [default:
-    /// hyperlight_redist].
+    /// The feed to publish to, by its name in `.cargo/config.toml` [default: hyperlight_redist].
     #[arg(long, value_name = "NAME")]
     pub registry: Option<String>,
     /// A crate to publish (repeatable; replaces the default list).

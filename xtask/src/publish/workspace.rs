@@ -42,7 +42,6 @@ impl Dep {
         self.kind != Kind::Dev || self.path.is_none() || self.req != "*"
     }
 
-    /// The table it sits in, for messages.
     pub fn table(&self) -> String {
         let table = match self.kind {
             Kind::Build => "build-dependencies",
@@ -82,8 +81,7 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// The workspace at `root`, with `feed`'s index set as the engine sets it, so
-    /// its dependencies carry the URL `depends_on` compares.
+    /// The workspace at `root`, with `feed`'s index set so `depends_on` can compare URLs.
     pub fn read(root: &Utf8Path, feed: &Registry) -> anyhow::Result<Workspace> {
         let manifest = root.join("Cargo.toml");
         let args = ["metadata", "--format-version", "1", "--no-deps", "--manifest-path", manifest.as_str()];
@@ -296,8 +294,7 @@ fn select(
     Ok(selected)
 }
 
-/// The published dependencies of member `i` on members; an error when one names a
-/// member but not by its path.
+/// Member `i`'s published dependencies on members; an error if one is not by its path.
 fn local_deps(ws: &Workspace, i: usize) -> anyhow::Result<Vec<(Kind, usize)>> {
     let member = &ws.members[i];
     let mut found = Vec::new();
@@ -332,9 +329,8 @@ fn local_deps(ws: &Workspace, i: usize) -> anyhow::Result<Vec<(Kind, usize)>> {
     Ok(found)
 }
 
-/// Walks the selected crates' dependencies once: returns the edges among them
-/// (dependent, dependency, kind), in the order of `selected`; an error names every
-/// member they need by path that is not selected, with the advice that works.
+/// The edges (dependent, dependency, kind) among the selected crates; an error names
+/// every member they need by path that is not selected, with the advice that works.
 fn left_out(
     ws: &Workspace,
     selected: &[usize],
@@ -400,8 +396,7 @@ fn left_out(
     )
 }
 
-/// A crate of the set linked to none of the others is most likely a dependent that
-/// lost its dependency.
+/// A crate linked to none of the others is most likely a dependent that lost its dependency.
 fn check_linked(ws: &Workspace, selected: &[usize], edges: &[(usize, usize, Kind)]) -> anyhow::Result<()> {
     let lone = selected.iter().find(|&&i| !edges.iter().any(|&(a, b, _)| a == i || b == i));
     let (Some(&i), true) = (lone, selected.len() > 1) else { return Ok(()) };
