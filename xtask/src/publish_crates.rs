@@ -8,7 +8,7 @@ use camino::Utf8Path;
 
 use crate::feeds::{self, Registry};
 use crate::git::Git;
-use crate::publish::workspace::{self, Flags, Workspace};
+use crate::publish::workspace::{self, Workspace};
 use crate::publish::{self, Engine, Prepared, check_version, compare, manifest};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
@@ -37,8 +37,7 @@ pub struct Publish {
     /// Leave this crate out (repeatable).
     #[arg(long, value_name = "NAME")]
     pub exclude: Vec<String>,
-    /// Publish every selected crate under this version; the requirements between
-    /// them follow, each keeping its operator.
+    /// Publish every selected crate under this version; requirements between them keep their operator.
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
     /// Do everything except upload; needs no credentials and no feed.
@@ -64,11 +63,9 @@ impl Publish {
             Registry::crates_io()
         } else {
             let (name, config, crates_io) = (&self.registry, feeds::CONFIG_PATH, feeds::CRATES_IO);
-            feeds::select(std::slice::from_ref(name))
-                .with_context(|| {
-                    format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io")
-                })?
-                .remove(0)
+            let hint =
+                || format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io");
+            feeds::select(std::slice::from_ref(name)).with_context(hint)?.remove(0)
         };
         let root = match &self.manifest_path {
             Some(path) => publish::manifest_dir("--manifest-path", path)?,
@@ -77,8 +74,17 @@ impl Publish {
         let git = Git::find()?;
         let (top, prefix) = git.toplevel(&root)?;
         let commit = git.head(&top)?;
-        if !self.allow_dirty {
-            refuse_uncommitted(&git.uncommitted(&top)?, &top)?;
+        let dirty = if self.allow_dirty { Vec::new() } else { git.uncommitted(&top)? };
+        if !dirty.is_empty() {
+            let n = dirty.len();
+            let changes = if n == 1 { "1 change is".to_owned() } else { format!("{n} changes are") };
+            bail!(
+                "{changes} uncommitted in the git repository at {top} (what is published is what is \
+                 committed):\n  {}{}\nCommit them, or pass --allow-dirty to publish them as they are (as \
+                 `cargo publish --allow-dirty`)",
+                dirty[..n.min(20)].join("\n  "),
+                if n > 20 { format!("\n  and {} more", n - 20) } else { String::new() }
+            );
         }
         let settings = publish::Settings {
             task: "publish",
@@ -104,9 +110,8 @@ impl Publish {
     ) -> anyhow::Result<Prepared> {
         let (t, registry) = (Instant::now(), engine.registry);
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
-        let flags = Flags::Publish { packages: &self.packages, exclude: &self.exclude };
         let version = self.version.as_deref();
-        let plan = workspace::plan(&ws, &self.packages, &registry.name, version, &flags)?;
+        let plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
         let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
         let listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
         let repo = engine.work.join("src");
@@ -129,19 +134,4 @@ impl Publish {
             commits: Some((commit.to_owned(), copied)),
         })
     }
-}
-
-/// The copy is made from the commit, so uncommitted changes would be lost.
-fn refuse_uncommitted(paths: &[String], top: &Utf8Path) -> anyhow::Result<()> {
-    if paths.is_empty() {
-        return Ok(());
-    }
-    let shown = paths[..paths.len().min(20)].join("\n  ");
-    let more = paths.len().saturating_sub(20);
-    bail!(
-        "{} uncommitted in the git repository at {top} (what is published is what is committed):\n  {shown}{}\n\
-         Commit them, or pass --allow-dirty to publish them as they are (as `cargo publish --allow-dirty`)",
-        if paths.len() == 1 { "1 change is".to_owned() } else { format!("{} changes are", paths.len()) },
-        if more > 0 { format!("\n  and {more} more") } else { String::new() }
-    )
 }

@@ -8,7 +8,7 @@ use toml_edit::Item;
 
 use crate::feeds;
 use crate::git::Git;
-use crate::publish::workspace::{self, Flags, Workspace};
+use crate::publish::workspace::{self, Workspace};
 use crate::publish::{self, Engine, Prepared, check_version, manifest};
 use crate::toml_file;
 
@@ -27,12 +27,10 @@ pub struct PublishRedist {
     /// `[workspace.metadata.publish-redist]`, `https://github.com/rust-vmm/mshv`].
     #[arg(long, value_name = "URL|PATH")]
     pub repo: Option<String>,
-    /// The commit to publish: a full or abbreviated SHA, or a tag [default: the
-    /// pinned rev of the metadata].
+    /// The commit to publish: a full or abbreviated SHA, or a tag [default: the metadata's rev].
     #[arg(long, value_name = "SHA|TAG")]
     pub rev: Option<String>,
-    /// The feed to publish to, by its name in `.cargo/config.toml` [default:
-    /// hyperlight_redist].
+    /// The feed to publish to, by its name in `.cargo/config.toml` [default: hyperlight_redist].
     #[arg(long, value_name = "NAME")]
     pub registry: Option<String>,
     /// A crate to publish (repeatable; replaces the default list).
@@ -123,8 +121,7 @@ impl PublishRedist {
         rev: &str,
         crates: &[String],
     ) -> anyhow::Result<Prepared> {
-        let registry = engine.registry;
-        let t = Instant::now();
+        let (registry, t) = (engine.registry, Instant::now());
         let src = engine.work.join("src");
         eprintln!("publish-redist: fetching {repo} at {rev}");
         let fetched = git.fetch(repo, rev, &src)?;
@@ -134,8 +131,7 @@ impl PublishRedist {
         let planned_at = Instant::now();
         let ws = Workspace::read(&src, registry)
             .with_context(|| format!("reading the workspace of {repo} at {rev}"))?;
-        let version = self.version.as_deref();
-        let plan = workspace::plan(&ws, crates, &registry.name, version, &Flags::Redist)
+        let plan = workspace::plan(&ws, crates, &registry.name, self.version.as_deref(), None)
             .with_context(|| format!("{repo} at {rev}"))?;
         Ok(Prepared {
             src,
@@ -163,16 +159,8 @@ fn source_location(repo: &str) -> anyhow::Result<String> {
     if repo.contains("://") || !path.exists() {
         return Ok(repo.to_owned());
     }
-    let absolute = std::path::absolute(path).with_context(|| format!("cannot make {repo} absolute"))?;
-    // `absolute` keeps `..` on Unix; drop it so messages show a plain path.
-    let mut plain = std::path::PathBuf::new();
-    for part in absolute.components() {
-        match part {
-            std::path::Component::ParentDir => _ = plain.pop(),
-            other => plain.push(other),
-        }
-    }
-    Ok(plain.to_string_lossy().into_owned())
+    let absolute = std::fs::canonicalize(path).with_context(|| format!("cannot make {repo} absolute"))?;
+    Ok(absolute.to_string_lossy().into_owned())
 }
 
 fn human(bytes: u64) -> String {

@@ -42,7 +42,6 @@ impl Dep {
         self.kind != Kind::Dev || self.path.is_none() || self.req != "*"
     }
 
-    /// The table it sits in, for messages.
     pub fn table(&self) -> String {
         let table = match self.kind {
             Kind::Build => "build-dependencies",
@@ -82,8 +81,7 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// The workspace at `root`, with `feed`'s index set as the engine sets it, so
-    /// its dependencies carry the URL `depends_on` compares.
+    /// The workspace at `root`, with `feed`'s index set so `depends_on` can compare URLs.
     pub fn read(root: &Utf8Path, feed: &Registry) -> anyhow::Result<Workspace> {
         let manifest = root.join("Cargo.toml");
         let args = ["metadata", "--format-version", "1", "--no-deps", "--manifest-path", manifest.as_str()];
@@ -219,59 +217,28 @@ pub struct Plan {
     pub edges: Vec<(String, String)>,
 }
 
-/// The task choosing the crates, whose flags the advice in errors names.
-pub enum Flags<'a> {
-    /// publish-redist (`--crate`): its crates must be linked.
-    Redist,
-    Publish {
-        packages: &'a [String],
-        exclude: &'a [String],
-    },
-}
-
-impl Flags<'_> {
-    /// How to bring the crates `names`, left out, into the crates to publish.
-    fn add(&self, names: &[&str]) -> String {
-        let (flag, exclude): (&str, &[String]) = match self {
-            Flags::Redist => ("--crate", &[]),
-            Flags::Publish { exclude, .. } => ("-p", exclude),
-        };
-        let (dropped, added): (Vec<&str>, Vec<&str>) =
-            names.iter().partition(|n| exclude.iter().any(|e| e == *n));
-        let mut advice = Vec::new();
-        for (verb, flag, names) in [("add", flag, added), ("drop", "--exclude", dropped)] {
-            if !names.is_empty() {
-                let flags: Vec<String> = names.iter().map(|n| format!("{flag} {n}")).collect();
-                advice.push(format!("{verb} `{}`", flags.join(" ")));
-            }
-        }
-        advice.join(" and ")
-    }
-
-    fn leave_out(&self, name: &str) -> String {
-        match self {
-            Flags::Redist => format!("leave `{name}` out of `--crate`"),
-            Flags::Publish { packages: [], .. } => format!("`--exclude {name}`"),
-            Flags::Publish { .. } => format!("drop `-p {name}`"),
-        }
-    }
-}
-
-/// Checks that the crates `wanted` (publish: `-p`) can be published together to
-/// `registry` and orders them by their dependencies. `version` replaces every crate's version.
+/// Checks that the crates `wanted` can be published together to `registry` and orders
+/// them by their dependencies. `exclude` is None for publish-redist (`--crate`), else
+/// publish's `--exclude` (`-p` is `wanted`); `version` replaces every crate's version.
 pub fn plan(
     ws: &Workspace,
     wanted: &[String],
     registry: &str,
     version: Option<&str>,
-    flags: &Flags,
+    exclude: Option<&[String]>,
 ) -> anyhow::Result<Plan> {
-    let selected = select(ws, wanted, registry, flags)?;
-    let edges = left_out(ws, &selected, registry, flags)?;
-    if matches!(flags, Flags::Redist) {
+    let selected = select(ws, wanted, registry, exclude)?;
+    let edges = left_out(ws, &selected, registry, wanted, exclude)?;
+    if exclude.is_none() {
         check_linked(ws, &selected, &edges)?;
     }
-    let order = topological(&selected, &edges).map_err(|cycle| cycle_error(ws, &cycle, &edges))?;
+    // Each after the crates it depends on, else in the workspace's order.
+    let (mut order, mut left) = (Vec::new(), selected.clone());
+    while !left.is_empty() {
+        let ready = left.iter().position(|&n| edges.iter().all(|&(a, b, _)| a != n || order.contains(&b)));
+        let Some(pos) = ready else { return Err(cycle_error(ws, &left, &edges)) };
+        order.push(left.remove(pos));
+    }
     let name = |i: usize| ws.members[i].name.clone();
     Ok(Plan {
         order,
@@ -284,25 +251,21 @@ pub fn plan(
 }
 
 /// The members named by `wanted` (publish: else every member cargo would publish to
-/// `registry`), less `--exclude`; each one cargo would publish.
-fn select(ws: &Workspace, wanted: &[String], registry: &str, flags: &Flags) -> anyhow::Result<Vec<usize>> {
-    let exclude = match flags {
-        Flags::Redist => &[][..],
-        Flags::Publish { exclude, .. } => exclude,
-    };
-    let mut unknown = Vec::new();
-    for name in wanted.iter().chain(exclude).filter(|n| ws.index_of(n).is_none()) {
-        if !unknown.contains(&format!("`{name}`")) {
-            unknown.push(format!("`{name}`"));
-        }
-    }
+/// `registry`), less `--exclude`, in the workspace's order.
+fn select(
+    ws: &Workspace,
+    wanted: &[String],
+    registry: &str,
+    redist_or_exclude: Option<&[String]>,
+) -> anyhow::Result<Vec<usize>> {
+    let exclude = redist_or_exclude.unwrap_or_default();
+    let mut unknown: Vec<String> =
+        wanted.iter().chain(exclude).filter(|n| ws.index_of(n).is_none()).map(|n| format!("`{n}`")).collect();
+    unknown.dedup();
     if !unknown.is_empty() {
         let names: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
-        let check = if matches!(flags, Flags::Redist) {
-            "; check `--crate` (or `--rev`: the crate may not exist at this rev)"
-        } else {
-            ""
-        };
+        let check = redist_or_exclude
+            .map_or("; check `--crate` (or `--rev`: the crate may not exist at this rev)", |_| "");
         bail!(
             "{} {} of the workspace, whose crates are: {}{check}",
             unknown.join(", "),
@@ -310,17 +273,14 @@ fn select(ws: &Workspace, wanted: &[String], registry: &str, flags: &Flags) -> a
             if names.is_empty() { "none".to_owned() } else { names.join(", ") }
         );
     }
-    let named: Vec<usize> = if wanted.is_empty() && !matches!(flags, Flags::Redist) {
-        (0..ws.members.len()).filter(|&i| ws.members[i].refusal(registry).is_none()).collect()
-    } else {
-        wanted.iter().filter_map(|n| ws.index_of(n)).collect()
-    };
-    let mut selected = Vec::new();
-    for i in named {
-        if !selected.contains(&i) && !exclude.contains(&ws.members[i].name) {
-            selected.push(i);
-        }
-    }
+    let every = wanted.is_empty() && redist_or_exclude.is_some();
+    let selected: Vec<usize> = (0..ws.members.len())
+        .filter(|&i| {
+            let m = &ws.members[i];
+            !exclude.contains(&m.name)
+                && if every { m.refusal(registry).is_none() } else { wanted.contains(&m.name) }
+        })
+        .collect();
     if selected.is_empty() {
         bail!(
             "no crate to publish to `{registry}`: none has a version and allows it in `package.publish`, or \
@@ -334,8 +294,7 @@ fn select(ws: &Workspace, wanted: &[String], registry: &str, flags: &Flags) -> a
     Ok(selected)
 }
 
-/// The published dependencies of member `i` on members; an error when one names a
-/// member but not by its path.
+/// Member `i`'s published dependencies on members; an error if one is not by its path.
 fn local_deps(ws: &Workspace, i: usize) -> anyhow::Result<Vec<(Kind, usize)>> {
     let member = &ws.members[i];
     let mut found = Vec::new();
@@ -370,14 +329,14 @@ fn local_deps(ws: &Workspace, i: usize) -> anyhow::Result<Vec<(Kind, usize)>> {
     Ok(found)
 }
 
-/// Walks the selected crates' dependencies once: returns the edges among them
-/// (dependent, dependency, kind), in the order of `selected`; an error names every
-/// member they need by path that is not selected, with the advice that works.
+/// The edges (dependent, dependency, kind) among the selected crates; an error names
+/// every member they need by path that is not selected, with the advice that works.
 fn left_out(
     ws: &Workspace,
     selected: &[usize],
     registry: &str,
-    flags: &Flags,
+    wanted: &[String],
+    exclude: Option<&[String]>,
 ) -> anyhow::Result<Vec<(usize, usize, Kind)>> {
     // (missing member, its dependent, the selected crate that pulled it in)
     let mut missing: Vec<(usize, usize, usize)> = Vec::new();
@@ -398,37 +357,46 @@ fn left_out(
     let name = |i: usize| ws.members[i].name.as_str();
     for &(m, d, origin) in &missing {
         if let Some(why) = ws.members[m].refusal(registry) {
+            let (d, m, o) = (name(d), name(m), name(origin));
+            let leave = match (exclude, wanted) {
+                (None, _) => format!("leave `{o}` out of `--crate`"),
+                (Some(_), []) => format!("`--exclude {o}`"),
+                _ => format!("drop `-p {o}`"),
+            };
             bail!(
-                "`{}` depends on `{}` of the same workspace by path, and {why}: `{}` cannot be published \
-                 without it. Leave `{}` out ({}), or make `{}` publishable",
-                name(d),
-                name(m),
-                name(origin),
-                name(origin),
-                flags.leave_out(name(origin)),
-                name(m)
+                "`{d}` depends on `{m}` of the same workspace by path, and {why}: `{o}` cannot be published \
+                 without it. Leave `{o}` out ({leave}), or make `{m}` publishable"
             );
         }
     }
     if missing.is_empty() {
-        edges.sort_by_key(|&(a, _, _)| selected.iter().position(|&s| s == a));
+        edges.sort_by_key(|e| e.0); // `selected` is in the workspace's order
         return Ok(edges);
     }
     missing.sort_unstable_by(|a, b| name(a.0).cmp(name(b.0)));
     let lines: Vec<String> =
         missing.iter().map(|&(m, d, _)| format!("`{}` depends on `{}`", name(d), name(m))).collect();
     let names: Vec<&str> = missing.iter().map(|&(m, _, _)| name(m)).collect();
+    let (dropped, added): (Vec<&str>, Vec<&str>) =
+        names.iter().partition(|n| exclude.unwrap_or_default().iter().any(|e| e == *n));
+    let flag = if exclude.is_some() { "-p" } else { "--crate" };
+    let mut advice = Vec::new();
+    for (verb, flag, names) in [("add", flag, added), ("drop", "--exclude", dropped)] {
+        if !names.is_empty() {
+            let flags: Vec<String> = names.iter().map(|n| format!("{flag} {n}")).collect();
+            advice.push(format!("{verb} `{}`", flags.join(" ")));
+        }
+    }
     bail!(
         "{} of the same workspace by path, but {} not among the crates to publish: {} (a crate already \
          in the feed is skipped)",
         lines.join(", "),
         if names.len() == 1 { "it is" } else { "they are" },
-        flags.add(&names)
+        advice.join(" and ")
     )
 }
 
-/// A crate of the set linked to none of the others is most likely a dependent that
-/// lost its dependency.
+/// A crate linked to none of the others is most likely a dependent that lost its dependency.
 fn check_linked(ws: &Workspace, selected: &[usize], edges: &[(usize, usize, Kind)]) -> anyhow::Result<()> {
     let lone = selected.iter().find(|&&i| !edges.iter().any(|&(a, b, _)| a == i || b == i));
     let (Some(&i), true) = (lone, selected.len() > 1) else { return Ok(()) };
@@ -467,21 +435,6 @@ fn cycle_error(ws: &Workspace, cycle: &[usize], edges: &[(usize, usize, Kind)]) 
     )
 }
 
-/// `nodes` each after the nodes it has an edge to, else in the given order; Err holds
-/// the nodes on a cycle.
-fn topological(nodes: &[usize], edges: &[(usize, usize, Kind)]) -> Result<Vec<usize>, Vec<usize>> {
-    let mut order = Vec::new();
-    let mut left = nodes.to_vec();
-    while !left.is_empty() {
-        let ready = left.iter().position(|&n| edges.iter().all(|&(a, b, _)| a != n || order.contains(&b)));
-        match ready {
-            Some(pos) => order.push(left.remove(pos)),
-            None => return Err(left),
-        }
-    }
-    Ok(order)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,7 +454,7 @@ mod tests {
         (dir, ws)
     }
 
-    const PUBLISH: Flags = Flags::Publish { packages: &[], exclude: &[] };
+    const PUBLISH: Option<&[String]> = Some(&[]);
 
     const FEED: &str = "sparse+http://127.0.0.1:9/index/";
 
@@ -553,13 +506,12 @@ mod tests {
             ("mshv-bindings/Cargo.toml", BINDINGS),
             ("mshv-ioctls/Cargo.toml", IOCTLS),
         ]);
-        let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, &Flags::Redist).unwrap();
+        let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, None).unwrap();
         assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
         assert_eq!(plan.edges, [("mshv-ioctls".to_owned(), "mshv-bindings".to_owned())]);
         assert_eq!(manifest::pinned(&plan.pins, "mshv-ioctls"), Some("0.1.1"));
         let plan =
-            super::plan(&ws, &wanted(&["mshv-bindings", "mshv-ioctls"]), "r", Some("0.2.0"), &Flags::Redist)
-                .unwrap();
+            super::plan(&ws, &wanted(&["mshv-bindings", "mshv-ioctls"]), "r", Some("0.2.0"), None).unwrap();
         assert_eq!(manifest::pinned(&plan.pins, "mshv-bindings"), Some("0.2.0"));
     }
 
@@ -598,7 +550,7 @@ mod tests {
             !ws.depends_on(ioctls, "libc", &feed)
                 && !ws.depends_on(ioctls, "feedcrate", &Registry::crates_io())
         );
-        let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, &Flags::Redist).unwrap();
+        let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, None).unwrap();
         assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
         assert_eq!(manifest::pinned(&plan.pins, "mshv-bindings"), Some("0.3.1"));
     }
@@ -620,26 +572,21 @@ mod tests {
         let publishable: Vec<&str> =
             ws.members.iter().filter(|m| m.refusal("r").is_none()).map(|m| m.name.as_str()).collect();
         assert_eq!(publishable, ["app", "core"]);
-        let plan = plan(&ws, &wanted(&["app", "core"]), "r", None, &PUBLISH).unwrap();
+        let plan = plan(&ws, &wanted(&["app", "core"]), "r", None, PUBLISH).unwrap();
         assert_eq!(names(&ws, &plan), ["core", "app"]);
         let msg = format!(
             "{:#}",
-            super::plan(&ws, &wanted(&["testing"]), "r", None, &PUBLISH).err().expect("an error")
+            super::plan(&ws, &wanted(&["testing"]), "r", None, PUBLISH).err().expect("an error")
         );
         assert!(msg.contains("`testing` cannot be published: its manifest has no `version`"), "{msg}");
-        let msg = format!(
-            "{:#}",
-            super::plan(&ws, &wanted(&["app"]), "r", None, &Flags::Redist).err().expect("an error")
-        );
+        let msg =
+            format!("{:#}", super::plan(&ws, &wanted(&["app"]), "r", None, None).err().expect("an error"));
         assert!(msg.contains("`app` depends on `core`") && msg.contains("add `--crate core`"), "{msg}");
     }
 
     fn plan_error(files: &[(&str, &str)], list: &[&str]) -> String {
         let (_d, ws) = workspace(files);
-        format!(
-            "{:#}",
-            plan(&ws, &wanted(list), "hyperlight_redist", None, &Flags::Redist).err().expect("an error")
-        )
+        format!("{:#}", plan(&ws, &wanted(list), "hyperlight_redist", None, None).err().expect("an error"))
     }
 
     #[test]
@@ -729,10 +676,10 @@ mod tests {
             ("mshv-bindings/Cargo.toml", &bindings),
             ("mshv-ioctls/Cargo.toml", IOCTLS),
         ]);
-        let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, &Flags::Redist).unwrap();
+        let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, None).unwrap();
         assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
         // Alone, the bindings crate does not need the ioctls one either.
-        assert!(super::plan(&ws, &wanted(&["mshv-bindings"]), "r", None, &Flags::Redist).is_ok());
+        assert!(super::plan(&ws, &wanted(&["mshv-bindings"]), "r", None, None).is_ok());
 
         let versioned = format!(
             "{BINDINGS}\n[dev-dependencies]\nmshv-ioctls = {{ path = \"../mshv-ioctls\", version = \"0.1\" }}\n"
@@ -765,7 +712,7 @@ mod tests {
             [("Cargo.toml", root), ("a/Cargo.toml", a.as_str()), ("b/Cargo.toml", &b), ("c/Cargo.toml", &c)];
         let (_d, ws) = workspace(&files);
         let rewrite = |list: &[&str]| {
-            let plan = plan(&ws, &wanted(list), "r", None, &PUBLISH).unwrap();
+            let plan = plan(&ws, &wanted(list), "r", None, PUBLISH).unwrap();
             use crate::publish::manifest::{Requirement, Rewrite};
             let rw = Rewrite {
                 registry: Some("r"),
