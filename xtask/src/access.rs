@@ -1,7 +1,7 @@
 //! Whether cargo can use a feed, by a real authenticated request: `cargo login` never
 //! asks the feed, so every task that stores or hands over a token checks it here.
 
-use anyhow::bail;
+use anyhow::{Result, bail};
 
 use crate::cargo::{self, FeedError, Need};
 use crate::feeds::Registry;
@@ -10,7 +10,7 @@ use crate::secret::SecretEnv;
 
 /// Checks each feed, one line each; returns the failed ones as `name (verdict)`.
 /// `env` goes to cargo's environment; `forms` are redacted from every verdict.
-pub fn check_feeds(feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn check_feeds(feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> Result<Vec<String>> {
     let mut failed = Vec::new();
     for (feed, access) in feeds.iter().zip(check_all(feeds, env, forms)) {
         match access? {
@@ -32,11 +32,7 @@ pub fn report(feed: &Registry, err: &FeedError) -> String {
 
 /// The checks of `feeds` in their order, one thread each: a feed that does not answer
 /// costs one time limit in all.
-pub fn check_all(
-    feeds: &[Registry],
-    env: &SecretEnv,
-    forms: &[String],
-) -> Vec<anyhow::Result<Option<FeedError>>> {
+pub fn check_all(feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> Vec<Result<Option<FeedError>>> {
     let dir = &crate::project_root();
     std::thread::scope(|scope| {
         let checks: Vec<_> = feeds

@@ -15,8 +15,7 @@ use crate::workdir::WorkDir;
 /// Stores `header` as the token of `registry`: `cargo login` reads it from stdin,
 /// never argv, where other users of the machine could see it.
 pub fn login(registry: &Registry, header: &AuthHeader) -> anyhow::Result<()> {
-    let args = ["login", "--registry", &registry.name];
-    run::cargo(&crate::project_root(), args)
+    run::cargo(&crate::project_root(), ["login", "--registry", &registry.name])
         .stdin_secret(header.secret())
         .redact(&header.forms())
         .output()?;
