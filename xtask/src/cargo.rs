@@ -15,8 +15,7 @@ use crate::workdir::WorkDir;
 /// Stores `header` as the token of `registry`: `cargo login` reads it from stdin,
 /// never argv, where other users of the machine could see it.
 pub fn login(registry: &Registry, header: &AuthHeader) -> anyhow::Result<()> {
-    let args = ["login", "--registry", &registry.name];
-    run::cargo(&crate::project_root(), args)
+    run::cargo(&crate::project_root(), ["login", "--registry", &registry.name])
         .stdin_secret(header.secret())
         .redact(&header.forms())
         .output()?;
@@ -37,13 +36,6 @@ pub fn token_env(feeds: &[Registry], header: &AuthHeader, forms: &[String]) -> S
         env.secret(feed.env_var("token"), header.secret(), forms.clone())
             .plain(feed.env_var("credential-provider"), "cargo:token")
     })
-}
-
-/// What a real authenticated request to a feed said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
-    Ok,
-    Failed(FeedError),
 }
 
 /// What went wrong between cargo and a feed. A reason is one line of the feed's answer
@@ -69,25 +61,6 @@ pub enum FeedError {
 pub enum Need {
     Read,
     Publish,
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Access::Ok => f.write_str("ok"),
-            Access::Failed(err) => err.fmt(f),
-        }
-    }
-}
-
-impl Access {
-    /// What to do about a verdict.
-    pub fn hint(&self) -> String {
-        match self {
-            Access::Ok => String::new(),
-            Access::Failed(err) => err.hint(Need::Read),
-        }
-    }
 }
 
 impl fmt::Display for FeedError {
@@ -129,46 +102,30 @@ impl FeedError {
     pub fn hint(&self, need: Need) -> String {
         let (scope, access) =
             if need == Need::Read { ("Packaging read", "read") } else { ("Packaging read & write", "write") };
-        let network = "check the network and the feed's index URL";
+        let fix = match self {
+            FeedError::NoProvider => "run `cargo xtask setup` (cargo-login and cargo-login-ci run it too)",
+            FeedError::NoToken => "run `cargo xtask cargo-login` (or `cargo-login --provider`)",
+            FeedError::Rejected => "wrong or expired: run `cargo xtask cargo-login`, or `cargo-login-ci`",
+            FeedError::Forbidden { .. } => "the feed knows the token but it may not do this",
+            FeedError::Http { .. } if self.is_transient() => "try again later; check the feed's index URL",
+            FeedError::Http { .. } => "check the feed's index URL",
+            FeedError::TimedOut { .. } | FeedError::Unreachable(_) => "check the network and the feed's URL",
+            FeedError::AlreadyExists(_) => "publish these sources under a new version (`--version`)",
+            FeedError::NoMatchingPackage(_) => "publish it to the feed first, or set its `registry = \"..\"`",
+            FeedError::TooLarge(_) => "trim it with `exclude` or `include` (see `cargo package --list`)",
+            FeedError::Refused { .. } => "fix what the feed names (in the manifest or the feed's settings)",
+            FeedError::Other(_) => "see cargo's message",
+        };
         match self {
-            FeedError::NoProvider => {
-                "run `cargo xtask setup` (cargo-login and cargo-login-ci run it too)".into()
-            }
-            FeedError::NoToken => {
-                "cargo has no token for it: run `cargo xtask cargo-login` (or `cargo-login --provider`)"
-                    .into()
-            }
-            FeedError::Rejected => format!(
-                "the feed refused the token (wrong or expired): run `cargo xtask cargo-login` again, or \
-                 `cargo-login-ci` with a current PAT with the {scope} scope"
-            ),
+            FeedError::Rejected => format!("{fix} with a current PAT with the {scope} scope"),
             FeedError::Forbidden { .. } => format!(
-                "the feed knows the token but it may not do this: use a PAT with the {scope} scope \
-                 (`cargo xtask rotate-pat --access {access}`), or ask for {scope} on the feed"
+                "{fix}: use a PAT with the {scope} scope (`cargo xtask rotate-pat --access {access}`), \
+                 or ask for {scope} on the feed"
             ),
-            FeedError::Http { .. } if self.is_transient() => "the feed (or a proxy in front of it) answered \
-                 with an error page: try again later, and check the feed's index URL"
-                .into(),
-            FeedError::Http { .. } => "check the feed's index URL".into(),
             FeedError::TimedOut { .. } => {
-                format!("{network}; on a slow network allow more time with {}=<seconds>", run::TIMEOUT_VAR)
+                format!("{fix}; on a slow network allow more time with {}=<seconds>", run::TIMEOUT_VAR)
             }
-            FeedError::Unreachable(_) => network.into(),
-            FeedError::AlreadyExists(_) => "feed versions are immutable: publish these sources under a new \
-                 version (`--version`, such as 0.1.2-20240416)"
-                .into(),
-            FeedError::NoMatchingPackage(_) => {
-                "publish that dependency to the feed first, or, when it comes \
-                 from another registry, name it in the dependency (`registry = \"...\"`)"
-                    .into()
-            }
-            FeedError::TooLarge(_) => "make the crate smaller: leave out what it does not need to build \
-                 (`exclude` or `include` in its manifest; `cargo package --list` shows what goes in)"
-                .into(),
-            FeedError::Refused { .. } => {
-                "change what the feed names, in the crate's manifest or the feed's settings".into()
-            }
-            FeedError::Other(_) => "see cargo's message".into(),
+            _ => fix.into(),
         }
     }
 }
@@ -182,13 +139,13 @@ const PROBE_CRATE: &str = "hyperlight-xtask-access-probe";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Asks cargo, in `dir` (whose config names the feeds), for a crate of `registry` and
-/// classifies the answer, with `env` set and `forms` redacted.
+/// classifies the answer (`None`: accepted), with `env` set and `forms` redacted.
 pub fn check_access(
     dir: &Utf8Path,
     registry: &Registry,
     env: &SecretEnv,
     forms: &[String],
-) -> anyhow::Result<Access> {
+) -> anyhow::Result<Option<FeedError>> {
     let home = probe_home(&registry.name)?;
     let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
     let result = run::cargo(dir, ["info", "--registry", &registry.name, PROBE_CRATE])
@@ -200,15 +157,15 @@ pub fn check_access(
         .redact(forms)
         .output();
     match result {
-        Ok(_) => Ok(Access::Ok),
+        Ok(_) => Ok(None),
         Err(err) => match err.kind {
             RunErrorKind::Exit { stderr, .. }
                 if stderr.contains(&format!("could not find `{PROBE_CRATE}`")) =>
             {
-                Ok(Access::Ok)
+                Ok(None)
             }
-            RunErrorKind::Exit { stderr, .. } => Ok(Access::Failed(classify(&stderr))),
-            RunErrorKind::TimedOut { limit } => Ok(Access::Failed(FeedError::TimedOut { after: limit })),
+            RunErrorKind::Exit { stderr, .. } => Ok(Some(classify(&stderr))),
+            RunErrorKind::TimedOut { limit } => Ok(Some(FeedError::TimedOut { after: limit })),
             kind => Err(RunError { kind, ..err }.into()),
         },
     }

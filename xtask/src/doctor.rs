@@ -7,13 +7,13 @@ use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, Item};
 
 use crate::az::Az;
-use crate::cargo::Access;
+use crate::cargo::Need;
 use crate::cargo_home::{credentials_path, global_config};
 use crate::feeds::{self, Registry};
 use crate::gh::Gh;
 use crate::run::{RunError, RunErrorKind};
 use crate::secret::{SecretEnv, token_forms};
-use crate::{gha, provider, toml_file};
+use crate::{provider, toml_file};
 
 /// Check, per feed, whether cargo can use it, and say why not.
 ///
@@ -63,11 +63,12 @@ impl Doctor {
             println!("  in global config:    {}", configs.in_global(feed));
             println!("  credential provider: {}", configs.provider(feed));
             println!("  token from:          {}", configs.token_source(feed));
-            println!("  access:              {access}");
-            if access != Access::Ok {
-                println!("  fix:                 {}", access.hint());
-                gha::error_titled(&format!("feed {}", feed.name), &format!("{access}: {}", access.hint()));
-                failed.push(format!("{} ({access})", feed.name));
+            match access {
+                None => println!("  access:              ok"),
+                Some(err) => {
+                    println!("  access:              {err}\n  fix:                 {}", err.hint(Need::Read));
+                    failed.push(crate::access::report(feed, &err));
+                }
             }
         }
         let az = Az::find().map(|az| (az.path.clone(), az.account_show()));

@@ -114,15 +114,13 @@ impl Git {
     }
 
     /// A new git work tree at `dest` holding, committed, what cargo would package from
-    /// the work tree at `repo` (tracked and untracked but not ignored files). Returns
-    /// how many files it copied.
-    pub fn snapshot(&self, repo: &Utf8Path, dest: &Utf8Path) -> anyhow::Result<usize> {
+    /// the work tree at `repo` (tracked and untracked but not ignored files).
+    pub fn snapshot(&self, repo: &Utf8Path, dest: &Utf8Path) -> anyhow::Result<()> {
         let listed =
             self.run(repo, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]).with_context(
                 || format!("cannot list the files of {repo} with git: publishing works from a git checkout"),
             )?;
         self.init(dest, &[])?;
-        let mut copied = 0;
         for relative in listed.split('\0').filter(|p| !p.is_empty()) {
             let (from, to) = (repo.join(relative), dest.join(relative));
             // Listed but deleted in the work tree: not packaged.
@@ -130,12 +128,10 @@ impl Git {
                 std::fs::create_dir_all(to.parent().unwrap_or(dest))
                     .with_context(|| format!("cannot create {to}"))?;
                 std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
-                copied += 1;
             }
         }
         self.run(dest, &["add", "-A"])?;
-        self.commit_all(dest, "The workspace as it was (cargo xtask publish)")?;
-        Ok(copied)
+        self.commit_all(dest, "The workspace as it was (cargo xtask publish)")
     }
 
     /// The top level of the repository holding `dir`, and `dir` relative to it.
@@ -192,15 +188,12 @@ impl Git {
     /// changes copied over and committed. Returns the commit `dest` has checked out.
     pub fn copy_repository(&self, top: &Utf8Path, dest: &Utf8Path, changes: bool) -> anyhow::Result<String> {
         let commit = self.head(top)?;
-        self.run(
-            top,
-            &["clone", "-q", "--shared", "--no-checkout", "--template=", "--", top.as_str(), dest.as_str()],
-        )?;
-        let no_hooks = no_hooks(dest);
-        self.run(
-            dest,
-            &["-c", &no_hooks, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit],
-        )?;
+        let clone =
+            ["clone", "-q", "--shared", "--no-checkout", "--template=", "--", top.as_str(), dest.as_str()];
+        self.run(top, &clone)?;
+        let checkout =
+            ["-c", &no_hooks(dest), "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit];
+        self.run(dest, &checkout)?;
         for (path, _) in self.submodules(top)? {
             self.copy_repository(&top.join(&path), &dest.join(&path), changes)?;
         }

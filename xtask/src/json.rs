@@ -102,11 +102,6 @@ impl Parser<'_> {
         if ok { Ok(()) } else { Err(self.error(what)) }
     }
 
-    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), Error> {
-        let next = self.eat(byte);
-        self.need(next, what)
-    }
-
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
@@ -158,7 +153,8 @@ impl Parser<'_> {
         self.whitespace();
         while !self.eat(close) {
             if !(members.is_empty() && items.is_empty()) {
-                self.expect(b',', "expected `,` or the closing bracket")?;
+                let comma = self.eat(b',');
+                self.need(comma, "expected `,` or the closing bracket")?;
             }
             if object {
                 self.whitespace();
@@ -166,7 +162,8 @@ impl Parser<'_> {
                 let key = self.string()?;
                 self.need(members.iter().all(|(k, _)| *k != key), "duplicate key in an object")?;
                 self.whitespace();
-                self.expect(b':', "expected `:` after the key of an object member")?;
+                let colon = self.eat(b':');
+                self.need(colon, "expected `:` after the key of an object member")?;
                 members.push((key, self.value()?));
             } else {
                 items.push(self.value()?);
