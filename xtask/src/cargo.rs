@@ -109,7 +109,9 @@ impl FeedError {
             FeedError::Forbidden { .. } => "the feed knows the token but it may not do this",
             FeedError::Http { .. } if self.is_transient() => "try again later; check the feed's index URL",
             FeedError::Http { .. } => "check the feed's index URL",
-            FeedError::TimedOut { .. } | FeedError::Unreachable(_) => "check the network and the feed's URL",
+            FeedError::TimedOut { .. } | FeedError::Unreachable(_) => {
+                "check the network and the feed's index URL"
+            }
             FeedError::AlreadyExists(_) => "publish these sources under a new version (`--version`)",
             FeedError::NoMatchingPackage(_) => "publish it to the feed first, or set its `registry = \"..\"`",
             FeedError::TooLarge(_) => "trim it with `exclude` or `include` (see `cargo package --list`)",
