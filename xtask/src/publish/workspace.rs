@@ -373,6 +373,17 @@ fn left_out(
         edges.sort_by_key(|e| e.0); // `selected` is in the workspace's order
         return Ok(edges);
     }
+    Err(not_selected(ws, &mut missing, exclude))
+}
+
+/// The error for members the selected crates need by path that are not selected, with the
+/// flags that add them.
+fn not_selected(
+    ws: &Workspace,
+    missing: &mut [(usize, usize, usize)],
+    exclude: Option<&[String]>,
+) -> anyhow::Error {
+    let name = |i: usize| ws.members[i].name.as_str();
     missing.sort_unstable_by(|a, b| name(a.0).cmp(name(b.0)));
     let lines: Vec<String> =
         missing.iter().map(|&(m, d, _)| format!("`{}` depends on `{}`", name(d), name(m))).collect();
@@ -387,7 +398,7 @@ fn left_out(
             advice.push(format!("{verb} `{}`", flags.join(" ")));
         }
     }
-    bail!(
+    anyhow::anyhow!(
         "{} of the same workspace by path, but {} not among the crates to publish: {} (a crate already \
          in the feed is skipped)",
         lines.join(", "),
