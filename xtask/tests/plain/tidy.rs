@@ -323,20 +323,7 @@ fn the_config_entries_are_the_alias_and_the_feeds() {
 #[test]
 fn programs_run_through_the_runner_only() {
     const EXCEPTIONS: [(&str, usize); 1] = [("az.rs", 1)];
-    let src = repo_root().join("xtask").join("src");
-    let mut files = Vec::new();
-    let mut dirs = vec![src.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    assert!(files.len() > 10, "found too few sources under {}", src.display());
+    let (src, files) = sources();
     let mut problems = Vec::new();
     for file in files {
         let name = file.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
@@ -366,4 +353,49 @@ fn programs_run_through_the_runner_only() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// `xtask/src` and every `.rs` file under it.
+fn sources() -> (PathBuf, Vec<PathBuf>) {
+    let src = repo_root().join("xtask").join("src");
+    let mut files = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 10, "found too few sources under {}", src.display());
+    (src, files)
+}
+
+/// Issue 15: no function outside the test modules over 60 lines, from its `fn` line to
+/// its closing brace (rustfmt puts that at the `fn` line's indent).
+#[test]
+fn no_function_is_over_60_lines() {
+    let (src, files) = sources();
+    let mut long = Vec::new();
+    for file in files {
+        let body = read(&file);
+        let lines: Vec<&str> = body.lines().take_while(|l| l.trim() != "#[cfg(test)]").collect();
+        for (start, line) in lines.iter().enumerate() {
+            let code = line.trim_start();
+            let code = code.strip_prefix("pub ").or(code.strip_prefix("pub(crate) ")).unwrap_or(code);
+            if !code.starts_with("fn ") {
+                continue;
+            }
+            let close = format!("{}}}", &line[..line.len() - line.trim_start().len()]);
+            let end = lines[start..].iter().position(|l| *l == close).unwrap_or(0);
+            if end + 1 > 60 {
+                let name = file.strip_prefix(&src).unwrap().display().to_string();
+                long.push(format!("{name}:{}: {} lines", start + 1, end + 1));
+            }
+        }
+    }
+    assert!(long.is_empty(), "split these functions:\n{}", long.join("\n"));
 }
