@@ -302,7 +302,8 @@ fn organization(feeds: &[Registry], given: Option<&str>) -> anyhow::Result<Strin
 fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        return match rpassword::prompt_password("Paste the PAT and press Enter (it is not shown): ") {
+        let prompt = || rpassword::prompt_password("Paste the PAT and press Enter (it is not shown): ");
+        return match with_echo_off(prompt) {
             Ok(line) => PatToken::parse(line, "the PAT typed in"),
             Err(err) if err.kind() == ErrorKind::Interrupted => Err(crate::interrupt::Interrupted.into()),
             Err(err) => Err(err).context("cannot read the PAT from the terminal: pipe it in instead"),
@@ -311,6 +312,36 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     let mut text = String::new();
     stdin.lock().read_to_string(&mut text).context("cannot read the PAT from stdin")?;
     PatToken::parse(text, "the PAT on stdin (--pat-stdin)")
+}
+
+/// Runs `read` with the terminal's echo off from before its prompt: rpassword prints the
+/// prompt first, so a PAT typed the instant it shows would echo.
+#[cfg(unix)]
+fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
+    let tty = std::fs::File::open("/dev/tty")?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
+    let mut saved = std::mem::MaybeUninit::<libc::termios>::uninit();
+    // SAFETY: `saved` is read only after tcgetattr filled it.
+    if unsafe { libc::tcgetattr(fd, saved.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: tcgetattr succeeded.
+    let saved = unsafe { saved.assume_init() };
+    let quiet = libc::termios { c_lflag: saved.c_lflag & !libc::ECHO, ..saved };
+    // SAFETY: tcsetattr only reads the settings passed, here and below.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let read = read();
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    read
+}
+
+/// The Windows console echoes typed-ahead input only when a read takes it, and
+/// rpassword reads with echo off.
+#[cfg(not(unix))]
+fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
+    read()
 }
 
 /// ISO 8601 in UTC for `validTo`, by Howard Hinnant's `civil_from_days`.

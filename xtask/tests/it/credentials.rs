@@ -910,10 +910,9 @@ fn oidc_workflow_logs_in_with_azure_login_and_cargo_login_only() {
 
 /// `--pat-stdin` from a terminal reads the PAT without echo. A real pseudo-terminal
 /// comes from util-linux `script` (Linux), which keeps the terminal's echo on when its
-/// own input is a pipe, as a terminal is by default: the PAT is typed half a second
-/// after the prompt shows, as a person would (rpassword prints the prompt just before
-/// it turns echo off). A plain `head -n1` in the same terminal first proves that echo
-/// would show what is typed.
+/// own input is a pipe, as a terminal is by default: the PAT is typed as soon as the
+/// prompt shows (echo is off before it is printed). A plain `head -n1` in the same
+/// terminal first proves that echo would show what is typed.
 #[cfg(target_os = "linux")]
 #[test]
 fn rotate_pat_reads_a_typed_pat_without_echo() {
@@ -927,7 +926,7 @@ fn rotate_pat_reads_a_typed_pat_without_echo() {
     let in_terminal = |sb: &mut Sandbox, command: &str, prompt: &str| {
         let _ = fs::remove_file(&log);
         let feeder = format!(
-            "while ! grep -q '{prompt}' \"$LOG\" 2>/dev/null; do sleep 0.05; done; sleep 0.5; printf '%s\\n' \"$TYPED\"; sleep 1"
+            "while ! grep -q '{prompt}' \"$LOG\" 2>/dev/null; do sleep 0.05; done; printf '%s\\n' \"$TYPED\"; sleep 1"
         );
         let shell = format!("({feeder}) | script -q -f -e -c \"$COMMAND\" \"$LOG\"");
         sb.env("LOG", log.to_str().unwrap());

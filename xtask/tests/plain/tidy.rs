@@ -246,15 +246,16 @@ fn commented(lines: &[&str], i: usize) -> bool {
 fn every_dependency_says_what_it_costs_and_deletes() {
     let body = read(&repo_root().join("xtask").join("Cargo.toml"));
     let lines: Vec<&str> = body.lines().collect();
-    let start = lines.iter().position(|l| l.trim() == "[dependencies]").expect("a [dependencies] table");
-    let mut problems = Vec::new();
-    let mut seen = 0;
-    for i in start + 1..lines.len() {
+    let (mut problems, mut seen, mut in_table) = (Vec::new(), 0, false);
+    for i in 0..lines.len() {
         let line = lines[i].trim();
         if line.starts_with('[') {
-            break;
+            // `[dependencies]` and `[target.'cfg(…)'.dependencies]`.
+            in_table =
+                line == "[dependencies]" || line.starts_with("[target.") && line.ends_with(".dependencies]");
+            continue;
         }
-        if line.is_empty() || line.starts_with('#') {
+        if !in_table || line.is_empty() || line.starts_with('#') {
             continue;
         }
         seen += 1;
