@@ -93,18 +93,15 @@ pub fn update(path: &Utf8Path, change: Change) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// An exclusive lock held until dropped; the OS lets it go if the process dies.
-#[derive(Debug)]
-pub struct FileLock(#[allow(dead_code)] File);
-
-/// Locks the file `lock_path` (made if missing), waiting for another run up to
-/// `timeout` (None: until it ends or an interrupt), saying `waiting` once after `say_after`.
+/// Locks the file `lock_path` (made if missing) until the returned file is dropped (or the
+/// process dies), waiting for another run up to `timeout` (None: until it ends or an
+/// interrupt), saying `waiting` once after `say_after`.
 pub fn lock_file(
     lock_path: &Utf8Path,
     timeout: Option<Duration>,
     say_after: Duration,
     waiting: &str,
-) -> anyhow::Result<FileLock> {
+) -> anyhow::Result<File> {
     let dir = parent_dir(lock_path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
     let file = File::options().create(true).truncate(false).write(true).open(lock_path);
@@ -112,7 +109,7 @@ pub fn lock_file(
     let (began, mut said_so) = (Instant::now(), false);
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(FileLock(file)),
+            Ok(()) => return Ok(file),
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(err)) => {
                 return Err(err).with_context(|| format!("cannot lock {lock_path}"));
