@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
 
 use crate::run::{self, Program, RunError};
@@ -38,11 +38,7 @@ impl Az {
 
     /// `az login` on the user's terminal: it may open a browser or ask for a subscription.
     pub fn login_interactive(&self) -> anyhow::Result<()> {
-        eprintln!("$ az login");
-        let status = std::process::Command::new(&self.path).arg("login").status();
-        let status = status.context("cannot start `az login`")?;
-        ensure!(status.success(), "`az login` failed ({status}); run it yourself to see why");
-        Ok(())
+        Ok(run::program(&self.path, &crate::project_root(), ["login"]).status()?)
     }
 
     /// One access token for Azure DevOps, enough for every feed of the organisation.
@@ -77,13 +73,12 @@ impl Az {
         body: Option<&str>,
         query: Option<&str>,
     ) -> anyhow::Result<Secret> {
-        let sh = xshell::Shell::new()?;
-        let temp = sh.create_temp_dir()?;
+        let temp = crate::workdir::WorkDir::create("az-rest", false)?;
         let body_path = temp.path().join("body.json");
-        let body_arg = format!("@{}", body_path.display());
+        let body_arg = format!("@{body_path}");
         let mut args = vec!["rest", "--method", method, "--uri", uri, "--resource", AZURE_DEVOPS_RESOURCE];
         if let Some(text) = body {
-            sh.write_file(&body_path, text)?;
+            std::fs::write(&body_path, text).with_context(|| format!("cannot write {body_path}"))?;
             args.extend(["--body", &body_arg]);
         }
         if let Some(query) = query {

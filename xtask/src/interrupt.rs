@@ -1,7 +1,7 @@
 //! Ctrl-C, SIGTERM (a cancelled CI job) and SIGHUP (a closed terminal), or the Windows
 //! console's Ctrl-C, Ctrl-Break and close, turned into a flag: the runner passes it on
-//! to the child's process group, the drops clean up, and `main` exits 130. Std only:
-//! signal-hook would cost 7.8 s of a cold build.
+//! to the child's process group, the drops clean up, and `main` exits 130. Through
+//! libc (which and rpassword build it anyway): signal-hook would cost 7.8 s of a cold build.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -35,19 +35,9 @@ pub fn check() -> anyhow::Result<()> {
 
 #[cfg(unix)]
 mod imp {
-    use std::ffi::c_int;
     use std::process::Child;
 
-    const SIGHUP: c_int = 1;
-    const SIGINT: c_int = 2;
-    const SIGKILL: c_int = 9;
-    const SIGTERM: c_int = 15;
-
-    unsafe extern "C" {
-        fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
-        safe fn siginterrupt(sig: c_int, flag: c_int) -> c_int;
-        safe fn kill(pid: c_int, sig: c_int) -> c_int;
-    }
+    use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM, c_int};
 
     /// Async-signal-safe: one atomic store.
     extern "C" fn on_signal(_: c_int) {
@@ -56,10 +46,13 @@ mod imp {
 
     pub fn install() {
         for sig in [SIGINT, SIGTERM, SIGHUP] {
-            // SAFETY: installs a handler that only stores to an atomic.
-            unsafe { signal(sig, on_signal) };
-            // A read the signal interrupts returns (EINTR), so a prompt sees the flag.
-            siginterrupt(sig, 1);
+            // SAFETY: a zeroed `sigaction` is valid; the handler only stores to an atomic.
+            // No SA_RESTART: a read the signal interrupts returns (EINTR), so a prompt sees the flag.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as extern "C" fn(c_int) as libc::sighandler_t;
+                libc::sigaction(sig, &action, std::ptr::null_mut());
+            }
         }
     }
 
@@ -75,7 +68,8 @@ mod imp {
 
     fn signal_group(child: &Child, sig: c_int) {
         if let Ok(pid) = c_int::try_from(child.id()) {
-            kill(-pid, sig);
+            // SAFETY: kill(2) has no memory effects.
+            unsafe { libc::kill(-pid, sig) };
         }
     }
 }

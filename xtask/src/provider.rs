@@ -11,7 +11,7 @@ use crate::cargo;
 use crate::cargo_home::global_config;
 use crate::feeds::Registry;
 use crate::gha;
-use crate::toml_file::{self, Edit};
+use crate::toml_file;
 
 /// Cargo's built-in provider that takes a command's stdout as the token, on each use.
 pub const TOKEN_FROM_STDOUT: &str = "cargo:token-from-stdout";
@@ -51,14 +51,14 @@ const KEPT_MARKER: &str = "# cargo xtask: previous ";
 pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     let path = global_config()?.path;
     let wanted = command(&az.path);
-    let turn_on = |doc: &mut DocumentMut| -> anyhow::Result<()> {
+    let mut turn_on = |doc: &mut DocumentMut| -> anyhow::Result<()> {
         if !force {
             refuse_foreign_providers(doc, feeds, &path)?;
         }
         feeds.iter().try_for_each(|feed| set_provider(doc, feed, &wanted, &path))
     };
     // A refused run changes nothing: planned before az is asked or a token removed.
-    Edit::plan(&path, turn_on)?;
+    toml_file::plan(&path, &mut turn_on)?;
     gha::mask(&az.access_token()?.header.forms());
     // `cargo logout` is unsupported for a feed already in provider mode.
     let doc = toml_file::read_if_exists(&path)?.unwrap_or_default();
@@ -67,7 +67,7 @@ pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
             cargo::logout(feed)?;
         }
     }
-    if toml_file::update(&path, turn_on)? {
+    if toml_file::update(&path, &mut turn_on)? {
         eprintln!("cargo-login: wrote {path}");
     }
     for feed in feeds {
@@ -152,7 +152,7 @@ fn line_key<'a>(doc: &'a mut DocumentMut, feed: &str) -> Option<KeyMut<'a>> {
 pub fn disable(feeds: &[Registry], task: &str) -> anyhow::Result<()> {
     let path = global_config()?.path;
     let mut said = Vec::new();
-    toml_file::update(&path, |doc| {
+    toml_file::update(&path, &mut |doc| {
         said.clear();
         let mut removed = false;
         for feed in feeds.iter().map(|f| f.name.as_str()) {

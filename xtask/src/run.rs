@@ -1,12 +1,14 @@
 //! The one way to run an external program (az, gh, git, the nested cargo): output
 //! captured (or stderr lines streamed), a typed failure with every secret of the call
 //! redacted, and a time limit that kills the child's whole process group (`az` starts
-//! python); a Ctrl-C is passed on to that group. Except `az login`: a human answers it.
+//! python); a Ctrl-C is passed on to that group. Or, for `az login` and `cargo xtask
+//! test`, on the user's terminal ([`Program::status`]).
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
@@ -157,7 +159,7 @@ impl Program {
     }
 
     /// Sets a variable that is no secret.
-    pub fn env(mut self, key: &str, value: &str) -> Program {
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Program {
         self.command.env(key, value);
         self
     }
@@ -205,20 +207,27 @@ impl Program {
         }
         let mut pipes = Pipes::start(&mut child, on_line);
         let end = self.wait(&mut child, &mut pipes);
-        pipes.drain(&mut child);
+        let read = pipes.drain(&mut child);
         let status = end.map_err(|kind| self.error(kind))?;
-        if let Some(err) = pipes.error {
-            return Err(self.error(RunErrorKind::Read(err)));
-        }
-        let stdout = String::from_utf8_lossy(&pipes.stdout).into_owned();
+        let (stdout, stderr) = read.map_err(|err| self.error(RunErrorKind::Read(err)))?;
+        let stdout = String::from_utf8_lossy(&stdout).into_owned();
         if self.stdout_is_secret && !stdout.trim().is_empty() {
             self.forms.push(stdout.trim().to_owned());
         }
-        let stderr = redact(&pipes.stderr, &self.forms);
+        let stderr = redact(&stderr, &self.forms);
         if !status.success() {
             return Err(self.error(RunErrorKind::Exit { status, stderr }));
         }
         Ok(Output { stdout, stderr })
+    }
+
+    /// Runs it on the user's terminal (their stdin, stdout and stderr, their Ctrl-C), with
+    /// no time limit: for output that is the user's to watch. Fails unless it exits 0.
+    pub fn status(mut self) -> Result<(), RunError> {
+        eprintln!("$ {}", self.label);
+        let status = self.command.status().map_err(|err| self.error(RunErrorKind::Start(err)))?;
+        let stderr = "its output is above".to_owned();
+        status.success().then_some(()).ok_or_else(|| self.error(RunErrorKind::Exit { status, stderr }))
     }
 
     fn error(&self, kind: RunErrorKind) -> RunError {
@@ -269,78 +278,73 @@ impl Program {
     }
 }
 
-enum Event {
-    Stdout(Vec<u8>),
-    Line(String),
-    Failed(std::io::Error),
-}
-
 /// The child's output, from a reader thread per pipe: stdout whole, stderr line by line.
 struct Pipes<'a> {
-    events: mpsc::Receiver<Event>,
+    stdout: JoinHandle<std::io::Result<Vec<u8>>>,
+    lines: mpsc::Receiver<std::io::Result<Vec<u8>>>,
     on_line: Option<&'a mut dyn FnMut(&str)>,
-    stdout: Vec<u8>,
     stderr: String,
     error: Option<std::io::Error>,
-    done: bool,
+    closed: bool,
 }
 
 impl<'a> Pipes<'a> {
     fn start(child: &mut Child, on_line: Option<&'a mut dyn FnMut(&str)>) -> Pipes<'a> {
-        let (sender, events) = mpsc::channel();
-        let (stdout, stderr, to_stdout) = (child.stdout.take(), child.stderr.take(), sender.clone());
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let read = stdout.map_or(Ok(0), |mut pipe| pipe.read_to_end(&mut bytes));
-            let _ = to_stdout.send(read.map_or_else(Event::Failed, |_| Event::Stdout(bytes)));
+        let (mut out, err) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+        // Each reader holds a sender: the channel closes when both pipes are at their end.
+        let (sender, lines) = mpsc::channel();
+        let open = sender.clone();
+        let stdout = std::thread::spawn(move || {
+            let (_open, mut bytes) = (open, Vec::new());
+            out.read_to_end(&mut bytes).map(|_| bytes)
         });
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr?).split(b'\n') {
-                let line = match line {
-                    Ok(line) => String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned(),
-                    Err(err) => return sender.send(Event::Failed(err)).ok(),
-                };
-                sender.send(Event::Line(line)).ok()?;
+            for line in BufReader::new(err).split(b'\n') {
+                let failed = line.is_err();
+                if sender.send(line).is_err() || failed {
+                    break;
+                }
             }
-            Some(())
         });
-        let (stdout, stderr, error, done) = (Vec::new(), String::new(), None, false);
-        Pipes { events, on_line, stdout, stderr, error, done }
+        Pipes { stdout, lines, on_line, stderr: String::new(), error: None, closed: false }
     }
 
     /// Takes what arrives within `wait`; true when a line was streamed.
     fn receive(&mut self, wait: Duration) -> bool {
-        match self.events.recv_timeout(wait) {
-            Ok(Event::Stdout(bytes)) => self.stdout = bytes,
-            Ok(Event::Failed(err)) => self.error = self.error.take().or(Some(err)),
-            Ok(Event::Line(line)) => {
-                self.stderr.push_str(&line);
+        match self.lines.recv_timeout(wait) {
+            Ok(Ok(line)) => {
+                let line = String::from_utf8_lossy(&line);
+                let line = line.trim_end_matches('\r');
+                self.stderr.push_str(line);
                 self.stderr.push('\n');
-                if let Some(on_line) = self.on_line.as_deref_mut() {
-                    on_line(&line);
-                    return true;
-                }
+                return self.on_line.as_deref_mut().map(|on_line| on_line(line)).is_some();
             }
+            Ok(Err(err)) => self.error = self.error.take().or(Some(err)),
             Err(RecvTimeoutError::Timeout) => {}
             // Both pipes are closed: the exit is all that is left to wait for.
             Err(RecvTimeoutError::Disconnected) => {
-                self.done = true;
+                self.closed = true;
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
         false
     }
 
-    /// Reads both pipes to their end after the exit, or kills the group after [`DRAIN_AFTER_EXIT`].
-    fn drain(&mut self, child: &mut Child) {
+    /// Reads both pipes to their end after the exit, or kills the group after
+    /// [`DRAIN_AFTER_EXIT`]; stdout and stderr, or the first read error.
+    fn drain(mut self, child: &mut Child) -> std::io::Result<(Vec<u8>, String)> {
         let until = Instant::now() + DRAIN_AFTER_EXIT;
-        while !self.done {
-            let now = Instant::now();
-            if now >= until {
-                return kill(child);
-            }
-            self.receive(until - now);
+        while !self.closed && Instant::now() < until {
+            self.receive(until.saturating_duration_since(Instant::now()));
         }
+        if !self.closed {
+            kill(child);
+        }
+        let stdout = match self.closed || self.stdout.is_finished() {
+            true => self.stdout.join().unwrap_or(Ok(Vec::new()))?,
+            false => Vec::new(),
+        };
+        self.error.map_or(Ok((stdout, self.stderr)), Err)
     }
 }
 

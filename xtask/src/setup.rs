@@ -7,7 +7,7 @@ use toml_edit::{DocumentMut, InlineTable, Item, Value};
 
 use crate::cargo_home::global_config;
 use crate::feeds::{self, Registry};
-use crate::toml_file::{self, Edit};
+use crate::toml_file;
 
 /// Make your global cargo config ready for the feeds (one time per machine).
 ///
@@ -64,7 +64,7 @@ impl Setup {
             self.apply_providers(doc, &mut findings)
         };
         let written = if self.check {
-            Edit::plan(path, &mut plan).map(|_| false)?
+            toml_file::plan(path, &mut plan).map(|_| false)?
         } else {
             toml_file::update(path, &mut plan)?
         };

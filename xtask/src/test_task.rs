@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use xshell::{Shell, cmd};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::run::{self, Program};
 
 /// Test the xtask itself: format check, clippy and every test of its workspace.
 ///
@@ -33,97 +35,96 @@ const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 
 impl Test {
     pub fn run(self) -> anyhow::Result<()> {
-        let sh = &Shell::new()?;
-        sh.change_dir(crate::project_root());
         let cache = pinned::cache_dir().context("no cache directory for the test tools: set XTASK_CACHE")?;
-        let kellnr = cargo_install(sh, &cache, "kellnr", KELLNR, "about 11 minutes on 2 cores")?;
-        let just = cargo_install(sh, &cache, "just", JUST, "about 2 minutes")?;
-        let validator = npm_install(sh, &cache)?;
-        let cargo = crate::tool::cargo();
-        // Every command names the xtask's manifest: from the host's root, a bare
-        // `cargo fmt --all` or `clippy --workspace` would check the host.
-        let manifest = crate::project_root().join("xtask/Cargo.toml");
+        let cache = Utf8PathBuf::try_from(cache).context("the cache path is not UTF-8: set XTASK_CACHE")?;
+        let kellnr = cargo_install(&cache, "kellnr", KELLNR, "about 11 minutes on 2 cores")?;
+        let just = cargo_install(&cache, "just", JUST, "about 2 minutes")?;
+        let validator = npm_install(&cache)?;
         if !self.no_lint {
-            cmd!(sh, "{cargo} fmt --manifest-path {manifest} --all --check").run().with_context(|| {
-                format!("formatting differs: run `cargo fmt --manifest-path {manifest} --all`")
-            })?;
-            clippy(sh, &cargo, &manifest, &[])?;
+            let fix = "formatting differs: run `cargo fmt --manifest-path xtask/Cargo.toml --all`";
+            cargo("fmt --all --check", &[]).status().context(fix)?;
             // The Windows code paths cannot run here, but clippy type-checks and
             // lints them with the target's standard library alone.
+            let mut platforms: Vec<&[&str]> = vec![&[]];
             match which::which("rustup") {
                 Ok(rustup) => {
-                    cmd!(sh, "{rustup} target add {WINDOWS_TARGET}").run()?;
-                    clippy(sh, &cargo, &manifest, &["--target", WINDOWS_TARGET])?;
+                    terminal(rustup, &["target", "add", WINDOWS_TARGET])?;
+                    platforms.push(&["--target", WINDOWS_TARGET]);
                 }
                 Err(_) => eprintln!(
                     "test: no rustup, so no clippy for {WINDOWS_TARGET}: the Windows code paths are not linted"
                 ),
+            }
+            // Warnings denied on every target: `--all-targets` leaves out the `test = false`
+            // registry suite (and wins over `--test` given with it), so a second run names it.
+            for platform in platforms {
+                for targets in ["--all-targets", "--test=*"] {
+                    let args = [platform, &["--", "-D", "warnings"]].concat();
+                    cargo(&format!("clippy --workspace {targets} --locked"), &args).status()?;
+                }
             }
         }
         let tools = [just.parent(), validator.parent()].into_iter().flatten().map(Path::to_owned);
         let path = std::env::join_paths(
             tools.chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
         )?;
-        let args = &self.cargo_test_args;
+        let args: Vec<&str> =
+            ["--"].into_iter().chain(self.cargo_test_args.iter().map(String::as_str)).collect();
         // Every target, the registry suite too (`test = false`, which `--tests` would
         // leave out), each to the end so that one failing target hides no other.
-        cmd!(sh, "{cargo} test --manifest-path {manifest} --workspace --locked --no-fail-fast --lib --bins --test=* -- {args...}")
+        cargo("test --workspace --locked --no-fail-fast --lib --bins --test=*", &args)
             .env("XTASK_CACHE", &cache)
             .env("XTASK_KELLNR", &kellnr)
             .env("XTASK_JUST", &just)
             .env("XTASK_ACTION_VALIDATOR", &validator)
             .env("PATH", path)
-            .run()?;
+            .status()?;
         Ok(())
     }
 }
 
-/// Clippy with warnings denied on every target: `--all-targets` leaves out the
-/// `test = false` registry suite (and wins over `--test` given with it), so a
-/// second run names the test targets.
-fn clippy(sh: &Shell, cargo: &str, manifest: &camino::Utf8Path, extra: &[&str]) -> anyhow::Result<()> {
-    for targets in ["--all-targets", "--test=*"] {
-        cmd!(sh, "{cargo} clippy --manifest-path {manifest} --workspace {targets} {extra...} --locked -- -D warnings")
-            .run()?;
-    }
-    Ok(())
+/// The nested cargo running `command`, then `more`, for the xtask's manifest: from the
+/// host's root, a bare `cargo fmt --all` or `clippy --workspace` would check the host.
+fn cargo(command: &str, more: &[&str]) -> Program {
+    let manifest = crate::project_root().join("xtask/Cargo.toml");
+    let args = command.split(' ').chain(["--manifest-path", manifest.as_str()]).chain(more.iter().copied());
+    run::cargo(&crate::project_root(), args)
+}
+
+/// `program` with `args` in the host's root, on the user's terminal.
+fn terminal(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<(), run::RunError> {
+    run::program(program, &crate::project_root(), args).status()
 }
 
 /// A crate's binary, installed once into its own versioned root in the cache.
-fn cargo_install(
-    sh: &Shell,
-    cache: &Path,
-    krate: &str,
-    version: &str,
-    takes: &str,
-) -> anyhow::Result<PathBuf> {
-    let bin = pinned::installed_bin(cache, krate, version);
+fn cargo_install(cache: &Utf8Path, krate: &str, version: &str, takes: &str) -> anyhow::Result<PathBuf> {
+    let bin = pinned::installed_bin(cache.as_std_path(), krate, version);
     if !bin.is_file() {
-        let (root, cargo) = (cache.join(format!("{krate}-{version}")), crate::tool::cargo());
-        eprintln!("test: installing {krate} {version} into {} (once per machine; {takes})", root.display());
-        cmd!(sh, "{cargo} install {krate} --locked --version {version} --root {root}")
-            .run()
-            .with_context(|| format!("cannot install {krate} {version}"))?;
+        let root = cache.join(format!("{krate}-{version}"));
+        eprintln!("test: installing {krate} {version} into {root} (once per machine; {takes})");
+        terminal(
+            crate::tool::cargo(),
+            &["install", krate, "--locked", "--version", version, "--root", root.as_str()],
+        )
+        .with_context(|| format!("cannot install {krate} {version}"))?;
     }
     Ok(bin)
 }
 
 /// The workflow validator, installed once with npm into its own prefix in the cache.
-fn npm_install(sh: &Shell, cache: &Path) -> anyhow::Result<PathBuf> {
-    let bin = pinned::action_validator_bin(cache);
+fn npm_install(cache: &Utf8Path) -> anyhow::Result<PathBuf> {
+    let bin = pinned::action_validator_bin(cache.as_std_path());
     if bin.is_file() {
         return Ok(bin);
     }
     let npm = which::which("npm").map_err(|_| {
         anyhow::anyhow!("`npm` was not found: install Node.js and npm (Debian: `apt-get install npm`) to validate the workflows")
     })?;
-    let (prefix, spec) = (
-        cache.join(format!("action-validator-{ACTION_VALIDATOR}")),
-        format!("@action-validator/cli@{ACTION_VALIDATOR}"),
-    );
-    eprintln!("test: installing {spec} into {} (once per machine)", prefix.display());
-    sh.create_dir(&prefix)?;
-    cmd!(sh, "{npm} install --prefix {prefix} --no-audit --no-fund {spec}").run()?;
+    let prefix = cache.join(format!("action-validator-{ACTION_VALIDATOR}"));
+    let spec = format!("@action-validator/cli@{ACTION_VALIDATOR}");
+    eprintln!("test: installing {spec} into {prefix} (once per machine)");
+    std::fs::create_dir_all(&prefix).with_context(|| format!("cannot create {prefix}"))?;
+    terminal(npm, &["install", "--prefix", prefix.as_str(), "--no-audit", "--no-fund", &spec])?;
     if !bin.is_file() {
         bail!("npm installed {spec} but {} is missing", bin.display());
     }

@@ -46,80 +46,62 @@ fn crlf(text: &str) -> bool {
     text.find('\n').is_some_and(|at| text[..at].ends_with('\r'))
 }
 
-/// The new text of a file after a change, if it changes anything.
-pub struct Edit(Option<String>);
+/// A change to a parsed document, which may run twice (see [`update`]).
+pub type Change<'a> = &'a mut dyn FnMut(&mut DocumentMut) -> anyhow::Result<()>;
 
-impl Edit {
-    /// Reads `path` (a missing file is an empty document) and applies `change` to it
-    /// in memory. A file whose TOML does not change keeps its exact text.
-    pub fn plan(
-        path: &Utf8Path,
-        change: impl FnOnce(&mut DocumentMut) -> anyhow::Result<()>,
-    ) -> anyhow::Result<Edit> {
-        let before = read_text(path)?;
-        let original = before.as_deref().unwrap_or("");
-        let mut doc = parse(path, original)?;
-        let unchanged = doc.to_string();
-        // A file of comments only keeps them as the trailer, which would put new
-        // tables above them: keep them at the top instead.
-        if doc.as_table().is_empty() {
-            let comments = doc.trailing().as_str().unwrap_or_default().to_owned();
-            doc.as_table_mut().decor_mut().set_prefix(comments);
-            doc.set_trailing("");
-        }
-        change(&mut doc)?;
-        let rendered = doc.to_string();
-        // Compared as toml_edit writes them: mixed line ends or a BOM alone are no change.
-        if rendered == unchanged && before.is_some() {
-            return Ok(Edit(None));
-        }
-        let mut after =
-            if crlf(original) { rendered.replace("\r\n", "\n").replace('\n', "\r\n") } else { rendered };
-        if original.starts_with(BOM) {
-            after.insert(0, BOM);
-        }
-        Ok(Edit(Some(after).filter(|after| before.as_ref() != Some(after))))
+/// The new text of `path` (a missing file is an empty document) after `change`, made in
+/// memory, if it changes anything. A file whose TOML does not change keeps its exact text.
+pub fn plan(path: &Utf8Path, change: Change) -> anyhow::Result<Option<String>> {
+    let before = read_text(path)?;
+    let original = before.as_deref().unwrap_or("");
+    let mut doc = parse(path, original)?;
+    let unchanged = doc.to_string();
+    // A file of comments only keeps them as the trailer, which would put new
+    // tables above them: keep them at the top instead.
+    if doc.as_table().is_empty() {
+        let comments = doc.trailing().as_str().unwrap_or_default().to_owned();
+        doc.as_table_mut().decor_mut().set_prefix(comments);
+        doc.set_trailing("");
     }
+    change(&mut doc)?;
+    let rendered = doc.to_string();
+    // Compared as toml_edit writes them: mixed line ends or a BOM alone are no change.
+    if rendered == unchanged && before.is_some() {
+        return Ok(None);
+    }
+    let mut after =
+        if crlf(original) { rendered.replace("\r\n", "\n").replace('\n', "\r\n") } else { rendered };
+    if original.starts_with(BOM) {
+        after.insert(0, BOM);
+    }
+    Ok(Some(after).filter(|after| before.as_ref() != Some(after)))
 }
 
 /// Read-modify-write of a file other runs may edit: if `change` changes anything, it
 /// runs again under the lock on what the file holds then, and the file is written
 /// before the lock is let go, so no run's edit is lost. Returns whether it wrote.
-pub fn update(
-    path: &Utf8Path,
-    mut change: impl FnMut(&mut DocumentMut) -> anyhow::Result<()>,
-) -> anyhow::Result<bool> {
-    update_dyn(path, &mut change)
-}
-
-fn update_dyn(
-    path: &Utf8Path,
-    change: &mut dyn FnMut(&mut DocumentMut) -> anyhow::Result<()>,
-) -> anyhow::Result<bool> {
-    if Edit::plan(path, &mut *change)?.0.is_none() {
+pub fn update(path: &Utf8Path, change: Change) -> anyhow::Result<bool> {
+    if plan(path, change)?.is_none() {
         return Ok(false);
     }
     // Beside the link, when `path` is one: that is where every run looks.
     let lock = parent_dir(path).join(LOCK_FILE_NAME);
     let waiting = format!("waiting for another cargo xtask editing {path}");
     let _lock = lock_file(&lock, Some(LOCK_TIMEOUT), Duration::from_secs(1), &waiting)?;
-    let Edit(Some(after)) = Edit::plan(path, change)? else { return Ok(false) };
+    let Some(after) = plan(path, change)? else { return Ok(false) };
     write_atomic(path, &after)?;
     Ok(true)
 }
 
-/// An exclusive lock held until dropped; the OS lets it go if the process dies.
-#[derive(Debug)]
-pub struct FileLock(#[allow(dead_code)] File);
-
-/// Locks the file `lock_path` (made if missing), waiting for another run up to
-/// `timeout` (None: until it ends or an interrupt), saying `waiting` once after `say_after`.
+/// Locks the file `lock_path` (made if missing) until the returned file is dropped (or the
+/// process dies), waiting for another run up to `timeout` (None: until it ends or an
+/// interrupt), saying `waiting` once after `say_after`.
 pub fn lock_file(
     lock_path: &Utf8Path,
     timeout: Option<Duration>,
     say_after: Duration,
     waiting: &str,
-) -> anyhow::Result<FileLock> {
+) -> anyhow::Result<File> {
     let dir = parent_dir(lock_path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
     let file = File::options().create(true).truncate(false).write(true).open(lock_path);
@@ -127,7 +109,7 @@ pub fn lock_file(
     let (began, mut said_so) = (Instant::now(), false);
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(FileLock(file)),
+            Ok(()) => return Ok(file),
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(err)) => {
                 return Err(err).with_context(|| format!("cannot lock {lock_path}"));
@@ -263,14 +245,14 @@ mod tests {
         let path = dir.0.join("config.toml");
         let before = "\u{feff}# mine\r\n[build]\r\njobs = 2 # small\r\n";
         std::fs::write(&path, before).unwrap();
-        assert!(update(&path, add_key).unwrap());
+        assert!(update(&path, &mut add_key).unwrap());
         let after = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             after,
             "\u{feff}# mine\r\n[build]\r\njobs = 2 # small\r\n\r\n[registry]\r\ndefault = \"mine\"\r\n"
         );
         // Parsed again, nothing is left to change.
-        assert!(!update(&path, add_key).unwrap());
+        assert!(!update(&path, &mut add_key).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
     }
 
@@ -282,9 +264,8 @@ mod tests {
         // Mixed line ends, a BOM, and the key already there: nothing to write.
         let before = "\u{feff}[registry]\r\ndefault = \"mine\"\n";
         std::fs::write(&path, before).unwrap();
-        let edit = Edit::plan(&path, add_key).unwrap();
-        assert!(edit.0.is_none());
-        assert!(!update(&path, add_key).unwrap());
+        assert!(plan(&path, &mut add_key).unwrap().is_none());
+        assert!(!update(&path, &mut add_key).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
         assert_eq!(dir.entries(), ["config.toml"], "no lock or temp file for a no-op");
     }
@@ -299,7 +280,7 @@ mod tests {
         permissions.set_readonly(true);
         std::fs::set_permissions(&path, permissions).unwrap();
 
-        let err = format!("{:#}", update(&path, add_key).unwrap_err());
+        let err = format!("{:#}", update(&path, &mut add_key).unwrap_err());
         assert!(err.contains(path.as_str()) && err.contains("read-only"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
         assert!(std::fs::metadata(&path).unwrap().permissions().readonly());
@@ -321,7 +302,7 @@ mod tests {
         let link = home.join("config.toml");
         std::os::unix::fs::symlink("../dotfiles/cargo-config.toml", &link).unwrap();
 
-        assert!(update(&link, add_key).unwrap());
+        assert!(update(&link, &mut add_key).unwrap());
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
         let written = std::fs::read_to_string(&target).unwrap();
         assert_eq!(written, "[build]\njobs = 2\n\n[registry]\ndefault = \"mine\"\n");

@@ -63,16 +63,10 @@ impl Drop for WorkDir {
 
 /// Lets the processes the run starts inherit `file` (std opens files close-on-exec).
 fn inherited(file: File) -> std::io::Result<File> {
+    // SAFETY: clears the descriptor flags of a descriptor this process owns.
     #[cfg(unix)]
-    {
-        unsafe extern "C" {
-            fn fcntl(fd: std::ffi::c_int, cmd: std::ffi::c_int, ...) -> std::ffi::c_int;
-        }
-        const F_SETFD: std::ffi::c_int = 2; // The same on Linux and macOS.
-        // SAFETY: clears the descriptor flags of a descriptor this process owns.
-        if unsafe { fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), F_SETFD, 0) } == -1 {
-            return Err(std::io::Error::last_os_error());
-        }
+    if unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), libc::F_SETFD, 0) } == -1 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(file)
 }
