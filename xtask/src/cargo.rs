@@ -1,16 +1,14 @@
-//! What the tasks ask of the cargo running the xtask (login, logout, access, version),
+//! What the tasks ask of the cargo running the xtask (login, logout, version),
 //! and [`classify`], the one reading of cargo's messages about a feed.
 
 use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context;
-use camino::Utf8Path;
 
 use crate::feeds::Registry;
-use crate::run::{self, RunError, RunErrorKind};
+use crate::run;
 use crate::secret::{AuthHeader, SecretEnv};
-use crate::workdir::WorkDir;
 
 /// Stores `header` as the token of `registry`: `cargo login` reads it from stdin,
 /// never argv, where other users of the machine could see it.
@@ -130,66 +128,6 @@ impl FeedError {
             _ => fix.into(),
         }
     }
-}
-
-/// A crate no feed holds: asking for it makes cargo fetch the feed's `config.json`
-/// and an index file with its token, and "not found" proves the token was accepted.
-const PROBE_CRATE: &str = "hyperlight-xtask-access-probe";
-
-/// Cargo gives up on a silent request after a quarter of it, with one retry, so on a
-/// hanging feed cargo's own message comes first and the limit is the backstop.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Asks cargo, in `dir` (whose config names the feeds), for a crate of `registry` and
-/// classifies the answer (`None`: accepted), with `env` set and `forms` redacted.
-pub fn check_access(
-    dir: &Utf8Path,
-    registry: &Registry,
-    env: &SecretEnv,
-    forms: &[String],
-) -> anyhow::Result<Option<FeedError>> {
-    let home = probe_home(&registry.name)?;
-    let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
-    let result = run::cargo(dir, ["info", "--registry", &registry.name, PROBE_CRATE])
-        .timeout(PROBE_TIMEOUT)
-        .env("CARGO_HTTP_TIMEOUT", &http_timeout)
-        .env("CARGO_NET_RETRY", "1")
-        .env("CARGO_HOME", home.path().as_str())
-        .secret_env(env)
-        .redact(forms)
-        .output();
-    match result {
-        Ok(_) => Ok(None),
-        Err(err) => match err.kind {
-            RunErrorKind::Exit { stderr, .. }
-                if stderr.contains(&format!("could not find `{PROBE_CRATE}`")) =>
-            {
-                Ok(None)
-            }
-            RunErrorKind::Exit { stderr, .. } => Ok(Some(classify(&stderr))),
-            RunErrorKind::TimedOut { limit } => Ok(Some(FeedError::TimedOut { after: limit })),
-            kind => Err(RunError { kind, ..err }.into()),
-        },
-    }
-}
-
-/// A private `CARGO_HOME` for one access check, with copies of the real one's
-/// config and credentials: while cargo updates an index it locks its home's package
-/// cache, so checks sharing a home would wait for each other.
-fn probe_home(feed: &str) -> anyhow::Result<WorkDir> {
-    let real = crate::cargo_home::cargo_home()?;
-    let home = WorkDir::create(&format!("check-{feed}"), false)?;
-    // Only the user may read the credentials copied in.
-    #[cfg(unix)]
-    std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    for name in ["config.toml", "config", "credentials.toml", "credentials"] {
-        let from = real.join(name);
-        if from.is_file() {
-            let copy = std::fs::copy(&from, home.path().join(name));
-            copy.with_context(|| format!("cannot copy {from} for the access check"))?;
-        }
-    }
-    Ok(home)
 }
 
 /// What cargo's stderr says went wrong with a feed. Pass it redacted: the reasons

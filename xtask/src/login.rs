@@ -3,6 +3,7 @@
 
 use anyhow::ensure;
 
+use crate::access::{check_feeds, show_line};
 use crate::az::Az;
 use crate::feeds::{self, Registry};
 use crate::secret::{PatToken, Secret, SecretEnv};
@@ -151,7 +152,7 @@ impl LoginFlags {
 
     /// Asks each feed through cargo whether the token is good; `forms` are redacted.
     fn check(&self, feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<()> {
-        let failed = if self.no_check { Vec::new() } else { crate::access::check_feeds(feeds, env, forms)? };
+        let failed = if self.no_check { Vec::new() } else { check_feeds(feeds, env, forms, &show_line)? };
         ensure!(failed.is_empty(), "access check failed for {}", failed.join(", "));
         Ok(())
     }

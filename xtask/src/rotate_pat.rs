@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow, bail, ensure};
 
-use crate::access::check_feeds;
+use crate::access;
 use crate::az::{self, AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
 use crate::gh::{self, Gh};
@@ -148,8 +148,8 @@ impl Target {
     /// A real request per feed through cargo, the PAT in its environment, then `gh secret set`.
     fn check_and_store(&self, pat: &PatToken, write_unverified: bool) -> anyhow::Result<()> {
         let Target { feeds, gh, secret, repo } = self;
-        let failed =
-            check_feeds(feeds, &crate::cargo::token_env(feeds, &pat.header(), &pat.forms()), &pat.forms())?;
+        let env = crate::cargo::token_env(feeds, &pat.header(), &pat.forms());
+        let failed = access::check_feeds(feeds, &env, &pat.forms(), &access::show_line)?;
         ensure!(
             failed.is_empty(),
             "the new PAT does not work for {}: {secret} of {repo} was left unchanged",
