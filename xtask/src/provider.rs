@@ -165,11 +165,7 @@ pub fn disable(feeds: &[Registry], task: &str) -> anyhow::Result<()> {
             removed |= !restored;
         }
         if removed {
-            let registry = toml_file::table_mut(doc.as_table_mut(), "registry", &path)?;
-            if !registry.contains_key("global-credential-providers") {
-                let list: Array = ["cargo:token"].into_iter().collect();
-                registry.insert("global-credential-providers", Item::Value(Value::Array(list)));
-            }
+            crate::setup::global_providers(doc, &path, feeds, false)?;
         }
         Ok(())
     })?;

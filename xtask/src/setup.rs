@@ -2,8 +2,8 @@
 //! disturbing nothing else in the file; the login tasks run it first thing.
 
 use anyhow::{Context, bail};
-use camino::Utf8PathBuf;
-use toml_edit::{DocumentMut, InlineTable, Item, Value};
+use camino::{Utf8Path, Utf8PathBuf};
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Value};
 
 use crate::cargo_home::global_config;
 use crate::feeds::{self, Registry};
@@ -44,7 +44,6 @@ struct Findings {
     path: Utf8PathBuf,
     changes: Vec<String>,
     warnings: Vec<String>,
-    feed_without_provider: bool,
 }
 
 impl Setup {
@@ -61,7 +60,8 @@ impl Setup {
         let mut plan = |doc: &mut DocumentMut| {
             findings = Findings { path: path.clone(), ..Findings::default() };
             self.apply_feeds(doc, feeds, &mut findings)?;
-            self.apply_providers(doc, &mut findings)
+            findings.changes.extend(global_providers(doc, path, feeds, self.keychain)?);
+            Ok(())
         };
         let written = if self.check {
             Edit::plan(path, &mut plan).map(|_| false)?
@@ -120,13 +120,11 @@ impl Setup {
                 let new = InlineTable::from_iter([("index", index)]);
                 registries.insert(name, if as_tables { Item::Table(new.into_table()) } else { new.into() });
                 findings.changes.push(format!("add feed {name} = {index}"));
-                findings.feed_without_provider = true;
                 continue;
             };
             let entry = entry.as_table_like_mut().with_context(|| {
                 format!("registries.{name} in {path} is not a table; fix it and run again")
             })?;
-            findings.feed_without_provider |= !entry.contains_key("credential-provider");
             match entry.get("index").and_then(|i| i.as_str()) {
                 Some(current) if current == index => {}
                 Some(other) if !self.force => findings.warnings.push(format!(
@@ -141,39 +139,40 @@ impl Setup {
         }
         Ok(())
     }
+}
 
-    /// Sets `registry.global-credential-providers`: `cargo:token` when a feed has no
-    /// provider of its own (cargo needs one for an auth-required registry), and the
-    /// keychain when asked.
-    fn apply_providers(&self, doc: &mut DocumentMut, findings: &mut Findings) -> anyhow::Result<()> {
-        let path = &findings.path;
-        let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
-        let key = "global-credential-providers";
-        let current: Option<Vec<String>> = registry
-            .get(key)
-            .map(|item| {
-                let list =
-                    item.as_array().and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect());
-                list.with_context(|| {
-                    format!("registry.{key} in {path} is not a list of strings; fix it and run again")
-                })
-            })
-            .transpose()?;
-        let mut wanted = current.clone().unwrap_or_default();
-        let add =
-            if self.keychain { 2 } else { usize::from(wanted.is_empty() && findings.feed_without_provider) };
-        for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {
-            if !wanted.iter().any(|p| p == provider) {
-                wanted.push(provider.to_string());
-            }
+/// Sets `registry.global-credential-providers`: `cargo:token` when one of `feeds` has no
+/// provider of its own (cargo needs one for an auth-required registry), and the
+/// keychain when asked. Returns the change, if any; provider mode's `disable` needs it too.
+pub fn global_providers(
+    doc: &mut DocumentMut,
+    path: &Utf8Path,
+    feeds: &[Registry],
+    keychain: bool,
+) -> anyhow::Result<Option<String>> {
+    let entry = |name: &str| doc.get("registries")?.get(name)?.get("credential-provider");
+    let feed_without_provider = feeds.iter().any(|feed| entry(&feed.name).is_none());
+    let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
+    let key = "global-credential-providers";
+    let list = registry
+        .get(key)
+        .map_or(Some(Array::new()), |item| item.as_array().filter(|a| a.iter().all(|v| v.is_str())).cloned());
+    let mut list = list.with_context(|| {
+        format!("registry.{key} in {path} is not a list of strings; fix it and run again")
+    })?;
+    let add = if keychain { 2 } else { usize::from(list.is_empty() && feed_without_provider) };
+    let before = list.len();
+    for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {
+        if !list.iter().any(|p| p.as_str() == Some(provider)) {
+            list.push(*provider);
         }
-        if current.as_ref() != Some(&wanted) && !wanted.is_empty() {
-            let list: toml_edit::Array = wanted.iter().map(String::as_str).collect();
-            findings.changes.push(format!("set registry.{key} = {list}"));
-            set_keeping_decor(registry, key, Value::Array(list));
-        }
-        Ok(())
     }
+    if list.len() == before {
+        return Ok(None);
+    }
+    let change = format!("set registry.{key} = {list}");
+    set_keeping_decor(registry, key, Value::Array(list));
+    Ok(Some(change))
 }
 
 /// Cargo's version, or why it will not do: 1.74 made registry authentication stable.
@@ -216,7 +215,8 @@ mod tests {
         let mut doc: DocumentMut = text.parse().unwrap();
         let mut findings = Findings { path: "config.toml".into(), ..Findings::default() };
         setup.apply_feeds(&mut doc, &feeds(), &mut findings).unwrap();
-        setup.apply_providers(&mut doc, &mut findings).unwrap();
+        let change = global_providers(&mut doc, &findings.path, &feeds(), setup.keychain);
+        findings.changes.extend(change.unwrap());
         (doc.to_string(), findings)
     }
 
