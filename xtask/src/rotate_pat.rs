@@ -89,12 +89,8 @@ impl RotatePat {
     /// Every input is checked before anything is created or stored.
     pub fn run(self) -> anyhow::Result<()> {
         let default_secret = ["ADO_CARGO_RO_PAT", "ADO_CARGO_RW_PAT"][self.access as usize];
-        let secret = self.secret.clone().unwrap_or_else(|| default_secret.to_owned());
-        gh::check_secret_name(&secret)?;
-        let repo = match &self.repo {
-            Some(repo) => gh::check_repo(repo).map(|()| repo.clone())?,
-            None => gh::default_repo()?,
-        };
+        let secret = gh::check_secret_name(self.secret.as_deref().unwrap_or(default_secret))?;
+        let repo = self.repo.as_deref().map_or_else(gh::default_repo, gh::check_repo)?;
         let to = Target { feeds: feeds::select(&self.registries)?, gh: Gh::find()?, secret, repo };
         if !self.pat_stdin {
             return self.create_and_store(&to);
