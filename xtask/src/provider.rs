@@ -16,16 +16,13 @@ use crate::toml_file::{self, Edit};
 /// Cargo's built-in provider that takes a command's stdout as the token, on each use.
 pub const TOKEN_FROM_STDOUT: &str = "cargo:token-from-stdout";
 
-/// Makes az print the header itself: cargo sends the token verbatim, and Azure DevOps
-/// wants the `Bearer ` scheme in it.
-pub const BEARER_QUERY: &str = "join(' ', ['Bearer', accessToken])";
-
 /// Provider mode's `credential-provider`: an array, as cargo splits a string at spaces
-/// (`C:\Program Files\...`), with az's full path, as a bare `az` misses `az.cmd`.
+/// (`C:\Program Files\...`), with az's full path, as a bare `az` misses `az.cmd`. az prints
+/// the header itself: cargo sends the token verbatim, and Azure DevOps wants `Bearer ` in it.
 pub fn command(az: &Utf8Path) -> Vec<String> {
     let words = [TOKEN_FROM_STDOUT, az.as_str(), "account", "get-access-token", "--resource"];
-    let words = [&words[..], &[AZURE_DEVOPS_RESOURCE, "--query", BEARER_QUERY, "--output", "tsv"]].concat();
-    words.into_iter().map(str::to_owned).collect()
+    let query = ["--query", "join(' ', ['Bearer', accessToken])", "--output", "tsv"];
+    [&words[..], &[AZURE_DEVOPS_RESOURCE], &query].concat().into_iter().map(str::to_owned).collect()
 }
 
 /// Whether a `credential-provider` is provider mode's (any az path), the only kind removed.
