@@ -168,10 +168,8 @@ pub fn classify(stderr: &str) -> FeedError {
 
 /// Whether cargo's message is of a failed connection: curl's `[N] …`, or cargo's words.
 fn is_network_error(stderr: &str) -> bool {
-    let curl_code = stderr.match_indices('[').any(|(at, _)| {
-        let digits = stderr[at + 1..].chars().take_while(char::is_ascii_digit).count();
-        digits > 0 && stderr[at + 1 + digits..].starts_with("] ")
-    });
+    let code = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    let curl_code = stderr.split('[').skip(1).any(|rest| rest.split_once("] ").is_some_and(|(n, _)| code(n)));
     let words =
         ["spurious network error", "failed to connect", "Connection refused", "timed out", "resolve host"];
     curl_code || words.iter().any(|words| stderr.contains(words))
@@ -184,25 +182,17 @@ fn error_line(line: &str) -> String {
 
 /// The HTTP status of cargo's `… got 403` (index) or `(status 403 Forbidden)` (publish).
 fn http_status(stderr: &str) -> Option<u16> {
-    [", got ", "(status "].iter().find_map(|marker| {
-        stderr.match_indices(marker).find_map(|(at, _)| {
-            let digits: String =
-                stderr[at + marker.len()..].chars().take_while(char::is_ascii_digit).collect();
-            digits.parse::<u16>().ok().filter(|s| (100..600).contains(s))
-        })
-    })
+    let after = |marker| stderr.split(marker).skip(1);
+    let mut statuses =
+        after(", got ").chain(after("(status ")).filter_map(|rest| rest.get(..3)?.parse().ok());
+    statuses.find(|status| (100..600).contains(status))
 }
 
 /// One line saying why, from the body cargo quotes after `body:` (index) or the status
 /// (publish): an HTML page's `<title>` (or first heading), else its first line.
 fn body_reason(stderr: &str) -> Option<String> {
-    let body = match stderr.find("body:") {
-        Some(at) => &stderr[at + "body:".len()..],
-        None => {
-            let after = &stderr[stderr.find("(status ")?..];
-            &after[after.find("):")? + 2..]
-        }
-    };
+    let publish = || stderr.split_once("(status ")?.1.split_once("):").map(|(_, body)| body);
+    let body = stderr.split_once("body:").map(|(_, body)| body).or_else(publish)?;
     let lower = body.to_ascii_lowercase();
     if !(lower.contains("<html") || lower.contains("<!doctype") || lower.contains("</")) {
         return body.lines().map(str::trim).find(|l| !l.is_empty()).map(one_line);
@@ -217,12 +207,9 @@ fn body_reason(stderr: &str) -> Option<String> {
 
 /// The text outside the tags, a space for each tag's end.
 fn strip_tags(html: &str) -> String {
-    let mut parts = html.split('<');
-    let text = parts.next().unwrap_or_default().to_owned();
-    parts.fold(text, |text, part| match part.split_once('>') {
-        Some((_, after)) => text + " " + after,
-        None => text,
-    })
+    let (text, tags) = html.split_once('<').unwrap_or((html, ""));
+    let after_tags = tags.split('<').filter_map(|part| part.split_once('>').map(|(_, after)| after));
+    after_tags.fold(text.to_owned(), |text, after| text + " " + after)
 }
 
 /// Whitespace collapsed, at most 160 characters: a reason fits a verdict line.
