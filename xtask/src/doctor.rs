@@ -39,7 +39,7 @@ struct Configs {
 impl Doctor {
     pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::select(&self.registries)?;
-        println!("cargo: {}", crate::setup::cargo_version().unwrap_or_else(|why| why));
+        println!("cargo: {}", crate::cargo::checked_version().unwrap_or_else(|why| why));
         let global = global_config()?;
         println!("global config: {}", global.path);
         if let Some(warning) = global.ignored_warning() {

@@ -1,6 +1,7 @@
 //! Provider mode (`cargo-login --provider`): each feed's `credential-provider` runs
 //! az, so cargo asks for a fresh token on each use and nothing is stored. A provider the
 //! user chose is replaced only with `--force`, kept in a comment `cargo-logout` restores.
+//! Also `registry.global-credential-providers`, which setup and provider mode's `disable` write.
 
 use anyhow::{Context, anyhow, ensure};
 use camino::Utf8Path;
@@ -111,7 +112,7 @@ fn set_provider(
     let value = Value::Array(wanted.iter().map(String::as_str).collect::<Array>());
     let old = entry.get_mut("credential-provider");
     let Some(old) = old.filter(|old| !is_az_provider(old)) else {
-        crate::setup::set_keeping_decor(entry, "credential-provider", value);
+        set_keeping_decor(entry, "credential-provider", value);
         return Ok(());
     };
     let old_value = old.as_value().cloned().with_context(|| {
@@ -162,7 +163,7 @@ pub fn disable(feeds: &[Registry], task: &str) -> anyhow::Result<()> {
             removed |= !restored;
         }
         if removed {
-            crate::setup::global_providers(doc, &path, feeds, false)?;
+            global_providers(doc, &path, feeds, false)?;
         }
         Ok(())
     })?;
@@ -205,6 +206,62 @@ fn restore_kept(doc: &mut DocumentMut, feed: &str, path: &Utf8Path) -> anyhow::R
 
 fn current_provider<'a>(doc: &'a DocumentMut, feed: &str) -> Option<&'a Item> {
     doc.get("registries")?.get(feed)?.get("credential-provider")
+}
+
+/// The Azure-recommended keychain provider of this platform.
+pub const KEYCHAIN_PROVIDER: &str = if cfg!(windows) {
+    "cargo:wincred"
+} else if cfg!(target_os = "macos") {
+    "cargo:macos-keychain"
+} else {
+    "cargo:libsecret"
+};
+
+/// Sets `registry.global-credential-providers`: `cargo:token` when one of `feeds` has no
+/// provider of its own (cargo needs one for an auth-required registry), and the
+/// keychain when asked. Returns the change, if any.
+pub fn global_providers(
+    doc: &mut DocumentMut,
+    path: &Utf8Path,
+    feeds: &[Registry],
+    keychain: bool,
+) -> anyhow::Result<Option<String>> {
+    let entry = |name: &str| doc.get("registries")?.get(name)?.get("credential-provider");
+    let feed_without_provider = feeds.iter().any(|feed| entry(&feed.name).is_none());
+    let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
+    let key = "global-credential-providers";
+    let list = registry
+        .get(key)
+        .map_or(Some(Array::new()), |item| item.as_array().filter(|a| a.iter().all(|v| v.is_str())).cloned());
+    let mut list = list.with_context(|| {
+        format!("registry.{key} in {path} is not a list of strings; fix it and run again")
+    })?;
+    let add = if keychain { 2 } else { usize::from(list.is_empty() && feed_without_provider) };
+    let before = list.len();
+    for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {
+        if !list.iter().any(|p| p.as_str() == Some(provider)) {
+            list.push(*provider);
+        }
+    }
+    if list.len() == before {
+        return Ok(None);
+    }
+    let change = format!("set registry.{key} = {list}");
+    set_keeping_decor(registry, key, Value::Array(list));
+    Ok(Some(change))
+}
+
+/// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
+pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
+    match table.get_mut(key) {
+        Some(Item::Value(old)) => {
+            *value.decor_mut() = old.decor().clone();
+            *old = value;
+        }
+        _ => {
+            table.insert(key, Item::Value(value));
+        }
+    }
 }
 
 #[cfg(test)]

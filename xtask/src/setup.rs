@@ -2,11 +2,12 @@
 //! disturbing nothing else in the file; the login tasks run it first thing.
 
 use anyhow::{Context, bail};
-use camino::{Utf8Path, Utf8PathBuf};
-use toml_edit::{Array, DocumentMut, InlineTable, Item, Value};
+use camino::Utf8PathBuf;
+use toml_edit::{DocumentMut, InlineTable, Item};
 
 use crate::cargo_home::global_config;
 use crate::feeds::{self, Registry};
+use crate::provider::{global_providers, set_keeping_decor};
 use crate::toml_file::{self, Edit};
 
 /// Make your global cargo config ready for the feeds (one time per machine).
@@ -28,15 +29,6 @@ pub struct Setup {
     #[arg(long)]
     pub force: bool,
 }
-
-/// The Azure-recommended keychain provider of this platform.
-const KEYCHAIN_PROVIDER: &str = if cfg!(windows) {
-    "cargo:wincred"
-} else if cfg!(target_os = "macos") {
-    "cargo:macos-keychain"
-} else {
-    "cargo:libsecret"
-};
 
 /// Edits to make in the file at `path`, and what only the user can decide.
 #[derive(Default)]
@@ -69,7 +61,7 @@ impl Setup {
             toml_file::update(path, &mut plan)?
         };
         findings.warnings.extend(config.ignored_warning());
-        findings.warnings.extend(cargo_version().err());
+        findings.warnings.extend(crate::cargo::checked_version().err());
         // The how-to's `[unstable] registry-auth` is stable since 1.74: ignored, or warned about.
         for file in [path.clone(), crate::project_root().join(feeds::CONFIG_PATH)] {
             if toml_file::read(&file)
@@ -141,68 +133,10 @@ impl Setup {
     }
 }
 
-/// Sets `registry.global-credential-providers`: `cargo:token` when one of `feeds` has no
-/// provider of its own (cargo needs one for an auth-required registry), and the
-/// keychain when asked. Returns the change, if any; provider mode's `disable` needs it too.
-pub fn global_providers(
-    doc: &mut DocumentMut,
-    path: &Utf8Path,
-    feeds: &[Registry],
-    keychain: bool,
-) -> anyhow::Result<Option<String>> {
-    let entry = |name: &str| doc.get("registries")?.get(name)?.get("credential-provider");
-    let feed_without_provider = feeds.iter().any(|feed| entry(&feed.name).is_none());
-    let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
-    let key = "global-credential-providers";
-    let list = registry
-        .get(key)
-        .map_or(Some(Array::new()), |item| item.as_array().filter(|a| a.iter().all(|v| v.is_str())).cloned());
-    let mut list = list.with_context(|| {
-        format!("registry.{key} in {path} is not a list of strings; fix it and run again")
-    })?;
-    let add = if keychain { 2 } else { usize::from(list.is_empty() && feed_without_provider) };
-    let before = list.len();
-    for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {
-        if !list.iter().any(|p| p.as_str() == Some(provider)) {
-            list.push(*provider);
-        }
-    }
-    if list.len() == before {
-        return Ok(None);
-    }
-    let change = format!("set registry.{key} = {list}");
-    set_keeping_decor(registry, key, Value::Array(list));
-    Ok(Some(change))
-}
-
-/// Cargo's version, or why it will not do: 1.74 made registry authentication stable.
-pub fn cargo_version() -> Result<String, String> {
-    match crate::cargo::version() {
-        Ok((major, minor)) if (major, minor) < (1, 74) => Err(format!(
-            "cargo {major}.{minor} is older than 1.74, the first with stable registry authentication: run \
-             `rustup update stable`"
-        )),
-        Ok((major, minor)) => Ok(format!("{major}.{minor}")),
-        Err(err) => Err(format!("{err:#}")),
-    }
-}
-
-/// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
-pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
-    match table.get_mut(key) {
-        Some(Item::Value(old)) => {
-            *value.decor_mut() = old.decor().clone();
-            *old = value;
-        }
-        _ => {
-            table.insert(key, Item::Value(value));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::KEYCHAIN_PROVIDER;
 
     fn feeds() -> Vec<Registry> {
         vec![
