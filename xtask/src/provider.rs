@@ -115,11 +115,22 @@ fn set_provider(
         set_keeping_decor(entry, "credential-provider", value);
         return Ok(());
     };
-    let old_value = old.as_value().cloned().with_context(|| {
+    let mut old_value = old.as_value().cloned().with_context(|| {
         format!(
             "registries.{name}.credential-provider in {path} is not a string or list; fix it and run again"
         )
     })?;
+    // A comment is one line: a list written over several is kept on one.
+    if let Value::Array(list) = &mut old_value
+        && list.to_string().contains('\n')
+    {
+        list.fmt();
+    }
+    ensure!(
+        !old_value.to_string().contains('\n'),
+        "registries.{name}.credential-provider in {path} spans several lines, which a comment cannot keep: \
+         write it on one line and run again"
+    );
     *old = Item::Value(value);
     let key = entry.key("credential-provider").and_then(|k| k.leaf_decor().suffix()?.as_str());
     let kept = format!("{KEPT_MARKER}credential-provider{}={old_value}\n", key.unwrap_or(" "));
@@ -340,6 +351,22 @@ mod tests {
             on.contains("# mine\n# cargo xtask: previous credential-provider = [\"cargo:libsecret\"] \n"),
             "{on}"
         );
+    }
+
+    #[test]
+    fn a_provider_written_over_several_lines_is_kept_on_one() {
+        let path = Utf8Path::new("config.toml");
+        let before = "[registries.a_feed]\nindex = \"i\"\ncredential-provider = [\n  \"my-vault\",\n  \"read\",\n] # mine\n";
+        let mut doc: DocumentMut = before.parse().unwrap();
+        set_provider(&mut doc, &feed(), &command(Utf8Path::new("/usr/bin/az")), path).unwrap();
+        let on = doc.to_string();
+        assert!(
+            on.contains("# cargo xtask: previous credential-provider = [\"my-vault\", \"read\"] # mine\n"),
+            "{on}"
+        );
+        let mut doc: DocumentMut = on.parse().unwrap();
+        assert!(restore_kept(&mut doc, "a_feed", path).unwrap());
+        assert_eq!(provider_words(current_provider(&doc, "a_feed").unwrap()), ["my-vault", "read"]);
     }
 
     #[test]
