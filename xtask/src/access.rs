@@ -1,45 +1,99 @@
 //! Whether cargo can use a feed, by a real authenticated request: `cargo login` never
 //! asks the feed, so every task that stores or hands over a token checks it here.
 
-use anyhow::{Result, bail};
+use std::time::Duration;
 
-use crate::cargo::{self, FeedError, Need};
+use anyhow::{Context, Result, bail};
+
+use crate::cargo::{FeedError, Need, classify};
 use crate::feeds::Registry;
-use crate::gha;
+use crate::run::{self, RunError, RunErrorKind};
 use crate::secret::SecretEnv;
+use crate::{gha, workdir::WorkDir};
 
-/// Checks each feed, one line each; returns the failed ones as `name (verdict)`.
-/// `env` goes to cargo's environment; `forms` are redacted from every verdict.
-pub fn check_feeds(feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> Result<Vec<String>> {
+/// A crate no feed holds: asking for it makes cargo fetch the feed's `config.json`
+/// and an index file with its token, and "not found" proves the token was accepted.
+const PROBE_CRATE: &str = "hyperlight-xtask-access-probe";
+
+/// Cargo gives up on a silent request after a quarter of it, with one retry, so on a
+/// hanging feed cargo's own message comes first and the limit is the backstop.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Checks `feeds`, one thread each (a feed that does not answer costs one time limit in
+/// all), `show`s each verdict in order and annotates failures for GitHub; returns the
+/// failed ones as `name (verdict)`. `env` goes to cargo; `forms` are redacted.
+pub fn check_feeds(
+    feeds: &[Registry],
+    env: &SecretEnv,
+    forms: &[String],
+    show: &dyn Fn(&Registry, Option<&FeedError>),
+) -> Result<Vec<String>> {
+    let checks: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = feeds.iter().map(|feed| scope.spawn(move || check(feed, env, forms))).collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().unwrap_or_else(|_| bail!("the access check thread panicked")))
+            .collect()
+    });
     let mut failed = Vec::new();
-    for (feed, access) in feeds.iter().zip(check_all(feeds, env, forms)) {
-        match access? {
-            None => eprintln!("check: {}: ok", feed.name),
-            Some(err) => {
-                eprintln!("check: {}: {err}\ncheck: {}: {}", feed.name, feed.name, err.hint(Need::Read));
-                failed.push(report(feed, &err));
-            }
+    for (feed, verdict) in feeds.iter().zip(checks) {
+        let verdict = verdict?;
+        show(feed, verdict.as_ref());
+        if let Some(err) = verdict {
+            gha::error_titled(&format!("feed {}", feed.name), &format!("{err}: {}", err.hint(Need::Read)));
+            failed.push(format!("{} ({err})", feed.name));
         }
     }
     Ok(failed)
 }
 
-/// Annotates a failed feed for GitHub; returns `name (error)`.
-pub fn report(feed: &Registry, err: &FeedError) -> String {
-    gha::error_titled(&format!("feed {}", feed.name), &format!("{err}: {}", err.hint(Need::Read)));
-    format!("{} ({err})", feed.name)
+/// A verdict as the login tasks and rotate-pat show it.
+pub fn show_line(feed: &Registry, verdict: Option<&FeedError>) {
+    match verdict {
+        None => eprintln!("check: {}: ok", feed.name),
+        Some(err) => eprintln!("check: {}: {err}\ncheck: {}: {}", feed.name, feed.name, err.hint(Need::Read)),
+    }
 }
 
-/// The checks of `feeds` in their order, one thread each: a feed that does not answer
-/// costs one time limit in all.
-pub fn check_all(feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> Vec<Result<Option<FeedError>>> {
-    let dir = &crate::project_root();
-    std::thread::scope(|scope| {
-        let checks: Vec<_> = feeds
-            .iter()
-            .map(|feed| scope.spawn(move || cargo::check_access(dir, feed, env, forms)))
-            .collect();
-        let joined = checks.into_iter().map(|check| check.join());
-        joined.map(|result| result.unwrap_or_else(|_| bail!("the access check thread panicked"))).collect()
-    })
+/// Asks cargo, in the repo (whose config names the feeds), for a crate of `feed`
+/// (`None`: accepted).
+fn check(feed: &Registry, env: &SecretEnv, forms: &[String]) -> Result<Option<FeedError>> {
+    let home = probe_home(&feed.name)?;
+    let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
+    let result = run::cargo(&crate::project_root(), ["info", "--registry", &feed.name, PROBE_CRATE])
+        .timeout(PROBE_TIMEOUT)
+        .env("CARGO_HTTP_TIMEOUT", &http_timeout)
+        .env("CARGO_NET_RETRY", "1")
+        .env("CARGO_HOME", home.path().as_str())
+        .secret_env(env)
+        .redact(forms)
+        .output();
+    let Err(err) = result else { return Ok(None) };
+    match err.kind {
+        RunErrorKind::Exit { stderr, .. } if stderr.contains(&format!("could not find `{PROBE_CRATE}`")) => {
+            Ok(None)
+        }
+        RunErrorKind::Exit { stderr, .. } => Ok(Some(classify(&stderr))),
+        RunErrorKind::TimedOut { limit } => Ok(Some(FeedError::TimedOut { after: limit })),
+        kind => Err(RunError { kind, ..err }.into()),
+    }
+}
+
+/// A private `CARGO_HOME` for one check, with copies of the real one's config and
+/// credentials: while cargo updates an index it locks its home's package cache, so
+/// checks sharing a home would wait for each other.
+fn probe_home(feed: &str) -> Result<WorkDir> {
+    let real = crate::cargo_home::cargo_home()?;
+    let home = WorkDir::create(&format!("check-{feed}"), false)?;
+    // Only the user may read the credentials copied in.
+    #[cfg(unix)]
+    std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    for name in ["config.toml", "config", "credentials.toml", "credentials"] {
+        let from = real.join(name);
+        if from.is_file() {
+            let copy = std::fs::copy(&from, home.path().join(name));
+            copy.with_context(|| format!("cannot copy {from} for the access check"))?;
+        }
+    }
+    Ok(home)
 }

@@ -1,16 +1,14 @@
-//! What the tasks ask of the cargo running the xtask (login, logout, access, version),
+//! What the tasks ask of the cargo running the xtask (login, logout, version),
 //! and [`classify`], the one reading of cargo's messages about a feed.
 
 use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context;
-use camino::Utf8Path;
 
 use crate::feeds::Registry;
-use crate::run::{self, RunError, RunErrorKind};
+use crate::run;
 use crate::secret::{AuthHeader, SecretEnv};
-use crate::workdir::WorkDir;
 
 /// Stores `header` as the token of `registry`: `cargo login` reads it from stdin,
 /// never argv, where other users of the machine could see it.
@@ -132,66 +130,6 @@ impl FeedError {
     }
 }
 
-/// A crate no feed holds: asking for it makes cargo fetch the feed's `config.json`
-/// and an index file with its token, and "not found" proves the token was accepted.
-const PROBE_CRATE: &str = "hyperlight-xtask-access-probe";
-
-/// Cargo gives up on a silent request after a quarter of it, with one retry, so on a
-/// hanging feed cargo's own message comes first and the limit is the backstop.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Asks cargo, in `dir` (whose config names the feeds), for a crate of `registry` and
-/// classifies the answer (`None`: accepted), with `env` set and `forms` redacted.
-pub fn check_access(
-    dir: &Utf8Path,
-    registry: &Registry,
-    env: &SecretEnv,
-    forms: &[String],
-) -> anyhow::Result<Option<FeedError>> {
-    let home = probe_home(&registry.name)?;
-    let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
-    let result = run::cargo(dir, ["info", "--registry", &registry.name, PROBE_CRATE])
-        .timeout(PROBE_TIMEOUT)
-        .env("CARGO_HTTP_TIMEOUT", &http_timeout)
-        .env("CARGO_NET_RETRY", "1")
-        .env("CARGO_HOME", home.path().as_str())
-        .secret_env(env)
-        .redact(forms)
-        .output();
-    match result {
-        Ok(_) => Ok(None),
-        Err(err) => match err.kind {
-            RunErrorKind::Exit { stderr, .. }
-                if stderr.contains(&format!("could not find `{PROBE_CRATE}`")) =>
-            {
-                Ok(None)
-            }
-            RunErrorKind::Exit { stderr, .. } => Ok(Some(classify(&stderr))),
-            RunErrorKind::TimedOut { limit } => Ok(Some(FeedError::TimedOut { after: limit })),
-            kind => Err(RunError { kind, ..err }.into()),
-        },
-    }
-}
-
-/// A private `CARGO_HOME` for one access check, with copies of the real one's
-/// config and credentials: while cargo updates an index it locks its home's package
-/// cache, so checks sharing a home would wait for each other.
-fn probe_home(feed: &str) -> anyhow::Result<WorkDir> {
-    let real = crate::cargo_home::cargo_home()?;
-    let home = WorkDir::create(&format!("check-{feed}"), false)?;
-    // Only the user may read the credentials copied in.
-    #[cfg(unix)]
-    std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    for name in ["config.toml", "config", "credentials.toml", "credentials"] {
-        let from = real.join(name);
-        if from.is_file() {
-            let copy = std::fs::copy(&from, home.path().join(name));
-            copy.with_context(|| format!("cannot copy {from} for the access check"))?;
-        }
-    }
-    Ok(home)
-}
-
 /// What cargo's stderr says went wrong with a feed. Pass it redacted: the reasons
 /// it keeps are lines of the feed's answer.
 pub fn classify(stderr: &str) -> FeedError {
@@ -230,10 +168,8 @@ pub fn classify(stderr: &str) -> FeedError {
 
 /// Whether cargo's message is of a failed connection: curl's `[N] …`, or cargo's words.
 fn is_network_error(stderr: &str) -> bool {
-    let curl_code = stderr.match_indices('[').any(|(at, _)| {
-        let digits = stderr[at + 1..].chars().take_while(char::is_ascii_digit).count();
-        digits > 0 && stderr[at + 1 + digits..].starts_with("] ")
-    });
+    let code = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    let curl_code = stderr.split('[').skip(1).any(|rest| rest.split_once("] ").is_some_and(|(n, _)| code(n)));
     let words =
         ["spurious network error", "failed to connect", "Connection refused", "timed out", "resolve host"];
     curl_code || words.iter().any(|words| stderr.contains(words))
@@ -246,25 +182,17 @@ fn error_line(line: &str) -> String {
 
 /// The HTTP status of cargo's `… got 403` (index) or `(status 403 Forbidden)` (publish).
 fn http_status(stderr: &str) -> Option<u16> {
-    [", got ", "(status "].iter().find_map(|marker| {
-        stderr.match_indices(marker).find_map(|(at, _)| {
-            let digits: String =
-                stderr[at + marker.len()..].chars().take_while(char::is_ascii_digit).collect();
-            digits.parse::<u16>().ok().filter(|s| (100..600).contains(s))
-        })
-    })
+    let after = |marker| stderr.split(marker).skip(1);
+    let mut statuses =
+        after(", got ").chain(after("(status ")).filter_map(|rest| rest.get(..3)?.parse().ok());
+    statuses.find(|status| (100..600).contains(status))
 }
 
 /// One line saying why, from the body cargo quotes after `body:` (index) or the status
 /// (publish): an HTML page's `<title>` (or first heading), else its first line.
 fn body_reason(stderr: &str) -> Option<String> {
-    let body = match stderr.find("body:") {
-        Some(at) => &stderr[at + "body:".len()..],
-        None => {
-            let after = &stderr[stderr.find("(status ")?..];
-            &after[after.find("):")? + 2..]
-        }
-    };
+    let publish = || stderr.split_once("(status ")?.1.split_once("):").map(|(_, body)| body);
+    let body = stderr.split_once("body:").map(|(_, body)| body).or_else(publish)?;
     let lower = body.to_ascii_lowercase();
     if !(lower.contains("<html") || lower.contains("<!doctype") || lower.contains("</")) {
         return body.lines().map(str::trim).find(|l| !l.is_empty()).map(one_line);
@@ -279,12 +207,9 @@ fn body_reason(stderr: &str) -> Option<String> {
 
 /// The text outside the tags, a space for each tag's end.
 fn strip_tags(html: &str) -> String {
-    let mut parts = html.split('<');
-    let text = parts.next().unwrap_or_default().to_owned();
-    parts.fold(text, |text, part| match part.split_once('>') {
-        Some((_, after)) => text + " " + after,
-        None => text,
-    })
+    let (text, tags) = html.split_once('<').unwrap_or((html, ""));
+    let after_tags = tags.split('<').filter_map(|part| part.split_once('>').map(|(_, after)| after));
+    after_tags.fold(text.to_owned(), |text, after| text + " " + after)
 }
 
 /// Whitespace collapsed, at most 160 characters: a reason fits a verdict line.
@@ -300,6 +225,18 @@ fn one_line(text: &str) -> String {
 pub fn version() -> anyhow::Result<(u32, u32)> {
     let text = run::cargo(&crate::project_root(), ["--version"]).output()?.stdout;
     parse_version(&text).with_context(|| format!("cannot read cargo's version from `{}`", text.trim()))
+}
+
+/// Cargo's version, or why it will not do: 1.74 made registry authentication stable.
+pub fn checked_version() -> Result<String, String> {
+    match version() {
+        Ok((major, minor)) if (major, minor) < (1, 74) => Err(format!(
+            "cargo {major}.{minor} is older than 1.74, the first with stable registry authentication: run \
+             `rustup update stable`"
+        )),
+        Ok((major, minor)) => Ok(format!("{major}.{minor}")),
+        Err(err) => Err(format!("{err:#}")),
+    }
 }
 
 fn parse_version(text: &str) -> Option<(u32, u32)> {

@@ -7,7 +7,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, Item};
 
 use crate::az::Az;
-use crate::cargo::Need;
+use crate::cargo::{FeedError, Need};
 use crate::cargo_home::{credentials_path, global_config};
 use crate::feeds::{self, Registry};
 use crate::gh::Gh;
@@ -39,7 +39,7 @@ struct Configs {
 impl Doctor {
     pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::select(&self.registries)?;
-        println!("cargo: {}", crate::setup::cargo_version().unwrap_or_else(|why| why));
+        println!("cargo: {}", crate::cargo::checked_version().unwrap_or_else(|why| why));
         let global = global_config()?;
         println!("global config: {}", global.path);
         if let Some(warning) = global.ignored_warning() {
@@ -53,24 +53,21 @@ impl Doctor {
             global_path: global.path,
             credentials_path,
         };
-        let secrets = configs.secrets(&feeds);
-        let checks = crate::access::check_all(&feeds, &SecretEnv::default(), &secrets);
-        let mut failed = Vec::new();
-        for (feed, access) in feeds.iter().zip(checks) {
-            let access = access?;
-            println!("{}:", feed.name);
-            println!("  index:               {}", feed.index);
+        let show = |feed: &Registry, verdict: Option<&FeedError>| {
+            let provider = configs.effective_provider(feed);
+            println!("{}:\n  index:               {}", feed.name, feed.index);
             println!("  in global config:    {}", configs.in_global(feed));
-            println!("  credential provider: {}", configs.provider(feed));
-            println!("  token from:          {}", configs.token_source(feed));
-            match access {
+            println!("  credential provider: {}", shown_providers(&provider));
+            println!("  token from:          {}", configs.token_source(feed, provider));
+            match verdict {
                 None => println!("  access:              ok"),
                 Some(err) => {
-                    println!("  access:              {err}\n  fix:                 {}", err.hint(Need::Read));
-                    failed.push(crate::access::report(feed, &err));
+                    println!("  access:              {err}\n  fix:                 {}", err.hint(Need::Read))
                 }
             }
-        }
+        };
+        let failed =
+            crate::access::check_feeds(&feeds, &SecretEnv::default(), &configs.secrets(&feeds), &show)?;
         let az = Az::find().map(|az| (az.path.clone(), az.account_show()));
         println!("az: {}", cli_status(az, "run `az login`", ""));
         let gh = Gh::find().map(|gh| (gh.path.clone(), gh.auth_status()));
@@ -148,18 +145,8 @@ impl Configs {
         })
     }
 
-    fn provider(&self, feed: &Registry) -> String {
-        match self.effective_provider(feed) {
-            Some((entries, place)) => {
-                let shown: Vec<String> = entries.iter().map(|words| shown_provider(words)).collect();
-                format!("{} ({place})", shown.join(" "))
-            }
-            None => "none: cargo refuses authenticated feeds without one; run `cargo xtask setup`".into(),
-        }
-    }
-
-    fn token_source(&self, feed: &Registry) -> String {
-        let words = self.effective_provider(feed).map(|(entries, _)| entries.concat()).unwrap_or_default();
+    fn token_source(&self, feed: &Registry, provider: Option<(Vec<Vec<String>>, String)>) -> String {
+        let words = provider.map(|(entries, _)| entries.concat()).unwrap_or_default();
         if words.first().map(String::as_str) == Some(provider::TOKEN_FROM_STDOUT) {
             let program = words.get(1).map(String::as_str).unwrap_or("(none given)");
             return format!("provider command {program} (asked on each use; nothing stored)");
@@ -179,6 +166,16 @@ impl Configs {
             Some(keychain) => format!("the OS keychain ({keychain}), if a token is stored there"),
             None => "none".into(),
         }
+    }
+}
+
+fn shown_providers(provider: &Option<(Vec<Vec<String>>, String)>) -> String {
+    match provider {
+        Some((entries, place)) => {
+            let shown: Vec<String> = entries.iter().map(|words| shown_provider(words)).collect();
+            format!("{} ({place})", shown.join(" "))
+        }
+        None => "none: cargo refuses authenticated feeds without one; run `cargo xtask setup`".into(),
     }
 }
 

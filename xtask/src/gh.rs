@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::Utf8PathBuf;
 
 use crate::run::{self, Program, RunError};
@@ -82,38 +82,33 @@ pub fn repo_from_url(url: &str) -> Option<String> {
     }
     let path = path.trim_end_matches('/');
     let repo = path.strip_suffix(".git").unwrap_or(path);
-    check_repo(repo).ok().map(|()| repo.to_owned())
+    check_repo(repo).ok()
 }
 
-/// Checks the `OWNER/NAME` form GitHub allows, so a typo fails here rather than in gh.
-pub fn check_repo(repo: &str) -> anyhow::Result<()> {
-    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    match repo.split_once('/') {
-        Some((owner, name))
-            if ok(owner) && ok(name) && ![owner, name].iter().any(|s| *s == "." || *s == "..") =>
-        {
-            Ok(())
-        }
-        _ => bail!(
-            "`{repo}` is not a GitHub repository: write it as OWNER/NAME, e.g. hyperlight-dev/hyperlight"
-        ),
-    }
+/// `repo` if it has the `OWNER/NAME` form GitHub allows, so a typo fails here rather than in gh.
+pub fn check_repo(repo: &str) -> anyhow::Result<String> {
+    let ok = |s: &str| {
+        !["", ".", ".."].contains(&s) && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    ensure!(
+        repo.split_once('/').is_some_and(|(owner, name)| ok(owner) && ok(name)),
+        "`{repo}` is not a GitHub repository: write it as OWNER/NAME, e.g. hyperlight-dev/hyperlight"
+    );
+    Ok(repo.to_owned())
 }
 
-/// Checks a name GitHub accepts for an Actions secret: letters, digits and `_`, not
+/// `name` if GitHub accepts it for an Actions secret: letters, digits and `_`, not
 /// starting with a digit or `GITHUB_`.
-pub fn check_secret_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty()
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        || name.starts_with(|c: char| c.is_ascii_digit())
-        || name.to_ascii_uppercase().starts_with("GITHUB_")
-    {
-        bail!(
-            "`{name}` is not a valid GitHub secret name: use letters, digits and `_`, not starting with a digit \
-             or GITHUB_"
-        );
-    }
-    Ok(())
+pub fn check_secret_name(name: &str) -> anyhow::Result<String> {
+    let ok = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !name.to_ascii_uppercase().starts_with("GITHUB_");
+    ensure!(
+        ok && !name.is_empty(),
+        "`{name}` is not a valid GitHub secret name: use letters, digits and `_`, not starting with a digit or \
+         GITHUB_"
+    );
+    Ok(name.to_owned())
 }
 
 fn without_userinfo(url: &str) -> String {

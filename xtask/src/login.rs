@@ -3,6 +3,7 @@
 
 use anyhow::ensure;
 
+use crate::access::{check_feeds, show_line};
 use crate::az::Az;
 use crate::feeds::{self, Registry};
 use crate::secret::{PatToken, Secret, SecretEnv};
@@ -105,13 +106,12 @@ impl CargoLoginCi {
             return self.flags.check(&feeds, &SecretEnv::default(), &pat.forms());
         }
         let feeds = feeds::select(&self.flags.registries)?;
-        for feed in &feeds {
-            let (token_var, provider_var) = (feed.env_var("token"), feed.env_var("credential-provider"));
-            gha::export_env(&token_var, header.secret())?;
-            gha::export_env(&provider_var, &Secret::new("cargo:token".into()))?;
-            eprintln!("cargo-login-ci: exported {token_var} and {provider_var} to later steps");
+        let env = cargo::token_env(&feeds, &header, &pat.forms());
+        for (name, value) in env.vars() {
+            gha::export_env(name, &Secret::new(value.to_owned()))?;
+            eprintln!("cargo-login-ci: exported {name} to later steps");
         }
-        self.flags.check(&feeds, &cargo::token_env(&feeds, &header, &pat.forms()), &pat.forms())
+        self.flags.check(&feeds, &env, &pat.forms())
     }
 }
 
@@ -151,7 +151,7 @@ impl LoginFlags {
 
     /// Asks each feed through cargo whether the token is good; `forms` are redacted.
     fn check(&self, feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<()> {
-        let failed = if self.no_check { Vec::new() } else { crate::access::check_feeds(feeds, env, forms)? };
+        let failed = if self.no_check { Vec::new() } else { check_feeds(feeds, env, forms, &show_line)? };
         ensure!(failed.is_empty(), "access check failed for {}", failed.join(", "));
         Ok(())
     }

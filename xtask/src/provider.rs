@@ -1,6 +1,7 @@
 //! Provider mode (`cargo-login --provider`): each feed's `credential-provider` runs
 //! az, so cargo asks for a fresh token on each use and nothing is stored. A provider the
 //! user chose is replaced only with `--force`, kept in a comment `cargo-logout` restores.
+//! Also `registry.global-credential-providers`, which setup and provider mode's `disable` write.
 
 use anyhow::{Context, anyhow, ensure};
 use camino::Utf8Path;
@@ -16,16 +17,13 @@ use crate::toml_file;
 /// Cargo's built-in provider that takes a command's stdout as the token, on each use.
 pub const TOKEN_FROM_STDOUT: &str = "cargo:token-from-stdout";
 
-/// Makes az print the header itself: cargo sends the token verbatim, and Azure DevOps
-/// wants the `Bearer ` scheme in it.
-pub const BEARER_QUERY: &str = "join(' ', ['Bearer', accessToken])";
-
 /// Provider mode's `credential-provider`: an array, as cargo splits a string at spaces
-/// (`C:\Program Files\...`), with az's full path, as a bare `az` misses `az.cmd`.
+/// (`C:\Program Files\...`), with az's full path, as a bare `az` misses `az.cmd`. az prints
+/// the header itself: cargo sends the token verbatim, and Azure DevOps wants `Bearer ` in it.
 pub fn command(az: &Utf8Path) -> Vec<String> {
     let words = [TOKEN_FROM_STDOUT, az.as_str(), "account", "get-access-token", "--resource"];
-    let words = [&words[..], &[AZURE_DEVOPS_RESOURCE, "--query", BEARER_QUERY, "--output", "tsv"]].concat();
-    words.into_iter().map(str::to_owned).collect()
+    let query = ["--query", "join(' ', ['Bearer', accessToken])", "--output", "tsv"];
+    [&words[..], &[AZURE_DEVOPS_RESOURCE], &query].concat().into_iter().map(str::to_owned).collect()
 }
 
 /// Whether a `credential-provider` is provider mode's (any az path), the only kind removed.
@@ -114,14 +112,25 @@ fn set_provider(
     let value = Value::Array(wanted.iter().map(String::as_str).collect::<Array>());
     let old = entry.get_mut("credential-provider");
     let Some(old) = old.filter(|old| !is_az_provider(old)) else {
-        crate::setup::set_keeping_decor(entry, "credential-provider", value);
+        set_keeping_decor(entry, "credential-provider", value);
         return Ok(());
     };
-    let old_value = old.as_value().cloned().with_context(|| {
+    let mut old_value = old.as_value().cloned().with_context(|| {
         format!(
             "registries.{name}.credential-provider in {path} is not a string or list; fix it and run again"
         )
     })?;
+    // A comment is one line: a list written over several is kept on one.
+    if let Value::Array(list) = &mut old_value
+        && list.to_string().contains('\n')
+    {
+        list.fmt();
+    }
+    ensure!(
+        !old_value.to_string().contains('\n'),
+        "registries.{name}.credential-provider in {path} spans several lines, which a comment cannot keep: \
+         write it on one line and run again"
+    );
     *old = Item::Value(value);
     let key = entry.key("credential-provider").and_then(|k| k.leaf_decor().suffix()?.as_str());
     let kept = format!("{KEPT_MARKER}credential-provider{}={old_value}\n", key.unwrap_or(" "));
@@ -165,11 +174,7 @@ pub fn disable(feeds: &[Registry], task: &str) -> anyhow::Result<()> {
             removed |= !restored;
         }
         if removed {
-            let registry = toml_file::table_mut(doc.as_table_mut(), "registry", &path)?;
-            if !registry.contains_key("global-credential-providers") {
-                let list: Array = ["cargo:token"].into_iter().collect();
-                registry.insert("global-credential-providers", Item::Value(Value::Array(list)));
-            }
+            global_providers(doc, &path, feeds, false)?;
         }
         Ok(())
     })?;
@@ -212,6 +217,62 @@ fn restore_kept(doc: &mut DocumentMut, feed: &str, path: &Utf8Path) -> anyhow::R
 
 fn current_provider<'a>(doc: &'a DocumentMut, feed: &str) -> Option<&'a Item> {
     doc.get("registries")?.get(feed)?.get("credential-provider")
+}
+
+/// The Azure-recommended keychain provider of this platform.
+pub const KEYCHAIN_PROVIDER: &str = if cfg!(windows) {
+    "cargo:wincred"
+} else if cfg!(target_os = "macos") {
+    "cargo:macos-keychain"
+} else {
+    "cargo:libsecret"
+};
+
+/// Sets `registry.global-credential-providers`: `cargo:token` when one of `feeds` has no
+/// provider of its own (cargo needs one for an auth-required registry), and the
+/// keychain when asked. Returns the change, if any.
+pub fn global_providers(
+    doc: &mut DocumentMut,
+    path: &Utf8Path,
+    feeds: &[Registry],
+    keychain: bool,
+) -> anyhow::Result<Option<String>> {
+    let entry = |name: &str| doc.get("registries")?.get(name)?.get("credential-provider");
+    let feed_without_provider = feeds.iter().any(|feed| entry(&feed.name).is_none());
+    let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
+    let key = "global-credential-providers";
+    let list = registry
+        .get(key)
+        .map_or(Some(Array::new()), |item| item.as_array().filter(|a| a.iter().all(|v| v.is_str())).cloned());
+    let mut list = list.with_context(|| {
+        format!("registry.{key} in {path} is not a list of strings; fix it and run again")
+    })?;
+    let add = if keychain { 2 } else { usize::from(list.is_empty() && feed_without_provider) };
+    let before = list.len();
+    for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {
+        if !list.iter().any(|p| p.as_str() == Some(provider)) {
+            list.push(*provider);
+        }
+    }
+    if list.len() == before {
+        return Ok(None);
+    }
+    let change = format!("set registry.{key} = {list}");
+    set_keeping_decor(registry, key, Value::Array(list));
+    Ok(Some(change))
+}
+
+/// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
+pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
+    match table.get_mut(key) {
+        Some(Item::Value(old)) => {
+            *value.decor_mut() = old.decor().clone();
+            *old = value;
+        }
+        _ => {
+            table.insert(key, Item::Value(value));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +351,22 @@ mod tests {
             on.contains("# mine\n# cargo xtask: previous credential-provider = [\"cargo:libsecret\"] \n"),
             "{on}"
         );
+    }
+
+    #[test]
+    fn a_provider_written_over_several_lines_is_kept_on_one() {
+        let path = Utf8Path::new("config.toml");
+        let before = "[registries.a_feed]\nindex = \"i\"\ncredential-provider = [\n  \"my-vault\",\n  \"read\",\n] # mine\n";
+        let mut doc: DocumentMut = before.parse().unwrap();
+        set_provider(&mut doc, &feed(), &command(Utf8Path::new("/usr/bin/az")), path).unwrap();
+        let on = doc.to_string();
+        assert!(
+            on.contains("# cargo xtask: previous credential-provider = [\"my-vault\", \"read\"] # mine\n"),
+            "{on}"
+        );
+        let mut doc: DocumentMut = on.parse().unwrap();
+        assert!(restore_kept(&mut doc, "a_feed", path).unwrap());
+        assert_eq!(provider_words(current_provider(&doc, "a_feed").unwrap()), ["my-vault", "read"]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow, bail, ensure};
 
-use crate::access::check_feeds;
+use crate::access;
 use crate::az::{self, AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
 use crate::gh::{self, Gh};
@@ -89,12 +89,8 @@ impl RotatePat {
     /// Every input is checked before anything is created or stored.
     pub fn run(self) -> anyhow::Result<()> {
         let default_secret = ["ADO_CARGO_RO_PAT", "ADO_CARGO_RW_PAT"][self.access as usize];
-        let secret = self.secret.clone().unwrap_or_else(|| default_secret.to_owned());
-        gh::check_secret_name(&secret)?;
-        let repo = match &self.repo {
-            Some(repo) => gh::check_repo(repo).map(|()| repo.clone())?,
-            None => gh::default_repo()?,
-        };
+        let secret = gh::check_secret_name(self.secret.as_deref().unwrap_or(default_secret))?;
+        let repo = self.repo.as_deref().map_or_else(gh::default_repo, gh::check_repo)?;
         let to = Target { feeds: feeds::select(&self.registries)?, gh: Gh::find()?, secret, repo };
         if !self.pat_stdin {
             return self.create_and_store(&to);
@@ -128,13 +124,11 @@ impl RotatePat {
             format!("https://vssps.dev.azure.com/{org}/_apis/tokens/pats?api-version={PAT_API_VERSION}");
         eprintln!("rotate-pat: creating PAT \"{name}\" in {org} (scope {scope}, valid to {valid_to})");
         let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY))?;
-        // From here on every failure goes through `asked.fail`, which revokes the PAT
-        // or says it is live.
-        let mut asked =
-            Asked { az: &az, org: &org, name: &name, access: self.access, id: None, created: None };
-        let stored = read_answer(&mut asked, &answer)
+        // From here on every failure revokes the PAT or says it is live.
+        let mut made = Made::Maybe;
+        let stored = read_answer(&answer, self.access, &mut made)
             .and_then(|(pat, answered)| to.check_and_store(&pat, false).map(|()| answered));
-        let valid_to = stored.map_err(|err| asked.fail(err))?.unwrap_or(valid_to);
+        let valid_to = stored.map_err(|err| revoke(&az, &org, &name, &made, err))?.unwrap_or(valid_to);
         let (secret, repo, access, page) = (&to.secret, &to.repo, self.access.word(), tokens_page(&org));
         eprintln!(
             "rotate-pat: {secret} of {repo} now holds the new PAT \"{name}\" ({access} access, valid to {valid_to}); \
@@ -148,8 +142,8 @@ impl Target {
     /// A real request per feed through cargo, the PAT in its environment, then `gh secret set`.
     fn check_and_store(&self, pat: &PatToken, write_unverified: bool) -> anyhow::Result<()> {
         let Target { feeds, gh, secret, repo } = self;
-        let failed =
-            check_feeds(feeds, &crate::cargo::token_env(feeds, &pat.header(), &pat.forms()), &pat.forms())?;
+        let env = crate::cargo::token_env(feeds, &pat.header(), &pat.forms());
+        let failed = access::check_feeds(feeds, &env, &pat.forms(), &access::show_line)?;
         ensure!(
             failed.is_empty(),
             "the new PAT does not work for {}: {secret} of {repo} was left unchanged",
@@ -169,50 +163,43 @@ impl Target {
     }
 }
 
-/// A PAT this run asked for and has not stored: what revoking it takes.
-struct Asked<'a> {
-    az: &'a Az,
-    org: &'a str,
-    name: &'a str,
-    access: PatAccess,
-    id: Option<String>,
-    /// Whether the PAT exists: `Some(true)` when the answer carried it, `Some(false)`
-    /// when `patTokenError` said why not, `None` when unread or unreadable (it may).
-    created: Option<bool>,
+/// What this run knows of the PAT it asked for: whether it exists (`Maybe` while the
+/// answer is unread or unreadable), and its authorizationId, which revoking it takes.
+enum Made {
+    No,
+    Maybe,
+    Yes(Option<String>),
 }
 
-impl Asked<'_> {
-    /// `err`, after revoking the PAT if it may exist, else followed by what the user must do.
-    fn fail(&self, err: anyhow::Error) -> anyhow::Error {
-        let (name, org, page) = (self.name, self.org, tokens_page(self.org));
-        let left_live = match (&self.id, self.created) {
-            (_, Some(false)) => return err,
-            (Some(id), _) => {
-                let uri = format!(
-                    "https://vssps.dev.azure.com/{org}/_apis/tokens/pats?authorizationId={id}\
-                     &api-version={PAT_API_VERSION}"
-                );
-                let Err(why) = self.az.rest("delete", &uri, None, None) else {
-                    eprintln!("rotate-pat: revoked the new PAT \"{name}\" again, as it was not stored");
-                    return err;
-                };
-                format!(
-                    "the new PAT \"{name}\" of {org} is LIVE and stored nowhere, and revoking it failed \
-                     ({why:#}).\nRevoke it at {page}, or run:\n  az rest --method delete --uri \"{uri}\" \
-                     --resource {AZURE_DEVOPS_RESOURCE}"
-                )
-            }
-            (None, Some(true)) => format!(
-                "the new PAT \"{name}\" of {org} is LIVE and stored nowhere, and this run cannot revoke it \
-                 (the answer held no authorizationId): revoke it at {page}"
-            ),
-            (None, None) => format!(
-                "Azure DevOps may have created the PAT \"{name}\" of {org} all the same: look for it at \
-                 {page} and revoke it"
-            ),
-        };
-        anyhow!("{err:#}\n{left_live}")
-    }
+/// `err`, after revoking the PAT if it was made, else followed by what the user must do.
+fn revoke(az: &Az, org: &str, name: &str, made: &Made, err: anyhow::Error) -> anyhow::Error {
+    let (page, live) =
+        (tokens_page(org), format!("the new PAT \"{name}\" of {org} is LIVE and stored nowhere"));
+    let left_live = match made {
+        Made::No => return err,
+        Made::Yes(Some(id)) => {
+            let uri = format!(
+                "https://vssps.dev.azure.com/{org}/_apis/tokens/pats?authorizationId={id}\
+                 &api-version={PAT_API_VERSION}"
+            );
+            let Err(why) = az.rest("delete", &uri, None, None) else {
+                eprintln!("rotate-pat: revoked the new PAT \"{name}\" again, as it was not stored");
+                return err;
+            };
+            format!(
+                "{live}, and revoking it failed ({why:#}).\nRevoke it at {page}, or run:\n  az rest --method \
+                 delete --uri \"{uri}\" --resource {AZURE_DEVOPS_RESOURCE}"
+            )
+        }
+        Made::Yes(None) => format!(
+            "{live}, and this run cannot revoke it (the answer held no authorizationId): revoke it at {page}"
+        ),
+        Made::Maybe => format!(
+            "Azure DevOps may have created the PAT \"{name}\" of {org} all the same: look for it at {page} \
+             and revoke it"
+        ),
+    };
+    anyhow!("{err:#}\n{left_live}")
 }
 
 fn tokens_page(org: &str) -> String {
@@ -223,9 +210,13 @@ fn tokens_page(org: &str) -> String {
 const ANSWER_QUERY: &str =
     "[patTokenError, patToken.authorizationId, patToken.token, patToken.scope, patToken.validTo]";
 
-/// The PAT and its expiry from the PAT API's answer, telling `asked` what revoking takes
+/// The PAT and its expiry from the PAT API's answer, telling `made` what revoking takes
 /// as soon as it is known. Errors name fields, never their values.
-fn read_answer(asked: &mut Asked, answer: &Secret) -> anyhow::Result<(PatToken, Option<String>)> {
+fn read_answer(
+    answer: &Secret,
+    access: PatAccess,
+    made: &mut Made,
+) -> anyhow::Result<(PatToken, Option<String>)> {
     let fields = az::tsv_fields(answer.expose());
     let field = |i: usize| fields.get(i).copied().flatten();
     // az prints an answer that is no JSON as it came (a proxy's HTML page).
@@ -233,15 +224,14 @@ fn read_answer(asked: &mut Asked, answer: &Secret) -> anyhow::Result<(PatToken, 
     if fields.len() != 5 || !field(0).is_none_or(code) {
         bail!("Azure DevOps' answer to the PAT request is not the PAT API's (not JSON)");
     }
-    let (error, token) = (field(0), field(2));
-    asked.id = field(1).map(str::to_owned);
-    if token.is_some() || asked.id.is_some() {
-        asked.created = Some(true);
+    let (error, id, token) = (field(0), field(1), field(2));
+    if token.is_some() || id.is_some() {
+        *made = Made::Yes(id.map(str::to_owned));
     }
     match error {
         None | Some("none") => {}
-        Some(error) if asked.created.is_none() => {
-            asked.created = Some(false);
+        Some(error) if matches!(made, Made::Maybe) => {
+            *made = Made::No;
             bail!("Azure DevOps refused to create the PAT: {error}{}", pat_error_hint(error));
         }
         Some(error) => bail!("Azure DevOps' answer reports the error `{error}` and a PAT all the same"),
@@ -250,15 +240,12 @@ fn read_answer(asked: &mut Asked, answer: &Secret) -> anyhow::Result<(PatToken, 
     let pat = PatToken::parse(token.to_owned(), "the PAT in Azure DevOps' answer")?;
     // Before anything else is printed: from here on the runner hides every form.
     gha::mask(&pat.forms());
-    ensure!(
-        asked.id.is_some(),
-        "Azure DevOps' answer holds no patToken.authorizationId, which revoking it takes"
-    );
+    ensure!(id.is_some(), "Azure DevOps' answer holds no patToken.authorizationId, which revoking it takes");
     match field(3) {
-        Some(scopes) if asked.access.granted_by(scopes) => Ok((pat, field(4).map(str::to_owned))),
+        Some(scopes) if access.granted_by(scopes) => Ok((pat, field(4).map(str::to_owned))),
         Some(scopes) => bail!(
             "Azure DevOps created the PAT with scope `{scopes}`, which lacks {}: it is not stored",
-            SCOPES[asked.access as usize]
+            SCOPES[access as usize]
         ),
         None => bail!("Azure DevOps' answer holds no patToken.scope: the PAT's access is unknown"),
     }

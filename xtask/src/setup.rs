@@ -3,10 +3,11 @@
 
 use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
-use toml_edit::{DocumentMut, InlineTable, Item, Value};
+use toml_edit::{DocumentMut, InlineTable, Item};
 
 use crate::cargo_home::global_config;
 use crate::feeds::{self, Registry};
+use crate::provider::{global_providers, set_keeping_decor};
 use crate::toml_file;
 
 /// Make your global cargo config ready for the feeds (one time per machine).
@@ -29,22 +30,12 @@ pub struct Setup {
     pub force: bool,
 }
 
-/// The Azure-recommended keychain provider of this platform.
-const KEYCHAIN_PROVIDER: &str = if cfg!(windows) {
-    "cargo:wincred"
-} else if cfg!(target_os = "macos") {
-    "cargo:macos-keychain"
-} else {
-    "cargo:libsecret"
-};
-
 /// Edits to make in the file at `path`, and what only the user can decide.
 #[derive(Default)]
 struct Findings {
     path: Utf8PathBuf,
     changes: Vec<String>,
     warnings: Vec<String>,
-    feed_without_provider: bool,
 }
 
 impl Setup {
@@ -61,7 +52,8 @@ impl Setup {
         let mut plan = |doc: &mut DocumentMut| {
             findings = Findings { path: path.clone(), ..Findings::default() };
             self.apply_feeds(doc, feeds, &mut findings)?;
-            self.apply_providers(doc, &mut findings)
+            findings.changes.extend(global_providers(doc, path, feeds, self.keychain)?);
+            Ok(())
         };
         let written = if self.check {
             toml_file::plan(path, &mut plan).map(|_| false)?
@@ -69,7 +61,7 @@ impl Setup {
             toml_file::update(path, &mut plan)?
         };
         findings.warnings.extend(config.ignored_warning());
-        findings.warnings.extend(cargo_version().err());
+        findings.warnings.extend(crate::cargo::checked_version().err());
         // The how-to's `[unstable] registry-auth` is stable since 1.74: ignored, or warned about.
         for file in [path.clone(), crate::project_root().join(feeds::CONFIG_PATH)] {
             if toml_file::read(&file)
@@ -120,13 +112,11 @@ impl Setup {
                 let new = InlineTable::from_iter([("index", index)]);
                 registries.insert(name, if as_tables { Item::Table(new.into_table()) } else { new.into() });
                 findings.changes.push(format!("add feed {name} = {index}"));
-                findings.feed_without_provider = true;
                 continue;
             };
             let entry = entry.as_table_like_mut().with_context(|| {
                 format!("registries.{name} in {path} is not a table; fix it and run again")
             })?;
-            findings.feed_without_provider |= !entry.contains_key("credential-provider");
             match entry.get("index").and_then(|i| i.as_str()) {
                 Some(current) if current == index => {}
                 Some(other) if !self.force => findings.warnings.push(format!(
@@ -141,69 +131,12 @@ impl Setup {
         }
         Ok(())
     }
-
-    /// Sets `registry.global-credential-providers`: `cargo:token` when a feed has no
-    /// provider of its own (cargo needs one for an auth-required registry), and the
-    /// keychain when asked.
-    fn apply_providers(&self, doc: &mut DocumentMut, findings: &mut Findings) -> anyhow::Result<()> {
-        let path = &findings.path;
-        let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
-        let key = "global-credential-providers";
-        let current: Option<Vec<String>> = registry
-            .get(key)
-            .map(|item| {
-                let list =
-                    item.as_array().and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect());
-                list.with_context(|| {
-                    format!("registry.{key} in {path} is not a list of strings; fix it and run again")
-                })
-            })
-            .transpose()?;
-        let mut wanted = current.clone().unwrap_or_default();
-        let add =
-            if self.keychain { 2 } else { usize::from(wanted.is_empty() && findings.feed_without_provider) };
-        for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {
-            if !wanted.iter().any(|p| p == provider) {
-                wanted.push(provider.to_string());
-            }
-        }
-        if current.as_ref() != Some(&wanted) && !wanted.is_empty() {
-            let list: toml_edit::Array = wanted.iter().map(String::as_str).collect();
-            findings.changes.push(format!("set registry.{key} = {list}"));
-            set_keeping_decor(registry, key, Value::Array(list));
-        }
-        Ok(())
-    }
-}
-
-/// Cargo's version, or why it will not do: 1.74 made registry authentication stable.
-pub fn cargo_version() -> Result<String, String> {
-    match crate::cargo::version() {
-        Ok((major, minor)) if (major, minor) < (1, 74) => Err(format!(
-            "cargo {major}.{minor} is older than 1.74, the first with stable registry authentication: run \
-             `rustup update stable`"
-        )),
-        Ok((major, minor)) => Ok(format!("{major}.{minor}")),
-        Err(err) => Err(format!("{err:#}")),
-    }
-}
-
-/// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
-pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
-    match table.get_mut(key) {
-        Some(Item::Value(old)) => {
-            *value.decor_mut() = old.decor().clone();
-            *old = value;
-        }
-        _ => {
-            table.insert(key, Item::Value(value));
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::KEYCHAIN_PROVIDER;
 
     fn feeds() -> Vec<Registry> {
         vec![
@@ -216,7 +149,8 @@ mod tests {
         let mut doc: DocumentMut = text.parse().unwrap();
         let mut findings = Findings { path: "config.toml".into(), ..Findings::default() };
         setup.apply_feeds(&mut doc, &feeds(), &mut findings).unwrap();
-        setup.apply_providers(&mut doc, &mut findings).unwrap();
+        let change = global_providers(&mut doc, &findings.path, &feeds(), setup.keychain);
+        findings.changes.extend(change.unwrap());
         (doc.to_string(), findings)
     }
 
