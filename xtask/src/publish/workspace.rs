@@ -5,72 +5,20 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::manifest::{self, Kind};
+use super::engine::{items, text};
+use super::manifest::{self, Dep, Kind};
 use crate::feeds::Registry;
 use crate::json::{self, Value};
-use crate::run;
+use crate::{run, toml_file};
 
 pub struct Member {
     pub name: String,
     pub version: String,
     /// Relative to the workspace root, `/`-separated; empty for the root package.
     pub dir: String,
-    /// `package.publish`; None allows any registry.
-    publish: Option<Vec<String>>,
-    /// No `version` key: cargo reads 0.0.0 and publishes it nowhere.
-    versionless: bool,
+    /// Why cargo would not publish it to the feed the workspace was read for.
+    refusal: Option<String>,
     pub deps: Vec<Dep>,
-}
-
-pub struct Dep {
-    pub package: String,
-    /// `rename`, else the package.
-    pub key: String,
-    pub kind: Kind,
-    pub target: Option<String>,
-    pub req: String,
-    /// The index URL; None for crates.io or a path-only dependency.
-    pub registry: Option<String>,
-    /// Relative to the workspace root when inside it.
-    pub path: Option<String>,
-    pub source: Option<String>,
-}
-
-impl Dep {
-    /// Whether `cargo publish` keeps it: cargo drops path dev-dependencies with no version.
-    pub fn published(&self) -> bool {
-        self.kind != Kind::Dev || self.path.is_none() || self.req != "*"
-    }
-
-    pub fn table(&self) -> String {
-        let table = match self.kind {
-            Kind::Build => "build-dependencies",
-            Kind::Dev => "dev-dependencies",
-            _ => "dependencies",
-        };
-        match &self.target {
-            Some(cfg) => format!("target.'{cfg}'.{table}"),
-            None => table.to_owned(),
-        }
-    }
-}
-
-impl Member {
-    /// Why cargo would not publish this crate to `registry`; None when it would.
-    pub fn refusal(&self, registry: &str) -> Option<String> {
-        let name = &self.name;
-        if self.versionless {
-            return Some(format!(
-                "crate `{name}` cannot be published: its manifest has no `version` (cargo reads 0.0.0 and \
-                 publishes it nowhere)"
-            ));
-        }
-        let list = self.publish.as_ref().filter(|list| !list.iter().any(|r| r == registry))?;
-        let says = if list.is_empty() { "false".to_owned() } else { format!("{list:?}") };
-        Some(format!(
-            "crate `{name}` does not allow publishing to `{registry}` (its manifest says `publish = {says}`)"
-        ))
-    }
 }
 
 pub struct Workspace {
@@ -90,25 +38,61 @@ impl Workspace {
             program = program.env(&feed.env_var("index"), &feed.index);
         }
         let out = program.output().with_context(|| format!("cargo cannot read the workspace at {root}"))?;
-        let what = "reading the answer of `cargo metadata`";
-        from_metadata(&json::parse(&out.stdout).context(what)?, root).context(what)
-    }
-
-    /// Rewrites the manifests and a committed lock for `plan`; whether any changed.
-    pub fn rewrite(&self, plan: &Plan, rewrite: &manifest::Rewrite) -> anyhow::Result<bool> {
-        // The root first (a member or not), for `root_needs`.
-        let (mut manifests, mut moved) = (vec![(String::new(), false)], Vec::new());
-        for m in &self.members {
-            let new = manifest::pinned(&plan.pins, &m.name);
-            match m.dir.is_empty() {
-                true => manifests[0].1 = new.is_some(),
-                false => manifests.push((m.dir.clone(), new.is_some())),
-            }
-            if let Some(new) = new.filter(|new| *new != m.version) {
-                moved.push((m.name.as_str(), m.version.as_str(), new));
+        let metadata = json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?;
+        let workspace_root = Utf8Path::new(text(&metadata, "workspace_root"));
+        if workspace_root.canonicalize_utf8().ok() != root.canonicalize_utf8().ok() {
+            bail!(
+                "{root}/Cargo.toml is not the root of its workspace: cargo's workspace root is \
+                 {workspace_root}; name its Cargo.toml instead"
+            );
+        }
+        let ids = items(metadata.get("workspace_members"));
+        let mut members = Vec::new();
+        for package in items(metadata.get("packages")) {
+            if ids.iter().any(|id| id.as_str() == Some(text(package, "id"))) {
+                members.push(member(package, workspace_root, &feed.name)?);
             }
         }
-        manifest::rewrite_workspace(&self.root, &self.origin, &manifests, &moved, rewrite)
+        Ok(Workspace { root: root.to_owned(), origin: root.to_owned(), members })
+    }
+
+    /// Rewrites the manifests (the root's first, a member or not, for `root_needs`) and
+    /// a committed lock for `plan`; whether any changed.
+    pub fn rewrite(&self, plan: &Plan, rewrite: &manifest::Rewrite) -> anyhow::Result<bool> {
+        let pin = |m: &Member| manifest::pinned(&plan.pins, &m.name);
+        let dirs =
+            std::iter::once("").chain(self.members.iter().map(|m| m.dir.as_str()).filter(|d| !d.is_empty()));
+        let mut files = Vec::new();
+        for dir in dirs {
+            let path = self.root.join(dir).join("Cargo.toml");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+            let selected = self.members.iter().any(|m| m.dir == dir && pin(m).is_some());
+            files.push((path, self.origin.join(dir).join("Cargo.toml"), selected, text));
+        }
+        let root_needs = manifest::root_needs(&files)?;
+        let mut changed = false;
+        let mut write = |path: &Utf8Path, before: &str, after: String| {
+            changed |= after != before;
+            if after != before { toml_file::write_atomic(path, &after) } else { Ok(()) }
+        };
+        for (path, shown, selected, before) in &files {
+            let version = if *selected { rewrite.package_version } else { None };
+            let this = manifest::Rewrite { package_version: version, ..*rewrite };
+            write(path, before, manifest::rewrite(shown, before, &this, &root_needs)?)?;
+        }
+        // Cargo would rewrite a stale lock while packaging, and a lock that is a file of
+        // a package then counts as an uncommitted change, which `cargo package` refuses.
+        let moved: Vec<(&str, &str, &str)> = (self.members.iter())
+            .filter_map(|m| {
+                Some((m.name.as_str(), m.version.as_str(), pin(m).filter(|new| *new != m.version)?))
+            })
+            .collect();
+        let lock = self.root.join("Cargo.lock");
+        if !moved.is_empty() && lock.is_file() {
+            let before = std::fs::read_to_string(&lock).with_context(|| format!("cannot read {lock}"))?;
+            write(&lock, &before, manifest::rewrite_lock(&lock, &before, &moved)?)?;
+        }
+        Ok(changed)
     }
 
     /// Whether `member` depends (in any table) on `package` from `feed`.
@@ -131,72 +115,53 @@ impl Workspace {
     }
 }
 
-fn text(v: &Value, key: &str) -> anyhow::Result<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned).with_context(|| format!("no `{key}` string"))
-}
-
-fn array(value: Option<&Value>) -> &[Value] {
-    match value {
-        Some(Value::Array(items)) => items,
-        _ => &[],
-    }
-}
-
-fn from_metadata(metadata: &Value, root: &Utf8Path) -> anyhow::Result<Workspace> {
-    let workspace_root = Utf8PathBuf::from(text(metadata, "workspace_root")?);
-    if workspace_root.canonicalize_utf8().ok() != root.canonicalize_utf8().ok() {
-        bail!(
-            "{root}/Cargo.toml is not the root of its workspace: cargo's workspace root is \
-             {workspace_root}; name its Cargo.toml instead"
-        );
-    }
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        array(v).iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+fn member(package: &Value, root: &Utf8Path, registry: &str) -> anyhow::Result<Member> {
+    let (name, version) = (text(package, "name"), text(package, "version"));
+    let manifest = Utf8Path::new(text(package, "manifest_path"));
+    let allowed: Vec<&str> = items(package.get("publish")).iter().filter_map(Value::as_str).collect();
+    // Cargo reads a missing `package.version` (own or inherited) as 0.0.0.
+    let refusal = if version == "0.0.0"
+        && toml_file::read(manifest)?.get("package").and_then(|p| p.get("version")).is_none()
+    {
+        Some(format!(
+            "crate `{name}` cannot be published: its manifest has no `version` (cargo reads 0.0.0 and \
+             publishes it nowhere)"
+        ))
+    } else if matches!(package.get("publish"), Some(Value::Array(_))) && !allowed.contains(&registry) {
+        let says = if allowed.is_empty() { "false".to_owned() } else { format!("{allowed:?}") };
+        Some(format!(
+            "crate `{name}` does not allow publishing to `{registry}` (its manifest says `publish = {says}`)"
+        ))
+    } else {
+        None
     };
-    let ids = strings(metadata.get("workspace_members"));
-    let mut members = Vec::new();
-    for package in array(metadata.get("packages")) {
-        if !ids.contains(&text(package, "id")?) {
-            continue;
-        }
-        let name = text(package, "name")?;
-        let manifest = Utf8PathBuf::from(text(package, "manifest_path")?);
-        let deps =
-            array(package.get("dependencies")).iter().map(|d| dependency(d, &workspace_root)).collect();
-        let version = text(package, "version")?;
-        // Cargo reads a missing `package.version` (own or inherited) as 0.0.0.
-        let versionless = version == "0.0.0"
-            && crate::toml_file::read(&manifest)?.get("package").and_then(|p| p.get("version")).is_none();
-        members.push(Member {
-            name,
-            version,
-            dir: manifest.parent().map(|d| relative(&workspace_root, d)).unwrap_or_default(),
-            publish: matches!(package.get("publish"), Some(Value::Array(_)))
-                .then(|| strings(package.get("publish"))),
-            versionless,
-            deps,
-        });
-    }
-    Ok(Workspace { root: root.to_owned(), origin: root.to_owned(), members })
+    Ok(Member {
+        name: name.to_owned(),
+        version: version.to_owned(),
+        dir: manifest.parent().map(|d| relative(root, d)).unwrap_or_default(),
+        refusal,
+        deps: items(package.get("dependencies")).iter().map(|d| dependency(d, root)).collect(),
+    })
 }
 
 fn dependency(dep: &Value, root: &Utf8Path) -> Dep {
     let optional = |key: &str| dep.get(key).and_then(Value::as_str).map(str::to_owned);
-    let package = optional("name").unwrap_or_default();
-    let kind = match optional("kind").as_deref() {
-        Some("dev") => Kind::Dev,
-        Some("build") => Kind::Build,
-        _ => Kind::Normal,
-    };
+    let package = text(dep, "name").to_owned();
     Dep {
+        kind: match text(dep, "kind") {
+            "dev" => Kind::Dev,
+            "build" => Kind::Build,
+            _ => Kind::Normal,
+        },
         key: optional("rename").unwrap_or_else(|| package.clone()),
         package,
-        kind,
-        target: optional("target"),
-        req: optional("req").unwrap_or_else(|| "*".to_owned()),
-        registry: optional("registry"),
         path: optional("path").map(|p| relative(root, Utf8Path::new(&p))),
+        // Cargo says `*` for no version.
+        requirement: optional("req").filter(|r| r != "*"),
+        target: optional("target"),
+        registry: optional("registry"),
         source: optional("source"),
+        inherited: false,
     }
 }
 
@@ -228,7 +193,7 @@ pub fn plan(
     exclude: Option<&[String]>,
 ) -> anyhow::Result<Plan> {
     let selected = select(ws, wanted, registry, exclude)?;
-    let edges = left_out(ws, &selected, registry, wanted, exclude)?;
+    let edges = left_out(ws, &selected, wanted, exclude)?;
     if exclude.is_none() {
         check_linked(ws, &selected, &edges)?;
     }
@@ -277,8 +242,7 @@ fn select(
     let selected: Vec<usize> = (0..ws.members.len())
         .filter(|&i| {
             let m = &ws.members[i];
-            !exclude.contains(&m.name)
-                && if every { m.refusal(registry).is_none() } else { wanted.contains(&m.name) }
+            !exclude.contains(&m.name) && if every { m.refusal.is_none() } else { wanted.contains(&m.name) }
         })
         .collect();
     if selected.is_empty() {
@@ -287,7 +251,7 @@ fn select(
              all are excluded"
         );
     }
-    let refusals: Vec<String> = selected.iter().filter_map(|&i| ws.members[i].refusal(registry)).collect();
+    let refusals: Vec<String> = selected.iter().filter_map(|&i| ws.members[i].refusal.clone()).collect();
     if !refusals.is_empty() {
         bail!("{}: cargo would refuse it", refusals.join("; "));
     }
@@ -334,7 +298,6 @@ fn local_deps(ws: &Workspace, i: usize) -> anyhow::Result<Vec<(Kind, usize)>> {
 fn left_out(
     ws: &Workspace,
     selected: &[usize],
-    registry: &str,
     wanted: &[String],
     exclude: Option<&[String]>,
 ) -> anyhow::Result<Vec<(usize, usize, Kind)>> {
@@ -356,7 +319,7 @@ fn left_out(
     }
     let name = |i: usize| ws.members[i].name.as_str();
     for &(m, d, origin) in &missing {
-        if let Some(why) = ws.members[m].refusal(registry) {
+        if let Some(why) = &ws.members[m].refusal {
             let (d, m, o) = (name(d), name(m), name(origin));
             let leave = match (exclude, wanted) {
                 (None, _) => format!("leave `{o}` out of `--crate`"),
@@ -550,7 +513,7 @@ mod tests {
         assert_eq!(ws.members[0].dir, "crates/mshv-bindings");
         let ioctls = &ws.members[1];
         let b = ioctls.deps.iter().find(|d| d.package == "mshv-bindings").unwrap();
-        assert_eq!((b.key.as_str(), b.req.as_str()), ("b", "^0.3.1"));
+        assert_eq!((b.key.as_str(), b.requirement.as_deref()), ("b", Some("^0.3.1")));
         assert_eq!(b.path.as_deref(), Some("crates/mshv-bindings"));
         assert_eq!(b.table(), "target.'cfg(unix)'.dependencies");
         let feed = Registry { name: "hyperlight_redist".into(), index: FEED.into() };
@@ -581,7 +544,7 @@ mod tests {
             ("testing/Cargo.toml", "[package]\nname = \"testing\"\n"),
         ]);
         let publishable: Vec<&str> =
-            ws.members.iter().filter(|m| m.refusal("r").is_none()).map(|m| m.name.as_str()).collect();
+            ws.members.iter().filter(|m| m.refusal.is_none()).map(|m| m.name.as_str()).collect();
         assert_eq!(publishable, ["app", "core"]);
         let plan = plan(&ws, &wanted(&["app", "core"]), "r", None, PUBLISH).unwrap();
         assert_eq!(names(&ws, &plan), ["core", "app"]);
