@@ -120,8 +120,7 @@ impl Publish {
         let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
         engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);
         Ok(Prepared {
-            ws: Workspace { root: src.clone(), ..ws },
-            src,
+            ws: Workspace { root: src, ..ws },
             plan,
             planned_at: Instant::now(),
             listed,

@@ -63,19 +63,13 @@ impl PublishRedist {
     pub fn run(self) -> anyhow::Result<()> {
         let path = crate::project_root().join("xtask").join("Cargo.toml");
         let doc = toml_file::read(&path)?;
-        let table = "[workspace.metadata.publish-redist]";
-        let defaults = doc
-            .get("workspace")
-            .and_then(|w| w.get("metadata"))
-            .and_then(|m| m.get("publish-redist"))
-            .with_context(|| format!("{path} has no {table} table"))?;
-        let or_default = |flag: &Option<String>, key: &str| match flag {
-            Some(value) => Ok(value.clone()),
-            None => defaults
-                .get(key)
-                .and_then(Item::as_str)
-                .map(str::to_owned)
-                .with_context(|| format!("{table} in {path} has no `{key}` string")),
+        let defaults =
+            doc.get("workspace").and_then(|w| w.get("metadata")).and_then(|m| m.get("publish-redist"));
+        let default = |key: &str| defaults.and_then(|d| d.get(key));
+        let missing = |what: &str| format!("[workspace.metadata.publish-redist] in {path} has no {what}");
+        let or_default = |flag: &Option<String>, key: &str| {
+            let value = default(key).and_then(Item::as_str).map(str::to_owned);
+            flag.clone().or(value).with_context(|| missing(&format!("`{key}` string")))
         };
         let repo = source_location(&or_default(&self.repo, "repo")?)?;
         let rev = or_default(&self.rev, "rev")?;
@@ -86,13 +80,12 @@ impl PublishRedist {
             check_version(version, "--version")?;
         }
         let crates = match self.crates.is_empty() {
-            false => self.crates.clone(),
-            true => defaults
-                .get("crates")
+            false => Some(self.crates.clone()),
+            true => default("crates")
                 .and_then(Item::as_array)
-                .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
-                .with_context(|| format!("{table} in {path} has no `crates` list of strings"))?,
+                .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect()),
         };
+        let crates = crates.with_context(|| missing("`crates` list of strings"))?;
         let registry = feeds::select(&[or_default(&self.registry, "registry")?])?.remove(0);
         let consumers = match (&self.consumers, self.no_consumer_check) {
             (_, true) => None,
@@ -134,7 +127,6 @@ impl PublishRedist {
         let plan = workspace::plan(&ws, crates, &registry.name, self.version.as_deref(), None)
             .with_context(|| format!("{repo} at {rev}"))?;
         Ok(Prepared {
-            src,
             ws,
             plan,
             planned_at,

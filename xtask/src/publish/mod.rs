@@ -35,9 +35,8 @@ pub struct Settings<'a> {
     pub allow_unchecked_consumers: bool,
 }
 
-/// A task's work copy, made in the engine's work dir, and the plan for it.
+/// A task's work copy (`ws.root`, in the engine's work dir) and the plan for it.
 pub struct Prepared {
-    pub src: Utf8PathBuf,
     pub ws: workspace::Workspace,
     pub plan: workspace::Plan,
     pub planned_at: Instant,
@@ -74,7 +73,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
 
 /// The crates of the plan in publish order, each version checked.
 fn crate_plans(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<Vec<CratePlan>> {
-    let (ws, plan, src) = (&prepared.ws, &prepared.plan, &prepared.src);
+    let (ws, plan, src) = (&prepared.ws, &prepared.plan, &prepared.ws.root);
     let mut crates = Vec::new();
     for &i in &plan.order {
         let member = &ws.members[i];
@@ -102,7 +101,7 @@ fn crate_plans(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<Vec<C
 
 /// Rewrites the manifests for the plan, shows the diff and commits it.
 fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> anyhow::Result<()> {
-    let (t, git, src, registry) = (Instant::now(), settings.git, &prepared.src, settings.registry);
+    let (t, git, src, registry) = (Instant::now(), settings.git, &prepared.ws.root, settings.registry);
     let rewrite = manifest::Rewrite {
         registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
         pins: &prepared.plan.pins,
@@ -159,7 +158,7 @@ fn run_stages(
             engine.stage("check", &what, t);
         }
         let t = Instant::now();
-        package::package_all(engine, &prepared.src, crates)?;
+        package::package_all(engine, &prepared.ws.root, crates)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
         if let Some(host) = settings.consumers {

@@ -348,24 +348,27 @@ fn not_selected(
 ) -> anyhow::Error {
     let name = |i: usize| ws.members[i].name.as_str();
     missing.sort_unstable_by(|a, b| name(a.0).cmp(name(b.0)));
-    let lines: Vec<String> =
-        missing.iter().map(|&(m, d, _)| format!("`{}` depends on `{}`", name(d), name(m))).collect();
-    let names: Vec<&str> = missing.iter().map(|&(m, _, _)| name(m)).collect();
-    let (dropped, added): (Vec<&str>, Vec<&str>) =
-        names.iter().partition(|n| exclude.unwrap_or_default().iter().any(|e| e == *n));
-    let flag = if exclude.is_some() { "-p" } else { "--crate" };
-    let mut advice = Vec::new();
-    for (verb, flag, names) in [("add", flag, added), ("drop", "--exclude", dropped)] {
-        if !names.is_empty() {
-            let flags: Vec<String> = names.iter().map(|n| format!("{flag} {n}")).collect();
-            advice.push(format!("{verb} `{}`", flags.join(" ")));
+    let (mut lines, mut add, mut drop) = (Vec::new(), Vec::new(), Vec::new());
+    for &(m, d, _) in missing.iter() {
+        lines.push(format!("`{}` depends on `{}`", name(d), name(m)));
+        match exclude {
+            Some(excluded) if excluded.iter().any(|e| e == name(m)) => {
+                drop.push(format!("--exclude {}", name(m)))
+            }
+            Some(_) => add.push(format!("-p {}", name(m))),
+            None => add.push(format!("--crate {}", name(m))),
         }
     }
+    let advice: Vec<String> = [("add", add), ("drop", drop)]
+        .into_iter()
+        .filter(|(_, flags)| !flags.is_empty())
+        .map(|(verb, flags)| format!("{verb} `{}`", flags.join(" ")))
+        .collect();
     anyhow::anyhow!(
         "{} of the same workspace by path, but {} not among the crates to publish: {} (a crate already \
          in the feed is skipped)",
         lines.join(", "),
-        if names.len() == 1 { "it is" } else { "they are" },
+        if missing.len() == 1 { "it is" } else { "they are" },
         advice.join(" and ")
     )
 }
