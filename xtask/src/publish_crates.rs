@@ -8,8 +8,9 @@ use camino::Utf8Path;
 
 use crate::feeds::{self, Registry};
 use crate::git::Git;
+use crate::publish::manifest::Requirement;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{self, Engine, Prepared, check_version, compare, manifest};
+use crate::publish::{self, Engine, Prepared, check_version, compare};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
@@ -59,13 +60,14 @@ impl Publish {
         if let Some(version) = &self.version {
             check_version(version, "--version")?;
         }
-        let registry = if self.registry == feeds::CRATES_IO {
-            Registry::crates_io()
-        } else {
-            let (name, config, crates_io) = (&self.registry, feeds::CONFIG_PATH, feeds::CRATES_IO);
-            let hint =
-                || format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io");
-            feeds::select(std::slice::from_ref(name)).with_context(hint)?.remove(0)
+        let (config, crates_io) = (feeds::CONFIG_PATH, feeds::CRATES_IO);
+        let registry = match self.registry.as_str() {
+            feeds::CRATES_IO => Registry::crates_io(),
+            name => feeds::select(&[name.to_owned()])
+                .with_context(|| {
+                    format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io")
+                })?
+                .remove(0),
         };
         let root = match &self.manifest_path {
             Some(path) => publish::manifest_dir("--manifest-path", path)?,
@@ -111,9 +113,12 @@ impl Publish {
         let (t, registry) = (Instant::now(), engine.registry);
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let version = self.version.as_deref();
-        let plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
-        let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
-        let listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
+        let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
+        let names: Vec<&str> = plan.crates.iter().map(|c| c.name.as_str()).collect();
+        let mut listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
+        for krate in &mut plan.crates {
+            krate.listed = listed.remove(&krate.name);
+        }
         let repo = engine.work.join("src");
         let copied = git.copy_repository(top, &repo, self.allow_dirty)?;
         let src = if prefix.is_empty() { repo } else { repo.join(prefix) };
@@ -123,11 +128,7 @@ impl Publish {
             ws: Workspace { root: src, ..ws },
             plan,
             planned_at: Instant::now(),
-            listed,
-            requirement: match version {
-                Some(_) => manifest::Requirement::KeepOperator,
-                None => manifest::Requirement::Keep,
-            },
+            requirement: if version.is_some() { Requirement::KeepOperator } else { Requirement::Keep },
             commit_message: format!("Publish to {} (cargo xtask publish)", registry.name),
             source: format!("the workspace at {root}"),
             commits: Some((commit.to_owned(), copied)),

@@ -130,7 +130,6 @@ impl PublishRedist {
             ws,
             plan,
             planned_at,
-            listed: Default::default(),
             requirement: manifest::Requirement::Exact,
             commit_message: format!(
                 "Publish to {} (cargo xtask publish-redist)\n\nSource: {repo} {}",

@@ -11,7 +11,6 @@ pub mod workspace;
 
 pub use engine::{CratePlan, Engine, Outcome, feed_error};
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -38,10 +37,9 @@ pub struct Settings<'a> {
 /// A task's work copy (`ws.root`, in the engine's work dir) and the plan for it.
 pub struct Prepared {
     pub ws: workspace::Workspace,
+    /// Its crates' `listed` set by the task.
     pub plan: workspace::Plan,
     pub planned_at: Instant,
-    /// See [`CratePlan::listed`].
-    pub listed: BTreeMap<String, BTreeSet<String>>,
     pub requirement: manifest::Requirement,
     pub commit_message: String,
     /// Where the crates come from, for the report.
@@ -61,9 +59,10 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     }
     let engine = Engine::new(name, settings.registry, &work, settings.dry_run);
     let mut prepared = prepare(&engine)?;
-    let mut crates = crate_plans(&engine, &mut prepared)?;
+    place_crates(&engine, &mut prepared)?;
     commit_rewrite(&engine, settings, &prepared)?;
-    run_stages(&engine, settings, &prepared, &mut crates)?;
+    let Prepared { ws, plan, source, .. } = &mut prepared;
+    run_stages(&engine, settings, &ws.root, source, &mut plan.crates)?;
     if settings.keep {
         eprintln!("{name}: kept the work dir {work}");
     }
@@ -71,32 +70,17 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     Ok(())
 }
 
-/// The crates of the plan in publish order, each version checked.
-fn crate_plans(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<Vec<CratePlan>> {
-    let (ws, plan, src) = (&prepared.ws, &prepared.plan, &prepared.ws.root);
-    let mut crates = Vec::new();
-    for &i in &plan.order {
-        let member = &ws.members[i];
-        let version =
-            manifest::pinned(&plan.pins, &member.name).expect("the plan pins its crates").to_owned();
-        check_version(&version, &format!("the version of {}", member.name))?;
-        crates.push(CratePlan {
-            name: member.name.clone(),
-            version,
-            dir: if member.dir.is_empty() { src.to_owned() } else { src.join(&member.dir) },
-            is_dependency: plan.edges.iter().any(|(_, dependency)| *dependency == member.name),
-            packaged: Utf8PathBuf::new(),
-            listed: prepared.listed.remove(&member.name),
-            outcome: Outcome::Planned,
-        });
+/// Places the crates of the plan in the work copy, each version checked.
+fn place_crates(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<()> {
+    for krate in &mut prepared.plan.crates {
+        check_version(&krate.version, &format!("the version of {}", krate.name))?;
+        krate.dir = prepared.ws.root.join(&krate.dir);
     }
-    let list: Vec<String> = crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
-    engine.stage(
-        "plan",
-        &format!("{} to {}", list.join(", then "), engine.registry.name),
-        prepared.planned_at,
-    );
-    Ok(crates)
+    let list: Vec<String> =
+        prepared.plan.crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+    let what = format!("{} to {}", list.join(", then "), engine.registry.name);
+    engine.stage("plan", &what, prepared.planned_at);
+    Ok(())
 }
 
 /// Rewrites the manifests for the plan, shows the diff and commits it.
@@ -104,11 +88,11 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
     let (t, git, src, registry) = (Instant::now(), settings.git, &prepared.ws.root, settings.registry);
     let rewrite = manifest::Rewrite {
         registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
-        pins: &prepared.plan.pins,
+        pins: &prepared.plan.pins(),
         package_version: settings.version,
         requirement: prepared.requirement,
     };
-    let changed = prepared.ws.rewrite(&prepared.plan, &rewrite)?;
+    let changed = prepared.ws.rewrite(&rewrite)?;
     if changed {
         let diff = git.diff(src)?;
         git.commit_all(src, &prepared.commit_message)?;
@@ -143,7 +127,8 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 fn run_stages(
     engine: &Engine,
     settings: &Settings,
-    prepared: &Prepared,
+    src: &Utf8Path,
+    source: &str,
     crates: &mut [CratePlan],
 ) -> anyhow::Result<()> {
     let dry_run = engine.dry_run;
@@ -158,7 +143,7 @@ fn run_stages(
             engine.stage("check", &what, t);
         }
         let t = Instant::now();
-        package::package_all(engine, &prepared.ws.root, crates)?;
+        package::package_all(engine, src, crates)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
         if let Some(host) = settings.consumers {
@@ -177,7 +162,7 @@ fn run_stages(
         }
         anyhow::Ok(())
     })();
-    report(engine, crates, &prepared.source);
+    report(engine, crates, source);
     result
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::engine::{items, text};
+use super::engine::{CratePlan, Outcome, items, text};
 use super::manifest::{self, Dep, Kind};
 use crate::feeds::Registry;
 use crate::json::{self, Value};
@@ -57,9 +57,9 @@ impl Workspace {
     }
 
     /// Rewrites the manifests (the root's first, a member or not, for `root_needs`) and
-    /// a committed lock for `plan`; whether any changed.
-    pub fn rewrite(&self, plan: &Plan, rewrite: &manifest::Rewrite) -> anyhow::Result<bool> {
-        let pin = |m: &Member| manifest::pinned(&plan.pins, &m.name);
+    /// a committed lock for `rewrite`; whether any changed.
+    pub fn rewrite(&self, rewrite: &manifest::Rewrite) -> anyhow::Result<bool> {
+        let pin = |m: &Member| manifest::pinned(rewrite.pins, &m.name);
         let dirs =
             std::iter::once("").chain(self.members.iter().map(|m| m.dir.as_str()).filter(|d| !d.is_empty()));
         let mut files = Vec::new();
@@ -173,13 +173,18 @@ fn relative(root: &Utf8Path, path: &Utf8Path) -> String {
     }
 }
 
-/// The crates to publish and the versions they are published under.
+/// The crates to publish, each after the crates it depends on (`dir` relative to the
+/// workspace root), and the edges (dependent, dependency) among them.
 pub struct Plan {
-    /// Indices into `members`, each after the crates it depends on.
-    pub order: Vec<usize>,
-    pub pins: Vec<(String, String)>,
-    /// (dependent, dependency) among the crates to publish.
+    pub crates: Vec<CratePlan>,
     pub edges: Vec<(String, String)>,
+}
+
+impl Plan {
+    /// Package name → version published, for [`manifest::Rewrite`].
+    pub fn pins(&self) -> Vec<(String, String)> {
+        self.crates.iter().map(|c| (c.name.clone(), c.version.clone())).collect()
+    }
 }
 
 /// Checks that the crates `wanted` can be published together to `registry` and orders
@@ -198,21 +203,25 @@ pub fn plan(
         check_linked(ws, &selected, &edges)?;
     }
     // Each after the crates it depends on, else in the workspace's order.
-    let (mut order, mut left) = (Vec::new(), selected.clone());
+    let (mut order, mut left) = (Vec::new(), selected);
     while !left.is_empty() {
         let ready = left.iter().position(|&n| edges.iter().all(|&(a, b, _)| a != n || order.contains(&b)));
         let Some(pos) = ready else { return Err(cycle_error(ws, &left, &edges)) };
         order.push(left.remove(pos));
     }
     let name = |i: usize| ws.members[i].name.clone();
-    Ok(Plan {
-        order,
-        pins: selected
-            .iter()
-            .map(|&i| (name(i), version.unwrap_or(&ws.members[i].version).to_owned()))
-            .collect(),
-        edges: edges.iter().map(|&(a, b, _)| (name(a), name(b))).collect(),
-    })
+    let crates = (order.iter())
+        .map(|&i| CratePlan {
+            name: name(i),
+            version: version.unwrap_or(&ws.members[i].version).to_owned(),
+            dir: ws.members[i].dir.clone().into(),
+            is_dependency: edges.iter().any(|&(_, b, _)| b == i),
+            packaged: Utf8PathBuf::new(),
+            listed: None,
+            outcome: Outcome::Planned,
+        })
+        .collect();
+    Ok(Plan { crates, edges: edges.iter().map(|&(a, b, _)| (name(a), name(b))).collect() })
 }
 
 /// The members named by `wanted` (publish: else every member cargo would publish to
@@ -468,8 +477,8 @@ mod tests {
     const BINDINGS: &str = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\nedition = \"2018\"";
     const IOCTLS: &str = "[package]\nname = \"mshv-ioctls\"\nversion = \"0.1.1\"\nedition = \"2018\"\n\n[dependencies]\nmshv-bindings = {path = \"../mshv-bindings\", features = [\"fam-wrappers\"]}";
 
-    fn names(ws: &Workspace, plan: &Plan) -> Vec<String> {
-        plan.order.iter().map(|&i| ws.members[i].name.clone()).collect()
+    fn names(plan: &Plan) -> Vec<String> {
+        plan.crates.iter().map(|c| c.name.clone()).collect()
     }
 
     fn wanted(list: &[&str]) -> Vec<String> {
@@ -484,12 +493,12 @@ mod tests {
             ("mshv-ioctls/Cargo.toml", IOCTLS),
         ]);
         let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, None).unwrap();
-        assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
+        assert_eq!(names(&plan), ["mshv-bindings", "mshv-ioctls"]);
         assert_eq!(plan.edges, [("mshv-ioctls".to_owned(), "mshv-bindings".to_owned())]);
-        assert_eq!(manifest::pinned(&plan.pins, "mshv-ioctls"), Some("0.1.1"));
+        assert_eq!(manifest::pinned(&plan.pins(), "mshv-ioctls"), Some("0.1.1"));
         let plan =
             super::plan(&ws, &wanted(&["mshv-bindings", "mshv-ioctls"]), "r", Some("0.2.0"), None).unwrap();
-        assert_eq!(manifest::pinned(&plan.pins, "mshv-bindings"), Some("0.2.0"));
+        assert_eq!(manifest::pinned(&plan.pins(), "mshv-bindings"), Some("0.2.0"));
     }
 
     /// Cargo's facts: globs, `exclude`, inheritance from the root, a renamed and a
@@ -528,8 +537,8 @@ mod tests {
                 && !ws.depends_on(ioctls, "feedcrate", &Registry::crates_io())
         );
         let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, None).unwrap();
-        assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
-        assert_eq!(manifest::pinned(&plan.pins, "mshv-bindings"), Some("0.3.1"));
+        assert_eq!(names(&plan), ["mshv-bindings", "mshv-ioctls"]);
+        assert_eq!(manifest::pinned(&plan.pins(), "mshv-bindings"), Some("0.3.1"));
     }
 
     /// Issue 14, 1: a member without a version (today's hyperlight-testing) leaves
@@ -550,7 +559,7 @@ mod tests {
             ws.members.iter().filter(|m| m.refusal.is_none()).map(|m| m.name.as_str()).collect();
         assert_eq!(publishable, ["app", "core"]);
         let plan = plan(&ws, &wanted(&["app", "core"]), "r", None, PUBLISH).unwrap();
-        assert_eq!(names(&ws, &plan), ["core", "app"]);
+        assert_eq!(names(&plan), ["core", "app"]);
         let msg = format!(
             "{:#}",
             super::plan(&ws, &wanted(&["testing"]), "r", None, PUBLISH).err().expect("an error")
@@ -654,7 +663,7 @@ mod tests {
             ("mshv-ioctls/Cargo.toml", IOCTLS),
         ]);
         let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, None).unwrap();
-        assert_eq!(names(&ws, &plan), ["mshv-bindings", "mshv-ioctls"]);
+        assert_eq!(names(&plan), ["mshv-bindings", "mshv-ioctls"]);
         // Alone, the bindings crate does not need the ioctls one either.
         assert!(super::plan(&ws, &wanted(&["mshv-bindings"]), "r", None, None).is_ok());
 
@@ -693,11 +702,11 @@ mod tests {
             use crate::publish::manifest::{Requirement, Rewrite};
             let rw = Rewrite {
                 registry: Some("r"),
-                pins: &plan.pins,
+                pins: &plan.pins(),
                 package_version: None,
                 requirement: Requirement::Keep,
             };
-            ws.rewrite(&plan, &rw)
+            ws.rewrite(&rw)
         };
         let msg = format!("{:#}", rewrite(&["a", "b", "c"]).expect_err("an error"));
         assert!(msg.contains("`[workspace.dependencies] b`") && msg.contains("c/Cargo.toml"), "{msg}");
