@@ -59,7 +59,14 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     }
     let engine = Engine::new(name, settings.registry, &work, settings.dry_run);
     let mut prepared = prepare(&engine)?;
-    place_crates(&engine, &mut prepared)?;
+    for krate in &mut prepared.plan.crates {
+        check_version(&krate.version, &format!("the version of {}", krate.name))?;
+        krate.dir = prepared.ws.root.join(&krate.dir);
+    }
+    let list: Vec<String> =
+        prepared.plan.crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+    let what = format!("{} to {}", list.join(", then "), settings.registry.name);
+    engine.stage("plan", &what, prepared.planned_at);
     commit_rewrite(&engine, settings, &prepared)?;
     let Prepared { ws, plan, source, .. } = &mut prepared;
     run_stages(&engine, settings, &ws.root, source, &mut plan.crates)?;
@@ -67,19 +74,6 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
         eprintln!("{name}: kept the work dir {work}");
     }
     engine.done(started);
-    Ok(())
-}
-
-/// Places the crates of the plan in the work copy, each version checked.
-fn place_crates(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<()> {
-    for krate in &mut prepared.plan.crates {
-        check_version(&krate.version, &format!("the version of {}", krate.name))?;
-        krate.dir = prepared.ws.root.join(&krate.dir);
-    }
-    let list: Vec<String> =
-        prepared.plan.crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
-    let what = format!("{} to {}", list.join(", then "), engine.registry.name);
-    engine.stage("plan", &what, prepared.planned_at);
     Ok(())
 }
 
@@ -152,13 +146,11 @@ fn run_stages(
         }
         compare(engine, crates)?;
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
-            if dry_run {
-                krate.outcome = Outcome::WouldPublish;
-                continue;
+            if !dry_run {
+                interrupt::check()?;
+                publish_one(engine, &krate.name, &krate.version, &krate.dir)?;
             }
-            interrupt::check()?;
-            publish_one(engine, &krate.name, &krate.version, &krate.dir)?;
-            krate.outcome = Outcome::Published;
+            krate.outcome = if dry_run { Outcome::WouldPublish } else { Outcome::Published };
         }
         anyhow::Ok(())
     })();
@@ -210,11 +202,8 @@ fn compare(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
             problems.join("\n")
         );
     }
-    engine.stage(
-        "compare",
-        &format!("{} already in {}, identical", same.join(", "), engine.registry.name),
-        t,
-    );
+    let what = format!("{} already in {}, identical", same.join(", "), engine.registry.name);
+    engine.stage("compare", &what, t);
     Ok(())
 }
 
