@@ -38,18 +38,11 @@ pub struct Publish {
     /// Leave this crate out (repeatable).
     #[arg(long, value_name = "NAME")]
     pub exclude: Vec<String>,
-    /// Publish every selected crate under this version; requirements between them keep their operator.
-    #[arg(long, value_name = "VERSION")]
-    pub version: Option<String>,
-    /// Do everything except upload; needs no credentials and no feed.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub common: publish::Common,
     /// Publish uncommitted changes too (as `cargo publish --allow-dirty`).
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Keep the work dir (the copy with the rewrite committed) and print its path.
-    #[arg(long)]
-    pub keep: bool,
     /// The root manifest of the workspace to publish [default: the repository's].
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<camino::Utf8PathBuf>,
@@ -57,7 +50,7 @@ pub struct Publish {
 
 impl Publish {
     pub fn run(self) -> anyhow::Result<()> {
-        if let Some(version) = &self.version {
+        if let Some(version) = &self.common.version {
             check_version(version, "--version")?;
         }
         let (config, crates_io) = (feeds::CONFIG_PATH, feeds::CRATES_IO);
@@ -92,9 +85,7 @@ impl Publish {
             task: "publish",
             registry: &registry,
             git: &git,
-            version: self.version.as_deref(),
-            keep: self.keep,
-            dry_run: self.dry_run,
+            common: &self.common,
             consumers: None,
             allow_unchecked_consumers: false,
         };
@@ -112,7 +103,7 @@ impl Publish {
     ) -> anyhow::Result<Prepared> {
         let (t, registry) = (Instant::now(), engine.registry);
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
-        let version = self.version.as_deref();
+        let version = self.common.version.as_deref();
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
         let names: Vec<&str> = plan.crates.iter().map(|c| c.name.as_str()).collect();
         let mut listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;

@@ -36,16 +36,8 @@ pub struct PublishRedist {
     /// A crate to publish (repeatable; replaces the default list).
     #[arg(long = "crate", value_name = "NAME")]
     pub crates: Vec<String>,
-    /// Publish every crate under this version (a newer rev needs a new one, such as
-    /// 0.1.2-20240321); the requirements between them follow.
-    #[arg(long, value_name = "VERSION")]
-    pub version: Option<String>,
-    /// Do everything except upload; needs no credentials and no feed.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Keep the work dir (the source with the rewrite committed) and print its path.
-    #[arg(long)]
-    pub keep: bool,
+    #[command(flatten)]
+    pub common: publish::Common,
     /// Skip building the host's members that depend on the crates against them.
     #[arg(long)]
     pub no_consumer_check: bool,
@@ -76,7 +68,7 @@ impl PublishRedist {
         if rev.is_empty() || rev.starts_with('-') || rev.contains(char::is_whitespace) {
             bail!("`--rev {rev}` is not a commit SHA or a tag");
         }
-        if let Some(version) = &self.version {
+        if let Some(version) = &self.common.version {
             check_version(version, "--version")?;
         }
         let crates = match self.crates.is_empty() {
@@ -97,9 +89,7 @@ impl PublishRedist {
             task: "publish-redist",
             registry: &registry,
             git: &git,
-            version: self.version.as_deref(),
-            keep: self.keep,
-            dry_run: self.dry_run,
+            common: &self.common,
             consumers: consumers.as_deref(),
             allow_unchecked_consumers: self.allow_unchecked_consumers,
         };
@@ -124,7 +114,7 @@ impl PublishRedist {
         let planned_at = Instant::now();
         let ws = Workspace::read(&src, registry)
             .with_context(|| format!("reading the workspace of {repo} at {rev}"))?;
-        let plan = workspace::plan(&ws, crates, &registry.name, self.version.as_deref(), None)
+        let plan = workspace::plan(&ws, crates, &registry.name, self.common.version.as_deref(), None)
             .with_context(|| format!("{repo} at {rev}"))?;
         Ok(Prepared {
             ws,

@@ -22,13 +22,26 @@ use crate::git::Git;
 use crate::workdir::WorkDir;
 use crate::{gha, interrupt};
 
+/// The flags both publish tasks take.
+#[derive(clap::Args)]
+pub struct Common {
+    /// Publish every crate under this version, such as 0.1.2-20240321; the requirements
+    /// between them follow.
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Do everything except upload; needs no credentials and no feed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the work dir (the source with the rewrite committed) and print its path.
+    #[arg(long)]
+    pub keep: bool,
+}
+
 pub struct Settings<'a> {
     pub task: &'static str,
     pub registry: &'a Registry,
     pub git: &'a Git,
-    pub version: Option<&'a str>,
-    pub keep: bool,
-    pub dry_run: bool,
+    pub common: &'a Common,
     /// The host whose members are built against the crates.
     pub consumers: Option<&'a Utf8Path>,
     pub allow_unchecked_consumers: bool,
@@ -52,12 +65,13 @@ pub struct Prepared {
 pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prepared>) -> anyhow::Result<()> {
     let started = Instant::now();
     let name = settings.task;
-    let work_dir = WorkDir::create(name, settings.keep)?;
+    let keep = settings.common.keep;
+    let work_dir = WorkDir::create(name, keep)?;
     let work = work_dir.path().to_owned();
-    if settings.keep {
+    if keep {
         eprintln!("{name}: work dir {work} (kept: --keep)");
     }
-    let engine = Engine::new(name, settings.registry, &work, settings.dry_run);
+    let engine = Engine::new(name, settings.registry, &work, settings.common.dry_run);
     let mut prepared = prepare(&engine)?;
     for krate in &mut prepared.plan.crates {
         check_version(&krate.version, &format!("the version of {}", krate.name))?;
@@ -70,7 +84,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     commit_rewrite(&engine, settings, &prepared)?;
     let Prepared { ws, plan, source, .. } = &mut prepared;
     run_stages(&engine, settings, &ws.root, source, &mut plan.crates)?;
-    if settings.keep {
+    if keep {
         eprintln!("{name}: kept the work dir {work}");
     }
     engine.done(started);
@@ -83,7 +97,7 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
     let rewrite = manifest::Rewrite {
         registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
         pins: &prepared.plan.pins(),
-        package_version: settings.version,
+        package_version: settings.common.version.as_deref(),
         requirement: prepared.requirement,
     };
     let changed = prepared.ws.rewrite(&rewrite)?;
