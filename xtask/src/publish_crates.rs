@@ -10,7 +10,7 @@ use crate::feeds::{self, Registry};
 use crate::git::Git;
 use crate::publish::manifest::Requirement;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{self, Engine, Prepared, check_version, compare};
+use crate::publish::{self, Engine, Prepared, compare};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
@@ -50,9 +50,6 @@ pub struct Publish {
 
 impl Publish {
     pub fn run(self) -> anyhow::Result<()> {
-        if let Some(version) = &self.common.version {
-            check_version(version, "--version")?;
-        }
         let (config, crates_io) = (feeds::CONFIG_PATH, feeds::CRATES_IO);
         let registry = match self.registry.as_str() {
             feeds::CRATES_IO => Registry::crates_io(),

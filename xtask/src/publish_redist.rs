@@ -9,7 +9,7 @@ use toml_edit::Item;
 use crate::feeds;
 use crate::git::Git;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{self, Engine, Prepared, check_version, manifest};
+use crate::publish::{self, Engine, Prepared, manifest};
 use crate::toml_file;
 
 /// Republish the pinned rust-vmm mshv crates to the redist feed.
@@ -67,9 +67,6 @@ impl PublishRedist {
         let rev = or_default(&self.rev, "rev")?;
         if rev.is_empty() || rev.starts_with('-') || rev.contains(char::is_whitespace) {
             bail!("`--rev {rev}` is not a commit SHA or a tag");
-        }
-        if let Some(version) = &self.common.version {
-            check_version(version, "--version")?;
         }
         let crates = match self.crates.is_empty() {
             false => Some(self.crates.clone()),

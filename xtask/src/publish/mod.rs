@@ -65,6 +65,9 @@ pub struct Prepared {
 pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prepared>) -> anyhow::Result<()> {
     let started = Instant::now();
     let name = settings.task;
+    if let Some(version) = &settings.common.version {
+        check_version(version, "--version")?;
+    }
     let keep = settings.common.keep;
     let work_dir = WorkDir::create(name, keep)?;
     let work = work_dir.path().to_owned();
@@ -300,7 +303,7 @@ pub fn manifest_dir(flag: &str, path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> 
 
 /// A semver version that makes a new version: cargo and the feeds ignore build
 /// metadata (`+build`) when comparing versions.
-pub fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
+fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
     if let Some((base, _)) = version.split_once('+') {
         bail!(
             "{what} `{version}` has build metadata (`+…`), which does not make a new version: the feed \
