@@ -117,7 +117,6 @@ impl Publish {
             plan,
             planned_at: Instant::now(),
             requirement: if version.is_some() { Requirement::KeepOperator } else { Requirement::Keep },
-            commit_message: format!("Publish to {} (cargo xtask publish)", registry.name),
             source: format!("the workspace at {root}"),
             commits: Some((commit.to_owned(), copied)),
         })

@@ -118,10 +118,6 @@ impl PublishRedist {
             plan,
             planned_at,
             requirement: manifest::Requirement::Exact,
-            commit_message: format!(
-                "Publish to {} (cargo xtask publish-redist)\n\nSource: {repo} {}",
-                registry.name, fetched.commit
-            ),
             source: format!("{repo} at `{commit}`"),
             commits: None,
         })

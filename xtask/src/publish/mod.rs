@@ -54,8 +54,7 @@ pub struct Prepared {
     pub plan: workspace::Plan,
     pub planned_at: Instant,
     pub requirement: manifest::Requirement,
-    pub commit_message: String,
-    /// Where the crates come from, for the report.
+    /// Where the crates come from, for the report and the rewrite's commit.
     pub source: String,
     /// publish: the user's commit and the copy's, to say when the packages name another.
     pub commits: Option<(String, String)>,
@@ -106,7 +105,11 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
     let changed = prepared.ws.rewrite(&rewrite)?;
     if changed {
         let diff = git.diff(src)?;
-        git.commit_all(src, &prepared.commit_message)?;
+        let message = format!(
+            "Publish to {} (cargo xtask {})\n\nSource: {}",
+            registry.name, engine.task, prepared.source
+        );
+        git.commit_all(src, &message)?;
         if !diff.is_empty() {
             gha::group(&format!("{}: the manifest diff", engine.task), || print!("{diff}"));
         }
@@ -180,21 +183,18 @@ fn run_stages(
 fn compare(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     compare::check_file_sets(crates)?;
     let t = Instant::now();
-    let wanted: Vec<(&str, &str)> = crates
-        .iter()
-        .filter(|c| c.outcome == Outcome::InFeed)
-        .map(|c| (c.name.as_str(), c.version.as_str()))
-        .collect();
-    if wanted.is_empty() {
+    let in_feed: Vec<&mut CratePlan> = crates.iter_mut().filter(|c| c.outcome == Outcome::InFeed).collect();
+    if in_feed.is_empty() {
         return Ok(());
     }
+    let wanted: Vec<(&str, &str)> = in_feed.iter().map(|c| (c.name.as_str(), c.version.as_str())).collect();
     let feed_dir = compare::feed_sources(engine, &wanted)?;
     // Packaged against the run's empty index, which stands for the feed.
     let empty_index = crate::git::file_url(&engine.work.join("empty-index"));
     let index =
         (!engine.registry.is_crates_io()).then_some((empty_index.as_str(), engine.registry.index.as_str()));
     let (mut problems, mut same) = (Vec::new(), Vec::new());
-    for krate in crates.iter_mut().filter(|c| c.outcome == Outcome::InFeed) {
+    for krate in in_feed {
         let (name, version) = (&krate.name, &krate.version);
         let differences =
             compare::differences(&krate.packaged, &feed_dir.join(format!("{name}-{version}")), index)?;
