@@ -53,11 +53,11 @@ impl Publish {
         let (config, crates_io) = (feeds::CONFIG_PATH, feeds::CRATES_IO);
         let registry = match self.registry.as_str() {
             feeds::CRATES_IO => Registry::crates_io(),
-            name => feeds::select(&[name.to_owned()])
-                .with_context(|| {
-                    format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io")
-                })?
-                .remove(0),
+            name => {
+                let hint =
+                    format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io");
+                feeds::select(&[name.to_owned()]).context(hint)?.remove(0)
+            }
         };
         let root = match &self.manifest_path {
             Some(path) => publish::manifest_dir("--manifest-path", path)?,

@@ -61,7 +61,7 @@ impl PublishRedist {
         let missing = |what: &str| format!("[workspace.metadata.publish-redist] in {path} has no {what}");
         let or_default = |flag: &Option<String>, key: &str| {
             let value = default(key).and_then(Item::as_str).map(str::to_owned);
-            flag.clone().or(value).with_context(|| missing(&format!("`{key}` string")))
+            flag.clone().or(value).context(missing(&format!("`{key}` string")))
         };
         let repo = source_location(&or_default(&self.repo, "repo")?)?;
         let rev = or_default(&self.rev, "rev")?;
@@ -74,7 +74,7 @@ impl PublishRedist {
                 .and_then(Item::as_array)
                 .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect()),
         };
-        let crates = crates.with_context(|| missing("`crates` list of strings"))?;
+        let crates = crates.context(missing("`crates` list of strings"))?;
         let registry = feeds::select(&[or_default(&self.registry, "registry")?])?.remove(0);
         let consumers = match (&self.consumers, self.no_consumer_check) {
             (_, true) => None,
@@ -109,10 +109,10 @@ impl PublishRedist {
         let (commit, size) = (&fetched.commit[..fetched.commit.len().min(12)], human(fetched.bytes));
         engine.stage("fetch", &format!("{repo} at {rev}{note}: commit {commit}, {size} fetched"), t);
         let planned_at = Instant::now();
-        let ws = Workspace::read(&src, registry)
-            .with_context(|| format!("reading the workspace of {repo} at {rev}"))?;
+        let ws =
+            Workspace::read(&src, registry).context(format!("reading the workspace of {repo} at {rev}"))?;
         let plan = workspace::plan(&ws, crates, &registry.name, self.common.version.as_deref(), None)
-            .with_context(|| format!("{repo} at {rev}"))?;
+            .context(format!("{repo} at {rev}"))?;
         Ok(Prepared {
             ws,
             plan,
@@ -133,7 +133,7 @@ fn source_location(repo: &str) -> anyhow::Result<String> {
     if repo.contains("://") || !path.exists() {
         return Ok(repo.to_owned());
     }
-    let absolute = std::fs::canonicalize(path).with_context(|| format!("cannot make {repo} absolute"))?;
+    let absolute = std::fs::canonicalize(path).context(format!("cannot make {repo} absolute"))?;
     Ok(absolute.to_string_lossy().into_owned())
 }
 

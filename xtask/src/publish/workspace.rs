@@ -37,7 +37,7 @@ impl Workspace {
         if !feed.is_crates_io() {
             program = program.env(&feed.env_var("index"), &feed.index);
         }
-        let out = program.output().with_context(|| format!("cargo cannot read the workspace at {root}"))?;
+        let out = program.output().context(format!("cargo cannot read the workspace at {root}"))?;
         let metadata = json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?;
         let workspace_root = Utf8Path::new(text(&metadata, "workspace_root"));
         if workspace_root.canonicalize_utf8().ok() != root.canonicalize_utf8().ok() {
@@ -65,7 +65,7 @@ impl Workspace {
         let mut files = Vec::new();
         for dir in dirs {
             let path = self.root.join(dir).join("Cargo.toml");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+            let text = std::fs::read_to_string(&path).context(format!("cannot read {path}"))?;
             let selected = self.members.iter().any(|m| m.dir == dir && pin(m).is_some());
             files.push((path, self.origin.join(dir).join("Cargo.toml"), selected, text));
         }
@@ -89,7 +89,7 @@ impl Workspace {
             .collect();
         let lock = self.root.join("Cargo.lock");
         if !moved.is_empty() && lock.is_file() {
-            let before = std::fs::read_to_string(&lock).with_context(|| format!("cannot read {lock}"))?;
+            let before = std::fs::read_to_string(&lock).context(format!("cannot read {lock}"))?;
             write(&lock, &before, manifest::rewrite_lock(&lock, &before, &moved)?)?;
         }
         Ok(changed)
@@ -167,10 +167,7 @@ fn dependency(dep: &Value, root: &Utf8Path) -> Dep {
 
 /// `path` relative to `root`, `/`-separated, when inside it.
 fn relative(root: &Utf8Path, path: &Utf8Path) -> String {
-    match path.strip_prefix(root) {
-        Ok(inside) => inside.components().map(|c| c.as_str()).collect::<Vec<_>>().join("/"),
-        Err(_) => path.to_string(),
-    }
+    path.strip_prefix(root).map_or_else(|_| path.to_string(), |inside| inside.as_str().replace('\\', "/"))
 }
 
 /// The crates to publish, each after the crates it depends on (`dir` relative to the
