@@ -8,8 +8,9 @@ use camino::Utf8Path;
 
 use crate::feeds::{self, Registry};
 use crate::git::Git;
+use crate::publish::manifest::Requirement;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{self, Engine, Prepared, check_version, compare, manifest};
+use crate::publish::{self, Engine, Prepared, compare};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
@@ -37,18 +38,11 @@ pub struct Publish {
     /// Leave this crate out (repeatable).
     #[arg(long, value_name = "NAME")]
     pub exclude: Vec<String>,
-    /// Publish every selected crate under this version; requirements between them keep their operator.
-    #[arg(long, value_name = "VERSION")]
-    pub version: Option<String>,
-    /// Do everything except upload; needs no credentials and no feed.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub common: publish::Common,
     /// Publish uncommitted changes too (as `cargo publish --allow-dirty`).
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Keep the work dir (the copy with the rewrite committed) and print its path.
-    #[arg(long)]
-    pub keep: bool,
     /// The root manifest of the workspace to publish [default: the repository's].
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<camino::Utf8PathBuf>,
@@ -56,16 +50,14 @@ pub struct Publish {
 
 impl Publish {
     pub fn run(self) -> anyhow::Result<()> {
-        if let Some(version) = &self.version {
-            check_version(version, "--version")?;
-        }
-        let registry = if self.registry == feeds::CRATES_IO {
-            Registry::crates_io()
-        } else {
-            let (name, config, crates_io) = (&self.registry, feeds::CONFIG_PATH, feeds::CRATES_IO);
-            let hint =
-                || format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io");
-            feeds::select(std::slice::from_ref(name)).with_context(hint)?.remove(0)
+        let (config, crates_io) = (feeds::CONFIG_PATH, feeds::CRATES_IO);
+        let registry = match self.registry.as_str() {
+            feeds::CRATES_IO => Registry::crates_io(),
+            name => {
+                let hint =
+                    format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io");
+                feeds::select(&[name.to_owned()]).context(hint)?.remove(0)
+            }
         };
         let root = match &self.manifest_path {
             Some(path) => publish::manifest_dir("--manifest-path", path)?,
@@ -90,9 +82,7 @@ impl Publish {
             task: "publish",
             registry: &registry,
             git: &git,
-            version: self.version.as_deref(),
-            keep: self.keep,
-            dry_run: self.dry_run,
+            common: &self.common,
             consumers: None,
             allow_unchecked_consumers: false,
         };
@@ -110,26 +100,23 @@ impl Publish {
     ) -> anyhow::Result<Prepared> {
         let (t, registry) = (Instant::now(), engine.registry);
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
-        let version = self.version.as_deref();
-        let plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
-        let names: Vec<&str> = plan.order.iter().map(|&i| ws.members[i].name.as_str()).collect();
-        let listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
+        let version = self.common.version.as_deref();
+        let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
+        let names: Vec<&str> = plan.crates.iter().map(|c| c.name.as_str()).collect();
+        let mut listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
+        for krate in &mut plan.crates {
+            krate.listed = listed.remove(&krate.name);
+        }
         let repo = engine.work.join("src");
         let copied = git.copy_repository(top, &repo, self.allow_dirty)?;
         let src = if prefix.is_empty() { repo } else { repo.join(prefix) };
         let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
         engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);
         Ok(Prepared {
-            ws: Workspace { root: src.clone(), ..ws },
-            src,
+            ws: Workspace { root: src, ..ws },
             plan,
             planned_at: Instant::now(),
-            listed,
-            requirement: match version {
-                Some(_) => manifest::Requirement::KeepOperator,
-                None => manifest::Requirement::Keep,
-            },
-            commit_message: format!("Publish to {} (cargo xtask publish)", registry.name),
+            requirement: if version.is_some() { Requirement::KeepOperator } else { Requirement::Keep },
             source: format!("the workspace at {root}"),
             commits: Some((commit.to_owned(), copied)),
         })

@@ -9,7 +9,7 @@ use toml_edit::Item;
 use crate::feeds;
 use crate::git::Git;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{self, Engine, Prepared, check_version, manifest};
+use crate::publish::{self, Engine, Prepared, manifest};
 use crate::toml_file;
 
 /// Republish the pinned rust-vmm mshv crates to the redist feed.
@@ -36,16 +36,8 @@ pub struct PublishRedist {
     /// A crate to publish (repeatable; replaces the default list).
     #[arg(long = "crate", value_name = "NAME")]
     pub crates: Vec<String>,
-    /// Publish every crate under this version (a newer rev needs a new one, such as
-    /// 0.1.2-20240321); the requirements between them follow.
-    #[arg(long, value_name = "VERSION")]
-    pub version: Option<String>,
-    /// Do everything except upload; needs no credentials and no feed.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Keep the work dir (the source with the rewrite committed) and print its path.
-    #[arg(long)]
-    pub keep: bool,
+    #[command(flatten)]
+    pub common: publish::Common,
     /// Skip building the host's members that depend on the crates against them.
     #[arg(long)]
     pub no_consumer_check: bool,
@@ -63,36 +55,26 @@ impl PublishRedist {
     pub fn run(self) -> anyhow::Result<()> {
         let path = crate::project_root().join("xtask").join("Cargo.toml");
         let doc = toml_file::read(&path)?;
-        let table = "[workspace.metadata.publish-redist]";
-        let defaults = doc
-            .get("workspace")
-            .and_then(|w| w.get("metadata"))
-            .and_then(|m| m.get("publish-redist"))
-            .with_context(|| format!("{path} has no {table} table"))?;
-        let or_default = |flag: &Option<String>, key: &str| match flag {
-            Some(value) => Ok(value.clone()),
-            None => defaults
-                .get(key)
-                .and_then(Item::as_str)
-                .map(str::to_owned)
-                .with_context(|| format!("{table} in {path} has no `{key}` string")),
+        let defaults =
+            doc.get("workspace").and_then(|w| w.get("metadata")).and_then(|m| m.get("publish-redist"));
+        let default = |key: &str| defaults.and_then(|d| d.get(key));
+        let missing = |what: &str| format!("[workspace.metadata.publish-redist] in {path} has no {what}");
+        let or_default = |flag: &Option<String>, key: &str| {
+            let value = default(key).and_then(Item::as_str).map(str::to_owned);
+            flag.clone().or(value).context(missing(&format!("`{key}` string")))
         };
         let repo = source_location(&or_default(&self.repo, "repo")?)?;
         let rev = or_default(&self.rev, "rev")?;
         if rev.is_empty() || rev.starts_with('-') || rev.contains(char::is_whitespace) {
             bail!("`--rev {rev}` is not a commit SHA or a tag");
         }
-        if let Some(version) = &self.version {
-            check_version(version, "--version")?;
-        }
         let crates = match self.crates.is_empty() {
-            false => self.crates.clone(),
-            true => defaults
-                .get("crates")
+            false => Some(self.crates.clone()),
+            true => default("crates")
                 .and_then(Item::as_array)
-                .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
-                .with_context(|| format!("{table} in {path} has no `crates` list of strings"))?,
+                .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect()),
         };
+        let crates = crates.context(missing("`crates` list of strings"))?;
         let registry = feeds::select(&[or_default(&self.registry, "registry")?])?.remove(0);
         let consumers = match (&self.consumers, self.no_consumer_check) {
             (_, true) => None,
@@ -104,9 +86,7 @@ impl PublishRedist {
             task: "publish-redist",
             registry: &registry,
             git: &git,
-            version: self.version.as_deref(),
-            keep: self.keep,
-            dry_run: self.dry_run,
+            common: &self.common,
             consumers: consumers.as_deref(),
             allow_unchecked_consumers: self.allow_unchecked_consumers,
         };
@@ -129,21 +109,15 @@ impl PublishRedist {
         let (commit, size) = (&fetched.commit[..fetched.commit.len().min(12)], human(fetched.bytes));
         engine.stage("fetch", &format!("{repo} at {rev}{note}: commit {commit}, {size} fetched"), t);
         let planned_at = Instant::now();
-        let ws = Workspace::read(&src, registry)
-            .with_context(|| format!("reading the workspace of {repo} at {rev}"))?;
-        let plan = workspace::plan(&ws, crates, &registry.name, self.version.as_deref(), None)
-            .with_context(|| format!("{repo} at {rev}"))?;
+        let ws =
+            Workspace::read(&src, registry).context(format!("reading the workspace of {repo} at {rev}"))?;
+        let plan = workspace::plan(&ws, crates, &registry.name, self.common.version.as_deref(), None)
+            .context(format!("{repo} at {rev}"))?;
         Ok(Prepared {
-            src,
             ws,
             plan,
             planned_at,
-            listed: Default::default(),
             requirement: manifest::Requirement::Exact,
-            commit_message: format!(
-                "Publish to {} (cargo xtask publish-redist)\n\nSource: {repo} {}",
-                registry.name, fetched.commit
-            ),
             source: format!("{repo} at `{commit}`"),
             commits: None,
         })
@@ -159,7 +133,7 @@ fn source_location(repo: &str) -> anyhow::Result<String> {
     if repo.contains("://") || !path.exists() {
         return Ok(repo.to_owned());
     }
-    let absolute = std::fs::canonicalize(path).with_context(|| format!("cannot make {repo} absolute"))?;
+    let absolute = std::fs::canonicalize(path).context(format!("cannot make {repo} absolute"))?;
     Ok(absolute.to_string_lossy().into_owned())
 }
 

@@ -150,7 +150,8 @@ fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyho
     let mut wants = Vec::new();
     for member in &ws.members {
         for krate in crates.iter().filter(|c| ws.depends_on(member, &c.name, feed)) {
-            let req = member.deps.iter().find(|d| d.package == krate.name).map(|d| d.req.clone());
+            let req =
+                member.deps.iter().find(|d| d.package == krate.name).and_then(|d| d.requirement.clone());
             wants.push((member.name.clone(), krate, req.unwrap_or_default()));
         }
     }

@@ -3,15 +3,16 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, InlineTable, Item, Key, RawString, TableLike, Value};
 
 use crate::toml_file;
 
 /// The kind of a dependency table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
+    #[default]
     Normal,
     Build,
     Dev,
@@ -19,22 +20,41 @@ pub enum Kind {
     Workspace,
 }
 
-#[derive(Clone)]
+/// A dependency as a manifest writes it or `cargo metadata` reads it.
+#[derive(Clone, Default)]
 pub struct Dep {
     pub kind: Kind,
+    /// `rename`, else the package.
     pub key: String,
-    /// `package = "…"`, else the key.
     pub package: String,
+    /// Relative to the workspace root when inside it (`cargo metadata`).
     pub path: Option<String>,
     pub requirement: Option<String>,
-    /// `workspace = true`: inherited from `[workspace.dependencies]`.
+    /// `workspace = true`: inherited from `[workspace.dependencies]` (the manifest only).
     pub inherited: bool,
+    /// The `cfg` of a `[target]` table (`cargo metadata` only, as the two below).
+    pub target: Option<String>,
+    /// The index URL; None for crates.io or a path-only dependency.
+    pub registry: Option<String>,
+    pub source: Option<String>,
 }
 
 impl Dep {
     /// Whether `cargo publish` keeps it: it drops path dev-dependencies with no version.
     pub fn published(&self) -> bool {
         self.kind != Kind::Dev || self.requirement.is_some() || self.path.is_none()
+    }
+
+    pub fn table(&self) -> String {
+        let table = match self.kind {
+            Kind::Build => "build-dependencies",
+            Kind::Dev => "dev-dependencies",
+            _ => "dependencies",
+        };
+        match &self.target {
+            Some(cfg) => format!("target.'{cfg}'.{table}"),
+            None => table.to_owned(),
+        }
     }
 }
 
@@ -85,6 +105,7 @@ fn describe(kind: Kind, key: &str, item: &Item) -> Dep {
         // A bare string is a version requirement.
         requirement: item.as_str().or_else(|| get("version").and_then(Item::as_str)).map(str::to_owned),
         inherited: get("workspace").and_then(Item::as_bool) == Some(true),
+        ..Dep::default()
     }
 }
 
@@ -244,52 +265,11 @@ fn set_package_version(package: &mut dyn TableLike, version: &str) {
     }
 }
 
-/// Rewrites the manifests at `root` (`origin` in messages) given as (dir, whether
-/// published), the root's first, and a committed `Cargo.lock` for the crates
-/// `moved` (name, old version, new version). Returns whether anything changed.
-pub fn rewrite_workspace(
-    root: &Utf8Path,
-    origin: &Utf8Path,
-    manifests: &[(String, bool)],
-    moved: &[(&str, &str, &str)],
-    rewrite: &Rewrite,
-) -> anyhow::Result<bool> {
-    let mut files = Vec::new();
-    for (dir, selected) in manifests {
-        let path = root.join(dir).join("Cargo.toml");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        files.push((path, origin.join(dir).join("Cargo.toml"), *selected, text));
-    }
-    let root_needs = root_needs(&files)?;
-    let mut changed = false;
-    for (path, shown, selected, before) in &files {
-        let this =
-            Rewrite { package_version: if *selected { rewrite.package_version } else { None }, ..*rewrite };
-        let after = self::rewrite(shown, before, &this, &root_needs)?;
-        if after != *before {
-            toml_file::write_atomic(path, &after)?;
-            changed = true;
-        }
-    }
-    // Cargo would rewrite a stale lock while packaging, and a lock that is a file of
-    // a package then counts as an uncommitted change, which `cargo package` refuses.
-    let lock = root.join("Cargo.lock");
-    if !moved.is_empty() && lock.is_file() {
-        let before = std::fs::read_to_string(&lock).with_context(|| format!("cannot read {lock}"))?;
-        let after = rewrite_lock(&lock, &before, moved)?;
-        if after != before {
-            toml_file::write_atomic(&lock, &after)?;
-            changed = true;
-        }
-    }
-    Ok(changed)
-}
-
 /// The keys of `[workspace.dependencies]` a crate to publish inherits as a normal or
 /// build dependency, which alone may get a version; an error when such a path-only
 /// entry is also inherited as a dev-dependency, which cargo would then publish.
 /// `files`: (path, shown path, selected, text), the root's first.
-fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow::Result<BTreeSet<String>> {
+pub fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow::Result<BTreeSet<String>> {
     let (mut needs, mut dev) = (BTreeSet::new(), Vec::new());
     for (_, shown, _, text) in files.iter().filter(|f| f.2) {
         for dep in dependencies(shown, text)?.into_iter().filter(|d| d.inherited) {

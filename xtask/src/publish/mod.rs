@@ -11,7 +11,6 @@ pub mod workspace;
 
 pub use engine::{CratePlan, Engine, Outcome, feed_error};
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -23,29 +22,39 @@ use crate::git::Git;
 use crate::workdir::WorkDir;
 use crate::{gha, interrupt};
 
+/// The flags both publish tasks take.
+#[derive(clap::Args)]
+pub struct Common {
+    /// Publish every crate under this version, such as 0.1.2-20240321; the requirements
+    /// between them follow.
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Do everything except upload; needs no credentials and no feed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the work dir (the source with the rewrite committed) and print its path.
+    #[arg(long)]
+    pub keep: bool,
+}
+
 pub struct Settings<'a> {
     pub task: &'static str,
     pub registry: &'a Registry,
     pub git: &'a Git,
-    pub version: Option<&'a str>,
-    pub keep: bool,
-    pub dry_run: bool,
+    pub common: &'a Common,
     /// The host whose members are built against the crates.
     pub consumers: Option<&'a Utf8Path>,
     pub allow_unchecked_consumers: bool,
 }
 
-/// A task's work copy, made in the engine's work dir, and the plan for it.
+/// A task's work copy (`ws.root`, in the engine's work dir) and the plan for it.
 pub struct Prepared {
-    pub src: Utf8PathBuf,
     pub ws: workspace::Workspace,
+    /// Its crates' `listed` set by the task.
     pub plan: workspace::Plan,
     pub planned_at: Instant,
-    /// See [`CratePlan::listed`].
-    pub listed: BTreeMap<String, BTreeSet<String>>,
     pub requirement: manifest::Requirement,
-    pub commit_message: String,
-    /// Where the crates come from, for the report.
+    /// Where the crates come from, for the report and the rewrite's commit.
     pub source: String,
     /// publish: the user's commit and the copy's, to say when the packages name another.
     pub commits: Option<(String, String)>,
@@ -55,64 +64,52 @@ pub struct Prepared {
 pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prepared>) -> anyhow::Result<()> {
     let started = Instant::now();
     let name = settings.task;
-    let work_dir = WorkDir::create(name, settings.keep)?;
+    if let Some(version) = &settings.common.version {
+        check_version(version, "--version")?;
+    }
+    let keep = settings.common.keep;
+    let work_dir = WorkDir::create(name, keep)?;
     let work = work_dir.path().to_owned();
-    if settings.keep {
+    if keep {
         eprintln!("{name}: work dir {work} (kept: --keep)");
     }
-    let engine = Engine::new(name, settings.registry, &work, settings.dry_run);
+    let engine = Engine::new(name, settings.registry, &work, settings.common.dry_run);
     let mut prepared = prepare(&engine)?;
-    let mut crates = crate_plans(&engine, &mut prepared)?;
+    for krate in &mut prepared.plan.crates {
+        check_version(&krate.version, &format!("the version of {}", krate.name))?;
+        krate.dir = prepared.ws.root.join(&krate.dir);
+    }
+    let list: Vec<String> =
+        prepared.plan.crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+    let what = format!("{} to {}", list.join(", then "), settings.registry.name);
+    engine.stage("plan", &what, prepared.planned_at);
     commit_rewrite(&engine, settings, &prepared)?;
-    run_stages(&engine, settings, &prepared, &mut crates)?;
-    if settings.keep {
+    let Prepared { ws, plan, source, .. } = &mut prepared;
+    run_stages(&engine, settings, &ws.root, source, &mut plan.crates)?;
+    if keep {
         eprintln!("{name}: kept the work dir {work}");
     }
     engine.done(started);
     Ok(())
 }
 
-/// The crates of the plan in publish order, each version checked.
-fn crate_plans(engine: &Engine, prepared: &mut Prepared) -> anyhow::Result<Vec<CratePlan>> {
-    let (ws, plan, src) = (&prepared.ws, &prepared.plan, &prepared.src);
-    let mut crates = Vec::new();
-    for &i in &plan.order {
-        let member = &ws.members[i];
-        let version =
-            manifest::pinned(&plan.pins, &member.name).expect("the plan pins its crates").to_owned();
-        check_version(&version, &format!("the version of {}", member.name))?;
-        crates.push(CratePlan {
-            name: member.name.clone(),
-            version,
-            dir: if member.dir.is_empty() { src.to_owned() } else { src.join(&member.dir) },
-            is_dependency: plan.edges.iter().any(|(_, dependency)| *dependency == member.name),
-            packaged: Utf8PathBuf::new(),
-            listed: prepared.listed.remove(&member.name),
-            outcome: Outcome::Planned,
-        });
-    }
-    let list: Vec<String> = crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
-    engine.stage(
-        "plan",
-        &format!("{} to {}", list.join(", then "), engine.registry.name),
-        prepared.planned_at,
-    );
-    Ok(crates)
-}
-
 /// Rewrites the manifests for the plan, shows the diff and commits it.
 fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> anyhow::Result<()> {
-    let (t, git, src, registry) = (Instant::now(), settings.git, &prepared.src, settings.registry);
+    let (t, git, src, registry) = (Instant::now(), settings.git, &prepared.ws.root, settings.registry);
     let rewrite = manifest::Rewrite {
         registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
-        pins: &prepared.plan.pins,
-        package_version: settings.version,
+        pins: &prepared.plan.pins(),
+        package_version: settings.common.version.as_deref(),
         requirement: prepared.requirement,
     };
-    let changed = prepared.ws.rewrite(&prepared.plan, &rewrite)?;
+    let changed = prepared.ws.rewrite(&rewrite)?;
     if changed {
         let diff = git.diff(src)?;
-        git.commit_all(src, &prepared.commit_message)?;
+        let message = format!(
+            "Publish to {} (cargo xtask {})\n\nSource: {}",
+            registry.name, engine.task, prepared.source
+        );
+        git.commit_all(src, &message)?;
         if !diff.is_empty() {
             gha::group(&format!("{}: the manifest diff", engine.task), || print!("{diff}"));
         }
@@ -144,7 +141,8 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 fn run_stages(
     engine: &Engine,
     settings: &Settings,
-    prepared: &Prepared,
+    src: &Utf8Path,
+    source: &str,
     crates: &mut [CratePlan],
 ) -> anyhow::Result<()> {
     let dry_run = engine.dry_run;
@@ -159,7 +157,7 @@ fn run_stages(
             engine.stage("check", &what, t);
         }
         let t = Instant::now();
-        package::package_all(engine, &prepared.src, crates)?;
+        package::package_all(engine, src, crates)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
         if let Some(host) = settings.consumers {
@@ -168,17 +166,15 @@ fn run_stages(
         }
         compare(engine, crates)?;
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
-            if dry_run {
-                krate.outcome = Outcome::WouldPublish;
-                continue;
+            if !dry_run {
+                interrupt::check()?;
+                publish_one(engine, &krate.name, &krate.version, &krate.dir)?;
             }
-            interrupt::check()?;
-            publish_one(engine, &krate.name, &krate.version, &krate.dir)?;
-            krate.outcome = Outcome::Published;
+            krate.outcome = if dry_run { Outcome::WouldPublish } else { Outcome::Published };
         }
         anyhow::Ok(())
     })();
-    report(engine, crates, &prepared.source);
+    report(engine, crates, source);
     result
 }
 
@@ -187,21 +183,18 @@ fn run_stages(
 fn compare(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     compare::check_file_sets(crates)?;
     let t = Instant::now();
-    let wanted: Vec<(&str, &str)> = crates
-        .iter()
-        .filter(|c| c.outcome == Outcome::InFeed)
-        .map(|c| (c.name.as_str(), c.version.as_str()))
-        .collect();
-    if wanted.is_empty() {
+    let in_feed: Vec<&mut CratePlan> = crates.iter_mut().filter(|c| c.outcome == Outcome::InFeed).collect();
+    if in_feed.is_empty() {
         return Ok(());
     }
+    let wanted: Vec<(&str, &str)> = in_feed.iter().map(|c| (c.name.as_str(), c.version.as_str())).collect();
     let feed_dir = compare::feed_sources(engine, &wanted)?;
     // Packaged against the run's empty index, which stands for the feed.
     let empty_index = crate::git::file_url(&engine.work.join("empty-index"));
     let index =
         (!engine.registry.is_crates_io()).then_some((empty_index.as_str(), engine.registry.index.as_str()));
     let (mut problems, mut same) = (Vec::new(), Vec::new());
-    for krate in crates.iter_mut().filter(|c| c.outcome == Outcome::InFeed) {
+    for krate in in_feed {
         let (name, version) = (&krate.name, &krate.version);
         let differences =
             compare::differences(&krate.packaged, &feed_dir.join(format!("{name}-{version}")), index)?;
@@ -226,11 +219,8 @@ fn compare(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
             problems.join("\n")
         );
     }
-    engine.stage(
-        "compare",
-        &format!("{} already in {}, identical", same.join(", "), engine.registry.name),
-        t,
-    );
+    let what = format!("{} already in {}, identical", same.join(", "), engine.registry.name);
+    engine.stage("compare", &what, t);
     Ok(())
 }
 
@@ -313,7 +303,7 @@ pub fn manifest_dir(flag: &str, path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> 
 
 /// A semver version that makes a new version: cargo and the feeds ignore build
 /// metadata (`+build`) when comparing versions.
-pub fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
+fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
     if let Some((base, _)) = version.split_once('+') {
         bail!(
             "{what} `{version}` has build metadata (`+…`), which does not make a new version: the feed \
