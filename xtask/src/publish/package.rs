@@ -123,7 +123,7 @@ fn registry_dependencies(
         for dep in items(node.get("deps")) {
             let built = items(dep.get("dep_kinds"))
                 .iter()
-                .any(|k| text(k, "kind") != "dev" && k.get("target") == Some(&json::Value::Null));
+                .any(|k| text(k, "kind") != "dev" && k.get("target") == Some(&json::Value::Scalar));
             if built && local(text(dep, "pkg")).is_none() {
                 specs.push(text(dep, "pkg").to_owned());
             }
