@@ -113,27 +113,6 @@ impl Git {
         }
     }
 
-    /// A new git work tree at `dest` holding, committed, what cargo would package from
-    /// the work tree at `repo` (tracked and untracked but not ignored files).
-    pub fn snapshot(&self, repo: &Utf8Path, dest: &Utf8Path) -> anyhow::Result<()> {
-        let listed =
-            self.run(repo, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]).with_context(
-                || format!("cannot list the files of {repo} with git: publishing works from a git checkout"),
-            )?;
-        self.init(dest, &[])?;
-        for relative in listed.split('\0').filter(|p| !p.is_empty()) {
-            let (from, to) = (repo.join(relative), dest.join(relative));
-            // Listed but deleted in the work tree: not packaged.
-            if from.is_file() {
-                std::fs::create_dir_all(to.parent().unwrap_or(dest))
-                    .with_context(|| format!("cannot create {to}"))?;
-                std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
-            }
-        }
-        self.run(dest, &["add", "-A"])?;
-        self.commit_all(dest, "The workspace as it was (cargo xtask publish)")
-    }
-
     /// The top level of the repository holding `dir`, and `dir` relative to it.
     pub fn toplevel(&self, dir: &Utf8Path) -> anyhow::Result<(Utf8PathBuf, String)> {
         let out = self.run(dir, &["rev-parse", "--show-toplevel", "--show-prefix"]).with_context(|| {
@@ -206,7 +185,7 @@ impl Git {
         self.run(dest, &["add", "-A"])?;
         // Changed files, and the submodules whose copies moved.
         if !self.run(dest, &["status", "--porcelain", "-z", "--untracked-files=no"])?.is_empty() {
-            self.commit_all(dest, "Uncommitted changes (--allow-dirty)")?;
+            self.commit_all(dest, "Uncommitted changes")?;
         }
         self.head(dest)
     }

@@ -65,8 +65,11 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         engine.stage("consumer", &what, t);
         return Ok(());
     }
-    let copy = engine.work.join("consumer");
-    Git::find()?.snapshot(host, &copy)?;
+    // A copy, uncommitted changes included: cargo writes its lock file and target dir.
+    let (git, copy) = (Git::find()?, engine.work.join("consumer"));
+    let (top, prefix) = git.toplevel(host)?;
+    git.copy_repository(&top, &copy, true)?;
+    let copy = copy.join(prefix);
     let patches = patches(engine, crates);
     let resolved = engine.metadata(&copy, &patches)?;
     let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, allow)?;
