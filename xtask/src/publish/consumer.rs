@@ -58,10 +58,9 @@ fn warn(warning: &str) {
 pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool) -> anyhow::Result<()> {
     let t = Instant::now();
     let wants = if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Vec::new() };
+    let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     if wants.is_empty() {
-        let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
-        let what =
-            format!("no member of {host} depends on {} from {}", names.join(", "), engine.registry.name);
+        let what = format!("no member of {host} depends on {names} from {}", engine.registry.name);
         engine.stage("consumer", &what, t);
         return Ok(());
     }
@@ -77,14 +76,14 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         && not_checked.is_empty()
     {
         // A feed's problem, by the one classifier of cargo's messages; a dry run goes on.
-        let mut names: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
-        names.dedup();
-        let (names, why) = (names.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
+        let mut members: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
+        members.dedup();
+        let (members, why) = (members.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
         if !engine.dry_run {
-            return Err(why.context(format!("cannot resolve {names} of {host} for the consumer check")));
+            return Err(why.context(format!("cannot resolve {members} of {host} for the consumer check")));
         }
         warn(&format!(
-            "skipped the consumer check: resolving {names} needs a feed this dry run cannot read: {why:#}"
+            "skipped the consumer check: resolving {members} needs a feed this dry run cannot read: {why:#}"
         ));
         return Ok(());
     }
@@ -96,8 +95,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     let mut args = vec!["check"];
     args.extend(consumers.iter().flat_map(|c| ["-p", c.as_str()]));
     args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-    let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
-    let (consumers, names) = (consumers.join(", "), names.join(", "));
+    let consumers = consumers.join(", ");
     if let Err(stderr) = engine.cargo(&copy, &args, true)? {
         bail!(
             "{consumers} of {host} do not build against the packaged {names}; nothing was uploaded:\n{}{}\n\
