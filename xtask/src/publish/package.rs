@@ -136,15 +136,10 @@ fn registry_dependencies(
 
 /// Copies `from` to `to` with the modification times cargo's fingerprints compare.
 fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("cannot create {to}"))?;
-    for entry in from.read_dir_utf8().with_context(|| format!("cannot read {from}"))? {
-        let entry = entry.with_context(|| format!("cannot read {from}"))?;
-        let (source, copy) = (entry.path(), to.join(entry.file_name()));
-        if source.is_dir() {
-            copy_dir(source, &copy)?;
-            continue;
-        }
-        std::fs::copy(source, &copy)
+    for path in super::compare::all_files(from)? {
+        let (source, copy) = (from.join(&path), to.join(&path));
+        std::fs::create_dir_all(copy.parent().unwrap_or(to))
+            .and_then(|_| std::fs::copy(&source, &copy))
             .and_then(|_| {
                 File::options().write(true).open(&copy)?.set_modified(source.metadata()?.modified()?)
             })
