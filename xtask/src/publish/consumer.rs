@@ -199,12 +199,13 @@ fn duplicates(
     crates: &[CratePlan],
     patches: &[String],
 ) -> anyhow::Result<String> {
-    let mut pulled_by: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    let mut pulled_by: BTreeMap<(&str, Vec<u64>, &str), Vec<String>> = BTreeMap::new();
     let name_version = |p: &Value| format!("{} {}", text(p, "name"), text(p, "version"));
     for node in nodes(graph) {
         let Some(from) = package(graph, text(node, "id")) else { continue };
         for to in items(node.get("deps")).iter().filter_map(|dep| package(graph, text(dep, "pkg"))) {
-            pulled_by.entry((text(to, "name"), text(to, "version"))).or_default().push(name_version(from));
+            let (name, version) = (text(to, "name"), text(to, "version"));
+            pulled_by.entry((name, version_key(version), version)).or_default().push(name_version(from));
         }
     }
     let packaged: Vec<String> = crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
@@ -215,8 +216,7 @@ fn duplicates(
             continue;
         }
         let name = group[0].0.0;
-        let mut versions: Vec<(&str, &Vec<String>)> = group.iter().map(|((_, v), by)| (*v, by)).collect();
-        versions.sort_by_key(|(version, _)| version_key(version));
+        let versions: Vec<(&str, &Vec<String>)> = group.iter().map(|((_, _, v), by)| (*v, by)).collect();
         let shown: Vec<String> =
             versions.iter().map(|(v, by)| format!("{v} (for {})", by.join(", "))).collect();
         // The newer moved to the older first: an unbounded requirement is the usual cause.
