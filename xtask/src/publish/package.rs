@@ -227,8 +227,7 @@ const SIZE_LIMITS: [(&str, u64, &str); 4] = [
 
 fn check_sizes(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
     let registry = engine.registry;
-    let index = if registry.is_crates_io() { SIZE_LIMITS[0].0 } else { registry.index.as_str() };
-    let Some((_, limit, source)) = SIZE_LIMITS.iter().find(|(part, ..)| index.contains(part)) else {
+    let Some((_, limit, source)) = SIZE_LIMITS.iter().find(|(part, ..)| registry.index.contains(part)) else {
         return Ok(());
     };
     let mut over = Vec::new();
