@@ -250,9 +250,8 @@ fn sync_path(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
         std::fs::remove_file(to).with_context(|| format!("cannot replace {to}"))?;
     }
     let Ok(meta) = std::fs::symlink_metadata(from) else { return Ok(()) };
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {parent}"))?;
-    }
+    let parent = to.parent().unwrap_or(to);
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {parent}"))?;
     #[cfg(unix)]
     if meta.is_symlink() {
         let target = std::fs::read_link(from).with_context(|| format!("cannot read the link {from}"))?;
@@ -263,8 +262,7 @@ fn sync_path(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
             "{from} is an untracked directory git cannot list (a repository of its own?): commit, ignore or remove it"
         );
     }
-    std::fs::copy(from, to).with_context(|| format!("cannot copy {from} to {to}"))?;
-    Ok(())
+    std::fs::copy(from, to).map(drop).with_context(|| format!("cannot copy {from} to {to}"))
 }
 
 /// 4 to 39 hex digits: what `git rev-parse` could expand, and a fetch cannot take.
