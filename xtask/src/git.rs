@@ -21,7 +21,6 @@ const IDENTITY: [(&str, &str); 6] = [
     ("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z"),
 ];
 
-#[derive(Clone)]
 pub struct Git(Utf8PathBuf);
 
 pub struct Fetched {
