@@ -168,10 +168,7 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
 
 /// The items of a JSON array of `cargo metadata`; none for anything else.
 pub fn items(value: Option<&Value>) -> &[Value] {
-    match value {
-        Some(Value::Array(items)) => items,
-        _ => &[],
-    }
+    if let Some(Value::Array(items)) = value { items } else { &[] }
 }
 
 /// The string `key` of a JSON object; empty when there is none.
