@@ -47,8 +47,7 @@ impl Git {
     /// A new repository at `dir`, without the user's templates (hooks).
     fn init(&self, dir: &Utf8Path, bare: &[&str]) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-        self.run(dir, &[&["init", "-q", "--template="], bare].concat())?;
-        Ok(())
+        self.run(dir, &[&["init", "-q", "--template="], bare].concat()).map(drop)
     }
 
     /// Fetches just `rev` of `repo` (a SHA, maybe abbreviated, a tag or a branch) into
