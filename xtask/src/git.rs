@@ -21,7 +21,6 @@ const IDENTITY: [(&str, &str); 6] = [
     ("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z"),
 ];
 
-#[derive(Clone)]
 pub struct Git(Utf8PathBuf);
 
 pub struct Fetched {
@@ -48,8 +47,7 @@ impl Git {
     /// A new repository at `dir`, without the user's templates (hooks).
     fn init(&self, dir: &Utf8Path, bare: &[&str]) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-        self.run(dir, &[&["init", "-q", "--template="], bare].concat())?;
-        Ok(())
+        self.run(dir, &[&["init", "-q", "--template="], bare].concat()).map(drop)
     }
 
     /// Fetches just `rev` of `repo` (a SHA, maybe abbreviated, a tag or a branch) into
@@ -111,27 +109,6 @@ impl Git {
             ),
             Err(err) => Err(err.into()),
         }
-    }
-
-    /// A new git work tree at `dest` holding, committed, what cargo would package from
-    /// the work tree at `repo` (tracked and untracked but not ignored files).
-    pub fn snapshot(&self, repo: &Utf8Path, dest: &Utf8Path) -> anyhow::Result<()> {
-        let listed =
-            self.run(repo, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]).with_context(
-                || format!("cannot list the files of {repo} with git: publishing works from a git checkout"),
-            )?;
-        self.init(dest, &[])?;
-        for relative in listed.split('\0').filter(|p| !p.is_empty()) {
-            let (from, to) = (repo.join(relative), dest.join(relative));
-            // Listed but deleted in the work tree: not packaged.
-            if from.is_file() {
-                std::fs::create_dir_all(to.parent().unwrap_or(dest))
-                    .with_context(|| format!("cannot create {to}"))?;
-                std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
-            }
-        }
-        self.run(dest, &["add", "-A"])?;
-        self.commit_all(dest, "The workspace as it was (cargo xtask publish)")
     }
 
     /// The top level of the repository holding `dir`, and `dir` relative to it.
@@ -206,7 +183,7 @@ impl Git {
         self.run(dest, &["add", "-A"])?;
         // Changed files, and the submodules whose copies moved.
         if !self.run(dest, &["status", "--porcelain", "-z", "--untracked-files=no"])?.is_empty() {
-            self.commit_all(dest, "Uncommitted changes (--allow-dirty)")?;
+            self.commit_all(dest, "Uncommitted changes")?;
         }
         self.head(dest)
     }
@@ -271,9 +248,8 @@ fn sync_path(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
         std::fs::remove_file(to).with_context(|| format!("cannot replace {to}"))?;
     }
     let Ok(meta) = std::fs::symlink_metadata(from) else { return Ok(()) };
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {parent}"))?;
-    }
+    let parent = to.parent().unwrap_or(to);
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {parent}"))?;
     #[cfg(unix)]
     if meta.is_symlink() {
         let target = std::fs::read_link(from).with_context(|| format!("cannot read the link {from}"))?;
@@ -284,8 +260,7 @@ fn sync_path(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
             "{from} is an untracked directory git cannot list (a repository of its own?): commit, ignore or remove it"
         );
     }
-    std::fs::copy(from, to).with_context(|| format!("cannot copy {from} to {to}"))?;
-    Ok(())
+    std::fs::copy(from, to).map(drop).with_context(|| format!("cannot copy {from} to {to}"))
 }
 
 /// 4 to 39 hex digits: what `git rev-parse` could expand, and a fetch cannot take.

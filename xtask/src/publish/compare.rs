@@ -108,14 +108,13 @@ fn manifest_data(dir: &Utf8Path) -> anyhow::Result<BTreeMap<String, String>> {
         let top = key.split('.').next().unwrap_or_default();
         !key.starts_with("package.auto") && !["example", "test", "bench"].contains(&top)
     });
-    let discovered = if dir.join("build.rs").is_file() { "\"build.rs\"" } else { "false" };
-    data.entry("package.build".into()).or_insert_with(|| discovered.into());
+    // What cargo reads where a key is absent, so that spelling it out changes nothing.
+    let build = if dir.join("build.rs").is_file() { "\"build.rs\"" } else { "false" };
     let name = data.get("package.name").map(|n| n.replace('-', "_")).unwrap_or_default();
-    if data.get("lib.name") == Some(&name) {
-        data.remove("lib.name");
-    }
-    if data.get("lib.path").is_some_and(|p| p == "\"src/lib.rs\"") {
-        data.remove("lib.path");
+    for (key, value) in
+        [("package.build", build.into()), ("lib.name", name), ("lib.path", "\"src/lib.rs\"".into())]
+    {
+        data.entry(key.into()).or_insert(value);
     }
     Ok(data)
 }
@@ -160,9 +159,7 @@ pub fn cargo_lists(
     let mut lists = BTreeMap::new();
     for name in names {
         let mut args = vec!["package", "--list", "-p", name, "--target-dir", target.as_str()];
-        if allow_dirty {
-            args.push("--allow-dirty");
-        }
+        args.extend(allow_dirty.then_some("--allow-dirty"));
         let step = format!("cargo package --list -p {name}");
         let out = engine.cargo_step(root, &step, &args, false)?.map_err(|stderr| {
             let why = tail(&stderr);
@@ -201,7 +198,7 @@ pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
 }
 
 /// Every file under `root`, relative and `/`-separated.
-fn all_files(root: &Utf8Path) -> anyhow::Result<BTreeSet<String>> {
+pub(super) fn all_files(root: &Utf8Path) -> anyhow::Result<BTreeSet<String>> {
     let mut found = BTreeSet::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {

@@ -58,15 +58,17 @@ fn warn(warning: &str) {
 pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool) -> anyhow::Result<()> {
     let t = Instant::now();
     let wants = if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Vec::new() };
+    let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     if wants.is_empty() {
-        let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
-        let what =
-            format!("no member of {host} depends on {} from {}", names.join(", "), engine.registry.name);
+        let what = format!("no member of {host} depends on {names} from {}", engine.registry.name);
         engine.stage("consumer", &what, t);
         return Ok(());
     }
-    let copy = engine.work.join("consumer");
-    Git::find()?.snapshot(host, &copy)?;
+    // A copy, uncommitted changes included: cargo writes its lock file and target dir.
+    let (git, copy) = (Git::find()?, engine.work.join("consumer"));
+    let (top, prefix) = git.toplevel(host)?;
+    git.copy_repository(&top, &copy, true)?;
+    let copy = copy.join(prefix);
     let patches = patches(engine, crates);
     let resolved = engine.metadata(&copy, &patches)?;
     let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, allow)?;
@@ -74,14 +76,14 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         && not_checked.is_empty()
     {
         // A feed's problem, by the one classifier of cargo's messages; a dry run goes on.
-        let mut names: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
-        names.dedup();
-        let (names, why) = (names.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
+        let mut members: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
+        members.dedup();
+        let (members, why) = (members.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
         if !engine.dry_run {
-            return Err(why.context(format!("cannot resolve {names} of {host} for the consumer check")));
+            return Err(why.context(format!("cannot resolve {members} of {host} for the consumer check")));
         }
         warn(&format!(
-            "skipped the consumer check: resolving {names} needs a feed this dry run cannot read: {why:#}"
+            "skipped the consumer check: resolving {members} needs a feed this dry run cannot read: {why:#}"
         ));
         return Ok(());
     }
@@ -93,8 +95,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     let mut args = vec!["check"];
     args.extend(consumers.iter().flat_map(|c| ["-p", c.as_str()]));
     args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
-    let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
-    let (consumers, names) = (consumers.join(", "), names.join(", "));
+    let consumers = consumers.join(", ");
     if let Err(stderr) = engine.cargo(&copy, &args, true)? {
         bail!(
             "{consumers} of {host} do not build against the packaged {names}; nothing was uploaded:\n{}{}\n\
@@ -199,12 +200,13 @@ fn duplicates(
     crates: &[CratePlan],
     patches: &[String],
 ) -> anyhow::Result<String> {
-    let mut pulled_by: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    let mut pulled_by: BTreeMap<(&str, Vec<u64>, &str), Vec<String>> = BTreeMap::new();
     let name_version = |p: &Value| format!("{} {}", text(p, "name"), text(p, "version"));
     for node in nodes(graph) {
         let Some(from) = package(graph, text(node, "id")) else { continue };
         for to in items(node.get("deps")).iter().filter_map(|dep| package(graph, text(dep, "pkg"))) {
-            pulled_by.entry((text(to, "name"), text(to, "version"))).or_default().push(name_version(from));
+            let (name, version) = (text(to, "name"), text(to, "version"));
+            pulled_by.entry((name, version_key(version), version)).or_default().push(name_version(from));
         }
     }
     let packaged: Vec<String> = crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
@@ -215,8 +217,7 @@ fn duplicates(
             continue;
         }
         let name = group[0].0.0;
-        let mut versions: Vec<(&str, &Vec<String>)> = group.iter().map(|((_, v), by)| (*v, by)).collect();
-        versions.sort_by_key(|(version, _)| version_key(version));
+        let versions: Vec<(&str, &Vec<String>)> = group.iter().map(|((_, _, v), by)| (*v, by)).collect();
         let shown: Vec<String> =
             versions.iter().map(|(v, by)| format!("{v} (for {})", by.join(", "))).collect();
         // The newer moved to the older first: an unbounded requirement is the usual cause.

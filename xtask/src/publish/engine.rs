@@ -156,27 +156,19 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
             uploaded_after = Some(started.elapsed());
         }
     });
-    match result {
-        Ok(out) => {
-            if let Some(prefix) = &echo {
-                out.stdout.lines().for_each(|line| println!("{prefix}{line}"));
-            }
-            let (stdout, stderr, took) = (out.stdout, out.stderr, started.elapsed());
-            Ok(Ok(CargoOutput { stdout, stderr, took, uploaded_after }))
-        }
-        Err(err) => match err.stderr() {
-            Some(stderr) => Ok(Err(stderr.to_owned())),
-            None => Err(err.into()),
-        },
+    let out = match result {
+        Ok(out) => out,
+        Err(err) => return err.stderr().map(|stderr| Ok(Err(stderr.to_owned()))).ok_or(err)?,
+    };
+    if let Some(prefix) = &echo {
+        out.stdout.lines().for_each(|line| println!("{prefix}{line}"));
     }
+    Ok(Ok(CargoOutput { stdout: out.stdout, stderr: out.stderr, took: started.elapsed(), uploaded_after }))
 }
 
 /// The items of a JSON array of `cargo metadata`; none for anything else.
 pub fn items(value: Option<&Value>) -> &[Value] {
-    match value {
-        Some(Value::Array(items)) => items,
-        _ => &[],
-    }
+    if let Some(Value::Array(items)) = value { items } else { &[] }
 }
 
 /// The string `key` of a JSON object; empty when there is none.

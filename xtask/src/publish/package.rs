@@ -51,7 +51,8 @@ fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -
         }
     }
     let target = engine.work.join("package");
-    let args = package_args(engine, &configs, &target, crates, |_| true);
+    let names = crates.iter().map(|c| c.name.clone()).collect();
+    let args = cargo_args(&["package", "--registry", &engine.registry.name], &target, &configs, names);
     check(engine.cargo_all(src, &[("", "packaging and verifying", args)], true))?;
     set_packaged(crates, &target, &target, None)
 }
@@ -68,14 +69,15 @@ fn package_apart(
     let work = engine.work;
     let (listed, first, second) =
         (work.join("packaged"), work.join("verify-dependencies"), work.join("verify-dependents"));
-    let mut package = package_args(engine, configs, &listed, crates, |_| true);
-    package.push("--no-verify".into());
-    let mut commands = vec![("packaging", "packaging", package)];
+    let package = ["package", "--registry", engine.registry.name.as_str()];
+    let names =
+        |only: fn(&CratePlan) -> bool| crates.iter().filter(|c| only(c)).map(|c| c.name.clone()).collect();
+    let mut packaging = cargo_args(&package, &listed, configs, names(|_| true));
+    packaging.push("--no-verify".into());
+    let mut commands = vec![("packaging", "packaging", packaging)];
     let specs = registry_dependencies(engine, src, configs, crates)?;
     if !specs.is_empty() {
-        let mut build: Vec<String> = ["build", "--target-dir", first.as_str()].map(String::from).into();
-        build.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
-        build.extend(specs.into_iter().flat_map(|spec| ["-p".to_owned(), spec]));
+        let build = cargo_args(&["build"], &first, configs, specs);
         commands.push(("shared", "compiling the shared dependencies", build));
     }
     let mut outputs = engine.cargo_all(src, &commands, true);
@@ -94,8 +96,8 @@ fn package_apart(
         "source.xtask-feed.replace-with=\"xtask-packaged\"".into(),
         format!("source.xtask-packaged.local-registry={}", Value::from(local.as_str())),
     ]);
-    let dependencies = package_args(engine, configs, &first, crates, |c| c.is_dependency);
-    let dependents = package_args(engine, &replaced, &second, crates, |c| !c.is_dependency);
+    let dependencies = cargo_args(&package, &first, configs, names(|c| c.is_dependency));
+    let dependents = cargo_args(&package, &second, &replaced, names(|c| !c.is_dependency));
     let commands = [
         ("dependencies", "verifying the dependencies", dependencies),
         ("dependents", "verifying the dependents", dependents),
@@ -123,7 +125,7 @@ fn registry_dependencies(
         for dep in items(node.get("deps")) {
             let built = items(dep.get("dep_kinds"))
                 .iter()
-                .any(|k| text(k, "kind") != "dev" && k.get("target") == Some(&json::Value::Null));
+                .any(|k| text(k, "kind") != "dev" && k.get("target") == Some(&json::Value::Scalar));
             if built && local(text(dep, "pkg")).is_none() {
                 specs.push(text(dep, "pkg").to_owned());
             }
@@ -136,15 +138,10 @@ fn registry_dependencies(
 
 /// Copies `from` to `to` with the modification times cargo's fingerprints compare.
 fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("cannot create {to}"))?;
-    for entry in from.read_dir_utf8().with_context(|| format!("cannot read {from}"))? {
-        let entry = entry.with_context(|| format!("cannot read {from}"))?;
-        let (source, copy) = (entry.path(), to.join(entry.file_name()));
-        if source.is_dir() {
-            copy_dir(source, &copy)?;
-            continue;
-        }
-        std::fs::copy(source, &copy)
+    for path in super::compare::all_files(from)? {
+        let (source, copy) = (from.join(&path), to.join(&path));
+        std::fs::create_dir_all(copy.parent().unwrap_or(to))
+            .and_then(|_| std::fs::copy(&source, &copy))
             .and_then(|_| {
                 File::options().write(true).open(&copy)?.set_modified(source.metadata()?.modified()?)
             })
@@ -153,19 +150,12 @@ fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `cargo package` for the feed of the `crates` that `only` picks, into `target`.
-fn package_args(
-    engine: &Engine,
-    configs: &[String],
-    target: &Utf8Path,
-    crates: &[CratePlan],
-    only: fn(&CratePlan) -> bool,
-) -> Vec<String> {
-    let feed = engine.registry.name.as_str();
-    let mut args: Vec<String> =
-        ["package", "--registry", feed, "--target-dir", target.as_str()].map(String::from).into();
+/// `cargo <command> --target-dir <target>` with `configs`, for `packages`.
+fn cargo_args(command: &[&str], target: &Utf8Path, configs: &[String], packages: Vec<String>) -> Vec<String> {
+    let mut args: Vec<String> = command.iter().map(|a| a.to_string()).collect();
+    args.extend(["--target-dir".to_owned(), target.to_string()]);
     args.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
-    args.extend(crates.iter().filter(|c| only(c)).flat_map(|c| ["-p".to_owned(), c.name.clone()]));
+    args.extend(packages.into_iter().flat_map(|p| ["-p".to_owned(), p]));
     args
 }
 
@@ -232,8 +222,7 @@ const SIZE_LIMITS: [(&str, u64, &str); 4] = [
 
 fn check_sizes(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
     let registry = engine.registry;
-    let index = if registry.is_crates_io() { SIZE_LIMITS[0].0 } else { registry.index.as_str() };
-    let Some((_, limit, source)) = SIZE_LIMITS.iter().find(|(part, ..)| index.contains(part)) else {
+    let Some((_, limit, source)) = SIZE_LIMITS.iter().find(|(part, ..)| registry.index.contains(part)) else {
         return Ok(());
     };
     let mut over = Vec::new();
