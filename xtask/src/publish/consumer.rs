@@ -67,7 +67,8 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     // A copy, uncommitted changes included: cargo writes its lock file and target dir.
     let (git, copy) = (Git::find()?, engine.work.join("consumer"));
     let (top, prefix) = git.toplevel(host)?;
-    git.copy_repository(&top, &copy, true)?;
+    let copied = git.copy_repository(&top, &copy, true);
+    copied.context("copying the host for the consumer check (`--no-consumer-check` skips it)")?;
     let copy = copy.join(prefix);
     let patches = patches(engine, crates);
     let resolved = engine.metadata(&copy, &patches)?;

@@ -167,7 +167,8 @@ fn dependency(dep: &Value, root: &Utf8Path) -> Dep {
 
 /// `path` relative to `root`, `/`-separated, when inside it.
 fn relative(root: &Utf8Path, path: &Utf8Path) -> String {
-    path.strip_prefix(root).map_or_else(|_| path.to_string(), |inside| inside.as_str().replace('\\', "/"))
+    let inside = path.strip_prefix(root).map(|inside| inside.components().map(|c| c.as_str()));
+    inside.map_or_else(|_| path.to_string(), |parts| parts.collect::<Vec<_>>().join("/"))
 }
 
 /// The crates to publish, each after the crates it depends on (`dir` relative to the
