@@ -125,24 +125,38 @@ impl Configs {
         if let Some(value) = std::env::var(&var).ok().filter(|v| !v.is_empty()) {
             return Some((vec![words(&value)], var));
         }
+        // Cargo reads the repo's config over the global one, but joins two lists, the
+        // global one first (a string and a list do not load at all).
         let docs = [(&self.global, self.global_path.as_str()), (&self.repo, feeds::CONFIG_PATH)];
+        let mut found: Vec<(&Item, &str)> = Vec::new();
         for (doc, place) in docs {
             let item =
                 doc.as_ref().and_then(|d| d.get("registries")?.get(&feed.name)?.get("credential-provider"));
-            if let Some(item) = item {
-                return Some((vec![provider::provider_words(item)], place.to_owned()));
+            found.extend(item.map(|item| (item, place)));
+        }
+        match found.as_slice() {
+            [(global, at), (repo, _)] if global.is_array() && repo.is_array() => {
+                let words = [provider::provider_words(global), provider::provider_words(repo)].concat();
+                return Some((vec![words], format!("{at} and {}, joined", feeds::CONFIG_PATH)));
             }
+            [.., (item, place)] => return Some((vec![provider::provider_words(item)], place.to_string())),
+            [] => {}
         }
         // In the environment, cargo reads a list as words: each word is an entry.
         let var = "CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS";
         if let Ok(list) = std::env::var(var) {
             return Some((list.split_whitespace().map(|w| vec![w.to_owned()]).collect(), var.to_owned()));
         }
-        docs.into_iter().find_map(|(doc, place)| {
-            let list = doc.as_ref()?.get("registry")?.get("global-credential-providers")?.as_array()?;
-            let entries = list.iter().filter_map(|v| v.as_str()).map(words).collect();
-            Some((entries, format!("registry.global-credential-providers in {place}")))
-        })
+        let (mut entries, mut places) = (Vec::new(), Vec::new());
+        for (doc, place) in docs {
+            let list = doc.as_ref().and_then(|d| d.get("registry")?.get("global-credential-providers"));
+            if let Some(list) = list.and_then(Item::as_array) {
+                entries.extend(list.iter().filter_map(|v| v.as_str()).map(words));
+                places.push(place);
+            }
+        }
+        let place = format!("registry.global-credential-providers in {}", places.join(" and "));
+        (!places.is_empty()).then_some((entries, place))
     }
 
     fn token_source(&self, feed: &Registry, provider: Option<(Vec<Vec<String>>, String)>) -> String {
@@ -218,6 +232,40 @@ fn cli_status(found: anyhow::Result<(Utf8PathBuf, Result<(), RunError>)>, fix: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As cargo 1.95 reads them (`cargo logout` names the provider it runs).
+    #[test]
+    fn the_repo_config_wins_and_lists_are_joined() {
+        let configs = |global: &str, repo: &str| Configs {
+            global_path: "home/config.toml".into(),
+            global: Some(global.parse().unwrap()),
+            repo: Some(repo.parse().unwrap()),
+            credentials_path: "home/credentials.toml".into(),
+            credentials: None,
+        };
+        let feed = Registry { name: "x".into(), index: "sparse+http://127.0.0.1/".into() };
+        let provider =
+            |global: &str, repo: &str| shown_providers(&configs(global, repo).effective_provider(&feed));
+        let (global, repo) = ("[registries.x]\ncredential-provider", "[registries.x]\ncredential-provider");
+        assert_eq!(
+            provider(&format!("{global} = \"cargo:libsecret\""), &format!("{repo} = \"cargo:token\"")),
+            "cargo:token (.cargo/config.toml)"
+        );
+        assert_eq!(
+            provider(&format!("{global} = [\"cargo:libsecret\"]"), &format!("{repo} = [\"cargo:token\"]")),
+            "cargo:libsecret cargo:token (home/config.toml and .cargo/config.toml, joined)"
+        );
+        assert_eq!(
+            provider(&format!("{global} = \"cargo:libsecret\""), ""),
+            "cargo:libsecret (home/config.toml)"
+        );
+        let list = "[registry]\nglobal-credential-providers";
+        assert_eq!(
+            provider(&format!("{list} = [\"cargo:token\"]"), &format!("{list} = [\"cargo:libsecret\"]")),
+            "cargo:token cargo:libsecret (registry.global-credential-providers in home/config.toml and \
+             .cargo/config.toml)"
+        );
+    }
 
     #[test]
     fn provider_commands_are_shown_without_foreign_arguments() {
