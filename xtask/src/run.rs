@@ -200,7 +200,12 @@ impl Program {
     }
 
     fn run(mut self, on_line: Option<&mut dyn FnMut(&str)>) -> Result<Output, RunError> {
-        let mut child = self.spawn()?;
+        let stdin = if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() };
+        self.command.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // A process group of its own (Unix), so a time-out kills all it started.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut self.command, 0);
+        let mut child = self.command.spawn().map_err(|e| self.error(RunErrorKind::Start(e)))?;
         if let (Some(secret), Some(mut pipe)) = (self.stdin.take(), child.stdin.take()) {
             // From a thread: a child that writes before it reads must not block us.
             std::thread::spawn(move || pipe.write_all(secret.expose().as_bytes()));
@@ -232,15 +237,6 @@ impl Program {
 
     fn error(&self, kind: RunErrorKind) -> RunError {
         RunError { program: self.label.clone(), kind }
-    }
-
-    /// In a process group of its own (Unix), so a time-out kills all it started.
-    fn spawn(&mut self) -> Result<Child, RunError> {
-        let stdin = if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() };
-        self.command.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut self.command, 0);
-        self.command.spawn().map_err(|e| self.error(RunErrorKind::Start(e)))
     }
 
     /// Waits for the exit, handing on stderr lines, until the time limit or an

@@ -40,12 +40,6 @@ pub fn parse(path: &Utf8Path, text: &str) -> anyhow::Result<DocumentMut> {
     text.parse().map_err(|err| anyhow::anyhow!("{path} is not valid TOML; fix it and run again:\n{err}"))
 }
 
-/// Whether `text` ends its first line with CRLF: toml_edit reads CRLF and a BOM but
-/// writes neither, so an edit puts them back.
-fn crlf(text: &str) -> bool {
-    text.find('\n').is_some_and(|at| text[..at].ends_with('\r'))
-}
-
 /// A change to a parsed document, which may run twice (see [`update`]).
 pub type Change<'a> = &'a mut dyn FnMut(&mut DocumentMut) -> anyhow::Result<()>;
 
@@ -69,8 +63,9 @@ pub fn plan(path: &Utf8Path, change: Change) -> anyhow::Result<Option<String>> {
     if rendered == unchanged && before.is_some() {
         return Ok(None);
     }
-    let mut after =
-        if crlf(original) { rendered.replace("\r\n", "\n").replace('\n', "\r\n") } else { rendered };
+    // toml_edit reads CRLF (as the first line ends) and a BOM but writes neither: put them back.
+    let crlf = original.find('\n').is_some_and(|at| original[..at].ends_with('\r'));
+    let mut after = if crlf { rendered.replace("\r\n", "\n").replace('\n', "\r\n") } else { rendered };
     if original.starts_with(BOM) {
         after.insert(0, BOM);
     }
@@ -258,9 +253,11 @@ mod tests {
 
     #[test]
     fn lf_files_stay_lf_and_unchanged_files_keep_their_exact_bytes() {
-        assert!(!crlf("a = 1\nb = 2\r\n"));
         let dir = TempDir::new("mixed");
         let path = dir.0.join("config.toml");
+        // The first line ends with LF: the file is written with LF alone.
+        std::fs::write(&path, "a = 1\nb = 2\r\n").unwrap();
+        assert!(!plan(&path, &mut add_key).unwrap().unwrap().contains('\r'));
         // Mixed line ends, a BOM, and the key already there: nothing to write.
         let before = "\u{feff}[registry]\r\ndefault = \"mine\"\n";
         std::fs::write(&path, before).unwrap();
