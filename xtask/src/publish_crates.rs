@@ -87,7 +87,7 @@ impl Publish {
             allow_unchecked_consumers: false,
         };
         let repo = (top.as_path(), prefix.as_str(), commit.as_str());
-        publish::run(&settings, &|engine| self.prepare(engine, &root, &git, repo))
+        publish::run(&settings, &|engine| self.prepare(engine, &root, repo))
     }
 
     /// Plans on the user's tree (read only), so a bad selection fails before any copy.
@@ -95,20 +95,15 @@ impl Publish {
         &self,
         engine: &Engine,
         root: &Utf8Path,
-        git: &Git,
         (top, prefix, commit): (&Utf8Path, &str, &str),
     ) -> anyhow::Result<Prepared> {
         let (t, registry) = (Instant::now(), engine.registry);
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let version = self.common.version.as_deref();
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
-        let names: Vec<&str> = plan.crates.iter().map(|c| c.name.as_str()).collect();
-        let mut listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
-        for krate in &mut plan.crates {
-            krate.listed = listed.remove(&krate.name);
-        }
+        compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
         let repo = engine.work.join("src");
-        let copied = git.copy_repository(top, &repo, self.allow_dirty)?;
+        let copied = engine.git.copy_repository(top, &repo, self.allow_dirty)?;
         let src = if prefix.is_empty() { repo } else { repo.join(prefix) };
         let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
         engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);

@@ -147,28 +147,23 @@ fn shown(value: &Value) -> String {
     }
 }
 
-/// The files `cargo package --list` gives for each of `names` in the user's tree at
+/// Sets each crate's `listed` to what `cargo package --list` gives in the user's tree at
 /// `root`; without `allow_dirty`, cargo refuses (and names) uncommitted files.
-pub fn cargo_lists(
-    engine: &Engine,
-    root: &Utf8Path,
-    names: &[&str],
-    allow_dirty: bool,
-) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
+pub fn list(engine: &Engine, root: &Utf8Path, crates: &mut [CratePlan], allow: bool) -> anyhow::Result<()> {
     let target = engine.work.join("list-target");
-    let mut lists = BTreeMap::new();
-    for name in names {
+    for krate in crates {
+        let name = &krate.name;
         let mut args = vec!["package", "--list", "-p", name, "--target-dir", target.as_str()];
-        args.extend(allow_dirty.then_some("--allow-dirty"));
+        args.extend(allow.then_some("--allow-dirty"));
         let step = format!("cargo package --list -p {name}");
         let out = engine.cargo_step(root, &step, &args, false)?.map_err(|stderr| {
             let why = tail(&stderr);
             anyhow::anyhow!("cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{why}")
         })?;
         let files = out.stdout.lines().map(|l| l.replace('\\', "/")).filter(|l| !l.is_empty()).collect();
-        lists.insert(name.to_string(), files);
+        krate.listed = Some(files);
     }
-    Ok(lists)
+    Ok(())
 }
 
 /// Each crate holds exactly its [`CratePlan::listed`] files, where set.

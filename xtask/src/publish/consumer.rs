@@ -13,7 +13,7 @@ use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, tail, 
 use super::manifest::{self, Kind};
 use super::workspace::Workspace;
 use crate::cargo::Need;
-use crate::git::{self, Git};
+use crate::git;
 use crate::json::Value;
 
 /// A member of the host, a packaged crate it depends on, and its requirement.
@@ -65,7 +65,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         return Ok(());
     }
     // A copy, uncommitted changes included: cargo writes its lock file and target dir.
-    let (git, copy) = (Git::find()?, engine.work.join("consumer"));
+    let (git, copy) = (engine.git, engine.work.join("consumer"));
     let (top, prefix) = git.toplevel(host)?;
     let copied = git.copy_repository(&top, &copy, true);
     copied.context("copying the host for the consumer check (`--no-consumer-check` skips it)")?;

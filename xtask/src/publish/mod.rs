@@ -73,7 +73,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     if keep {
         eprintln!("{name}: work dir {work} (kept: --keep)");
     }
-    let engine = Engine::new(name, settings.registry, &work, settings.common.dry_run);
+    let engine = Engine::new(settings, &work);
     let mut prepared = prepare(&engine)?;
     for krate in &mut prepared.plan.crates {
         check_version(&krate.version, &format!("the version of {}", krate.name))?;
@@ -84,8 +84,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     let what = format!("{} to {}", list.join(", then "), settings.registry.name);
     engine.stage("plan", &what, prepared.planned_at);
     commit_rewrite(&engine, settings, &prepared)?;
-    let Prepared { ws, plan, source, .. } = &mut prepared;
-    run_stages(&engine, settings, &ws.root, source, &mut plan.crates)?;
+    run_stages(&engine, settings, &mut prepared)?;
     if keep {
         eprintln!("{name}: kept the work dir {work}");
     }
@@ -95,7 +94,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
 
 /// Rewrites the manifests for the plan, shows the diff and commits it.
 fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> anyhow::Result<()> {
-    let (t, git, src, registry) = (Instant::now(), settings.git, &prepared.ws.root, settings.registry);
+    let (t, git, src, registry) = (Instant::now(), engine.git, &prepared.ws.root, engine.registry);
     let rewrite = manifest::Rewrite {
         registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
         pins: &prepared.plan.pins(),
@@ -138,14 +137,8 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 }
 
 /// The stages after the rewrite, then the report, printed whatever happened.
-fn run_stages(
-    engine: &Engine,
-    settings: &Settings,
-    src: &Utf8Path,
-    source: &str,
-    crates: &mut [CratePlan],
-) -> anyhow::Result<()> {
-    let dry_run = engine.dry_run;
+fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> anyhow::Result<()> {
+    let (dry_run, src, crates) = (engine.dry_run, &prepared.ws.root, &mut prepared.plan.crates);
     let result = (|| {
         // A dry run asks the feed nothing: its crates stay `Planned`.
         for krate in crates.iter_mut().filter(|_| !dry_run) {
@@ -174,7 +167,7 @@ fn run_stages(
         }
         anyhow::Ok(())
     })();
-    report(engine, crates, source);
+    report(engine, crates, &prepared.source);
     result
 }
 

@@ -14,7 +14,7 @@ use camino::Utf8Path;
 use toml_edit::Value;
 
 use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
-use crate::git::{self, Git};
+use crate::git;
 use crate::json;
 
 /// Packages and verifies `crates`, and checks each `.crate` against the feed's size limit.
@@ -43,7 +43,7 @@ fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -
     // crates.io's index cannot be replaced (other dependencies come from it).
     if !engine.registry.is_crates_io() {
         let index = engine.work.join("empty-index");
-        Git::find()?.empty_index(&index)?;
+        engine.git.empty_index(&index)?;
         let url = Value::from(git::file_url(&index)).to_string();
         configs.push(format!("registries.{}.index={url}", engine.registry.name));
         if crates.iter().any(|c| c.is_dependency) && crates.iter().any(|c| !c.is_dependency) {
