@@ -72,14 +72,12 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     let copy = copy.join(prefix);
     let patches = patches(engine, crates);
     let resolved = engine.metadata(&copy, &patches)?;
-    let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, allow)?;
+    let (consumers, not_checked) = unchecked(&resolved, &wants, allow)?;
     if let Err(stderr) = &resolved
         && not_checked.is_empty()
     {
         // A feed's problem, by the one classifier of cargo's messages; a dry run goes on.
-        let mut members: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
-        members.dedup();
-        let (members, why) = (members.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
+        let (members, why) = (consumers.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
         if !engine.dry_run {
             return Err(why.context(format!("cannot resolve {members} of {host} for the consumer check")));
         }
@@ -113,7 +111,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
 /// The consumers that took a packaged crate; the requirements that excluded one are
 /// an error, or with `allow` a warning and a note for the progress line.
 fn unchecked(
-    graph: Result<&Value, &String>,
+    graph: &Result<Value, String>,
     wants: &[Want],
     allow: bool,
 ) -> anyhow::Result<(Vec<String>, String)> {
@@ -127,7 +125,7 @@ fn unchecked(
             let (name, version) = (&krate.name, &krate.version);
             unchecked
                 .push(format!("{consumer} requires {name} `{req}`, which excludes the packaged {version}"));
-        } else if graph.is_ok() && !consumers.contains(consumer) {
+        } else if !consumers.contains(consumer) {
             consumers.push(consumer.clone());
         }
     }
