@@ -1,6 +1,6 @@
-//! The feed's NAME@VERSION may have other sources: `cargo vendor` fetches it to compare
-//! with the package, file by file and `Cargo.toml` as data. Also: each package holds
-//! exactly cargo's `package --list`.
+//! What the feed has: whether NAME@VERSION is there, and its sources, which `cargo
+//! vendor` fetches to compare with the package, file by file and `Cargo.toml` as data.
+//! Also: each package holds exactly cargo's `package --list`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{Item, Value};
 
-use super::engine::{CratePlan, Engine, tail};
+use super::engine::{CratePlan, Engine, feed_error, tail};
+use crate::cargo::Need;
 
 /// The feed's sources of `crates` (name, version), each in `<dir>/<name>-<version>`.
 pub fn feed_sources(engine: &Engine, crates: &[(&str, &str)]) -> anyhow::Result<Utf8PathBuf> {
@@ -27,23 +28,35 @@ pub fn feed_sources(engine: &Engine, crates: &[(&str, &str)]) -> anyhow::Result<
     Ok(vendor)
 }
 
-/// Whether the feed has `name` at `version` yanked (`cargo info` does not say), as
-/// resolving `={version}` tells; `Err`: cargo's stderr when it failed otherwise.
-pub fn yanked(engine: &Engine, name: &str, version: &str) -> anyhow::Result<Result<bool, String>> {
-    let probe = engine.work.join(format!("yanked-{name}"));
-    scratch(engine, &probe, &[(name, version)])?;
-    let ran = engine.cargo(&probe, &["generate-lockfile"], false)?;
-    let _ = std::fs::remove_dir_all(&probe);
-    let stderr = ran.as_ref().map_or_else(|stderr| stderr, |out| &out.stderr);
-    if stderr.contains(&format!("version {version} is yanked")) {
-        return Ok(Ok(true));
+/// Whether the feed has `name` at `version` (`cargo info` out of any workspace).
+/// Only cargo's "could not find" is "absent"; a yanked version, which `cargo info`
+/// does not tell but resolving `={version}` does, is an error.
+pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
+    let (spec, feed) = (format!("{name}@{version}"), &engine.registry.name);
+    let Err(mut stderr) = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)? else {
+        return Ok(true);
+    };
+    if stderr.contains(&format!("could not find `{spec}`")) {
+        let probe = engine.work.join(format!("yanked-{name}"));
+        scratch(engine, &probe, &[(name, version)])?;
+        let ran = engine.cargo(&probe, &["generate-lockfile"], false)?;
+        let _ = std::fs::remove_dir_all(&probe);
+        stderr = ran.as_ref().map_or_else(String::clone, |out| out.stderr.clone());
+        if stderr.contains(&format!("version {version} is yanked")) {
+            bail!(
+                "{name} {version} is yanked in {feed}: a yanked version stays in the feed and can never \
+                 be published again. Publish under a new version (`--version`, such as \
+                 0.1.2-20240416). Nothing was uploaded."
+            );
+        }
+        // Resolved (then it is in the feed after all), or not found.
+        let absent = ["failed to select a version", "no matching package named"];
+        if ran.is_ok() || absent.iter().any(|a| stderr.contains(a)) {
+            return Ok(false);
+        }
     }
-    // Resolved (then it is in the feed after all), or not found.
-    let absent = ["failed to select a version", "no matching package named"];
-    if ran.is_ok() || absent.iter().any(|a| stderr.contains(a)) {
-        return Ok(Ok(false));
-    }
-    Ok(Err(stderr.clone()))
+    Err(feed_error(feed, &stderr, Need::Read)
+        .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 
 /// A package at `dir` depending on exactly each of `crates` from the engine's feed.

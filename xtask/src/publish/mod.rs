@@ -143,7 +143,7 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
         // A dry run asks the feed nothing: its crates stay `Planned`.
         for krate in crates.iter_mut().filter(|_| !dry_run) {
             let t = Instant::now();
-            let present = in_feed(engine, &krate.name, &krate.version)?;
+            let present = compare::in_feed(engine, &krate.name, &krate.version)?;
             krate.outcome = if present { Outcome::InFeed } else { Outcome::Missing };
             let verdict = if present { "is in" } else { "is not yet in" };
             let what = format!("{} {} {verdict} {}", krate.name, krate.version, engine.registry.name);
@@ -234,29 +234,6 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
     if let Err(err) = gha::summary(&markdown) {
         eprintln!("warning: {err:#}");
     }
-}
-
-/// Whether the feed has `name` at `version` (`cargo info` out of any workspace).
-/// Only cargo's "could not find" is "absent"; a yanked version is an error.
-fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
-    let spec = format!("{name}@{version}");
-    let feed = &engine.registry.name;
-    let Err(mut stderr) = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)? else {
-        return Ok(true);
-    };
-    if stderr.contains(&format!("could not find `{spec}`")) {
-        match compare::yanked(engine, name, version)? {
-            Ok(false) => return Ok(false),
-            Ok(true) => bail!(
-                "{name} {version} is yanked in {feed}: a yanked version stays in the feed and can never \
-                 be published again. Publish under a new version (`--version`, such as \
-                 0.1.2-20240416). Nothing was uploaded."
-            ),
-            Err(err) => stderr = err,
-        }
-    }
-    Err(feed_error(feed, &stderr, Need::Read)
-        .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 
 fn publish_one(engine: &Engine, name: &str, version: &str, dir: &Utf8Path) -> anyhow::Result<()> {
