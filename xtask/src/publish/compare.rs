@@ -3,29 +3,64 @@
 //! Also: each package holds exactly cargo's `package --list`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use toml_edit::{Item, Value};
 
-use super::engine::{CratePlan, Engine, feed_error, tail};
+use super::engine::{CratePlan, Engine, Outcome, feed_error, tail};
 use crate::cargo::Need;
 
-/// The feed's sources of `crates` (name, version), each in `<dir>/<name>-<version>`.
-pub fn feed_sources(engine: &Engine, crates: &[(&str, &str)]) -> anyhow::Result<Utf8PathBuf> {
-    let probe = engine.work.join("feed-sources");
+/// Compares each crate the feed has with what was packaged: identical is skipped,
+/// different stops the run before anything is uploaded.
+pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+    check_file_sets(crates)?;
+    let t = Instant::now();
+    let in_feed: Vec<&mut CratePlan> = crates.iter_mut().filter(|c| c.outcome == Outcome::InFeed).collect();
+    if in_feed.is_empty() {
+        return Ok(());
+    }
+    let (feed, probe) = (&engine.registry.name, engine.work.join("feed-sources"));
     let vendor = probe.join("vendor");
-    scratch(engine, &probe, crates)?;
+    let wanted: Vec<(&str, &str)> = in_feed.iter().map(|c| (c.name.as_str(), c.version.as_str())).collect();
+    scratch(engine, &probe, &wanted)?;
+    let listed = wanted.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ");
     if let Err(stderr) = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)? {
-        let wanted: Vec<String> = crates.iter().map(|(n, v)| format!("{n} {v}")).collect();
-        let (feed, why) = (&engine.registry.name, tail(&stderr));
         bail!(
-            "cannot fetch what {feed} has for {} to compare it with this run's packages; nothing was \
-             uploaded:\n{why}",
-            wanted.join(", ")
+            "cannot fetch what {feed} has for {listed} to compare it with this run's packages; nothing was \
+             uploaded:\n{}",
+            tail(&stderr)
         );
     }
-    Ok(vendor)
+    // Packaged against the run's empty index, which stands for the feed.
+    let empty_index = crate::git::file_url(&engine.work.join("empty-index"));
+    let index =
+        (!engine.registry.is_crates_io()).then_some((empty_index.as_str(), engine.registry.index.as_str()));
+    let mut problems = Vec::new();
+    for krate in in_feed {
+        let (name, version) = (&krate.name, &krate.version);
+        let differences = differences(&krate.packaged, &vendor.join(format!("{name}-{version}")), index)?;
+        krate.outcome = if differences.is_empty() { Outcome::Identical } else { Outcome::Differs };
+        if differences.is_empty() {
+            continue;
+        }
+        let more = differences.len().saturating_sub(10);
+        problems.push(format!(
+            "{name} {version} is in {feed} with other sources than this run's: {}{}",
+            differences[..differences.len() - more].join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
+             such as 0.1.2-20240416). Nothing was uploaded.",
+            problems.join("\n")
+        );
+    }
+    engine.stage("compare", &format!("{listed} already in {feed}, identical"), t);
+    Ok(())
 }
 
 /// Whether the feed has `name` at `version` (`cargo info` out of any workspace).
@@ -223,6 +258,8 @@ pub(super) fn all_files(root: &Utf8Path) -> anyhow::Result<BTreeSet<String>> {
 }
 #[cfg(test)]
 mod tests {
+    use camino::Utf8PathBuf;
+
     use super::*;
 
     #[test]

@@ -157,7 +157,7 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
             consumer::warn_unbounded(crates)?;
             consumer::check(engine, host, crates, settings.allow_unchecked_consumers)?;
         }
-        compare(engine, crates)?;
+        compare::stage(engine, crates)?;
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
             if !dry_run {
                 interrupt::check()?;
@@ -169,52 +169,6 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
     })();
     report(engine, crates, &prepared.source);
     result
-}
-
-/// Compares each crate the feed has with what was packaged: identical is skipped,
-/// different stops the run before anything is uploaded.
-fn compare(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
-    compare::check_file_sets(crates)?;
-    let t = Instant::now();
-    let in_feed: Vec<&mut CratePlan> = crates.iter_mut().filter(|c| c.outcome == Outcome::InFeed).collect();
-    if in_feed.is_empty() {
-        return Ok(());
-    }
-    let wanted: Vec<(&str, &str)> = in_feed.iter().map(|c| (c.name.as_str(), c.version.as_str())).collect();
-    let feed_dir = compare::feed_sources(engine, &wanted)?;
-    // Packaged against the run's empty index, which stands for the feed.
-    let empty_index = crate::git::file_url(&engine.work.join("empty-index"));
-    let index =
-        (!engine.registry.is_crates_io()).then_some((empty_index.as_str(), engine.registry.index.as_str()));
-    let (mut problems, mut same) = (Vec::new(), Vec::new());
-    for krate in in_feed {
-        let (name, version) = (&krate.name, &krate.version);
-        let differences =
-            compare::differences(&krate.packaged, &feed_dir.join(format!("{name}-{version}")), index)?;
-        if differences.is_empty() {
-            krate.outcome = Outcome::Identical;
-            same.push(format!("{name} {version}"));
-            continue;
-        }
-        krate.outcome = Outcome::Differs;
-        let more = differences.len().saturating_sub(10);
-        problems.push(format!(
-            "{name} {version} is in {} with other sources than this run's: {}{}",
-            engine.registry.name,
-            differences[..differences.len() - more].join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() }
-        ));
-    }
-    if !problems.is_empty() {
-        bail!(
-            "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
-             such as 0.1.2-20240416). Nothing was uploaded.",
-            problems.join("\n")
-        );
-    }
-    let what = format!("{} already in {}, identical", same.join(", "), engine.registry.name);
-    engine.stage("compare", &what, t);
-    Ok(())
 }
 
 /// The table of outcomes, on stdout and in the step summary.
