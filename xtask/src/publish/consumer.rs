@@ -216,14 +216,13 @@ fn duplicates(
             continue;
         }
         let name = group[0].0.0;
-        let versions: Vec<(&str, &Vec<String>)> = group.iter().map(|((_, _, v), by)| (*v, by)).collect();
         let shown: Vec<String> =
-            versions.iter().map(|(v, by)| format!("{v} (for {})", by.join(", "))).collect();
+            group.iter().map(|((_, _, v), by)| format!("{v} (for {})", by.join(", "))).collect();
         // The newer moved to the older first: an unbounded requirement is the usual cause.
         let mut fix =
             String::from("no `cargo update --precise` unifies them: change a packaged crate's requirement");
-        'found: for (from, _) in versions.iter().rev() {
-            for (to, _) in versions.iter().filter(|(to, _)| to != from) {
+        'found: for ((_, _, from), _) in group.iter().rev() {
+            for ((_, _, to), _) in group.iter().filter(|((_, _, to), _)| to != from) {
                 let spec = format!("{name}@{from}");
                 let mut args = vec!["update", "--dry-run", "-p", &spec, "--precise", to];
                 args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
