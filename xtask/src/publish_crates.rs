@@ -70,7 +70,6 @@ impl Publish {
             git: &git,
             common: &self.common,
             consumers: None,
-            allow_unchecked_consumers: false,
         };
         publish::run(&settings, &|engine| self.prepare(engine, &root))
     }

@@ -87,8 +87,7 @@ impl PublishRedist {
             registry: &registry,
             git: &git,
             common: &self.common,
-            consumers: consumers.as_deref(),
-            allow_unchecked_consumers: self.allow_unchecked_consumers,
+            consumers: consumers.as_deref().map(|host| (host, self.allow_unchecked_consumers)),
         };
         publish::run(&settings, &|engine| self.prepare(engine, &repo, &rev, &crates))
     }

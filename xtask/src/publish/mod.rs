@@ -42,9 +42,9 @@ pub struct Settings<'a> {
     pub registry: &'a Registry,
     pub git: &'a Git,
     pub common: &'a Common,
-    /// The host whose members are built against the crates.
-    pub consumers: Option<&'a Utf8Path>,
-    pub allow_unchecked_consumers: bool,
+    /// The host whose members are built against the crates, and whether a member whose
+    /// requirement excludes a crate may go unchecked (`--allow-unchecked-consumers`).
+    pub consumers: Option<(&'a Utf8Path, bool)>,
 }
 
 /// A task's work copy (`ws.root`, in the engine's work dir) and the plan for it.
@@ -153,9 +153,9 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
         package::package_all(engine, src, crates)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
-        if let Some(host) = settings.consumers {
+        if let Some((host, allow_unchecked)) = settings.consumers {
             consumer::warn_unbounded(crates)?;
-            consumer::check(engine, host, crates, settings.allow_unchecked_consumers)?;
+            consumer::check(engine, host, crates, allow_unchecked)?;
         }
         compare::stage(engine, crates)?;
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
