@@ -64,7 +64,20 @@ impl Publish {
             None => crate::project_root(),
         };
         let git = Git::find()?;
-        let (top, prefix) = git.toplevel(&root)?;
+        let settings = publish::Settings {
+            task: "publish",
+            registry: &registry,
+            git: &git,
+            common: &self.common,
+            consumers: None,
+        };
+        publish::run(&settings, &|engine| self.prepare(engine, &root))
+    }
+
+    /// Plans on the user's tree (read only), so a bad selection fails before any copy.
+    fn prepare(&self, engine: &Engine, root: &Utf8Path) -> anyhow::Result<Prepared> {
+        let (t, registry, git) = (Instant::now(), engine.registry, engine.git);
+        let (top, prefix) = git.toplevel(root)?;
         let commit = git.head(&top)?;
         let dirty = if self.allow_dirty { Vec::new() } else { git.uncommitted(&top)? };
         if !dirty.is_empty() {
@@ -78,37 +91,12 @@ impl Publish {
                 if n > 20 { format!("\n  and {} more", n - 20) } else { String::new() }
             );
         }
-        let settings = publish::Settings {
-            task: "publish",
-            registry: &registry,
-            git: &git,
-            common: &self.common,
-            consumers: None,
-            allow_unchecked_consumers: false,
-        };
-        let repo = (top.as_path(), prefix.as_str(), commit.as_str());
-        publish::run(&settings, &|engine| self.prepare(engine, &root, &git, repo))
-    }
-
-    /// Plans on the user's tree (read only), so a bad selection fails before any copy.
-    fn prepare(
-        &self,
-        engine: &Engine,
-        root: &Utf8Path,
-        git: &Git,
-        (top, prefix, commit): (&Utf8Path, &str, &str),
-    ) -> anyhow::Result<Prepared> {
-        let (t, registry) = (Instant::now(), engine.registry);
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let version = self.common.version.as_deref();
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
-        let names: Vec<&str> = plan.crates.iter().map(|c| c.name.as_str()).collect();
-        let mut listed = compare::cargo_lists(engine, root, &names, self.allow_dirty)?;
-        for krate in &mut plan.crates {
-            krate.listed = listed.remove(&krate.name);
-        }
+        compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
         let repo = engine.work.join("src");
-        let copied = git.copy_repository(top, &repo, self.allow_dirty)?;
+        let copied = git.copy_repository(&top, &repo, self.allow_dirty)?;
         let src = if prefix.is_empty() { repo } else { repo.join(prefix) };
         let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
         engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);
@@ -118,7 +106,7 @@ impl Publish {
             planned_at: Instant::now(),
             requirement: if version.is_some() { Requirement::KeepOperator } else { Requirement::Keep },
             source: format!("the workspace at {root}"),
-            commits: Some((commit.to_owned(), copied)),
+            commits: Some((commit, copied)),
         })
     }
 }

@@ -87,24 +87,16 @@ impl PublishRedist {
             registry: &registry,
             git: &git,
             common: &self.common,
-            consumers: consumers.as_deref(),
-            allow_unchecked_consumers: self.allow_unchecked_consumers,
+            consumers: consumers.as_deref().map(|host| (host, self.allow_unchecked_consumers)),
         };
-        publish::run(&settings, &|engine| self.prepare(engine, &git, &repo, &rev, &crates))
+        publish::run(&settings, &|engine| self.prepare(engine, &repo, &rev, &crates))
     }
 
-    fn prepare(
-        &self,
-        engine: &Engine,
-        git: &Git,
-        repo: &str,
-        rev: &str,
-        crates: &[String],
-    ) -> anyhow::Result<Prepared> {
+    fn prepare(&self, engine: &Engine, repo: &str, rev: &str, crates: &[String]) -> anyhow::Result<Prepared> {
         let (registry, t) = (engine.registry, Instant::now());
         let src = engine.work.join("src");
         eprintln!("publish-redist: fetching {repo} at {rev}");
-        let fetched = git.fetch(repo, rev, &src)?;
+        let fetched = engine.git.fetch(repo, rev, &src)?;
         let note = fetched.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
         let (commit, size) = (&fetched.commit[..fetched.commit.len().min(12)], human(fetched.bytes));
         engine.stage("fetch", &format!("{repo} at {rev}{note}: commit {commit}, {size} fetched"), t);

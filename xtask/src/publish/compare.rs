@@ -1,49 +1,97 @@
-//! The feed's NAME@VERSION may have other sources: `cargo vendor` fetches it to compare
-//! with the package, file by file and `Cargo.toml` as data. Also: each package holds
-//! exactly cargo's `package --list`.
+//! What the feed has: whether NAME@VERSION is there, and its sources, which `cargo
+//! vendor` fetches to compare with the package, file by file and `Cargo.toml` as data.
+//! Also: each package holds exactly cargo's `package --list`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use toml_edit::{Item, Value};
 
-use super::engine::{CratePlan, Engine, tail};
+use super::engine::{CratePlan, Engine, Outcome, feed_error, tail};
+use crate::cargo::Need;
 
-/// The feed's sources of `crates` (name, version), each in `<dir>/<name>-<version>`.
-pub fn feed_sources(engine: &Engine, crates: &[(&str, &str)]) -> anyhow::Result<Utf8PathBuf> {
-    let probe = engine.work.join("feed-sources");
+/// Compares each crate the feed has with what was packaged: identical is skipped,
+/// different stops the run before anything is uploaded.
+pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+    check_file_sets(crates)?;
+    let t = Instant::now();
+    let in_feed: Vec<&mut CratePlan> = crates.iter_mut().filter(|c| c.outcome == Outcome::InFeed).collect();
+    if in_feed.is_empty() {
+        return Ok(());
+    }
+    let (feed, probe) = (&engine.registry.name, engine.work.join("feed-sources"));
     let vendor = probe.join("vendor");
-    scratch(engine, &probe, crates)?;
+    let wanted: Vec<(&str, &str)> = in_feed.iter().map(|c| (c.name.as_str(), c.version.as_str())).collect();
+    scratch(engine, &probe, &wanted)?;
+    let listed = wanted.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ");
     if let Err(stderr) = engine.cargo(&probe, &["vendor", "--versioned-dirs", vendor.as_str()], false)? {
-        let wanted: Vec<String> = crates.iter().map(|(n, v)| format!("{n} {v}")).collect();
-        let (feed, why) = (&engine.registry.name, tail(&stderr));
         bail!(
-            "cannot fetch what {feed} has for {} to compare it with this run's packages; nothing was \
-             uploaded:\n{why}",
-            wanted.join(", ")
+            "cannot fetch what {feed} has for {listed} to compare it with this run's packages; nothing was \
+             uploaded:\n{}",
+            tail(&stderr)
         );
     }
-    Ok(vendor)
+    // Packaged against the run's empty index, which stands for the feed.
+    let empty_index = crate::git::file_url(&engine.work.join("empty-index"));
+    let index =
+        (!engine.registry.is_crates_io()).then_some((empty_index.as_str(), engine.registry.index.as_str()));
+    let mut problems = Vec::new();
+    for krate in in_feed {
+        let (name, version) = (&krate.name, &krate.version);
+        let differences = differences(&krate.packaged, &vendor.join(format!("{name}-{version}")), index)?;
+        krate.outcome = if differences.is_empty() { Outcome::Identical } else { Outcome::Differs };
+        if differences.is_empty() {
+            continue;
+        }
+        let more = differences.len().saturating_sub(10);
+        problems.push(format!(
+            "{name} {version} is in {feed} with other sources than this run's: {}{}",
+            differences[..differences.len() - more].join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
+             such as 0.1.2-20240416). Nothing was uploaded.",
+            problems.join("\n")
+        );
+    }
+    engine.stage("compare", &format!("{listed} already in {feed}, identical"), t);
+    Ok(())
 }
 
-/// Whether the feed has `name` at `version` yanked (`cargo info` does not say), as
-/// resolving `={version}` tells; `Err`: cargo's stderr when it failed otherwise.
-pub fn yanked(engine: &Engine, name: &str, version: &str) -> anyhow::Result<Result<bool, String>> {
-    let probe = engine.work.join(format!("yanked-{name}"));
-    scratch(engine, &probe, &[(name, version)])?;
-    let ran = engine.cargo(&probe, &["generate-lockfile"], false)?;
-    let _ = std::fs::remove_dir_all(&probe);
-    let stderr = ran.as_ref().map_or_else(|stderr| stderr, |out| &out.stderr);
-    if stderr.contains(&format!("version {version} is yanked")) {
-        return Ok(Ok(true));
+/// Whether the feed has `name` at `version` (`cargo info` out of any workspace).
+/// Only cargo's "could not find" is "absent"; a yanked version, which `cargo info`
+/// does not tell but resolving `={version}` does, is an error.
+pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
+    let (spec, feed) = (format!("{name}@{version}"), &engine.registry.name);
+    let Err(mut stderr) = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)? else {
+        return Ok(true);
+    };
+    if stderr.contains(&format!("could not find `{spec}`")) {
+        let probe = engine.work.join(format!("yanked-{name}"));
+        scratch(engine, &probe, &[(name, version)])?;
+        let ran = engine.cargo(&probe, &["generate-lockfile"], false)?;
+        let _ = std::fs::remove_dir_all(&probe);
+        stderr = ran.as_ref().map_or_else(String::clone, |out| out.stderr.clone());
+        if stderr.contains(&format!("version {version} is yanked")) {
+            bail!(
+                "{name} {version} is yanked in {feed}: a yanked version stays in the feed and can never \
+                 be published again. Publish under a new version (`--version`, such as \
+                 0.1.2-20240416). Nothing was uploaded."
+            );
+        }
+        // Resolved (then it is in the feed after all), or not found.
+        let absent = ["failed to select a version", "no matching package named"];
+        if ran.is_ok() || absent.iter().any(|a| stderr.contains(a)) {
+            return Ok(false);
+        }
     }
-    // Resolved (then it is in the feed after all), or not found.
-    let absent = ["failed to select a version", "no matching package named"];
-    if ran.is_ok() || absent.iter().any(|a| stderr.contains(a)) {
-        return Ok(Ok(false));
-    }
-    Ok(Err(stderr.clone()))
+    Err(feed_error(feed, &stderr, Need::Read)
+        .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 
 /// A package at `dir` depending on exactly each of `crates` from the engine's feed.
@@ -147,28 +195,23 @@ fn shown(value: &Value) -> String {
     }
 }
 
-/// The files `cargo package --list` gives for each of `names` in the user's tree at
+/// Sets each crate's `listed` to what `cargo package --list` gives in the user's tree at
 /// `root`; without `allow_dirty`, cargo refuses (and names) uncommitted files.
-pub fn cargo_lists(
-    engine: &Engine,
-    root: &Utf8Path,
-    names: &[&str],
-    allow_dirty: bool,
-) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
+pub fn list(engine: &Engine, root: &Utf8Path, crates: &mut [CratePlan], allow: bool) -> anyhow::Result<()> {
     let target = engine.work.join("list-target");
-    let mut lists = BTreeMap::new();
-    for name in names {
+    for krate in crates {
+        let name = &krate.name;
         let mut args = vec!["package", "--list", "-p", name, "--target-dir", target.as_str()];
-        args.extend(allow_dirty.then_some("--allow-dirty"));
+        args.extend(allow.then_some("--allow-dirty"));
         let step = format!("cargo package --list -p {name}");
         let out = engine.cargo_step(root, &step, &args, false)?.map_err(|stderr| {
             let why = tail(&stderr);
             anyhow::anyhow!("cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{why}")
         })?;
         let files = out.stdout.lines().map(|l| l.replace('\\', "/")).filter(|l| !l.is_empty()).collect();
-        lists.insert(name.to_string(), files);
+        krate.listed = Some(files);
     }
-    Ok(lists)
+    Ok(())
 }
 
 /// Each crate holds exactly its [`CratePlan::listed`] files, where set.
@@ -215,6 +258,8 @@ pub(super) fn all_files(root: &Utf8Path) -> anyhow::Result<BTreeSet<String>> {
 }
 #[cfg(test)]
 mod tests {
+    use camino::Utf8PathBuf;
+
     use super::*;
 
     #[test]

@@ -13,7 +13,7 @@ use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, tail, 
 use super::manifest::{self, Kind};
 use super::workspace::Workspace;
 use crate::cargo::Need;
-use crate::git::{self, Git};
+use crate::git;
 use crate::json::Value;
 
 /// A member of the host, a packaged crate it depends on, and its requirement.
@@ -65,21 +65,19 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         return Ok(());
     }
     // A copy, uncommitted changes included: cargo writes its lock file and target dir.
-    let (git, copy) = (Git::find()?, engine.work.join("consumer"));
+    let (git, copy) = (engine.git, engine.work.join("consumer"));
     let (top, prefix) = git.toplevel(host)?;
     let copied = git.copy_repository(&top, &copy, true);
     copied.context("copying the host for the consumer check (`--no-consumer-check` skips it)")?;
     let copy = copy.join(prefix);
     let patches = patches(engine, crates);
     let resolved = engine.metadata(&copy, &patches)?;
-    let (consumers, not_checked) = unchecked(resolved.as_ref(), &wants, allow)?;
+    let (consumers, not_checked) = unchecked(&resolved, &wants, allow)?;
     if let Err(stderr) = &resolved
         && not_checked.is_empty()
     {
         // A feed's problem, by the one classifier of cargo's messages; a dry run goes on.
-        let mut members: Vec<&str> = wants.iter().map(|(c, ..)| c.as_str()).collect();
-        members.dedup();
-        let (members, why) = (members.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
+        let (members, why) = (consumers.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
         if !engine.dry_run {
             return Err(why.context(format!("cannot resolve {members} of {host} for the consumer check")));
         }
@@ -113,7 +111,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
 /// The consumers that took a packaged crate; the requirements that excluded one are
 /// an error, or with `allow` a warning and a note for the progress line.
 fn unchecked(
-    graph: Result<&Value, &String>,
+    graph: &Result<Value, String>,
     wants: &[Want],
     allow: bool,
 ) -> anyhow::Result<(Vec<String>, String)> {
@@ -127,7 +125,7 @@ fn unchecked(
             let (name, version) = (&krate.name, &krate.version);
             unchecked
                 .push(format!("{consumer} requires {name} `{req}`, which excludes the packaged {version}"));
-        } else if graph.is_ok() && !consumers.contains(consumer) {
+        } else if !consumers.contains(consumer) {
             consumers.push(consumer.clone());
         }
     }
@@ -218,14 +216,13 @@ fn duplicates(
             continue;
         }
         let name = group[0].0.0;
-        let versions: Vec<(&str, &Vec<String>)> = group.iter().map(|((_, _, v), by)| (*v, by)).collect();
         let shown: Vec<String> =
-            versions.iter().map(|(v, by)| format!("{v} (for {})", by.join(", "))).collect();
+            group.iter().map(|((_, _, v), by)| format!("{v} (for {})", by.join(", "))).collect();
         // The newer moved to the older first: an unbounded requirement is the usual cause.
         let mut fix =
             String::from("no `cargo update --precise` unifies them: change a packaged crate's requirement");
-        'found: for (from, _) in versions.iter().rev() {
-            for (to, _) in versions.iter().filter(|(to, _)| to != from) {
+        'found: for ((_, _, from), _) in group.iter().rev() {
+            for ((_, _, to), _) in group.iter().filter(|((_, _, to), _)| to != from) {
                 let spec = format!("{name}@{from}");
                 let mut args = vec!["update", "--dry-run", "-p", &spec, "--precise", to];
                 args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));

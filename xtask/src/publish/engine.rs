@@ -10,6 +10,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
+use crate::git::Git;
 use crate::json::{self, Value};
 use crate::run::{self, Program};
 
@@ -54,10 +55,11 @@ impl Outcome {
     }
 }
 
-/// The task (for the progress lines), the feed, the work dir, and the time spent in cargo.
+/// The task (for the progress lines), the feed, git, the work dir, and the time spent in cargo.
 pub struct Engine<'a> {
     pub(super) task: &'static str,
     pub registry: &'a Registry,
+    pub git: &'a Git,
     pub work: &'a Utf8Path,
     pub(super) dry_run: bool,
     cargo_time: Cell<Duration>,
@@ -75,8 +77,10 @@ pub struct CargoOutput {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(task: &'static str, registry: &'a Registry, work: &'a Utf8Path, dry_run: bool) -> Self {
-        Engine { task, registry, work, dry_run, cargo_time: Cell::new(Duration::ZERO) }
+    pub(super) fn new(settings: &super::Settings<'a>, work: &'a Utf8Path) -> Self {
+        let super::Settings { task, registry, git, .. } = *settings;
+        let dry_run = settings.common.dry_run;
+        Engine { task, registry, git, work, dry_run, cargo_time: Cell::new(Duration::ZERO) }
     }
 
     pub fn stage(&self, name: &str, what: &str, started: Instant) {

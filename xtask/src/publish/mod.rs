@@ -42,9 +42,9 @@ pub struct Settings<'a> {
     pub registry: &'a Registry,
     pub git: &'a Git,
     pub common: &'a Common,
-    /// The host whose members are built against the crates.
-    pub consumers: Option<&'a Utf8Path>,
-    pub allow_unchecked_consumers: bool,
+    /// The host whose members are built against the crates, and whether a member whose
+    /// requirement excludes a crate may go unchecked (`--allow-unchecked-consumers`).
+    pub consumers: Option<(&'a Utf8Path, bool)>,
 }
 
 /// A task's work copy (`ws.root`, in the engine's work dir) and the plan for it.
@@ -73,7 +73,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     if keep {
         eprintln!("{name}: work dir {work} (kept: --keep)");
     }
-    let engine = Engine::new(name, settings.registry, &work, settings.common.dry_run);
+    let engine = Engine::new(settings, &work);
     let mut prepared = prepare(&engine)?;
     for krate in &mut prepared.plan.crates {
         check_version(&krate.version, &format!("the version of {}", krate.name))?;
@@ -84,8 +84,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     let what = format!("{} to {}", list.join(", then "), settings.registry.name);
     engine.stage("plan", &what, prepared.planned_at);
     commit_rewrite(&engine, settings, &prepared)?;
-    let Prepared { ws, plan, source, .. } = &mut prepared;
-    run_stages(&engine, settings, &ws.root, source, &mut plan.crates)?;
+    run_stages(&engine, settings, &mut prepared)?;
     if keep {
         eprintln!("{name}: kept the work dir {work}");
     }
@@ -95,7 +94,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
 
 /// Rewrites the manifests for the plan, shows the diff and commits it.
 fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> anyhow::Result<()> {
-    let (t, git, src, registry) = (Instant::now(), settings.git, &prepared.ws.root, settings.registry);
+    let (t, git, src, registry) = (Instant::now(), engine.git, &prepared.ws.root, engine.registry);
     let rewrite = manifest::Rewrite {
         registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
         pins: &prepared.plan.pins(),
@@ -138,19 +137,13 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 }
 
 /// The stages after the rewrite, then the report, printed whatever happened.
-fn run_stages(
-    engine: &Engine,
-    settings: &Settings,
-    src: &Utf8Path,
-    source: &str,
-    crates: &mut [CratePlan],
-) -> anyhow::Result<()> {
-    let dry_run = engine.dry_run;
+fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> anyhow::Result<()> {
+    let (dry_run, src, crates) = (engine.dry_run, &prepared.ws.root, &mut prepared.plan.crates);
     let result = (|| {
         // A dry run asks the feed nothing: its crates stay `Planned`.
         for krate in crates.iter_mut().filter(|_| !dry_run) {
             let t = Instant::now();
-            let present = in_feed(engine, &krate.name, &krate.version)?;
+            let present = compare::in_feed(engine, &krate.name, &krate.version)?;
             krate.outcome = if present { Outcome::InFeed } else { Outcome::Missing };
             let verdict = if present { "is in" } else { "is not yet in" };
             let what = format!("{} {} {verdict} {}", krate.name, krate.version, engine.registry.name);
@@ -160,11 +153,11 @@ fn run_stages(
         package::package_all(engine, src, crates)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
-        if let Some(host) = settings.consumers {
+        if let Some((host, allow_unchecked)) = settings.consumers {
             consumer::warn_unbounded(crates)?;
-            consumer::check(engine, host, crates, settings.allow_unchecked_consumers)?;
+            consumer::check(engine, host, crates, allow_unchecked)?;
         }
-        compare(engine, crates)?;
+        compare::stage(engine, crates)?;
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
             if !dry_run {
                 interrupt::check()?;
@@ -174,54 +167,8 @@ fn run_stages(
         }
         anyhow::Ok(())
     })();
-    report(engine, crates, source);
+    report(engine, crates, &prepared.source);
     result
-}
-
-/// Compares each crate the feed has with what was packaged: identical is skipped,
-/// different stops the run before anything is uploaded.
-fn compare(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
-    compare::check_file_sets(crates)?;
-    let t = Instant::now();
-    let in_feed: Vec<&mut CratePlan> = crates.iter_mut().filter(|c| c.outcome == Outcome::InFeed).collect();
-    if in_feed.is_empty() {
-        return Ok(());
-    }
-    let wanted: Vec<(&str, &str)> = in_feed.iter().map(|c| (c.name.as_str(), c.version.as_str())).collect();
-    let feed_dir = compare::feed_sources(engine, &wanted)?;
-    // Packaged against the run's empty index, which stands for the feed.
-    let empty_index = crate::git::file_url(&engine.work.join("empty-index"));
-    let index =
-        (!engine.registry.is_crates_io()).then_some((empty_index.as_str(), engine.registry.index.as_str()));
-    let (mut problems, mut same) = (Vec::new(), Vec::new());
-    for krate in in_feed {
-        let (name, version) = (&krate.name, &krate.version);
-        let differences =
-            compare::differences(&krate.packaged, &feed_dir.join(format!("{name}-{version}")), index)?;
-        if differences.is_empty() {
-            krate.outcome = Outcome::Identical;
-            same.push(format!("{name} {version}"));
-            continue;
-        }
-        krate.outcome = Outcome::Differs;
-        let more = differences.len().saturating_sub(10);
-        problems.push(format!(
-            "{name} {version} is in {} with other sources than this run's: {}{}",
-            engine.registry.name,
-            differences[..differences.len() - more].join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() }
-        ));
-    }
-    if !problems.is_empty() {
-        bail!(
-            "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
-             such as 0.1.2-20240416). Nothing was uploaded.",
-            problems.join("\n")
-        );
-    }
-    let what = format!("{} already in {}, identical", same.join(", "), engine.registry.name);
-    engine.stage("compare", &what, t);
-    Ok(())
 }
 
 /// The table of outcomes, on stdout and in the step summary.
@@ -241,29 +188,6 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
     if let Err(err) = gha::summary(&markdown) {
         eprintln!("warning: {err:#}");
     }
-}
-
-/// Whether the feed has `name` at `version` (`cargo info` out of any workspace).
-/// Only cargo's "could not find" is "absent"; a yanked version is an error.
-fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
-    let spec = format!("{name}@{version}");
-    let feed = &engine.registry.name;
-    let Err(mut stderr) = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)? else {
-        return Ok(true);
-    };
-    if stderr.contains(&format!("could not find `{spec}`")) {
-        match compare::yanked(engine, name, version)? {
-            Ok(false) => return Ok(false),
-            Ok(true) => bail!(
-                "{name} {version} is yanked in {feed}: a yanked version stays in the feed and can never \
-                 be published again. Publish under a new version (`--version`, such as \
-                 0.1.2-20240416). Nothing was uploaded."
-            ),
-            Err(err) => stderr = err,
-        }
-    }
-    Err(feed_error(feed, &stderr, Need::Read)
-        .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 
 fn publish_one(engine: &Engine, name: &str, version: &str, dir: &Utf8Path) -> anyhow::Result<()> {

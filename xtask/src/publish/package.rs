@@ -14,7 +14,7 @@ use camino::Utf8Path;
 use toml_edit::Value;
 
 use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
-use crate::git::{self, Git};
+use crate::git;
 use crate::json;
 
 /// Packages and verifies `crates`, and checks each `.crate` against the feed's size limit.
@@ -27,13 +27,13 @@ pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) ->
     let _turn = crate::toml_file::lock_file(&lock, None, Duration::ZERO, &waiting)?;
     let registry = home.join("registry");
     let before = local_entries(&registry);
-    forget_extracted(engine, crates)?;
+    forget_extracted(engine, &registry, crates)?;
     let result = package_verified(engine, src, crates);
     for entry in local_entries(&registry).difference(&before) {
         // Best effort: what is left is a cache cargo can remove (`cargo clean gc`).
         let _ = crate::workdir::remove_dir_all(&registry.join(entry));
     }
-    forget_extracted(engine, crates)?;
+    forget_extracted(engine, &registry, crates)?;
     result?;
     check_sizes(engine, crates)
 }
@@ -43,7 +43,7 @@ fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -
     // crates.io's index cannot be replaced (other dependencies come from it).
     if !engine.registry.is_crates_io() {
         let index = engine.work.join("empty-index");
-        Git::find()?.empty_index(&index)?;
+        engine.git.empty_index(&index)?;
         let url = Value::from(git::file_url(&index)).to_string();
         configs.push(format!("registries.{}.index={url}", engine.registry.name));
         if crates.iter().any(|c| c.is_dependency) && crates.iter().any(|c| !c.is_dependency) {
@@ -247,8 +247,8 @@ fn check_sizes(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
 
 /// On crates.io, whose index cargo overlays with the packages, removes every extracted
 /// copy of `crates` under `$CARGO_HOME/registry/src`, so that none is reused.
-fn forget_extracted(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
-    let src = crate::cargo_home::cargo_home()?.join("registry").join("src");
+fn forget_extracted(engine: &Engine, registry: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
+    let src = registry.join("src");
     let (true, Ok(entries)) = (engine.registry.is_crates_io(), src.read_dir_utf8()) else { return Ok(()) };
     for entry in entries.flatten() {
         for krate in crates {
