@@ -142,8 +142,7 @@ impl Target {
     /// A real request per feed through cargo, the PAT in its environment, then `gh secret set`.
     fn check_and_store(&self, pat: &PatToken, write_unverified: bool) -> anyhow::Result<()> {
         let Target { feeds, gh, secret, repo } = self;
-        let env = crate::cargo::token_env(feeds, &pat.header(), &pat.forms());
-        let failed = access::check_feeds(feeds, &env, &pat.forms(), &access::show_line)?;
+        let failed = access::check_feeds(feeds, &crate::cargo::token_env(feeds, pat), &access::show_line)?;
         ensure!(
             failed.is_empty(),
             "the new PAT does not work for {}: {secret} of {repo} was left unchanged",

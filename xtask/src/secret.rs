@@ -80,11 +80,11 @@ impl PatToken {
         AuthHeader(Secret::new(format!("Basic {}", base64(format!("PAT:{}", self.0.0).as_bytes()))))
     }
 
-    /// Every form that must be masked: the PAT, the header and its base64 credential.
+    /// Every form that must be masked, in this order: the PAT, the header and its base64 credential.
     pub fn forms(&self) -> Vec<String> {
-        let mut forms = vec![self.0.0.clone()];
-        forms.extend(self.header().forms());
-        forms
+        let AuthHeader(Secret(header)) = self.header();
+        let credential = header["Basic ".len()..].to_owned();
+        vec![self.0.0.clone(), header, credential]
     }
 }
 
@@ -106,12 +106,8 @@ impl AuthHeader {
         &self.0
     }
 
-    /// The header and the credential after its scheme.
     pub fn forms(&self) -> Vec<String> {
-        let header = &self.0.0;
-        let mut forms = vec![header.clone()];
-        forms.extend(header.split_once(' ').map(|(_, credential)| credential.to_owned()));
-        forms
+        token_forms(&self.0.0)
     }
 }
 
@@ -160,8 +156,8 @@ pub fn token_forms(token: &str) -> Vec<String> {
     forms
 }
 
-/// Secret variables for a child's environment (never its argv), with every form of them
-/// to redact from what it prints. `Debug` lists the names only.
+/// Secret variables for a child's environment (never its argv), and every form of a
+/// secret to redact from what the child prints. `Debug` lists the names only.
 #[derive(Clone, Default)]
 pub struct SecretEnv {
     vars: Vec<(String, Secret)>,
@@ -169,6 +165,11 @@ pub struct SecretEnv {
 }
 
 impl SecretEnv {
+    /// No variables yet, only `forms` to redact.
+    pub fn hiding(forms: Vec<String>) -> SecretEnv {
+        SecretEnv { vars: Vec::new(), forms }
+    }
+
     /// Adds `key=value`, where `forms` are every form of `value` that could leak.
     pub fn secret(mut self, key: impl Into<String>, value: &Secret, forms: Vec<String>) -> SecretEnv {
         self.vars.push((key.into(), value.clone()));
