@@ -41,7 +41,8 @@ impl Az {
         Ok(run::program(&self.path, &crate::project_root(), ["login"]).status()?)
     }
 
-    /// One access token for Azure DevOps, enough for every feed of the organisation.
+    /// One access token for Azure DevOps, enough for every feed of the organisation, masked
+    /// under GitHub Actions before anything else is printed.
     pub fn access_token(&self) -> anyhow::Result<AccessToken> {
         let args = ["account", "get-access-token", "--resource", AZURE_DEVOPS_RESOURCE];
         let args = [&args[..], &["--query", "[accessToken, expiresOn]", "--output", "tsv"]].concat();
@@ -55,7 +56,9 @@ impl Az {
             );
         };
         let expires_on = fields.get(1).copied().flatten().unwrap_or("an unknown time").to_owned();
-        Ok(AccessToken { header: AuthHeader::bearer(token)?, expires_on })
+        let header = AuthHeader::bearer(token)?;
+        crate::gha::mask(&header.forms());
+        Ok(AccessToken { header, expires_on })
     }
 
     /// Whether az is logged in; otherwise az's own words, or that it did not answer.

@@ -10,13 +10,16 @@ use crate::feeds::Registry;
 use crate::run;
 use crate::secret::{AuthHeader, PatToken, SecretEnv};
 
-/// Stores `header` as the token of `registry`: `cargo login` reads it from stdin,
-/// never argv, where other users of the machine could see it.
-pub fn login(registry: &Registry, header: &AuthHeader) -> anyhow::Result<()> {
-    run::cargo(&crate::project_root(), ["login", "--registry", &registry.name])
-        .stdin_secret(header.secret())
-        .redact(&header.forms())
-        .output()?;
+/// Stores `header` as the token of each of `feeds`, saying `stored for NAME`: `cargo login`
+/// reads it from stdin, never argv, where other users of the machine could see it.
+pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::Result<()> {
+    for feed in feeds {
+        run::cargo(&crate::project_root(), ["login", "--registry", &feed.name])
+            .stdin_secret(header.secret())
+            .redact(&header.forms())
+            .output()?;
+        eprintln!("{stored} for {}", feed.name);
+    }
     Ok(())
 }
 

@@ -60,11 +60,7 @@ impl CargoLogin {
         // `cargo login` is unsupported for a feed whose provider is a command.
         provider::disable(&feeds, "cargo-login")?;
         let token = az.access_token()?;
-        gha::mask(&token.header.forms());
-        for feed in &feeds {
-            cargo::login(feed, &token.header)?;
-            eprintln!("cargo-login: stored a bearer token for {}", feed.name);
-        }
+        cargo::login(&feeds, &token.header, "cargo-login: stored a bearer token")?;
         let expires = &token.expires_on;
         eprintln!("cargo-login: the token expires at {expires}; run `cargo xtask cargo-login` again then");
         self.flags.check(&feeds, &SecretEnv::hiding(token.header.forms()))
@@ -98,10 +94,7 @@ impl CargoLoginCi {
         gha::mask(&pat.forms());
         if !self.github_env {
             let feeds = self.flags.prepare()?;
-            for feed in &feeds {
-                cargo::login(feed, &pat.header())?;
-                eprintln!("cargo-login-ci: stored the PAT for {}", feed.name);
-            }
+            cargo::login(&feeds, &pat.header(), "cargo-login-ci: stored the PAT")?;
             return self.flags.check(&feeds, &SecretEnv::hiding(pat.forms()));
         }
         let feeds = feeds::select(&self.flags.registries)?;
