@@ -51,9 +51,8 @@ impl Registry {
 pub fn all() -> anyhow::Result<Vec<Registry>> {
     let doc = toml_file::read(&crate::project_root().join(CONFIG_PATH))?;
     let table = doc.get("registries").and_then(|r| r.as_table_like());
-    let table = table.with_context(|| {
-        format!("{CONFIG_PATH} has no [registries] table: it lists the feeds the tasks act on")
-    })?;
+    let table = table
+        .context(format!("{CONFIG_PATH} has no [registries] table: it lists the feeds the tasks act on"))?;
     let mut feeds = Vec::new();
     for (name, entry) in table.iter() {
         let mut feed = Registry { name: name.to_owned(), index: String::new() };

@@ -35,12 +35,10 @@ impl Gh {
             bail!("the GitHub CLI is not logged in: run `gh auth login` and try again\n{}", why.trim_end())
         }
         let out = call(&self.path, &["secret", "set", name, "--repo", repo]).stdin_secret(value).output();
-        out.map(drop).with_context(|| {
-            format!(
-                "storing the secret {name} of {repo} failed; check that you may edit the secrets of {repo} \
-                 (admin or a fine-grained token with Secrets write)"
-            )
-        })
+        out.map(drop).context(format!(
+            "storing the secret {name} of {repo} failed; check that you may edit the secrets of {repo} (admin \
+             or a fine-grained token with Secrets write)"
+        ))
     }
 }
 
@@ -54,12 +52,10 @@ pub fn default_repo() -> anyhow::Result<String> {
         Err(err) => return Err(err.into()),
     };
     // Shown without the credentials a URL can carry (`https://user:token@host/...`).
-    repo_from_url(&url).with_context(|| {
-        format!(
-            "the git remote `origin` ({}) is not a GitHub repository: pass --repo OWNER/NAME",
-            without_userinfo(&url)
-        )
-    })
+    let shown = without_userinfo(&url);
+    repo_from_url(&url).context(format!(
+        "the git remote `origin` ({shown}) is not a GitHub repository: pass --repo OWNER/NAME"
+    ))
 }
 
 /// A gh or git call in the repository's root.

@@ -114,9 +114,9 @@ impl Setup {
                 findings.changes.push(format!("add feed {name} = {index}"));
                 continue;
             };
-            let entry = entry.as_table_like_mut().with_context(|| {
-                format!("registries.{name} in {path} is not a table; fix it and run again")
-            })?;
+            let entry = entry
+                .as_table_like_mut()
+                .context(format!("registries.{name} in {path} is not a table; fix it and run again"))?;
             match entry.get("index").and_then(|i| i.as_str()) {
                 Some(current) if current == index => {}
                 Some(other) if !self.force => findings.warnings.push(format!(
