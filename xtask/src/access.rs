@@ -27,23 +27,22 @@ pub fn check_feeds(
     env: &SecretEnv,
     show: &dyn Fn(&Registry, Option<&FeedError>),
 ) -> Result<Vec<String>> {
-    let checks: Vec<_> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let threads: Vec<_> = feeds.iter().map(|feed| scope.spawn(move || check(feed, env))).collect();
-        threads
-            .into_iter()
-            .map(|thread| thread.join().unwrap_or_else(|_| bail!("the access check thread panicked")))
-            .collect()
-    });
-    let mut failed = Vec::new();
-    for (feed, verdict) in feeds.iter().zip(checks) {
-        let verdict = verdict?;
-        show(feed, verdict.as_ref());
-        if let Some(err) = verdict {
-            gha::error_titled(&format!("feed {}", feed.name), &format!("{err}: {}", err.hint(Need::Read)));
-            failed.push(format!("{} ({err})", feed.name));
+        let mut failed = Vec::new();
+        for (feed, thread) in feeds.iter().zip(threads) {
+            let verdict = thread.join().unwrap_or_else(|_| bail!("the access check thread panicked"))?;
+            show(feed, verdict.as_ref());
+            if let Some(err) = verdict {
+                gha::error_titled(
+                    &format!("feed {}", feed.name),
+                    &format!("{err}: {}", err.hint(Need::Read)),
+                );
+                failed.push(format!("{} ({err})", feed.name));
+            }
         }
-    }
-    Ok(failed)
+        Ok(failed)
+    })
 }
 
 /// A verdict as the login tasks and rotate-pat show it.

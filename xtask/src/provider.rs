@@ -233,8 +233,7 @@ pub fn global_providers(
     feeds: &[Registry],
     keychain: bool,
 ) -> anyhow::Result<Option<String>> {
-    let entry = |name: &str| doc.get("registries")?.get(name)?.get("credential-provider");
-    let feed_without_provider = feeds.iter().any(|feed| entry(&feed.name).is_none());
+    let feed_without_provider = feeds.iter().any(|feed| current_provider(doc, &feed.name).is_none());
     let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
     let key = "global-credential-providers";
     let list = registry

@@ -6,7 +6,6 @@ use std::fmt;
 
 use anyhow::bail;
 
-/// A secret string.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
