@@ -34,7 +34,7 @@ pub fn logout(registry: &Registry) -> anyhow::Result<()> {
 pub fn token_env(feeds: &[Registry], pat: &PatToken) -> SecretEnv {
     let header = pat.header();
     feeds.iter().fold(SecretEnv::hiding(pat.forms()), |env, feed| {
-        env.secret(feed.env_var("token"), header.secret(), Vec::new())
+        env.secret(feed.env_var("token"), header.secret())
             .plain(feed.env_var("credential-provider"), "cargo:token")
     })
 }

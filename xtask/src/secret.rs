@@ -169,10 +169,9 @@ impl SecretEnv {
         SecretEnv { vars: Vec::new(), forms }
     }
 
-    /// Adds `key=value`, where `forms` are every form of `value` that could leak.
-    pub fn secret(mut self, key: impl Into<String>, value: &Secret, forms: Vec<String>) -> SecretEnv {
+    /// Adds `key=value`, redacting `value` too.
+    pub fn secret(mut self, key: impl Into<String>, value: &Secret) -> SecretEnv {
         self.vars.push((key.into(), value.clone()));
-        self.forms.extend(forms);
         self.forms.push(value.0.clone());
         self
     }
@@ -320,7 +319,7 @@ mod tests {
     #[test]
     fn secret_env_debug_names_the_variables_only() {
         let env = SecretEnv::default()
-            .secret("CARGO_REGISTRIES_F_TOKEN", &Secret::new("Bearer s3cr3t-value".into()), vec![])
+            .secret("CARGO_REGISTRIES_F_TOKEN", &Secret::new("Bearer s3cr3t-value".into()))
             .plain("CARGO_REGISTRIES_F_CREDENTIAL_PROVIDER", "cargo:token");
         let shown = format!("{env:?}");
         assert!(!shown.contains("s3cr3t") && shown.contains("CARGO_REGISTRIES_F_TOKEN"), "{shown}");
