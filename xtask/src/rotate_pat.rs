@@ -13,8 +13,6 @@ use crate::secret::{PatToken, Secret};
 use crate::{access, cargo};
 use crate::{gha, json};
 
-const PAT_API_VERSION: &str = "7.1-preview.1";
-
 /// Create a new Azure DevOps PAT and store it in the repository's GitHub secret.
 ///
 /// The PAT is checked against every feed through cargo before `gh secret set` stores it, and
@@ -137,8 +135,7 @@ impl RotatePat {
         let body = format!(
             r#"{{"displayName": {quoted_name}, "scope": "{scope}", "validTo": {until}, "allOrgs": false}}"#
         );
-        let uri =
-            format!("https://vssps.dev.azure.com/{org}/_apis/tokens/pats?api-version={PAT_API_VERSION}");
+        let uri = pats_api(&org, "");
         eprintln!("rotate-pat: creating PAT \"{name}\" in {org} (scope {scope}, valid to {valid_to})");
         let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY))?;
         // From here on every failure revokes the PAT or says it is live.
@@ -168,10 +165,7 @@ fn revoke(az: &Az, org: &str, name: &str, made: &Made, err: anyhow::Error) -> an
     let left_live = match made {
         Made::No => return err,
         Made::Yes(Some(id)) => {
-            let uri = format!(
-                "https://vssps.dev.azure.com/{org}/_apis/tokens/pats?authorizationId={id}\
-                 &api-version={PAT_API_VERSION}"
-            );
+            let uri = pats_api(org, &format!("authorizationId={id}&"));
             let Err(why) = az.rest("delete", &uri, None, None) else {
                 eprintln!("rotate-pat: revoked the new PAT \"{name}\" again, as it was not stored");
                 return err;
@@ -190,6 +184,11 @@ fn revoke(az: &Az, org: &str, name: &str, made: &Made, err: anyhow::Error) -> an
         ),
     };
     anyhow!("{err:#}\n{left_live}")
+}
+
+/// The PAT API's URI, `query` ahead of its version.
+fn pats_api(org: &str, query: &str) -> String {
+    format!("https://vssps.dev.azure.com/{org}/_apis/tokens/pats?{query}api-version=7.1-preview.1")
 }
 
 fn tokens_page(org: &str) -> String {
