@@ -59,11 +59,10 @@ impl CargoLogin {
         }
         // `cargo login` is unsupported for a feed whose provider is a command.
         provider::disable(&feeds, "cargo-login")?;
-        let token = az.access_token()?;
-        cargo::login(&feeds, &token.header, "cargo-login: stored a bearer token")?;
-        let expires = &token.expires_on;
+        let (header, expires) = az.access_token()?;
+        cargo::login(&feeds, &header, "cargo-login: stored a bearer token")?;
         eprintln!("cargo-login: the token expires at {expires}; run `cargo xtask cargo-login` again then");
-        self.flags.check(&feeds, &SecretEnv::hiding(token.header.forms()))
+        self.flags.check(&feeds, &SecretEnv::hiding(header.forms()))
     }
 }
 
