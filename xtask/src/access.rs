@@ -21,30 +21,28 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Checks `feeds`, one thread each (a feed that does not answer costs one time limit in
 /// all), `show`s each verdict in order and annotates failures for GitHub; returns the
-/// failed ones as `name (verdict)`. `env` goes to cargo; `forms` are redacted.
+/// failed ones as `name (verdict)`. `env` goes to cargo, its forms redacted.
 pub fn check_feeds(
     feeds: &[Registry],
     env: &SecretEnv,
-    forms: &[String],
     show: &dyn Fn(&Registry, Option<&FeedError>),
 ) -> Result<Vec<String>> {
-    let checks: Vec<_> = std::thread::scope(|scope| {
-        let threads: Vec<_> = feeds.iter().map(|feed| scope.spawn(move || check(feed, env, forms))).collect();
-        threads
-            .into_iter()
-            .map(|thread| thread.join().unwrap_or_else(|_| bail!("the access check thread panicked")))
-            .collect()
-    });
-    let mut failed = Vec::new();
-    for (feed, verdict) in feeds.iter().zip(checks) {
-        let verdict = verdict?;
-        show(feed, verdict.as_ref());
-        if let Some(err) = verdict {
-            gha::error_titled(&format!("feed {}", feed.name), &format!("{err}: {}", err.hint(Need::Read)));
-            failed.push(format!("{} ({err})", feed.name));
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = feeds.iter().map(|feed| scope.spawn(move || check(feed, env))).collect();
+        let mut failed = Vec::new();
+        for (feed, thread) in feeds.iter().zip(threads) {
+            let verdict = thread.join().unwrap_or_else(|_| bail!("the access check thread panicked"))?;
+            show(feed, verdict.as_ref());
+            if let Some(err) = verdict {
+                gha::error_titled(
+                    &format!("feed {}", feed.name),
+                    &format!("{err}: {}", err.hint(Need::Read)),
+                );
+                failed.push(format!("{} ({err})", feed.name));
+            }
         }
-    }
-    Ok(failed)
+        Ok(failed)
+    })
 }
 
 /// A verdict as the login tasks and rotate-pat show it.
@@ -57,7 +55,7 @@ pub fn show_line(feed: &Registry, verdict: Option<&FeedError>) {
 
 /// Asks cargo, in the repo (whose config names the feeds), for a crate of `feed`
 /// (`None`: accepted).
-fn check(feed: &Registry, env: &SecretEnv, forms: &[String]) -> Result<Option<FeedError>> {
+fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
     let home = probe_home(&feed.name)?;
     let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
     let result = run::cargo(&crate::project_root(), ["info", "--registry", &feed.name, PROBE_CRATE])
@@ -66,7 +64,6 @@ fn check(feed: &Registry, env: &SecretEnv, forms: &[String]) -> Result<Option<Fe
         .env("CARGO_NET_RETRY", "1")
         .env("CARGO_HOME", home.path().as_str())
         .secret_env(env)
-        .redact(forms)
         .output();
     let Err(err) = result else { return Ok(None) };
     match err.kind {

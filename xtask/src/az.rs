@@ -16,13 +16,6 @@ pub const AZ_TIMEOUT: Duration = Duration::from_secs(60);
 /// The Entra resource id of Azure DevOps (and so of Azure Artifacts feeds).
 pub const AZURE_DEVOPS_RESOURCE: &str = "499b84ac-1321-427f-aa17-267ca6975798";
 
-/// An access token for Azure DevOps, as the `Bearer` header cargo sends.
-pub struct AccessToken {
-    pub header: AuthHeader,
-    /// As az reports it (local time).
-    pub expires_on: String,
-}
-
 pub struct Az {
     pub path: Utf8PathBuf,
 }
@@ -41,8 +34,10 @@ impl Az {
         Ok(run::program(&self.path, &crate::project_root(), ["login"]).status()?)
     }
 
-    /// One access token for Azure DevOps, enough for every feed of the organisation.
-    pub fn access_token(&self) -> anyhow::Result<AccessToken> {
+    /// One access token for Azure DevOps, enough for every feed of the organisation, as the
+    /// `Bearer` header cargo sends (masked under GitHub Actions before anything else is
+    /// printed), and when it expires as az says it (local time).
+    pub fn access_token(&self) -> anyhow::Result<(AuthHeader, String)> {
         let args = ["account", "get-access-token", "--resource", AZURE_DEVOPS_RESOURCE];
         let args = [&args[..], &["--query", "[accessToken, expiresOn]", "--output", "tsv"]].concat();
         let out = self.call("az account get-access-token".into(), &args).stdout_is_secret().output();
@@ -55,7 +50,9 @@ impl Az {
             );
         };
         let expires_on = fields.get(1).copied().flatten().unwrap_or("an unknown time").to_owned();
-        Ok(AccessToken { header: AuthHeader::bearer(token)?, expires_on })
+        let header = AuthHeader::bearer(token)?;
+        crate::gha::mask(&header.forms());
+        Ok((header, expires_on))
     }
 
     /// Whether az is logged in; otherwise az's own words, or that it did not answer.

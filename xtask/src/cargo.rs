@@ -8,15 +8,18 @@ use anyhow::Context;
 
 use crate::feeds::Registry;
 use crate::run;
-use crate::secret::{AuthHeader, SecretEnv};
+use crate::secret::{AuthHeader, PatToken, SecretEnv};
 
-/// Stores `header` as the token of `registry`: `cargo login` reads it from stdin,
-/// never argv, where other users of the machine could see it.
-pub fn login(registry: &Registry, header: &AuthHeader) -> anyhow::Result<()> {
-    run::cargo(&crate::project_root(), ["login", "--registry", &registry.name])
-        .stdin_secret(header.secret())
-        .redact(&header.forms())
-        .output()?;
+/// Stores `header` as the token of each of `feeds`, saying `stored for NAME`: `cargo login`
+/// reads it from stdin, never argv, where other users of the machine could see it.
+pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::Result<()> {
+    for feed in feeds {
+        run::cargo(&crate::project_root(), ["login", "--registry", &feed.name])
+            .stdin_secret(header.secret())
+            .redact(&header.forms())
+            .output()?;
+        eprintln!("{stored} for {}", feed.name);
+    }
     Ok(())
 }
 
@@ -26,12 +29,12 @@ pub fn logout(registry: &Registry) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The environment that hands `header` to cargo for each of `feeds` as Microsoft's
-/// pipeline task does (no credentials file). `forms` are more forms to redact (the PAT).
-pub fn token_env(feeds: &[Registry], header: &AuthHeader, forms: &[String]) -> SecretEnv {
-    let forms = [forms, &header.forms()].concat();
-    feeds.iter().fold(SecretEnv::default(), |env, feed| {
-        env.secret(feed.env_var("token"), header.secret(), forms.clone())
+/// The environment that hands `pat`'s header to cargo for each of `feeds` as Microsoft's
+/// pipeline task does (no credentials file).
+pub fn token_env(feeds: &[Registry], pat: &PatToken) -> SecretEnv {
+    let header = pat.header();
+    feeds.iter().fold(SecretEnv::hiding(pat.forms()), |env, feed| {
+        env.secret(feed.env_var("token"), header.secret())
             .plain(feed.env_var("credential-provider"), "cargo:token")
     })
 }

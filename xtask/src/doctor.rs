@@ -66,8 +66,7 @@ impl Doctor {
                 }
             }
         };
-        let failed =
-            crate::access::check_feeds(&feeds, &SecretEnv::default(), &configs.secrets(&feeds), &show)?;
+        let failed = crate::access::check_feeds(&feeds, &SecretEnv::hiding(configs.secrets(&feeds)), &show)?;
         let az = Az::find().map(|az| (az.path.clone(), az.account_show()));
         println!("az: {}", cli_status(az, "run `az login`", ""));
         let gh = Gh::find().map(|gh| (gh.path.clone(), gh.auth_status()));

@@ -51,20 +51,14 @@ impl Registry {
 pub fn all() -> anyhow::Result<Vec<Registry>> {
     let doc = toml_file::read(&crate::project_root().join(CONFIG_PATH))?;
     let table = doc.get("registries").and_then(|r| r.as_table_like());
-    let table = table.with_context(|| {
-        format!("{CONFIG_PATH} has no [registries] table: it lists the feeds the tasks act on")
-    })?;
+    let table = table
+        .context(format!("{CONFIG_PATH} has no [registries] table: it lists the feeds the tasks act on"))?;
     let mut feeds = Vec::new();
     for (name, entry) in table.iter() {
         let mut feed = Registry { name: name.to_owned(), index: String::new() };
-        feed.index = match std::env::var(feed.env_var("index")) {
-            Ok(from_env) if !from_env.is_empty() => from_env,
-            _ => entry
-                .get("index")
-                .and_then(|i| i.as_str())
-                .map(str::to_owned)
-                .with_context(|| format!("registries.{name} in {CONFIG_PATH} has no `index` string"))?,
-        };
+        let from_env = std::env::var(feed.env_var("index")).ok().filter(|index| !index.is_empty());
+        let index = from_env.or_else(|| entry.get("index")?.as_str().map(str::to_owned));
+        feed.index = index.context(format!("registries.{name} in {CONFIG_PATH} has no `index` string"))?;
         feeds.push(feed);
     }
     ensure!(!feeds.is_empty(), "{CONFIG_PATH} defines no feeds under [registries]");

@@ -27,22 +27,18 @@ impl Gh {
         call(&self.path, &["auth", "status"]).output().map(drop)
     }
 
-    pub fn ensure_logged_in(&self) -> anyhow::Result<()> {
-        let Err(err) = self.auth_status() else { return Ok(()) };
-        let Some(why) = err.stderr() else { return Err(err.into()) };
-        bail!("the GitHub CLI is not logged in: run `gh auth login` and try again\n{}", why.trim_end())
-    }
-
-    /// `gh secret set NAME --repo OWNER/NAME`, the value on stdin (gh reads it there
-    /// when `--body` is absent and stdin is not a terminal).
+    /// `gh secret set NAME --repo OWNER/NAME` once gh is logged in, the value on stdin (gh
+    /// reads it there when `--body` is absent and stdin is not a terminal).
     pub fn secret_set(&self, name: &str, repo: &str, value: &Secret) -> anyhow::Result<()> {
+        if let Err(err) = self.auth_status() {
+            let Some(why) = err.stderr() else { return Err(err.into()) };
+            bail!("the GitHub CLI is not logged in: run `gh auth login` and try again\n{}", why.trim_end())
+        }
         let out = call(&self.path, &["secret", "set", name, "--repo", repo]).stdin_secret(value).output();
-        out.map(drop).with_context(|| {
-            format!(
-                "storing the secret {name} of {repo} failed; check that you may edit the secrets of {repo} \
-                 (admin or a fine-grained token with Secrets write)"
-            )
-        })
+        out.map(drop).context(format!(
+            "storing the secret {name} of {repo} failed; check that you may edit the secrets of {repo} (admin \
+             or a fine-grained token with Secrets write)"
+        ))
     }
 }
 
@@ -56,12 +52,10 @@ pub fn default_repo() -> anyhow::Result<String> {
         Err(err) => return Err(err.into()),
     };
     // Shown without the credentials a URL can carry (`https://user:token@host/...`).
-    repo_from_url(&url).with_context(|| {
-        format!(
-            "the git remote `origin` ({}) is not a GitHub repository: pass --repo OWNER/NAME",
-            without_userinfo(&url)
-        )
-    })
+    let shown = without_userinfo(&url);
+    repo_from_url(&url).context(format!(
+        "the git remote `origin` ({shown}) is not a GitHub repository: pass --repo OWNER/NAME"
+    ))
 }
 
 /// A gh or git call in the repository's root.

@@ -55,19 +55,14 @@ impl CargoLogin {
         }
         if self.provider {
             provider::enable(&feeds, &az, self.force)?;
-            return self.flags.check(&feeds, &SecretEnv::default(), &[]);
+            return self.flags.check(&feeds, &SecretEnv::default());
         }
         // `cargo login` is unsupported for a feed whose provider is a command.
         provider::disable(&feeds, "cargo-login")?;
-        let token = az.access_token()?;
-        gha::mask(&token.header.forms());
-        for feed in &feeds {
-            cargo::login(feed, &token.header)?;
-            eprintln!("cargo-login: stored a bearer token for {}", feed.name);
-        }
-        let expires = &token.expires_on;
+        let (header, expires) = az.access_token()?;
+        cargo::login(&feeds, &header, "cargo-login: stored a bearer token")?;
         eprintln!("cargo-login: the token expires at {expires}; run `cargo xtask cargo-login` again then");
-        self.flags.check(&feeds, &SecretEnv::default(), &token.header.forms())
+        self.flags.check(&feeds, &SecretEnv::hiding(header.forms()))
     }
 }
 
@@ -96,22 +91,18 @@ impl CargoLoginCi {
     pub fn run(self) -> anyhow::Result<()> {
         let pat = PatToken::from_env(&self.pat_env)?;
         gha::mask(&pat.forms());
-        let header = pat.header();
         if !self.github_env {
             let feeds = self.flags.prepare()?;
-            for feed in &feeds {
-                cargo::login(feed, &header)?;
-                eprintln!("cargo-login-ci: stored the PAT for {}", feed.name);
-            }
-            return self.flags.check(&feeds, &SecretEnv::default(), &pat.forms());
+            cargo::login(&feeds, &pat.header(), "cargo-login-ci: stored the PAT")?;
+            return self.flags.check(&feeds, &SecretEnv::hiding(pat.forms()));
         }
         let feeds = feeds::select(&self.flags.registries)?;
-        let env = cargo::token_env(&feeds, &header, &pat.forms());
+        let env = cargo::token_env(&feeds, &pat);
         for (name, value) in env.vars() {
             gha::export_env(name, &Secret::new(value.to_owned()))?;
             eprintln!("cargo-login-ci: exported {name} to later steps");
         }
-        self.flags.check(&feeds, &env, &pat.forms())
+        self.flags.check(&feeds, &env)
     }
 }
 
@@ -149,9 +140,9 @@ impl LoginFlags {
         Ok(feeds)
     }
 
-    /// Asks each feed through cargo whether the token is good; `forms` are redacted.
-    fn check(&self, feeds: &[Registry], env: &SecretEnv, forms: &[String]) -> anyhow::Result<()> {
-        let failed = if self.no_check { Vec::new() } else { check_feeds(feeds, env, forms, &show_line)? };
+    /// Asks each feed through cargo whether the token is good.
+    fn check(&self, feeds: &[Registry], env: &SecretEnv) -> anyhow::Result<()> {
+        let failed = if self.no_check { Vec::new() } else { check_feeds(feeds, env, &show_line)? };
         ensure!(failed.is_empty(), "access check failed for {}", failed.join(", "));
         Ok(())
     }

@@ -11,7 +11,6 @@ use crate::az::{AZURE_DEVOPS_RESOURCE, Az};
 use crate::cargo;
 use crate::cargo_home::global_config;
 use crate::feeds::Registry;
-use crate::gha;
 use crate::toml_file;
 
 /// Cargo's built-in provider that takes a command's stdout as the token, on each use.
@@ -57,7 +56,7 @@ pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     };
     // A refused run changes nothing: planned before az is asked or a token removed.
     toml_file::plan(&path, &mut turn_on)?;
-    gha::mask(&az.access_token()?.header.forms());
+    az.access_token()?;
     // `cargo logout` is unsupported for a feed already in provider mode.
     let doc = toml_file::read_if_exists(&path)?.unwrap_or_default();
     for feed in feeds {
@@ -108,18 +107,16 @@ fn set_provider(
         .entry(name)
         .or_insert_with(|| Item::Table(toml_edit::Table::from_iter([("index", feed.index.as_str())])))
         .as_table_like_mut()
-        .with_context(|| format!("registries.{name} in {path} is not a table; fix it and run again"))?;
+        .context(format!("registries.{name} in {path} is not a table; fix it and run again"))?;
     let value = Value::Array(wanted.iter().map(String::as_str).collect::<Array>());
     let old = entry.get_mut("credential-provider");
     let Some(old) = old.filter(|old| !is_az_provider(old)) else {
         set_keeping_decor(entry, "credential-provider", value);
         return Ok(());
     };
-    let mut old_value = old.as_value().cloned().with_context(|| {
-        format!(
-            "registries.{name}.credential-provider in {path} is not a string or list; fix it and run again"
-        )
-    })?;
+    let mut old_value = old.as_value().cloned().context(format!(
+        "registries.{name}.credential-provider in {path} is not a string or list; fix it and run again"
+    ))?;
     // A comment is one line: a list written over several is kept on one.
     if let Value::Array(list) = &mut old_value
         && list.to_string().contains('\n')
@@ -134,12 +131,10 @@ fn set_provider(
     *old = Item::Value(value);
     let key = entry.key("credential-provider").and_then(|k| k.leaf_decor().suffix()?.as_str());
     let kept = format!("{KEPT_MARKER}credential-provider{}={old_value}\n", key.unwrap_or(" "));
-    let mut line = line_key(doc, name).with_context(|| {
-        format!(
-            "registries.{name} in {path} is written with dotted keys, where the old credential-provider cannot \
-             be kept: write it as a [registries.{name}] table and run again"
-        )
-    })?;
+    let mut line = line_key(doc, name).context(format!(
+        "registries.{name} in {path} is written with dotted keys, where the old credential-provider cannot be \
+         kept: write it as a [registries.{name}] table and run again"
+    ))?;
     let prefix = line.leaf_decor().prefix().and_then(|p| p.as_str()).unwrap_or("").to_owned();
     line.leaf_decor_mut().set_prefix(format!("{prefix}{kept}"));
     Ok(())
@@ -202,9 +197,10 @@ fn restore_kept(doc: &mut DocumentMut, feed: &str, path: &Utf8Path) -> anyhow::R
              a valid setting ({err}): fix or delete that line, set the provider you want, and run again"
         )
     })?;
-    let (kept_key, kept_item) = kept.as_table().get_key_value("credential-provider").with_context(|| {
-        format!("the `{KEPT_MARKER}…` comment in {path} does not name a credential-provider")
-    })?;
+    let (kept_key, kept_item) = kept
+        .as_table()
+        .get_key_value("credential-provider")
+        .context(format!("the `{KEPT_MARKER}…` comment in {path} does not name a credential-provider"))?;
     *entry.get_mut("credential-provider").context("checked by the caller")? = kept_item.clone();
     let suffix = kept_key.leaf_decor().suffix().and_then(|s| s.as_str()).unwrap_or(" ");
     entry.key_mut("credential-provider").context("set above")?.leaf_decor_mut().set_suffix(suffix);
@@ -237,16 +233,14 @@ pub fn global_providers(
     feeds: &[Registry],
     keychain: bool,
 ) -> anyhow::Result<Option<String>> {
-    let entry = |name: &str| doc.get("registries")?.get(name)?.get("credential-provider");
-    let feed_without_provider = feeds.iter().any(|feed| entry(&feed.name).is_none());
+    let feed_without_provider = feeds.iter().any(|feed| current_provider(doc, &feed.name).is_none());
     let registry = toml_file::table_mut(doc.as_table_mut(), "registry", path)?;
     let key = "global-credential-providers";
     let list = registry
         .get(key)
         .map_or(Some(Array::new()), |item| item.as_array().filter(|a| a.iter().all(|v| v.is_str())).cloned());
-    let mut list = list.with_context(|| {
-        format!("registry.{key} in {path} is not a list of strings; fix it and run again")
-    })?;
+    let mut list =
+        list.context(format!("registry.{key} in {path} is not a list of strings; fix it and run again"))?;
     let add = if keychain { 2 } else { usize::from(list.is_empty() && feed_without_provider) };
     let before = list.len();
     for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {

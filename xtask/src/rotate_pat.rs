@@ -6,14 +6,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow, bail, ensure};
 
-use crate::access;
 use crate::az::{self, AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
 use crate::gh::{self, Gh};
 use crate::secret::{PatToken, Secret};
+use crate::{access, cargo};
 use crate::{gha, json};
-
-const PAT_API_VERSION: &str = "7.1-preview.1";
 
 /// Create a new Azure DevOps PAT and store it in the repository's GitHub secret.
 ///
@@ -77,36 +75,53 @@ impl PatAccess {
     }
 }
 
-/// Where the PAT goes, and the feeds it must work for first.
-struct Target {
-    feeds: Vec<Registry>,
-    gh: Gh,
-    secret: String,
-    repo: String,
-}
-
 impl RotatePat {
     /// Every input is checked before anything is created or stored.
     pub fn run(self) -> anyhow::Result<()> {
         let default_secret = ["ADO_CARGO_RO_PAT", "ADO_CARGO_RW_PAT"][self.access as usize];
         let secret = gh::check_secret_name(self.secret.as_deref().unwrap_or(default_secret))?;
         let repo = self.repo.as_deref().map_or_else(gh::default_repo, gh::check_repo)?;
-        let to = Target { feeds: feeds::select(&self.registries)?, gh: Gh::find()?, secret, repo };
-        if !self.pat_stdin {
-            return self.create_and_store(&to);
-        }
-        let pat = read_pat_from_stdin()?;
-        // Before anything else is printed: from here on the runner hides every form.
-        gha::mask(&pat.forms());
-        let unverified = self.access == PatAccess::Write;
-        to.check_and_store(&pat, unverified)?;
-        let note = if unverified { " (write access not verified)" } else { "" };
-        eprintln!("rotate-pat: {} of {} now holds the PAT from stdin{note}", to.secret, to.repo);
+        let (feeds, gh) = (feeds::select(&self.registries)?, Gh::find()?);
+        let unverified = self.pat_stdin && self.access == PatAccess::Write;
+        // A real request per feed through cargo, the PAT in its environment, then `gh secret set`.
+        let store = |pat: &PatToken| {
+            let failed = access::check_feeds(&feeds, &cargo::token_env(&feeds, pat), &access::show_line)?;
+            let failed = failed.join(", ");
+            ensure!(
+                failed.is_empty(),
+                "the new PAT does not work for {failed}: {secret} of {repo} was left unchanged"
+            );
+            if unverified {
+                // Only publishing proves write access, and a published version is final.
+                let message = format!(
+                    "write access was NOT verified (only publishing proves it): make sure this PAT has the scope \
+                     Packaging (Read & write) before a release relies on {secret}"
+                );
+                gha::warning(&message);
+                eprintln!("warning: {message}");
+            }
+            gh.secret_set(&secret, &repo, pat.secret())
+        };
+        let what = if self.pat_stdin {
+            let pat = read_pat_from_stdin()?;
+            // Before anything else is printed: from here on the runner hides every form.
+            gha::mask(&pat.forms());
+            store(&pat)?;
+            format!("the PAT from stdin{}", if unverified { " (write access not verified)" } else { "" })
+        } else {
+            self.create_and_store(&feeds, &store)?
+        };
+        eprintln!("rotate-pat: {secret} of {repo} now holds {what}");
         Ok(())
     }
 
-    fn create_and_store(&self, to: &Target) -> anyhow::Result<()> {
-        let org = organization(&to.feeds, self.organization.as_deref())?;
+    /// Creates the PAT and hands it to `store`; returns what the secret now holds.
+    fn create_and_store(
+        &self,
+        feeds: &[Registry],
+        store: &dyn Fn(&PatToken) -> anyhow::Result<()>,
+    ) -> anyhow::Result<String> {
+        let org = organization(feeds, self.organization.as_deref())?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let today = &timestamp(now)[..10];
         let name =
@@ -120,46 +135,18 @@ impl RotatePat {
         let body = format!(
             r#"{{"displayName": {quoted_name}, "scope": "{scope}", "validTo": {until}, "allOrgs": false}}"#
         );
-        let uri =
-            format!("https://vssps.dev.azure.com/{org}/_apis/tokens/pats?api-version={PAT_API_VERSION}");
+        let uri = pats_api(&org, "");
         eprintln!("rotate-pat: creating PAT \"{name}\" in {org} (scope {scope}, valid to {valid_to})");
         let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY))?;
         // From here on every failure revokes the PAT or says it is live.
         let mut made = Made::Maybe;
         let stored = read_answer(&answer, self.access, &mut made)
-            .and_then(|(pat, answered)| to.check_and_store(&pat, false).map(|()| answered));
+            .and_then(|(pat, answered)| store(&pat).map(|()| answered));
         let valid_to = stored.map_err(|err| revoke(&az, &org, &name, &made, err))?.unwrap_or(valid_to);
-        let (secret, repo, access, page) = (&to.secret, &to.repo, self.access.word(), tokens_page(&org));
-        eprintln!(
-            "rotate-pat: {secret} of {repo} now holds the new PAT \"{name}\" ({access} access, valid to {valid_to}); \
-             revoke the old one at {page}"
-        );
-        Ok(())
-    }
-}
-
-impl Target {
-    /// A real request per feed through cargo, the PAT in its environment, then `gh secret set`.
-    fn check_and_store(&self, pat: &PatToken, write_unverified: bool) -> anyhow::Result<()> {
-        let Target { feeds, gh, secret, repo } = self;
-        let env = crate::cargo::token_env(feeds, &pat.header(), &pat.forms());
-        let failed = access::check_feeds(feeds, &env, &pat.forms(), &access::show_line)?;
-        ensure!(
-            failed.is_empty(),
-            "the new PAT does not work for {}: {secret} of {repo} was left unchanged",
-            failed.join(", ")
-        );
-        if write_unverified {
-            // Only publishing proves write access, and a published version is final.
-            let message = format!(
-                "write access was NOT verified (only publishing proves it): make sure this PAT has the scope \
-                 Packaging (Read & write) before a release relies on {secret}"
-            );
-            gha::warning(&message);
-            eprintln!("warning: {message}");
-        }
-        gh.ensure_logged_in()?;
-        gh.secret_set(secret, repo, pat.secret())
+        let (access, page) = (self.access.word(), tokens_page(&org));
+        Ok(format!(
+            "the new PAT \"{name}\" ({access} access, valid to {valid_to}); revoke the old one at {page}"
+        ))
     }
 }
 
@@ -178,10 +165,7 @@ fn revoke(az: &Az, org: &str, name: &str, made: &Made, err: anyhow::Error) -> an
     let left_live = match made {
         Made::No => return err,
         Made::Yes(Some(id)) => {
-            let uri = format!(
-                "https://vssps.dev.azure.com/{org}/_apis/tokens/pats?authorizationId={id}\
-                 &api-version={PAT_API_VERSION}"
-            );
+            let uri = pats_api(org, &format!("authorizationId={id}&"));
             let Err(why) = az.rest("delete", &uri, None, None) else {
                 eprintln!("rotate-pat: revoked the new PAT \"{name}\" again, as it was not stored");
                 return err;
@@ -200,6 +184,11 @@ fn revoke(az: &Az, org: &str, name: &str, made: &Made, err: anyhow::Error) -> an
         ),
     };
     anyhow!("{err:#}\n{left_live}")
+}
+
+/// The PAT API's URI, `query` ahead of its version.
+fn pats_api(org: &str, query: &str) -> String {
+    format!("https://vssps.dev.azure.com/{org}/_apis/tokens/pats?{query}api-version=7.1-preview.1")
 }
 
 fn tokens_page(org: &str) -> String {

@@ -365,8 +365,7 @@ mod tests {
     #[test]
     fn a_failure_carries_the_program_status_and_redacted_stderr() {
         let header = "Basic UEFUOnMzY3IzdC12YWx1ZQ==";
-        let env =
-            SecretEnv::default().secret("TOKEN", &Secret::new(header.into()), vec!["s3cr3t-value".into()]);
+        let env = SecretEnv::hiding(vec!["s3cr3t-value".into()]).secret("TOKEN", &Secret::new(header.into()));
         let err = sh("echo \"server said: $TOKEN and s3cr3t-value\" >&2; exit 3")
             .secret_env(&env)
             .output()

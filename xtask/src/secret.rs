@@ -6,7 +6,6 @@ use std::fmt;
 
 use anyhow::bail;
 
-/// A secret string.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -80,11 +79,11 @@ impl PatToken {
         AuthHeader(Secret::new(format!("Basic {}", base64(format!("PAT:{}", self.0.0).as_bytes()))))
     }
 
-    /// Every form that must be masked: the PAT, the header and its base64 credential.
+    /// Every form that must be masked, in this order: the PAT, the header and its base64 credential.
     pub fn forms(&self) -> Vec<String> {
-        let mut forms = vec![self.0.0.clone()];
-        forms.extend(self.header().forms());
-        forms
+        let AuthHeader(Secret(header)) = self.header();
+        let credential = header["Basic ".len()..].to_owned();
+        vec![self.0.0.clone(), header, credential]
     }
 }
 
@@ -106,12 +105,8 @@ impl AuthHeader {
         &self.0
     }
 
-    /// The header and the credential after its scheme.
     pub fn forms(&self) -> Vec<String> {
-        let header = &self.0.0;
-        let mut forms = vec![header.clone()];
-        forms.extend(header.split_once(' ').map(|(_, credential)| credential.to_owned()));
-        forms
+        token_forms(&self.0.0)
     }
 }
 
@@ -160,8 +155,8 @@ pub fn token_forms(token: &str) -> Vec<String> {
     forms
 }
 
-/// Secret variables for a child's environment (never its argv), with every form of them
-/// to redact from what it prints. `Debug` lists the names only.
+/// Secret variables for a child's environment (never its argv), and every form of a
+/// secret to redact from what the child prints. `Debug` lists the names only.
 #[derive(Clone, Default)]
 pub struct SecretEnv {
     vars: Vec<(String, Secret)>,
@@ -169,10 +164,14 @@ pub struct SecretEnv {
 }
 
 impl SecretEnv {
-    /// Adds `key=value`, where `forms` are every form of `value` that could leak.
-    pub fn secret(mut self, key: impl Into<String>, value: &Secret, forms: Vec<String>) -> SecretEnv {
+    /// No variables yet, only `forms` to redact.
+    pub fn hiding(forms: Vec<String>) -> SecretEnv {
+        SecretEnv { vars: Vec::new(), forms }
+    }
+
+    /// Adds `key=value`, redacting `value` too.
+    pub fn secret(mut self, key: impl Into<String>, value: &Secret) -> SecretEnv {
         self.vars.push((key.into(), value.clone()));
-        self.forms.extend(forms);
         self.forms.push(value.0.clone());
         self
     }
@@ -320,7 +319,7 @@ mod tests {
     #[test]
     fn secret_env_debug_names_the_variables_only() {
         let env = SecretEnv::default()
-            .secret("CARGO_REGISTRIES_F_TOKEN", &Secret::new("Bearer s3cr3t-value".into()), vec![])
+            .secret("CARGO_REGISTRIES_F_TOKEN", &Secret::new("Bearer s3cr3t-value".into()))
             .plain("CARGO_REGISTRIES_F_CREDENTIAL_PROVIDER", "cargo:token");
         let shown = format!("{env:?}");
         assert!(!shown.contains("s3cr3t") && shown.contains("CARGO_REGISTRIES_F_TOKEN"), "{shown}");

@@ -55,11 +55,11 @@ impl Setup {
             findings.changes.extend(global_providers(doc, path, feeds, self.keychain)?);
             Ok(())
         };
-        let written = if self.check {
-            toml_file::plan(path, &mut plan).map(|_| false)?
+        if self.check {
+            toml_file::plan(path, &mut plan)?;
         } else {
-            toml_file::update(path, &mut plan)?
-        };
+            toml_file::update(path, &mut plan)?;
+        }
         findings.warnings.extend(config.ignored_warning());
         findings.warnings.extend(crate::cargo::checked_version().err());
         // The how-to's `[unstable] registry-auth` is stable since 1.74: ignored, or warned about.
@@ -87,9 +87,7 @@ impl Setup {
         if self.check {
             bail!("{path} needs {} change(s): run `cargo xtask setup` to make them", findings.changes.len());
         }
-        if written {
-            eprintln!("setup: wrote {path}");
-        }
+        eprintln!("setup: wrote {path}");
         Ok(())
     }
 
@@ -114,9 +112,9 @@ impl Setup {
                 findings.changes.push(format!("add feed {name} = {index}"));
                 continue;
             };
-            let entry = entry.as_table_like_mut().with_context(|| {
-                format!("registries.{name} in {path} is not a table; fix it and run again")
-            })?;
+            let entry = entry
+                .as_table_like_mut()
+                .context(format!("registries.{name} in {path} is not a table; fix it and run again"))?;
             match entry.get("index").and_then(|i| i.as_str()) {
                 Some(current) if current == index => {}
                 Some(other) if !self.force => findings.warnings.push(format!(
