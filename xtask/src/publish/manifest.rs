@@ -1,8 +1,6 @@
 //! Reading and rewriting manifests: [`rewrite`] is text in, text out, so that every
 //! manifest shape is tested without git or cargo.
 
-use std::collections::BTreeSet;
-
 use anyhow::bail;
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, InlineTable, Item, Key, RawString, TableLike, Value};
@@ -68,29 +66,28 @@ const DEPENDENCY_TABLES: [(&str, Kind); 5] = [
 ];
 
 /// Calls `f` for every dependency table, with its name for messages.
-fn for_each_table(
-    doc: &mut DocumentMut,
-    f: &mut dyn FnMut(&str, Kind, &mut dyn TableLike) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+fn for_each_table(doc: &mut DocumentMut, f: Visit) -> anyhow::Result<()> {
     let root = doc.as_table_mut();
-    for (name, kind) in DEPENDENCY_TABLES {
-        if let Some(table) = root.get_mut(name).and_then(Item::as_table_like_mut) {
-            f(name, kind, table)?;
-        }
-    }
+    tables(root, "", &DEPENDENCY_TABLES, f)?;
     if let Some(targets) = root.get_mut("target").and_then(Item::as_table_like_mut) {
         for (cfg, target) in targets.iter_mut() {
             let Some(target) = target.as_table_like_mut() else { continue };
-            for (name, kind) in DEPENDENCY_TABLES {
-                if let Some(table) = target.get_mut(name).and_then(Item::as_table_like_mut) {
-                    f(&format!("target.'{}'.{name}", cfg.get()), kind, table)?;
-                }
-            }
+            tables(target, &format!("target.'{}'.", cfg.get()), &DEPENDENCY_TABLES, f)?;
         }
     }
-    let workspace = root.get_mut("workspace").and_then(Item::as_table_like_mut);
-    if let Some(table) = workspace.and_then(|w| w.get_mut("dependencies")).and_then(Item::as_table_like_mut) {
-        f("workspace.dependencies", Kind::Workspace, table)?;
+    match root.get_mut("workspace").and_then(Item::as_table_like_mut) {
+        Some(workspace) => tables(workspace, "workspace.", &[("dependencies", Kind::Workspace)], f),
+        None => Ok(()),
+    }
+}
+
+type Visit<'f> = &'f mut dyn FnMut(&str, Kind, &mut dyn TableLike) -> anyhow::Result<()>;
+
+fn tables(parent: &mut dyn TableLike, prefix: &str, names: &[(&str, Kind)], f: Visit) -> anyhow::Result<()> {
+    for &(name, kind) in names {
+        if let Some(table) = parent.get_mut(name).and_then(Item::as_table_like_mut) {
+            f(&format!("{prefix}{name}"), kind, table)?;
+        }
     }
     Ok(())
 }
@@ -171,7 +168,7 @@ pub fn rewrite(
     path: &Utf8Path,
     text: &str,
     rewrite: &Rewrite,
-    root_needs: &BTreeSet<String>,
+    root_needs: &[String],
 ) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
     if let Some(version) = rewrite.package_version
@@ -269,13 +266,13 @@ fn set_package_version(package: &mut dyn TableLike, version: &str) {
 /// build dependency, which alone may get a version; an error when such a path-only
 /// entry is also inherited as a dev-dependency, which cargo would then publish.
 /// `files`: (path, shown path, selected, text), the root's first.
-pub fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow::Result<BTreeSet<String>> {
-    let (mut needs, mut dev) = (BTreeSet::new(), Vec::new());
+pub fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow::Result<Vec<String>> {
+    let (mut needs, mut dev) = (Vec::new(), Vec::new());
     for (_, shown, _, text) in files.iter().filter(|f| f.2) {
         for dep in dependencies(shown, text)?.into_iter().filter(|d| d.inherited) {
             match dep.kind {
                 Kind::Dev => dev.push((shown, dep.key)),
-                _ => _ = needs.insert(dep.key),
+                _ => needs.push(dep.key),
             }
         }
     }
@@ -313,13 +310,10 @@ pub fn rewrite_lock(path: &Utf8Path, text: &str, moved: &[(&str, &str, &str)]) -
             replace_keeping_decor(version, new);
         }
         let Some(deps) = package.get_mut("dependencies").and_then(Item::as_array_mut) else { continue };
-        for i in 0..deps.len() {
-            let Some((name, version)) = deps.get(i).and_then(Value::as_str).and_then(|r| r.split_once(' '))
-            else {
-                continue;
-            };
-            if let Some((_, _, new)) = moved.iter().find(|m| (m.0, m.1) == (name, version)) {
-                deps.replace(i, format!("{name} {new}"));
+        for dep in deps.iter_mut() {
+            let reference = dep.as_str().and_then(|r| r.split_once(' '));
+            if let Some((name, _, new)) = moved.iter().find(|m| Some((m.0, m.1)) == reference) {
+                replace_keeping_decor(dep, &format!("{name} {new}"));
             }
         }
     }
@@ -342,7 +336,7 @@ mod tests {
             package_version: version,
             requirement: Requirement::Exact,
         };
-        rewrite(Utf8Path::new("mshv-ioctls/Cargo.toml"), text, &rw, &BTreeSet::new()).unwrap()
+        rewrite(Utf8Path::new("mshv-ioctls/Cargo.toml"), text, &rw, &[]).unwrap()
     }
 
     /// The manifest at the pin `52edcf4`: a one-line inline table, no newline at the
@@ -499,7 +493,7 @@ libc = "0.2"
             package_version: Some("0.1.2-20240321"),
             requirement: Requirement::Exact,
         };
-        let out = rewrite(Utf8Path::new("Cargo.toml"), AT_THE_PIN, &rw, &BTreeSet::new()).unwrap();
+        let out = rewrite(Utf8Path::new("Cargo.toml"), AT_THE_PIN, &rw, &[]).unwrap();
         let expected = AT_THE_PIN.replace("version = \"0.1.1\"", "version = \"0.1.2-20240321\"").replace(
             r#"features = ["fam-wrappers"]}"#,
             r#"features = ["fam-wrappers"], version = "=0.1.2-20240321", registry = "hyperlight_redist"}"#,
@@ -508,7 +502,7 @@ libc = "0.2"
 
         let inherited =
             "[package]\nname = \"a\"\nversion.workspace = true # from the root\nedition = \"2018\"\n";
-        let out = rewrite(Utf8Path::new("Cargo.toml"), inherited, &rw, &BTreeSet::new()).unwrap();
+        let out = rewrite(Utf8Path::new("Cargo.toml"), inherited, &rw, &[]).unwrap();
         assert_eq!(
             out,
             "[package]\nname = \"a\"\nversion = \"0.1.2-20240321\" # from the root\nedition = \"2018\"\n"
@@ -529,8 +523,8 @@ libc = "0.2"
             requirement: Requirement::Keep,
         };
         let path = Utf8Path::new("Cargo.toml");
-        assert_eq!(rewrite(path, root, &rw, &BTreeSet::new()).unwrap(), root);
-        let needs: BTreeSet<String> = ["mshv-bindings".to_owned()].into();
+        assert_eq!(rewrite(path, root, &rw, &[]).unwrap(), root);
+        let needs = ["mshv-bindings".to_owned()];
         assert_eq!(
             rewrite(path, root, &rw, &needs).unwrap(),
             "[workspace.dependencies]\nmshv-bindings = { path = \"mshv-bindings\", version = \"0.1.1\", registry = \"r\" }\n"
@@ -552,10 +546,10 @@ libc = "0.2"
             requirement: Requirement::Keep,
         };
         let path = Utf8Path::new("/home/me/hyperlight/src/a/Cargo.toml");
-        let out = rewrite(path, text, &rw, &BTreeSet::new()).unwrap();
+        let out = rewrite(path, text, &rw, &[]).unwrap();
         assert_eq!(out, text.replace("<0.3\" }", "<0.3\", registry = \"r\" }"));
         rw.requirement = Requirement::KeepOperator;
-        let msg = format!("{:#}", rewrite(path, text, &rw, &BTreeSet::new()).unwrap_err());
+        let msg = format!("{:#}", rewrite(path, text, &rw, &[]).unwrap_err());
         assert!(msg.contains("in /home/me/hyperlight/src/a/Cargo.toml requires `>=0.1, <0.3`"), "{msg}");
     }
 
