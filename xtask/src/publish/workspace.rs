@@ -47,12 +47,10 @@ impl Workspace {
             );
         }
         let ids = items(metadata.get("workspace_members"));
-        let mut members = Vec::new();
-        for package in items(metadata.get("packages")) {
-            if ids.iter().any(|id| id.as_str() == Some(text(package, "id"))) {
-                members.push(member(package, workspace_root, &feed.name)?);
-            }
-        }
+        let members = (items(metadata.get("packages")).iter())
+            .filter(|package| ids.iter().any(|id| id.as_str() == Some(text(package, "id"))))
+            .map(|package| member(package, workspace_root, &feed.name))
+            .collect::<anyhow::Result<_>>()?;
         Ok(Workspace { root: root.to_owned(), origin: root.to_owned(), members })
     }
 
@@ -108,10 +106,6 @@ impl Workspace {
                     }
                 }
         })
-    }
-
-    fn index_of(&self, name: &str) -> Option<usize> {
-        self.members.iter().position(|m| m.name == name)
     }
 }
 
@@ -231,11 +225,11 @@ fn select(
     redist_or_exclude: Option<&[String]>,
 ) -> anyhow::Result<Vec<usize>> {
     let exclude = redist_or_exclude.unwrap_or_default();
+    let names: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
     let mut unknown: Vec<String> =
-        wanted.iter().chain(exclude).filter(|n| ws.index_of(n).is_none()).map(|n| format!("`{n}`")).collect();
+        wanted.iter().chain(exclude).filter(|n| !names.contains(&&n[..])).map(|n| format!("`{n}`")).collect();
     unknown.dedup();
     if !unknown.is_empty() {
-        let names: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
         let check = redist_or_exclude
             .map_or("; check `--crate` (or `--rev`: the crate may not exist at this rev)", |_| "");
         bail!(
@@ -270,7 +264,7 @@ fn local_deps(ws: &Workspace, i: usize) -> anyhow::Result<Vec<(Kind, usize)>> {
     let member = &ws.members[i];
     let mut found = Vec::new();
     for dep in member.deps.iter().filter(|d| d.published()) {
-        let Some(t) = ws.index_of(&dep.package) else { continue };
+        let Some(t) = ws.members.iter().position(|m| m.name == dep.package) else { continue };
         let (package, key, table) = (&dep.package, &dep.key, dep.table());
         let wrong = format!(
             "`{}` does not depend on the workspace's `{package}`: its dependency `{key}` in [{table}]",
