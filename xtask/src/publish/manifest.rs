@@ -44,11 +44,8 @@ impl Dep {
     }
 
     pub fn table(&self) -> String {
-        let table = match self.kind {
-            Kind::Build => "build-dependencies",
-            Kind::Dev => "dev-dependencies",
-            _ => "dependencies",
-        };
+        // The first spelling of the kind's table; `[workspace.dependencies]` reads as `dependencies`.
+        let table = DEPENDENCY_TABLES.iter().find(|t| t.1 == self.kind).map_or("dependencies", |t| t.0);
         match &self.target {
             Some(cfg) => format!("target.'{cfg}'.{table}"),
             None => table.to_owned(),
