@@ -313,7 +313,7 @@ impl<'a> Pipes<'a> {
                 self.stderr.push('\n');
                 return self.on_line.as_deref_mut().map(|on_line| on_line(line)).is_some();
             }
-            Ok(Err(err)) => self.error = self.error.take().or(Some(err)),
+            Ok(Err(err)) => self.error = Some(err),
             Err(RecvTimeoutError::Timeout) => {}
             // Both pipes are closed: the exit is all that is left to wait for.
             Err(RecvTimeoutError::Disconnected) => {
