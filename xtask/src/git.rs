@@ -1,14 +1,12 @@
 //! git for publishing. Everything that matters for the result is on the command
 //! line, so the user's git config changes nothing that ends up in the feed.
 
-use std::time::Duration;
-
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::run::{self, Program};
 
-const NETWORK_TIMEOUT: Duration = Duration::from_secs(600);
+const NETWORK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Fixed, so that the same source and flags give the same commit (cargo records
 /// its SHA in `.cargo_vcs_info.json`).

@@ -8,7 +8,6 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
@@ -215,7 +214,6 @@ impl Program {
         let read = pipes.drain(&mut child);
         let status = end.map_err(|kind| self.error(kind))?;
         let (stdout, stderr) = read.map_err(|err| self.error(RunErrorKind::Read(err)))?;
-        let stdout = String::from_utf8_lossy(&stdout).into_owned();
         if self.stdout_is_secret && !stdout.trim().is_empty() {
             self.forms.push(stdout.trim().to_owned());
         }
@@ -276,7 +274,7 @@ impl Program {
 
 /// The child's output, from a reader thread per pipe: stdout whole, stderr line by line.
 struct Pipes<'a> {
-    stdout: JoinHandle<std::io::Result<Vec<u8>>>,
+    stdout: std::thread::JoinHandle<std::io::Result<String>>,
     lines: mpsc::Receiver<std::io::Result<Vec<u8>>>,
     on_line: Option<&'a mut dyn FnMut(&str)>,
     stderr: String,
@@ -292,7 +290,7 @@ impl<'a> Pipes<'a> {
         let open = sender.clone();
         let stdout = std::thread::spawn(move || {
             let (_open, mut bytes) = (open, Vec::new());
-            out.read_to_end(&mut bytes).map(|_| bytes)
+            out.read_to_end(&mut bytes).map(|_| String::from_utf8_lossy(&bytes).into_owned())
         });
         std::thread::spawn(move || {
             for line in BufReader::new(err).split(b'\n') {
@@ -315,7 +313,7 @@ impl<'a> Pipes<'a> {
                 self.stderr.push('\n');
                 return self.on_line.as_deref_mut().map(|on_line| on_line(line)).is_some();
             }
-            Ok(Err(err)) => self.error = self.error.take().or(Some(err)),
+            Ok(Err(err)) => self.error = Some(err),
             Err(RecvTimeoutError::Timeout) => {}
             // Both pipes are closed: the exit is all that is left to wait for.
             Err(RecvTimeoutError::Disconnected) => {
@@ -328,7 +326,7 @@ impl<'a> Pipes<'a> {
 
     /// Reads both pipes to their end after the exit, or kills the group after
     /// [`DRAIN_AFTER_EXIT`]; stdout and stderr, or the first read error.
-    fn drain(mut self, child: &mut Child) -> std::io::Result<(Vec<u8>, String)> {
+    fn drain(mut self, child: &mut Child) -> std::io::Result<(String, String)> {
         let until = Instant::now() + DRAIN_AFTER_EXIT;
         while !self.closed && Instant::now() < until {
             self.receive(until.saturating_duration_since(Instant::now()));
@@ -337,8 +335,8 @@ impl<'a> Pipes<'a> {
             kill(child);
         }
         let stdout = match self.closed || self.stdout.is_finished() {
-            true => self.stdout.join().unwrap_or(Ok(Vec::new()))?,
-            false => Vec::new(),
+            true => self.stdout.join().unwrap_or(Ok(String::new()))?,
+            false => String::new(),
         };
         self.error.map_or(Ok((stdout, self.stderr)), Err)
     }
