@@ -9,7 +9,7 @@ use anyhow::{Context, anyhow, bail, ensure};
 use crate::az::{self, AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
 use crate::gh::{self, Gh};
-use crate::secret::{PatToken, Secret};
+use crate::secret::PatToken;
 use crate::{access, cargo};
 use crate::{gha, json};
 
@@ -140,7 +140,7 @@ impl RotatePat {
         let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY))?;
         // From here on every failure revokes the PAT or says it is live.
         let mut made = Made::Maybe;
-        let stored = read_answer(&answer, self.access, &mut made)
+        let stored = read_answer(answer.expose(), self.access, &mut made)
             .and_then(|(pat, answered)| store(&pat).map(|()| answered));
         let valid_to = stored.map_err(|err| revoke(&az, &org, &name, &made, err))?.unwrap_or(valid_to);
         let (access, page) = (self.access.word(), tokens_page(&org));
@@ -201,12 +201,8 @@ const ANSWER_QUERY: &str =
 
 /// The PAT and its expiry from the PAT API's answer, telling `made` what revoking takes
 /// as soon as it is known. Errors name fields, never their values.
-fn read_answer(
-    answer: &Secret,
-    access: PatAccess,
-    made: &mut Made,
-) -> anyhow::Result<(PatToken, Option<String>)> {
-    let fields = az::tsv_fields(answer.expose());
+fn read_answer(tsv: &str, access: PatAccess, made: &mut Made) -> anyhow::Result<(PatToken, Option<String>)> {
+    let fields = az::tsv_fields(tsv);
     let field = |i: usize| fields.get(i).copied().flatten();
     // az prints an answer that is no JSON as it came (a proxy's HTML page).
     let code = |e: &str| e.chars().all(|c| c.is_ascii_alphanumeric());
