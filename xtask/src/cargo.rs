@@ -227,7 +227,7 @@ fn one_line(text: &str) -> String {
 /// Cargo's `(major, minor)` version.
 pub fn version() -> anyhow::Result<(u32, u32)> {
     let text = run::cargo(&crate::project_root(), ["--version"]).output()?.stdout;
-    parse_version(&text).with_context(|| format!("cannot read cargo's version from `{}`", text.trim()))
+    parse_version(&text).context(format!("cannot read cargo's version from `{}`", text.trim()))
 }
 
 /// Cargo's version, or why it will not do: 1.74 made registry authentication stable.

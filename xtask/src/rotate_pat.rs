@@ -292,13 +292,11 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
 fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
     let tty = std::fs::File::open("/dev/tty")?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
-    let mut saved = std::mem::MaybeUninit::<libc::termios>::uninit();
-    // SAFETY: `saved` is read only after tcgetattr filled it.
-    if unsafe { libc::tcgetattr(fd, saved.as_mut_ptr()) } != 0 {
+    // SAFETY: a termios is plain integers, valid as zeroes; tcgetattr only writes to it.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: tcgetattr succeeded.
-    let saved = unsafe { saved.assume_init() };
     let quiet = libc::termios { c_lflag: saved.c_lflag & !libc::ECHO, ..saved };
     // SAFETY: tcsetattr only reads the settings passed, here and below.
     if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
