@@ -104,8 +104,7 @@ fn set_provider(doc: &mut DocumentMut, feed: &Registry, new: &Array, path: &Utf8
         .as_table_like_mut()
         .context(format!("registries.{name} in {path} is not a table; fix it and run again"))?;
     let value = Value::Array(new.clone());
-    let old = entry.get_mut("credential-provider");
-    let Some(old) = old.filter(|old| !is_az_provider(old)) else {
+    let Some(old) = entry.get_mut("credential-provider").filter(|old| !is_az_provider(old)) else {
         set_keeping_decor(entry, "credential-provider", value);
         return Ok(());
     };
