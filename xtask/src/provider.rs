@@ -8,10 +8,9 @@ use camino::Utf8Path;
 use toml_edit::{Array, DocumentMut, Item, KeyMut, Value};
 
 use crate::az::{AZURE_DEVOPS_RESOURCE, Az};
-use crate::cargo;
 use crate::cargo_home::global_config;
 use crate::feeds::Registry;
-use crate::toml_file;
+use crate::{cargo, toml_file};
 
 /// Cargo's built-in provider that takes a command's stdout as the token, on each use.
 pub const TOKEN_FROM_STDOUT: &str = "cargo:token-from-stdout";

@@ -10,8 +10,7 @@ use crate::az::{self, AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
 use crate::gh::{self, Gh};
 use crate::secret::PatToken;
-use crate::{access, cargo};
-use crate::{gha, json};
+use crate::{access, cargo, gha, json};
 
 /// Create a new Azure DevOps PAT and store it in the repository's GitHub secret.
 ///
