@@ -58,10 +58,8 @@ pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     az.access_token()?;
     // `cargo logout` is unsupported for a feed already in provider mode.
     let doc = toml_file::read_if_exists(&path)?.unwrap_or_default();
-    for feed in feeds {
-        if !current_provider(&doc, &feed.name).is_some_and(is_az_provider) {
-            cargo::logout(feed)?;
-        }
+    for feed in feeds.iter().filter(|feed| !current_provider(&doc, &feed.name).is_some_and(is_az_provider)) {
+        cargo::logout(feed)?;
     }
     if toml_file::update(&path, &mut turn_on)? {
         eprintln!("cargo-login: wrote {path}");
