@@ -271,8 +271,7 @@ fn organization(feeds: &[Registry], given: Option<&str>) -> anyhow::Result<Strin
 
 /// The PAT from stdin, without echo from a terminal (a Ctrl-C there is `Interrupted`).
 fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
+    if std::io::stdin().is_terminal() {
         let prompt = || rpassword::prompt_password("Paste the PAT and press Enter (it is not shown): ");
         return match with_echo_off(prompt) {
             Ok(line) => PatToken::parse(line, "the PAT typed in"),
@@ -281,7 +280,7 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
         };
     }
     let mut text = String::new();
-    stdin.lock().read_to_string(&mut text).context("cannot read the PAT from stdin")?;
+    std::io::stdin().lock().read_to_string(&mut text).context("cannot read the PAT from stdin")?;
     PatToken::parse(text, "the PAT on stdin (--pat-stdin)")
 }
 
