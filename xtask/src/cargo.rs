@@ -67,22 +67,22 @@ pub enum Need {
 impl fmt::Display for FeedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FeedError::NoProvider => f.write_str("refused by cargo: no credential provider is configured"),
-            FeedError::NoToken => f.write_str("no token"),
-            FeedError::Rejected => f.write_str("token rejected"),
-            FeedError::Forbidden { reason } => {
+            Self::NoProvider => f.write_str("refused by cargo: no credential provider is configured"),
+            Self::NoToken => f.write_str("no token"),
+            Self::Rejected => f.write_str("token rejected"),
+            Self::Forbidden { reason } => {
                 write!(f, "insufficient permissions: the token lacks a scope (HTTP 403: {reason})")
             }
-            FeedError::Http { status, reason } => write!(f, "the feed failed (HTTP {status}: {reason})"),
-            FeedError::TimedOut { after } => write!(f, "no answer within {} s", after.as_secs()),
-            FeedError::Unreachable(why) => write!(f, "unreachable ({why})"),
-            FeedError::AlreadyExists(why) => write!(f, "the version exists ({why})"),
-            FeedError::NoMatchingPackage(why) => write!(f, "a dependency is missing ({why})"),
-            FeedError::TooLarge(why) => write!(f, "the crate is too large ({why})"),
-            FeedError::Refused { status, reason } => {
+            Self::Http { status, reason } => write!(f, "the feed failed (HTTP {status}: {reason})"),
+            Self::TimedOut { after } => write!(f, "no answer within {} s", after.as_secs()),
+            Self::Unreachable(why) => write!(f, "unreachable ({why})"),
+            Self::AlreadyExists(why) => write!(f, "the version exists ({why})"),
+            Self::NoMatchingPackage(why) => write!(f, "a dependency is missing ({why})"),
+            Self::TooLarge(why) => write!(f, "the crate is too large ({why})"),
+            Self::Refused { status, reason } => {
                 write!(f, "refused by the feed (HTTP {status}: {reason})")
             }
-            FeedError::Other(why) => write!(f, "cargo failed ({why})"),
+            Self::Other(why) => write!(f, "cargo failed ({why})"),
         }
     }
 }
@@ -93,8 +93,8 @@ impl FeedError {
     /// Whether running again can help: a network failure, a time-out, a 5xx or 429.
     pub fn is_transient(&self) -> bool {
         match self {
-            FeedError::Http { status, .. } => *status >= 500 || *status == 429,
-            FeedError::TimedOut { .. } | FeedError::Unreachable(_) => true,
+            Self::Http { status, .. } => *status >= 500 || *status == 429,
+            Self::TimedOut { .. } | Self::Unreachable(_) => true,
             _ => false,
         }
     }
@@ -104,28 +104,26 @@ impl FeedError {
         let (scope, access) =
             if need == Need::Read { ("Packaging read", "read") } else { ("Packaging read & write", "write") };
         let fix = match self {
-            FeedError::NoProvider => "run `cargo xtask setup` (cargo-login and cargo-login-ci run it too)",
-            FeedError::NoToken => "run `cargo xtask cargo-login` (or `cargo-login --provider`)",
-            FeedError::Rejected => "wrong or expired: run `cargo xtask cargo-login`, or `cargo-login-ci`",
-            FeedError::Forbidden { .. } => "the feed knows the token but it may not do this",
-            FeedError::Http { .. } if self.is_transient() => "try again later; check the feed's index URL",
-            FeedError::Http { .. } => "check the feed's index URL",
-            FeedError::TimedOut { .. } | FeedError::Unreachable(_) => {
-                "check the network and the feed's index URL"
-            }
-            FeedError::AlreadyExists(_) => "publish these sources under a new version (`--version`)",
-            FeedError::NoMatchingPackage(_) => "publish it to the feed first, or set its `registry = \"..\"`",
-            FeedError::TooLarge(_) => "trim it with `exclude` or `include` (see `cargo package --list`)",
-            FeedError::Refused { .. } => "fix what the feed names (in the manifest or the feed's settings)",
-            FeedError::Other(_) => "see cargo's message",
+            Self::NoProvider => "run `cargo xtask setup` (cargo-login and cargo-login-ci run it too)",
+            Self::NoToken => "run `cargo xtask cargo-login` (or `cargo-login --provider`)",
+            Self::Rejected => "wrong or expired: run `cargo xtask cargo-login`, or `cargo-login-ci`",
+            Self::Forbidden { .. } => "the feed knows the token but it may not do this",
+            Self::Http { .. } if self.is_transient() => "try again later; check the feed's index URL",
+            Self::Http { .. } => "check the feed's index URL",
+            Self::TimedOut { .. } | Self::Unreachable(_) => "check the network and the feed's index URL",
+            Self::AlreadyExists(_) => "publish these sources under a new version (`--version`)",
+            Self::NoMatchingPackage(_) => "publish it to the feed first, or set its `registry = \"..\"`",
+            Self::TooLarge(_) => "trim it with `exclude` or `include` (see `cargo package --list`)",
+            Self::Refused { .. } => "fix what the feed names (in the manifest or the feed's settings)",
+            Self::Other(_) => "see cargo's message",
         };
         match self {
-            FeedError::Rejected => format!("{fix} with a current PAT with the {scope} scope"),
-            FeedError::Forbidden { .. } => format!(
+            Self::Rejected => format!("{fix} with a current PAT with the {scope} scope"),
+            Self::Forbidden { .. } => format!(
                 "{fix}: use a PAT with the {scope} scope (`cargo xtask rotate-pat --access {access}`), \
                  or ask for {scope} on the feed"
             ),
-            FeedError::TimedOut { .. } => {
+            Self::TimedOut { .. } => {
                 format!("{fix}; on a slow network allow more time with {}=<seconds>", run::TIMEOUT_VAR)
             }
             _ => fix.into(),
@@ -227,7 +225,7 @@ fn one_line(text: &str) -> String {
 /// Cargo's `(major, minor)` version.
 pub fn version() -> anyhow::Result<(u32, u32)> {
     let text = run::cargo(&crate::project_root(), ["--version"]).output()?.stdout;
-    parse_version(&text).with_context(|| format!("cannot read cargo's version from `{}`", text.trim()))
+    parse_version(&text).context(format!("cannot read cargo's version from `{}`", text.trim()))
 }
 
 /// Cargo's version, or why it will not do: 1.74 made registry authentication stable.

@@ -8,10 +8,9 @@ use camino::Utf8Path;
 use toml_edit::{Array, DocumentMut, Item, KeyMut, Value};
 
 use crate::az::{AZURE_DEVOPS_RESOURCE, Az};
-use crate::cargo;
 use crate::cargo_home::global_config;
 use crate::feeds::Registry;
-use crate::toml_file;
+use crate::{cargo, toml_file};
 
 /// Cargo's built-in provider that takes a command's stdout as the token, on each use.
 pub const TOKEN_FROM_STDOUT: &str = "cargo:token-from-stdout";
@@ -47,7 +46,7 @@ const KEPT_MARKER: &str = "# cargo xtask: previous ";
 /// is reported here, not in a later cargo error), removing stored tokens.
 pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     let path = global_config()?.path;
-    let wanted = command(&az.path);
+    let wanted: Array = command(&az.path).into_iter().collect();
     let mut turn_on = |doc: &mut DocumentMut| -> anyhow::Result<()> {
         if !force {
             refuse_foreign_providers(doc, feeds, &path)?;
@@ -59,10 +58,8 @@ pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     az.access_token()?;
     // `cargo logout` is unsupported for a feed already in provider mode.
     let doc = toml_file::read_if_exists(&path)?.unwrap_or_default();
-    for feed in feeds {
-        if !current_provider(&doc, &feed.name).is_some_and(is_az_provider) {
-            cargo::logout(feed)?;
-        }
+    for feed in feeds.iter().filter(|feed| !current_provider(&doc, &feed.name).is_some_and(is_az_provider)) {
+        cargo::logout(feed)?;
     }
     if toml_file::update(&path, &mut turn_on)? {
         eprintln!("cargo-login: wrote {path}");
@@ -95,12 +92,7 @@ fn refuse_foreign_providers(doc: &DocumentMut, feeds: &[Registry], path: &Utf8Pa
 
 /// Sets provider mode's command as `feed`'s provider; a provider of the user's own is
 /// moved into a [`KEPT_MARKER`] comment line above.
-fn set_provider(
-    doc: &mut DocumentMut,
-    feed: &Registry,
-    wanted: &[String],
-    path: &Utf8Path,
-) -> anyhow::Result<()> {
+fn set_provider(doc: &mut DocumentMut, feed: &Registry, new: &Array, path: &Utf8Path) -> anyhow::Result<()> {
     let name = feed.name.as_str();
     let registries = toml_file::table_mut(doc.as_table_mut(), "registries", path)?;
     let entry = registries
@@ -108,9 +100,8 @@ fn set_provider(
         .or_insert_with(|| Item::Table(toml_edit::Table::from_iter([("index", feed.index.as_str())])))
         .as_table_like_mut()
         .context(format!("registries.{name} in {path} is not a table; fix it and run again"))?;
-    let value = Value::Array(wanted.iter().map(String::as_str).collect::<Array>());
-    let old = entry.get_mut("credential-provider");
-    let Some(old) = old.filter(|old| !is_az_provider(old)) else {
+    let value = Value::Array(new.clone());
+    let Some(old) = entry.get_mut("credential-provider").filter(|old| !is_az_provider(old)) else {
         set_keeping_decor(entry, "credential-provider", value);
         return Ok(());
     };
@@ -204,10 +195,8 @@ fn restore_kept(doc: &mut DocumentMut, feed: &str, path: &Utf8Path) -> anyhow::R
     *entry.get_mut("credential-provider").context("checked by the caller")? = kept_item.clone();
     let suffix = kept_key.leaf_decor().suffix().and_then(|s| s.as_str()).unwrap_or(" ");
     entry.key_mut("credential-provider").context("set above")?.leaf_decor_mut().set_suffix(suffix);
-    line_key(doc, feed)
-        .context("found above")?
-        .leaf_decor_mut()
-        .set_prefix([&prefix[..start], &prefix[end..]].concat());
+    let rest = [&prefix[..start], &prefix[end..]].concat();
+    line_key(doc, feed).context("found above")?.leaf_decor_mut().set_prefix(rest);
     Ok(true)
 }
 
@@ -258,14 +247,11 @@ pub fn global_providers(
 
 /// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
 pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
-    match table.get_mut(key) {
-        Some(Item::Value(old)) => {
-            *value.decor_mut() = old.decor().clone();
-            *old = value;
-        }
-        _ => {
-            table.insert(key, Item::Value(value));
-        }
+    if let Some(Item::Value(old)) = table.get_mut(key) {
+        *value.decor_mut() = old.decor().clone();
+        *old = value;
+    } else {
+        table.insert(key, Item::Value(value));
     }
 }
 
@@ -308,7 +294,7 @@ mod tests {
     /// while provider mode is on; asserts that off restores the original bytes.
     fn forced_round_trip(before: &str) -> String {
         let path = Utf8Path::new("config.toml");
-        let wanted = command(Utf8Path::new("/usr/bin/az"));
+        let wanted: Array = command(Utf8Path::new("/usr/bin/az")).into_iter().collect();
         let mut doc: DocumentMut = before.parse().unwrap();
         refuse_foreign_providers(&doc, &[feed()], path).unwrap_err();
         set_provider(&mut doc, &feed(), &wanted, path).unwrap();
@@ -352,7 +338,8 @@ mod tests {
         let path = Utf8Path::new("config.toml");
         let before = "[registries.a_feed]\nindex = \"i\"\ncredential-provider = [\n  \"my-vault\",\n  \"read\",\n] # mine\n";
         let mut doc: DocumentMut = before.parse().unwrap();
-        set_provider(&mut doc, &feed(), &command(Utf8Path::new("/usr/bin/az")), path).unwrap();
+        set_provider(&mut doc, &feed(), &command(Utf8Path::new("/usr/bin/az")).into_iter().collect(), path)
+            .unwrap();
         let on = doc.to_string();
         assert!(
             on.contains("# cargo xtask: previous credential-provider = [\"my-vault\", \"read\"] # mine\n"),
@@ -368,7 +355,7 @@ mod tests {
         let path = Utf8Path::new("config.toml");
         let mut doc: DocumentMut = "[registries.a_feed]\nindex = \"i\"\n".parse().unwrap();
         refuse_foreign_providers(&doc, &[feed()], path).unwrap();
-        set_provider(&mut doc, &feed(), &command(Utf8Path::new("az")), path).unwrap();
+        set_provider(&mut doc, &feed(), &command(Utf8Path::new("az")).into_iter().collect(), path).unwrap();
         assert!(!restore_kept(&mut doc, "a_feed", path).unwrap());
         assert_eq!(doc.to_string(), "[registries.a_feed]\nindex = \"i\"\n");
     }
@@ -394,12 +381,13 @@ mod tests {
         let mut doc: DocumentMut = before.parse().unwrap();
         let err = format!(
             "{:#}",
-            set_provider(&mut doc, &feed(), &command(Utf8Path::new("az")), path).unwrap_err()
+            set_provider(&mut doc, &feed(), &command(Utf8Path::new("az")).into_iter().collect(), path)
+                .unwrap_err()
         );
         assert!(err.contains("dotted keys") && err.contains("[registries.a_feed]"), "{err}");
 
         let mut doc: DocumentMut = "[registries]\na_feed.index = \"i\"\n".parse().unwrap();
-        set_provider(&mut doc, &feed(), &command(Utf8Path::new("az")), path).unwrap();
+        set_provider(&mut doc, &feed(), &command(Utf8Path::new("az")).into_iter().collect(), path).unwrap();
         assert!(!restore_kept(&mut doc, "a_feed", path).unwrap());
         assert_eq!(doc.to_string(), "[registries]\na_feed.index = \"i\"\n");
     }

@@ -9,9 +9,8 @@ use anyhow::{Context, anyhow, bail, ensure};
 use crate::az::{self, AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
 use crate::gh::{self, Gh};
-use crate::secret::{PatToken, Secret};
-use crate::{access, cargo};
-use crate::{gha, json};
+use crate::secret::PatToken;
+use crate::{access, cargo, gha, json};
 
 /// Create a new Azure DevOps PAT and store it in the repository's GitHub secret.
 ///
@@ -140,7 +139,7 @@ impl RotatePat {
         let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY))?;
         // From here on every failure revokes the PAT or says it is live.
         let mut made = Made::Maybe;
-        let stored = read_answer(&answer, self.access, &mut made)
+        let stored = read_answer(answer.expose(), self.access, &mut made)
             .and_then(|(pat, answered)| store(&pat).map(|()| answered));
         let valid_to = stored.map_err(|err| revoke(&az, &org, &name, &made, err))?.unwrap_or(valid_to);
         let (access, page) = (self.access.word(), tokens_page(&org));
@@ -201,12 +200,8 @@ const ANSWER_QUERY: &str =
 
 /// The PAT and its expiry from the PAT API's answer, telling `made` what revoking takes
 /// as soon as it is known. Errors name fields, never their values.
-fn read_answer(
-    answer: &Secret,
-    access: PatAccess,
-    made: &mut Made,
-) -> anyhow::Result<(PatToken, Option<String>)> {
-    let fields = az::tsv_fields(answer.expose());
+fn read_answer(tsv: &str, access: PatAccess, made: &mut Made) -> anyhow::Result<(PatToken, Option<String>)> {
+    let fields = az::tsv_fields(tsv);
     let field = |i: usize| fields.get(i).copied().flatten();
     // az prints an answer that is no JSON as it came (a proxy's HTML page).
     let code = |e: &str| e.chars().all(|c| c.is_ascii_alphanumeric());
@@ -276,8 +271,7 @@ fn organization(feeds: &[Registry], given: Option<&str>) -> anyhow::Result<Strin
 
 /// The PAT from stdin, without echo from a terminal (a Ctrl-C there is `Interrupted`).
 fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
+    if std::io::stdin().is_terminal() {
         let prompt = || rpassword::prompt_password("Paste the PAT and press Enter (it is not shown): ");
         return match with_echo_off(prompt) {
             Ok(line) => PatToken::parse(line, "the PAT typed in"),
@@ -286,7 +280,7 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
         };
     }
     let mut text = String::new();
-    stdin.lock().read_to_string(&mut text).context("cannot read the PAT from stdin")?;
+    std::io::stdin().lock().read_to_string(&mut text).context("cannot read the PAT from stdin")?;
     PatToken::parse(text, "the PAT on stdin (--pat-stdin)")
 }
 
@@ -296,13 +290,11 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
 fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
     let tty = std::fs::File::open("/dev/tty")?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
-    let mut saved = std::mem::MaybeUninit::<libc::termios>::uninit();
-    // SAFETY: `saved` is read only after tcgetattr filled it.
-    if unsafe { libc::tcgetattr(fd, saved.as_mut_ptr()) } != 0 {
+    // SAFETY: a termios is plain integers, valid as zeroes; tcgetattr only writes to it.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: tcgetattr succeeded.
-    let saved = unsafe { saved.assume_init() };
     let quiet = libc::termios { c_lflag: saved.c_lflag & !libc::ECHO, ..saved };
     // SAFETY: tcsetattr only reads the settings passed, here and below.
     if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
