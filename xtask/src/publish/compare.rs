@@ -185,12 +185,10 @@ fn shown(value: &Value) -> String {
     match value {
         Value::String(s) => format!("{:?}", s.value()),
         Value::Array(items) => format!("[{}]", items.iter().map(shown).collect::<Vec<_>>().join(", ")),
-        Value::InlineTable(table) => {
-            format!(
-                "{{{}}}",
-                table.iter().map(|(k, v)| format!("{k} = {}", shown(v))).collect::<Vec<_>>().join(", ")
-            )
-        }
+        Value::InlineTable(table) => format!(
+            "{{{}}}",
+            table.iter().map(|(k, v)| format!("{k} = {}", shown(v))).collect::<Vec<_>>().join(", ")
+        ),
         other => other.clone().decorated("", "").to_string(),
     }
 }

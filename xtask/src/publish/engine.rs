@@ -78,9 +78,8 @@ pub struct CargoOutput {
 
 impl<'a> Engine<'a> {
     pub(super) fn new(settings: &super::Settings<'a>, work: &'a Utf8Path) -> Self {
-        let super::Settings { task, registry, git, .. } = *settings;
-        let dry_run = settings.common.dry_run;
-        Engine { task, registry, git, work, dry_run, cargo_time: Cell::new(Duration::ZERO) }
+        let super::Settings { task, registry, git, common, .. } = *settings;
+        Engine { task, registry, git, work, dry_run: common.dry_run, cargo_time: Cell::default() }
     }
 
     pub fn stage(&self, name: &str, what: &str, started: Instant) {

@@ -69,11 +69,10 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     }
     let keep = settings.common.keep;
     let work_dir = WorkDir::create(name, keep)?;
-    let work = work_dir.path().to_owned();
+    let engine = Engine::new(settings, work_dir.path());
     if keep {
-        eprintln!("{name}: work dir {work} (kept: --keep)");
+        eprintln!("{name}: work dir {} (kept: --keep)", engine.work);
     }
-    let engine = Engine::new(settings, &work);
     let mut prepared = prepare(&engine)?;
     for krate in &mut prepared.plan.crates {
         check_version(&krate.version, &format!("the version of {}", krate.name))?;
@@ -86,7 +85,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     commit_rewrite(&engine, settings, &prepared)?;
     run_stages(&engine, settings, &mut prepared)?;
     if keep {
-        eprintln!("{name}: kept the work dir {work}");
+        eprintln!("{name}: kept the work dir {}", engine.work);
     }
     engine.done(started);
     Ok(())

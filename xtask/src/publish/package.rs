@@ -17,7 +17,7 @@ use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
 use crate::git;
 use crate::json;
 
-/// Packages and verifies `crates`, and checks each `.crate` against the feed's size limit.
+/// Packages and verifies `crates`, each `.crate` within the feed's size limit.
 pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     // Runs sharing a cargo home take turns, so the `file://` registry dirs made
     // meanwhile (`$CARGO_HOME/registry/*/-<hash>`) are this run's to remove.
@@ -34,8 +34,7 @@ pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) ->
         let _ = crate::workdir::remove_dir_all(&registry.join(entry));
     }
     forget_extracted(engine, &registry, crates)?;
-    result?;
-    check_sizes(engine, crates)
+    result
 }
 
 fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
@@ -54,7 +53,7 @@ fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -
     let names = crates.iter().map(|c| c.name.clone()).collect();
     let args = cargo_args(&["package", "--registry", &engine.registry.name], &target, &configs, names);
     check(engine.cargo_all(src, &[("", "packaging and verifying", args)], true))?;
-    set_packaged(crates, &target, &target, None)
+    set_packaged(engine, crates, &target, &target, None)
 }
 
 /// Packages unverified while compiling what the crates share (a failure is left for
@@ -103,7 +102,7 @@ fn package_apart(
         ("dependents", "verifying the dependents", dependents),
     ];
     check(engine.cargo_all(src, &commands, true))?;
-    set_packaged(crates, &first, &second, Some(&listed))
+    set_packaged(engine, crates, &first, &second, Some(&listed))
 }
 
 /// The package ID specs of what `crates` build with on every platform from other
@@ -179,36 +178,6 @@ fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     bail!(message)
 }
 
-/// Records where each crate was verified, its `.crate` equal to the one in `listed`.
-fn set_packaged(
-    crates: &mut [CratePlan],
-    dependencies: &Utf8Path,
-    dependents: &Utf8Path,
-    listed: Option<&Utf8Path>,
-) -> anyhow::Result<()> {
-    for krate in crates.iter_mut() {
-        let target = if krate.is_dependency { dependencies } else { dependents }.join("package");
-        let file = format!("{}-{}", krate.name, krate.version);
-        let dir = target.join(&file);
-        if !dir.is_dir() {
-            bail!("`cargo package` left no {dir}: cannot compare {} with the feed", krate.name);
-        }
-        if let Some(listed) = listed {
-            let (verified, built_against) =
-                (format!("{dir}.crate"), format!("{listed}/package/{file}.crate"));
-            let read = |path: &str| std::fs::read(path).with_context(|| format!("cannot read {path}"));
-            if read(&verified)? != read(&built_against)? {
-                bail!(
-                    "cargo packaged {file} twice with different contents ({verified}, {built_against}): \
-                     nothing was published"
-                );
-            }
-        }
-        krate.packaged = dir;
-    }
-    Ok(())
-}
-
 /// The largest `.crate` a feed takes, by a part of its index URL, and the source.
 const SIZE_LIMITS: [(&str, u64, &str); 4] = [
     // crates.io's answer to a larger upload: "max upload size is: 10485760".
@@ -220,20 +189,44 @@ const SIZE_LIMITS: [(&str, u64, &str); 4] = [
     ("/api/v1/crates/", 10_000_000_000, "kellnr's default limit"),
 ];
 
-fn check_sizes(engine: &Engine, crates: &[CratePlan]) -> anyhow::Result<()> {
+/// Records where each crate was verified, its `.crate` equal to the one in `listed` and
+/// within the feed's size limit.
+fn set_packaged(
+    engine: &Engine,
+    crates: &mut [CratePlan],
+    dependencies: &Utf8Path,
+    dependents: &Utf8Path,
+    listed: Option<&Utf8Path>,
+) -> anyhow::Result<()> {
     let registry = engine.registry;
-    let Some((_, limit, source)) = SIZE_LIMITS.iter().find(|(part, ..)| registry.index.contains(part)) else {
-        return Ok(());
-    };
+    let limit = SIZE_LIMITS.iter().find(|(part, ..)| registry.index.contains(part));
     let mut over = Vec::new();
-    for krate in crates {
-        let file = format!("{}.crate", krate.packaged);
-        let size = std::fs::metadata(&file).with_context(|| format!("cannot read {file}"))?.len();
-        if size > *limit {
-            over.push(format!("{} {} is {size} bytes", krate.name, krate.version));
+    for krate in crates.iter_mut() {
+        let target = if krate.is_dependency { dependencies } else { dependents }.join("package");
+        let file = format!("{}-{}", krate.name, krate.version);
+        let (dir, verified) = (target.join(&file), target.join(format!("{file}.crate")));
+        if !dir.is_dir() {
+            bail!("`cargo package` left no {dir}: cannot compare {} with the feed", krate.name);
         }
+        let read = |path: &Utf8Path| std::fs::read(path).with_context(|| format!("cannot read {path}"));
+        if let Some(listed) = listed {
+            let built_against = listed.join("package").join(format!("{file}.crate"));
+            if read(&verified)? != read(&built_against)? {
+                bail!(
+                    "cargo packaged {file} twice with different contents ({verified}, {built_against}): \
+                     nothing was published"
+                );
+            }
+        }
+        if let Some((_, limit, _)) = limit {
+            let size = verified.metadata().with_context(|| format!("cannot read {verified}"))?.len();
+            if size > *limit {
+                over.push(format!("{} {} is {size} bytes", krate.name, krate.version));
+            }
+        }
+        krate.packaged = dir;
     }
-    if !over.is_empty() {
+    if let (Some((_, limit, source)), false) = (limit, over.is_empty()) {
         bail!(
             "{} packaged, over {}'s limit of {limit} bytes ({source}); nothing was uploaded. Leave out \
              what the crate does not need to build (`exclude` or `include` in its manifest; `cargo \
