@@ -34,8 +34,12 @@ impl Git {
         Ok(Git(crate::tool::GIT.find()?))
     }
 
+    /// git in `dir` with a hooks dir that does not exist: no hook of the user's runs
+    /// (a global `core.hooksPath` would reach every repository made here).
     fn git(&self, dir: &Utf8Path, args: &[&str]) -> Program {
-        run::program(&self.0, dir, args)
+        let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
+        let program = run::program(&self.0, dir, [&["-c", no_hooks.as_str()], args].concat());
+        program.label(format!("git {}", args.join(" ")))
     }
 
     fn run(&self, dir: &Utf8Path, args: &[&str]) -> anyhow::Result<String> {
@@ -166,9 +170,7 @@ impl Git {
         let clone =
             ["clone", "-q", "--shared", "--no-checkout", "--template=", "--", top.as_str(), dest.as_str()];
         self.run(top, &clone)?;
-        let checkout =
-            ["-c", &no_hooks(dest), "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit];
-        self.run(dest, &checkout)?;
+        self.run(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit])?;
         for (path, _) in self.submodules(top)? {
             self.copy_repository(&top.join(&path), &dest.join(&path), changes)?;
         }
@@ -186,12 +188,10 @@ impl Git {
         self.head(dest)
     }
 
-    /// Commits every change to tracked files under the fixed identity, with no hook
-    /// or signing of the user's.
+    /// Commits every change to tracked files under the fixed identity, with no signing
+    /// of the user's.
     pub fn commit_all(&self, dir: &Utf8Path, message: &str) -> anyhow::Result<()> {
-        let no_hooks = no_hooks(dir);
-        let config = ["-c", "commit.gpgsign=false", "-c", &no_hooks];
-        let args = [&config[..], &["commit", "-q", "-a", "--no-verify", "-m", message]].concat();
+        let args = ["-c", "commit.gpgsign=false", "commit", "-q", "-a", "--no-verify", "-m", message];
         IDENTITY.iter().fold(self.git(dir, &args), |git, (key, value)| git.env(key, value)).output()?;
         Ok(())
     }
@@ -210,11 +210,6 @@ impl Git {
         self.run(dir, &["add", "config.json"])?;
         self.commit_all(dir, "index")
     }
-}
-
-/// A hooks dir that does not exist: no hook of the user's runs.
-fn no_hooks(repo: &Utf8Path) -> String {
-    format!("core.hooksPath={}", repo.join(".git/no-hooks"))
 }
 
 /// git's first `fatal:` or `error:` line (later ones tend to be generic), else its

@@ -373,6 +373,33 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
 
 /// Every bad input: a clear error naming what to fix, a non-zero exit, and nothing
 /// in the feed.
+/// No git hook of the user's runs in the repositories the run makes, though a global
+/// `core.hooksPath` reaches every repository (a `post-checkout` hook could change the
+/// sources before they are packaged).
+#[cfg(unix)]
+#[test]
+fn the_users_git_hooks_never_run() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 1, 12);
+    let (hooks, ran) = (sb.root().join("hooks"), sb.root().join("hooks-ran"));
+    fs::create_dir_all(&hooks).unwrap();
+    for hook in ["post-checkout", "pre-commit", "commit-msg", "post-commit", "reference-transaction"] {
+        let path = hooks.join(hook);
+        fs::write(&path, format!("#!/bin/sh\necho {hook} >> '{}'\n", ran.display())).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    fs::write(sb.home().join(".gitconfig"), format!("[core]\n\thooksPath = {}\n", hooks.display())).unwrap();
+    // The hooks do run for git itself here: the control.
+    git(&mut sb, &fx.dir, &["commit", "-q", "--allow-empty", "-m", "control"]);
+    assert!(ran.exists(), "the control commit ran no hook: the test proves nothing");
+    fs::remove_file(&ran).unwrap();
+    let head = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+
+    publish(&mut sb, &fx, &head, &["--dry-run"]).assert_success();
+    let hooks_ran = fs::read_to_string(&ran).unwrap_or_default();
+    assert!(hooks_ran.is_empty(), "the user's hooks ran: {hooks_ran}");
+}
+
 #[test]
 fn errors_are_clear_and_publish_nothing() {
     let kellnr = Kellnr::start();
