@@ -95,15 +95,17 @@ impl Publish {
         let version = self.common.version.as_deref();
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
         compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
+        let (planning, t) = (t.elapsed(), Instant::now());
         let repo = engine.work.join("src");
         let copied = git.copy_repository(&top, &repo, self.allow_dirty)?;
         let src = if prefix.is_empty() { repo } else { repo.join(prefix) };
         let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
-        engine.stage("copy", &format!("{top} at {commit}{what}, submodules too, into the work dir"), t);
+        let what = format!("{top} at {commit}{what}, submodules too, into the work dir");
+        engine.stage("copy", &what, t.elapsed());
         Ok(Prepared {
             ws: Workspace { root: src, ..ws },
             plan,
-            planned_at: Instant::now(),
+            planning,
             requirement: if version.is_some() { Requirement::KeepOperator } else { Requirement::Keep },
             source: format!("the workspace at {root}"),
             commits: Some((commit, copied)),

@@ -99,8 +99,9 @@ impl PublishRedist {
         let fetched = engine.git.fetch(repo, rev, &src)?;
         let note = fetched.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
         let (commit, size) = (&fetched.commit[..fetched.commit.len().min(12)], human(fetched.bytes));
-        engine.stage("fetch", &format!("{repo} at {rev}{note}: commit {commit}, {size} fetched"), t);
-        let planned_at = Instant::now();
+        let what = format!("{repo} at {rev}{note}: commit {commit}, {size} fetched");
+        engine.stage("fetch", &what, t.elapsed());
+        let t = Instant::now();
         let ws =
             Workspace::read(&src, registry).context(format!("reading the workspace of {repo} at {rev}"))?;
         let plan = workspace::plan(&ws, crates, &registry.name, self.common.version.as_deref(), None)
@@ -108,7 +109,7 @@ impl PublishRedist {
         Ok(Prepared {
             ws,
             plan,
-            planned_at,
+            planning: t.elapsed(),
             requirement: manifest::Requirement::Exact,
             source: format!("{repo} at `{commit}`"),
             commits: None,

@@ -59,7 +59,7 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
             problems.join("\n")
         );
     }
-    engine.stage("compare", &format!("{listed} already in {feed}, identical"), t);
+    engine.stage("compare", &format!("{listed} already in {feed}, identical"), t.elapsed());
     Ok(())
 }
 

@@ -61,7 +61,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     if wants.is_empty() {
         let what = format!("no member of {host} depends on {names} from {}", engine.registry.name);
-        engine.stage("consumer", &what, t);
+        engine.stage("consumer", &what, t.elapsed());
         return Ok(());
     }
     // A copy, uncommitted changes included: cargo writes its lock file and target dir.
@@ -88,7 +88,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     }
     // Without a resolution (cargo refused it for a requirement), nothing can build.
     let (Ok(graph), false) = (resolved, consumers.is_empty()) else {
-        engine.stage("consumer", &format!("nothing built{not_checked}"), t);
+        engine.stage("consumer", &format!("nothing built{not_checked}"), t.elapsed());
         return Ok(());
     };
     let mut args = vec!["check"];
@@ -104,7 +104,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         )
     }
     let built = format!("{consumers} of {host} built against the packaged {names}{not_checked}");
-    engine.stage("consumer", &built, t);
+    engine.stage("consumer", &built, t.elapsed());
     Ok(())
 }
 

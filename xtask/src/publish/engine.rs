@@ -82,8 +82,8 @@ impl<'a> Engine<'a> {
         Engine { task, registry, git, work, dry_run: common.dry_run, cargo_time: Cell::default() }
     }
 
-    pub fn stage(&self, name: &str, what: &str, started: Instant) {
-        eprintln!("{}: {name:<8} {what} ({:.2} s)", self.task, started.elapsed().as_secs_f64());
+    pub fn stage(&self, name: &str, what: &str, took: Duration) {
+        eprintln!("{}: {name:<8} {what} ({:.2} s)", self.task, took.as_secs_f64());
     }
 
     pub fn done(&self, started: Instant) {

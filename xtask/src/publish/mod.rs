@@ -11,7 +11,7 @@ pub mod workspace;
 
 pub use engine::{CratePlan, Engine, Outcome, feed_error};
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -52,7 +52,8 @@ pub struct Prepared {
     pub ws: workspace::Workspace,
     /// Its crates' `listed` set by the task.
     pub plan: workspace::Plan,
-    pub planned_at: Instant,
+    /// How long reading the workspace and planning took.
+    pub planning: Duration,
     pub requirement: manifest::Requirement,
     /// Where the crates come from, for the report and the rewrite's commit.
     pub source: String,
@@ -81,7 +82,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     let list: Vec<String> =
         prepared.plan.crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
     let what = format!("{} to {}", list.join(", then "), settings.registry.name);
-    engine.stage("plan", &what, prepared.planned_at);
+    engine.stage("plan", &what, prepared.planning);
     commit_rewrite(&engine, settings, &prepared)?;
     run_stages(&engine, settings, &mut prepared)?;
     if keep {
@@ -118,7 +119,7 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
         (true, true) => "versions set, committed".to_owned(),
         (true, false) => format!("pinned {} and committed", edges.join(", ")),
     };
-    engine.stage("rewrite", &line, t);
+    engine.stage("rewrite", &line, t.elapsed());
     let Some((commit, copied)) = &prepared.commits else { return Ok(()) };
     let named = git.head(src)?;
     let on_top = match (copied != commit, named != *copied) {
@@ -146,12 +147,12 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
             krate.outcome = if present { Outcome::InFeed } else { Outcome::Missing };
             let verdict = if present { "is in" } else { "is not yet in" };
             let what = format!("{} {} {verdict} {}", krate.name, krate.version, engine.registry.name);
-            engine.stage("check", &what, t);
+            engine.stage("check", &what, t.elapsed());
         }
         let t = Instant::now();
         package::package_all(engine, src, crates)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
-        engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
+        engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t.elapsed());
         if let Some((host, allow_unchecked)) = settings.consumers {
             consumer::warn_unbounded(crates)?;
             consumer::check(engine, host, crates, allow_unchecked)?;

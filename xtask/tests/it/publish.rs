@@ -499,6 +499,9 @@ fn a_dry_run_verifies_the_whole_set_with_no_feed_and_no_token() {
         assert!(out.contains(&format!("Verifying {krate} v{VERSION}")), "{krate} not verified:\n{out}");
     }
     assert!(!out.contains(&format!("Verifying {TESTING}")), "{out}");
+    // Planning (cargo metadata, cargo package --list) is timed on its own, not as part of the copy.
+    let plan = out.lines().find(|l| l.starts_with("publish: plan ")).expect("a plan line");
+    assert!(!plan.ends_with("(0.00 s)"), "{plan}");
     let would: Vec<(&str, &str)> = CRATES.iter().map(|(n, _)| (*n, "would publish")).collect();
     assert_outcomes(&run, &would);
     assert!(!out.contains("Uploading") && !out.contains("Uploaded"), "{out}");
