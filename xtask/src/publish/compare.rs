@@ -118,9 +118,12 @@ pub fn differences(
     index: Option<(&str, &str)>,
 ) -> anyhow::Result<Vec<String>> {
     let generated = ["Cargo.lock", ".cargo_vcs_info.json", ".cargo-checksum.json", ".cargo-ok"];
+    // `cargo vendor` leaves these out of the feed's copy, at any depth.
+    let unvendored =
+        |path: &str| path.split('/').any(|part| [".gitignore", ".gitattributes"].contains(&part));
     let (a, b) = (all_files(ours)?, all_files(theirs)?);
     let mut differ = Vec::new();
-    for path in a.union(&b).filter(|path| !generated.contains(&path.as_str())) {
+    for path in a.union(&b).filter(|path| !generated.contains(&path.as_str()) && !unvendored(path)) {
         let read = |root: &Utf8Path| {
             std::fs::read(root.join(path)).with_context(|| format!("cannot read {root}/{path}"))
         };
@@ -274,6 +277,9 @@ mod tests {
             std::fs::write(dir.join("Cargo.toml.orig"), "[package]").unwrap();
         }
         std::fs::write(b.join(".cargo-checksum.json"), "{}").unwrap();
+        // Packaged, but never in what `cargo vendor` fetches.
+        std::fs::write(a.join(".gitignore"), "/target").unwrap();
+        std::fs::write(a.join("src/.gitattributes"), "* text").unwrap();
         assert_eq!(differences(&a, &b, None).unwrap(), Vec::<String>::new());
         std::fs::write(b.join("src/lib.rs"), "fn b() {}").unwrap();
         std::fs::write(b.join("src/extra.rs"), "").unwrap();

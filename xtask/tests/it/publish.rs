@@ -144,6 +144,9 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
             "src/hyperlight_guest_bin/Cargo.toml",
             "[package]\nname = \"hyperlight-guest-bin\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"The guest binary support, with a build script\"\nbuild = \"build.rs\"\n\n[features]\ndefault = [\"libc\"]\nlibc = [\"dep:hyperlight-libc\"]\n\n[dependencies]\nhyperlight-guest = { workspace = true }\nhyperlight-common = { workspace = true }\nhyperlight-libc = { workspace = true, default-features = false, optional = true }\n",
         ),
+        // `cargo vendor`, which fetches the feed's copy, leaves these out at any depth.
+        ("src/hyperlight_guest_bin/.gitignore", "/scratch\n"),
+        ("src/hyperlight_guest_bin/src/.gitattributes", "*.rs text eol=lf\n"),
         (
             "src/hyperlight_guest_bin/build.rs",
             "use std::path::PathBuf;\n\nfn main() {\n    let out = PathBuf::from(std::env::var(\"OUT_DIR\").unwrap());\n    std::fs::write(out.join(\"generated.rs\"), \"pub const STACK_PAGES: usize = 16;\\n\").unwrap();\n    println!(\"cargo:rerun-if-changed=build.rs\");\n}\n",
