@@ -160,7 +160,7 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
             if !dry_run {
                 interrupt::check()?;
-                publish_one(engine, &krate.name, &krate.version, &krate.dir)?;
+                publish_one(engine, krate)?;
             }
             krate.outcome = if dry_run { Outcome::WouldPublish } else { Outcome::Published };
         }
@@ -189,20 +189,42 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
     }
 }
 
-fn publish_one(engine: &Engine, name: &str, version: &str, dir: &Utf8Path) -> anyhow::Result<()> {
+fn publish_one(engine: &Engine, krate: &mut CratePlan) -> anyhow::Result<()> {
     let (feed, task) = (engine.registry.name.clone(), engine.task);
+    let (name, version, dir) = (krate.name.clone(), krate.version.clone(), krate.dir.clone());
     let manifest = dir.join("Cargo.toml");
     let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
-    let out = match engine.cargo_step(dir, &format!("publishing {name} {version}"), &args, true)? {
-        Ok(out) => out,
-        Err(stderr) => {
-            let next = if crate::cargo::classify(&stderr).is_transient() {
-                "run again to resume: what is published already is skipped"
-            } else {
-                "running again will fail the same way until that is changed"
+    let ran = engine.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true);
+    // Failed after the upload (waiting for the index): the feed has it.
+    let uploaded = match &ran {
+        Ok(Err(stderr)) => stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")),
+        Err(err) => err.is::<engine::StoppedAfterUpload>(),
+        Ok(Ok(_)) => false,
+    };
+    if uploaded {
+        krate.outcome = Outcome::Published;
+    }
+    let skipped = "what is published already is skipped";
+    let out = match ran {
+        Ok(Ok(out)) => out,
+        Err(err) if uploaded => {
+            let what = format!("{name} {version} was uploaded to {feed}, then cargo was stopped");
+            return Err(err.context(format!("{what}; run again to publish the rest: {skipped}")));
+        }
+        Err(err) => return Err(err),
+        Ok(Err(stderr)) => {
+            let what = match (uploaded, crate::cargo::classify(&stderr).is_transient()) {
+                (true, _) => format!(
+                    "{name} {version} was uploaded to {feed}, then cargo failed; run again to publish the rest: {skipped}"
+                ),
+                (false, true) => {
+                    format!("publishing {name} {version} to {feed} failed; run again to resume: {skipped}")
+                }
+                (false, false) => format!(
+                    "publishing {name} {version} to {feed} failed; running again will fail the same way until that is changed"
+                ),
             };
-            return Err(feed_error(&feed, &stderr, Need::Publish)
-                .context(format!("publishing {name} {version} to {feed} failed; {next}")));
+            return Err(feed_error(&feed, &stderr, Need::Publish).context(what));
         }
     };
     let Some(upload) = out.uploaded_after else {

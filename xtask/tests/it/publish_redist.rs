@@ -282,6 +282,55 @@ fn a_run_dropped_after_the_first_crate_completes_when_run_again() {
     scan(&sb, &secrets);
 }
 
+/// Cargo stopped after its upload, while it waits for the index: by the time limit
+/// (as by a Ctrl-C, which cargo itself suggests there), or failing (a connection
+/// dropped). The crate is in the feed, so the report says "published", the error
+/// says it was uploaded, and running again completes. Here the real `cargo publish`
+/// runs, then a stand-in sleeps or fails.
+#[test]
+fn a_crate_uploaded_before_cargo_stopped_is_reported_published() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    let real = sb.root().join("wrap").join("cargo");
+    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
+    let after_upload = |krate: &str, then: &str| {
+        format!(
+            "case \" $* \" in\n\
+             *\" publish \"*{krate}*) '{real}' \"$@\" || exit $?\n{then} ;;\n\
+             esac\n\
+             exec '{real}' \"$@\"\n",
+            real = real.display()
+        )
+    };
+    sb.install_standin("cargo-slow-wait", &after_upload("mshv-bindings", "exec sleep 60"));
+    let failing = "printf 'error: failed to query the index\\n\\nCaused by:\\n  [7] Could not connect to server\\n' >&2; exit 101";
+    sb.install_standin("cargo-failing-wait", &after_upload("mshv-ioctls", failing));
+
+    sb.env("CARGO", sb.bin_dir().join("cargo-slow-wait").to_str().unwrap());
+    sb.env("XTASK_TIMEOUT_SECS", "15");
+    let cut = publish(&mut sb, &fx, &fx.pin, &[]);
+    cut.assert_failure().assert_output_contains("gave no result within 15 s");
+    cut.assert_output_contains(
+        "mshv-bindings 0.1.1 was uploaded to hyperlight_redist, then cargo was stopped; run again",
+    );
+    entry(&kellnr, "mshv-bindings", "0.1.1");
+    let table = "mshv-bindings  0.1.1    published\nmshv-ioctls    0.1.1    not published\n";
+    assert!(cut.stdout.contains(table), "{}", cut.stdout);
+
+    sb.env("CARGO", sb.bin_dir().join("cargo-failing-wait").to_str().unwrap());
+    sb.env("XTASK_TIMEOUT_SECS", "0");
+    let cut = publish(&mut sb, &fx, &fx.pin, &[]);
+    cut.assert_failure().assert_output_contains("Could not connect to server");
+    entry(&kellnr, "mshv-ioctls", "0.1.1");
+    let table = "mshv-bindings  0.1.1    already there (identical)\nmshv-ioctls    0.1.1    published\n";
+    assert!(cut.stdout.contains(table), "{}", cut.stdout);
+    cut.assert_output_contains("mshv-ioctls 0.1.1 was uploaded to hyperlight_redist, then cargo failed");
+
+    sb.env("CARGO", real.to_str().unwrap());
+    publish(&mut sb, &fx, &fx.pin, &[]).assert_success();
+    scan(&sb, &secrets);
+}
+
 /// `--version` republishes both under a new version, the requirement following;
 /// the rev is given abbreviated, as the how-to's `52edcf4`.
 #[test]
