@@ -138,6 +138,7 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 /// The stages after the rewrite, then the report, printed whatever happened.
 fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> anyhow::Result<()> {
     let (dry_run, src, crates) = (engine.dry_run, &prepared.ws.root, &mut prepared.plan.crates);
+    let takes_from_feed = prepared.ws.takes_from_feed(crates, engine.registry);
     let result = (|| {
         // A dry run asks the feed nothing: its crates stay `Planned`.
         for krate in crates.iter_mut().filter(|_| !dry_run) {
@@ -149,7 +150,7 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
             engine.stage("check", &what, t);
         }
         let t = Instant::now();
-        package::package_all(engine, src, crates)?;
+        package::package_all(engine, src, crates, engine.registry.is_crates_io() || takes_from_feed)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t);
         if let Some((host, allow_unchecked)) = settings.consumers {

@@ -93,6 +93,15 @@ impl Workspace {
         Ok(changed)
     }
 
+    /// Whether one of `crates` takes a crate from `feed` (a feed, not crates.io) but by path.
+    pub fn takes_from_feed(&self, crates: &[CratePlan], feed: &Registry) -> bool {
+        let members = self.members.iter().filter(|m| crates.iter().any(|c| c.name == m.name));
+        !feed.is_crates_io()
+            && members
+                .flat_map(|m| m.deps.iter().map(move |d| (m, d)))
+                .any(|(m, d)| d.path.is_none() && self.depends_on(m, &d.package, feed))
+    }
+
     /// Whether `member` depends (in any table) on `package` from `feed`.
     pub fn depends_on(&self, member: &Member, package: &str, feed: &Registry) -> bool {
         let url = |u: &str| u.trim_end_matches('/').to_owned();

@@ -862,3 +862,45 @@ fn selections_and_requirements_get_the_advice_that_works() {
     let manifest = dir.join("a").join("Cargo.toml");
     run.assert_output_contains(&format!("in {} requires `>=0.1, <0.3`", manifest.display()));
 }
+
+/// A crate that takes another crate from the feed itself (not of the workspace: by
+/// `registry`, no `path`) is packaged and verified against the feed's index, as
+/// `cargo publish` would, this run's packages laid over it: the run's own empty
+/// index, which stands for the feed otherwise, cannot resolve it.
+#[test]
+fn a_crate_depending_on_another_crate_of_the_feed_is_published() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let package = |name: &str, deps: &str| {
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
+             description = \"{name}\"\n\n[dependencies]\n{deps}"
+        )
+    };
+    let other = small_workspace(
+        &mut sb,
+        "other",
+        &[("Cargo.toml", &package("feed-only", "")), ("src/lib.rs", "pub fn one() -> u32 { 1 }\n")],
+    );
+    publish(&mut sb, &other, &[]).assert_success();
+    let from_feed = format!("feed-only = {{ version = \"0.1.0\", registry = \"{PACKAGES}\" }}\n");
+    let dir = small_workspace(
+        &mut sb,
+        "user",
+        &[
+            ("Cargo.toml", "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n"),
+            ("a/Cargo.toml", &package("user-a", &from_feed)),
+            ("a/src/lib.rs", "pub fn two() -> u32 { feed_only::one() + 1 }\n"),
+            ("b/Cargo.toml", &package("user-b", "user-a = { path = \"../a\" }\n")),
+            ("b/src/lib.rs", "pub fn three() -> u32 { user_a::two() + 1 }\n"),
+        ],
+    );
+    let run = publish(&mut sb, &dir, &[]);
+    run.assert_success();
+    assert_outcomes(&run, &[("user-a", "published"), ("user-b", "published")]);
+    entry(&kellnr, "user-b", "0.1.0");
+    let again = publish(&mut sb, &dir, &[]);
+    again.assert_success();
+    let identical = "already there (identical)";
+    assert_outcomes(&again, &[("user-a", identical), ("user-b", identical)]);
+    scan(&sb, &secrets);
+}
