@@ -158,10 +158,12 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
             consumer::check(engine, host, crates, allow_unchecked)?;
         }
         compare::stage(engine, crates)?;
+        let mut published = Vec::new();
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
             if !dry_run {
                 interrupt::check()?;
-                publish_one(engine, krate)?;
+                publish_one(engine, krate, &published)?;
+                published.push(krate.name.clone());
             }
             krate.outcome = if dry_run { Outcome::WouldPublish } else { Outcome::Published };
         }
@@ -190,7 +192,8 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
     }
 }
 
-fn publish_one(engine: &Engine, krate: &mut CratePlan) -> anyhow::Result<()> {
+/// `cargo publish` of `krate`, after the crates `published` by this run.
+fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> anyhow::Result<()> {
     let (feed, task) = (engine.registry.name.clone(), engine.task);
     let (name, version, dir) = (krate.name.clone(), krate.version.clone(), krate.dir.clone());
     let manifest = dir.join("Cargo.toml");
@@ -205,26 +208,15 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan) -> anyhow::Result<()> {
     if uploaded {
         krate.outcome = Outcome::Published;
     }
-    let skipped = "what is published already is skipped";
     let out = match ran {
         Ok(Ok(out)) => out,
         Err(err) if uploaded => {
             let what = format!("{name} {version} was uploaded to {feed}, then cargo was stopped");
-            return Err(err.context(format!("{what}; run again to publish the rest: {skipped}")));
+            return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
         }
         Err(err) => return Err(err),
         Ok(Err(stderr)) => {
-            let what = match (uploaded, crate::cargo::classify(&stderr).is_transient()) {
-                (true, _) => format!(
-                    "{name} {version} was uploaded to {feed}, then cargo failed; run again to publish the rest: {skipped}"
-                ),
-                (false, true) => {
-                    format!("publishing {name} {version} to {feed} failed; run again to resume: {skipped}")
-                }
-                (false, false) => format!(
-                    "publishing {name} {version} to {feed} failed; running again will fail the same way until that is changed"
-                ),
-            };
+            let what = failure(&format!("{name} {version}"), &feed, &stderr, uploaded, published);
             return Err(feed_error(&feed, &stderr, Need::Publish).context(what));
         }
     };
@@ -236,6 +228,31 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan) -> anyhow::Result<()> {
     let wait = (out.took - upload).as_secs_f64();
     eprintln!("{task}: {:<8} until {feed}'s index shows {name} {version} ({wait:.2} s)", "wait");
     Ok(())
+}
+
+const SKIPPED: &str = "what is published already is skipped";
+
+/// What became of `krate` when `cargo publish` failed with `stderr`, and whether to run again.
+fn failure(krate: &str, feed: &str, stderr: &str, uploaded: bool, published: &[String]) -> String {
+    if uploaded {
+        return format!(
+            "{krate} was uploaded to {feed}, then cargo failed; run again to publish the rest: {SKIPPED}"
+        );
+    }
+    // Cargo waits a minute for the index to show a crate, then goes on.
+    let named = |p: &&String| ["`", " = "].iter().any(|end| stderr.contains(&format!("`{p}{end}")));
+    let next = match published.iter().find(named) {
+        Some(p) => {
+            format!(": {p}, published by this run, is not in {feed}'s index yet: run again once it is")
+        }
+        None if crate::cargo::classify(stderr).is_transient() => "; run again to resume".to_owned(),
+        None => {
+            return format!(
+                "publishing {krate} to {feed} failed; running again will fail the same way until that is changed"
+            );
+        }
+    };
+    format!("publishing {krate} to {feed} failed{next}: {SKIPPED}")
 }
 
 /// The directory of the manifest `path` given to `flag`, from where the user is.

@@ -331,6 +331,43 @@ fn a_crate_uploaded_before_cargo_stopped_is_reported_published() {
     scan(&sb, &secrets);
 }
 
+/// The feed's index not showing the bindings yet when the dependent is published
+/// (cargo waits for it a minute, then goes on with a warning): cargo cannot resolve
+/// the dependency. That passes: the error says to run again, never that running
+/// again fails the same way. Here a stand-in answers that publish as cargo does.
+#[test]
+fn a_dependency_the_index_does_not_show_yet_says_run_again() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    let real = sb.root().join("wrap").join("cargo");
+    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
+    sb.install_standin(
+        "cargo-lagging-index",
+        &format!(
+            "case \" $* \" in\n\
+             *\" publish \"*mshv-ioctls*)\n\
+             \x20 printf 'error: failed to select a version for the requirement `mshv-bindings = \"=0.1.1\"`\\ncandidate versions found which didn\\047t match: 0.1.0\\nlocation searched: `hyperlight_redist` index\\n' >&2\n\
+             \x20 exit 101 ;;\n\
+             esac\n\
+             exec '{}' \"$@\"\n",
+            real.display()
+        ),
+    );
+    sb.env("CARGO", sb.bin_dir().join("cargo-lagging-index").to_str().unwrap());
+
+    let cut = publish(&mut sb, &fx, &fx.pin, &[]);
+    cut.assert_failure();
+    entry(&kellnr, "mshv-bindings", "0.1.1");
+    cut.assert_output_contains(
+        "mshv-bindings, published by this run, is not in hyperlight_redist's index yet: run again once it is",
+    );
+    assert!(!cut.combined().contains("will fail the same way"), "{}", cut.combined());
+
+    sb.env("CARGO", real.to_str().unwrap());
+    rerun_completes(&kellnr, &mut sb, &fx);
+    scan(&sb, &secrets);
+}
+
 /// `--version` republishes both under a new version, the requirement following;
 /// the rev is given abbreviated, as the how-to's `52edcf4`.
 #[test]
