@@ -251,21 +251,8 @@ fn a_run_cut_after_the_first_crate_completes_when_run_again() {
 fn a_run_dropped_after_the_first_crate_completes_when_run_again() {
     let (kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb, 0, 12);
-    let real = sb.root().join("wrap").join("cargo");
-    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
-    sb.install_standin(
-        "cargo-dropping",
-        &format!(
-            "case \" $* \" in\n\
-             *\" publish \"*mshv-ioctls*)\n\
-             \x20 printf 'error: failed to publish mshv-ioctls v0.1.1 to registry\\n\\nCaused by:\\n  [7] Could not connect to server\\n' >&2\n\
-             \x20 exit 101 ;;\n\
-             esac\n\
-             exec '{}' \"$@\"\n",
-            real.display()
-        ),
-    );
-    sb.env("CARGO", sb.bin_dir().join("cargo-dropping").to_str().unwrap());
+    let drop = "printf 'error: failed to publish mshv-ioctls v0.1.1 to registry\\n\\nCaused by:\\n  [7] Could not connect to server\\n' >&2; exit 101";
+    let real = cargo_publishing(&mut sb, "cargo-dropping", "mshv-ioctls", drop);
 
     let cut = publish(&mut sb, &fx, &fx.pin, &[]);
     cut.assert_failure().assert_output_contains("Could not connect to server");
@@ -291,22 +278,19 @@ fn a_run_dropped_after_the_first_crate_completes_when_run_again() {
 fn a_crate_uploaded_before_cargo_stopped_is_reported_published() {
     let (kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb, 0, 12);
-    let real = sb.root().join("wrap").join("cargo");
-    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
-    let after_upload = |krate: &str, then: &str| {
-        format!(
-            "case \" $* \" in\n\
-             *\" publish \"*{krate}*) '{real}' \"$@\" || exit $?\n{then} ;;\n\
-             esac\n\
-             exec '{real}' \"$@\"\n",
-            real = real.display()
-        )
-    };
-    sb.install_standin("cargo-slow-wait", &after_upload("mshv-bindings", "exec sleep 60"));
     let failing = "printf 'error: failed to query the index\\n\\nCaused by:\\n  [7] Could not connect to server\\n' >&2; exit 101";
-    sb.install_standin("cargo-failing-wait", &after_upload("mshv-ioctls", failing));
-
-    sb.env("CARGO", sb.bin_dir().join("cargo-slow-wait").to_str().unwrap());
+    cargo_publishing(
+        &mut sb,
+        "cargo-failing-wait",
+        "mshv-ioctls",
+        &format!("\"$REAL\" \"$@\" || exit $?; {failing}"),
+    );
+    let real = cargo_publishing(
+        &mut sb,
+        "cargo-slow-wait",
+        "mshv-bindings",
+        "\"$REAL\" \"$@\" || exit $?; exec sleep 60",
+    );
     sb.env("XTASK_TIMEOUT_SECS", "15");
     let cut = publish(&mut sb, &fx, &fx.pin, &[]);
     cut.assert_failure().assert_output_contains("gave no result within 15 s");
@@ -333,27 +317,14 @@ fn a_crate_uploaded_before_cargo_stopped_is_reported_published() {
 
 /// The feed's index not showing the bindings yet when the dependent is published
 /// (cargo waits for it a minute, then goes on with a warning): cargo cannot resolve
-/// the dependency. That passes: the error says to run again, never that running
+/// the dependency. The lag passes: the error says to run again, never that running
 /// again fails the same way. Here a stand-in answers that publish as cargo does.
 #[test]
 fn a_dependency_the_index_does_not_show_yet_says_run_again() {
     let (kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb, 0, 12);
-    let real = sb.root().join("wrap").join("cargo");
-    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
-    sb.install_standin(
-        "cargo-lagging-index",
-        &format!(
-            "case \" $* \" in\n\
-             *\" publish \"*mshv-ioctls*)\n\
-             \x20 printf 'error: failed to select a version for the requirement `mshv-bindings = \"=0.1.1\"`\\ncandidate versions found which didn\\047t match: 0.1.0\\nlocation searched: `hyperlight_redist` index\\n' >&2\n\
-             \x20 exit 101 ;;\n\
-             esac\n\
-             exec '{}' \"$@\"\n",
-            real.display()
-        ),
-    );
-    sb.env("CARGO", sb.bin_dir().join("cargo-lagging-index").to_str().unwrap());
+    let lagging = "printf 'error: failed to select a version for the requirement `mshv-bindings = \"=0.1.1\"`\\ncandidate versions found which didn\\047t match: 0.1.0\\nlocation searched: `hyperlight_redist` index\\n' >&2; exit 101";
+    let real = cargo_publishing(&mut sb, "cargo-lagging-index", "mshv-ioctls", lagging);
 
     let cut = publish(&mut sb, &fx, &fx.pin, &[]);
     cut.assert_failure();
@@ -366,6 +337,21 @@ fn a_dependency_the_index_does_not_show_yet_says_run_again() {
     sb.env("CARGO", real.to_str().unwrap());
     rerun_completes(&kellnr, &mut sb, &fx);
     scan(&sb, &secrets);
+}
+
+/// Makes the sandbox's cargo a stand-in `name` that runs `instead` (shell; `$REAL` is
+/// the real cargo, through the harness's recording wrapper) for `cargo publish` of
+/// `krate`, and the real cargo for everything else; returns the real cargo's path.
+fn cargo_publishing(sb: &mut Sandbox, name: &str, krate: &str, instead: &str) -> PathBuf {
+    let real = sb.root().join("wrap").join("cargo");
+    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
+    let script = format!(
+        "REAL='{}'\ncase \" $* \" in\n*\" publish \"*{krate}*) {instead} ;;\nesac\nexec \"$REAL\" \"$@\"\n",
+        real.display()
+    );
+    sb.install_standin(name, &script);
+    sb.env("CARGO", sb.bin_dir().join(name).to_str().unwrap());
+    real
 }
 
 /// `--version` republishes both under a new version, the requirement following;
