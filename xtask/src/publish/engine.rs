@@ -50,7 +50,7 @@ impl Outcome {
             Outcome::Identical => "already there (identical)",
             Outcome::Differs => "in the feed with other sources",
             Outcome::Published => "published",
-            Outcome::WouldPublish => "would publish",
+            Outcome::WouldPublish => "would publish (the feed not asked)",
         }
     }
 }
