@@ -502,7 +502,8 @@ fn a_dry_run_verifies_the_whole_set_with_no_feed_and_no_token() {
         assert!(out.contains(&format!("Verifying {krate} v{VERSION}")), "{krate} not verified:\n{out}");
     }
     assert!(!out.contains(&format!("Verifying {TESTING}")), "{out}");
-    let would: Vec<(&str, &str)> = CRATES.iter().map(|(n, _)| (*n, "would publish (the feed not asked)")).collect();
+    let would: Vec<(&str, &str)> =
+        CRATES.iter().map(|(n, _)| (*n, "would publish (the feed not asked)")).collect();
     assert_outcomes(&run, &would);
     assert!(!out.contains("Uploading") && !out.contains("Uploaded"), "{out}");
     assert!(published_crates(&sb).is_empty(), "{:?}", published_crates(&sb));
@@ -540,7 +541,8 @@ fn a_dry_run_to_crates_io_verifies_the_set_in_one_command() {
     for (krate, _) in CRATES {
         assert!(out.contains(&format!("Verifying {krate} v{VERSION}")), "{krate} not verified:\n{out}");
     }
-    let would: Vec<(&str, &str)> = CRATES.iter().map(|(n, _)| (*n, "would publish (the feed not asked)")).collect();
+    let would: Vec<(&str, &str)> =
+        CRATES.iter().map(|(n, _)| (*n, "would publish (the feed not asked)")).collect();
     assert_outcomes(&run, &would);
     let lines: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
     let packages: Vec<&String> =
