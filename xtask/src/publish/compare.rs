@@ -202,10 +202,17 @@ pub fn list(engine: &Engine, root: &Utf8Path, crates: &mut [CratePlan], allow: b
     let target = engine.work.join("list-target");
     for krate in crates {
         let name = &krate.name;
-        let mut args = vec!["package", "--list", "-p", name, "--target-dir", target.as_str()];
+        // `--locked`: cargo would otherwise rewrite a stale lock in the user's tree.
+        let mut args = vec!["package", "--list", "--locked", "-p", name, "--target-dir", target.as_str()];
         args.extend(allow.then_some("--allow-dirty"));
         let step = format!("cargo package --list -p {name}");
         let out = engine.cargo_step(root, &step, &args, false)?.map_err(|stderr| {
+            if stderr.contains("because --locked was passed") {
+                let lock = root.join("Cargo.lock");
+                return anyhow::anyhow!(
+                    "{lock} is out of date: update it (any cargo build does) and commit it; nothing was uploaded"
+                );
+            }
             let why = tail(&stderr);
             anyhow::anyhow!("cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{why}")
         })?;

@@ -791,6 +791,14 @@ fn a_manifest_path_without_a_manifest_is_refused() {
     assert!(sb.calls("cargo").is_empty(), "cargo ran: {:?}", sb.calls("cargo"));
 }
 
+/// A `[package]` table of `name` 0.1.0, publishable, with `extra` after it.
+fn package(name: &str, extra: &str) -> String {
+    format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
+         description = \"{name}\"\n{extra}"
+    )
+}
+
 /// A small workspace in a git repository at `name` in the sandbox, from (path,
 /// contents) pairs.
 fn small_workspace(sb: &mut Sandbox, name: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -815,12 +823,6 @@ fn selections_and_requirements_get_the_advice_that_works() {
     let mut sb = Sandbox::new(crate::xtask_bin());
     let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
     sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
-    let package = |name: &str, extra: &str| {
-        format!(
-            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
-             description = \"{name}\"\n{extra}"
-        )
-    };
     let root = "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n";
     let a =
         package("small-a", "\n[dependencies]\nsmall-b = { path = \"../b\", version = \">=0.1, <0.3\" }\n");
@@ -872,12 +874,6 @@ fn selections_and_requirements_get_the_advice_that_works() {
 #[test]
 fn a_crate_depending_on_another_crate_of_the_feed_is_published() {
     let (kellnr, mut sb, secrets) = logged_in();
-    let package = |name: &str, deps: &str| {
-        format!(
-            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
-             description = \"{name}\"\n\n[dependencies]\n{deps}"
-        )
-    };
     let other = small_workspace(
         &mut sb,
         "other",
@@ -890,9 +886,9 @@ fn a_crate_depending_on_another_crate_of_the_feed_is_published() {
         "user",
         &[
             ("Cargo.toml", "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n"),
-            ("a/Cargo.toml", &package("user-a", &from_feed)),
+            ("a/Cargo.toml", &package("user-a", &format!("\n[dependencies]\n{from_feed}"))),
             ("a/src/lib.rs", "pub fn two() -> u32 { feed_only::one() + 1 }\n"),
-            ("b/Cargo.toml", &package("user-b", "user-a = { path = \"../a\" }\n")),
+            ("b/Cargo.toml", &package("user-b", "\n[dependencies]\nuser-a = { path = \"../a\" }\n")),
             ("b/src/lib.rs", "pub fn three() -> u32 { user_a::two() + 1 }\n"),
         ],
     );
@@ -905,4 +901,39 @@ fn a_crate_depending_on_another_crate_of_the_feed_is_published() {
     let identical = "already there (identical)";
     assert_outcomes(&again, &[("user-a", identical), ("user-b", identical)]);
     scan(&sb, &secrets);
+}
+
+/// A committed `Cargo.lock` the manifests have moved past: listing the files in your
+/// tree must not rewrite it (your tree is never changed); the run stops, naming the
+/// lock to update and commit, as `cargo publish` (which would rewrite it, then
+/// refuse it as uncommitted) cannot.
+#[test]
+fn a_stale_committed_lock_is_named_and_left_as_it_is() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let root = package("stale-root", "\n[workspace]\nmembers = [\"sub\"]\n");
+    let dir = small_workspace(
+        &mut sb,
+        "stale",
+        &[
+            ("Cargo.toml", &root),
+            ("src/lib.rs", ""),
+            ("sub/Cargo.toml", &package("stale-sub", "")),
+            ("sub/src/lib.rs", ""),
+        ],
+    );
+    sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
+    let moved =
+        root.replace("\n[workspace]", "\n[dependencies]\nstale-sub = { path = \"sub\" }\n\n[workspace]");
+    fs::write(dir.join("Cargo.toml"), moved).unwrap();
+    git(&mut sb, &dir, &["add", "-A"]);
+    git(&mut sb, &dir, &["commit", "-q", "-m", "a dependency, the lock not updated"]);
+    let before = tree(&mut sb, &dir);
+
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("Cargo.lock");
+    run.assert_output_contains("is out of date: update it (any cargo build does) and commit it");
+    assert_untouched(&mut sb, &dir, &before);
 }
