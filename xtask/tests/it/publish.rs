@@ -937,3 +937,27 @@ fn a_stale_committed_lock_is_named_and_left_as_it_is() {
     run.assert_output_contains("is out of date: update it (any cargo build does) and commit it");
     assert_untouched(&mut sb, &dir, &before);
 }
+
+/// crates.io refuses a crate that depends on another registry's crate, at the upload
+/// ("Cross-registry dependencies are not permitted"): the crates before it in the
+/// order would be uploaded already. The plan refuses it, naming the dependency,
+/// before anything runs, also in a dry run (which never asks crates.io).
+#[test]
+fn crates_io_refuses_a_dependency_from_a_feed_before_anything_is_uploaded() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let from_feed =
+        format!("\n[dependencies]\nfeed-only = {{ version = \"0.1.0\", registry = \"{PACKAGES}\" }}\n");
+    let dir = small_workspace(
+        &mut sb,
+        "cross",
+        &[("Cargo.toml", &package("cross-registry", &from_feed)), ("src/lib.rs", "")],
+    );
+    let run = publish(&mut sb, &dir, &["--registry", "crates-io", "--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains(
+        "crates.io refuses a crate with a dependency from another registry: `cross-registry` on `feed-only`",
+    );
+    assert!(sb.calls("cargo").iter().all(|c| c.argv[0] != "package"), "{:?}", sb.calls("cargo"));
+}
