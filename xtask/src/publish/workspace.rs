@@ -93,7 +93,7 @@ impl Workspace {
         Ok(changed)
     }
 
-    /// Whether one of `crates` takes a crate from `feed` (a feed, not crates.io) but by path.
+    /// Whether one of `crates` takes a crate from `feed` (a feed, not crates.io) other than by path.
     pub fn takes_from_feed(&self, crates: &[CratePlan], feed: &Registry) -> bool {
         let members = self.members.iter().filter(|m| crates.iter().any(|c| c.name == m.name));
         !feed.is_crates_io()
