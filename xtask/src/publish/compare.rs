@@ -118,9 +118,12 @@ pub fn differences(
     index: Option<(&str, &str)>,
 ) -> anyhow::Result<Vec<String>> {
     let generated = ["Cargo.lock", ".cargo_vcs_info.json", ".cargo-checksum.json", ".cargo-ok"];
+    // `cargo vendor` leaves these out of the feed's copy, at any depth.
+    let unvendored =
+        |path: &str| path.split('/').any(|part| [".gitignore", ".gitattributes"].contains(&part));
     let (a, b) = (all_files(ours)?, all_files(theirs)?);
     let mut differ = Vec::new();
-    for path in a.union(&b).filter(|path| !generated.contains(&path.as_str())) {
+    for path in a.union(&b).filter(|path| !generated.contains(&path.as_str()) && !unvendored(path)) {
         let read = |root: &Utf8Path| {
             std::fs::read(root.join(path)).with_context(|| format!("cannot read {root}/{path}"))
         };
@@ -199,10 +202,17 @@ pub fn list(engine: &Engine, root: &Utf8Path, crates: &mut [CratePlan], allow: b
     let target = engine.work.join("list-target");
     for krate in crates {
         let name = &krate.name;
-        let mut args = vec!["package", "--list", "-p", name, "--target-dir", target.as_str()];
+        // `--locked`: cargo would otherwise rewrite a stale lock in the user's tree.
+        let mut args = vec!["package", "--list", "--locked", "-p", name, "--target-dir", target.as_str()];
         args.extend(allow.then_some("--allow-dirty"));
         let step = format!("cargo package --list -p {name}");
         let out = engine.cargo_step(root, &step, &args, false)?.map_err(|stderr| {
+            if stderr.contains("because --locked was passed") {
+                let lock = root.join("Cargo.lock");
+                return anyhow::anyhow!(
+                    "{lock} is out of date: update it (any cargo build does) and commit it; nothing was uploaded"
+                );
+            }
             let why = tail(&stderr);
             anyhow::anyhow!("cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{why}")
         })?;
@@ -274,6 +284,9 @@ mod tests {
             std::fs::write(dir.join("Cargo.toml.orig"), "[package]").unwrap();
         }
         std::fs::write(b.join(".cargo-checksum.json"), "{}").unwrap();
+        // Packaged, but never in what `cargo vendor` fetches.
+        std::fs::write(a.join(".gitignore"), "/target").unwrap();
+        std::fs::write(a.join("src/.gitattributes"), "* text").unwrap();
         assert_eq!(differences(&a, &b, None).unwrap(), Vec::<String>::new());
         std::fs::write(b.join("src/lib.rs"), "fn b() {}").unwrap();
         std::fs::write(b.join("src/extra.rs"), "").unwrap();

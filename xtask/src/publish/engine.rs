@@ -50,7 +50,7 @@ impl Outcome {
             Outcome::Identical => "already there (identical)",
             Outcome::Differs => "in the feed with other sources",
             Outcome::Published => "published",
-            Outcome::WouldPublish => "would publish",
+            Outcome::WouldPublish => "would publish (the feed not asked)",
         }
     }
 }
@@ -161,12 +161,28 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
     });
     let out = match result {
         Ok(out) => out,
-        Err(err) => return err.stderr().map(|stderr| Ok(Err(stderr.to_owned()))).ok_or(err)?,
+        Err(err) => match err.stderr() {
+            Some(stderr) => return Ok(Err(stderr.to_owned())),
+            None if uploaded_after.is_some() => {
+                return Err(anyhow::Error::from(err).context(StoppedAfterUpload));
+            }
+            None => return Err(err.into()),
+        },
     };
     if let Some(prefix) = &echo {
         out.stdout.lines().for_each(|line| println!("{prefix}{line}"));
     }
     Ok(Ok(CargoOutput { stdout: out.stdout, stderr: out.stderr, took: started.elapsed(), uploaded_after }))
+}
+
+/// Why a cargo command failed without its stderr (Ctrl-C, a time-out), once it had said `Uploaded`.
+#[derive(Debug)]
+pub struct StoppedAfterUpload;
+
+impl std::fmt::Display for StoppedAfterUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped after the upload, while cargo waited for the index")
+    }
 }
 
 /// The items of a JSON array of `cargo metadata`; none for anything else.

@@ -139,6 +139,7 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 /// The stages after the rewrite, then the report, printed whatever happened.
 fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> anyhow::Result<()> {
     let (dry_run, src, crates) = (engine.dry_run, &prepared.ws.root, &mut prepared.plan.crates);
+    let takes_from_feed = prepared.ws.takes_from_feed(crates, engine.registry);
     let result = (|| {
         // A dry run asks the feed nothing: its crates stay `Planned`.
         for krate in crates.iter_mut().filter(|_| !dry_run) {
@@ -150,7 +151,7 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
             engine.stage("check", &what, t.elapsed());
         }
         let t = Instant::now();
-        package::package_all(engine, src, crates)?;
+        package::package_all(engine, src, crates, engine.registry.is_crates_io() || takes_from_feed)?;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         engine.stage("package", &format!("packaged and verified {}", names.join(", ")), t.elapsed());
         if let Some((host, allow_unchecked)) = settings.consumers {
@@ -158,10 +159,12 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
             consumer::check(engine, host, crates, allow_unchecked)?;
         }
         compare::stage(engine, crates)?;
+        let mut published = Vec::new();
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
             if !dry_run {
                 interrupt::check()?;
-                publish_one(engine, &krate.name, &krate.version, &krate.dir)?;
+                publish_one(engine, krate, &published)?;
+                published.push(krate.name.clone());
             }
             krate.outcome = if dry_run { Outcome::WouldPublish } else { Outcome::Published };
         }
@@ -190,20 +193,32 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
     }
 }
 
-fn publish_one(engine: &Engine, name: &str, version: &str, dir: &Utf8Path) -> anyhow::Result<()> {
+/// `cargo publish` of `krate`, after the crates `published` by this run.
+fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> anyhow::Result<()> {
     let (feed, task) = (engine.registry.name.clone(), engine.task);
+    let (name, version, dir) = (krate.name.clone(), krate.version.clone(), krate.dir.clone());
     let manifest = dir.join("Cargo.toml");
     let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
-    let out = match engine.cargo_step(dir, &format!("publishing {name} {version}"), &args, true)? {
-        Ok(out) => out,
-        Err(stderr) => {
-            let next = if crate::cargo::classify(&stderr).is_transient() {
-                "run again to resume: what is published already is skipped"
-            } else {
-                "running again will fail the same way until that is changed"
-            };
-            return Err(feed_error(&feed, &stderr, Need::Publish)
-                .context(format!("publishing {name} {version} to {feed} failed; {next}")));
+    let ran = engine.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true);
+    // Failed after the upload (waiting for the index): the feed has it.
+    let uploaded = match &ran {
+        Ok(Err(stderr)) => stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")),
+        Err(err) => err.is::<engine::StoppedAfterUpload>(),
+        Ok(Ok(_)) => false,
+    };
+    if uploaded {
+        krate.outcome = Outcome::Published;
+    }
+    let out = match ran {
+        Ok(Ok(out)) => out,
+        Err(err) if uploaded => {
+            let what = format!("{name} {version} was uploaded to {feed}, then cargo was stopped");
+            return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
+        }
+        Err(err) => return Err(err),
+        Ok(Err(stderr)) => {
+            let what = failure(&format!("{name} {version}"), &feed, &stderr, uploaded, published);
+            return Err(feed_error(&feed, &stderr, Need::Publish).context(what));
         }
     };
     let Some(upload) = out.uploaded_after else {
@@ -214,6 +229,31 @@ fn publish_one(engine: &Engine, name: &str, version: &str, dir: &Utf8Path) -> an
     let wait = (out.took - upload).as_secs_f64();
     eprintln!("{task}: {:<8} until {feed}'s index shows {name} {version} ({wait:.2} s)", "wait");
     Ok(())
+}
+
+const SKIPPED: &str = "what is published already is skipped";
+
+/// What became of `krate` when `cargo publish` failed with `stderr`, and whether to run again.
+fn failure(krate: &str, feed: &str, stderr: &str, uploaded: bool, published: &[String]) -> String {
+    if uploaded {
+        return format!(
+            "{krate} was uploaded to {feed}, then cargo failed; run again to publish the rest: {SKIPPED}"
+        );
+    }
+    // Cargo waits a minute for the index to show a crate, then goes on.
+    let named = |p: &&String| ["`", " = "].iter().any(|end| stderr.contains(&format!("`{p}{end}")));
+    let next = match published.iter().find(named) {
+        Some(p) => {
+            format!(": {p}, published by this run, is not in {feed}'s index yet: run again once it is")
+        }
+        None if crate::cargo::classify(stderr).is_transient() => "; run again to resume".to_owned(),
+        None => {
+            return format!(
+                "publishing {krate} to {feed} failed; running again will fail the same way until that is changed"
+            );
+        }
+    };
+    format!("publishing {krate} to {feed} failed{next}: {SKIPPED}")
 }
 
 /// The directory of the manifest `path` given to `flag`, from where the user is.

@@ -17,8 +17,16 @@ use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
 use crate::git;
 use crate::json;
 
-/// Packages and verifies `crates`, each `.crate` within the feed's size limit.
-pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+/// Packages and verifies `crates`, each `.crate` within the feed's size limit; with
+/// `feed_index` against the feed's own index (crates.io's is, which cannot be
+/// replaced, and a feed's when a crate takes another crate from it), the packages
+/// laid over it by cargo, else against an empty index standing for the feed.
+pub fn package_all(
+    engine: &Engine,
+    src: &Utf8Path,
+    crates: &mut [CratePlan],
+    feed_index: bool,
+) -> anyhow::Result<()> {
     // Runs sharing a cargo home take turns, so the `file://` registry dirs made
     // meanwhile (`$CARGO_HOME/registry/*/-<hash>`) are this run's to remove.
     let home = crate::cargo_home::cargo_home()?;
@@ -27,20 +35,24 @@ pub fn package_all(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) ->
     let _turn = crate::toml_file::lock_file(&lock, None, Duration::ZERO, &waiting)?;
     let registry = home.join("registry");
     let before = local_entries(&registry);
-    forget_extracted(engine, &registry, crates)?;
-    let result = package_verified(engine, src, crates);
+    forget_extracted(feed_index, &registry, crates)?;
+    let result = package_verified(engine, src, crates, feed_index);
     for entry in local_entries(&registry).difference(&before) {
         // Best effort: what is left is a cache cargo can remove (`cargo clean gc`).
         let _ = crate::workdir::remove_dir_all(&registry.join(entry));
     }
-    forget_extracted(engine, &registry, crates)?;
+    forget_extracted(feed_index, &registry, crates)?;
     result
 }
 
-fn package_verified(engine: &Engine, src: &Utf8Path, crates: &mut [CratePlan]) -> anyhow::Result<()> {
+fn package_verified(
+    engine: &Engine,
+    src: &Utf8Path,
+    crates: &mut [CratePlan],
+    feed_index: bool,
+) -> anyhow::Result<()> {
     let mut configs = Vec::new();
-    // crates.io's index cannot be replaced (other dependencies come from it).
-    if !engine.registry.is_crates_io() {
+    if !feed_index {
         let index = engine.work.join("empty-index");
         engine.git.empty_index(&index)?;
         let url = Value::from(git::file_url(&index)).to_string();
@@ -238,11 +250,11 @@ fn set_packaged(
     Ok(())
 }
 
-/// On crates.io, whose index cargo overlays with the packages, removes every extracted
-/// copy of `crates` under `$CARGO_HOME/registry/src`, so that none is reused.
-fn forget_extracted(engine: &Engine, registry: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
+/// With the feed's own index, which cargo overlays with the packages, removes every
+/// extracted copy of `crates` under `$CARGO_HOME/registry/src`, so that none is reused.
+fn forget_extracted(feed_index: bool, registry: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
     let src = registry.join("src");
-    let (true, Ok(entries)) = (engine.registry.is_crates_io(), src.read_dir_utf8()) else { return Ok(()) };
+    let (true, Ok(entries)) = (feed_index, src.read_dir_utf8()) else { return Ok(()) };
     for entry in entries.flatten() {
         for krate in crates {
             let dir = entry.path().join(format!("{}-{}", krate.name, krate.version));

@@ -93,6 +93,15 @@ impl Workspace {
         Ok(changed)
     }
 
+    /// Whether one of `crates` takes a crate from `feed` (a feed, not crates.io) other than by path.
+    pub fn takes_from_feed(&self, crates: &[CratePlan], feed: &Registry) -> bool {
+        let members = self.members.iter().filter(|m| crates.iter().any(|c| c.name == m.name));
+        !feed.is_crates_io()
+            && members
+                .flat_map(|m| m.deps.iter().map(move |d| (m, d)))
+                .any(|(m, d)| d.path.is_none() && self.depends_on(m, &d.package, feed))
+    }
+
     /// Whether `member` depends (in any table) on `package` from `feed`.
     pub fn depends_on(&self, member: &Member, package: &str, feed: &Registry) -> bool {
         let url = |u: &str| u.trim_end_matches('/').to_owned();
@@ -190,6 +199,9 @@ pub fn plan(
     exclude: Option<&[String]>,
 ) -> anyhow::Result<Plan> {
     let selected = select(ws, wanted, registry, exclude)?;
+    if registry == crate::feeds::CRATES_IO {
+        check_one_registry(ws, &selected)?;
+    }
     let edges = left_out(ws, &selected, wanted, exclude)?;
     if exclude.is_none() {
         check_linked(ws, &selected, &edges)?;
@@ -257,6 +269,26 @@ fn select(
         bail!("{}: cargo would refuse it", refusals.join("; "));
     }
     Ok(selected)
+}
+
+/// crates.io refuses, at the upload, a crate depending on another registry's crate.
+fn check_one_registry(ws: &Workspace, selected: &[usize]) -> anyhow::Result<()> {
+    let mut foreign = Vec::new();
+    for member in selected.iter().map(|&i| &ws.members[i]) {
+        for dep in member.deps.iter().filter(|d| d.published() && d.path.is_none()) {
+            if let Some(index) = &dep.registry {
+                foreign.push(format!("`{}` on `{}` (from {index})", member.name, dep.package));
+            }
+        }
+    }
+    if !foreign.is_empty() {
+        bail!(
+            "crates.io refuses a crate with a dependency from another registry: {}; nothing was uploaded. \
+             Publish such a crate to its feed instead (`--registry`), or leave it out (`--exclude`)",
+            foreign.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Member `i`'s published dependencies on members; an error if one is not by its path.

@@ -144,6 +144,9 @@ fn fixture_files() -> Vec<(&'static str, &'static str)> {
             "src/hyperlight_guest_bin/Cargo.toml",
             "[package]\nname = \"hyperlight-guest-bin\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrepository.workspace = true\nreadme.workspace = true\ndescription = \"The guest binary support, with a build script\"\nbuild = \"build.rs\"\n\n[features]\ndefault = [\"libc\"]\nlibc = [\"dep:hyperlight-libc\"]\n\n[dependencies]\nhyperlight-guest = { workspace = true }\nhyperlight-common = { workspace = true }\nhyperlight-libc = { workspace = true, default-features = false, optional = true }\n",
         ),
+        // `cargo vendor`, which fetches the feed's copy, leaves these out at any depth.
+        ("src/hyperlight_guest_bin/.gitignore", "/scratch\n"),
+        ("src/hyperlight_guest_bin/src/.gitattributes", "*.rs text eol=lf\n"),
         (
             "src/hyperlight_guest_bin/build.rs",
             "use std::path::PathBuf;\n\nfn main() {\n    let out = PathBuf::from(std::env::var(\"OUT_DIR\").unwrap());\n    std::fs::write(out.join(\"generated.rs\"), \"pub const STACK_PAGES: usize = 16;\\n\").unwrap();\n    println!(\"cargo:rerun-if-changed=build.rs\");\n}\n",
@@ -502,7 +505,8 @@ fn a_dry_run_verifies_the_whole_set_with_no_feed_and_no_token() {
     // Planning (cargo metadata, cargo package --list) is timed on its own, not as part of the copy.
     let plan = out.lines().find(|l| l.starts_with("publish: plan ")).expect("a plan line");
     assert!(!plan.ends_with("(0.00 s)"), "{plan}");
-    let would: Vec<(&str, &str)> = CRATES.iter().map(|(n, _)| (*n, "would publish")).collect();
+    let would: Vec<(&str, &str)> =
+        CRATES.iter().map(|(n, _)| (*n, "would publish (the feed not asked)")).collect();
     assert_outcomes(&run, &would);
     assert!(!out.contains("Uploading") && !out.contains("Uploaded"), "{out}");
     assert!(published_crates(&sb).is_empty(), "{:?}", published_crates(&sb));
@@ -540,7 +544,8 @@ fn a_dry_run_to_crates_io_verifies_the_set_in_one_command() {
     for (krate, _) in CRATES {
         assert!(out.contains(&format!("Verifying {krate} v{VERSION}")), "{krate} not verified:\n{out}");
     }
-    let would: Vec<(&str, &str)> = CRATES.iter().map(|(n, _)| (*n, "would publish")).collect();
+    let would: Vec<(&str, &str)> =
+        CRATES.iter().map(|(n, _)| (*n, "would publish (the feed not asked)")).collect();
     assert_outcomes(&run, &would);
     let lines: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
     let packages: Vec<&String> =
@@ -789,6 +794,14 @@ fn a_manifest_path_without_a_manifest_is_refused() {
     assert!(sb.calls("cargo").is_empty(), "cargo ran: {:?}", sb.calls("cargo"));
 }
 
+/// A `[package]` table of `name` 0.1.0, publishable, with `extra` after it.
+fn package(name: &str, extra: &str) -> String {
+    format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
+         description = \"{name}\"\n{extra}"
+    )
+}
+
 /// A small workspace in a git repository at `name` in the sandbox, from (path,
 /// contents) pairs.
 fn small_workspace(sb: &mut Sandbox, name: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -813,12 +826,6 @@ fn selections_and_requirements_get_the_advice_that_works() {
     let mut sb = Sandbox::new(crate::xtask_bin());
     let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
     sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
-    let package = |name: &str, extra: &str| {
-        format!(
-            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
-             description = \"{name}\"\n{extra}"
-        )
-    };
     let root = "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n";
     let a =
         package("small-a", "\n[dependencies]\nsmall-b = { path = \"../b\", version = \">=0.1, <0.3\" }\n");
@@ -861,4 +868,99 @@ fn selections_and_requirements_get_the_advice_that_works() {
     run.assert_failure();
     let manifest = dir.join("a").join("Cargo.toml");
     run.assert_output_contains(&format!("in {} requires `>=0.1, <0.3`", manifest.display()));
+}
+
+/// A crate that takes another crate from the feed itself (not of the workspace: by
+/// `registry`, no `path`) is packaged and verified against the feed's index, as
+/// `cargo publish` would, this run's packages laid over it: the run's own empty
+/// index, which stands for the feed otherwise, cannot resolve it.
+#[test]
+fn a_crate_depending_on_another_crate_of_the_feed_is_published() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let other = small_workspace(
+        &mut sb,
+        "other",
+        &[("Cargo.toml", &package("feed-only", "")), ("src/lib.rs", "pub fn one() -> u32 { 1 }\n")],
+    );
+    publish(&mut sb, &other, &[]).assert_success();
+    let from_feed = format!("feed-only = {{ version = \"0.1.0\", registry = \"{PACKAGES}\" }}\n");
+    let dir = small_workspace(
+        &mut sb,
+        "user",
+        &[
+            ("Cargo.toml", "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n"),
+            ("a/Cargo.toml", &package("user-a", &format!("\n[dependencies]\n{from_feed}"))),
+            ("a/src/lib.rs", "pub fn two() -> u32 { feed_only::one() + 1 }\n"),
+            ("b/Cargo.toml", &package("user-b", "\n[dependencies]\nuser-a = { path = \"../a\" }\n")),
+            ("b/src/lib.rs", "pub fn three() -> u32 { user_a::two() + 1 }\n"),
+        ],
+    );
+    let run = publish(&mut sb, &dir, &[]);
+    run.assert_success();
+    assert_outcomes(&run, &[("user-a", "published"), ("user-b", "published")]);
+    entry(&kellnr, "user-b", "0.1.0");
+    let again = publish(&mut sb, &dir, &[]);
+    again.assert_success();
+    let identical = "already there (identical)";
+    assert_outcomes(&again, &[("user-a", identical), ("user-b", identical)]);
+    scan(&sb, &secrets);
+}
+
+/// A committed `Cargo.lock` the manifests have moved past: listing the files in your
+/// tree must not rewrite it (your tree is never changed); the run stops, naming the
+/// lock to update and commit, as `cargo publish` (which would rewrite it, then
+/// refuse it as uncommitted) cannot.
+#[test]
+fn a_stale_committed_lock_is_named_and_left_as_it_is() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let root = package("stale-root", "\n[workspace]\nmembers = [\"sub\"]\n");
+    let dir = small_workspace(
+        &mut sb,
+        "stale",
+        &[
+            ("Cargo.toml", &root),
+            ("src/lib.rs", ""),
+            ("sub/Cargo.toml", &package("stale-sub", "")),
+            ("sub/src/lib.rs", ""),
+        ],
+    );
+    sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
+    let moved =
+        root.replace("\n[workspace]", "\n[dependencies]\nstale-sub = { path = \"sub\" }\n\n[workspace]");
+    fs::write(dir.join("Cargo.toml"), moved).unwrap();
+    git(&mut sb, &dir, &["add", "-A"]);
+    git(&mut sb, &dir, &["commit", "-q", "-m", "a dependency, the lock not updated"]);
+    let before = tree(&mut sb, &dir);
+
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("Cargo.lock");
+    run.assert_output_contains("is out of date: update it (any cargo build does) and commit it");
+    assert_untouched(&mut sb, &dir, &before);
+}
+
+/// crates.io refuses a crate that depends on another registry's crate, at the upload
+/// ("Cross-registry dependencies are not permitted"): the crates before it in the
+/// order would be uploaded already. The plan refuses it, naming the dependency,
+/// before anything runs, also in a dry run (which never asks crates.io).
+#[test]
+fn crates_io_refuses_a_dependency_from_a_feed_before_anything_is_uploaded() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let from_feed =
+        format!("\n[dependencies]\nfeed-only = {{ version = \"0.1.0\", registry = \"{PACKAGES}\" }}\n");
+    let dir = small_workspace(
+        &mut sb,
+        "cross",
+        &[("Cargo.toml", &package("cross-registry", &from_feed)), ("src/lib.rs", "")],
+    );
+    let run = publish(&mut sb, &dir, &["--registry", "crates-io", "--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains(
+        "crates.io refuses a crate with a dependency from another registry: `cross-registry` on `feed-only`",
+    );
+    assert!(sb.calls("cargo").iter().all(|c| c.argv[0] != "package"), "{:?}", sb.calls("cargo"));
 }

@@ -251,21 +251,8 @@ fn a_run_cut_after_the_first_crate_completes_when_run_again() {
 fn a_run_dropped_after_the_first_crate_completes_when_run_again() {
     let (kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb, 0, 12);
-    let real = sb.root().join("wrap").join("cargo");
-    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
-    sb.install_standin(
-        "cargo-dropping",
-        &format!(
-            "case \" $* \" in\n\
-             *\" publish \"*mshv-ioctls*)\n\
-             \x20 printf 'error: failed to publish mshv-ioctls v0.1.1 to registry\\n\\nCaused by:\\n  [7] Could not connect to server\\n' >&2\n\
-             \x20 exit 101 ;;\n\
-             esac\n\
-             exec '{}' \"$@\"\n",
-            real.display()
-        ),
-    );
-    sb.env("CARGO", sb.bin_dir().join("cargo-dropping").to_str().unwrap());
+    let drop = "printf 'error: failed to publish mshv-ioctls v0.1.1 to registry\\n\\nCaused by:\\n  [7] Could not connect to server\\n' >&2; exit 101";
+    let real = cargo_publishing(&mut sb, "cargo-dropping", "mshv-ioctls", drop);
 
     let cut = publish(&mut sb, &fx, &fx.pin, &[]);
     cut.assert_failure().assert_output_contains("Could not connect to server");
@@ -280,6 +267,91 @@ fn a_run_dropped_after_the_first_crate_completes_when_run_again() {
     sb.env("CARGO", real.to_str().unwrap());
     rerun_completes(&kellnr, &mut sb, &fx);
     scan(&sb, &secrets);
+}
+
+/// Cargo stopped after its upload, while it waits for the index: by the time limit
+/// (as by a Ctrl-C, which cargo itself suggests there), or failing (a connection
+/// dropped). The crate is in the feed, so the report says "published", the error
+/// says it was uploaded, and running again completes. Here the real `cargo publish`
+/// runs, then a stand-in sleeps or fails.
+#[test]
+fn a_crate_uploaded_before_cargo_stopped_is_reported_published() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    let failing = "printf 'error: failed to query the index\\n\\nCaused by:\\n  [7] Could not connect to server\\n' >&2; exit 101";
+    cargo_publishing(
+        &mut sb,
+        "cargo-failing-wait",
+        "mshv-ioctls",
+        &format!("\"$REAL\" \"$@\" || exit $?; {failing}"),
+    );
+    let real = cargo_publishing(
+        &mut sb,
+        "cargo-slow-wait",
+        "mshv-bindings",
+        "\"$REAL\" \"$@\" || exit $?; exec sleep 60",
+    );
+    sb.env("XTASK_TIMEOUT_SECS", "15");
+    let cut = publish(&mut sb, &fx, &fx.pin, &[]);
+    cut.assert_failure().assert_output_contains("gave no result within 15 s");
+    cut.assert_output_contains(
+        "mshv-bindings 0.1.1 was uploaded to hyperlight_redist, then cargo was stopped; run again",
+    );
+    entry(&kellnr, "mshv-bindings", "0.1.1");
+    let table = "mshv-bindings  0.1.1    published\nmshv-ioctls    0.1.1    not published\n";
+    assert!(cut.stdout.contains(table), "{}", cut.stdout);
+
+    sb.env("CARGO", sb.bin_dir().join("cargo-failing-wait").to_str().unwrap());
+    sb.env("XTASK_TIMEOUT_SECS", "0");
+    let cut = publish(&mut sb, &fx, &fx.pin, &[]);
+    cut.assert_failure().assert_output_contains("Could not connect to server");
+    entry(&kellnr, "mshv-ioctls", "0.1.1");
+    let table = "mshv-bindings  0.1.1    already there (identical)\nmshv-ioctls    0.1.1    published\n";
+    assert!(cut.stdout.contains(table), "{}", cut.stdout);
+    cut.assert_output_contains("mshv-ioctls 0.1.1 was uploaded to hyperlight_redist, then cargo failed");
+
+    sb.env("CARGO", real.to_str().unwrap());
+    publish(&mut sb, &fx, &fx.pin, &[]).assert_success();
+    scan(&sb, &secrets);
+}
+
+/// The feed's index not showing the bindings yet when the dependent is published
+/// (cargo waits for it a minute, then goes on with a warning): cargo cannot resolve
+/// the dependency. The lag passes: the error says to run again, never that running
+/// again fails the same way. Here a stand-in answers that publish as cargo does.
+#[test]
+fn a_dependency_the_index_does_not_show_yet_says_run_again() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    let lagging = "printf 'error: failed to select a version for the requirement `mshv-bindings = \"=0.1.1\"`\\ncandidate versions found which didn\\047t match: 0.1.0\\nlocation searched: `hyperlight_redist` index\\n' >&2; exit 101";
+    let real = cargo_publishing(&mut sb, "cargo-lagging-index", "mshv-ioctls", lagging);
+
+    let cut = publish(&mut sb, &fx, &fx.pin, &[]);
+    cut.assert_failure();
+    entry(&kellnr, "mshv-bindings", "0.1.1");
+    cut.assert_output_contains(
+        "mshv-bindings, published by this run, is not in hyperlight_redist's index yet: run again once it is",
+    );
+    assert!(!cut.combined().contains("will fail the same way"), "{}", cut.combined());
+
+    sb.env("CARGO", real.to_str().unwrap());
+    rerun_completes(&kellnr, &mut sb, &fx);
+    scan(&sb, &secrets);
+}
+
+/// Makes the sandbox's cargo a stand-in `name` that runs `instead` (shell; `$REAL` is
+/// the real cargo, through the harness's recording wrapper) for `cargo publish` of
+/// `krate`, and the real cargo for everything else; returns the real cargo's path.
+fn cargo_publishing(sb: &mut Sandbox, name: &str, krate: &str, instead: &str) -> PathBuf {
+    let real = sb.root().join("wrap").join("cargo");
+    assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
+    let script = format!(
+        "REAL='{}'\ncase \" $* \" in\n*\" publish \"*{krate}*) {instead} ;;\nesac\nexec \"$REAL\" \"$@\"\n",
+        real.display()
+    );
+    sb.install_standin(name, &script);
+    sb.env("CARGO", sb.bin_dir().join(name).to_str().unwrap());
+    real
 }
 
 /// `--version` republishes both under a new version, the requirement following;
@@ -315,7 +387,7 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
     let run = publish(&mut sb, &fx, "v0.1.1", &["--dry-run", "--keep"]);
     run.assert_success();
     assert!(
-        run.stdout.contains("mshv-bindings  0.1.1    would publish\nmshv-ioctls    0.1.1    would publish\n"),
+        run.stdout.contains("mshv-bindings  0.1.1    would publish (the feed not asked)\nmshv-ioctls    0.1.1    would publish (the feed not asked)\n"),
         "{}",
         run.stdout
     );
@@ -349,7 +421,7 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
     assert!(run.stdout.contains("::group::$ at once: [dependencies] cargo package"), "{}", run.stdout);
     assert!(run.stdout.contains("::endgroup::"), "{}", run.stdout);
     let summary = fs::read_to_string(&summary).unwrap();
-    assert!(summary.contains("| mshv-ioctls | 0.1.1 | would publish |"), "{summary}");
+    assert!(summary.contains("| mshv-ioctls | 0.1.1 | would publish (the feed not asked) |"), "{summary}");
     assert!(summary.contains("(dry run)"), "{summary}");
 
     // --keep: the work dir stays, with the rewrite committed under the fixed identity.
