@@ -7,12 +7,13 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::feeds::Registry;
-use crate::run;
 use crate::secret::{AuthHeader, PatToken, SecretEnv};
+use crate::{cargo_home, run, toml_file};
 
 /// Stores `header` as the token of each of `feeds`, saying `stored for NAME`: `cargo login`
 /// reads it from stdin, never argv, where other users of the machine could see it.
 pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::Result<()> {
+    check_credentials()?;
     for feed in feeds {
         run::cargo(&crate::project_root(), ["login", "--registry", &feed.name])
             .stdin_secret(header.secret())
@@ -25,8 +26,15 @@ pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::R
 
 /// Removes the stored token of `registry`; fine when none is stored.
 pub fn logout(registry: &Registry) -> anyhow::Result<()> {
+    check_credentials()?;
     run::cargo(&crate::project_root(), ["logout", "--registry", &registry.name]).output()?;
     Ok(())
+}
+
+/// Cargo's error for a credentials file that is not TOML quotes the line, a token: it
+/// is read here first, whose error says where only.
+fn check_credentials() -> anyhow::Result<()> {
+    toml_file::read_if_exists(&cargo_home::credentials_path()?).map(drop)
 }
 
 /// The environment that hands `pat`'s header to cargo for each of `feeds` as Microsoft's

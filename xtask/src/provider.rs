@@ -182,10 +182,12 @@ fn restore_kept(doc: &mut DocumentMut, feed: &str, path: &Utf8Path) -> anyhow::R
         return Ok(false);
     };
     let end = prefix[start..].find('\n').map_or(prefix.len(), |at| start + at + 1);
-    let kept: DocumentMut = prefix[start + KEPT_MARKER.len()..end].parse().map_err(|err| {
+    let text = &prefix[start + KEPT_MARKER.len()..end];
+    let kept: DocumentMut = text.parse().map_err(|err| {
         anyhow!(
             "the comment `{KEPT_MARKER}…` above registries.{feed}.credential-provider in {path} no longer holds \
-             a valid setting ({err}): fix or delete that line, set the provider you want, and run again"
+             a valid setting ({}): fix or delete that line, set the provider you want, and run again",
+            toml_file::parse_error(text, &err)
         )
     })?;
     let (kept_key, kept_item) = kept
@@ -358,6 +360,19 @@ mod tests {
         set_provider(&mut doc, &feed(), &command(Utf8Path::new("az")).into_iter().collect(), path).unwrap();
         assert!(!restore_kept(&mut doc, "a_feed", path).unwrap());
         assert_eq!(doc.to_string(), "[registries.a_feed]\nindex = \"i\"\n");
+    }
+
+    #[test]
+    fn a_broken_kept_provider_is_located_not_quoted() {
+        let text = "[registries.a_feed]\n# cargo xtask: previous credential-provider = \"cargo:token-from-stdout \
+                    echo s3cr3t\ncredential-provider = [\"cargo:token-from-stdout\", \"az\", \"get-access-token\"]\n";
+        let mut doc: DocumentMut = text.parse().unwrap();
+        let err = restore_kept(&mut doc, "a_feed", Utf8Path::new("config.toml")).unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("no longer holds a valid setting (line 1, column ") && !err.contains("s3cr3t"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -37,7 +37,16 @@ fn read_text(path: &Utf8Path) -> anyhow::Result<Option<String>> {
 
 pub fn parse(path: &Utf8Path, text: &str) -> anyhow::Result<DocumentMut> {
     let text = text.strip_prefix(BOM).unwrap_or(text);
-    text.parse().map_err(|err| anyhow::anyhow!("{path} is not valid TOML; fix it and run again:\n{err}"))
+    let parsed = text.parse().map_err(|err| parse_error(text, &err));
+    parsed.map_err(|at| anyhow::anyhow!("{path} is not valid TOML at {at}; fix it and run again"))
+}
+
+/// Where and why `text` is not TOML, without toml_edit's quote of the line: a
+/// credentials file's line is a token.
+pub fn parse_error(text: &str, err: &toml_edit::TomlError) -> String {
+    let before = text.get(..err.span().map_or(0, |span| span.start)).unwrap_or(text);
+    let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    format!("line {}, column {column}: {}", before.matches('\n').count() + 1, err.message().trim_end())
 }
 
 /// A change to a parsed document, which may run twice (see [`update`]).
@@ -231,7 +240,16 @@ mod tests {
         let err = parse(Utf8Path::new("/home/u/.cargo/config.toml"), "[a]\nx = = 1\n").unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("/home/u/.cargo/config.toml"), "{msg}");
-        assert!(msg.contains("line 2"), "{msg}");
+        assert!(msg.contains("line 2, column 5"), "{msg}");
+    }
+
+    /// toml_edit quotes the line it stops at: in a credentials file, a token.
+    #[test]
+    fn parse_errors_never_quote_the_line() {
+        let text = "[registry]\ntoken = \"cio-s3cr3t-token-value\n";
+        let msg = format!("{:#}", parse(Utf8Path::new("credentials.toml"), text).unwrap_err());
+        assert!(!msg.contains("s3cr3t"), "{msg}");
+        assert!(msg.contains("credentials.toml is not valid TOML at line 2, column "), "{msg}");
     }
 
     #[test]

@@ -384,3 +384,22 @@ fn missing_az_says_how_to_install_it() {
     let run = sb.xtask(&["cargo-login", "--no-setup"]);
     run.assert_failure().assert_output_contains("`az` was not found on PATH: install the Azure CLI");
 }
+
+/// A credentials file that is not TOML: cargo's own error quotes the line, here a
+/// crates.io token. Login and doctor name the file and the place, never the line.
+#[test]
+fn a_broken_credentials_file_is_located_never_quoted() {
+    let (kellnr, mut sb) = world();
+    let (pat, token) = (pat84(), format!("cio{}", xtask_harness::random_token(32)));
+    kellnr.add_user("PAT", &pat);
+    let path = sb.cargo_home().join("credentials.toml");
+    let broken = format!("[registry]\ntoken = \"{token}\n");
+    fs::write(&path, &broken).unwrap();
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci", "--no-check"]);
+    run.assert_failure().assert_output_contains(&format!("{} is not valid TOML at line 2", path.display()));
+    assert_eq!(fs::read_to_string(&path).unwrap(), broken);
+    sb.xtask(&["cargo-logout"]).assert_failure().assert_output_contains("is not valid TOML at line 2");
+    sb.xtask(&["doctor"]).assert_failure().assert_output_contains("is not valid TOML at line 2");
+    scan(&sb, &[token, pat]);
+}
