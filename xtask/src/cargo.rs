@@ -28,6 +28,16 @@ pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::R
 pub fn logout(registry: &Registry) -> anyhow::Result<()> {
     check_credentials()?;
     run::cargo(&crate::project_root(), ["logout", "--registry", &registry.name]).output()?;
+    // Cargo clears one place: the first provider holding a token (a keychain before
+    // `cargo:token`), in the one credentials file it reads. A token in the other file
+    // comes back when the legacy `credentials` goes; one behind a keychain is used still.
+    for name in ["credentials", "credentials.toml"] {
+        toml_file::update(&cargo_home::cargo_home()?.join(name), &mut |doc| {
+            let entry = doc.get_mut("registries").and_then(|r| r.get_mut(&registry.name));
+            entry.and_then(toml_edit::Item::as_table_like_mut).map(|entry| entry.remove("token"));
+            Ok(())
+        })?;
+    }
     Ok(())
 }
 

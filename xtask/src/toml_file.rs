@@ -3,6 +3,7 @@
 //! atomically where the file really lives, and not at all when nothing changes.
 
 use std::fs::{File, TryLockError};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -69,7 +70,7 @@ pub fn plan(path: &Utf8Path, change: Change) -> anyhow::Result<Option<String>> {
     change(&mut doc)?;
     let rendered = doc.to_string();
     // Compared as toml_edit writes them: mixed line ends or a BOM alone are no change.
-    if rendered == unchanged && before.is_some() {
+    if rendered == unchanged {
         return Ok(None);
     }
     // toml_edit reads CRLF (as the first line ends) and a BOM but writes neither: put them back.
@@ -141,8 +142,9 @@ fn parent_dir(path: &Utf8Path) -> &Utf8Path {
 }
 
 /// Writes through a temporary file and a rename, so a reader (or a crash) sees the old
-/// file or the new one, keeping its permissions. A symbolic link (a config in a
-/// dotfiles repo) stays a link and its target is written; a read-only file is refused.
+/// file or the new one, keeping its permissions (a new file is the user's alone). A
+/// symbolic link (a config in a dotfiles repo) stays a link and its target is written;
+/// a read-only file is refused.
 pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     let target = link_target(path)?;
     let shown = if target == path { path.to_string() } else { format!("{path} (a link to {target})") };
@@ -161,7 +163,12 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
     let temp =
         dir.join(format!(".{}.xtask-{}.tmp", target.file_name().unwrap_or("file"), std::process::id()));
-    let result = std::fs::write(&temp, contents)
+    let mut options = File::options();
+    options.write(true).create(true).truncate(true);
+    // Private until it has the file's permissions, whatever the umask: it may hold tokens.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let result = (options.open(&temp).and_then(|mut file| file.write_all(contents.as_bytes())))
         .and_then(|()| permissions.map_or(Ok(()), |p| std::fs::set_permissions(&temp, p)))
         .and_then(|()| std::fs::rename(&temp, &target));
     if result.is_err() {
@@ -283,6 +290,15 @@ mod tests {
         assert!(!update(&path, &mut add_key).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
         assert_eq!(dir.entries(), ["config.toml"], "no lock or temp file for a no-op");
+    }
+
+    #[test]
+    fn a_missing_file_that_nothing_changes_is_not_made() {
+        let dir = TempDir::new("missing");
+        let path = dir.0.join("credentials.toml");
+        assert!(plan(&path, &mut |_| Ok(())).unwrap().is_none());
+        assert!(!update(&path, &mut |_| Ok(())).unwrap());
+        assert!(dir.entries().is_empty(), "{:?}", dir.entries());
     }
 
     #[test]

@@ -385,6 +385,46 @@ fn missing_az_says_how_to_install_it() {
     run.assert_failure().assert_output_contains("`az` was not found on PATH: install the Azure CLI");
 }
 
+/// Cargo logs out of one place: the first provider holding a token, in the one
+/// credentials file it reads (the legacy `credentials` when it exists). Before, a token
+/// in `credentials.toml` beside it stayed, and came back once the deprecated file was
+/// deleted (as cargo's warning asks); a fresh machine also got an empty `config.toml`.
+#[test]
+fn logout_clears_the_token_from_both_credentials_files() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let (used, dormant) = (pat84(), pat84());
+    let home = sb.cargo_home();
+    let legacy = format!("[registries.{REDIST}]\ntoken = \"Bearer {used}\"\n");
+    fs::write(home.join("credentials"), legacy).unwrap();
+    let other = format!(
+        "# mine\n[registries.{REDIST}]\ntoken = \"Bearer {dormant}\"\n\n[registries.x]\ntoken = \"kept\"\n"
+    );
+    fs::write(home.join("credentials.toml"), &other).unwrap();
+    sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
+    for name in ["credentials", "credentials.toml"] {
+        let text = fs::read_to_string(home.join(name)).unwrap();
+        assert!(!text.contains(&used) && !text.contains(&dormant), "{name} keeps a token:\n{text}");
+    }
+    let toml = fs::read_to_string(home.join("credentials.toml")).unwrap();
+    assert_eq!(toml, format!("# mine\n[registries.{REDIST}]\n\n[registries.x]\ntoken = \"kept\"\n"));
+    assert!(!home.join("config.toml").exists(), "logout made a config.toml");
+
+    // A keychain ahead of `cargo:token` (as `setup --keychain` orders them) answers the
+    // logout, and cargo stops there: the stored token stayed, and cargo still used it.
+    let keychain = "echo '{\"v\":[1]}'; read -r request; case \"$request\" in *'\"logout\"'*) \
+                    echo '{\"Ok\":{\"kind\":\"logout\"}}';; *) echo '{\"Err\":{\"kind\":\"not-found\"}}';; esac";
+    sb.install_standin("fake-keychain", keychain);
+    let providers = format!("[\"cargo:token\", \"{}\"]", sb.bin_dir().join("fake-keychain").display());
+    fs::write(home.join("config.toml"), format!("[registry]\nglobal-credential-providers = {providers}\n"))
+        .unwrap();
+    fs::remove_file(home.join("credentials")).unwrap();
+    fs::write(home.join("credentials.toml"), format!("[registries.{REDIST}]\ntoken = \"Bearer {used}\"\n"))
+        .unwrap();
+    sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
+    assert_eq!(stored_token(&sb, REDIST), None);
+    sb.assert_no_secret(&[&used, &dormant]);
+}
+
 /// A credentials file that is not TOML: cargo's own error quotes the line, here a
 /// crates.io token. Login and doctor name the file and the place, never the line.
 #[test]
