@@ -57,9 +57,10 @@ impl CargoLogin {
             provider::enable(&feeds, &az, self.force)?;
             return self.flags.check(&feeds, &SecretEnv::default());
         }
+        // A token first: provider mode stays on when az has none to give.
+        let (header, expires) = az.access_token()?;
         // `cargo login` is unsupported for a feed whose provider is a command.
         provider::disable(&feeds, "cargo-login")?;
-        let (header, expires) = az.access_token()?;
         cargo::login(&feeds, &header, "cargo-login: stored a bearer token")?;
         eprintln!("cargo-login: the token expires at {expires}; run `cargo xtask cargo-login` again then");
         self.flags.check(&feeds, &SecretEnv::hiding(header.forms()))

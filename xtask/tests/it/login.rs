@@ -425,6 +425,20 @@ fn logout_clears_the_token_from_both_credentials_files() {
     sb.assert_no_secret(&[&used, &dormant]);
 }
 
+/// `cargo-login` in provider mode with no az session: it fails saying so, and provider
+/// mode stays on. Before, it was turned off first, leaving neither provider nor token.
+#[test]
+fn dev_login_keeps_provider_mode_when_az_gives_no_token() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_az(&sb, &AzState::default());
+    sb.xtask(&["cargo-login", "--provider", "--no-check"]).assert_success();
+    let config = sb.cargo_home().join("config.toml");
+    let before = fs::read_to_string(&config).unwrap();
+    install_az(&sb, &AzState { logged_in: false, ..AzState::default() });
+    sb.xtask(&["cargo-login", "--no-check"]).assert_failure().assert_output_contains("run `az login`");
+    assert_eq!(fs::read_to_string(&config).unwrap(), before, "provider mode was changed");
+}
+
 /// A credentials file that is not TOML: cargo's own error quotes the line, here a
 /// crates.io token. Login and doctor name the file and the place, never the line.
 #[test]
