@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use camino::Utf8Path;
 
 use crate::cargo::{FeedError, Need, classify};
 use crate::feeds::Registry;
@@ -85,12 +86,40 @@ fn probe_home(feed: &str) -> Result<WorkDir> {
     // Only the user may read the credentials copied in.
     #[cfg(unix)]
     std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let walked = read_on_the_way_up(&real, &crate::project_root());
     for name in ["config.toml", "config", "credentials.toml", "credentials"] {
         let from = real.join(name);
-        if from.is_file() {
+        if from.is_file() && !(walked && name.starts_with("config")) {
             let copy = std::fs::copy(&from, home.path().join(name));
             copy.with_context(|| format!("cannot copy {from} for the access check"))?;
         }
     }
     Ok(home)
+}
+
+/// Whether cargo in `root` reads the config of `home` on its way up, as it reads every
+/// `.cargo` above it (`~/.cargo` for a repo under `~`): copied into a probe's home as
+/// well, it would be read twice, its lists joined (provider mode's command given twice).
+fn read_on_the_way_up(home: &Utf8Path, root: &Utf8Path) -> bool {
+    let Ok(home) = home.canonicalize() else { return false };
+    let dot_cargo = |dir: &std::path::Path| dir.join(".cargo").canonicalize().is_ok_and(|d| d == home);
+    root.canonicalize().is_ok_and(|root| root.ancestors().any(dot_cargo))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_home_above_the_repo_is_read_on_the_way_up() {
+        let dir = WorkDir::create("test-way-up", false).unwrap();
+        let (home, repo) = (dir.path().join(".cargo"), dir.path().join("src/repo"));
+        let elsewhere = dir.path().join("elsewhere/.cargo");
+        for path in [&home, &repo, &elsewhere] {
+            std::fs::create_dir_all(path).unwrap();
+        }
+        assert!(read_on_the_way_up(&home, &repo));
+        assert!(!read_on_the_way_up(&elsewhere, &repo));
+        assert!(!read_on_the_way_up(&dir.path().join("missing"), &repo));
+    }
 }
