@@ -278,19 +278,42 @@ fn github_env_mode_masks_first_and_exports_instead_of_storing() {
     assert!(!stdout_rest.contains(&pat) && !run.stderr.contains(&pat));
 }
 
-/// `NAME<<DELIM` … `DELIM` blocks and `NAME=value` lines, as the runner reads them.
+/// `NAME<<DELIM` … `DELIM` blocks and `NAME=value` lines, as the runner reads them
+/// (whichever of `=` and `<<` comes first decides; a line with neither is an error).
 fn parse_github_env(text: &str) -> std::collections::BTreeMap<String, String> {
     let mut vars = std::collections::BTreeMap::new();
-    let mut lines = text.lines();
+    let mut lines = text.lines().filter(|line| !line.is_empty());
     while let Some(line) = lines.next() {
-        if let Some((name, delimiter)) = line.split_once("<<") {
+        let (equals, heredoc) = (line.find('='), line.find("<<"));
+        if let Some(at) = heredoc.filter(|&at| equals.is_none_or(|equals| at < equals)) {
+            let delimiter = &line[at + 2..];
             let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
-            vars.insert(name.to_owned(), value.join("\n"));
-        } else if let Some((name, value)) = line.split_once('=') {
+            vars.insert(line[..at].to_owned(), value.join("\n"));
+        } else {
+            let (name, value) =
+                line.split_once('=').unwrap_or_else(|| panic!("the runner refuses the line {line:?}"));
             vars.insert(name.to_owned(), value.to_owned());
         }
     }
     vars
+}
+
+/// A line an earlier step left without its newline (`printf 'X=1' >> $GITHUB_ENV`):
+/// before, the export's first line joined it, so `X` took the name and the runner
+/// read the header's line as a variable of its own and failed on the delimiter.
+#[test]
+fn github_env_export_survives_an_open_last_line() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let (pat, github_env) = (pat84(), sb.root().join("github_env"));
+    fs::write(&github_env, "EARLIER=1").unwrap();
+    sb.env("GITHUB_ENV", github_env.to_str().unwrap());
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--github-env", "--no-check", "--registry", REDIST]).assert_success();
+    let exported = parse_github_env(&fs::read_to_string(&github_env).unwrap());
+    assert_eq!(exported.get("EARLIER").map(String::as_str), Some("1"));
+    let token = exported.get(&format!("CARGO_REGISTRIES_{}_TOKEN", REDIST.to_uppercase()));
+    assert_eq!(token, Some(&basic_header("PAT", &pat)));
+    scan(&sb, &[pat]);
 }
 
 #[test]
