@@ -30,9 +30,11 @@ pub fn logout(registry: &Registry) -> anyhow::Result<()> {
     run::cargo(&crate::project_root(), ["logout", "--registry", &registry.name]).output()?;
     // Cargo clears one place: the first provider holding a token (a keychain before
     // `cargo:token`), in the one credentials file it reads. A token in the other file
-    // comes back when the legacy `credentials` goes; one behind a keychain is used still.
-    for name in ["credentials", "credentials.toml"] {
-        toml_file::update(&cargo_home::cargo_home()?.join(name), &mut |doc| {
+    // comes back when the legacy `credentials` goes; one behind a keychain, or in the
+    // global config (where cargo reads it too, and says it removed it), is used still.
+    let home = cargo_home::cargo_home()?;
+    for path in [home.join("credentials"), home.join("credentials.toml"), cargo_home::global_config()?.path] {
+        toml_file::update(&path, &mut |doc| {
             let entry = doc.get_mut("registries").and_then(|r| r.get_mut(&registry.name));
             entry.and_then(toml_edit::Item::as_table_like_mut).map(|entry| entry.remove("token"));
             Ok(())

@@ -126,6 +126,13 @@ impl CargoLogout {
         for feed in feeds {
             cargo::logout(&feed)?;
             eprintln!("cargo-logout: no token stored for {} any more", feed.name);
+            let var = feed.env_var("token");
+            if std::env::var_os(&var).is_some_and(|value| !value.is_empty()) {
+                eprintln!(
+                    "warning: {var} is set: cargo still takes it as the token of {}; unset it",
+                    feed.name
+                );
+            }
         }
         Ok(())
     }

@@ -448,6 +448,31 @@ fn logout_clears_the_token_from_both_credentials_files() {
     sb.assert_no_secret(&[&used, &dormant]);
 }
 
+/// A token in the global config (cargo reads `registries.NAME.token` there too, and
+/// its `cargo logout` says it removed it) is removed; one in the environment, which
+/// no logout can remove, is named. Before, both stayed in use, and logout said none.
+#[test]
+fn logout_names_or_removes_every_token_cargo_would_still_use() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let (in_config, in_env) = (pat84(), pat84());
+    let config = sb.cargo_home().join("config.toml");
+    let before = format!(
+        "[registries.{REDIST}] # mine\ntoken = \"Bearer {in_config}\"\n\n[registry]\nglobal-credential-providers = [\"cargo:token\"]\n"
+    );
+    fs::write(&config, before).unwrap();
+    let var = format!("CARGO_REGISTRIES_{}_TOKEN", PACKAGES.to_uppercase());
+    sb.env(&var, &format!("Bearer {in_env}"));
+    let run = sb.xtask(&["cargo-logout"]);
+    run.assert_success().assert_output_contains(&format!("warning: {var} is set: cargo still takes it"));
+    assert_eq!(
+        fs::read_to_string(&config).unwrap(),
+        format!(
+            "[registries.{REDIST}] # mine\n\n[registry]\nglobal-credential-providers = [\"cargo:token\"]\n"
+        )
+    );
+    sb.assert_no_secret(&[&in_config, &in_env]);
+}
+
 /// `cargo-login` in provider mode with no az session: it fails saying so, and provider
 /// mode stays on. Before, it was turned off first, leaving neither provider nor token.
 #[test]
