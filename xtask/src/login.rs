@@ -94,6 +94,7 @@ impl CargoLoginCi {
         gha::mask(&pat.forms());
         if !self.github_env {
             let feeds = self.flags.prepare()?;
+            provider::disable(&feeds, "cargo-login-ci")?;
             cargo::login(&feeds, &pat.header(), "cargo-login-ci: stored the PAT")?;
             return self.flags.check(&feeds, &SecretEnv::hiding(pat.forms()));
         }

@@ -487,6 +487,23 @@ fn dev_login_keeps_provider_mode_when_az_gives_no_token() {
     assert_eq!(fs::read_to_string(&config).unwrap(), before, "provider mode was changed");
 }
 
+/// `cargo-login-ci` on a machine in provider mode (a developer trying a PAT): cargo
+/// cannot `login` a feed whose provider is a command, so provider mode goes off first,
+/// as `cargo-login` does. Before, cargo's "requested operation not supported".
+#[test]
+fn ci_login_turns_provider_mode_off_first() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_az(&sb, &AzState::default());
+    sb.xtask(&["cargo-login", "--provider", "--no-check"]).assert_success();
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci"]);
+    run.assert_success().assert_output_contains(&format!("provider mode off for {REDIST}"));
+    assert_eq!(stored_token(&sb, REDIST), Some(basic_header("PAT", &pat)));
+    scan(&sb, &[pat]);
+}
+
 /// A credentials file that is not TOML: cargo's own error quotes the line, here a
 /// crates.io token. Login and doctor name the file and the place, never the line.
 #[test]
