@@ -77,21 +77,26 @@ fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
     }
 }
 
-/// A private `CARGO_HOME` for one check, with copies of the real one's config and
-/// credentials: while cargo updates an index it locks its home's package cache, so
-/// checks sharing a home would wait for each other.
+/// A private `CARGO_HOME` for one check, with the real one's config and credentials:
+/// while cargo updates an index it locks its home's package cache, so checks sharing
+/// a home would wait for each other.
 fn probe_home(feed: &str) -> Result<WorkDir> {
     let real = crate::cargo_home::cargo_home()?;
     let home = WorkDir::create(&format!("check-{feed}"), false)?;
-    // Only the user may read the credentials copied in.
+    // Only the user may read the credentials copied in (where links need a privilege).
     #[cfg(unix)]
     std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     let walked = read_on_the_way_up(&real, &crate::project_root());
     for name in ["config.toml", "config", "credentials.toml", "credentials"] {
         let from = real.join(name);
         if from.is_file() && !(walked && name.starts_with("config")) {
-            let copy = std::fs::copy(&from, home.path().join(name));
-            copy.with_context(|| format!("cannot copy {from} for the access check"))?;
+            // Linked, not copied: no second file holds the tokens, even after a crash.
+            #[cfg(unix)]
+            let link = std::fs::canonicalize(&from)
+                .and_then(|from| std::os::unix::fs::symlink(from, home.path().join(name)));
+            #[cfg(not(unix))]
+            let link = std::fs::copy(&from, home.path().join(name));
+            link.with_context(|| format!("cannot link {from} for the access check"))?;
         }
     }
     Ok(home)

@@ -504,6 +504,30 @@ fn ci_login_turns_provider_mode_off_first() {
     scan(&sb, &[pat]);
 }
 
+/// The access check gives cargo a private home: before, it held a copy of the
+/// credentials (a second file of tokens in the temp dir, left there by a crash); now
+/// a link to them. A cargo in between lists the home each check runs with.
+#[test]
+fn the_access_check_links_the_credentials_never_copies_them() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let listing = sb.root().join("probe-homes");
+    let real = xtask_harness::sh_quote(&sb.real_cargo().to_string_lossy());
+    let list = format!(
+        "[ \"$1\" = info ] && ls -l \"$CARGO_HOME\" >> '{}'\nexec {real} \"$@\"\n",
+        listing.display()
+    );
+    sb.install_standin("listing-cargo", &list);
+    sb.env("CARGO", sb.bin_dir().join("listing-cargo").to_str().unwrap());
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--registry", REDIST]).assert_success();
+    let listing = fs::read_to_string(&listing).unwrap();
+    let credentials = listing.lines().find(|line| line.contains("credentials.toml"));
+    assert!(credentials.is_some_and(|line| line.starts_with('l')), "{listing}");
+    scan(&sb, &[pat]);
+}
+
 /// A credentials file that is not TOML: cargo's own error quotes the line, here a
 /// crates.io token. Login and doctor name the file and the place, never the line.
 #[test]
