@@ -183,6 +183,47 @@ fn a_users_own_provider_is_refused_then_kept_and_restored() {
     assert_eq!(read(&config_toml(&sb)), before, "logout did not restore the user's provider exactly");
 }
 
+/// A provider of the user's own that is a command stores nothing, so cargo refuses
+/// to log out of its feed ("requested operation not supported"). Before, that failed
+/// `--provider --force` and every `cargo-logout` after, whatever was run again; now
+/// the token an earlier login left in the credentials file goes all the same.
+#[test]
+fn a_command_provider_of_the_users_own_does_not_stop_login_or_logout() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_az(&sb, &AzState::default());
+    let before = format!(
+        "[registries.{REDIST}]\nindex = \"{REDIST_INDEX}\"\ncredential-provider = \"cargo:token-from-stdout my-vault read\"\n"
+    );
+    fs::write(config_toml(&sb), &before).unwrap();
+    let stale = format!("[registries.{REDIST}]\ntoken = \"Bearer stale-token-from-before\"\n");
+    fs::write(sb.cargo_home().join("credentials.toml"), stale).unwrap();
+    let login = ["cargo-login", "--provider", "--force", "--no-check", "--registry", REDIST];
+    sb.xtask(&login).assert_success();
+    let credentials = read(&sb.cargo_home().join("credentials.toml"));
+    assert!(!credentials.contains("stale-token"), "{credentials}");
+    sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
+    assert_eq!(read(&config_toml(&sb)), before, "logout did not restore the user's provider");
+    sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
+}
+
+/// Storing a token for a feed whose provider is a command of the user's own (one that
+/// works: cargo reads the index with it first): cargo refuses, naming the whole command
+/// (its arguments may be a secret). The error says why and what to do, without it.
+#[test]
+fn a_login_over_a_command_provider_says_why_without_the_command() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.install_standin("my-vault", &format!("echo 'Bearer {}'", kellnr.admin_token()));
+    let provider = "cargo:token-from-stdout my-vault read s3cr3t-vault-key";
+    fs::write(config_toml(&sb), format!("[registries.{REDIST}]\ncredential-provider = \"{provider}\"\n"))
+        .unwrap();
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci", "--no-check", "--registry", REDIST]);
+    run.assert_failure().assert_output_contains(&format!("cargo cannot store a token for {REDIST}"));
+    sb.assert_no_secret(&["s3cr3t-vault-key", &pat]);
+}
+
 /// A read-only config is refused, named, and left as it was; so is every other
 /// file of CARGO_HOME (no temp file left behind).
 #[test]
