@@ -97,8 +97,10 @@ impl Configs {
         let is_token = |key: &str| {
             key == "CARGO_REGISTRY_TOKEN" || (key.starts_with("CARGO_REGISTRIES_") && key.ends_with("_TOKEN"))
         };
-        let mut tokens: Vec<String> =
-            std::env::vars().filter(|(key, _)| is_token(key)).map(|(_, v)| v).collect();
+        // `vars` would panic on a value that is not UTF-8, printing it.
+        let vars = std::env::vars_os().filter_map(|(key, value)| Some((key.into_string().ok()?, value)));
+        let tokens = vars.filter(|(key, _)| is_token(key)).filter_map(|(_, value)| value.into_string().ok());
+        let mut tokens: Vec<String> = tokens.collect();
         // Cargo reads a token from its config files too.
         for doc in [&self.credentials, &self.global, &self.repo].into_iter().flatten() {
             let registries = doc.get("registries").and_then(Item::as_table_like);
