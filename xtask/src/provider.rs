@@ -56,14 +56,11 @@ pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     // A refused run changes nothing: planned before az is asked or a token removed.
     toml_file::plan(&path, &mut turn_on)?;
     az.access_token()?;
-    // `cargo logout` is unsupported for a feed already in provider mode.
-    let doc = toml_file::read_if_exists(&path)?.unwrap_or_default();
-    for feed in feeds.iter().filter(|feed| !current_provider(&doc, &feed.name).is_some_and(is_az_provider)) {
-        cargo::logout(feed)?;
-    }
     if toml_file::update(&path, &mut turn_on)? {
         eprintln!("cargo-login: wrote {path}");
     }
+    // Only once provider mode is on: a config left unwritten (read-only) keeps its tokens.
+    feeds.iter().try_for_each(cargo::logout)?;
     for feed in feeds {
         eprintln!(
             "cargo-login: {} asks `{} account get-access-token` for a fresh token on each use; nothing stored",

@@ -224,6 +224,31 @@ fn a_login_over_a_command_provider_says_why_without_the_command() {
     sb.assert_no_secret(&["s3cr3t-vault-key", &pat]);
 }
 
+/// Provider mode over a read-only config: refused, and the tokens stored before stay.
+/// Before, they were logged out first, and the write failed after: neither a token
+/// nor provider mode was left.
+#[test]
+fn provider_mode_over_a_read_only_config_keeps_the_stored_tokens() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_az(&sb, &AzState::default());
+    sb.xtask(&["setup"]).assert_success();
+    let mut permissions = fs::metadata(config_toml(&sb)).unwrap().permissions();
+    permissions.set_readonly(true);
+    fs::set_permissions(config_toml(&sb), permissions.clone()).unwrap();
+    let stored = format!("[registries.{REDIST}]\ntoken = \"Bearer stored-before\"\n");
+    let credentials = sb.cargo_home().join("credentials.toml");
+    fs::write(&credentials, &stored).unwrap();
+    let run = sb.xtask(&["cargo-login", "--provider", "--no-check", "--registry", REDIST]);
+    run.assert_failure().assert_output_contains("is read-only");
+    assert_eq!(read(&credentials), stored, "the stored token was removed");
+
+    // Writable again: provider mode goes on, and then the stored token goes.
+    permissions.set_readonly(false);
+    fs::set_permissions(config_toml(&sb), permissions).unwrap();
+    sb.xtask(&["cargo-login", "--provider", "--no-check", "--registry", REDIST]).assert_success();
+    assert!(!read(&credentials).contains("stored-before"), "{}", read(&credentials));
+}
+
 /// A read-only config is refused, named, and left as it was; so is every other
 /// file of CARGO_HOME (no temp file left behind).
 #[test]
