@@ -232,9 +232,10 @@ fn provider_mode_over_a_read_only_config_keeps_the_stored_tokens() {
     let mut sb = Sandbox::new(crate::xtask_bin());
     install_az(&sb, &AzState::default());
     sb.xtask(&["setup"]).assert_success();
-    let mut permissions = fs::metadata(config_toml(&sb)).unwrap().permissions();
+    let writable = fs::metadata(config_toml(&sb)).unwrap().permissions();
+    let mut permissions = writable.clone();
     permissions.set_readonly(true);
-    fs::set_permissions(config_toml(&sb), permissions.clone()).unwrap();
+    fs::set_permissions(config_toml(&sb), permissions).unwrap();
     let stored = format!("[registries.{REDIST}]\ntoken = \"Bearer stored-before\"\n");
     let credentials = sb.cargo_home().join("credentials.toml");
     fs::write(&credentials, &stored).unwrap();
@@ -243,8 +244,7 @@ fn provider_mode_over_a_read_only_config_keeps_the_stored_tokens() {
     assert_eq!(read(&credentials), stored, "the stored token was removed");
 
     // Writable again: provider mode goes on, and then the stored token goes.
-    permissions.set_readonly(false);
-    fs::set_permissions(config_toml(&sb), permissions).unwrap();
+    fs::set_permissions(config_toml(&sb), writable).unwrap();
     sb.xtask(&["cargo-login", "--provider", "--no-check", "--registry", REDIST]).assert_success();
     assert!(!read(&credentials).contains("stored-before"), "{}", read(&credentials));
 }
