@@ -62,6 +62,7 @@ impl CargoLogin {
         // `cargo login` is unsupported for a feed whose provider is a command.
         provider::disable(&feeds, "cargo-login")?;
         cargo::login(&feeds, &header, "cargo-login: stored a bearer token")?;
+        warn_of_env_tokens(&feeds, "takes it over the token stored for");
         eprintln!("cargo-login: the token expires at {expires}; run `cargo xtask cargo-login` again then");
         self.flags.check(&feeds, &SecretEnv::hiding(header.forms()))
     }
@@ -96,6 +97,7 @@ impl CargoLoginCi {
             let feeds = self.flags.prepare()?;
             provider::disable(&feeds, "cargo-login-ci")?;
             cargo::login(&feeds, &pat.header(), "cargo-login-ci: stored the PAT")?;
+            warn_of_env_tokens(&feeds, "takes it over the token stored for");
             return self.flags.check(&feeds, &SecretEnv::hiding(pat.forms()));
         }
         let feeds = feeds::select(&self.flags.registries)?;
@@ -124,18 +126,22 @@ impl CargoLogout {
         let feeds = feeds::select(&self.registries)?;
         // First: `cargo logout` is unsupported while provider mode is on.
         provider::disable(&feeds, "cargo-logout")?;
-        for feed in feeds {
-            cargo::logout(&feed)?;
+        for feed in &feeds {
+            cargo::logout(feed)?;
             eprintln!("cargo-logout: no token stored for {} any more", feed.name);
-            let var = feed.env_var("token");
-            if std::env::var_os(&var).is_some_and(|value| !value.is_empty()) {
-                eprintln!(
-                    "warning: {var} is set: cargo still takes it as the token of {}; unset it",
-                    feed.name
-                );
-            }
         }
+        warn_of_env_tokens(&feeds, "still takes it as the token of");
         Ok(())
+    }
+}
+
+/// A token in cargo's environment beats a stored one, and no logout removes it.
+fn warn_of_env_tokens(feeds: &[Registry], cargo_does: &str) {
+    for feed in feeds {
+        let var = feed.env_var("token");
+        if std::env::var_os(&var).is_some_and(|value| !value.is_empty()) {
+            eprintln!("warning: {var} is set: cargo {cargo_does} {}; unset it", feed.name);
+        }
     }
 }
 

@@ -230,6 +230,22 @@ fn registry_flag_limits_the_login_to_one_feed() {
     assert_eq!(stored_token(&sb, REDIST), None);
 }
 
+/// A token already in cargo's environment beats the one just stored: login says so
+/// (before, it said "stored" and cargo went on sending the other one).
+#[test]
+fn login_names_a_token_in_the_environment_that_beats_the_stored_one() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let var = format!("CARGO_REGISTRIES_{}_TOKEN", PACKAGES.to_uppercase());
+    sb.env(&var, &basic_header("PAT", &pat));
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci", "--registry", PACKAGES]);
+    run.assert_success()
+        .assert_output_contains(&format!("warning: {var} is set: cargo takes it over the token"));
+    scan(&sb, &[pat]);
+}
+
 /// The `--github-env` mode writes no credentials file: it hands the token to later
 /// steps through `$GITHUB_ENV`, masking every form first, as GitHub Actions needs.
 #[test]
