@@ -230,16 +230,18 @@ pub fn global_providers(
     let mut list =
         list.context(format!("registry.{key} in {path} is not a list of strings; fix it and run again"))?;
     let add = if keychain { 2 } else { usize::from(list.is_empty() && feed_without_provider) };
-    let before = list.len();
+    let mut added = Vec::new();
     for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {
         if !list.iter().any(|p| p.as_str() == Some(provider)) {
             list.push(*provider);
+            added.push(*provider);
         }
     }
-    if list.len() == before {
+    if added.is_empty() {
         return Ok(None);
     }
-    let change = format!("set registry.{key} = {list}");
+    // Not the whole list: a command of the user's in it may carry a secret argument.
+    let change = format!("add {} to registry.{key}", added.join(" and "));
     set_keeping_decor(registry, key, Value::Array(list));
     Ok(Some(change))
 }

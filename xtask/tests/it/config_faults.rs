@@ -249,6 +249,22 @@ fn provider_mode_over_a_read_only_config_keeps_the_stored_tokens() {
     assert!(!read(&credentials).contains("stored-before"), "{}", read(&credentials));
 }
 
+/// `setup --keychain` beside a command provider of the user's in the global list: it
+/// says what it adds, never the list (before: the whole list, the command's secret
+/// argument too).
+#[test]
+fn setup_names_what_it_adds_not_the_users_providers() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let argument = "k3y-s3cr3t-argument-0123456789";
+    let before =
+        format!("[registry]\nglobal-credential-providers = [\"/opt/my-provider --key {argument}\"]\n");
+    fs::write(config_toml(&sb), before).unwrap();
+    let run = sb.xtask(&["setup", "--keychain"]);
+    run.assert_success().assert_output_contains("add cargo:token and cargo:");
+    assert!(read(&config_toml(&sb)).contains(argument), "the user's provider was lost");
+    sb.assert_no_secret(&[argument]);
+}
+
 /// A read-only config is refused, named, and left as it was; so is every other
 /// file of CARGO_HOME (no temp file left behind).
 #[test]
