@@ -249,6 +249,23 @@ fn provider_mode_over_a_read_only_config_keeps_the_stored_tokens() {
     assert!(!read(&credentials).contains("stored-before"), "{}", read(&credentials));
 }
 
+/// A command provider of the user's that fails when cargo asks it for the token:
+/// cargo's error names its whole command line, whose arguments can be a secret. The
+/// login's error keeps the program only.
+#[test]
+fn a_failing_command_provider_is_named_without_its_arguments() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let provider = "cargo:token-from-stdout my-missing-vault read s3cr3t-vault-key";
+    fs::write(config_toml(&sb), format!("[registries.{REDIST}]\ncredential-provider = \"{provider}\"\n"))
+        .unwrap();
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci", "--no-check", "--registry", REDIST]);
+    run.assert_failure().assert_output_contains("my-missing-vault (arguments not shown)");
+    sb.assert_no_secret(&["s3cr3t-vault-key", &pat]);
+}
+
 /// `setup --keychain` beside a command provider of the user's in the global list: it
 /// says what it adds, never the list (before: the whole list, the command's secret
 /// argument too).
