@@ -48,8 +48,9 @@ pub struct CargoLogin {
 
 impl CargoLogin {
     pub fn run(self) -> anyhow::Result<()> {
-        let feeds = self.flags.prepare()?;
+        // Before anything is written: a machine without az gets nothing half-done.
         let az = Az::find()?;
+        let feeds = self.flags.prepare()?;
         if self.az_login {
             az.login_interactive()?;
         }

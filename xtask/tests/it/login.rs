@@ -420,8 +420,10 @@ fn missing_az_says_how_to_install_it() {
         std::os::unix::fs::symlink(path, tools.join(util)).unwrap();
     }
     sb.env("PATH", &format!("{}:{}", sb.bin_dir().display(), tools.display()));
-    let run = sb.xtask(&["cargo-login", "--no-setup"]);
+    let run = sb.xtask(&["cargo-login"]);
     run.assert_failure().assert_output_contains("`az` was not found on PATH: install the Azure CLI");
+    // Found missing before the set-up: nothing written (before, the global config was).
+    assert!(is_empty_dir(&sb.cargo_home()), "cargo-login without az wrote to CARGO_HOME");
 }
 
 /// Cargo logs out of one place: the first provider holding a token, in the one
