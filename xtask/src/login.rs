@@ -48,9 +48,10 @@ pub struct CargoLogin {
 
 impl CargoLogin {
     pub fn run(self) -> anyhow::Result<()> {
+        let feeds = feeds::select(&self.flags.registries)?;
         // Before anything is written: a machine without az gets nothing half-done.
         let az = Az::find()?;
-        let feeds = self.flags.prepare()?;
+        self.flags.set_up(&feeds)?;
         if self.az_login {
             az.login_interactive()?;
         }
@@ -94,14 +95,14 @@ impl CargoLoginCi {
     pub fn run(self) -> anyhow::Result<()> {
         let pat = PatToken::from_env(&self.pat_env)?;
         gha::mask(&pat.forms());
+        let feeds = feeds::select(&self.flags.registries)?;
         if !self.github_env {
-            let feeds = self.flags.prepare()?;
+            self.flags.set_up(&feeds)?;
             provider::disable(&feeds, "cargo-login-ci")?;
             cargo::login(&feeds, &pat.header(), "cargo-login-ci: stored the PAT")?;
             warn_of_env_tokens(&feeds, "takes it over the token stored for");
             return self.flags.check(&feeds, &SecretEnv::hiding(pat.forms()));
         }
-        let feeds = feeds::select(&self.flags.registries)?;
         let env = cargo::token_env(&feeds, &pat);
         for (name, value) in env.vars() {
             gha::export_env(name, &Secret::new(value.to_owned()))?;
@@ -147,13 +148,9 @@ fn warn_of_env_tokens(feeds: &[Registry], cargo_does: &str) {
 }
 
 impl LoginFlags {
-    /// The selected feeds, with the global config set up for them.
-    fn prepare(&self) -> anyhow::Result<Vec<Registry>> {
-        let feeds = feeds::select(&self.registries)?;
-        if !self.no_setup {
-            setup::Setup::default().ensure(&feeds)?;
-        }
-        Ok(feeds)
+    /// The global config set up for `feeds`, unless `--no-setup`.
+    fn set_up(&self, feeds: &[Registry]) -> anyhow::Result<()> {
+        if self.no_setup { Ok(()) } else { setup::Setup::default().ensure(feeds) }
     }
 
     /// Asks each feed through cargo whether the token is good.
