@@ -126,5 +126,11 @@ mod tests {
         assert!(read_on_the_way_up(&home, &repo));
         assert!(!read_on_the_way_up(&elsewhere, &repo));
         assert!(!read_on_the_way_up(&dir.path().join("missing"), &repo));
+        // A home set through a link: cargo 1.95 sees the same file (measured), so does this.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path(), dir.path().join("link")).unwrap();
+            assert!(read_on_the_way_up(&dir.path().join("link/.cargo"), &repo));
+        }
     }
 }
