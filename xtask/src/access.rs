@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use camino::Utf8Path;
 
 use crate::cargo::{FeedError, Need, classify};
 use crate::feeds::Registry;
@@ -76,21 +77,60 @@ fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
     }
 }
 
-/// A private `CARGO_HOME` for one check, with copies of the real one's config and
-/// credentials: while cargo updates an index it locks its home's package cache, so
-/// checks sharing a home would wait for each other.
+/// A private `CARGO_HOME` for one check, with the real one's config and credentials:
+/// while cargo updates an index it locks its home's package cache, so checks sharing
+/// a home would wait for each other.
 fn probe_home(feed: &str) -> Result<WorkDir> {
     let real = crate::cargo_home::cargo_home()?;
     let home = WorkDir::create(&format!("check-{feed}"), false)?;
-    // Only the user may read the credentials copied in.
+    // Only the user may read the credentials copied in (where links need a privilege).
     #[cfg(unix)]
     std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let walked = read_on_the_way_up(&real, &crate::project_root());
     for name in ["config.toml", "config", "credentials.toml", "credentials"] {
         let from = real.join(name);
-        if from.is_file() {
-            let copy = std::fs::copy(&from, home.path().join(name));
-            copy.with_context(|| format!("cannot copy {from} for the access check"))?;
+        if from.is_file() && !(walked && name.starts_with("config")) {
+            // Linked, not copied: no second file holds the tokens, even after a crash.
+            #[cfg(unix)]
+            let link = std::fs::canonicalize(&from)
+                .and_then(|from| std::os::unix::fs::symlink(from, home.path().join(name)));
+            #[cfg(not(unix))]
+            let link = std::fs::copy(&from, home.path().join(name));
+            link.with_context(|| format!("cannot link {from} for the access check"))?;
         }
     }
     Ok(home)
+}
+
+/// Whether cargo in `root` reads the config of `home` on its way up, as it reads every
+/// `.cargo` above it (`~/.cargo` for a repo under `~`): copied into a probe's home as
+/// well, it would be read twice, its lists joined (provider mode's command given twice).
+fn read_on_the_way_up(home: &Utf8Path, root: &Utf8Path) -> bool {
+    let Ok(home) = home.canonicalize() else { return false };
+    let dot_cargo = |dir: &std::path::Path| dir.join(".cargo").canonicalize().is_ok_and(|d| d == home);
+    root.canonicalize().is_ok_and(|root| root.ancestors().any(dot_cargo))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_home_above_the_repo_is_read_on_the_way_up() {
+        let dir = WorkDir::create("test-way-up", false).unwrap();
+        let (home, repo) = (dir.path().join(".cargo"), dir.path().join("src/repo"));
+        let elsewhere = dir.path().join("elsewhere/.cargo");
+        for path in [&home, &repo, &elsewhere] {
+            std::fs::create_dir_all(path).unwrap();
+        }
+        assert!(read_on_the_way_up(&home, &repo));
+        assert!(!read_on_the_way_up(&elsewhere, &repo));
+        assert!(!read_on_the_way_up(&dir.path().join("missing"), &repo));
+        // A home set through a link: cargo 1.95 sees the same file (measured), so does this.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path(), dir.path().join("link")).unwrap();
+            assert!(read_on_the_way_up(&dir.path().join("link/.cargo"), &repo));
+        }
+    }
 }

@@ -4,20 +4,31 @@
 use std::fmt;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use crate::feeds::Registry;
-use crate::run;
+use crate::run::{self, RunError};
 use crate::secret::{AuthHeader, PatToken, SecretEnv};
+use crate::{cargo_home, toml_file};
 
 /// Stores `header` as the token of each of `feeds`, saying `stored for NAME`: `cargo login`
 /// reads it from stdin, never argv, where other users of the machine could see it.
 pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::Result<()> {
+    check_credentials()?;
     for feed in feeds {
-        run::cargo(&crate::project_root(), ["login", "--registry", &feed.name])
+        let out = run::cargo(&crate::project_root(), ["login", "--registry", &feed.name])
             .stdin_secret(header.secret())
             .redact(&header.forms())
-            .output()?;
+            .output();
+        // Cargo's message names the command, whose arguments may be a secret.
+        if out.as_ref().err().and_then(RunError::stderr).is_some_and(|e| e.contains(NOT_SUPPORTED)) {
+            bail!(
+                "cargo cannot store a token for {}: its credential provider is a command (`cargo xtask \
+                 doctor` shows it), which hands cargo the tokens itself; remove it to log in here",
+                feed.name
+            );
+        }
+        out?;
         eprintln!("{stored} for {}", feed.name);
     }
     Ok(())
@@ -25,8 +36,36 @@ pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::R
 
 /// Removes the stored token of `registry`; fine when none is stored.
 pub fn logout(registry: &Registry) -> anyhow::Result<()> {
-    run::cargo(&crate::project_root(), ["logout", "--registry", &registry.name]).output()?;
+    check_credentials()?;
+    let out = run::cargo(&crate::project_root(), ["logout", "--registry", &registry.name]).output();
+    // A provider that is a command (`cargo:token-from-stdout`) holds nothing to remove.
+    if let Err(err) = out
+        && !err.stderr().is_some_and(|stderr| stderr.contains(NOT_SUPPORTED))
+    {
+        return Err(err.into());
+    }
+    // Cargo clears one place: the first provider holding a token (a keychain before
+    // `cargo:token`), in the one credentials file it reads. A token in the other file
+    // comes back when the legacy `credentials` goes; one behind a keychain, or in the
+    // global config (where cargo reads it too, and says it removed it), is used still.
+    let home = cargo_home::cargo_home()?;
+    for path in [home.join("credentials"), home.join("credentials.toml"), cargo_home::global_config()?.path] {
+        toml_file::update(&path, &mut |doc| {
+            let entry = doc.get_mut("registries").and_then(|r| r.get_mut(&registry.name));
+            entry.and_then(toml_edit::Item::as_table_like_mut).map(|entry| entry.remove("token"));
+            Ok(())
+        })?;
+    }
     Ok(())
+}
+
+/// Cargo's word for a `login` or `logout` that a feed's provider cannot do.
+const NOT_SUPPORTED: &str = "requested operation not supported";
+
+/// Cargo's error for a credentials file that is not TOML quotes the line, a token: it
+/// is read here first, whose error says where only.
+fn check_credentials() -> anyhow::Result<()> {
+    toml_file::read_if_exists(&cargo_home::credentials_path()?).map(drop)
 }
 
 /// The environment that hands `pat`'s header to cargo for each of `feeds` as Microsoft's

@@ -97,9 +97,12 @@ impl Configs {
         let is_token = |key: &str| {
             key == "CARGO_REGISTRY_TOKEN" || (key.starts_with("CARGO_REGISTRIES_") && key.ends_with("_TOKEN"))
         };
-        let mut tokens: Vec<String> =
-            std::env::vars().filter(|(key, _)| is_token(key)).map(|(_, v)| v).collect();
-        if let Some(doc) = &self.credentials {
+        // `vars` would panic on a value that is not UTF-8, printing it.
+        let vars = std::env::vars_os().filter_map(|(key, value)| Some((key.into_string().ok()?, value)));
+        let tokens = vars.filter(|(key, _)| is_token(key)).filter_map(|(_, value)| value.into_string().ok());
+        let mut tokens: Vec<String> = tokens.collect();
+        // Cargo reads a token from its config files too.
+        for doc in [&self.credentials, &self.global, &self.repo].into_iter().flatten() {
             let registries = doc.get("registries").and_then(Item::as_table_like);
             let entries = registries.into_iter().flat_map(|r| r.iter().map(|(_, entry)| entry));
             let entries = entries.chain(doc.get("registry"));
@@ -169,10 +172,16 @@ impl Configs {
         if uses_token && std::env::var_os(&var).is_some_and(|v| !v.is_empty()) {
             return format!("environment ({var})");
         }
-        let stored =
-            self.credentials.as_ref().and_then(|doc| doc.get("registries")?.get(&feed.name)?.get("token"));
-        if uses_token && stored.is_some() {
-            return format!("credentials file ({})", self.credentials_path);
+        let files = [
+            (&self.credentials, format!("credentials file ({})", self.credentials_path)),
+            (&self.global, format!("global config ({})", self.global_path)),
+            (&self.repo, format!("repo config ({})", feeds::CONFIG_PATH)),
+        ];
+        let stored = |doc: &Option<DocumentMut>| {
+            doc.as_ref().and_then(|doc| doc.get("registries")?.get(&feed.name)?.get("token")).is_some()
+        };
+        if let Some((_, file)) = files.into_iter().find(|(doc, _)| uses_token && stored(doc)) {
+            return file;
         }
         let keychains = ["cargo:libsecret", "cargo:wincred", "cargo:macos-keychain"];
         match words.iter().find(|w| keychains.contains(&w.as_str())) {
@@ -264,6 +273,21 @@ mod tests {
             "cargo:token cargo:libsecret (registry.global-credential-providers in home/config.toml and \
              .cargo/config.toml)"
         );
+    }
+
+    /// Cargo takes `registries.NAME.token` from a config file as well.
+    #[test]
+    fn a_token_in_a_config_file_is_its_source_and_redacted() {
+        let configs = Configs {
+            global_path: "home/config.toml".into(),
+            global: Some("[registries.x]\ntoken = \"s3cr3t-token-value\"\n".parse().unwrap()),
+            repo: None,
+            credentials_path: "home/credentials.toml".into(),
+            credentials: None,
+        };
+        let feed = Registry { name: "x".into(), index: "sparse+http://127.0.0.1/".into() };
+        assert_eq!(configs.token_source(&feed, None), "global config (home/config.toml)");
+        assert!(configs.secrets(std::slice::from_ref(&feed)).contains(&"s3cr3t-token-value".to_owned()));
     }
 
     #[test]

@@ -53,11 +53,15 @@ fn command(name: &str, data: &str) {
 /// Exports a variable to the job's later steps through `$GITHUB_ENV`, in the
 /// delimiter form, so the value is never in a command line. Fails outside Actions.
 pub fn export_env(name: &str, value: &Secret) -> anyhow::Result<()> {
-    if std::env::var_os("GITHUB_ENV").is_none() {
+    let Some(path) = std::env::var_os("GITHUB_ENV") else {
         bail!("GITHUB_ENV is not set: exporting to later steps works only inside a GitHub Actions job");
-    }
+    };
+    // A line an earlier step left open would take in our first one, and the runner
+    // would read the value line as a variable of its own.
+    let open = std::fs::read(path).is_ok_and(|text| text.last().is_some_and(|&last| last != b'\n'));
     let delimiter = format!("XTASK_EOF_{}", std::process::id());
-    append("GITHUB_ENV", &format!("{name}<<{delimiter}\n{}\n{delimiter}\n", value.expose()))
+    let text = format!("{name}<<{delimiter}\n{}\n{delimiter}\n", value.expose());
+    append("GITHUB_ENV", &if open { format!("\n{text}") } else { text })
 }
 
 /// Appends Markdown to the step summary when there is one.

@@ -48,8 +48,10 @@ pub struct CargoLogin {
 
 impl CargoLogin {
     pub fn run(self) -> anyhow::Result<()> {
-        let feeds = self.flags.prepare()?;
+        let feeds = feeds::select(&self.flags.registries)?;
+        // Before anything is written: a machine without az gets nothing half-done.
         let az = Az::find()?;
+        self.flags.set_up(&feeds)?;
         if self.az_login {
             az.login_interactive()?;
         }
@@ -57,10 +59,12 @@ impl CargoLogin {
             provider::enable(&feeds, &az, self.force)?;
             return self.flags.check(&feeds, &SecretEnv::default());
         }
+        // A token first: provider mode stays on when az has none to give.
+        let (header, expires) = az.access_token()?;
         // `cargo login` is unsupported for a feed whose provider is a command.
         provider::disable(&feeds, "cargo-login")?;
-        let (header, expires) = az.access_token()?;
         cargo::login(&feeds, &header, "cargo-login: stored a bearer token")?;
+        warn_of_env_tokens(&feeds, "takes it over the token stored for");
         eprintln!("cargo-login: the token expires at {expires}; run `cargo xtask cargo-login` again then");
         self.flags.check(&feeds, &SecretEnv::hiding(header.forms()))
     }
@@ -91,12 +95,14 @@ impl CargoLoginCi {
     pub fn run(self) -> anyhow::Result<()> {
         let pat = PatToken::from_env(&self.pat_env)?;
         gha::mask(&pat.forms());
+        let feeds = feeds::select(&self.flags.registries)?;
         if !self.github_env {
-            let feeds = self.flags.prepare()?;
+            self.flags.set_up(&feeds)?;
+            provider::disable(&feeds, "cargo-login-ci")?;
             cargo::login(&feeds, &pat.header(), "cargo-login-ci: stored the PAT")?;
+            warn_of_env_tokens(&feeds, "takes it over the token stored for");
             return self.flags.check(&feeds, &SecretEnv::hiding(pat.forms()));
         }
-        let feeds = feeds::select(&self.flags.registries)?;
         let env = cargo::token_env(&feeds, &pat);
         for (name, value) in env.vars() {
             gha::export_env(name, &Secret::new(value.to_owned()))?;
@@ -122,22 +128,29 @@ impl CargoLogout {
         let feeds = feeds::select(&self.registries)?;
         // First: `cargo logout` is unsupported while provider mode is on.
         provider::disable(&feeds, "cargo-logout")?;
-        for feed in feeds {
-            cargo::logout(&feed)?;
+        for feed in &feeds {
+            cargo::logout(feed)?;
             eprintln!("cargo-logout: no token stored for {} any more", feed.name);
         }
+        warn_of_env_tokens(&feeds, "still takes it as the token of");
         Ok(())
     }
 }
 
-impl LoginFlags {
-    /// The selected feeds, with the global config set up for them.
-    fn prepare(&self) -> anyhow::Result<Vec<Registry>> {
-        let feeds = feeds::select(&self.registries)?;
-        if !self.no_setup {
-            setup::Setup::default().ensure(&feeds)?;
+/// A token in cargo's environment beats a stored one, and no logout removes it.
+fn warn_of_env_tokens(feeds: &[Registry], cargo_does: &str) {
+    for feed in feeds {
+        let var = feed.env_var("token");
+        if std::env::var_os(&var).is_some_and(|value| !value.is_empty()) {
+            eprintln!("warning: {var} is set: cargo {cargo_does} {}; unset it", feed.name);
         }
-        Ok(feeds)
+    }
+}
+
+impl LoginFlags {
+    /// The global config set up for `feeds`, unless `--no-setup`.
+    fn set_up(&self, feeds: &[Registry]) -> anyhow::Result<()> {
+        if self.no_setup { Ok(()) } else { setup::Setup::default().ensure(feeds) }
     }
 
     /// Asks each feed through cargo whether the token is good.

@@ -56,14 +56,11 @@ pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     // A refused run changes nothing: planned before az is asked or a token removed.
     toml_file::plan(&path, &mut turn_on)?;
     az.access_token()?;
-    // `cargo logout` is unsupported for a feed already in provider mode.
-    let doc = toml_file::read_if_exists(&path)?.unwrap_or_default();
-    for feed in feeds.iter().filter(|feed| !current_provider(&doc, &feed.name).is_some_and(is_az_provider)) {
-        cargo::logout(feed)?;
-    }
     if toml_file::update(&path, &mut turn_on)? {
         eprintln!("cargo-login: wrote {path}");
     }
+    // Only once provider mode is on: a config left unwritten (read-only) keeps its tokens.
+    feeds.iter().try_for_each(cargo::logout)?;
     for feed in feeds {
         eprintln!(
             "cargo-login: {} asks `{} account get-access-token` for a fresh token on each use; nothing stored",
@@ -182,10 +179,12 @@ fn restore_kept(doc: &mut DocumentMut, feed: &str, path: &Utf8Path) -> anyhow::R
         return Ok(false);
     };
     let end = prefix[start..].find('\n').map_or(prefix.len(), |at| start + at + 1);
-    let kept: DocumentMut = prefix[start + KEPT_MARKER.len()..end].parse().map_err(|err| {
+    let text = &prefix[start + KEPT_MARKER.len()..end];
+    let kept: DocumentMut = text.parse().map_err(|err| {
         anyhow!(
             "the comment `{KEPT_MARKER}…` above registries.{feed}.credential-provider in {path} no longer holds \
-             a valid setting ({err}): fix or delete that line, set the provider you want, and run again"
+             a valid setting ({}): fix or delete that line, set the provider you want, and run again",
+            toml_file::parse_error(text, &err)
         )
     })?;
     let (kept_key, kept_item) = kept
@@ -231,16 +230,18 @@ pub fn global_providers(
     let mut list =
         list.context(format!("registry.{key} in {path} is not a list of strings; fix it and run again"))?;
     let add = if keychain { 2 } else { usize::from(list.is_empty() && feed_without_provider) };
-    let before = list.len();
+    let mut added = Vec::new();
     for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {
         if !list.iter().any(|p| p.as_str() == Some(provider)) {
             list.push(*provider);
+            added.push(*provider);
         }
     }
-    if list.len() == before {
+    if added.is_empty() {
         return Ok(None);
     }
-    let change = format!("set registry.{key} = {list}");
+    // Not the whole list: a command of the user's in it may carry a secret argument.
+    let change = format!("add {} to registry.{key}", added.join(" and "));
     set_keeping_decor(registry, key, Value::Array(list));
     Ok(Some(change))
 }
@@ -358,6 +359,19 @@ mod tests {
         set_provider(&mut doc, &feed(), &command(Utf8Path::new("az")).into_iter().collect(), path).unwrap();
         assert!(!restore_kept(&mut doc, "a_feed", path).unwrap());
         assert_eq!(doc.to_string(), "[registries.a_feed]\nindex = \"i\"\n");
+    }
+
+    #[test]
+    fn a_broken_kept_provider_is_located_not_quoted() {
+        let text = "[registries.a_feed]\n# cargo xtask: previous credential-provider = \"cargo:token-from-stdout \
+                    echo s3cr3t\ncredential-provider = [\"cargo:token-from-stdout\", \"az\", \"get-access-token\"]\n";
+        let mut doc: DocumentMut = text.parse().unwrap();
+        let err = restore_kept(&mut doc, "a_feed", Utf8Path::new("config.toml")).unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("no longer holds a valid setting (line 1, column ") && !err.contains("s3cr3t"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -214,8 +214,10 @@ impl Program {
         let read = pipes.drain(&mut child);
         let status = end.map_err(|kind| self.error(kind))?;
         let (stdout, stderr) = read.map_err(|err| self.error(RunErrorKind::Read(err)))?;
-        if self.stdout_is_secret && !stdout.trim().is_empty() {
-            self.forms.push(stdout.trim().to_owned());
+        if self.stdout_is_secret {
+            // Each line too: az's tsv answer is a token, then other fields, one a line.
+            let lines = stdout.lines().map(str::trim).filter(|line| line.len() >= 8);
+            self.forms.extend(lines.chain([stdout.trim()]).filter(|f| !f.is_empty()).map(str::to_owned));
         }
         let stderr = redact(&stderr, &self.forms);
         if !status.success() {
@@ -381,6 +383,16 @@ mod tests {
         let shown = format!("{shown} {:#}", anyhow::Error::new(err));
         assert!(!shown.contains("s3cr3t") && !shown.contains("UEFU"), "{shown}");
         assert!(shown.contains("`the test script` failed (exit status: 3)"), "{shown}");
+    }
+
+    #[test]
+    fn each_line_of_a_secret_stdout_is_redacted() {
+        let err = sh("echo tok-s3cr3t-value; echo None; echo \"az: tok-s3cr3t-value None\" >&2; exit 1")
+            .stdout_is_secret()
+            .output()
+            .err()
+            .expect("exit 1 is a failure");
+        assert_eq!(err.stderr(), Some("az: <redacted> None\n"), "{err}");
     }
 
     #[test]

@@ -134,7 +134,24 @@ pub fn redact(text: &str, forms: &[String]) -> String {
         }
     }
     out.push_str(&text[done..]);
-    out
+    hide_provider_arguments(out)
+}
+
+/// Cargo names a credential provider by its command line (`credential provider `CMD
+/// ARGS` failed…`): its arguments can be a secret, so only the program is kept.
+fn hide_provider_arguments(text: String) -> String {
+    const MARK: &str = "credential provider `";
+    let (mut out, mut rest) = (String::with_capacity(text.len()), text.as_str());
+    while let Some(at) = rest.find(MARK) {
+        let (before, after) = rest.split_at(at + MARK.len());
+        let end = after.find('`').unwrap_or(after.len());
+        let words: Vec<&str> = after[..end].split_whitespace().collect();
+        let keep = if words.first() == Some(&"cargo:token-from-stdout") { 2 } else { 1 }.min(words.len());
+        let hidden = if words.len() > keep { " (arguments not shown)" } else { "" };
+        out.push_str(&format!("{before}{}{hidden}", words[..keep].join(" ")));
+        rest = &after[end..];
+    }
+    out + rest
 }
 
 /// Every form of a token read (not built) here: it, the credential after its scheme
@@ -304,6 +321,17 @@ mod tests {
             &token.forms(),
         );
         assert_eq!(shown, "got <redacted> <redacted>");
+    }
+
+    #[test]
+    fn a_providers_arguments_are_hidden_its_program_kept() {
+        let text = "error: credential provider `cargo:token-from-stdout my-vault read s3cr3t` failed action \
+                    `get`\nerror: credential provider `/opt/p --key s3cr3t` failed\ncredential provider `cargo:token`";
+        assert_eq!(
+            redact(text, &[]),
+            "error: credential provider `cargo:token-from-stdout my-vault (arguments not shown)` failed action \
+             `get`\nerror: credential provider `/opt/p (arguments not shown)` failed\ncredential provider `cargo:token`"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! atomically where the file really lives, and not at all when nothing changes.
 
 use std::fs::{File, TryLockError};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -37,7 +38,16 @@ fn read_text(path: &Utf8Path) -> anyhow::Result<Option<String>> {
 
 pub fn parse(path: &Utf8Path, text: &str) -> anyhow::Result<DocumentMut> {
     let text = text.strip_prefix(BOM).unwrap_or(text);
-    text.parse().map_err(|err| anyhow::anyhow!("{path} is not valid TOML; fix it and run again:\n{err}"))
+    let parsed = text.parse().map_err(|err| parse_error(text, &err));
+    parsed.map_err(|at| anyhow::anyhow!("{path} is not valid TOML at {at}; fix it and run again"))
+}
+
+/// Where and why `text` is not TOML, without toml_edit's quote of the line: a
+/// credentials file's line is a token.
+pub fn parse_error(text: &str, err: &toml_edit::TomlError) -> String {
+    let before = text.get(..err.span().map_or(0, |span| span.start)).unwrap_or(text);
+    let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    format!("line {}, column {column}: {}", before.matches('\n').count() + 1, err.message().trim_end())
 }
 
 /// A change to a parsed document, which may run twice (see [`update`]).
@@ -60,7 +70,7 @@ pub fn plan(path: &Utf8Path, change: Change) -> anyhow::Result<Option<String>> {
     change(&mut doc)?;
     let rendered = doc.to_string();
     // Compared as toml_edit writes them: mixed line ends or a BOM alone are no change.
-    if rendered == unchanged && before.is_some() {
+    if rendered == unchanged {
         return Ok(None);
     }
     // toml_edit reads CRLF (as the first line ends) and a BOM but writes neither: put them back.
@@ -132,8 +142,9 @@ fn parent_dir(path: &Utf8Path) -> &Utf8Path {
 }
 
 /// Writes through a temporary file and a rename, so a reader (or a crash) sees the old
-/// file or the new one, keeping its permissions. A symbolic link (a config in a
-/// dotfiles repo) stays a link and its target is written; a read-only file is refused.
+/// file or the new one, keeping its permissions (a new file is the user's alone). A
+/// symbolic link (a config in a dotfiles repo) stays a link and its target is written;
+/// a read-only file is refused.
 pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     let target = link_target(path)?;
     let shown = if target == path { path.to_string() } else { format!("{path} (a link to {target})") };
@@ -152,7 +163,12 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
     let temp =
         dir.join(format!(".{}.xtask-{}.tmp", target.file_name().unwrap_or("file"), std::process::id()));
-    let result = std::fs::write(&temp, contents)
+    let mut options = File::options();
+    options.write(true).create(true).truncate(true);
+    // Private until it has the file's permissions, whatever the umask: it may hold tokens.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let result = (options.open(&temp).and_then(|mut file| file.write_all(contents.as_bytes())))
         .and_then(|()| permissions.map_or(Ok(()), |p| std::fs::set_permissions(&temp, p)))
         .and_then(|()| std::fs::rename(&temp, &target));
     if result.is_err() {
@@ -231,7 +247,16 @@ mod tests {
         let err = parse(Utf8Path::new("/home/u/.cargo/config.toml"), "[a]\nx = = 1\n").unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("/home/u/.cargo/config.toml"), "{msg}");
-        assert!(msg.contains("line 2"), "{msg}");
+        assert!(msg.contains("line 2, column 5"), "{msg}");
+    }
+
+    /// toml_edit quotes the line it stops at: in a credentials file, a token.
+    #[test]
+    fn parse_errors_never_quote_the_line() {
+        let text = "[registry]\ntoken = \"cio-s3cr3t-token-value\n";
+        let msg = format!("{:#}", parse(Utf8Path::new("credentials.toml"), text).unwrap_err());
+        assert!(!msg.contains("s3cr3t"), "{msg}");
+        assert!(msg.contains("credentials.toml is not valid TOML at line 2, column "), "{msg}");
     }
 
     #[test]
@@ -265,6 +290,15 @@ mod tests {
         assert!(!update(&path, &mut add_key).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
         assert_eq!(dir.entries(), ["config.toml"], "no lock or temp file for a no-op");
+    }
+
+    #[test]
+    fn a_missing_file_that_nothing_changes_is_not_made() {
+        let dir = TempDir::new("missing");
+        let path = dir.0.join("credentials.toml");
+        assert!(plan(&path, &mut |_| Ok(())).unwrap().is_none());
+        assert!(!update(&path, &mut |_| Ok(())).unwrap());
+        assert!(dir.entries().is_empty(), "{:?}", dir.entries());
     }
 
     #[test]

@@ -183,6 +183,105 @@ fn a_users_own_provider_is_refused_then_kept_and_restored() {
     assert_eq!(read(&config_toml(&sb)), before, "logout did not restore the user's provider exactly");
 }
 
+/// A provider of the user's own that is a command stores nothing, so cargo refuses
+/// to log out of its feed ("requested operation not supported"). Before, that failed
+/// `--provider --force` and every `cargo-logout` after, whatever was run again; now
+/// the token an earlier login left in the credentials file goes all the same.
+#[test]
+fn a_command_provider_of_the_users_own_does_not_stop_login_or_logout() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_az(&sb, &AzState::default());
+    let before = format!(
+        "[registries.{REDIST}]\nindex = \"{REDIST_INDEX}\"\ncredential-provider = \"cargo:token-from-stdout my-vault read\"\n"
+    );
+    fs::write(config_toml(&sb), &before).unwrap();
+    let stale = format!("[registries.{REDIST}]\ntoken = \"Bearer stale-token-from-before\"\n");
+    fs::write(sb.cargo_home().join("credentials.toml"), stale).unwrap();
+    let login = ["cargo-login", "--provider", "--force", "--no-check", "--registry", REDIST];
+    sb.xtask(&login).assert_success();
+    let credentials = read(&sb.cargo_home().join("credentials.toml"));
+    assert!(!credentials.contains("stale-token"), "{credentials}");
+    sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
+    assert_eq!(read(&config_toml(&sb)), before, "logout did not restore the user's provider");
+    sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
+}
+
+/// Storing a token for a feed whose provider is a command of the user's own (one that
+/// works: cargo reads the index with it first): cargo refuses, naming the whole command
+/// (its arguments may be a secret). The error says why and what to do, without it.
+#[test]
+fn a_login_over_a_command_provider_says_why_without_the_command() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.install_standin("my-vault", &format!("echo 'Bearer {}'", kellnr.admin_token()));
+    let provider = "cargo:token-from-stdout my-vault read s3cr3t-vault-key";
+    fs::write(config_toml(&sb), format!("[registries.{REDIST}]\ncredential-provider = \"{provider}\"\n"))
+        .unwrap();
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci", "--no-check", "--registry", REDIST]);
+    run.assert_failure().assert_output_contains(&format!("cargo cannot store a token for {REDIST}"));
+    sb.assert_no_secret(&["s3cr3t-vault-key", &pat]);
+}
+
+/// Provider mode over a read-only config: refused, and the tokens stored before stay.
+/// Before, they were logged out first, and the write failed after: neither a token
+/// nor provider mode was left.
+#[test]
+fn provider_mode_over_a_read_only_config_keeps_the_stored_tokens() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_az(&sb, &AzState::default());
+    sb.xtask(&["setup"]).assert_success();
+    let writable = fs::metadata(config_toml(&sb)).unwrap().permissions();
+    let mut permissions = writable.clone();
+    permissions.set_readonly(true);
+    fs::set_permissions(config_toml(&sb), permissions).unwrap();
+    let stored = format!("[registries.{REDIST}]\ntoken = \"Bearer stored-before\"\n");
+    let credentials = sb.cargo_home().join("credentials.toml");
+    fs::write(&credentials, &stored).unwrap();
+    let run = sb.xtask(&["cargo-login", "--provider", "--no-check", "--registry", REDIST]);
+    run.assert_failure().assert_output_contains("is read-only");
+    assert_eq!(read(&credentials), stored, "the stored token was removed");
+
+    // Writable again: provider mode goes on, and then the stored token goes.
+    fs::set_permissions(config_toml(&sb), writable).unwrap();
+    sb.xtask(&["cargo-login", "--provider", "--no-check", "--registry", REDIST]).assert_success();
+    assert!(!read(&credentials).contains("stored-before"), "{}", read(&credentials));
+}
+
+/// A command provider of the user's that fails when cargo asks it for the token:
+/// cargo's error names its whole command line, whose arguments can be a secret. The
+/// login's error keeps the program only.
+#[test]
+fn a_failing_command_provider_is_named_without_its_arguments() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let provider = "cargo:token-from-stdout my-missing-vault read s3cr3t-vault-key";
+    fs::write(config_toml(&sb), format!("[registries.{REDIST}]\ncredential-provider = \"{provider}\"\n"))
+        .unwrap();
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci", "--no-check", "--registry", REDIST]);
+    run.assert_failure().assert_output_contains("my-missing-vault (arguments not shown)");
+    sb.assert_no_secret(&["s3cr3t-vault-key", &pat]);
+}
+
+/// `setup --keychain` beside a command provider of the user's in the global list: it
+/// says what it adds, never the list (before: the whole list, the command's secret
+/// argument too).
+#[test]
+fn setup_names_what_it_adds_not_the_users_providers() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let argument = "k3y-s3cr3t-argument-0123456789";
+    let before =
+        format!("[registry]\nglobal-credential-providers = [\"/opt/my-provider --key {argument}\"]\n");
+    fs::write(config_toml(&sb), before).unwrap();
+    let run = sb.xtask(&["setup", "--keychain"]);
+    run.assert_success().assert_output_contains("add cargo:token and cargo:");
+    assert!(read(&config_toml(&sb)).contains(argument), "the user's provider was lost");
+    sb.assert_no_secret(&[argument]);
+}
+
 /// A read-only config is refused, named, and left as it was; so is every other
 /// file of CARGO_HOME (no temp file left behind).
 #[test]

@@ -767,6 +767,23 @@ fn doctor_reports_ok_rejected_and_unreachable() {
     sb.assert_no_secret(&[&good[0], &good[1], &good[2], &bad[0], &bad[1], &bad[2]]);
 }
 
+/// An environment variable that is not UTF-8 (here a secret of some other tool):
+/// doctor reads the environment for tokens to redact, and std's `vars` panicked on it,
+/// printing the value. Now such a value is skipped.
+#[test]
+fn doctor_survives_an_environment_value_that_is_not_utf8() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_gh(&sb, &GhState::default());
+    let xtask = xtask_harness::sh_quote(&crate::xtask_bin().to_string_lossy());
+    let script = format!(
+        "OTHER_SECRET=\"$(printf 'x\\377-s3cr3t-of-another-tool')\" exec {xtask} doctor --registry {REDIST}"
+    );
+    let run = sb.run("sh", &["-c", &script], &xtask_harness::repo_root());
+    assert_ne!(run.status.code(), Some(101), "doctor panicked:\n{}", run.combined());
+    assert!(!run.combined().contains("s3cr3t-of-another-tool"), "{}", run.combined());
+    run.assert_output_contains(&format!("{REDIST}:"));
+}
+
 /// Done means 3: provider mode. With no credentials file at all, a scratch crate
 /// depending on a crate in the feed resolves through cargo, cargo having asked the
 /// az stand-in for the token; cargo-logout removes the provider setting.

@@ -230,6 +230,22 @@ fn registry_flag_limits_the_login_to_one_feed() {
     assert_eq!(stored_token(&sb, REDIST), None);
 }
 
+/// A token already in cargo's environment beats the one just stored: login says so
+/// (before, it said "stored" and cargo went on sending the other one).
+#[test]
+fn login_names_a_token_in_the_environment_that_beats_the_stored_one() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let var = format!("CARGO_REGISTRIES_{}_TOKEN", PACKAGES.to_uppercase());
+    sb.env(&var, &basic_header("PAT", &pat));
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci", "--registry", PACKAGES]);
+    run.assert_success()
+        .assert_output_contains(&format!("warning: {var} is set: cargo takes it over the token"));
+    scan(&sb, &[pat]);
+}
+
 /// The `--github-env` mode writes no credentials file: it hands the token to later
 /// steps through `$GITHUB_ENV`, masking every form first, as GitHub Actions needs.
 #[test]
@@ -278,19 +294,42 @@ fn github_env_mode_masks_first_and_exports_instead_of_storing() {
     assert!(!stdout_rest.contains(&pat) && !run.stderr.contains(&pat));
 }
 
-/// `NAME<<DELIM` … `DELIM` blocks and `NAME=value` lines, as the runner reads them.
+/// `NAME<<DELIM` … `DELIM` blocks and `NAME=value` lines, as the runner reads them
+/// (whichever of `=` and `<<` comes first decides; a line with neither is an error).
 fn parse_github_env(text: &str) -> std::collections::BTreeMap<String, String> {
     let mut vars = std::collections::BTreeMap::new();
-    let mut lines = text.lines();
+    let mut lines = text.lines().filter(|line| !line.is_empty());
     while let Some(line) = lines.next() {
-        if let Some((name, delimiter)) = line.split_once("<<") {
+        let (equals, heredoc) = (line.find('='), line.find("<<"));
+        if let Some(at) = heredoc.filter(|&at| equals.is_none_or(|equals| at < equals)) {
+            let delimiter = &line[at + 2..];
             let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
-            vars.insert(name.to_owned(), value.join("\n"));
-        } else if let Some((name, value)) = line.split_once('=') {
+            vars.insert(line[..at].to_owned(), value.join("\n"));
+        } else {
+            let (name, value) =
+                line.split_once('=').unwrap_or_else(|| panic!("the runner refuses the line {line:?}"));
             vars.insert(name.to_owned(), value.to_owned());
         }
     }
     vars
+}
+
+/// A line an earlier step left without its newline (`printf 'X=1' >> $GITHUB_ENV`):
+/// before, the export's first line joined it, so `X` took the name and the runner
+/// read the header's line as a variable of its own and failed on the delimiter.
+#[test]
+fn github_env_export_survives_an_open_last_line() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let (pat, github_env) = (pat84(), sb.root().join("github_env"));
+    fs::write(&github_env, "EARLIER=1").unwrap();
+    sb.env("GITHUB_ENV", github_env.to_str().unwrap());
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--github-env", "--no-check", "--registry", REDIST]).assert_success();
+    let exported = parse_github_env(&fs::read_to_string(&github_env).unwrap());
+    assert_eq!(exported.get("EARLIER").map(String::as_str), Some("1"));
+    let token = exported.get(&format!("CARGO_REGISTRIES_{}_TOKEN", REDIST.to_uppercase()));
+    assert_eq!(token, Some(&basic_header("PAT", &pat)));
+    scan(&sb, &[pat]);
 }
 
 #[test]
@@ -381,6 +420,147 @@ fn missing_az_says_how_to_install_it() {
         std::os::unix::fs::symlink(path, tools.join(util)).unwrap();
     }
     sb.env("PATH", &format!("{}:{}", sb.bin_dir().display(), tools.display()));
-    let run = sb.xtask(&["cargo-login", "--no-setup"]);
+    let run = sb.xtask(&["cargo-login"]);
     run.assert_failure().assert_output_contains("`az` was not found on PATH: install the Azure CLI");
+    // Found missing before the set-up: nothing written (before, the global config was).
+    assert!(is_empty_dir(&sb.cargo_home()), "cargo-login without az wrote to CARGO_HOME");
+}
+
+/// Cargo logs out of one place: the first provider holding a token, in the one
+/// credentials file it reads (the legacy `credentials` when it exists). Before, a token
+/// in `credentials.toml` beside it stayed, and came back once the deprecated file was
+/// deleted (as cargo's warning asks); a fresh machine also got an empty `config.toml`.
+#[test]
+fn logout_clears_the_token_from_both_credentials_files() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let (used, dormant) = (pat84(), pat84());
+    let home = sb.cargo_home();
+    let legacy = format!("[registries.{REDIST}]\ntoken = \"Bearer {used}\"\n");
+    fs::write(home.join("credentials"), legacy).unwrap();
+    let other = format!(
+        "# mine\n[registries.{REDIST}]\ntoken = \"Bearer {dormant}\"\n\n[registries.x]\ntoken = \"kept\"\n"
+    );
+    fs::write(home.join("credentials.toml"), &other).unwrap();
+    sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
+    for name in ["credentials", "credentials.toml"] {
+        let text = fs::read_to_string(home.join(name)).unwrap();
+        assert!(!text.contains(&used) && !text.contains(&dormant), "{name} keeps a token:\n{text}");
+    }
+    let toml = fs::read_to_string(home.join("credentials.toml")).unwrap();
+    assert_eq!(toml, format!("# mine\n[registries.{REDIST}]\n\n[registries.x]\ntoken = \"kept\"\n"));
+    assert!(!home.join("config.toml").exists(), "logout made a config.toml");
+
+    // A keychain ahead of `cargo:token` (as `setup --keychain` orders them) answers the
+    // logout, and cargo stops there: the stored token stayed, and cargo still used it.
+    let keychain = "echo '{\"v\":[1]}'; read -r request; case \"$request\" in *'\"logout\"'*) \
+                    echo '{\"Ok\":{\"kind\":\"logout\"}}';; *) echo '{\"Err\":{\"kind\":\"not-found\"}}';; esac";
+    sb.install_standin("fake-keychain", keychain);
+    let providers = format!("[\"cargo:token\", \"{}\"]", sb.bin_dir().join("fake-keychain").display());
+    fs::write(home.join("config.toml"), format!("[registry]\nglobal-credential-providers = {providers}\n"))
+        .unwrap();
+    fs::remove_file(home.join("credentials")).unwrap();
+    fs::write(home.join("credentials.toml"), format!("[registries.{REDIST}]\ntoken = \"Bearer {used}\"\n"))
+        .unwrap();
+    sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
+    assert_eq!(stored_token(&sb, REDIST), None);
+    sb.assert_no_secret(&[&used, &dormant]);
+}
+
+/// A token in the global config (cargo reads `registries.NAME.token` there too, and
+/// its `cargo logout` says it removed it) is removed; one in the environment, which
+/// no logout can remove, is named. Before, both stayed in use, and logout said none.
+#[test]
+fn logout_names_or_removes_every_token_cargo_would_still_use() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let (in_config, in_env) = (pat84(), pat84());
+    let config = sb.cargo_home().join("config.toml");
+    let before = format!(
+        "[registries.{REDIST}] # mine\ntoken = \"Bearer {in_config}\"\n\n[registry]\nglobal-credential-providers = [\"cargo:token\"]\n"
+    );
+    fs::write(&config, before).unwrap();
+    let var = format!("CARGO_REGISTRIES_{}_TOKEN", PACKAGES.to_uppercase());
+    sb.env(&var, &format!("Bearer {in_env}"));
+    let run = sb.xtask(&["cargo-logout"]);
+    run.assert_success().assert_output_contains(&format!("warning: {var} is set: cargo still takes it"));
+    assert_eq!(
+        fs::read_to_string(&config).unwrap(),
+        format!(
+            "[registries.{REDIST}] # mine\n\n[registry]\nglobal-credential-providers = [\"cargo:token\"]\n"
+        )
+    );
+    sb.assert_no_secret(&[&in_config, &in_env]);
+}
+
+/// `cargo-login` in provider mode with no az session: it fails saying so, and provider
+/// mode stays on. Before, it was turned off first, leaving neither provider nor token.
+#[test]
+fn dev_login_keeps_provider_mode_when_az_gives_no_token() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_az(&sb, &AzState::default());
+    sb.xtask(&["cargo-login", "--provider", "--no-check"]).assert_success();
+    let config = sb.cargo_home().join("config.toml");
+    let before = fs::read_to_string(&config).unwrap();
+    install_az(&sb, &AzState { logged_in: false, ..AzState::default() });
+    sb.xtask(&["cargo-login", "--no-check"]).assert_failure().assert_output_contains("run `az login`");
+    assert_eq!(fs::read_to_string(&config).unwrap(), before, "provider mode was changed");
+}
+
+/// `cargo-login-ci` on a machine in provider mode (a developer trying a PAT): cargo
+/// cannot `login` a feed whose provider is a command, so provider mode goes off first,
+/// as `cargo-login` does. Before, cargo's "requested operation not supported".
+#[test]
+fn ci_login_turns_provider_mode_off_first() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    install_az(&sb, &AzState::default());
+    sb.xtask(&["cargo-login", "--provider", "--no-check"]).assert_success();
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci"]);
+    run.assert_success().assert_output_contains(&format!("provider mode off for {REDIST}"));
+    assert_eq!(stored_token(&sb, REDIST), Some(basic_header("PAT", &pat)));
+    scan(&sb, &[pat]);
+}
+
+/// The access check gives cargo a private home: before, it held a copy of the
+/// credentials (a second file of tokens in the temp dir, left there by a crash); now
+/// a link to them. A cargo in between lists the home each check runs with.
+#[test]
+fn the_access_check_links_the_credentials_never_copies_them() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let listing = sb.root().join("probe-homes");
+    let real = xtask_harness::sh_quote(&sb.real_cargo().to_string_lossy());
+    let list = format!(
+        "[ \"$1\" = info ] && ls -l \"$CARGO_HOME\" >> '{}'\nexec {real} \"$@\"\n",
+        listing.display()
+    );
+    sb.install_standin("listing-cargo", &list);
+    sb.env("CARGO", sb.bin_dir().join("listing-cargo").to_str().unwrap());
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--registry", REDIST]).assert_success();
+    let listing = fs::read_to_string(&listing).unwrap();
+    let credentials = listing.lines().find(|line| line.contains("credentials.toml"));
+    assert!(credentials.is_some_and(|line| line.starts_with('l')), "{listing}");
+    scan(&sb, &[pat]);
+}
+
+/// A credentials file that is not TOML: cargo's own error quotes the line, here a
+/// crates.io token. Login and doctor name the file and the place, never the line.
+#[test]
+fn a_broken_credentials_file_is_located_never_quoted() {
+    let (kellnr, mut sb) = world();
+    let (pat, token) = (pat84(), format!("cio{}", xtask_harness::random_token(32)));
+    kellnr.add_user("PAT", &pat);
+    let path = sb.cargo_home().join("credentials.toml");
+    let broken = format!("[registry]\ntoken = \"{token}\n");
+    fs::write(&path, &broken).unwrap();
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci", "--no-check"]);
+    run.assert_failure().assert_output_contains(&format!("{} is not valid TOML at line 2", path.display()));
+    assert_eq!(fs::read_to_string(&path).unwrap(), broken);
+    sb.xtask(&["cargo-logout"]).assert_failure().assert_output_contains("is not valid TOML at line 2");
+    sb.xtask(&["doctor"]).assert_failure().assert_output_contains("is not valid TOML at line 2");
+    scan(&sb, &[token, pat]);
 }
