@@ -14,7 +14,7 @@ use crate::{cargo_home, toml_file};
 /// Stores `header` as the token of each of `feeds`, saying `stored for NAME`: `cargo login`
 /// reads it from stdin, never argv, where other users of the machine could see it.
 pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::Result<()> {
-    check_credentials()?;
+    check_token_files()?;
     for feed in feeds {
         let out = run::cargo(&crate::project_root(), ["login", "--registry", &feed.name])
             .stdin_secret(header.secret())
@@ -36,7 +36,7 @@ pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::R
 
 /// Removes the stored token of `registry`; fine when none is stored.
 pub fn logout(registry: &Registry) -> anyhow::Result<()> {
-    check_credentials()?;
+    check_token_files()?;
     let out = run::cargo(&crate::project_root(), ["logout", "--registry", &registry.name]).output();
     // A provider that is a command (`cargo:token-from-stdout`) holds nothing to remove.
     if let Err(err) = out
@@ -62,10 +62,13 @@ pub fn logout(registry: &Registry) -> anyhow::Result<()> {
 /// Cargo's word for a `login` or `logout` that a feed's provider cannot do.
 const NOT_SUPPORTED: &str = "requested operation not supported";
 
-/// Cargo's error for a credentials file that is not TOML quotes the line, a token: it
-/// is read here first, whose error says where only.
-fn check_credentials() -> anyhow::Result<()> {
-    toml_file::read_if_exists(&cargo_home::credentials_path()?).map(drop)
+/// Cargo's error for a credentials file or global config that is not TOML quotes the
+/// line, maybe a token: they are read here first, whose error says where only.
+pub fn check_token_files() -> anyhow::Result<()> {
+    for path in [cargo_home::credentials_path()?, cargo_home::global_config()?.path] {
+        toml_file::read_if_exists(&path)?;
+    }
+    Ok(())
 }
 
 /// The environment that hands `pat`'s header to cargo for each of `feeds` as Microsoft's

@@ -68,6 +68,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     if let Some(version) = &settings.common.version {
         check_version(version, "--version")?;
     }
+    crate::cargo::check_token_files()?;
     let keep = settings.common.keep;
     let work_dir = WorkDir::create(name, keep)?;
     let engine = Engine::new(settings, work_dir.path());

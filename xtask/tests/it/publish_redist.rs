@@ -472,6 +472,31 @@ fn the_users_git_hooks_never_run() {
     assert!(hooks_ran.is_empty(), "the user's hooks ran: {hooks_ran}");
 }
 
+/// Cargo's error for a token file that is not TOML quotes the broken line: the run
+/// names the file and line itself, before cargo reads it.
+#[test]
+fn a_broken_token_file_is_located_never_quoted() {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(REDIST, &kellnr);
+    let fx = fixture(&mut sb, 0, 12);
+    let token = format!("cio{}", xtask_harness::random_token(32));
+    for file in ["credentials.toml", "config.toml"] {
+        let path = sb.cargo_home().join(file);
+        let before = fs::read(&path).ok();
+        fs::write(&path, format!("[registries.{REDIST}]\ntoken = \"{token}\n")).unwrap();
+        let run = publish(&mut sb, &fx, &fx.pin.clone(), &[]);
+        run.assert_failure()
+            .assert_output_contains(&format!("{} is not valid TOML at line 2", path.display()));
+        match before {
+            Some(text) => fs::write(&path, text).unwrap(),
+            None => fs::remove_file(&path).unwrap(),
+        }
+    }
+    assert!(publishes(&sb).is_empty(), "{:?}", publishes(&sb));
+    scan(&sb, &[token]);
+}
+
 #[test]
 fn errors_are_clear_and_publish_nothing() {
     let kellnr = Kellnr::start();
