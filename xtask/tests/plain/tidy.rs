@@ -13,7 +13,7 @@ use std::process::Command;
 
 use xtask_harness::repo_root;
 
-use crate::support::{RECIPES, XTASK_DOCS, read, recipes_file, run, tasks, text};
+use crate::support::{RECIPES, XTASK_DOCS, XTASK_WORKFLOWS, read, recipes_file, run, tasks, text};
 
 // ---------------------------------------------------------------- helpers
 
@@ -75,6 +75,24 @@ fn ci_caches_the_xtask_build_keyed_on_its_lock_and_sources() {
                 file.display()
             );
         }
+    }
+}
+
+/// The xtask's workflows install stable for it (publishing needs cargo 1.90), but a
+/// host's `rust-toolchain.toml` beats `rustup default`: only `RUSTUP_TOOLCHAIN` beats
+/// the pin (Hyperlight pinned 1.74.0 in 2023, which cannot even build the xtask).
+#[test]
+fn workflows_run_the_xtask_on_stable_whatever_the_host_pins() {
+    for workflow in XTASK_WORKFLOWS {
+        let text = read(&repo_root().join(".github").join("workflows").join(workflow));
+        let env = text.find("\nenv:\n").map(|at| &text[at..]);
+        let stable = env.and_then(|env| {
+            env.lines()
+                .skip(2)
+                .take_while(|l| l.starts_with(' '))
+                .find(|l| l.trim() == "RUSTUP_TOOLCHAIN: stable")
+        });
+        assert!(stable.is_some(), "{workflow}: its top-level `env:` lacks `RUSTUP_TOOLCHAIN: stable`");
     }
 }
 
