@@ -1,6 +1,6 @@
 //! The xtask's own files checked against each other, with no tool but the
 //! toolchain (a plain `cargo test` runs these): its docs, help texts, dependency
-//! comments, config entries, the pinned tools' cache key in its CI. The checks that
+//! comments, config entries, its workflows' cache keys and toolchain. The checks that
 //! need the real `just` and the workflow validator are in `tests/it/recipes.rs`.
 //!
 //! Only what the xtask owns is checked (named in the lists below), never the host
