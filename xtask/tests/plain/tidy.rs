@@ -85,14 +85,16 @@ fn ci_caches_the_xtask_build_keyed_on_its_lock_and_sources() {
 fn workflows_run_the_xtask_on_stable_whatever_the_host_pins() {
     for workflow in XTASK_WORKFLOWS {
         let text = read(&repo_root().join(".github").join("workflows").join(workflow));
-        let env = text.find("\nenv:\n").map(|at| &text[at..]);
-        let stable = env.and_then(|env| {
-            env.lines()
-                .skip(2)
+        // By lines: a Windows checkout may have CRLF line ends.
+        let lines: Vec<&str> = text.lines().collect();
+        let env = lines.iter().position(|l| *l == "env:");
+        let stable = env.is_some_and(|at| {
+            lines[at + 1..]
+                .iter()
                 .take_while(|l| l.starts_with(' '))
-                .find(|l| l.trim() == "RUSTUP_TOOLCHAIN: stable")
+                .any(|l| l.trim() == "RUSTUP_TOOLCHAIN: stable")
         });
-        assert!(stable.is_some(), "{workflow}: its top-level `env:` lacks `RUSTUP_TOOLCHAIN: stable`");
+        assert!(stable, "{workflow}: its top-level `env:` lacks `RUSTUP_TOOLCHAIN: stable`");
     }
 }
 
