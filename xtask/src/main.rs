@@ -85,8 +85,12 @@ fn invocation_dir() -> anyhow::Result<Utf8PathBuf> {
     Utf8PathBuf::try_from(dir).context("the current directory is not UTF-8")
 }
 
-/// The host repository's root: the parent of the xtask's own directory.
+/// The host repository's root: the parent of the xtask's own directory, as `cargo
+/// run` names it now. The path compiled in is stale once the repository moved with
+/// its `xtask/target` (cargo does not rebuild for a move).
 fn project_root() -> Utf8PathBuf {
-    let dir = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let ours = std::env::var("CARGO_PKG_NAME").is_ok_and(|name| name == "xtask");
+    let now = std::env::var("CARGO_MANIFEST_DIR").ok().filter(|_| ours);
+    let dir = Utf8PathBuf::from(now.unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()));
     dir.parent().expect("xtask/ has a parent").to_owned()
 }

@@ -84,13 +84,15 @@ pub fn action_validator_bin() -> PathBuf {
     pinned_tool("XTASK_ACTION_VALIDATOR", &what, pinned::action_validator_bin)
 }
 
-/// The repository root (the host repository holding `xtask/`), from this crate's
-/// own manifest dir (`<root>/xtask/harness`), so it is right whatever the cwd of the
-/// test.
+/// The repository root (the host repository holding `xtask/`), from the manifest dir
+/// cargo names when it runs the test (`<root>/xtask` or `<root>/xtask/harness`), so it
+/// is right whatever the cwd of the test. The one compiled in is only the fallback: it
+/// is stale once the repository moved with its `xtask/target` (cargo does not rebuild).
 pub fn repo_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let root = here.join("..").join("..");
-    root.canonicalize().unwrap_or(root)
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    let root = here.ancestors().find(|dir| dir.join("xtask").join("Cargo.toml").is_file()).unwrap_or(&here);
+    root.canonicalize().unwrap_or(root.to_path_buf())
 }
 
 /// The value cargo sends as `Authorization` for an Azure DevOps PAT login:

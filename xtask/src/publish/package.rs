@@ -184,7 +184,7 @@ fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     if matches!(crate::cargo::version(), Ok(v) if v < (1, 90)) {
         message.push_str(
             "\nThis needs cargo 1.90 or newer (packaging dependents against just-packaged crates): \
-             `rustup update`",
+             `rustup update`, or `cargo +stable xtask ...` where the repository pins an older toolchain",
         );
     }
     bail!(message)

@@ -149,3 +149,21 @@ fn the_legacy_config_file_is_edited_in_place() {
     let legacy = fs::read_to_string(sb.cargo_home().join("config")).unwrap();
     assert!(legacy.starts_with("# old style\n") && legacy.contains(REDIST), "{legacy}");
 }
+
+/// `cargo xtask` after the repository moved with its `xtask/target`: cargo does not
+/// rebuild for a move, so the path compiled in is the old one; the xtask must read
+/// the repository cargo runs it from (cargo's `CARGO_MANIFEST_DIR`), not the old one.
+#[test]
+fn a_moved_repository_is_read_where_it_is_now() {
+    let mut sb = sandbox();
+    let host = sb.root().join("moved");
+    fs::create_dir_all(host.join(".cargo")).unwrap();
+    fs::create_dir_all(host.join("xtask")).unwrap();
+    let feed = "[registries]\nmoved_feed = { index = \"sparse+https://example.invalid/moved/\" }\n";
+    fs::write(host.join(".cargo").join("config.toml"), feed).unwrap();
+    sb.env("CARGO_MANIFEST_DIR", host.join("xtask").to_str().unwrap());
+    sb.env("CARGO_PKG_NAME", "xtask");
+    let run = sb.xtask(&["setup", "--check"]);
+    run.assert_failure().assert_output_contains("would add feed moved_feed");
+    assert!(!run.combined().contains("hyperlight_redist"), "read the old repository:\n{}", run.combined());
+}

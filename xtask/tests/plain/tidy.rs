@@ -1,6 +1,6 @@
 //! The xtask's own files checked against each other, with no tool but the
 //! toolchain (a plain `cargo test` runs these): its docs, help texts, dependency
-//! comments, config entries, the pinned tools' cache key in its CI. The checks that
+//! comments, config entries, its workflows' cache keys and toolchain. The checks that
 //! need the real `just` and the workflow validator are in `tests/it/recipes.rs`.
 //!
 //! Only what the xtask owns is checked (named in the lists below), never the host
@@ -13,7 +13,7 @@ use std::process::Command;
 
 use xtask_harness::repo_root;
 
-use crate::support::{RECIPES, XTASK_DOCS, read, recipes_file, run, tasks, text};
+use crate::support::{RECIPES, XTASK_DOCS, XTASK_WORKFLOWS, read, recipes_file, run, tasks, text};
 
 // ---------------------------------------------------------------- helpers
 
@@ -75,6 +75,26 @@ fn ci_caches_the_xtask_build_keyed_on_its_lock_and_sources() {
                 file.display()
             );
         }
+    }
+}
+
+/// The xtask's workflows install stable for it (publishing needs cargo 1.90), but a
+/// host's `rust-toolchain.toml` beats `rustup default`: only `RUSTUP_TOOLCHAIN` beats
+/// the pin (Hyperlight pinned 1.74.0 in 2023, which cannot even build the xtask).
+#[test]
+fn workflows_run_the_xtask_on_stable_whatever_the_host_pins() {
+    for workflow in XTASK_WORKFLOWS {
+        let text = read(&repo_root().join(".github").join("workflows").join(workflow));
+        // By lines: a Windows checkout may have CRLF line ends.
+        let lines: Vec<&str> = text.lines().collect();
+        let env = lines.iter().position(|l| *l == "env:");
+        let stable = env.is_some_and(|at| {
+            lines[at + 1..]
+                .iter()
+                .take_while(|l| l.starts_with(' '))
+                .any(|l| l.trim() == "RUSTUP_TOOLCHAIN: stable")
+        });
+        assert!(stable, "{workflow}: its top-level `env:` lacks `RUSTUP_TOOLCHAIN: stable`");
     }
 }
 
