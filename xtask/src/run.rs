@@ -163,6 +163,12 @@ impl Program {
         self
     }
 
+    /// Unsets a variable the child would inherit.
+    pub fn env_remove(mut self, key: &str) -> Program {
+        self.command.env_remove(key);
+        self
+    }
+
     /// Sets the variables of `env` and redacts their values from what the call reports.
     pub fn secret_env(mut self, env: &SecretEnv) -> Program {
         self.command.envs(env.vars());

@@ -794,6 +794,25 @@ fn a_manifest_path_without_a_manifest_is_refused() {
     assert!(sb.calls("cargo").is_empty(), "cargo ran: {:?}", sb.calls("cargo"));
 }
 
+/// `GIT_DIR` in the environment (as git sets it for a hook) reaches no git call of
+/// the run: the copy is made and packaged, and the user's branch stays checked out
+/// (the copy's checkout detached the user's HEAD).
+#[test]
+fn git_dir_in_the_environment_leaves_the_users_repository_alone() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let root = "[workspace]\nresolver = \"2\"\nmembers = [\"a\"]\n";
+    let a = package("small-a", "");
+    let files = [("Cargo.toml", root), ("a/Cargo.toml", &a), ("a/src/lib.rs", "")];
+    let dir = small_workspace(&mut sb, "hooked", &files);
+    sb.env("GIT_DIR", dir.join(".git").to_str().unwrap());
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_success();
+    let head = git(&mut sb, &dir, &["symbolic-ref", "-q", "HEAD"]);
+    assert_eq!(head.stdout.trim(), "refs/heads/main", "the user's HEAD moved");
+}
+
 /// A `[package]` table of `name` 0.1.0, publishable, with `extra` after it.
 fn package(name: &str, extra: &str) -> String {
     format!(
