@@ -180,8 +180,9 @@ impl Git {
     /// changes copied over and committed. Returns the commit `dest` has checked out.
     pub fn copy_repository(&self, top: &Utf8Path, dest: &Utf8Path, changes: bool) -> anyhow::Result<String> {
         let commit = self.head(top)?;
-        let clone =
-            ["clone", "-q", "--shared", "--no-checkout", "--template=", "--", top.as_str(), dest.as_str()];
+        // The commit's bytes, whatever the user's `core.autocrlf` (Git for Windows sets it).
+        let clone = ["clone", "-q", "--shared", "--no-checkout", "--config", "core.autocrlf=false"];
+        let clone = [&clone[..], &["--template=", "--", top.as_str(), dest.as_str()]].concat();
         self.run(top, &clone)?;
         self.run(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit])?;
         for (path, _) in self.submodules(top)? {

@@ -813,6 +813,29 @@ fn git_dir_in_the_environment_leaves_the_users_repository_alone() {
     assert_eq!(head.stdout.trim(), "refs/heads/main", "the user's HEAD moved");
 }
 
+/// A global `core.autocrlf = true` (Git for Windows' default) changes nothing: the
+/// copy holds the commit's bytes (its checkout turned them to CRLF, the rewrite
+/// back to LF, and its commit failed with nothing to commit).
+#[test]
+fn a_global_autocrlf_leaves_the_copy_as_committed() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let root = "[workspace]\nresolver = \"2\"\nmembers = [\"a\"]\n";
+    let a = package("small-a", "");
+    let lib = "pub fn one() -> u32 {\n    1\n}\n";
+    let dir = small_workspace(
+        &mut sb,
+        "crlf",
+        &[("Cargo.toml", root), ("a/Cargo.toml", &a), ("a/src/lib.rs", lib)],
+    );
+    fs::write(sb.home().join(".gitconfig"), "[core]\n\tautocrlf = true\n").unwrap();
+    let run = publish(&mut sb, &dir, &["--dry-run", "--keep"]);
+    run.assert_success();
+    let copy = kept_work_dir(&run).join("src");
+    assert_eq!(fs::read_to_string(copy.join("a/src/lib.rs")).unwrap(), lib);
+}
+
 /// A `[package]` table of `name` 0.1.0, publishable, with `extra` after it.
 fn package(name: &str, extra: &str) -> String {
     format!(
