@@ -68,8 +68,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<interrupt::Interrupted>() || interrupt::requested() => {
-            // Unless it says only that the task was stopped (a PAT left live says more).
-            if !err.is::<interrupt::Interrupted>() && !err.is::<run::RunError>() {
+            // What the task said beyond the interrupt (a PAT left live, a crate uploaded).
+            if err.chain().count() > 1 || !(err.is::<interrupt::Interrupted>() || err.is::<run::RunError>()) {
                 eprintln!("error: {err:#}");
             }
             eprintln!("interrupted: stopped the running command and removed the work dir");

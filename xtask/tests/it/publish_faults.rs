@@ -382,6 +382,34 @@ mod unix {
         assert!(left.is_empty(), "work dirs left behind: {left:?}");
     }
 
+    /// Ctrl-C while cargo waits for the index after its upload: the error says the
+    /// crate was uploaded and to run again (only "interrupted" was printed), exit 130.
+    #[test]
+    fn ctrl_c_after_an_upload_says_the_crate_is_in_the_feed() {
+        let (_kellnr, mut sb, secrets) = crate::login::logged_in_to(crate::login::REDIST);
+        let fx = fixture(&mut sb, 0, 12);
+        let uploaded = sb.root().join("uploaded");
+        let instead = format!("\"$REAL\" \"$@\" || exit $?; touch '{}'; exec sleep 60", uploaded.display());
+        crate::publish_redist::cargo_publishing(&mut sb, "cargo-slow-wait", "mshv-bindings", &instead);
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin]);
+        wait_for(&mut child, "the upload", || uploaded.exists());
+        signal(&child.id().to_string(), "INT");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "the xtask did not stop after SIGINT");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (_, stderr) = sb.spawned_output("xtask publish-redist (INT after the upload)");
+        assert_eq!(status.code(), Some(130), "{stderr}");
+        let said = "mshv-bindings 0.1.1 was uploaded to hyperlight_redist, then cargo was stopped; run again";
+        assert!(stderr.contains(said), "{stderr}");
+        crate::login::scan(&sb, &secrets);
+    }
+
     #[test]
     fn sigterm_stops_the_run_as_ctrl_c_does() {
         a_signal_stops_the_run_as_ctrl_c_does("TERM");

@@ -342,7 +342,7 @@ fn a_dependency_the_index_does_not_show_yet_says_run_again() {
 /// Makes the sandbox's cargo a stand-in `name` that runs `instead` (shell; `$REAL` is
 /// the real cargo, through the harness's recording wrapper) for `cargo publish` of
 /// `krate`, and the real cargo for everything else; returns the real cargo's path.
-fn cargo_publishing(sb: &mut Sandbox, name: &str, krate: &str, instead: &str) -> PathBuf {
+pub(crate) fn cargo_publishing(sb: &mut Sandbox, name: &str, krate: &str, instead: &str) -> PathBuf {
     let real = sb.root().join("wrap").join("cargo");
     assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
     let script = format!(
