@@ -280,13 +280,7 @@ fn rotate_pat_interrupted_at_gh(sb: &mut Sandbox) -> String {
     }
     let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     assert!(kill.unwrap().success());
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(90), "the xtask did not stop after SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = crate::exit_after(&mut child, "SIGINT");
     let (_, stderr) = sb.spawned_output("xtask rotate-pat (interrupted)");
     assert_eq!(status.code(), Some(130), "{stderr}");
     stderr

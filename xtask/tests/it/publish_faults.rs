@@ -359,14 +359,7 @@ mod unix {
                 && text.contains("waiting for `verifying the dependents`")
         });
         signal(&child.id().to_string(), sig);
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "the xtask did not stop after {sig}");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = crate::exit_after(&mut child, sig);
         let (_, stderr) = sb.spawned_output(&format!("xtask publish-redist ({sig})"));
         assert_eq!(status.code(), Some(130), "{stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
@@ -395,14 +388,7 @@ mod unix {
         let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin]);
         wait_for(&mut child, "the upload", || uploaded.exists());
         signal(&child.id().to_string(), "INT");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "the xtask did not stop after SIGINT");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = crate::exit_after(&mut child, "SIGINT");
         let (_, stderr) = sb.spawned_output("xtask publish-redist (INT after the upload)");
         assert_eq!(status.code(), Some(130), "{stderr}");
         let said = "mshv-bindings 0.1.1 was uploaded to hyperlight_redist, then cargo was stopped; run again";
