@@ -782,7 +782,7 @@ fn a_probe_answering_500_fails_the_run() {
 }
 
 /// A `--manifest-path` that names no manifest is refused, naming it, before
-/// anything runs.
+/// anything runs; so is a TMPDIR that does not exist.
 #[test]
 fn a_manifest_path_without_a_manifest_is_refused() {
     let mut sb = Sandbox::new(crate::xtask_bin());
@@ -792,6 +792,13 @@ fn a_manifest_path_without_a_manifest_is_refused() {
     run.assert_failure();
     run.assert_output_contains(&format!("--manifest-path {missing}: not a Cargo.toml that exists"));
     assert!(sb.calls("cargo").is_empty(), "cargo ran: {:?}", sb.calls("cargo"));
+
+    // A temporary directory that cannot hold the work dir: the error says what to set.
+    let dir = small_workspace(&mut sb, "tmp", &[("Cargo.toml", &package("small-a", "")), ("src/lib.rs", "")]);
+    sb.env("TMPDIR", sb.root().join("no-tmp").to_str().unwrap());
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure()
+        .assert_output_contains("): set TMPDIR (TEMP on Windows) to a directory you can write to");
 }
 
 /// `GIT_DIR` in the environment (as git sets it for a hook) reaches no git call of
