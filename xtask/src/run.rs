@@ -255,7 +255,11 @@ impl Program {
             let now = Instant::now();
             let end = match child.try_wait() {
                 Ok(Some(status)) if !interrupted => return Ok(status),
-                Ok(Some(_)) => return Err(RunErrorKind::Interrupted),
+                // What it started and left running (a build script) is stopped too.
+                Ok(Some(_)) => {
+                    interrupt::kill_group(child);
+                    return Err(RunErrorKind::Interrupted);
+                }
                 Ok(None) if now < stop_at => None,
                 Ok(None) if interrupted => Some(RunErrorKind::Interrupted),
                 Ok(None) => Some(RunErrorKind::TimedOut { limit: self.timeout }),

@@ -281,9 +281,10 @@ mod unix {
     }
 
     /// A sandbox whose cargo packages without verifying for real, and for each
-    /// verification (two at once) sleeps in a child of its own, as a build script
-    /// does, marking in `marks` its start (`package-started-<pgid>`), the sleeper's
-    /// pid (`build-script-pid-<pgid>`) and an interrupt (`cargo-got-int-<pgid>`).
+    /// verification (two at once) waits for a child of its own, as for a build
+    /// script (one that outlives cargo's exit at SIGINT; its output is not ours),
+    /// marking in `marks` its start (`package-started-<pgid>`), the sleeper's pid
+    /// (`build-script-pid-<pgid>`) and an interrupt (`cargo-got-int-<pgid>`).
     fn slow_verifying_sandbox() -> (Sandbox, Fixture, PathBuf) {
         let mut sb = Sandbox::new(crate::xtask_bin());
         let fx = fixture(&mut sb, 0, 12);
@@ -298,7 +299,9 @@ mod unix {
                  *--no-verify*) exec '{real}' \"$@\" ;;\n\
                  package*)\n\
                  \x20 trap 'echo INT > {m}/cargo-got-int-$$; exit 130' INT\n\
-                 \x20 sh -c 'echo $$ > {m}/build-script-pid-$PPID; touch {m}/package-started-$PPID; exec sleep 60'\n\
+                 \x20 sh -c 'echo $$ > {m}/build-script-pid-$PPID; touch {m}/package-started-$PPID; exec sleep 60' \
+                 </dev/null >/dev/null 2>&1 &\n\
+                 \x20 wait\n\
                  \x20 ;;\n\
                  *) exec '{real}' \"$@\" ;;\n\
                  esac\n"
@@ -317,13 +320,11 @@ mod unix {
             .collect()
     }
 
+    /// Whether `pid` runs: a zombie (killed, its parent gone, not yet reaped) does not.
     fn alive(pid: &str) -> bool {
-        std::process::Command::new("kill")
-            .args(["-0", pid.trim()])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success()
+        let ps = std::process::Command::new("ps").args(["-o", "stat=", "-p", pid.trim()]).output().unwrap();
+        let state = String::from_utf8_lossy(&ps.stdout);
+        !state.trim().is_empty() && !state.trim().starts_with('Z')
     }
 
     /// `kill -s SIG -- TARGET` (a negative target names a process group).
