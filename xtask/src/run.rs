@@ -123,7 +123,12 @@ pub fn program(
 
 /// The cargo running the xtask with `args`, in `dir`, without what cargo set for the xtask.
 pub fn cargo(dir: &Utf8Path, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Program {
-    program(crate::tool::cargo(), dir, args).without_cargo_vars()
+    let program = program(crate::tool::cargo(), dir, args).without_cargo_vars();
+    // Cargo takes a relative CARGO_HOME from its directory, which `dir` changes.
+    match std::env::var_os("CARGO_HOME").map(std::path::absolute) {
+        Some(Ok(home)) => program.env("CARGO_HOME", home),
+        _ => program,
+    }
 }
 
 impl Program {

@@ -354,6 +354,22 @@ pub(crate) fn cargo_publishing(sb: &mut Sandbox, name: &str, krate: &str, instea
     real
 }
 
+/// A relative `CARGO_HOME` (cargo takes it from its working directory) is the same
+/// home for the cargo that runs in the work dir: it made a new, empty one there and
+/// found no token to publish with.
+#[test]
+fn a_relative_cargo_home_is_the_same_home_in_the_work_dir() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    // The xtask runs in the repository root: the home, relative to it.
+    let up = "../".repeat(xtask_harness::repo_root().components().count() - 1);
+    let home = format!("{up}{}", sb.cargo_home().strip_prefix("/").unwrap().display());
+    sb.env("CARGO_HOME", &home);
+    publish(&mut sb, &fx, &fx.pin, &[]).assert_success();
+    entry(&kellnr, "mshv-ioctls", "0.1.1");
+    scan(&sb, &secrets);
+}
+
 /// `--version` republishes both under a new version, the requirement following;
 /// the rev is given abbreviated, as the how-to's `52edcf4`.
 #[test]
