@@ -35,10 +35,19 @@ impl Gh {
             bail!("the GitHub CLI is not logged in: run `gh auth login` and try again\n{}", why.trim_end())
         }
         let out = call(&self.path, &["secret", "set", name, "--repo", repo]).stdin_secret(value).output();
-        out.map(drop).context(format!(
-            "storing the secret {name} of {repo} failed; check that you may edit the secrets of {repo} (admin \
-             or a fine-grained token with Secrets write)"
-        ))
+        let Err(err) = out else { return Ok(()) };
+        let why = match err.stderr() {
+            // Stopped (Ctrl-C, the time limit): GitHub may have taken it all the same.
+            None => format!(
+                "`gh secret set` was stopped before it answered, so {name} of {repo} may hold the new PAT: \
+                 run rotate-pat again, which stores another"
+            ),
+            Some(_) => format!(
+                "storing the secret {name} of {repo} failed; check that you may edit the secrets of {repo} \
+                 (admin or a fine-grained token with Secrets write)"
+            ),
+        };
+        Err(anyhow::Error::from(err).context(why))
     }
 }
 

@@ -19,6 +19,18 @@ const IDENTITY: [(&str, &str); 6] = [
     ("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z"),
 ];
 
+/// What points git at another repository than the one of its directory (set for a
+/// git hook, or by hand): never passed on, or a call in a copy would move the
+/// user's HEAD and index.
+const REPOSITORY_VARS: [&str; 6] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+];
+
 pub struct Git(Utf8PathBuf);
 
 pub struct Fetched {
@@ -34,11 +46,12 @@ impl Git {
         Ok(Git(crate::tool::GIT.find()?))
     }
 
-    /// git in `dir` with a hooks dir that does not exist: no hook of the user's runs
-    /// (a global `core.hooksPath` would reach every repository made here).
+    /// git in `dir` (and no other repository) with a hooks dir that does not exist: no
+    /// hook of the user's runs (a global `core.hooksPath` would reach every repository made here).
     fn git(&self, dir: &Utf8Path, args: &[&str]) -> Program {
         let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
         let program = run::program(&self.0, dir, [&["-c", no_hooks.as_str()], args].concat());
+        let program = REPOSITORY_VARS.iter().fold(program, |program, var| program.env_remove(var));
         program.label(format!("git {}", args.join(" ")))
     }
 
@@ -167,8 +180,9 @@ impl Git {
     /// changes copied over and committed. Returns the commit `dest` has checked out.
     pub fn copy_repository(&self, top: &Utf8Path, dest: &Utf8Path, changes: bool) -> anyhow::Result<String> {
         let commit = self.head(top)?;
-        let clone =
-            ["clone", "-q", "--shared", "--no-checkout", "--template=", "--", top.as_str(), dest.as_str()];
+        // The commit's bytes, whatever the user's `core.autocrlf` (Git for Windows sets it).
+        let clone = ["clone", "-q", "--shared", "--no-checkout", "--config", "core.autocrlf=false"];
+        let clone = [&clone[..], &["--template=", "--", top.as_str(), dest.as_str()]].concat();
         self.run(top, &clone)?;
         self.run(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit])?;
         for (path, _) in self.submodules(top)? {

@@ -33,6 +33,15 @@ pub fn check() -> anyhow::Result<()> {
     if requested() { Err(Interrupted.into()) } else { Ok(()) }
 }
 
+/// Runs `cleanup` (undoing what a stopped task left: a PAT made but not stored) as if
+/// no interrupt had come, so that only a second one stops it; the flag stays set after.
+pub fn despite<T>(cleanup: impl FnOnce() -> T) -> T {
+    let earlier = REQUESTED.swap(false, Ordering::SeqCst);
+    let out = cleanup();
+    REQUESTED.fetch_or(earlier, Ordering::SeqCst);
+    out
+}
+
 #[cfg(unix)]
 mod imp {
     use std::process::Child;

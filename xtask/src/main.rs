@@ -68,6 +68,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<interrupt::Interrupted>() || interrupt::requested() => {
+            // What the task said beyond the interrupt (a PAT left live, a crate uploaded).
+            if err.chain().count() > 1 || !(err.is::<interrupt::Interrupted>() || err.is::<run::RunError>()) {
+                eprintln!("error: {err:#}");
+            }
             eprintln!("interrupted: stopped the running command and removed the work dir");
             ExitCode::from(interrupt::EXIT_CODE)
         }

@@ -165,8 +165,8 @@ fn revoke(az: &Az, org: &str, name: &str, made: &Made, err: anyhow::Error) -> an
         Made::No => return err,
         Made::Yes(Some(id)) => {
             let uri = pats_api(org, &format!("authorizationId={id}&"));
-            let Err(why) = az.rest("delete", &uri, None, None) else {
-                eprintln!("rotate-pat: revoked the new PAT \"{name}\" again, as it was not stored");
+            let Err(why) = crate::interrupt::despite(|| az.rest("delete", &uri, None, None)) else {
+                eprintln!("rotate-pat: revoked the new PAT \"{name}\" again, as this run failed");
                 return err;
             };
             format!(

@@ -123,7 +123,12 @@ pub fn program(
 
 /// The cargo running the xtask with `args`, in `dir`, without what cargo set for the xtask.
 pub fn cargo(dir: &Utf8Path, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Program {
-    program(crate::tool::cargo(), dir, args).without_cargo_vars()
+    let program = program(crate::tool::cargo(), dir, args).without_cargo_vars();
+    // Cargo takes a relative CARGO_HOME from its directory, which `dir` changes.
+    match std::env::var_os("CARGO_HOME").map(std::path::absolute) {
+        Some(Ok(home)) => program.env("CARGO_HOME", home),
+        _ => program,
+    }
 }
 
 impl Program {
@@ -160,6 +165,12 @@ impl Program {
     /// Sets a variable that is no secret.
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Program {
         self.command.env(key, value);
+        self
+    }
+
+    /// Unsets a variable the child would inherit.
+    pub fn env_remove(mut self, key: &str) -> Program {
+        self.command.env_remove(key);
         self
     }
 
@@ -249,7 +260,11 @@ impl Program {
             let now = Instant::now();
             let end = match child.try_wait() {
                 Ok(Some(status)) if !interrupted => return Ok(status),
-                Ok(Some(_)) => return Err(RunErrorKind::Interrupted),
+                // What it started and left running (a build script) is stopped too.
+                Ok(Some(_)) => {
+                    interrupt::kill_group(child);
+                    return Err(RunErrorKind::Interrupted);
+                }
                 Ok(None) if now < stop_at => None,
                 Ok(None) if interrupted => Some(RunErrorKind::Interrupted),
                 Ok(None) => Some(RunErrorKind::TimedOut { limit: self.timeout }),

@@ -35,7 +35,9 @@ impl WorkDir {
         remove_stale(&temp, &prefix);
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
         let path = temp.join(format!("{prefix}{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&path).with_context(|| format!("cannot create the work dir {path}"))?;
+        std::fs::create_dir(&path).map_err(|err| {
+            anyhow::anyhow!("cannot create the work dir {path} ({err}): set TMPDIR (TEMP on Windows) to a directory you can write to")
+        })?;
         let owner = File::create(path.join(OWNER_FILE))
             .and_then(|file| file.try_lock().map(|()| file).map_err(std::io::Error::from))
             .and_then(inherited)

@@ -238,6 +238,60 @@ fn rotate_pat_with_a_rejected_pat_never_calls_gh() {
     sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]);
 }
 
+/// Ctrl-C while the new PAT is stored (gh hangs here) revokes it all the same and
+/// exits 130, or says it is live when it cannot: the interrupt used to stop the
+/// revocation at once, and the message saying the PAT was live went unprinted. The
+/// secret may hold it (gh was stopped, not refused): the error says so.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_the_pat_is_stored_revokes_it() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.install_recording_standin("gh", "[ \"$1 $2\" = \"secret set\" ] && exec sleep 30\nexit 0\n");
+    install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
+    let stderr = rotate_pat_interrupted_at_gh(&mut sb);
+    assert!(stderr.contains("revoked the new PAT"), "{stderr}");
+    // GitHub may have stored it before gh was stopped: the error says so.
+    assert!(
+        stderr.contains("ADO_CARGO_RO_PAT of hyperlight-dev/hyperlight may hold the new PAT"),
+        "{stderr}"
+    );
+    let rest = rest_calls(&sb);
+    assert_eq!(arg(rest.last().unwrap(), "--method"), Some("delete"), "{rest:?}");
+
+    // A revocation that fails: the error saying the PAT is live is printed.
+    fs::rename(sb.bin_dir().join("az"), sb.bin_dir().join("az-standin")).unwrap();
+    let failing = "case \"$*\" in *\"--method delete\"*) echo 'ERROR: no network' >&2; exit 1 ;; esac\n";
+    sb.install_standin("az", &format!("{failing}exec az-standin \"$@\"\n"));
+    let stderr = rotate_pat_interrupted_at_gh(&mut sb);
+    assert!(stderr.contains("is LIVE and stored nowhere, and revoking it failed"), "{stderr}");
+    let forms = pat_forms(&pat);
+    sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]);
+}
+
+/// rotate-pat's stderr after a SIGINT once `gh secret set` runs; it exits 130.
+#[cfg(unix)]
+fn rotate_pat_interrupted_at_gh(sb: &mut Sandbox) -> String {
+    use std::time::{Duration, Instant};
+    let gh_calls = sb.calls("gh").len();
+    let mut child =
+        sb.spawn_xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    let started = Instant::now();
+    while sb.calls("gh")[gh_calls..].iter().all(|c| c.argv.get(..2) != Some(&["secret".into(), "set".into()]))
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "gh secret set never ran");
+        assert!(child.try_wait().unwrap().is_none(), "{:?}", sb.spawned_output("xtask rotate-pat"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    assert!(kill.unwrap().success());
+    let status = crate::exit_after(&mut child, "SIGINT");
+    let (_, stderr) = sb.spawned_output("xtask rotate-pat (interrupted)");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    stderr
+}
+
 /// `--pat-stdin`: a PAT made by hand, piped in; az is not needed at all.
 #[test]
 fn rotate_pat_from_stdin() {

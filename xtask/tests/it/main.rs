@@ -20,3 +20,19 @@ mod publish_faults;
 mod publish_redist;
 mod recipes;
 mod standins;
+
+/// The exit status of `child`, which must end within a minute of `what` (a signal).
+#[cfg(unix)]
+pub fn exit_after(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the xtask did not stop after {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

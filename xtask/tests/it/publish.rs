@@ -782,7 +782,7 @@ fn a_probe_answering_500_fails_the_run() {
 }
 
 /// A `--manifest-path` that names no manifest is refused, naming it, before
-/// anything runs.
+/// anything runs; so is a TMPDIR that does not exist.
 #[test]
 fn a_manifest_path_without_a_manifest_is_refused() {
     let mut sb = Sandbox::new(crate::xtask_bin());
@@ -792,6 +792,55 @@ fn a_manifest_path_without_a_manifest_is_refused() {
     run.assert_failure();
     run.assert_output_contains(&format!("--manifest-path {missing}: not a Cargo.toml that exists"));
     assert!(sb.calls("cargo").is_empty(), "cargo ran: {:?}", sb.calls("cargo"));
+
+    // A temporary directory that cannot hold the work dir: the error says what to set.
+    let dir = small_workspace(&mut sb, "tmp", &[("Cargo.toml", &package("small-a", "")), ("src/lib.rs", "")]);
+    sb.env("TMPDIR", sb.root().join("no-tmp").to_str().unwrap());
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure()
+        .assert_output_contains("): set TMPDIR (TEMP on Windows) to a directory you can write to");
+}
+
+/// `GIT_DIR` in the environment (as git sets it for a hook) reaches no git call of
+/// the run: the copy is made and packaged, and the user's branch stays checked out
+/// (the copy's checkout detached the user's HEAD).
+#[test]
+fn git_dir_in_the_environment_leaves_the_users_repository_alone() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let root = "[workspace]\nresolver = \"2\"\nmembers = [\"a\"]\n";
+    let a = package("small-a", "");
+    let files = [("Cargo.toml", root), ("a/Cargo.toml", &a), ("a/src/lib.rs", "")];
+    let dir = small_workspace(&mut sb, "hooked", &files);
+    sb.env("GIT_DIR", dir.join(".git").to_str().unwrap());
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_success();
+    let head = git(&mut sb, &dir, &["symbolic-ref", "-q", "HEAD"]);
+    assert_eq!(head.stdout.trim(), "refs/heads/main", "the user's HEAD moved");
+}
+
+/// A global `core.autocrlf = true` (Git for Windows' default) changes nothing: the
+/// copy holds the commit's bytes (its checkout turned them to CRLF, the rewrite
+/// back to LF, and its commit failed with nothing to commit).
+#[test]
+fn a_global_autocrlf_leaves_the_copy_as_committed() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let root = "[workspace]\nresolver = \"2\"\nmembers = [\"a\"]\n";
+    let a = package("small-a", "");
+    let lib = "pub fn one() -> u32 {\n    1\n}\n";
+    let dir = small_workspace(
+        &mut sb,
+        "crlf",
+        &[("Cargo.toml", root), ("a/Cargo.toml", &a), ("a/src/lib.rs", lib)],
+    );
+    fs::write(sb.home().join(".gitconfig"), "[core]\n\tautocrlf = true\n").unwrap();
+    let run = publish(&mut sb, &dir, &["--dry-run", "--keep"]);
+    run.assert_success();
+    let copy = kept_work_dir(&run).join("src");
+    assert_eq!(fs::read_to_string(copy.join("a/src/lib.rs")).unwrap(), lib);
 }
 
 /// A `[package]` table of `name` 0.1.0, publishable, with `extra` after it.

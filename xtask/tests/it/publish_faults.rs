@@ -281,9 +281,10 @@ mod unix {
     }
 
     /// A sandbox whose cargo packages without verifying for real, and for each
-    /// verification (two at once) sleeps in a child of its own, as a build script
-    /// does, marking in `marks` its start (`package-started-<pgid>`), the sleeper's
-    /// pid (`build-script-pid-<pgid>`) and an interrupt (`cargo-got-int-<pgid>`).
+    /// verification (two at once) waits for a child of its own, as for a build
+    /// script (one that outlives cargo's exit at SIGINT; its output is not ours),
+    /// marking in `marks` its start (`package-started-<pgid>`), the sleeper's pid
+    /// (`build-script-pid-<pgid>`) and an interrupt (`cargo-got-int-<pgid>`).
     fn slow_verifying_sandbox() -> (Sandbox, Fixture, PathBuf) {
         let mut sb = Sandbox::new(crate::xtask_bin());
         let fx = fixture(&mut sb, 0, 12);
@@ -298,7 +299,9 @@ mod unix {
                  *--no-verify*) exec '{real}' \"$@\" ;;\n\
                  package*)\n\
                  \x20 trap 'echo INT > {m}/cargo-got-int-$$; exit 130' INT\n\
-                 \x20 sh -c 'echo $$ > {m}/build-script-pid-$PPID; touch {m}/package-started-$PPID; exec sleep 60'\n\
+                 \x20 sh -c 'echo $$ > {m}/build-script-pid-$PPID; touch {m}/package-started-$PPID; exec sleep 60' \
+                 </dev/null >/dev/null 2>&1 &\n\
+                 \x20 wait\n\
                  \x20 ;;\n\
                  *) exec '{real}' \"$@\" ;;\n\
                  esac\n"
@@ -317,13 +320,11 @@ mod unix {
             .collect()
     }
 
+    /// Whether `pid` runs: a zombie (killed, its parent gone, not yet reaped) does not.
     fn alive(pid: &str) -> bool {
-        std::process::Command::new("kill")
-            .args(["-0", pid.trim()])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success()
+        let ps = std::process::Command::new("ps").args(["-o", "stat=", "-p", pid.trim()]).output().unwrap();
+        let state = String::from_utf8_lossy(&ps.stdout);
+        !state.trim().is_empty() && !state.trim().starts_with('Z')
     }
 
     /// `kill -s SIG -- TARGET` (a negative target names a process group).
@@ -359,14 +360,7 @@ mod unix {
                 && text.contains("waiting for `verifying the dependents`")
         });
         signal(&child.id().to_string(), sig);
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "the xtask did not stop after {sig}");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = crate::exit_after(&mut child, sig);
         let (_, stderr) = sb.spawned_output(&format!("xtask publish-redist ({sig})"));
         assert_eq!(status.code(), Some(130), "{stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
@@ -380,6 +374,27 @@ mod unix {
         }
         let left: Vec<_> = fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
         assert!(left.is_empty(), "work dirs left behind: {left:?}");
+    }
+
+    /// Ctrl-C while cargo waits for the index after its upload: the error says the
+    /// crate was uploaded and to run again (only "interrupted" was printed), exit 130.
+    #[test]
+    fn ctrl_c_after_an_upload_says_the_crate_is_in_the_feed() {
+        let (_kellnr, mut sb, secrets) = crate::login::logged_in_to(crate::login::REDIST);
+        let fx = fixture(&mut sb, 0, 12);
+        let uploaded = sb.root().join("uploaded");
+        let instead = format!("\"$REAL\" \"$@\" || exit $?; touch '{}'; exec sleep 60", uploaded.display());
+        crate::publish_redist::cargo_publishing(&mut sb, "cargo-slow-wait", "mshv-bindings", &instead);
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin]);
+        wait_for(&mut child, "the upload", || uploaded.exists());
+        signal(&child.id().to_string(), "INT");
+        let status = crate::exit_after(&mut child, "SIGINT");
+        let (_, stderr) = sb.spawned_output("xtask publish-redist (INT after the upload)");
+        assert_eq!(status.code(), Some(130), "{stderr}");
+        let said = "mshv-bindings 0.1.1 was uploaded to hyperlight_redist, then cargo was stopped; run again";
+        assert!(stderr.contains(said), "{stderr}");
+        crate::login::scan(&sb, &secrets);
     }
 
     #[test]

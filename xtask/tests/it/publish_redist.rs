@@ -342,7 +342,7 @@ fn a_dependency_the_index_does_not_show_yet_says_run_again() {
 /// Makes the sandbox's cargo a stand-in `name` that runs `instead` (shell; `$REAL` is
 /// the real cargo, through the harness's recording wrapper) for `cargo publish` of
 /// `krate`, and the real cargo for everything else; returns the real cargo's path.
-fn cargo_publishing(sb: &mut Sandbox, name: &str, krate: &str, instead: &str) -> PathBuf {
+pub(crate) fn cargo_publishing(sb: &mut Sandbox, name: &str, krate: &str, instead: &str) -> PathBuf {
     let real = sb.root().join("wrap").join("cargo");
     assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
     let script = format!(
@@ -352,6 +352,22 @@ fn cargo_publishing(sb: &mut Sandbox, name: &str, krate: &str, instead: &str) ->
     sb.install_standin(name, &script);
     sb.env("CARGO", sb.bin_dir().join(name).to_str().unwrap());
     real
+}
+
+/// A relative `CARGO_HOME` (cargo takes it from its working directory) is the same
+/// home for the cargo that runs in the work dir: it made a new, empty one there and
+/// found no token to publish with.
+#[test]
+fn a_relative_cargo_home_is_the_same_home_in_the_work_dir() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    // The xtask runs in the repository root: the home, relative to it.
+    let up = "../".repeat(xtask_harness::repo_root().components().count() - 1);
+    let home = format!("{up}{}", sb.cargo_home().strip_prefix("/").unwrap().display());
+    sb.env("CARGO_HOME", &home);
+    publish(&mut sb, &fx, &fx.pin, &[]).assert_success();
+    entry(&kellnr, "mshv-ioctls", "0.1.1");
+    scan(&sb, &secrets);
 }
 
 /// `--version` republishes both under a new version, the requirement following;
