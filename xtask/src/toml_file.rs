@@ -168,7 +168,9 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     // Private until it has the file's permissions, whatever the umask: it may hold tokens.
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let result = (options.open(&temp).and_then(|mut file| file.write_all(contents.as_bytes())))
+    // Synced before the rename: after a crash the file is the old one or the new one, never empty.
+    let write = |mut file: File| file.write_all(contents.as_bytes()).and_then(|()| file.sync_all());
+    let result = (options.open(&temp).and_then(write))
         .and_then(|()| permissions.map_or(Ok(()), |p| std::fs::set_permissions(&temp, p)))
         .and_then(|()| std::fs::rename(&temp, &target));
     if result.is_err() {

@@ -52,11 +52,14 @@ impl WorkDir {
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        // Unlocked first: Windows cannot remove an open file.
+        // Marked kept while still locked, so no other run takes it as stale meanwhile.
+        if self.keep {
+            let _ = std::fs::write(self.path.join(KEPT_FILE), "kept with --keep\n");
+        }
+        // Unlocked before removing: Windows cannot remove an open file.
         drop(self.owner.take());
         if self.keep {
             let _ = std::fs::remove_file(self.path.join(OWNER_FILE));
-            let _ = std::fs::write(self.path.join(KEPT_FILE), "kept with --keep\n");
         } else if let Err(err) = remove_dir_all(&self.path) {
             eprintln!("warning: cannot remove the work dir {} ({err}); remove it by hand", self.path);
         }
@@ -84,7 +87,7 @@ fn remove_stale(temp: &Utf8Path, prefix: &str) {
         }
         let dir = temp.join(&name);
         let stale = match File::open(dir.join(OWNER_FILE)) {
-            Ok(owner) => owner.try_lock().is_ok(),
+            Ok(owner) => owner.try_lock().is_ok() && !dir.join(KEPT_FILE).exists(),
             Err(_) if dir.join(OWNER_FILE).exists() || dir.join(KEPT_FILE).exists() => false,
             Err(_) => {
                 let age =
@@ -153,5 +156,20 @@ mod tests {
         let paths = [a.path().to_owned(), b.path().to_owned(), c.path().to_owned()];
         drop((a, b, c));
         assert!(paths.iter().all(|p| !p.exists()), "work dirs left behind: {paths:?}");
+    }
+
+    #[test]
+    fn a_kept_dir_is_never_taken_for_stale() {
+        let a = WorkDir::create("unit-kept", false).unwrap();
+        let kept =
+            a.path().parent().unwrap().join(format!("hyperlight-xtask-unit-kept-2-{}", std::process::id()));
+        std::fs::create_dir_all(&kept).unwrap();
+        // As a kept run leaves it for a moment: marked kept, its owner file unlocked.
+        std::fs::write(kept.join(OWNER_FILE), "").unwrap();
+        std::fs::write(kept.join(KEPT_FILE), "").unwrap();
+        let b = WorkDir::create("unit-kept", false).unwrap();
+        assert!(kept.exists(), "a kept dir was removed");
+        remove_dir_all(&kept).unwrap();
+        drop((a, b));
     }
 }
