@@ -344,18 +344,24 @@ impl<'a> Pipes<'a> {
     /// Reads both pipes to their end after the exit, or kills the group after
     /// [`DRAIN_AFTER_EXIT`]; stdout and stderr, or the first read error.
     fn drain(mut self, child: &mut Child) -> std::io::Result<(String, String)> {
-        let until = Instant::now() + DRAIN_AFTER_EXIT;
+        if !self.closed_within(DRAIN_AFTER_EXIT) {
+            kill(child);
+            // The group is gone, so the pipes end now, unless a process outside it holds them.
+            if !self.closed_within(Duration::from_secs(1)) && !self.stdout.is_finished() {
+                let why = "a process it started, outside its process group, holds its output open";
+                return Err(std::io::Error::other(why));
+            }
+        }
+        let stdout = self.stdout.join().unwrap_or(Ok(String::new()))?;
+        self.error.map_or(Ok((stdout, self.stderr)), Err)
+    }
+
+    fn closed_within(&mut self, wait: Duration) -> bool {
+        let until = Instant::now() + wait;
         while !self.closed && Instant::now() < until {
             self.receive(until.saturating_duration_since(Instant::now()));
         }
-        if !self.closed {
-            kill(child);
-        }
-        let stdout = match self.closed || self.stdout.is_finished() {
-            true => self.stdout.join().unwrap_or(Ok(String::new()))?,
-            false => String::new(),
-        };
-        self.error.map_or(Ok((stdout, self.stderr)), Err)
+        self.closed
     }
 }
 
@@ -375,6 +381,23 @@ mod tests {
         let mut command = Command::new("sh");
         command.args(["-c", script]);
         Program::new(command).label("the test script")
+    }
+
+    /// A grandchild in the group holding the pipes is killed after the drain time,
+    /// and what the child printed is kept.
+    #[cfg(unix)]
+    #[test]
+    fn the_output_survives_a_grandchild_holding_the_pipes() {
+        let out = sh("echo data; sleep 30 &").output().expect("exit 0");
+        assert_eq!(out.stdout, "data\n");
+    }
+
+    /// One outside the group is out of reach: an error, never an empty stdout.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn output_held_open_outside_the_group_is_an_error() {
+        let err = sh("echo data; setsid sleep 5 &").output().err().expect("not a silent empty stdout");
+        assert!(err.to_string().contains("outside its process group, holds its output open"), "{err}");
     }
 
     #[test]
