@@ -136,9 +136,12 @@ impl RotatePat {
         );
         let uri = pats_api(&org, "");
         eprintln!("rotate-pat: creating PAT \"{name}\" in {org} (scope {scope}, valid to {valid_to})");
-        let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY))?;
-        // From here on every failure revokes the PAT or says it is live.
+        let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY));
+        // From here on every failure revokes the PAT or says it is live; an az stopped
+        // (time limit, Ctrl-C) may have sent the request and lost the answer.
         let mut made = Made::Maybe;
+        let answer =
+            answer.map_err(|err| if sent(&err) { revoke(&az, &org, &name, &made, err) } else { err })?;
         let stored = read_answer(answer.expose(), self.access, &mut made)
             .and_then(|(pat, answered)| store(&pat).map(|()| answered));
         let valid_to = stored.map_err(|err| revoke(&az, &org, &name, &made, err))?.unwrap_or(valid_to);
@@ -183,6 +186,13 @@ fn revoke(az: &Az, org: &str, name: &str, made: &Made, err: anyhow::Error) -> an
         ),
     };
     anyhow!("{err:#}\n{left_live}")
+}
+
+/// Whether a failed az call may have sent its request all the same: it was stopped,
+/// or its output was lost, rather than failing (or not starting) by itself.
+fn sent(err: &anyhow::Error) -> bool {
+    use crate::run::{RunError, RunErrorKind::*};
+    err.downcast_ref::<RunError>().is_some_and(|e| matches!(e.kind, TimedOut { .. } | Interrupted | Read(_)))
 }
 
 /// The PAT API's URI, `query` ahead of its version.

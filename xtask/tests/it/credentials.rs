@@ -553,6 +553,31 @@ fn rotate_pat_with_an_answer_that_is_not_json_says_the_pat_may_exist() {
     assert!(secret_sets(&sb).is_empty());
 }
 
+/// An az stopped by the time limit while the PAT request was under way (it was sent;
+/// the answer is lost): the run says the PAT may exist and where to look, as for an
+/// unreadable answer. A refused request (az's own error) says nothing of the kind.
+#[test]
+fn rotate_pat_stopped_while_creating_says_the_pat_may_exist() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    install_az(&sb, &AzState { pat_to_create: Some(pat84()), ..AzState::default() });
+    install_gh(&sb, &GhState::default());
+    fs::rename(sb.bin_dir().join("az"), sb.bin_dir().join("az-standin")).unwrap();
+    let hang = "case \"$*\" in *\"--method post\"*) az-standin \"$@\" >/dev/null; exec sleep 30 ;; esac\n";
+    sb.install_standin("az", &format!("{hang}exec az-standin \"$@\"\n"));
+    sb.env("XTASK_TIMEOUT_SECS", "2");
+    let args = ["rotate-pat", "--access", "read", "--name", "ci-read", "--organization", ORG, "--repo", REPO];
+    let run = sb.xtask(&args);
+    run.assert_failure().assert_output_contains("gave no result within 2 s");
+    run.assert_output_contains("may have created the PAT \"ci-read\" of HyperlightTest all the same");
+    assert_eq!(rest_calls(&sb).len(), 1, "{:?}", rest_calls(&sb));
+    assert!(secret_sets(&sb).is_empty());
+
+    install_az(&sb, &AzState::default()); // az answers 401: nothing was made
+    let run = sb.xtask(&args);
+    run.assert_failure().assert_output_contains("TF400813");
+    assert!(!run.stderr.contains("may have created"), "{}", run.stderr);
+}
+
 /// A failure after the PAT exists, with no authorizationId to revoke it by: the run
 /// fails and says plainly that the PAT is live, which one, and where to revoke it
 /// (also as the job's error annotation), instead of sending a DELETE with an empty id.
