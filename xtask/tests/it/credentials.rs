@@ -572,6 +572,23 @@ fn rotate_pat_stopped_while_creating_says_the_pat_may_exist() {
     assert_eq!(rest_calls(&sb).len(), 1, "{:?}", rest_calls(&sb));
     assert!(secret_sets(&sb).is_empty());
 
+    // A Ctrl-C while az asks: the same, and exit code 130.
+    #[cfg(unix)]
+    {
+        sb.env_remove("XTASK_TIMEOUT_SECS");
+        let mut child = sb.spawn_xtask(&args);
+        while rest_calls(&sb).len() < 2 {
+            assert!(child.try_wait().unwrap().is_none(), "{:?}", sb.spawned_output("xtask rotate-pat"));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        assert!(kill.unwrap().success());
+        let status = crate::exit_after(&mut child, "SIGINT");
+        let (_, stderr) = sb.spawned_output("xtask rotate-pat (interrupted)");
+        assert_eq!(status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains("may have created the PAT \"ci-read\""), "{stderr}");
+    }
+
     install_az(&sb, &AzState::default()); // az answers 401: nothing was made
     let run = sb.xtask(&args);
     run.assert_failure().assert_output_contains("TF400813");
