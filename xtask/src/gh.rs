@@ -22,9 +22,10 @@ impl Gh {
         Ok(Gh { path: tool::GH.find()? })
     }
 
-    /// Whether `gh auth status` is happy; else gh's own words, or that it did not answer.
+    /// Whether `gh auth status` is happy with github.com; else gh's own words, or that it
+    /// did not answer. Without `--hostname`, gh fails for a stale login on any other host.
     pub fn auth_status(&self) -> Result<(), RunError> {
-        call(&self.path, &["auth", "status"]).output().map(drop)
+        call(&self.path, &["auth", "status", "--hostname", "github.com"]).output().map(drop)
     }
 
     /// `gh secret set NAME --repo OWNER/NAME` once gh is logged in, the value on stdin (gh

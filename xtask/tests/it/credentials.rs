@@ -132,7 +132,7 @@ fn rotate_pat_creates_checks_and_stores_the_pat() {
     // gh: logged in, then the secret of the repository, the PAT on stdin only.
     let gh = sb.calls("gh");
     assert_eq!(gh.len(), 2, "{gh:?}");
-    assert_eq!(gh[0].argv, ["auth", "status"]);
+    assert_eq!(gh[0].argv, ["auth", "status", "--hostname", "github.com"]);
     assert_eq!(gh[1].argv, ["secret", "set", "ADO_CARGO_RO_PAT", "--repo", REPO]);
     assert_eq!(gh[1].stdin, pat);
     assert!(run.stderr.contains("ADO_CARGO_RO_PAT of hyperlight-dev/hyperlight now holds the new PAT"));
@@ -322,6 +322,27 @@ fn rotate_pat_from_stdin() {
     run.assert_failure().assert_output_contains("cannot be used with");
     let forms = pat_forms(&pat);
     sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]);
+}
+
+/// Real gh (2.52+) fails `gh auth status` when any account on any host has a stale
+/// token. One on another host is no reason to refuse: gh is asked about github.com only.
+#[test]
+fn rotate_pat_ignores_a_stale_gh_login_on_another_host() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let stale = "X Failed to log in to ghe.example.com account old (keyring)";
+    sb.install_recording_standin(
+        "gh",
+        &format!(
+            "case \"$*\" in\n  \"auth status --hostname github.com\") exit 0 ;;\n  \"auth status\"*) echo '{stale}' >&2; \
+             exit 1 ;;\nesac\nexit 0\n"
+        ),
+    );
+    let run = sb.xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO], &pat);
+    run.assert_success().assert_output_contains("ADO_CARGO_RO_PAT of hyperlight-dev/hyperlight now holds");
+    assert_eq!(secret_sets(&sb).len(), 1);
+    assert_eq!(secret_sets(&sb)[0].stdin, pat);
 }
 
 /// Under GitHub Actions the new PAT is masked in every form before anything else
