@@ -117,7 +117,10 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
     let edges: Vec<String> = prepared.plan.edges.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
     let line = match (changed, edges.is_empty()) {
         (false, _) => "nothing to change".to_owned(),
-        (true, true) => "versions set, committed".to_owned(),
+        (true, true) => match &settings.common.version {
+            Some(version) => format!("version {version} set and committed"),
+            None => format!("dependencies set to come from {} and committed", registry.name),
+        },
         (true, false) => format!("pinned {} and committed", edges.join(", ")),
     };
     engine.stage("rewrite", &line, t.elapsed());

@@ -615,7 +615,10 @@ fn the_feed_holding_a_version_with_other_sources_stops_before_any_upload() {
     const TRACING: &str = "hyperlight-guest-tracing";
     let (kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb);
-    publish(&mut sb, &fx, &["--version", VERSION, "-p", TRACING]).assert_success();
+    let first = publish(&mut sb, &fx, &["--version", VERSION, "-p", TRACING]);
+    first
+        .assert_success()
+        .assert_output_contains(&format!("publish: rewrite  version {VERSION} set and committed"));
     assert_eq!(published_crates(&sb), ["hyperlight-guest-tracing"]);
 
     let lib = fx.join("src/hyperlight_guest_tracing/src/lib.rs");
