@@ -210,11 +210,7 @@ fn shown_provider(words: &[String]) -> String {
     if ours || words.iter().all(|w| w.starts_with("cargo:") && w != provider::TOKEN_FROM_STDOUT) {
         return words.join(" ");
     }
-    let keep = if first == provider::TOKEN_FROM_STDOUT { 2 } else { 1 }.min(words.len());
-    match words.len() - keep {
-        0 => words[..keep].join(" "),
-        hidden => format!("{} ({hidden} argument(s) not shown)", words[..keep].join(" ")),
-    }
+    crate::secret::shown_command(&words.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// A TOML file that may be missing; one that cannot be read is said and skipped.

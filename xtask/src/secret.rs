@@ -146,12 +146,20 @@ fn hide_provider_arguments(text: String) -> String {
         let (before, after) = rest.split_at(at + MARK.len());
         let end = after.find('`').unwrap_or(after.len());
         let words: Vec<&str> = after[..end].split_whitespace().collect();
-        let keep = if words.first() == Some(&"cargo:token-from-stdout") { 2 } else { 1 }.min(words.len());
-        let hidden = if words.len() > keep { " (arguments not shown)" } else { "" };
-        out.push_str(&format!("{before}{}{hidden}", words[..keep].join(" ")));
+        out.push_str(&format!("{before}{}", shown_command(&words)));
         rest = &after[end..];
     }
     out + rest
+}
+
+/// A credential provider's command line by its program alone (and, for
+/// `cargo:token-from-stdout`, the program it runs): the arguments can be a secret.
+pub fn shown_command(words: &[&str]) -> String {
+    let keep = if words.first() == Some(&"cargo:token-from-stdout") { 2 } else { 1 }.min(words.len());
+    match words.len() - keep {
+        0 => words[..keep].join(" "),
+        hidden => format!("{} ({hidden} argument(s) not shown)", words[..keep].join(" ")),
+    }
 }
 
 /// Every form of a token read (not built) here: it, the credential after its scheme
@@ -329,8 +337,8 @@ mod tests {
                     `get`\nerror: credential provider `/opt/p --key s3cr3t` failed\ncredential provider `cargo:token`";
         assert_eq!(
             redact(text, &[]),
-            "error: credential provider `cargo:token-from-stdout my-vault (arguments not shown)` failed action \
-             `get`\nerror: credential provider `/opt/p (arguments not shown)` failed\ncredential provider `cargo:token`"
+            "error: credential provider `cargo:token-from-stdout my-vault (2 argument(s) not shown)` failed action \
+             `get`\nerror: credential provider `/opt/p (2 argument(s) not shown)` failed\ncredential provider `cargo:token`"
         );
     }
 

@@ -262,7 +262,7 @@ fn a_failing_command_provider_is_named_without_its_arguments() {
         .unwrap();
     sb.env("PAT", &pat);
     let run = sb.xtask(&["cargo-login-ci", "--no-check", "--registry", REDIST]);
-    run.assert_failure().assert_output_contains("my-missing-vault (arguments not shown)");
+    run.assert_failure().assert_output_contains("my-missing-vault (2 argument(s) not shown)");
     sb.assert_no_secret(&["s3cr3t-vault-key", &pat]);
 }
 
