@@ -1,8 +1,5 @@
-//! The one way to run an external program (az, gh, git, the nested cargo): output
-//! captured (or stderr lines streamed), a typed failure with every secret of the call
-//! redacted, and a time limit that kills the child's whole process group (`az` starts
-//! python); a Ctrl-C is passed on to that group. Or, for `az login` and `cargo xtask
-//! test`, on the user's terminal ([`Program::status`]).
+//! The one way to run an external program: output captured or streamed, failures typed
+//! and redacted, a time limit that kills the child's whole process group (`az` starts python).
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,14 +15,14 @@ use crate::secret::{Secret, SecretEnv, redact};
 /// The time limit of every call, in seconds, when set.
 pub const TIMEOUT_VAR: &str = "XTASK_TIMEOUT_SECS";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
-/// A child silent this long gets a line saying what is waited for (then every 30 s).
+/// A silent child gets a line saying what is waited for.
 const NOTICE_AFTER: Duration = Duration::from_secs(5);
 const NOTICE_REPEAT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
 const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 /// A grandchild outside the child's group could hold the pipes open for ever.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
-/// What cargo sets for the program it runs (the xtask), not for a nested cargo.
+/// What cargo sets for the xtask, not for a nested cargo.
 const CARGO_OWN_VARS: [&str; 9] = [
     "CARGO_PKG_",
     "CARGO_MANIFEST_",
@@ -47,8 +44,7 @@ pub struct Program {
     timeout: Duration,
 }
 
-/// What a program printed, once it exited 0. `stderr` is redacted; `stdout` is data
-/// (maybe a secret the caller asked for), so it has no `Debug`.
+/// `stderr` is redacted; `stdout` may be a secret the caller asked for, so no `Debug`.
 pub struct Output {
     pub stdout: String,
     pub stderr: String,
@@ -237,8 +233,7 @@ impl Program {
         Ok(Output { stdout, stderr })
     }
 
-    /// Runs it on the user's terminal (their stdin, stdout and stderr, their Ctrl-C), with
-    /// no time limit: for output that is the user's to watch. Fails unless it exits 0.
+    /// Runs it on the user's terminal with no time limit; fails unless it exits 0.
     pub fn status(mut self) -> Result<(), RunError> {
         eprintln!("$ {}", self.label);
         let status = self.command.status().map_err(|err| self.error(RunErrorKind::Start(err)))?;
@@ -250,8 +245,7 @@ impl Program {
         RunError { program: self.label.clone(), kind }
     }
 
-    /// Waits for the exit, handing on stderr lines, until the time limit or an
-    /// interrupt (passed on, then [`INTERRUPT_GRACE`] to stop).
+    /// Waits for the exit, handing on stderr lines, until the time limit or an interrupt.
     fn wait(&self, child: &mut Child, pipes: &mut Pipes) -> Result<ExitStatus, RunErrorKind> {
         let started = Instant::now();
         let (mut stop_at, mut interrupted) = (started + self.timeout, false);
@@ -341,8 +335,7 @@ impl<'a> Pipes<'a> {
         false
     }
 
-    /// Reads both pipes to their end after the exit, or kills the group after
-    /// [`DRAIN_AFTER_EXIT`]; stdout and stderr, or the first read error.
+    /// Reads both pipes to their end, killing the group if they stay open after the exit.
     fn drain(mut self, child: &mut Child) -> std::io::Result<(String, String)> {
         if !self.closed_within(DRAIN_AFTER_EXIT) {
             kill(child);
