@@ -119,7 +119,12 @@ pub fn program(
 
 /// The cargo running the xtask with `args`, in `dir`, without what cargo set for the xtask.
 pub fn cargo(dir: &Utf8Path, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Program {
-    let program = program(crate::tool::cargo(), dir, args).without_cargo_vars();
+    let mut program = program(crate::tool::cargo(), dir, args);
+    for (key, _) in std::env::vars_os() {
+        if CARGO_OWN_VARS.iter().any(|own| key.to_string_lossy().starts_with(own)) {
+            program.command.env_remove(key);
+        }
+    }
     // Cargo takes a relative CARGO_HOME from its directory, which `dir` changes.
     match std::env::var_os("CARGO_HOME").map(std::path::absolute) {
         Some(Ok(home)) => program.env("CARGO_HOME", home),
@@ -128,15 +133,6 @@ pub fn cargo(dir: &Utf8Path, args: impl IntoIterator<Item = impl AsRef<OsStr>>) 
 }
 
 impl Program {
-    fn without_cargo_vars(mut self) -> Program {
-        for (key, _) in std::env::vars_os() {
-            if CARGO_OWN_VARS.iter().any(|own| key.to_string_lossy().starts_with(own)) {
-                self.command.env_remove(key);
-            }
-        }
-        self
-    }
-
     fn new(command: Command) -> Program {
         let name = std::path::Path::new(command.get_program()).file_stem().unwrap_or_default();
         let label = command.get_args().fold(name.to_string_lossy().into_owned(), |label, arg| {
