@@ -8,8 +8,7 @@ use crate::run::{self, Program};
 
 const NETWORK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Fixed, so that the same source and flags give the same commit (cargo records
-/// its SHA in `.cargo_vcs_info.json`).
+/// Fixed, so the same source gives the same commit (cargo records it in `.cargo_vcs_info.json`).
 const IDENTITY: [(&str, &str); 6] = [
     ("GIT_AUTHOR_NAME", "hyperlight-xtask"),
     ("GIT_AUTHOR_EMAIL", "hyperlight-xtask@users.noreply.github.com"),
@@ -19,9 +18,7 @@ const IDENTITY: [(&str, &str); 6] = [
     ("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z"),
 ];
 
-/// What points git at another repository than the one of its directory (set for a
-/// git hook, or by hand): never passed on, or a call in a copy would move the
-/// user's HEAD and index.
+/// Set for a git hook or by hand, these would make a call in a copy move the user's HEAD.
 const REPOSITORY_VARS: [&str; 6] = [
     "GIT_DIR",
     "GIT_WORK_TREE",
@@ -104,8 +101,7 @@ impl Git {
         Ok(Fetched { commit: self.head(dir)?, bytes, note })
     }
 
-    /// The full SHA of abbreviated `rev`, from a bare repository holding only the
-    /// commits of every branch and tag of `repo`.
+    /// The full SHA of abbreviated `rev`, from the commits of every branch and tag of `repo`.
     fn resolve_abbreviated(&self, repo: &str, rev: &str, dir: &Utf8Path) -> anyhow::Result<String> {
         self.init(dir, &["--bare"])?;
         self.run(dir, &["remote", "add", "origin", repo])?;
@@ -175,9 +171,8 @@ impl Git {
         Ok(out.split('\0').filter_map(gitlink).collect())
     }
 
-    /// A copy (`clone --shared`) of the repository at `top` in `dest`, at its commit,
-    /// with each checked-out submodule, recursively; with `changes`, the uncommitted
-    /// changes copied over and committed. Returns the commit `dest` has checked out.
+    /// A copy of the repository at `top` and its submodules in `dest`, with `changes` the
+    /// uncommitted ones committed; returns the commit `dest` has checked out.
     pub fn copy_repository(&self, top: &Utf8Path, dest: &Utf8Path, changes: bool) -> anyhow::Result<String> {
         let commit = self.head(top)?;
         // The commit's bytes, whatever the user's `core.autocrlf` (Git for Windows sets it).
@@ -202,8 +197,7 @@ impl Git {
         self.head(dest)
     }
 
-    /// Commits every change to tracked files under the fixed identity, with no signing
-    /// of the user's.
+    /// Commits every change to tracked files under the fixed identity, unsigned.
     pub fn commit_all(&self, dir: &Utf8Path, message: &str) -> anyhow::Result<()> {
         let args = ["-c", "commit.gpgsign=false", "commit", "-q", "-a", "--no-verify", "-m", message];
         IDENTITY.iter().fold(self.git(dir, &args), |git, (key, value)| git.env(key, value)).output()?;
