@@ -82,7 +82,6 @@ impl RotatePat {
         let repo = self.repo.as_deref().map_or_else(gh::default_repo, gh::check_repo)?;
         let (feeds, gh) = (feeds::select(&self.registries)?, Gh::find()?);
         let unverified = self.pat_stdin && self.access == PatAccess::Write;
-        // A real request per feed through cargo, the PAT in its environment, then `gh secret set`.
         let store = |pat: &PatToken| {
             let failed = access::check_feeds(&feeds, &cargo::token_env(&feeds, pat), &access::show_line)?;
             let failed = failed.join(", ");
