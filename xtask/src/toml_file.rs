@@ -1,6 +1,5 @@
-//! The one way to edit TOML files a user owns (their global cargo config, a
-//! manifest): format-preserving, locked against other `cargo xtask` runs, written
-//! atomically where the file really lives, and not at all when nothing changes.
+//! The one way to edit TOML files a user owns: format-preserving, locked against other
+//! runs, written atomically where the file really lives, and not at all when nothing changes.
 
 use std::fs::{File, TryLockError};
 use std::io::Write;
@@ -60,8 +59,7 @@ pub fn plan(path: &Utf8Path, change: Change) -> anyhow::Result<Option<String>> {
     let original = before.as_deref().unwrap_or("");
     let mut doc = parse(path, original)?;
     let unchanged = doc.to_string();
-    // A file of comments only keeps them as the trailer, which would put new
-    // tables above them: keep them at the top instead.
+    // A file of comments only keeps them as the trailer, below any new table: keep them on top.
     if doc.as_table().is_empty() {
         let comments = doc.trailing().as_str().unwrap_or_default().to_owned();
         doc.as_table_mut().decor_mut().set_prefix(comments);
@@ -82,9 +80,8 @@ pub fn plan(path: &Utf8Path, change: Change) -> anyhow::Result<Option<String>> {
     Ok(Some(after).filter(|after| before.as_ref() != Some(after)))
 }
 
-/// Read-modify-write of a file other runs may edit: if `change` changes anything, it
-/// runs again under the lock on what the file holds then, and the file is written
-/// before the lock is let go, so no run's edit is lost. Returns whether it wrote.
+/// Read-modify-write: a `change` that changes anything runs again under the lock on what
+/// the file holds then, so no other run's edit is lost. Returns whether it wrote.
 pub fn update(path: &Utf8Path, change: Change) -> anyhow::Result<bool> {
     if plan(path, change)?.is_none() {
         return Ok(false);
@@ -98,9 +95,8 @@ pub fn update(path: &Utf8Path, change: Change) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Locks the file `lock_path` (made if missing) until the returned file is dropped (or the
-/// process dies), waiting for another run up to `timeout` (None: until it ends or an
-/// interrupt), saying `waiting` once after `say_after`.
+/// Locks `lock_path` until the returned file is dropped, waiting up to `timeout` (None: until
+/// an interrupt), saying `waiting` once after `say_after`.
 pub fn lock_file(
     lock_path: &Utf8Path,
     timeout: Option<Duration>,
@@ -141,10 +137,8 @@ fn parent_dir(path: &Utf8Path) -> &Utf8Path {
     path.parent().filter(|d| !d.as_str().is_empty()).unwrap_or(Utf8Path::new("."))
 }
 
-/// Writes through a temporary file and a rename, so a reader (or a crash) sees the old
-/// file or the new one, keeping its permissions (a new file is the user's alone). A
-/// symbolic link (a config in a dotfiles repo) stays a link and its target is written;
-/// a read-only file is refused.
+/// Writes through a temporary file and a rename, keeping the permissions; a symbolic link
+/// (a dotfiles repo) stays a link and its target is written; a read-only file is refused.
 pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     let target = link_target(path)?;
     let shown = if target == path { path.to_string() } else { format!("{path} (a link to {target})") };
@@ -168,7 +162,7 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     // Private until it has the file's permissions, whatever the umask: it may hold tokens.
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    // Synced before the rename: after a crash the file is the old one or the new one, never empty.
+    // Synced before the rename: after a crash the file is old or new, never empty.
     let write = |mut file: File| file.write_all(contents.as_bytes()).and_then(|()| file.sync_all());
     let result = (options.open(&temp).and_then(write))
         .and_then(|()| permissions.map_or(Ok(()), |p| std::fs::set_permissions(&temp, p)))
