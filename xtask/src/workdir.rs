@@ -8,9 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 
-/// Locked while the run owns the dir. The OS lets go of the lock when the last
-/// process holding it ends: on Unix the processes the run starts (cargo, build
-/// scripts) inherit it, so a killed run's dir stays until its cargo is done.
+/// Locked while the run owns the dir; on Unix the processes it starts inherit the lock,
+/// so a killed run's dir stays until its cargo is done.
 const OWNER_FILE: &str = ".owner";
 
 /// Marks a dir kept with `--keep`: never removed by a later run.
@@ -76,8 +75,7 @@ fn inherited(file: File) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// Removes the work dirs of `prefix` whose run is gone: no process holds their
-/// owner file, or they have none and are old and not kept.
+/// Removes the work dirs of `prefix` whose run is gone (owner file unlocked, or missing and old).
 fn remove_stale(temp: &Utf8Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(temp) else { return };
     for entry in entries.flatten() {
