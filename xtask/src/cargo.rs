@@ -44,10 +44,8 @@ pub fn logout(registry: &Registry) -> anyhow::Result<()> {
     {
         return Err(err.into());
     }
-    // Cargo clears one place: the first provider holding a token (a keychain before
-    // `cargo:token`), in the one credentials file it reads. A token in the other file
-    // comes back when the legacy `credentials` goes; one behind a keychain, or in the
-    // global config (where cargo reads it too, and says it removed it), is used still.
+    // Cargo clears only the first provider's token, in the one credentials file it reads:
+    // one left in the other file or the global config would still be used.
     let home = cargo_home::cargo_home()?;
     for path in [home.join("credentials"), home.join("credentials.toml"), cargo_home::global_config()?.path] {
         toml_file::update(&path, &mut |doc| {
@@ -62,8 +60,7 @@ pub fn logout(registry: &Registry) -> anyhow::Result<()> {
 /// Cargo's word for a `login` or `logout` that a feed's provider cannot do.
 const NOT_SUPPORTED: &str = "requested operation not supported";
 
-/// Cargo's error for a credentials file or global config that is not TOML quotes the
-/// line, maybe a token: they are read here first, whose error says where only.
+/// Read here first: cargo's error for a file that is not TOML quotes the line, maybe a token.
 pub fn check_token_files() -> anyhow::Result<()> {
     for path in [cargo_home::credentials_path()?, cargo_home::global_config()?.path] {
         toml_file::read_if_exists(&path)?;
@@ -71,8 +68,8 @@ pub fn check_token_files() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The environment that hands `pat`'s header to cargo for each of `feeds` as Microsoft's
-/// pipeline task does (no credentials file).
+/// The environment that hands `pat`'s header to cargo for each of `feeds`, as Microsoft's
+/// pipeline task does.
 pub fn token_env(feeds: &[Registry], pat: &PatToken) -> SecretEnv {
     let header = pat.header();
     feeds.iter().fold(SecretEnv::hiding(pat.forms()), |env, feed| {
