@@ -15,8 +15,7 @@ pub fn cargo_home() -> anyhow::Result<Utf8PathBuf> {
     Utf8PathBuf::from_path_buf(home).map_err(|p| anyhow::anyhow!("{} (CARGO_HOME) is not UTF-8", p.display()))
 }
 
-/// The global cargo config: the file cargo reads, and a file beside it that cargo
-/// ignores, if there is one.
+/// The global cargo config cargo reads, and a file beside it that cargo ignores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlobalConfig {
     pub path: Utf8PathBuf,
@@ -35,8 +34,7 @@ impl GlobalConfig {
     }
 }
 
-/// The global config as cargo 1.95 picks it: the legacy `config` whenever it
-/// exists, else `config.toml`.
+/// As cargo 1.95 picks it: the legacy `config` whenever it exists, else `config.toml`.
 pub fn global_config() -> anyhow::Result<GlobalConfig> {
     let home = cargo_home()?;
     let (legacy, current) = (home.join("config"), home.join("config.toml"));
