@@ -11,8 +11,7 @@ pub fn is_actions() -> bool {
     std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
-/// Registers every form of a secret with the log masker: call it before anything
-/// could print one.
+/// Registers every form of a secret with the log masker, before anything could print one.
 pub fn mask(forms: &[String]) {
     // A line break would end the command early: each line is masked.
     let lines = forms.iter().flat_map(|form| form.lines()).filter(|l| !l.trim().is_empty());
@@ -50,14 +49,13 @@ fn command(name: &str, data: &str) {
     }
 }
 
-/// Exports a variable to the job's later steps through `$GITHUB_ENV`, in the
-/// delimiter form, so the value is never in a command line. Fails outside Actions.
+/// Exports a variable to the job's later steps in `$GITHUB_ENV`'s delimiter form, so the
+/// value is never in a command line. Fails outside Actions.
 pub fn export_env(name: &str, value: &Secret) -> anyhow::Result<()> {
     let Some(path) = std::env::var_os("GITHUB_ENV") else {
         bail!("GITHUB_ENV is not set: exporting to later steps works only inside a GitHub Actions job");
     };
-    // A line an earlier step left open would take in our first one, and the runner
-    // would read the value line as a variable of its own.
+    // A line an earlier step left open would swallow ours, making the value a variable.
     let open = std::fs::read(path).is_ok_and(|text| text.last().is_some_and(|&last| last != b'\n'));
     let delimiter = format!("XTASK_EOF_{}", std::process::id());
     let text = format!("{name}<<{delimiter}\n{}\n{delimiter}\n", value.expose());
