@@ -20,8 +20,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Cargo's environment variable for this registry's `key` (`index`, `token`, …):
-    /// uppercase, `-` and `.` as `_`.
+    /// Cargo's environment variable for this registry's `key` (`index`, `token`, …).
     pub fn env_var(&self, key: &str) -> String {
         format!("CARGO_REGISTRIES_{}_{key}", self.name).to_uppercase().replace(['-', '.'], "_")
     }
