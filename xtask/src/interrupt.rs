@@ -1,7 +1,5 @@
-//! Ctrl-C, SIGTERM (a cancelled CI job) and SIGHUP (a closed terminal), or the Windows
-//! console's Ctrl-C, Ctrl-Break and close, turned into a flag: the runner passes it on
-//! to the child's process group, the drops clean up, and `main` exits 130. Through
-//! libc (which and rpassword build it anyway): signal-hook would cost 7.8 s of a cold build.
+//! Ctrl-C, SIGTERM (a cancelled CI job), SIGHUP (a closed terminal) or the Windows console's
+//! events, turned into a flag: the runner passes it on, the drops clean up, `main` exits 130.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -90,8 +88,7 @@ mod imp {
         fn SetConsoleCtrlHandler(handler: Option<unsafe extern "system" fn(u32) -> i32>, add: i32) -> i32;
     }
 
-    /// Ctrl-C, Ctrl-Break and close set the flag. Windows ends the process when the
-    /// handler of a close returns, so that one waits for the task to clean up.
+    /// Windows ends the process when the handler of a close returns: it waits for the clean-up.
     unsafe extern "system" fn on_ctrl(event: u32) -> i32 {
         if event > 2 {
             return 0;
