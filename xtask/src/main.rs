@@ -89,9 +89,8 @@ fn invocation_dir() -> anyhow::Result<Utf8PathBuf> {
     Utf8PathBuf::try_from(dir).context("the current directory is not UTF-8")
 }
 
-/// The host repository's root: the parent of the xtask's own directory, as `cargo
-/// run` names it now. The path compiled in is stale once the repository moved with
-/// its `xtask/target` (cargo does not rebuild for a move).
+/// The parent of the xtask's directory as `cargo run` names it now: the path compiled in
+/// is stale once the repository moved (cargo does not rebuild for a move).
 fn project_root() -> Utf8PathBuf {
     let ours = std::env::var("CARGO_PKG_NAME").is_ok_and(|name| name == "xtask");
     let now = std::env::var("CARGO_MANIFEST_DIR").ok().filter(|_| ours);
