@@ -1,9 +1,5 @@
-//! The package stage: `cargo package` of every crate against the run's empty index (no
-//! feed, no credentials), dependents verified against the packages just built (cargo
-//! 1.90+). Dependencies and dependents (against a local registry of the dependencies'
-//! `.crate` files) verify at once in two target dirs, what they share from other
-//! registries compiled once and copied. The index and local registry are the run's
-//! own, removed after it: a stale extracted copy could pass a broken crate.
+//! The package stage: `cargo package` of every crate against the run's own empty index
+//! (no feed, no credentials), so no stale extracted copy can pass a broken crate.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -17,10 +13,8 @@ use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
 use crate::git;
 use crate::json;
 
-/// Packages and verifies `crates`, each `.crate` within the feed's size limit; with
-/// `feed_index` against the feed's own index (crates.io's is, which cannot be
-/// replaced, and a feed's when a crate takes another crate from it), the packages
-/// laid over it by cargo, else against an empty index standing for the feed.
+/// Packages and verifies `crates` within the feed's size limit, against the feed's own
+/// index with `feed_index` (crates.io's cannot be replaced), else an empty one.
 pub fn package_all(
     engine: &Engine,
     src: &Utf8Path,
