@@ -1,7 +1,5 @@
-//! Builds the host's members that depend on the crates against the packages
-//! (cargo's `[patch]` in a copy of the host) before an upload: the crates verify on
-//! their own, it is a consumer that breaks, as mshv's unbounded `vmm-sys-util` broke
-//! `hyperlight_host`.
+//! Builds the host's members that depend on the crates against the packages before an
+//! upload: crates that verify on their own can still break a consumer.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
