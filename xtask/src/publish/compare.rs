@@ -1,6 +1,5 @@
-//! What the feed has: whether NAME@VERSION is there, and its sources, which `cargo
-//! vendor` fetches to compare with the package, file by file and `Cargo.toml` as data.
-//! Also: each package holds exactly cargo's `package --list`.
+//! What the feed has (NAME@VERSION, and its sources compared file by file, `Cargo.toml` as
+//! data), and whether each package holds exactly cargo's `package --list`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -63,9 +62,8 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether the feed has `name` at `version` (`cargo info` out of any workspace).
-/// Only cargo's "could not find" is "absent"; a yanked version, which `cargo info`
-/// does not tell but resolving `={version}` does, is an error.
+/// Whether the feed has `name` at `version`: only cargo's "could not find" is "absent";
+/// a yanked version (which `cargo info` does not tell) is an error.
 pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
     let (spec, feed) = (format!("{name}@{version}"), &engine.registry.name);
     let Err(mut stderr) = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)? else {
