@@ -157,10 +157,8 @@ impl Requirement {
     }
 }
 
-/// The manifest `text` with each path dependency on a pinned crate given its
-/// version and feed, and `package.version` set when asked; every other byte kept.
-/// A `workspace = true` entry is left to the root's entry, which gets a version
-/// only for a key in `root_needs`, lest cargo publish path-only dev-dependencies.
+/// `text` with each path dependency on a pinned crate given its version and feed; the root's
+/// entries only for `root_needs`, lest cargo publish path-only dev-dependencies.
 pub fn rewrite(
     path: &Utf8Path,
     text: &str,
@@ -259,10 +257,9 @@ fn set_package_version(package: &mut dyn TableLike, version: &str) {
     }
 }
 
-/// The keys of `[workspace.dependencies]` a crate to publish inherits as a normal or
-/// build dependency, which alone may get a version; an error when such a path-only
-/// entry is also inherited as a dev-dependency, which cargo would then publish.
-/// `files`: (path, shown path, selected, text), the root's first.
+/// The keys of `[workspace.dependencies]` a crate to publish inherits as a normal or build
+/// dependency; an error when one is also inherited as a dev-dependency, which cargo would
+/// then publish. `files`: (path, shown path, selected, text), the root's first.
 pub fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow::Result<Vec<String>> {
     let (mut needs, mut dev) = (Vec::new(), Vec::new());
     for (_, shown, _, text) in files.iter().filter(|f| f.2) {
@@ -289,9 +286,8 @@ pub fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow:
     Ok(needs)
 }
 
-/// `Cargo.lock` with each workspace package (no `source`) of `moved` at its new
-/// version, and references to it (`"name old"`, when two packages share the name)
-/// following; everything else byte for byte.
+/// `Cargo.lock` with each workspace package of `moved` at its new version, references
+/// to it following; everything else byte for byte.
 pub fn rewrite_lock(path: &Utf8Path, text: &str, moved: &[(&str, &str, &str)]) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
     let Some(packages) = doc.get_mut("package").and_then(Item::as_array_of_tables_mut) else {
