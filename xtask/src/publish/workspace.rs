@@ -188,9 +188,8 @@ impl Plan {
     }
 }
 
-/// Checks that the crates `wanted` can be published together to `registry` and orders
-/// them by their dependencies. `exclude` is None for publish-redist (`--crate`), else
-/// publish's `--exclude` (`-p` is `wanted`); `version` replaces every crate's version.
+/// Checks that the crates `wanted` can be published together to `registry` and orders them;
+/// `exclude` is None for publish-redist, `version` replaces every crate's version.
 pub fn plan(
     ws: &Workspace,
     wanted: &[String],
