@@ -1,6 +1,5 @@
-//! The publish engine of `publish` and `publish-redist`: a task makes its work copy
-//! and plan, [`run`] rewrites the manifests and runs the stages. Feed versions are
-//! immutable, so every check runs before the first upload.
+//! The publish engine of both publish tasks. Feed versions are immutable, so every
+//! check runs before the first upload.
 
 pub mod compare;
 pub mod consumer;
@@ -269,8 +268,7 @@ pub fn manifest_dir(flag: &str, path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> 
     Ok(path.parent().context("a manifest has a directory")?.to_owned())
 }
 
-/// A semver version that makes a new version: cargo and the feeds ignore build
-/// metadata (`+build`) when comparing versions.
+/// A semver version without build metadata, which cargo and the feeds ignore when comparing.
 fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
     if let Some((base, _)) = version.split_once('+') {
         bail!(
