@@ -1,7 +1,5 @@
-//! Provider mode (`cargo-login --provider`): each feed's `credential-provider` runs
-//! az, so cargo asks for a fresh token on each use and nothing is stored. A provider the
-//! user chose is replaced only with `--force`, kept in a comment `cargo-logout` restores.
-//! Also `registry.global-credential-providers`, which setup and provider mode's `disable` write.
+//! Provider mode (`cargo-login --provider`): each feed's `credential-provider` runs az, so
+//! nothing is stored; and `registry.global-credential-providers`, which setup writes too.
 
 use anyhow::{Context, anyhow, ensure};
 use camino::Utf8Path;
@@ -213,8 +211,7 @@ pub const KEYCHAIN_PROVIDER: &str = if cfg!(windows) {
 };
 
 /// Sets `registry.global-credential-providers`: `cargo:token` when one of `feeds` has no
-/// provider of its own (cargo needs one for an auth-required registry), and the
-/// keychain when asked. Returns the change, if any.
+/// provider of its own, and the keychain when asked. Returns the change, if any.
 pub fn global_providers(
     doc: &mut DocumentMut,
     path: &Utf8Path,
