@@ -20,9 +20,8 @@ const PROBE_CRATE: &str = "hyperlight-xtask-access-probe";
 /// hanging feed cargo's own message comes first and the limit is the backstop.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Checks `feeds`, one thread each (a feed that does not answer costs one time limit in
-/// all), `show`s each verdict in order and annotates failures for GitHub; returns the
-/// failed ones as `name (verdict)`. `env` goes to cargo, its forms redacted.
+/// Checks `feeds`, one thread each (a silent feed costs one time limit in all), `show`s
+/// each verdict in order; returns the failed ones as `name (verdict)`.
 pub fn check_feeds(
     feeds: &[Registry],
     env: &SecretEnv,
