@@ -1,6 +1,5 @@
-//! Finding the external programs the tasks drive. Each is run by the full path
-//! `which` finds, so that `az.cmd` and `gh.exe` work on Windows, where a bare
-//! program name only ever finds `.exe` files.
+//! Finding the external programs the tasks drive, by the full path `which` finds: on
+//! Windows a bare name finds only `.exe` files, not `az.cmd`.
 
 use anyhow::Context;
 use camino::Utf8PathBuf;
