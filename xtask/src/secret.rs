@@ -1,6 +1,5 @@
-//! Types for secrets. None implements `Display` and each `Debug` prints a
-//! placeholder, so a secret cannot reach output, an error or a panic by accident:
-//! the one way out is [`Secret::expose`], for a child's stdin or environment.
+//! Types for secrets: no `Display`, a placeholder `Debug`; the one way out is
+//! [`Secret::expose`], for a child's stdin or environment.
 
 use std::fmt;
 
