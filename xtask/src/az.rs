@@ -34,9 +34,8 @@ impl Az {
         Ok(run::program(&self.path, &crate::project_root(), ["login"]).status()?)
     }
 
-    /// One access token for Azure DevOps, enough for every feed of the organisation, as the
-    /// `Bearer` header cargo sends (masked under GitHub Actions before anything else is
-    /// printed), and when it expires as az says it (local time).
+    /// One access token for every feed of the organisation, as the `Bearer` header cargo
+    /// sends, and when it expires as az says it (local time).
     pub fn access_token(&self) -> anyhow::Result<(AuthHeader, String)> {
         let args = ["account", "get-access-token", "--resource", AZURE_DEVOPS_RESOURCE];
         let args = [&args[..], &["--query", "[accessToken, expiresOn]", "--output", "tsv"]].concat();
@@ -60,9 +59,8 @@ impl Az {
         self.call("az account show".into(), &["account", "show", "--output", "none"]).output().map(drop)
     }
 
-    /// `az rest` against Azure DevOps, the answer (a [`Secret`]: the PAT API's hold one)
-    /// reduced by `query` to one field per line. The body goes through a file, as JSON in
-    /// argv breaks on `az.cmd`'s quoting on Windows.
+    /// `az rest` against Azure DevOps, the answer (a [`Secret`]) reduced by `query` to one field
+    /// per line. The body goes through a file: JSON in argv breaks `az.cmd`'s quoting.
     pub fn rest(
         &self,
         method: &str,
