@@ -43,8 +43,7 @@ impl Test {
         if !self.no_lint {
             let fix = "formatting differs: run `cargo fmt --manifest-path xtask/Cargo.toml --all`";
             cargo("fmt --all --check", &[]).status().context(fix)?;
-            // The Windows code paths cannot run here, but clippy type-checks and
-            // lints them with the target's standard library alone.
+            // clippy lints the Windows code paths with that target's standard library alone.
             let mut platforms: Vec<&[&str]> = vec![&[]];
             match which::which("rustup") {
                 Ok(rustup) => {
@@ -70,8 +69,7 @@ impl Test {
         )?;
         let args: Vec<&str> =
             ["--"].into_iter().chain(self.cargo_test_args.iter().map(String::as_str)).collect();
-        // Every target, the registry suite too (`test = false`, which `--tests` would
-        // leave out), each to the end so that one failing target hides no other.
+        // The registry suite too (`test = false`), each target to the end: one failure hides no other.
         cargo("test --workspace --locked --no-fail-fast --lib --bins --test=*", &args)
             .env("XTASK_CACHE", &cache)
             .env("XTASK_KELLNR", &kellnr)
