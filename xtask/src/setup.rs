@@ -99,8 +99,7 @@ impl Setup {
         findings: &mut Findings,
     ) -> anyhow::Result<()> {
         let path = &findings.path;
-        // New feeds follow the file's style: `[registries.NAME]` tables, or else the
-        // how-to's `NAME = { index = "…" }` lines.
+        // New feeds follow the file's style: `[registries.NAME]` tables, or else inline tables.
         let as_tables =
             doc.get("registries").and_then(Item::as_table).is_some_and(|t| t.is_implicit() && !t.is_empty());
         let registries = toml_file::table_mut(doc.as_table_mut(), "registries", path)?;
