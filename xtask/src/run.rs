@@ -160,7 +160,6 @@ impl Program {
         self
     }
 
-    /// Unsets a variable the child would inherit.
     pub fn env_remove(mut self, key: &str) -> Program {
         self.command.env_remove(key);
         self
