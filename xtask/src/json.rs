@@ -18,7 +18,6 @@ pub enum Value {
 }
 
 impl Value {
-    /// The member `key` of an object.
     pub fn get(&self, key: &str) -> Option<&Value> {
         let Value::Object(members) = self else { return None };
         members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
