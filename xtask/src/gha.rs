@@ -62,7 +62,6 @@ pub fn export_env(name: &str, value: &Secret) -> anyhow::Result<()> {
     append("GITHUB_ENV", &if open { format!("\n{text}") } else { text })
 }
 
-/// Appends Markdown to the step summary when there is one.
 pub fn summary(markdown: &str) -> anyhow::Result<()> {
     append("GITHUB_STEP_SUMMARY", markdown)
 }
