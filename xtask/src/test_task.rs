@@ -69,7 +69,8 @@ impl Test {
         )?;
         let args: Vec<&str> =
             ["--"].into_iter().chain(self.cargo_test_args.iter().map(String::as_str)).collect();
-        // The registry suite too (`test = false`), each target to the end: one failure hides no other.
+        // `--test=*` takes the registry suite (`test = false`, which `--tests` leaves out) too;
+        // each target runs to the end, so one failing target hides no other.
         cargo("test --workspace --locked --no-fail-fast --lib --bins --test=*", &args)
             .env("XTASK_CACHE", &cache)
             .env("XTASK_KELLNR", &kellnr)
