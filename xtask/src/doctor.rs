@@ -144,11 +144,6 @@ impl Configs {
             [.., (item, place)] => return Some((vec![provider::provider_words(item)], place.to_string())),
             [] => {}
         }
-        // In the environment, cargo reads a list as words: each word is an entry.
-        let var = "CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS";
-        if let Ok(list) = std::env::var(var) {
-            return Some((list.split_whitespace().map(|w| vec![w.to_owned()]).collect(), var.to_owned()));
-        }
         let (mut entries, mut places) = (Vec::new(), Vec::new());
         for (doc, place) in docs {
             let list = doc.as_ref().and_then(|d| d.get("registry")?.get("global-credential-providers"));
@@ -157,7 +152,14 @@ impl Configs {
                 places.push(place);
             }
         }
-        let place = format!("registry.global-credential-providers in {}", places.join(" and "));
+        let mut place = format!("registry.global-credential-providers in {}", places.join(" and "));
+        // The environment's list comes last (each word an entry), not instead of the files'.
+        let var = "CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS";
+        if let Ok(list) = std::env::var(var) {
+            entries.extend(list.split_whitespace().map(|w| vec![w.to_owned()]));
+            place = if places.is_empty() { var.to_owned() } else { format!("{place}, then {var}") };
+            places.push(var);
+        }
         (!places.is_empty()).then_some((entries, place))
     }
 
@@ -169,8 +171,10 @@ impl Configs {
         }
         let var = feed.env_var("token");
         let uses_token = words.is_empty() || words.iter().any(|w| w == "cargo:token");
-        if uses_token && std::env::var_os(&var).is_some_and(|v| !v.is_empty()) {
-            return format!("environment ({var})");
+        // Even empty: cargo then sends no token, whatever is stored.
+        if let Some(value) = std::env::var_os(&var).filter(|_| uses_token) {
+            let empty = if value.is_empty() { ", empty: cargo sends no token" } else { "" };
+            return format!("environment ({var}{empty})");
         }
         let files = [
             (&self.credentials, format!("credentials file ({})", self.credentials_path)),

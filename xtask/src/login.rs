@@ -137,13 +137,13 @@ impl CargoLogout {
     }
 }
 
-/// A token in cargo's environment beats a stored one, and no logout removes it.
+/// A token in cargo's environment beats a stored one, even empty, and no logout removes it.
 fn warn_of_env_tokens(feeds: &[Registry], cargo_does: &str) {
     for feed in feeds {
         let var = feed.env_var("token");
-        if std::env::var_os(&var).is_some_and(|value| !value.is_empty()) {
-            eprintln!("warning: {var} is set: cargo {cargo_does} {}; unset it", feed.name);
-        }
+        let Some(value) = std::env::var_os(&var) else { continue };
+        let empty = if value.is_empty() { " (empty: cargo sends no token)" } else { "" };
+        eprintln!("warning: {var} is set{empty}: cargo {cargo_does} {}; unset it", feed.name);
     }
 }
 

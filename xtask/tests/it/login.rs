@@ -246,6 +246,32 @@ fn login_names_a_token_in_the_environment_that_beats_the_stored_one() {
     scan(&sb, &[pat]);
 }
 
+/// An empty `CARGO_REGISTRIES_<NAME>_TOKEN` (a workflow's `${{ secrets.X }}` for a
+/// secret that does not exist) beats the stored token too: cargo 1.95 then sends no
+/// token and says "token rejected". Login and doctor named the stored token instead.
+#[test]
+fn an_empty_token_variable_is_named_as_what_cargo_uses() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let var = format!("CARGO_REGISTRIES_{}_TOKEN", PACKAGES.to_uppercase());
+    sb.env(&var, "");
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci", "--registry", PACKAGES]);
+    run.assert_failure().assert_output_contains("token rejected");
+    run.assert_output_contains(&format!(
+        "warning: {var} is set (empty: cargo sends no token): cargo takes it"
+    ));
+    let run = sb.xtask(&["doctor", "--registry", PACKAGES]);
+    run.assert_failure();
+    run.assert_output_contains(&format!(
+        "token from:          environment ({var}, empty: cargo sends no token)"
+    ));
+    sb.env_remove(&var);
+    sb.xtask(&["doctor", "--registry", PACKAGES]).assert_success();
+    scan(&sb, &[pat]);
+}
+
 /// The `--github-env` mode writes no credentials file: it hands the token to later
 /// steps through `$GITHUB_ENV`, masking every form first, as GitHub Actions needs.
 #[test]
