@@ -358,6 +358,22 @@ fn github_env_export_survives_an_open_last_line() {
     scan(&sb, &[pat]);
 }
 
+/// `$GITHUB_ENV` naming a file that does not exist yet (a run outside Actions): the
+/// file made holds the token, so it is the user's alone, as a new config is.
+#[cfg(unix)]
+#[test]
+fn a_github_env_file_made_for_the_token_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let (pat, github_env) = (pat84(), sb.root().join("github_env"));
+    sb.env("GITHUB_ENV", github_env.to_str().unwrap());
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--github-env", "--no-check", "--registry", REDIST]).assert_success();
+    let mode = fs::metadata(&github_env).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{github_env:?} has mode {mode:o}");
+    scan(&sb, &[pat]);
+}
+
 #[test]
 fn logout_removes_the_tokens_and_is_fine_when_there_are_none() {
     let (kellnr, mut sb) = world();
