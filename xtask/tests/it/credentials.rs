@@ -900,6 +900,25 @@ fn doctor_shows_the_environments_global_providers_after_the_files() {
     sb.assert_no_secret(&secrets);
 }
 
+/// `CARGO_REGISTRIES_<NAME>_CREDENTIAL_PROVIDER` beats the config's provider (cargo
+/// 1.95): provider mode, written there, is then never used, and the check's "no token"
+/// said to log in again, which changed nothing. The variable is named.
+#[test]
+fn provider_mode_names_a_provider_in_the_environment_that_beats_it() {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(REDIST, &kellnr);
+    install_az(&sb, &AzState { token: kellnr.admin_token().to_owned(), ..AzState::default() });
+    let var = format!("CARGO_REGISTRIES_{}_CREDENTIAL_PROVIDER", REDIST.to_uppercase());
+    sb.env(&var, "cargo:token");
+    let run = sb.xtask(&["cargo-login", "--provider", "--registry", REDIST]);
+    run.assert_failure().assert_output_contains(&format!("check: {REDIST}: no token"));
+    run.assert_output_contains(&format!(
+        "warning: {var} is set: cargo uses it instead of provider mode for {REDIST}"
+    ));
+    sb.assert_no_secret(&[kellnr.admin_token()]);
+}
+
 /// An environment variable that is not UTF-8 (here a secret of some other tool):
 /// doctor reads the environment for tokens to redact, and std's `vars` panicked on it,
 /// printing the value. Now such a value is skipped.

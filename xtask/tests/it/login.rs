@@ -260,7 +260,7 @@ fn an_empty_token_variable_is_named_as_what_cargo_uses() {
     let run = sb.xtask(&["cargo-login-ci", "--registry", PACKAGES]);
     run.assert_failure().assert_output_contains("token rejected");
     run.assert_output_contains(&format!(
-        "warning: {var} is set (empty: cargo sends no token): cargo takes it"
+        "warning: {var} is set (empty): cargo takes it over the token stored"
     ));
     let run = sb.xtask(&["doctor", "--registry", PACKAGES]);
     run.assert_failure();
