@@ -122,6 +122,24 @@ impl Configs {
 
     /// The providers cargo will use for `feed`, each as its words, and where that is set.
     fn effective_provider(&self, feed: &Registry) -> Option<(Vec<Vec<String>>, String)> {
+        let (entries, place) = self.configured_provider(feed)?;
+        Some((entries.into_iter().map(|words| self.unalias(words)).collect(), place))
+    }
+
+    /// A provider of one word that `[credential-alias]` names is that command.
+    fn unalias(&self, words: Vec<String>) -> Vec<String> {
+        let [name] = words.as_slice() else { return words };
+        let var = format!("CARGO_CREDENTIAL_ALIAS_{}", name.to_uppercase().replace('-', "_"));
+        if let Ok(command) = std::env::var(var) {
+            return command.split_whitespace().map(str::to_owned).collect();
+        }
+        let alias = |doc: &Option<DocumentMut>| doc.as_ref()?.get("credential-alias")?.get(name).cloned();
+        alias(&self.repo)
+            .or_else(|| alias(&self.global))
+            .map_or(words, |item| provider::provider_words(&item))
+    }
+
+    fn configured_provider(&self, feed: &Registry) -> Option<(Vec<Vec<String>>, String)> {
         let words = |text: &str| text.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         let var = feed.env_var("credential-provider");
         if let Some(value) = std::env::var(&var).ok().filter(|v| !v.is_empty()) {
@@ -272,6 +290,33 @@ mod tests {
             provider(&format!("{list} = [\"cargo:token\"]"), &format!("{list} = [\"cargo:libsecret\"]")),
             "cargo:token cargo:libsecret (registry.global-credential-providers in home/config.toml and \
              .cargo/config.toml)"
+        );
+    }
+
+    /// A provider of one word named in `[credential-alias]` is that command to cargo 1.95
+    /// (with arguments it is a program of that name).
+    #[test]
+    fn a_credential_alias_is_the_command_it_names() {
+        let global = "[registries.x]\ncredential-provider = \"vault\"\n[registries.y]\ncredential-provider = \"vault x\"\n\
+                      [credential-alias]\nvault = [\"cargo:token-from-stdout\", \"/bin/echo\", \"Bearer s3cr3t\"]\n";
+        let configs = Configs {
+            global_path: "home/config.toml".into(),
+            global: Some(global.parse().unwrap()),
+            repo: None,
+            credentials_path: "home/credentials.toml".into(),
+            credentials: None,
+        };
+        let feed = |name: &str| Registry { name: name.into(), index: "sparse+http://127.0.0.1/".into() };
+        let provider = configs.effective_provider(&feed("x"));
+        assert_eq!(
+            shown_providers(&provider),
+            "cargo:token-from-stdout /bin/echo (1 argument(s) not shown) (home/config.toml)"
+        );
+        assert!(configs.token_source(&feed("x"), provider).starts_with("provider command /bin/echo"));
+        assert!(configs.secrets(&[feed("x")]).contains(&"Bearer s3cr3t".to_owned()));
+        assert_eq!(
+            shown_providers(&configs.effective_provider(&feed("y"))),
+            "vault (1 argument(s) not shown) (home/config.toml)"
         );
     }
 
