@@ -181,18 +181,41 @@ impl Configs {
         (!places.is_empty()).then_some((entries, place))
     }
 
+    /// Where cargo takes the token from: it asks the last provider first, and the one
+    /// before when that has none (a command always answers).
     fn token_source(&self, feed: &Registry, provider: Option<(Vec<Vec<String>>, String)>) -> String {
-        let words = provider.map(|(entries, _)| entries.concat()).unwrap_or_default();
-        if words.first().map(String::as_str) == Some(provider::TOKEN_FROM_STDOUT) {
-            let program = words.get(1).map(String::as_str).unwrap_or("(none given)");
-            return format!("provider command {program} (asked on each use; nothing stored)");
+        // None configured (cargo refuses the feed then): what `cargo:token` would find.
+        let entries = provider.map_or_else(Vec::new, |(entries, _)| entries);
+        let entries = if entries.is_empty() { vec![Vec::new()] } else { entries };
+        let mut said = Vec::new();
+        for words in entries.iter().rev() {
+            match words.first().map(String::as_str) {
+                None | Some("cargo:token") => match self.stored_token(feed) {
+                    Some(source) => return [said, vec![source]].concat().join(", else "),
+                    None => continue,
+                },
+                Some(keychain @ ("cargo:libsecret" | "cargo:wincred" | "cargo:macos-keychain")) => {
+                    said.push(format!("the OS keychain ({keychain}), if a token is stored there"));
+                }
+                Some(first) => {
+                    let program =
+                        if first == provider::TOKEN_FROM_STDOUT { words.get(1) } else { words.first() };
+                    let program = program.map_or("(none given)", String::as_str);
+                    said.push(format!("provider command {program} (asked on each use; nothing stored)"));
+                    break;
+                }
+            }
         }
-        let var = feed.env_var("token");
-        let uses_token = words.is_empty() || words.iter().any(|w| w == "cargo:token");
+        if said.is_empty() { "none".into() } else { said.join(", else ") }
+    }
+
+    /// Where `cargo:token` finds a token for `feed`, if anywhere.
+    fn stored_token(&self, feed: &Registry) -> Option<String> {
         // Even empty: cargo then sends no token, whatever is stored.
-        if let Some(value) = std::env::var_os(&var).filter(|_| uses_token) {
+        let var = feed.env_var("token");
+        if let Some(value) = std::env::var_os(&var) {
             let empty = if value.is_empty() { ", empty: cargo sends no token" } else { "" };
-            return format!("environment ({var}{empty})");
+            return Some(format!("environment ({var}{empty})"));
         }
         let files = [
             (&self.credentials, format!("credentials file ({})", self.credentials_path)),
@@ -202,14 +225,7 @@ impl Configs {
         let stored = |doc: &Option<DocumentMut>| {
             doc.as_ref().and_then(|doc| doc.get("registries")?.get(&feed.name)?.get("token")).is_some()
         };
-        if let Some((_, file)) = files.into_iter().find(|(doc, _)| uses_token && stored(doc)) {
-            return file;
-        }
-        let keychains = ["cargo:libsecret", "cargo:wincred", "cargo:macos-keychain"];
-        match words.iter().find(|w| keychains.contains(&w.as_str())) {
-            Some(keychain) => format!("the OS keychain ({keychain}), if a token is stored there"),
-            None => "none".into(),
-        }
+        files.into_iter().find(|(doc, _)| stored(doc)).map(|(_, file)| file)
     }
 }
 
@@ -317,6 +333,31 @@ mod tests {
         assert_eq!(
             shown_providers(&configs.effective_provider(&feed("y"))),
             "vault (1 argument(s) not shown) (home/config.toml)"
+        );
+    }
+
+    /// Cargo 1.95 asks the last provider of the list first, the one before when it has
+    /// no token: measured with a stored token and a command that prints another.
+    #[test]
+    fn the_token_comes_from_the_last_provider_that_has_one() {
+        let source = |list: &str| {
+            let configs = Configs {
+                global_path: "home/config.toml".into(),
+                global: Some(format!("[registry]\nglobal-credential-providers = {list}\n").parse().unwrap()),
+                repo: None,
+                credentials_path: "home/credentials.toml".into(),
+                credentials: Some("[registries.x]\ntoken = \"Bearer stored\"\n".parse().unwrap()),
+            };
+            let feed = Registry { name: "x".into(), index: "sparse+http://127.0.0.1/".into() };
+            configs.token_source(&feed, configs.effective_provider(&feed))
+        };
+        let command = "provider command /bin/echo (asked on each use; nothing stored)";
+        assert_eq!(source("[\"cargo:token\", \"cargo:token-from-stdout /bin/echo Bearer cmd\"]"), command);
+        let stored = "credentials file (home/credentials.toml)";
+        assert_eq!(source("[\"cargo:token-from-stdout /bin/echo Bearer cmd\", \"cargo:token\"]"), stored);
+        assert_eq!(
+            source("[\"cargo:token\", \"cargo:libsecret\"]"),
+            format!("the OS keychain (cargo:libsecret), if a token is stored there, else {stored}")
         );
     }
 
