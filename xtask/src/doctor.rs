@@ -31,7 +31,8 @@ pub struct Doctor {
 struct Configs {
     global_path: Utf8PathBuf,
     global: Option<DocumentMut>,
-    repo: Option<DocumentMut>,
+    /// The repo's config and any cargo reads above it, outermost first, and where each is.
+    dirs: Vec<(Option<DocumentMut>, String)>,
     credentials_path: Utf8PathBuf,
     credentials: Option<DocumentMut>,
 }
@@ -48,7 +49,7 @@ impl Doctor {
         let credentials_path = credentials_path()?;
         let configs = Configs {
             global: read_optional("global config", &global.path),
-            repo: read_optional("repo config", &crate::project_root().join(feeds::CONFIG_PATH)),
+            dirs: dir_configs(&crate::project_root(), &crate::cargo_home::cargo_home()?),
             credentials: read_optional("credentials file", &credentials_path),
             global_path: global.path,
             credentials_path,
@@ -80,6 +81,12 @@ impl Doctor {
 }
 
 impl Configs {
+    /// The config files, in the order cargo merges them: the global one, then the dirs'.
+    fn layers(&self) -> Vec<(&Option<DocumentMut>, &str)> {
+        let dirs = self.dirs.iter().map(|(doc, place)| (doc, place.as_str()));
+        [(&self.global, self.global_path.as_str())].into_iter().chain(dirs).collect()
+    }
+
     fn in_global(&self, feed: &Registry) -> String {
         let index = self.global.as_ref().and_then(|doc| doc.get("registries")?.get(&feed.name)?.get("index"));
         match index.and_then(Item::as_str) {
@@ -102,7 +109,8 @@ impl Configs {
         let tokens = vars.filter(|(key, _)| is_token(key)).filter_map(|(_, value)| value.into_string().ok());
         let mut tokens: Vec<String> = tokens.collect();
         // Cargo reads a token from its config files too.
-        for doc in [&self.credentials, &self.global, &self.repo].into_iter().flatten() {
+        for (doc, _) in self.layers().into_iter().chain([(&self.credentials, "")]) {
+            let Some(doc) = doc else { continue };
             let registries = doc.get("registries").and_then(Item::as_table_like);
             let entries = registries.into_iter().flat_map(|r| r.iter().map(|(_, entry)| entry));
             let entries = entries.chain(doc.get("registry"));
@@ -122,32 +130,45 @@ impl Configs {
 
     /// The providers cargo will use for `feed`, each as its words, and where that is set.
     fn effective_provider(&self, feed: &Registry) -> Option<(Vec<Vec<String>>, String)> {
+        let (entries, place) = self.configured_provider(feed)?;
+        Some((entries.into_iter().map(|words| self.unalias(words)).collect(), place))
+    }
+
+    /// A provider of one word that `[credential-alias]` names is that command.
+    fn unalias(&self, words: Vec<String>) -> Vec<String> {
+        let [name] = words.as_slice() else { return words };
+        let var = format!("CARGO_CREDENTIAL_ALIAS_{}", name.to_uppercase().replace('-', "_"));
+        if let Ok(command) = std::env::var(var) {
+            return command.split_whitespace().map(str::to_owned).collect();
+        }
+        let alias = |doc: &Option<DocumentMut>| doc.as_ref()?.get("credential-alias")?.get(name).cloned();
+        let found = self.layers().into_iter().rev().find_map(|(doc, _)| alias(doc));
+        found.map_or(words, |item| provider::provider_words(&item))
+    }
+
+    fn configured_provider(&self, feed: &Registry) -> Option<(Vec<Vec<String>>, String)> {
         let words = |text: &str| text.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         let var = feed.env_var("credential-provider");
         if let Some(value) = std::env::var(&var).ok().filter(|v| !v.is_empty()) {
             return Some((vec![words(&value)], var));
         }
-        // Cargo reads the repo's config over the global one, but joins two lists, the
-        // global one first (a string and a list do not load at all).
-        let docs = [(&self.global, self.global_path.as_str()), (&self.repo, feeds::CONFIG_PATH)];
+        // Cargo reads the repo's config over those above it and the global one, but joins
+        // lists, the global one first (a string and a list do not load at all).
+        let docs = self.layers();
         let mut found: Vec<(&Item, &str)> = Vec::new();
-        for (doc, place) in docs {
+        for &(doc, place) in &docs {
             let item =
                 doc.as_ref().and_then(|d| d.get("registries")?.get(&feed.name)?.get("credential-provider"));
             found.extend(item.map(|item| (item, place)));
         }
         match found.as_slice() {
-            [(global, at), (repo, _)] if global.is_array() && repo.is_array() => {
-                let words = [provider::provider_words(global), provider::provider_words(repo)].concat();
-                return Some((vec![words], format!("{at} and {}, joined", feeds::CONFIG_PATH)));
+            [_, _, ..] if found.iter().all(|(item, _)| item.is_array()) => {
+                let words = found.iter().flat_map(|(item, _)| provider::provider_words(item)).collect();
+                let places: Vec<&str> = found.iter().map(|&(_, place)| place).collect();
+                return Some((vec![words], format!("{}, joined", places.join(" and "))));
             }
             [.., (item, place)] => return Some((vec![provider::provider_words(item)], place.to_string())),
             [] => {}
-        }
-        // In the environment, cargo reads a list as words: each word is an entry.
-        let var = "CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS";
-        if let Ok(list) = std::env::var(var) {
-            return Some((list.split_whitespace().map(|w| vec![w.to_owned()]).collect(), var.to_owned()));
         }
         let (mut entries, mut places) = (Vec::new(), Vec::new());
         for (doc, place) in docs {
@@ -157,37 +178,65 @@ impl Configs {
                 places.push(place);
             }
         }
-        let place = format!("registry.global-credential-providers in {}", places.join(" and "));
+        let mut place = format!("registry.global-credential-providers in {}", places.join(" and "));
+        // The environment's list comes last (each word an entry), not instead of the files'.
+        let var = "CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS";
+        if let Ok(list) = std::env::var(var) {
+            entries.extend(list.split_whitespace().map(|w| vec![w.to_owned()]));
+            place = if places.is_empty() { var.to_owned() } else { format!("{place}, then {var}") };
+            places.push(var);
+        }
         (!places.is_empty()).then_some((entries, place))
     }
 
+    /// Where cargo takes the token from: it asks the last provider first, and the one
+    /// before when that has none (a command always answers).
     fn token_source(&self, feed: &Registry, provider: Option<(Vec<Vec<String>>, String)>) -> String {
-        let words = provider.map(|(entries, _)| entries.concat()).unwrap_or_default();
-        if words.first().map(String::as_str) == Some(provider::TOKEN_FROM_STDOUT) {
-            let program = words.get(1).map(String::as_str).unwrap_or("(none given)");
-            return format!("provider command {program} (asked on each use; nothing stored)");
+        // None configured (cargo refuses the feed then): what `cargo:token` would find.
+        let entries = provider.map_or_else(Vec::new, |(entries, _)| entries);
+        let entries = if entries.is_empty() { vec![Vec::new()] } else { entries };
+        let mut said = Vec::new();
+        for words in entries.iter().rev() {
+            match words.first().map(String::as_str) {
+                None | Some("cargo:token") => match self.stored_token(feed) {
+                    Some(source) => return [said, vec![source]].concat().join(", else "),
+                    None => continue,
+                },
+                Some(keychain @ ("cargo:libsecret" | "cargo:wincred" | "cargo:macos-keychain")) => {
+                    said.push(format!("the OS keychain ({keychain}), if a token is stored there"));
+                }
+                Some(first) => {
+                    let program =
+                        if first == provider::TOKEN_FROM_STDOUT { words.get(1) } else { words.first() };
+                    let program = program.map_or("(none given)", String::as_str);
+                    said.push(format!("provider command {program} (asked on each use; nothing stored)"));
+                    break;
+                }
+            }
         }
+        if said.is_empty() { "none".into() } else { said.join(", else ") }
+    }
+
+    /// Where `cargo:token` finds a token for `feed`, if anywhere.
+    fn stored_token(&self, feed: &Registry) -> Option<String> {
+        // Even empty: cargo then sends no token, whatever is stored.
         let var = feed.env_var("token");
-        let uses_token = words.is_empty() || words.iter().any(|w| w == "cargo:token");
-        if uses_token && std::env::var_os(&var).is_some_and(|v| !v.is_empty()) {
-            return format!("environment ({var})");
+        if let Some(value) = std::env::var_os(&var) {
+            let empty = if value.is_empty() { ", empty: cargo sends no token" } else { "" };
+            return Some(format!("environment ({var}{empty})"));
         }
-        let files = [
-            (&self.credentials, format!("credentials file ({})", self.credentials_path)),
-            (&self.global, format!("global config ({})", self.global_path)),
-            (&self.repo, format!("repo config ({})", feeds::CONFIG_PATH)),
-        ];
+        // Cargo lets the credentials file win, then the deepest config.
+        let dirs = self.dirs.iter().rev().map(|(doc, place)| {
+            (doc, format!("{} ({place})", if place == feeds::CONFIG_PATH { "repo config" } else { "config" }))
+        });
+        let files = [(&self.credentials, format!("credentials file ({})", self.credentials_path))]
+            .into_iter()
+            .chain(dirs)
+            .chain([(&self.global, format!("global config ({})", self.global_path))]);
         let stored = |doc: &Option<DocumentMut>| {
             doc.as_ref().and_then(|doc| doc.get("registries")?.get(&feed.name)?.get("token")).is_some()
         };
-        if let Some((_, file)) = files.into_iter().find(|(doc, _)| uses_token && stored(doc)) {
-            return file;
-        }
-        let keychains = ["cargo:libsecret", "cargo:wincred", "cargo:macos-keychain"];
-        match words.iter().find(|w| keychains.contains(&w.as_str())) {
-            Some(keychain) => format!("the OS keychain ({keychain}), if a token is stored there"),
-            None => "none".into(),
-        }
+        files.into_iter().find(|(doc, _)| stored(doc)).map(|(_, file)| file)
     }
 }
 
@@ -211,6 +260,27 @@ fn shown_provider(words: &[String]) -> String {
         return words.join(" ");
     }
     crate::secret::shown_command(&words.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The repo's config and each `.cargo/config[.toml]` cargo reads above it (but the
+/// global one, `home`'s), outermost first.
+fn dir_configs(root: &Utf8Path, home: &Utf8Path) -> Vec<(Option<DocumentMut>, String)> {
+    let home = home.canonicalize().ok();
+    let mut dirs: Vec<_> = root
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join(".cargo"))
+        .filter(|dot| home.is_none() || dot.canonicalize().ok() != home)
+        // The legacy name wins, as in `$CARGO_HOME`.
+        .filter_map(|dot| [dot.join("config"), dot.join("config.toml")].into_iter().find(|p| p.is_file()))
+        .map(|path| {
+            println!("config above the repo: {path} (cargo reads it too)");
+            (read_optional("config above the repo", &path), path.to_string())
+        })
+        .collect();
+    dirs.reverse();
+    dirs.push((read_optional("repo config", &root.join(feeds::CONFIG_PATH)), feeds::CONFIG_PATH.into()));
+    dirs
 }
 
 /// A TOML file that may be missing; one that cannot be read is said and skipped.
@@ -243,7 +313,7 @@ mod tests {
         let configs = |global: &str, repo: &str| Configs {
             global_path: "home/config.toml".into(),
             global: Some(global.parse().unwrap()),
-            repo: Some(repo.parse().unwrap()),
+            dirs: vec![(Some(repo.parse().unwrap()), feeds::CONFIG_PATH.into())],
             credentials_path: "home/credentials.toml".into(),
             credentials: None,
         };
@@ -271,13 +341,101 @@ mod tests {
         );
     }
 
+    /// A provider of one word named in `[credential-alias]` is that command to cargo 1.95
+    /// (with arguments it is a program of that name).
+    #[test]
+    fn a_credential_alias_is_the_command_it_names() {
+        let global = "[registries.x]\ncredential-provider = \"vault\"\n[registries.y]\ncredential-provider = \"vault x\"\n\
+                      [credential-alias]\nvault = [\"cargo:token-from-stdout\", \"/bin/echo\", \"Bearer s3cr3t\"]\n";
+        let configs = Configs {
+            global_path: "home/config.toml".into(),
+            global: Some(global.parse().unwrap()),
+            dirs: Vec::new(),
+            credentials_path: "home/credentials.toml".into(),
+            credentials: None,
+        };
+        let feed = |name: &str| Registry { name: name.into(), index: "sparse+http://127.0.0.1/".into() };
+        let provider = configs.effective_provider(&feed("x"));
+        assert_eq!(
+            shown_providers(&provider),
+            "cargo:token-from-stdout /bin/echo (1 argument(s) not shown) (home/config.toml)"
+        );
+        assert!(configs.token_source(&feed("x"), provider).starts_with("provider command /bin/echo"));
+        assert!(configs.secrets(&[feed("x")]).contains(&"Bearer s3cr3t".to_owned()));
+        assert_eq!(
+            shown_providers(&configs.effective_provider(&feed("y"))),
+            "vault (1 argument(s) not shown) (home/config.toml)"
+        );
+    }
+
+    /// Cargo 1.95 asks the last provider of the list first, the one before when it has
+    /// no token: measured with a stored token and a command that prints another.
+    #[test]
+    fn the_token_comes_from_the_last_provider_that_has_one() {
+        let source = |list: &str| {
+            let configs = Configs {
+                global_path: "home/config.toml".into(),
+                global: Some(format!("[registry]\nglobal-credential-providers = {list}\n").parse().unwrap()),
+                dirs: Vec::new(),
+                credentials_path: "home/credentials.toml".into(),
+                credentials: Some("[registries.x]\ntoken = \"Bearer stored\"\n".parse().unwrap()),
+            };
+            let feed = Registry { name: "x".into(), index: "sparse+http://127.0.0.1/".into() };
+            configs.token_source(&feed, configs.effective_provider(&feed))
+        };
+        let command = "provider command /bin/echo (asked on each use; nothing stored)";
+        assert_eq!(source("[\"cargo:token\", \"cargo:token-from-stdout /bin/echo Bearer cmd\"]"), command);
+        let stored = "credentials file (home/credentials.toml)";
+        assert_eq!(source("[\"cargo:token-from-stdout /bin/echo Bearer cmd\", \"cargo:token\"]"), stored);
+        assert_eq!(
+            source("[\"cargo:token\", \"cargo:libsecret\"]"),
+            format!("the OS keychain (cargo:libsecret), if a token is stored there, else {stored}")
+        );
+    }
+
+    /// Cargo 1.95 reads every `.cargo/config[.toml]` above the repo too, a deeper one
+    /// over the global config: measured with a provider in each.
+    #[test]
+    fn a_config_above_the_repo_is_read_as_cargo_reads_it() {
+        let dir = crate::workdir::WorkDir::create("test-doctor-above", false).unwrap();
+        let (home, top, repo) =
+            (dir.path().join(".cargo"), dir.path().join("a"), dir.path().join("a/b/repo"));
+        for path in [&home, &top.join(".cargo"), &repo.join(".cargo")] {
+            std::fs::create_dir_all(path).unwrap();
+        }
+        std::fs::write(home.join("config.toml"), "").unwrap();
+        let above =
+            "[registries.x]\ncredential-provider = \"cargo:token-from-stdout /bin/echo Bearer s3cr3t\"\n";
+        std::fs::write(top.join(".cargo/config"), above).unwrap();
+        std::fs::write(top.join(".cargo/config.toml"), "ignored = true\n").unwrap();
+        let dirs = dir_configs(&repo, &home);
+        let places: Vec<&str> = dirs.iter().map(|(_, place)| place.as_str()).collect();
+        assert_eq!(places, [top.join(".cargo/config").as_str(), feeds::CONFIG_PATH]);
+        let configs = Configs {
+            global_path: "home/config.toml".into(),
+            global: Some("[registries.x]\ncredential-provider = \"cargo:token\"\n".parse().unwrap()),
+            dirs,
+            credentials_path: "home/credentials.toml".into(),
+            credentials: None,
+        };
+        let feed = Registry { name: "x".into(), index: "sparse+http://127.0.0.1/".into() };
+        assert_eq!(
+            shown_providers(&configs.effective_provider(&feed)),
+            format!(
+                "cargo:token-from-stdout /bin/echo (2 argument(s) not shown) ({})",
+                top.join(".cargo/config")
+            )
+        );
+        assert!(configs.secrets(&[feed]).contains(&"s3cr3t".to_owned()));
+    }
+
     /// Cargo takes `registries.NAME.token` from a config file as well.
     #[test]
     fn a_token_in_a_config_file_is_its_source_and_redacted() {
         let configs = Configs {
             global_path: "home/config.toml".into(),
             global: Some("[registries.x]\ntoken = \"s3cr3t-token-value\"\n".parse().unwrap()),
-            repo: None,
+            dirs: Vec::new(),
             credentials_path: "home/credentials.toml".into(),
             credentials: None,
         };

@@ -55,7 +55,12 @@ pub fn all() -> anyhow::Result<Vec<Registry>> {
     let mut feeds = Vec::new();
     for (name, entry) in table.iter() {
         let mut feed = Registry { name: name.to_owned(), index: String::new() };
-        let from_env = std::env::var(feed.env_var("index")).ok().filter(|index| !index.is_empty());
+        let var = feed.env_var("index");
+        let from_env = std::env::var(&var).ok();
+        ensure!(
+            from_env.as_deref() != Some(""),
+            "{var} is set but empty, which cargo takes as the index of {name} and fails on: unset it"
+        );
         let index = from_env.or_else(|| entry.get("index")?.as_str().map(str::to_owned));
         feed.index = index.context(format!("registries.{name} in {CONFIG_PATH} has no `index` string"))?;
         feeds.push(feed);

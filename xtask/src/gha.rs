@@ -69,7 +69,11 @@ pub fn summary(markdown: &str) -> anyhow::Result<()> {
 /// Appends `text` to the file that `var` names, if it names one.
 fn append(var: &str, text: &str) -> anyhow::Result<()> {
     let Some(path) = std::env::var_os(var) else { return Ok(()) };
-    let file = std::fs::OpenOptions::new().append(true).create(true).open(&path);
+    let mut options = std::fs::OpenOptions::new();
+    // A file made here (outside Actions, the runner makes them) may get a token: the user's alone.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.append(true).create(true).open(&path);
     let mut file = file.with_context(|| format!("cannot append to ${var} ({})", path.to_string_lossy()))?;
     file.write_all(text.as_bytes()).with_context(|| format!("cannot write to ${var}"))
 }

@@ -57,6 +57,7 @@ impl CargoLogin {
         }
         if self.provider {
             provider::enable(&feeds, &az, self.force)?;
+            warn_of_env(&feeds, "credential-provider", "uses it instead of provider mode for");
             return self.flags.check(&feeds, &SecretEnv::default());
         }
         // A token first: provider mode stays on when az has none to give.
@@ -64,7 +65,7 @@ impl CargoLogin {
         // `cargo login` is unsupported for a feed whose provider is a command.
         provider::disable(&feeds, "cargo-login")?;
         cargo::login(&feeds, &header, "cargo-login: stored a bearer token")?;
-        warn_of_env_tokens(&feeds, "takes it over the token stored for");
+        warn_of_env(&feeds, "token", "takes it over the token stored for");
         eprintln!("cargo-login: the token expires at {expires}; run `cargo xtask cargo-login` again then");
         self.flags.check(&feeds, &SecretEnv::hiding(header.forms()))
     }
@@ -100,7 +101,7 @@ impl CargoLoginCi {
             self.flags.set_up(&feeds)?;
             provider::disable(&feeds, "cargo-login-ci")?;
             cargo::login(&feeds, &pat.header(), "cargo-login-ci: stored the PAT")?;
-            warn_of_env_tokens(&feeds, "takes it over the token stored for");
+            warn_of_env(&feeds, "token", "takes it over the token stored for");
             return self.flags.check(&feeds, &SecretEnv::hiding(pat.forms()));
         }
         let env = cargo::token_env(&feeds, &pat);
@@ -132,18 +133,18 @@ impl CargoLogout {
             cargo::logout(feed)?;
             eprintln!("cargo-logout: no token stored for {} any more", feed.name);
         }
-        warn_of_env_tokens(&feeds, "still takes it as the token of");
+        warn_of_env(&feeds, "token", "still takes it as the token of");
         Ok(())
     }
 }
 
-/// A token in cargo's environment beats a stored one, and no logout removes it.
-fn warn_of_env_tokens(feeds: &[Registry], cargo_does: &str) {
+/// A token or provider in cargo's environment beats the files', even empty, and no task changes it.
+fn warn_of_env(feeds: &[Registry], key: &str, cargo_does: &str) {
     for feed in feeds {
-        let var = feed.env_var("token");
-        if std::env::var_os(&var).is_some_and(|value| !value.is_empty()) {
-            eprintln!("warning: {var} is set: cargo {cargo_does} {}; unset it", feed.name);
-        }
+        let var = feed.env_var(key);
+        let Some(value) = std::env::var_os(&var) else { continue };
+        let empty = if value.is_empty() { " (empty)" } else { "" };
+        eprintln!("warning: {var} is set{empty}: cargo {cargo_does} {}; unset it", feed.name);
     }
 }
 

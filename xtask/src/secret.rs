@@ -110,8 +110,9 @@ impl AuthHeader {
 }
 
 /// `text` with every form replaced, longest first (a header goes whole, not around a
-/// shorter form), then the credential after every `Basic `/`Bearer ` (any case): a proxy
-/// may echo a header whose token no one here knows. Under 8 characters it is a word.
+/// shorter form), then the credential after every `Basic `/`Bearer `/`Authorization: `
+/// (any case): a proxy may echo a header whose token no one here knows. Under 8
+/// characters it is a word.
 pub fn redact(text: &str, forms: &[String]) -> String {
     let mut forms: Vec<&String> = forms.iter().filter(|f| !f.is_empty()).collect();
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
@@ -125,7 +126,7 @@ pub fn redact(text: &str, forms: &[String]) -> String {
         let rest = &text[space + 1..];
         let len = rest.find(|c: char| !c.is_ascii_alphanumeric() && !"-._~+/=".contains(c));
         let len = len.unwrap_or(rest.len());
-        let after_scheme = lower[..space].ends_with("basic") || lower[..space].ends_with("bearer");
+        let after_scheme = ["basic", "bearer", "authorization:"].iter().any(|w| lower[..space].ends_with(w));
         if after_scheme && space >= done && len >= 8 {
             out.push_str(&text[done..=space]);
             out.push_str("<redacted>");
@@ -328,6 +329,16 @@ mod tests {
             &token.forms(),
         );
         assert_eq!(shown, "got <redacted> <redacted>");
+    }
+
+    /// A token with no scheme (crates.io's, or a bare PAT set by mistake) echoed by a
+    /// proxy in its header's words: only the tasks that read the tokens knew it.
+    #[test]
+    fn an_echoed_header_without_a_scheme_is_redacted() {
+        assert_eq!(
+            redact("403: you sent authorization: cio0123456789abcdef; Authorization: Bearer eyJ0eXAi.x", &[]),
+            "403: you sent authorization: <redacted>; Authorization: Bearer <redacted>"
+        );
     }
 
     #[test]

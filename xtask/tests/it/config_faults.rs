@@ -282,6 +282,19 @@ fn setup_names_what_it_adds_not_the_users_providers() {
     sb.assert_no_secret(&[argument]);
 }
 
+/// An empty `CARGO_REGISTRIES_<NAME>_INDEX` (a workflow's unset `${{ vars.X }}`):
+/// cargo 1.95 takes it as the index and fails on it (`invalid url ```), while the
+/// tasks took the repo's index and went on to write it and log in. Now they stop first.
+#[test]
+fn an_empty_index_variable_stops_the_tasks_before_anything_is_written() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let var = format!("CARGO_REGISTRIES_{}_INDEX", PACKAGES.to_uppercase());
+    sb.env(&var, "");
+    let run = sb.xtask(&["setup"]);
+    run.assert_failure().assert_output_contains(&format!("{var} is set but empty"));
+    assert!(!config_toml(&sb).exists(), "setup wrote {}", read(&config_toml(&sb)));
+}
+
 /// A read-only config is refused, named, and left as it was; so is every other
 /// file of CARGO_HOME (no temp file left behind).
 #[test]

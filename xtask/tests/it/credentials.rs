@@ -884,6 +884,41 @@ fn doctor_reports_ok_rejected_and_unreachable() {
     sb.assert_no_secret(&[&good[0], &good[1], &good[2], &bad[0], &bad[1], &bad[2]]);
 }
 
+/// Cargo 1.95 appends `CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS` to the files'
+/// lists rather than replacing them; doctor showed the environment's alone.
+#[test]
+fn doctor_shows_the_environments_global_providers_after_the_files() {
+    let (_kellnr, mut sb, secrets) = crate::login::logged_in_to(REDIST);
+    let var = "CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS";
+    sb.env(var, "cargo:token");
+    let run = sb.xtask(&["doctor", "--registry", REDIST]);
+    run.assert_success().assert_output_contains(&format!(
+        "credential provider: cargo:token cargo:token (registry.global-credential-providers in {}, then {var})",
+        sb.cargo_home().join("config.toml").display()
+    ));
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    sb.assert_no_secret(&secrets);
+}
+
+/// `CARGO_REGISTRIES_<NAME>_CREDENTIAL_PROVIDER` beats the config's provider (cargo
+/// 1.95): provider mode, written there, is then never used, and the check's "no token"
+/// said to log in again, which changed nothing. The variable is named.
+#[test]
+fn provider_mode_names_a_provider_in_the_environment_that_beats_it() {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(REDIST, &kellnr);
+    install_az(&sb, &AzState { token: kellnr.admin_token().to_owned(), ..AzState::default() });
+    let var = format!("CARGO_REGISTRIES_{}_CREDENTIAL_PROVIDER", REDIST.to_uppercase());
+    sb.env(&var, "cargo:token");
+    let run = sb.xtask(&["cargo-login", "--provider", "--registry", REDIST]);
+    run.assert_failure().assert_output_contains(&format!("check: {REDIST}: no token"));
+    run.assert_output_contains(&format!(
+        "warning: {var} is set: cargo uses it instead of provider mode for {REDIST}"
+    ));
+    sb.assert_no_secret(&[kellnr.admin_token()]);
+}
+
 /// An environment variable that is not UTF-8 (here a secret of some other tool):
 /// doctor reads the environment for tokens to redact, and std's `vars` panicked on it,
 /// printing the value. Now such a value is skipped.

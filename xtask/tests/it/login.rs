@@ -246,6 +246,32 @@ fn login_names_a_token_in_the_environment_that_beats_the_stored_one() {
     scan(&sb, &[pat]);
 }
 
+/// An empty `CARGO_REGISTRIES_<NAME>_TOKEN` (a workflow's `${{ secrets.X }}` for a
+/// secret that does not exist) beats the stored token too: cargo 1.95 then sends no
+/// token and says "token rejected". Login and doctor named the stored token instead.
+#[test]
+fn an_empty_token_variable_is_named_as_what_cargo_uses() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let var = format!("CARGO_REGISTRIES_{}_TOKEN", PACKAGES.to_uppercase());
+    sb.env(&var, "");
+    sb.env("PAT", &pat);
+    let run = sb.xtask(&["cargo-login-ci", "--registry", PACKAGES]);
+    run.assert_failure().assert_output_contains("token rejected");
+    run.assert_output_contains(&format!(
+        "warning: {var} is set (empty): cargo takes it over the token stored"
+    ));
+    let run = sb.xtask(&["doctor", "--registry", PACKAGES]);
+    run.assert_failure();
+    run.assert_output_contains(&format!(
+        "token from:          environment ({var}, empty: cargo sends no token)"
+    ));
+    sb.env_remove(&var);
+    sb.xtask(&["doctor", "--registry", PACKAGES]).assert_success();
+    scan(&sb, &[pat]);
+}
+
 /// The `--github-env` mode writes no credentials file: it hands the token to later
 /// steps through `$GITHUB_ENV`, masking every form first, as GitHub Actions needs.
 #[test]
@@ -329,6 +355,22 @@ fn github_env_export_survives_an_open_last_line() {
     assert_eq!(exported.get("EARLIER").map(String::as_str), Some("1"));
     let token = exported.get(&format!("CARGO_REGISTRIES_{}_TOKEN", REDIST.to_uppercase()));
     assert_eq!(token, Some(&basic_header("PAT", &pat)));
+    scan(&sb, &[pat]);
+}
+
+/// `$GITHUB_ENV` naming a file that does not exist yet (a run outside Actions): the
+/// file made holds the token, so it is the user's alone, as a new config is.
+#[cfg(unix)]
+#[test]
+fn a_github_env_file_made_for_the_token_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let (pat, github_env) = (pat84(), sb.root().join("github_env"));
+    sb.env("GITHUB_ENV", github_env.to_str().unwrap());
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--github-env", "--no-check", "--registry", REDIST]).assert_success();
+    let mode = fs::metadata(&github_env).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{github_env:?} has mode {mode:o}");
     scan(&sb, &[pat]);
 }
 

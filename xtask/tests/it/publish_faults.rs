@@ -7,6 +7,7 @@
 use std::fs;
 use std::path::PathBuf;
 
+use xtask_harness::http::{Fault, FaultServer};
 use xtask_harness::{Run, Sandbox};
 
 use crate::login::{REDIST, git, logged_in_to, scan};
@@ -97,6 +98,35 @@ fn shared_crates_io_dependencies_compile_once() {
         assert_eq!(compiled, expected, "{dependency} compiled {compiled} times:\n{}", run.stdout);
     }
     assert_eq!(run.stdout.matches("would publish").count(), 2, "{}", run.stdout);
+}
+
+/// A token without a scheme (a bare PAT set by mistake) that a feed or proxy echoes
+/// in its 403: the publish tasks know no token, and only `Basic`/`Bearer` credentials
+/// were redacted, so the token reached the error.
+#[test]
+fn an_echoed_token_without_a_scheme_is_never_shown_by_publish() {
+    let echo = FaultServer::start(Fault::EchoAuthorization { status: 403 });
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let dir = sb.root().join("ws");
+    fs::create_dir_all(dir.join("src")).unwrap();
+    let manifest = "[package]\nname = \"xtask-test-echo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+                    license = \"MIT\"\ndescription = \"echo\"\n";
+    fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    fs::write(dir.join("src/lib.rs"), "").unwrap();
+    sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
+    git(&mut sb, &dir, &["init", "-q", "-b", "main"]);
+    git(&mut sb, &dir, &["add", "-A"]);
+    git(&mut sb, &dir, &["commit", "-q", "-m", "one crate"]);
+    let upper = REDIST.to_uppercase();
+    let token = "bare0123456789token0123456789";
+    sb.env(&format!("CARGO_REGISTRIES_{upper}_INDEX"), &echo.index_url());
+    sb.env(&format!("CARGO_REGISTRIES_{upper}_CREDENTIAL_PROVIDER"), "cargo:token");
+    sb.env(&format!("CARGO_REGISTRIES_{upper}_TOKEN"), token);
+    let manifest = dir.join("Cargo.toml");
+    let run = sb.xtask(&["publish", "--registry", REDIST, "--manifest-path", manifest.to_str().unwrap()]);
+    run.assert_failure().assert_output_contains("Authorization: <redacted>");
+    assert!(echo.requests() >= 1, "cargo never asked the echoing feed");
+    sb.assert_no_secret(&[token]);
 }
 
 /// A workspace of a small crate and one whose `.crate` is over crates.io's 10 MiB
