@@ -98,6 +98,18 @@ fn workflows_run_the_xtask_on_stable_whatever_the_host_pins() {
     }
 }
 
+/// xtask.yml validates every workflow of the xtask (`recipes.rs`), so a change to any
+/// of them alone must start it, on push and on pull requests alike.
+#[test]
+fn ci_runs_when_any_xtask_workflow_changes() {
+    let ci = read(&repo_root().join(".github").join("workflows").join("xtask.yml"));
+    for workflow in XTASK_WORKFLOWS {
+        let entry = format!("- \".github/workflows/{workflow}\"");
+        let filters = ci.lines().filter(|l| l.trim() == entry).count();
+        assert_eq!(filters, 2, "xtask.yml's push and pull_request `paths:` should each hold `{entry}`");
+    }
+}
+
 // ---------------------------------------------------------------- recipes
 
 /// The recipe file sets nothing globally and takes no name the host already has.
