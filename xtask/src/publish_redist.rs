@@ -122,7 +122,7 @@ fn source_location(repo: &str) -> anyhow::Result<String> {
     if repo.starts_with('-') {
         bail!("`--repo {repo}` is not a URL or a path");
     }
-    let path = std::path::Path::new(repo);
+    let path = crate::invocation_dir()?.join(repo);
     if repo.contains("://") || !path.exists() {
         return Ok(repo.to_owned());
     }

@@ -459,6 +459,27 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
     assert!(ioctls.ends_with("registry = \"hyperlight_redist\"}"), "{ioctls}");
 }
 
+/// A `just` recipe runs `cargo xtask` at the repository root (the alias's path is
+/// relative to it) and names where `just` was started in `XTASK_INVOCATION_DIR`:
+/// `--repo ../mshv` and `--consumers` mean there what they mean in the user's shell.
+#[test]
+fn relative_paths_are_from_where_just_was_started() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 12);
+    let started = sb.root().join("docs");
+    fs::create_dir_all(&started).unwrap();
+    sb.env("XTASK_INVOCATION_DIR", started.to_str().unwrap());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX", &unreachable);
+    let args = ["publish-redist", "--repo", "../mshv", "--rev", &fx.pin, "--dry-run"];
+    let run = sb.xtask(&[&args[..], &["--consumers", "../mshv/Cargo.toml"]].concat());
+    run.assert_success();
+    let dir = fx.dir.canonicalize().unwrap();
+    assert!(run.stderr.contains(&format!("fetching {} at", dir.display())), "{}", run.stderr);
+    let consumers = started.join("../mshv");
+    assert!(run.stderr.contains(&format!("no member of {} depends", consumers.display())), "{}", run.stderr);
+}
+
 /// Every bad input: a clear error naming what to fix, a non-zero exit, and nothing
 /// in the feed.
 /// No git hook of the user's runs in the repositories the run makes, though a global
