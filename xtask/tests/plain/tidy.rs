@@ -130,6 +130,46 @@ fn the_recipes_set_nothing_global_and_take_no_host_name() {
     }
 }
 
+/// docs/adding-the-xtask.md names the oldest `just` that reads xtask.just: the newest
+/// of the releases that made each of its attributes stable (an older `just` rejects
+/// the host's whole Justfile). An attribute not in the list fails until it is added.
+#[test]
+fn the_docs_name_the_oldest_just_that_reads_the_recipes() {
+    // From just's changelog (`just --changelog`).
+    let since = [
+        ("unix", 8),
+        ("windows", 8),
+        ("no-exit-message", 7),
+        ("positional-arguments", 29),
+        ("extension", 32),
+        ("script", 44),
+    ];
+    let shims = read(&recipes_file());
+    let mut need = 0;
+    for line in shims.lines().filter_map(|l| l.strip_prefix('[')) {
+        let (mut depth, mut names) = (0, String::new());
+        for c in line.chars() {
+            depth += i32::from(c == '(') - i32::from(c == ')');
+            if depth == 0 && c != ')' {
+                names.push(c);
+            }
+        }
+        for name in names.trim_end_matches(']').split(", ") {
+            let minor = since.iter().find(|(n, _)| *n == name).map(|(_, m)| *m);
+            need = need.max(minor.unwrap_or_else(|| {
+                panic!("xtask.just uses `[{name}]`: add the `just` that made it stable here")
+            }));
+        }
+    }
+    let doc = read(&repo_root().join("docs").join("adding-the-xtask.md"));
+    let doc = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let want = format!("`just` 1.{need} or later");
+    assert!(
+        doc.contains(&want),
+        "docs/adding-the-xtask.md should say {want}, which xtask.just's attributes need"
+    );
+}
+
 /// The recipes' toolchain check compares with the xtask's `rust-version`
 /// (xtask/Cargo.toml) and says it, in sh and in PowerShell: a raised minimum must
 /// show in both.
