@@ -1115,6 +1115,15 @@ fn a_dry_run_skips_a_consumer_check_it_cannot_resolve_and_says_so() {
     run.assert_output_contains("warning: skipped the consumer check: resolving hyperlight_host needs a feed");
     assert!(!run.combined().contains("do not build against"), "{}", run.combined());
     assert!(run.stdout.contains("mshv-ioctls    0.1.1    would publish"), "{}", run.stdout);
+
+    // A feed that wants credentials this dry run lacks: the warning says what to set
+    // up, not to do the dry run it is in.
+    let kellnr = Kellnr::start();
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX", &kellnr.index_url());
+    let run = publish(&mut sb, &fx, &fx.pin, &["--dry-run", "--consumers", consumers.to_str().unwrap()]);
+    run.assert_success();
+    let warning = run.stderr.lines().find(|l| l.contains("skipped the consumer check")).unwrap_or_default();
+    assert!(warning.contains("run `cargo xtask") && !warning.contains("--dry-run"), "{}", run.stderr);
 }
 
 /// A host workspace at `host/` in the sandbox, committed: `hyperlight_host` with
