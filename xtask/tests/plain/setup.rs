@@ -139,6 +139,16 @@ fn keychain_uses_the_platform_provider() {
     );
 }
 
+/// `--check` with `--keychain` or `--force` names the command that makes those
+/// changes: a plain `cargo xtask setup` would not add the keychain.
+#[test]
+fn check_names_the_command_with_the_flags_checked() {
+    let mut sb = sandbox();
+    sb.xtask(&["setup"]).assert_success();
+    let check = sb.xtask(&["setup", "--check", "--keychain", "--force"]);
+    assert!(check.stderr.contains("run `cargo xtask setup --keychain --force` to make"), "{}", check.stderr);
+}
+
 /// The legacy `config` (no extension) is what cargo reads when it is the only one.
 #[test]
 fn the_legacy_config_file_is_edited_in_place() {
