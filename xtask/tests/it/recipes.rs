@@ -261,9 +261,11 @@ fn an_old_pinned_toolchain_gets_one_line_naming_it_and_the_command() {
             let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
             assert_eq!(lines.len(), 1, "{version}: `just {recipe}` must say one line:\n{}", out.stderr);
             let want = format!("cargo here is {pin} ");
-            for part in
-                [want.as_str(), "needs Rust 1.89 or later", &format!("run `cargo +stable xtask {task}`")]
-            {
+            for part in [
+                want.as_str(),
+                "needs Rust 1.89 or later",
+                &format!("run `cargo +stable xtask {task}` at the repository root"),
+            ] {
                 assert!(
                     lines[0].contains(part),
                     "{version}: `just {recipe}` does not say `{part}`: {}",
