@@ -83,7 +83,8 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
             return Err(why.context(format!("cannot resolve {members} of {host} for the consumer check")));
         }
         // Not feed_error's words, which offer `--dry-run` as the way round.
-        let verdict = crate::cargo::classify(stderr);
+        let (verdict, feed) =
+            (crate::cargo::classify(stderr), crate::cargo::registry_named(stderr).unwrap_or(feed));
         warn(&format!(
             "skipped the consumer check: resolving {members} needs a feed this dry run cannot read: \
              `{feed}`: {verdict}: {}",

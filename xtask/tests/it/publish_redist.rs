@@ -10,7 +10,10 @@ use std::time::Instant;
 
 use xtask_harness::{Kellnr, Run, Sandbox, basic_header};
 
-use crate::login::{REDIST, closed_port, entry, feed_answering_500, git, logged_in_to, pat84, scan};
+use crate::login::{
+    PACKAGES, REDIST, closed_port, entry, feed_answering_500, git, logged_in_to, pat84, scan, seed_crate,
+    world,
+};
 
 const ROOT_MANIFEST: &str = "[workspace]\nmembers = [\"mshv-bindings\", \"mshv-ioctls\"]";
 const BINDINGS_MANIFEST: &str = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\nauthors = [\"Microsoft Authors\"]\nedition = \"2018\"\nlicense = \"Apache-2.0 OR BSD-3-Clause\"\n\n[features]\ndefault = []\nfam-wrappers = []\n\n[dependencies]";
@@ -1124,6 +1127,39 @@ fn a_dry_run_skips_a_consumer_check_it_cannot_resolve_and_says_so() {
     run.assert_success();
     let warning = run.stderr.lines().find(|l| l.contains("skipped the consumer check")).unwrap_or_default();
     assert!(warning.contains("run `cargo xtask") && !warning.contains("--dry-run"), "{}", run.stderr);
+}
+
+/// The consumer check resolves the host's whole graph: a member that also takes a
+/// crate from another feed needs that feed's token too, and the error names that
+/// feed, not the one published to (whose token is there).
+#[test]
+fn a_consumer_check_that_needs_another_feed_names_that_feed() {
+    let (kellnr, mut sb) = world();
+    seed_crate(&kellnr, PACKAGES, "packaged-dep");
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--registry", REDIST]).assert_success();
+    let fx = fixture(&mut sb, 0, 12);
+    let deps = format!(
+        "mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}\n\
+         packaged-dep = {{ version = \"0.1\", registry = \"{PACKAGES}\" }}"
+    );
+    let host = host_workspace(&mut sb, &deps, "");
+    let run = publish(&mut sb, &fx, &fx.pin, &["--consumers", host.join("Cargo.toml").to_str().unwrap()]);
+    run.assert_failure();
+    let error = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(
+        error.contains(&format!("`{PACKAGES}`")) && !error.contains(&format!("`{REDIST}`")),
+        "{}",
+        run.stderr
+    );
+    assert!(kellnr.index_entry("mshv-bindings").is_none(), "uploaded before the consumer check");
+    // A dry run skips the check, naming that feed too.
+    let consumers = host.join("Cargo.toml");
+    let run = publish(&mut sb, &fx, &fx.pin, &["--dry-run", "--consumers", consumers.to_str().unwrap()]);
+    let warning = run.stderr.lines().find(|l| l.contains("skipped the consumer check")).unwrap_or_default();
+    assert!(warning.contains(&format!("`{PACKAGES}`: no token")), "{}", run.stderr);
 }
 
 /// A host workspace at `host/` in the sandbox, committed: `hyperlight_host` with
