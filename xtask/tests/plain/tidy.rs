@@ -110,6 +110,21 @@ fn ci_runs_when_any_xtask_workflow_changes() {
     }
 }
 
+/// The publishing workflows log in to every feed: the engine resolves the host's
+/// whole graph (the consumer check, the verification), which may take crates from
+/// another feed than the one published to (Hyperlight in 2023: both).
+#[test]
+fn publishing_workflows_log_in_to_every_feed() {
+    for workflow in ["publish.yml", "publish-redist.yml"] {
+        let text = read(&repo_root().join(".github").join("workflows").join(workflow));
+        let logins: Vec<&str> = text.lines().filter(|l| l.contains("cargo xtask cargo-login")).collect();
+        assert!(!logins.is_empty(), "{workflow} has no login step");
+        for login in logins {
+            assert!(!login.contains("--registry"), "{workflow} logs in to one feed only: `{}`", login.trim());
+        }
+    }
+}
+
 // ---------------------------------------------------------------- recipes
 
 /// The recipe file sets nothing globally and takes no name the host already has.
