@@ -145,6 +145,26 @@ fn the_recipes_set_nothing_global_and_take_no_host_name() {
     }
 }
 
+/// Every call of the xtask in the recipes, PowerShell's too (the registry suite runs
+/// only sh's), says where `just` was started, the line before or the same line.
+#[test]
+fn every_recipe_tells_the_xtask_where_just_was_started() {
+    let shims = read(&recipes_file());
+    let lines: Vec<&str> = shims.lines().collect();
+    let calls: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("    ") && lines[i].contains("cargo xtask "))
+        .collect();
+    assert_eq!(calls.len(), 2 * RECIPES.len(), "a call of each recipe for sh and PowerShell:\n{shims}");
+    for i in calls {
+        let told = |line: &str| line.contains("XTASK_INVOCATION_DIR");
+        assert!(
+            told(lines[i]) || told(lines[i - 1]),
+            "xtask.just: `{}` is not told XTASK_INVOCATION_DIR",
+            lines[i]
+        );
+    }
+}
+
 /// docs/adding-the-xtask.md names the oldest `just` that reads xtask.just: the newest
 /// of the releases that made each of its attributes stable (an older `just` rejects
 /// the host's whole Justfile). An attribute not in the list fails until it is added.
