@@ -199,8 +199,8 @@ fn recipes_pass_arguments_through_unchanged() {
     for call in &calls {
         let pwd = call.env("PWD").map(|p| Path::new(p).canonicalize().unwrap());
         assert_eq!(pwd.as_deref(), Some(host_root.as_path()), "`cargo xtask` must run at the host root");
-        let started = call.env("XTASK_INVOCATION_DIR").map(Path::new);
-        let want = (call.argv[0] == "xtask").then_some(subdir.as_path());
+        let started = call.env("XTASK_INVOCATION_DIR").map(|p| Path::new(p).canonicalize().unwrap());
+        let want = (call.argv[0] == "xtask").then(|| subdir.canonicalize().unwrap());
         assert_eq!(started, want, "`cargo xtask` must be told where `just` was started");
     }
 }
