@@ -206,6 +206,14 @@ pub fn classify(stderr: &str) -> FeedError {
     }
 }
 
+/// The registry cargo's credential error names (`no token found for `x``), which may be
+/// another than the one a command was about: a dependency's.
+pub fn registry_named(stderr: &str) -> Option<&str> {
+    let line =
+        stderr.lines().find(|l| l.contains("no token found for") || l.contains("token rejected for"))?;
+    line.split('`').nth(1)
+}
+
 /// Whether cargo's message is of a failed connection: curl's `[N] …`, or cargo's words.
 fn is_network_error(stderr: &str) -> bool {
     let code = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());

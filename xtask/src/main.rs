@@ -83,9 +83,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// The directory `cargo xtask` was started from, for paths the user gives relative to it.
+/// The directory the user started the task from, for paths given relative to it: where
+/// `cargo xtask` started, or where `just` did (a recipe runs it at the root and says so).
 fn invocation_dir() -> anyhow::Result<Utf8PathBuf> {
-    let dir = std::env::current_dir().context("cannot read the current directory")?;
+    let from_just = std::env::var_os("XTASK_INVOCATION_DIR").filter(|d| !d.is_empty());
+    let dir = from_just.map_or_else(std::env::current_dir, |d| Ok(d.into()));
+    let dir = dir.context("cannot read the current directory")?;
     Utf8PathBuf::try_from(dir).context("the current directory is not UTF-8")
 }
 

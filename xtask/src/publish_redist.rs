@@ -119,10 +119,10 @@ impl PublishRedist {
 
 /// A local path made absolute (it is meant from where the user is); a URL as it is.
 fn source_location(repo: &str) -> anyhow::Result<String> {
-    if repo.starts_with('-') {
+    if repo.is_empty() || repo.starts_with('-') {
         bail!("`--repo {repo}` is not a URL or a path");
     }
-    let path = std::path::Path::new(repo);
+    let path = crate::invocation_dir()?.join(repo);
     if repo.contains("://") || !path.exists() {
         return Ok(repo.to_owned());
     }
@@ -141,6 +141,11 @@ fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_repo_is_refused_not_taken_for_the_current_directory() {
+        assert!(source_location("").is_err());
+    }
 
     #[test]
     fn sizes_read_well() {

@@ -100,9 +100,14 @@ impl std::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-/// `default`, or `XTASK_TIMEOUT_SECS` when set.
+/// `default`, or `XTASK_TIMEOUT_SECS` when set (0: the default).
 pub fn timeout_or(default: Duration) -> Duration {
-    let secs = std::env::var(TIMEOUT_VAR).ok().and_then(|v| v.trim().parse::<u64>().ok());
+    let value = std::env::var(TIMEOUT_VAR).unwrap_or_default();
+    let secs = value.trim().parse::<u64>().ok();
+    if secs.is_none() && !value.is_empty() {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| eprintln!("warning: {TIMEOUT_VAR}={value} is not a number of seconds: ignored"));
+    }
     secs.filter(|&secs| secs > 0).map_or(default, Duration::from_secs)
 }
 

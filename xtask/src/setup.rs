@@ -85,7 +85,12 @@ impl Setup {
             eprintln!("setup: {path}:{verb} {change}");
         }
         if self.check {
-            bail!("{path} needs {} change(s): run `cargo xtask setup` to make them", findings.changes.len());
+            let flags = [(self.keychain, " --keychain"), (self.force, " --force")];
+            let flags: String = flags.iter().filter(|(on, _)| *on).map(|(_, flag)| *flag).collect();
+            bail!(
+                "{path} needs {} change(s): run `cargo xtask setup{flags}` to make them",
+                findings.changes.len()
+            );
         }
         eprintln!("setup: wrote {path}");
         Ok(())

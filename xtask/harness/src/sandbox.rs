@@ -65,6 +65,8 @@ const SCRUB_EXACT: &[&str] = &[
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",
+    // Set by the `just` recipes (`just xtask test` from a subdirectory).
+    "XTASK_INVOCATION_DIR",
 ];
 
 /// One command's captured output, kept for [`Sandbox::all_output`].

@@ -75,12 +75,18 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         && not_checked.is_empty()
     {
         // A feed's problem, by the one classifier of cargo's messages; a dry run goes on.
-        let (members, why) = (consumers.join(", "), feed_error(&engine.registry.name, stderr, Need::Read));
+        let (members, feed) = (consumers.join(", "), &engine.registry.name);
         if !engine.dry_run {
+            let why = feed_error(feed, stderr, Need::Read);
             return Err(why.context(format!("cannot resolve {members} of {host} for the consumer check")));
         }
+        // Not feed_error's words, which offer `--dry-run` as the way round.
+        let (verdict, feed) =
+            (crate::cargo::classify(stderr), crate::cargo::registry_named(stderr).unwrap_or(feed));
         warn(&format!(
-            "skipped the consumer check: resolving {members} needs a feed this dry run cannot read: {why:#}"
+            "skipped the consumer check: resolving {members} needs a feed this dry run cannot read: \
+             `{feed}`: {verdict}: {}",
+            verdict.hint(Need::Read)
         ));
         return Ok(());
     }

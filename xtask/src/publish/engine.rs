@@ -205,7 +205,8 @@ pub fn nodes(metadata: &Value) -> &[Value] {
 
 /// A feed error in words that say what to do, by the one classifier of cargo's messages.
 pub fn feed_error(feed: &str, stderr: &str, need: Need) -> anyhow::Error {
-    let verdict = crate::cargo::classify(stderr);
+    let (verdict, feed) =
+        (crate::cargo::classify(stderr), crate::cargo::registry_named(stderr).unwrap_or(feed));
     let hint = verdict.hint(need);
     match verdict {
         FeedError::NoProvider | FeedError::NoToken | FeedError::Rejected | FeedError::Forbidden { .. } => {

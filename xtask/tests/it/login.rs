@@ -30,7 +30,6 @@ pub fn world() -> (Kellnr, Sandbox) {
     (kellnr, sb)
 }
 
-/// Publishes crate `name` 0.1.0 to `feed` as kellnr's admin, from a sandbox of
 /// A kellnr, a sandbox with `feed` pointed at it, logged in with a PAT through the
 /// real `cargo-login-ci` (kellnr takes the Azure form `Basic base64("PAT:" + pat)`
 /// for a user named `PAT`). Returns the secrets to scan for.
@@ -97,6 +96,7 @@ pub fn scan(sb: &Sandbox, secrets: &[String]) {
     assert!(sb.assert_no_secret(&secrets) > 0);
 }
 
+/// Publishes crate `name` 0.1.0 to `feed` as kellnr's admin, from a sandbox of
 /// its own, so the test's sandbox starts with no credentials at all.
 pub fn seed_crate(kellnr: &Kellnr, feed: &str, name: &str) {
     let mut seeder = Sandbox::new(crate::xtask_bin());

@@ -10,7 +10,10 @@ use std::time::Instant;
 
 use xtask_harness::{Kellnr, Run, Sandbox, basic_header};
 
-use crate::login::{REDIST, closed_port, entry, feed_answering_500, git, logged_in_to, pat84, scan};
+use crate::login::{
+    PACKAGES, REDIST, closed_port, entry, feed_answering_500, git, logged_in_to, pat84, scan, seed_crate,
+    world,
+};
 
 const ROOT_MANIFEST: &str = "[workspace]\nmembers = [\"mshv-bindings\", \"mshv-ioctls\"]";
 const BINDINGS_MANIFEST: &str = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\nauthors = [\"Microsoft Authors\"]\nedition = \"2018\"\nlicense = \"Apache-2.0 OR BSD-3-Clause\"\n\n[features]\ndefault = []\nfam-wrappers = []\n\n[dependencies]";
@@ -457,6 +460,27 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
     git(&mut sb, &src, &["diff", "--quiet", "HEAD"]);
     let ioctls = fs::read_to_string(src.join("mshv-ioctls/Cargo.toml")).unwrap();
     assert!(ioctls.ends_with("registry = \"hyperlight_redist\"}"), "{ioctls}");
+}
+
+/// A `just` recipe runs `cargo xtask` at the repository root (the alias's path is
+/// relative to it) and names where `just` was started in `XTASK_INVOCATION_DIR`:
+/// `--repo ../mshv` and `--consumers` mean there what they mean in the user's shell.
+#[test]
+fn relative_paths_are_from_where_just_was_started() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 12);
+    let started = sb.root().join("docs");
+    fs::create_dir_all(&started).unwrap();
+    sb.env("XTASK_INVOCATION_DIR", started.to_str().unwrap());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX", &unreachable);
+    let args = ["publish-redist", "--repo", "../mshv", "--rev", &fx.pin, "--dry-run"];
+    let run = sb.xtask(&[&args[..], &["--consumers", "../mshv/Cargo.toml"]].concat());
+    run.assert_success();
+    let dir = fx.dir.canonicalize().unwrap();
+    assert!(run.stderr.contains(&format!("fetching {} at", dir.display())), "{}", run.stderr);
+    let consumers = started.join("../mshv");
+    assert!(run.stderr.contains(&format!("no member of {} depends", consumers.display())), "{}", run.stderr);
 }
 
 /// Every bad input: a clear error naming what to fix, a non-zero exit, and nothing
@@ -1094,6 +1118,48 @@ fn a_dry_run_skips_a_consumer_check_it_cannot_resolve_and_says_so() {
     run.assert_output_contains("warning: skipped the consumer check: resolving hyperlight_host needs a feed");
     assert!(!run.combined().contains("do not build against"), "{}", run.combined());
     assert!(run.stdout.contains("mshv-ioctls    0.1.1    would publish"), "{}", run.stdout);
+
+    // A feed that wants credentials this dry run lacks: the warning says what to set
+    // up, not to do the dry run it is in.
+    let kellnr = Kellnr::start();
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX", &kellnr.index_url());
+    let run = publish(&mut sb, &fx, &fx.pin, &["--dry-run", "--consumers", consumers.to_str().unwrap()]);
+    run.assert_success();
+    let warning = run.stderr.lines().find(|l| l.contains("skipped the consumer check")).unwrap_or_default();
+    assert!(warning.contains("run `cargo xtask") && !warning.contains("--dry-run"), "{}", run.stderr);
+}
+
+/// The consumer check resolves the host's whole graph: a member that also takes a
+/// crate from another feed needs that feed's token too, and the error names that
+/// feed, not the one published to (whose token is there).
+#[test]
+fn a_consumer_check_that_needs_another_feed_names_that_feed() {
+    let (kellnr, mut sb) = world();
+    seed_crate(&kellnr, PACKAGES, "packaged-dep");
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--registry", REDIST]).assert_success();
+    let fx = fixture(&mut sb, 0, 12);
+    let deps = format!(
+        "mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}\n\
+         packaged-dep = {{ version = \"0.1\", registry = \"{PACKAGES}\" }}"
+    );
+    let host = host_workspace(&mut sb, &deps, "");
+    let run = publish(&mut sb, &fx, &fx.pin, &["--consumers", host.join("Cargo.toml").to_str().unwrap()]);
+    run.assert_failure();
+    let error = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(
+        error.contains(&format!("`{PACKAGES}`")) && !error.contains(&format!("`{REDIST}`")),
+        "{}",
+        run.stderr
+    );
+    assert!(kellnr.index_entry("mshv-bindings").is_none(), "uploaded before the consumer check");
+    // A dry run skips the check, naming that feed too.
+    let consumers = host.join("Cargo.toml");
+    let run = publish(&mut sb, &fx, &fx.pin, &["--dry-run", "--consumers", consumers.to_str().unwrap()]);
+    let warning = run.stderr.lines().find(|l| l.contains("skipped the consumer check")).unwrap_or_default();
+    assert!(warning.contains(&format!("`{PACKAGES}`: no token")), "{}", run.stderr);
 }
 
 /// A host workspace at `host/` in the sandbox, committed: `hyperlight_host` with

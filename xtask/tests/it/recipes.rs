@@ -139,7 +139,8 @@ fn the_recipes_parse_and_dispatch_inside_a_host_justfile() {
                 1,
                 "{how:?}: recipe `{recipe}` must call the xtask once, it prints:\n{printed}"
             );
-            let want = format!("cargo xtask {task}").trim_end().to_owned();
+            let want = format!("XTASK_INVOCATION_DIR='{}' cargo xtask {task}", dir.display());
+            let want = want.trim_end().to_owned();
             assert!(
                 lines.last().is_some_and(|l| l.starts_with(&want)),
                 "{how:?}: recipe `{recipe}` should end in `{want}`, it prints:\n{printed}"
@@ -164,7 +165,8 @@ fn the_recipes_parse_and_dispatch_inside_a_host_justfile() {
 
 /// Extra arguments reach the task one by one, spaces and quotes intact, and `cargo
 /// xtask` runs at the host's root (where the alias's path is), even when `just` is
-/// started from a subdirectory: the real `just` runs its real `sh`, with a `cargo`
+/// started from a subdirectory, which `XTASK_INVOCATION_DIR` names (relative paths
+/// given to flags are from there): the real `just` runs its real `sh`, with a `cargo`
 /// stand-in first on `PATH` that records its argv and environment.
 #[cfg(unix)]
 #[test]
@@ -173,7 +175,7 @@ fn recipes_pass_arguments_through_unchanged() {
     sb.install_recording_standin("cargo", &cargo_standin("1.95.0 (f2d3ce0bd 2026-01-01)"));
     let host = sb.root().join("host");
     host_with_recipes(&host, Adoption::Import);
-    let subdir = host.join("src").join("deep");
+    let subdir = host.join("src").join("it's déjà vu");
     fs::create_dir_all(&subdir).unwrap();
     let just = just();
     let just = just.to_str().expect("UTF-8 path of just");
@@ -197,6 +199,9 @@ fn recipes_pass_arguments_through_unchanged() {
     for call in &calls {
         let pwd = call.env("PWD").map(|p| Path::new(p).canonicalize().unwrap());
         assert_eq!(pwd.as_deref(), Some(host_root.as_path()), "`cargo xtask` must run at the host root");
+        let started = call.env("XTASK_INVOCATION_DIR").map(|p| Path::new(p).canonicalize().unwrap());
+        let want = (call.argv[0] == "xtask").then(|| subdir.canonicalize().unwrap());
+        assert_eq!(started, want, "`cargo xtask` must be told where `just` was started");
     }
 }
 
@@ -256,9 +261,11 @@ fn an_old_pinned_toolchain_gets_one_line_naming_it_and_the_command() {
             let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
             assert_eq!(lines.len(), 1, "{version}: `just {recipe}` must say one line:\n{}", out.stderr);
             let want = format!("cargo here is {pin} ");
-            for part in
-                [want.as_str(), "needs Rust 1.89 or later", &format!("run `cargo +stable xtask {task}`")]
-            {
+            for part in [
+                want.as_str(),
+                "needs Rust 1.89 or later",
+                &format!("run `cargo +stable xtask {task}` at the repository root"),
+            ] {
                 assert!(
                     lines[0].contains(part),
                     "{version}: `just {recipe}` does not say `{part}`: {}",

@@ -139,6 +139,28 @@ fn keychain_uses_the_platform_provider() {
     );
 }
 
+/// `--check` with `--keychain` or `--force` names the command that makes those
+/// changes: a plain `cargo xtask setup` would not add the keychain.
+#[test]
+fn check_names_the_command_with_the_flags_checked() {
+    let mut sb = sandbox();
+    sb.xtask(&["setup"]).assert_success();
+    let check = sb.xtask(&["setup", "--check", "--keychain", "--force"]);
+    assert!(check.stderr.contains("run `cargo xtask setup --keychain --force` to make"), "{}", check.stderr);
+}
+
+/// A time limit that is not a number of seconds (`10m`) is said to be ignored, not
+/// silently replaced by the default the user meant to raise.
+#[test]
+fn a_time_limit_that_is_not_seconds_is_named() {
+    let mut sb = sandbox();
+    sb.env("XTASK_TIMEOUT_SECS", "10m");
+    let run = sb.xtask(&["setup"]);
+    run.assert_success();
+    let warnings = run.stderr.lines().filter(|l| l.starts_with("warning: XTASK_TIMEOUT_SECS=10m")).count();
+    assert_eq!(warnings, 1, "{}", run.stderr);
+}
+
 /// The legacy `config` (no extension) is what cargo reads when it is the only one.
 #[test]
 fn the_legacy_config_file_is_edited_in_place() {

@@ -98,6 +98,37 @@ fn workflows_run_the_xtask_on_stable_whatever_the_host_pins() {
     }
 }
 
+/// xtask.yml validates every workflow of the xtask (`recipes.rs`) and checks its
+/// pages, so a change to any of them alone must start it, on push and on pull
+/// requests alike; the host's other docs must not (Hyperlight's docs/ has dozens).
+#[test]
+fn ci_runs_when_any_xtask_workflow_or_page_changes() {
+    let ci = read(&repo_root().join(".github").join("workflows").join("xtask.yml"));
+    let workflows = XTASK_WORKFLOWS.map(|w| format!(".github/workflows/{w}"));
+    let pages = XTASK_DOCS.iter().filter(|d| d.starts_with("docs/")).map(|d| d.to_string());
+    for path in workflows.into_iter().chain(pages) {
+        let entry = format!("- \"{path}\"");
+        let filters = ci.lines().filter(|l| l.trim() == entry).count();
+        assert_eq!(filters, 2, "xtask.yml's push and pull_request `paths:` should each hold `{entry}`");
+    }
+    assert!(!ci.contains("\"docs/**\""), "xtask.yml runs for every change to the host's docs/");
+}
+
+/// The publishing workflows log in to every feed: the engine resolves the host's
+/// whole graph (the consumer check, the verification), which may take crates from
+/// another feed than the one published to (Hyperlight in 2023: both).
+#[test]
+fn publishing_workflows_log_in_to_every_feed() {
+    for workflow in ["publish.yml", "publish-redist.yml"] {
+        let text = read(&repo_root().join(".github").join("workflows").join(workflow));
+        let logins: Vec<&str> = text.lines().filter(|l| l.contains("cargo xtask cargo-login")).collect();
+        assert!(!logins.is_empty(), "{workflow} has no login step");
+        for login in logins {
+            assert!(!login.contains("--registry"), "{workflow} logs in to one feed only: `{}`", login.trim());
+        }
+    }
+}
+
 // ---------------------------------------------------------------- recipes
 
 /// The recipe file sets nothing globally and takes no name the host already has.
@@ -116,6 +147,66 @@ fn the_recipes_set_nothing_global_and_take_no_host_name() {
     for (recipe, _) in RECIPES {
         assert!(!host.contains(recipe), "the shim `{recipe}` takes a recipe name of the host's");
     }
+}
+
+/// Every call of the xtask in the recipes, PowerShell's too (the registry suite runs
+/// only sh's), says where `just` was started, the line before or the same line.
+#[test]
+fn every_recipe_tells_the_xtask_where_just_was_started() {
+    let shims = read(&recipes_file());
+    let lines: Vec<&str> = shims.lines().collect();
+    let calls: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("    ") && lines[i].contains("cargo xtask "))
+        .collect();
+    assert_eq!(calls.len(), 2 * RECIPES.len(), "a call of each recipe for sh and PowerShell:\n{shims}");
+    for i in calls {
+        let told = |line: &str| line.contains("XTASK_INVOCATION_DIR");
+        assert!(
+            told(lines[i]) || told(lines[i - 1]),
+            "xtask.just: `{}` is not told XTASK_INVOCATION_DIR",
+            lines[i]
+        );
+    }
+}
+
+/// docs/adding-the-xtask.md names the oldest `just` that reads xtask.just: the newest
+/// of the releases that made each of its attributes stable (an older `just` rejects
+/// the host's whole Justfile). An attribute not in the list fails until it is added.
+#[test]
+fn the_docs_name_the_oldest_just_that_reads_the_recipes() {
+    // From just's changelog (`just --changelog`).
+    let since = [
+        ("unix", 8),
+        ("windows", 8),
+        ("no-exit-message", 7),
+        ("positional-arguments", 29),
+        ("extension", 32),
+        ("script", 44),
+    ];
+    let shims = read(&recipes_file());
+    let mut need = 0;
+    for line in shims.lines().filter_map(|l| l.strip_prefix('[')) {
+        let (mut depth, mut names) = (0, String::new());
+        for c in line.chars() {
+            depth += i32::from(c == '(') - i32::from(c == ')');
+            if depth == 0 && c != ')' {
+                names.push(c);
+            }
+        }
+        for name in names.trim_end_matches(']').split(", ") {
+            let minor = since.iter().find(|(n, _)| *n == name).map(|(_, m)| *m);
+            need = need.max(minor.unwrap_or_else(|| {
+                panic!("xtask.just uses `[{name}]`: add the `just` that made it stable here")
+            }));
+        }
+    }
+    let doc = read(&repo_root().join("docs").join("adding-the-xtask.md"));
+    let doc = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let want = format!("`just` 1.{need} or later");
+    assert!(
+        doc.contains(&want),
+        "docs/adding-the-xtask.md should say {want}, which xtask.just's attributes need"
+    );
 }
 
 /// The recipes' toolchain check compares with the xtask's `rust-version`
