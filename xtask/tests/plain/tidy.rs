@@ -98,6 +98,21 @@ fn workflows_run_the_xtask_on_stable_whatever_the_host_pins() {
     }
 }
 
+/// The workflows that package the host's crates or build its members check out its
+/// submodules: a run copies and packages what is checked out, and today's Hyperlight
+/// builds `hyperlight-libc` from the submodule `third_party/picolibc`.
+#[test]
+fn workflows_that_package_the_host_check_out_its_submodules() {
+    for workflow in ["publish.yml", "publish-redist.yml"] {
+        let text = read(&repo_root().join(".github").join("workflows").join(workflow));
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines.iter().position(|l| l.trim_start().starts_with("- uses: actions/checkout@"));
+        let step = at.map(|i| lines[i + 1..].iter().take_while(|l| !l.trim_start().starts_with("- ")));
+        let recursive = step.is_some_and(|mut s| s.any(|l| l.trim() == "submodules: recursive"));
+        assert!(recursive, "{workflow}: its checkout lacks `submodules: recursive`");
+    }
+}
+
 // ---------------------------------------------------------------- recipes
 
 /// The recipe file sets nothing globally and takes no name the host already has.
