@@ -93,9 +93,11 @@ const HOST_CARGO_CONFIG: &str = "[target.'cfg(target_os = \"macos\")']\nrunner =
 /// Settings of the host that the xtask's own code breaks: a rustfmt width it does
 /// not follow, and a clippy lint against a function it calls (`std::env::var`).
 const HOST_RUSTFMT: &str = "max_width = 60\n";
-/// Lines of today's Hyperlight's `.gitignore` (GitHub's Visual Studio template):
-/// `publish/` ignores every directory of that name, the xtask's `src/publish/` too.
-const HOST_GITIGNORE: &str = "# Click-Once directory\npublish/\n\n**/**target\n";
+/// Lines of Hyperlight's `.gitignore` (GitHub's Visual Studio template): `publish/`
+/// ignores every directory of that name, the xtask's `src/publish/` too; until its
+/// lock was committed (2024), `**/Cargo.lock` ignored the xtask's (this host's own
+/// is committed, as today).
+const HOST_GITIGNORE: &str = "# Click-Once directory\npublish/\n\n**/**target\n**/Cargo.lock\n!/Cargo.lock\n";
 const HOST_CLIPPY: &str =
     "disallowed-methods = [{ path = \"std::env::var\", reason = \"the host's rule\" }]\n";
 
