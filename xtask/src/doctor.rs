@@ -458,7 +458,7 @@ mod tests {
         );
         let ours = provider::command(camino::Utf8Path::new("/usr/bin/az"));
         assert_eq!(shown_provider(&ours), ours.join(" "));
-        // Look-alikes of provider mode's command are someone else's.
+        // Commands that look like provider mode's are someone else's.
         assert_eq!(
             shown_provider(&words("cargo:token-from-stdout /usr/bin/az get-access-token s3cr3t")),
             "cargo:token-from-stdout /usr/bin/az (2 argument(s) not shown)"

@@ -270,7 +270,7 @@ mod tests {
             ("\"a\tb\"", 2, "control character in a string (it must be escaped)"),
             ("\"\\x\"", 2, "invalid escape in a string"),
             ("\"\\u12g4\"", 3, "expected four hex digits after \\u"),
-            ("tru", 0, "expected a value"),
+            ("nul", 0, "expected a value"),
             ("{} {}", 3, "unexpected text after the JSON value"),
             ("\"é\" x", 5, "unexpected text after the JSON value"),
         ];

@@ -111,8 +111,9 @@ fn package_apart(
     set_packaged(engine, crates, &first, &second, Some(&listed))
 }
 
-/// The package ID specs of what `crates` build with on every platform from other
-/// registries; none when cargo cannot resolve `src` (the packaging says why).
+/// The package ID specs of the normal dependencies `crates` build with on every
+/// platform from other registries; none when cargo cannot resolve `src` (the
+/// packaging says why).
 fn registry_dependencies(
     engine: &Engine,
     src: &Utf8Path,
@@ -128,9 +129,11 @@ fn registry_dependencies(
             continue;
         }
         for dep in items(node.get("deps")) {
+            // Normal ones only: `cargo build -p` of a build-only dependency panics
+            // (cargo 1.95, "did not find features for ... NormalOrDev").
             let built = items(dep.get("dep_kinds"))
                 .iter()
-                .any(|k| text(k, "kind") != "dev" && k.get("target") == Some(&json::Value::Scalar));
+                .any(|k| text(k, "kind").is_empty() && k.get("target") == Some(&json::Value::Scalar));
             if built && local(text(dep, "pkg")).is_none() {
                 specs.push(text(dep, "pkg").to_owned());
             }

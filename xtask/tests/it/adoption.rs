@@ -93,6 +93,11 @@ const HOST_CARGO_CONFIG: &str = "[target.'cfg(target_os = \"macos\")']\nrunner =
 /// Settings of the host that the xtask's own code breaks: a rustfmt width it does
 /// not follow, and a clippy lint against a function it calls (`std::env::var`).
 const HOST_RUSTFMT: &str = "max_width = 60\n";
+/// Lines of Hyperlight's `.gitignore` (GitHub's Visual Studio template): `publish/`
+/// ignores every directory of that name, the xtask's `src/publish/` too; until its
+/// lock was committed (2024), `**/Cargo.lock` ignored the xtask's (this host's own
+/// is committed, as today).
+const HOST_GITIGNORE: &str = "# Click-Once directory\npublish/\n\n**/**target\n**/Cargo.lock\n!/Cargo.lock\n";
 const HOST_CLIPPY: &str =
     "disallowed-methods = [{ path = \"std::env::var\", reason = \"the host's rule\" }]\n";
 
@@ -205,6 +210,10 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
     // Committed as a user would, so that what the tasks then change would show.
     git(&mut sb, &host, &["add", "-A"]);
     git(&mut sb, &host, &["commit", "-q", "-m", "add the hyperlight xtask"]);
+    let args = ["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "xtask"];
+    let ignored = git(&mut sb, &host, &args).stdout;
+    let ignored: Vec<&str> = ignored.lines().filter(|l| *l != "xtask/target/").collect();
+    assert!(ignored.is_empty(), "the host's .gitignore keeps files of the xtask out of git: {ignored:?}");
 
     // 1. With no credentials anywhere: login builds the xtask (its own workspace:
     // no feed read for that) and logs in; then the host's member resolves its
@@ -373,7 +382,7 @@ fn write_host(host: &Path) {
         ("clippy.toml", HOST_CLIPPY),
         ("Justfile", justfile.as_str()),
         ("README.md", "# Hyperlight\n"),
-        (".gitignore", "target/\n"),
+        (".gitignore", HOST_GITIGNORE),
     ];
     for (path, text) in files {
         let path = host.join(path);

@@ -1016,3 +1016,35 @@ fn crates_io_refuses_a_dependency_from_a_feed_before_anything_is_uploaded() {
     );
     assert!(sb.calls("cargo").iter().all(|c| c.argv[0] != "package"), "{:?}", sb.calls("cargo"));
 }
+
+/// Found adopting the xtask in today's Hyperlight, whose host and libc crates have
+/// build-dependencies (`built`, `cfg_aliases`, `cc`) that no crate of the set takes
+/// as a normal dependency: `cargo build -p` of such a dependency panics in cargo's
+/// feature resolver ("did not find features for ... NormalOrDev"), so the build of
+/// the shared dependencies failed, printed cargo's panic, and each verification
+/// compiled them again.
+#[test]
+fn a_build_dependency_leaves_the_shared_dependencies_compiled_once() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let shared = "\n[dependencies]\ncfg-if = \"1\"\n";
+    let a = package("built-a", &format!("{shared}\n[build-dependencies]\ncfg_aliases = \"0.2\"\n"));
+    let b = package("built-b", &format!("{shared}built-a = {{ path = \"../a\", version = \"0.1.0\" }}\n"));
+    let dir = small_workspace(
+        &mut sb,
+        "built",
+        &[
+            ("Cargo.toml", "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n"),
+            ("a/Cargo.toml", &a),
+            ("a/build.rs", "fn main() {\n    cfg_aliases::cfg_aliases! { x: { unix } }\n}\n"),
+            ("a/src/lib.rs", ""),
+            ("b/Cargo.toml", &b),
+            ("b/src/lib.rs", ""),
+        ],
+    );
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_success();
+    assert!(!run.combined().contains("panicked"), "{}", run.combined());
+    assert_eq!(run.stdout.matches("Compiling cfg-if v").count(), 1, "{}", run.stdout);
+}

@@ -129,6 +129,21 @@ fn publishing_workflows_log_in_to_every_feed() {
     }
 }
 
+/// The workflows that package the host's crates or build its members check out its
+/// submodules: a run copies and packages what is checked out, and today's Hyperlight
+/// builds `hyperlight-libc` from the submodule `third_party/picolibc`.
+#[test]
+fn workflows_that_package_the_host_check_out_its_submodules() {
+    for workflow in ["publish.yml", "publish-redist.yml"] {
+        let text = read(&repo_root().join(".github").join("workflows").join(workflow));
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines.iter().position(|l| l.trim_start().starts_with("- uses: actions/checkout@"));
+        let step = at.map(|i| lines[i + 1..].iter().take_while(|l| !l.trim_start().starts_with("- ")));
+        let recursive = step.is_some_and(|mut s| s.any(|l| l.trim() == "submodules: recursive"));
+        assert!(recursive, "{workflow}: its checkout lacks `submodules: recursive`");
+    }
+}
+
 // ---------------------------------------------------------------- recipes
 
 /// The recipe file sets nothing globally and takes no name the host already has.
@@ -463,6 +478,35 @@ fn programs_run_through_the_runner_only() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Hyperlight's CI spell-checks its whole repository (crate-ci/typos 1.49 in
+/// ValidatePullRequest.yml), the xtask's files too once it moved in: none of the
+/// words it flagged there (spelled here in pieces, which it reads as other words).
+#[test]
+fn no_word_the_hosts_spell_check_flagged() {
+    let flagged = [concat!("f", "o"), concat!("tr", "u"), concat!("alike", "s")];
+    let mut files: Vec<PathBuf> = docs_files();
+    let mut dirs = vec![repo_root().join("xtask")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.ends_with("target") {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for file in files {
+        for (n, line) in read(&file).lines().enumerate() {
+            if line.split(|c: char| !c.is_alphanumeric()).any(|w| flagged.contains(&w)) {
+                found.push(format!("{}:{}: {line}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
 /// `xtask/src` and every `.rs` file under it.
