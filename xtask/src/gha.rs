@@ -34,7 +34,9 @@ pub fn error(message: &str) {
     command("error", message);
 }
 
+/// A warning on stderr and, in Actions, as an annotation.
 pub fn warning(message: &str) {
+    eprintln!("warning: {message}");
     command("warning", message);
 }
 

@@ -96,7 +96,6 @@ impl RotatePat {
                      Packaging (Read & write) before a release relies on {secret}"
                 );
                 gha::warning(&message);
-                eprintln!("warning: {message}");
             }
             gh.secret_set(&secret, &repo, pat.secret())
         };

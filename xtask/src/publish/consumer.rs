@@ -34,7 +34,7 @@ pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<()> {
         }
     }
     if !found.is_empty() {
-        warn(&format!(
+        crate::gha::warning(&format!(
             "requirements with no upper bound: {}. A fresh resolution takes the newest versions, which a \
              consumer may not build with; consumers should pin them in their Cargo.lock",
             found.join("; ")
@@ -45,11 +45,6 @@ pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<()> {
 
 fn is_unbounded(requirement: &str) -> bool {
     requirement.split(',').map(str::trim).all(|c| c == "*" || c.starts_with('>'))
-}
-
-fn warn(warning: &str) {
-    eprintln!("warning: {warning}");
-    crate::gha::warning(warning);
 }
 
 /// An error when a member of `host` excludes or does not build against a package.
@@ -83,7 +78,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         // Not feed_error's words, which offer `--dry-run` as the way round.
         let (verdict, feed) =
             (crate::cargo::classify(stderr), crate::cargo::registry_named(stderr).unwrap_or(feed));
-        warn(&format!(
+        crate::gha::warning(&format!(
             "skipped the consumer check: resolving {members} needs a feed this dry run cannot read: \
              `{feed}`: {verdict}: {}",
             verdict.hint(Need::Read)
@@ -144,7 +139,7 @@ fn unchecked(
              requirement, or pass --allow-unchecked-consumers to publish without checking them"
         );
     }
-    warn(&format!("not checked (--allow-unchecked-consumers): {unchecked}"));
+    crate::gha::warning(&format!("not checked (--allow-unchecked-consumers): {unchecked}"));
     Ok((consumers, format!("; not checked: {unchecked}")))
 }
 
