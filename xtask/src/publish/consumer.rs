@@ -64,7 +64,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     copied.context("copying the host for the consumer check (`--no-consumer-check` skips it)")?;
     let copy = copy.join(prefix);
     let patches = patches(engine, crates);
-    let resolved = engine.metadata(&copy, &patches)?;
+    let resolved = engine.metadata(&copy, None, &patches)?;
     let (consumers, not_checked) = unchecked(&resolved, &wants, allow)?;
     if let Err(stderr) = &resolved
         && not_checked.is_empty()

@@ -91,9 +91,15 @@ impl<'a> Engine<'a> {
         eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
     }
 
-    /// `cargo metadata` of the workspace at `dir`; `Err`: cargo's stderr.
-    pub fn metadata(&self, dir: &Utf8Path, configs: &[String]) -> anyhow::Result<Result<Value, String>> {
+    /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there); `Err`: cargo's stderr.
+    pub fn metadata(
+        &self,
+        dir: &Utf8Path,
+        manifest: Option<&Utf8Path>,
+        configs: &[String],
+    ) -> anyhow::Result<Result<Value, String>> {
         let mut args = vec!["metadata", "--format-version", "1"];
+        args.extend(manifest.into_iter().flat_map(|m| ["--manifest-path", m.as_str()]));
         args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
         Ok(match self.cargo(dir, &args, false)? {
             Ok(out) => Ok(json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?),

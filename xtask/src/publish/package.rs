@@ -6,7 +6,7 @@ use std::fs::File;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::Value;
 
 use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
@@ -80,9 +80,11 @@ fn package_apart(
     let mut packaging = cargo_args(&package, &listed, configs, names(|_| true));
     packaging.push("--no-verify".into());
     let mut commands = vec![("packaging", "packaging", packaging)];
-    let specs = registry_dependencies(engine, src, configs, crates)?;
+    let shared = shared_workspace(work, src, crates)?;
+    let specs = registry_dependencies(engine, src, &shared, configs, crates)?;
     if !specs.is_empty() {
-        let build = cargo_args(&["build"], &first, configs, specs);
+        let mut build = cargo_args(&["build"], &first, configs, specs);
+        build.extend(["--manifest-path".into(), shared.to_string()]);
         commands.push(("shared", "compiling the shared dependencies", build));
     }
     let mut outputs = engine.cargo_all(src, &commands, true);
@@ -112,25 +114,37 @@ fn package_apart(
 }
 
 /// The package ID specs of the normal dependencies `crates` build with on every
-/// platform from other registries; none when cargo cannot resolve `src` (the
-/// packaging says why).
+/// platform from other registries, in the `shared` workspace; none when cargo cannot
+/// resolve it (the packaging says why).
 fn registry_dependencies(
     engine: &Engine,
     src: &Utf8Path,
+    shared: &Utf8Path,
     configs: &[String],
     crates: &[CratePlan],
 ) -> anyhow::Result<Vec<String>> {
-    let Ok(metadata) = engine.metadata(src, configs)? else { return Ok(Vec::new()) };
+    let Ok(metadata) = engine.metadata(src, Some(shared), configs)? else { return Ok(Vec::new()) };
     // A path package has no `source`; the run's crates are among them.
     let local = |id| package(&metadata, id).filter(|p| text(p, "source").is_empty());
+    let proc_macro = |p: &json::Value| {
+        items(p.get("targets"))
+            .iter()
+            .flat_map(|t| items(t.get("kind")))
+            .any(|k| k.as_str() == Some("proc-macro"))
+    };
     let mut specs = Vec::new();
     for node in nodes(&metadata) {
-        if !local(text(node, "id")).is_some_and(|p| crates.iter().any(|c| c.name == text(p, "name"))) {
+        let Some(krate) =
+            local(text(node, "id")).filter(|p| crates.iter().any(|c| c.name == text(p, "name")))
+        else {
+            continue;
+        };
+        // Normal ones only, and none of a proc macro (built for the host): `cargo build
+        // -p` of either can panic (cargo 1.95, "did not find features for ... NormalOrDev").
+        if proc_macro(krate) {
             continue;
         }
         for dep in items(node.get("deps")) {
-            // Normal ones only: `cargo build -p` of a build-only dependency panics
-            // (cargo 1.95, "did not find features for ... NormalOrDev").
             let built = items(dep.get("dep_kinds"))
                 .iter()
                 .any(|k| text(k, "kind").is_empty() && k.get("target") == Some(&json::Value::Scalar));
@@ -142,6 +156,28 @@ fn registry_dependencies(
     specs.sort();
     specs.dedup();
     Ok(specs)
+}
+
+/// A workspace of one package depending on `crates` by path, with `src`'s lock. In `src`,
+/// the dependencies and their features are those every member asks for (Hyperlight's 13):
+/// more than the verifications build, which then compiled much of it again.
+fn shared_workspace(work: &Utf8Path, src: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<Utf8PathBuf> {
+    let dir = work.join("shared-dependencies");
+    let deps: String = crates
+        .iter()
+        .map(|c| format!("{} = {{ path = {} }}\n", c.name, Value::from(c.dir.as_str())))
+        .collect();
+    let manifest = format!(
+        "[package]\nname = \"hyperlight-xtask-shared\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
+         publish = false\n\n[workspace]\n\n[dependencies]\n{deps}"
+    );
+    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {dir}"))?;
+    std::fs::write(dir.join("src").join("lib.rs"), "").context("cannot write the shared build's lib.rs")?;
+    std::fs::write(dir.join("Cargo.toml"), manifest).context("cannot write the shared build's Cargo.toml")?;
+    if src.join("Cargo.lock").is_file() {
+        std::fs::copy(src.join("Cargo.lock"), dir.join("Cargo.lock")).context("cannot copy Cargo.lock")?;
+    }
+    Ok(dir.join("Cargo.toml"))
 }
 
 /// Copies `from` to `to` with the modification times cargo's fingerprints compare.

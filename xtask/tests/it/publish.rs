@@ -1048,3 +1048,42 @@ fn a_build_dependency_leaves_the_shared_dependencies_compiled_once() {
     assert!(!run.combined().contains("panicked"), "{}", run.combined());
     assert_eq!(run.stdout.matches("Compiling cfg-if v").count(), 1, "{}", run.stdout);
 }
+
+/// A member outside the run asking a shared dependency for more features (Hyperlight's
+/// host crates) does not change what the shared build compiles: `cargo build -p` of a
+/// dependency in the source workspace took every member's features, which neither
+/// verification could reuse, so `either` compiled three times. A proc macro's own
+/// dependency (Hyperlight's component-macro) is left out: `cargo build -p` panics on it.
+#[test]
+fn a_member_outside_the_run_leaves_the_shared_dependencies_compiled_once() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let lean = "\n[dependencies]\neither = { version = \"1\", default-features = false }\n";
+    let a = package("lean-a", lean);
+    let b = package("lean-b", &format!("{lean}lean-a = {{ path = \"../a\", version = \"0.1.0\" }}\n"));
+    let other = "[package]\nname = \"lean-other\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+                 [dependencies]\neither = \"1\"\n";
+    let dir = small_workspace(
+        &mut sb,
+        "lean",
+        &[
+            ("Cargo.toml", "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\", \"other\", \"m\"]\n"),
+            ("a/Cargo.toml", &a),
+            ("a/src/lib.rs", ""),
+            ("b/Cargo.toml", &b),
+            ("b/src/lib.rs", ""),
+            ("other/Cargo.toml", other),
+            ("other/src/lib.rs", ""),
+            (
+                "m/Cargo.toml",
+                &package("lean-m", "\n[lib]\nproc-macro = true\n\n[dependencies]\ncfg-if = \"1\"\n"),
+            ),
+            ("m/src/lib.rs", ""),
+        ],
+    );
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_success();
+    assert!(!run.combined().contains("panicked"), "{}", run.combined());
+    assert_eq!(run.stdout.matches("Compiling either v").count(), 1, "{}", run.stdout);
+}

@@ -422,11 +422,13 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
         "{}",
         run.stdout
     );
-    // Cargo read the workspace (`cargo metadata`, no network), resolved it (no
-    // dependency from another registry: nothing to compile before), then packaged.
+    // Cargo read the workspace (`cargo metadata`, no network), resolved the run's crates
+    // in a workspace of their own (no dependency from another registry: nothing to
+    // compile before), then packaged.
     let mut lines = cargo_lines(&sb);
     assert!(lines[0].starts_with("metadata --format-version 1 --no-deps"), "{lines:?}");
-    assert!(lines[1].starts_with("metadata --format-version 1 --config"), "{lines:?}");
+    assert!(lines[1].starts_with("metadata --format-version 1 --manifest-path"), "{lines:?}");
+    assert!(lines[1].contains("/shared-dependencies/Cargo.toml --config"), "{lines:?}");
     lines.drain(..2);
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines.iter().all(|l| l.starts_with("package --registry hyperlight_redist")), "{lines:?}");
