@@ -94,19 +94,26 @@ pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<boo
 
 /// A package at `dir` depending on exactly each of `crates` from the engine's feed.
 fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {dir}"))?;
     let feed = &engine.registry.name;
     let registry =
         if engine.registry.is_crates_io() { String::new() } else { format!(", registry = {feed:?}") };
     let deps: String =
         crates.iter().map(|(name, v)| format!("{name} = {{ version = \"={v}\"{registry} }}\n")).collect();
+    scratch_package(dir, "hyperlight-xtask-feed-sources", &deps)
+}
+
+/// A library package `name` at `dir` with the `[dependencies]` lines `deps`, its own
+/// workspace (never part of one further up).
+pub fn scratch_package(dir: &Utf8Path, name: &str, deps: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {dir}"))?;
     let manifest = format!(
-        "[package]\nname = \"hyperlight-xtask-feed-sources\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
-         publish = false\n\n# Its own workspace, never part of one further up.\n[workspace]\n\n\
-         [dependencies]\n{deps}"
+        "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [workspace]\n\n[dependencies]\n{deps}"
     );
-    std::fs::write(dir.join("Cargo.toml"), manifest).context("cannot write the scratch Cargo.toml")?;
-    std::fs::write(dir.join("src").join("lib.rs"), "").context("cannot write the scratch lib.rs")
+    std::fs::write(dir.join("Cargo.toml"), manifest)
+        .with_context(|| format!("cannot write {dir}/Cargo.toml"))?;
+    std::fs::write(dir.join("src").join("lib.rs"), "")
+        .with_context(|| format!("cannot write {dir}/src/lib.rs"))
 }
 
 /// The files and manifest keys that differ; `index`: the feed's URL in ours, and theirs.

@@ -167,13 +167,7 @@ fn shared_workspace(work: &Utf8Path, src: &Utf8Path, crates: &[CratePlan]) -> an
         .iter()
         .map(|c| format!("{} = {{ path = {} }}\n", c.name, Value::from(c.dir.as_str())))
         .collect();
-    let manifest = format!(
-        "[package]\nname = \"hyperlight-xtask-shared\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
-         publish = false\n\n[workspace]\n\n[dependencies]\n{deps}"
-    );
-    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {dir}"))?;
-    std::fs::write(dir.join("src").join("lib.rs"), "").context("cannot write the shared build's lib.rs")?;
-    std::fs::write(dir.join("Cargo.toml"), manifest).context("cannot write the shared build's Cargo.toml")?;
+    super::compare::scratch_package(&dir, "hyperlight-xtask-shared", &deps)?;
     if src.join("Cargo.lock").is_file() {
         std::fs::copy(src.join("Cargo.lock"), dir.join("Cargo.lock")).context("cannot copy Cargo.lock")?;
     }
