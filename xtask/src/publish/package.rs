@@ -13,13 +13,14 @@ use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
 use crate::git;
 use crate::json;
 
-/// Packages and verifies `crates` within the feed's size limit, against the feed's own
-/// index with `feed_index` (crates.io's cannot be replaced), else an empty one.
+/// Packages and (with `verify`) verifies `crates` within the feed's size limit, against the
+/// feed's own index with `feed_index` (crates.io's cannot be replaced), else an empty one.
 pub fn package_all(
     engine: &Engine,
     src: &Utf8Path,
     crates: &mut [CratePlan],
     feed_index: bool,
+    verify: bool,
 ) -> anyhow::Result<()> {
     // Runs sharing a cargo home take turns, so the `file://` registry dirs made
     // meanwhile (`$CARGO_HOME/registry/*/-<hash>`) are this run's to remove.
@@ -30,7 +31,7 @@ pub fn package_all(
     let registry = home.join("registry");
     let before = local_entries(&registry);
     forget_extracted(feed_index, &registry, crates)?;
-    let result = package_verified(engine, src, crates, feed_index);
+    let result = package_verified(engine, src, crates, feed_index, verify);
     for entry in local_entries(&registry).difference(&before) {
         // Best effort: what is left is a cache cargo can remove (`cargo clean gc`).
         let _ = crate::workdir::remove_dir_all(&registry.join(entry));
@@ -44,6 +45,7 @@ fn package_verified(
     src: &Utf8Path,
     crates: &mut [CratePlan],
     feed_index: bool,
+    verify: bool,
 ) -> anyhow::Result<()> {
     let mut configs = Vec::new();
     if !feed_index {
@@ -51,14 +53,16 @@ fn package_verified(
         engine.git.empty_index(&index)?;
         let url = Value::from(git::file_url(&index)).to_string();
         configs.push(format!("registries.{}.index={url}", engine.registry.name));
-        if crates.iter().any(|c| c.is_dependency) && crates.iter().any(|c| !c.is_dependency) {
+        if verify && crates.iter().any(|c| c.is_dependency) && crates.iter().any(|c| !c.is_dependency) {
             return package_apart(engine, src, &configs, &url, crates);
         }
     }
     let target = engine.work.join("package");
     let names = crates.iter().map(|c| c.name.clone()).collect();
-    let args = cargo_args(&["package", "--registry", &engine.registry.name], &target, &configs, names);
-    check(engine.cargo_all(src, &[("", "packaging and verifying", args)], true))?;
+    let mut args = cargo_args(&["package", "--registry", &engine.registry.name], &target, &configs, names);
+    args.extend((!verify).then(|| "--no-verify".to_owned()));
+    let doing = if verify { "packaging and verifying" } else { "packaging" };
+    check(engine.cargo_all(src, &[("", doing, args)], true))?;
     set_packaged(engine, crates, &target, &target, None)
 }
 
