@@ -246,7 +246,10 @@ fn set_packaged(
         let file = format!("{}-{}", krate.name, krate.version);
         let (dir, verified) = (target.join(&file), target.join(format!("{file}.crate")));
         if !dir.is_dir() {
-            bail!("`cargo package` left no {dir}: cannot compare {} with the feed", krate.name);
+            // `--no-verify` leaves the `.crate` alone: unpacked as cargo's verification would.
+            let tar = crate::tool::TAR.find()?;
+            let unpacked = crate::run::program(tar, &target, ["-xzf", &format!("{file}.crate")]).output();
+            unpacked.with_context(|| format!("cannot unpack {verified}: nothing was uploaded"))?;
         }
         let read = |path: &Utf8Path| std::fs::read(path).with_context(|| format!("cannot read {path}"));
         if let Some(listed) = listed {
