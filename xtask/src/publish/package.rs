@@ -106,9 +106,6 @@ fn package_apart(
         copy_dir(&first, &second)?;
     }
     let local = listed.join("package").join("tmp-registry");
-    if !local.join("index").is_dir() {
-        bail!("`cargo package` left no local registry at {local}: cannot verify the dependents against it");
-    }
     let mut replaced = configs.to_vec();
     replaced.extend([
         format!("source.xtask-feed.registry={index_url}"),
