@@ -82,10 +82,10 @@ pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<boo
                  0.1.2-20240416). Nothing was uploaded."
             );
         }
-        // Resolved (then it is in the feed after all), or not found.
+        // Resolved: in the feed after all (the compare then fetches it), else not found.
         let absent = ["failed to select a version", "no matching package named"];
         if ran.is_ok() || absent.iter().any(|a| stderr.contains(a)) {
-            return Ok(false);
+            return Ok(ran.is_ok());
         }
     }
     Err(feed_error(feed, &stderr, Need::Read)
