@@ -265,20 +265,13 @@ fn shown_provider(words: &[String]) -> String {
 /// The repo's config and each `.cargo/config[.toml]` cargo reads above it (but the
 /// global one, `home`'s), outermost first.
 fn dir_configs(root: &Utf8Path, home: &Utf8Path) -> Vec<(Option<DocumentMut>, String)> {
-    let home = home.canonicalize().ok();
-    let mut dirs: Vec<_> = root
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join(".cargo"))
-        .filter(|dot| home.is_none() || dot.canonicalize().ok() != home)
-        // The legacy name wins, as in `$CARGO_HOME`.
-        .filter_map(|dot| [dot.join("config"), dot.join("config.toml")].into_iter().find(|p| p.is_file()))
+    let above = root.parent().map(|dir| crate::cargo_home::dir_configs(dir, home)).unwrap_or_default();
+    let mut dirs: Vec<_> = (above.into_iter().rev())
         .map(|path| {
             println!("config above the repo: {path} (cargo reads it too)");
             (read_optional("config above the repo", &path), path.to_string())
         })
         .collect();
-    dirs.reverse();
     dirs.push((read_optional("repo config", &root.join(feeds::CONFIG_PATH)), feeds::CONFIG_PATH.into()));
     dirs
 }
