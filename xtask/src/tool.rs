@@ -17,6 +17,9 @@ pub const AZ: Tool = Tool {
 
 pub const GH: Tool = Tool { name: "gh", install: "install the GitHub CLI: https://cli.github.com" };
 
+pub const TAR: Tool =
+    Tool { name: "tar", install: "install tar (Windows 10 and later, macOS and Linux ship one)" };
+
 pub const GIT: Tool = Tool { name: "git", install: "install git: https://git-scm.com/downloads" };
 
 impl Tool {

@@ -63,7 +63,24 @@ fn package_verified(
     args.extend((!verify).then(|| "--no-verify".to_owned()));
     let doing = if verify { "packaging and verifying" } else { "packaging" };
     check(engine.cargo_all(src, &[("", doing, args)], true))?;
+    if !verify {
+        unpack(&target.join("package"), crates)?;
+    }
     set_packaged(engine, crates, &target, &target, None)
+}
+
+/// Unpacks each crate's `.crate` in `dir`, as only a verification does, for the compare.
+fn unpack(dir: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
+    let tar = crate::tool::TAR.find()?;
+    for krate in crates {
+        let file = format!("{}-{}.crate", krate.name, krate.version);
+        // A name, not a path: GNU tar on Windows takes the `C:` of a path for a host.
+        let program = crate::run::program(&tar, dir, ["-xzf", &file]).label(format!("tar -xzf {file}"));
+        program
+            .output()
+            .with_context(|| format!("cannot unpack {dir}/{file} to compare it with the feed"))?;
+    }
+    Ok(())
 }
 
 /// Packages unverified while compiling what the crates share (a failure is left for
