@@ -57,6 +57,24 @@ pub fn logout(registry: &Registry) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The configs of the repository, where the user is and above, still holding a token for
+/// `registry`: cargo uses it there, and no logout removes it.
+pub fn tokens_left(registry: &Registry) -> anyhow::Result<Vec<camino::Utf8PathBuf>> {
+    let home = cargo_home::cargo_home()?;
+    let mut paths = cargo_home::dir_configs(&crate::project_root(), &home);
+    paths.extend(cargo_home::dir_configs(&crate::invocation_dir()?, &home));
+    paths.sort();
+    paths.dedup();
+    let mut left = Vec::new();
+    for path in paths {
+        let doc = toml_file::read_if_exists(&path)?;
+        if doc.as_ref().and_then(|doc| doc.get("registries")?.get(&registry.name)?.get("token")).is_some() {
+            left.push(path);
+        }
+    }
+    Ok(left)
+}
+
 /// Cargo's word for a `login` or `logout` that a feed's provider cannot do.
 const NOT_SUPPORTED: &str = "requested operation not supported";
 

@@ -1,7 +1,7 @@
 //! Where cargo keeps its per-user files (`$CARGO_HOME`), and which of them it reads.
 
 use anyhow::Context;
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 /// `$CARGO_HOME`, or `~/.cargo` as cargo defaults it.
 pub fn cargo_home() -> anyhow::Result<Utf8PathBuf> {
@@ -53,4 +53,14 @@ pub fn credentials_path() -> anyhow::Result<Utf8PathBuf> {
     let home = cargo_home()?;
     let legacy = home.join("credentials");
     Ok(if legacy.is_file() { legacy } else { home.join("credentials.toml") })
+}
+
+/// Each `.cargo/config[.toml]` cargo reads in `dir` and above it, but `home`'s (the
+/// global one); innermost first, the legacy name winning as in `$CARGO_HOME`.
+pub fn dir_configs(dir: &Utf8Path, home: &Utf8Path) -> Vec<Utf8PathBuf> {
+    let home = home.canonicalize().ok();
+    (dir.ancestors().map(|dir| dir.join(".cargo")))
+        .filter(|dot| home.is_none() || dot.canonicalize().ok() != home)
+        .filter_map(|dot| [dot.join("config"), dot.join("config.toml")].into_iter().find(|p| p.is_file()))
+        .collect()
 }

@@ -149,8 +149,14 @@ impl Configs {
     fn configured_provider(&self, feed: &Registry) -> Option<(Vec<Vec<String>>, String)> {
         let words = |text: &str| text.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         let var = feed.env_var("credential-provider");
-        if let Some(value) = std::env::var(&var).ok().filter(|v| !v.is_empty()) {
-            return Some((vec![words(&value)], var));
+        // Cargo 1.95 refuses the feed when it is set but empty ("invalid length 0").
+        if let Ok(value) = std::env::var(&var) {
+            let empty = format!("{var} is set but empty: cargo refuses the feed; unset it");
+            return Some(if value.trim().is_empty() {
+                (Vec::new(), empty)
+            } else {
+                (vec![words(&value)], var)
+            });
         }
         // Cargo reads the repo's config over those above it and the global one, but joins
         // lists, the global one first (a string and a list do not load at all).
@@ -242,6 +248,7 @@ impl Configs {
 
 fn shown_providers(provider: &Option<(Vec<Vec<String>>, String)>) -> String {
     match provider {
+        Some((entries, place)) if entries.is_empty() => format!("none ({place})"),
         Some((entries, place)) => {
             let shown: Vec<String> = entries.iter().map(|words| shown_provider(words)).collect();
             format!("{} ({place})", shown.join(" "))
@@ -265,20 +272,13 @@ fn shown_provider(words: &[String]) -> String {
 /// The repo's config and each `.cargo/config[.toml]` cargo reads above it (but the
 /// global one, `home`'s), outermost first.
 fn dir_configs(root: &Utf8Path, home: &Utf8Path) -> Vec<(Option<DocumentMut>, String)> {
-    let home = home.canonicalize().ok();
-    let mut dirs: Vec<_> = root
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join(".cargo"))
-        .filter(|dot| home.is_none() || dot.canonicalize().ok() != home)
-        // The legacy name wins, as in `$CARGO_HOME`.
-        .filter_map(|dot| [dot.join("config"), dot.join("config.toml")].into_iter().find(|p| p.is_file()))
+    let above = root.parent().map(|dir| crate::cargo_home::dir_configs(dir, home)).unwrap_or_default();
+    let mut dirs: Vec<_> = (above.into_iter().rev())
         .map(|path| {
             println!("config above the repo: {path} (cargo reads it too)");
             (read_optional("config above the repo", &path), path.to_string())
         })
         .collect();
-    dirs.reverse();
     dirs.push((read_optional("repo config", &root.join(feeds::CONFIG_PATH)), feeds::CONFIG_PATH.into()));
     dirs
 }

@@ -131,7 +131,16 @@ impl CargoLogout {
         provider::disable(&feeds, "cargo-logout")?;
         for feed in &feeds {
             cargo::logout(feed)?;
-            eprintln!("cargo-logout: no token stored for {} any more", feed.name);
+            let left = cargo::tokens_left(feed)?;
+            if left.is_empty() {
+                eprintln!("cargo-logout: no token stored for {} any more", feed.name);
+            }
+            for path in left {
+                let key = format!("registries.{}.token", feed.name);
+                eprintln!(
+                    "warning: {path} holds {key}, which cargo still uses and no logout removes: delete it"
+                );
+            }
         }
         warn_of_env(&feeds, "token", "still takes it as the token of");
         Ok(())

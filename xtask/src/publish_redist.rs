@@ -122,6 +122,16 @@ fn source_location(repo: &str) -> anyhow::Result<String> {
     if repo.is_empty() || repo.starts_with('-') {
         bail!("`--repo {repo}` is not a URL or a path");
     }
+    // `user:password@` would be printed in every progress line and the report, and be in
+    // git's arguments; so is any `:` before an `@`, as a password may hold `/` or `@`.
+    let userinfo = repo.split_once("://").and_then(|(_, rest)| rest.rsplit_once('@'));
+    if userinfo.is_some_and(|(info, _)| info.contains(':')) {
+        bail!(
+            "`--repo` is a URL with a password (`user:password@`), which would show in the log and in \
+             git's arguments: let a git credential helper supply it, or clone the repository first (as \
+             actions/checkout does) and pass `--repo <path of the clone>`"
+        );
+    }
     let path = crate::invocation_dir()?.join(repo);
     if repo.contains("://") || !path.exists() {
         return Ok(repo.to_owned());
@@ -145,6 +155,18 @@ mod tests {
     #[test]
     fn an_empty_repo_is_refused_not_taken_for_the_current_directory() {
         assert!(source_location("").is_err());
+    }
+
+    /// Not shown at all: a password may hold `/` or `@`, which end the part before the host.
+    #[test]
+    fn a_url_with_a_password_is_refused_unshown() {
+        for url in ["https://me:p@ss/w0rd@host:8/a/b", "https://me:pa/ss@host/a", "http://u:s3cr3t@h/x"] {
+            let msg = format!("{:#}", source_location(url).unwrap_err());
+            assert!(msg.contains("is a URL with a password"), "{msg}");
+            assert!(["w0rd", "pa/ss", "s3cr3t", "host"].iter().all(|part| !msg.contains(part)), "{msg}");
+        }
+        assert!(source_location("https://me@host/a/b").is_ok());
+        assert!(source_location("ssh://git@github.com:22/rust-vmm/mshv").is_ok());
     }
 
     #[test]

@@ -112,9 +112,12 @@ impl AuthHeader {
 /// `text` with every form replaced, longest first (a header goes whole, not around a
 /// shorter form), then the credential after every `Basic `/`Bearer `/`Authorization: `
 /// (any case): a proxy may echo a header whose token no one here knows. Under 8
-/// characters it is a word.
+/// characters it is a word. JSON may write `/` as `\/` and `+` as `\u002B`.
 pub fn redact(text: &str, forms: &[String]) -> String {
-    let mut forms: Vec<&String> = forms.iter().filter(|f| !f.is_empty()).collect();
+    let json = |f: String| [f.replace('+', "\\u002B"), f.replace('+', "\\u002b"), f];
+    let mut forms: Vec<String> = (forms.iter().filter(|f| !f.is_empty()))
+        .flat_map(|f| json(f.replace('/', "\\/")).into_iter().chain(json(f.clone())))
+        .collect();
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     let mut text = text.to_owned();
     for form in forms {
@@ -124,7 +127,7 @@ pub fn redact(text: &str, forms: &[String]) -> String {
     let (mut out, mut done) = (String::with_capacity(text.len()), 0);
     for (space, _) in lower.match_indices(' ') {
         let rest = &text[space + 1..];
-        let len = rest.find(|c: char| !c.is_ascii_alphanumeric() && !"-._~+/=".contains(c));
+        let len = rest.find(|c: char| !c.is_ascii_alphanumeric() && !"-._~+/=\\".contains(c));
         let len = len.unwrap_or(rest.len());
         let after_scheme = ["basic", "bearer", "authorization:"].iter().any(|w| lower[..space].ends_with(w));
         if after_scheme && space >= done && len >= 8 {
@@ -340,6 +343,22 @@ mod tests {
             redact("403: you sent authorization: cio0123456789abcdef; Authorization: Bearer eyJ0eXAi.x", &[]),
             "403: you sent authorization: <redacted>; Authorization: Bearer <redacted>"
         );
+    }
+
+    /// A server echoing the header in JSON may write base64's `/` as `\/` (PHP, Java's
+    /// org.json) and `+` as `\u002B` (.NET's default encoder): the rest stayed visible.
+    #[test]
+    fn a_json_escaped_echo_is_redacted_whole() {
+        let token = PatToken::parse("s3cr3t-???>?-0123456789abc".into(), "PAT").unwrap();
+        let credential = token.forms()[2].clone();
+        assert!(credential.contains('/') && credential.contains('+'), "{credential}");
+        let escaped = credential.replace('/', "\\/").replace('+', "\\u002B");
+        let echoed = format!("{{\"authorization\":\"Basic {escaped}\"}}");
+        // Known, the header goes whole; unknown, what follows its scheme.
+        assert_eq!(redact(&echoed, &token.forms()), "{\"authorization\":\"<redacted>\"}");
+        assert_eq!(redact(&echoed, &[]), "{\"authorization\":\"Basic <redacted>\"}");
+        let bare = format!("[\"{}\"]", escaped.replace("\\u002B", "\\u002b"));
+        assert_eq!(redact(&bare, &token.forms()), "[\"<redacted>\"]");
     }
 
     #[test]

@@ -97,10 +97,13 @@ fn json_escape(s: &str) -> String {
 /// the first hit (which secret, by index and first characters, and which form).
 pub fn find_secret(text: &str, secrets: &[&str]) -> Option<String> {
     let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    // JSON encoders may write base64's `/` as `\/` and `+` as `\u002B`, cutting its forms.
+    let unescaped = text.replace("\\/", "/").replace("\\u002B", "+").replace("\\u002b", "+");
     for (i, secret) in secrets.iter().enumerate() {
         for form in secret_forms(secret) {
-            let hit =
-                text.contains(&form.needle) || (form.ignore_whitespace && squeezed.contains(&form.needle));
+            let hit = text.contains(&form.needle)
+                || (form.ignore_whitespace && squeezed.contains(&form.needle))
+                || unescaped.contains(&form.needle);
             if hit {
                 let shown: String = secret.chars().take(4).collect();
                 return Some(format!("secret #{i} ({shown}…) found in {} form {:?}", form.name, form.needle));
@@ -153,6 +156,15 @@ mod tests {
         assert!(find_secret("?t=p%40ss%20w%2Frd%22%2Bx", &[secret]).is_some());
         assert!(find_secret("?t=p%40ss+w%2Frd%22%2Bx", &[secret]).is_some());
         assert!(find_secret(r#"{"t":"p@ss w/rd\"+x"}"#, &[secret]).is_some());
+    }
+
+    #[test]
+    fn catches_base64_with_json_escaped_slash_and_plus() {
+        let pat = "s3cr3t-???>?-0123456789abc";
+        let header = basic_header("PAT", pat);
+        assert!(header.contains('/') && header.contains('+'), "{header}");
+        let escaped = header.replace('/', "\\/").replace('+', "\\u002B");
+        assert!(find_secret(&format!("{{\"a\":\"{escaped}\"}}"), &[pat]).is_some());
     }
 
     #[test]

@@ -900,6 +900,21 @@ fn doctor_shows_the_environments_global_providers_after_the_files() {
     sb.assert_no_secret(&secrets);
 }
 
+/// `CARGO_REGISTRIES_<NAME>_CREDENTIAL_PROVIDER` set but empty: cargo 1.95 refuses
+/// every use of the feed ("invalid length 0, expected at least one element"), while
+/// doctor showed the config's provider as the one in use.
+#[test]
+fn doctor_names_an_empty_provider_variable_which_cargo_refuses() {
+    let (_kellnr, mut sb, secrets) = crate::login::logged_in_to(REDIST);
+    let var = format!("CARGO_REGISTRIES_{}_CREDENTIAL_PROVIDER", REDIST.to_uppercase());
+    sb.env(&var, "");
+    let run = sb.xtask(&["doctor", "--registry", REDIST]);
+    run.assert_failure().assert_output_contains("invalid length 0");
+    run.assert_output_contains(&format!("credential provider: none ({var} is set but empty: cargo refuses"));
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    sb.assert_no_secret(&secrets);
+}
+
 /// `CARGO_REGISTRIES_<NAME>_CREDENTIAL_PROVIDER` beats the config's provider (cargo
 /// 1.95): provider mode, written there, is then never used, and the check's "no token"
 /// said to log in again, which changed nothing. The variable is named.

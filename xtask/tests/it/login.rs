@@ -533,6 +533,27 @@ fn logout_names_or_removes_every_token_cargo_would_still_use() {
     sb.assert_no_secret(&[&in_config, &in_env]);
 }
 
+/// Cargo reads `registries.NAME.token` from every `.cargo/config.toml` from where it
+/// runs upwards, a repository's own too. Before, logout said "no token stored" while
+/// such a token stayed in use; now it names the file (a repository's may be committed).
+#[test]
+fn logout_names_a_token_in_a_config_of_the_repository_or_above() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let pat = pat84();
+    let (above, here) = (sb.root().join("elsewhere"), sb.root().join("elsewhere/deeper"));
+    fs::create_dir_all(above.join(".cargo")).unwrap();
+    fs::create_dir_all(&here).unwrap();
+    let config = above.join(".cargo/config.toml");
+    fs::write(&config, format!("[registries.{REDIST}]\ntoken = \"Bearer {pat}\"\n")).unwrap();
+    sb.env("XTASK_INVOCATION_DIR", &here.display().to_string());
+    let run = sb.xtask(&["cargo-logout"]);
+    run.assert_success();
+    run.assert_output_contains(&format!("warning: {} holds registries.{REDIST}.token", config.display()));
+    assert!(!run.stderr.contains(&format!("no token stored for {REDIST}")), "{}", run.stderr);
+    run.assert_output_contains(&format!("no token stored for {PACKAGES} any more"));
+    sb.assert_no_secret(&[&pat]);
+}
+
 /// `cargo-login` in provider mode with no az session: it fails saying so, and provider
 /// mode stays on. Before, it was turned off first, leaving neither provider nor token.
 #[test]

@@ -55,6 +55,21 @@ fn a_version_the_feed_already_has_is_not_called_a_network_failure() {
     scan(&sb, &secrets);
 }
 
+/// A `--repo` URL with a password, as a workflow may build one for a private fork
+/// (`https://x-access-token:TOKEN@host/...`): it was printed in the progress lines, the
+/// report and the step summary, and passed to git in its arguments. Now it is refused,
+/// the password not shown.
+#[test]
+fn a_repo_url_with_a_password_is_refused_without_showing_it() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let token = "ghs_s3cr3tT0kenValue0123456789";
+    let url = format!("https://x-access-token:{token}@127.0.0.1:9/rust-vmm/mshv");
+    let run = sb.xtask(&["publish-redist", "--repo", &url, "--rev", "52edcf4", "--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("`--repo` is a URL with a password");
+    sb.assert_no_secret(&[token]);
+}
+
 /// Defect 9: when the compare refuses because one crate differs from the feed's,
 /// the report still says which crates it found identical.
 #[test]
