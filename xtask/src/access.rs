@@ -58,7 +58,7 @@ pub fn show_line(feed: &Registry, verdict: Option<&FeedError>) {
 fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
     let home = probe_home(&feed.name)?;
     let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
-    let result = run::cargo(&crate::project_root(), ["info", "--registry", &feed.name, PROBE_CRATE])
+    let result = run::cargo(&crate::project_root(), &["info", "--registry", &feed.name, PROBE_CRATE])
         .timeout(PROBE_TIMEOUT)
         .env("CARGO_HTTP_TIMEOUT", &http_timeout)
         .env("CARGO_NET_RETRY", "1")

@@ -31,7 +31,7 @@ impl Az {
 
     /// `az login` on the user's terminal: it may open a browser or ask for a subscription.
     pub fn login_interactive(&self) -> anyhow::Result<()> {
-        Ok(run::program(&self.path, &crate::project_root(), ["login"]).status()?)
+        Ok(run::program(&self.path, &crate::project_root(), &["login"]).status()?)
     }
 
     /// One access token for every feed of the organisation, as the `Bearer` header cargo

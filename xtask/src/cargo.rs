@@ -16,7 +16,7 @@ use crate::{cargo_home, toml_file};
 pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::Result<()> {
     check_token_files()?;
     for feed in feeds {
-        let out = run::cargo(&crate::project_root(), ["login", "--registry", &feed.name])
+        let out = run::cargo(&crate::project_root(), &["login", "--registry", &feed.name])
             .stdin_secret(header.secret())
             .redact(&header.forms())
             .output();
@@ -37,7 +37,7 @@ pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::R
 /// Removes the stored token of `registry`; fine when none is stored.
 pub fn logout(registry: &Registry) -> anyhow::Result<()> {
     check_token_files()?;
-    let out = run::cargo(&crate::project_root(), ["logout", "--registry", &registry.name]).output();
+    let out = run::cargo(&crate::project_root(), &["logout", "--registry", &registry.name]).output();
     // A provider that is a command (`cargo:token-from-stdout`) holds nothing to remove.
     if let Err(err) = out
         && !err.stderr().is_some_and(|stderr| stderr.contains(NOT_SUPPORTED))
@@ -289,7 +289,7 @@ fn one_line(text: &str) -> String {
 
 /// Cargo's `(major, minor)` version.
 pub fn version() -> anyhow::Result<(u32, u32)> {
-    let text = run::cargo(&crate::project_root(), ["--version"]).output()?.stdout;
+    let text = run::cargo(&crate::project_root(), &["--version"]).output()?.stdout;
     parse_version(&text).context(format!("cannot read cargo's version from `{}`", text.trim()))
 }
 

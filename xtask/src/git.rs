@@ -47,7 +47,7 @@ impl Git {
     /// hook of the user's runs (a global `core.hooksPath` would reach every repository made here).
     fn git(&self, dir: &Utf8Path, args: &[&str]) -> Program {
         let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
-        let program = run::program(&self.0, dir, [&["-c", no_hooks.as_str()], args].concat());
+        let program = run::program(&self.0, dir, &[&["-c", no_hooks.as_str()], args].concat());
         let program = REPOSITORY_VARS.iter().fold(program, |program, var| program.env_remove(var));
         program.label(format!("git {}", args.join(" ")))
     }

@@ -112,18 +112,14 @@ pub fn timeout_or(default: Duration) -> Duration {
 }
 
 /// `program` (a path found with `tool`) with `args`, in `dir`.
-pub fn program(
-    program: impl AsRef<OsStr>,
-    dir: &Utf8Path,
-    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
-) -> Program {
+pub fn program(program: impl AsRef<OsStr>, dir: &Utf8Path, args: &[&str]) -> Program {
     let mut command = Command::new(program);
     command.args(args).current_dir(dir);
     Program::new(command)
 }
 
 /// The cargo running the xtask with `args`, in `dir`, without what cargo set for the xtask.
-pub fn cargo(dir: &Utf8Path, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Program {
+pub fn cargo(dir: &Utf8Path, args: &[&str]) -> Program {
     let mut program = program(crate::tool::cargo(), dir, args);
     for (key, _) in std::env::vars_os() {
         if CARGO_OWN_VARS.iter().any(|own| key.to_string_lossy().starts_with(own)) {
@@ -464,7 +460,7 @@ mod tests {
 
     #[test]
     fn nested_cargo_loses_the_variables_cargo_set_for_the_xtask() {
-        let program = cargo(Utf8Path::new("."), ["--version"]);
+        let program = cargo(Utf8Path::new("."), &["--version"]);
         let removed: Vec<String> = program
             .command
             .get_envs()

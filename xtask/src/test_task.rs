@@ -86,8 +86,9 @@ impl Test {
 /// host's root, a bare `cargo fmt --all` or `clippy --workspace` would check the host.
 fn cargo(command: &str, more: &[&str]) -> Program {
     let manifest = crate::project_root().join("xtask/Cargo.toml");
-    let args = command.split(' ').chain(["--manifest-path", manifest.as_str()]).chain(more.iter().copied());
-    run::cargo(&crate::project_root(), args)
+    let mut args: Vec<&str> = command.split(' ').collect();
+    args.extend([&["--manifest-path", manifest.as_str()], more].concat());
+    run::cargo(&crate::project_root(), &args)
 }
 
 /// `program` with `args` in the host's root, on the user's terminal.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use camino::Utf8Path;
 
-use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, tail, text};
+use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, repeated, tail, text};
 use super::manifest::{self, Kind};
 use super::workspace::Workspace;
 use crate::cargo::Need;
@@ -91,8 +91,8 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         return Ok(());
     };
     let mut args = vec!["check"];
-    args.extend(consumers.iter().flat_map(|c| ["-p", c.as_str()]));
-    args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
+    args.extend(repeated("-p", &consumers));
+    args.extend(repeated("--config", &patches));
     let consumers = consumers.join(", ");
     if let Err(stderr) = engine.cargo(&copy, &args, true)? {
         bail!(
@@ -224,7 +224,7 @@ fn duplicates(
             for ((_, _, to), _) in group.iter().filter(|((_, _, to), _)| to != from) {
                 let spec = format!("{name}@{from}");
                 let mut args = vec!["update", "--dry-run", "-p", &spec, "--precise", to];
-                args.extend(patches.iter().flat_map(|p| ["--config", p.as_str()]));
+                args.extend(repeated("--config", patches));
                 if engine.cargo(copy, &args, false)?.is_ok() {
                     fix = format!("`cargo update -p {spec} --precise {to}` in the host unifies them");
                     break 'found;

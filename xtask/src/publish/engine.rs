@@ -99,8 +99,10 @@ impl<'a> Engine<'a> {
         configs: &[String],
     ) -> anyhow::Result<Result<Value, String>> {
         let mut args = vec!["metadata", "--format-version", "1"];
-        args.extend(manifest.into_iter().flat_map(|m| ["--manifest-path", m.as_str()]));
-        args.extend(configs.iter().flat_map(|c| ["--config", c.as_str()]));
+        if let Some(manifest) = manifest {
+            args.extend(["--manifest-path", manifest.as_str()]);
+        }
+        args.extend(repeated("--config", configs));
         Ok(match self.cargo(dir, &args, false)? {
             Ok(out) => Ok(json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?),
             Err(stderr) => Err(stderr),
@@ -129,7 +131,8 @@ impl<'a> Engine<'a> {
         let (mut programs, mut titles) = (Vec::new(), Vec::new());
         for (tag, step, args) in commands {
             // A packaging builds every crate, and a publish waits for the index.
-            let mut program = run::cargo(dir, args).label(*step).timeout(Duration::from_secs(3600));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut program = run::cargo(dir, &args).label(*step).timeout(Duration::from_secs(3600));
             if !self.registry.is_crates_io() {
                 // The work dir is outside the repo whose config names the feed.
                 program = program.env(&self.registry.env_var("index"), &self.registry.index);
@@ -189,6 +192,11 @@ impl std::fmt::Display for StoppedAfterUpload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("stopped after the upload, while cargo waited for the index")
     }
+}
+
+/// `flag` before each of `values`, as cargo takes it again (`--config A --config B`).
+pub fn repeated<'a>(flag: &'a str, values: &'a [String]) -> Vec<&'a str> {
+    values.iter().flat_map(|value| [flag, value.as_str()]).collect()
 }
 
 /// The items of a JSON array of `cargo metadata`; none for anything else.

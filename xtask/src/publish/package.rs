@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::Value;
 
-use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
+use super::engine::{CratePlan, Engine, Ran, items, nodes, package, repeated, tail, text};
 use crate::{git, json, run};
 
 /// Packages and (with `verify`) verifies `crates` within the feed's size limit, against the
@@ -60,14 +60,14 @@ fn package_verified(
         }
     }
     let target = engine.work.join("package");
-    let names = crates.iter().map(|c| c.name.clone()).collect();
-    let mut args = cargo_args(&["package", "--registry", &engine.registry.name], &target, &configs, names);
+    let names: Vec<String> = crates.iter().map(|c| c.name.clone()).collect();
+    let mut args = cargo_args(&["package", "--registry", &engine.registry.name], &target, &configs, &names);
     args.extend((!verify).then(|| "--no-verify".to_owned()));
     let doing = if verify { "packaging and verifying" } else { "packaging" };
     check(engine.cargo_all(src, &[("", doing, args)], true))?;
     for file in crates.iter().map(|c| format!("{}-{}.crate", c.name, c.version)) {
         let Some(tar) = &tar else { break };
-        run::program(tar, &target.join("package"), ["-xzf", &file])
+        run::program(tar, &target.join("package"), &["-xzf", &file])
             .label(format!("tar -xzf {file}"))
             .output()?;
     }
@@ -87,15 +87,16 @@ fn package_apart(
     let (listed, first, second) =
         (work.join("packaged"), work.join("verify-dependencies"), work.join("verify-dependents"));
     let package = ["package", "--registry", engine.registry.name.as_str()];
-    let names =
-        |only: fn(&CratePlan) -> bool| crates.iter().filter(|c| only(c)).map(|c| c.name.clone()).collect();
-    let mut packaging = cargo_args(&package, &listed, configs, names(|_| true));
+    let names = |only: fn(&CratePlan) -> bool| -> Vec<String> {
+        crates.iter().filter(|c| only(c)).map(|c| c.name.clone()).collect()
+    };
+    let mut packaging = cargo_args(&package, &listed, configs, &names(|_| true));
     packaging.push("--no-verify".into());
     let mut commands = vec![("packaging", "packaging", packaging)];
     let shared = shared_workspace(work, src, crates)?;
     let specs = registry_dependencies(engine, src, &shared, configs, crates)?;
     if !specs.is_empty() {
-        let mut build = cargo_args(&["build"], &first, configs, specs);
+        let mut build = cargo_args(&["build"], &first, configs, &specs);
         build.extend(["--manifest-path".into(), shared.to_string()]);
         commands.push(("shared", "compiling the shared dependencies", build));
     }
@@ -112,8 +113,8 @@ fn package_apart(
         "source.xtask-feed.replace-with=\"xtask-packaged\"".into(),
         format!("source.xtask-packaged.local-registry={}", Value::from(local.as_str())),
     ]);
-    let dependencies = cargo_args(&package, &first, configs, names(|c| c.is_dependency));
-    let dependents = cargo_args(&package, &second, &replaced, names(|c| !c.is_dependency));
+    let dependencies = cargo_args(&package, &first, configs, &names(|c| c.is_dependency));
+    let dependents = cargo_args(&package, &second, &replaced, &names(|c| !c.is_dependency));
     let commands = [
         ("dependencies", "verifying the dependencies", dependencies),
         ("dependents", "verifying the dependents", dependents),
@@ -198,12 +199,10 @@ fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
 }
 
 /// `cargo <command> --target-dir <target>` with `configs`, for `packages`.
-fn cargo_args(command: &[&str], target: &Utf8Path, configs: &[String], packages: Vec<String>) -> Vec<String> {
-    let mut args: Vec<String> = command.iter().map(|a| a.to_string()).collect();
-    args.extend(["--target-dir".to_owned(), target.to_string()]);
-    args.extend(configs.iter().flat_map(|c| ["--config".to_owned(), c.clone()]));
-    args.extend(packages.into_iter().flat_map(|p| ["-p".to_owned(), p]));
-    args
+fn cargo_args(command: &[&str], target: &Utf8Path, configs: &[String], packages: &[String]) -> Vec<String> {
+    let mut args = [command, &["--target-dir", target.as_str()], &repeated("--config", configs)].concat();
+    args.extend(repeated("-p", packages));
+    args.iter().map(|a| a.to_string()).collect()
 }
 
 fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {

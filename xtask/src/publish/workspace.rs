@@ -33,7 +33,7 @@ impl Workspace {
     pub fn read(root: &Utf8Path, feed: &Registry) -> anyhow::Result<Workspace> {
         let manifest = root.join("Cargo.toml");
         let args = ["metadata", "--format-version", "1", "--no-deps", "--manifest-path", manifest.as_str()];
-        let mut program = run::cargo(root, args).label("cargo metadata").timeout(Duration::from_secs(300));
+        let mut program = run::cargo(root, &args).label("cargo metadata").timeout(Duration::from_secs(300));
         if !feed.is_crates_io() {
             program = program.env(&feed.env_var("index"), &feed.index);
         }
