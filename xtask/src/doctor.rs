@@ -116,7 +116,7 @@ impl Configs {
             let entries = entries.chain(doc.get("registry"));
             tokens.extend(entries.filter_map(|entry| entry.get("token")?.as_str().map(str::to_owned)));
         }
-        let mut forms: Vec<String> = tokens.iter().flat_map(|token| token_forms(token)).collect();
+        let mut forms = tokens.iter().map(|token| token_forms(token)).collect::<Vec<_>>().concat();
         // Cargo names a provider that failed by its command line: its arguments too.
         for feed in feeds {
             for words in self.effective_provider(feed).map(|(entries, _)| entries).unwrap_or_default() {
@@ -169,7 +169,8 @@ impl Configs {
         }
         match found.as_slice() {
             [_, _, ..] if found.iter().all(|(item, _)| item.is_array()) => {
-                let words = found.iter().flat_map(|(item, _)| provider::provider_words(item)).collect();
+                let words =
+                    found.iter().map(|(item, _)| provider::provider_words(item)).collect::<Vec<_>>().concat();
                 let places: Vec<&str> = found.iter().map(|&(_, place)| place).collect();
                 return Some((vec![words], format!("{}, joined", places.join(" and "))));
             }

@@ -14,8 +14,9 @@ pub fn is_actions() -> bool {
 /// Registers every form of a secret with the log masker, before anything could print one.
 pub fn mask(forms: &[String]) {
     // A line break would end the command early: each line is masked.
-    let lines = forms.iter().flat_map(|form| form.lines()).filter(|l| !l.trim().is_empty());
-    lines.for_each(|line| command("add-mask", line));
+    for form in forms {
+        form.lines().filter(|l| !l.trim().is_empty()).for_each(|line| command("add-mask", line));
+    }
 }
 
 /// Runs `f` inside a collapsible log group.

@@ -32,7 +32,9 @@ pub fn is_az_provider(item: &Item) -> bool {
 pub fn provider_words(item: &Item) -> Vec<String> {
     match item.as_str() {
         Some(text) => text.split_whitespace().map(str::to_owned).collect(),
-        None => item.as_array().into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_owned).collect(),
+        None => item
+            .as_array()
+            .map_or(Vec::new(), |a| a.iter().filter_map(|v| v.as_str()).map(str::to_owned).collect()),
     }
 }
 

@@ -139,8 +139,7 @@ fn registry_dependencies(
     let proc_macro = |p: &json::Value| {
         items(p.get("targets"))
             .iter()
-            .flat_map(|t| items(t.get("kind")))
-            .any(|k| k.as_str() == Some("proc-macro"))
+            .any(|t| items(t.get("kind")).iter().any(|k| k.as_str() == Some("proc-macro")))
     };
     let mut specs = Vec::new();
     for node in nodes(&metadata) {

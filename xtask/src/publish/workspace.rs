@@ -95,11 +95,10 @@ impl Workspace {
 
     /// Whether one of `crates` takes a crate from `feed` (a feed, not crates.io) other than by path.
     pub fn takes_from_feed(&self, crates: &[CratePlan], feed: &Registry) -> bool {
-        let members = self.members.iter().filter(|m| crates.iter().any(|c| c.name == m.name));
+        let mut members = self.members.iter().filter(|m| crates.iter().any(|c| c.name == m.name));
         !feed.is_crates_io()
             && members
-                .flat_map(|m| m.deps.iter().map(move |d| (m, d)))
-                .any(|(m, d)| d.path.is_none() && self.depends_on(m, &d.package, feed))
+                .any(|m| m.deps.iter().any(|d| d.path.is_none() && self.depends_on(m, &d.package, feed)))
     }
 
     /// Whether `member` depends (in any table) on `package` from `feed`.
