@@ -20,10 +20,11 @@ fn publish_redist(sb: &mut Sandbox, fx: &Fixture, extra: &[&str]) -> Run {
     sb.xtask(&args)
 }
 
-/// Defect 6: the feed already has a version the probe missed (published since it
-/// looked; here a cargo that answers `info` with "could not find"). Cargo's
-/// "already exists" is a failure no re-run fixes: the error says to publish under
-/// a new version, never "unreachable", "check the network" or "run again".
+/// Defect 6: the feed already has a version `cargo info` missed. When the resolver
+/// finds it, it counts as in the feed (compared, skipped); when that misses it too
+/// (published since it looked), cargo's "already exists" is a failure no re-run
+/// fixes: the error says to publish under a new version, never "unreachable",
+/// "check the network" or "run again".
 #[test]
 fn a_version_the_feed_already_has_is_not_called_a_network_failure() {
     let (_kellnr, mut sb, secrets) = logged_in_to(REDIST);
@@ -32,17 +33,24 @@ fn a_version_the_feed_already_has_is_not_called_a_network_failure() {
 
     let real = sb.root().join("wrap").join("cargo");
     assert!(real.is_file(), "the harness's cargo wrapper moved: {}", real.display());
-    sb.install_standin(
-        "cargo-blind",
-        &format!(
+    // `cargo info` misses it, the resolver finds it: in the feed, compared, skipped.
+    let blind_to = |commands: &str| {
+        format!(
             "case \"$1\" in\n\
-             info) echo \"error: could not find \\`$2\\` in registry\" >&2; exit 101 ;;\n\
+             {commands}) echo \"error: could not find \\`$2\\` in registry; failed to select a version\" >&2; \
+             exit 101 ;;\n\
              esac\n\
              exec '{}' \"$@\"\n",
             real.display()
-        ),
-    );
+        )
+    };
+    sb.install_standin("cargo-blind", &blind_to("info"));
     sb.env("CARGO", sb.bin_dir().join("cargo-blind").to_str().unwrap());
+    let run = publish_redist(&mut sb, &fx, &[]);
+    run.assert_success();
+    run.assert_output_contains("already there (identical)");
+
+    sb.install_standin("cargo-blind", &blind_to("info|generate-lockfile"));
     let run = publish_redist(&mut sb, &fx, &[]);
     run.assert_failure();
     let out = run.combined();
