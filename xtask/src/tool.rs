@@ -17,6 +17,9 @@ pub const AZ: Tool = Tool {
 
 pub const GH: Tool = Tool { name: "gh", install: "install the GitHub CLI: https://cli.github.com" };
 
+/// On Linux, macOS and Windows 10 and newer.
+pub const TAR: Tool = Tool { name: "tar", install: "install tar" };
+
 pub const GIT: Tool = Tool { name: "git", install: "install git: https://git-scm.com/downloads" };
 
 impl Tool {

@@ -10,8 +10,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::Value;
 
 use super::engine::{CratePlan, Engine, Ran, items, nodes, package, tail, text};
-use crate::git;
-use crate::json;
+use crate::{git, json, run};
 
 /// Packages and (with `verify`) verifies `crates` within the feed's size limit, against the
 /// feed's own index with `feed_index` (crates.io's cannot be replaced), else an empty one.
@@ -47,6 +46,9 @@ fn package_verified(
     feed_index: bool,
     verify: bool,
 ) -> anyhow::Result<()> {
+    // Without a verification, tar unpacks the packages for the compare, as cargo would.
+    let tar = if verify { None } else { crate::tool::TAR.find().ok() };
+    let verify = tar.is_none();
     let mut configs = Vec::new();
     if !feed_index {
         let index = engine.work.join("empty-index");
@@ -63,6 +65,12 @@ fn package_verified(
     args.extend((!verify).then(|| "--no-verify".to_owned()));
     let doing = if verify { "packaging and verifying" } else { "packaging" };
     check(engine.cargo_all(src, &[("", doing, args)], true))?;
+    for file in crates.iter().map(|c| format!("{}-{}.crate", c.name, c.version)) {
+        let Some(tar) = &tar else { break };
+        run::program(tar, &target.join("package"), ["-xzf", &file])
+            .label(format!("tar -xzf {file}"))
+            .output()?;
+    }
     set_packaged(engine, crates, &target, &target, None)
 }
 
