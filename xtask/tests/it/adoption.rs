@@ -96,8 +96,10 @@ const HOST_RUSTFMT: &str = "max_width = 60\n";
 /// Lines of Hyperlight's `.gitignore` (GitHub's Visual Studio template): `publish/`
 /// ignores every directory of that name, the xtask's `src/publish/` too; until its
 /// lock was committed (2024), `**/Cargo.lock` ignored the xtask's (this host's own
-/// is committed, as today).
-const HOST_GITIGNORE: &str = "# Click-Once directory\npublish/\n\n**/**target\n**/Cargo.lock\n!/Cargo.lock\n";
+/// is committed, as today); until Nov 2024 (`[Bb]in/*` since), `[Bb]in/` ignored
+/// every `bin/`, the harness's `src/bin/` too.
+const HOST_GITIGNORE: &str =
+    "[Bb]in/\n# Click-Once directory\npublish/\n\n**/**target\n**/Cargo.lock\n!/Cargo.lock\n";
 const HOST_CLIPPY: &str =
     "disallowed-methods = [{ path = \"std::env::var\", reason = \"the host's rule\" }]\n";
 
