@@ -168,7 +168,10 @@ impl FeedError {
             Self::Http { .. } if self.is_transient() => "try again later; check the feed's index URL",
             Self::Http { .. } => "check the feed's index URL",
             Self::TimedOut { .. } | Self::Unreachable(_) => "check the network and the feed's index URL",
-            Self::AlreadyExists(_) => "publish these sources under a new version (`--version`)",
+            Self::AlreadyExists(_) => {
+                "a run again skips it if the feed's copy is identical to these sources; else publish these \
+                 sources under a new version (`--version`)"
+            }
             Self::NoMatchingPackage(_) => "publish it to the feed first, or set its `registry = \"..\"`",
             Self::TooLarge(_) => "trim it with `exclude` or `include` (see `cargo package --list`)",
             Self::Refused { .. } => "fix what the feed names (in the manifest or the feed's settings)",

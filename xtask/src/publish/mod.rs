@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::cargo::Need;
+use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
 use crate::git::Git;
 use crate::workdir::WorkDir;
@@ -256,6 +256,12 @@ fn failure(krate: &str, feed: &str, stderr: &str, uploaded: bool, published: &[S
             format!(": {p}, published by this run, is not in {feed}'s index yet: run again once it is")
         }
         None if crate::cargo::classify(stderr).is_transient() => "; run again to resume".to_owned(),
+        // Published since the check: a run again compares it, as any version the feed has.
+        None if matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_)) => {
+            format!(
+                ": {feed} has it since this run checked it, so run again to compare it with these sources"
+            )
+        }
         None => {
             return format!(
                 "publishing {krate} to {feed} failed; running again will fail the same way until that is changed"
