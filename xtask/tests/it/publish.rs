@@ -819,9 +819,7 @@ fn a_manifest_path_without_a_manifest_is_refused() {
 /// (the copy's checkout detached the user's HEAD).
 #[test]
 fn git_dir_in_the_environment_leaves_the_users_repository_alone() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = offline_sandbox();
     let root = "[workspace]\nresolver = \"2\"\nmembers = [\"a\"]\n";
     let a = package("small-a", "");
     let files = [("Cargo.toml", root), ("a/Cargo.toml", &a), ("a/src/lib.rs", "")];
@@ -838,9 +836,7 @@ fn git_dir_in_the_environment_leaves_the_users_repository_alone() {
 /// back to LF, and its commit failed with nothing to commit).
 #[test]
 fn a_global_autocrlf_leaves_the_copy_as_committed() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = offline_sandbox();
     let root = "[workspace]\nresolver = \"2\"\nmembers = [\"a\"]\n";
     let a = package("small-a", "");
     let lib = "pub fn one() -> u32 {\n    1\n}\n";
@@ -857,6 +853,14 @@ fn a_global_autocrlf_leaves_the_copy_as_committed() {
 }
 
 /// A `[package]` table of `name` 0.1.0, publishable, with `extra` after it.
+/// A sandbox whose feed is a closed port: what a dry run must do without.
+fn offline_sandbox() -> Sandbox {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    sb
+}
+
 fn package(name: &str, extra: &str) -> String {
     format!(
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
@@ -885,9 +889,7 @@ fn small_workspace(sb: &mut Sandbox, name: &str, files: &[(&str, &str)]) -> Path
 /// and with it the error names the user's manifest, not the work copy's.
 #[test]
 fn selections_and_requirements_get_the_advice_that_works() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = offline_sandbox();
     let root = "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n";
     let a =
         package("small-a", "\n[dependencies]\nsmall-b = { path = \"../b\", version = \">=0.1, <0.3\" }\n");
@@ -974,9 +976,7 @@ fn a_crate_depending_on_another_crate_of_the_feed_is_published() {
 /// refuse it as uncommitted) cannot.
 #[test]
 fn a_stale_committed_lock_is_named_and_left_as_it_is() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = offline_sandbox();
     let root = package("stale-root", "\n[workspace]\nmembers = [\"sub\"]\n");
     let dir = small_workspace(
         &mut sb,
@@ -1009,9 +1009,7 @@ fn a_stale_committed_lock_is_named_and_left_as_it_is() {
 /// before anything runs, also in a dry run (which never asks crates.io).
 #[test]
 fn crates_io_refuses_a_dependency_from_a_feed_before_anything_is_uploaded() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = offline_sandbox();
     let from_feed =
         format!("\n[dependencies]\nfeed-only = {{ version = \"0.1.0\", registry = \"{PACKAGES}\" }}\n");
     let dir = small_workspace(
@@ -1035,9 +1033,7 @@ fn crates_io_refuses_a_dependency_from_a_feed_before_anything_is_uploaded() {
 /// compiled them again.
 #[test]
 fn a_build_dependency_leaves_the_shared_dependencies_compiled_once() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = offline_sandbox();
     let shared = "\n[dependencies]\ncfg-if = \"1\"\n";
     let a = package("built-a", &format!("{shared}\n[build-dependencies]\ncfg_aliases = \"0.2\"\n"));
     let b = package("built-b", &format!("{shared}built-a = {{ path = \"../a\", version = \"0.1.0\" }}\n"));
@@ -1066,9 +1062,7 @@ fn a_build_dependency_leaves_the_shared_dependencies_compiled_once() {
 /// dependency (Hyperlight's component-macro) is left out: `cargo build -p` panics on it.
 #[test]
 fn a_member_outside_the_run_leaves_the_shared_dependencies_compiled_once() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = offline_sandbox();
     let lean = "\n[dependencies]\neither = { version = \"1\", default-features = false }\n";
     let a = package("lean-a", lean);
     let b = package("lean-b", &format!("{lean}lean-a = {{ path = \"../a\", version = \"0.1.0\" }}\n"));
