@@ -279,6 +279,27 @@ fn uncommitted_changes_are_refused_unless_allow_dirty() {
     assert!(text.contains("DIRTY"), "{text}");
 }
 
+/// A submodule checked out at a commit of its own (committed there, so neither `git
+/// status` nor cargo sees a change) is uncommitted for the superproject: published, its
+/// files would not be the ones the recorded commit names.
+#[test]
+fn a_submodule_at_another_commit_is_uncommitted() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let fx = fixture(&mut sb);
+    let sub = fx.join("ws/src/hyperlight_libc/third_party/picolibc");
+    fs::write(sub.join("include/limits.h"), "#define INT_BITS 32\n#define MOVED 1\n").unwrap();
+    git(&mut sb, &sub, &["commit", "-q", "-a", "-m", "moved on"]);
+
+    let run = publish(&mut sb, &fx, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("1 change is uncommitted");
+    run.assert_output_contains("ws/src/hyperlight_libc/third_party/picolibc (checked out at");
+    let calls: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
+    assert!(calls.iter().all(|l| !l.starts_with("package ")), "packaged a moved submodule: {calls:?}");
+}
+
 /// Issue 14, defect 2: published, then only the root manifest changes (what the
 /// members inherit: their license, a dependency's requirement): the run stops as
 /// "other sources", naming the keys, and uploads nothing.
