@@ -296,18 +296,6 @@ pub fn version() -> anyhow::Result<(u32, u32)> {
     parse_version(&text).context(format!("cannot read cargo's version from `{}`", text.trim()))
 }
 
-/// Cargo's version, or why it will not do: 1.74 made registry authentication stable.
-pub fn checked_version() -> Result<String, String> {
-    match version() {
-        Ok((major, minor)) if (major, minor) < (1, 74) => Err(format!(
-            "cargo {major}.{minor} is older than 1.74, the first with stable registry authentication: run \
-             `rustup update stable`"
-        )),
-        Ok((major, minor)) => Ok(format!("{major}.{minor}")),
-        Err(err) => Err(format!("{err:#}")),
-    }
-}
-
 fn parse_version(text: &str) -> Option<(u32, u32)> {
     let mut parts = text.split_whitespace().nth(1)?.split(['.', '-']);
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))

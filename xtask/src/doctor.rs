@@ -40,7 +40,8 @@ struct Configs {
 impl Doctor {
     pub fn run(self) -> anyhow::Result<()> {
         let feeds = feeds::select(&self.registries)?;
-        println!("cargo: {}", crate::cargo::checked_version().unwrap_or_else(|why| why));
+        let cargo = crate::cargo::version().map(|(major, minor)| format!("{major}.{minor}"));
+        println!("cargo: {}", cargo.unwrap_or_else(|err| format!("{err:#}")));
         let global = global_config()?;
         println!("global config: {}", global.path);
         if let Some(warning) = global.ignored_warning() {

@@ -61,7 +61,6 @@ impl Setup {
             toml_file::update(path, &mut plan)?;
         }
         findings.warnings.extend(config.ignored_warning());
-        findings.warnings.extend(crate::cargo::checked_version().err());
         // The how-to's `[unstable] registry-auth` is stable since 1.74: ignored, or warned about.
         for file in [path.clone(), crate::project_root().join(feeds::CONFIG_PATH)] {
             if toml_file::read(&file)

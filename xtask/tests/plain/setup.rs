@@ -152,12 +152,12 @@ fn check_names_the_command_with_the_flags_checked() {
 }
 
 /// A time limit that is not a number of seconds (`10m`) is said to be ignored, not
-/// silently replaced by the default the user meant to raise.
+/// silently replaced by the default the user meant to raise (cargo-logout runs cargo).
 #[test]
 fn a_time_limit_that_is_not_seconds_is_named() {
     let mut sb = sandbox();
     sb.env("XTASK_TIMEOUT_SECS", "10m");
-    let run = sb.xtask(&["setup"]);
+    let run = sb.xtask(&["cargo-logout"]);
     run.assert_success();
     let warnings = run.stderr.lines().filter(|l| l.starts_with("warning: XTASK_TIMEOUT_SECS=10m")).count();
     assert_eq!(warnings, 1, "{}", run.stderr);
