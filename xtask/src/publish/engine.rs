@@ -119,7 +119,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Runs cargo commands `(tag, step, args)` in `dir` at the same time; with `echo`,
-    /// their output in one log group, behind `[tag]` when there are several.
+    /// their stderr (the echoed commands print nothing on stdout) in one log group,
+    /// behind `[tag]` when there are several.
     pub fn cargo_all(
         &self,
         dir: &Utf8Path,
@@ -178,9 +179,6 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
             None => return Err(err.into()),
         },
     };
-    if let Some(prefix) = &echo {
-        out.stdout.lines().for_each(|line| println!("{prefix}{line}"));
-    }
     Ok(Ok(CargoOutput { stdout: out.stdout, stderr: out.stderr, took: started.elapsed(), uploaded_after }))
 }
 
