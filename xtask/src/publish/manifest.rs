@@ -166,10 +166,11 @@ pub fn rewrite(
     root_needs: &[String],
 ) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
+    // Selected crates have a `package.version`: cargo reads none as 0.0.0, which is refused.
     if let Some(version) = rewrite.package_version
-        && let Some(package) = doc.get_mut("package").and_then(Item::as_table_like_mut)
+        && let Some(old) = doc.get_mut("package").and_then(|package| package.get_mut("version"))
     {
-        set_package_version(package, version);
+        set_package_version(old, version);
     }
     for_each_table(&mut doc, &mut |table, kind, entries| {
         for (key, item) in entries.iter_mut() {
@@ -242,19 +243,13 @@ fn append_inline(table: &mut InlineTable, key: &str, value: &str) {
 }
 
 /// Sets `package.version` (also over `version.workspace = true`), keeping a comment.
-fn set_package_version(package: &mut dyn TableLike, version: &str) {
+fn set_package_version(old: &mut Item, version: &str) {
     let mut new = Value::from(version);
-    match package.get_mut("version") {
-        Some(old) => {
-            // Over `version.workspace = true`, a dotted table, the decor of its `true`.
-            let value = old.as_value().or_else(|| old.get("workspace").and_then(Item::as_value));
-            if let Some(value) = value {
-                *new.decor_mut() = value.decor().clone();
-            }
-            *old = Item::Value(new);
-        }
-        None => _ = package.insert("version", Item::Value(new)),
+    // Over `version.workspace = true`, a dotted table, the decor of its `true`.
+    if let Some(value) = old.as_value().or_else(|| old.get("workspace").and_then(Item::as_value)) {
+        *new.decor_mut() = value.decor().clone();
     }
+    *old = Item::Value(new);
 }
 
 /// The keys of `[workspace.dependencies]` a crate to publish inherits as a normal or build
