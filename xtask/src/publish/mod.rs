@@ -109,10 +109,9 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
             "Publish to {} (cargo xtask {})\n\nSource: {}",
             registry.name, engine.task, prepared.source
         );
+        // Not empty: `git commit -a` fails when nothing changed.
         git.commit_all(src, &message)?;
-        if !diff.is_empty() {
-            gha::group(&format!("{}: the manifest diff", engine.task), || print!("{diff}"));
-        }
+        gha::group(&format!("{}: the manifest diff", engine.task), || print!("{diff}"));
     }
     let edges: Vec<String> = prepared.plan.edges.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
     let line = match (changed, edges.is_empty()) {
