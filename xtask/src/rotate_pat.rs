@@ -243,12 +243,12 @@ fn read_answer(tsv: &str, access: PatAccess, made: &mut Made) -> anyhow::Result<
     }
 }
 
+/// Codes of the API's `SessionTokenError` the user can act on. A lifetime over the
+/// organisation's limit is shortened, not refused (since March 2024).
 fn pat_error_hint(error: &str) -> &'static str {
     match error {
-        "patLifespanPolicyViolation" => " (your organisation limits a PAT's lifetime: pass a smaller --days)",
-        "duplicateDisplayName" => " (a PAT of that name exists: pass another --name)",
         "invalidScope" | "fullScopePatPolicyViolation" => " (your organisation does not allow this scope)",
-        "userNotAuthorized" | "accessDenied" => " (your account may not create PATs in this organisation)",
+        "accessDenied" => " (your account may not create PATs in this organisation)",
         _ => "",
     }
 }

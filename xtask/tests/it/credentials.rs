@@ -375,6 +375,24 @@ fn find_none(text: &str, pat: &str) -> bool {
     xtask_harness::find_secret(text, &[pat]).is_none()
 }
 
+/// Azure DevOps refuses to create the PAT: its code and what to do are said, and with
+/// no PAT made nothing is revoked and gh is never called.
+#[test]
+fn rotate_pat_refused_by_azure_says_why() {
+    let (_kellnr, mut sb) = world();
+    install_gh(&sb, &GhState::default());
+    let refused =
+        AzState { pat_to_create: Some(pat84()), pat_error: "invalidScope".into(), ..AzState::default() };
+    install_az(&sb, &refused);
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure().assert_output_contains(
+        "Azure DevOps refused to create the PAT: invalidScope (your organisation does not allow this scope)",
+    );
+    assert!(!run.combined().contains("LIVE") && !run.combined().contains("revoke"), "{}", run.combined());
+    assert_eq!(rest_calls(&sb).len(), 1, "{:?}", rest_calls(&sb));
+    assert!(sb.calls("gh").is_empty(), "gh was called: {:?}", sb.calls("gh"));
+}
+
 /// What to run when az or gh is not logged in, bad input named clearly, and the
 /// repository from the git remote when `--repo` is not given.
 #[test]

@@ -30,7 +30,7 @@ pub struct AzState {
     /// `patToken.token`; `None` makes that call fail like a 401 from Azure DevOps.
     pub pat_to_create: Option<String>,
     /// `patTokenError` of the PAT API's answer: `"none"` on success; Azure DevOps
-    /// answers e.g. `"invalidScope"` or `"patLifespanPolicyViolation"` with no token.
+    /// answers e.g. `"invalidScope"` or `"accessDenied"` with no token.
     pub pat_error: String,
     /// Fault injection, not a behaviour seen from Azure DevOps (which answers with the
     /// scope asked for, or refuses): `patToken.scope` of the answer, instead of the
