@@ -126,6 +126,9 @@ pub fn cargo(dir: &Utf8Path, args: &[&str]) -> Program {
             program.command.env_remove(key);
         }
     }
+    // What the tasks read of cargo's output is plain and there, whatever the user's
+    // `[term]` (Hyperlight's workflows set CARGO_TERM_COLOR=always).
+    program = program.env("CARGO_TERM_COLOR", "never").env("CARGO_TERM_QUIET", "false");
     // Cargo takes a relative CARGO_HOME from its directory, which `dir` changes.
     match std::env::var_os("CARGO_HOME").map(std::path::absolute) {
         Some(Ok(home)) => program.env("CARGO_HOME", home),

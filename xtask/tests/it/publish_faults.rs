@@ -432,9 +432,13 @@ mod unix {
 
     /// Ctrl-C while cargo waits for the index after its upload: the error says the
     /// crate was uploaded and to run again (only "interrupted" was printed), exit 130.
+    /// In a workflow with CARGO_TERM_COLOR=always (as Hyperlight's) and a user's
+    /// `[term] quiet`, cargo's `Uploaded` came coloured or not at all.
     #[test]
     fn ctrl_c_after_an_upload_says_the_crate_is_in_the_feed() {
         let (_kellnr, mut sb, secrets) = crate::login::logged_in_to(crate::login::REDIST);
+        sb.env("CARGO_TERM_COLOR", "always");
+        sb.env("CARGO_TERM_QUIET", "true");
         let fx = fixture(&mut sb, 0, 12);
         let uploaded = sb.root().join("uploaded");
         let instead = format!("\"$REAL\" \"$@\" || exit $?; touch '{}'; exec sleep 60", uploaded.display());
