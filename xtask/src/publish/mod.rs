@@ -68,10 +68,12 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     if let Some(version) = &settings.common.version {
         check_version(version, "--version")?;
     }
-    crate::cargo::check_token_files()?;
+    // A feed or proxy may echo a token bare, where no scheme or header name shows it.
+    let forms = crate::cargo::token_forms()?;
+    gha::mask(&forms);
     let keep = settings.common.keep;
     let work_dir = WorkDir::create(name, keep)?;
-    let engine = Engine::new(settings, work_dir.path());
+    let engine = Engine::new(settings, work_dir.path(), forms);
     if keep {
         eprintln!("{name}: work dir {} (kept: --keep)", engine.work);
     }

@@ -124,13 +124,8 @@ fn shared_crates_io_dependencies_compile_once() {
     assert_eq!(run.stdout.matches("would publish").count(), 2, "{}", run.stdout);
 }
 
-/// A token without a scheme (a bare PAT set by mistake) that a feed or proxy echoes
-/// in its 403: the publish tasks know no token, and only `Basic`/`Bearer` credentials
-/// were redacted, so the token reached the error.
-#[test]
-fn an_echoed_token_without_a_scheme_is_never_shown_by_publish() {
-    let echo = FaultServer::start(Fault::EchoAuthorization { status: 403 });
-    let mut sb = Sandbox::new(crate::xtask_bin());
+/// A one-crate git repository whose feed is `echo` (token from cargo:token); its manifest.
+fn one_crate_for(sb: &mut Sandbox, echo: &FaultServer) -> String {
     let dir = sb.root().join("ws");
     fs::create_dir_all(dir.join("src")).unwrap();
     let manifest = "[package]\nname = \"xtask-test-echo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
@@ -138,19 +133,67 @@ fn an_echoed_token_without_a_scheme_is_never_shown_by_publish() {
     fs::write(dir.join("Cargo.toml"), manifest).unwrap();
     fs::write(dir.join("src/lib.rs"), "").unwrap();
     sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
-    git(&mut sb, &dir, &["init", "-q", "-b", "main"]);
-    git(&mut sb, &dir, &["add", "-A"]);
-    git(&mut sb, &dir, &["commit", "-q", "-m", "one crate"]);
+    git(sb, &dir, &["init", "-q", "-b", "main"]);
+    git(sb, &dir, &["add", "-A"]);
+    git(sb, &dir, &["commit", "-q", "-m", "one crate"]);
     let upper = REDIST.to_uppercase();
-    let token = "bare0123456789token0123456789";
     sb.env(&format!("CARGO_REGISTRIES_{upper}_INDEX"), &echo.index_url());
     sb.env(&format!("CARGO_REGISTRIES_{upper}_CREDENTIAL_PROVIDER"), "cargo:token");
-    sb.env(&format!("CARGO_REGISTRIES_{upper}_TOKEN"), token);
-    let manifest = dir.join("Cargo.toml");
-    let run = sb.xtask(&["publish", "--registry", REDIST, "--manifest-path", manifest.to_str().unwrap()]);
+    dir.join("Cargo.toml").to_str().unwrap().to_owned()
+}
+
+/// A token without a scheme (a bare PAT set by mistake) that a feed or proxy echoes
+/// in its 403: the publish tasks know no token, and only `Basic`/`Bearer` credentials
+/// were redacted, so the token reached the error.
+#[test]
+fn an_echoed_token_without_a_scheme_is_never_shown_by_publish() {
+    let echo = FaultServer::start(Fault::EchoAuthorization { status: 403 });
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let manifest = one_crate_for(&mut sb, &echo);
+    let token = "bare0123456789token0123456789";
+    sb.env(&format!("CARGO_REGISTRIES_{}_TOKEN", REDIST.to_uppercase()), token);
+    let run = sb.xtask(&["publish", "--registry", REDIST, "--manifest-path", &manifest]);
     run.assert_failure().assert_output_contains("Authorization: <redacted>");
     assert!(echo.requests() >= 1, "cargo never asked the echoing feed");
     sb.assert_no_secret(&[token]);
+}
+
+/// A feed or proxy echoing the credential alone, with no header name or scheme to
+/// spot it by: publish knew no token, so a crates.io-style token in the environment
+/// and a PAT's header in the credentials file (either name) were shown. Now it
+/// redacts every form of the tokens cargo may send, masked first under Actions.
+#[test]
+fn a_credential_echoed_alone_is_never_shown_by_publish() {
+    let echo = FaultServer::start(Fault::EchoCredential { status: 403 });
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let manifest = one_crate_for(&mut sb, &echo);
+    let publish = ["publish", "--registry", REDIST, "--manifest-path", &manifest];
+    let (token, pat) = ("cio0123456789bareToken0123", crate::login::pat84());
+    let var = format!("CARGO_REGISTRIES_{}_TOKEN", REDIST.to_uppercase());
+    sb.env(&var, token);
+    sb.xtask(&publish).assert_failure().assert_output_contains("denied: unknown credential <redacted>");
+    sb.env_remove(&var);
+    let header = xtask_harness::basic_header("PAT", &pat);
+    let stored = format!("[registries.{REDIST}]\ntoken = \"{header}\"\n");
+    for file in ["credentials.toml", "credentials"] {
+        fs::write(sb.cargo_home().join(file), &stored).unwrap();
+        sb.xtask(&publish).assert_failure().assert_output_contains("denied: unknown credential <redacted>");
+        fs::remove_file(sb.cargo_home().join(file)).unwrap();
+    }
+    assert!(echo.requests() >= 3, "cargo never asked the echoing feed");
+    sb.assert_no_secret(&[token, &pat]);
+    // Under Actions the forms are masked before anything else is printed.
+    fs::write(sb.cargo_home().join("credentials.toml"), &stored).unwrap();
+    sb.env("GITHUB_ACTIONS", "true");
+    let run = sb.xtask(&publish);
+    run.assert_failure();
+    let masks: Vec<&str> = run.stdout.lines().take_while(|l| l.starts_with("::add-mask::")).collect();
+    for form in [&header, &pat] {
+        assert!(masks.contains(&format!("::add-mask::{form}").as_str()), "{}", run.stdout);
+    }
+    let unmasked: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("::add-mask::")).collect();
+    let found = xtask_harness::find_secret(&(unmasked.join("\n") + &run.stderr), &[&pat]);
+    assert!(found.is_none(), "{found:?}");
 }
 
 /// A workspace of a small crate and one whose `.crate` is over crates.io's 10 MiB
