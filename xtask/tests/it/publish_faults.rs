@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use xtask_harness::http::{Fault, FaultServer};
 use xtask_harness::{Run, Sandbox};
 
-use crate::login::{REDIST, git, logged_in_to, scan};
+use crate::login::{REDIST, git, logged_in_to, scan, seed_crate};
 use crate::publish_redist::{Fixture, fixture, with_shared_dependencies};
 
 fn publish_redist(sb: &mut Sandbox, fx: &Fixture, extra: &[&str]) -> Run {
@@ -124,22 +124,50 @@ fn shared_crates_io_dependencies_compile_once() {
     assert_eq!(run.stdout.matches("would publish").count(), 2, "{}", run.stdout);
 }
 
-/// A one-crate git repository whose feed is `echo` (token from cargo:token); its manifest.
-fn one_crate_for(sb: &mut Sandbox, echo: &FaultServer) -> String {
+/// A git repository of one crate `name` 0.1.0 in `<sandbox>/ws`; its manifest.
+fn one_crate(sb: &mut Sandbox, name: &str) -> String {
     let dir = sb.root().join("ws");
     fs::create_dir_all(dir.join("src")).unwrap();
-    let manifest = "[package]\nname = \"xtask-test-echo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
-                    license = \"MIT\"\ndescription = \"echo\"\n";
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+         license = \"MIT\"\ndescription = \"one crate\"\n"
+    );
     fs::write(dir.join("Cargo.toml"), manifest).unwrap();
     fs::write(dir.join("src/lib.rs"), "").unwrap();
     sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
     git(sb, &dir, &["init", "-q", "-b", "main"]);
     git(sb, &dir, &["add", "-A"]);
     git(sb, &dir, &["commit", "-q", "-m", "one crate"]);
+    dir.join("Cargo.toml").to_str().unwrap().to_owned()
+}
+
+/// [`one_crate`] whose feed is `echo` (the token from cargo:token).
+fn one_crate_for(sb: &mut Sandbox, echo: &FaultServer) -> String {
     let upper = REDIST.to_uppercase();
     sb.env(&format!("CARGO_REGISTRIES_{upper}_INDEX"), &echo.index_url());
     sb.env(&format!("CARGO_REGISTRIES_{upper}_CREDENTIAL_PROVIDER"), "cargo:token");
-    dir.join("Cargo.toml").to_str().unwrap().to_owned()
+    one_crate(sb, "xtask-test-echo")
+}
+
+/// Cargo takes `-` and `_` for one name: with `xtask_test_spelt` in the feed, `cargo
+/// info xtask-test-spelt@0.1.0` found it ("translating"), and the compare stopped with
+/// "cannot fetch"; at another version, "could not find `xtask_test_spelt@0.3.0`" was
+/// "cannot tell". Kellnr 6.5.0 would take both names; crates.io refuses the second.
+#[test]
+fn a_crate_the_feed_holds_spelled_otherwise_stops_the_run_by_name() {
+    let (kellnr, mut sb, secrets) = logged_in_to(REDIST);
+    seed_crate(&kellnr, REDIST, "xtask_test_spelt");
+    let manifest = one_crate(&mut sb, "xtask-test-spelt");
+    let publish = ["publish", "--registry", REDIST, "--manifest-path", &manifest];
+    for version in [&[][..], &["--version", "0.3.0"]] {
+        let run = sb.xtask(&[&publish[..], version].concat());
+        run.assert_failure();
+        run.assert_output_contains(&format!("{REDIST} holds a crate named xtask_test_spelt"));
+        run.assert_output_contains("Nothing was uploaded");
+        assert!(!run.combined().contains("cannot fetch"), "{}", run.combined());
+    }
+    assert!(kellnr.index_entry("xtask-test-spelt").is_none(), "uploaded");
+    scan(&sb, &secrets);
 }
 
 /// A token without a scheme (a bare PAT set by mistake) that a feed or proxy echoes
