@@ -15,7 +15,8 @@ use crate::publish_redist::{Fixture, fixture, with_shared_dependencies};
 
 fn publish_redist(sb: &mut Sandbox, fx: &Fixture, extra: &[&str]) -> Run {
     let repo = fx.dir.to_str().unwrap().to_owned();
-    let mut args = vec!["publish-redist", "--repo", &repo, "--rev", &fx.pin];
+    // Without it the consumer check would build the repository the xtask sits in.
+    let mut args = vec!["publish-redist", "--no-consumer-check", "--repo", &repo, "--rev", &fx.pin];
     args.extend_from_slice(extra);
     sb.xtask(&args)
 }
@@ -392,7 +393,7 @@ mod unix {
         fs::create_dir_all(&marks).unwrap();
         sb.env("XTASK_TEST_RACE_MARKS", marks.to_str().unwrap());
         let repo = fx.dir.to_str().unwrap().to_owned();
-        let args = ["publish-redist", "--repo", &repo, "--rev", &rev, "--dry-run"];
+        let args = ["publish-redist", "--no-consumer-check", "--repo", &repo, "--rev", &rev, "--dry-run"];
         let runs = sb.xtask_together(&[&args, &args]);
         for run in &runs {
             run.assert_success();
@@ -475,7 +476,15 @@ mod unix {
     fn a_signal_stops_the_run_as_ctrl_c_does(sig: &str) {
         let (mut sb, fx, marks) = slow_verifying_sandbox();
         let repo = fx.dir.to_str().unwrap().to_owned();
-        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
+        let mut child = sb.spawn_xtask(&[
+            "publish-redist",
+            "--no-consumer-check",
+            "--repo",
+            &repo,
+            "--rev",
+            &fx.pin,
+            "--dry-run",
+        ]);
         wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
         // The runner's waiting line comes after 5 s without output.
         let err = sb.root().join("spawned.err");
@@ -511,7 +520,8 @@ mod unix {
         let instead = format!("\"$REAL\" \"$@\" || exit $?; touch '{}'; exec sleep 60", uploaded.display());
         crate::publish_redist::cargo_publishing(&mut sb, "cargo-slow-wait", "mshv-bindings", &instead);
         let repo = fx.dir.to_str().unwrap().to_owned();
-        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin]);
+        let mut child =
+            sb.spawn_xtask(&["publish-redist", "--no-consumer-check", "--repo", &repo, "--rev", &fx.pin]);
         wait_for(&mut child, "the upload", || uploaded.exists());
         signal(&child.id().to_string(), "INT");
         let status = crate::exit_after(&mut child, "SIGINT");
@@ -539,7 +549,15 @@ mod unix {
     fn a_killed_runs_work_dir_stays_while_its_cargo_still_runs() {
         let (mut sb, fx, marks) = slow_verifying_sandbox();
         let repo = fx.dir.to_str().unwrap().to_owned();
-        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
+        let mut child = sb.spawn_xtask(&[
+            "publish-redist",
+            "--no-consumer-check",
+            "--repo",
+            &repo,
+            "--rev",
+            &fx.pin,
+            "--dry-run",
+        ]);
         wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -555,6 +573,7 @@ mod unix {
         // Another run (stopped at once by a rev that does not exist) cleans stale dirs first.
         let args = [
             "publish-redist",
+            "--no-consumer-check",
             "--repo",
             &repo,
             "--rev",
