@@ -70,7 +70,8 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     }
     // A feed or proxy may echo a token bare, where no scheme or header name shows it.
     let forms = crate::cargo::token_forms()?;
-    gha::mask(&forms);
+    // A short value (`true`) masked would be hidden everywhere in the job's log.
+    gha::mask(&forms.iter().filter(|f| f.len() >= 8).cloned().collect::<Vec<_>>());
     let keep = settings.common.keep;
     let work_dir = WorkDir::create(name, keep)?;
     let engine = Engine::new(settings, work_dir.path(), forms);
