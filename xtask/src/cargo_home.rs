@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
+use toml_edit::{DocumentMut, Item};
 
 /// `$CARGO_HOME`, or `~/.cargo` as cargo defaults it.
 pub fn cargo_home() -> anyhow::Result<Utf8PathBuf> {
@@ -63,4 +64,23 @@ pub fn dir_configs(dir: &Utf8Path, home: &Utf8Path) -> Vec<Utf8PathBuf> {
         .filter(|dot| home.is_none() || dot.canonicalize().ok() != home)
         .filter_map(|dot| [dot.join("config"), dot.join("config.toml")].into_iter().find(|p| p.is_file()))
         .collect()
+}
+
+/// Every form of every token cargo may send: `CARGO_REGISTRY_TOKEN`, each
+/// `CARGO_REGISTRIES_<NAME>_TOKEN`, and each feed's or crates.io's `token` in `docs`.
+pub fn token_forms(docs: &[&DocumentMut]) -> Vec<String> {
+    let is_token = |key: &str| {
+        key == "CARGO_REGISTRY_TOKEN" || (key.starts_with("CARGO_REGISTRIES_") && key.ends_with("_TOKEN"))
+    };
+    // `vars` would panic on a value that is not UTF-8, printing it.
+    let vars = std::env::vars_os().filter_map(|(key, value)| Some((key.into_string().ok()?, value)));
+    let tokens = vars.filter(|(key, _)| is_token(key)).filter_map(|(_, value)| value.into_string().ok());
+    let mut tokens: Vec<String> = tokens.collect();
+    for doc in docs {
+        let registries = doc.get("registries").and_then(Item::as_table_like);
+        let entries = registries.into_iter().flat_map(|r| r.iter().map(|(_, entry)| entry));
+        let entries = entries.chain(doc.get("registry"));
+        tokens.extend(entries.filter_map(|entry| entry.get("token")?.as_str().map(str::to_owned)));
+    }
+    tokens.iter().map(|token| crate::secret::token_forms(token)).collect::<Vec<_>>().concat()
 }

@@ -12,7 +12,7 @@ use crate::cargo_home::{credentials_path, global_config};
 use crate::feeds::{self, Registry};
 use crate::gh::Gh;
 use crate::run::{RunError, RunErrorKind};
-use crate::secret::{SecretEnv, token_forms};
+use crate::secret::SecretEnv;
 use crate::{provider, toml_file};
 
 /// Check, per feed, whether cargo can use it, and say why not.
@@ -102,22 +102,10 @@ impl Configs {
 
     /// Every form of every token cargo could send and every hidden provider argument.
     fn secrets(&self, feeds: &[Registry]) -> Vec<String> {
-        let is_token = |key: &str| {
-            key == "CARGO_REGISTRY_TOKEN" || (key.starts_with("CARGO_REGISTRIES_") && key.ends_with("_TOKEN"))
-        };
-        // `vars` would panic on a value that is not UTF-8, printing it.
-        let vars = std::env::vars_os().filter_map(|(key, value)| Some((key.into_string().ok()?, value)));
-        let tokens = vars.filter(|(key, _)| is_token(key)).filter_map(|(_, value)| value.into_string().ok());
-        let mut tokens: Vec<String> = tokens.collect();
         // Cargo reads a token from its config files too.
-        for (doc, _) in self.layers().into_iter().chain([(&self.credentials, "")]) {
-            let Some(doc) = doc else { continue };
-            let registries = doc.get("registries").and_then(Item::as_table_like);
-            let entries = registries.into_iter().flat_map(|r| r.iter().map(|(_, entry)| entry));
-            let entries = entries.chain(doc.get("registry"));
-            tokens.extend(entries.filter_map(|entry| entry.get("token")?.as_str().map(str::to_owned)));
-        }
-        let mut forms = tokens.iter().map(|token| token_forms(token)).collect::<Vec<_>>().concat();
+        let docs = self.layers().into_iter().chain([(&self.credentials, "")]);
+        let docs: Vec<&DocumentMut> = docs.filter_map(|(doc, _)| doc.as_ref()).collect();
+        let mut forms = crate::cargo_home::token_forms(&docs);
         // Cargo names a provider that failed by its command line: its arguments too.
         for feed in feeds {
             for words in self.effective_provider(feed).map(|(entries, _)| entries).unwrap_or_default() {

@@ -110,18 +110,4 @@ mod tests {
         );
         assert_eq!(feed("sparse+http://127.0.0.1:1234/api/v1/crates/").azure_organization(), None);
     }
-
-    /// The repo's config lists the feeds as cargo takes them: every index a sparse
-    /// URL with the trailing slash cargo demands. (How many feeds, and which, is the
-    /// host's business: a host may add its own.)
-    #[test]
-    fn the_repo_config_lists_sparse_feeds() {
-        let doc = toml_file::read(&crate::project_root().join(CONFIG_PATH)).unwrap();
-        let registries = doc.get("registries").and_then(|r| r.as_table_like()).unwrap();
-        assert!(!registries.is_empty());
-        for (name, entry) in registries.iter() {
-            let index = entry.get("index").and_then(|i| i.as_str()).unwrap();
-            assert!(index.starts_with("sparse+https://") && index.ends_with('/'), "{name}: {index}");
-        }
-    }
 }

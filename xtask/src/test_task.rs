@@ -2,6 +2,7 @@
 //! tests drive installed once per machine into a cache outside the repo.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -37,9 +38,13 @@ impl Test {
     pub fn run(self) -> anyhow::Result<()> {
         let cache = pinned::cache_dir().context("no cache directory for the test tools: set XTASK_CACHE")?;
         let cache = Utf8PathBuf::try_from(cache).context("the cache path is not UTF-8: set XTASK_CACHE")?;
+        // Runs started at once would each build kellnr: one installs, the others wait.
+        let waiting = format!("test: waiting for another cargo xtask test installing the tools into {cache}");
+        let lock = crate::toml_file::lock_file(&cache.join(".install.lock"), None, Duration::ZERO, &waiting)?;
         let kellnr = cargo_install(&cache, "kellnr", KELLNR, "about 11 minutes on 2 cores")?;
         let just = cargo_install(&cache, "just", JUST, "about 2 minutes")?;
         let validator = npm_install(&cache)?;
+        drop(lock);
         if !self.no_lint {
             let fix = "formatting differs: run `cargo fmt --manifest-path xtask/Cargo.toml --all`";
             cargo("fmt --all --check", &[]).status().context(fix)?;

@@ -164,6 +164,9 @@ pub enum Fault {
     /// `status` with a body that repeats the request's `Authorization` header, as a
     /// misconfigured server or proxy may: the defect that put tokens on screen.
     EchoAuthorization { status: u16 },
+    /// `status` with a body that repeats the credential alone (the header's value
+    /// after its scheme, or all of it), with no header name or scheme to spot it by.
+    EchoCredential { status: u16 },
     /// Accepts the connection, reads the request and never answers.
     Hang,
 }
@@ -294,6 +297,10 @@ fn serve(
             (Some(auth), Fault::EchoAuthorization { status }) => {
                 (*status, "text/plain", format!("denied: you sent Authorization: {auth}"))
             }
+            (Some(auth), Fault::EchoCredential { status }) => {
+                let credential = auth.rsplit(' ').next().unwrap_or_default();
+                (*status, "text/plain", format!("denied: unknown credential {credential}"))
+            }
         };
         let reason = match status {
             401 => "Unauthorized",
@@ -361,5 +368,9 @@ mod tests {
         assert_eq!(with_token.status, 403);
         assert_eq!(with_token.text(), "denied: you sent Authorization: Bearer t0ken");
         assert_eq!(server.requests(), 2);
+        let server = FaultServer::start(Fault::EchoCredential { status: 403 });
+        let auth = [("Authorization", "Bearer t0ken")];
+        let with_token = request(server.addr(), "GET", "/index/config.json", &auth, b"").unwrap();
+        assert_eq!(with_token.text(), "denied: unknown credential t0ken");
     }
 }

@@ -66,9 +66,15 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
 /// a yanked version (which `cargo info` does not tell) is an error.
 pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
     let (spec, feed) = (format!("{name}@{version}"), &engine.registry.name);
-    let Err(mut stderr) = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)? else {
-        return Ok(true);
-    };
+    let ran = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)?;
+    if let Some(other) = spelled_otherwise(ran.as_ref().map_or_else(String::as_str, |o| &o.stderr), name) {
+        bail!(
+            "{feed} holds a crate named {other}, which cargo takes for {name} (`-` and `_` are one name \
+             to it), so it cannot tell whether {feed} has {name} {version}; a registry refuses such a \
+             name (crates.io) or keeps both. Rename {name}, or publish to another feed. Nothing was uploaded."
+        );
+    }
+    let Err(mut stderr) = ran else { return Ok(true) };
     if stderr.contains(&format!("could not find `{spec}`")) {
         let probe = engine.work.join(format!("yanked-{name}"));
         scratch(engine, &probe, &[(name, version)])?;
@@ -90,6 +96,13 @@ pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<boo
     }
     Err(feed_error(feed, &stderr, Need::Read)
         .context(format!("cannot tell whether {feed} has {name} {version}")))
+}
+
+/// The name cargo 1.95's `info` took for `name` (`translating`, or `could not find` it).
+fn spelled_otherwise<'a>(stderr: &'a str, name: &str) -> Option<&'a str> {
+    let after = |mark: &str| stderr.split_once(mark).map(|(_, rest)| rest.split(['`', '@']).next());
+    let found = after(&format!("translating `{name}` to `")).or_else(|| after("could not find `"));
+    found.flatten().filter(|found| *found != name && found.replace('-', "_") == name.replace('-', "_"))
 }
 
 /// A package at `dir` depending on exactly each of `crates` from the engine's feed.

@@ -63,6 +63,8 @@ pub struct Engine<'a> {
     pub work: &'a Utf8Path,
     pub(super) dry_run: bool,
     cargo_time: Cell<Duration>,
+    /// Every form of the tokens cargo may send, redacted from every cargo command.
+    forms: Vec<String>,
 }
 
 /// One cargo command that ran to its end: it succeeded, or failed with this stderr.
@@ -77,9 +79,9 @@ pub struct CargoOutput {
 }
 
 impl<'a> Engine<'a> {
-    pub(super) fn new(settings: &super::Settings<'a>, work: &'a Utf8Path) -> Self {
+    pub(super) fn new(settings: &super::Settings<'a>, work: &'a Utf8Path, forms: Vec<String>) -> Self {
         let super::Settings { task, registry, git, common, .. } = *settings;
-        Engine { task, registry, git, work, dry_run: common.dry_run, cargo_time: Cell::default() }
+        Engine { task, registry, git, work, dry_run: common.dry_run, cargo_time: Cell::default(), forms }
     }
 
     pub fn stage(&self, name: &str, what: &str, took: Duration) {
@@ -133,7 +135,8 @@ impl<'a> Engine<'a> {
         for (tag, step, args) in commands {
             // A packaging builds every crate, and a publish waits for the index.
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let mut program = run::cargo(dir, &args).label(*step).timeout(Duration::from_secs(3600));
+            let program = run::cargo(dir, &args).label(*step).timeout(Duration::from_secs(3600));
+            let mut program = program.redact(&self.forms);
             if !self.registry.is_crates_io() {
                 // The work dir is outside the repo whose config names the feed.
                 program = program.env(&self.registry.env_var("index"), &self.registry.index);

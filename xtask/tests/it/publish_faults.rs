@@ -10,12 +10,13 @@ use std::path::PathBuf;
 use xtask_harness::http::{Fault, FaultServer};
 use xtask_harness::{Run, Sandbox};
 
-use crate::login::{REDIST, git, logged_in_to, scan};
+use crate::login::{REDIST, git, logged_in_to, scan, seed_crate};
 use crate::publish_redist::{Fixture, fixture, with_shared_dependencies};
 
 fn publish_redist(sb: &mut Sandbox, fx: &Fixture, extra: &[&str]) -> Run {
     let repo = fx.dir.to_str().unwrap().to_owned();
-    let mut args = vec!["publish-redist", "--repo", &repo, "--rev", &fx.pin];
+    // Without it the consumer check would build the repository the xtask sits in.
+    let mut args = vec!["publish-redist", "--no-consumer-check", "--repo", &repo, "--rev", &fx.pin];
     args.extend_from_slice(extra);
     sb.xtask(&args)
 }
@@ -124,6 +125,52 @@ fn shared_crates_io_dependencies_compile_once() {
     assert_eq!(run.stdout.matches("would publish").count(), 2, "{}", run.stdout);
 }
 
+/// A git repository of one crate `name` 0.1.0 in `<sandbox>/ws`; its manifest.
+fn one_crate(sb: &mut Sandbox, name: &str) -> String {
+    let dir = sb.root().join("ws");
+    fs::create_dir_all(dir.join("src")).unwrap();
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+         license = \"MIT\"\ndescription = \"one crate\"\n"
+    );
+    fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    fs::write(dir.join("src/lib.rs"), "").unwrap();
+    sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
+    git(sb, &dir, &["init", "-q", "-b", "main"]);
+    git(sb, &dir, &["add", "-A"]);
+    git(sb, &dir, &["commit", "-q", "-m", "one crate"]);
+    dir.join("Cargo.toml").to_str().unwrap().to_owned()
+}
+
+/// [`one_crate`] whose feed is `echo` (the token from cargo:token).
+fn one_crate_for(sb: &mut Sandbox, echo: &FaultServer) -> String {
+    let upper = REDIST.to_uppercase();
+    sb.env(&format!("CARGO_REGISTRIES_{upper}_INDEX"), &echo.index_url());
+    sb.env(&format!("CARGO_REGISTRIES_{upper}_CREDENTIAL_PROVIDER"), "cargo:token");
+    one_crate(sb, "xtask-test-echo")
+}
+
+/// Cargo takes `-` and `_` for one name: with `xtask_test_spelt` in the feed, `cargo
+/// info xtask-test-spelt@0.1.0` found it ("translating"), and the compare stopped with
+/// "cannot fetch"; at another version, "could not find `xtask_test_spelt@0.3.0`" was
+/// "cannot tell". Kellnr 6.5.0 would take both names; crates.io refuses the second.
+#[test]
+fn a_crate_the_feed_holds_spelled_otherwise_stops_the_run_by_name() {
+    let (kellnr, mut sb, secrets) = logged_in_to(REDIST);
+    seed_crate(&kellnr, REDIST, "xtask_test_spelt");
+    let manifest = one_crate(&mut sb, "xtask-test-spelt");
+    let publish = ["publish", "--registry", REDIST, "--manifest-path", &manifest];
+    for version in [&[][..], &["--version", "0.3.0"]] {
+        let run = sb.xtask(&[&publish[..], version].concat());
+        run.assert_failure();
+        run.assert_output_contains(&format!("{REDIST} holds a crate named xtask_test_spelt"));
+        run.assert_output_contains("Nothing was uploaded");
+        assert!(!run.combined().contains("cannot fetch"), "{}", run.combined());
+    }
+    assert!(kellnr.index_entry("xtask-test-spelt").is_none(), "uploaded");
+    scan(&sb, &secrets);
+}
+
 /// A token without a scheme (a bare PAT set by mistake) that a feed or proxy echoes
 /// in its 403: the publish tasks know no token, and only `Basic`/`Bearer` credentials
 /// were redacted, so the token reached the error.
@@ -131,26 +178,53 @@ fn shared_crates_io_dependencies_compile_once() {
 fn an_echoed_token_without_a_scheme_is_never_shown_by_publish() {
     let echo = FaultServer::start(Fault::EchoAuthorization { status: 403 });
     let mut sb = Sandbox::new(crate::xtask_bin());
-    let dir = sb.root().join("ws");
-    fs::create_dir_all(dir.join("src")).unwrap();
-    let manifest = "[package]\nname = \"xtask-test-echo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
-                    license = \"MIT\"\ndescription = \"echo\"\n";
-    fs::write(dir.join("Cargo.toml"), manifest).unwrap();
-    fs::write(dir.join("src/lib.rs"), "").unwrap();
-    sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
-    git(&mut sb, &dir, &["init", "-q", "-b", "main"]);
-    git(&mut sb, &dir, &["add", "-A"]);
-    git(&mut sb, &dir, &["commit", "-q", "-m", "one crate"]);
-    let upper = REDIST.to_uppercase();
+    let manifest = one_crate_for(&mut sb, &echo);
     let token = "bare0123456789token0123456789";
-    sb.env(&format!("CARGO_REGISTRIES_{upper}_INDEX"), &echo.index_url());
-    sb.env(&format!("CARGO_REGISTRIES_{upper}_CREDENTIAL_PROVIDER"), "cargo:token");
-    sb.env(&format!("CARGO_REGISTRIES_{upper}_TOKEN"), token);
-    let manifest = dir.join("Cargo.toml");
-    let run = sb.xtask(&["publish", "--registry", REDIST, "--manifest-path", manifest.to_str().unwrap()]);
+    sb.env(&format!("CARGO_REGISTRIES_{}_TOKEN", REDIST.to_uppercase()), token);
+    let run = sb.xtask(&["publish", "--registry", REDIST, "--manifest-path", &manifest]);
     run.assert_failure().assert_output_contains("Authorization: <redacted>");
     assert!(echo.requests() >= 1, "cargo never asked the echoing feed");
     sb.assert_no_secret(&[token]);
+}
+
+/// A feed or proxy echoing the credential alone, with no header name or scheme to
+/// spot it by: publish knew no token, so a crates.io-style token in the environment
+/// and a PAT's header in the credentials file (either name) were shown. Now it
+/// redacts every form of the tokens cargo may send, masked first under Actions.
+#[test]
+fn a_credential_echoed_alone_is_never_shown_by_publish() {
+    let echo = FaultServer::start(Fault::EchoCredential { status: 403 });
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let manifest = one_crate_for(&mut sb, &echo);
+    let publish = ["publish", "--registry", REDIST, "--manifest-path", &manifest];
+    let (token, pat) = ("cio0123456789bareToken0123", crate::login::pat84());
+    let var = format!("CARGO_REGISTRIES_{}_TOKEN", REDIST.to_uppercase());
+    sb.env(&var, token);
+    sb.xtask(&publish).assert_failure().assert_output_contains("denied: unknown credential <redacted>");
+    sb.env_remove(&var);
+    let header = xtask_harness::basic_header("PAT", &pat);
+    let stored = format!("[registries.{REDIST}]\ntoken = \"{header}\"\n");
+    for file in ["credentials.toml", "credentials"] {
+        fs::write(sb.cargo_home().join(file), &stored).unwrap();
+        sb.xtask(&publish).assert_failure().assert_output_contains("denied: unknown credential <redacted>");
+        fs::remove_file(sb.cargo_home().join(file)).unwrap();
+    }
+    assert!(echo.requests() >= 3, "cargo never asked the echoing feed");
+    sb.assert_no_secret(&[token, &pat]);
+    // Under Actions the forms are masked before anything else is printed.
+    fs::write(sb.cargo_home().join("credentials.toml"), &stored).unwrap();
+    sb.env("GITHUB_ACTIONS", "true");
+    sb.env("CARGO_REGISTRY_TOKEN", "true"); // too short to mask: it would hide every `true`
+    let run = sb.xtask(&publish);
+    run.assert_failure();
+    let masks: Vec<&str> = run.stdout.lines().take_while(|l| l.starts_with("::add-mask::")).collect();
+    for form in [&header, &pat] {
+        assert!(masks.contains(&format!("::add-mask::{form}").as_str()), "{}", run.stdout);
+    }
+    assert!(!masks.contains(&"::add-mask::true"), "{}", run.stdout);
+    let unmasked: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("::add-mask::")).collect();
+    let found = xtask_harness::find_secret(&(unmasked.join("\n") + &run.stderr), &[&pat]);
+    assert!(found.is_none(), "{found:?}");
 }
 
 /// A workspace of a small crate and one whose `.crate` is over crates.io's 10 MiB
@@ -321,7 +395,7 @@ mod unix {
         fs::create_dir_all(&marks).unwrap();
         sb.env("XTASK_TEST_RACE_MARKS", marks.to_str().unwrap());
         let repo = fx.dir.to_str().unwrap().to_owned();
-        let args = ["publish-redist", "--repo", &repo, "--rev", &rev, "--dry-run"];
+        let args = ["publish-redist", "--no-consumer-check", "--repo", &repo, "--rev", &rev, "--dry-run"];
         let runs = sb.xtask_together(&[&args, &args]);
         for run in &runs {
             run.assert_success();
@@ -404,7 +478,15 @@ mod unix {
     fn a_signal_stops_the_run_as_ctrl_c_does(sig: &str) {
         let (mut sb, fx, marks) = slow_verifying_sandbox();
         let repo = fx.dir.to_str().unwrap().to_owned();
-        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
+        let mut child = sb.spawn_xtask(&[
+            "publish-redist",
+            "--no-consumer-check",
+            "--repo",
+            &repo,
+            "--rev",
+            &fx.pin,
+            "--dry-run",
+        ]);
         wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
         // The runner's waiting line comes after 5 s without output.
         let err = sb.root().join("spawned.err");
@@ -444,7 +526,8 @@ mod unix {
         let instead = format!("\"$REAL\" \"$@\" || exit $?; touch '{}'; exec sleep 60", uploaded.display());
         crate::publish_redist::cargo_publishing(&mut sb, "cargo-slow-wait", "mshv-bindings", &instead);
         let repo = fx.dir.to_str().unwrap().to_owned();
-        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin]);
+        let mut child =
+            sb.spawn_xtask(&["publish-redist", "--no-consumer-check", "--repo", &repo, "--rev", &fx.pin]);
         wait_for(&mut child, "the upload", || uploaded.exists());
         signal(&child.id().to_string(), "INT");
         let status = crate::exit_after(&mut child, "SIGINT");
@@ -472,7 +555,15 @@ mod unix {
     fn a_killed_runs_work_dir_stays_while_its_cargo_still_runs() {
         let (mut sb, fx, marks) = slow_verifying_sandbox();
         let repo = fx.dir.to_str().unwrap().to_owned();
-        let mut child = sb.spawn_xtask(&["publish-redist", "--repo", &repo, "--rev", &fx.pin, "--dry-run"]);
+        let mut child = sb.spawn_xtask(&[
+            "publish-redist",
+            "--no-consumer-check",
+            "--repo",
+            &repo,
+            "--rev",
+            &fx.pin,
+            "--dry-run",
+        ]);
         wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -488,6 +579,7 @@ mod unix {
         // Another run (stopped at once by a rev that does not exist) cleans stale dirs first.
         let args = [
             "publish-redist",
+            "--no-consumer-check",
             "--repo",
             &repo,
             "--rev",

@@ -7,4 +7,5 @@ mod support;
 pub use support::xtask_bin;
 
 mod setup;
+mod test_task;
 mod tidy;

@@ -88,6 +88,8 @@ pub fn azure_feeds_host(sb: &mut xtask_harness::Sandbox) {
     fs::create_dir_all(host.join(".cargo")).unwrap();
     fs::create_dir_all(host.join("xtask")).unwrap();
     fs::write(host.join(".cargo/config.toml"), block.join("\n") + "\n").unwrap();
+    // publish-redist's defaults live there.
+    fs::copy(repo_root().join("xtask/Cargo.toml"), host.join("xtask/Cargo.toml")).unwrap();
     sb.env("CARGO_PKG_NAME", "xtask");
     sb.env("CARGO_MANIFEST_DIR", host.join("xtask").to_str().unwrap());
 }
