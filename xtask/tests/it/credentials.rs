@@ -888,11 +888,13 @@ fn doctor_reports_ok_rejected_and_unreachable() {
     run.assert_output_contains(&format!("token from:          environment (CARGO_REGISTRIES_{upper}_TOKEN)"));
     sb.env_remove(&format!("CARGO_REGISTRIES_{upper}_TOKEN"));
 
-    // A feed on a closed port: unreachable, exit 1.
+    // A feed on a closed port: unreachable, exit 1, even with cargo set offline
+    // (`[net] offline`), where it answered from its cache and doctor said "ok".
     sb.env(
         &format!("CARGO_REGISTRIES_{upper}_INDEX"),
         &format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port()),
     );
+    sb.env("CARGO_NET_OFFLINE", "true");
     let run = sb.xtask(&["doctor", "--registry", REDIST]);
     assert_eq!(run.status.code(), Some(1), "{}", run.combined());
     run.assert_output_contains("access:              unreachable (");

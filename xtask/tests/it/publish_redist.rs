@@ -145,10 +145,17 @@ fn pinned_dependency(version: &str) -> String {
 fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
     let (kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb, 2, 60);
+    // Cargo set offline (`[net] offline`) answered for the feed from its cache: "not yet
+    // in", then "config.json not found in registry" at the upload.
+    sb.env("CARGO_NET_OFFLINE", "true");
+    // `[term] progress.when = "always"`: cargo's bars, joined to its lines by `\r`.
+    sb.env("CARGO_TERM_PROGRESS_WHEN", "always");
+    sb.env("CARGO_TERM_PROGRESS_WIDTH", "80");
 
     let run = publish(&mut sb, &fx, &fx.pin, &[]);
     run.assert_success();
     let out = run.combined();
+    assert!(!out.contains('\r'), "a progress bar in cargo's lines: {out:?}");
     // One line per stage with its time, in this order.
     let stages = ["fetch", "plan", "rewrite", "check", "package", "publish", "wait"];
     let mut at = 0;
@@ -187,6 +194,7 @@ fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
     );
 
     // A consumer crate resolves the ioctls crate from the feed and builds against it.
+    sb.env_remove("CARGO_NET_OFFLINE");
     let consumer = sb.scratch_crate(
         "consumer",
         &format!("mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}"),
