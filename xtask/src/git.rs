@@ -269,9 +269,12 @@ fn looks_like_abbreviated_sha(rev: &str) -> bool {
     (4..40).contains(&rev.len()) && rev.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// A `file://` URL of a local directory, as cargo takes it for an index.
+/// A `file://` URL of a local directory, as cargo takes it for an index and writes it
+/// back into a packaged manifest: percent-encoded (a temp dir with a space: `%20`).
 pub fn file_url(dir: &Utf8Path) -> String {
-    let path = dir.as_str().replace('\\', "/");
+    let keep = |b: u8| b.is_ascii_alphanumeric() || b"/-._~:".contains(&b);
+    let encode = |b: u8| if keep(b) { char::from(b).to_string() } else { format!("%{b:02X}") };
+    let path: String = dir.as_str().replace('\\', "/").bytes().map(encode).collect();
     if path.starts_with('/') { format!("file://{path}") } else { format!("file:///{path}") }
 }
 
@@ -305,5 +308,6 @@ mod tests {
     fn file_urls_work_on_every_platform() {
         assert_eq!(file_url(Utf8Path::new("/tmp/x")), "file:///tmp/x");
         assert_eq!(file_url(Utf8Path::new(r"C:\Users\x\idx")), "file:///C:/Users/x/idx");
+        assert_eq!(file_url(Utf8Path::new("/tmp/a b/é")), "file:///tmp/a%20b/%C3%A9");
     }
 }

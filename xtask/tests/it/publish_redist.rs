@@ -145,6 +145,11 @@ fn pinned_dependency(version: &str) -> String {
 fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
     let (kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb, 2, 60);
+    // A temp dir with a space (Windows' `C:\Users\First Last\AppData\Local\Temp`): cargo
+    // writes the run's index URL `%20`-encoded, and the compare took it for other sources.
+    let tmp = sb.tmp_dir().join("with space");
+    fs::create_dir(&tmp).unwrap();
+    sb.env("TMPDIR", tmp.to_str().unwrap());
     // Cargo set offline (`[net] offline`) answered for the feed from its cache: "not yet
     // in", then "config.json not found in registry" at the upload.
     sb.env("CARGO_NET_OFFLINE", "true");
@@ -220,7 +225,7 @@ fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
     assert!(again.iter().all(|l| !l.starts_with("publish ")), "nothing published again: {again:?}");
     assert!(again.iter().any(|l| l.starts_with("vendor ")), "the feed's sources were fetched: {again:?}");
     // The work dir is gone (it is under the sandbox's TMPDIR).
-    assert!(fs::read_dir(sb.tmp_dir()).unwrap().next().is_none(), "the work dir was left behind");
+    assert!(fs::read_dir(&tmp).unwrap().next().is_none(), "the work dir was left behind");
     scan(&sb, &secrets);
 }
 
