@@ -93,8 +93,8 @@ impl Git {
             note = Some(format!("{rev} is {full}"));
             fetch(&full)?;
         }
-        let checkout = ["-c", "advice.detachedHead=false", "-c", "core.autocrlf=false", "checkout", "-q"];
-        self.run(dir, &[&checkout[..], &["--detach", "FETCH_HEAD"]].concat())?;
+        let checkout = ["-c", "advice.detachedHead=false", "-c", "core.autocrlf=false", "-c", "core.eol=lf"];
+        self.run(dir, &[&checkout[..], &["checkout", "-q", "--detach", "FETCH_HEAD"]].concat())?;
         let counts = self.run(dir, &["count-objects", "-v"])?;
         let kib = counts.lines().filter_map(|l| l.strip_prefix("size: ").or(l.strip_prefix("size-pack: ")));
         let bytes = kib.filter_map(|n| n.parse::<u64>().ok()).sum::<u64>() * 1024;
@@ -175,9 +175,12 @@ impl Git {
     /// uncommitted ones committed; returns the commit `dest` has checked out.
     pub fn copy_repository(&self, top: &Utf8Path, dest: &Utf8Path, changes: bool) -> anyhow::Result<String> {
         let commit = self.head(top)?;
-        // The commit's bytes, whatever the user's `core.autocrlf` (Git for Windows sets it).
-        let clone = ["clone", "-q", "--shared", "--no-checkout", "--config", "core.autocrlf=false"];
-        let clone = [&clone[..], &["--template=", "--", top.as_str(), dest.as_str()]].concat();
+        // The commit's bytes, whatever the user's `core.autocrlf` (Git for Windows sets it) or
+        // `core.eol` (CRLF on Windows by default, for files a `.gitattributes` marks `text`).
+        let eol = ["--config", "core.autocrlf=false", "--config", "core.eol=lf"];
+        let clone =
+            [&["clone", "-q", "--shared", "--no-checkout"][..], &eol, &["--template=", "--"]].concat();
+        let clone = [&clone[..], &[top.as_str(), dest.as_str()]].concat();
         self.run(top, &clone)?;
         self.run(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit])?;
         for (path, _) in self.submodules(top)? {

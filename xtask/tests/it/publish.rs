@@ -833,7 +833,8 @@ fn git_dir_in_the_environment_leaves_the_users_repository_alone() {
 
 /// A global `core.autocrlf = true` (Git for Windows' default) changes nothing: the
 /// copy holds the commit's bytes (its checkout turned them to CRLF, the rewrite
-/// back to LF, and its commit failed with nothing to commit).
+/// back to LF, and its commit failed with nothing to commit). Nor does `core.eol =
+/// crlf` (Windows' native) for files a `.gitattributes` marks `text=auto`: it did.
 #[test]
 fn a_global_autocrlf_leaves_the_copy_as_committed() {
     let mut sb = offline_sandbox();
@@ -843,9 +844,14 @@ fn a_global_autocrlf_leaves_the_copy_as_committed() {
     let dir = small_workspace(
         &mut sb,
         "crlf",
-        &[("Cargo.toml", root), ("a/Cargo.toml", &a), ("a/src/lib.rs", lib)],
+        &[
+            ("Cargo.toml", root),
+            ("a/Cargo.toml", &a),
+            ("a/src/lib.rs", lib),
+            (".gitattributes", "* text=auto\n"),
+        ],
     );
-    fs::write(sb.home().join(".gitconfig"), "[core]\n\tautocrlf = true\n").unwrap();
+    fs::write(sb.home().join(".gitconfig"), "[core]\n\tautocrlf = true\n\teol = crlf\n").unwrap();
     let run = publish(&mut sb, &dir, &["--dry-run", "--keep"]);
     run.assert_success();
     let copy = kept_work_dir(&run).join("src");
