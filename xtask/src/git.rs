@@ -125,7 +125,7 @@ impl Git {
     /// The top level of the repository holding `dir`, and `dir` relative to it.
     pub fn toplevel(&self, dir: &Utf8Path) -> anyhow::Result<(Utf8PathBuf, String)> {
         let out = self.run(dir, &["rev-parse", "--show-toplevel", "--show-prefix"]).with_context(|| {
-            format!("{dir} is not in a git repository: publishing works from a git checkout, as cargo does")
+            format!("git cannot use {dir} (publishing works from a git checkout, as cargo does)")
         })?;
         let mut lines = out.lines();
         let top = lines.next().filter(|l| !l.is_empty()).context("git named no top level")?;

@@ -831,6 +831,20 @@ fn git_dir_in_the_environment_leaves_the_users_repository_alone() {
     assert_eq!(head.stdout.trim(), "refs/heads/main", "the user's HEAD moved");
 }
 
+/// A checkout owned by another user (a CI container's): git refuses it, and the error
+/// said the workspace "is not in a git repository" before git's own fix.
+#[test]
+fn a_checkout_git_refuses_to_trust_is_named_with_gits_fix() {
+    let mut sb = offline_sandbox();
+    let files =
+        [("Cargo.toml", "[workspace]\nmembers = [\"a\"]\n"), ("a/Cargo.toml", &package("small-a", ""))];
+    let dir = small_workspace(&mut sb, "owned", &[files[0], files[1], ("a/src/lib.rs", "")]);
+    sb.env("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1");
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure().assert_output_contains("git config --global --add safe.directory");
+    assert!(!run.stderr.contains("not in a git repository"), "{}", run.stderr);
+}
+
 /// A global `core.autocrlf = true` (Git for Windows' default) changes nothing: the
 /// copy holds the commit's bytes (its checkout turned them to CRLF, the rewrite
 /// back to LF, and its commit failed with nothing to commit). Nor does `core.eol =
