@@ -209,7 +209,11 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
     let (feed, task) = (engine.registry.name.clone(), engine.task);
     let (name, version, dir) = (krate.name.clone(), krate.version.clone(), krate.dir.clone());
     let manifest = dir.join("Cargo.toml");
-    let args = ["publish", "--registry", &feed, "--manifest-path", manifest.as_str(), "--no-verify"];
+    // Its package in the work dir, not in a CARGO_TARGET_DIR the user shares.
+    let target = engine.work.join("publish");
+    let (manifest, target) = (manifest.as_str(), target.as_str());
+    let args =
+        ["publish", "--registry", &feed, "--manifest-path", manifest, "--no-verify", "--target-dir", target];
     let ran = engine.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true);
     // Failed after the upload (waiting for the index): the feed has it.
     let uploaded = match &ran {

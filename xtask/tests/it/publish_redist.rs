@@ -156,6 +156,9 @@ fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
     // `[term] progress.when = "always"`: cargo's bars, joined to its lines by `\r`.
     sb.env("CARGO_TERM_PROGRESS_WHEN", "always");
     sb.env("CARGO_TERM_PROGRESS_WIDTH", "80");
+    // A CI's shared target dir, which `cargo publish` filled with the run's packages.
+    let shared_target = sb.root().join("ci-target");
+    sb.env("CARGO_TARGET_DIR", shared_target.to_str().unwrap());
 
     let run = publish(&mut sb, &fx, &fx.pin, &[]);
     run.assert_success();
@@ -198,6 +201,7 @@ fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
         published[0].contains("mshv-bindings/Cargo.toml") && published[1].contains("mshv-ioctls/Cargo.toml")
     );
 
+    assert!(!shared_target.exists(), "the run wrote into CARGO_TARGET_DIR");
     // A consumer crate resolves the ioctls crate from the feed and builds against it.
     sb.env_remove("CARGO_NET_OFFLINE");
     let consumer = sb.scratch_crate(
