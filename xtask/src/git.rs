@@ -178,8 +178,9 @@ impl Git {
         // The commit's bytes, whatever the user's `core.autocrlf` (Git for Windows sets it) or
         // `core.eol` (CRLF on Windows by default, for files a `.gitattributes` marks `text`).
         let eol = ["--config", "core.autocrlf=false", "--config", "core.eol=lf"];
-        let clone =
-            [&["clone", "-q", "--shared", "--no-checkout"][..], &eol, &["--template=", "--"]].concat();
+        // The user's own checkout, whatever their `protocol.file.allow` says of local repositories.
+        let clone = ["-c", "protocol.file.allow=always", "clone", "-q", "--shared", "--no-checkout"];
+        let clone = [&clone[..], &eol, &["--template=", "--"]].concat();
         let clone = [&clone[..], &[top.as_str(), dest.as_str()]].concat();
         self.run(top, &clone)?;
         self.run(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit])?;

@@ -849,6 +849,7 @@ fn a_checkout_git_refuses_to_trust_is_named_with_gits_fix() {
 /// copy holds the commit's bytes (its checkout turned them to CRLF, the rewrite
 /// back to LF, and its commit failed with nothing to commit). Nor does `core.eol =
 /// crlf` (Windows' native) for files a `.gitattributes` marks `text=auto`: it did.
+/// Nor `protocol.file.allow = never`, which refused the copy of the user's own checkout.
 #[test]
 fn a_global_autocrlf_leaves_the_copy_as_committed() {
     let mut sb = offline_sandbox();
@@ -865,7 +866,8 @@ fn a_global_autocrlf_leaves_the_copy_as_committed() {
             (".gitattributes", "* text=auto\n"),
         ],
     );
-    fs::write(sb.home().join(".gitconfig"), "[core]\n\tautocrlf = true\n\teol = crlf\n").unwrap();
+    let config = "[core]\n\tautocrlf = true\n\teol = crlf\n[protocol \"file\"]\n\tallow = never\n";
+    fs::write(sb.home().join(".gitconfig"), config).unwrap();
     let run = publish(&mut sb, &dir, &["--dry-run", "--keep"]);
     run.assert_success();
     let copy = kept_work_dir(&run).join("src");
