@@ -127,9 +127,10 @@ pub fn cargo(dir: &Utf8Path, args: &[&str]) -> Program {
         }
     }
     // What the tasks read of cargo's output is plain and there, whatever the user's
-    // `[term]` (Hyperlight's workflows set CARGO_TERM_COLOR=always); an offline cargo
-    // would answer for the feed from its cache.
+    // `[term]` (Hyperlight's workflows set CARGO_TERM_COLOR=always); a verbose cargo prints
+    // a credential provider's arguments, an offline one answers for the feed from its cache.
     program = program.env("CARGO_TERM_COLOR", "never").env("CARGO_TERM_QUIET", "false");
+    program = program.env("CARGO_TERM_VERBOSE", "false");
     program = program.env("CARGO_TERM_PROGRESS_WHEN", "never").env("CARGO_NET_OFFLINE", "false");
     // Cargo takes a relative CARGO_HOME from its directory, which `dir` changes.
     match std::env::var_os("CARGO_HOME").map(std::path::absolute) {

@@ -251,10 +251,12 @@ fn provider_mode_over_a_read_only_config_keeps_the_stored_tokens() {
 
 /// A command provider of the user's that fails when cargo asks it for the token:
 /// cargo's error names its whole command line, whose arguments can be a secret. The
-/// login's error keeps the program only.
+/// login's error keeps the program only. A user's `[term] verbose` made cargo print it
+/// whole (`Credential cargo:token-from-stdout ... s3cr3t-vault-key get ...`).
 #[test]
 fn a_failing_command_provider_is_named_without_its_arguments() {
     let (kellnr, mut sb) = world();
+    sb.env("CARGO_TERM_VERBOSE", "true");
     let pat = pat84();
     kellnr.add_user("PAT", &pat);
     let provider = "cargo:token-from-stdout my-missing-vault read s3cr3t-vault-key";
