@@ -35,7 +35,9 @@ impl Gh {
             let Some(why) = err.stderr() else { return Err(err.into()) };
             bail!("the GitHub CLI is not logged in: run `gh auth login` and try again\n{}", why.trim_end())
         }
-        let out = call(&self.path, &["secret", "set", name, "--repo", repo]).stdin_secret(value).output();
+        // The host named: gh puts a bare OWNER/NAME on GH_HOST's host, or a sole login's.
+        let target = format!("github.com/{repo}");
+        let out = call(&self.path, &["secret", "set", name, "--repo", &target]).stdin_secret(value).output();
         let Err(err) = out else { return Ok(()) };
         let why = match err.stderr() {
             // Stopped (Ctrl-C, the time limit): GitHub may have taken it all the same.

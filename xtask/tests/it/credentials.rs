@@ -11,11 +11,14 @@ use xtask_harness::{Call, Kellnr, Sandbox, base64, basic_header};
 
 use crate::login::{PACKAGES, REDIST, closed_port, consumer_fetches, pat84, seed_crate, world};
 use crate::standins::{
-    AZURE_DEVOPS_RESOURCE, AzState, GhState, PAT_AUTHORIZATION_ID, az_rest_bodies, install_az, install_gh,
+    AZURE_DEVOPS_RESOURCE, AzState, GhState, PAT_AUTHORIZATION_ID, az_rest_bodies, gh_secrets_stored_in, install_az,
+    install_gh,
 };
 
 const ORG: &str = "HyperlightTest";
 const REPO: &str = "hyperlight-dev/hyperlight";
+/// How gh is told the repository: with its host, so GH_HOST cannot move it.
+const HOST_REPO: &str = "github.com/hyperlight-dev/hyperlight";
 const PAT_API: &str =
     "https://vssps.dev.azure.com/HyperlightTest/_apis/tokens/pats?api-version=7.1-preview.1";
 
@@ -90,6 +93,8 @@ fn rotate_pat_creates_checks_and_stores_the_pat() {
     kellnr.add_user("PAT", &pat);
     install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
     install_gh(&sb, &GhState::default());
+    // A user's enterprise host for gh: the secret still goes to github.com.
+    sb.env("GH_HOST", "ghe.example.com");
 
     let before = now();
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
@@ -133,7 +138,8 @@ fn rotate_pat_creates_checks_and_stores_the_pat() {
     let gh = sb.calls("gh");
     assert_eq!(gh.len(), 2, "{gh:?}");
     assert_eq!(gh[0].argv, ["auth", "status", "--hostname", "github.com"]);
-    assert_eq!(gh[1].argv, ["secret", "set", "ADO_CARGO_RO_PAT", "--repo", REPO]);
+    assert_eq!(gh[1].argv[..3], ["secret", "set", "ADO_CARGO_RO_PAT"]);
+    assert_eq!(gh_secrets_stored_in(&sb), [format!("github.com/{REPO}\n")]);
     assert_eq!(gh[1].stdin, pat);
     assert!(run.stderr.contains("ADO_CARGO_RO_PAT of hyperlight-dev/hyperlight now holds the new PAT"));
 
@@ -178,7 +184,7 @@ fn rotate_pat_write_access_with_flags() {
     assert!(run.stderr.contains(&format!("check: {REDIST}: ok")), "{}", run.stderr);
     assert!(!run.stderr.contains(&format!("check: {PACKAGES}")), "{}", run.stderr);
     let set = sb.calls("gh").pop().unwrap();
-    assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RW_PAT", "--repo", REPO]);
+    assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RW_PAT", "--repo", HOST_REPO]);
     assert_eq!(set.stdin, pat);
 
     // --secret overrides the name.
@@ -196,7 +202,7 @@ fn rotate_pat_write_access_with_flags() {
         REDIST,
     ]);
     run.assert_success();
-    assert_eq!(sb.calls("gh").pop().unwrap().argv, ["secret", "set", "MY_PAT", "--repo", REPO]);
+    assert_eq!(sb.calls("gh").pop().unwrap().argv, ["secret", "set", "MY_PAT", "--repo", HOST_REPO]);
     let forms = pat_forms(&pat);
     sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]);
 }
@@ -308,7 +314,7 @@ fn rotate_pat_from_stdin() {
         .assert_output_contains("ADO_CARGO_RW_PAT of hyperlight-dev/hyperlight now holds the PAT");
     assert!(sb.calls("az").is_empty());
     let set = sb.calls("gh").pop().unwrap();
-    assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RW_PAT", "--repo", REPO]);
+    assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RW_PAT", "--repo", HOST_REPO]);
     assert_eq!(set.stdin, pat, "gh must get the PAT without the line break");
 
     // Empty stdin: a clear error, gh untouched.
@@ -467,7 +473,7 @@ fn rotate_pat_says_what_to_fix() {
     run.assert_success();
     assert_eq!(
         sb.calls("gh").pop().unwrap().argv,
-        ["secret", "set", "ADO_CARGO_RO_PAT", "--repo", "octo-org/octo-repo"]
+        ["secret", "set", "ADO_CARGO_RO_PAT", "--repo", "github.com/octo-org/octo-repo"]
     );
     set_origin(&mut sb, "https://u:ghs_notreal@gitlab.example/a/b.git");
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG]);
@@ -527,7 +533,7 @@ fn rotate_pat_reads_the_pat_whatever_its_name() {
         run.assert_success().assert_output_contains(&format!("now holds the new PAT \"{name}\""));
         let sets = secret_sets(&sb);
         let set = sets.last().unwrap();
-        assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RO_PAT", "--repo", REPO]);
+        assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RO_PAT", "--repo", HOST_REPO]);
         assert_eq!(set.stdin, pat, "gh did not get the PAT of the answer");
     }
     assert_eq!(secret_sets(&sb).len(), 2);
@@ -766,7 +772,7 @@ fn rotate_pat_write_access_is_checked_or_said_unchecked() {
     );
     assert!(stored.is_some_and(|s| s > warning), "not stored after the warning: {}", run.stderr);
     let set = secret_sets(&sb).pop().unwrap();
-    assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RW_PAT", "--repo", REPO]);
+    assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RW_PAT", "--repo", HOST_REPO]);
     assert_eq!(set.stdin, pat);
     // Read access is what the feed check proves: no warning there.
     let run = sb.xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO], &pat);

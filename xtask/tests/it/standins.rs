@@ -317,6 +317,14 @@ case "$1 $2" in
     if [ -z "$repo" ]; then
       echo "stand-in gh: no --repo given (real gh would guess from the git remotes)" >&2; exit 2
     fi
+    # Real gh reads --repo as [HOST/]OWNER/REPO; a bare OWNER/REPO is on GH_HOST's host
+    # when set (cli/cli internal/ghrepo, go-gh auth.DefaultHost). The stand-in is logged in
+    # to every host, as a user with an enterprise login too, so a wrong host goes unseen.
+    case "$repo" in
+      */*/*) host=${{repo%%/*}}; repo=${{repo#*/}} ;;
+      *) host=${{GH_HOST:-github.com}} ;;
+    esac
+    printf '%s/%s\n' "$host" "$repo" > "$STANDIN_RECORD/stored-in"
     if [ "$MAY_SET" != yes ]; then
       echo "failed to fetch public key: HTTP 403: Resource not accessible by integration (https://api.github.com/repos/$repo/actions/secrets/public-key)" >&2
       exit 1
@@ -331,6 +339,18 @@ exit 2
         may_set = if state.may_set_secrets { "yes" } else { "no" },
     );
     sb.install_recording_standin("gh", &body);
+}
+
+/// Where each `gh secret set` call stored its secret, as `HOST/OWNER/REPO`.
+pub fn gh_secrets_stored_in(sb: &Sandbox) -> Vec<String> {
+    let mut records: Vec<(u64, PathBuf)> = fs::read_dir(sb.records_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_string_lossy().strip_prefix("gh.")?.parse().ok()?, e.path())))
+        .collect();
+    records.sort();
+    records.into_iter().filter_map(|(_, dir)| fs::read_to_string(dir.join("stored-in")).ok()).collect()
 }
 
 /// The request bodies of every `az rest` call, in order (from `--body TEXT`,
