@@ -93,8 +93,10 @@ fn rotate_pat_creates_checks_and_stores_the_pat() {
     kellnr.add_user("PAT", &pat);
     install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
     install_gh(&sb, &GhState::default());
-    // A user's enterprise host for gh: the secret still goes to github.com.
+    // A user's enterprise host for gh: the secret still goes to github.com; and az's
+    // log file on: it must not get the PAT API's answer.
     sb.env("GH_HOST", "ghe.example.com");
+    sb.env("AZURE_LOGGING_ENABLE_LOG_FILE", "yes");
 
     let before = now();
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
@@ -143,9 +145,11 @@ fn rotate_pat_creates_checks_and_stores_the_pat() {
     assert_eq!(gh[1].stdin, pat);
     assert!(run.stderr.contains("ADO_CARGO_RO_PAT of hyperlight-dev/hyperlight now holds the new PAT"));
 
-    // Done means 4: no form of the PAT in any output or argv.
+    // Done means 4: no form of the PAT in any output or argv, nor in az's log file.
     let forms = pat_forms(&pat);
     assert!(sb.assert_no_secret(&[&forms[0], &forms[1], &forms[2]]) > 0);
+    let az_log = fs::read_to_string(sb.home().join(".azure/logs/az.log")).unwrap_or_default();
+    assert!(!az_log.contains(&pat), "the PAT is in az's log file:\n{az_log}");
 }
 
 /// Write access: scope `vso.packaging_write`, secret `ADO_CARGO_RW_PAT` unless

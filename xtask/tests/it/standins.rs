@@ -222,6 +222,15 @@ EOF
         [ "$WITHOUT_AUTHORIZATION_ID" = yes ] && authz_line='' && unset f_patToken_authorizationId
         f_patToken_token=$PAT; f_patToken_scope=$scope; f_patToken_validTo=$valid_to
         f_patToken_validFrom=2030-01-01T00:00:00Z
+        # Real az with logging.enable_log_file (AZURE_LOGGING_ENABLE_LOG_FILE, which beats
+        # the config file): knack's file handler takes DEBUG, and az rest logs the
+        # "Response content:" at INFO (azure-cli core/util.py _log_response), the PAT too.
+        case "$(printf '%s' "${{AZURE_LOGGING_ENABLE_LOG_FILE:-}}" | tr A-Z a-z)" in
+          1|yes|true|on)
+            mkdir -p "${{AZURE_CONFIG_DIR:-$HOME/.azure}}/logs"
+            printf 'INFO : cli.azure.cli.core.util : Response content:\nINFO : cli.azure.cli.core.util : {{"patToken": {{"token": "%s"}}}}\n' \
+              "$PAT" >> "${{AZURE_CONFIG_DIR:-$HOME/.azure}}/logs/az.log" ;;
+        esac
         if [ -n "$query" ] && [ "$output" = tsv ]; then
           tsv_query "$query"; exit 0
         fi
