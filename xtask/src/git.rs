@@ -68,13 +68,13 @@ impl Git {
         self.init(dir, &[])?;
         let fetch = |rev: &str| {
             let args = ["fetch", "-q", "--depth", "1", "--no-tags", "--end-of-options", repo, rev];
-            self.git(dir, &args).timeout(NETWORK_TIMEOUT).output()
+            self.git(dir, &[file_transport(repo), &args].concat()).timeout(NETWORK_TIMEOUT).output()
         };
         let mut note = None;
         if let Err(err) = fetch(rev) {
             let Some(stderr) = err.stderr() else { return Err(err.into()) };
             // Tell an unreachable repository from a rev it does not have.
-            let probe = ["ls-remote", "--end-of-options", repo, "HEAD"];
+            let probe = [file_transport(repo), &["ls-remote", "--end-of-options", repo, "HEAD"]].concat();
             if let Err(probe) = self.git(dir, &probe).timeout(NETWORK_TIMEOUT).output() {
                 let Some(why) = probe.stderr().map(first_fatal_line) else { return Err(probe.into()) };
                 bail!(
@@ -106,7 +106,7 @@ impl Git {
         self.init(dir, &["--bare"])?;
         self.run(dir, &["remote", "add", "origin", repo])?;
         let refs = ["origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
-        let fetch = [&["fetch", "-q", "--no-tags", "--filter=tree:0"][..], &refs].concat();
+        let fetch = [file_transport(repo), &["fetch", "-q", "--no-tags", "--filter=tree:0"], &refs].concat();
         self.git(dir, &fetch).timeout(NETWORK_TIMEOUT).output()?;
         let spec = format!("{rev}^{{commit}}");
         let resolved =
@@ -222,6 +222,13 @@ impl Git {
         self.run(dir, &["add", "config.json"])?;
         self.commit_all(dir, "index")
     }
+}
+
+/// Allows git's file transport for a repository the user named by path or `file://` URL:
+/// a global `protocol.file.allow = never` guards against submodules' URLs, not that.
+fn file_transport(repo: &str) -> &'static [&'static str] {
+    let local = repo.starts_with("file://") || (!repo.contains("://") && Utf8Path::new(repo).is_absolute());
+    if local { &["-c", "protocol.file.allow=always"] } else { &[] }
 }
 
 /// git's first `fatal:` or `error:` line (later ones tend to be generic), else its

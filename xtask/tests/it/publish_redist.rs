@@ -391,12 +391,16 @@ fn a_relative_cargo_home_is_the_same_home_in_the_work_dir() {
 }
 
 /// `--version` republishes both under a new version, the requirement following;
-/// the rev is given abbreviated, as the how-to's `52edcf4`.
+/// the rev is given abbreviated, as the how-to's `52edcf4`. A global `protocol.file.allow
+/// = never` does not refuse the clone named by `--repo <path>`: it did, at every fetch.
 #[test]
 fn a_new_version_publishes_both_under_it() {
     let (kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb, 3, 12);
     let version = "0.1.2-20240321";
+    let gitconfig = sb.home().join(".gitconfig");
+    let before = fs::read_to_string(&gitconfig).unwrap_or_default();
+    fs::write(&gitconfig, format!("{before}[protocol \"file\"]\n\tallow = never\n")).unwrap();
 
     let run = publish(&mut sb, &fx, &fx.pin[..7], &["--version", version]);
     run.assert_success();
