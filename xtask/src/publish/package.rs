@@ -12,6 +12,18 @@ use toml_edit::Value;
 use super::engine::{CratePlan, Engine, Ran, items, nodes, package, repeated, tail, text};
 use crate::{git, json, run};
 
+/// `err`, with what to do when it says the cargo home cannot be written.
+fn home_not_writable(err: anyhow::Error, home: &Utf8Path) -> anyhow::Error {
+    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+    match err.downcast_ref::<std::io::Error>().map(std::io::Error::kind) {
+        Some(PermissionDenied | ReadOnlyFilesystem) => err.context(format!(
+            "publishing writes in the cargo home {home}, as cargo does: make it writable, or set CARGO_HOME \
+             to a writable directory"
+        )),
+        _ => err,
+    }
+}
+
 /// Packages and (with `verify`) verifies `crates` within the feed's size limit, against the
 /// feed's own index with `feed_index` (crates.io's cannot be replaced), else an empty one.
 pub fn package_all(
@@ -26,7 +38,8 @@ pub fn package_all(
     let home = crate::cargo_home::cargo_home()?;
     let waiting = format!("waiting for another run's package stage to end: it shares the cargo home {home}");
     let lock = home.join(".hyperlight-xtask-package.lock");
-    let _turn = crate::toml_file::lock_file(&lock, None, Duration::ZERO, &waiting)?;
+    let turn = crate::toml_file::lock_file(&lock, None, Duration::ZERO, &waiting);
+    let _turn = turn.map_err(|err| home_not_writable(err, &home))?;
     let registry = home.join("registry");
     let before = local_entries(&registry);
     forget_extracted(feed_index, &registry, crates)?;
@@ -318,6 +331,20 @@ mod tests {
     use camino::Utf8PathBuf;
 
     use super::*;
+
+    /// A read-only cargo home said only "cannot open the lock file ...: Read-only file system".
+    #[test]
+    fn a_cargo_home_that_cannot_be_written_says_what_to_do() {
+        let home = Utf8Path::new("/ro/cargo-home");
+        for kind in [std::io::ErrorKind::ReadOnlyFilesystem, std::io::ErrorKind::PermissionDenied] {
+            let err = anyhow::Error::new(std::io::Error::from(kind)).context("cannot open the lock file x");
+            let shown = format!("{:#}", home_not_writable(err, home));
+            assert!(shown.contains("or set CARGO_HOME to a writable directory"), "{shown}");
+            assert!(shown.contains("cannot open the lock file x"), "{shown}");
+        }
+        let other = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(!format!("{:#}", home_not_writable(other, home)).contains("CARGO_HOME"));
+    }
 
     /// Cargo compares the copied files' times with those its fingerprints recorded:
     /// a copy with fresh times would make every shared dependency look stale.
