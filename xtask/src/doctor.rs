@@ -72,7 +72,7 @@ impl Doctor {
         let az = Az::find().map(|az| (az.path.clone(), az.account_show()));
         println!("az: {}", cli_status(az, "run `az login`", ""));
         let gh = Gh::find().map(|gh| (gh.path.clone(), gh.auth_status()));
-        println!("gh: {}", cli_status(gh, "run `gh auth login`", "; needed by rotate-pat only"));
+        println!("gh: {}", cli_status(gh, &crate::gh::login_fix(), "; needed by rotate-pat only"));
         if !failed.is_empty() {
             bail!("{} of {} feed(s) failed: {}", failed.len(), feeds.len(), failed.join(", "));
         }

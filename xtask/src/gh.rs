@@ -33,7 +33,7 @@ impl Gh {
     pub fn secret_set(&self, name: &str, repo: &str, value: &Secret) -> anyhow::Result<()> {
         if let Err(err) = self.auth_status() {
             let Some(why) = err.stderr() else { return Err(err.into()) };
-            bail!("the GitHub CLI is not logged in: run `gh auth login` and try again\n{}", why.trim_end())
+            bail!("the GitHub CLI is not logged in: {} and try again\n{}", login_fix(), why.trim_end())
         }
         // The host named: gh puts a bare OWNER/NAME on GH_HOST's host, or a sole login's.
         let target = format!("github.com/{repo}");
@@ -51,6 +51,16 @@ impl Gh {
             ),
         };
         Err(anyhow::Error::from(err).context(why))
+    }
+}
+
+/// What to do when gh has no github.com login: a GH_TOKEN or GITHUB_TOKEN beats its login,
+/// and `gh auth login` refuses to run while one is set.
+pub fn login_fix() -> String {
+    let set = |var: &&str| std::env::var_os(var).is_some_and(|token| !token.is_empty());
+    match ["GH_TOKEN", "GITHUB_TOKEN"].into_iter().find(set) {
+        Some(var) => format!("set a valid token in {var}, or unset it and run `gh auth login`"),
+        None => "run `gh auth login`".to_owned(),
     }
 }
 

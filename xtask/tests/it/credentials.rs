@@ -425,6 +425,11 @@ fn rotate_pat_says_what_to_fix() {
     run.assert_failure().assert_output_contains("run `gh auth login`");
     run.assert_output_contains("revoked the new PAT");
     assert!(sb.calls("gh").iter().all(|c| c.argv[..2] != ["secret", "set"]));
+    // A refused GH_TOKEN beats gh's login, and `gh auth login` refuses to run while it is set.
+    sb.env("GH_TOKEN", "ghp_refused0000000000000000000000000000");
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure().assert_output_contains("set a valid token in GH_TOKEN, or unset it and run `gh auth login`");
+    sb.env_remove("GH_TOKEN");
     install_gh(&sb, &GhState::default());
 
     // Bad input: named, nothing created.

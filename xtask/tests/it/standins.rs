@@ -306,10 +306,18 @@ not_logged_in() {{
 }}
 case "$1 $2" in
   "auth status")
+    # Real gh takes GH_TOKEN, else GITHUB_TOKEN, over its stored login (go-gh auth
+    # tokenForHost); LOGGED_IN=no stands for a token GitHub refuses. `gh auth login`
+    # refuses to run while one is set (cli/cli pkg/cmd/auth/login).
+    source=keyring; [ -n "$GITHUB_TOKEN" ] && source=GITHUB_TOKEN; [ -n "$GH_TOKEN" ] && source=GH_TOKEN
+    if [ "$LOGGED_IN" != yes ] && [ "$source" != keyring ]; then
+      printf 'github.com\n  X Failed to log in to github.com using token (%s)\n  - Active account: true\n  - The token in %s is invalid.\n' "$source" "$source" >&2
+      exit 1
+    fi
     [ "$LOGGED_IN" = yes ] || not_logged_in
     # Real gh prints the status to stderr and masks the token.
     echo "github.com" >&2
-    echo "  ✓ Logged in to github.com account stand-in (keyring)" >&2
+    echo "  ✓ Logged in to github.com account stand-in ($source)" >&2
     echo "  - Token: gho_************************************" >&2
     exit 0 ;;
   "secret set")
