@@ -11,8 +11,8 @@ use xtask_harness::{Call, Kellnr, Sandbox, base64, basic_header};
 
 use crate::login::{PACKAGES, REDIST, closed_port, consumer_fetches, pat84, seed_crate, world};
 use crate::standins::{
-    AZURE_DEVOPS_RESOURCE, AzState, GhState, PAT_AUTHORIZATION_ID, az_rest_bodies, gh_secrets_stored_in, install_az,
-    install_gh,
+    AZURE_DEVOPS_RESOURCE, AzState, GhState, PAT_AUTHORIZATION_ID, az_rest_bodies, gh_secrets_stored_in,
+    install_az, install_gh,
 };
 
 const ORG: &str = "HyperlightTest";
@@ -428,7 +428,8 @@ fn rotate_pat_says_what_to_fix() {
     // A refused GH_TOKEN beats gh's login, and `gh auth login` refuses to run while it is set.
     sb.env("GH_TOKEN", "ghp_refused0000000000000000000000000000");
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
-    run.assert_failure().assert_output_contains("set a valid token in GH_TOKEN, or unset it and run `gh auth login`");
+    run.assert_failure()
+        .assert_output_contains("set a valid token in GH_TOKEN, or unset it and run `gh auth login`");
     sb.env_remove("GH_TOKEN");
     install_gh(&sb, &GhState::default());
 
