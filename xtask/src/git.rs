@@ -49,7 +49,8 @@ impl Git {
         let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
         let program = run::program(&self.0, dir, &[&["-c", no_hooks.as_str()], args].concat());
         let program = REPOSITORY_VARS.iter().fold(program, |program, var| program.env_remove(var));
-        program.label(format!("git {}", args.join(" ")))
+        // Its own process group cannot read the terminal: a login prompt would wait out the time limit.
+        program.env("GIT_TERMINAL_PROMPT", "0").label(format!("git {}", args.join(" ")))
     }
 
     fn run(&self, dir: &Utf8Path, args: &[&str]) -> anyhow::Result<String> {

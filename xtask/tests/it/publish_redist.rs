@@ -560,6 +560,27 @@ fn a_broken_token_file_is_located_never_quoted() {
     scan(&sb, &[token]);
 }
 
+/// A `--repo` that asks for a login, run on a terminal (`script` gives it one): git's
+/// prompt, in a process group that cannot read the terminal, waited out the time limit.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_repository_asking_for_a_login_fails_at_once() {
+    let server = xtask_harness::http::FaultServer::start(xtask_harness::http::Fault::Answer {
+        status: 401,
+        content_type: "text/plain",
+        body: "log in".into(),
+    });
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.env("XTASK_TIMEOUT_SECS", "30");
+    let url = format!("http://{}/mshv", server.addr());
+    let command = format!("{} publish-redist --dry-run --repo {url}", crate::xtask_bin().display());
+    let started = Instant::now();
+    let run = sb.run("script", &["-qec", &command, "/dev/null"], &sb.root().to_path_buf());
+    run.assert_failure();
+    run.assert_output_contains(&format!("cannot reach the repository {url}"));
+    assert!(started.elapsed().as_secs() < 20, "it waited for the prompt: {}", run.stdout);
+}
+
 #[test]
 fn errors_are_clear_and_publish_nothing() {
     let kellnr = Kellnr::start();
