@@ -574,8 +574,8 @@ fn a_repository_asking_for_a_login_fails_at_once() {
     sb.env("XTASK_TIMEOUT_SECS", "30");
     let url = format!("http://{}/mshv", server.addr());
     let command = format!("{} publish-redist --dry-run --repo {url}", crate::xtask_bin().display());
-    let started = Instant::now();
-    let run = sb.run("script", &["-qec", &command, "/dev/null"], &sb.root().to_path_buf());
+    let (root, started) = (sb.root().to_path_buf(), Instant::now());
+    let run = sb.run("script", &["-qec", &command, "/dev/null"], &root);
     run.assert_failure();
     run.assert_output_contains(&format!("cannot reach the repository {url}"));
     assert!(started.elapsed().as_secs() < 20, "it waited for the prompt: {}", run.stdout);
