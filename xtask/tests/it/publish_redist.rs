@@ -581,6 +581,38 @@ fn a_repository_asking_for_a_login_fails_at_once() {
     assert!(started.elapsed().as_secs() < 20, "it waited for the prompt: {}", run.stdout);
 }
 
+/// The same for a consumer's git dependency that cargo fetches with the git CLI
+/// (`CARGO_NET_GIT_FETCH_WITH_CLI`, as many set for private GitHub dependencies).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_consumers_git_dependency_asking_for_a_login_fails_at_once() {
+    let server = xtask_harness::http::FaultServer::start(xtask_harness::http::Fault::Answer {
+        status: 401,
+        content_type: "text/plain",
+        body: "log in".into(),
+    });
+    let (_kellnr, mut sb, _) = logged_in();
+    sb.env("XTASK_TIMEOUT_SECS", "30");
+    sb.env("CARGO_NET_GIT_FETCH_WITH_CLI", "true");
+    let fx = fixture(&mut sb, 0, 12);
+    let url = format!("http://{}/dep", server.addr());
+    let deps = format!(
+        "mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}\ndep = {{ git = \"{url}\" }}"
+    );
+    let host = host_workspace(&mut sb, &deps, "");
+    let (repo, consumers) = (fx.dir.display(), host.join("Cargo.toml"));
+    let command = format!(
+        "{} publish-redist --dry-run --repo {repo} --rev {} --consumers {}",
+        crate::xtask_bin().display(),
+        fx.pin,
+        consumers.display()
+    );
+    let (root, started) = (sb.root().to_path_buf(), Instant::now());
+    let run = sb.run("script", &["-qec", &command, "/dev/null"], &root);
+    run.assert_output_contains(&url);
+    assert!(started.elapsed().as_secs() < 20, "it waited for the prompt: {}", run.stdout);
+}
+
 #[test]
 fn errors_are_clear_and_publish_nothing() {
     let kellnr = Kellnr::start();
