@@ -212,9 +212,14 @@ impl Program {
     fn run(mut self, on_line: Option<&mut dyn FnMut(&str)>) -> Result<Output, RunError> {
         let stdin = if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() };
         self.command.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
-        // A process group of its own (Unix), so a time-out kills all it started.
+        // A session of its own (Unix): a process group that a time-out kills whole, and no
+        // terminal, so that a prompt on /dev/tty (ssh's host-key question) fails at once.
         #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut self.command, 0);
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut self.command, || {
+                if libc::setsid() == -1 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+            })
+        };
         let mut child = self.command.spawn().map_err(|e| self.error(RunErrorKind::Start(e)))?;
         if let (Some(secret), Some(mut pipe)) = (self.stdin.take(), child.stdin.take()) {
             // From a thread: a child that writes before it reads must not block us.

@@ -613,6 +613,29 @@ fn a_consumers_git_dependency_asking_for_a_login_fails_at_once() {
     assert!(started.elapsed().as_secs() < 20, "it waited for the prompt: {}", run.stdout);
 }
 
+/// An ssh `--repo` whose ssh asks on the terminal (a host-key question or a key's
+/// passphrase; here a stand-in that asks as ssh does, on /dev/tty): the run has no
+/// terminal to give it, so ssh fails at once instead of waiting out the time limit.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_ssh_question_on_the_terminal_fails_at_once() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let ssh = sb.root().join("ssh-asking");
+    let asks = "printf 'Are you sure you want to continue connecting (yes/no)? ' > /dev/tty && \
+                read answer < /dev/tty; echo 'Host key verification failed.' >&2; exit 255";
+    fs::write(&ssh, format!("#!/bin/sh\n{asks}\n")).unwrap();
+    std::fs::set_permissions(&ssh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    sb.env("XTASK_TIMEOUT_SECS", "30");
+    sb.env("GIT_SSH_COMMAND", ssh.to_str().unwrap());
+    let url = "git@github.invalid:rust-vmm/mshv.git";
+    let command = format!("{} publish-redist --dry-run --repo {url}", crate::xtask_bin().display());
+    let (root, started) = (sb.root().to_path_buf(), Instant::now());
+    let run = sb.run("script", &["-qec", &command, "/dev/null"], &root);
+    run.assert_failure();
+    run.assert_output_contains(&format!("cannot reach the repository {url}"));
+    assert!(started.elapsed().as_secs() < 20, "it waited for the question: {}", run.stdout);
+}
+
 #[test]
 fn errors_are_clear_and_publish_nothing() {
     let kellnr = Kellnr::start();
