@@ -215,6 +215,7 @@ impl Program {
         // A session of its own (Unix): a process group that a time-out kills whole, and no
         // terminal, so that a prompt on /dev/tty (ssh's host-key question) fails at once.
         #[cfg(unix)]
+        // SAFETY: between fork and exec the closure only calls setsid, which is async-signal-safe.
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut self.command, || {
                 if libc::setsid() == -1 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
