@@ -332,6 +332,20 @@ mod unix {
     use crate::login::git;
     use crate::publish_redist::{Fixture, fixture};
 
+    /// A dry run of publish-redist at the fixture's pin, started for a test to act on.
+    fn spawn_dry_run(sb: &mut Sandbox, fx: &Fixture) -> std::process::Child {
+        let repo = fx.dir.to_str().unwrap();
+        sb.spawn_xtask(&[
+            "publish-redist",
+            "--no-consumer-check",
+            "--repo",
+            repo,
+            "--rev",
+            &fx.pin,
+            "--dry-run",
+        ])
+    }
+
     /// The `-`-named (local registry) entries under `$CARGO_HOME/registry`.
     fn local_registry_dirs(sb: &Sandbox) -> Vec<String> {
         let registry = sb.cargo_home().join("registry");
@@ -477,16 +491,7 @@ mod unix {
     /// step, not the cargo command line.
     fn a_signal_stops_the_run_as_ctrl_c_does(sig: &str) {
         let (mut sb, fx, marks) = slow_verifying_sandbox();
-        let repo = fx.dir.to_str().unwrap().to_owned();
-        let mut child = sb.spawn_xtask(&[
-            "publish-redist",
-            "--no-consumer-check",
-            "--repo",
-            &repo,
-            "--rev",
-            &fx.pin,
-            "--dry-run",
-        ]);
+        let mut child = spawn_dry_run(&mut sb, &fx);
         wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
         // The runner's waiting line comes after 5 s without output.
         let err = sb.root().join("spawned.err");
@@ -554,16 +559,7 @@ mod unix {
     #[test]
     fn a_killed_runs_work_dir_stays_while_its_cargo_still_runs() {
         let (mut sb, fx, marks) = slow_verifying_sandbox();
-        let repo = fx.dir.to_str().unwrap().to_owned();
-        let mut child = sb.spawn_xtask(&[
-            "publish-redist",
-            "--no-consumer-check",
-            "--repo",
-            &repo,
-            "--rev",
-            &fx.pin,
-            "--dry-run",
-        ]);
+        let mut child = spawn_dry_run(&mut sb, &fx);
         wait_for(&mut child, "the two verifications", || marked(&marks, "package-started-").len() == 2);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -577,6 +573,7 @@ mod unix {
         assert!(sleepers.iter().all(|pid| alive(pid)), "cargo's children ended with the xtask");
 
         // Another run (stopped at once by a rev that does not exist) cleans stale dirs first.
+        let repo = fx.dir.to_str().unwrap().to_owned();
         let args = [
             "publish-redist",
             "--no-consumer-check",
