@@ -320,7 +320,8 @@ impl Sandbox {
         self.execute(cmd, command_line("xtask", args), stdin)
     }
 
-    fn xtask_command(&self, args: &[&str]) -> Command {
+    /// The xtask with `args` and the sandbox environment, for a test that sets its stdio.
+    pub fn xtask_command(&self, args: &[&str]) -> Command {
         let root = repo_root();
         // The xtask finds the repository from its compile-time manifest dir, not
         // from its environment or working directory.

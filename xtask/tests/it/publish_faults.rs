@@ -517,6 +517,26 @@ mod unix {
         assert!(left.is_empty(), "work dirs left behind: {left:?}");
     }
 
+    /// A reader that went away (`cargo xtask ... | head -1`, a runner that closed the
+    /// pipe) stops nothing: std's print panicked on the broken pipe, and the panic
+    /// aborted the run (exit 134), its work dir left behind.
+    #[test]
+    fn a_closed_output_pipe_ends_no_run_early() {
+        let mut sb = Sandbox::new(crate::xtask_bin());
+        let fx = fixture(&mut sb, 0, 12);
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let repo = fx.dir.to_str().unwrap().to_owned();
+        let args = ["publish-redist", "--no-consumer-check", "--repo", &repo, "--rev", &fx.pin, "--dry-run"];
+        let mut command = sb.xtask_command(&args);
+        command.stdin(std::process::Stdio::null()).stdout(writer.try_clone().unwrap()).stderr(writer);
+        let mut child = command.spawn().unwrap();
+        let status = crate::exit_after(&mut child, "its start");
+        assert_eq!(status.code(), Some(0), "{status}");
+        let left: Vec<_> = fs::read_dir(sb.tmp_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "work dirs left behind: {left:?}");
+    }
+
     /// Ctrl-C while cargo waits for the index after its upload: the error says the
     /// crate was uploaded and to run again (only "interrupted" was printed), exit 130.
     /// In a workflow with CARGO_TERM_COLOR=always (as Hyperlight's) and a user's
