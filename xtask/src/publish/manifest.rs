@@ -198,9 +198,12 @@ pub fn rewrite(
 /// Sets `version` and `registry` on one dependency entry, in place (keeping spacing
 /// and comments) or appended in the style of the entry's keys.
 fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
-    if registry.is_some() {
-        // `registry-index` and `registry` exclude each other.
-        item.as_table_like_mut().expect("an entry with a path is a table").remove("registry-index");
+    // `registry-index` and `registry` exclude each other; crates.io is neither, and
+    // refuses (at the upload) a dependency from a feed that a manifest laid out for it names.
+    let entry = item.as_table_like_mut().expect("an entry with a path is a table");
+    entry.remove("registry-index");
+    if registry.is_none() {
+        entry.remove("registry");
     }
     let pairs = std::iter::once(("version", version)).chain(registry.map(|r| ("registry", r)));
     for (key, value) in pairs {

@@ -1047,6 +1047,42 @@ fn crates_io_refuses_a_dependency_from_a_feed_before_anything_is_uploaded() {
     assert!(sb.calls("cargo").iter().all(|c| c.argv[0] != "package"), "{:?}", sb.calls("cargo"));
 }
 
+/// A workspace laid out for a feed (members depend on each other by path with
+/// `registry = "<feed>"`, as Hyperlight's did for hyperlight_packages) published to
+/// crates.io: the dependents took their dependencies from the feed, so a dry run
+/// failed asking the feed (or, with the version in the feed, passed), and cargo would
+/// refuse the dependent at its upload, after its dependency was uploaded. The rewrite
+/// makes them come from crates.io, where the run publishes them.
+#[test]
+fn members_pinned_to_a_feed_come_from_crates_io_when_published_there() {
+    let mut sb = offline_sandbox();
+    let on_a = format!(
+        "\n[dependencies]\nfeed-laid-a = {{ path = \"../a\", version = \"0.1.0\", registry = \"{PACKAGES}\" }}\n"
+    );
+    let dir = small_workspace(
+        &mut sb,
+        "feed-laid",
+        &[
+            ("Cargo.toml", "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n"),
+            ("a/Cargo.toml", &package("feed-laid-a", "")),
+            ("a/src/lib.rs", ""),
+            ("b/Cargo.toml", &package("feed-laid-b", &on_a)),
+            ("b/src/lib.rs", ""),
+        ],
+    );
+    let run = publish(&mut sb, &dir, &["--registry", "crates-io", "--dry-run"]);
+    run.assert_success();
+    assert_outcomes(
+        &run,
+        &[
+            ("feed-laid-a", "would publish (the feed not asked)"),
+            ("feed-laid-b", "would publish (the feed not asked)"),
+        ],
+    );
+    let rewritten: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("+feed-laid-a = ")).collect();
+    assert!(rewritten.len() == 1 && !rewritten[0].contains("registry"), "{}", run.stdout);
+}
+
 /// Found adopting the xtask in today's Hyperlight, whose host and libc crates have
 /// build-dependencies (`built`, `cfg_aliases`, `cc`) that no crate of the set takes
 /// as a normal dependency: `cargo build -p` of such a dependency panics in cargo's
