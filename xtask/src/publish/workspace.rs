@@ -18,6 +18,8 @@ pub struct Member {
     pub dir: String,
     /// Why cargo would not publish it to the feed the workspace was read for.
     refusal: Option<String>,
+    /// Of the metadata crates.io requires, what the manifest lacks.
+    lacks: Vec<&'static str>,
     pub deps: Vec<Dep>,
 }
 
@@ -137,11 +139,19 @@ fn member(package: &Value, root: &Utf8Path, registry: &str) -> anyhow::Result<Me
     } else {
         None
     };
+    let blank = |key: &str| text(package, key).trim().is_empty();
     Ok(Member {
         name: name.to_owned(),
         version: version.to_owned(),
         dir: manifest.parent().map(|d| relative(root, d)).unwrap_or_default(),
         refusal,
+        lacks: [
+            ("description", blank("description")),
+            ("license", blank("license") && blank("license_file")),
+        ]
+        .into_iter()
+        .filter_map(|(what, lacking)| lacking.then_some(what))
+        .collect(),
         deps: items(package.get("dependencies")).iter().map(|d| dependency(d, root)).collect(),
     })
 }
@@ -269,15 +279,26 @@ fn select(
     Ok(selected)
 }
 
-/// crates.io refuses, at the upload, a crate depending on another registry's crate.
+/// crates.io refuses, at the upload, a crate depending on another registry's crate,
+/// or without a description and a license (cargo only warns).
 fn check_one_registry(ws: &Workspace, selected: &[usize]) -> anyhow::Result<()> {
-    let mut foreign = Vec::new();
+    let (mut foreign, mut bare) = (Vec::new(), Vec::new());
     for member in selected.iter().map(|&i| &ws.members[i]) {
+        if !member.lacks.is_empty() {
+            bare.push(format!("`{}` has no {}", member.name, member.lacks.join(", ")));
+        }
         for dep in member.deps.iter().filter(|d| d.published() && d.path.is_none()) {
             if let Some(index) = &dep.registry {
                 foreign.push(format!("`{}` on `{}` (from {index})", member.name, dep.package));
             }
         }
+    }
+    if !bare.is_empty() {
+        bail!(
+            "crates.io refuses a crate without a description and a license (or license-file): {}; nothing \
+             was uploaded. Add `description` and `license` to those manifests",
+            bare.join(", ")
+        );
     }
     if !foreign.is_empty() {
         bail!(

@@ -1047,6 +1047,35 @@ fn crates_io_refuses_a_dependency_from_a_feed_before_anything_is_uploaded() {
     assert!(sb.calls("cargo").iter().all(|c| c.argv[0] != "package"), "{:?}", sb.calls("cargo"));
 }
 
+/// crates.io refuses, at the upload, a crate without a description or a license
+/// ("missing or empty metadata fields"), which cargo only warns about: a dry run said
+/// "would publish", and a run uploaded the crates before it. Refused up front.
+#[test]
+fn crates_io_refuses_a_crate_without_a_description_or_license_before_anything_is_uploaded() {
+    let mut sb = offline_sandbox();
+    let bare = "[package]\nname = \"bare-b\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n\
+                bare-a = { path = \"../a\", version = \"0.1.0\" }\n";
+    let dir = small_workspace(
+        &mut sb,
+        "bare",
+        &[
+            ("Cargo.toml", "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n"),
+            ("a/Cargo.toml", &package("bare-a", "")),
+            ("a/src/lib.rs", ""),
+            ("b/Cargo.toml", bare),
+            ("b/src/lib.rs", ""),
+        ],
+    );
+    let run = publish(&mut sb, &dir, &["--registry", "crates-io", "--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("crates.io refuses a crate without a description and a license");
+    run.assert_output_contains("`bare-b` has no description, license");
+    assert!(sb.calls("cargo").iter().all(|c| c.argv[0] != "package"), "{:?}", sb.calls("cargo"));
+    // A feed takes it as it is.
+    let feed = publish(&mut sb, &dir, &["--dry-run"]);
+    feed.assert_success();
+}
+
 /// A workspace laid out for a feed (members depend on each other by path with
 /// `registry = "<feed>"`, as Hyperlight's did for hyperlight_packages) published to
 /// crates.io: the dependents took their dependencies from the feed, so a dry run
