@@ -223,15 +223,23 @@ pub fn feed_error(feed: &str, stderr: &str, need: Need) -> anyhow::Error {
     let (verdict, feed) =
         (crate::cargo::classify(stderr), crate::cargo::registry_named(stderr).unwrap_or(feed));
     let hint = verdict.hint(need);
-    match verdict {
-        FeedError::NoProvider | FeedError::NoToken | FeedError::Rejected | FeedError::Forbidden { .. } => {
-            anyhow::anyhow!(
-                "`{feed}`: {verdict}: {hint}. To publish, log in with `cargo xtask cargo-login` (your \
-                 Azure account) or, in CI, `cargo xtask cargo-login-ci` (a PAT in $PAT); or check \
-                 everything but the upload with `--dry-run`, which needs no credentials"
-            )
-        }
-        _ => anyhow::anyhow!("cargo failed on `{feed}` ({verdict}): {hint}\n{}", tail(stderr)),
+    let credentials = matches!(
+        verdict,
+        FeedError::NoProvider | FeedError::NoToken | FeedError::Rejected | FeedError::Forbidden { .. }
+    );
+    if credentials && feed == crate::feeds::CRATES_IO {
+        anyhow::anyhow!(
+            "`{feed}`: {verdict}: set CARGO_REGISTRY_TOKEN to a crates.io token that may publish these crates \
+             (in GitHub Actions the one rust-lang/crates-io-auth-action gives, valid 30 minutes), then run again"
+        )
+    } else if credentials {
+        anyhow::anyhow!(
+            "`{feed}`: {verdict}: {hint}. To publish, log in with `cargo xtask cargo-login` (your \
+             Azure account) or, in CI, `cargo xtask cargo-login-ci` (a PAT in $PAT); or check \
+             everything but the upload with `--dry-run`, which needs no credentials"
+        )
+    } else {
+        anyhow::anyhow!("cargo failed on `{feed}` ({verdict}): {hint}\n{}", tail(stderr))
     }
 }
 

@@ -1076,6 +1076,20 @@ fn crates_io_refuses_a_crate_without_a_description_or_license_before_anything_is
     feed.assert_success();
 }
 
+/// To crates.io without a token (trusted publishing's expired, or the step's `env:`
+/// forgotten): the error named the Azure login tasks, which change nothing there.
+/// With no token cargo stops before any upload.
+#[test]
+fn no_token_for_crates_io_names_cargo_registry_token() {
+    let mut sb = offline_sandbox();
+    let name = "hyperlight-xtask-test-no-token";
+    let dir = small_workspace(&mut sb, "no-token", &[("Cargo.toml", &package(name, "")), ("src/lib.rs", "")]);
+    let run = publish(&mut sb, &dir, &["--registry", "crates-io"]);
+    run.assert_failure();
+    run.assert_output_contains("`crates-io`: no token: set CARGO_REGISTRY_TOKEN");
+    assert!(!run.stderr.contains("cargo-login"), "{}", run.stderr);
+}
+
 /// A workspace laid out for a feed (members depend on each other by path with
 /// `registry = "<feed>"`, as Hyperlight's did for hyperlight_packages) published to
 /// crates.io: the dependents took their dependencies from the feed, so a dry run
