@@ -54,6 +54,12 @@ pub fn all() -> anyhow::Result<Vec<Registry>> {
         .context(format!("{CONFIG_PATH} has no [registries] table: it lists the feeds the tasks act on"))?;
     let mut feeds = Vec::new();
     for (name, entry) in table.iter() {
+        // Cargo refuses other names, but only on use: the tasks write them first (`$GITHUB_ENV`).
+        ensure!(
+            !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_'),
+            "registries.{name:?} in {CONFIG_PATH}: cargo takes only letters, digits, `-` and `_` in a registry \
+             name: rename it"
+        );
         let mut feed = Registry { name: name.to_owned(), index: String::new() };
         let var = feed.env_var("index");
         let from_env = std::env::var(&var).ok();

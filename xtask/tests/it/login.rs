@@ -360,6 +360,34 @@ fn github_env_export_survives_an_open_last_line() {
     scan(&sb, &[pat]);
 }
 
+/// A feed name cargo refuses (a line break, `=`) in the repo's `.cargo/config.toml`:
+/// `--github-env` wrote it into `$GITHUB_ENV` unchecked, so the name `"a=1\nEVIL=1\nx"`
+/// set `EVIL` for the job's later steps, and a plain login had setup write it into the
+/// global config; cargo refused the name only after. Now the tasks stop first.
+#[test]
+fn a_feed_name_cargo_refuses_stops_the_tasks_before_anything_is_written() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let host = sb.root().join("bad-name-host");
+    fs::create_dir_all(host.join(".cargo")).unwrap();
+    fs::create_dir_all(host.join("xtask")).unwrap();
+    let config = "[registries]\n\"a=1\\nEVIL=1\\nx\" = { index = \"sparse+http://127.0.0.1:1/\" }\n";
+    fs::write(host.join(".cargo/config.toml"), config).unwrap();
+    sb.env("CARGO_PKG_NAME", "xtask");
+    sb.env("CARGO_MANIFEST_DIR", host.join("xtask").to_str().unwrap());
+    let (pat, github_env) = (pat84(), sb.root().join("github_env"));
+    fs::write(&github_env, "").unwrap();
+    sb.env("GITHUB_ENV", github_env.to_str().unwrap());
+    sb.env("PAT", &pat);
+    for args in [&["cargo-login-ci", "--github-env"][..], &["cargo-login-ci"]] {
+        let run = sb.xtask(args);
+        run.assert_failure().assert_output_contains("\"a=1\\nEVIL=1\\nx\"");
+        run.assert_output_contains("only letters, digits, `-` and `_` in a registry name");
+    }
+    assert_eq!(fs::read_to_string(&github_env).unwrap(), "", "exported to later steps");
+    assert!(!sb.cargo_home().join("config.toml").exists(), "setup wrote the global config");
+    scan(&sb, &[pat]);
+}
+
 /// `$GITHUB_ENV` naming a file that does not exist yet (a run outside Actions): the
 /// file made holds the token, so it is the user's alone, as a new config is.
 #[cfg(unix)]
