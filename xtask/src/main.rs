@@ -2,23 +2,15 @@
 //! feeds, as typed tasks instead of justfile, bash and PowerShell snippets. `main`
 //! parses the flags and runs one task; each lives in its own module.
 
-// std's print macros panic when the reader went away (`| head -1`, a runner's closed
-// pipe), and the panic aborts the run, leaving its work dir and children: these, defined
-// before the modules and so used in all of them, drop what no one reads.
-macro_rules! print {
-    ($($arg:tt)*) => { $crate::write_unread(&mut std::io::stdout(), format_args!($($arg)*)) };
-}
-macro_rules! println {
-    ($($arg:tt)*) => { print!("{}\n", format_args!($($arg)*)) };
-}
-macro_rules! eprintln {
-    ($($arg:tt)*) => {
-        $crate::write_unread(&mut std::io::stderr(), format_args!("{}\n", format_args!($($arg)*)))
-    };
-}
+// std's print macros panic when the reader went away (`| head -1`, a runner's closed pipe)
+// and the panic aborts the run: these, defined before the modules, drop what no one reads.
+macro_rules! println { ($($arg:tt)*) => { $crate::say(false, format_args!($($arg)*)) }; }
+macro_rules! eprintln { ($($arg:tt)*) => { $crate::say(true, format_args!($($arg)*)) }; }
 
-fn write_unread(out: &mut impl std::io::Write, text: std::fmt::Arguments) {
-    let _ = out.write_fmt(text);
+fn say(to_stderr: bool, line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ =
+        if to_stderr { writeln!(std::io::stderr(), "{line}") } else { writeln!(std::io::stdout(), "{line}") };
 }
 
 mod access;

@@ -114,7 +114,9 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
         );
         // Not empty: `git commit -a` fails when nothing changed.
         git.commit_all(src, &message)?;
-        gha::group(&format!("{}: the manifest diff", engine.task), || print!("{diff}"));
+        gha::group(&format!("{}: the manifest diff", engine.task), || {
+            println!("{}", diff.trim_end_matches('\n'))
+        });
     }
     let edges: Vec<String> = prepared.plan.edges.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
     let line = match (changed, edges.is_empty()) {
