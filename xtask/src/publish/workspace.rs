@@ -140,18 +140,14 @@ fn member(package: &Value, root: &Utf8Path, registry: &str) -> anyhow::Result<Me
         None
     };
     let blank = |key: &str| text(package, key).trim().is_empty();
+    let lacks =
+        [("description", blank("description")), ("license", blank("license") && blank("license_file"))];
     Ok(Member {
         name: name.to_owned(),
         version: version.to_owned(),
         dir: manifest.parent().map(|d| relative(root, d)).unwrap_or_default(),
         refusal,
-        lacks: [
-            ("description", blank("description")),
-            ("license", blank("license") && blank("license_file")),
-        ]
-        .into_iter()
-        .filter_map(|(what, lacking)| lacking.then_some(what))
-        .collect(),
+        lacks: lacks.into_iter().filter_map(|(what, lacking)| lacking.then_some(what)).collect(),
         deps: items(package.get("dependencies")).iter().map(|d| dependency(d, root)).collect(),
     })
 }
