@@ -233,12 +233,16 @@ fn file_transport(repo: &str) -> &'static [&'static str] {
 }
 
 /// git's first `fatal:` or `error:` line (later ones tend to be generic), else its
-/// last line, without the prefix.
+/// last line, without the prefix; with what ssh said before it (git does not repeat it).
 fn first_fatal_line(stderr: &str) -> String {
-    let mut lines = stderr.lines().map(str::trim);
-    let line = lines.clone().find(|l| l.starts_with("fatal:") || l.starts_with("error:"));
-    let line = line.or_else(|| lines.rfind(|l| !l.is_empty())).unwrap_or("git failed without a message");
-    line.trim_start_matches("fatal: ").trim_start_matches("error: ").to_owned()
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let Some(at) = lines.iter().position(|l| l.starts_with("fatal:") || l.starts_with("error:")) else {
+        return lines.last().unwrap_or(&"git failed without a message").to_string();
+    };
+    let line = lines[at].trim_start_matches("fatal: ").trim_start_matches("error: ");
+    let noise = |l: &&&str| l.starts_with("hint:") || l.to_lowercase().starts_with("warning:");
+    let ssh: Vec<&str> = lines[..at].iter().filter(|l| !noise(l)).copied().collect();
+    if ssh.is_empty() { line.to_owned() } else { format!("{line} ({})", ssh.join(" ")) }
 }
 
 /// The paths of `git status --porcelain=v1 -z`, both of a rename or copy.
@@ -308,6 +312,12 @@ mod tests {
         assert_eq!(first_fatal_line(stderr), "couldn't find remote ref nope");
         let stderr = "fatal: '/x' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
         assert_eq!(first_fatal_line(stderr), "'/x' does not appear to be a git repository");
+        // ssh's own reason comes before git's generic line.
+        let stderr = "Warning: Permanently added 'h' (ED25519) to the list of known hosts.\nHost key verification failed.\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+        assert_eq!(
+            first_fatal_line(stderr),
+            "Could not read from remote repository. (Host key verification failed.)"
+        );
     }
 
     #[test]
