@@ -163,13 +163,35 @@ impl Git {
 
     /// The checked-out submodules at `dir`: (path, recorded commit).
     fn submodules(&self, dir: &Utf8Path) -> anyhow::Result<Vec<(String, String)>> {
+        Ok(self.gitlinks(dir)?.into_iter().filter(|(path, _)| dir.join(path).join(".git").exists()).collect())
+    }
+
+    /// Every submodule the commit at `dir` records: (path, recorded commit).
+    fn gitlinks(&self, dir: &Utf8Path) -> anyhow::Result<Vec<(String, String)>> {
         let out = self.run(dir, &["ls-tree", "-r", "-z", "--full-tree", "HEAD"])?;
         let gitlink = |entry: &str| {
             let (meta, path) = entry.split_once('\t')?;
-            let commit = meta.strip_prefix("160000 commit ")?;
-            dir.join(path).join(".git").exists().then(|| (path.to_owned(), commit.to_owned()))
+            Some((path.to_owned(), meta.strip_prefix("160000 commit ")?.to_owned()))
         };
         Ok(out.split('\0').filter_map(gitlink).collect())
+    }
+
+    /// What the commit at `dir` and its checked-out submodules have that the work tree
+    /// lacks: submodules not checked out, files a sparse checkout leaves out.
+    pub fn not_checked_out(&self, dir: &Utf8Path) -> anyhow::Result<Vec<String>> {
+        let listed = self.run(dir, &["ls-files", "-t", "-z"])?;
+        let skipped = listed.split('\0').filter_map(|entry| entry.strip_prefix("S "));
+        let absent = |path: &&str| std::fs::symlink_metadata(dir.join(path)).is_err();
+        let mut found: Vec<String> = skipped.filter(absent).map(str::to_owned).collect();
+        for (path, _) in self.gitlinks(dir)? {
+            let sub = dir.join(&path);
+            if !sub.join(".git").exists() {
+                found.push(path);
+                continue;
+            }
+            found.extend(self.not_checked_out(&sub)?.into_iter().map(|p| format!("{path}/{p}")));
+        }
+        Ok(found)
     }
 
     /// A copy of the repository at `top` and its submodules in `dest`, with `changes` the

@@ -10,7 +10,7 @@ use crate::feeds::{self, Registry};
 use crate::git::Git;
 use crate::publish::manifest::Requirement;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{self, Engine, Prepared, compare};
+use crate::publish::{self, CratePlan, Engine, Prepared, compare};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
@@ -85,15 +85,15 @@ impl Publish {
             let changes = if n == 1 { "1 change is".to_owned() } else { format!("{n} changes are") };
             bail!(
                 "{changes} uncommitted in the git repository at {top} (what is published is what is \
-                 committed):\n  {}{}\nCommit them, or pass --allow-dirty to publish them as they are (as \
+                 committed):\n  {}\nCommit them, or pass --allow-dirty to publish them as they are (as \
                  `cargo publish --allow-dirty`)",
-                dirty[..n.min(20)].join("\n  "),
-                if n > 20 { format!("\n  and {} more", n - 20) } else { String::new() }
+                listed(&dirty)
             );
         }
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let version = self.common.version.as_deref();
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
+        check_out(git, &top, &prefix, &plan.crates)?;
         compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
         let (planning, t) = (t.elapsed(), Instant::now());
         let repo = engine.work.join("src");
@@ -111,4 +111,28 @@ impl Publish {
             commits: Some((commit, copied)),
         })
     }
+}
+
+/// Refuses what the commit has in the crates and the checkout at `top` lacks: cargo
+/// packages what is on disk, so the crates would lack it.
+fn check_out(git: &Git, top: &Utf8Path, prefix: &str, crates: &[CratePlan]) -> anyhow::Result<()> {
+    let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new("/").join(prefix).join(&c.dir)).collect();
+    let inside = |path: &String| dirs.iter().any(|dir| Utf8Path::new("/").join(path).starts_with(dir));
+    let missing: Vec<String> = git.not_checked_out(top)?.into_iter().filter(inside).collect();
+    if !missing.is_empty() {
+        bail!(
+            "your commit has files in the crates to publish that are not checked out at {top}, so cargo \
+             would leave them out:\n  {}\nCheck them out (`git submodule update --init --recursive` for a \
+             submodule, `git sparse-checkout disable` for a sparse checkout)",
+            listed(&missing)
+        );
+    }
+    Ok(())
+}
+
+/// Up to 20 paths, one a line.
+fn listed(paths: &[String]) -> String {
+    let n = paths.len();
+    let more = if n > 20 { format!("\n  and {} more", n - 20) } else { String::new() };
+    format!("{}{more}", paths[..n.min(20)].join("\n  "))
 }

@@ -300,6 +300,47 @@ fn a_submodule_at_another_commit_is_uncommitted() {
     assert!(calls.iter().all(|l| !l.starts_with("package ")), "packaged a moved submodule: {calls:?}");
 }
 
+/// What the commit has inside a crate to publish but the checkout lacks: a submodule
+/// not checked out (a clone without `--recurse-submodules`), files a sparse checkout
+/// leaves out. Cargo packages what is on disk, so the crate would lack them (here it
+/// still verifies: the libc crate's build script is made not to need its headers);
+/// the run stops before packaging, with or without `--allow-dirty`, naming what to run.
+#[test]
+fn a_crate_s_files_not_checked_out_are_refused() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let fx = fixture(&mut sb);
+    let (root, clone) = (sb.root().to_owned(), sb.root().join("clone"));
+    git(&mut sb, &root, &["clone", "-q", fx.to_str().unwrap(), clone.to_str().unwrap()]);
+    fs::write(clone.join("ws/src/hyperlight_libc/build.rs"), "fn main() {}\n").unwrap();
+    git(&mut sb, &clone, &["commit", "-q", "-a", "-m", "headers as data"]);
+    let no_package = |sb: &Sandbox| {
+        let calls: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
+        assert!(calls.iter().all(|l| !l.starts_with("package ")), "packaged: {calls:?}");
+    };
+
+    for extra in [&["--dry-run"][..], &["--dry-run", "--allow-dirty"]] {
+        let run = publish(&mut sb, &clone, extra);
+        run.assert_failure();
+        run.assert_output_contains("not checked out");
+        run.assert_output_contains("git submodule update --init --recursive");
+        run.assert_output_contains("ws/src/hyperlight_libc/third_party/picolibc");
+        no_package(&sb);
+    }
+
+    fs::write(fx.join("ws/src/hyperlight_common/NOTES.md"), "notes\n").unwrap();
+    git(&mut sb, &fx, &["add", "-A"]);
+    git(&mut sb, &fx, &["commit", "-q", "-m", "notes"]);
+    let sparse = ["sparse-checkout", "set", "--no-cone", "/*", "!/ws/src/hyperlight_common/NOTES.md"];
+    git(&mut sb, &fx, &sparse);
+    let run = publish(&mut sb, &fx, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("ws/src/hyperlight_common/NOTES.md");
+    run.assert_output_contains("git sparse-checkout disable");
+    no_package(&sb);
+}
+
 /// Issue 14, defect 2: published, then only the root manifest changes (what the
 /// members inherit: their license, a dependency's requirement): the run stops as
 /// "other sources", naming the keys, and uploads nothing.
