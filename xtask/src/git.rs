@@ -1,5 +1,6 @@
 //! git for publishing. Everything that matters for the result is on the command
-//! line, so the user's git config changes nothing that ends up in the feed.
+//! line, so the user's git config changes nothing that ends up in the feed but its
+//! filters (git LFS), which make the copy's files those of the user's checkout.
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -203,7 +204,14 @@ impl Git {
         let eol = ["--config", "core.autocrlf=false", "--config", "core.eol=lf"];
         // The user's own checkout, whatever their `protocol.file.allow` says of local repositories.
         let clone = ["-c", "protocol.file.allow=always", "clone", "-q", "--shared", "--no-checkout"];
-        let clone = [&clone[..], &eol, &["--template=", "--"]].concat();
+        // Filters of the repository's own config (`git lfs install --local`) smudge the copy's
+        // files as the user's; none set makes git exit 1.
+        let filters = self.run(top, &["config", "-z", "--get-regexp", r"^filter\."]).unwrap_or_default();
+        let filters = filters.split_terminator('\0').filter_map(|entry| entry.split_once('\n'));
+        let filters: Vec<String> =
+            filters.flat_map(|(key, value)| ["--config".into(), format!("{key}={value}")]).collect();
+        let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+        let clone = [&clone[..], &eol, &filters, &["--template=", "--"]].concat();
         let clone = [&clone[..], &[top.as_str(), dest.as_str()]].concat();
         self.run(top, &clone)?;
         self.run(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit])?;

@@ -341,6 +341,34 @@ fn a_crate_s_files_not_checked_out_are_refused() {
     no_package(&sb);
 }
 
+/// A filter of the repository's own config (as `git lfs install --local` sets up)
+/// smudges a file of a crate in the user's checkout: the package holds the file as
+/// the user's cargo packages it, not the blob (for LFS, a pointer).
+#[test]
+fn a_filter_of_the_repository_s_config_applies_in_the_copy() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let fx = plain_fixture(&mut sb);
+    let data = "ws/src/hyperlight_libc/data.txt";
+    fs::write(fx.join(".gitattributes"), "*.txt filter=rot13\n").unwrap();
+    fs::write(fx.join(data), "pointer\n").unwrap();
+    git(&mut sb, &fx, &["add", "-A"]);
+    git(&mut sb, &fx, &["commit", "-q", "-m", "a filtered file"]);
+    for (key, value) in [("smudge", "tr a-z n-za-m"), ("clean", "tr a-z n-za-m"), ("required", "true")] {
+        git(&mut sb, &fx, &["config", &format!("filter.rot13.{key}"), value]);
+    }
+    fs::remove_file(fx.join(data)).unwrap();
+    git(&mut sb, &fx, &["checkout", "--", data]);
+    assert_eq!(fs::read_to_string(fx.join(data)).unwrap(), "cbvagre\n");
+
+    let run = publish(&mut sb, &fx, &["--dry-run", "--keep", "-p", LIBC]);
+    run.assert_success();
+    let kept = crate::publish::kept_work_dir(&run);
+    let packaged = kept.join("package/package").join(format!("{LIBC}-0.1.0")).join("data.txt");
+    assert_eq!(fs::read_to_string(&packaged).unwrap(), "cbvagre\n", "{}", packaged.display());
+}
+
 /// Issue 14, defect 2: published, then only the root manifest changes (what the
 /// members inherit: their license, a dependency's requirement): the run stops as
 /// "other sources", naming the keys, and uploads nothing.
