@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::feeds::{self, Registry};
 use crate::git::Git;
@@ -98,7 +98,8 @@ impl Publish {
         let (planning, t) = (t.elapsed(), Instant::now());
         let repo = engine.work.join("src");
         let copied = git.copy_repository(&top, &repo, self.allow_dirty)?;
-        let src = if prefix.is_empty() { repo } else { repo.join(prefix) };
+        let src = if prefix.is_empty() { repo.clone() } else { repo.join(prefix) };
+        warn_unseen_configs(root, &src, &repo)?;
         let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
         let what = format!("{top} at {commit}{what}, submodules too, into the work dir");
         engine.stage("copy", &what, t.elapsed());
@@ -126,6 +127,26 @@ fn check_out(git: &Git, top: &Utf8Path, prefix: &str, crates: &[CratePlan]) -> a
              submodule, `git sparse-checkout disable` for a sparse checkout)",
             listed(&missing)
         );
+    }
+    Ok(())
+}
+
+/// Warns of each `.cargo/config.toml` cargo reads at `root` and not at `src`, its copy
+/// in `repo`: ignored, or above the repository.
+fn warn_unseen_configs(root: &Utf8Path, src: &Utf8Path, repo: &Utf8Path) -> anyhow::Result<()> {
+    let in_copy = |config: &Utf8PathBuf| {
+        let up = root.ancestors().position(|dir| config.starts_with(dir.join(".cargo")));
+        let dir = up.and_then(|up| src.ancestors().nth(up)).filter(|dir| dir.starts_with(repo));
+        dir.is_some_and(|dir| dir.join(".cargo").join(config.file_name().unwrap_or_default()).is_file())
+    };
+    let configs = crate::cargo_home::dir_configs(root, &crate::cargo_home::cargo_home()?);
+    let unseen: Vec<String> = configs.into_iter().filter(|c| !in_copy(c)).map(String::from).collect();
+    if !unseen.is_empty() {
+        crate::gha::warning(&format!(
+            "cargo reads {} in your tree, which the work copy does not have (not committed, or outside \
+             the repository): the packages are built and verified without them, as consumers build them",
+            unseen.join(", ")
+        ));
     }
     Ok(())
 }

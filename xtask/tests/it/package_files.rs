@@ -369,6 +369,36 @@ fn a_filter_of_the_repository_s_config_applies_in_the_copy() {
     assert_eq!(fs::read_to_string(&packaged).unwrap(), "cbvagre\n", "{}", packaged.display());
 }
 
+/// Cargo configuration the user's cargo reads and the work copy's does not (an
+/// ignored `.cargo/config.toml` in the workspace, one above the repository): the run
+/// names each, as the packages are built and verified without them; a committed one
+/// is in the copy and not named.
+#[test]
+fn configs_the_copy_does_not_see_are_named() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let fx = plain_fixture(&mut sb);
+    let config = "[env]\nXTASK_TEST_NOTE = \"1\"\n";
+    for dir in [fx.join(".cargo"), fx.join("ws/.cargo"), sb.root().join(".cargo")] {
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("config.toml"), config).unwrap();
+    }
+    fs::write(fx.join(".gitignore"), "target/\nws/.cargo/\n").unwrap();
+    git(&mut sb, &fx, &["add", "-A"]);
+    git(&mut sb, &fx, &["commit", "-q", "-m", "a committed config"]);
+
+    let run = publish(&mut sb, &fx, &["--dry-run"]);
+    run.assert_success();
+    let warning =
+        run.stderr.lines().find(|l| l.contains("the work copy does not have")).unwrap_or_else(|| {
+            panic!("no warning of the configs: {}", run.stderr);
+        });
+    let named = |dir: &Path| warning.contains(dir.join(".cargo").join("config.toml").to_str().unwrap());
+    assert!(named(&fx.join("ws")) && named(sb.root()), "{warning}");
+    assert!(!named(&fx), "a committed config named: {warning}");
+}
+
 /// Issue 14, defect 2: published, then only the root manifest changes (what the
 /// members inherit: their license, a dependency's requirement): the run stops as
 /// "other sources", naming the keys, and uploads nothing.
