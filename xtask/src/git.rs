@@ -164,33 +164,35 @@ impl Git {
 
     /// The checked-out submodules at `dir`: (path, recorded commit).
     fn submodules(&self, dir: &Utf8Path) -> anyhow::Result<Vec<(String, String)>> {
-        Ok(self.gitlinks(dir)?.into_iter().filter(|(path, _)| dir.join(path).join(".git").exists()).collect())
-    }
-
-    /// Every submodule the commit at `dir` records: (path, recorded commit).
-    fn gitlinks(&self, dir: &Utf8Path) -> anyhow::Result<Vec<(String, String)>> {
         let out = self.run(dir, &["ls-tree", "-r", "-z", "--full-tree", "HEAD"])?;
         let gitlink = |entry: &str| {
             let (meta, path) = entry.split_once('\t')?;
-            Some((path.to_owned(), meta.strip_prefix("160000 commit ")?.to_owned()))
+            let commit = meta.strip_prefix("160000 commit ")?;
+            dir.join(path).join(".git").exists().then(|| (path.to_owned(), commit.to_owned()))
         };
         Ok(out.split('\0').filter_map(gitlink).collect())
     }
 
-    /// What the commit at `dir` and its checked-out submodules have that the work tree
-    /// lacks: submodules not checked out, files a sparse checkout leaves out.
-    pub fn not_checked_out(&self, dir: &Utf8Path) -> anyhow::Result<Vec<String>> {
-        let listed = self.run(dir, &["ls-files", "-t", "-z"])?;
-        let skipped = listed.split('\0').filter_map(|entry| entry.strip_prefix("S "));
-        let absent = |path: &&str| std::fs::symlink_metadata(dir.join(path)).is_err();
-        let mut found: Vec<String> = skipped.filter(absent).map(str::to_owned).collect();
-        for (path, _) in self.gitlinks(dir)? {
-            let sub = dir.join(&path);
-            if !sub.join(".git").exists() {
-                found.push(path);
-                continue;
+    /// What the index at `dir` (and its checked-out submodules') has that the work tree
+    /// lacks, each with what to run: submodules not checked out, files a sparse checkout
+    /// leaves out, symlinks checked out as plain files.
+    pub fn not_checked_out(&self, dir: &Utf8Path) -> anyhow::Result<Vec<(String, &'static str)>> {
+        let mut found = Vec::new();
+        for entry in self.run(dir, &["ls-files", "-t", "-s", "-z"])?.split_terminator('\0') {
+            let Some((meta, path)) = entry.split_once('\t') else { continue };
+            let (tag, mode, on_disk) = (&meta[..1], &meta[2..8], std::fs::symlink_metadata(dir.join(path)));
+            if mode == "160000" && dir.join(path).join(".git").exists() {
+                let inside = self.not_checked_out(&dir.join(path))?.into_iter();
+                found.extend(inside.map(|(p, why)| (format!("{path}/{p}"), why)));
+            } else if mode == "160000" {
+                found.push((path.to_owned(), "a submodule: `git submodule update --init --recursive`"));
+            } else if tag == "S" && on_disk.is_err() {
+                found.push((path.to_owned(), "left out by a sparse checkout: `git sparse-checkout disable`"));
+            } else if mode == "120000" && on_disk.is_ok_and(|meta| !meta.is_symlink()) {
+                let why = "a symlink checked out as a file: `git config core.symlinks true` (Windows: with \
+                           Developer Mode on), then check it out again";
+                found.push((path.to_owned(), why));
             }
-            found.extend(self.not_checked_out(&sub)?.into_iter().map(|p| format!("{path}/{p}")));
         }
         Ok(found)
     }

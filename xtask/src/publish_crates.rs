@@ -119,12 +119,12 @@ impl Publish {
 fn check_out(git: &Git, top: &Utf8Path, prefix: &str, crates: &[CratePlan]) -> anyhow::Result<()> {
     let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new("/").join(prefix).join(&c.dir)).collect();
     let inside = |path: &String| dirs.iter().any(|dir| Utf8Path::new("/").join(path).starts_with(dir));
-    let missing: Vec<String> = git.not_checked_out(top)?.into_iter().filter(inside).collect();
+    let missing = git.not_checked_out(top)?.into_iter().filter(|(path, _)| inside(path));
+    let missing: Vec<String> = missing.map(|(path, why)| format!("{path} ({why})")).collect();
     if !missing.is_empty() {
         bail!(
-            "your commit has files in the crates to publish that are not checked out at {top}, so cargo \
-             would leave them out:\n  {}\nCheck them out (`git submodule update --init --recursive` for a \
-             submodule, `git sparse-checkout disable` for a sparse checkout)",
+            "files of your commit in the crates to publish are not checked out as committed at {top}, so \
+             the packages would not hold them as committed:\n  {}\nCheck them out as each says",
             listed(&missing)
         );
     }

@@ -339,6 +339,29 @@ fn a_crate_s_files_not_checked_out_are_refused() {
     run.assert_output_contains("ws/src/hyperlight_common/NOTES.md");
     run.assert_output_contains("git sparse-checkout disable");
     no_package(&sb);
+
+    // A symlink checked out as a plain file holding its target (`core.symlinks=false`,
+    // Git for Windows' default): cargo would package that text.
+    git(&mut sb, &fx, &["sparse-checkout", "disable"]);
+    git(&mut sb, &fx, &["config", "core.symlinks", "false"]);
+    let link = "ws/src/hyperlight_common/data";
+    remove_symlink_dir(&fx.join(link));
+    git(&mut sb, &fx, &["checkout", "--", link]);
+    let run = publish(&mut sb, &fx, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains(&format!("{link} (a symlink checked out as a file"));
+    run.assert_output_contains("git config core.symlinks true");
+    no_package(&sb);
+}
+
+#[cfg(unix)]
+fn remove_symlink_dir(link: &Path) {
+    fs::remove_file(link).unwrap();
+}
+
+#[cfg(windows)]
+fn remove_symlink_dir(link: &Path) {
+    fs::remove_dir(link).unwrap();
 }
 
 /// A filter of the repository's own config (as `git lfs install --local` sets up)
