@@ -1,5 +1,6 @@
 //! git for publishing. Everything that matters for the result is on the command
-//! line, so the user's git config changes nothing that ends up in the feed.
+//! line, so the user's git config changes nothing that ends up in the feed but its
+//! filters (git LFS), which make the copy's files those of the user's checkout.
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -172,6 +173,30 @@ impl Git {
         Ok(out.split('\0').filter_map(gitlink).collect())
     }
 
+    /// What the index at `dir` (and its checked-out submodules') has that the work tree
+    /// lacks, each with what to run: submodules not checked out, files a sparse checkout
+    /// leaves out, symlinks checked out as plain files.
+    pub fn not_checked_out(&self, dir: &Utf8Path) -> anyhow::Result<Vec<(String, &'static str)>> {
+        let mut found = Vec::new();
+        for entry in self.run(dir, &["ls-files", "-t", "-s", "-z"])?.split_terminator('\0') {
+            let Some((meta, path)) = entry.split_once('\t') else { continue };
+            let (tag, mode, on_disk) = (&meta[..1], &meta[2..8], std::fs::symlink_metadata(dir.join(path)));
+            if mode == "160000" && dir.join(path).join(".git").exists() {
+                let inside = self.not_checked_out(&dir.join(path))?.into_iter();
+                found.extend(inside.map(|(p, why)| (format!("{path}/{p}"), why)));
+            } else if mode == "160000" {
+                found.push((path.to_owned(), "a submodule: `git submodule update --init --recursive`"));
+            } else if tag == "S" && on_disk.is_err() {
+                found.push((path.to_owned(), "left out by a sparse checkout: `git sparse-checkout disable`"));
+            } else if mode == "120000" && on_disk.is_ok_and(|meta| !meta.is_symlink()) {
+                let why = "a symlink checked out as a file: `git config core.symlinks true` (Windows: with \
+                           Developer Mode on), then check it out again";
+                found.push((path.to_owned(), why));
+            }
+        }
+        Ok(found)
+    }
+
     /// A copy of the repository at `top` and its submodules in `dest`, with `changes` the
     /// uncommitted ones committed; returns the commit `dest` has checked out.
     pub fn copy_repository(&self, top: &Utf8Path, dest: &Utf8Path, changes: bool) -> anyhow::Result<String> {
@@ -181,7 +206,14 @@ impl Git {
         let eol = ["--config", "core.autocrlf=false", "--config", "core.eol=lf"];
         // The user's own checkout, whatever their `protocol.file.allow` says of local repositories.
         let clone = ["-c", "protocol.file.allow=always", "clone", "-q", "--shared", "--no-checkout"];
-        let clone = [&clone[..], &eol, &["--template=", "--"]].concat();
+        // Filters of the repository's own config (`git lfs install --local`) smudge the copy's
+        // files as the user's; none set makes git exit 1.
+        let filters = self.run(top, &["config", "-z", "--get-regexp", r"^filter\."]).unwrap_or_default();
+        let filters = filters.split_terminator('\0').filter_map(|entry| entry.split_once('\n'));
+        let filters: Vec<String> =
+            filters.flat_map(|(key, value)| ["--config".into(), format!("{key}={value}")]).collect();
+        let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+        let clone = [&clone[..], &eol, &filters, &["--template=", "--"]].concat();
         let clone = [&clone[..], &[top.as_str(), dest.as_str()]].concat();
         self.run(top, &clone)?;
         self.run(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit])?;
@@ -233,12 +265,16 @@ fn file_transport(repo: &str) -> &'static [&'static str] {
 }
 
 /// git's first `fatal:` or `error:` line (later ones tend to be generic), else its
-/// last line, without the prefix.
+/// last line, without the prefix; with what ssh said before it (git does not repeat it).
 fn first_fatal_line(stderr: &str) -> String {
-    let mut lines = stderr.lines().map(str::trim);
-    let line = lines.clone().find(|l| l.starts_with("fatal:") || l.starts_with("error:"));
-    let line = line.or_else(|| lines.rfind(|l| !l.is_empty())).unwrap_or("git failed without a message");
-    line.trim_start_matches("fatal: ").trim_start_matches("error: ").to_owned()
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let Some(at) = lines.iter().position(|l| l.starts_with("fatal:") || l.starts_with("error:")) else {
+        return lines.last().unwrap_or(&"git failed without a message").to_string();
+    };
+    let line = lines[at].trim_start_matches("fatal: ").trim_start_matches("error: ");
+    let noise = |l: &&&str| l.starts_with("hint:") || l.to_lowercase().starts_with("warning:");
+    let ssh: Vec<&str> = lines[..at].iter().filter(|l| !noise(l)).copied().collect();
+    if ssh.is_empty() { line.to_owned() } else { format!("{line} ({})", ssh.join(" ")) }
 }
 
 /// The paths of `git status --porcelain=v1 -z`, both of a rename or copy.
@@ -308,6 +344,12 @@ mod tests {
         assert_eq!(first_fatal_line(stderr), "couldn't find remote ref nope");
         let stderr = "fatal: '/x' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
         assert_eq!(first_fatal_line(stderr), "'/x' does not appear to be a git repository");
+        // ssh's own reason comes before git's generic line.
+        let stderr = "Warning: Permanently added 'h' (ED25519) to the list of known hosts.\nHost key verification failed.\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+        assert_eq!(
+            first_fatal_line(stderr),
+            "Could not read from remote repository. (Host key verification failed.)"
+        );
     }
 
     #[test]

@@ -4,13 +4,13 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::feeds::{self, Registry};
 use crate::git::Git;
 use crate::publish::manifest::Requirement;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{self, Engine, Prepared, compare};
+use crate::publish::{self, CratePlan, Engine, Prepared, compare};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
@@ -85,20 +85,21 @@ impl Publish {
             let changes = if n == 1 { "1 change is".to_owned() } else { format!("{n} changes are") };
             bail!(
                 "{changes} uncommitted in the git repository at {top} (what is published is what is \
-                 committed):\n  {}{}\nCommit them, or pass --allow-dirty to publish them as they are (as \
+                 committed):\n  {}\nCommit them, or pass --allow-dirty to publish them as they are (as \
                  `cargo publish --allow-dirty`)",
-                dirty[..n.min(20)].join("\n  "),
-                if n > 20 { format!("\n  and {} more", n - 20) } else { String::new() }
+                listed(&dirty)
             );
         }
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let version = self.common.version.as_deref();
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
+        check_out(git, &top, &prefix, &plan.crates)?;
         compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
         let (planning, t) = (t.elapsed(), Instant::now());
         let repo = engine.work.join("src");
         let copied = git.copy_repository(&top, &repo, self.allow_dirty)?;
-        let src = if prefix.is_empty() { repo } else { repo.join(prefix) };
+        let src = if prefix.is_empty() { repo.clone() } else { repo.join(prefix) };
+        warn_unseen_configs(root, &src, &repo)?;
         let what = if copied == commit { "" } else { " with its uncommitted changes (--allow-dirty)" };
         let what = format!("{top} at {commit}{what}, submodules too, into the work dir");
         engine.stage("copy", &what, t.elapsed());
@@ -111,4 +112,48 @@ impl Publish {
             commits: Some((commit, copied)),
         })
     }
+}
+
+/// Refuses what the commit has in the crates and the checkout at `top` lacks: cargo
+/// packages what is on disk, so the crates would lack it.
+fn check_out(git: &Git, top: &Utf8Path, prefix: &str, crates: &[CratePlan]) -> anyhow::Result<()> {
+    let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new("/").join(prefix).join(&c.dir)).collect();
+    let inside = |path: &String| dirs.iter().any(|dir| Utf8Path::new("/").join(path).starts_with(dir));
+    let missing = git.not_checked_out(top)?.into_iter().filter(|(path, _)| inside(path));
+    let missing: Vec<String> = missing.map(|(path, why)| format!("{path} ({why})")).collect();
+    if !missing.is_empty() {
+        bail!(
+            "files of your commit in the crates to publish are not checked out as committed at {top}, so \
+             the packages would not hold them as committed:\n  {}\nCheck them out as each says",
+            listed(&missing)
+        );
+    }
+    Ok(())
+}
+
+/// Warns of each `.cargo/config.toml` cargo reads at `root` and not at `src`, its copy
+/// in `repo`: ignored, or above the repository.
+fn warn_unseen_configs(root: &Utf8Path, src: &Utf8Path, repo: &Utf8Path) -> anyhow::Result<()> {
+    let in_copy = |config: &Utf8PathBuf| {
+        let up = root.ancestors().position(|dir| config.starts_with(dir.join(".cargo")));
+        let dir = up.and_then(|up| src.ancestors().nth(up)).filter(|dir| dir.starts_with(repo));
+        dir.is_some_and(|dir| dir.join(".cargo").join(config.file_name().unwrap_or_default()).is_file())
+    };
+    let configs = crate::cargo_home::dir_configs(root, &crate::cargo_home::cargo_home()?);
+    let unseen: Vec<String> = configs.into_iter().filter(|c| !in_copy(c)).map(String::from).collect();
+    if !unseen.is_empty() {
+        crate::gha::warning(&format!(
+            "cargo reads {} in your tree, which the work copy does not have (not committed, or outside \
+             the repository): the packages are built and verified without them, as consumers build them",
+            unseen.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Up to 20 paths, one a line.
+fn listed(paths: &[String]) -> String {
+    let n = paths.len();
+    let more = if n > 20 { format!("\n  and {} more", n - 20) } else { String::new() };
+    format!("{}{more}", paths[..n.min(20)].join("\n  "))
 }

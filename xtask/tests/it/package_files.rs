@@ -300,6 +300,128 @@ fn a_submodule_at_another_commit_is_uncommitted() {
     assert!(calls.iter().all(|l| !l.starts_with("package ")), "packaged a moved submodule: {calls:?}");
 }
 
+/// What the commit has inside a crate to publish but the checkout lacks: a submodule
+/// not checked out (a clone without `--recurse-submodules`), files a sparse checkout
+/// leaves out. Cargo packages what is on disk, so the crate would lack them (here it
+/// still verifies: the libc crate's build script is made not to need its headers);
+/// the run stops before packaging, with or without `--allow-dirty`, naming what to run.
+#[test]
+fn a_crate_s_files_not_checked_out_are_refused() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let fx = fixture(&mut sb);
+    let (root, clone) = (sb.root().to_owned(), sb.root().join("clone"));
+    git(&mut sb, &root, &["clone", "-q", fx.to_str().unwrap(), clone.to_str().unwrap()]);
+    fs::write(clone.join("ws/src/hyperlight_libc/build.rs"), "fn main() {}\n").unwrap();
+    git(&mut sb, &clone, &["commit", "-q", "-a", "-m", "headers as data"]);
+    let no_package = |sb: &Sandbox| {
+        let calls: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
+        assert!(calls.iter().all(|l| !l.starts_with("package ")), "packaged: {calls:?}");
+    };
+
+    for extra in [&["--dry-run"][..], &["--dry-run", "--allow-dirty"]] {
+        let run = publish(&mut sb, &clone, extra);
+        run.assert_failure();
+        run.assert_output_contains("not checked out");
+        run.assert_output_contains("git submodule update --init --recursive");
+        run.assert_output_contains("ws/src/hyperlight_libc/third_party/picolibc");
+        no_package(&sb);
+    }
+
+    fs::write(fx.join("ws/src/hyperlight_common/NOTES.md"), "notes\n").unwrap();
+    git(&mut sb, &fx, &["add", "-A"]);
+    git(&mut sb, &fx, &["commit", "-q", "-m", "notes"]);
+    let sparse = ["sparse-checkout", "set", "--no-cone", "/*", "!/ws/src/hyperlight_common/NOTES.md"];
+    git(&mut sb, &fx, &sparse);
+    let run = publish(&mut sb, &fx, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("ws/src/hyperlight_common/NOTES.md");
+    run.assert_output_contains("git sparse-checkout disable");
+    no_package(&sb);
+
+    // A symlink checked out as a plain file holding its target (`core.symlinks=false`,
+    // Git for Windows' default): cargo would package that text.
+    git(&mut sb, &fx, &["sparse-checkout", "disable"]);
+    git(&mut sb, &fx, &["config", "core.symlinks", "false"]);
+    let link = "ws/src/hyperlight_common/data";
+    remove_symlink_dir(&fx.join(link));
+    git(&mut sb, &fx, &["checkout", "--", link]);
+    let run = publish(&mut sb, &fx, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains(&format!("{link} (a symlink checked out as a file"));
+    run.assert_output_contains("git config core.symlinks true");
+    no_package(&sb);
+}
+
+#[cfg(unix)]
+fn remove_symlink_dir(link: &Path) {
+    fs::remove_file(link).unwrap();
+}
+
+#[cfg(windows)]
+fn remove_symlink_dir(link: &Path) {
+    fs::remove_dir(link).unwrap();
+}
+
+/// A filter of the repository's own config (as `git lfs install --local` sets up)
+/// smudges a file of a crate in the user's checkout: the package holds the file as
+/// the user's cargo packages it, not the blob (for LFS, a pointer).
+#[test]
+fn a_filter_of_the_repository_s_config_applies_in_the_copy() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let fx = plain_fixture(&mut sb);
+    let data = "ws/src/hyperlight_libc/data.txt";
+    fs::write(fx.join(".gitattributes"), "*.txt filter=rot13\n").unwrap();
+    fs::write(fx.join(data), "pointer\n").unwrap();
+    git(&mut sb, &fx, &["add", "-A"]);
+    git(&mut sb, &fx, &["commit", "-q", "-m", "a filtered file"]);
+    for (key, value) in [("smudge", "tr a-z n-za-m"), ("clean", "tr a-z n-za-m"), ("required", "true")] {
+        git(&mut sb, &fx, &["config", &format!("filter.rot13.{key}"), value]);
+    }
+    fs::remove_file(fx.join(data)).unwrap();
+    git(&mut sb, &fx, &["checkout", "--", data]);
+    assert_eq!(fs::read_to_string(fx.join(data)).unwrap(), "cbvagre\n");
+
+    let run = publish(&mut sb, &fx, &["--dry-run", "--keep", "-p", LIBC]);
+    run.assert_success();
+    let kept = crate::publish::kept_work_dir(&run);
+    let packaged = kept.join("package/package").join(format!("{LIBC}-0.1.0")).join("data.txt");
+    assert_eq!(fs::read_to_string(&packaged).unwrap(), "cbvagre\n", "{}", packaged.display());
+}
+
+/// Cargo configuration the user's cargo reads and the work copy's does not (an
+/// ignored `.cargo/config.toml` in the workspace, one above the repository): the run
+/// names each, as the packages are built and verified without them; a committed one
+/// is in the copy and not named.
+#[test]
+fn configs_the_copy_does_not_see_are_named() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let fx = plain_fixture(&mut sb);
+    let config = "[env]\nXTASK_TEST_NOTE = \"1\"\n";
+    for dir in [fx.join(".cargo"), fx.join("ws/.cargo"), sb.root().join(".cargo")] {
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("config.toml"), config).unwrap();
+    }
+    fs::write(fx.join(".gitignore"), "target/\nws/.cargo/\n").unwrap();
+    git(&mut sb, &fx, &["add", "-A"]);
+    git(&mut sb, &fx, &["commit", "-q", "-m", "a committed config"]);
+
+    let run = publish(&mut sb, &fx, &["--dry-run"]);
+    run.assert_success();
+    let warning =
+        run.stderr.lines().find(|l| l.contains("the work copy does not have")).unwrap_or_else(|| {
+            panic!("no warning of the configs: {}", run.stderr);
+        });
+    let named = |dir: &Path| warning.contains(dir.join(".cargo").join("config.toml").to_str().unwrap());
+    assert!(named(&fx.join("ws")) && named(sb.root()), "{warning}");
+    assert!(!named(&fx), "a committed config named: {warning}");
+}
+
 /// Issue 14, defect 2: published, then only the root manifest changes (what the
 /// members inherit: their license, a dependency's requirement): the run stops as
 /// "other sources", naming the keys, and uploads nothing.

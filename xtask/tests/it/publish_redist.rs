@@ -633,6 +633,7 @@ fn an_ssh_question_on_the_terminal_fails_at_once() {
     let run = sb.run("script", &["-qec", &command, "/dev/null"], &root);
     run.assert_failure();
     run.assert_output_contains(&format!("cannot reach the repository {url}"));
+    run.assert_output_contains("Host key verification failed.");
     assert!(started.elapsed().as_secs() < 20, "it waited for the question: {}", run.stdout);
 }
 
