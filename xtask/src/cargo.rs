@@ -14,7 +14,7 @@ use crate::{cargo_home, toml_file};
 /// Stores `header` as the token of each of `feeds`, saying `stored for NAME`: `cargo login`
 /// reads it from stdin, never argv, where other users of the machine could see it.
 pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::Result<()> {
-    token_forms()?;
+    token_forms(&crate::project_root())?;
     for feed in feeds {
         let out = run::cargo(&crate::project_root(), &["login", "--registry", &feed.name])
             .stdin_secret(header.secret())
@@ -36,7 +36,7 @@ pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::R
 
 /// Removes the stored token of `registry`; fine when none is stored.
 pub fn logout(registry: &Registry) -> anyhow::Result<()> {
-    token_forms()?;
+    token_forms(&crate::project_root())?;
     let out = run::cargo(&crate::project_root(), &["logout", "--registry", &registry.name]).output();
     // A provider that is a command (`cargo:token-from-stdout`) holds nothing to remove.
     if let Err(err) = out
@@ -78,13 +78,14 @@ pub fn tokens_left(registry: &Registry) -> anyhow::Result<Vec<camino::Utf8PathBu
 /// Cargo's word for a `login` or `logout` that a feed's provider cannot do.
 const NOT_SUPPORTED: &str = "requested operation not supported";
 
-/// Every form of every token cargo may send from here (the environment's, the credentials
-/// files', either name, the global config's), to redact. Read here first: cargo's error
-/// for a file that is not TOML quotes the line, maybe a token.
-pub fn token_forms() -> anyhow::Result<Vec<String>> {
+/// Every form of every token cargo may send in `dir` (the environment's, the credentials
+/// files', either name, the global config's, those of the configs in `dir` and above), to
+/// redact. Read here first: cargo's error for a file that is not TOML quotes the line.
+pub fn token_forms(dir: &camino::Utf8Path) -> anyhow::Result<Vec<String>> {
     let home = cargo_home::cargo_home()?;
+    let files = [home.join("credentials"), home.join("credentials.toml"), cargo_home::global_config()?.path];
     let mut docs = Vec::new();
-    for path in [home.join("credentials"), home.join("credentials.toml"), cargo_home::global_config()?.path] {
+    for path in files.into_iter().chain(cargo_home::dir_configs(dir, &home)) {
         docs.extend(toml_file::read_if_exists(&path)?);
     }
     Ok(cargo_home::token_forms(&docs.iter().collect::<Vec<_>>()))

@@ -127,10 +127,10 @@ pub fn cargo(dir: &Utf8Path, args: &[&str]) -> Program {
         }
     }
     // What the tasks read of cargo's output is plain and there, whatever the user's
-    // `[term]` (Hyperlight's workflows set CARGO_TERM_COLOR=always); a verbose cargo prints
-    // a credential provider's arguments, an offline one answers for the feed from its cache.
+    // `[term]` (Hyperlight's workflows set CARGO_TERM_COLOR=always); a verbose or logging
+    // cargo prints a credential provider's arguments, an offline one answers from its cache.
     program = program.env("CARGO_TERM_COLOR", "never").env("CARGO_TERM_QUIET", "false");
-    program = program.env("CARGO_TERM_VERBOSE", "false");
+    program = program.env("CARGO_TERM_VERBOSE", "false").env_remove("CARGO_LOG");
     program = program.env("CARGO_TERM_PROGRESS_WHEN", "never").env("CARGO_NET_OFFLINE", "false");
     // Cargo does not stop the git it runs (`net.git-fetch-with-cli`) from prompting for a login.
     program = program.env("GIT_TERMINAL_PROMPT", "0");

@@ -1,7 +1,7 @@
 //! The crates of a run and what became of them, and the [`Engine`] that runs cargo
 //! for every stage, with its progress lines and the words for cargo's failures.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,7 @@ pub struct Engine<'a> {
     pub(super) dry_run: bool,
     cargo_time: Cell<Duration>,
     /// Every form of the tokens cargo may send, redacted from every cargo command.
-    forms: Vec<String>,
+    forms: RefCell<Vec<String>>,
 }
 
 /// One cargo command that ran to its end: it succeeded, or failed with this stderr.
@@ -79,9 +79,22 @@ pub struct CargoOutput {
 }
 
 impl<'a> Engine<'a> {
-    pub(super) fn new(settings: &super::Settings<'a>, work: &'a Utf8Path, forms: Vec<String>) -> Self {
+    pub(super) fn new(settings: &super::Settings<'a>, work: &'a Utf8Path) -> Self {
         let super::Settings { task, registry, git, common, .. } = *settings;
-        Engine { task, registry, git, work, dry_run: common.dry_run, cargo_time: Cell::default(), forms }
+        let (cargo_time, forms) = (Cell::default(), RefCell::default());
+        Engine { task, registry, git, work, dry_run: common.dry_run, cargo_time, forms }
+    }
+
+    /// Every form of the tokens cargo may send in `dir`, whose configs may hold more (a
+    /// repository's own), the new ones masked first: a feed or proxy may echo one bare.
+    pub(super) fn secrets_in(&self, dir: &Utf8Path) -> anyhow::Result<Vec<String>> {
+        let mut forms = self.forms.borrow_mut();
+        let mut new = crate::cargo::token_forms(dir)?;
+        new.retain(|form| !forms.contains(form));
+        // A short value (`true`) masked would be hidden everywhere in the job's log.
+        crate::gha::mask(&new.iter().filter(|f| f.len() >= 8).cloned().collect::<Vec<_>>());
+        forms.extend(new);
+        Ok(forms.clone())
     }
 
     pub fn stage(&self, name: &str, what: &str, took: Duration) {
@@ -130,13 +143,17 @@ impl<'a> Engine<'a> {
         echo: bool,
     ) -> Vec<anyhow::Result<Ran>> {
         let started = Instant::now();
+        let forms = match self.secrets_in(dir) {
+            Ok(forms) => forms,
+            Err(err) => return commands.iter().map(|_| Err(anyhow::anyhow!("{err:#}"))).collect(),
+        };
         let several = commands.len() > 1;
         let (mut programs, mut titles) = (Vec::new(), Vec::new());
         for (tag, step, args) in commands {
             // A packaging builds every crate, and a publish waits for the index.
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let program = run::cargo(dir, &args).label(*step).timeout(Duration::from_secs(3600));
-            let mut program = program.redact(&self.forms);
+            let mut program = program.redact(&forms);
             if !self.registry.is_crates_io() {
                 // The work dir is outside the repo whose config names the feed.
                 program = program.env(&self.registry.env_var("index"), &self.registry.index);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
-use toml_edit::Value;
+use toml_edit::{Item, Value};
 
 use super::engine::{CratePlan, Engine, Ran, items, nodes, package, repeated, tail, text};
 use crate::{git, json, run};
@@ -33,9 +33,12 @@ pub fn package_all(
     feed_index: bool,
     verify: bool,
 ) -> anyhow::Result<()> {
+    let home = crate::cargo_home::cargo_home()?;
+    if verify {
+        refuse_overrides(engine, src, &home)?;
+    }
     // Runs sharing a cargo home take turns, so the `file://` registry dirs made
     // meanwhile (`$CARGO_HOME/registry/*/-<hash>`) are this run's to remove.
-    let home = crate::cargo_home::cargo_home()?;
     let waiting = format!("waiting for another run's package stage to end: it shares the cargo home {home}");
     let lock = home.join(".hyperlight-xtask-package.lock");
     let turn = crate::toml_file::lock_file(&lock, None, Duration::ZERO, &waiting);
@@ -50,6 +53,30 @@ pub fn package_all(
     }
     forget_extracted(feed_index, &registry, crates)?;
     result
+}
+
+/// Cargo applies a `[patch]` or `paths` of its configs to the verification too: the
+/// crates would be verified against sources their consumers never get.
+fn refuse_overrides(engine: &Engine, src: &Utf8Path, home: &Utf8Path) -> anyhow::Result<()> {
+    let global = crate::cargo_home::global_config()?.path;
+    for path in [global].into_iter().chain(crate::cargo_home::dir_configs(src, home)) {
+        let Some(doc) = crate::toml_file::read_if_exists(&path)? else { continue };
+        let patch = doc.get("patch").and_then(Item::as_table_like).into_iter().flat_map(|p| p.iter());
+        let patched = patch.filter_map(|(_, t)| t.as_table_like()).any(|t| !t.is_empty());
+        if !patched && doc.get("paths").and_then(Item::as_array).is_none_or(|p| p.is_empty()) {
+            continue;
+        }
+        let shown = match path.strip_prefix(engine.work.join("src")) {
+            Ok(inner) => format!("{inner} of the repository to publish"),
+            Err(_) => path.to_string(),
+        };
+        bail!(
+            "{shown} has a `[patch]` or `paths`, which cargo applies to the verification too: the crates \
+             would be verified against sources their consumers never get. Comment it out while you \
+             publish, then run again; nothing was uploaded"
+        );
+    }
+    Ok(())
 }
 
 fn package_verified(

@@ -227,6 +227,58 @@ fn a_credential_echoed_alone_is_never_shown_by_publish() {
     assert!(found.is_none(), "{found:?}");
 }
 
+/// A token in the repository's own `.cargo/config.toml`, which cargo sends from the
+/// work copy (here to read the feed a dependency comes from): publish redacted only
+/// the environment's, the credentials files' and the global config's.
+#[test]
+fn a_token_in_the_repositorys_config_is_never_shown_by_publish() {
+    let echo = FaultServer::start(Fault::EchoCredential { status: 403 });
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let manifest = one_crate_for(&mut sb, &echo);
+    let (dir, token) = (sb.root().join("ws"), "repo0123456789configToken0123");
+    fs::create_dir_all(dir.join(".cargo")).unwrap();
+    fs::write(dir.join(".cargo/config.toml"), format!("[registries.{REDIST}]\ntoken = \"{token}\"\n"))
+        .unwrap();
+    let dependency =
+        format!("\n[dependencies]\nfeeddep = {{ version = \"0.1\", registry = \"{REDIST}\" }}\n");
+    fs::write(&manifest, fs::read_to_string(&manifest).unwrap() + &dependency).unwrap();
+    git(&mut sb, &dir, &["rm", "-q", "Cargo.lock"]);
+    git(&mut sb, &dir, &["add", "-A"]);
+    git(&mut sb, &dir, &["commit", "-q", "-m", "a dependency from the feed"]);
+    let run = sb.xtask(&["publish", "--registry", REDIST, "--manifest-path", &manifest, "--dry-run"]);
+    run.assert_failure().assert_output_contains("denied: unknown credential <redacted>");
+    assert!(echo.requests() >= 1, "cargo never asked the echoing feed");
+    sb.assert_no_secret(&[token]);
+    sb.env("GITHUB_ACTIONS", "true");
+    let run = sb.xtask(&["publish", "--registry", REDIST, "--manifest-path", &manifest, "--dry-run"]);
+    assert!(run.assert_failure().stdout.contains(&format!("::add-mask::{token}\n")), "{}", run.stdout);
+}
+
+/// `CARGO_LOG=debug` (a CI job debugging cargo) makes cargo log a credential
+/// provider's command line, its arguments too, as a verbose cargo does: here the
+/// token itself, which publish never knows (a provider hands it to cargo).
+#[test]
+fn cargo_log_never_shows_a_providers_arguments() {
+    let answer = Fault::Answer { status: 403, content_type: "text/plain", body: "denied".into() };
+    let feed = FaultServer::start(answer);
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let manifest = one_crate_for(&mut sb, &feed);
+    let dir = sb.root().join("ws");
+    let dependency =
+        format!("\n[dependencies]\nfeeddep = {{ version = \"0.1\", registry = \"{REDIST}\" }}\n");
+    fs::write(&manifest, fs::read_to_string(&manifest).unwrap() + &dependency).unwrap();
+    git(&mut sb, &dir, &["rm", "-q", "Cargo.lock"]);
+    git(&mut sb, &dir, &["commit", "-q", "-a", "-m", "a dependency from the feed"]);
+    let secret = "providedSecret0123456789";
+    let provider = format!("cargo:token-from-stdout echo {secret}");
+    sb.env(&format!("CARGO_REGISTRIES_{}_CREDENTIAL_PROVIDER", REDIST.to_uppercase()), &provider);
+    sb.env("CARGO_LOG", "debug");
+    let run = sb.xtask(&["publish", "--registry", REDIST, "--manifest-path", &manifest, "--dry-run"]);
+    run.assert_failure().assert_output_contains("got 403");
+    assert!(feed.requests() >= 1, "cargo never asked the feed");
+    sb.assert_no_secret(&[secret]);
+}
+
 /// A workspace of a small crate and one whose `.crate` is over crates.io's 10 MiB
 /// (11 MiB that do not compress), as a git repository.
 fn workspace_with_a_large_crate(sb: &mut Sandbox) -> PathBuf {

@@ -411,6 +411,35 @@ fn a_new_version_publishes_both_under_it() {
     scan(&sb, &secrets);
 }
 
+/// A `[patch]` in the user's cargo config (a local mshv checkout standing in for the
+/// feed's bindings): cargo applies it to the verification too, so the ioctls were
+/// verified against the local bindings, not the packaged ones, and a crate no consumer
+/// can build "would publish". Now the run stops before packaging, naming the file.
+#[test]
+fn a_patch_in_the_users_cargo_config_stops_the_run() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 4);
+    let local = sb.root().join("local-mshv-bindings");
+    fs::create_dir_all(local.join("src")).unwrap();
+    fs::write(local.join("Cargo.toml"), BINDINGS_MANIFEST).unwrap();
+    fs::write(local.join("src/lib.rs"), "pub fn only_here() -> u32 {\n    1\n}\n").unwrap();
+    let ioctls = "pub fn version() -> u32 {\n    mshv_bindings::only_here()\n}\n";
+    fs::write(fx.dir.join("mshv-ioctls/src/lib.rs"), ioctls).unwrap();
+    git(&mut sb, &fx.dir, &["commit", "-q", "-a", "-m", "use what only the local bindings have"]);
+    let rev = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    let config = sb.cargo_home().join("config.toml");
+    let patch = format!("[patch.{REDIST}]\nmshv-bindings = {{ path = {:?} }}\n", local.to_str().unwrap());
+    fs::write(&config, patch).unwrap();
+    let run = publish(&mut sb, &fx, &rev, &["--dry-run"]);
+    run.assert_failure().assert_output_contains(&format!("{} has a `[patch]`", config.display()));
+    assert!(!run.stdout.contains("would publish"), "{}", run.stdout);
+    // A path override (`paths`, which replaces a crate of any source) alike.
+    fs::write(&config, format!("paths = [{:?}]\n", local.to_str().unwrap())).unwrap();
+    let run = publish(&mut sb, &fx, &rev, &["--dry-run"]);
+    run.assert_failure().assert_output_contains(&format!("{} has a `[patch]` or `paths`", config.display()));
+    assert!(!run.stdout.contains("would publish"), "{}", run.stdout);
+}
+
 /// No credentials, the feed unreachable, a tag as the rev, under GitHub Actions:
 /// everything but the upload runs, and nothing is uploaded.
 #[test]
