@@ -54,11 +54,13 @@ pub fn show_line(feed: &Registry, verdict: Option<&FeedError>) {
 }
 
 /// Asks cargo, in the repo (whose config names the feeds), for a crate of `feed`
-/// (`None`: accepted).
+/// (`None`: accepted). In the xtask's own workspace: `cargo info` resolves the one it
+/// runs in, which in the host's would write its lock and ask all its sources.
 fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
     let home = probe_home(&feed.name)?;
     let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
-    let result = run::cargo(&crate::project_root(), &["info", "--registry", &feed.name, PROBE_CRATE])
+    let xtask_dir = crate::project_root().join("xtask");
+    let result = run::cargo(&xtask_dir, &["info", "--registry", &feed.name, PROBE_CRATE])
         .timeout(PROBE_TIMEOUT)
         .env("CARGO_HTTP_TIMEOUT", &http_timeout)
         .env("CARGO_NET_RETRY", "1")

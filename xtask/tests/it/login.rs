@@ -221,6 +221,27 @@ fn an_unknown_feed_is_an_error_listing_the_known_ones() {
     assert!(is_empty_dir(&sb.cargo_home()));
 }
 
+/// The feed check reads no host workspace: cargo resolves the workspace it runs in,
+/// writing its lock file (Hyperlight committed none until 2024) and asking every
+/// source of its dependencies.
+#[test]
+fn login_leaves_the_host_workspace_and_its_lock_alone() {
+    let (kellnr, mut sb) = world();
+    let pat = pat84();
+    kellnr.add_user("PAT", &pat);
+    let host = sb.root().join("azure-feeds-host");
+    fs::write(
+        host.join("Cargo.toml"),
+        "[package]\nname = \"host\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    fs::create_dir_all(host.join("src")).unwrap();
+    fs::write(host.join("src/lib.rs"), "").unwrap();
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci"]).assert_success().assert_output_contains(&format!("check: {PACKAGES}: ok"));
+    assert!(!host.join("Cargo.lock").exists(), "the login's feed check wrote the host's Cargo.lock");
+}
+
 #[test]
 fn registry_flag_limits_the_login_to_one_feed() {
     let (kellnr, mut sb) = world();
