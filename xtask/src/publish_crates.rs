@@ -140,14 +140,18 @@ fn check_out(git: &Git, top: &Utf8Path, prefix: &str, crates: &[CratePlan]) -> a
 }
 
 /// Warns of each `.cargo/config.toml` cargo reads at `root` and not at `src`, its copy
-/// in `repo`: ignored, or above the repository.
+/// in `repo`: ignored, or above the repository (and not above the copy too).
 fn warn_unseen_configs(root: &Utf8Path, src: &Utf8Path, repo: &Utf8Path) -> anyhow::Result<()> {
+    let home = crate::cargo_home::cargo_home()?;
+    let above_copy = crate::cargo_home::dir_configs(repo, &home);
     let in_copy = |config: &Utf8PathBuf| {
         let up = root.ancestors().position(|dir| config.starts_with(dir.join(".cargo")));
         let dir = up.and_then(|up| src.ancestors().nth(up)).filter(|dir| dir.starts_with(repo));
-        dir.is_some_and(|dir| dir.join(".cargo").join(config.file_name().unwrap_or_default()).is_file())
+        let copied =
+            dir.is_some_and(|dir| dir.join(".cargo").join(config.file_name().unwrap_or_default()).is_file());
+        copied || above_copy.contains(config)
     };
-    let configs = crate::cargo_home::dir_configs(root, &crate::cargo_home::cargo_home()?);
+    let configs = crate::cargo_home::dir_configs(root, &home);
     let unseen: Vec<String> = configs.into_iter().filter(|c| !in_copy(c)).map(String::from).collect();
     if !unseen.is_empty() {
         crate::gha::warning(&format!(

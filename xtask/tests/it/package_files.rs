@@ -395,15 +395,19 @@ fn a_filter_of_the_repository_s_config_applies_in_the_copy() {
 /// Cargo configuration the user's cargo reads and the work copy's does not (an
 /// ignored `.cargo/config.toml` in the workspace, one above the repository): the run
 /// names each, as the packages are built and verified without them; a committed one
-/// is in the copy and not named.
+/// is in the copy and not named, nor one above both the repository and the work copy
+/// (the sandbox's, above its temp dir), which the copy's cargo reads too.
 #[test]
 fn configs_the_copy_does_not_see_are_named() {
     let mut sb = Sandbox::new(crate::xtask_bin());
     let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
     sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
-    let fx = plain_fixture(&mut sb);
+    let (outer, fx) = (sb.root().join("outer"), plain_fixture(&mut sb));
+    fs::create_dir_all(&outer).unwrap();
+    fs::rename(&fx, outer.join("hyperlight")).unwrap();
+    let fx = outer.join("hyperlight");
     let config = "[env]\nXTASK_TEST_NOTE = \"1\"\n";
-    for dir in [fx.join(".cargo"), fx.join("ws/.cargo"), sb.root().join(".cargo")] {
+    for dir in [fx.join(".cargo"), fx.join("ws/.cargo"), outer.join(".cargo"), sb.root().join(".cargo")] {
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("config.toml"), config).unwrap();
     }
@@ -418,8 +422,9 @@ fn configs_the_copy_does_not_see_are_named() {
             panic!("no warning of the configs: {}", run.stderr);
         });
     let named = |dir: &Path| warning.contains(dir.join(".cargo").join("config.toml").to_str().unwrap());
-    assert!(named(&fx.join("ws")) && named(sb.root()), "{warning}");
+    assert!(named(&fx.join("ws")) && named(&outer), "{warning}");
     assert!(!named(&fx), "a committed config named: {warning}");
+    assert!(!named(sb.root()), "a config the copy reads named: {warning}");
 }
 
 /// Issue 14, defect 2: published, then only the root manifest changes (what the
