@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use xtask_harness::{Run, Sandbox};
 
-use crate::login::{PACKAGES, closed_port, git, logged_in_to, scan};
+use crate::login::{PACKAGES, git, logged_in_to, scan};
 
 const LIBC: &str = "hyperlight-libc";
 const COMMON: &str = "hyperlight-common";
@@ -242,9 +242,7 @@ fn the_crate_names_the_user_s_commit() {
 /// anything is packaged, each named; `--allow-dirty` publishes them as they are.
 #[test]
 fn uncommitted_changes_are_refused_unless_allow_dirty() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = crate::publish::offline_sandbox();
     let fx = fixture(&mut sb);
     let lib = fx.join("ws/src/hyperlight_libc/src/lib.rs");
     fs::write(&lib, "pub const INT_BITS: u32 = 32;\npub const DIRTY: bool = true;\n").unwrap();
@@ -284,9 +282,7 @@ fn uncommitted_changes_are_refused_unless_allow_dirty() {
 /// files would not be the ones the recorded commit names.
 #[test]
 fn a_submodule_at_another_commit_is_uncommitted() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = crate::publish::offline_sandbox();
     let fx = fixture(&mut sb);
     let sub = fx.join("ws/src/hyperlight_libc/third_party/picolibc");
     fs::write(sub.join("include/limits.h"), "#define INT_BITS 32\n#define MOVED 1\n").unwrap();
@@ -307,9 +303,7 @@ fn a_submodule_at_another_commit_is_uncommitted() {
 /// the run stops before packaging, with or without `--allow-dirty`, naming what to run.
 #[test]
 fn a_crate_s_files_not_checked_out_are_refused() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = crate::publish::offline_sandbox();
     let fx = fixture(&mut sb);
     let (root, clone) = (sb.root().to_owned(), sb.root().join("clone"));
     git(&mut sb, &root, &["clone", "-q", fx.to_str().unwrap(), clone.to_str().unwrap()]);
@@ -369,9 +363,7 @@ fn remove_symlink_dir(link: &Path) {
 /// the user's cargo packages it, not the blob (for LFS, a pointer).
 #[test]
 fn a_filter_of_the_repository_s_config_applies_in_the_copy() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = crate::publish::offline_sandbox();
     let fx = plain_fixture(&mut sb);
     let data = "ws/src/hyperlight_libc/data.txt";
     fs::write(fx.join(".gitattributes"), "*.txt filter=rot13\n").unwrap();
@@ -399,9 +391,7 @@ fn a_filter_of_the_repository_s_config_applies_in_the_copy() {
 /// (the sandbox's, above its temp dir), which the copy's cargo reads too.
 #[test]
 fn configs_the_copy_does_not_see_are_named() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = crate::publish::offline_sandbox();
     let (outer, fx) = (sb.root().join("outer"), plain_fixture(&mut sb));
     fs::create_dir_all(&outer).unwrap();
     fs::rename(&fx, outer.join("hyperlight")).unwrap();

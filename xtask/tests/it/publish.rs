@@ -876,7 +876,7 @@ fn a_global_autocrlf_leaves_the_copy_as_committed() {
 
 /// A `[package]` table of `name` 0.1.0, publishable, with `extra` after it.
 /// A sandbox whose feed is a closed port: what a dry run must do without.
-fn offline_sandbox() -> Sandbox {
+pub(crate) fn offline_sandbox() -> Sandbox {
     let mut sb = Sandbox::new(crate::xtask_bin());
     let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
     sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
