@@ -117,17 +117,13 @@ impl Publish {
 /// Refuses what the commit has in the crates and the checkout at `top` lacks: cargo
 /// packages what is on disk, so the crates would lack it.
 fn check_out(git: &Git, top: &Utf8Path, prefix: &str, crates: &[CratePlan]) -> anyhow::Result<()> {
-    let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new("/").join(prefix).join(&c.dir)).collect();
+    let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new(prefix).join(&c.dir)).collect();
     // Cargo leaves out of a package each directory below it holding another package's manifest.
     let nested = |path: &Utf8Path, dir: &Utf8Path| {
-        let mut below = path.ancestors().skip(1).take_while(|a| *a != dir);
-        below.any(|a| top.join(a.strip_prefix("/").unwrap_or(a)).join("Cargo.toml").is_file())
+        path.ancestors().skip(1).take_while(|a| *a != dir).any(|a| top.join(a).join("Cargo.toml").is_file())
     };
-    let inside = |path: &String| {
-        let path = Utf8Path::new("/").join(path);
-        dirs.iter().any(|dir| path.starts_with(dir) && !nested(&path, dir))
-    };
-    let missing = git.not_checked_out(top)?.into_iter().filter(|(path, _)| inside(path));
+    let inside = |path: &Utf8Path| dirs.iter().any(|dir| path.starts_with(dir) && !nested(path, dir));
+    let missing = git.not_checked_out(top)?.into_iter().filter(|(path, _)| inside(path.as_ref()));
     let missing: Vec<String> = missing.map(|(path, why)| format!("{path} ({why})")).collect();
     if !missing.is_empty() {
         bail!(
