@@ -143,9 +143,8 @@ fn warn_unseen_configs(root: &Utf8Path, src: &Utf8Path, repo: &Utf8Path) -> anyh
     let in_copy = |config: &Utf8PathBuf| {
         let up = root.ancestors().position(|dir| config.starts_with(dir.join(".cargo")));
         let dir = up.and_then(|up| src.ancestors().nth(up)).filter(|dir| dir.starts_with(repo));
-        let copied =
-            dir.is_some_and(|dir| dir.join(".cargo").join(config.file_name().unwrap_or_default()).is_file());
-        copied || above_copy.contains(config)
+        let name = config.file_name().unwrap_or_default();
+        above_copy.contains(config) || dir.is_some_and(|dir| dir.join(".cargo").join(name).is_file())
     };
     let configs = crate::cargo_home::dir_configs(root, &home);
     let unseen: Vec<String> = configs.into_iter().filter(|c| !in_copy(c)).map(String::from).collect();
