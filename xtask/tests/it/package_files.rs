@@ -382,6 +382,23 @@ fn a_filter_of_the_repository_s_config_applies_in_the_copy() {
     let kept = crate::publish::kept_work_dir(&run);
     let packaged = kept.join("package/package").join(format!("{LIBC}-0.1.0")).join("data.txt");
     assert_eq!(fs::read_to_string(&packaged).unwrap(), "cbvagre\n", "{}", packaged.display());
+
+    // A filter git must apply (`required` in its value-less form) that fails in the copy, as
+    // one reading the user's `.git` (git LFS's objects) would: the run stops instead of
+    // packaging the blob.
+    git(&mut sb, &fx, &["config", "--unset", "filter.rot13.required"]);
+    let config = fs::read_to_string(fx.join(".git/config")).unwrap() + "[filter \"rot13\"]\n\trequired\n";
+    fs::write(fx.join(".git/config"), config).unwrap();
+    let mine = "test -d \"$(git rev-parse --absolute-git-dir)/mine\" && tr a-z n-za-m";
+    for key in ["filter.rot13.smudge", "filter.rot13.clean"] {
+        git(&mut sb, &fx, &["config", key, mine]);
+    }
+    fs::create_dir_all(fx.join(".git/mine")).unwrap();
+    fs::remove_file(fx.join(data)).unwrap();
+    git(&mut sb, &fx, &["checkout", "--", data]);
+    let run = publish(&mut sb, &fx, &["--dry-run", "-p", LIBC]);
+    run.assert_failure();
+    run.assert_output_contains("smudge filter rot13 failed");
 }
 
 /// Cargo configuration the user's cargo reads and the work copy's does not (an
