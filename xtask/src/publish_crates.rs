@@ -118,12 +118,17 @@ impl Publish {
 /// packages what is on disk, so the crates would lack it.
 fn check_out(git: &Git, top: &Utf8Path, prefix: &str, crates: &[CratePlan]) -> anyhow::Result<()> {
     let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new(prefix).join(&c.dir)).collect();
-    // Cargo leaves out of a package each directory below it holding another package's manifest.
-    let nested = |path: &Utf8Path, dir: &Utf8Path| {
-        path.ancestors().skip(1).take_while(|a| *a != dir).any(|a| top.join(a).join("Cargo.toml").is_file())
+    let lacking = git.not_checked_out(top)?;
+    // Cargo leaves out of a package each directory below it with another package's manifest
+    // (in the index, checked out or not).
+    let manifest = |dir: &Utf8Path| {
+        let path = dir.join("Cargo.toml");
+        top.join(&path).is_file() || lacking.iter().any(|(lacks, _)| Utf8Path::new(lacks) == path)
     };
+    let nested =
+        |path: &Utf8Path, dir: &Utf8Path| path.ancestors().skip(1).take_while(|a| *a != dir).any(manifest);
     let inside = |path: &Utf8Path| dirs.iter().any(|dir| path.starts_with(dir) && !nested(path, dir));
-    let missing = git.not_checked_out(top)?.into_iter().filter(|(path, _)| inside(path.as_ref()));
+    let missing = lacking.iter().filter(|(path, _)| inside(path.as_ref()));
     let missing: Vec<String> = missing.map(|(path, why)| format!("{path} ({why})")).collect();
     if !missing.is_empty() {
         bail!(
