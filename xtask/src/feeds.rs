@@ -55,10 +55,13 @@ pub fn all() -> anyhow::Result<Vec<Registry>> {
     let mut feeds = Vec::new();
     for (name, entry) in table.iter() {
         // Cargo refuses other names, but only on use: the tasks write them first (`$GITHUB_ENV`).
+        // Beyond ASCII its rule is Unicode's XID, which std lacks: only spaces are refused.
+        let ok =
+            |c: char| c.is_ascii_alphanumeric() || "-_".contains(c) || !(c.is_ascii() || c.is_whitespace());
         ensure!(
-            !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_'),
+            name.starts_with(|c: char| !c.is_ascii_digit() && c != '-') && name.chars().all(ok),
             "registries.{name:?} in {CONFIG_PATH}: cargo takes only letters, digits, `-` and `_` in a registry \
-             name: rename it"
+             name, not a digit or `-` first: rename it"
         );
         let mut feed = Registry { name: name.to_owned(), index: String::new() };
         let var = feed.env_var("index");

@@ -207,9 +207,10 @@ impl Git {
         // The user's own checkout, whatever their `protocol.file.allow` says of local repositories.
         let clone = ["-c", "protocol.file.allow=always", "clone", "-q", "--shared", "--no-checkout"];
         // Filters of the repository's own config (`git lfs install --local`) smudge the copy's
-        // files as the user's; none set makes git exit 1.
+        // files as the user's; none set makes git exit 1; a key alone (`required`) is true.
         let filters = self.run(top, &["config", "-z", "--get-regexp", r"^filter\."]).unwrap_or_default();
-        let filters = filters.split_terminator('\0').filter_map(|entry| entry.split_once('\n'));
+        let filters =
+            filters.split_terminator('\0').map(|entry| entry.split_once('\n').unwrap_or((entry, "true")));
         let filters: Vec<String> =
             filters.flat_map(|(key, value)| ["--config".into(), format!("{key}={value}")]).collect();
         let filters: Vec<&str> = filters.iter().map(String::as_str).collect();

@@ -117,9 +117,18 @@ impl Publish {
 /// Refuses what the commit has in the crates and the checkout at `top` lacks: cargo
 /// packages what is on disk, so the crates would lack it.
 fn check_out(git: &Git, top: &Utf8Path, prefix: &str, crates: &[CratePlan]) -> anyhow::Result<()> {
-    let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new("/").join(prefix).join(&c.dir)).collect();
-    let inside = |path: &String| dirs.iter().any(|dir| Utf8Path::new("/").join(path).starts_with(dir));
-    let missing = git.not_checked_out(top)?.into_iter().filter(|(path, _)| inside(path));
+    let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new(prefix).join(&c.dir)).collect();
+    let lacking = git.not_checked_out(top)?;
+    // Cargo leaves out of a package each directory below it with another package's manifest
+    // (in the index, checked out or not).
+    let manifest = |dir: &Utf8Path| {
+        let path = dir.join("Cargo.toml");
+        top.join(&path).is_file() || lacking.iter().any(|(lacks, _)| Utf8Path::new(lacks) == path)
+    };
+    let nested =
+        |path: &Utf8Path, dir: &Utf8Path| path.ancestors().skip(1).take_while(|a| *a != dir).any(manifest);
+    let inside = |path: &Utf8Path| dirs.iter().any(|dir| path.starts_with(dir) && !nested(path, dir));
+    let missing = lacking.iter().filter(|(path, _)| inside(path.as_ref()));
     let missing: Vec<String> = missing.map(|(path, why)| format!("{path} ({why})")).collect();
     if !missing.is_empty() {
         bail!(
@@ -132,14 +141,17 @@ fn check_out(git: &Git, top: &Utf8Path, prefix: &str, crates: &[CratePlan]) -> a
 }
 
 /// Warns of each `.cargo/config.toml` cargo reads at `root` and not at `src`, its copy
-/// in `repo`: ignored, or above the repository.
+/// in `repo`: ignored, or above the repository (and not above the copy too).
 fn warn_unseen_configs(root: &Utf8Path, src: &Utf8Path, repo: &Utf8Path) -> anyhow::Result<()> {
+    let home = crate::cargo_home::cargo_home()?;
+    let above_copy = crate::cargo_home::dir_configs(repo, &home);
     let in_copy = |config: &Utf8PathBuf| {
         let up = root.ancestors().position(|dir| config.starts_with(dir.join(".cargo")));
         let dir = up.and_then(|up| src.ancestors().nth(up)).filter(|dir| dir.starts_with(repo));
-        dir.is_some_and(|dir| dir.join(".cargo").join(config.file_name().unwrap_or_default()).is_file())
+        let name = config.file_name().unwrap_or_default();
+        above_copy.contains(config) || dir.is_some_and(|dir| dir.join(".cargo").join(name).is_file())
     };
-    let configs = crate::cargo_home::dir_configs(root, &crate::cargo_home::cargo_home()?);
+    let configs = crate::cargo_home::dir_configs(root, &home);
     let unseen: Vec<String> = configs.into_iter().filter(|c| !in_copy(c)).map(String::from).collect();
     if !unseen.is_empty() {
         crate::gha::warning(&format!(

@@ -406,6 +406,16 @@ fn a_feed_name_cargo_refuses_stops_the_tasks_before_anything_is_written() {
     }
     assert_eq!(fs::read_to_string(&github_env).unwrap(), "", "exported to later steps");
     assert!(!sb.cargo_home().join("config.toml").exists(), "setup wrote the global config");
+    // Cargo's own rule: no digit or `-` first; a Unicode mark (`·`) is fine within.
+    for (name, refused) in [("1feed", true), ("-feed", true), ("fe\u{b7}ed", false)] {
+        let config = format!("[registries]\n\"{name}\" = {{ index = \"sparse+http://127.0.0.1:1/\" }}\n");
+        fs::write(host.join(".cargo/config.toml"), config).unwrap();
+        let run = sb.xtask(&["cargo-login-ci"]);
+        run.assert_failure();
+        assert_eq!(run.stderr.contains("in a registry name"), refused, "{name}: {}", run.stderr);
+        let written = sb.cargo_home().join("config.toml").exists();
+        assert_eq!(written, !refused, "{name}: the global config written: {written}");
+    }
     scan(&sb, &[pat]);
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use xtask_harness::{Run, Sandbox};
 
-use crate::login::{PACKAGES, closed_port, git, logged_in_to, scan};
+use crate::login::{PACKAGES, git, logged_in_to, scan};
 
 const LIBC: &str = "hyperlight-libc";
 const COMMON: &str = "hyperlight-common";
@@ -242,9 +242,7 @@ fn the_crate_names_the_user_s_commit() {
 /// anything is packaged, each named; `--allow-dirty` publishes them as they are.
 #[test]
 fn uncommitted_changes_are_refused_unless_allow_dirty() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = crate::publish::offline_sandbox();
     let fx = fixture(&mut sb);
     let lib = fx.join("ws/src/hyperlight_libc/src/lib.rs");
     fs::write(&lib, "pub const INT_BITS: u32 = 32;\npub const DIRTY: bool = true;\n").unwrap();
@@ -284,9 +282,7 @@ fn uncommitted_changes_are_refused_unless_allow_dirty() {
 /// files would not be the ones the recorded commit names.
 #[test]
 fn a_submodule_at_another_commit_is_uncommitted() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = crate::publish::offline_sandbox();
     let fx = fixture(&mut sb);
     let sub = fx.join("ws/src/hyperlight_libc/third_party/picolibc");
     fs::write(sub.join("include/limits.h"), "#define INT_BITS 32\n#define MOVED 1\n").unwrap();
@@ -307,9 +303,7 @@ fn a_submodule_at_another_commit_is_uncommitted() {
 /// the run stops before packaging, with or without `--allow-dirty`, naming what to run.
 #[test]
 fn a_crate_s_files_not_checked_out_are_refused() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = crate::publish::offline_sandbox();
     let fx = fixture(&mut sb);
     let (root, clone) = (sb.root().to_owned(), sb.root().join("clone"));
     git(&mut sb, &root, &["clone", "-q", fx.to_str().unwrap(), clone.to_str().unwrap()]);
@@ -369,9 +363,7 @@ fn remove_symlink_dir(link: &Path) {
 /// the user's cargo packages it, not the blob (for LFS, a pointer).
 #[test]
 fn a_filter_of_the_repository_s_config_applies_in_the_copy() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let mut sb = crate::publish::offline_sandbox();
     let fx = plain_fixture(&mut sb);
     let data = "ws/src/hyperlight_libc/data.txt";
     fs::write(fx.join(".gitattributes"), "*.txt filter=rot13\n").unwrap();
@@ -390,20 +382,39 @@ fn a_filter_of_the_repository_s_config_applies_in_the_copy() {
     let kept = crate::publish::kept_work_dir(&run);
     let packaged = kept.join("package/package").join(format!("{LIBC}-0.1.0")).join("data.txt");
     assert_eq!(fs::read_to_string(&packaged).unwrap(), "cbvagre\n", "{}", packaged.display());
+
+    // A filter git must apply (`required` in its value-less form) that fails in the copy, as
+    // one reading the user's `.git` (git LFS's objects) would: the run stops instead of
+    // packaging the blob.
+    git(&mut sb, &fx, &["config", "--unset", "filter.rot13.required"]);
+    let config = fs::read_to_string(fx.join(".git/config")).unwrap() + "[filter \"rot13\"]\n\trequired\n";
+    fs::write(fx.join(".git/config"), config).unwrap();
+    let mine = "test -d \"$(git rev-parse --absolute-git-dir)/mine\" && tr a-z n-za-m";
+    for key in ["filter.rot13.smudge", "filter.rot13.clean"] {
+        git(&mut sb, &fx, &["config", key, mine]);
+    }
+    fs::create_dir_all(fx.join(".git/mine")).unwrap();
+    fs::remove_file(fx.join(data)).unwrap();
+    git(&mut sb, &fx, &["checkout", "--", data]);
+    let run = publish(&mut sb, &fx, &["--dry-run", "-p", LIBC]);
+    run.assert_failure();
+    run.assert_output_contains("smudge filter rot13 failed");
 }
 
 /// Cargo configuration the user's cargo reads and the work copy's does not (an
 /// ignored `.cargo/config.toml` in the workspace, one above the repository): the run
 /// names each, as the packages are built and verified without them; a committed one
-/// is in the copy and not named.
+/// is in the copy and not named, nor one above both the repository and the work copy
+/// (the sandbox's, above its temp dir), which the copy's cargo reads too.
 #[test]
 fn configs_the_copy_does_not_see_are_named() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
-    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
-    let fx = plain_fixture(&mut sb);
+    let mut sb = crate::publish::offline_sandbox();
+    let (outer, fx) = (sb.root().join("outer"), plain_fixture(&mut sb));
+    fs::create_dir_all(&outer).unwrap();
+    fs::rename(&fx, outer.join("hyperlight")).unwrap();
+    let fx = outer.join("hyperlight");
     let config = "[env]\nXTASK_TEST_NOTE = \"1\"\n";
-    for dir in [fx.join(".cargo"), fx.join("ws/.cargo"), sb.root().join(".cargo")] {
+    for dir in [fx.join(".cargo"), fx.join("ws/.cargo"), outer.join(".cargo"), sb.root().join(".cargo")] {
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("config.toml"), config).unwrap();
     }
@@ -418,8 +429,9 @@ fn configs_the_copy_does_not_see_are_named() {
             panic!("no warning of the configs: {}", run.stderr);
         });
     let named = |dir: &Path| warning.contains(dir.join(".cargo").join("config.toml").to_str().unwrap());
-    assert!(named(&fx.join("ws")) && named(sb.root()), "{warning}");
+    assert!(named(&fx.join("ws")) && named(&outer), "{warning}");
     assert!(!named(&fx), "a committed config named: {warning}");
+    assert!(!named(sb.root()), "a config the copy reads named: {warning}");
 }
 
 /// Issue 14, defect 2: published, then only the root manifest changes (what the

@@ -876,7 +876,7 @@ fn a_global_autocrlf_leaves_the_copy_as_committed() {
 
 /// A `[package]` table of `name` 0.1.0, publishable, with `extra` after it.
 /// A sandbox whose feed is a closed port: what a dry run must do without.
-fn offline_sandbox() -> Sandbox {
+pub(crate) fn offline_sandbox() -> Sandbox {
     let mut sb = Sandbox::new(crate::xtask_bin());
     let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
     sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
@@ -1191,4 +1191,36 @@ fn a_member_outside_the_run_leaves_the_shared_dependencies_compiled_once() {
     run.assert_success();
     assert!(!run.combined().contains("panicked"), "{}", run.combined());
     assert_eq!(run.stdout.matches("Compiling either v").count(), 1, "{}", run.stdout);
+}
+
+/// A crate at the workspace root holds every file below it but another package's
+/// directory, which cargo leaves out (its manifest in the index, checked out or not):
+/// files a sparse checkout leaves out there, or a submodule not checked out there, are
+/// no file of the crate, and the run goes on.
+#[test]
+fn what_the_checkout_lacks_in_another_package_s_dir_does_not_stop_a_root_crate() {
+    let mut sb = offline_sandbox();
+    let root = package("rooted-app", "\n[workspace]\nmembers = [\"sub\"]\nexclude = [\"guests\"]\n");
+    let files = [
+        ("Cargo.toml", root.as_str()),
+        ("src/lib.rs", ""),
+        ("NOTES.md", "notes\n"),
+        ("sub/Cargo.toml", &package("rooted-sub", "")),
+        ("sub/src/lib.rs", ""),
+        ("sub/NOTES.md", "notes\n"),
+        ("guests/Cargo.toml", &package("rooted-guest", "\n[workspace]\n")),
+        ("guests/src/lib.rs", ""),
+    ];
+    let dir = small_workspace(&mut sb, "rooted", &files);
+    // A member's file, and the whole of a package of its own (its manifest too).
+    let sparse = ["sparse-checkout", "set", "--no-cone", "/*", "!/sub/NOTES.md", "!/guests/"];
+    git(&mut sb, &dir, &sparse);
+    assert!(!dir.join("sub/NOTES.md").exists() && !dir.join("guests").exists());
+    let run = publish(&mut sb, &dir, &["--dry-run", "-p", "rooted-app"]);
+    run.assert_success();
+    // Left out of the root crate itself, the file is missed.
+    git(&mut sb, &dir, &[&sparse[..], &["!/NOTES.md"]].concat());
+    let run = publish(&mut sb, &dir, &["--dry-run", "-p", "rooted-app"]);
+    run.assert_failure();
+    run.assert_output_contains("  NOTES.md (left out by a sparse checkout");
 }
