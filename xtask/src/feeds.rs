@@ -53,7 +53,8 @@ pub fn all() -> anyhow::Result<Vec<Registry>> {
     let table = table
         .context(format!("{CONFIG_PATH} has no [registries] table: it lists the feeds the tasks act on"))?;
     let mut feeds = Vec::new();
-    for (name, entry) in table.iter() {
+    // `[registries.crates-io]` holds cargo's `protocol` for crates.io, no feed.
+    for (name, entry) in table.iter().filter(|(name, _)| *name != CRATES_IO) {
         // Cargo refuses other names, but only on use: the tasks write them first (`$GITHUB_ENV`).
         // Beyond ASCII its rule is Unicode's XID, which std lacks: only spaces are refused.
         let ok =

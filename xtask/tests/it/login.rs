@@ -419,6 +419,29 @@ fn a_feed_name_cargo_refuses_stops_the_tasks_before_anything_is_written() {
     scan(&sb, &[pat]);
 }
 
+/// `[registries.crates-io] protocol = "sparse"` is cargo's setting for crates.io, not a
+/// feed: with it in the repo's config every task stopped on a feed without an `index`.
+#[test]
+fn crates_io_s_protocol_setting_is_no_feed() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let host = sb.root().join("crates-io-protocol-host");
+    fs::create_dir_all(host.join(".cargo")).unwrap();
+    fs::create_dir_all(host.join("xtask")).unwrap();
+    let config = "[registries]\ncrates-io = { protocol = \"sparse\" }\nfeed = { index = \"sparse+http://127.0.0.1:1/\" }\n";
+    fs::write(host.join(".cargo/config.toml"), config).unwrap();
+    sb.env("CARGO_PKG_NAME", "xtask");
+    sb.env("CARGO_MANIFEST_DIR", host.join("xtask").to_str().unwrap());
+    let (pat, github_env) = (pat84(), sb.root().join("github_env"));
+    fs::write(&github_env, "").unwrap();
+    sb.env("GITHUB_ENV", github_env.to_str().unwrap());
+    sb.env("PAT", &pat);
+    sb.xtask(&["cargo-login-ci", "--github-env", "--no-check"]).assert_success();
+    let exported = parse_github_env(&fs::read_to_string(&github_env).unwrap());
+    assert!(exported.contains_key("CARGO_REGISTRIES_FEED_TOKEN"), "{exported:?}");
+    assert!(!exported.keys().any(|k| k.contains("CRATES_IO")), "crates.io taken for a feed: {exported:?}");
+    scan(&sb, &[pat]);
+}
+
 /// `$GITHUB_ENV` naming a file that does not exist yet (a run outside Actions): the
 /// file made holds the token, so it is the user's alone, as a new config is.
 #[cfg(unix)]
