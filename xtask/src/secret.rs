@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use anyhow::bail;
+use anyhow::{bail, ensure};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -47,12 +47,11 @@ impl PatToken {
                 trimmed[..pos].chars().count() + 1
             );
         }
-        if trimmed.len() < PAT_MIN_LEN {
-            bail!(
-                "{source} is too short to be an Azure DevOps PAT (fewer than {PAT_MIN_LEN} characters; \
+        ensure!(
+            trimmed.len() >= PAT_MIN_LEN,
+            "{source} is too short to be an Azure DevOps PAT (fewer than {PAT_MIN_LEN} characters; \
                  theirs have 52 or 84): check that it holds the whole PAT"
-            );
-        }
+        );
         Ok(PatToken(Secret::new(trimmed.to_owned())))
     }
 

@@ -5,7 +5,7 @@ use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::DocumentMut;
 
@@ -118,13 +118,12 @@ pub fn lock_file(
         }
         crate::interrupt::check()?;
         let waited = began.elapsed();
-        if timeout.is_some_and(|t| waited >= t) {
-            bail!(
-                "{waiting} for {} s: another cargo xtask still holds the lock {lock_path}; let it finish \
+        ensure!(
+            timeout.is_none_or(|t| waited < t),
+            "{waiting} for {} s: another cargo xtask still holds the lock {lock_path}; let it finish \
                  and run again (if no cargo xtask is running, stop the process that holds {lock_path})",
-                waited.as_secs()
-            );
-        }
+            waited.as_secs()
+        );
         if !said_so && waited >= say_after {
             eprintln!("{waiting} (lock {lock_path})");
             said_so = true;
@@ -147,12 +146,11 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => return Err(err).with_context(|| format!("cannot read {shown}")),
     };
-    if permissions.as_ref().is_some_and(|p| p.readonly()) {
-        bail!(
-            "{shown} is read-only, so it is left as it is: make it writable (e.g. `chmod u+w {target}`) \
+    ensure!(
+        permissions.as_ref().is_none_or(|p| !p.readonly()),
+        "{shown} is read-only, so it is left as it is: make it writable (e.g. `chmod u+w {target}`) \
              and run again, or make the change yourself"
-        );
-    }
+    );
     let dir = parent_dir(&target);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
     let temp =

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::Utf8Path;
 use toml_edit::{Item, Value};
 
@@ -51,13 +51,12 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
             if more > 0 { format!(" and {more} more") } else { String::new() }
         ));
     }
-    if !problems.is_empty() {
-        bail!(
-            "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
+    ensure!(
+        problems.is_empty(),
+        "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
              such as 0.1.2-20240416). Nothing was uploaded.",
-            problems.join("\n")
-        );
-    }
+        problems.join("\n")
+    );
     engine.stage("compare", &format!("{listed} already in {feed}, identical"), t.elapsed());
     Ok(())
 }
@@ -257,12 +256,11 @@ pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
         }
     }
     let problems = problems.join("\n");
-    if !problems.is_empty() {
-        bail!(
-            "the packages differ from `cargo package --list` in your tree, nothing was uploaded:\n\
-             {problems}\nThe xtask's copy of the repository is at fault: please report this"
-        );
-    }
+    ensure!(
+        problems.is_empty(),
+        "the packages differ from `cargo package --list` in your tree, nothing was uploaded:\n\
+         {problems}\nThe xtask's copy of the repository is at fault: please report this"
+    );
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::Utf8Path;
 
 use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, repeated, tail, text};
@@ -132,13 +132,12 @@ fn unchecked(
         return Ok((consumers, String::new()));
     }
     let unchecked = unchecked.join("; ");
-    if !allow {
-        bail!(
-            "{unchecked}: cargo would not build them against the crates to publish, so nothing vouches \
+    ensure!(
+        allow,
+        "{unchecked}: cargo would not build them against the crates to publish, so nothing vouches \
              for them; nothing was uploaded. Publish under a version they accept, change their \
              requirement, or pass --allow-unchecked-consumers to publish without checking them"
-        );
-    }
+    );
     crate::gha::warning(&format!("not checked (--allow-unchecked-consumers): {unchecked}"));
     Ok((consumers, format!("; not checked: {unchecked}")))
 }

@@ -1,7 +1,7 @@
 //! Reading and rewriting manifests: [`rewrite`] is text in, text out, so that every
 //! manifest shape is tested without git or cargo.
 
-use anyhow::bail;
+use anyhow::{bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, InlineTable, Item, Key, RawString, TableLike, Value};
 
@@ -146,12 +146,11 @@ impl Requirement {
             (Requirement::Keep, Some(old)) => return Ok(old.to_owned()),
             (Requirement::KeepOperator, Some(old)) => old,
         };
-        if old.contains([',', '*']) {
-            bail!(
-                "{place} requires `{old}`, which has no one operator to keep: write it as a single \
+        ensure!(
+            !old.contains([',', '*']),
+            "{place} requires `{old}`, which has no one operator to keep: write it as a single \
                  requirement such as `0.1.0` or `=0.1.0`"
-            );
-        }
+        );
         let operator_len = old.find(|c: char| c.is_ascii_digit()).unwrap_or(old.len());
         Ok(format!("{}{version}", old[..operator_len].trim()))
     }

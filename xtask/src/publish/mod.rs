@@ -12,7 +12,7 @@ pub use engine::{CratePlan, Engine, Outcome, feed_error};
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::cargo::{FeedError, Need};
@@ -302,12 +302,11 @@ fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
             && !(numeric && part.len() > 1 && part.starts_with('0'))
     };
     let core_ok = core.split('.').count() == 3 && core.split('.').all(|n| ok(n, true));
-    if !core_ok || !pre.is_none_or(|pre| pre.split('.').all(|p| ok(p, false))) {
-        bail!(
-            "{what} `{version}` is not a version cargo takes: use MAJOR.MINOR.PATCH with an optional \
+    ensure!(
+        core_ok && pre.is_none_or(|pre| pre.split('.').all(|p| ok(p, false))),
+        "{what} `{version}` is not a version cargo takes: use MAJOR.MINOR.PATCH with an optional \
              -suffix, such as 0.1.2-20240321"
-        );
-    }
+    );
     Ok(())
 }
 
