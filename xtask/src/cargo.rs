@@ -78,9 +78,8 @@ pub fn tokens_left(registry: &Registry) -> anyhow::Result<Vec<camino::Utf8PathBu
 /// Cargo's word for a `login` or `logout` that a feed's provider cannot do.
 const NOT_SUPPORTED: &str = "requested operation not supported";
 
-/// Every form of every token cargo may send in `dir` (the environment's, the credentials
-/// files', either name, the global config's, those of the configs in `dir` and above), to
-/// redact. Read here first: cargo's error for a file that is not TOML quotes the line.
+/// Every form of every token cargo may send in `dir`, to redact. Read here first: cargo's
+/// error for a file that is not TOML quotes the line.
 pub fn token_forms(dir: &camino::Utf8Path) -> anyhow::Result<Vec<String>> {
     let home = cargo_home::cargo_home()?;
     let files = [home.join("credentials"), home.join("credentials.toml"), cargo_home::global_config()?.path];
@@ -141,9 +140,7 @@ impl fmt::Display for FeedError {
             Self::AlreadyExists(why) => write!(f, "the version exists ({why})"),
             Self::NoMatchingPackage(why) => write!(f, "a dependency is missing ({why})"),
             Self::TooLarge(why) => write!(f, "the crate is too large ({why})"),
-            Self::Refused { status, reason } => {
-                write!(f, "refused by the feed (HTTP {status}: {reason})")
-            }
+            Self::Refused { status, reason } => write!(f, "refused by the feed (HTTP {status}: {reason})"),
             Self::Other(why) => write!(f, "cargo failed ({why})"),
         }
     }

@@ -1,6 +1,5 @@
-//! `cargo xtask doctor`: why can (or can't) cargo use the feeds? What cargo reads
-//! explains the setup; the verdict is a real authenticated request through cargo.
-//! Tokens are read only to redact them: a proxy may echo the `Authorization` header.
+//! `cargo xtask doctor`: what cargo reads explains the setup; a real request through cargo
+//! gives the verdict. Tokens are read only to redact them: a proxy may echo the header.
 
 use anyhow::bail;
 use camino::{Utf8Path, Utf8PathBuf};

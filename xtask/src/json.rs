@@ -1,6 +1,5 @@
-//! A small JSON reader for `cargo metadata`, and a string quoter. Input may carry
-//! secrets, so an error says where and what but never quotes the text, and the
-//! `Debug` of a [`Value`] shows the length of strings, not their text.
+//! A small JSON reader for `cargo metadata`, and a string quoter. Input may carry secrets:
+//! errors never quote the text, and a [`Value`]'s `Debug` shows strings' lengths only.
 
 use std::fmt;
 

@@ -13,9 +13,8 @@ use crate::{cargo, toml_file};
 /// Cargo's built-in provider that takes a command's stdout as the token, on each use.
 pub const TOKEN_FROM_STDOUT: &str = "cargo:token-from-stdout";
 
-/// Provider mode's `credential-provider`: an array, as cargo splits a string at spaces
-/// (`C:\Program Files\...`), with az's full path, as a bare `az` misses `az.cmd`. az prints
-/// the header itself: cargo sends the token verbatim, and Azure DevOps wants `Bearer ` in it.
+/// Provider mode's `credential-provider`: an array (cargo splits a string at spaces) with az's
+/// full path (a bare `az` misses `az.cmd`); az prints `Bearer `, as cargo sends it verbatim.
 pub fn command(az: &Utf8Path) -> Vec<String> {
     let words = [TOKEN_FROM_STDOUT, az.as_str(), "account", "get-access-token", "--resource"];
     let query = ["--query", "join(' ', ['Bearer', accessToken])", "--output", "tsv"];

@@ -108,10 +108,9 @@ impl AuthHeader {
     }
 }
 
-/// `text` with every form replaced, longest first (a header goes whole, not around a
-/// shorter form), then the credential after every `Basic `/`Bearer `/`Authorization: `
-/// (any case): a proxy may echo a header whose token no one here knows. Under 8
-/// characters it is a word. JSON may write `/` as `\/` and `+` as `\u002B`.
+/// `text` with every form replaced, longest first (a header goes whole), then any credential of 8
+/// characters or more after `Basic `/`Bearer `/`Authorization: ` (any case): a proxy may echo a
+/// header no one here knows. JSON may write `/` as `\/` and `+` as `\u002B`.
 pub fn redact(text: &str, forms: &[String]) -> String {
     let json = |f: String| [f.replace('+', "\\u002B"), f.replace('+', "\\u002b"), f];
     let mut forms: Vec<String> = (forms.iter().filter(|f| !f.is_empty()))

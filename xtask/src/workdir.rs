@@ -1,6 +1,5 @@
-//! The work dir of a run: unique (cargo keys what it extracts in `$CARGO_HOME/registry`
-//! by the index URL, and the package stage's index lives here), removed at the end,
-//! or by a later run when this one was killed.
+//! A run's work dir: unique (cargo keys what it extracts by the index URL, and the package
+//! stage's index lives here), removed at the end, or by a later run when this one was killed.
 
 use std::fs::File;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
