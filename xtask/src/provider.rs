@@ -98,7 +98,7 @@ fn set_provider(doc: &mut DocumentMut, feed: &Registry, new: &Array, path: &Utf8
         .context(format!("registries.{name} in {path} is not a table; fix it and run again"))?;
     let value = Value::Array(new.clone());
     let Some(old) = entry.get_mut("credential-provider").filter(|old| !is_az_provider(old)) else {
-        set_keeping_decor(entry, "credential-provider", value);
+        toml_file::set_keeping_decor(entry, "credential-provider", value);
         return Ok(());
     };
     let mut old_value = old.as_value().cloned().context(format!(
@@ -240,18 +240,8 @@ pub fn global_providers(
     }
     // Not the whole list: a command of the user's in it may carry a secret argument.
     let change = format!("add {} to registry.{key}", added.join(" and "));
-    set_keeping_decor(registry, key, Value::Array(list));
+    toml_file::set_keeping_decor(registry, key, Value::Array(list));
     Ok(Some(change))
-}
-
-/// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
-pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
-    if let Some(Item::Value(old)) = table.get_mut(key) {
-        *value.decor_mut() = old.decor().clone();
-        *old = value;
-    } else {
-        table.insert(key, Item::Value(value));
-    }
 }
 
 #[cfg(test)]

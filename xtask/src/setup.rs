@@ -7,7 +7,7 @@ use toml_edit::{DocumentMut, InlineTable, Item};
 
 use crate::cargo_home::global_config;
 use crate::feeds::{self, Registry};
-use crate::provider::{global_providers, set_keeping_decor};
+use crate::provider::global_providers;
 use crate::toml_file;
 
 /// Make your global cargo config ready for the feeds (one time per machine).
@@ -125,7 +125,7 @@ impl Setup {
                      `cargo xtask setup --force` to replace it)"
                 )),
                 _ => {
-                    set_keeping_decor(entry, "index", index.into());
+                    toml_file::set_keeping_decor(entry, "index", index.into());
                     findings.changes.push(format!("set registries.{name}.index = {index}"));
                 }
             }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
-use toml_edit::DocumentMut;
+use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
 /// The byte-order mark some Windows editors put at the start of a UTF-8 file.
 const BOM: char = '\u{feff}';
@@ -186,17 +186,27 @@ fn link_target(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
 
 /// The table at `key` in `table`, created as a real `[table]` when missing.
 pub fn table_mut<'a>(
-    table: &'a mut toml_edit::Table,
+    table: &'a mut Table,
     key: &str,
     path: &Utf8Path,
-) -> anyhow::Result<&'a mut dyn toml_edit::TableLike> {
+) -> anyhow::Result<&'a mut dyn TableLike> {
     let item = table.entry(key).or_insert_with(|| {
-        let mut t = toml_edit::Table::new();
+        let mut t = Table::new();
         t.set_implicit(true);
-        toml_edit::Item::Table(t)
+        Item::Table(t)
     });
     item.as_table_like_mut()
         .with_context(|| format!("`{key}` in {path} is not a table; fix it and run again"))
+}
+
+/// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
+pub fn set_keeping_decor(table: &mut dyn TableLike, key: &str, mut value: Value) {
+    if let Some(Item::Value(old)) = table.get_mut(key) {
+        *value.decor_mut() = old.decor().clone();
+        *old = value;
+    } else {
+        table.insert(key, Item::Value(value));
+    }
 }
 
 #[cfg(test)]

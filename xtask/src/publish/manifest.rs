@@ -210,10 +210,7 @@ fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
             Some(table) if !table.contains_key(key) => append_inline(table, key, value),
             _ => {
                 let table = item.as_table_like_mut().expect("an entry with a path is a table");
-                match table.get_mut(key).and_then(Item::as_value_mut) {
-                    Some(old) => replace_keeping_decor(old, value),
-                    None => _ = table.insert(key, Item::Value(value.into())),
-                }
+                toml_file::set_keeping_decor(table, key, value.into());
             }
         }
     }
