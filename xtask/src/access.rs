@@ -53,8 +53,7 @@ pub fn show_line(feed: &Registry, verdict: Option<&FeedError>) {
     }
 }
 
-/// Asks cargo, in the repo (whose config names the feeds), for a crate of `feed`
-/// (`None`: accepted).
+/// Asks cargo, in the repo (whose config names the feeds), for a crate of `feed`; `None`: accepted.
 fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
     let home = probe_home(&feed.name)?;
     let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();

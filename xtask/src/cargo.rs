@@ -90,8 +90,7 @@ pub fn token_forms(dir: &camino::Utf8Path) -> anyhow::Result<Vec<String>> {
     Ok(cargo_home::token_forms(&docs.iter().collect::<Vec<_>>()))
 }
 
-/// The environment that hands `pat`'s header to cargo for each of `feeds`, as Microsoft's
-/// pipeline task does.
+/// The environment handing `pat`'s header to cargo for each of `feeds`, as Microsoft's pipeline task does.
 pub fn token_env(feeds: &[Registry], pat: &PatToken) -> SecretEnv {
     let header = pat.header();
     feeds.iter().fold(SecretEnv::hiding(pat.forms()), |env, feed| {
@@ -193,8 +192,7 @@ impl FeedError {
     }
 }
 
-/// What cargo's stderr says went wrong with a feed. Pass it redacted: the reasons
-/// it keeps are lines of the feed's answer.
+/// What cargo's stderr says went wrong with a feed; pass it redacted, as it keeps lines of the feed's answer.
 pub fn classify(stderr: &str) -> FeedError {
     let status = http_status(stderr);
     let reason = || body_reason(stderr).unwrap_or_else(|| "no reason given".into());

@@ -258,8 +258,7 @@ fn shown_provider(words: &[String]) -> String {
     crate::secret::shown_command(&words.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-/// The repo's config and each `.cargo/config[.toml]` cargo reads above it (but the
-/// global one, `home`'s), outermost first.
+/// The repo's config and each `.cargo/config[.toml]` cargo reads above it (not `home`'s), outermost first.
 fn dir_configs(root: &Utf8Path, home: &Utf8Path) -> Vec<(Option<DocumentMut>, String)> {
     let above = root.parent().map(|dir| crate::cargo_home::dir_configs(dir, home)).unwrap_or_default();
     let mut dirs: Vec<_> = (above.into_iter().rev())

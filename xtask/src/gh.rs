@@ -113,8 +113,7 @@ pub fn check_repo(repo: &str) -> anyhow::Result<String> {
     Ok(repo.to_owned())
 }
 
-/// `name` if GitHub accepts it for an Actions secret: letters, digits and `_`, not
-/// starting with a digit or `GITHUB_`.
+/// `name` if GitHub takes it for an Actions secret: letters, digits, `_`; no leading digit or `GITHUB_`.
 pub fn check_secret_name(name: &str) -> anyhow::Result<String> {
     let ok = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit())

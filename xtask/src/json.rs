@@ -41,8 +41,7 @@ impl fmt::Debug for Value {
 /// Bounds the recursion on hostile input; deeper than any answer read here.
 const MAX_DEPTH: usize = 128;
 
-/// One JSON value filling the whole text (whitespace around it allowed); an error
-/// says what is wrong at which byte.
+/// One JSON value filling the text (whitespace around it allowed); an error says what is wrong where.
 pub fn parse(text: &str) -> anyhow::Result<Value> {
     let mut parser = Parser { text, pos: 0 };
     let value = parser.value(0)?;

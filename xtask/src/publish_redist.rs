@@ -1,5 +1,4 @@
-//! `cargo xtask publish-redist`: the rust-vmm mshv crates Hyperlight pins, fetched
-//! at one rev, to the redist feed.
+//! `cargo xtask publish-redist`: the rust-vmm mshv crates Hyperlight pins, at one rev, to the redist feed.
 
 use std::time::Instant;
 

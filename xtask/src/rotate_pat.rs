@@ -313,8 +313,7 @@ fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Res
     read
 }
 
-/// The Windows console echoes typed-ahead input only when a read takes it, and
-/// rpassword reads with echo off.
+/// The Windows console echoes typed-ahead input only when a read takes it; rpassword reads with echo off.
 #[cfg(not(unix))]
 fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
     read()

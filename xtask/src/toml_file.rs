@@ -41,8 +41,7 @@ pub fn parse(path: &Utf8Path, text: &str) -> anyhow::Result<DocumentMut> {
     parsed.map_err(|at| anyhow::anyhow!("{path} is not valid TOML at {at}; fix it and run again"))
 }
 
-/// Where and why `text` is not TOML, without toml_edit's quote of the line: a
-/// credentials file's line is a token.
+/// Where and why `text` is not TOML, without toml_edit's quote of the line (a credentials line is a token).
 pub fn parse_error(text: &str, err: &toml_edit::TomlError) -> String {
     let before = text.get(..err.span().map_or(0, |span| span.start)).unwrap_or(text);
     let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;

@@ -98,8 +98,7 @@ fn remove_stale(temp: &Utf8Path, prefix: &str) {
     }
 }
 
-/// `remove_dir_all` that also removes read-only files (git's packs; Windows
-/// refuses to delete a read-only file).
+/// `remove_dir_all`, also of read-only files (git's packs), which Windows refuses to delete.
 pub fn remove_dir_all(dir: &Utf8Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(dir) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -114,8 +114,7 @@ fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::
     scratch_package(dir, "hyperlight-xtask-feed-sources", &deps)
 }
 
-/// A library package `name` at `dir` with the `[dependencies]` lines `deps`, its own
-/// workspace (never part of one further up).
+/// A library package `name` at `dir` with `[dependencies]` lines `deps`, in a workspace of its own.
 pub fn scratch_package(dir: &Utf8Path, name: &str, deps: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {dir}"))?;
     let manifest = format!(

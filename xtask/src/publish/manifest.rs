@@ -1,5 +1,4 @@
-//! Reading and rewriting manifests: [`rewrite`] is text in, text out, so that every
-//! manifest shape is tested without git or cargo.
+//! Reading and rewriting manifests; [`rewrite`] is text to text: every shape is tested without git or cargo.
 
 use anyhow::{bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};

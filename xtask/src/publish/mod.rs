@@ -1,5 +1,4 @@
-//! The publish engine of both publish tasks. Feed versions are immutable, so every
-//! check runs before the first upload.
+//! The engine of both publish tasks. Feed versions are immutable: every check runs before the first upload.
 
 pub mod compare;
 pub mod consumer;
