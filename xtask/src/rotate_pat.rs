@@ -91,11 +91,10 @@ impl RotatePat {
             );
             if unverified {
                 // Only publishing proves write access, and a published version is final.
-                let message = format!(
+                gha::warning(&format!(
                     "write access was NOT verified (only publishing proves it): make sure this PAT has the scope \
                      Packaging (Read & write) before a release relies on {secret}"
-                );
-                gha::warning(&message);
+                ));
             }
             gh.secret_set(&secret, &repo, pat.secret())
         };

@@ -161,13 +161,11 @@ fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyho
 fn patches(engine: &Engine, crates: &[CratePlan]) -> Vec<String> {
     let feed = &engine.registry.name;
     let index = toml_edit::Value::from(git::file_url(&engine.work.join("empty-index")));
-    let mut patches = Vec::new();
-    for krate in crates {
-        let path = toml_edit::Value::from(krate.packaged.as_str());
-        patches.push(format!("patch.{feed}.{}.path={path}", krate.name));
-        patches.push(format!("patch.{index}.{}.path={path}", krate.name));
-    }
-    patches
+    let patches = crates.iter().flat_map(|krate| {
+        let (name, path) = (&krate.name, toml_edit::Value::from(krate.packaged.as_str()));
+        [format!("patch.{feed}.{name}.path={path}"), format!("patch.{index}.{name}.path={path}")]
+    });
+    patches.collect()
 }
 
 fn took_packaged(graph: &Value, consumer: &str, krate: &CratePlan) -> bool {
