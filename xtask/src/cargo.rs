@@ -227,8 +227,7 @@ pub fn classify(stderr: &str) -> FeedError {
     }
 }
 
-/// The registry cargo's credential error names (`no token found for `x``), which may be
-/// another than the one a command was about: a dependency's.
+/// The registry cargo's credential error names (`no token found for `x``): maybe a dependency's.
 pub fn registry_named(stderr: &str) -> Option<&str> {
     let line =
         stderr.lines().find(|l| l.contains("no token found for") || l.contains("token rejected for"))?;

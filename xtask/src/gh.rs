@@ -54,8 +54,7 @@ impl Gh {
     }
 }
 
-/// What to do when gh has no github.com login: a GH_TOKEN or GITHUB_TOKEN beats its login,
-/// and `gh auth login` refuses to run while one is set.
+/// The fix for gh without a github.com login: a GH_TOKEN or GITHUB_TOKEN wins, and blocks `gh auth login`.
 pub fn login_fix() -> String {
     let set = |var: &&str| std::env::var_os(var).is_some_and(|token| !token.is_empty());
     match ["GH_TOKEN", "GITHUB_TOKEN"].into_iter().find(set) {

@@ -86,8 +86,7 @@ fn refuse_foreign_providers(doc: &DocumentMut, feeds: &[Registry], path: &Utf8Pa
     Ok(())
 }
 
-/// Sets provider mode's command as `feed`'s provider; a provider of the user's own is
-/// moved into a [`KEPT_MARKER`] comment line above.
+/// Sets provider mode's command for `feed`, moving a provider of the user's into a [`KEPT_MARKER`] line.
 fn set_provider(doc: &mut DocumentMut, feed: &Registry, new: &Array, path: &Utf8Path) -> anyhow::Result<()> {
     let name = feed.name.as_str();
     let registries = toml_file::table_mut(doc.as_table_mut(), "registries", path)?;
@@ -127,8 +126,7 @@ fn set_provider(doc: &mut DocumentMut, feed: &Registry, new: &Array, path: &Utf8
     Ok(())
 }
 
-/// The key of the line holding `feed`'s provider, above which a kept one goes: `None`
-/// for dotted keys, whose line holds other parts too.
+/// The key whose line a kept provider of `feed` goes above; `None` for dotted keys (their line holds more).
 fn line_key<'a>(doc: &'a mut DocumentMut, feed: &str) -> Option<KeyMut<'a>> {
     let registries = doc.get_mut("registries")?.as_table_like_mut()?;
     match registries.get(feed)?.as_table().map(toml_edit::Table::is_dotted) {

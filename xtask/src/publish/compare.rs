@@ -11,8 +11,7 @@ use toml_edit::{Item, Value};
 use super::engine::{CratePlan, Engine, Outcome, feed_error, tail};
 use crate::cargo::Need;
 
-/// Compares each crate the feed has with what was packaged: identical is skipped,
-/// different stops the run before anything is uploaded.
+/// Compares each crate the feed has with its package: identical is skipped, different stops all uploads.
 pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     check_file_sets(crates)?;
     let t = Instant::now();

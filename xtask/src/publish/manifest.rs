@@ -193,8 +193,7 @@ pub fn rewrite(
     Ok(out)
 }
 
-/// Sets `version` and `registry` on one dependency entry, in place (keeping spacing
-/// and comments) or appended in the style of the entry's keys.
+/// Sets `version` and `registry` on one entry, in place keeping comments, or appended styled as its keys.
 fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
     // `registry-index` and `registry` exclude each other; crates.io is neither, and
     // refuses (at the upload) a dependency from a feed that a manifest laid out for it names.
