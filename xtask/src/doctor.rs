@@ -157,8 +157,7 @@ impl Configs {
         }
         match found.as_slice() {
             [_, _, ..] if found.iter().all(|(item, _)| item.is_array()) => {
-                let words =
-                    found.iter().map(|(item, _)| provider::provider_words(item)).collect::<Vec<_>>().concat();
+                let words = found.iter().flat_map(|(item, _)| provider::provider_words(item)).collect();
                 let places: Vec<&str> = found.iter().map(|&(_, place)| place).collect();
                 return Some((vec![words], format!("{}, joined", places.join(" and "))));
             }
@@ -246,8 +245,7 @@ fn shown_providers(provider: &Option<(Vec<Vec<String>>, String)>) -> String {
     }
 }
 
-/// A provider as it may be printed: cargo's and provider mode's in full, any other
-/// command by its program alone, as its command line could carry a token.
+/// A provider as printable: cargo's and provider mode's whole, others by their program (args may be tokens).
 fn shown_provider(words: &[String]) -> String {
     let Some(first) = words.first() else { return String::new() };
     let ours = first == provider::TOKEN_FROM_STDOUT

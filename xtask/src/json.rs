@@ -5,8 +5,7 @@ use std::fmt;
 
 use anyhow::anyhow;
 
-/// A JSON value: strings and their structure; nothing here reads a number or a
-/// literal, so `null`, `true`, `false` and numbers are all [`Value::Scalar`].
+/// A JSON value: strings and their structure; `null`, booleans and numbers, unread, are [`Value::Scalar`].
 #[derive(PartialEq)]
 pub enum Value {
     Scalar,

@@ -291,8 +291,7 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     PatToken::parse(text, "the PAT on stdin (--pat-stdin)")
 }
 
-/// Runs `read` with the terminal's echo off from before its prompt: rpassword prints the
-/// prompt first, so a PAT typed the instant it shows would echo.
+/// Runs `read` with echo off before its prompt: rpassword prints it first, so a PAT typed at once would echo.
 #[cfg(unix)]
 fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
     let tty = std::fs::File::open("/dev/tty")?;

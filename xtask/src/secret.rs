@@ -1,5 +1,4 @@
-//! Types for secrets: no `Display`, a placeholder `Debug`; the one way out is
-//! [`Secret::expose`], for a child's stdin or environment.
+//! Secrets as types: no `Display`, a placeholder `Debug`; [`Secret::expose`] only for a child's stdin or env.
 
 use std::fmt;
 
@@ -153,8 +152,7 @@ fn hide_provider_arguments(text: String) -> String {
     out + rest
 }
 
-/// A credential provider's command line by its program alone (and, for
-/// `cargo:token-from-stdout`, the program it runs): the arguments can be a secret.
+/// A provider's command line as its program (and `cargo:token-from-stdout`'s): arguments may be secret.
 pub fn shown_command(words: &[&str]) -> String {
     let keep = if words.first() == Some(&"cargo:token-from-stdout") { 2 } else { 1 }.min(words.len());
     match words.len() - keep {

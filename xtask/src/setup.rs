@@ -1,5 +1,4 @@
-//! `cargo xtask setup`: the user's global cargo config made ready for the feeds,
-//! disturbing nothing else in the file; the login tasks run it first thing.
+//! `cargo xtask setup`: the global cargo config readied for the feeds, nothing else touched; logins run it.
 
 use anyhow::{Context, bail};
 use camino::Utf8PathBuf;

@@ -1,5 +1,4 @@
-//! `cargo xtask test`: the xtask's own suite, as CI runs it, with the pinned tools the
-//! tests drive installed once per machine into a cache outside the repo.
+//! `cargo xtask test`: the xtask's own suite as CI runs it, its pinned tools cached once per machine.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,5 +1,4 @@
-//! Builds the host's members that depend on the crates against the packages before an
-//! upload: crates that verify on their own can still break a consumer.
+//! Builds the host's dependents against the packages before an upload: verified crates can still break them.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
