@@ -1,5 +1,4 @@
-//! What the tasks ask of the cargo running the xtask (login, logout, version),
-//! and [`classify`], the one reading of cargo's messages about a feed.
+//! What the tasks ask of cargo (login, logout, version), and [`classify`], the one reader of feed messages.
 
 use std::fmt;
 use std::time::Duration;

@@ -206,9 +206,8 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
 fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> anyhow::Result<()> {
     let (feed, task) = (engine.registry.name.clone(), engine.task);
     let (name, version, dir) = (krate.name.clone(), krate.version.clone(), krate.dir.clone());
-    let manifest = dir.join("Cargo.toml");
     // Its package in the work dir, not in a CARGO_TARGET_DIR the user shares.
-    let target = engine.work.join("publish");
+    let (manifest, target) = (dir.join("Cargo.toml"), engine.work.join("publish"));
     let (manifest, target) = (manifest.as_str(), target.as_str());
     let args =
         ["publish", "--registry", &feed, "--manifest-path", manifest, "--no-verify", "--target-dir", target];
