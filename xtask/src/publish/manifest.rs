@@ -45,10 +45,7 @@ impl Dep {
     pub fn table(&self) -> String {
         // The first spelling of the kind's table; `[workspace.dependencies]` reads as `dependencies`.
         let table = DEPENDENCY_TABLES.iter().find(|t| t.1 == self.kind).map_or("dependencies", |t| t.0);
-        match &self.target {
-            Some(cfg) => format!("target.'{cfg}'.{table}"),
-            None => table.to_owned(),
-        }
+        self.target.as_ref().map_or(table.to_owned(), |cfg| format!("target.'{cfg}'.{table}"))
     }
 }
 
