@@ -77,8 +77,7 @@ pub fn tokens_left(registry: &Registry) -> anyhow::Result<Vec<camino::Utf8PathBu
 /// Cargo's word for a `login` or `logout` that a feed's provider cannot do.
 const NOT_SUPPORTED: &str = "requested operation not supported";
 
-/// Every form of every token cargo may send in `dir`, to redact. Read here first: cargo's
-/// error for a file that is not TOML quotes the line.
+/// Every form of each token cargo may send in `dir`, to redact; read first: cargo's TOML errors quote lines.
 pub fn token_forms(dir: &camino::Utf8Path) -> anyhow::Result<Vec<String>> {
     let home = cargo_home::cargo_home()?;
     let files = [home.join("credentials"), home.join("credentials.toml"), cargo_home::global_config()?.path];

@@ -242,8 +242,7 @@ fn read_answer(tsv: &str, access: PatAccess, made: &mut Made) -> anyhow::Result<
     }
 }
 
-/// Codes of the API's `SessionTokenError` the user can act on. A lifetime over the
-/// organisation's limit is shortened, not refused (since March 2024).
+/// `SessionTokenError` codes a user can act on; a lifetime over the organisation's limit is cut, not refused.
 fn pat_error_hint(error: &str) -> &'static str {
     match error {
         "invalidScope" | "fullScopePatPolicyViolation" => " (your organisation does not allow this scope)",

@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 
-/// Locked while the run owns the dir; on Unix the processes it starts inherit the lock,
-/// so a killed run's dir stays until its cargo is done.
+/// Locked while the run owns the dir, and (Unix) by its children: a killed run's dir stays while cargo runs.
 const OWNER_FILE: &str = ".owner";
 
 /// Marks a dir kept with `--keep`: never removed by a later run.

@@ -275,8 +275,7 @@ pub fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow:
     Ok(needs)
 }
 
-/// `Cargo.lock` with each workspace package of `moved` at its new version, references
-/// to it following; everything else byte for byte.
+/// `Cargo.lock` with `moved`'s workspace packages, and references to them, at new versions; the rest as is.
 pub fn rewrite_lock(path: &Utf8Path, text: &str, moved: &[(&str, &str, &str)]) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
     let Some(packages) = doc.get_mut("package").and_then(Item::as_array_of_tables_mut) else {
