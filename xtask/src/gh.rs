@@ -84,8 +84,7 @@ fn call(program: &Utf8PathBuf, args: &[&str]) -> Program {
     run::program(program, &crate::project_root(), args).timeout(GH_TIMEOUT)
 }
 
-/// `OWNER/NAME` from `https://github.com/O/N`, `git@github.com:O/N` or
-/// `ssh://git@github.com/O/N`, with or without `.git`, credentials or a port.
+/// `OWNER/NAME` from an https, scp-like or ssh URL of github.com, with or without `.git`, userinfo, port.
 pub fn repo_from_url(url: &str) -> Option<String> {
     let (authority, path) = match url.split_once("://") {
         Some((_, rest)) => rest.split_once('/')?,

@@ -185,8 +185,7 @@ fn excluded_by_resolution(stderr: &str, name: &str) -> bool {
         || stderr.contains(&format!("no matching package named `{name}` found"))
 }
 
-/// Each crate at two versions in `graph`, one pulled by a package: who pulls each,
-/// and the `cargo update` (tried with `--dry-run`) that unifies them.
+/// Crates twice in `graph`, one pulled by a package: who pulls each, and a `cargo update` that unifies them.
 fn duplicates(
     engine: &Engine,
     copy: &Utf8Path,
