@@ -260,11 +260,9 @@ fn failure(krate: &str, feed: &str, stderr: &str, uploaded: bool, published: &[S
         }
         None if crate::cargo::classify(stderr).is_transient() => "; run again to resume".to_owned(),
         // Published since the check: a run again compares it, as any version the feed has.
-        None if matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_)) => {
-            format!(
-                ": {feed} has it since this run checked it, so run again to compare it with these sources"
-            )
-        }
+        None if matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_)) => format!(
+            ": {feed} has it since this run checked it, so run again to compare it with these sources"
+        ),
         None => {
             return format!(
                 "publishing {krate} to {feed} failed; running again will fail the same way until that is changed"
