@@ -185,8 +185,7 @@ fn revoke(az: &Az, org: &str, name: &str, made: &Made, err: anyhow::Error) -> an
     anyhow!("{err:#}\n{left_live}")
 }
 
-/// Whether a failed az call may have sent its request all the same: it was stopped,
-/// or its output was lost, rather than failing (or not starting) by itself.
+/// Whether a failed az call may have sent its request: stopped, or its output lost, not failing by itself.
 fn sent(err: &anyhow::Error) -> bool {
     use crate::run::{RunError, RunErrorKind::*};
     err.downcast_ref::<RunError>().is_some_and(|e| matches!(e.kind, TimedOut { .. } | Interrupted | Read(_)))

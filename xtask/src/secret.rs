@@ -161,8 +161,7 @@ pub fn shown_command(words: &[&str]) -> String {
     }
 }
 
-/// Every form of a token read (not built) here: it, the credential after its scheme
-/// and, for `Basic`, the decoded `user:password` and the password (a PAT).
+/// Every form of a token read here: it, its credential, for `Basic` the decoded `user:password` and password.
 pub fn token_forms(token: &str) -> Vec<String> {
     let token = token.trim();
     let mut forms = vec![token.to_owned()];

@@ -164,8 +164,7 @@ pub fn differences(
     Ok(differ)
 }
 
-/// The normalized `Cargo.toml` at `dir` by dotted key, less what a cargo release
-/// changes for the same sources (listed in docs/publish-redist.md).
+/// `dir`'s normalized `Cargo.toml` by dotted key, less what cargo releases change (docs/publish-redist.md).
 fn manifest_data(dir: &Utf8Path) -> anyhow::Result<BTreeMap<String, String>> {
     let doc = crate::toml_file::read(&dir.join("Cargo.toml"))?;
     let mut data = BTreeMap::new();
