@@ -53,9 +53,8 @@ pub fn show_line(feed: &Registry, verdict: Option<&FeedError>) {
     }
 }
 
-/// Asks cargo, in the repo (whose config names the feeds), for a crate of `feed`
-/// (`None`: accepted). In the xtask's own workspace: `cargo info` resolves the one it
-/// runs in, which in the host's would write its lock and ask all its sources.
+/// Asks cargo, in the repo (whose config names the feeds), for a crate of `feed`; `None`: accepted.
+/// In the xtask's workspace: `cargo info` resolves the one it runs in, in the host's writing its lock.
 fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
     let home = probe_home(&feed.name)?;
     let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
@@ -78,9 +77,8 @@ fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
     }
 }
 
-/// A private `CARGO_HOME` for one check, with the real one's config and credentials:
-/// while cargo updates an index it locks its home's package cache, so checks sharing
-/// a home would wait for each other.
+/// A private `CARGO_HOME` with the real one's config and credentials: cargo locks its home's
+/// package cache while it updates an index, so checks sharing a home would wait for each other.
 fn probe_home(feed: &str) -> Result<WorkDir> {
     let real = crate::cargo_home::cargo_home()?;
     let home = WorkDir::create(&format!("check-{feed}"), false)?;
@@ -103,9 +101,8 @@ fn probe_home(feed: &str) -> Result<WorkDir> {
     Ok(home)
 }
 
-/// Whether cargo in `root` reads the config of `home` on its way up, as it reads every
-/// `.cargo` above it (`~/.cargo` for a repo under `~`): copied into a probe's home as
-/// well, it would be read twice, its lists joined (provider mode's command given twice).
+/// Whether cargo in `root` reads `home`'s config on its way up (`~/.cargo` for a repo under `~`):
+/// copied into a probe's home too, it would be read twice, its lists joined.
 fn read_on_the_way_up(home: &Utf8Path, root: &Utf8Path) -> bool {
     let Ok(home) = home.canonicalize() else { return false };
     let dot_cargo = |dir: &std::path::Path| dir.join(".cargo").canonicalize().is_ok_and(|d| d == home);

@@ -87,8 +87,7 @@ impl Az {
     }
 }
 
-/// The rows of az's `--output tsv` for a query that selects a list of plain values:
-/// `None` for a null or missing field (knack's TSV writer prints `None`).
+/// The rows of az's `--output tsv` for a list of plain values; `None` for null or missing (az prints `None`).
 pub fn tsv_fields(stdout: &str) -> Vec<Option<&str>> {
     stdout
         .lines()

@@ -1,5 +1,4 @@
-//! What the tasks ask of the cargo running the xtask (login, logout, version),
-//! and [`classify`], the one reading of cargo's messages about a feed.
+//! What the tasks ask of cargo (login, logout, version), and [`classify`], the one reader of feed messages.
 
 use std::fmt;
 use std::time::Duration;
@@ -78,9 +77,7 @@ pub fn tokens_left(registry: &Registry) -> anyhow::Result<Vec<camino::Utf8PathBu
 /// Cargo's word for a `login` or `logout` that a feed's provider cannot do.
 const NOT_SUPPORTED: &str = "requested operation not supported";
 
-/// Every form of every token cargo may send in `dir` (the environment's, the credentials
-/// files', either name, the global config's, those of the configs in `dir` and above), to
-/// redact. Read here first: cargo's error for a file that is not TOML quotes the line.
+/// Every form of each token cargo may send in `dir`, to redact; read first: cargo's TOML errors quote lines.
 pub fn token_forms(dir: &camino::Utf8Path) -> anyhow::Result<Vec<String>> {
     let home = cargo_home::cargo_home()?;
     let files = [home.join("credentials"), home.join("credentials.toml"), cargo_home::global_config()?.path];
@@ -91,8 +88,7 @@ pub fn token_forms(dir: &camino::Utf8Path) -> anyhow::Result<Vec<String>> {
     Ok(cargo_home::token_forms(&docs.iter().collect::<Vec<_>>()))
 }
 
-/// The environment that hands `pat`'s header to cargo for each of `feeds`, as Microsoft's
-/// pipeline task does.
+/// The environment handing `pat`'s header to cargo for each of `feeds`, as Microsoft's pipeline task does.
 pub fn token_env(feeds: &[Registry], pat: &PatToken) -> SecretEnv {
     let header = pat.header();
     feeds.iter().fold(SecretEnv::hiding(pat.forms()), |env, feed| {
@@ -141,9 +137,7 @@ impl fmt::Display for FeedError {
             Self::AlreadyExists(why) => write!(f, "the version exists ({why})"),
             Self::NoMatchingPackage(why) => write!(f, "a dependency is missing ({why})"),
             Self::TooLarge(why) => write!(f, "the crate is too large ({why})"),
-            Self::Refused { status, reason } => {
-                write!(f, "refused by the feed (HTTP {status}: {reason})")
-            }
+            Self::Refused { status, reason } => write!(f, "refused by the feed (HTTP {status}: {reason})"),
             Self::Other(why) => write!(f, "cargo failed ({why})"),
         }
     }
@@ -196,8 +190,7 @@ impl FeedError {
     }
 }
 
-/// What cargo's stderr says went wrong with a feed. Pass it redacted: the reasons
-/// it keeps are lines of the feed's answer.
+/// What cargo's stderr says went wrong with a feed; pass it redacted, as it keeps lines of the feed's answer.
 pub fn classify(stderr: &str) -> FeedError {
     let status = http_status(stderr);
     let reason = || body_reason(stderr).unwrap_or_else(|| "no reason given".into());
@@ -232,8 +225,7 @@ pub fn classify(stderr: &str) -> FeedError {
     }
 }
 
-/// The registry cargo's credential error names (`no token found for `x``), which may be
-/// another than the one a command was about: a dependency's.
+/// The registry cargo's credential error names (`no token found for `x``): maybe a dependency's.
 pub fn registry_named(stderr: &str) -> Option<&str> {
     let line =
         stderr.lines().find(|l| l.contains("no token found for") || l.contains("token rejected for"))?;

@@ -1,6 +1,5 @@
-//! `cargo xtask doctor`: why can (or can't) cargo use the feeds? What cargo reads
-//! explains the setup; the verdict is a real authenticated request through cargo.
-//! Tokens are read only to redact them: a proxy may echo the `Authorization` header.
+//! `cargo xtask doctor`: what cargo reads explains the setup; a real request through cargo
+//! gives the verdict. Tokens are read only to redact them: a proxy may echo the header.
 
 use anyhow::bail;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -158,8 +157,7 @@ impl Configs {
         }
         match found.as_slice() {
             [_, _, ..] if found.iter().all(|(item, _)| item.is_array()) => {
-                let words =
-                    found.iter().map(|(item, _)| provider::provider_words(item)).collect::<Vec<_>>().concat();
+                let words = found.iter().flat_map(|(item, _)| provider::provider_words(item)).collect();
                 let places: Vec<&str> = found.iter().map(|&(_, place)| place).collect();
                 return Some((vec![words], format!("{}, joined", places.join(" and "))));
             }
@@ -247,8 +245,7 @@ fn shown_providers(provider: &Option<(Vec<Vec<String>>, String)>) -> String {
     }
 }
 
-/// A provider as it may be printed: cargo's and provider mode's in full, any other
-/// command by its program alone, as its command line could carry a token.
+/// A provider as printable: cargo's and provider mode's whole, others by their program (args may be tokens).
 fn shown_provider(words: &[String]) -> String {
     let Some(first) = words.first() else { return String::new() };
     let ours = first == provider::TOKEN_FROM_STDOUT
@@ -259,8 +256,7 @@ fn shown_provider(words: &[String]) -> String {
     crate::secret::shown_command(&words.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-/// The repo's config and each `.cargo/config[.toml]` cargo reads above it (but the
-/// global one, `home`'s), outermost first.
+/// The repo's config and each `.cargo/config[.toml]` cargo reads above it (not `home`'s), outermost first.
 fn dir_configs(root: &Utf8Path, home: &Utf8Path) -> Vec<(Option<DocumentMut>, String)> {
     let above = root.parent().map(|dir| crate::cargo_home::dir_configs(dir, home)).unwrap_or_default();
     let mut dirs: Vec<_> = (above.into_iter().rev())

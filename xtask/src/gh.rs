@@ -54,8 +54,7 @@ impl Gh {
     }
 }
 
-/// What to do when gh has no github.com login: a GH_TOKEN or GITHUB_TOKEN beats its login,
-/// and `gh auth login` refuses to run while one is set.
+/// The fix for gh without a github.com login: a GH_TOKEN or GITHUB_TOKEN wins, and blocks `gh auth login`.
 pub fn login_fix() -> String {
     let set = |var: &&str| std::env::var_os(var).is_some_and(|token| !token.is_empty());
     match ["GH_TOKEN", "GITHUB_TOKEN"].into_iter().find(set) {
@@ -85,8 +84,7 @@ fn call(program: &Utf8PathBuf, args: &[&str]) -> Program {
     run::program(program, &crate::project_root(), args).timeout(GH_TIMEOUT)
 }
 
-/// `OWNER/NAME` from `https://github.com/O/N`, `git@github.com:O/N` or
-/// `ssh://git@github.com/O/N`, with or without `.git`, credentials or a port.
+/// `OWNER/NAME` from an https, scp-like or ssh URL of github.com, with or without `.git`, userinfo, port.
 pub fn repo_from_url(url: &str) -> Option<String> {
     let (authority, path) = match url.split_once("://") {
         Some((_, rest)) => rest.split_once('/')?,
@@ -113,8 +111,7 @@ pub fn check_repo(repo: &str) -> anyhow::Result<String> {
     Ok(repo.to_owned())
 }
 
-/// `name` if GitHub accepts it for an Actions secret: letters, digits and `_`, not
-/// starting with a digit or `GITHUB_`.
+/// `name` if GitHub takes it for an Actions secret: letters, digits, `_`; no leading digit or `GITHUB_`.
 pub fn check_secret_name(name: &str) -> anyhow::Result<String> {
     let ok = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit())

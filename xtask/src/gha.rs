@@ -52,8 +52,7 @@ fn command(name: &str, data: &str) {
     }
 }
 
-/// Exports a variable to the job's later steps in `$GITHUB_ENV`'s delimiter form, so the
-/// value is never in a command line. Fails outside Actions.
+/// Exports a variable to later steps through `$GITHUB_ENV` (never a command line); fails outside Actions.
 pub fn export_env(name: &str, value: &Secret) -> anyhow::Result<()> {
     let Some(path) = std::env::var_os("GITHUB_ENV") else {
         bail!("GITHUB_ENV is not set: exporting to later steps works only inside a GitHub Actions job");

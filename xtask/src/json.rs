@@ -1,13 +1,11 @@
-//! A small JSON reader for `cargo metadata`, and a string quoter. Input may carry
-//! secrets, so an error says where and what but never quotes the text, and the
-//! `Debug` of a [`Value`] shows the length of strings, not their text.
+//! A small JSON reader for `cargo metadata`, and a string quoter. Input may carry secrets:
+//! errors never quote the text, and a [`Value`]'s `Debug` shows strings' lengths only.
 
 use std::fmt;
 
 use anyhow::anyhow;
 
-/// A JSON value: strings and their structure; nothing here reads a number or a
-/// literal, so `null`, `true`, `false` and numbers are all [`Value::Scalar`].
+/// A JSON value: strings and their structure; `null`, booleans and numbers, unread, are [`Value::Scalar`].
 #[derive(PartialEq)]
 pub enum Value {
     Scalar,
@@ -42,8 +40,7 @@ impl fmt::Debug for Value {
 /// Bounds the recursion on hostile input; deeper than any answer read here.
 const MAX_DEPTH: usize = 128;
 
-/// One JSON value filling the whole text (whitespace around it allowed); an error
-/// says what is wrong at which byte.
+/// One JSON value filling the text (whitespace around it allowed); an error says what is wrong where.
 pub fn parse(text: &str) -> anyhow::Result<Value> {
     let mut parser = Parser { text, pos: 0 };
     let value = parser.value(0)?;

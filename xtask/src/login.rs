@@ -1,5 +1,4 @@
-//! Logging cargo in to the feeds and out again: `cargo-login` for developers (an
-//! Entra token from the Azure CLI), `cargo-login-ci` for CI (a PAT), `cargo-logout`.
+//! `cargo-login` (developers: an Entra token from az), `cargo-login-ci` (CI: a PAT) and `cargo-logout`.
 
 use anyhow::ensure;
 

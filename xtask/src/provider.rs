@@ -13,9 +13,8 @@ use crate::{cargo, toml_file};
 /// Cargo's built-in provider that takes a command's stdout as the token, on each use.
 pub const TOKEN_FROM_STDOUT: &str = "cargo:token-from-stdout";
 
-/// Provider mode's `credential-provider`: an array, as cargo splits a string at spaces
-/// (`C:\Program Files\...`), with az's full path, as a bare `az` misses `az.cmd`. az prints
-/// the header itself: cargo sends the token verbatim, and Azure DevOps wants `Bearer ` in it.
+/// Provider mode's `credential-provider`: an array (cargo splits a string at spaces) with az's
+/// full path (a bare `az` misses `az.cmd`); az prints `Bearer `, as cargo sends it verbatim.
 pub fn command(az: &Utf8Path) -> Vec<String> {
     let words = [TOKEN_FROM_STDOUT, az.as_str(), "account", "get-access-token", "--resource"];
     let query = ["--query", "join(' ', ['Bearer', accessToken])", "--output", "tsv"];
@@ -87,8 +86,7 @@ fn refuse_foreign_providers(doc: &DocumentMut, feeds: &[Registry], path: &Utf8Pa
     Ok(())
 }
 
-/// Sets provider mode's command as `feed`'s provider; a provider of the user's own is
-/// moved into a [`KEPT_MARKER`] comment line above.
+/// Sets provider mode's command for `feed`, moving a provider of the user's into a [`KEPT_MARKER`] line.
 fn set_provider(doc: &mut DocumentMut, feed: &Registry, new: &Array, path: &Utf8Path) -> anyhow::Result<()> {
     let name = feed.name.as_str();
     let registries = toml_file::table_mut(doc.as_table_mut(), "registries", path)?;
@@ -99,7 +97,7 @@ fn set_provider(doc: &mut DocumentMut, feed: &Registry, new: &Array, path: &Utf8
         .context(format!("registries.{name} in {path} is not a table; fix it and run again"))?;
     let value = Value::Array(new.clone());
     let Some(old) = entry.get_mut("credential-provider").filter(|old| !is_az_provider(old)) else {
-        set_keeping_decor(entry, "credential-provider", value);
+        toml_file::set_keeping_decor(entry, "credential-provider", value);
         return Ok(());
     };
     let mut old_value = old.as_value().cloned().context(format!(
@@ -128,8 +126,7 @@ fn set_provider(doc: &mut DocumentMut, feed: &Registry, new: &Array, path: &Utf8
     Ok(())
 }
 
-/// The key of the line holding `feed`'s provider, above which a kept one goes: `None`
-/// for dotted keys, whose line holds other parts too.
+/// The key whose line a kept provider of `feed` goes above; `None` for dotted keys (their line holds more).
 fn line_key<'a>(doc: &'a mut DocumentMut, feed: &str) -> Option<KeyMut<'a>> {
     let registries = doc.get_mut("registries")?.as_table_like_mut()?;
     match registries.get(feed)?.as_table().map(toml_edit::Table::is_dotted) {
@@ -241,18 +238,8 @@ pub fn global_providers(
     }
     // Not the whole list: a command of the user's in it may carry a secret argument.
     let change = format!("add {} to registry.{key}", added.join(" and "));
-    set_keeping_decor(registry, key, Value::Array(list));
+    toml_file::set_keeping_decor(registry, key, Value::Array(list));
     Ok(Some(change))
-}
-
-/// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
-pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, mut value: Value) {
-    if let Some(Item::Value(old)) = table.get_mut(key) {
-        *value.decor_mut() = old.decor().clone();
-        *old = value;
-    } else {
-        table.insert(key, Item::Value(value));
-    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
-//! `cargo xtask publish-redist`: the rust-vmm mshv crates Hyperlight pins, fetched
-//! at one rev, to the redist feed.
+//! `cargo xtask publish-redist`: the rust-vmm mshv crates Hyperlight pins, at one rev, to the redist feed.
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use toml_edit::Item;
 
 use crate::feeds;
@@ -119,19 +118,16 @@ impl PublishRedist {
 
 /// A local path made absolute (it is meant from where the user is); a URL as it is.
 fn source_location(repo: &str) -> anyhow::Result<String> {
-    if repo.is_empty() || repo.starts_with('-') {
-        bail!("`--repo {repo}` is not a URL or a path");
-    }
+    ensure!(!repo.is_empty() && !repo.starts_with('-'), "`--repo {repo}` is not a URL or a path");
     // `user:password@` would be printed in every progress line and the report, and be in
     // git's arguments; so is any `:` before an `@`, as a password may hold `/` or `@`.
     let userinfo = repo.split_once("://").and_then(|(_, rest)| rest.rsplit_once('@'));
-    if userinfo.is_some_and(|(info, _)| info.contains(':')) {
-        bail!(
-            "`--repo` is a URL with a password (`user:password@`), which would show in the log and in \
+    ensure!(
+        userinfo.is_none_or(|(info, _)| !info.contains(':')),
+        "`--repo` is a URL with a password (`user:password@`), which would show in the log and in \
              git's arguments: let a git credential helper supply it, or clone the repository first (as \
              actions/checkout does) and pass `--repo <path of the clone>`"
-        );
-    }
+    );
     let path = crate::invocation_dir()?.join(repo);
     if repo.contains("://") || !path.exists() {
         return Ok(repo.to_owned());

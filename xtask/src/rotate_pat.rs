@@ -91,11 +91,10 @@ impl RotatePat {
             );
             if unverified {
                 // Only publishing proves write access, and a published version is final.
-                let message = format!(
+                gha::warning(&format!(
                     "write access was NOT verified (only publishing proves it): make sure this PAT has the scope \
                      Packaging (Read & write) before a release relies on {secret}"
-                );
-                gha::warning(&message);
+                ));
             }
             gh.secret_set(&secret, &repo, pat.secret())
         };
@@ -186,8 +185,7 @@ fn revoke(az: &Az, org: &str, name: &str, made: &Made, err: anyhow::Error) -> an
     anyhow!("{err:#}\n{left_live}")
 }
 
-/// Whether a failed az call may have sent its request all the same: it was stopped,
-/// or its output was lost, rather than failing (or not starting) by itself.
+/// Whether a failed az call may have sent its request: stopped, or its output lost, not failing by itself.
 fn sent(err: &anyhow::Error) -> bool {
     use crate::run::{RunError, RunErrorKind::*};
     err.downcast_ref::<RunError>().is_some_and(|e| matches!(e.kind, TimedOut { .. } | Interrupted | Read(_)))
@@ -243,8 +241,7 @@ fn read_answer(tsv: &str, access: PatAccess, made: &mut Made) -> anyhow::Result<
     }
 }
 
-/// Codes of the API's `SessionTokenError` the user can act on. A lifetime over the
-/// organisation's limit is shortened, not refused (since March 2024).
+/// `SessionTokenError` codes a user can act on; a lifetime over the organisation's limit is cut, not refused.
 fn pat_error_hint(error: &str) -> &'static str {
     match error {
         "invalidScope" | "fullScopePatPolicyViolation" => " (your organisation does not allow this scope)",
@@ -292,8 +289,7 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
     PatToken::parse(text, "the PAT on stdin (--pat-stdin)")
 }
 
-/// Runs `read` with the terminal's echo off from before its prompt: rpassword prints the
-/// prompt first, so a PAT typed the instant it shows would echo.
+/// Runs `read` with echo off before its prompt: rpassword prints it first, so a PAT typed at once would echo.
 #[cfg(unix)]
 fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
     let tty = std::fs::File::open("/dev/tty")?;
@@ -313,8 +309,7 @@ fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Res
     read
 }
 
-/// The Windows console echoes typed-ahead input only when a read takes it, and
-/// rpassword reads with echo off.
+/// The Windows console echoes typed-ahead input only when a read takes it; rpassword reads with echo off.
 #[cfg(not(unix))]
 fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
     read()

@@ -1,9 +1,8 @@
-//! Types for secrets: no `Display`, a placeholder `Debug`; the one way out is
-//! [`Secret::expose`], for a child's stdin or environment.
+//! Secrets as types: no `Display`, a placeholder `Debug`; [`Secret::expose`] only for a child's stdin or env.
 
 use std::fmt;
 
-use anyhow::bail;
+use anyhow::{bail, ensure};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -47,12 +46,11 @@ impl PatToken {
                 trimmed[..pos].chars().count() + 1
             );
         }
-        if trimmed.len() < PAT_MIN_LEN {
-            bail!(
-                "{source} is too short to be an Azure DevOps PAT (fewer than {PAT_MIN_LEN} characters; \
+        ensure!(
+            trimmed.len() >= PAT_MIN_LEN,
+            "{source} is too short to be an Azure DevOps PAT (fewer than {PAT_MIN_LEN} characters; \
                  theirs have 52 or 84): check that it holds the whole PAT"
-            );
-        }
+        );
         Ok(PatToken(Secret::new(trimmed.to_owned())))
     }
 
@@ -109,10 +107,9 @@ impl AuthHeader {
     }
 }
 
-/// `text` with every form replaced, longest first (a header goes whole, not around a
-/// shorter form), then the credential after every `Basic `/`Bearer `/`Authorization: `
-/// (any case): a proxy may echo a header whose token no one here knows. Under 8
-/// characters it is a word. JSON may write `/` as `\/` and `+` as `\u002B`.
+/// `text` with every form replaced, longest first (a header goes whole), then any credential of 8
+/// characters or more after `Basic `/`Bearer `/`Authorization: ` (any case): a proxy may echo a
+/// header no one here knows. JSON may write `/` as `\/` and `+` as `\u002B`.
 pub fn redact(text: &str, forms: &[String]) -> String {
     let json = |f: String| [f.replace('+', "\\u002B"), f.replace('+', "\\u002b"), f];
     let mut forms: Vec<String> = (forms.iter().filter(|f| !f.is_empty()))
@@ -155,8 +152,7 @@ fn hide_provider_arguments(text: String) -> String {
     out + rest
 }
 
-/// A credential provider's command line by its program alone (and, for
-/// `cargo:token-from-stdout`, the program it runs): the arguments can be a secret.
+/// A provider's command line as its program (and `cargo:token-from-stdout`'s): arguments may be secret.
 pub fn shown_command(words: &[&str]) -> String {
     let keep = if words.first() == Some(&"cargo:token-from-stdout") { 2 } else { 1 }.min(words.len());
     match words.len() - keep {
@@ -165,8 +161,7 @@ pub fn shown_command(words: &[&str]) -> String {
     }
 }
 
-/// Every form of a token read (not built) here: it, the credential after its scheme
-/// and, for `Basic`, the decoded `user:password` and the password (a PAT).
+/// Every form of a token read here: it, its credential, for `Basic` the decoded `user:password` and password.
 pub fn token_forms(token: &str) -> Vec<String> {
     let token = token.trim();
     let mut forms = vec![token.to_owned()];

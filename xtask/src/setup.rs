@@ -1,5 +1,4 @@
-//! `cargo xtask setup`: the user's global cargo config made ready for the feeds,
-//! disturbing nothing else in the file; the login tasks run it first thing.
+//! `cargo xtask setup`: the global cargo config readied for the feeds, nothing else touched; logins run it.
 
 use anyhow::{Context, bail};
 use camino::Utf8PathBuf;
@@ -7,7 +6,7 @@ use toml_edit::{DocumentMut, InlineTable, Item};
 
 use crate::cargo_home::global_config;
 use crate::feeds::{self, Registry};
-use crate::provider::{global_providers, set_keeping_decor};
+use crate::provider::global_providers;
 use crate::toml_file;
 
 /// Make your global cargo config ready for the feeds (one time per machine).
@@ -125,7 +124,7 @@ impl Setup {
                      `cargo xtask setup --force` to replace it)"
                 )),
                 _ => {
-                    set_keeping_decor(entry, "index", index.into());
+                    toml_file::set_keeping_decor(entry, "index", index.into());
                     findings.changes.push(format!("set registries.{name}.index = {index}"));
                 }
             }

@@ -1,10 +1,9 @@
-//! `cargo xtask test`: the xtask's own suite, as CI runs it, with the pinned tools the
-//! tests drive installed once per machine into a cache outside the repo.
+//! `cargo xtask test`: the xtask's own suite as CI runs it, its pinned tools cached once per machine.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::run::{self, Program};
@@ -130,8 +129,6 @@ fn npm_install(cache: &Utf8Path) -> anyhow::Result<PathBuf> {
     eprintln!("test: installing {spec} into {prefix} (once per machine)");
     std::fs::create_dir_all(&prefix).with_context(|| format!("cannot create {prefix}"))?;
     terminal(npm, &["install", "--prefix", prefix.as_str(), "--no-audit", "--no-fund", &spec])?;
-    if !bin.is_file() {
-        bail!("npm installed {spec} but {} is missing", bin.display());
-    }
+    ensure!(bin.is_file(), "npm installed {spec} but {} is missing", bin.display());
     Ok(bin)
 }

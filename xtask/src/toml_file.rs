@@ -5,9 +5,9 @@ use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
-use toml_edit::DocumentMut;
+use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
 /// The byte-order mark some Windows editors put at the start of a UTF-8 file.
 const BOM: char = '\u{feff}';
@@ -41,8 +41,7 @@ pub fn parse(path: &Utf8Path, text: &str) -> anyhow::Result<DocumentMut> {
     parsed.map_err(|at| anyhow::anyhow!("{path} is not valid TOML at {at}; fix it and run again"))
 }
 
-/// Where and why `text` is not TOML, without toml_edit's quote of the line: a
-/// credentials file's line is a token.
+/// Where and why `text` is not TOML, without toml_edit's quote of the line (a credentials line is a token).
 pub fn parse_error(text: &str, err: &toml_edit::TomlError) -> String {
     let before = text.get(..err.span().map_or(0, |span| span.start)).unwrap_or(text);
     let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
@@ -118,13 +117,12 @@ pub fn lock_file(
         }
         crate::interrupt::check()?;
         let waited = began.elapsed();
-        if timeout.is_some_and(|t| waited >= t) {
-            bail!(
-                "{waiting} for {} s: another cargo xtask still holds the lock {lock_path}; let it finish \
+        ensure!(
+            timeout.is_none_or(|t| waited < t),
+            "{waiting} for {} s: another cargo xtask still holds the lock {lock_path}; let it finish \
                  and run again (if no cargo xtask is running, stop the process that holds {lock_path})",
-                waited.as_secs()
-            );
-        }
+            waited.as_secs()
+        );
         if !said_so && waited >= say_after {
             eprintln!("{waiting} (lock {lock_path})");
             said_so = true;
@@ -147,12 +145,11 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => return Err(err).with_context(|| format!("cannot read {shown}")),
     };
-    if permissions.as_ref().is_some_and(|p| p.readonly()) {
-        bail!(
-            "{shown} is read-only, so it is left as it is: make it writable (e.g. `chmod u+w {target}`) \
+    ensure!(
+        permissions.as_ref().is_none_or(|p| !p.readonly()),
+        "{shown} is read-only, so it is left as it is: make it writable (e.g. `chmod u+w {target}`) \
              and run again, or make the change yourself"
-        );
-    }
+    );
     let dir = parent_dir(&target);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
     let temp =
@@ -188,17 +185,27 @@ fn link_target(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
 
 /// The table at `key` in `table`, created as a real `[table]` when missing.
 pub fn table_mut<'a>(
-    table: &'a mut toml_edit::Table,
+    table: &'a mut Table,
     key: &str,
     path: &Utf8Path,
-) -> anyhow::Result<&'a mut dyn toml_edit::TableLike> {
+) -> anyhow::Result<&'a mut dyn TableLike> {
     let item = table.entry(key).or_insert_with(|| {
-        let mut t = toml_edit::Table::new();
+        let mut t = Table::new();
         t.set_implicit(true);
-        toml_edit::Item::Table(t)
+        Item::Table(t)
     });
     item.as_table_like_mut()
         .with_context(|| format!("`{key}` in {path} is not a table; fix it and run again"))
+}
+
+/// Replaces a value keeping its comments (`insert` also drops the comment line above its key).
+pub fn set_keeping_decor(table: &mut dyn TableLike, key: &str, mut value: Value) {
+    if let Some(Item::Value(old)) = table.get_mut(key) {
+        *value.decor_mut() = old.decor().clone();
+        *old = value;
+    } else {
+        table.insert(key, Item::Value(value));
+    }
 }
 
 #[cfg(test)]

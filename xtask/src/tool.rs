@@ -1,5 +1,4 @@
-//! Finding the external programs the tasks drive, by the full path `which` finds: on
-//! Windows a bare name finds only `.exe` files, not `az.cmd`.
+//! External programs by the full path `which` finds: on Windows a bare name finds only `.exe`s, not `az.cmd`.
 
 use anyhow::Context;
 use camino::Utf8PathBuf;
@@ -31,8 +30,7 @@ impl Tool {
     }
 }
 
-/// The cargo that runs this xtask (cargo sets `CARGO` for `cargo run`), so nested
-/// calls use the same toolchain; plain `cargo` otherwise.
+/// The cargo running this xtask (`CARGO`, set by `cargo run`): nested calls use its toolchain. Else `cargo`.
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }

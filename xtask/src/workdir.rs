@@ -1,6 +1,5 @@
-//! The work dir of a run: unique (cargo keys what it extracts in `$CARGO_HOME/registry`
-//! by the index URL, and the package stage's index lives here), removed at the end,
-//! or by a later run when this one was killed.
+//! A run's work dir: unique (cargo keys what it extracts by the index URL, and the package
+//! stage's index lives here), removed at the end, or by a later run when this one was killed.
 
 use std::fs::File;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,8 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 
-/// Locked while the run owns the dir; on Unix the processes it starts inherit the lock,
-/// so a killed run's dir stays until its cargo is done.
+/// Locked while the run owns the dir, and (Unix) by its children: a killed run's dir stays while cargo runs.
 const OWNER_FILE: &str = ".owner";
 
 /// Marks a dir kept with `--keep`: never removed by a later run.
@@ -99,8 +97,7 @@ fn remove_stale(temp: &Utf8Path, prefix: &str) {
     }
 }
 
-/// `remove_dir_all` that also removes read-only files (git's packs; Windows
-/// refuses to delete a read-only file).
+/// `remove_dir_all`, also of read-only files (git's packs), which Windows refuses to delete.
 pub fn remove_dir_all(dir: &Utf8Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(dir) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -4,15 +4,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::Utf8Path;
 use toml_edit::{Item, Value};
 
 use super::engine::{CratePlan, Engine, Outcome, feed_error, tail};
 use crate::cargo::Need;
 
-/// Compares each crate the feed has with what was packaged: identical is skipped,
-/// different stops the run before anything is uploaded.
+/// Compares each crate the feed has with its package: identical is skipped, different stops all uploads.
 pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     check_file_sets(crates)?;
     let t = Instant::now();
@@ -51,13 +50,12 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
             if more > 0 { format!(" and {more} more") } else { String::new() }
         ));
     }
-    if !problems.is_empty() {
-        bail!(
-            "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
+    ensure!(
+        problems.is_empty(),
+        "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
              such as 0.1.2-20240416). Nothing was uploaded.",
-            problems.join("\n")
-        );
-    }
+        problems.join("\n")
+    );
     engine.stage("compare", &format!("{listed} already in {feed}, identical"), t.elapsed());
     Ok(())
 }
@@ -115,8 +113,7 @@ fn scratch(engine: &Engine, dir: &Utf8Path, crates: &[(&str, &str)]) -> anyhow::
     scratch_package(dir, "hyperlight-xtask-feed-sources", &deps)
 }
 
-/// A library package `name` at `dir` with the `[dependencies]` lines `deps`, its own
-/// workspace (never part of one further up).
+/// A library package `name` at `dir` with `[dependencies]` lines `deps`, in a workspace of its own.
 pub fn scratch_package(dir: &Utf8Path, name: &str, deps: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {dir}"))?;
     let manifest = format!(
@@ -167,8 +164,7 @@ pub fn differences(
     Ok(differ)
 }
 
-/// The normalized `Cargo.toml` at `dir` by dotted key, less what a cargo release
-/// changes for the same sources (listed in docs/publish-redist.md).
+/// `dir`'s normalized `Cargo.toml` by dotted key, less what cargo releases change (docs/publish-redist.md).
 fn manifest_data(dir: &Utf8Path) -> anyhow::Result<BTreeMap<String, String>> {
     let doc = crate::toml_file::read(&dir.join("Cargo.toml"))?;
     let mut data = BTreeMap::new();
@@ -257,12 +253,11 @@ pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
         }
     }
     let problems = problems.join("\n");
-    if !problems.is_empty() {
-        bail!(
-            "the packages differ from `cargo package --list` in your tree, nothing was uploaded:\n\
-             {problems}\nThe xtask's copy of the repository is at fault: please report this"
-        );
-    }
+    ensure!(
+        problems.is_empty(),
+        "the packages differ from `cargo package --list` in your tree, nothing was uploaded:\n\
+         {problems}\nThe xtask's copy of the repository is at fault: please report this"
+    );
     Ok(())
 }
 

@@ -1,10 +1,9 @@
-//! Builds the host's members that depend on the crates against the packages before an
-//! upload: crates that verify on their own can still break a consumer.
+//! Builds the host's dependents against the packages before an upload: verified crates can still break them.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::Utf8Path;
 
 use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, repeated, tail, text};
@@ -132,13 +131,12 @@ fn unchecked(
         return Ok((consumers, String::new()));
     }
     let unchecked = unchecked.join("; ");
-    if !allow {
-        bail!(
-            "{unchecked}: cargo would not build them against the crates to publish, so nothing vouches \
+    ensure!(
+        allow,
+        "{unchecked}: cargo would not build them against the crates to publish, so nothing vouches \
              for them; nothing was uploaded. Publish under a version they accept, change their \
              requirement, or pass --allow-unchecked-consumers to publish without checking them"
-        );
-    }
+    );
     crate::gha::warning(&format!("not checked (--allow-unchecked-consumers): {unchecked}"));
     Ok((consumers, format!("; not checked: {unchecked}")))
 }
@@ -162,13 +160,11 @@ fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyho
 fn patches(engine: &Engine, crates: &[CratePlan]) -> Vec<String> {
     let feed = &engine.registry.name;
     let index = toml_edit::Value::from(git::file_url(&engine.work.join("empty-index")));
-    let mut patches = Vec::new();
-    for krate in crates {
-        let path = toml_edit::Value::from(krate.packaged.as_str());
-        patches.push(format!("patch.{feed}.{}.path={path}", krate.name));
-        patches.push(format!("patch.{index}.{}.path={path}", krate.name));
-    }
-    patches
+    let patches = crates.iter().flat_map(|krate| {
+        let (name, path) = (&krate.name, toml_edit::Value::from(krate.packaged.as_str()));
+        [format!("patch.{feed}.{name}.path={path}"), format!("patch.{index}.{name}.path={path}")]
+    });
+    patches.collect()
 }
 
 fn took_packaged(graph: &Value, consumer: &str, krate: &CratePlan) -> bool {
@@ -189,8 +185,7 @@ fn excluded_by_resolution(stderr: &str, name: &str) -> bool {
         || stderr.contains(&format!("no matching package named `{name}` found"))
 }
 
-/// Each crate at two versions in `graph`, one pulled by a package: who pulls each,
-/// and the `cargo update` (tried with `--dry-run`) that unifies them.
+/// Crates twice in `graph`, one pulled by a package: who pulls each, and a `cargo update` that unifies them.
 fn duplicates(
     engine: &Engine,
     copy: &Utf8Path,

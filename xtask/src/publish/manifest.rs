@@ -1,7 +1,6 @@
-//! Reading and rewriting manifests: [`rewrite`] is text in, text out, so that every
-//! manifest shape is tested without git or cargo.
+//! Reading and rewriting manifests; [`rewrite`] is text to text: every shape is tested without git or cargo.
 
-use anyhow::bail;
+use anyhow::{bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, InlineTable, Item, Key, RawString, TableLike, Value};
 
@@ -46,10 +45,7 @@ impl Dep {
     pub fn table(&self) -> String {
         // The first spelling of the kind's table; `[workspace.dependencies]` reads as `dependencies`.
         let table = DEPENDENCY_TABLES.iter().find(|t| t.1 == self.kind).map_or("dependencies", |t| t.0);
-        match &self.target {
-            Some(cfg) => format!("target.'{cfg}'.{table}"),
-            None => table.to_owned(),
-        }
+        self.target.as_ref().map_or(table.to_owned(), |cfg| format!("target.'{cfg}'.{table}"))
     }
 }
 
@@ -146,12 +142,11 @@ impl Requirement {
             (Requirement::Keep, Some(old)) => return Ok(old.to_owned()),
             (Requirement::KeepOperator, Some(old)) => old,
         };
-        if old.contains([',', '*']) {
-            bail!(
-                "{place} requires `{old}`, which has no one operator to keep: write it as a single \
+        ensure!(
+            !old.contains([',', '*']),
+            "{place} requires `{old}`, which has no one operator to keep: write it as a single \
                  requirement such as `0.1.0` or `=0.1.0`"
-            );
-        }
+        );
         let operator_len = old.find(|c: char| c.is_ascii_digit()).unwrap_or(old.len());
         Ok(format!("{}{version}", old[..operator_len].trim()))
     }
@@ -195,8 +190,7 @@ pub fn rewrite(
     Ok(out)
 }
 
-/// Sets `version` and `registry` on one dependency entry, in place (keeping spacing
-/// and comments) or appended in the style of the entry's keys.
+/// Sets `version` and `registry` on one entry, in place keeping comments, or appended styled as its keys.
 fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
     // `registry-index` and `registry` exclude each other; crates.io is neither, and
     // refuses (at the upload) a dependency from a feed that a manifest laid out for it names.
@@ -211,10 +205,7 @@ fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
             Some(table) if !table.contains_key(key) => append_inline(table, key, value),
             _ => {
                 let table = item.as_table_like_mut().expect("an entry with a path is a table");
-                match table.get_mut(key).and_then(Item::as_value_mut) {
-                    Some(old) => replace_keeping_decor(old, value),
-                    None => _ = table.insert(key, Item::Value(value.into())),
-                }
+                toml_file::set_keeping_decor(table, key, value.into());
             }
         }
     }
@@ -284,8 +275,7 @@ pub fn root_needs(files: &[(Utf8PathBuf, Utf8PathBuf, bool, String)]) -> anyhow:
     Ok(needs)
 }
 
-/// `Cargo.lock` with each workspace package of `moved` at its new version, references
-/// to it following; everything else byte for byte.
+/// `Cargo.lock` with `moved`'s workspace packages, and references to them, at new versions; the rest as is.
 pub fn rewrite_lock(path: &Utf8Path, text: &str, moved: &[(&str, &str, &str)]) -> anyhow::Result<String> {
     let mut doc = toml_file::parse(path, text)?;
     let Some(packages) = doc.get_mut("package").and_then(Item::as_array_of_tables_mut) else {

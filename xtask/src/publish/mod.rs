@@ -1,5 +1,4 @@
-//! The publish engine of both publish tasks. Feed versions are immutable, so every
-//! check runs before the first upload.
+//! The engine of both publish tasks. Feed versions are immutable: every check runs before the first upload.
 
 pub mod compare;
 pub mod consumer;
@@ -12,7 +11,7 @@ pub use engine::{CratePlan, Engine, Outcome, feed_error};
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::cargo::{FeedError, Need};
@@ -207,9 +206,8 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
 fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> anyhow::Result<()> {
     let (feed, task) = (engine.registry.name.clone(), engine.task);
     let (name, version, dir) = (krate.name.clone(), krate.version.clone(), krate.dir.clone());
-    let manifest = dir.join("Cargo.toml");
     // Its package in the work dir, not in a CARGO_TARGET_DIR the user shares.
-    let target = engine.work.join("publish");
+    let (manifest, target) = (dir.join("Cargo.toml"), engine.work.join("publish"));
     let (manifest, target) = (manifest.as_str(), target.as_str());
     let args =
         ["publish", "--registry", &feed, "--manifest-path", manifest, "--no-verify", "--target-dir", target];
@@ -262,11 +260,9 @@ fn failure(krate: &str, feed: &str, stderr: &str, uploaded: bool, published: &[S
         }
         None if crate::cargo::classify(stderr).is_transient() => "; run again to resume".to_owned(),
         // Published since the check: a run again compares it, as any version the feed has.
-        None if matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_)) => {
-            format!(
-                ": {feed} has it since this run checked it, so run again to compare it with these sources"
-            )
-        }
+        None if matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_)) => format!(
+            ": {feed} has it since this run checked it, so run again to compare it with these sources"
+        ),
         None => {
             return format!(
                 "publishing {krate} to {feed} failed; running again will fail the same way until that is changed"
@@ -302,12 +298,11 @@ fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
             && !(numeric && part.len() > 1 && part.starts_with('0'))
     };
     let core_ok = core.split('.').count() == 3 && core.split('.').all(|n| ok(n, true));
-    if !core_ok || !pre.is_none_or(|pre| pre.split('.').all(|p| ok(p, false))) {
-        bail!(
-            "{what} `{version}` is not a version cargo takes: use MAJOR.MINOR.PATCH with an optional \
+    ensure!(
+        core_ok && pre.is_none_or(|pre| pre.split('.').all(|p| ok(p, false))),
+        "{what} `{version}` is not a version cargo takes: use MAJOR.MINOR.PATCH with an optional \
              -suffix, such as 0.1.2-20240321"
-        );
-    }
+    );
     Ok(())
 }
 
