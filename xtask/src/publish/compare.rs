@@ -256,7 +256,8 @@ pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
     ensure!(
         problems.is_empty(),
         "the packages differ from `cargo package --list` in your tree, nothing was uploaded:\n\
-         {problems}\nThe xtask's copy of the repository is at fault: please report this"
+         {problems}\nThe copy holds what git tracks (with --allow-dirty, your changes too): a listed \
+         file git ignores (a generated one) is not in it, so commit it (`git add -f`) or leave it out"
     );
     Ok(())
 }

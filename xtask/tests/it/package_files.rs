@@ -277,6 +277,34 @@ fn uncommitted_changes_are_refused_unless_allow_dirty() {
     assert!(text.contains("DIRTY"), "{text}");
 }
 
+/// With `--allow-dirty`, cargo packages a file git ignores that `include` names (a
+/// generated source); the copy holds what git tracks, so it lacks it. The run stops
+/// naming the file and what to do, not blaming the xtask.
+#[test]
+fn an_ignored_file_cargo_includes_is_named_with_what_to_do() {
+    let mut sb = crate::publish::offline_sandbox();
+    let fx = plain_fixture(&mut sb);
+    let common = fx.join("ws/src/hyperlight_common");
+    let manifest = fs::read_to_string(common.join("Cargo.toml")).unwrap();
+    let included =
+        "description = \"Data through a symlinked dir\"\ninclude = [\"src/*.rs\", \"Cargo.toml\"]\n";
+    fs::write(
+        common.join("Cargo.toml"),
+        manifest.replace("description = \"Data through a symlinked dir\"\n", included),
+    )
+    .unwrap();
+    fs::write(common.join(".gitignore"), "generated.rs\n").unwrap();
+    git(&mut sb, &fx, &["add", "-A"]);
+    git(&mut sb, &fx, &["commit", "-q", "-m", "include"]);
+    fs::write(common.join("src/generated.rs"), "pub const GENERATED: bool = true;\n").unwrap();
+
+    let run = publish(&mut sb, &fx, &["--dry-run", "--allow-dirty"]);
+    run.assert_failure();
+    run.assert_output_contains("src/generated.rs");
+    run.assert_output_contains("git add -f");
+    assert!(!run.stderr.contains("please report"), "{}", run.stderr);
+}
+
 /// A submodule checked out at a commit of its own (committed there, so neither `git
 /// status` nor cargo sees a change) is uncommitted for the superproject: published, its
 /// files would not be the ones the recorded commit names.
