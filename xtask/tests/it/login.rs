@@ -3,7 +3,7 @@
 //! form of the secret appears in any output or argv.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use xtask_harness::{Kellnr, Sandbox, base64, basic_header};
 
@@ -381,20 +381,26 @@ fn github_env_export_survives_an_open_last_line() {
     scan(&sb, &[pat]);
 }
 
+/// A sandbox whose xtask runs in a host of its own with `config` as its `.cargo/config.toml`.
+fn config_host(config: &str) -> (Sandbox, PathBuf) {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let host = sb.root().join("config-host");
+    fs::create_dir_all(host.join(".cargo")).unwrap();
+    fs::create_dir_all(host.join("xtask")).unwrap();
+    fs::write(host.join(".cargo/config.toml"), config).unwrap();
+    sb.env("CARGO_PKG_NAME", "xtask");
+    sb.env("CARGO_MANIFEST_DIR", host.join("xtask").to_str().unwrap());
+    (sb, host)
+}
+
 /// A feed name cargo refuses (a line break, `=`) in the repo's `.cargo/config.toml`:
 /// `--github-env` wrote it into `$GITHUB_ENV` unchecked, so the name `"a=1\nEVIL=1\nx"`
 /// set `EVIL` for the job's later steps, and a plain login had setup write it into the
 /// global config; cargo refused the name only after. Now the tasks stop first.
 #[test]
 fn a_feed_name_cargo_refuses_stops_the_tasks_before_anything_is_written() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let host = sb.root().join("bad-name-host");
-    fs::create_dir_all(host.join(".cargo")).unwrap();
-    fs::create_dir_all(host.join("xtask")).unwrap();
-    let config = "[registries]\n\"a=1\\nEVIL=1\\nx\" = { index = \"sparse+http://127.0.0.1:1/\" }\n";
-    fs::write(host.join(".cargo/config.toml"), config).unwrap();
-    sb.env("CARGO_PKG_NAME", "xtask");
-    sb.env("CARGO_MANIFEST_DIR", host.join("xtask").to_str().unwrap());
+    let (mut sb, host) =
+        config_host("[registries]\n\"a=1\\nEVIL=1\\nx\" = { index = \"sparse+http://127.0.0.1:1/\" }\n");
     let (pat, github_env) = (pat84(), sb.root().join("github_env"));
     fs::write(&github_env, "").unwrap();
     sb.env("GITHUB_ENV", github_env.to_str().unwrap());
@@ -423,14 +429,9 @@ fn a_feed_name_cargo_refuses_stops_the_tasks_before_anything_is_written() {
 /// feed: with it in the repo's config every task stopped on a feed without an `index`.
 #[test]
 fn crates_io_s_protocol_setting_is_no_feed() {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let host = sb.root().join("crates-io-protocol-host");
-    fs::create_dir_all(host.join(".cargo")).unwrap();
-    fs::create_dir_all(host.join("xtask")).unwrap();
-    let config = "[registries]\ncrates-io = { protocol = \"sparse\" }\nfeed = { index = \"sparse+http://127.0.0.1:1/\" }\n";
-    fs::write(host.join(".cargo/config.toml"), config).unwrap();
-    sb.env("CARGO_PKG_NAME", "xtask");
-    sb.env("CARGO_MANIFEST_DIR", host.join("xtask").to_str().unwrap());
+    let (mut sb, _) = config_host(
+        "[registries]\ncrates-io = { protocol = \"sparse\" }\nfeed = { index = \"sparse+http://127.0.0.1:1/\" }\n",
+    );
     let (pat, github_env) = (pat84(), sb.root().join("github_env"));
     fs::write(&github_env, "").unwrap();
     sb.env("GITHUB_ENV", github_env.to_str().unwrap());
