@@ -53,8 +53,8 @@ pub fn show_line(feed: &Registry, verdict: Option<&FeedError>) {
     }
 }
 
-/// Asks cargo, in the repo (whose config names the feeds), for a crate of `feed`; `None`: accepted.
-/// In the xtask's workspace: `cargo info` resolves the one it runs in, in the host's writing its lock.
+/// Asks cargo for a crate of `feed` (`None`: accepted) in the xtask's own workspace: cargo reads
+/// the repo's config on its way up, and `cargo info` at the host's root would rewrite the host's lock.
 fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
     let home = probe_home(&feed.name)?;
     let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
