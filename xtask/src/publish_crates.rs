@@ -10,7 +10,7 @@ use crate::feeds::{self, Registry};
 use crate::git::Git;
 use crate::publish::manifest::Requirement;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{self, CratePlan, Engine, Prepared, compare};
+use crate::publish::{self, Engine, Prepared, compare};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
@@ -93,7 +93,15 @@ impl Publish {
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let version = self.common.version.as_deref();
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
-        check_out(git, &top, &prefix, &plan.crates)?;
+        let missing = publish::not_checked_out(git, &top, &prefix, &plan.crates)?;
+        let missing: Vec<String> = missing.iter().map(|(path, why)| format!("{path} ({why})")).collect();
+        if !missing.is_empty() {
+            bail!(
+                "files of your commit in the crates to publish are not checked out as committed at {top}, so \
+                 the packages would not hold them as committed:\n  {}\nCheck them out as each says",
+                listed(&missing)
+            );
+        }
         compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
         let (planning, t) = (t.elapsed(), Instant::now());
         let repo = engine.work.join("src");
@@ -112,32 +120,6 @@ impl Publish {
             commits: Some((commit, copied)),
         })
     }
-}
-
-/// Refuses what the commit has in the crates and the checkout at `top` lacks: cargo
-/// packages what is on disk, so the crates would lack it.
-fn check_out(git: &Git, top: &Utf8Path, prefix: &str, crates: &[CratePlan]) -> anyhow::Result<()> {
-    let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new(prefix).join(&c.dir)).collect();
-    let lacking = git.not_checked_out(top)?;
-    // Cargo leaves out of a package each directory below it with another package's manifest
-    // (in the index, checked out or not).
-    let manifest = |dir: &Utf8Path| {
-        let path = dir.join("Cargo.toml");
-        top.join(&path).is_file() || lacking.iter().any(|(lacks, _)| Utf8Path::new(lacks) == path)
-    };
-    let nested =
-        |path: &Utf8Path, dir: &Utf8Path| path.ancestors().skip(1).take_while(|a| *a != dir).any(manifest);
-    let inside = |path: &Utf8Path| dirs.iter().any(|dir| path.starts_with(dir) && !nested(path, dir));
-    let missing = lacking.iter().filter(|(path, _)| inside(path.as_ref()));
-    let missing: Vec<String> = missing.map(|(path, why)| format!("{path} ({why})")).collect();
-    if !missing.is_empty() {
-        bail!(
-            "files of your commit in the crates to publish are not checked out as committed at {top}, so \
-             the packages would not hold them as committed:\n  {}\nCheck them out as each says",
-            listed(&missing)
-        );
-    }
-    Ok(())
 }
 
 /// Warns of each `.cargo/config.toml` cargo reads at `root` and not at `src`, its copy

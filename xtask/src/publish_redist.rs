@@ -105,6 +105,21 @@ impl PublishRedist {
             Workspace::read(&src, registry).context(format!("reading the workspace of {repo} at {rev}"))?;
         let plan = workspace::plan(&ws, crates, &registry.name, self.common.version.as_deref(), None)
             .context(format!("{repo} at {rev}"))?;
+        let missing = publish::not_checked_out(engine.git, &src, "", &plan.crates)?;
+        if !missing.is_empty() {
+            let missing = missing.into_iter().map(|(path, why)| match why.starts_with("a submodule") {
+                true => format!("{path} (a submodule, which publish-redist does not fetch)"),
+                false => format!("{path} ({why})"),
+            });
+            bail!(
+                "files of {repo} at {rev} in the crates to publish are not in publish-redist's checkout, so \
+                 the packages would lack them: {}. Publish crates with a submodule from a clone made with \
+                 `--recurse-submodules`: `cargo xtask publish --manifest-path <clone>/Cargo.toml --registry {} \
+                 -p <crate>`",
+                missing.collect::<Vec<_>>().join(", "),
+                registry.name
+            );
+        }
         Ok(Prepared {
             ws,
             plan,

@@ -272,6 +272,28 @@ fn failure(krate: &str, feed: &str, stderr: &str, uploaded: bool, published: &[S
     format!("publishing {krate} to {feed} failed{next}: {SKIPPED}")
 }
 
+/// What the commit at `top` has in `crates` (dirs from `prefix`) that its checkout lacks, with
+/// git's reason: cargo packages what is on disk, so the packages would lack it.
+pub fn not_checked_out(
+    git: &Git,
+    top: &Utf8Path,
+    prefix: &str,
+    crates: &[CratePlan],
+) -> anyhow::Result<Vec<(String, &'static str)>> {
+    let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new(prefix).join(&c.dir)).collect();
+    let lacking = git.not_checked_out(top)?;
+    // Cargo leaves out of a package each directory below it with another package's manifest
+    // (in the index, checked out or not).
+    let manifest = |dir: &Utf8Path| {
+        let path = dir.join("Cargo.toml");
+        top.join(&path).is_file() || lacking.iter().any(|(lacks, _)| Utf8Path::new(lacks) == path)
+    };
+    let nested =
+        |path: &Utf8Path, dir: &Utf8Path| path.ancestors().skip(1).take_while(|a| *a != dir).any(manifest);
+    let inside = |path: &Utf8Path| dirs.iter().any(|dir| path.starts_with(dir) && !nested(path, dir));
+    Ok(lacking.iter().filter(|(path, _)| inside(path.as_ref())).cloned().collect())
+}
+
 /// The directory of the manifest `path` given to `flag`, from where the user is.
 pub fn manifest_dir(flag: &str, path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
     let path = if path.is_absolute() { path.to_owned() } else { crate::invocation_dir()?.join(path) };

@@ -440,6 +440,28 @@ fn a_patch_in_the_users_cargo_config_stops_the_run() {
     assert!(!run.stdout.contains("would publish"), "{}", run.stdout);
 }
 
+/// publish-redist fetches no submodules: one outside the crates (mshv's `rust-vmm-ci`)
+/// changes nothing, one inside a crate stops the run, else its package lacks the files.
+#[test]
+fn a_submodule_inside_a_crate_is_refused() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 4);
+    let url = crate::publish::picolibc(&mut sb);
+    let add = |sb: &mut Sandbox, at: &str| {
+        git(sb, &fx.dir, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", &url, at]);
+        git(sb, &fx.dir, &["commit", "-q", "-m", &format!("add {at}")]);
+        git(sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned()
+    };
+    let rev = add(&mut sb, "rust-vmm-ci");
+    publish(&mut sb, &fx, &rev, &["--dry-run"]).assert_success();
+    let rev = add(&mut sb, "mshv-bindings/vendor/picolibc");
+    let run = publish(&mut sb, &fx, &rev, &["--dry-run"]);
+    run.assert_failure().assert_output_contains(
+        "mshv-bindings/vendor/picolibc (a submodule, which publish-redist does not fetch)",
+    );
+    assert!(!run.stdout.contains("would publish"), "{}", run.stdout);
+}
+
 /// No credentials, the feed unreachable, a tag as the rev, under GitHub Actions:
 /// everything but the upload runs, and nothing is uploaded.
 #[test]
