@@ -134,7 +134,29 @@ pub fn redact(text: &str, forms: &[String]) -> String {
         }
     }
     out.push_str(&text[done..]);
-    hide_provider_arguments(out)
+    hide_provider_arguments(hide_jwts(out))
+}
+
+/// Entra ID tokens (JWTs: `eyJ` and three base64url parts) anywhere: provider mode's az
+/// token goes from az to cargo, so the tasks never know it to redact it as a form.
+fn hide_jwts(text: String) -> String {
+    let part =
+        |s: &str| s.find(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_').unwrap_or(s.len());
+    let jwt = |s: &str| {
+        let (a, rest) = s.split_at(part(s));
+        let (b, rest) = rest.strip_prefix('.').map(|r| r.split_at(part(r)))?;
+        let c = rest.strip_prefix('.').map(|r| &r[..part(r)])?;
+        (!b.is_empty() && !c.is_empty()).then_some(a.len() + b.len() + c.len() + 2)
+    };
+    let (mut out, mut rest) = (String::with_capacity(text.len()), text.as_str());
+    while let Some(at) = rest.find("eyJ") {
+        let len = jwt(&rest[at..]).unwrap_or(3);
+        let redacted = if len > 3 { "<redacted>" } else { &rest[at..at + 3] };
+        out.push_str(&rest[..at]);
+        out.push_str(redacted);
+        rest = &rest[at + len..];
+    }
+    out + rest
 }
 
 /// Cargo names a credential provider by its command line (`credential provider `CMD
@@ -337,6 +359,16 @@ mod tests {
         assert_eq!(
             redact("403: you sent authorization: cio0123456789abcdef; Authorization: Bearer eyJ0eXAi.x", &[]),
             "403: you sent authorization: <redacted>; Authorization: Bearer <redacted>"
+        );
+    }
+
+    /// Provider mode's az token, unknown to the tasks, echoed alone: redacted by its shape.
+    #[test]
+    fn an_entra_token_is_redacted_by_its_shape() {
+        let jwt = "eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiI0OTliODRhYyJ9.c2lnbmF0dXJl_-x";
+        assert_eq!(
+            redact(&format!("denied: unknown credential {jwt}; eyJ alone, eyJa.b stays"), &[]),
+            "denied: unknown credential <redacted>; eyJ alone, eyJa.b stays"
         );
     }
 

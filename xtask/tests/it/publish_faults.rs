@@ -187,6 +187,23 @@ fn an_echoed_token_without_a_scheme_is_never_shown_by_publish() {
     sb.assert_no_secret(&[token]);
 }
 
+/// Provider mode: cargo asks az for an Entra token (a JWT) on each use, so the publish
+/// tasks never know it; a feed echoing it alone showed it whole.
+#[test]
+fn an_echoed_provider_token_is_never_shown_by_publish() {
+    let echo = FaultServer::start(Fault::EchoCredential { status: 403 });
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let manifest = one_crate_for(&mut sb, &echo);
+    let jwt = "eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiI0OTliODRhYy0xMzIxIn0.c2lnbmF0dXJlLW9mLWF6dXJl";
+    sb.install_standin("az-token", &format!("echo 'Bearer {jwt}'"));
+    let provider = format!("CARGO_REGISTRIES_{}_CREDENTIAL_PROVIDER", REDIST.to_uppercase());
+    sb.env(&provider, "cargo:token-from-stdout az-token");
+    let run = sb.xtask(&["publish", "--registry", REDIST, "--manifest-path", &manifest]);
+    run.assert_failure().assert_output_contains("denied: unknown credential <redacted>");
+    assert!(echo.requests() >= 1, "cargo never asked the echoing feed");
+    sb.assert_no_secret(&[jwt]);
+}
+
 /// A feed or proxy echoing the credential alone, with no header name or scheme to
 /// spot it by: publish knew no token, so a crates.io-style token in the environment
 /// and a PAT's header in the credentials file (either name) were shown. Now it
