@@ -217,6 +217,16 @@ impl Git {
         let clone = [&clone[..], &eol, &filters, &["--template=", "--"]].concat();
         let clone = [&clone[..], &[top.as_str(), dest.as_str()]].concat();
         self.run(top, &clone)?;
+        // The repository's own attributes (`.git/info/attributes`) choose filters as a `.gitattributes` does.
+        let info =
+            |dir| self.run(dir, &["rev-parse", "--path-format=absolute", "--git-path", "info/attributes"]);
+        let (mine, copy) = (info(top)?, info(dest)?);
+        let (mine, copy) = (Utf8Path::new(mine.trim()), Utf8Path::new(copy.trim()));
+        if mine.is_file() {
+            std::fs::create_dir_all(copy.parent().unwrap_or(dest))
+                .with_context(|| format!("cannot create {copy}"))?;
+            std::fs::copy(mine, copy).with_context(|| format!("cannot copy {mine} to {copy}"))?;
+        }
         self.run(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit])?;
         for (path, _) in self.submodules(top)? {
             self.copy_repository(&top.join(&path), &dest.join(&path), changes)?;

@@ -411,7 +411,16 @@ fn a_filter_of_the_repository_s_config_applies_in_the_copy() {
     let packaged = kept.join("package/package").join(format!("{LIBC}-0.1.0")).join("data.txt");
     assert_eq!(fs::read_to_string(&packaged).unwrap(), "cbvagre\n", "{}", packaged.display());
 
-    // A filter git must apply (`required` in its value-less form) that fails in the copy, as
+    // Chosen by the repository's own attributes (`.git/info/attributes`), not committed ones.
+    git(&mut sb, &fx, &["rm", "-q", ".gitattributes"]);
+    git(&mut sb, &fx, &["commit", "-q", "-m", "attributes of the repository's own"]);
+    fs::write(fx.join(".git/info/attributes"), "*.txt filter=rot13\n").unwrap();
+    let run = publish(&mut sb, &fx, &["--dry-run", "--keep", "-p", LIBC]);
+    run.assert_success();
+    let kept = crate::publish::kept_work_dir(&run);
+    let packaged = kept.join("package/package").join(format!("{LIBC}-0.1.0")).join("data.txt");
+    assert_eq!(fs::read_to_string(&packaged).unwrap(), "cbvagre\n", "{}", packaged.display());
+
     // one reading the user's `.git` (git LFS's objects) would: the run stops instead of
     // packaging the blob.
     git(&mut sb, &fx, &["config", "--unset", "filter.rot13.required"]);
