@@ -371,6 +371,9 @@ impl<'a> Pipes<'a> {
 /// Kills the child and (Unix) its whole process group, and reaps it.
 fn kill(child: &mut Child) {
     interrupt::kill_group(child);
+    // Windows has no process groups and `kill` ends the child alone (az.cmd's cmd.exe, not its python).
+    #[cfg(windows)]
+    let _ = Command::new("taskkill").args(["/F", "/T", "/PID", &child.id().to_string()]).output();
     let _ = child.kill();
     let _ = child.wait();
 }
