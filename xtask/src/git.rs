@@ -326,7 +326,12 @@ pub fn file_url(dir: &Utf8Path) -> String {
     let keep = |b: u8| b.is_ascii_alphanumeric() || b"/-._~:".contains(&b);
     let encode = |b: u8| if keep(b) { char::from(b).to_string() } else { format!("%{b:02X}") };
     let path: String = dir.as_str().replace('\\', "/").bytes().map(encode).collect();
-    if path.starts_with('/') { format!("file://{path}") } else { format!("file:///{path}") }
+    // A UNC path (`\\server\share`) names its host, which `C:/x` and `/x` leave empty.
+    match path.strip_prefix("//") {
+        Some(unc) if dir.as_str().starts_with(r"\\") => format!("file://{unc}"),
+        _ if path.starts_with('/') => format!("file://{path}"),
+        _ => format!("file:///{path}"),
+    }
 }
 
 #[cfg(test)]
@@ -365,6 +370,8 @@ mod tests {
     fn file_urls_work_on_every_platform() {
         assert_eq!(file_url(Utf8Path::new("/tmp/x")), "file:///tmp/x");
         assert_eq!(file_url(Utf8Path::new(r"C:\Users\x\idx")), "file:///C:/Users/x/idx");
+        // A UNC path names its host, as the url crate writes it and cargo reads it back.
+        assert_eq!(file_url(Utf8Path::new(r"\\server\share\idx")), "file://server/share/idx");
         assert_eq!(file_url(Utf8Path::new("/tmp/a b/é")), "file:///tmp/a%20b/%C3%A9");
     }
 }
