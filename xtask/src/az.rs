@@ -62,6 +62,9 @@ impl Az {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.call("az account get-access-token".into(), &args).stdout_is_secret().output();
         let out = out.map_err(|err| not_logged_in_or(err, "run `az login` (or pass --az-login)"))?;
+        // Masked as `access_token` masks its header: the access check's feed may echo it.
+        let token = out.stdout.trim_end().strip_prefix("Bearer ").unwrap_or_default();
+        crate::gha::mask(&AuthHeader::bearer(token)?.forms());
         ensure!(
             !out.stdout.contains('\r'),
             "az ends its output with CRLF (as on Windows, Azure/azure-cli#33385), and cargo would send the \
