@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::Utf8PathBuf;
 
 use crate::run::{self, Program, RunError};
@@ -54,6 +54,24 @@ impl Az {
         let header = AuthHeader::bearer(token)?;
         crate::gha::mask(&header.forms());
         Ok((header, expires_on))
+    }
+
+    /// Runs provider mode's command (`args`, after az's path) once, as cargo will for each
+    /// token: cargo keeps a `\r` of its line (az on Windows ends it with `\r\n`) in the header.
+    pub fn check_provider_command(&self, args: &[String]) -> anyhow::Result<()> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.call("az account get-access-token".into(), &args).stdout_is_secret().output();
+        let out = out.map_err(|err| not_logged_in_or(err, "run `az login` (or pass --az-login)"))?;
+        // Masked as `access_token` masks its header: the access check's feed may echo it.
+        let token = out.stdout.trim_end().strip_prefix("Bearer ").unwrap_or_default();
+        crate::gha::mask(&AuthHeader::bearer(token)?.forms());
+        ensure!(
+            !out.stdout.contains('\r'),
+            "az ends its output with CRLF (as on Windows, Azure/azure-cli#33385), and cargo would send the \
+             CR as part of the token, which no feed accepts: provider mode cannot work with this az, so \
+             nothing was changed. Log in with `cargo xtask cargo-login` instead (a token for about an hour)"
+        );
+        Ok(())
     }
 
     /// Whether az is logged in; otherwise az's own words, or that it did not answer.

@@ -50,8 +50,10 @@ impl Git {
         let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
         let program = run::program(&self.0, dir, &[&["-c", no_hooks.as_str()], args].concat());
         let program = REPOSITORY_VARS.iter().fold(program, |program, var| program.env_remove(var));
-        // Its own process group cannot read the terminal: a login prompt would wait out the time limit.
-        program.env("GIT_TERMINAL_PROMPT", "0").label(format!("git {}", args.join(" ")))
+        // Its own process group cannot read the terminal: a login prompt would wait out the time limit,
+        // as would Git Credential Manager's window (Windows), which only GCM_INTERACTIVE stops.
+        let program = program.env("GIT_TERMINAL_PROMPT", "0").env("GCM_INTERACTIVE", "never");
+        program.label(format!("git {}", args.join(" ")))
     }
 
     fn run(&self, dir: &Utf8Path, args: &[&str]) -> anyhow::Result<String> {
@@ -334,7 +336,12 @@ pub fn file_url(dir: &Utf8Path) -> String {
     let keep = |b: u8| b.is_ascii_alphanumeric() || b"/-._~:".contains(&b);
     let encode = |b: u8| if keep(b) { char::from(b).to_string() } else { format!("%{b:02X}") };
     let path: String = dir.as_str().replace('\\', "/").bytes().map(encode).collect();
-    if path.starts_with('/') { format!("file://{path}") } else { format!("file:///{path}") }
+    // A UNC path (`\\server\share`) names its host, which `C:/x` and `/x` leave empty.
+    match path.strip_prefix("//") {
+        Some(unc) if dir.as_str().starts_with(r"\\") => format!("file://{unc}"),
+        _ if path.starts_with('/') => format!("file://{path}"),
+        _ => format!("file:///{path}"),
+    }
 }
 
 #[cfg(test)]
@@ -373,6 +380,8 @@ mod tests {
     fn file_urls_work_on_every_platform() {
         assert_eq!(file_url(Utf8Path::new("/tmp/x")), "file:///tmp/x");
         assert_eq!(file_url(Utf8Path::new(r"C:\Users\x\idx")), "file:///C:/Users/x/idx");
+        // A UNC path names its host, as the url crate writes it and cargo reads it back.
+        assert_eq!(file_url(Utf8Path::new(r"\\server\share\idx")), "file://server/share/idx");
         assert_eq!(file_url(Utf8Path::new("/tmp/a b/é")), "file:///tmp/a%20b/%C3%A9");
     }
 }

@@ -45,7 +45,8 @@ const KEPT_MARKER: &str = "# cargo xtask: previous ";
 /// is reported here, not in a later cargo error), removing stored tokens.
 pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     let path = global_config()?.path;
-    let wanted: Array = command(&az.path).into_iter().collect();
+    let words = command(&az.path);
+    let wanted: Array = words.iter().collect();
     let mut turn_on = |doc: &mut DocumentMut| -> anyhow::Result<()> {
         if !force {
             refuse_foreign_providers(doc, feeds, &path)?;
@@ -54,7 +55,7 @@ pub fn enable(feeds: &[Registry], az: &Az, force: bool) -> anyhow::Result<()> {
     };
     // A refused run changes nothing: planned before az is asked or a token removed.
     toml_file::plan(&path, &mut turn_on)?;
-    az.access_token()?;
+    az.check_provider_command(&words[2..])?;
     if toml_file::update(&path, &mut turn_on)? {
         eprintln!("cargo-login: wrote {path}");
     }

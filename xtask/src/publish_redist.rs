@@ -148,7 +148,18 @@ fn source_location(repo: &str) -> anyhow::Result<String> {
         return Ok(repo.to_owned());
     }
     let absolute = std::fs::canonicalize(path).context(format!("cannot make {repo} absolute"))?;
-    Ok(absolute.to_string_lossy().into_owned())
+    Ok(without_verbatim_prefix(&absolute.to_string_lossy()))
+}
+
+/// `path` without the `\\?\` that `canonicalize` puts before a Windows path: git takes
+/// `\\?\C:\x` for the ssh host `\\?\C` (its `url_is_local_not_ssh`).
+fn without_verbatim_prefix(path: &str) -> String {
+    let Some(rest) = path.strip_prefix(r"\\?\") else { return path.to_owned() };
+    match rest.strip_prefix(r"UNC\") {
+        Some(share) => format!(r"\\{share}"),
+        None if rest.get(1..3) == Some(r":\") => rest.to_owned(),
+        None => path.to_owned(),
+    }
 }
 
 fn human(bytes: u64) -> String {
@@ -178,6 +189,16 @@ mod tests {
         }
         assert!(source_location("https://me@host/a/b").is_ok());
         assert!(source_location("ssh://git@github.com:22/rust-vmm/mshv").is_ok());
+    }
+
+    #[test]
+    fn a_windows_path_reaches_git_without_its_verbatim_prefix() {
+        assert_eq!(without_verbatim_prefix(r"\\?\C:\Users\me\mshv"), r"C:\Users\me\mshv");
+        assert_eq!(without_verbatim_prefix(r"\\?\UNC\server\share\mshv"), r"\\server\share\mshv");
+        // A volume without a drive letter has no other form.
+        let volume = r"\\?\Volume{01234567-89ab-cdef-0123-456789abcdef}\mshv";
+        assert_eq!(without_verbatim_prefix(volume), volume);
+        assert_eq!(without_verbatim_prefix("/home/me/mshv"), "/home/me/mshv");
     }
 
     #[test]

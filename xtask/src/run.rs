@@ -133,7 +133,7 @@ pub fn cargo(dir: &Utf8Path, args: &[&str]) -> Program {
     program = program.env("CARGO_TERM_VERBOSE", "false").env_remove("CARGO_LOG");
     program = program.env("CARGO_TERM_PROGRESS_WHEN", "never").env("CARGO_NET_OFFLINE", "false");
     // Cargo does not stop the git it runs (`net.git-fetch-with-cli`) from prompting for a login.
-    program = program.env("GIT_TERMINAL_PROMPT", "0");
+    program = program.env("GIT_TERMINAL_PROMPT", "0").env("GCM_INTERACTIVE", "never");
     // Cargo takes a relative CARGO_HOME from its directory, which `dir` changes.
     match std::env::var_os("CARGO_HOME").map(std::path::absolute) {
         Some(Ok(home)) => program.env("CARGO_HOME", home),
@@ -371,6 +371,9 @@ impl<'a> Pipes<'a> {
 /// Kills the child and (Unix) its whole process group, and reaps it.
 fn kill(child: &mut Child) {
     interrupt::kill_group(child);
+    // Windows has no process groups and `kill` ends the child alone (az.cmd's cmd.exe, not its python).
+    #[cfg(windows)]
+    let _ = Command::new("taskkill").args(["/F", "/T", "/PID", &child.id().to_string()]).output();
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -147,8 +147,9 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
     };
     ensure!(
         permissions.as_ref().is_none_or(|p| !p.readonly()),
-        "{shown} is read-only, so it is left as it is: make it writable (e.g. `chmod u+w {target}`) \
-             and run again, or make the change yourself"
+        "{shown} is read-only, so it is left as it is: make it writable (e.g. `{} {target}`) \
+             and run again, or make the change yourself",
+        if cfg!(windows) { "attrib -r" } else { "chmod u+w" }
     );
     let dir = parent_dir(&target);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;

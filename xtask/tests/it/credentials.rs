@@ -1079,6 +1079,27 @@ fn provider_mode_logs_in_without_storing_a_token() {
     assert!(sb.assert_no_secret(&[kellnr.admin_token()]) > 0);
 }
 
+/// az on Windows ends its line with CRLF, and cargo keeps the CR of a
+/// `cargo:token-from-stdout` line in the header it sends (`Bearer <token>\r`): provider
+/// mode is refused before anything changes, and the stored token stays.
+#[test]
+fn provider_mode_is_refused_when_az_prints_crlf() {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(REDIST, &kellnr);
+    let state = AzState { token: kellnr.admin_token().to_owned(), ..AzState::default() };
+    install_az(&sb, &state);
+    sb.xtask(&["cargo-login", "--registry", REDIST, "--no-check"]).assert_success();
+    let files =
+        |sb: &Sandbox| ["config.toml", "credentials.toml"].map(|f| fs::read(sb.cargo_home().join(f)).ok());
+    let before = files(&sb);
+    install_az(&sb, &AzState { crlf: true, ..state });
+    let run = sb.xtask(&["cargo-login", "--provider", "--registry", REDIST]);
+    run.assert_failure().assert_output_contains("az ends its output with CRLF");
+    assert_eq!(files(&sb), before, "provider mode changed the files");
+    assert!(sb.assert_no_secret(&[kellnr.admin_token()]) > 0);
+}
+
 /// OIDC: in `.github/workflows/oidc-example.yml`, `azure/login` with a federated
 /// identity and then `cargo xtask cargo-login` is the whole CI login, with no PAT
 /// secret. The workflow's own `cargo xtask` steps are run here, in order, as the

@@ -632,8 +632,43 @@ fn a_repository_asking_for_a_login_fails_at_once() {
     assert!(started.elapsed().as_secs() < 20, "it waited for the prompt: {}", run.stdout);
 }
 
+/// Git Credential Manager (git's helper on Windows) asks in a window, which
+/// `GIT_TERMINAL_PROMPT=0` does not stop: only `GCM_INTERACTIVE=never` does (its
+/// `Settings.IsInteractionAllowed`). A stand-in helper waits as that window would
+/// unless told never to ask: the run fails at once.
+#[cfg(unix)]
+#[test]
+fn a_credential_managers_window_is_never_waited_for() {
+    let server = xtask_harness::http::FaultServer::start(xtask_harness::http::Fault::Answer {
+        status: 401,
+        content_type: "text/plain",
+        body: "log in".into(),
+    });
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.env("XTASK_TIMEOUT_SECS", "30");
+    install_credential_manager(&sb);
+    let url = format!("http://{}/mshv", server.addr());
+    let started = Instant::now();
+    let run = sb.xtask(&["publish-redist", "--dry-run", "--repo", &url]);
+    run.assert_failure().assert_output_contains(&format!("cannot reach the repository {url}"));
+    assert!(started.elapsed().as_secs() < 20, "it waited for the credential manager: {}", run.stderr);
+}
+
+/// A git credential helper that, as Git Credential Manager's window, waits for the user
+/// unless `GCM_INTERACTIVE=never`.
+#[cfg(unix)]
+fn install_credential_manager(sb: &Sandbox) {
+    let gcm = "[ \"$GCM_INTERACTIVE\" = never ] && { echo 'fatal: Cannot prompt because user interactivity \
+               has been disabled.' >&2; exit 1; }\nsleep 60\n";
+    sb.install_standin("git-credential-manager", gcm);
+    let helper = sb.bin_dir().join("git-credential-manager");
+    fs::write(sb.home().join(".gitconfig"), format!("[credential]\n\thelper = {}\n", helper.display()))
+        .unwrap();
+}
+
 /// The same for a consumer's git dependency that cargo fetches with the git CLI
-/// (`CARGO_NET_GIT_FETCH_WITH_CLI`, as many set for private GitHub dependencies).
+/// (`CARGO_NET_GIT_FETCH_WITH_CLI`, as many set for private GitHub dependencies), with
+/// Git Credential Manager's window too.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_consumers_git_dependency_asking_for_a_login_fails_at_once() {
@@ -645,6 +680,7 @@ fn a_consumers_git_dependency_asking_for_a_login_fails_at_once() {
     let (_kellnr, mut sb, _) = logged_in();
     sb.env("XTASK_TIMEOUT_SECS", "30");
     sb.env("CARGO_NET_GIT_FETCH_WITH_CLI", "true");
+    install_credential_manager(&sb);
     let fx = fixture(&mut sb, 0, 12);
     let url = format!("http://{}/dep", server.addr());
     let deps = format!(

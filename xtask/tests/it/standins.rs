@@ -42,6 +42,9 @@ pub struct AzState {
     /// Fault injection: an answer that is no JSON (a proxy's HTML error page). Real
     /// `az rest` prints such an answer as it came, warns on stderr and exits 0.
     pub pat_answer_not_json: bool,
+    /// az on Windows: Python's text-mode stdout ends each line with `\r\n`
+    /// (Azure/azure-cli#33385), in `--output tsv` too.
+    pub crlf: bool,
 }
 
 impl Default for AzState {
@@ -55,6 +58,7 @@ impl Default for AzState {
             pat_scope_answered: None,
             pat_answer_without_authorization_id: false,
             pat_answer_not_json: false,
+            crlf: false,
         }
     }
 }
@@ -82,6 +86,7 @@ PAT_ERROR={pat_error}
 SCOPE_ANSWERED={scope_answered}
 WITHOUT_AUTHORIZATION_ID={without_authorization_id}
 NOT_JSON={not_json}
+EOL='{eol}'
 not_logged_in() {{
   # Real az without a login (or with an expired one), for any command but `login`.
   echo "ERROR: Please run 'az login' to setup account." >&2
@@ -112,7 +117,7 @@ tsv_query() {{
     case "$__path" in
       ""|*[!A-Za-z0-9_.]*) echo "stand-in az: unsupported --query: $1" >&2; exit 2 ;;
     esac
-    eval "printf '%s\\n' \"\${{f_$(printf '%s' "$__path" | tr . _)-None}}\""
+    eval "printf '%s$EOL' \"\${{f_$(printf '%s' "$__path" | tr . _)-None}}\""
   done
   IFS=$__ifs
 }}
@@ -154,7 +159,7 @@ EOF
     output=$(opt --output "$@") || output=$(opt -o "$@") || output=json
     if [ "$query" = "join(' ', ['Bearer', accessToken])" ] && [ "$output" = tsv ]; then
       # Real az: the JMESPath result, as one tab-separated line.
-      printf 'Bearer %s\n' "$TOKEN"; exit 0
+      printf "Bearer %s$EOL" "$TOKEN"; exit 0
     fi
     if [ -n "$query" ] && [ "$output" = tsv ]; then
       f_accessToken=$TOKEN; f_expiresOn=$EXPIRES; f_tokenType=Bearer
@@ -268,6 +273,7 @@ exit 2
         scope_answered = quote(state.pat_scope_answered.as_deref().unwrap_or("")),
         without_authorization_id = if state.pat_answer_without_authorization_id { "yes" } else { "no" },
         not_json = if state.pat_answer_not_json { "yes" } else { "no" },
+        eol = if state.crlf { "\\r\\n" } else { "\\n" },
         resource = AZURE_DEVOPS_RESOURCE,
         authz = PAT_AUTHORIZATION_ID,
     );
