@@ -1025,6 +1025,44 @@ fn a_stale_committed_lock_is_named_and_left_as_it_is() {
     assert_untouched(&mut sb, &dir, &before);
 }
 
+/// A `[patch]` in the repository's committed `.cargo/config.toml`: the refusal's advice
+/// (comment it out and commit that) and then the lock's, followed word for word, publish.
+#[test]
+fn a_patch_in_the_repositorys_config_gets_advice_that_works() {
+    let mut sb = offline_sandbox();
+    let local = sb.root().join("local-only");
+    fs::create_dir_all(local.join("src")).unwrap();
+    fs::write(local.join("Cargo.toml"), package("local-only", "")).unwrap();
+    fs::write(local.join("src/lib.rs"), "").unwrap();
+    let patch = format!("[patch.crates-io]\nlocal-only = {{ path = {:?} }}\n", local.to_str().unwrap());
+    let files = [
+        ("Cargo.toml", package("patched", "")),
+        ("src/lib.rs", String::new()),
+        (".gitignore", "/target\n".into()),
+        (".cargo/config.toml", patch),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let dir = small_workspace(&mut sb, "patched", &files);
+    sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
+    git(&mut sb, &dir, &["add", "-A"]);
+    git(&mut sb, &dir, &["commit", "-q", "-m", "lock"]);
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains(".cargo/config.toml of the repository to publish has a `[patch]`");
+    run.assert_output_contains("Comment it out and commit that");
+    let config = dir.join(".cargo/config.toml");
+    let commented: String =
+        fs::read_to_string(&config).unwrap().lines().map(|l| format!("# {l}\n")).collect();
+    fs::write(&config, commented).unwrap();
+    git(&mut sb, &dir, &["commit", "-q", "-a", "-m", "no patch while publishing"]);
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure()
+        .assert_output_contains("is out of date: update it (any cargo build does) and commit it");
+    sb.cargo(&dir, &["build", "--offline"]).assert_success();
+    git(&mut sb, &dir, &["commit", "-q", "-a", "-m", "the lock"]);
+    publish(&mut sb, &dir, &["--dry-run"]).assert_success().assert_output_contains("would publish");
+}
+
 /// crates.io refuses a crate that depends on another registry's crate, at the upload
 /// ("Cross-registry dependencies are not permitted"): the crates before it in the
 /// order would be uploaded already. The plan refuses it, naming the dependency,
