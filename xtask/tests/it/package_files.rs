@@ -493,22 +493,26 @@ fn a_change_of_only_the_root_manifest_is_not_identical() {
 }
 
 /// Issue 14, defect 6: a yanked version is in the feed and can never be published
-/// again: the run says so and asks for a new version, never "run again".
+/// again: the run says so and asks for a new version, never "run again". The version it
+/// offers (once the very one yanked, the docs' example) publishes.
 #[test]
 fn a_yanked_version_is_refused_as_permanent() {
     let (_kellnr, mut sb, secrets) = logged_in_to(PACKAGES);
     let fx = plain_fixture(&mut sb);
-    publish(&mut sb, &fx, &["-p", LIBC]).assert_success();
-    let yank = sb.cargo(&fx, &["yank", "--registry", PACKAGES, &format!("{LIBC}@0.1.0")]);
+    let yanked = "0.1.2-20240416";
+    publish(&mut sb, &fx, &["-p", LIBC, "--version", yanked]).assert_success();
+    let yank = sb.cargo(&fx, &["yank", "--registry", PACKAGES, &format!("{LIBC}@{yanked}")]);
     yank.assert_success();
 
-    let run = publish(&mut sb, &fx, &["-p", LIBC]);
+    let run = publish(&mut sb, &fx, &["-p", LIBC, "--version", yanked]);
     run.assert_failure();
-    run.assert_output_contains(&format!("{LIBC} 0.1.0 is yanked in {PACKAGES}"));
-    run.assert_output_contains("--version");
+    run.assert_output_contains(&format!("{LIBC} {yanked} is yanked in {PACKAGES}"));
     assert!(!run.combined().contains("run again"), "{}", run.combined());
     let publishes =
         sb.calls("cargo").iter().filter(|c| c.argv.first().map(String::as_str) == Some("publish")).count();
     assert_eq!(publishes, 1, "published again after the yank");
+    let offered = run.stderr.split("(`--version`, such as ").nth(1).and_then(|rest| rest.split(')').next());
+    let offered = offered.unwrap_or_else(|| panic!("no version offered: {}", run.stderr));
+    publish(&mut sb, &fx, &["-p", LIBC, "--version", offered]).assert_success();
     scan(&sb, &secrets);
 }
