@@ -104,7 +104,8 @@ pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<boo
             return Ok(ran.is_ok());
         }
     }
-    Err(feed_error(feed, &stderr, Need::Read)
+    // Asked only before an upload, so the token must write too.
+    Err(feed_error(feed, &stderr, Need::Publish)
         .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 

@@ -1128,6 +1128,20 @@ fn no_token_for_crates_io_names_cargo_registry_token() {
     assert!(!run.stderr.contains("cargo-login"), "{}", run.stderr);
 }
 
+/// A rejected token met while publishing: the hint named the Packaging read scope,
+/// and a PAT with only that scope is refused at the upload.
+#[test]
+fn a_rejected_token_while_publishing_asks_for_the_write_scope() {
+    let (_kellnr, mut sb, secrets) = logged_in();
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_TOKEN", "Basic bm90LWEtdG9rZW4=");
+    let dir =
+        small_workspace(&mut sb, "rejected", &[("Cargo.toml", &package("rejected", "")), ("src/lib.rs", "")]);
+    let run = publish(&mut sb, &dir, &[]);
+    run.assert_failure().assert_output_contains("token rejected");
+    run.assert_output_contains("with the Packaging read & write scope");
+    scan(&sb, &secrets);
+}
+
 /// A workspace laid out for a feed (members depend on each other by path with
 /// `registry = "<feed>"`, as Hyperlight's did for hyperlight_packages) published to
 /// crates.io: the dependents took their dependencies from the feed, so a dry run
