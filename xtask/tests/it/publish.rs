@@ -1142,6 +1142,24 @@ fn a_rejected_token_while_publishing_asks_for_the_write_scope() {
     scan(&sb, &secrets);
 }
 
+/// Provider mode once az's session ended: cargo's own message says only that az failed,
+/// and "see cargo's message" must show az's words, which say what to run.
+#[test]
+fn provider_mode_with_az_logged_out_shows_azs_words() {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(PACKAGES, &kellnr);
+    let az = crate::standins::AzState { token: kellnr.admin_token().to_owned(), ..Default::default() };
+    crate::standins::install_az(&sb, &az);
+    sb.xtask(&["cargo-login", "--provider", "--registry", PACKAGES]).assert_success();
+    crate::standins::install_az(&sb, &crate::standins::AzState { logged_in: false, ..az });
+    let dir =
+        small_workspace(&mut sb, "az-out", &[("Cargo.toml", &package("az-out", "")), ("src/lib.rs", "")]);
+    let run = publish(&mut sb, &dir, &[]);
+    run.assert_failure().assert_output_contains("see cargo's message");
+    assert!(run.stderr.contains("Please run 'az login'"), "{}", run.stderr);
+}
+
 /// A workspace laid out for a feed (members depend on each other by path with
 /// `registry = "<feed>"`, as Hyperlight's did for hyperlight_packages) published to
 /// crates.io: the dependents took their dependencies from the feed, so a dry run
