@@ -1352,6 +1352,13 @@ fn a_consumer_requiring_another_version_is_not_vouched_for() {
     run.assert_output_contains("--allow-unchecked-consumers");
     assert!(!run.combined().contains("built against"), "{}", run.combined());
     assert!(publishes(&sb).is_empty(), "{:?}", publishes(&sb));
+    // The advice's other way: the requirement changed (not committed yet), the consumer is built.
+    let manifest = host.join("hyperlight_host/Cargo.toml");
+    let before = fs::read_to_string(&manifest).unwrap();
+    fs::write(&manifest, before.replace("=0.1.1", "=0.1.2")).unwrap();
+    let run = publish(&mut sb, &fx, &fx.pin, &["--version", "0.1.2", "--consumers", consumers, "--dry-run"]);
+    run.assert_success().assert_output_contains("hyperlight_host of");
+    fs::write(&manifest, before).unwrap();
 
     let run = publish(
         &mut sb,
