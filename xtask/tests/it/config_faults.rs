@@ -314,6 +314,17 @@ fn doctor_names_the_users_config_cargo_refuses() {
     assert!(!run.combined().contains("hyperlight-xtask-check-"), "{}", run.combined());
 }
 
+/// A global config that is not TOML: doctor said per feed to run setup, which refuses it.
+#[test]
+fn doctor_on_a_broken_global_config_sends_to_the_file_not_to_setup() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    fs::write(config_toml(&sb), "[registries\n").unwrap();
+    let run = sb.xtask(&["doctor"]);
+    run.assert_failure()
+        .assert_output_contains(&format!("{} cannot be read (above)", config_toml(&sb).display()));
+    assert!(!run.stdout.contains("cargo xtask setup"), "{}", run.stdout);
+}
+
 /// A read-only config is refused, named, and left as it was; so is every other
 /// file of CARGO_HOME (no temp file left behind).
 #[test]
