@@ -440,6 +440,24 @@ fn a_patch_in_the_users_cargo_config_stops_the_run() {
     assert!(!run.stdout.contains("would publish"), "{}", run.stdout);
 }
 
+/// A `paths` in the repository's own config at the rev: the advice to comment it out
+/// could change nothing the run copies; a rev without it publishes.
+#[test]
+fn a_patch_in_the_repositorys_config_at_the_rev_asks_for_another_rev() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 4);
+    fs::create_dir_all(fx.dir.join(".cargo")).unwrap();
+    fs::write(fx.dir.join(".cargo/config.toml"), "paths = [\"../elsewhere\"]\n").unwrap();
+    git(&mut sb, &fx.dir, &["add", "-A"]);
+    git(&mut sb, &fx.dir, &["commit", "-q", "-m", "a path override"]);
+    let rev = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    let run = publish(&mut sb, &fx, &rev, &["--dry-run"]);
+    run.assert_failure()
+        .assert_output_contains(".cargo/config.toml of the repository at that rev has a `[patch]`");
+    run.assert_output_contains("Publish a rev without it");
+    publish(&mut sb, &fx, &fx.pin, &["--dry-run"]).assert_success();
+}
+
 /// No credentials, the feed unreachable, a tag as the rev, under GitHub Actions:
 /// everything but the upload runs, and nothing is uploaded.
 #[test]
