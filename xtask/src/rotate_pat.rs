@@ -246,12 +246,8 @@ fn pat_error_hint(error: &str) -> &'static str {
     match error {
         "invalidScope" | "fullScopePatPolicyViolation" => " (your organisation does not allow this scope)",
         "accessDenied" => " (your account may not create PATs in this organisation)",
-        "patLifespanPolicyViolation" => {
-            " (your organisation allows PATs a shorter life: pass a smaller --days)"
-        }
-        "disablePatCreationPolicyViolation" => {
-            " (your organisation restricts creating PATs: ask an admin to allow you)"
-        }
+        "patLifespanPolicyViolation" => " (your organisation allows a shorter life: pass fewer --days)",
+        "disablePatCreationPolicyViolation" => " (your organisation restricts new PATs: ask an admin)",
         _ => "",
     }
 }

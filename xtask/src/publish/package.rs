@@ -70,7 +70,7 @@ fn refuse_overrides(engine: &Engine, src: &Utf8Path, home: &Utf8Path) -> anyhow:
         let (shown, fix) = match path.strip_prefix(engine.work.join("src")) {
             Ok(inner) if engine.task == "publish" => (
                 format!("{inner} of the repository to publish"),
-                "Comment it out and commit that (or publish your tree so with --allow-dirty)",
+                "Comment it out and commit that (or pass --allow-dirty to publish it uncommitted)",
             ),
             Ok(inner) => (format!("{inner} of the repository at that rev"), "Publish a rev without it"),
             Err(_) => (path.to_string(), "Comment it out while you publish, then run again"),
