@@ -223,6 +223,9 @@ fn shown(value: &Value) -> String {
     }
 }
 
+const IGNORED_FIX: &str = "\nThe copy holds what git tracks (with --allow-dirty, your changes too): a listed \
+    file git ignores (a generated one) is not in it, so commit it (`git add -f`) or leave it out";
+
 /// Sets each crate's `listed` to what `cargo package --list` gives in the user's tree at
 /// `root`; without `allow_dirty`, cargo refuses (and names) uncommitted files.
 pub fn list(engine: &Engine, root: &Utf8Path, crates: &mut [CratePlan], allow: bool) -> anyhow::Result<()> {
@@ -240,8 +243,12 @@ pub fn list(engine: &Engine, root: &Utf8Path, crates: &mut [CratePlan], allow: b
                     "{lock} is out of date: update it (any cargo build does) and commit it; nothing was uploaded"
                 );
             }
+            // `git status` showed nothing, so these are files git ignores: no --allow-dirty brings them.
+            let ignored = stderr.contains("not yet committed");
             let why = tail(&stderr);
-            anyhow::anyhow!("cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{why}")
+            let why: Vec<&str> = why.lines().filter(|l| !(ignored && l.contains("`--allow-dirty`"))).collect();
+            let (why, fix) = (why.join("\n"), if ignored { IGNORED_FIX } else { "" });
+            anyhow::anyhow!("cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{why}{fix}")
         })?;
         let files = out.stdout.lines().map(|l| l.replace('\\', "/")).filter(|l| !l.is_empty()).collect();
         krate.listed = Some(files);
@@ -269,8 +276,7 @@ pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
     ensure!(
         problems.is_empty(),
         "the packages differ from `cargo package --list` in your tree, nothing was uploaded:\n\
-         {problems}\nThe copy holds what git tracks (with --allow-dirty, your changes too): a listed \
-         file git ignores (a generated one) is not in it, so commit it (`git add -f`) or leave it out"
+         {problems}{IGNORED_FIX}"
     );
     Ok(())
 }
