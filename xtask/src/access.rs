@@ -71,7 +71,11 @@ fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
         RunErrorKind::Exit { stderr, .. } if stderr.contains(&format!("could not find `{PROBE_CRATE}`")) => {
             Ok(None)
         }
-        RunErrorKind::Exit { stderr, .. } => Ok(Some(classify(&stderr))),
+        // Cargo names the config it read by the probe's link: the user's is the file to fix.
+        RunErrorKind::Exit { stderr, .. } => {
+            let real = crate::cargo_home::cargo_home()?;
+            Ok(Some(classify(&stderr.replace(home.path().as_str(), real.as_str()))))
+        }
         RunErrorKind::TimedOut { limit } => Ok(Some(FeedError::TimedOut { after: limit })),
         kind => Err(RunError { kind, ..err }.into()),
     }

@@ -54,11 +54,16 @@ impl Doctor {
             global_path: global.path,
             credentials_path,
         };
+        // Unreadable (said above): what it sets is unknown, and setup refuses it too.
+        let unread = (configs.global.is_none() && configs.global_path.is_file())
+            .then(|| format!("unknown: {} cannot be read (above)", configs.global_path));
         let show = |feed: &Registry, verdict: Option<&FeedError>| {
             let provider = configs.effective_provider(feed);
             println!("{}:\n  index:               {}", feed.name, feed.index);
-            println!("  in global config:    {}", configs.in_global(feed));
-            println!("  credential provider: {}", shown_providers(&provider));
+            println!("  in global config:    {}", unread.clone().unwrap_or_else(|| configs.in_global(feed)));
+            let shown =
+                unread.clone().filter(|_| provider.is_none()).unwrap_or_else(|| shown_providers(&provider));
+            println!("  credential provider: {shown}");
             println!("  token from:          {}", configs.token_source(feed, provider));
             match verdict {
                 None => println!("  access:              ok"),

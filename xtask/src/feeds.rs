@@ -48,10 +48,11 @@ impl Registry {
 
 /// All feeds of the repo's config, in the order written there.
 pub fn all() -> anyhow::Result<Vec<Registry>> {
-    let doc = toml_file::read(&crate::project_root().join(CONFIG_PATH))?;
-    let table = doc.get("registries").and_then(|r| r.as_table_like());
-    let table = table
-        .context(format!("{CONFIG_PATH} has no [registries] table: it lists the feeds the tasks act on"))?;
+    let path = crate::project_root().join(CONFIG_PATH);
+    let doc = toml_file::read(&path)?;
+    let none =
+        format!("{path} lists no feeds under [registries]: add the feeds as docs/adding-the-xtask.md shows");
+    let table = doc.get("registries").and_then(|r| r.as_table_like()).context(none.clone())?;
     let mut feeds = Vec::new();
     // `[registries.crates-io]` holds cargo's `protocol` for crates.io, no feed.
     for (name, entry) in table.iter().filter(|(name, _)| *name != CRATES_IO) {
@@ -75,7 +76,7 @@ pub fn all() -> anyhow::Result<Vec<Registry>> {
         feed.index = index.context(format!("registries.{name} in {CONFIG_PATH} has no `index` string"))?;
         feeds.push(feed);
     }
-    ensure!(!feeds.is_empty(), "{CONFIG_PATH} defines no feeds under [registries]");
+    ensure!(!feeds.is_empty(), none);
     Ok(feeds)
 }
 

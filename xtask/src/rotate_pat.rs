@@ -246,6 +246,8 @@ fn pat_error_hint(error: &str) -> &'static str {
     match error {
         "invalidScope" | "fullScopePatPolicyViolation" => " (your organisation does not allow this scope)",
         "accessDenied" => " (your account may not create PATs in this organisation)",
+        "patLifespanPolicyViolation" => " (your organisation allows a shorter life: pass fewer --days)",
+        "disablePatCreationPolicyViolation" => " (your organisation restricts new PATs: ask an admin)",
         _ => "",
     }
 }
@@ -356,6 +358,12 @@ mod tests {
         let msg = format!("{:#}", organization(&[feed("A"), feed("B")], None).unwrap_err());
         assert!(msg.contains("A, B"), "{msg}");
         assert!(organization(&[], Some("a/b")).is_err());
+    }
+
+    #[test]
+    fn the_organisations_pat_policies_say_what_to_do() {
+        assert!(pat_error_hint("patLifespanPolicyViolation").contains("--days"));
+        assert!(pat_error_hint("disablePatCreationPolicyViolation").contains("admin"));
     }
 
     #[test]

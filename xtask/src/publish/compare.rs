@@ -35,7 +35,7 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let empty_index = crate::git::file_url(&engine.work.join("empty-index"));
     let index =
         (!engine.registry.is_crates_io()).then_some((empty_index.as_str(), engine.registry.index.as_str()));
-    let mut problems = Vec::new();
+    let (mut problems, mut offer) = (Vec::new(), String::new());
     for krate in in_feed {
         let (name, version) = (&krate.name, &krate.version);
         let differences = differences(&krate.packaged, &vendor.join(format!("{name}-{version}")), index)?;
@@ -44,6 +44,7 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
             continue;
         }
         let more = differences.len().saturating_sub(10);
+        offer = next_version(version);
         problems.push(format!(
             "{name} {version} is in {feed} with other sources than this run's: {}{}",
             differences[..differences.len() - more].join(", "),
@@ -53,11 +54,21 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     ensure!(
         problems.is_empty(),
         "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
-             such as 0.1.2-20240416). Nothing was uploaded.",
+             such as {offer}). Nothing was uploaded.",
         problems.join("\n")
     );
     engine.stage("compare", &format!("{listed} already in {feed}, identical"), t.elapsed());
     Ok(())
+}
+
+/// A version after `version`, for the hints: `0.1.2-20240416.1`, `0.1.3`.
+fn next_version(version: &str) -> String {
+    let version = version.split('+').next().unwrap_or(version);
+    let patch = version.rsplit_once('.').and_then(|(head, patch)| Some((head, patch.parse::<u64>().ok()?)));
+    match patch {
+        Some((head, patch)) if !version.contains('-') => format!("{head}.{}", patch + 1),
+        _ => format!("{version}.1"),
+    }
 }
 
 /// Whether the feed has `name` at `version`: only cargo's "could not find" is "absent";
@@ -82,8 +93,9 @@ pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<boo
         if stderr.contains(&format!("version {version} is yanked")) {
             bail!(
                 "{name} {version} is yanked in {feed}: a yanked version stays in the feed and can never \
-                 be published again. Publish under a new version (`--version`, such as \
-                 0.1.2-20240416). Nothing was uploaded."
+                 be published again. Publish under a new version (`--version`, such as {}). Nothing was \
+                 uploaded.",
+                next_version(version)
             );
         }
         // Resolved: in the feed after all (the compare then fetches it), else not found.
@@ -92,7 +104,8 @@ pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<boo
             return Ok(ran.is_ok());
         }
     }
-    Err(feed_error(feed, &stderr, Need::Read)
+    // Asked only before an upload, so the token must write too.
+    Err(feed_error(feed, &stderr, Need::Publish)
         .context(format!("cannot tell whether {feed} has {name} {version}")))
 }
 
@@ -210,6 +223,9 @@ fn shown(value: &Value) -> String {
     }
 }
 
+const IGNORED_FIX: &str = "\nThe copy holds what git tracks (with --allow-dirty, your changes too): a listed \
+    file git ignores (a generated one) is not in it, so commit it (`git add -f`) or leave it out";
+
 /// Sets each crate's `listed` to what `cargo package --list` gives in the user's tree at
 /// `root`; without `allow_dirty`, cargo refuses (and names) uncommitted files.
 pub fn list(engine: &Engine, root: &Utf8Path, crates: &mut [CratePlan], allow: bool) -> anyhow::Result<()> {
@@ -227,8 +243,12 @@ pub fn list(engine: &Engine, root: &Utf8Path, crates: &mut [CratePlan], allow: b
                     "{lock} is out of date: update it (any cargo build does) and commit it; nothing was uploaded"
                 );
             }
+            // `git status` showed nothing, so these are files git ignores: no --allow-dirty brings them.
+            let ignored = stderr.contains("not yet committed");
             let why = tail(&stderr);
-            anyhow::anyhow!("cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{why}")
+            let why: Vec<&str> = why.lines().filter(|l| !(ignored && l.contains("`--allow-dirty`"))).collect();
+            let (why, fix) = (why.join("\n"), if ignored { IGNORED_FIX } else { "" });
+            anyhow::anyhow!("cargo cannot list the files of {name} in {root}, nothing was uploaded:\n{why}{fix}")
         })?;
         let files = out.stdout.lines().map(|l| l.replace('\\', "/")).filter(|l| !l.is_empty()).collect();
         krate.listed = Some(files);
@@ -256,8 +276,7 @@ pub fn check_file_sets(crates: &[CratePlan]) -> anyhow::Result<()> {
     ensure!(
         problems.is_empty(),
         "the packages differ from `cargo package --list` in your tree, nothing was uploaded:\n\
-         {problems}\nThe copy holds what git tracks (with --allow-dirty, your changes too): a listed \
-         file git ignores (a generated one) is not in it, so commit it (`git add -f`) or leave it out"
+         {problems}{IGNORED_FIX}"
     );
     Ok(())
 }

@@ -263,7 +263,9 @@ pub fn feed_error(feed: &str, stderr: &str, need: Need) -> anyhow::Error {
 /// cargo's error lines, without the progress before them.
 pub fn tail(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().collect();
-    let start = lines.iter().position(|l| l.starts_with("error")).unwrap_or(lines.len().saturating_sub(20));
+    // A credential provider's own `ERROR:` (az's "Please run 'az login'") comes first.
+    let error = |l: &&str| l.get(..5).is_some_and(|start| start.eq_ignore_ascii_case("error"));
+    let start = lines.iter().position(error).unwrap_or(lines.len().saturating_sub(20));
     lines[start..].join("\n").trim_end().to_owned()
 }
 

@@ -66,14 +66,18 @@ fn refuse_overrides(engine: &Engine, src: &Utf8Path, home: &Utf8Path) -> anyhow:
         if !patched && doc.get("paths").and_then(Item::as_array).is_none_or(|p| p.is_empty()) {
             continue;
         }
-        let shown = match path.strip_prefix(engine.work.join("src")) {
-            Ok(inner) => format!("{inner} of the repository to publish"),
-            Err(_) => path.to_string(),
+        // The repository's own config is copied from the commit: only a commit changes it.
+        let (shown, fix) = match path.strip_prefix(engine.work.join("src")) {
+            Ok(inner) if engine.task == "publish" => (
+                format!("{inner} of the repository to publish"),
+                "Comment it out and commit that (or pass --allow-dirty to publish it uncommitted)",
+            ),
+            Ok(inner) => (format!("{inner} of the repository at that rev"), "Publish a rev without it"),
+            Err(_) => (path.to_string(), "Comment it out while you publish, then run again"),
         };
         bail!(
             "{shown} has a `[patch]` or `paths`, which cargo applies to the verification too: the crates \
-             would be verified against sources their consumers never get. Comment it out while you \
-             publish, then run again; nothing was uploaded"
+             would be verified against sources their consumers never get. {fix}; nothing was uploaded"
         );
     }
     Ok(())
@@ -253,6 +257,13 @@ fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     }
     if failed.is_empty() {
         return Ok(());
+    }
+    // The copy is a commit: what cargo finds uncommitted there, it wrote itself.
+    if failed.iter().any(|f| f.contains("not yet committed") && f.contains("Cargo.lock")) {
+        bail!(
+            "the committed Cargo.lock is out of date: update it (any cargo build does) and commit it; \
+             nothing was uploaded"
+        );
     }
     let mut message = format!("`cargo package` failed, nothing was published:\n{}", failed.join("\n"));
     if matches!(crate::cargo::version(), Ok(v) if v < (1, 90)) {

@@ -297,6 +297,34 @@ fn an_empty_index_variable_stops_the_tasks_before_anything_is_written() {
     assert!(!config_toml(&sb).exists(), "setup wrote {}", read(&config_toml(&sb)));
 }
 
+/// A value of the wrong type in the global config: cargo names the file it read, and
+/// doctor named the access check's own home, a directory gone by then.
+#[test]
+fn doctor_names_the_users_config_cargo_refuses() {
+    let kellnr = xtask_harness::Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(PACKAGES, &kellnr);
+    fs::write(config_toml(&sb), "[registry]\nglobal-credential-providers = \"cargo:token\"\n").unwrap();
+    let run = sb.xtask(&["doctor", "--registry", PACKAGES]);
+    run.assert_failure();
+    run.assert_output_contains(&format!(
+        "`registry.global-credential-providers` in {}",
+        config_toml(&sb).display()
+    ));
+    assert!(!run.combined().contains("hyperlight-xtask-check-"), "{}", run.combined());
+}
+
+/// A global config that is not TOML: doctor said per feed to run setup, which refuses it.
+#[test]
+fn doctor_on_a_broken_global_config_sends_to_the_file_not_to_setup() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    fs::write(config_toml(&sb), "[registries\n").unwrap();
+    let run = sb.xtask(&["doctor"]);
+    run.assert_failure()
+        .assert_output_contains(&format!("{} cannot be read (above)", config_toml(&sb).display()));
+    assert!(!run.stdout.contains("cargo xtask setup"), "{}", run.stdout);
+}
+
 /// A read-only config is refused, named, and left as it was; so is every other
 /// file of CARGO_HOME (no temp file left behind).
 #[test]

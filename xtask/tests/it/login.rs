@@ -425,6 +425,17 @@ fn a_feed_name_cargo_refuses_stops_the_tasks_before_anything_is_written() {
     scan(&sb, &[pat]);
 }
 
+/// A repository config without feeds: the error said so and nothing of what to add.
+#[test]
+fn a_config_without_feeds_says_what_to_add() {
+    for config in ["[build]\njobs = 2\n", "[registries]\n"] {
+        let (mut sb, host) = config_host(config);
+        let run = sb.xtask(&["doctor"]);
+        run.assert_failure().assert_output_contains(&host.join(".cargo/config.toml").display().to_string());
+        run.assert_output_contains("add the feeds as docs/adding-the-xtask.md shows");
+    }
+}
+
 /// `[registries.crates-io] protocol = "sparse"` is cargo's setting for crates.io, not a
 /// feed: with it in the repo's config every task stopped on a feed without an `index`.
 #[test]

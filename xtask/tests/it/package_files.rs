@@ -279,7 +279,7 @@ fn uncommitted_changes_are_refused_unless_allow_dirty() {
 
 /// With `--allow-dirty`, cargo packages a file git ignores that `include` names (a
 /// generated source); the copy holds what git tracks, so it lacks it. The run stops
-/// naming the file and what to do, not blaming the xtask.
+/// naming the file and what to do, not blaming the xtask; done, it publishes.
 #[test]
 fn an_ignored_file_cargo_includes_is_named_with_what_to_do() {
     let mut sb = crate::publish::offline_sandbox();
@@ -298,11 +298,21 @@ fn an_ignored_file_cargo_includes_is_named_with_what_to_do() {
     git(&mut sb, &fx, &["commit", "-q", "-m", "include"]);
     fs::write(common.join("src/generated.rs"), "pub const GENERATED: bool = true;\n").unwrap();
 
-    let run = publish(&mut sb, &fx, &["--dry-run", "--allow-dirty"]);
-    run.assert_failure();
-    run.assert_output_contains("src/generated.rs");
-    run.assert_output_contains("git add -f");
-    assert!(!run.stderr.contains("please report"), "{}", run.stderr);
+    // Without it, cargo took the file for a change and asked for --allow-dirty, which cannot help.
+    for flags in [&["--dry-run"][..], &["--dry-run", "--allow-dirty"]] {
+        let run = publish(&mut sb, &fx, flags);
+        run.assert_failure();
+        run.assert_output_contains("src/generated.rs");
+        run.assert_output_contains("git add -f");
+        assert!(
+            !run.stderr.contains("please report") && !run.stderr.contains("pass the `--allow"),
+            "{}",
+            run.stderr
+        );
+    }
+    git(&mut sb, &fx, &["add", "-f", "ws/src/hyperlight_common/src/generated.rs"]);
+    git(&mut sb, &fx, &["commit", "-q", "-m", "generated"]);
+    publish(&mut sb, &fx, &["--dry-run"]).assert_success();
 }
 
 /// A submodule checked out at a commit of its own (committed there, so neither `git
@@ -502,22 +512,26 @@ fn a_change_of_only_the_root_manifest_is_not_identical() {
 }
 
 /// Issue 14, defect 6: a yanked version is in the feed and can never be published
-/// again: the run says so and asks for a new version, never "run again".
+/// again: the run says so and asks for a new version, never "run again". The version it
+/// offers (once the very one yanked, the docs' example) publishes.
 #[test]
 fn a_yanked_version_is_refused_as_permanent() {
     let (_kellnr, mut sb, secrets) = logged_in_to(PACKAGES);
     let fx = plain_fixture(&mut sb);
-    publish(&mut sb, &fx, &["-p", LIBC]).assert_success();
-    let yank = sb.cargo(&fx, &["yank", "--registry", PACKAGES, &format!("{LIBC}@0.1.0")]);
+    let yanked = "0.1.2-20240416";
+    publish(&mut sb, &fx, &["-p", LIBC, "--version", yanked]).assert_success();
+    let yank = sb.cargo(&fx, &["yank", "--registry", PACKAGES, &format!("{LIBC}@{yanked}")]);
     yank.assert_success();
 
-    let run = publish(&mut sb, &fx, &["-p", LIBC]);
+    let run = publish(&mut sb, &fx, &["-p", LIBC, "--version", yanked]);
     run.assert_failure();
-    run.assert_output_contains(&format!("{LIBC} 0.1.0 is yanked in {PACKAGES}"));
-    run.assert_output_contains("--version");
+    run.assert_output_contains(&format!("{LIBC} {yanked} is yanked in {PACKAGES}"));
     assert!(!run.combined().contains("run again"), "{}", run.combined());
     let publishes =
         sb.calls("cargo").iter().filter(|c| c.argv.first().map(String::as_str) == Some("publish")).count();
     assert_eq!(publishes, 1, "published again after the yank");
+    let offered = run.stderr.split("(`--version`, such as ").nth(1).and_then(|rest| rest.split(')').next());
+    let offered = offered.unwrap_or_else(|| panic!("no version offered: {}", run.stderr));
+    publish(&mut sb, &fx, &["-p", LIBC, "--version", offered]).assert_success();
     scan(&sb, &secrets);
 }

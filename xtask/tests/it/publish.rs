@@ -1025,6 +1025,44 @@ fn a_stale_committed_lock_is_named_and_left_as_it_is() {
     assert_untouched(&mut sb, &dir, &before);
 }
 
+/// A `[patch]` in the repository's committed `.cargo/config.toml`: the refusal's advice
+/// (comment it out and commit that) and then the lock's, followed word for word, publish.
+#[test]
+fn a_patch_in_the_repositorys_config_gets_advice_that_works() {
+    let mut sb = offline_sandbox();
+    let local = sb.root().join("local-only");
+    fs::create_dir_all(local.join("src")).unwrap();
+    fs::write(local.join("Cargo.toml"), package("local-only", "")).unwrap();
+    fs::write(local.join("src/lib.rs"), "").unwrap();
+    let patch = format!("[patch.crates-io]\nlocal-only = {{ path = {:?} }}\n", local.to_str().unwrap());
+    let files = [
+        ("Cargo.toml", package("patched", "")),
+        ("src/lib.rs", String::new()),
+        (".gitignore", "/target\n".into()),
+        (".cargo/config.toml", patch),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let dir = small_workspace(&mut sb, "patched", &files);
+    sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
+    git(&mut sb, &dir, &["add", "-A"]);
+    git(&mut sb, &dir, &["commit", "-q", "-m", "lock"]);
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains(".cargo/config.toml of the repository to publish has a `[patch]`");
+    run.assert_output_contains("Comment it out and commit that");
+    let config = dir.join(".cargo/config.toml");
+    let commented: String =
+        fs::read_to_string(&config).unwrap().lines().map(|l| format!("# {l}\n")).collect();
+    fs::write(&config, commented).unwrap();
+    git(&mut sb, &dir, &["commit", "-q", "-a", "-m", "no patch while publishing"]);
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure()
+        .assert_output_contains("is out of date: update it (any cargo build does) and commit it");
+    sb.cargo(&dir, &["build", "--offline"]).assert_success();
+    git(&mut sb, &dir, &["commit", "-q", "-a", "-m", "the lock"]);
+    publish(&mut sb, &dir, &["--dry-run"]).assert_success().assert_output_contains("would publish");
+}
+
 /// crates.io refuses a crate that depends on another registry's crate, at the upload
 /// ("Cross-registry dependencies are not permitted"): the crates before it in the
 /// order would be uploaded already. The plan refuses it, naming the dependency,
@@ -1088,6 +1126,38 @@ fn no_token_for_crates_io_names_cargo_registry_token() {
     run.assert_failure();
     run.assert_output_contains("`crates-io`: no token: set CARGO_REGISTRY_TOKEN");
     assert!(!run.stderr.contains("cargo-login"), "{}", run.stderr);
+}
+
+/// A rejected token met while publishing: the hint named the Packaging read scope,
+/// and a PAT with only that scope is refused at the upload.
+#[test]
+fn a_rejected_token_while_publishing_asks_for_the_write_scope() {
+    let (_kellnr, mut sb, secrets) = logged_in();
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_TOKEN", "Basic bm90LWEtdG9rZW4=");
+    let dir =
+        small_workspace(&mut sb, "rejected", &[("Cargo.toml", &package("rejected", "")), ("src/lib.rs", "")]);
+    let run = publish(&mut sb, &dir, &[]);
+    run.assert_failure().assert_output_contains("token rejected");
+    run.assert_output_contains("with the Packaging read & write scope");
+    scan(&sb, &secrets);
+}
+
+/// Provider mode once az's session ended: cargo's own message says only that az failed,
+/// and "see cargo's message" must show az's words, which say what to run.
+#[test]
+fn provider_mode_with_az_logged_out_shows_azs_words() {
+    let kellnr = Kellnr::start();
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    sb.feed(PACKAGES, &kellnr);
+    let az = crate::standins::AzState { token: kellnr.admin_token().to_owned(), ..Default::default() };
+    crate::standins::install_az(&sb, &az);
+    sb.xtask(&["cargo-login", "--provider", "--registry", PACKAGES]).assert_success();
+    crate::standins::install_az(&sb, &crate::standins::AzState { logged_in: false, ..az });
+    let dir =
+        small_workspace(&mut sb, "az-out", &[("Cargo.toml", &package("az-out", "")), ("src/lib.rs", "")]);
+    let run = publish(&mut sb, &dir, &[]);
+    run.assert_failure().assert_output_contains("see cargo's message");
+    assert!(run.stderr.contains("Please run 'az login'"), "{}", run.stderr);
 }
 
 /// A workspace laid out for a feed (members depend on each other by path with

@@ -462,6 +462,24 @@ fn a_submodule_inside_a_crate_is_refused() {
     assert!(!run.stdout.contains("would publish"), "{}", run.stdout);
 }
 
+/// A `paths` in the repository's own config at the rev: the advice to comment it out
+/// could change nothing the run copies; a rev without it publishes.
+#[test]
+fn a_patch_in_the_repositorys_config_at_the_rev_asks_for_another_rev() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 4);
+    fs::create_dir_all(fx.dir.join(".cargo")).unwrap();
+    fs::write(fx.dir.join(".cargo/config.toml"), "paths = [\"../elsewhere\"]\n").unwrap();
+    git(&mut sb, &fx.dir, &["add", "-A"]);
+    git(&mut sb, &fx.dir, &["commit", "-q", "-m", "a path override"]);
+    let rev = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    let run = publish(&mut sb, &fx, &rev, &["--dry-run"]);
+    run.assert_failure()
+        .assert_output_contains(".cargo/config.toml of the repository at that rev has a `[patch]`");
+    run.assert_output_contains("Publish a rev without it");
+    publish(&mut sb, &fx, &fx.pin, &["--dry-run"]).assert_success();
+}
+
 /// No credentials, the feed unreachable, a tag as the rev, under GitHub Actions:
 /// everything but the upload runs, and nothing is uploaded.
 #[test]
@@ -1410,6 +1428,13 @@ fn a_consumer_requiring_another_version_is_not_vouched_for() {
     run.assert_output_contains("--allow-unchecked-consumers");
     assert!(!run.combined().contains("built against"), "{}", run.combined());
     assert!(publishes(&sb).is_empty(), "{:?}", publishes(&sb));
+    // The advice's other way: the requirement changed (not committed yet), the consumer is built.
+    let manifest = host.join("hyperlight_host/Cargo.toml");
+    let before = fs::read_to_string(&manifest).unwrap();
+    fs::write(&manifest, before.replace("=0.1.1", "=0.1.2")).unwrap();
+    let run = publish(&mut sb, &fx, &fx.pin, &["--version", "0.1.2", "--consumers", consumers, "--dry-run"]);
+    run.assert_success().assert_output_contains("hyperlight_host of");
+    fs::write(&manifest, before).unwrap();
 
     let run = publish(
         &mut sb,
