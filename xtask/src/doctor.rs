@@ -60,12 +60,8 @@ impl Doctor {
             println!("  in global config:    {}", configs.in_global(feed));
             println!("  credential provider: {}", shown_providers(&provider));
             println!("  token from:          {}", configs.token_source(feed, provider));
-            match verdict {
-                None => println!("  access:              ok"),
-                Some(err) => {
-                    println!("  access:              {err}\n  fix:                 {}", err.hint(Need::Read))
-                }
-            }
+            let fix = verdict.map(|err| format!("{err}\n  fix:                 {}", err.hint(Need::Read)));
+            println!("  access:              {}", fix.as_deref().unwrap_or("ok"));
         };
         let failed = crate::access::check_feeds(&feeds, &SecretEnv::hiding(configs.secrets(&feeds)), &show)?;
         let az = Az::find().map(|az| (az.path.clone(), az.account_show()));
@@ -149,12 +145,11 @@ impl Configs {
         // Cargo reads the repo's config over those above it and the global one, but joins
         // lists, the global one first (a string and a list do not load at all).
         let docs = self.layers();
-        let mut found: Vec<(&Item, &str)> = Vec::new();
-        for &(doc, place) in &docs {
-            let item =
-                doc.as_ref().and_then(|d| d.get("registries")?.get(&feed.name)?.get("credential-provider"));
-            found.extend(item.map(|item| (item, place)));
-        }
+        let found: Vec<(&Item, &str)> = (docs.iter())
+            .filter_map(|&(doc, place)| {
+                Some((doc.as_ref()?.get("registries")?.get(&feed.name)?.get("credential-provider")?, place))
+            })
+            .collect();
         match found.as_slice() {
             [_, _, ..] if found.iter().all(|(item, _)| item.is_array()) => {
                 let words = found.iter().flat_map(|(item, _)| provider::provider_words(item)).collect();
