@@ -5,7 +5,7 @@ use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::{Context, Result, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
@@ -19,15 +19,15 @@ pub const LOCK_FILE_NAME: &str = ".hyperlight-xtask.lock";
 /// An edit holds the lock for milliseconds: a wait this long means trouble.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn read(path: &Utf8Path) -> anyhow::Result<DocumentMut> {
+pub fn read(path: &Utf8Path) -> Result<DocumentMut> {
     parse(path, &std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?)
 }
 
-pub fn read_if_exists(path: &Utf8Path) -> anyhow::Result<Option<DocumentMut>> {
+pub fn read_if_exists(path: &Utf8Path) -> Result<Option<DocumentMut>> {
     read_text(path)?.map(|text| parse(path, &text)).transpose()
 }
 
-fn read_text(path: &Utf8Path) -> anyhow::Result<Option<String>> {
+fn read_text(path: &Utf8Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -35,7 +35,7 @@ fn read_text(path: &Utf8Path) -> anyhow::Result<Option<String>> {
     }
 }
 
-pub fn parse(path: &Utf8Path, text: &str) -> anyhow::Result<DocumentMut> {
+pub fn parse(path: &Utf8Path, text: &str) -> Result<DocumentMut> {
     let text = text.strip_prefix(BOM).unwrap_or(text);
     let parsed = text.parse().map_err(|err| parse_error(text, &err));
     parsed.map_err(|at| anyhow::anyhow!("{path} is not valid TOML at {at}; fix it and run again"))
@@ -49,11 +49,11 @@ pub fn parse_error(text: &str, err: &toml_edit::TomlError) -> String {
 }
 
 /// A change to a parsed document, which may run twice (see [`update`]).
-pub type Change<'a> = &'a mut dyn FnMut(&mut DocumentMut) -> anyhow::Result<()>;
+pub type Change<'a> = &'a mut dyn FnMut(&mut DocumentMut) -> Result<()>;
 
 /// The new text of `path` (a missing file is an empty document) after `change`, made in
 /// memory, if it changes anything. A file whose TOML does not change keeps its exact text.
-pub fn plan(path: &Utf8Path, change: Change) -> anyhow::Result<Option<String>> {
+pub fn plan(path: &Utf8Path, change: Change) -> Result<Option<String>> {
     let before = read_text(path)?;
     let original = before.as_deref().unwrap_or("");
     let mut doc = parse(path, original)?;
@@ -81,7 +81,7 @@ pub fn plan(path: &Utf8Path, change: Change) -> anyhow::Result<Option<String>> {
 
 /// Read-modify-write: a `change` that changes anything runs again under the lock on what
 /// the file holds then, so no other run's edit is lost. Returns whether it wrote.
-pub fn update(path: &Utf8Path, change: Change) -> anyhow::Result<bool> {
+pub fn update(path: &Utf8Path, change: Change) -> Result<bool> {
     if plan(path, change)?.is_none() {
         return Ok(false);
     }
@@ -101,7 +101,7 @@ pub fn lock_file(
     timeout: Option<Duration>,
     say_after: Duration,
     waiting: &str,
-) -> anyhow::Result<File> {
+) -> Result<File> {
     let dir = parent_dir(lock_path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
     let file = File::options().create(true).truncate(false).write(true).open(lock_path);
@@ -137,7 +137,7 @@ fn parent_dir(path: &Utf8Path) -> &Utf8Path {
 
 /// Writes through a temporary file and a rename, keeping the permissions; a symbolic link
 /// (a dotfiles repo) stays a link and its target is written; a read-only file is refused.
-pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
+pub fn write_atomic(path: &Utf8Path, contents: &str) -> Result<()> {
     let target = link_target(path)?;
     let shown = if target == path { path.to_string() } else { format!("{path} (a link to {target})") };
     let permissions = match std::fs::metadata(&target) {
@@ -171,7 +171,7 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
 }
 
 /// `path`, or its final target when it is a symbolic link.
-fn link_target(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+fn link_target(path: &Utf8Path) -> Result<Utf8PathBuf> {
     if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Ok(path.to_owned());
     }
@@ -184,11 +184,7 @@ fn link_target(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
 }
 
 /// The table at `key` in `table`, created as a real `[table]` when missing.
-pub fn table_mut<'a>(
-    table: &'a mut Table,
-    key: &str,
-    path: &Utf8Path,
-) -> anyhow::Result<&'a mut dyn TableLike> {
+pub fn table_mut<'a>(table: &'a mut Table, key: &str, path: &Utf8Path) -> Result<&'a mut dyn TableLike> {
     let item = table.entry(key).or_insert_with(|| {
         let mut t = Table::new();
         t.set_implicit(true);
@@ -239,7 +235,7 @@ mod tests {
         }
     }
 
-    fn add_key(doc: &mut DocumentMut) -> anyhow::Result<()> {
+    fn add_key(doc: &mut DocumentMut) -> Result<()> {
         let table = table_mut(doc.as_table_mut(), "registry", Utf8Path::new("config.toml"))?;
         table.insert("default", toml_edit::value("mine"));
         Ok(())
