@@ -116,20 +116,16 @@ pub fn redact(text: &str, forms: &[String]) -> String {
         .flat_map(|f| json(f.replace('/', "\\/")).into_iter().chain(json(f.clone())))
         .collect();
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    let mut text = text.to_owned();
-    for form in forms {
-        text = text.replace(form.as_str(), "<redacted>");
-    }
+    let text = forms.iter().fold(text.to_owned(), |text, form| text.replace(form.as_str(), "<redacted>"));
     let lower = text.to_ascii_lowercase();
     let (mut out, mut done) = (String::with_capacity(text.len()), 0);
     for (space, _) in lower.match_indices(' ') {
         let rest = &text[space + 1..];
-        let len = rest.find(|c: char| !c.is_ascii_alphanumeric() && !"-._~+/=\\".contains(c));
-        let len = len.unwrap_or(rest.len());
+        let len =
+            rest.find(|c: char| !c.is_ascii_alphanumeric() && !"-._~+/=\\".contains(c)).unwrap_or(rest.len());
         let after_scheme = ["basic", "bearer", "authorization:"].iter().any(|w| lower[..space].ends_with(w));
         if after_scheme && space >= done && len >= 8 {
-            out.push_str(&text[done..=space]);
-            out.push_str("<redacted>");
+            out = out + &text[done..=space] + "<redacted>";
             done = space + 1 + len;
         }
     }
