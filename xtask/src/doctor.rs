@@ -135,12 +135,9 @@ impl Configs {
         let var = feed.env_var("credential-provider");
         // Cargo 1.95 refuses the feed when it is set but empty ("invalid length 0").
         if let Ok(value) = std::env::var(&var) {
+            let words = words(&value);
             let empty = format!("{var} is set but empty: cargo refuses the feed; unset it");
-            return Some(if value.trim().is_empty() {
-                (Vec::new(), empty)
-            } else {
-                (vec![words(&value)], var)
-            });
+            return Some(if words.is_empty() { (Vec::new(), empty) } else { (vec![words], var) });
         }
         // Cargo reads the repo's config over those above it and the global one, but joins
         // lists, the global one first (a string and a list do not load at all).
