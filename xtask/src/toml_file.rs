@@ -94,37 +94,35 @@ pub fn update(path: &Utf8Path, change: Change) -> Result<bool> {
     Ok(true)
 }
 
-/// Locks `lock_path` until the returned file is dropped, waiting up to `timeout` (None: until
+/// Locks `path` until the returned file is dropped, waiting up to `timeout` (None: until
 /// an interrupt), saying `waiting` once after `say_after`.
 pub fn lock_file(
-    lock_path: &Utf8Path,
+    path: &Utf8Path,
     timeout: Option<Duration>,
     say_after: Duration,
     waiting: &str,
 ) -> Result<File> {
-    let dir = parent_dir(lock_path);
+    let dir = parent_dir(path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    let file = File::options().create(true).truncate(false).write(true).open(lock_path);
-    let file = file.with_context(|| format!("cannot open the lock file {lock_path}"))?;
+    let file = File::options().create(true).truncate(false).write(true).open(path);
+    let file = file.with_context(|| format!("cannot open the lock file {path}"))?;
     let (began, mut said_so) = (Instant::now(), false);
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(file),
             Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(err)) => {
-                return Err(err).with_context(|| format!("cannot lock {lock_path}"));
-            }
+            Err(TryLockError::Error(err)) => Err(err).with_context(|| format!("cannot lock {path}"))?,
         }
         crate::interrupt::check()?;
         let waited = began.elapsed();
         ensure!(
             timeout.is_none_or(|t| waited < t),
-            "{waiting} for {} s: another cargo xtask still holds the lock {lock_path}; let it finish \
-                 and run again (if no cargo xtask is running, stop the process that holds {lock_path})",
+            "{waiting} for {} s: another cargo xtask still holds the lock {path}; let it finish \
+                 and run again (if no cargo xtask is running, stop the process that holds {path})",
             waited.as_secs()
         );
         if !said_so && waited >= say_after {
-            eprintln!("{waiting} (lock {lock_path})");
+            eprintln!("{waiting} (lock {path})");
             said_so = true;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -150,10 +148,8 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> Result<()> {
         "{shown} is read-only, so it is left as it is: make it writable (e.g. `chmod u+w {target}`) \
              and run again, or make the change yourself"
     );
-    let dir = parent_dir(&target);
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    let temp =
-        dir.join(format!(".{}.xtask-{}.tmp", target.file_name().unwrap_or("file"), std::process::id()));
+    let name = format!(".{}.xtask-{}.tmp", target.file_name().unwrap_or("file"), std::process::id());
+    let temp = parent_dir(&target).join(name);
     let mut options = File::options();
     options.write(true).create(true).truncate(true);
     // Private until it has the file's permissions, whatever the umask: it may hold tokens.
