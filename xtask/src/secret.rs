@@ -235,15 +235,12 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 /// Standard base64 with padding and, unlike GNU `base64`, no line wrapping.
 pub fn base64(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            let sextet = (n >> (18 - 6 * i) & 63) as usize;
-            out.push(if i <= chunk.len() { BASE64[sextet] as char } else { '=' });
-        }
-    }
-    out
+    let quad = |chunk: &[u8]| {
+        let n = chunk.iter().enumerate().fold(0, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        let len = chunk.len();
+        (0..4).map(move |i| if i <= len { BASE64[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' })
+    };
+    bytes.chunks(3).flat_map(quad).collect()
 }
 
 #[cfg(test)]
