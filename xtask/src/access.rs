@@ -67,11 +67,9 @@ fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
         .secret_env(env)
         .output();
     let Err(err) = result else { return Ok(None) };
+    let not_found = format!("could not find `{PROBE_CRATE}`");
     match err.kind {
-        RunErrorKind::Exit { stderr, .. } if stderr.contains(&format!("could not find `{PROBE_CRATE}`")) => {
-            Ok(None)
-        }
-        RunErrorKind::Exit { stderr, .. } => Ok(Some(classify(&stderr))),
+        RunErrorKind::Exit { stderr, .. } => Ok((!stderr.contains(&not_found)).then(|| classify(&stderr))),
         RunErrorKind::TimedOut { limit } => Ok(Some(FeedError::TimedOut { after: limit })),
         kind => Err(RunError { kind, ..err }.into()),
     }
