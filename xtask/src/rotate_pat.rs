@@ -216,15 +216,7 @@ fn read_answer(tsv: &str, access: PatAccess, made: &mut Made) -> Result<(PatToke
         None | Some("none") => {}
         Some(error) if matches!(made, Made::Maybe) => {
             *made = Made::No;
-            // `SessionTokenError` codes a user can act on; a lifetime over the organisation's limit is cut, not refused.
-            let hint = match error {
-                "invalidScope" | "fullScopePatPolicyViolation" => {
-                    " (your organisation does not allow this scope)"
-                }
-                "accessDenied" => " (your account may not create PATs in this organisation)",
-                _ => "",
-            };
-            bail!("Azure DevOps refused to create the PAT: {error}{hint}");
+            bail!("Azure DevOps refused to create the PAT: {error}{}", pat_error_hint(error));
         }
         Some(error) => bail!("Azure DevOps' answer reports the error `{error}` and a PAT all the same"),
     }
@@ -240,6 +232,15 @@ fn read_answer(tsv: &str, access: PatAccess, made: &mut Made) -> Result<(PatToke
             SCOPES[access as usize]
         ),
         None => bail!("Azure DevOps' answer holds no patToken.scope: the PAT's access is unknown"),
+    }
+}
+
+/// `SessionTokenError` codes a user can act on; a lifetime over the organisation's limit is cut, not refused.
+fn pat_error_hint(error: &str) -> &'static str {
+    match error {
+        "invalidScope" | "fullScopePatPolicyViolation" => " (your organisation does not allow this scope)",
+        "accessDenied" => " (your account may not create PATs in this organisation)",
+        _ => "",
     }
 }
 
