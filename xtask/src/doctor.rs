@@ -192,9 +192,9 @@ impl Configs {
                     said.push(format!("the OS keychain ({keychain}), if a token is stored there"));
                 }
                 Some(first) => {
-                    let program =
-                        if first == provider::TOKEN_FROM_STDOUT { words.get(1) } else { words.first() };
-                    let program = program.map_or("(none given)", String::as_str);
+                    // `cargo:token-from-stdout` takes the program as its first argument.
+                    let at = usize::from(first == provider::TOKEN_FROM_STDOUT);
+                    let program = words.get(at).map_or("(none given)", String::as_str);
                     said.push(format!("provider command {program} (asked on each use; nothing stored)"));
                     break;
                 }
@@ -215,10 +215,9 @@ impl Configs {
         let dirs = self.dirs.iter().rev().map(|(doc, place)| {
             (doc, format!("{} ({place})", if place == feeds::CONFIG_PATH { "repo config" } else { "config" }))
         });
-        let files = [(&self.credentials, format!("credentials file ({})", self.credentials_path))]
-            .into_iter()
-            .chain(dirs)
-            .chain([(&self.global, format!("global config ({})", self.global_path))]);
+        let credentials = (&self.credentials, format!("credentials file ({})", self.credentials_path));
+        let global = (&self.global, format!("global config ({})", self.global_path));
+        let files = [credentials].into_iter().chain(dirs).chain([global]);
         let stored = |doc: &Option<DocumentMut>| {
             doc.as_ref().and_then(|doc| doc.get("registries")?.get(&feed.name)?.get("token")).is_some()
         };
