@@ -34,10 +34,8 @@ pub fn check_feeds(
             let verdict = thread.join().unwrap_or_else(|_| bail!("the access check thread panicked"))?;
             show(feed, verdict.as_ref());
             if let Some(err) = verdict {
-                gha::error_titled(
-                    &format!("feed {}", feed.name),
-                    &format!("{err}: {}", err.hint(Need::Read)),
-                );
+                let hint = err.hint(Need::Read);
+                gha::error_titled(&format!("feed {}", feed.name), &format!("{err}: {hint}"));
                 failed.push(format!("{} ({err})", feed.name));
             }
         }
