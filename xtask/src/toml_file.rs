@@ -72,10 +72,8 @@ pub fn plan(path: &Utf8Path, change: Change) -> Result<Option<String>> {
     }
     // toml_edit reads CRLF (as the first line ends) and a BOM but writes neither: put them back.
     let crlf = original.find('\n').is_some_and(|at| original[..at].ends_with('\r'));
-    let mut after = if crlf { rendered.replace("\r\n", "\n").replace('\n', "\r\n") } else { rendered };
-    if original.starts_with(BOM) {
-        after.insert(0, BOM);
-    }
+    let after = if crlf { rendered.replace("\r\n", "\n").replace('\n', "\r\n") } else { rendered };
+    let after = if original.starts_with(BOM) { format!("{BOM}{after}") } else { after };
     Ok(Some(after).filter(|after| before.as_ref() != Some(after)))
 }
 
