@@ -102,12 +102,10 @@ impl Configs {
         let docs: Vec<&DocumentMut> = docs.filter_map(|(doc, _)| doc.as_ref()).collect();
         let mut forms = crate::cargo_home::token_forms(&docs);
         // Cargo names a provider that failed by its command line: its arguments too.
-        for feed in feeds {
-            for words in self.effective_provider(feed).map(|(entries, _)| entries).unwrap_or_default() {
-                let shown = shown_provider(&words);
-                forms
-                    .extend(words.into_iter().filter(|w| !w.starts_with('-') && !shown.contains(w.as_str())));
-            }
+        let providers = feeds.iter().filter_map(|feed| self.effective_provider(feed));
+        for words in providers.flat_map(|(entries, _)| entries) {
+            let shown = shown_provider(&words);
+            forms.extend(words.into_iter().filter(|w| !w.starts_with('-') && !shown.contains(w.as_str())));
         }
         forms
     }
