@@ -141,9 +141,7 @@ impl Configs {
         // lists, the global one first (a string and a list do not load at all).
         let docs = self.layers();
         let found: Vec<(&Item, &str)> = (docs.iter())
-            .filter_map(|&(doc, place)| {
-                Some((doc.as_ref()?.get("registries")?.get(&feed.name)?.get("credential-provider")?, place))
-            })
+            .filter_map(|&(doc, place)| Some((provider::current_provider(doc.as_ref()?, &feed.name)?, place)))
             .collect();
         match found.as_slice() {
             [_, _, ..] if found.iter().all(|(item, _)| item.is_array()) => {

@@ -194,7 +194,7 @@ fn restore_kept(doc: &mut DocumentMut, feed: &str, path: &Utf8Path) -> anyhow::R
     Ok(true)
 }
 
-fn current_provider<'a>(doc: &'a DocumentMut, feed: &str) -> Option<&'a Item> {
+pub fn current_provider<'a>(doc: &'a DocumentMut, feed: &str) -> Option<&'a Item> {
     doc.get("registries")?.get(feed)?.get("credential-provider")
 }
 
