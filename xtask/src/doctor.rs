@@ -175,8 +175,7 @@ impl Configs {
     /// before when that has none (a command always answers).
     fn token_source(&self, feed: &Registry, provider: Option<(Vec<Vec<String>>, String)>) -> String {
         // None configured (cargo refuses the feed then): what `cargo:token` would find.
-        let entries = provider.map_or_else(Vec::new, |(entries, _)| entries);
-        let entries = if entries.is_empty() { vec![Vec::new()] } else { entries };
+        let entries = provider.map(|(e, _)| e).filter(|e| !e.is_empty()).unwrap_or_else(|| vec![Vec::new()]);
         let mut said = Vec::new();
         for words in entries.iter().rev() {
             match words.first().map(String::as_str) {
