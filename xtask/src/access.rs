@@ -34,10 +34,8 @@ pub fn check_feeds(
             let verdict = thread.join().unwrap_or_else(|_| bail!("the access check thread panicked"))?;
             show(feed, verdict.as_ref());
             if let Some(err) = verdict {
-                gha::error_titled(
-                    &format!("feed {}", feed.name),
-                    &format!("{err}: {}", err.hint(Need::Read)),
-                );
+                let hint = err.hint(Need::Read);
+                gha::error_titled(&format!("feed {}", feed.name), &format!("{err}: {hint}"));
                 failed.push(format!("{} ({err})", feed.name));
             }
         }
@@ -67,10 +65,9 @@ fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
         .secret_env(env)
         .output();
     let Err(err) = result else { return Ok(None) };
+    let not_found = format!("could not find `{PROBE_CRATE}`");
     match err.kind {
-        RunErrorKind::Exit { stderr, .. } if stderr.contains(&format!("could not find `{PROBE_CRATE}`")) => {
-            Ok(None)
-        }
+        RunErrorKind::Exit { stderr, .. } if stderr.contains(&not_found) => Ok(None),
         // Cargo names the config it read by the probe's link: the user's is the file to fix.
         RunErrorKind::Exit { stderr, .. } => {
             let real = crate::cargo_home::cargo_home()?;

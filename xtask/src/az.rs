@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use camino::Utf8PathBuf;
 
 use crate::run::{self, Program, RunError};
@@ -21,7 +21,7 @@ pub struct Az {
 }
 
 impl Az {
-    pub fn find() -> anyhow::Result<Az> {
+    pub fn find() -> Result<Az> {
         Ok(Az { path: tool::AZ.find()? })
     }
 
@@ -32,13 +32,13 @@ impl Az {
     }
 
     /// `az login` on the user's terminal: it may open a browser or ask for a subscription.
-    pub fn login_interactive(&self) -> anyhow::Result<()> {
+    pub fn login_interactive(&self) -> Result<()> {
         Ok(run::program(&self.path, &crate::project_root(), &["login"]).status()?)
     }
 
     /// One access token for every feed of the organisation, as the `Bearer` header cargo
     /// sends, and when it expires as az says it (local time).
-    pub fn access_token(&self) -> anyhow::Result<(AuthHeader, String)> {
+    pub fn access_token(&self) -> Result<(AuthHeader, String)> {
         let args = ["account", "get-access-token", "--resource", AZURE_DEVOPS_RESOURCE];
         let args = [&args[..], &["--query", "[accessToken, expiresOn]", "--output", "tsv"]].concat();
         let out = self.call("az account get-access-token".into(), &args).stdout_is_secret().output();
@@ -81,13 +81,7 @@ impl Az {
 
     /// `az rest` against Azure DevOps, the answer (a [`Secret`]) reduced by `query` to one field
     /// per line. The body goes through a file: JSON in argv breaks `az.cmd`'s quoting.
-    pub fn rest(
-        &self,
-        method: &str,
-        uri: &str,
-        body: Option<&str>,
-        query: Option<&str>,
-    ) -> anyhow::Result<Secret> {
+    pub fn rest(&self, method: &str, uri: &str, body: Option<&str>, query: Option<&str>) -> Result<Secret> {
         let temp = crate::workdir::WorkDir::create("az-rest", false)?;
         let body_path = temp.path().join("body.json");
         let body_arg = format!("@{body_path}");

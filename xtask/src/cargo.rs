@@ -81,11 +81,9 @@ const NOT_SUPPORTED: &str = "requested operation not supported";
 pub fn token_forms(dir: &camino::Utf8Path) -> anyhow::Result<Vec<String>> {
     let home = cargo_home::cargo_home()?;
     let files = [home.join("credentials"), home.join("credentials.toml"), cargo_home::global_config()?.path];
-    let mut docs = Vec::new();
-    for path in files.into_iter().chain(cargo_home::dir_configs(dir, &home)) {
-        docs.extend(toml_file::read_if_exists(&path)?);
-    }
-    Ok(cargo_home::token_forms(&docs.iter().collect::<Vec<_>>()))
+    let paths = files.into_iter().chain(cargo_home::dir_configs(dir, &home));
+    let docs = paths.map(|path| toml_file::read_if_exists(&path)).collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(cargo_home::token_forms(&docs.iter().flatten().collect::<Vec<_>>()))
 }
 
 /// The environment handing `pat`'s header to cargo for each of `feeds`, as Microsoft's pipeline task does.
@@ -216,10 +214,8 @@ pub fn classify(stderr: &str) -> FeedError {
             _ => FeedError::Http { status, reason: reason() },
         }
     } else {
-        let last = stderr
-            .lines()
-            .map(str::trim)
-            .rfind(|l| !l.is_empty() && !l.starts_with("Caused by") && !l.starts_with("warning"));
+        let noise = |l: &&str| l.is_empty() || l.starts_with("Caused by") || l.starts_with("warning");
+        let last = stderr.lines().map(str::trim).rfind(|l| !noise(l));
         let why = error_line(last.unwrap_or("cargo failed without a message"));
         if is_network_error(stderr) { FeedError::Unreachable(why) } else { FeedError::Other(why) }
     }

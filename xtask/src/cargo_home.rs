@@ -73,9 +73,8 @@ pub fn token_forms(docs: &[&DocumentMut]) -> Vec<String> {
         key == "CARGO_REGISTRY_TOKEN" || (key.starts_with("CARGO_REGISTRIES_") && key.ends_with("_TOKEN"))
     };
     // `vars` would panic on a value that is not UTF-8, printing it.
-    let vars = std::env::vars_os().filter_map(|(key, value)| Some((key.into_string().ok()?, value)));
-    let tokens = vars.filter(|(key, _)| is_token(key)).filter_map(|(_, value)| value.into_string().ok());
-    let mut tokens: Vec<String> = tokens.collect();
+    let vars = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let mut tokens: Vec<String> = vars.filter(|(key, _)| is_token(key)).map(|(_, value)| value).collect();
     for doc in docs {
         let registries = doc.get("registries").and_then(Item::as_table_like);
         let entries = registries.into_iter().flat_map(|r| r.iter().map(|(_, entry)| entry));

@@ -65,12 +65,8 @@ impl Doctor {
                 unread.clone().filter(|_| provider.is_none()).unwrap_or_else(|| shown_providers(&provider));
             println!("  credential provider: {shown}");
             println!("  token from:          {}", configs.token_source(feed, provider));
-            match verdict {
-                None => println!("  access:              ok"),
-                Some(err) => {
-                    println!("  access:              {err}\n  fix:                 {}", err.hint(Need::Read))
-                }
-            }
+            let fix = verdict.map(|err| format!("{err}\n  fix:                 {}", err.hint(Need::Read)));
+            println!("  access:              {}", fix.as_deref().unwrap_or("ok"));
         };
         let failed = crate::access::check_feeds(&feeds, &SecretEnv::hiding(configs.secrets(&feeds)), &show)?;
         let az = Az::find().map(|az| (az.path.clone(), az.account_show()));
@@ -111,12 +107,10 @@ impl Configs {
         let docs: Vec<&DocumentMut> = docs.filter_map(|(doc, _)| doc.as_ref()).collect();
         let mut forms = crate::cargo_home::token_forms(&docs);
         // Cargo names a provider that failed by its command line: its arguments too.
-        for feed in feeds {
-            for words in self.effective_provider(feed).map(|(entries, _)| entries).unwrap_or_default() {
-                let shown = shown_provider(&words);
-                forms
-                    .extend(words.into_iter().filter(|w| !w.starts_with('-') && !shown.contains(w.as_str())));
-            }
+        let providers = feeds.iter().filter_map(|feed| self.effective_provider(feed));
+        for words in providers.flat_map(|(entries, _)| entries) {
+            let shown = shown_provider(&words);
+            forms.extend(words.into_iter().filter(|w| !w.starts_with('-') && !shown.contains(w.as_str())));
         }
         forms
     }
@@ -144,22 +138,16 @@ impl Configs {
         let var = feed.env_var("credential-provider");
         // Cargo 1.95 refuses the feed when it is set but empty ("invalid length 0").
         if let Ok(value) = std::env::var(&var) {
+            let words = words(&value);
             let empty = format!("{var} is set but empty: cargo refuses the feed; unset it");
-            return Some(if value.trim().is_empty() {
-                (Vec::new(), empty)
-            } else {
-                (vec![words(&value)], var)
-            });
+            return Some(if words.is_empty() { (Vec::new(), empty) } else { (vec![words], var) });
         }
         // Cargo reads the repo's config over those above it and the global one, but joins
         // lists, the global one first (a string and a list do not load at all).
         let docs = self.layers();
-        let mut found: Vec<(&Item, &str)> = Vec::new();
-        for &(doc, place) in &docs {
-            let item =
-                doc.as_ref().and_then(|d| d.get("registries")?.get(&feed.name)?.get("credential-provider"));
-            found.extend(item.map(|item| (item, place)));
-        }
+        let found: Vec<(&Item, &str)> = (docs.iter())
+            .filter_map(|&(doc, place)| Some((provider::current_provider(doc.as_ref()?, &feed.name)?, place)))
+            .collect();
         match found.as_slice() {
             [_, _, ..] if found.iter().all(|(item, _)| item.is_array()) => {
                 let words = found.iter().flat_map(|(item, _)| provider::provider_words(item)).collect();
@@ -192,8 +180,7 @@ impl Configs {
     /// before when that has none (a command always answers).
     fn token_source(&self, feed: &Registry, provider: Option<(Vec<Vec<String>>, String)>) -> String {
         // None configured (cargo refuses the feed then): what `cargo:token` would find.
-        let entries = provider.map_or_else(Vec::new, |(entries, _)| entries);
-        let entries = if entries.is_empty() { vec![Vec::new()] } else { entries };
+        let entries = provider.map(|(e, _)| e).filter(|e| !e.is_empty()).unwrap_or_else(|| vec![Vec::new()]);
         let mut said = Vec::new();
         for words in entries.iter().rev() {
             match words.first().map(String::as_str) {
@@ -205,9 +192,9 @@ impl Configs {
                     said.push(format!("the OS keychain ({keychain}), if a token is stored there"));
                 }
                 Some(first) => {
-                    let program =
-                        if first == provider::TOKEN_FROM_STDOUT { words.get(1) } else { words.first() };
-                    let program = program.map_or("(none given)", String::as_str);
+                    // `cargo:token-from-stdout` takes the program as its first argument.
+                    let at = usize::from(first == provider::TOKEN_FROM_STDOUT);
+                    let program = words.get(at).map_or("(none given)", String::as_str);
                     said.push(format!("provider command {program} (asked on each use; nothing stored)"));
                     break;
                 }
@@ -228,10 +215,9 @@ impl Configs {
         let dirs = self.dirs.iter().rev().map(|(doc, place)| {
             (doc, format!("{} ({place})", if place == feeds::CONFIG_PATH { "repo config" } else { "config" }))
         });
-        let files = [(&self.credentials, format!("credentials file ({})", self.credentials_path))]
-            .into_iter()
-            .chain(dirs)
-            .chain([(&self.global, format!("global config ({})", self.global_path))]);
+        let credentials = (&self.credentials, format!("credentials file ({})", self.credentials_path));
+        let global = (&self.global, format!("global config ({})", self.global_path));
+        let files = [credentials].into_iter().chain(dirs).chain([global]);
         let stored = |doc: &Option<DocumentMut>| {
             doc.as_ref().and_then(|doc| doc.get("registries")?.get(&feed.name)?.get("token")).is_some()
         };

@@ -37,8 +37,7 @@ impl Registry {
     /// The Azure DevOps organisation of `https://pkgs.dev.azure.com/ORG/…` or of the
     /// older `https://ORG.pkgs.visualstudio.com/…`.
     pub fn azure_organization(&self) -> Option<&str> {
-        let host_and_path = self.index.split_once("://")?.1;
-        let (host, path) = host_and_path.split_once('/')?;
+        let (host, path) = self.index.split_once("://")?.1.split_once('/')?;
         match host.eq_ignore_ascii_case("pkgs.dev.azure.com") {
             true => path.split('/').next().filter(|org| !org.is_empty()),
             false => host.strip_suffix(".pkgs.visualstudio.com"),

@@ -44,8 +44,7 @@ const MAX_DEPTH: usize = 128;
 pub fn parse(text: &str) -> anyhow::Result<Value> {
     let mut parser = Parser { text, pos: 0 };
     let value = parser.value(0)?;
-    let end = parser.token().is_none();
-    parser.need(end, "unexpected text after the JSON value")?;
+    need(parser.token().is_none(), parser.pos, "unexpected text after the JSON value")?;
     Ok(value)
 }
 
@@ -63,6 +62,11 @@ pub fn quote(text: &str) -> String {
     out + "\""
 }
 
+/// `Ok` if `ok`, else `what` went wrong at byte `pos`.
+fn need(ok: bool, pos: usize, what: &str) -> anyhow::Result<()> {
+    if ok { Ok(()) } else { Err(anyhow!("{what} at byte {pos}")) }
+}
+
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
@@ -71,10 +75,6 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn error(&self, what: &str) -> anyhow::Error {
         anyhow!("{what} at byte {}", self.pos)
-    }
-
-    fn need(&self, ok: bool, what: &str) -> anyhow::Result<()> {
-        if ok { Ok(()) } else { Err(self.error(what)) }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -106,33 +106,30 @@ impl Parser<'_> {
         let word = &rest[..end.unwrap_or(rest.len())];
         let number = word.trim_start_matches('-').starts_with(|c: char| c.is_ascii_digit())
             && word.parse::<f64>().is_ok();
-        self.need(number || ["true", "false", "null"].contains(&word), "expected a value")?;
+        need(number || ["true", "false", "null"].contains(&word), self.pos, "expected a value")?;
         self.pos += word.len();
         Ok(Value::Scalar)
     }
 
     /// An object or an array, the cursor on its opening bracket.
     fn nested(&mut self, depth: usize) -> anyhow::Result<Value> {
-        self.need(depth < MAX_DEPTH, "arrays and objects nested too deeply")?;
+        need(depth < MAX_DEPTH, self.pos, "arrays and objects nested too deeply")?;
         let object = self.peek() == Some(b'{');
         let close = if object { b'}' } else { b']' };
         self.pos += 1;
         let (mut members, mut items) = (Vec::new(), Vec::new());
         while !self.eat(close) {
             if !(members.is_empty() && items.is_empty()) {
-                let comma = self.eat(b',');
-                self.need(comma, "expected `,` or the closing bracket")?;
+                need(self.eat(b','), self.pos, "expected `,` or the closing bracket")?;
             }
             if !object {
                 items.push(self.value(depth + 1)?);
                 continue;
             }
-            let quoted = self.token() == Some(b'"');
-            self.need(quoted, "expected a string as the key of an object member")?;
+            need(self.token() == Some(b'"'), self.pos, "expected a string as the key of an object member")?;
             let key = self.string()?;
-            self.need(members.iter().all(|(k, _)| *k != key), "duplicate key in an object")?;
-            let colon = self.eat(b':');
-            self.need(colon, "expected `:` after the key of an object member")?;
+            need(members.iter().all(|(k, _)| *k != key), self.pos, "duplicate key in an object")?;
+            need(self.eat(b':'), self.pos, "expected `:` after the key of an object member")?;
             members.push((key, self.value(depth + 1)?));
         }
         Ok(if object { Value::Object(members) } else { Value::Array(items) })
@@ -147,8 +144,8 @@ impl Parser<'_> {
             out.push_str(&rest[..plain]);
             self.pos += plain;
             let next = self.peek();
-            self.need(next.is_some(), "unterminated string")?;
-            self.need(next >= Some(b' '), "control character in a string (it must be escaped)")?;
+            need(next.is_some(), self.pos, "unterminated string")?;
+            need(next >= Some(b' '), self.pos, "control character in a string (it must be escaped)")?;
             self.pos += 1;
             if next == Some(b'"') {
                 return Ok(out);

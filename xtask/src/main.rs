@@ -4,14 +4,8 @@
 
 // std's print macros panic when the reader went away (`| head -1`, a runner's closed pipe)
 // and the panic aborts the run: these, defined before the modules, drop what no one reads.
-macro_rules! println { ($($arg:tt)*) => { $crate::say(false, format_args!($($arg)*)) }; }
-macro_rules! eprintln { ($($arg:tt)*) => { $crate::say(true, format_args!($($arg)*)) }; }
-
-fn say(to_stderr: bool, line: std::fmt::Arguments) {
-    use std::io::Write;
-    let _ =
-        if to_stderr { writeln!(std::io::stderr(), "{line}") } else { writeln!(std::io::stdout(), "{line}") };
-}
+macro_rules! println { ($($a:tt)*) => {{ use std::io::Write; writeln!(std::io::stdout(), $($a)*).ok(); }} }
+macro_rules! eprintln { ($($a:tt)*) => {{ use std::io::Write; writeln!(std::io::stderr(), $($a)*).ok(); }} }
 
 mod access;
 mod az;

@@ -24,17 +24,15 @@ pub fn command(az: &Utf8Path) -> Vec<String> {
 /// Whether a `credential-provider` is provider mode's (any az path), the only kind removed.
 pub fn is_az_provider(item: &Item) -> bool {
     let words = provider_words(item);
-    words.first().map(String::as_str) == Some(TOKEN_FROM_STDOUT)
-        && words.iter().any(|w| w == "get-access-token")
+    words.first().is_some_and(|w| w == TOKEN_FROM_STDOUT) && words.iter().any(|w| w == "get-access-token")
 }
 
 pub fn provider_words(item: &Item) -> Vec<String> {
-    match item.as_str() {
-        Some(text) => text.split_whitespace().map(str::to_owned).collect(),
-        None => item
-            .as_array()
-            .map_or(Vec::new(), |a| a.iter().filter_map(|v| v.as_str()).map(str::to_owned).collect()),
-    }
+    let words: Vec<&str> = match item.as_str() {
+        Some(text) => text.split_whitespace().collect(),
+        None => item.as_array().map_or(Vec::new(), |a| a.iter().filter_map(|v| v.as_str()).collect()),
+    };
+    words.into_iter().map(str::to_owned).collect()
 }
 
 /// Starts the comment line that keeps a feed's own `credential-provider` while `--force`
@@ -197,7 +195,7 @@ fn restore_kept(doc: &mut DocumentMut, feed: &str, path: &Utf8Path) -> anyhow::R
     Ok(true)
 }
 
-fn current_provider<'a>(doc: &'a DocumentMut, feed: &str) -> Option<&'a Item> {
+pub fn current_provider<'a>(doc: &'a DocumentMut, feed: &str) -> Option<&'a Item> {
     doc.get("registries")?.get(feed)?.get("credential-provider")
 }
 
@@ -227,13 +225,10 @@ pub fn global_providers(
     let mut list =
         list.context(format!("registry.{key} in {path} is not a list of strings; fix it and run again"))?;
     let add = if keychain { 2 } else { usize::from(list.is_empty() && feed_without_provider) };
-    let mut added = Vec::new();
-    for provider in &["cargo:token", KEYCHAIN_PROVIDER][..add] {
-        if !list.iter().any(|p| p.as_str() == Some(provider)) {
-            list.push(*provider);
-            added.push(*provider);
-        }
-    }
+    let wanted = &["cargo:token", KEYCHAIN_PROVIDER][..add];
+    let added: Vec<&str> =
+        wanted.iter().copied().filter(|&p| !list.iter().any(|v| v.as_str() == Some(p))).collect();
+    list.extend(added.iter().copied());
     if added.is_empty() {
         return Ok(None);
     }

@@ -4,7 +4,7 @@
 use std::io::{ErrorKind, IsTerminal, Read};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 
 use crate::az::{self, AZURE_DEVOPS_RESOURCE, Az};
 use crate::feeds::{self, Registry};
@@ -76,7 +76,7 @@ impl PatAccess {
 
 impl RotatePat {
     /// Every input is checked before anything is created or stored.
-    pub fn run(self) -> anyhow::Result<()> {
+    pub fn run(self) -> Result<()> {
         let default_secret = ["ADO_CARGO_RO_PAT", "ADO_CARGO_RW_PAT"][self.access as usize];
         let secret = gh::check_secret_name(self.secret.as_deref().unwrap_or(default_secret))?;
         let repo = self.repo.as_deref().map_or_else(gh::default_repo, gh::check_repo)?;
@@ -105,19 +105,14 @@ impl RotatePat {
             store(&pat)?;
             format!("the PAT from stdin{}", if unverified { " (write access not verified)" } else { "" })
         } else {
-            self.create_and_store(&feeds, &store)?
+            self.create_and_store(&organization(&feeds, self.organization.as_deref())?, &store)?
         };
         eprintln!("rotate-pat: {secret} of {repo} now holds {what}");
         Ok(())
     }
 
-    /// Creates the PAT and hands it to `store`; returns what the secret now holds.
-    fn create_and_store(
-        &self,
-        feeds: &[Registry],
-        store: &dyn Fn(&PatToken) -> anyhow::Result<()>,
-    ) -> anyhow::Result<String> {
-        let org = organization(feeds, self.organization.as_deref())?;
+    /// Creates the PAT in `org` and hands it to `store`; returns what the secret now holds.
+    fn create_and_store(&self, org: &str, store: &dyn Fn(&PatToken) -> Result<()>) -> Result<String> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let today = &timestamp(now)[..10];
         let name =
@@ -131,18 +126,17 @@ impl RotatePat {
         let body = format!(
             r#"{{"displayName": {quoted_name}, "scope": "{scope}", "validTo": {until}, "allOrgs": false}}"#
         );
-        let uri = pats_api(&org, "");
         eprintln!("rotate-pat: creating PAT \"{name}\" in {org} (scope {scope}, valid to {valid_to})");
-        let answer = az.rest("post", &uri, Some(&body), Some(ANSWER_QUERY));
+        let answer = az.rest("post", &pats_api(org, ""), Some(&body), Some(ANSWER_QUERY));
         // From here on every failure revokes the PAT or says it is live; an az stopped
         // (time limit, Ctrl-C) may have sent the request and lost the answer.
         let mut made = Made::Maybe;
         let answer =
-            answer.map_err(|err| if sent(&err) { revoke(&az, &org, &name, &made, err) } else { err })?;
+            answer.map_err(|err| if sent(&err) { revoke(&az, org, &name, &made, err) } else { err })?;
         let stored = read_answer(answer.expose(), self.access, &mut made)
             .and_then(|(pat, answered)| store(&pat).map(|()| answered));
-        let valid_to = stored.map_err(|err| revoke(&az, &org, &name, &made, err))?.unwrap_or(valid_to);
-        let (access, page) = (self.access.word(), tokens_page(&org));
+        let valid_to = stored.map_err(|err| revoke(&az, org, &name, &made, err))?.unwrap_or(valid_to);
+        let (access, page) = (self.access.word(), tokens_page(org));
         Ok(format!(
             "the new PAT \"{name}\" ({access} access, valid to {valid_to}); revoke the old one at {page}"
         ))
@@ -206,7 +200,7 @@ const ANSWER_QUERY: &str =
 
 /// The PAT and its expiry from the PAT API's answer, telling `made` what revoking takes
 /// as soon as it is known. Errors name fields, never their values.
-fn read_answer(tsv: &str, access: PatAccess, made: &mut Made) -> anyhow::Result<(PatToken, Option<String>)> {
+fn read_answer(tsv: &str, access: PatAccess, made: &mut Made) -> Result<(PatToken, Option<String>)> {
     let fields = az::tsv_fields(tsv);
     let field = |i: usize| fields.get(i).copied().flatten();
     // az prints an answer that is no JSON as it came (a proxy's HTML page).
@@ -253,7 +247,7 @@ fn pat_error_hint(error: &str) -> &'static str {
 }
 
 /// The organisation given, or the one of the feeds: a PAT belongs to one.
-fn organization(feeds: &[Registry], given: Option<&str>) -> anyhow::Result<String> {
+fn organization(feeds: &[Registry], given: Option<&str>) -> Result<String> {
     if let Some(org) = given {
         let ok = !org.is_empty() && org.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         ensure!(ok, "`{org}` is not an Azure DevOps organisation name: use letters, digits, - _ .");
@@ -277,7 +271,7 @@ fn organization(feeds: &[Registry], given: Option<&str>) -> anyhow::Result<Strin
 }
 
 /// The PAT from stdin, without echo from a terminal (a Ctrl-C there is `Interrupted`).
-fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
+fn read_pat_from_stdin() -> Result<PatToken> {
     if std::io::stdin().is_terminal() {
         let prompt = || rpassword::prompt_password("Paste the PAT and press Enter (it is not shown): ");
         return match with_echo_off(prompt) {
@@ -296,16 +290,13 @@ fn read_pat_from_stdin() -> anyhow::Result<PatToken> {
 fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
     let tty = std::fs::File::open("/dev/tty")?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
+    let ok = |rc| if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
     // SAFETY: a termios is plain integers, valid as zeroes; tcgetattr only writes to it.
     let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    ok(unsafe { libc::tcgetattr(fd, &mut saved) })?;
     let quiet = libc::termios { c_lflag: saved.c_lflag & !libc::ECHO, ..saved };
     // SAFETY: tcsetattr only reads the settings passed, here and below.
-    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    ok(unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) })?;
     let read = read();
     unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
     read

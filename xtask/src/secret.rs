@@ -116,20 +116,16 @@ pub fn redact(text: &str, forms: &[String]) -> String {
         .flat_map(|f| json(f.replace('/', "\\/")).into_iter().chain(json(f.clone())))
         .collect();
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    let mut text = text.to_owned();
-    for form in forms {
-        text = text.replace(form.as_str(), "<redacted>");
-    }
+    let text = forms.iter().fold(text.to_owned(), |text, form| text.replace(form.as_str(), "<redacted>"));
     let lower = text.to_ascii_lowercase();
     let (mut out, mut done) = (String::with_capacity(text.len()), 0);
     for (space, _) in lower.match_indices(' ') {
         let rest = &text[space + 1..];
-        let len = rest.find(|c: char| !c.is_ascii_alphanumeric() && !"-._~+/=\\".contains(c));
-        let len = len.unwrap_or(rest.len());
+        let len =
+            rest.find(|c: char| !c.is_ascii_alphanumeric() && !"-._~+/=\\".contains(c)).unwrap_or(rest.len());
         let after_scheme = ["basic", "bearer", "authorization:"].iter().any(|w| lower[..space].ends_with(w));
         if after_scheme && space >= done && len >= 8 {
-            out.push_str(&text[done..=space]);
-            out.push_str("<redacted>");
+            out = out + &text[done..=space] + "<redacted>";
             done = space + 1 + len;
         }
     }
@@ -261,15 +257,12 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 /// Standard base64 with padding and, unlike GNU `base64`, no line wrapping.
 pub fn base64(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            let sextet = (n >> (18 - 6 * i) & 63) as usize;
-            out.push(if i <= chunk.len() { BASE64[sextet] as char } else { '=' });
-        }
-    }
-    out
+    let quad = |chunk: &[u8]| {
+        let n = chunk.iter().enumerate().fold(0, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        let len = chunk.len();
+        (0..4).map(move |i| if i <= len { BASE64[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' })
+    };
+    bytes.chunks(3).flat_map(quad).collect()
 }
 
 #[cfg(test)]

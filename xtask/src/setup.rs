@@ -1,6 +1,6 @@
 //! `cargo xtask setup`: the global cargo config readied for the feeds, nothing else touched; logins run it.
 
-use anyhow::{Context, bail};
+use anyhow::{Context, Result, bail};
 use camino::Utf8PathBuf;
 use toml_edit::{DocumentMut, InlineTable, Item};
 
@@ -38,12 +38,12 @@ struct Findings {
 }
 
 impl Setup {
-    pub fn run(self) -> anyhow::Result<()> {
+    pub fn run(self) -> Result<()> {
         self.ensure(&feeds::all()?)
     }
 
     /// Brings the global config in line for `feeds`; the login tasks run it too.
-    pub fn ensure(&self, feeds: &[Registry]) -> anyhow::Result<()> {
+    pub fn ensure(&self, feeds: &[Registry]) -> Result<()> {
         let config = global_config()?;
         let path = &config.path;
         let mut findings = Findings::default();
@@ -61,10 +61,9 @@ impl Setup {
         }
         findings.warnings.extend(config.ignored_warning());
         // The how-to's `[unstable] registry-auth` is stable since 1.74: ignored, or warned about.
+        let sets_it = |doc: DocumentMut| doc.get("unstable").and_then(|u| u.get("registry-auth")).is_some();
         for file in [path.clone(), crate::project_root().join(feeds::CONFIG_PATH)] {
-            if toml_file::read(&file)
-                .is_ok_and(|doc| doc.get("unstable").is_some_and(|u| u.get("registry-auth").is_some()))
-            {
+            if toml_file::read(&file).is_ok_and(sets_it) {
                 findings.warnings.push(format!(
                     "{file} sets `[unstable] registry-auth`, stable since cargo 1.74 and ignored: delete that line"
                 ));
@@ -95,12 +94,7 @@ impl Setup {
     }
 
     /// Adds or fixes each feed's entry in `[registries]`.
-    fn apply_feeds(
-        &self,
-        doc: &mut DocumentMut,
-        feeds: &[Registry],
-        findings: &mut Findings,
-    ) -> anyhow::Result<()> {
+    fn apply_feeds(&self, doc: &mut DocumentMut, feeds: &[Registry], findings: &mut Findings) -> Result<()> {
         let path = &findings.path;
         // New feeds follow the file's style: `[registries.NAME]` tables, or else inline tables.
         let as_tables =

@@ -67,22 +67,20 @@ impl Test {
                 }
             }
         }
+        let path = std::env::var_os("PATH").unwrap_or_default();
         let tools = [just.parent(), validator.parent()].into_iter().flatten().map(Path::to_owned);
-        let path = std::env::join_paths(
-            tools.chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-        )?;
+        let path = std::env::join_paths(tools.chain(std::env::split_paths(&path)))?;
         let args: Vec<&str> =
             ["--"].into_iter().chain(self.cargo_test_args.iter().map(String::as_str)).collect();
         // `--test=*` takes the registry suite (`test = false`, which `--tests` leaves out) too;
         // each target runs to the end, so one failing target hides no other.
-        cargo("test --workspace --locked --no-fail-fast --lib --bins --test=*", &args)
+        Ok(cargo("test --workspace --locked --no-fail-fast --lib --bins --test=*", &args)
             .env("XTASK_CACHE", &cache)
             .env("XTASK_KELLNR", &kellnr)
             .env("XTASK_JUST", &just)
             .env("XTASK_ACTION_VALIDATOR", &validator)
             .env("PATH", path)
-            .status()?;
-        Ok(())
+            .status()?)
     }
 }
 
@@ -106,11 +104,8 @@ fn cargo_install(cache: &Utf8Path, krate: &str, version: &str, takes: &str) -> a
     if !bin.is_file() {
         let root = cache.join(format!("{krate}-{version}"));
         eprintln!("test: installing {krate} {version} into {root} (once per machine; {takes})");
-        terminal(
-            crate::tool::cargo(),
-            &["install", krate, "--locked", "--version", version, "--root", root.as_str()],
-        )
-        .with_context(|| format!("cannot install {krate} {version}"))?;
+        let args = ["install", krate, "--locked", "--version", version, "--root", root.as_str()];
+        terminal(crate::tool::cargo(), &args).with_context(|| format!("cannot install {krate} {version}"))?;
     }
     Ok(bin)
 }

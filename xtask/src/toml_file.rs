@@ -5,7 +5,7 @@ use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::{Context, Result, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
@@ -19,15 +19,15 @@ pub const LOCK_FILE_NAME: &str = ".hyperlight-xtask.lock";
 /// An edit holds the lock for milliseconds: a wait this long means trouble.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn read(path: &Utf8Path) -> anyhow::Result<DocumentMut> {
+pub fn read(path: &Utf8Path) -> Result<DocumentMut> {
     parse(path, &std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?)
 }
 
-pub fn read_if_exists(path: &Utf8Path) -> anyhow::Result<Option<DocumentMut>> {
+pub fn read_if_exists(path: &Utf8Path) -> Result<Option<DocumentMut>> {
     read_text(path)?.map(|text| parse(path, &text)).transpose()
 }
 
-fn read_text(path: &Utf8Path) -> anyhow::Result<Option<String>> {
+fn read_text(path: &Utf8Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -35,7 +35,7 @@ fn read_text(path: &Utf8Path) -> anyhow::Result<Option<String>> {
     }
 }
 
-pub fn parse(path: &Utf8Path, text: &str) -> anyhow::Result<DocumentMut> {
+pub fn parse(path: &Utf8Path, text: &str) -> Result<DocumentMut> {
     let text = text.strip_prefix(BOM).unwrap_or(text);
     let parsed = text.parse().map_err(|err| parse_error(text, &err));
     parsed.map_err(|at| anyhow::anyhow!("{path} is not valid TOML at {at}; fix it and run again"))
@@ -49,11 +49,11 @@ pub fn parse_error(text: &str, err: &toml_edit::TomlError) -> String {
 }
 
 /// A change to a parsed document, which may run twice (see [`update`]).
-pub type Change<'a> = &'a mut dyn FnMut(&mut DocumentMut) -> anyhow::Result<()>;
+pub type Change<'a> = &'a mut dyn FnMut(&mut DocumentMut) -> Result<()>;
 
 /// The new text of `path` (a missing file is an empty document) after `change`, made in
 /// memory, if it changes anything. A file whose TOML does not change keeps its exact text.
-pub fn plan(path: &Utf8Path, change: Change) -> anyhow::Result<Option<String>> {
+pub fn plan(path: &Utf8Path, change: Change) -> Result<Option<String>> {
     let before = read_text(path)?;
     let original = before.as_deref().unwrap_or("");
     let mut doc = parse(path, original)?;
@@ -72,16 +72,14 @@ pub fn plan(path: &Utf8Path, change: Change) -> anyhow::Result<Option<String>> {
     }
     // toml_edit reads CRLF (as the first line ends) and a BOM but writes neither: put them back.
     let crlf = original.find('\n').is_some_and(|at| original[..at].ends_with('\r'));
-    let mut after = if crlf { rendered.replace("\r\n", "\n").replace('\n', "\r\n") } else { rendered };
-    if original.starts_with(BOM) {
-        after.insert(0, BOM);
-    }
+    let after = if crlf { rendered.replace("\r\n", "\n").replace('\n', "\r\n") } else { rendered };
+    let after = if original.starts_with(BOM) { format!("{BOM}{after}") } else { after };
     Ok(Some(after).filter(|after| before.as_ref() != Some(after)))
 }
 
 /// Read-modify-write: a `change` that changes anything runs again under the lock on what
 /// the file holds then, so no other run's edit is lost. Returns whether it wrote.
-pub fn update(path: &Utf8Path, change: Change) -> anyhow::Result<bool> {
+pub fn update(path: &Utf8Path, change: Change) -> Result<bool> {
     if plan(path, change)?.is_none() {
         return Ok(false);
     }
@@ -94,37 +92,35 @@ pub fn update(path: &Utf8Path, change: Change) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Locks `lock_path` until the returned file is dropped, waiting up to `timeout` (None: until
+/// Locks `path` until the returned file is dropped, waiting up to `timeout` (None: until
 /// an interrupt), saying `waiting` once after `say_after`.
 pub fn lock_file(
-    lock_path: &Utf8Path,
+    path: &Utf8Path,
     timeout: Option<Duration>,
     say_after: Duration,
     waiting: &str,
-) -> anyhow::Result<File> {
-    let dir = parent_dir(lock_path);
+) -> Result<File> {
+    let dir = parent_dir(path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    let file = File::options().create(true).truncate(false).write(true).open(lock_path);
-    let file = file.with_context(|| format!("cannot open the lock file {lock_path}"))?;
+    let file = File::options().create(true).truncate(false).write(true).open(path);
+    let file = file.with_context(|| format!("cannot open the lock file {path}"))?;
     let (began, mut said_so) = (Instant::now(), false);
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(file),
             Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(err)) => {
-                return Err(err).with_context(|| format!("cannot lock {lock_path}"));
-            }
+            Err(TryLockError::Error(err)) => Err(err).with_context(|| format!("cannot lock {path}"))?,
         }
         crate::interrupt::check()?;
         let waited = began.elapsed();
         ensure!(
             timeout.is_none_or(|t| waited < t),
-            "{waiting} for {} s: another cargo xtask still holds the lock {lock_path}; let it finish \
-                 and run again (if no cargo xtask is running, stop the process that holds {lock_path})",
+            "{waiting} for {} s: another cargo xtask still holds the lock {path}; let it finish \
+                 and run again (if no cargo xtask is running, stop the process that holds {path})",
             waited.as_secs()
         );
         if !said_so && waited >= say_after {
-            eprintln!("{waiting} (lock {lock_path})");
+            eprintln!("{waiting} (lock {path})");
             said_so = true;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -137,7 +133,7 @@ fn parent_dir(path: &Utf8Path) -> &Utf8Path {
 
 /// Writes through a temporary file and a rename, keeping the permissions; a symbolic link
 /// (a dotfiles repo) stays a link and its target is written; a read-only file is refused.
-pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
+pub fn write_atomic(path: &Utf8Path, contents: &str) -> Result<()> {
     let target = link_target(path)?;
     let shown = if target == path { path.to_string() } else { format!("{path} (a link to {target})") };
     let permissions = match std::fs::metadata(&target) {
@@ -151,10 +147,8 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
              and run again, or make the change yourself",
         if cfg!(windows) { "attrib -r" } else { "chmod u+w" }
     );
-    let dir = parent_dir(&target);
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    let temp =
-        dir.join(format!(".{}.xtask-{}.tmp", target.file_name().unwrap_or("file"), std::process::id()));
+    let name = format!(".{}.xtask-{}.tmp", target.file_name().unwrap_or("file"), std::process::id());
+    let temp = parent_dir(&target).join(name);
     let mut options = File::options();
     options.write(true).create(true).truncate(true);
     // Private until it has the file's permissions, whatever the umask: it may hold tokens.
@@ -172,7 +166,7 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> anyhow::Result<()> {
 }
 
 /// `path`, or its final target when it is a symbolic link.
-fn link_target(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+fn link_target(path: &Utf8Path) -> Result<Utf8PathBuf> {
     if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Ok(path.to_owned());
     }
@@ -185,11 +179,7 @@ fn link_target(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
 }
 
 /// The table at `key` in `table`, created as a real `[table]` when missing.
-pub fn table_mut<'a>(
-    table: &'a mut Table,
-    key: &str,
-    path: &Utf8Path,
-) -> anyhow::Result<&'a mut dyn TableLike> {
+pub fn table_mut<'a>(table: &'a mut Table, key: &str, path: &Utf8Path) -> Result<&'a mut dyn TableLike> {
     let item = table.entry(key).or_insert_with(|| {
         let mut t = Table::new();
         t.set_implicit(true);
@@ -240,7 +230,7 @@ mod tests {
         }
     }
 
-    fn add_key(doc: &mut DocumentMut) -> anyhow::Result<()> {
+    fn add_key(doc: &mut DocumentMut) -> Result<()> {
         let table = table_mut(doc.as_table_mut(), "registry", Utf8Path::new("config.toml"))?;
         table.insert("default", toml_edit::value("mine"));
         Ok(())
