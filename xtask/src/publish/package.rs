@@ -173,7 +173,9 @@ fn registry_dependencies(
     configs: &[String],
     crates: &[CratePlan],
 ) -> anyhow::Result<Vec<String>> {
-    let Ok(metadata) = engine.metadata(src, Some(shared), configs)? else { return Ok(Vec::new()) };
+    let Ok(metadata) = engine.metadata(src, Some(shared), &repeated("--config", configs))? else {
+        return Ok(Vec::new());
+    };
     // A path package has no `source`; the run's crates are among them.
     let local = |id| package(&metadata, id).filter(|p| text(p, "source").is_empty());
     let proc_macro = |p: &json::Value| {

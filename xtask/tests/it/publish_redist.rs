@@ -1291,6 +1291,36 @@ fn a_consumer_check_that_needs_another_feed_names_that_feed() {
     assert!(warning.contains(&format!("`{PACKAGES}`: no token")), "{}", run.stderr);
 }
 
+/// Hyperlight in 2025 took the mshv crates renamed, optional, behind a feature off by
+/// default (`mshv3`): the check builds the member with that feature, where it said
+/// "requires mshv-ioctls `=0.1.1`, which excludes the packaged 0.1.1".
+#[test]
+fn a_consumer_taking_the_crates_behind_a_feature_is_built_with_it() {
+    let (_kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    let deps = format!(
+        "mshv-ioctls3 = {{ package = \"mshv-ioctls\", version = \"=0.1.1\", registry = \"{REDIST}\", optional = true }}\n\n\
+         [features]\ndefault = [\"kvm\"]\nkvm = []\nmshv3 = [\"dep:mshv-ioctls3\"]"
+    );
+    let lib = |call: &str| {
+        format!("#[cfg(feature = \"mshv3\")]\npub fn version() -> u32 {{ mshv_ioctls3::{call}() }}\n")
+    };
+    let host = host_workspace(&mut sb, &deps, &lib("mshv_version_that_is_gone"));
+    let consumers = host.join("Cargo.toml");
+    let args = ["--dry-run", "--consumers", consumers.to_str().unwrap()];
+    let run = publish(&mut sb, &fx, &fx.pin, &args);
+    run.assert_failure();
+    run.assert_output_contains("do not build against the packaged");
+    run.assert_output_contains("mshv_version_that_is_gone");
+
+    fs::write(host.join("hyperlight_host/src/lib.rs"), lib("mshv_version")).unwrap();
+    git(&mut sb, &host, &["commit", "-q", "-a", "-m", "fixed"]);
+    let run = publish(&mut sb, &fx, &fx.pin, &args);
+    run.assert_success();
+    run.assert_output_contains("built against the packaged mshv-bindings, mshv-ioctls");
+    scan(&sb, &secrets);
+}
+
 /// A host workspace at `host/` in the sandbox, committed: `hyperlight_host` with
 /// `deps` and `lib`, and `hyperlight_testing` without a `version`, as today's
 /// Hyperlight has it (cargo reads 0.0.0; the workspace is no less readable).
