@@ -64,9 +64,6 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     copied.context("copying the host for the consumer check (`--no-consumer-check` skips it)")?;
     let copy = copy.join(prefix);
     let patches = patches(engine, crates);
-    // The features that turn on an optional dependency on a crate, so the graph takes it.
-    let features = ["--features".to_owned(), features.join(",")];
-    let features = if features[1].is_empty() { &[][..] } else { &features[..] };
     let more = [repeated("--config", &patches), features.iter().map(String::as_str).collect()].concat();
     let resolved = engine.metadata(&copy, None, &more)?;
     let (consumers, not_checked) = unchecked(&resolved, &wants, allow)?;
@@ -146,7 +143,7 @@ fn unchecked(
     Ok((consumers, format!("; not checked: {unchecked}")))
 }
 
-/// The members' wants, and the `member/feature`s that turn on the optional ones.
+/// The members' wants, and `--features` with the `member/feature`s that turn on the optional ones.
 fn wants<'a>(
     host: &Utf8Path,
     engine: &Engine,
@@ -167,6 +164,11 @@ fn wants<'a>(
             wants.push((member.name.clone(), krate, req.unwrap_or_default()));
         }
     }
+    // Those features on, the graph takes the optional dependencies on the crates.
+    let features = match features.is_empty() {
+        true => Vec::new(),
+        false => vec!["--features".to_owned(), features.join(",")],
+    };
     Ok((wants, features))
 }
 
