@@ -213,6 +213,9 @@ impl std::fmt::Display for StoppedAfterUpload {
 }
 
 /// `flag` before each of `values`, as cargo takes it again (`--config A --config B`).
+/// `cargo metadata` fetches the crates of its graph: only those the host builds with.
+pub const HOST_ONLY: [&str; 2] = ["--filter-platform", "host-tuple"];
+
 pub fn repeated<'a>(flag: &'a str, values: &'a [String]) -> Vec<&'a str> {
     values.iter().flat_map(|value| [flag, value.as_str()]).collect()
 }
