@@ -49,7 +49,8 @@ fn is_unbounded(requirement: &str) -> bool {
 /// An error when a member of `host` excludes or does not build against a package.
 pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool) -> anyhow::Result<()> {
     let t = Instant::now();
-    let wants = if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Vec::new() };
+    let (wants, features) =
+        if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Default::default() };
     let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     if wants.is_empty() {
         let what = format!("no member of {host} depends on {names} from {}", engine.registry.name);
@@ -63,7 +64,8 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     copied.context("copying the host for the consumer check (`--no-consumer-check` skips it)")?;
     let copy = copy.join(prefix);
     let patches = patches(engine, crates);
-    let resolved = engine.metadata(&copy, None, &patches)?;
+    let more = [repeated("--config", &patches), features.iter().map(String::as_str).collect()].concat();
+    let resolved = engine.metadata(&copy, None, &more)?;
     let (consumers, not_checked) = unchecked(&resolved, &wants, allow)?;
     if let Err(stderr) = &resolved
         && not_checked.is_empty()
@@ -91,7 +93,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     };
     let mut args = vec!["check"];
     args.extend(repeated("-p", &consumers));
-    args.extend(repeated("--config", &patches));
+    args.extend(more);
     let consumers = consumers.join(", ");
     if let Err(stderr) = engine.cargo(&copy, &args, true)? {
         bail!(
@@ -141,18 +143,33 @@ fn unchecked(
     Ok((consumers, format!("; not checked: {unchecked}")))
 }
 
-fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyhow::Result<Vec<Want<'a>>> {
+/// The members' wants, and `--features` with the `member/feature`s that turn on the optional ones.
+fn wants<'a>(
+    host: &Utf8Path,
+    engine: &Engine,
+    crates: &'a [CratePlan],
+) -> anyhow::Result<(Vec<Want<'a>>, Vec<String>)> {
     let feed = engine.registry;
     let ws = Workspace::read(host, feed).with_context(|| format!("reading the host workspace at {host}"))?;
-    let mut wants = Vec::new();
+    let (mut wants, mut features) = (Vec::new(), Vec::new());
     for member in &ws.members {
         for krate in crates.iter().filter(|c| ws.depends_on(member, &c.name, feed)) {
-            let req =
-                member.deps.iter().find(|d| d.package == krate.name).and_then(|d| d.requirement.clone());
+            let deps: Vec<_> =
+                member.deps.iter().filter(|d| d.package == krate.name && d.registry.is_some()).collect();
+            for dep in &deps {
+                let turns_on = member.enables.iter().find(|(_, key)| *key == dep.key);
+                features.extend(turns_on.map(|(feature, _)| format!("{}/{feature}", member.name)));
+            }
+            let req = deps.first().and_then(|d| d.requirement.clone());
             wants.push((member.name.clone(), krate, req.unwrap_or_default()));
         }
     }
-    Ok(wants)
+    // Those features on, the graph takes the optional dependencies on the crates.
+    let features = match features.is_empty() {
+        true => Vec::new(),
+        false => vec!["--features".to_owned(), features.join(",")],
+    };
+    Ok((wants, features))
 }
 
 /// The `--config` patches that put the packages in the feed's place, by its name and

@@ -106,18 +106,18 @@ impl<'a> Engine<'a> {
         eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
     }
 
-    /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there); `Err`: cargo's stderr.
+    /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there) with `more` arguments; `Err`: cargo's stderr.
     pub fn metadata(
         &self,
         dir: &Utf8Path,
         manifest: Option<&Utf8Path>,
-        configs: &[String],
+        more: &[&str],
     ) -> anyhow::Result<Result<Value, String>> {
         let mut args = vec!["metadata", "--format-version", "1"];
         if let Some(manifest) = manifest {
             args.extend(["--manifest-path", manifest.as_str()]);
         }
-        args.extend(repeated("--config", configs));
+        args.extend(more);
         Ok(match self.cargo(dir, &args, false)? {
             Ok(out) => Ok(json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?),
             Err(stderr) => Err(stderr),
@@ -213,6 +213,9 @@ impl std::fmt::Display for StoppedAfterUpload {
 }
 
 /// `flag` before each of `values`, as cargo takes it again (`--config A --config B`).
+/// `cargo metadata` fetches the crates of its graph: only those the host builds with.
+pub const HOST_ONLY: [&str; 2] = ["--filter-platform", "host-tuple"];
+
 pub fn repeated<'a>(flag: &'a str, values: &'a [String]) -> Vec<&'a str> {
     values.iter().flat_map(|value| [flag, value.as_str()]).collect()
 }

@@ -21,6 +21,8 @@ pub struct Member {
     /// Of the metadata crates.io requires, what the manifest lacks.
     lacks: Vec<&'static str>,
     pub deps: Vec<Dep>,
+    /// (feature, dependency key) for each optional dependency a feature turns on (`dep:key`).
+    pub enables: Vec<(String, String)>,
 }
 
 pub struct Workspace {
@@ -139,6 +141,13 @@ fn member(package: &Value, root: &Utf8Path, registry: &str) -> anyhow::Result<Me
     } else {
         None
     };
+    let enables = match package.get("features") {
+        Some(Value::Object(features)) => (features.iter())
+            .flat_map(|(feature, turns_on)| items(Some(turns_on)).iter().map(move |d| (feature, d)))
+            .filter_map(|(feature, d)| Some((feature.clone(), d.as_str()?.strip_prefix("dep:")?.to_owned())))
+            .collect(),
+        _ => Vec::new(),
+    };
     let blank = |key: &str| text(package, key).trim().is_empty();
     let lacks =
         [("description", blank("description")), ("license", blank("license") && blank("license_file"))];
@@ -149,6 +158,7 @@ fn member(package: &Value, root: &Utf8Path, registry: &str) -> anyhow::Result<Me
         refusal,
         lacks: lacks.into_iter().filter_map(|(what, lacking)| lacking.then_some(what)).collect(),
         deps: items(package.get("dependencies")).iter().map(|d| dependency(d, root)).collect(),
+        enables,
     })
 }
 

@@ -227,7 +227,8 @@ fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
     assert!(run.stderr.contains("already in hyperlight_redist, identical"), "{}", run.stderr);
     let again = &cargo_lines(&sb)[before..];
     assert!(again.iter().all(|l| !l.starts_with("publish ")), "nothing published again: {again:?}");
-    assert!(again.iter().any(|l| l.starts_with("vendor ")), "the feed's sources were fetched: {again:?}");
+    let fetch = |l: &&String| l.starts_with("metadata ") && l.ends_with("--filter-platform host-tuple");
+    assert!(again.iter().any(|l| fetch(&l)), "the feed's sources were fetched: {again:?}");
     // The work dir is gone (it is under the sandbox's TMPDIR).
     assert!(fs::read_dir(&tmp).unwrap().next().is_none(), "the work dir was left behind");
     scan(&sb, &secrets);
@@ -518,7 +519,10 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
     let mut lines = cargo_lines(&sb);
     assert!(lines[0].starts_with("metadata --format-version 1 --no-deps"), "{lines:?}");
     assert!(lines[1].starts_with("metadata --format-version 1 --manifest-path"), "{lines:?}");
-    assert!(lines[1].contains("/shared-dependencies/Cargo.toml --config"), "{lines:?}");
+    assert!(
+        lines[1].contains("/shared-dependencies/Cargo.toml --filter-platform host-tuple --config"),
+        "{lines:?}"
+    );
     lines.drain(..2);
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines.iter().all(|l| l.starts_with("package --registry hyperlight_redist")), "{lines:?}");
@@ -1365,6 +1369,36 @@ fn a_consumer_check_that_needs_another_feed_names_that_feed() {
     let run = publish(&mut sb, &fx, &fx.pin, &["--dry-run", "--consumers", consumers.to_str().unwrap()]);
     let warning = run.stderr.lines().find(|l| l.contains("skipped the consumer check")).unwrap_or_default();
     assert!(warning.contains(&format!("`{PACKAGES}`: no token")), "{}", run.stderr);
+}
+
+/// Hyperlight in 2025 took the mshv crates renamed, optional, behind a feature off by
+/// default (`mshv3`): the check builds the member with that feature, where it said
+/// "requires mshv-ioctls `=0.1.1`, which excludes the packaged 0.1.1".
+#[test]
+fn a_consumer_taking_the_crates_behind_a_feature_is_built_with_it() {
+    let (_kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    let deps = format!(
+        "mshv-ioctls3 = {{ package = \"mshv-ioctls\", version = \"=0.1.1\", registry = \"{REDIST}\", optional = true }}\n\n\
+         [features]\ndefault = [\"kvm\"]\nkvm = []\nmshv3 = [\"dep:mshv-ioctls3\"]"
+    );
+    let lib = |call: &str| {
+        format!("#[cfg(feature = \"mshv3\")]\npub fn version() -> u32 {{ mshv_ioctls3::{call}() }}\n")
+    };
+    let host = host_workspace(&mut sb, &deps, &lib("mshv_version_that_is_gone"));
+    let consumers = host.join("Cargo.toml");
+    let args = ["--dry-run", "--consumers", consumers.to_str().unwrap()];
+    let run = publish(&mut sb, &fx, &fx.pin, &args);
+    run.assert_failure();
+    run.assert_output_contains("do not build against the packaged");
+    run.assert_output_contains("mshv_version_that_is_gone");
+
+    fs::write(host.join("hyperlight_host/src/lib.rs"), lib("mshv_version")).unwrap();
+    git(&mut sb, &host, &["commit", "-q", "-a", "-m", "fixed"]);
+    let run = publish(&mut sb, &fx, &fx.pin, &args);
+    run.assert_success();
+    run.assert_output_contains("built against the packaged mshv-bindings, mshv-ioctls");
+    scan(&sb, &secrets);
 }
 
 /// A host workspace at `host/` in the sandbox, committed: `hyperlight_host` with
