@@ -106,7 +106,7 @@ impl<'a> Engine<'a> {
         eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
     }
 
-    /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there) with `more` arguments; `Err`: cargo's stderr.
+    /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there), with `more`; `Err`: cargo's stderr.
     pub fn metadata(
         &self,
         dir: &Utf8Path,
@@ -212,10 +212,10 @@ impl std::fmt::Display for StoppedAfterUpload {
     }
 }
 
-/// `flag` before each of `values`, as cargo takes it again (`--config A --config B`).
 /// `cargo metadata` fetches the crates of its graph: only those the host builds with.
 pub const HOST_ONLY: [&str; 2] = ["--filter-platform", "host-tuple"];
 
+/// `flag` before each of `values`, as cargo takes it again (`--config A --config B`).
 pub fn repeated<'a>(flag: &'a str, values: &'a [String]) -> Vec<&'a str> {
     values.iter().flat_map(|value| [flag, value.as_str()]).collect()
 }
