@@ -22,7 +22,7 @@ use crate::publish::{self, Engine, Prepared, compare};
 #[command(after_help = "Examples:
   cargo xtask publish --dry-run
   cargo xtask publish --version 0.2.0-preview.1
-  cargo xtask publish -p hyperlight-common -p hyperlight-host --dry-run
+  cargo xtask publish -p hyperlight-common --dry-run
   cargo xtask publish --exclude hyperlight_guest_capi
   cargo xtask publish --dry-run --allow-dirty
   CARGO_REGISTRY_TOKEN=... cargo xtask publish --registry crates-io")]
