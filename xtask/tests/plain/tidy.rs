@@ -314,6 +314,27 @@ fn relative_links_in_the_docs_resolve() {
     assert!(broken.is_empty(), "links to missing files:\n{}", broken.join("\n"));
 }
 
+/// docs/publish-redist.md shows `[workspace.metadata.publish-redist]`: a new pin in
+/// xtask/Cargo.toml must show there too.
+#[test]
+fn the_publish_redist_page_shows_the_defaults() {
+    let manifest = read(&repo_root().join("xtask").join("Cargo.toml"));
+    let page = read(&repo_root().join("docs").join("publish-redist.md"));
+    let entries: Vec<&str> = (manifest.lines())
+        .skip_while(|l| l.trim() != "[workspace.metadata.publish-redist]")
+        .skip(1)
+        .take_while(|l| !l.starts_with('['))
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(!entries.is_empty(), "xtask/Cargo.toml has no [workspace.metadata.publish-redist]");
+    let missing: Vec<&str> =
+        entries.into_iter().filter(|e| !page.lines().any(|l| l.starts_with(e.trim_end()))).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/publish-redist.md's defaults lack these of xtask/Cargo.toml: {missing:?}"
+    );
+}
+
 /// The benchmark the README names exists where the README says.
 #[test]
 fn readme_names_the_build_benchmark() {
