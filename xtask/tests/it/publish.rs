@@ -537,6 +537,24 @@ fn a_dry_run_verifies_the_whole_set_with_no_feed_and_no_token() {
     assert!(lock.contains(&format!("name = \"{TESTING}\"\nversion = \"0.0.0\"")), "{lock}");
 }
 
+/// The `-p` examples of `publish --help` run on a Hyperlight-shaped workspace:
+/// `-p hyperlight-host` without the crates it needs by path is refused.
+#[test]
+fn the_helps_package_examples_run_on_a_hyperlight_shaped_workspace() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb);
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_INDEX", &unreachable);
+    let help = sb.xtask(&["publish", "--help"]).stdout;
+    let examples: Vec<&str> = help.lines().filter(|l| l.contains("cargo xtask publish -p ")).collect();
+    assert!(!examples.is_empty(), "{help}");
+    for example in examples {
+        let args: Vec<&str> = example.split_whitespace().skip(3).collect();
+        assert!(args.contains(&"--dry-run"), "{example}");
+        publish(&mut sb, &fx, &args).assert_success();
+    }
+}
+
 /// `--registry crates-io`: crates.io's index cannot be replaced by an empty one, so
 /// the set is packaged and verified in one `cargo package` overlaid on it, and the
 /// copies cargo extracted for that overlay do not outlive the run (a later run
