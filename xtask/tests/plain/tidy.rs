@@ -293,6 +293,33 @@ fn every_task_help_has_examples_and_says_cargo_xtask() {
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
+/// Every flag a doc gives a `cargo xtask <task>` command (up to a comment, a code
+/// span's end or `--`) is one that task's `--help` lists: a renamed flag fails here.
+#[test]
+fn the_docs_give_each_task_only_its_own_flags() {
+    let mut helps = std::collections::BTreeMap::new();
+    for task in tasks() {
+        let help = text(&run(Command::new(crate::xtask_bin()).args([task.as_str(), "--help"])).stdout);
+        helps.insert(task, help);
+    }
+    let mut unknown = Vec::new();
+    for path in docs_files() {
+        for line in read(&path).lines() {
+            for command in line.split("cargo xtask ").skip(1) {
+                let command = command.split(['`', '#']).next().unwrap_or_default();
+                let words: Vec<&str> = command.split_whitespace().take_while(|w| *w != "--").collect();
+                let Some(help) = words.first().and_then(|task| helps.get(*task)) else { continue };
+                let listed = |flag: &&str| help.split_whitespace().any(|w| w.trim_end_matches(',') == *flag);
+                let flags = words.iter().filter(|w| w.starts_with('-')).map(|w| w.split('=').next().unwrap());
+                for flag in flags.filter(|flag| !listed(flag)) {
+                    unknown.push(format!("{}: `cargo xtask {}` has no {flag}", path.display(), words[0]));
+                }
+            }
+        }
+    }
+    assert!(unknown.is_empty(), "{}", unknown.join("\n"));
+}
+
 /// Relative links in the xtask's docs lead to files that exist.
 #[test]
 fn relative_links_in_the_docs_resolve() {
