@@ -114,9 +114,9 @@ fn ci_runs_when_any_xtask_workflow_or_page_changes() {
     assert!(!ci.contains("\"docs/**\""), "xtask.yml runs for every change to the host's docs/");
 }
 
-/// The publishing workflows log in to every feed: the engine resolves the host's
-/// whole graph (the consumer check, the verification), which may take crates from
-/// another feed than the one published to (Hyperlight in 2023: both).
+/// The publishing workflows log in to every feed, dry runs too: the engine resolves the
+/// host's whole graph (the consumer check, the verification), which may take crates
+/// from another feed than the one published to (Hyperlight in 2023: both).
 #[test]
 fn publishing_workflows_log_in_to_every_feed() {
     for workflow in ["publish.yml", "publish-redist.yml"] {
@@ -126,6 +126,8 @@ fn publishing_workflows_log_in_to_every_feed() {
         for login in logins {
             assert!(!login.contains("--registry"), "{workflow} logs in to one feed only: `{}`", login.trim());
         }
+        // A dry run reads the feeds too: verifying against them, the consumer check.
+        assert!(!text.contains("!inputs.dry-run"), "{workflow} logs in for real runs only");
     }
 }
 
