@@ -1483,6 +1483,35 @@ fn a_consumer_requiring_another_version_is_not_vouched_for() {
     scan(&sb, &secrets);
 }
 
+/// With `--allow-unchecked-consumers`, a member left unchecked may still take the crates
+/// behind a feature: its `member/feature` went to `cargo check -p` of the other members,
+/// which refused it ("the package `hyperlight_host` does not contain this feature").
+#[test]
+fn an_unchecked_member_s_feature_is_not_passed_to_the_checked_ones() {
+    let (_kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    publish(&mut sb, &fx, &fx.pin, &[]).assert_success();
+    let host = host_workspace(
+        &mut sb,
+        &format!("mshv-ioctls = {{ version = \"=0.2.0\", registry = \"{REDIST}\" }}"),
+        "pub fn version() -> u32 { mshv_ioctls::mshv_version() }\n",
+    );
+    let testing = format!(
+        "[package]\nname = \"hyperlight_testing\"\nedition = \"2021\"\n\n[dependencies]\n\
+         mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\", optional = true }}\n\n\
+         [features]\nmshv = [\"dep:mshv-ioctls\"]\n"
+    );
+    fs::write(host.join("hyperlight_testing/Cargo.toml"), testing).unwrap();
+    git(&mut sb, &host, &["commit", "-q", "-a", "-m", "testing takes the feed's 0.1.1"]);
+    let consumers = host.join("Cargo.toml");
+    let args = ["--version", "0.2.0", "--dry-run", "--allow-unchecked-consumers", "--consumers"];
+    let run = publish(&mut sb, &fx, &fx.pin, &[&args[..], &[consumers.to_str().unwrap()]].concat());
+    run.assert_success();
+    run.assert_output_contains("hyperlight_host of");
+    run.assert_output_contains("not checked: hyperlight_testing requires mshv-ioctls `=0.1.1`");
+    scan(&sb, &secrets);
+}
+
 /// A directory source standing in for crates.io, with two versions of a crate as
 /// the real graph has vmm-sys-util (0.11 for kvm-ioctls, 0.15 for mshv's `>=0.2.1`).
 fn two_versions_of_a_crate(sb: &mut Sandbox) {
