@@ -234,6 +234,45 @@ fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
     scan(&sb, &secrets);
 }
 
+/// The feed's mshv-ioctls taking mshv-bindings of the same version from crates.io puts
+/// both copies in the compare's graph (`cargo vendor` refused that): the feed's copy of
+/// the bindings, identical, was compared with crates.io's and said to differ.
+#[test]
+fn the_compare_reads_the_feed_s_copy_when_another_source_has_that_version() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    publish(&mut sb, &fx, &fx.pin, &["--crate", "mshv-bindings"]).assert_success();
+    // crates.io's mshv-bindings 0.1.1, other sources than the feed's.
+    let source = sb.root().join("crates-io/mshv-bindings-0.1.1");
+    fs::create_dir_all(source.join("src")).unwrap();
+    let manifest = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\nedition = \"2021\"\n";
+    fs::write(source.join("Cargo.toml"), manifest).unwrap();
+    fs::write(source.join("src/lib.rs"), "pub fn from_crates_io() {}\n").unwrap();
+    fs::write(source.join(".cargo-checksum.json"), "{\"files\":{},\"package\":null}").unwrap();
+    let replace = format!(
+        "\n[source.crates-io]\nreplace-with = \"stand-in\"\n\n[source.stand-in]\ndirectory = {:?}\n",
+        source.parent().unwrap().to_str().unwrap()
+    );
+    let mut seeder = Sandbox::new(crate::xtask_bin());
+    for sandbox in [&sb, &seeder] {
+        let config = sandbox.cargo_home().join("config.toml");
+        let text = fs::read_to_string(&config).unwrap_or_default();
+        fs::write(&config, text + &replace).unwrap();
+    }
+    seeder.feed(REDIST, &kellnr);
+    seeder.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_TOKEN", &format!("Bearer {}", kellnr.admin_token()));
+    seeder.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_CREDENTIAL_PROVIDER", "cargo:token");
+    let ioctls = seeder.scratch_crate_version("mshv-ioctls", "0.1.1", "mshv-bindings = \"=0.1.1\"");
+    let args = ["publish", "--registry", REDIST, "--allow-dirty", "--no-verify"];
+    seeder.cargo(&ioctls, &args).assert_success();
+
+    let run = publish(&mut sb, &fx, &fx.pin, &[]);
+    run.assert_failure();
+    run.assert_output_contains("mshv-ioctls 0.1.1 is in hyperlight_redist with other sources");
+    assert!(!run.stderr.contains("mshv-bindings 0.1.1 is in hyperlight_redist with other"), "{}", run.stderr);
+    scan(&sb, &secrets);
+}
+
 /// A run after one that stopped with the bindings crate in the feed: it skips that
 /// crate and publishes the dependent, pinned.
 fn rerun_completes(kellnr: &Kellnr, sb: &mut Sandbox, fx: &Fixture) {
