@@ -509,7 +509,8 @@ fn a_submodule_inside_a_crate_is_refused() {
     let rev = add(&mut sb, "mshv-bindings/vendor/picolibc");
     let run = publish(&mut sb, &fx, &rev, &["--dry-run"]);
     run.assert_failure().assert_output_contains(
-        "mshv-bindings/vendor/picolibc (a submodule, which publish-redist does not fetch)",
+        "mshv-bindings/vendor/picolibc (a submodule, which publish-redist does not fetch: publish the crate \
+         from a clone made with `--recurse-submodules`",
     );
     assert!(!run.stdout.contains("would publish"), "{}", run.stdout);
 }
@@ -530,6 +531,35 @@ fn a_patch_in_the_repositorys_config_at_the_rev_asks_for_another_rev() {
         .assert_output_contains(".cargo/config.toml of the repository at that rev has a `[patch]`");
     run.assert_output_contains("Publish a rev without it");
     publish(&mut sb, &fx, &fx.pin, &["--dry-run"]).assert_success();
+}
+
+/// The real mshv's crates hold `README.md -> ../README.md`: where git checks symlinks
+/// out as files (Windows' default), the fetched crate holds a file naming the target.
+/// The refusal said to check it out again and to use a clone with its submodules,
+/// neither of which helps publish-redist's own checkout.
+#[cfg(unix)]
+#[test]
+fn a_symlink_checked_out_as_a_file_is_refused_with_its_fix() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 4);
+    fs::write(fx.dir.join("README.md"), "# mshv\n").unwrap();
+    std::os::unix::fs::symlink("../README.md", fx.dir.join("mshv-bindings/README.md")).unwrap();
+    git(&mut sb, &fx.dir, &["add", "-A"]);
+    git(&mut sb, &fx.dir, &["commit", "-q", "-m", "readme"]);
+    let rev = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    fs::write(sb.home().join(".gitconfig"), "[core]\n\tsymlinks = false\n").unwrap();
+    let run = publish(&mut sb, &fx, &rev, &["--dry-run"]);
+    run.assert_failure()
+        .assert_output_contains("mshv-bindings/README.md (a symlink git checks out as a file");
+    run.assert_output_contains("git config --global core.symlinks true");
+    assert!(
+        !run.stderr.contains("check it out again") && !run.stderr.contains("submodules"),
+        "{}",
+        run.stderr
+    );
+
+    fs::write(sb.home().join(".gitconfig"), "[core]\n\tsymlinks = true\n").unwrap();
+    publish(&mut sb, &fx, &rev, &["--dry-run"]).assert_success();
 }
 
 /// No credentials, the feed unreachable, a tag as the rev, under GitHub Actions:
