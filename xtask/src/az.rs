@@ -56,8 +56,8 @@ impl Az {
         Ok((header, expires_on))
     }
 
-    /// Runs provider mode's command (`args`, after az's path) once, as cargo will for each
-    /// token: cargo keeps a `\r` of its line (az on Windows ends it with `\r\n`) in the header.
+    /// Runs provider mode's command (`args`, after az's path) once, as cargo will for each token:
+    /// cargo before 1.98 keeps a `\r` of its line (az on Windows ends it with `\r\n`) in the header.
     pub fn check_provider_command(&self, args: &[String]) -> anyhow::Result<()> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.call("az account get-access-token".into(), &args).stdout_is_secret().output();
@@ -65,11 +65,14 @@ impl Az {
         // Masked as `access_token` masks its header: the access check's feed may echo it.
         let token = out.stdout.trim_end().strip_prefix("Bearer ").unwrap_or_default();
         crate::gha::mask(&AuthHeader::bearer(token)?.forms());
+        // Cargo 1.98 strips it (rust-lang/cargo#17072).
+        let (major, minor) = if out.stdout.contains('\r') { crate::cargo::version()? } else { (1, 98) };
         ensure!(
-            !out.stdout.contains('\r'),
-            "az ends its output with CRLF (as on Windows, Azure/azure-cli#33385), and cargo would send the \
-             CR as part of the token, which no feed accepts: provider mode cannot work with this az, so \
-             nothing was changed. Log in with `cargo xtask cargo-login` instead (a token for about an hour)"
+            (major, minor) >= (1, 98),
+            "az ends its output with CRLF (as on Windows, Azure/azure-cli#33385), and cargo {major}.{minor} \
+             would send the CR as part of the token, which no feed accepts, so nothing was changed. Update \
+             cargo to 1.98 or later (`rustup update`), or log in with `cargo xtask cargo-login` instead (a \
+             token for about an hour)"
         );
         Ok(())
     }

@@ -289,6 +289,13 @@ pub fn version() -> anyhow::Result<(u32, u32)> {
     parse_version(&text).context(format!("cannot read cargo's version from `{}`", text.trim()))
 }
 
+/// The target cargo builds for when given none (`host:` of `cargo -vV`).
+pub fn host() -> anyhow::Result<String> {
+    let text = run::cargo(&crate::project_root(), &["-vV"]).output()?.stdout;
+    let host = text.lines().find_map(|line| line.strip_prefix("host: ")).map(str::to_owned);
+    host.context("cannot read cargo's host target from `cargo -vV`")
+}
+
 fn parse_version(text: &str) -> Option<(u32, u32)> {
     let mut parts = text.split_whitespace().nth(1)?.split(['.', '-']);
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))

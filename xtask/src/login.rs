@@ -35,7 +35,8 @@ pub struct CargoLogin {
     pub az_login: bool,
     /// Token-free: cargo asks the Azure CLI for a fresh token on each use (a feed's
     /// `credential-provider`), so no hourly re-login. `cargo xtask cargo-logout` undoes it.
-    /// Refused where az ends its output with CRLF (Windows): cargo would send the CR.
+    /// Refused where az ends its output with CRLF (Windows) and cargo is older than 1.98,
+    /// which would send the CR.
     #[arg(long)]
     pub provider: bool,
     /// With `--provider`: replace a `credential-provider` of your own (else the run stops),

@@ -107,17 +107,12 @@ impl PublishRedist {
             .context(format!("{repo} at {rev}"))?;
         let missing = publish::not_checked_out(engine.git, &src, "", &plan.crates)?;
         if !missing.is_empty() {
-            let missing = missing.into_iter().map(|(path, why)| match why.starts_with("a submodule") {
-                true => format!("{path} (a submodule, which publish-redist does not fetch)"),
-                false => format!("{path} ({why})"),
-            });
+            let missing: Vec<String> =
+                missing.iter().map(|(path, why)| checkout_fix(path, why, registry)).collect();
             bail!(
                 "files of {repo} at {rev} in the crates to publish are not in publish-redist's checkout, so \
-                 the packages would lack them: {}. Publish crates with a submodule from a clone made with \
-                 `--recurse-submodules`: `cargo xtask publish --manifest-path <clone>/Cargo.toml --registry {} \
-                 -p <crate>`",
-                missing.collect::<Vec<_>>().join(", "),
-                registry.name
+                 the packages would lack them: {}",
+                missing.join(", ")
             );
         }
         Ok(Prepared {
@@ -159,6 +154,23 @@ fn without_verbatim_prefix(path: &str) -> String {
         Some(share) => format!(r"\\{share}"),
         None if rest.get(1..3) == Some(r":\") => rest.to_owned(),
         None => path.to_owned(),
+    }
+}
+
+/// `path` with what makes publish-redist's own checkout hold it: git's advice is for the user's.
+fn checkout_fix(path: &str, why: &str, registry: &feeds::Registry) -> String {
+    match why.split(':').next() {
+        Some("a submodule") => format!(
+            "{path} (a submodule, which publish-redist does not fetch: publish the crate from a clone made \
+             with `--recurse-submodules`, `cargo xtask publish --manifest-path <clone>/Cargo.toml --registry \
+             {} -p <crate>`)",
+            registry.name
+        ),
+        Some("a symlink checked out as a file") => format!(
+            "{path} (a symlink git checks out as a file: `git config --global core.symlinks true` (Windows: \
+             with Developer Mode on), then run again)"
+        ),
+        _ => format!("{path} ({why})"),
     }
 }
 

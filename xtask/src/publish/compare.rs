@@ -8,7 +8,7 @@ use anyhow::{Context, bail, ensure};
 use camino::Utf8Path;
 use toml_edit::{Item, Value};
 
-use super::engine::{CratePlan, Engine, HOST_ONLY, Outcome, feed_error, items, tail, text};
+use super::engine::{CratePlan, Engine, Outcome, feed_error, host_only, items, nodes, package, tail, text};
 use crate::cargo::Need;
 
 /// Compares each crate the feed has with its package: identical is skipped, different stops all uploads.
@@ -25,7 +25,7 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let listed = wanted.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ");
     // The feed's copies as cargo unpacks them, with the host's graph only: `cargo vendor`
     // fetched every platform's (hyperlight-host 0.7.0: 179 crates, 424 MB, to compare two).
-    let metadata = match engine.metadata(&probe, None, &HOST_ONLY)? {
+    let metadata = match engine.metadata(&probe, None, &host_only()?.each_ref().map(String::as_str))? {
         Ok(metadata) => metadata,
         Err(stderr) => bail!(
             "cannot fetch what {feed} has for {listed} to compare it with this run's packages; nothing was \
@@ -38,12 +38,14 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let index =
         (!engine.registry.is_crates_io()).then_some((empty_index.as_str(), engine.registry.index.as_str()));
     let (mut problems, mut offer) = (Vec::new(), String::new());
+    // The probe's own dependencies: the graph may hold that version from another source too.
+    let root = metadata.get("resolve").map_or("", |resolve| text(resolve, "root"));
+    let probe = nodes(&metadata).iter().find(|node| text(node, "id") == root);
+    let deps = probe.map_or(&[][..], |node| items(node.get("deps")));
     for krate in in_feed {
         let (name, version) = (&krate.name, &krate.version);
-        let theirs = (items(metadata.get("packages")).iter())
-            .find(|p| {
-                text(p, "name") == name && text(p, "version") == version && !text(p, "source").is_empty()
-            })
+        let theirs = (deps.iter().filter_map(|dep| package(&metadata, text(dep, "pkg"))))
+            .find(|p| text(p, "name") == name && text(p, "version") == version)
             .and_then(|p| Utf8Path::new(text(p, "manifest_path")).parent())
             .context(format!(
                 "cargo fetched no {name} {version} from {feed} to compare; nothing was uploaded"

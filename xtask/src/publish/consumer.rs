@@ -49,8 +49,7 @@ fn is_unbounded(requirement: &str) -> bool {
 /// An error when a member of `host` excludes or does not build against a package.
 pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool) -> anyhow::Result<()> {
     let t = Instant::now();
-    let (wants, features) =
-        if host.join("Cargo.toml").is_file() { wants(host, engine, crates)? } else { Default::default() };
+    let (wants, mut features) = wants(host, engine, crates)?;
     let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     if wants.is_empty() {
         let what = format!("no member of {host} depends on {names} from {}", engine.registry.name);
@@ -64,7 +63,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     copied.context("copying the host for the consumer check (`--no-consumer-check` skips it)")?;
     let copy = copy.join(prefix);
     let patches = patches(engine, crates);
-    let more = [repeated("--config", &patches), features.iter().map(String::as_str).collect()].concat();
+    let more = [repeated("--config", &patches), repeated("--features", &features)].concat();
     let resolved = engine.metadata(&copy, None, &more)?;
     let (consumers, not_checked) = unchecked(&resolved, &wants, allow)?;
     if let Err(stderr) = &resolved
@@ -91,9 +90,10 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         engine.stage("consumer", &format!("nothing built{not_checked}"), t.elapsed());
         return Ok(());
     };
-    let mut args = vec!["check"];
-    args.extend(repeated("-p", &consumers));
-    args.extend(more);
+    // Cargo refuses a `member/feature` of a member not selected with `-p`.
+    features.retain(|f| consumers.iter().any(|c| f.split('/').next() == Some(c.as_str())));
+    let (selected, on) = (repeated("-p", &consumers), repeated("--features", &features));
+    let args = [vec!["check"], selected, repeated("--config", &patches), on].concat();
     let consumers = consumers.join(", ");
     if let Err(stderr) = engine.cargo(&copy, &args, true)? {
         bail!(
@@ -143,12 +143,15 @@ fn unchecked(
     Ok((consumers, format!("; not checked: {unchecked}")))
 }
 
-/// The members' wants, and `--features` with the `member/feature`s that turn on the optional ones.
+/// The members' wants, and the `member/feature`s that turn on the optional ones (none without a workspace).
 fn wants<'a>(
     host: &Utf8Path,
     engine: &Engine,
     crates: &'a [CratePlan],
 ) -> anyhow::Result<(Vec<Want<'a>>, Vec<String>)> {
+    if !host.join("Cargo.toml").is_file() {
+        return Ok(Default::default());
+    }
     let feed = engine.registry;
     let ws = Workspace::read(host, feed).with_context(|| format!("reading the host workspace at {host}"))?;
     let (mut wants, mut features) = (Vec::new(), Vec::new());
@@ -164,11 +167,6 @@ fn wants<'a>(
             wants.push((member.name.clone(), krate, req.unwrap_or_default()));
         }
     }
-    // Those features on, the graph takes the optional dependencies on the crates.
-    let features = match features.is_empty() {
-        true => Vec::new(),
-        false => vec!["--features".to_owned(), features.join(",")],
-    };
     Ok((wants, features))
 }
 

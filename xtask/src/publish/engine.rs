@@ -213,7 +213,10 @@ impl std::fmt::Display for StoppedAfterUpload {
 }
 
 /// `cargo metadata` fetches the crates of its graph: only those the host builds with.
-pub const HOST_ONLY: [&str; 2] = ["--filter-platform", "host-tuple"];
+/// Its triple, not cargo's `host-tuple`, which cargo 1.90 takes for a target's name.
+pub fn host_only() -> anyhow::Result<[String; 2]> {
+    Ok(["--filter-platform".to_owned(), crate::cargo::host()?])
+}
 
 /// `flag` before each of `values`, as cargo takes it again (`--config A --config B`).
 pub fn repeated<'a>(flag: &'a str, values: &'a [String]) -> Vec<&'a str> {

@@ -128,6 +128,16 @@ fn cargo_lines(sb: &Sandbox) -> Vec<String> {
     sb.calls("cargo").iter().map(|c| c.line()).collect()
 }
 
+/// The target cargo builds for, as `cargo -vV` says.
+fn host() -> String {
+    let out = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+        .arg("-vV")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().find_map(|l| l.strip_prefix("host: ")).unwrap().to_owned()
+}
+
 fn publishes(sb: &Sandbox) -> Vec<String> {
     cargo_lines(sb).into_iter().filter(|l| l.starts_with("publish ")).collect()
 }
@@ -227,10 +237,51 @@ fn publishes_both_crates_pinned_then_a_second_run_skips_both() {
     assert!(run.stderr.contains("already in hyperlight_redist, identical"), "{}", run.stderr);
     let again = &cargo_lines(&sb)[before..];
     assert!(again.iter().all(|l| !l.starts_with("publish ")), "nothing published again: {again:?}");
-    let fetch = |l: &&String| l.starts_with("metadata ") && l.ends_with("--filter-platform host-tuple");
+    // The host's triple: cargo 1.90 takes `host-tuple` for a target's name.
+    let fetch =
+        |l: &&String| l.starts_with("metadata ") && l.contains(&format!("--filter-platform {}", host()));
     assert!(again.iter().any(|l| fetch(&l)), "the feed's sources were fetched: {again:?}");
     // The work dir is gone (it is under the sandbox's TMPDIR).
     assert!(fs::read_dir(&tmp).unwrap().next().is_none(), "the work dir was left behind");
+    scan(&sb, &secrets);
+}
+
+/// The feed's mshv-ioctls taking mshv-bindings of the same version from crates.io puts
+/// both copies in the compare's graph (`cargo vendor` refused that): the feed's copy of
+/// the bindings, identical, was compared with crates.io's and said to differ.
+#[test]
+fn the_compare_reads_the_feed_s_copy_when_another_source_has_that_version() {
+    let (kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    publish(&mut sb, &fx, &fx.pin, &["--crate", "mshv-bindings"]).assert_success();
+    // crates.io's mshv-bindings 0.1.1, other sources than the feed's.
+    let source = sb.root().join("crates-io/mshv-bindings-0.1.1");
+    fs::create_dir_all(source.join("src")).unwrap();
+    let manifest = "[package]\nname = \"mshv-bindings\"\nversion = \"0.1.1\"\nedition = \"2021\"\n";
+    fs::write(source.join("Cargo.toml"), manifest).unwrap();
+    fs::write(source.join("src/lib.rs"), "pub fn from_crates_io() {}\n").unwrap();
+    fs::write(source.join(".cargo-checksum.json"), "{\"files\":{},\"package\":null}").unwrap();
+    let replace = format!(
+        "\n[source.crates-io]\nreplace-with = \"stand-in\"\n\n[source.stand-in]\ndirectory = {:?}\n",
+        source.parent().unwrap().to_str().unwrap()
+    );
+    let mut seeder = Sandbox::new(crate::xtask_bin());
+    for sandbox in [&sb, &seeder] {
+        let config = sandbox.cargo_home().join("config.toml");
+        let text = fs::read_to_string(&config).unwrap_or_default();
+        fs::write(&config, text + &replace).unwrap();
+    }
+    seeder.feed(REDIST, &kellnr);
+    seeder.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_TOKEN", &format!("Bearer {}", kellnr.admin_token()));
+    seeder.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_CREDENTIAL_PROVIDER", "cargo:token");
+    let ioctls = seeder.scratch_crate_version("mshv-ioctls", "0.1.1", "mshv-bindings = \"=0.1.1\"");
+    let args = ["publish", "--registry", REDIST, "--allow-dirty", "--no-verify"];
+    seeder.cargo(&ioctls, &args).assert_success();
+
+    let run = publish(&mut sb, &fx, &fx.pin, &[]);
+    run.assert_failure();
+    run.assert_output_contains("mshv-ioctls 0.1.1 is in hyperlight_redist with other sources");
+    assert!(!run.stderr.contains("mshv-bindings 0.1.1 is in hyperlight_redist with other"), "{}", run.stderr);
     scan(&sb, &secrets);
 }
 
@@ -458,7 +509,8 @@ fn a_submodule_inside_a_crate_is_refused() {
     let rev = add(&mut sb, "mshv-bindings/vendor/picolibc");
     let run = publish(&mut sb, &fx, &rev, &["--dry-run"]);
     run.assert_failure().assert_output_contains(
-        "mshv-bindings/vendor/picolibc (a submodule, which publish-redist does not fetch)",
+        "mshv-bindings/vendor/picolibc (a submodule, which publish-redist does not fetch: publish the crate \
+         from a clone made with `--recurse-submodules`",
     );
     assert!(!run.stdout.contains("would publish"), "{}", run.stdout);
 }
@@ -479,6 +531,35 @@ fn a_patch_in_the_repositorys_config_at_the_rev_asks_for_another_rev() {
         .assert_output_contains(".cargo/config.toml of the repository at that rev has a `[patch]`");
     run.assert_output_contains("Publish a rev without it");
     publish(&mut sb, &fx, &fx.pin, &["--dry-run"]).assert_success();
+}
+
+/// The real mshv's crates hold `README.md -> ../README.md`: where git checks symlinks
+/// out as files (Windows' default), the fetched crate holds a file naming the target.
+/// The refusal said to check it out again and to use a clone with its submodules,
+/// neither of which helps publish-redist's own checkout.
+#[cfg(unix)]
+#[test]
+fn a_symlink_checked_out_as_a_file_is_refused_with_its_fix() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 4);
+    fs::write(fx.dir.join("README.md"), "# mshv\n").unwrap();
+    std::os::unix::fs::symlink("../README.md", fx.dir.join("mshv-bindings/README.md")).unwrap();
+    git(&mut sb, &fx.dir, &["add", "-A"]);
+    git(&mut sb, &fx.dir, &["commit", "-q", "-m", "readme"]);
+    let rev = git(&mut sb, &fx.dir, &["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    fs::write(sb.home().join(".gitconfig"), "[core]\n\tsymlinks = false\n").unwrap();
+    let run = publish(&mut sb, &fx, &rev, &["--dry-run"]);
+    run.assert_failure()
+        .assert_output_contains("mshv-bindings/README.md (a symlink git checks out as a file");
+    run.assert_output_contains("git config --global core.symlinks true");
+    assert!(
+        !run.stderr.contains("check it out again") && !run.stderr.contains("submodules"),
+        "{}",
+        run.stderr
+    );
+
+    fs::write(sb.home().join(".gitconfig"), "[core]\n\tsymlinks = true\n").unwrap();
+    publish(&mut sb, &fx, &rev, &["--dry-run"]).assert_success();
 }
 
 /// No credentials, the feed unreachable, a tag as the rev, under GitHub Actions:
@@ -516,13 +597,11 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
     // Cargo read the workspace (`cargo metadata`, no network), resolved the run's crates
     // in a workspace of their own (no dependency from another registry: nothing to
     // compile before), then packaged.
-    let mut lines = cargo_lines(&sb);
+    let mut lines: Vec<String> = cargo_lines(&sb).into_iter().filter(|l| l != "-vV").collect();
     assert!(lines[0].starts_with("metadata --format-version 1 --no-deps"), "{lines:?}");
     assert!(lines[1].starts_with("metadata --format-version 1 --manifest-path"), "{lines:?}");
-    assert!(
-        lines[1].contains("/shared-dependencies/Cargo.toml --filter-platform host-tuple --config"),
-        "{lines:?}"
-    );
+    let host = format!("/shared-dependencies/Cargo.toml --filter-platform {} --config", host());
+    assert!(lines[1].contains(&host), "{lines:?}");
     lines.drain(..2);
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines.iter().all(|l| l.starts_with("package --registry hyperlight_redist")), "{lines:?}");
@@ -1480,6 +1559,35 @@ fn a_consumer_requiring_another_version_is_not_vouched_for() {
     run.assert_output_contains(&format!("not checked: {excluded}"));
     assert!(!run.combined().contains("built against"), "{}", run.combined());
     entry(&kellnr, "mshv-ioctls", "0.1.2");
+    scan(&sb, &secrets);
+}
+
+/// With `--allow-unchecked-consumers`, a member left unchecked may still take the crates
+/// behind a feature: its `member/feature` went to `cargo check -p` of the other members,
+/// which refused it ("the package `hyperlight_host` does not contain this feature").
+#[test]
+fn an_unchecked_member_s_feature_is_not_passed_to_the_checked_ones() {
+    let (_kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    publish(&mut sb, &fx, &fx.pin, &[]).assert_success();
+    let host = host_workspace(
+        &mut sb,
+        &format!("mshv-ioctls = {{ version = \"=0.2.0\", registry = \"{REDIST}\" }}"),
+        "pub fn version() -> u32 { mshv_ioctls::mshv_version() }\n",
+    );
+    let testing = format!(
+        "[package]\nname = \"hyperlight_testing\"\nedition = \"2021\"\n\n[dependencies]\n\
+         mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\", optional = true }}\n\n\
+         [features]\nmshv = [\"dep:mshv-ioctls\"]\n"
+    );
+    fs::write(host.join("hyperlight_testing/Cargo.toml"), testing).unwrap();
+    git(&mut sb, &host, &["commit", "-q", "-a", "-m", "testing takes the feed's 0.1.1"]);
+    let consumers = host.join("Cargo.toml");
+    let args = ["--version", "0.2.0", "--dry-run", "--allow-unchecked-consumers", "--consumers"];
+    let run = publish(&mut sb, &fx, &fx.pin, &[&args[..], &[consumers.to_str().unwrap()]].concat());
+    run.assert_success();
+    run.assert_output_contains("hyperlight_host of");
+    run.assert_output_contains("not checked: hyperlight_testing requires mshv-ioctls `=0.1.1`");
     scan(&sb, &secrets);
 }
 
