@@ -187,13 +187,11 @@ impl Git {
                 let inside = self.not_checked_out(&dir.join(path))?.into_iter();
                 found.extend(inside.map(|(p, why)| (format!("{path}/{p}"), why)));
             } else if mode == "160000" {
-                found.push((path.to_owned(), "a submodule: `git submodule update --init --recursive`"));
+                found.push((path.to_owned(), SUBMODULE));
             } else if tag == "S" && on_disk.is_err() {
                 found.push((path.to_owned(), "left out by a sparse checkout: `git sparse-checkout disable`"));
             } else if mode == "120000" && on_disk.is_ok_and(|meta| !meta.is_symlink()) {
-                let why = "a symlink checked out as a file: `git config core.symlinks true` (Windows: with \
-                           Developer Mode on), then check it out again";
-                found.push((path.to_owned(), why));
+                found.push((path.to_owned(), SYMLINK_AS_FILE));
             }
         }
         Ok(found)
@@ -269,6 +267,11 @@ impl Git {
         self.commit_all(dir, "index")
     }
 }
+
+/// Why [`Git::not_checked_out`] names a path, with the fix in the user's checkout.
+pub const SUBMODULE: &str = "a submodule: `git submodule update --init --recursive`";
+pub const SYMLINK_AS_FILE: &str = "a symlink checked out as a file: `git config core.symlinks true` (Windows: \
+                                   with Developer Mode on), then check it out again";
 
 /// Allows git's file transport for a repository the user named by path or `file://` URL:
 /// a global `protocol.file.allow = never` guards against submodules' URLs, not that.

@@ -159,14 +159,14 @@ fn without_verbatim_prefix(path: &str) -> String {
 
 /// `path` with what makes publish-redist's own checkout hold it: git's advice is for the user's.
 fn checkout_fix(path: &str, why: &str, registry: &feeds::Registry) -> String {
-    match why.split(':').next() {
-        Some("a submodule") => format!(
+    match why {
+        crate::git::SUBMODULE => format!(
             "{path} (a submodule, which publish-redist does not fetch: publish the crate from a clone made \
              with `--recurse-submodules`, `cargo xtask publish --manifest-path <clone>/Cargo.toml --registry \
              {} -p <crate>`)",
             registry.name
         ),
-        Some("a symlink checked out as a file") => format!(
+        crate::git::SYMLINK_AS_FILE => format!(
             "{path} (a symlink git checks out as a file: `git config --global core.symlinks true` (Windows: \
              with Developer Mode on), then run again)"
         ),
