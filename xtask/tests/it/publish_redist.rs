@@ -712,16 +712,22 @@ fn a_broken_token_file_is_located_never_quoted() {
     scan(&sb, &[token]);
 }
 
+/// An HTTP server answering every request with 401: a repository that wants a login.
+#[cfg(unix)]
+fn asking_for_a_login() -> xtask_harness::http::FaultServer {
+    xtask_harness::http::FaultServer::start(xtask_harness::http::Fault::Answer {
+        status: 401,
+        content_type: "text/plain",
+        body: "log in".into(),
+    })
+}
+
 /// A `--repo` that asks for a login, run on a terminal (`script` gives it one): git's
 /// prompt, in a process group that cannot read the terminal, waited out the time limit.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_repository_asking_for_a_login_fails_at_once() {
-    let server = xtask_harness::http::FaultServer::start(xtask_harness::http::Fault::Answer {
-        status: 401,
-        content_type: "text/plain",
-        body: "log in".into(),
-    });
+    let server = asking_for_a_login();
     let mut sb = Sandbox::new(crate::xtask_bin());
     sb.env("XTASK_TIMEOUT_SECS", "30");
     let url = format!("http://{}/mshv", server.addr());
@@ -740,11 +746,7 @@ fn a_repository_asking_for_a_login_fails_at_once() {
 #[cfg(unix)]
 #[test]
 fn a_credential_managers_window_is_never_waited_for() {
-    let server = xtask_harness::http::FaultServer::start(xtask_harness::http::Fault::Answer {
-        status: 401,
-        content_type: "text/plain",
-        body: "log in".into(),
-    });
+    let server = asking_for_a_login();
     let mut sb = Sandbox::new(crate::xtask_bin());
     sb.env("XTASK_TIMEOUT_SECS", "30");
     install_credential_manager(&sb);
@@ -773,11 +775,7 @@ fn install_credential_manager(sb: &Sandbox) {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_consumers_git_dependency_asking_for_a_login_fails_at_once() {
-    let server = xtask_harness::http::FaultServer::start(xtask_harness::http::Fault::Answer {
-        status: 401,
-        content_type: "text/plain",
-        body: "log in".into(),
-    });
+    let server = asking_for_a_login();
     let (_kellnr, mut sb, _) = logged_in();
     sb.env("XTASK_TIMEOUT_SECS", "30");
     sb.env("CARGO_NET_GIT_FETCH_WITH_CLI", "true");
