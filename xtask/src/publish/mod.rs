@@ -171,7 +171,6 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
         let mut published = Vec::new();
         for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
             if !dry_run {
-                interrupt::check()?;
                 publish_one(engine, krate, &published)?;
                 published.push(krate.name.clone());
             }
@@ -211,7 +210,8 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
     let (manifest, target) = (manifest.as_str(), target.as_str());
     let args =
         ["publish", "--registry", &feed, "--manifest-path", manifest, "--no-verify", "--target-dir", target];
-    let ran = engine.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true);
+    let ran = interrupt::check()
+        .and_then(|()| engine.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true));
     // Failed after the upload (waiting for the index): the feed has it.
     let uploaded = match &ran {
         Ok(Err(stderr)) => stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")),
@@ -225,6 +225,13 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
         Ok(Ok(out)) => out,
         Err(err) if uploaded => {
             let what = format!("{name} {version} was uploaded to {feed}, then cargo was stopped");
+            return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
+        }
+        // The feed may have it or not: a run again compares it.
+        Err(err) if interrupt::requested() || err.downcast_ref().is_some_and(timed_out) => {
+            let what = format!(
+                "publishing {name} {version} to {feed} was stopped before cargo said it was uploaded"
+            );
             return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
         }
         Err(err) => return Err(err),
@@ -241,6 +248,10 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
     let wait = (out.took - upload).as_secs_f64();
     eprintln!("{task}: {:<8} until {feed}'s index shows {name} {version} ({wait:.2} s)", "wait");
     Ok(())
+}
+
+fn timed_out(err: &crate::run::RunError) -> bool {
+    matches!(err.kind, crate::run::RunErrorKind::TimedOut { .. })
 }
 
 const SKIPPED: &str = "what is published already is skipped";

@@ -632,6 +632,88 @@ mod unix {
         crate::login::scan(&sb, &secrets);
     }
 
+    /// A workspace of three crates in a chain (`three-c` on `three-b` on `three-a`), each
+    /// in a dir of its name, as a git repository; its root manifest.
+    fn three_crates(sb: &mut Sandbox) -> String {
+        let dir = sb.root().join("three");
+        let mut members = Vec::new();
+        for (name, on) in [("three-a", ""), ("three-b", "three-a"), ("three-c", "three-b")] {
+            let dependency = if on.is_empty() {
+                String::new()
+            } else {
+                format!("\n[dependencies]\n{on} = {{ path = \"../{on}\", version = \"0.1.0\" }}\n")
+            };
+            let manifest = format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
+                 description = \"{name}\"\n{dependency}"
+            );
+            fs::create_dir_all(dir.join(name).join("src")).unwrap();
+            fs::write(dir.join(name).join("Cargo.toml"), manifest).unwrap();
+            fs::write(dir.join(name).join("src/lib.rs"), "").unwrap();
+            members.push(format!("\"{name}\""));
+        }
+        let root = format!("[workspace]\nresolver = \"2\"\nmembers = [{}]\n", members.join(", "));
+        fs::write(dir.join("Cargo.toml"), root).unwrap();
+        sb.cargo(&dir, &["generate-lockfile", "--offline"]).assert_success();
+        git(sb, &dir, &["init", "-q", "-b", "main"]);
+        git(sb, &dir, &["add", "-A"]);
+        git(sb, &dir, &["commit", "-q", "-m", "three crates"]);
+        dir.join("Cargo.toml").to_str().unwrap().to_owned()
+    }
+
+    /// Ctrl-C at a terminal (SIGINT to the xtask's process group) once the first of three
+    /// crates is uploaded, while cargo publishes the second: the run said only
+    /// "interrupted" (stopped by the time limit, only that). Now the error names the crate
+    /// it stopped at and says to run again, and that run completes, the first crate
+    /// skipped as identical.
+    #[test]
+    fn ctrl_c_between_uploads_says_to_run_again_and_that_completes() {
+        let (kellnr, mut sb, secrets) = crate::login::logged_in_to(crate::login::PACKAGES);
+        let manifest = three_crates(&mut sb);
+        let started = sb.root().join("publishing-b");
+        let instead = format!("touch '{}'; exec sleep 60", started.display());
+        let real = crate::publish_redist::cargo_publishing(&mut sb, "cargo-slow-b", "three-b", &instead);
+        let publish = ["publish", "--manifest-path", &manifest];
+        let mut command = sb.xtask_command(&publish);
+        let (out, err) = (sb.root().join("spawned.out"), sb.root().join("spawned.err"));
+        command.stdin(std::process::Stdio::null());
+        command.stdout(fs::File::create(&out).unwrap()).stderr(fs::File::create(&err).unwrap());
+        let mut child = std::os::unix::process::CommandExt::process_group(&mut command, 0).spawn().unwrap();
+        wait_for(&mut child, "the second upload", || started.exists());
+        signal(&format!("-{}", child.id()), "INT");
+        let status = crate::exit_after(&mut child, "SIGINT");
+        let (stdout, stderr) = sb.spawned_output("xtask publish (INT before the second upload)");
+        assert_eq!(status.code(), Some(130), "{stderr}");
+        let said = "publishing three-b 0.1.0 to hyperlight_packages was stopped before cargo said it was \
+                    uploaded; run again to publish the rest: what is published already is skipped";
+        assert!(stderr.contains(said), "{stderr}");
+        let table =
+            "three-a  0.1.0    published\nthree-b  0.1.0    not published\nthree-c  0.1.0    not published\n";
+        assert!(stdout.contains(table), "{stdout}");
+        crate::login::entry(&kellnr, "three-a", "0.1.0");
+        assert!(kellnr.index_entry("three-b").is_none(), "three-b was uploaded");
+        assert!(fs::read_dir(sb.tmp_dir()).unwrap().next().is_none(), "the work dir was left behind");
+
+        // The same stop by the time limit.
+        sb.env("XTASK_TIMEOUT_SECS", "15");
+        let cut = sb.xtask(&publish);
+        cut.assert_failure().assert_output_contains("gave no result within 15 s");
+        assert!(cut.stderr.contains(said), "{}", cut.stderr);
+        let identical = "three-a  0.1.0    already there (identical)\n";
+        assert!(
+            cut.stdout.contains(&format!("{identical}three-b  0.1.0    not published\n")),
+            "{}",
+            cut.stdout
+        );
+
+        sb.env("CARGO", real.to_str().unwrap());
+        let again = sb.xtask(&publish);
+        again.assert_success();
+        let table = format!("{identical}three-b  0.1.0    published\nthree-c  0.1.0    published\n");
+        assert!(again.stdout.contains(&table), "{}", again.stdout);
+        crate::login::scan(&sb, &secrets);
+    }
+
     #[test]
     fn sigterm_stops_the_run_as_ctrl_c_does() {
         a_signal_stops_the_run_as_ctrl_c_does("TERM");
