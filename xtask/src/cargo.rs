@@ -197,7 +197,7 @@ pub fn classify(stderr: &str) -> FeedError {
         FeedError::NoProvider
     } else if stderr.contains("no token found") {
         FeedError::NoToken
-    } else if let Some(line) = line_with("already exists") {
+    } else if let Some(line) = line_with("already exists").or_else(|| line_with("already contains")) {
         FeedError::AlreadyExists(line)
     } else if let Some(line) = line_with("no matching package named") {
         FeedError::NoMatchingPackage(line)
@@ -363,8 +363,19 @@ mod tests {
         let refused = "error: failed to publish to registry at http://x\n\nCaused by:\n  the remote server \
                        responded with an error (status 400 Bad Request): missing or empty metadata fields: \
                        description, license";
+        // Azure Artifacts' words for a version it has (409 for Maven and NuGet, 403 for npm), met
+        // when the index does not show it yet: after a killed run's cargo uploaded it, say.
+        let azure = |status| {
+            format!(
+                "error: failed to publish to registry at https://x\n\nCaused by:\n  the remote server responded \
+                 with an error (status {status}): The feed 'f' already contains file 'a-0.1.0.crate' in package 'a 0.1.0'."
+            )
+        };
+        let (conflict, forbidden) = (azure("409 Conflict"), azure("403 Forbidden"));
         let cases = [
             (exists, "the version exists (crate a@0.1.0 already exists on `f` index)", "--version"),
+            (&conflict, "the version exists (the remote server", "--version"),
+            (&forbidden, "the version exists (the remote server", "--version"),
             (missing, "a dependency is missing (no matching package named `b` found)", "registry = "),
             (too_large, "the crate is too large (max upload size is: 10485760)", "cargo package --list"),
             (refused, "refused by the feed (HTTP 400: missing or empty metadata fields", "manifest"),
