@@ -220,6 +220,10 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
     };
     if uploaded {
         krate.outcome = Outcome::Published;
+    } else if let Ok(Err(stderr)) = &ran
+        && matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_))
+    {
+        krate.outcome = Outcome::InFeed;
     }
     let out = match ran {
         Ok(Ok(out)) => out,

@@ -24,7 +24,8 @@ fn publish_redist(sb: &mut Sandbox, fx: &Fixture, extra: &[&str]) -> Run {
 /// Defect 6: the feed already has a version `cargo info` missed. When the resolver
 /// finds it, it counts as in the feed (compared, skipped); when that misses it too
 /// (published since it looked), cargo's "already exists" is no network failure: the
-/// error says a run again compares it, else to publish under a new version.
+/// error says a run again compares it, else to publish under a new version, and the
+/// report says the feed has it.
 #[test]
 fn a_version_the_feed_already_has_is_not_called_a_network_failure() {
     let (_kellnr, mut sb, secrets) = logged_in_to(REDIST);
@@ -58,6 +59,9 @@ fn a_version_the_feed_already_has_is_not_called_a_network_failure() {
     run.assert_output_contains("publish these sources under a new version (`--version`");
     // A run again compares it: identical, it is skipped (the first half of this test).
     run.assert_output_contains("has it since this run checked it, so run again to compare it");
+    // The report says the feed has it: "not published" read as "not in the feed".
+    let bindings = run.stdout.lines().rfind(|l| l.starts_with("mshv-bindings")).unwrap_or_default();
+    assert!(bindings.ends_with("in the feed (not compared)"), "{}", run.stdout);
     assert!(!out.contains("fail the same way"), "{out}");
     for wrong in ["unreachable", "check the network", "run again to resume"] {
         assert!(!out.contains(wrong), "`{wrong}` in:\n{out}");
