@@ -158,10 +158,11 @@ impl Git {
         Ok(found)
     }
 
-    /// The paths `git status` shows in `dir` (not its submodules').
+    /// The paths `git status` shows in `dir` (not its submodules'), a rename as its two paths.
     fn changed_paths(&self, dir: &Utf8Path) -> anyhow::Result<Vec<String>> {
-        let args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules=all"];
-        Ok(status_paths(&self.run(dir, &args)?))
+        let args = ["status", "--porcelain=v1", "-z", "--no-renames", "-uall", "--ignore-submodules=all"];
+        let out = self.run(dir, &args)?;
+        Ok(out.split_terminator('\0').filter_map(|entry| entry.get(3..)).map(String::from).collect())
     }
 
     /// The checked-out submodules at `dir`: (path, recorded commit).
@@ -293,19 +294,6 @@ fn first_fatal_line(stderr: &str) -> String {
     if ssh.is_empty() { line.to_owned() } else { format!("{line} ({})", ssh.join(" ")) }
 }
 
-/// The paths of `git status --porcelain=v1 -z`, both of a rename or copy.
-fn status_paths(out: &str) -> Vec<String> {
-    let mut paths = Vec::new();
-    let mut entries = out.split('\0').filter(|e| !e.is_empty());
-    while let Some(entry) = entries.next() {
-        paths.extend(entry.get(3..).map(str::to_owned));
-        if entry.starts_with(['R', 'C']) {
-            paths.extend(entries.next().map(str::to_owned));
-        }
-    }
-    paths
-}
-
 /// Makes `to` what `from` is: the same file, the same symlink (on Windows, where
 /// symlinks need privileges, a copy of its target), or gone.
 fn sync_path(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
@@ -375,8 +363,23 @@ mod tests {
 
     #[test]
     fn status_names_both_paths_of_a_rename() {
-        let out = " M src/lib.rs\0R  new.rs\0old.rs\0?? notes.txt\0 D gone.rs\0";
-        assert_eq!(status_paths(out), ["src/lib.rs", "new.rs", "old.rs", "notes.txt", "gone.rs"]);
+        let (git, dir) =
+            (Git::find().unwrap(), crate::workdir::WorkDir::create("unit-status", false).unwrap());
+        let top = dir.path();
+        git.init(top, &[]).unwrap();
+        for file in ["src/lib.rs", "old.rs", "gone.rs"] {
+            std::fs::create_dir_all(top.join(file).parent().unwrap()).unwrap();
+            std::fs::write(top.join(file), file).unwrap();
+        }
+        git.run(top, &["add", "-A"]).unwrap();
+        git.commit_all(top, "files").unwrap();
+        git.run(top, &["mv", "old.rs", "new.rs"]).unwrap();
+        std::fs::remove_file(top.join("gone.rs")).unwrap();
+        std::fs::write(top.join("src/lib.rs"), "changed").unwrap();
+        std::fs::write(top.join("notes.txt"), "new").unwrap();
+        let mut paths = git.changed_paths(top).unwrap();
+        paths.sort();
+        assert_eq!(paths, ["gone.rs", "new.rs", "notes.txt", "old.rs", "src/lib.rs"]);
     }
 
     #[test]
