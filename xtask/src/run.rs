@@ -115,7 +115,10 @@ pub fn timeout_or(default: Duration) -> Duration {
 pub fn program(program: impl AsRef<OsStr>, dir: &Utf8Path, args: &[&str]) -> Program {
     let mut command = Command::new(program);
     command.args(args).current_dir(dir);
-    Program::new(command)
+    let name = std::path::Path::new(command.get_program()).file_stem().unwrap_or_default();
+    let label = args.iter().fold(name.to_string_lossy().into_owned(), |label, arg| format!("{label} {arg}"));
+    let (stdin, forms, timeout) = (None, Vec::new(), timeout_or(DEFAULT_TIMEOUT));
+    Program { command, label, stdin, forms, stdout_is_secret: false, timeout }
 }
 
 /// The cargo running the xtask with `args`, in `dir`, without what cargo set for the xtask.
@@ -142,15 +145,6 @@ pub fn cargo(dir: &Utf8Path, args: &[&str]) -> Program {
 }
 
 impl Program {
-    fn new(command: Command) -> Program {
-        let name = std::path::Path::new(command.get_program()).file_stem().unwrap_or_default();
-        let label = command.get_args().fold(name.to_string_lossy().into_owned(), |label, arg| {
-            format!("{label} {}", arg.to_string_lossy())
-        });
-        let (stdin, forms, timeout) = (None, Vec::new(), timeout_or(DEFAULT_TIMEOUT));
-        Program { command, label, stdin, forms, stdout_is_secret: false, timeout }
-    }
-
     /// How the program is named in waiting lines and errors (default: its command line).
     pub fn label(mut self, label: impl Into<String>) -> Program {
         self.label = label.into();
@@ -384,9 +378,7 @@ mod tests {
     use super::*;
 
     fn sh(script: &str) -> Program {
-        let mut command = Command::new("sh");
-        command.args(["-c", script]);
-        Program::new(command).label("the test script")
+        program("sh", Utf8Path::new("."), &["-c", script]).label("the test script")
     }
 
     /// A grandchild in the group holding the pipes is killed after the drain time,
@@ -471,7 +463,7 @@ mod tests {
 
     #[test]
     fn a_missing_program_is_a_start_error() {
-        let err = Program::new(Command::new("/nonexistent/xtask-test")).output().err().expect("fails");
+        let err = program("/nonexistent/xtask-test", Utf8Path::new("."), &[]).output().err().expect("fails");
         assert!(matches!(err.kind, RunErrorKind::Start(_)), "{err:?}");
     }
 
