@@ -258,14 +258,10 @@ impl Program {
             let now = Instant::now();
             let end = match child.try_wait() {
                 Ok(Some(status)) if !interrupted => return Ok(status),
-                // What it started and left running (a build script) is stopped too.
-                Ok(Some(_)) => {
-                    interrupt::kill_group(child);
-                    return Err(RunErrorKind::Interrupted);
-                }
                 Ok(None) if now < stop_at => None,
-                Ok(None) if interrupted => Some(RunErrorKind::Interrupted),
-                Ok(None) => Some(RunErrorKind::TimedOut { limit: self.timeout }),
+                // Ended or not, what it started and left running (a build script) is stopped too.
+                Ok(_) if interrupted => Some(RunErrorKind::Interrupted),
+                Ok(_) => Some(RunErrorKind::TimedOut { limit: self.timeout }),
                 Err(err) => Some(RunErrorKind::Read(err)),
             };
             if let Some(kind) = end {
