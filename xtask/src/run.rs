@@ -269,7 +269,9 @@ impl Program {
                 return Err(kind);
             }
             if !interrupted && interrupt::requested() {
-                interrupt::forward(child);
+                // Passed on to its process group; on Windows the console gives the child the Ctrl-C itself.
+                #[cfg(unix)]
+                signal_group(child, libc::SIGINT);
                 (stop_at, interrupted) = (now + INTERRUPT_GRACE, true);
             } else if !interrupted && now >= notice_at {
                 let (waited, limit) = (started.elapsed().as_secs(), self.timeout.as_secs());
@@ -358,14 +360,24 @@ impl<'a> Pipes<'a> {
     }
 }
 
-/// Kills the child and (Unix) its whole process group, and reaps it.
+/// Kills the child and (Unix) its whole process group (build scripts, `az`'s python), and reaps it.
 fn kill(child: &mut Child) {
-    interrupt::kill_group(child);
+    #[cfg(unix)]
+    signal_group(child, libc::SIGKILL);
     // Windows has no process groups and `kill` ends the child alone (az.cmd's cmd.exe, not its python).
     #[cfg(windows)]
     let _ = Command::new("taskkill").args(["/F", "/T", "/PID", &child.id().to_string()]).output();
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `sig` to the process group `run` started the child in.
+#[cfg(unix)]
+fn signal_group(child: &Child, sig: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) has no memory effects.
+        unsafe { libc::kill(-pid, sig) };
+    }
 }
 
 #[cfg(test)]
