@@ -61,15 +61,15 @@ impl Git {
     }
 
     /// A new repository at `dir`, without the user's templates (hooks).
-    fn init(&self, dir: &Utf8Path, bare: &[&str]) -> anyhow::Result<()> {
+    fn init(&self, dir: &Utf8Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-        self.run(dir, &[&["init", "-q", "--template="], bare].concat()).map(drop)
+        self.run(dir, &["init", "-q", "--template="]).map(drop)
     }
 
     /// Fetches just `rev` of `repo` (a SHA, maybe abbreviated, a tag or a branch) into
     /// a new repository at `dir` and checks it out.
     pub fn fetch(&self, repo: &str, rev: &str, dir: &Utf8Path) -> anyhow::Result<Fetched> {
-        self.init(dir, &[])?;
+        self.init(dir)?;
         let fetch = |rev: &str| {
             let args = ["fetch", "-q", "--depth", "1", "--no-tags", "--end-of-options", repo, rev];
             self.git(dir, &[file_transport(repo), &args].concat()).timeout(NETWORK_TIMEOUT).output()
@@ -93,7 +93,7 @@ impl Git {
                     first_fatal_line(stderr)
                 );
             }
-            let full = self.resolve_abbreviated(repo, rev, &dir.with_extension("resolve.git"))?;
+            let full = self.resolve_abbreviated(repo, rev, &dir.with_extension("resolve"))?;
             note = Some(format!("{rev} is {full}"));
             fetch(&full)?;
         }
@@ -107,10 +107,9 @@ impl Git {
 
     /// The full SHA of abbreviated `rev`, from the commits of every branch and tag of `repo`.
     fn resolve_abbreviated(&self, repo: &str, rev: &str, dir: &Utf8Path) -> anyhow::Result<String> {
-        self.init(dir, &["--bare"])?;
+        self.init(dir)?;
         self.run(dir, &["remote", "add", "origin", repo])?;
-        let refs = ["origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
-        let fetch = [file_transport(repo), &["fetch", "-q", "--no-tags", "--filter=tree:0"], &refs].concat();
+        let fetch = [file_transport(repo), &["fetch", "-q", "--tags", "--filter=tree:0", "origin"]].concat();
         self.git(dir, &fetch).timeout(NETWORK_TIMEOUT).output()?;
         let spec = format!("{rev}^{{commit}}");
         let resolved =
@@ -260,7 +259,7 @@ impl Git {
 
     /// An empty cargo registry index at `dir`, for packaging with no feed at all.
     pub fn empty_index(&self, dir: &Utf8Path) -> anyhow::Result<()> {
-        self.init(dir, &[])?;
+        self.init(dir)?;
         let config = "{\"dl\": \"file:///nonexistent/{crate}/{version}.crate\"}\n";
         std::fs::write(dir.join("config.json"), config)
             .with_context(|| format!("cannot write {dir}/config.json"))?;
@@ -366,7 +365,7 @@ mod tests {
         let (git, dir) =
             (Git::find().unwrap(), crate::workdir::WorkDir::create("unit-status", false).unwrap());
         let top = dir.path();
-        git.init(top, &[]).unwrap();
+        git.init(top).unwrap();
         for file in ["src/lib.rs", "old.rs", "gone.rs"] {
             std::fs::create_dir_all(top.join(file).parent().unwrap()).unwrap();
             std::fs::write(top.join(file), file).unwrap();
