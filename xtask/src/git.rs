@@ -97,8 +97,7 @@ impl Git {
             note = Some(format!("{rev} is {full}"));
             fetch(&full)?;
         }
-        let checkout = ["-c", "advice.detachedHead=false", "-c", "core.autocrlf=false", "-c", "core.eol=lf"];
-        self.run(dir, &[&checkout[..], &["checkout", "-q", "--detach", "FETCH_HEAD"]].concat())?;
+        self.run(dir, &["-c", "core.autocrlf=false", "-c", "core.eol=lf", "checkout", "-q", "FETCH_HEAD"])?;
         let counts = self.run(dir, &["count-objects", "-v"])?;
         let kib = counts.lines().filter_map(|l| l.strip_prefix("size: ").or(l.strip_prefix("size-pack: ")));
         let bytes = kib.filter_map(|n| n.parse::<u64>().ok()).sum::<u64>() * 1024;
@@ -227,7 +226,7 @@ impl Git {
                 .with_context(|| format!("cannot create {copy}"))?;
             std::fs::copy(mine, copy).with_context(|| format!("cannot copy {mine} to {copy}"))?;
         }
-        self.run(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit])?;
+        self.run(dest, &["checkout", "-q", "--detach", &commit])?;
         for (path, _) in self.submodules(top)? {
             self.copy_repository(&top.join(&path), &dest.join(&path), changes)?;
         }
