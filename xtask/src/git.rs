@@ -61,15 +61,15 @@ impl Git {
     }
 
     /// A new repository at `dir`, without the user's templates (hooks).
-    fn init(&self, dir: &Utf8Path, bare: &[&str]) -> anyhow::Result<()> {
+    fn init(&self, dir: &Utf8Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-        self.run(dir, &[&["init", "-q", "--template="], bare].concat()).map(drop)
+        self.run(dir, &["init", "-q", "--template="]).map(drop)
     }
 
     /// Fetches just `rev` of `repo` (a SHA, maybe abbreviated, a tag or a branch) into
     /// a new repository at `dir` and checks it out.
     pub fn fetch(&self, repo: &str, rev: &str, dir: &Utf8Path) -> anyhow::Result<Fetched> {
-        self.init(dir, &[])?;
+        self.init(dir)?;
         let fetch = |rev: &str| {
             let args = ["fetch", "-q", "--depth", "1", "--no-tags", "--end-of-options", repo, rev];
             self.git(dir, &[file_transport(repo), &args].concat()).timeout(NETWORK_TIMEOUT).output()
@@ -93,12 +93,11 @@ impl Git {
                     first_fatal_line(stderr)
                 );
             }
-            let full = self.resolve_abbreviated(repo, rev, &dir.with_extension("resolve.git"))?;
+            let full = self.resolve_abbreviated(repo, rev, &dir.with_extension("resolve"))?;
             note = Some(format!("{rev} is {full}"));
             fetch(&full)?;
         }
-        let checkout = ["-c", "advice.detachedHead=false", "-c", "core.autocrlf=false", "-c", "core.eol=lf"];
-        self.run(dir, &[&checkout[..], &["checkout", "-q", "--detach", "FETCH_HEAD"]].concat())?;
+        self.run(dir, &["-c", "core.autocrlf=false", "-c", "core.eol=lf", "checkout", "-q", "FETCH_HEAD"])?;
         let counts = self.run(dir, &["count-objects", "-v"])?;
         let kib = counts.lines().filter_map(|l| l.strip_prefix("size: ").or(l.strip_prefix("size-pack: ")));
         let bytes = kib.filter_map(|n| n.parse::<u64>().ok()).sum::<u64>() * 1024;
@@ -107,10 +106,9 @@ impl Git {
 
     /// The full SHA of abbreviated `rev`, from the commits of every branch and tag of `repo`.
     fn resolve_abbreviated(&self, repo: &str, rev: &str, dir: &Utf8Path) -> anyhow::Result<String> {
-        self.init(dir, &["--bare"])?;
+        self.init(dir)?;
         self.run(dir, &["remote", "add", "origin", repo])?;
-        let refs = ["origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
-        let fetch = [file_transport(repo), &["fetch", "-q", "--no-tags", "--filter=tree:0"], &refs].concat();
+        let fetch = [file_transport(repo), &["fetch", "-q", "--tags", "--filter=tree:0", "origin"]].concat();
         self.git(dir, &fetch).timeout(NETWORK_TIMEOUT).output()?;
         let spec = format!("{rev}^{{commit}}");
         let resolved =
@@ -158,10 +156,11 @@ impl Git {
         Ok(found)
     }
 
-    /// The paths `git status` shows in `dir` (not its submodules').
+    /// The paths `git status` shows in `dir` (not its submodules'), a rename as its two paths.
     fn changed_paths(&self, dir: &Utf8Path) -> anyhow::Result<Vec<String>> {
-        let args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules=all"];
-        Ok(status_paths(&self.run(dir, &args)?))
+        let args = ["status", "--porcelain=v1", "-z", "--no-renames", "-uall", "--ignore-submodules=all"];
+        let out = self.run(dir, &args)?;
+        Ok(out.split_terminator('\0').filter_map(|entry| entry.get(3..)).map(String::from).collect())
     }
 
     /// The checked-out submodules at `dir`: (path, recorded commit).
@@ -227,7 +226,7 @@ impl Git {
                 .with_context(|| format!("cannot create {copy}"))?;
             std::fs::copy(mine, copy).with_context(|| format!("cannot copy {mine} to {copy}"))?;
         }
-        self.run(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit])?;
+        self.run(dest, &["checkout", "-q", "--detach", &commit])?;
         for (path, _) in self.submodules(top)? {
             self.copy_repository(&top.join(&path), &dest.join(&path), changes)?;
         }
@@ -259,7 +258,7 @@ impl Git {
 
     /// An empty cargo registry index at `dir`, for packaging with no feed at all.
     pub fn empty_index(&self, dir: &Utf8Path) -> anyhow::Result<()> {
-        self.init(dir, &[])?;
+        self.init(dir)?;
         let config = "{\"dl\": \"file:///nonexistent/{crate}/{version}.crate\"}\n";
         std::fs::write(dir.join("config.json"), config)
             .with_context(|| format!("cannot write {dir}/config.json"))?;
@@ -291,19 +290,6 @@ fn first_fatal_line(stderr: &str) -> String {
     let noise = |l: &&&str| l.starts_with("hint:") || l.to_lowercase().starts_with("warning:");
     let ssh: Vec<&str> = lines[..at].iter().filter(|l| !noise(l)).copied().collect();
     if ssh.is_empty() { line.to_owned() } else { format!("{line} ({})", ssh.join(" ")) }
-}
-
-/// The paths of `git status --porcelain=v1 -z`, both of a rename or copy.
-fn status_paths(out: &str) -> Vec<String> {
-    let mut paths = Vec::new();
-    let mut entries = out.split('\0').filter(|e| !e.is_empty());
-    while let Some(entry) = entries.next() {
-        paths.extend(entry.get(3..).map(str::to_owned));
-        if entry.starts_with(['R', 'C']) {
-            paths.extend(entries.next().map(str::to_owned));
-        }
-    }
-    paths
 }
 
 /// Makes `to` what `from` is: the same file, the same symlink (on Windows, where
@@ -375,8 +361,23 @@ mod tests {
 
     #[test]
     fn status_names_both_paths_of_a_rename() {
-        let out = " M src/lib.rs\0R  new.rs\0old.rs\0?? notes.txt\0 D gone.rs\0";
-        assert_eq!(status_paths(out), ["src/lib.rs", "new.rs", "old.rs", "notes.txt", "gone.rs"]);
+        let (git, dir) =
+            (Git::find().unwrap(), crate::workdir::WorkDir::create("unit-status", false).unwrap());
+        let top = dir.path();
+        git.init(top).unwrap();
+        for file in ["src/lib.rs", "old.rs", "gone.rs"] {
+            std::fs::create_dir_all(top.join(file).parent().unwrap()).unwrap();
+            std::fs::write(top.join(file), file).unwrap();
+        }
+        git.run(top, &["add", "-A"]).unwrap();
+        git.commit_all(top, "files").unwrap();
+        git.run(top, &["mv", "old.rs", "new.rs"]).unwrap();
+        std::fs::remove_file(top.join("gone.rs")).unwrap();
+        std::fs::write(top.join("src/lib.rs"), "changed").unwrap();
+        std::fs::write(top.join("notes.txt"), "new").unwrap();
+        let mut paths = git.changed_paths(top).unwrap();
+        paths.sort();
+        assert_eq!(paths, ["gone.rs", "new.rs", "notes.txt", "old.rs", "src/lib.rs"]);
     }
 
     #[test]

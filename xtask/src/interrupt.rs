@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use imp::{forward, install, kill_group};
+pub use imp::install;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
@@ -42,9 +42,7 @@ pub fn despite<T>(cleanup: impl FnOnce() -> T) -> T {
 
 #[cfg(unix)]
 mod imp {
-    use std::process::Child;
-
-    use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM, c_int};
+    use libc::{SIGHUP, SIGINT, SIGTERM, c_int};
 
     /// Async-signal-safe: one atomic store.
     extern "C" fn on_signal(_: c_int) {
@@ -60,23 +58,6 @@ mod imp {
                 action.sa_sigaction = on_signal as extern "C" fn(c_int) as libc::sighandler_t;
                 libc::sigaction(sig, &action, std::ptr::null_mut());
             }
-        }
-    }
-
-    /// SIGINT to the child's process group (the runner starts each in its own).
-    pub fn forward(child: &Child) {
-        signal_group(child, SIGINT);
-    }
-
-    /// SIGKILL to everything the child started: build scripts, `az`'s python.
-    pub fn kill_group(child: &Child) {
-        signal_group(child, SIGKILL);
-    }
-
-    fn signal_group(child: &Child, sig: c_int) {
-        if let Ok(pid) = c_int::try_from(child.id()) {
-            // SAFETY: kill(2) has no memory effects.
-            unsafe { libc::kill(-pid, sig) };
         }
     }
 }
@@ -104,9 +85,4 @@ mod imp {
         // SAFETY: registers a handler that only stores to an atomic.
         unsafe { SetConsoleCtrlHandler(Some(on_ctrl), 1) };
     }
-
-    /// The console delivers Ctrl-C to the child as well.
-    pub fn forward(_child: &std::process::Child) {}
-
-    pub fn kill_group(_child: &std::process::Child) {}
 }

@@ -115,7 +115,10 @@ pub fn timeout_or(default: Duration) -> Duration {
 pub fn program(program: impl AsRef<OsStr>, dir: &Utf8Path, args: &[&str]) -> Program {
     let mut command = Command::new(program);
     command.args(args).current_dir(dir);
-    Program::new(command)
+    let name = std::path::Path::new(command.get_program()).file_stem().unwrap_or_default();
+    let label = args.iter().fold(name.to_string_lossy().into_owned(), |label, arg| format!("{label} {arg}"));
+    let (stdin, forms, timeout) = (None, Vec::new(), timeout_or(DEFAULT_TIMEOUT));
+    Program { command, label, stdin, forms, stdout_is_secret: false, timeout }
 }
 
 /// The cargo running the xtask with `args`, in `dir`, without what cargo set for the xtask.
@@ -142,15 +145,6 @@ pub fn cargo(dir: &Utf8Path, args: &[&str]) -> Program {
 }
 
 impl Program {
-    fn new(command: Command) -> Program {
-        let name = std::path::Path::new(command.get_program()).file_stem().unwrap_or_default();
-        let label = command.get_args().fold(name.to_string_lossy().into_owned(), |label, arg| {
-            format!("{label} {}", arg.to_string_lossy())
-        });
-        let (stdin, forms, timeout) = (None, Vec::new(), timeout_or(DEFAULT_TIMEOUT));
-        Program { command, label, stdin, forms, stdout_is_secret: false, timeout }
-    }
-
     /// How the program is named in waiting lines and errors (default: its command line).
     pub fn label(mut self, label: impl Into<String>) -> Program {
         self.label = label.into();
@@ -264,14 +258,10 @@ impl Program {
             let now = Instant::now();
             let end = match child.try_wait() {
                 Ok(Some(status)) if !interrupted => return Ok(status),
-                // What it started and left running (a build script) is stopped too.
-                Ok(Some(_)) => {
-                    interrupt::kill_group(child);
-                    return Err(RunErrorKind::Interrupted);
-                }
                 Ok(None) if now < stop_at => None,
-                Ok(None) if interrupted => Some(RunErrorKind::Interrupted),
-                Ok(None) => Some(RunErrorKind::TimedOut { limit: self.timeout }),
+                // Ended or not, what it started and left running (a build script) is stopped too.
+                Ok(_) if interrupted => Some(RunErrorKind::Interrupted),
+                Ok(_) => Some(RunErrorKind::TimedOut { limit: self.timeout }),
                 Err(err) => Some(RunErrorKind::Read(err)),
             };
             if let Some(kind) = end {
@@ -279,7 +269,9 @@ impl Program {
                 return Err(kind);
             }
             if !interrupted && interrupt::requested() {
-                interrupt::forward(child);
+                // Passed on to its process group; on Windows the console gives the child the Ctrl-C itself.
+                #[cfg(unix)]
+                signal_group(child, libc::SIGINT);
                 (stop_at, interrupted) = (now + INTERRUPT_GRACE, true);
             } else if !interrupted && now >= notice_at {
                 let (waited, limit) = (started.elapsed().as_secs(), self.timeout.as_secs());
@@ -368,14 +360,24 @@ impl<'a> Pipes<'a> {
     }
 }
 
-/// Kills the child and (Unix) its whole process group, and reaps it.
+/// Kills the child and (Unix) its whole process group (build scripts, `az`'s python), and reaps it.
 fn kill(child: &mut Child) {
-    interrupt::kill_group(child);
+    #[cfg(unix)]
+    signal_group(child, libc::SIGKILL);
     // Windows has no process groups and `kill` ends the child alone (az.cmd's cmd.exe, not its python).
     #[cfg(windows)]
     let _ = Command::new("taskkill").args(["/F", "/T", "/PID", &child.id().to_string()]).output();
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `sig` to the process group `run` started the child in.
+#[cfg(unix)]
+fn signal_group(child: &Child, sig: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) has no memory effects.
+        unsafe { libc::kill(-pid, sig) };
+    }
 }
 
 #[cfg(test)]
@@ -384,9 +386,7 @@ mod tests {
     use super::*;
 
     fn sh(script: &str) -> Program {
-        let mut command = Command::new("sh");
-        command.args(["-c", script]);
-        Program::new(command).label("the test script")
+        program("sh", Utf8Path::new("."), &["-c", script]).label("the test script")
     }
 
     /// A grandchild in the group holding the pipes is killed after the drain time,
@@ -471,7 +471,7 @@ mod tests {
 
     #[test]
     fn a_missing_program_is_a_start_error() {
-        let err = Program::new(Command::new("/nonexistent/xtask-test")).output().err().expect("fails");
+        let err = program("/nonexistent/xtask-test", Utf8Path::new("."), &[]).output().err().expect("fails");
         assert!(matches!(err.kind, RunErrorKind::Start(_)), "{err:?}");
     }
 

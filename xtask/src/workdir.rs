@@ -97,31 +97,12 @@ fn remove_stale(temp: &Utf8Path, prefix: &str) {
     }
 }
 
-/// `remove_dir_all`, also of read-only files (git's packs), which Windows refuses to delete.
+/// `remove_dir_all` that takes a dir already gone for removed. std removes read-only files
+/// (git's packs) on Windows too, with `FILE_DISPOSITION_FLAG_IGNORE_READONLY_ATTRIBUTE`.
 pub fn remove_dir_all(dir: &Utf8Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(dir) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(first) => {
-            make_writable(dir.as_std_path());
-            std::fs::remove_dir_all(dir).map_err(|_| first)
-        }
-        ok => ok,
-    }
-}
-
-fn make_writable(path: &std::path::Path) {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return };
-    // Not through a symlink: only what is in the dir.
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-            make_writable(&entry.path());
-        }
-    }
-    let mut permissions = meta.permissions();
-    if permissions.readonly() && !meta.file_type().is_symlink() {
-        #[allow(clippy::permissions_set_readonly_false)] // Only on our own temporary files.
-        permissions.set_readonly(false);
-        let _ = std::fs::set_permissions(path, permissions);
+        result => result,
     }
 }
 
