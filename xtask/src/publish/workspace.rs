@@ -134,9 +134,14 @@ fn member(package: &Value, root: &Utf8Path, registry: &str) -> anyhow::Result<Me
              publishes it nowhere)"
         ))
     } else if matches!(package.get("publish"), Some(Value::Array(_))) && !allowed.contains(&registry) {
-        let says = if allowed.is_empty() { "false".to_owned() } else { format!("{allowed:?}") };
+        let (says, add) = match allowed.is_empty() {
+            true => ("false".to_owned(), String::new()),
+            false => {
+                (format!("{allowed:?}"), format!("; adding `{registry}` to its `package.publish` allows it"))
+            }
+        };
         Some(format!(
-            "crate `{name}` does not allow publishing to `{registry}` (its manifest says `publish = {says}`)"
+            "crate `{name}` does not allow publishing to `{registry}` (its manifest says `publish = {says}`{add})"
         ))
     } else {
         None
@@ -278,9 +283,16 @@ fn select(
              all are excluded"
         );
     }
-    let refusals: Vec<String> = selected.iter().filter_map(|&i| ws.members[i].refusal.clone()).collect();
-    if !refusals.is_empty() {
-        bail!("{}: cargo would refuse it", refusals.join("; "));
+    let refused: Vec<&Member> =
+        selected.iter().map(|&i| &ws.members[i]).filter(|m| m.refusal.is_some()).collect();
+    if !refused.is_empty() {
+        let why: Vec<&str> = refused.iter().filter_map(|m| m.refusal.as_deref()).collect();
+        let names = refused.iter().map(|m| m.name.as_str());
+        let fix = match redist_or_exclude {
+            Some(_) => format!("drop `{}`", names.map(|n| format!("-p {n}")).collect::<Vec<_>>().join(" ")),
+            None => format!("leave `{}` out of `--crate`", names.collect::<Vec<_>>().join("`, `")),
+        };
+        bail!("{}: cargo would refuse it; {fix}", why.join("; "));
     }
     Ok(selected)
 }
@@ -607,6 +619,7 @@ mod tests {
             super::plan(&ws, &wanted(&["testing"]), "r", None, PUBLISH).err().expect("an error")
         );
         assert!(msg.contains("`testing` cannot be published: its manifest has no `version`"), "{msg}");
+        assert!(msg.contains("cargo would refuse it; drop `-p testing`"), "{msg}");
         let msg =
             format!("{:#}", super::plan(&ws, &wanted(&["app"]), "r", None, None).err().expect("an error"));
         assert!(msg.contains("`app` depends on `core`") && msg.contains("add `--crate core`"), "{msg}");
@@ -773,6 +786,7 @@ mod tests {
         );
         assert!(msg.contains("does not allow publishing to `hyperlight_redist`"), "{msg}");
         assert!(msg.contains("its manifest says `publish = false`"), "{msg}");
+        assert!(msg.contains("cargo would refuse it; leave `mshv-bindings` out of `--crate`"), "{msg}");
 
         let elsewhere = format!("{BINDINGS}\npublish = [\"crates-io\"]\n");
         let msg = plan_error(
@@ -784,6 +798,7 @@ mod tests {
             &["mshv-bindings"],
         );
         assert!(msg.contains("its manifest says `publish = [\"crates-io\"]`"), "{msg}");
+        assert!(msg.contains("adding `hyperlight_redist` to its `package.publish` allows it"), "{msg}");
     }
 
     #[test]
