@@ -134,12 +134,8 @@ fn member(package: &Value, root: &Utf8Path, registry: &str) -> anyhow::Result<Me
              publishes it nowhere)"
         ))
     } else if matches!(package.get("publish"), Some(Value::Array(_))) && !allowed.contains(&registry) {
-        let (says, add) = match allowed.is_empty() {
-            true => ("false".to_owned(), String::new()),
-            false => {
-                (format!("{allowed:?}"), format!("; adding `{registry}` to its `package.publish` allows it"))
-            }
-        };
+        let says = if allowed.is_empty() { "false".to_owned() } else { format!("{allowed:?}") };
+        let add = if allowed.is_empty() { String::new() } else { format!(": add `{registry}` to allow it") };
         Some(format!(
             "crate `{name}` does not allow publishing to `{registry}` (its manifest says `publish = {says}`{add})"
         ))
@@ -283,14 +279,14 @@ fn select(
              all are excluded"
         );
     }
-    let refused: Vec<&Member> =
-        selected.iter().map(|&i| &ws.members[i]).filter(|m| m.refusal.is_some()).collect();
-    if !refused.is_empty() {
-        let why: Vec<&str> = refused.iter().filter_map(|m| m.refusal.as_deref()).collect();
-        let names = refused.iter().map(|m| m.name.as_str());
+    let (refused, why): (Vec<&str>, Vec<&str>) = selected
+        .iter()
+        .filter_map(|&i| Some((&ws.members[i].name[..], ws.members[i].refusal.as_deref()?)))
+        .unzip();
+    if !why.is_empty() {
         let fix = match redist_or_exclude {
-            Some(_) => format!("drop `{}`", names.map(|n| format!("-p {n}")).collect::<Vec<_>>().join(" ")),
-            None => format!("leave `{}` out of `--crate`", names.collect::<Vec<_>>().join("`, `")),
+            Some(_) => format!("drop `-p {}`", refused.join(" -p ")),
+            None => format!("leave `{}` out of `--crate`", refused.join("`, `")),
         };
         bail!("{}: cargo would refuse it; {fix}", why.join("; "));
     }
@@ -798,7 +794,7 @@ mod tests {
             &["mshv-bindings"],
         );
         assert!(msg.contains("its manifest says `publish = [\"crates-io\"]`"), "{msg}");
-        assert!(msg.contains("adding `hyperlight_redist` to its `package.publish` allows it"), "{msg}");
+        assert!(msg.contains("publish = [\"crates-io\"]`: add `hyperlight_redist` to allow it)"), "{msg}");
     }
 
     #[test]
