@@ -524,7 +524,7 @@ fn revocations(sb: &Sandbox) -> Vec<Call> {
 
 /// The `gh secret set` calls.
 fn secret_sets(sb: &Sandbox) -> Vec<Call> {
-    sb.calls("gh").into_iter().filter(|c| c.argv[..2] == ["secret", "set"]).collect()
+    sb.calls("gh").into_iter().filter(|c| c.argv.starts_with(&["secret".into(), "set".into()])).collect()
 }
 
 /// Issue 10, defect 5: the PAT API's answer is read by path (az's `--query`). With `--name
@@ -1265,7 +1265,7 @@ fn ctrl_c_at_the_pat_prompt_ends_the_task_with_echo_on() {
     assert!(took < 8000, "the prompt waited for more input ({took} ms) instead of ending at Ctrl-C");
     let flags: Vec<&str> = run.stdout.split([' ', ';', '\n', '\r']).collect();
     assert!(flags.contains(&"echo") && !flags.contains(&"-echo"), "echo stayed off: {}", run.stdout);
-    assert!(sb.calls("gh").is_empty(), "gh was called after Ctrl-C");
+    assert!(secret_sets(&sb).is_empty(), "gh stored a secret after Ctrl-C");
 }
 
 /// Done means 4: the whole-output secret scan over every credentials task, run one
@@ -1347,7 +1347,6 @@ fn every_credentials_task_leaks_nothing() {
     let scanned = sb.assert_no_secret(&secrets);
     assert!(scanned >= 20, "the scan saw only {scanned} texts");
     // gh got the PATs that passed, on stdin only.
-    let stored: Vec<String> =
-        sb.calls("gh").into_iter().filter(|c| c.argv[0] == "secret").map(|c| c.stdin).collect();
+    let stored: Vec<String> = secret_sets(&sb).into_iter().map(|c| c.stdin).collect();
     assert_eq!(stored, [pat.clone(), pat]);
 }
