@@ -28,13 +28,25 @@ impl Gh {
         call(&self.path, &["auth", "status", "--hostname", "github.com"]).output().map(drop)
     }
 
-    /// `gh secret set NAME --repo OWNER/NAME` once gh is logged in, the value on stdin (gh
-    /// reads it there when `--body` is absent and stdin is not a terminal).
-    pub fn secret_set(&self, name: &str, repo: &str, value: &Secret) -> anyhow::Result<()> {
+    /// What gh can tell without changing anything, asked before a PAT exists: its github.com
+    /// login, then whether it may read the secrets of `repo` (`gh secret list`).
+    pub fn check_access(&self, repo: &str) -> anyhow::Result<()> {
         if let Err(err) = self.auth_status() {
             let Some(why) = err.stderr() else { return Err(err.into()) };
             bail!("the GitHub CLI is not logged in: {} and try again\n{}", login_fix(), why.trim_end())
         }
+        match call(&self.path, &["secret", "list", "--repo", &format!("github.com/{repo}")]).output() {
+            Err(err) if err.stderr().is_some() => Err(anyhow::Error::from(err).context(format!(
+                "the GitHub CLI cannot read the secrets of {repo}: check the repository's name and that you may \
+                 edit its secrets (admin or a fine-grained token with Secrets write)"
+            ))),
+            out => Ok(out.map(drop)?),
+        }
+    }
+
+    /// `gh secret set NAME --repo OWNER/NAME` after `check_access`, the value on stdin (gh
+    /// reads it there when `--body` is absent and stdin is not a terminal).
+    pub fn secret_set(&self, name: &str, repo: &str, value: &Secret) -> anyhow::Result<()> {
         // The host named: gh puts a bare OWNER/NAME on GH_HOST's host, or a sole login's.
         let target = format!("github.com/{repo}");
         let out = call(&self.path, &["secret", "set", name, "--repo", &target]).stdin_secret(value).output();

@@ -81,6 +81,7 @@ impl RotatePat {
         let secret = gh::check_secret_name(self.secret.as_deref().unwrap_or(default_secret))?;
         let repo = self.repo.as_deref().map_or_else(gh::default_repo, gh::check_repo)?;
         let (feeds, gh) = (feeds::select(&self.registries)?, Gh::find()?);
+        gh.check_access(&repo)?;
         let unverified = self.pat_stdin && self.access == PatAccess::Write;
         let store = |pat: &PatToken| {
             let failed = access::check_feeds(&feeds, &cargo::token_env(&feeds, pat), &access::show_line)?;

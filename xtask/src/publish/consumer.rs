@@ -16,6 +16,9 @@ use crate::json::Value;
 /// A member of the host, a packaged crate it depends on, and its requirement.
 type Want<'a> = (String, &'a CratePlan, String);
 
+/// `member/feature`, and the member's dependency (its key, the crate) that the feature turns on.
+type Feature<'a> = (String, String, String, &'a CratePlan);
+
 /// Warns of the packages' requirements with no upper bound.
 pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<()> {
     let mut found = Vec::new();
@@ -49,7 +52,7 @@ fn is_unbounded(requirement: &str) -> bool {
 /// An error when a member of `host` excludes or does not build against a package.
 pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool) -> anyhow::Result<()> {
     let t = Instant::now();
-    let (wants, mut features) = wants(host, engine, crates)?;
+    let (wants, features) = wants(host, engine, crates)?;
     let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     if wants.is_empty() {
         let what = format!("no member of {host} depends on {names} from {}", engine.registry.name);
@@ -63,7 +66,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     copied.context("copying the host for the consumer check (`--no-consumer-check` skips it)")?;
     let copy = copy.join(prefix);
     let patches = patches(engine, crates);
-    let more = [repeated("--config", &patches), repeated("--features", &features)].concat();
+    let more = [repeated("--config", &patches), flags(&features, |_| true)].concat();
     let resolved = engine.metadata(&copy, None, &more)?;
     let (consumers, not_checked) = unchecked(&resolved, &wants, allow)?;
     if let Err(stderr) = &resolved
@@ -90,10 +93,9 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
         engine.stage("consumer", &format!("nothing built{not_checked}"), t.elapsed());
         return Ok(());
     };
-    // Cargo refuses a `member/feature` of a member not selected with `-p`.
-    features.retain(|f| consumers.iter().any(|c| f.split('/').next() == Some(c.as_str())));
-    let (selected, on) = (repeated("-p", &consumers), repeated("--features", &features));
-    let args = [vec!["check"], selected, repeated("--config", &patches), on].concat();
+    // Only the consumers' features (cargo refuses others) whose dependency took the packaged crate.
+    let on = flags(&features, |(_, m, k, c)| consumers.contains(m) && took_packaged(&graph, m, c, k));
+    let args = [vec!["check"], repeated("-p", &consumers), repeated("--config", &patches), on].concat();
     let consumers = consumers.join(", ");
     if let Err(stderr) = engine.cargo(&copy, &args, true)? {
         bail!(
@@ -108,6 +110,11 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     Ok(())
 }
 
+/// `--features` for each of `features` that `keep` keeps.
+fn flags<'a>(features: &'a [Feature], keep: impl Fn(&&Feature) -> bool) -> Vec<&'a str> {
+    features.iter().filter(keep).flat_map(|f| ["--features", &f.0]).collect()
+}
+
 /// The consumers that took a packaged crate; the requirements that excluded one are
 /// an error, or with `allow` a warning and a note for the progress line.
 fn unchecked(
@@ -118,7 +125,7 @@ fn unchecked(
     let (mut unchecked, mut consumers) = (Vec::new(), Vec::new());
     for (consumer, krate, req) in wants {
         let taken = match graph {
-            Ok(graph) => took_packaged(graph, consumer, krate),
+            Ok(graph) => took_packaged(graph, consumer, krate, &krate.name),
             Err(stderr) => !excluded_by_resolution(stderr, &krate.name),
         };
         if !taken {
@@ -148,7 +155,7 @@ fn wants<'a>(
     host: &Utf8Path,
     engine: &Engine,
     crates: &'a [CratePlan],
-) -> anyhow::Result<(Vec<Want<'a>>, Vec<String>)> {
+) -> anyhow::Result<(Vec<Want<'a>>, Vec<Feature<'a>>)> {
     if !host.join("Cargo.toml").is_file() {
         return Ok(Default::default());
     }
@@ -161,7 +168,10 @@ fn wants<'a>(
                 member.deps.iter().filter(|d| d.package == krate.name && d.registry.is_some()).collect();
             for dep in &deps {
                 let turns_on = member.enables.iter().find(|(_, key)| *key == dep.key);
-                features.extend(turns_on.map(|(feature, _)| format!("{}/{feature}", member.name)));
+                let name = &member.name;
+                features.extend(
+                    turns_on.map(|(f, key)| (format!("{name}/{f}"), name.clone(), key.clone(), krate)),
+                );
             }
             let req = deps.first().and_then(|d| d.requirement.clone());
             wants.push((member.name.clone(), krate, req.unwrap_or_default()));
@@ -182,12 +192,15 @@ fn patches(engine: &Engine, crates: &[CratePlan]) -> Vec<String> {
     patches.collect()
 }
 
-fn took_packaged(graph: &Value, consumer: &str, krate: &CratePlan) -> bool {
+/// Whether `consumer` took the packaged `krate`, through its dependency `key` when that is a rename.
+fn took_packaged(graph: &Value, consumer: &str, krate: &CratePlan, key: &str) -> bool {
     let manifest = krate.packaged.join("Cargo.toml");
     let is_member =
         |id| package(graph, id).is_some_and(|p| text(p, "name") == consumer && text(p, "source").is_empty());
     let Some(node) = nodes(graph).iter().find(|n| is_member(text(n, "id"))) else { return false };
-    items(node.get("deps")).iter().any(|dep| {
+    // Cargo names a dependency by its library, `-` as `_`: a rename's own name.
+    let named = |dep: &Value| key == krate.name || text(dep, "name") == key.replace('-', "_");
+    items(node.get("deps")).iter().filter(|dep| named(dep)).any(|dep| {
         package(graph, text(dep, "pkg")).is_some_and(|p| {
             text(p, "name") == krate.name && Utf8Path::new(text(p, "manifest_path")) == manifest
         })
@@ -276,15 +289,26 @@ mod tests {
             r#"{"packages":[
               {"id":"path+file:///h#host@0.1.0","name":"host","version":"0.1.0","manifest_path":"/h/Cargo.toml","source":null},
               {"id":"path+file:///w/ioctls#mshv-ioctls@0.1.2","name":"mshv-ioctls","version":"0.1.2","manifest_path":"/w/ioctls/Cargo.toml","source":null},
+              {"id":"sparse+http://f/#mshv-ioctls@0.1.1","name":"mshv-ioctls","version":"0.1.1","manifest_path":"/i/Cargo.toml","source":"sparse+http://f/"},
               {"id":"sparse+http://f/#mshv-bindings@0.1.1","name":"mshv-bindings","version":"0.1.1","manifest_path":"/r/Cargo.toml","source":"sparse+http://f/"}],
              "resolve":{"nodes":[{"id":"path+file:///h#host@0.1.0","deps":[
-               {"name":"mshv_ioctls","pkg":"path+file:///w/ioctls#mshv-ioctls@0.1.2"},
+               {"name":"mshv_ioctls2","pkg":"sparse+http://f/#mshv-ioctls@0.1.1"},
+               {"name":"mshv_ioctls3","pkg":"path+file:///w/ioctls#mshv-ioctls@0.1.2"},
                {"name":"mshv_bindings","pkg":"sparse+http://f/#mshv-bindings@0.1.1"}]}]}}"#,
         )
         .unwrap();
-        assert!(took_packaged(&graph, "host", &packaged("mshv-ioctls", "0.1.2", "/w/ioctls")));
-        assert!(!took_packaged(&graph, "host", &packaged("mshv-bindings", "0.1.2", "/w/bindings")));
-        assert!(!took_packaged(&graph, "other", &packaged("mshv-ioctls", "0.1.2", "/w/ioctls")));
+        let ioctls = packaged("mshv-ioctls", "0.1.2", "/w/ioctls");
+        assert!(took_packaged(&graph, "host", &ioctls, "mshv-ioctls"));
+        // Of two renames, the one whose requirement the packaged version meets.
+        assert!(took_packaged(&graph, "host", &ioctls, "mshv-ioctls3"));
+        assert!(!took_packaged(&graph, "host", &ioctls, "mshv-ioctls2"));
+        assert!(!took_packaged(
+            &graph,
+            "host",
+            &packaged("mshv-bindings", "0.1.2", "/w/bindings"),
+            "mshv-bindings"
+        ));
+        assert!(!took_packaged(&graph, "other", &ioctls, "mshv-ioctls"));
         let stderr = "error: failed to select a version for the requirement `mshv-ioctls = \"=0.1.1\"`\n\
                       candidate versions found which didn't match: 0.1.2";
         assert!(excluded_by_resolution(stderr, "mshv-ioctls"));

@@ -18,7 +18,8 @@ fn home_not_writable(err: anyhow::Error, home: &Utf8Path) -> anyhow::Error {
     match err.downcast_ref::<std::io::Error>().map(std::io::Error::kind) {
         Some(PermissionDenied | ReadOnlyFilesystem) => err.context(format!(
             "publishing writes in the cargo home {home}, as cargo does: make it writable, or set CARGO_HOME \
-             to a writable directory"
+             to a writable directory (a new one holds none of your cargo config and credentials: log in again \
+             with it set)"
         )),
         _ => err,
     }
@@ -382,6 +383,7 @@ mod tests {
             let err = anyhow::Error::new(std::io::Error::from(kind)).context("cannot open the lock file x");
             let shown = format!("{:#}", home_not_writable(err, home));
             assert!(shown.contains("or set CARGO_HOME to a writable directory"), "{shown}");
+            assert!(shown.contains("none of your cargo config and credentials: log in again"), "{shown}");
             assert!(shown.contains("cannot open the lock file x"), "{shown}");
         }
         let other = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::NotFound));

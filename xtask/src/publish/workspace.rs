@@ -135,8 +135,9 @@ fn member(package: &Value, root: &Utf8Path, registry: &str) -> anyhow::Result<Me
         ))
     } else if matches!(package.get("publish"), Some(Value::Array(_))) && !allowed.contains(&registry) {
         let says = if allowed.is_empty() { "false".to_owned() } else { format!("{allowed:?}") };
+        let add = if allowed.is_empty() { String::new() } else { format!(": add `{registry}` to allow it") };
         Some(format!(
-            "crate `{name}` does not allow publishing to `{registry}` (its manifest says `publish = {says}`)"
+            "crate `{name}` does not allow publishing to `{registry}` (its manifest says `publish = {says}`{add})"
         ))
     } else {
         None
@@ -278,9 +279,16 @@ fn select(
              all are excluded"
         );
     }
-    let refusals: Vec<String> = selected.iter().filter_map(|&i| ws.members[i].refusal.clone()).collect();
-    if !refusals.is_empty() {
-        bail!("{}: cargo would refuse it", refusals.join("; "));
+    let (refused, why): (Vec<&str>, Vec<&str>) = selected
+        .iter()
+        .filter_map(|&i| Some((&ws.members[i].name[..], ws.members[i].refusal.as_deref()?)))
+        .unzip();
+    if !why.is_empty() {
+        let fix = match redist_or_exclude {
+            Some(_) => format!("drop `-p {}`", refused.join(" -p ")),
+            None => format!("leave `{}` out of `--crate`", refused.join("`, `")),
+        };
+        bail!("{}: cargo would refuse it; {fix}", why.join("; "));
     }
     Ok(selected)
 }
@@ -607,6 +615,7 @@ mod tests {
             super::plan(&ws, &wanted(&["testing"]), "r", None, PUBLISH).err().expect("an error")
         );
         assert!(msg.contains("`testing` cannot be published: its manifest has no `version`"), "{msg}");
+        assert!(msg.contains("cargo would refuse it; drop `-p testing`"), "{msg}");
         let msg =
             format!("{:#}", super::plan(&ws, &wanted(&["app"]), "r", None, None).err().expect("an error"));
         assert!(msg.contains("`app` depends on `core`") && msg.contains("add `--crate core`"), "{msg}");
@@ -773,6 +782,7 @@ mod tests {
         );
         assert!(msg.contains("does not allow publishing to `hyperlight_redist`"), "{msg}");
         assert!(msg.contains("its manifest says `publish = false`"), "{msg}");
+        assert!(msg.contains("cargo would refuse it; leave `mshv-bindings` out of `--crate`"), "{msg}");
 
         let elsewhere = format!("{BINDINGS}\npublish = [\"crates-io\"]\n");
         let msg = plan_error(
@@ -784,6 +794,7 @@ mod tests {
             &["mshv-bindings"],
         );
         assert!(msg.contains("its manifest says `publish = [\"crates-io\"]`"), "{msg}");
+        assert!(msg.contains("publish = [\"crates-io\"]`: add `hyperlight_redist` to allow it)"), "{msg}");
     }
 
     #[test]

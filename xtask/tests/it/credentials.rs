@@ -136,13 +136,15 @@ fn rotate_pat_creates_checks_and_stores_the_pat() {
     }
     assert_nothing_stored(&sb);
 
-    // gh: logged in, then the secret of the repository, the PAT on stdin only.
+    // gh: logged in and able to read the repository's secrets (asked before the PAT was
+    // made), then the secret of the repository, the PAT on stdin only.
     let gh = sb.calls("gh");
-    assert_eq!(gh.len(), 2, "{gh:?}");
+    assert_eq!(gh.len(), 3, "{gh:?}");
     assert_eq!(gh[0].argv, ["auth", "status", "--hostname", "github.com"]);
-    assert_eq!(gh[1].argv[..3], ["secret", "set", "ADO_CARGO_RO_PAT"]);
+    assert_eq!(gh[1].argv, ["secret", "list", "--repo", HOST_REPO]);
+    assert_eq!(gh[2].argv[..3], ["secret", "set", "ADO_CARGO_RO_PAT"]);
     assert_eq!(gh_secrets_stored_in(&sb), [format!("github.com/{REPO}\n")]);
-    assert_eq!(gh[1].stdin, pat);
+    assert_eq!(gh[2].stdin, pat);
     assert!(run.stderr.contains("ADO_CARGO_RO_PAT of hyperlight-dev/hyperlight now holds the new PAT"));
 
     // Done means 4: no form of the PAT in any output or argv, nor in az's log file.
@@ -227,7 +229,7 @@ fn rotate_pat_with_a_rejected_pat_never_calls_gh() {
         "the new PAT does not work for {REDIST} (token rejected), {PACKAGES} (token rejected)"
     ));
     run.assert_output_contains("ADO_CARGO_RO_PAT of hyperlight-dev/hyperlight was left unchanged");
-    assert!(sb.calls("gh").is_empty(), "gh was called: {:?}", sb.calls("gh"));
+    assert!(secret_sets(&sb).is_empty(), "gh stored it: {:?}", secret_sets(&sb));
 
     // The PAT this run made is revoked by its authorization id.
     let rest = rest_calls(&sb);
@@ -241,7 +243,7 @@ fn rotate_pat_with_a_rejected_pat_never_calls_gh() {
     // The same with a PAT from stdin: nothing created, so nothing revoked.
     let run = sb.xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO], &pat);
     run.assert_failure().assert_output_contains("token rejected");
-    assert!(sb.calls("gh").is_empty());
+    assert!(secret_sets(&sb).is_empty());
     assert_eq!(rest_calls(&sb).len(), 2);
     assert_nothing_stored(&sb);
     let forms = pat_forms(&pat);
@@ -321,11 +323,10 @@ fn rotate_pat_from_stdin() {
     assert_eq!(set.argv, ["secret", "set", "ADO_CARGO_RW_PAT", "--repo", HOST_REPO]);
     assert_eq!(set.stdin, pat, "gh must get the PAT without the line break");
 
-    // Empty stdin: a clear error, gh untouched.
-    let calls = sb.calls("gh").len();
+    // Empty stdin: a clear error, nothing stored (gh's read-only checks ran first).
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--pat-stdin", "--repo", REPO]);
     run.assert_failure().assert_output_contains("the PAT on stdin (--pat-stdin) is empty");
-    assert_eq!(sb.calls("gh").len(), calls);
+    assert_eq!(secret_sets(&sb).len(), 1);
     // Flags that only make sense when creating a PAT are refused with it.
     let run = sb
         .xtask_stdin(&["rotate-pat", "--access", "read", "--pat-stdin", "--days", "3", "--repo", REPO], &pat);
@@ -386,7 +387,7 @@ fn find_none(text: &str, pat: &str) -> bool {
 }
 
 /// Azure DevOps refuses to create the PAT: its code and what to do are said, and with
-/// no PAT made nothing is revoked and gh is never called.
+/// no PAT made nothing is revoked and gh stores nothing.
 #[test]
 fn rotate_pat_refused_by_azure_says_why() {
     let (_kellnr, mut sb) = world();
@@ -400,7 +401,7 @@ fn rotate_pat_refused_by_azure_says_why() {
     );
     assert!(!run.combined().contains("LIVE") && !run.combined().contains("revoke"), "{}", run.combined());
     assert_eq!(rest_calls(&sb).len(), 1, "{:?}", rest_calls(&sb));
-    assert!(sb.calls("gh").is_empty(), "gh was called: {:?}", sb.calls("gh"));
+    assert!(secret_sets(&sb).is_empty(), "gh stored it: {:?}", secret_sets(&sb));
 }
 
 /// What to run when az or gh is not logged in, bad input named clearly, and the
@@ -412,19 +413,27 @@ fn rotate_pat_says_what_to_fix() {
     kellnr.add_user("PAT", &pat);
     install_gh(&sb, &GhState::default());
 
-    // az not logged in: nothing created, gh untouched.
+    // az not logged in: nothing created, gh asked only what it can tell without changing anything.
     install_az(&sb, &AzState { logged_in: false, pat_to_create: Some(pat.clone()), ..AzState::default() });
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
     run.assert_failure().assert_output_contains("run `az login`");
-    assert!(sb.calls("gh").is_empty());
+    assert!(secret_sets(&sb).is_empty());
 
-    // gh not logged in: the new PAT is not stored anywhere, so it is revoked.
+    // gh not logged in, or unable to read the repository's secrets: found before any PAT is made.
     install_az(&sb, &AzState { pat_to_create: Some(pat.clone()), ..AzState::default() });
+    let made = rest_calls(&sb).len();
     install_gh(&sb, &GhState { logged_in: false, ..GhState::default() });
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
     run.assert_failure().assert_output_contains("run `gh auth login`");
-    run.assert_output_contains("revoked the new PAT");
-    assert!(sb.calls("gh").iter().all(|c| c.argv[..2] != ["secret", "set"]));
+    assert_eq!(rest_calls(&sb).len(), made, "a PAT was made: {}", run.stderr);
+    install_gh(&sb, &GhState { may_read_secrets: false, ..GhState::default() });
+    let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
+    run.assert_failure()
+        .assert_output_contains("the GitHub CLI cannot read the secrets of hyperlight-dev/hyperlight");
+    run.assert_output_contains("HTTP 403");
+    assert_eq!(rest_calls(&sb).len(), made, "a PAT was made: {}", run.stderr);
+    assert!(secret_sets(&sb).is_empty());
+    install_gh(&sb, &GhState { logged_in: false, ..GhState::default() });
     // A refused GH_TOKEN beats gh's login, and `gh auth login` refuses to run while it is set.
     sb.env("GH_TOKEN", "ghp_refused0000000000000000000000000000");
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
@@ -458,7 +467,8 @@ fn rotate_pat_says_what_to_fix() {
     fs::rename(bin.join("gh"), sb.root().join("gh.away")).unwrap();
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
     run.assert_failure().assert_output_contains("`gh` was not found on PATH: install the GitHub CLI");
-    fs::rename(sb.root().join("gh.away"), bin.join("gh")).unwrap();
+    // A gh that needs nothing from PATH (the recording one runs mkdir), as gh is asked first.
+    sb.install_standin("gh", "exit 0\n");
     fs::rename(bin.join("az"), sb.root().join("az.away")).unwrap();
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG, "--repo", REPO]);
     run.assert_failure().assert_output_contains("`az` was not found on PATH: install the Azure CLI");
@@ -466,6 +476,7 @@ fn rotate_pat_says_what_to_fix() {
     assert_eq!(rest_calls(&sb).len(), rest_before);
     // Back to the sandbox's own PATH: the stand-ins first, then the inherited one.
     sb.env("PATH", &format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    install_gh(&sb, &GhState::default());
 
     // No --repo: the repository of the git remote `origin`. The test cannot change
     // this clone's remotes, so git is pointed (GIT_DIR) at a scratch repository.
@@ -513,7 +524,7 @@ fn revocations(sb: &Sandbox) -> Vec<Call> {
 
 /// The `gh secret set` calls.
 fn secret_sets(sb: &Sandbox) -> Vec<Call> {
-    sb.calls("gh").into_iter().filter(|c| c.argv.first().map(String::as_str) == Some("secret")).collect()
+    sb.calls("gh").into_iter().filter(|c| c.argv.starts_with(&["secret".into(), "set".into()])).collect()
 }
 
 /// Issue 10, defect 5: the PAT API's answer is read by path (az's `--query`). With `--name
@@ -1254,7 +1265,7 @@ fn ctrl_c_at_the_pat_prompt_ends_the_task_with_echo_on() {
     assert!(took < 8000, "the prompt waited for more input ({took} ms) instead of ending at Ctrl-C");
     let flags: Vec<&str> = run.stdout.split([' ', ';', '\n', '\r']).collect();
     assert!(flags.contains(&"echo") && !flags.contains(&"-echo"), "echo stayed off: {}", run.stdout);
-    assert!(sb.calls("gh").is_empty(), "gh was called after Ctrl-C");
+    assert!(secret_sets(&sb).is_empty(), "gh stored a secret after Ctrl-C");
 }
 
 /// Done means 4: the whole-output secret scan over every credentials task, run one
@@ -1336,7 +1347,6 @@ fn every_credentials_task_leaks_nothing() {
     let scanned = sb.assert_no_secret(&secrets);
     assert!(scanned >= 20, "the scan saw only {scanned} texts");
     // gh got the PATs that passed, on stdin only.
-    let stored: Vec<String> =
-        sb.calls("gh").into_iter().filter(|c| c.argv[0] == "secret").map(|c| c.stdin).collect();
+    let stored: Vec<String> = secret_sets(&sb).into_iter().map(|c| c.stdin).collect();
     assert_eq!(stored, [pat.clone(), pat]);
 }

@@ -785,7 +785,13 @@ fn bad_inputs_are_clear_errors_and_publish_nothing() {
             &["`hyperlight-nope`, `hyperlight-gone` are not crates of the workspace"],
         ),
         // Issue 14, 1: the versionless member is readable, not publishable, and says why.
-        (&["-p", TESTING], &["`hyperlight-testing` cannot be published: its manifest has no `version`"]),
+        (
+            &["-p", TESTING],
+            &[
+                "`hyperlight-testing` cannot be published: its manifest has no `version`",
+                "drop `-p hyperlight-testing`",
+            ],
+        ),
         (&["--registry", "nope"], &["`--registry nope`", "or `crates-io` for crates.io"]),
         (&["--version", "1.0.0-01"], &["`1.0.0-01` is not a version cargo takes"]),
         // The host depends by path on crates left out, also through each other: the

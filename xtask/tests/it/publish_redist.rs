@@ -1478,6 +1478,42 @@ fn a_consumer_taking_the_crates_behind_a_feature_is_built_with_it() {
     scan(&sb, &secrets);
 }
 
+/// Hyperlight in 2025 had two renames of mshv-ioctls at different versions, `mshv2`
+/// (`=0.2.1`) beside the default `mshv3`, and mshv2 overriding mshv3 when both are on:
+/// the check built with both, so only the feed's old crate was compiled and a host
+/// broken against the packaged one was said "built against" it.
+#[test]
+fn a_feature_taking_another_version_of_the_crates_is_left_off() {
+    let (_kellnr, mut sb, secrets) = logged_in();
+    let fx = fixture(&mut sb, 0, 12);
+    publish(&mut sb, &fx, &fx.pin, &[]).assert_success(); // the feed's 0.1.1, for mshv2
+    let deps = format!(
+        "mshv-ioctls2 = {{ package = \"mshv-ioctls\", version = \"=0.1.1\", registry = \"{REDIST}\", optional = true }}\n\
+         mshv-ioctls3 = {{ package = \"mshv-ioctls\", version = \"=0.2.0\", registry = \"{REDIST}\", optional = true }}\n\n\
+         [features]\ndefault = [\"mshv3\"]\nmshv2 = [\"dep:mshv-ioctls2\"]\nmshv3 = [\"dep:mshv-ioctls3\"]"
+    );
+    let lib = |call: &str| {
+        format!(
+            "#[cfg(feature = \"mshv2\")]\npub fn version() -> u32 {{ mshv_ioctls2::mshv_version() }}\n\
+             #[cfg(all(feature = \"mshv3\", not(feature = \"mshv2\")))]\npub fn version() -> u32 {{ mshv_ioctls3::{call}() }}\n"
+        )
+    };
+    let host = host_workspace(&mut sb, &deps, &lib("mshv_version_that_is_gone"));
+    let consumers = host.join("Cargo.toml");
+    let args = ["--version", "0.2.0", "--dry-run", "--consumers", consumers.to_str().unwrap()];
+    let run = publish(&mut sb, &fx, &fx.pin, &args);
+    run.assert_failure();
+    run.assert_output_contains("do not build against the packaged");
+    run.assert_output_contains("mshv_version_that_is_gone");
+
+    fs::write(host.join("hyperlight_host/src/lib.rs"), lib("mshv_version")).unwrap();
+    git(&mut sb, &host, &["commit", "-q", "-a", "-m", "fixed"]);
+    let run = publish(&mut sb, &fx, &fx.pin, &args);
+    run.assert_success();
+    run.assert_output_contains("built against the packaged mshv-bindings, mshv-ioctls");
+    scan(&sb, &secrets);
+}
+
 /// A host workspace at `host/` in the sandbox, committed: `hyperlight_host` with
 /// `deps` and `lib`, and `hyperlight_testing` without a `version`, as today's
 /// Hyperlight has it (cargo reads 0.0.0; the workspace is no less readable).

@@ -290,11 +290,14 @@ pub struct GhState {
     /// fails as real gh does for a token without that right: GitHub answers 403 to
     /// the request for the repository's public key, before any secret is sent.
     pub may_set_secrets: bool,
+    /// The account may read the repository's secrets. When false `gh secret list`
+    /// fails as real gh does: GitHub answers 403 to the list request.
+    pub may_read_secrets: bool,
 }
 
 impl Default for GhState {
     fn default() -> Self {
-        GhState { logged_in: true, may_set_secrets: true }
+        GhState { logged_in: true, may_set_secrets: true, may_read_secrets: true }
     }
 }
 
@@ -305,6 +308,7 @@ pub fn install_gh(sb: &Sandbox, state: &GhState) {
     let body = format!(
         r#"LOGGED_IN={logged_in}
 MAY_SET={may_set}
+MAY_READ={may_read}
 not_logged_in() {{
   # Real gh without a login.
   echo "You are not logged into any GitHub hosts. To log in, run: gh auth login" >&2
@@ -325,6 +329,14 @@ case "$1 $2" in
     echo "github.com" >&2
     echo "  ✓ Logged in to github.com account stand-in ($source)" >&2
     echo "  - Token: gho_************************************" >&2
+    exit 0 ;;
+  "secret list")
+    [ "$LOGGED_IN" = yes ] || not_logged_in
+    if [ "$MAY_READ" != yes ]; then
+      echo "failed to get secrets: HTTP 403: Resource not accessible by integration (https://api.github.com/repos/${{4#github.com/}}/actions/secrets?per_page=100)" >&2
+      exit 1
+    fi
+    printf 'ADO_CARGO_RO_PAT\t2025-01-01T00:00:00Z\n'
     exit 0 ;;
   "secret set")
     [ "$LOGGED_IN" = yes ] || not_logged_in
@@ -360,6 +372,7 @@ exit 2
 "#,
         logged_in = if state.logged_in { "yes" } else { "no" },
         may_set = if state.may_set_secrets { "yes" } else { "no" },
+        may_read = if state.may_read_secrets { "yes" } else { "no" },
     );
     sb.install_recording_standin("gh", &body);
 }
@@ -516,6 +529,12 @@ fn standins_answer_like_the_real_tools() {
     install_gh(&sb, &GhState { may_set_secrets: false, ..GhState::default() });
     let r = sb.run("sh", &["-c", "printf secret-value | gh secret set NAME --repo o/n"], &dir);
     r.assert_failure().assert_output_contains("HTTP 403: Resource not accessible by integration");
+    sb.run("gh", &["secret", "list", "--repo", "github.com/o/n"], &dir).assert_success();
+    install_gh(&sb, &GhState { may_read_secrets: false, ..GhState::default() });
+    let r = sb.run("gh", &["secret", "list", "--repo", "github.com/o/n"], &dir);
+    r.assert_failure().assert_output_contains(
+        "HTTP 403: Resource not accessible by integration (https://api.github.com/repos/o/n/",
+    );
     install_gh(&sb, &GhState { logged_in: false, ..GhState::default() });
     sb.run("gh", &["auth", "status"], &dir).assert_failure().assert_output_contains("gh auth login");
 }
