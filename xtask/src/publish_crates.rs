@@ -7,7 +7,6 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::feeds::{self, Registry};
-use crate::git::Git;
 use crate::publish::manifest::Requirement;
 use crate::publish::workspace::{self, Workspace};
 use crate::publish::{self, Engine, Prepared, compare};
@@ -63,14 +62,8 @@ impl Publish {
             Some(path) => publish::manifest_dir("--manifest-path", path)?,
             None => crate::project_root(),
         };
-        let git = Git::find()?;
-        let settings = publish::Settings {
-            task: "publish",
-            registry: &registry,
-            git: &git,
-            common: &self.common,
-            consumers: None,
-        };
+        let settings =
+            publish::Settings { task: "publish", registry: &registry, common: &self.common, consumers: None };
         publish::run(&settings, &|engine| self.prepare(engine, &root))
     }
 

@@ -6,7 +6,6 @@ use anyhow::{Context, bail, ensure};
 use toml_edit::Item;
 
 use crate::feeds;
-use crate::git::Git;
 use crate::publish::workspace::{self, Workspace};
 use crate::publish::{self, Engine, Prepared, manifest};
 use crate::toml_file;
@@ -80,11 +79,9 @@ impl PublishRedist {
             (Some(manifest), false) => Some(publish::manifest_dir("--consumers", manifest)?),
             (None, false) => Some(crate::project_root()),
         };
-        let git = Git::find()?;
         let settings = publish::Settings {
             task: "publish-redist",
             registry: &registry,
-            git: &git,
             common: &self.common,
             consumers: consumers.as_deref().map(|host| (host, self.allow_unchecked_consumers)),
         };

@@ -79,8 +79,8 @@ pub struct CargoOutput {
 }
 
 impl<'a> Engine<'a> {
-    pub(super) fn new(settings: &super::Settings<'a>, work: &'a Utf8Path) -> Self {
-        let super::Settings { task, registry, git, common, .. } = *settings;
+    pub(super) fn new(settings: &super::Settings<'a>, git: &'a Git, work: &'a Utf8Path) -> Self {
+        let super::Settings { task, registry, common, .. } = *settings;
         let (cargo_time, forms) = (Cell::default(), RefCell::default());
         Engine { task, registry, git, work, dry_run: common.dry_run, cargo_time, forms }
     }

@@ -39,7 +39,6 @@ pub struct Common {
 pub struct Settings<'a> {
     pub task: &'static str,
     pub registry: &'a Registry,
-    pub git: &'a Git,
     pub common: &'a Common,
     /// The host whose members are built against the crates, and whether a member whose
     /// requirement excludes a crate may go unchecked (`--allow-unchecked-consumers`).
@@ -68,8 +67,8 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
         check_version(version, "--version")?;
     }
     let keep = settings.common.keep;
-    let work_dir = WorkDir::create(name, keep)?;
-    let engine = Engine::new(settings, work_dir.path());
+    let (git, work_dir) = (Git::find()?, WorkDir::create(name, keep)?);
+    let engine = Engine::new(settings, &git, work_dir.path());
     engine.secrets_in(&crate::project_root())?;
     if keep {
         eprintln!("{name}: work dir {} (kept: --keep)", engine.work);
@@ -204,54 +203,47 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
 
 /// `cargo publish` of `krate`, after the crates `published` by this run.
 fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> anyhow::Result<()> {
-    let (feed, task) = (engine.registry.name.clone(), engine.task);
-    let (name, version, dir) = (krate.name.clone(), krate.version.clone(), krate.dir.clone());
+    let feed = &engine.registry.name;
+    let (name, version, dir) = (&krate.name, &krate.version, &krate.dir);
     // Its package in the work dir, not in a CARGO_TARGET_DIR the user shares.
     let (manifest, target) = (dir.join("Cargo.toml"), engine.work.join("publish"));
     let (manifest, target) = (manifest.as_str(), target.as_str());
     let args =
-        ["publish", "--registry", &feed, "--manifest-path", manifest, "--no-verify", "--target-dir", target];
-    let ran = engine.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true);
+        ["publish", "--registry", feed, "--manifest-path", manifest, "--no-verify", "--target-dir", target];
+    let (err, stderr) = match engine.cargo_step(dir, &format!("publishing {name} {version}"), &args, true) {
+        Ok(Ok(out)) => {
+            let Some(upload) = out.uploaded_after else {
+                engine.stage("publish", &format!("{name} {version}"), out.took);
+                return Ok(());
+            };
+            engine.stage("publish", &format!("{name} {version} uploaded"), upload);
+            engine.stage("wait", &format!("until {feed}'s index shows {name} {version}"), out.took - upload);
+            return Ok(());
+        }
+        Ok(Err(stderr)) => (feed_error(feed, &stderr, Need::Publish), Some(stderr)),
+        Err(err) => (err, None),
+    };
     // Failed after the upload (waiting for the index): the feed has it.
-    let uploaded = match &ran {
-        Ok(Err(stderr)) => stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")),
-        Err(err) => err.is::<engine::StoppedAfterUpload>(),
-        Ok(Ok(_)) => false,
+    let uploaded = match &stderr {
+        Some(stderr) => stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")),
+        None => err.is::<engine::StoppedAfterUpload>(),
     };
     if uploaded {
         krate.outcome = Outcome::Published;
+        let how = if stderr.is_some() { "failed" } else { "was stopped" };
+        let what = format!("{name} {version} was uploaded to {feed}, then cargo {how}");
+        return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
     }
-    let out = match ran {
-        Ok(Ok(out)) => out,
-        Err(err) if uploaded => {
-            let what = format!("{name} {version} was uploaded to {feed}, then cargo was stopped");
-            return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
-        }
-        Err(err) => return Err(err),
-        Ok(Err(stderr)) => {
-            let what = failure(&format!("{name} {version}"), &feed, &stderr, uploaded, published);
-            return Err(feed_error(&feed, &stderr, Need::Publish).context(what));
-        }
-    };
-    let Some(upload) = out.uploaded_after else {
-        eprintln!("{task}: {:<8} {name} {version} ({:.2} s)", "publish", out.took.as_secs_f64());
-        return Ok(());
-    };
-    eprintln!("{task}: {:<8} {name} {version} uploaded ({:.2} s)", "publish", upload.as_secs_f64());
-    let wait = (out.took - upload).as_secs_f64();
-    eprintln!("{task}: {:<8} until {feed}'s index shows {name} {version} ({wait:.2} s)", "wait");
-    Ok(())
+    match stderr {
+        Some(stderr) => Err(err.context(failure(&format!("{name} {version}"), feed, &stderr, published))),
+        None => Err(err),
+    }
 }
 
 const SKIPPED: &str = "what is published already is skipped";
 
 /// What became of `krate` when `cargo publish` failed with `stderr`, and whether to run again.
-fn failure(krate: &str, feed: &str, stderr: &str, uploaded: bool, published: &[String]) -> String {
-    if uploaded {
-        return format!(
-            "{krate} was uploaded to {feed}, then cargo failed; run again to publish the rest: {SKIPPED}"
-        );
-    }
+fn failure(krate: &str, feed: &str, stderr: &str, published: &[String]) -> String {
     // Cargo waits a minute for the index to show a crate, then goes on.
     let named = |p: &&String| ["`", " = "].iter().any(|end| stderr.contains(&format!("`{p}{end}")));
     let next = match published.iter().find(named) {
