@@ -8,7 +8,7 @@ use anyhow::{Context, bail, ensure};
 use camino::Utf8Path;
 use toml_edit::{Item, Value};
 
-use super::engine::{CratePlan, Engine, Outcome, feed_error, host_only, items, nodes, package, tail, text};
+use super::engine::{CratePlan, Engine, Outcome, feed_error, items, nodes, package, tail, text};
 use crate::cargo::Need;
 
 /// Compares each crate the feed has with its package: identical is skipped, different stops all uploads.
@@ -25,7 +25,7 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let listed = wanted.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ");
     // The feed's copies as cargo unpacks them, with the host's graph only: `cargo vendor`
     // fetched every platform's (hyperlight-host 0.7.0: 179 crates, 424 MB, to compare two).
-    let metadata = match engine.metadata(&probe, None, &host_only()?.each_ref().map(String::as_str))? {
+    let metadata = match engine.metadata(&probe, true, &[])? {
         Ok(metadata) => metadata,
         Err(stderr) => bail!(
             "cannot fetch what {feed} has for {listed} to compare it with this run's packages; nothing was \

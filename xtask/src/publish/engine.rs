@@ -106,17 +106,17 @@ impl<'a> Engine<'a> {
         eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
     }
 
-    /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there), with `more`; `Err`: cargo's stderr.
+    /// `cargo metadata` in `dir` with `more`; `Err`: cargo's stderr. With `host_only`, it fetches only the
+    /// crates the host builds with: its triple, not `host-tuple`, which cargo 1.90 takes for a target's name.
     pub fn metadata(
         &self,
         dir: &Utf8Path,
-        manifest: Option<&Utf8Path>,
+        host_only: bool,
         more: &[&str],
     ) -> anyhow::Result<Result<Value, String>> {
+        let host = if host_only { Some(crate::cargo::host()?) } else { None };
         let mut args = vec!["metadata", "--format-version", "1"];
-        if let Some(manifest) = manifest {
-            args.extend(["--manifest-path", manifest.as_str()]);
-        }
+        args.extend(host.iter().flat_map(|host| ["--filter-platform", host]));
         args.extend(more);
         Ok(match self.cargo(dir, &args, false)? {
             Ok(out) => Ok(json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?),
@@ -210,12 +210,6 @@ impl std::fmt::Display for StoppedAfterUpload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("stopped after the upload, while cargo waited for the index")
     }
-}
-
-/// `cargo metadata` fetches the crates of its graph: only those the host builds with.
-/// Its triple, not cargo's `host-tuple`, which cargo 1.90 takes for a target's name.
-pub fn host_only() -> anyhow::Result<[String; 2]> {
-    Ok(["--filter-platform".to_owned(), crate::cargo::host()?])
 }
 
 /// `flag` before each of `values`, as cargo takes it again (`--config A --config B`).

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{Item, Value};
 
-use super::engine::{CratePlan, Engine, Ran, host_only, items, nodes, package, repeated, tail, text};
+use super::engine::{CratePlan, Engine, Ran, items, nodes, package, repeated, tail, text};
 use crate::{git, json, run};
 
 /// `err`, with what to do when it says the cargo home cannot be written.
@@ -177,9 +177,8 @@ fn registry_dependencies(
     configs: &[String],
     crates: &[CratePlan],
 ) -> anyhow::Result<Vec<String>> {
-    let host = host_only()?;
-    let args = [&host.each_ref().map(String::as_str)[..], &repeated("--config", configs)].concat();
-    let Ok(metadata) = engine.metadata(src, Some(shared), &args)? else {
+    let args = [&["--manifest-path", shared.as_str()][..], &repeated("--config", configs)].concat();
+    let Ok(metadata) = engine.metadata(src, true, &args)? else {
         return Ok(Vec::new());
     };
     // A path package has no `source`; the run's crates are among them.

@@ -50,9 +50,8 @@ impl Workspace {
                  {workspace_root}; name its Cargo.toml instead"
             );
         }
-        let ids = items(metadata.get("workspace_members"));
+        // With `--no-deps`, its packages are the workspace's members.
         let members = (items(metadata.get("packages")).iter())
-            .filter(|package| ids.iter().any(|id| id.as_str() == Some(text(package, "id"))))
             .map(|package| member(package, workspace_root, &feed.name))
             .collect::<anyhow::Result<_>>()?;
         Ok(Workspace { root: root.to_owned(), origin: root.to_owned(), members })
