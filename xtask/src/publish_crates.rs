@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::feeds::{self, Registry};
@@ -88,13 +88,12 @@ impl Publish {
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
         let missing = publish::not_checked_out(git, &top, &prefix, &plan.crates)?;
         let missing: Vec<String> = missing.iter().map(|(path, why)| format!("{path} ({why})")).collect();
-        if !missing.is_empty() {
-            bail!(
-                "files of your commit in the crates to publish are not checked out as committed at {top}, so \
-                 the packages would not hold them as committed:\n  {}\nCheck them out as each says",
-                listed(&missing)
-            );
-        }
+        ensure!(
+            missing.is_empty(),
+            "files of your commit in the crates to publish are not checked out as committed at {top}, so the \
+             packages would not hold them as committed:\n  {}\nCheck them out as each says",
+            listed(&missing)
+        );
         compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
         let (planning, t) = (t.elapsed(), Instant::now());
         let repo = engine.work.join("src");

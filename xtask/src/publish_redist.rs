@@ -63,9 +63,8 @@ impl PublishRedist {
         };
         let repo = source_location(&or_default(&self.repo, "repo")?)?;
         let rev = or_default(&self.rev, "rev")?;
-        if rev.is_empty() || rev.starts_with('-') || rev.contains(char::is_whitespace) {
-            bail!("`--rev {rev}` is not a commit SHA or a tag");
-        }
+        let sha_or_tag = !rev.is_empty() && !rev.starts_with('-') && !rev.contains(char::is_whitespace);
+        ensure!(sha_or_tag, "`--rev {rev}` is not a commit SHA or a tag");
         let crates = match self.crates.is_empty() {
             false => Some(self.crates.clone()),
             true => default("crates")

@@ -189,17 +189,18 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
             uploaded_after = Some(started.elapsed());
         }
     });
-    let out = match result {
-        Ok(out) => out,
-        Err(err) => match err.stderr() {
-            Some(stderr) => return Ok(Err(stderr.to_owned())),
-            None if uploaded_after.is_some() => {
-                return Err(anyhow::Error::from(err).context(StoppedAfterUpload));
-            }
-            None => return Err(err.into()),
-        },
+    let err = match result {
+        Ok(out) => {
+            let (stdout, stderr, took) = (out.stdout, out.stderr, started.elapsed());
+            return Ok(Ok(CargoOutput { stdout, stderr, took, uploaded_after }));
+        }
+        Err(err) => err,
     };
-    Ok(Ok(CargoOutput { stdout: out.stdout, stderr: out.stderr, took: started.elapsed(), uploaded_after }))
+    match err.stderr() {
+        Some(stderr) => Ok(Err(stderr.to_owned())),
+        None if uploaded_after.is_some() => Err(anyhow::Error::from(err).context(StoppedAfterUpload)),
+        None => Err(err.into()),
+    }
 }
 
 /// Why a cargo command failed without its stderr (Ctrl-C, a time-out), once it had said `Uploaded`.

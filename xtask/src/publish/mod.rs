@@ -289,9 +289,10 @@ pub fn not_checked_out(
 /// The directory of the manifest `path` given to `flag`, from where the user is.
 pub fn manifest_dir(flag: &str, path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
     let path = if path.is_absolute() { path.to_owned() } else { crate::invocation_dir()?.join(path) };
-    if path.file_name() != Some("Cargo.toml") || !path.is_file() {
-        bail!("{flag} {path}: not a Cargo.toml that exists");
-    }
+    ensure!(
+        path.file_name() == Some("Cargo.toml") && path.is_file(),
+        "{flag} {path}: not a Cargo.toml that exists"
+    );
     Ok(path.parent().context("a manifest has a directory")?.to_owned())
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{Item, Value};
 
@@ -262,12 +262,11 @@ fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
         return Ok(());
     }
     // The copy is a commit: what cargo finds uncommitted there, it wrote itself.
-    if failed.iter().any(|f| f.contains("not yet committed") && f.contains("Cargo.lock")) {
-        bail!(
-            "the committed Cargo.lock is out of date: update it (any cargo build does) and commit it; \
-             nothing was uploaded"
-        );
-    }
+    ensure!(
+        !failed.iter().any(|f| f.contains("not yet committed") && f.contains("Cargo.lock")),
+        "the committed Cargo.lock is out of date: update it (any cargo build does) and commit it; nothing was \
+         uploaded"
+    );
     let mut message = format!("`cargo package` failed, nothing was published:\n{}", failed.join("\n"));
     if matches!(crate::cargo::version(), Ok(v) if v < (1, 90)) {
         message.push_str(
@@ -305,18 +304,15 @@ fn set_packaged(
         let target = if krate.is_dependency { dependencies } else { dependents }.join("package");
         let file = format!("{}-{}", krate.name, krate.version);
         let (dir, verified) = (target.join(&file), target.join(format!("{file}.crate")));
-        if !dir.is_dir() {
-            bail!("`cargo package` left no {dir}: cannot compare {} with the feed", krate.name);
-        }
+        ensure!(dir.is_dir(), "`cargo package` left no {dir}: cannot compare {} with the feed", krate.name);
         let read = |path: &Utf8Path| std::fs::read(path).with_context(|| format!("cannot read {path}"));
         if let Some(listed) = listed {
             let built_against = listed.join("package").join(format!("{file}.crate"));
-            if read(&verified)? != read(&built_against)? {
-                bail!(
-                    "cargo packaged {file} twice with different contents ({verified}, {built_against}): \
-                     nothing was published"
-                );
-            }
+            ensure!(
+                read(&verified)? == read(&built_against)?,
+                "cargo packaged {file} twice with different contents ({verified}, {built_against}): nothing was \
+                 published"
+            );
         }
         if let Some((_, limit, _)) = limit {
             let size = verified.metadata().with_context(|| format!("cannot read {verified}"))?.len();

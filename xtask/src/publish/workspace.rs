@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::engine::{CratePlan, Outcome, items, text};
@@ -44,12 +44,11 @@ impl Workspace {
         let out = program.output().context(format!("cargo cannot read the workspace at {root}"))?;
         let metadata = json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?;
         let workspace_root = Utf8Path::new(text(&metadata, "workspace_root"));
-        if workspace_root.canonicalize_utf8().ok() != root.canonicalize_utf8().ok() {
-            bail!(
-                "{root}/Cargo.toml is not the root of its workspace: cargo's workspace root is \
-                 {workspace_root}; name its Cargo.toml instead"
-            );
-        }
+        ensure!(
+            workspace_root.canonicalize_utf8().ok() == root.canonicalize_utf8().ok(),
+            "{root}/Cargo.toml is not the root of its workspace: cargo's workspace root is {workspace_root}; \
+             name its Cargo.toml instead"
+        );
         // With `--no-deps`, its packages are the workspace's members.
         let members = (items(metadata.get("packages")).iter())
             .map(|package| member(package, workspace_root, &feed.name))
@@ -271,16 +270,13 @@ fn select(
             !exclude.contains(&m.name) && if every { m.refusal.is_none() } else { wanted.contains(&m.name) }
         })
         .collect();
-    if selected.is_empty() {
-        bail!(
-            "no crate to publish to `{registry}`: none has a version and allows it in `package.publish`, or \
-             all are excluded"
-        );
-    }
+    ensure!(
+        !selected.is_empty(),
+        "no crate to publish to `{registry}`: none has a version and allows it in `package.publish`, or all \
+         are excluded"
+    );
     let refusals: Vec<String> = selected.iter().filter_map(|&i| ws.members[i].refusal.clone()).collect();
-    if !refusals.is_empty() {
-        bail!("{}: cargo would refuse it", refusals.join("; "));
-    }
+    ensure!(refusals.is_empty(), "{}: cargo would refuse it", refusals.join("; "));
     Ok(selected)
 }
 
@@ -298,20 +294,18 @@ fn check_one_registry(ws: &Workspace, selected: &[usize]) -> anyhow::Result<()> 
             }
         }
     }
-    if !bare.is_empty() {
-        bail!(
-            "crates.io refuses a crate without a description and a license (or license-file): {}; nothing \
-             was uploaded. Add `description` and `license` to those manifests",
-            bare.join(", ")
-        );
-    }
-    if !foreign.is_empty() {
-        bail!(
-            "crates.io refuses a crate with a dependency from another registry: {}; nothing was uploaded. \
-             Publish such a crate to its feed instead (`--registry`), or leave it out (`--exclude`)",
-            foreign.join(", ")
-        );
-    }
+    ensure!(
+        bare.is_empty(),
+        "crates.io refuses a crate without a description and a license (or license-file): {}; nothing was \
+         uploaded. Add `description` and `license` to those manifests",
+        bare.join(", ")
+    );
+    ensure!(
+        foreign.is_empty(),
+        "crates.io refuses a crate with a dependency from another registry: {}; nothing was uploaded. \
+         Publish such a crate to its feed instead (`--registry`), or leave it out (`--exclude`)",
+        foreign.join(", ")
+    );
     Ok(())
 }
 
