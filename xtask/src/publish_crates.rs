@@ -58,10 +58,7 @@ impl Publish {
                 feeds::select(&[name.to_owned()]).context(hint)?.remove(0)
             }
         };
-        let root = match &self.manifest_path {
-            Some(path) => publish::manifest_dir("--manifest-path", path)?,
-            None => crate::project_root(),
-        };
+        let root = publish::manifest_dir("--manifest-path", self.manifest_path.as_deref())?;
         let settings =
             publish::Settings { task: "publish", registry: &registry, common: &self.common, consumers: None };
         publish::run(&settings, &|engine| self.prepare(engine, &root))

@@ -73,11 +73,9 @@ impl PublishRedist {
         };
         let crates = crates.context(missing("`crates` list of strings"))?;
         let registry = feeds::select(&[or_default(&self.registry, "registry")?])?.remove(0);
-        let consumers = match (&self.consumers, self.no_consumer_check) {
-            (_, true) => None,
-            (Some(manifest), false) => Some(publish::manifest_dir("--consumers", manifest)?),
-            (None, false) => Some(crate::project_root()),
-        };
+        let consumers = (!self.no_consumer_check)
+            .then(|| publish::manifest_dir("--consumers", self.consumers.as_deref()));
+        let consumers = consumers.transpose()?;
         let settings = publish::Settings {
             task: "publish-redist",
             registry: &registry,

@@ -286,8 +286,9 @@ pub fn not_checked_out(
     Ok(lacking.iter().filter(|(path, _)| inside(path.as_ref())).cloned().collect())
 }
 
-/// The directory of the manifest `path` given to `flag`, from where the user is.
-pub fn manifest_dir(flag: &str, path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+/// The directory of the manifest `path` given to `flag`, from where the user is; the repository's without one.
+pub fn manifest_dir(flag: &str, path: Option<&Utf8Path>) -> anyhow::Result<Utf8PathBuf> {
+    let Some(path) = path else { return Ok(crate::project_root()) };
     let path = if path.is_absolute() { path.to_owned() } else { crate::invocation_dir()?.join(path) };
     ensure!(
         path.file_name() == Some("Cargo.toml") && path.is_file(),
