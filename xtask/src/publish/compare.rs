@@ -25,7 +25,7 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let listed = wanted.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ");
     // The feed's copies as cargo unpacks them, with the host's graph only: `cargo vendor`
     // fetched every platform's (hyperlight-host 0.7.0: 179 crates, 424 MB, to compare two).
-    let metadata = match engine.metadata(&probe, true, &[])? {
+    let metadata = match engine.metadata(&probe, None, true, &[])? {
         Ok(metadata) => metadata,
         Err(stderr) => bail!(
             "cannot fetch what {feed} has for {listed} to compare it with this run's packages; nothing was \

@@ -64,7 +64,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     let copy = copy.join(prefix);
     let patches = patches(engine, crates);
     let more = [repeated("--config", &patches), repeated("--features", &features)].concat();
-    let resolved = engine.metadata(&copy, false, &more)?;
+    let resolved = engine.metadata(&copy, None, false, &more)?;
     let (consumers, not_checked) = unchecked(&resolved, &wants, allow)?;
     if let Err(stderr) = &resolved
         && not_checked.is_empty()

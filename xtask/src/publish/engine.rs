@@ -106,16 +106,19 @@ impl<'a> Engine<'a> {
         eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
     }
 
-    /// `cargo metadata` in `dir` with `more`; `Err`: cargo's stderr. With `host_only`, it fetches only the
-    /// crates the host builds with: its triple, not `host-tuple`, which cargo 1.90 takes for a target's name.
+    /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there), with `more`; `Err`: cargo's
+    /// stderr. `host_only`: only the crates the host builds with, by its triple (cargo 1.90 takes
+    /// `host-tuple` for a target's name).
     pub fn metadata(
         &self,
         dir: &Utf8Path,
+        manifest: Option<&Utf8Path>,
         host_only: bool,
         more: &[&str],
     ) -> anyhow::Result<Result<Value, String>> {
         let host = if host_only { Some(crate::cargo::host()?) } else { None };
         let mut args = vec!["metadata", "--format-version", "1"];
+        args.extend(manifest.iter().flat_map(|manifest| ["--manifest-path", manifest.as_str()]));
         args.extend(host.iter().flat_map(|host| ["--filter-platform", host]));
         args.extend(more);
         Ok(match self.cargo(dir, &args, false)? {

@@ -177,8 +177,7 @@ fn registry_dependencies(
     configs: &[String],
     crates: &[CratePlan],
 ) -> anyhow::Result<Vec<String>> {
-    let args = [&["--manifest-path", shared.as_str()][..], &repeated("--config", configs)].concat();
-    let Ok(metadata) = engine.metadata(src, true, &args)? else {
+    let Ok(metadata) = engine.metadata(src, Some(shared), true, &repeated("--config", configs))? else {
         return Ok(Vec::new());
     };
     // A path package has no `source`; the run's crates are among them.
