@@ -93,7 +93,8 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
 
 /// Rewrites the manifests for the plan, shows the diff and commits it.
 fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> anyhow::Result<()> {
-    let (t, git, src, registry) = (Instant::now(), engine.git, &prepared.ws.root, engine.registry);
+    let (t, git, src, registry, task) =
+        (Instant::now(), engine.git, &prepared.ws.root, engine.registry, engine.task);
     let rewrite = manifest::Rewrite {
         registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
         pins: &prepared.plan.pins(),
@@ -103,15 +104,11 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
     let changed = prepared.ws.rewrite(&rewrite)?;
     if changed {
         let diff = git.diff(src)?;
-        let message = format!(
-            "Publish to {} (cargo xtask {})\n\nSource: {}",
-            registry.name, engine.task, prepared.source
-        );
+        let message =
+            format!("Publish to {} (cargo xtask {task})\n\nSource: {}", registry.name, prepared.source);
         // Not empty: `git commit -a` fails when nothing changed.
         git.commit_all(src, &message)?;
-        gha::group(&format!("{}: the manifest diff", engine.task), || {
-            println!("{}", diff.trim_end_matches('\n'))
-        });
+        gha::group(&format!("{task}: the manifest diff"), || println!("{}", diff.trim_end_matches('\n')));
     }
     let edges: Vec<String> = prepared.plan.edges.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
     let line = match (changed, edges.is_empty()) {
@@ -132,9 +129,8 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
         (false, true) => "the rewrite",
     };
     eprintln!(
-        "{}: the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with {on_top} \
-         committed on top in the work dir; that commit exists nowhere else",
-        engine.task
+        "{task}: the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with {on_top} \
+         committed on top in the work dir; that commit exists nowhere else"
     );
     Ok(())
 }

@@ -181,36 +181,28 @@ fn registry_dependencies(
         return Ok(Vec::new());
     };
     // A path package has no `source`; the run's crates are among them.
-    let local = |id| package(&metadata, id).filter(|p| text(p, "source").is_empty());
+    let local = |id: &str| package(&metadata, id).filter(|p| text(p, "source").is_empty());
     let proc_macro = |p: &json::Value| {
         items(p.get("targets"))
             .iter()
             .any(|t| items(t.get("kind")).iter().any(|k| k.as_str() == Some("proc-macro")))
     };
-    let mut specs = Vec::new();
-    for node in nodes(&metadata) {
-        let Some(krate) =
-            local(text(node, "id")).filter(|p| crates.iter().any(|c| c.name == text(p, "name")))
-        else {
-            continue;
-        };
-        // Normal ones only, and none of a proc macro (built for the host): `cargo build
-        // -p` of either can panic (cargo 1.95, "did not find features for ... NormalOrDev").
-        if proc_macro(krate) {
-            continue;
-        }
-        for dep in items(node.get("deps")) {
-            let built = items(dep.get("dep_kinds"))
-                .iter()
-                .any(|k| text(k, "kind").is_empty() && k.get("target") == Some(&json::Value::Scalar));
-            if built && local(text(dep, "pkg")).is_none() {
-                specs.push(text(dep, "pkg").to_owned());
-            }
-        }
-    }
-    specs.sort();
-    specs.dedup();
-    Ok(specs)
+    // Normal ones only, and none of a proc macro (built for the host): `cargo build
+    // -p` of either can panic (cargo 1.95, "did not find features for ... NormalOrDev").
+    let ours = |node: &&json::Value| {
+        let run_crate = |p: &json::Value| crates.iter().any(|c| c.name == text(p, "name"));
+        local(text(node, "id")).is_some_and(|p| run_crate(p) && !proc_macro(p))
+    };
+    let normal = |kind: &json::Value| {
+        text(kind, "kind").is_empty() && kind.get("target") == Some(&json::Value::Scalar)
+    };
+    let specs: BTreeSet<&str> = (nodes(&metadata).iter().filter(ours))
+        .flat_map(|node| items(node.get("deps")))
+        .filter(|dep| items(dep.get("dep_kinds")).iter().any(normal))
+        .map(|dep| text(dep, "pkg"))
+        .filter(|pkg| local(pkg).is_none())
+        .collect();
+    Ok(specs.into_iter().map(str::to_owned).collect())
 }
 
 /// A workspace of one package depending on `crates` by path, with `src`'s lock. In `src`,
