@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, anyhow, bail, ensure};
 use camino::Utf8Path;
 use toml_edit::{Item, Value};
 
@@ -25,14 +25,13 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let listed = wanted.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ");
     // The feed's copies as cargo unpacks them, with the host's graph only: `cargo vendor`
     // fetched every platform's (hyperlight-host 0.7.0: 179 crates, 424 MB, to compare two).
-    let metadata = match engine.metadata(&probe, None, true, &[])? {
-        Ok(metadata) => metadata,
-        Err(stderr) => bail!(
+    let metadata = engine.metadata(&probe, None, true, &[])?.map_err(|stderr| {
+        let why = tail(&stderr);
+        anyhow!(
             "cannot fetch what {feed} has for {listed} to compare it with this run's packages; nothing was \
-             uploaded:\n{}",
-            tail(&stderr)
-        ),
-    };
+             uploaded:\n{why}"
+        )
+    })?;
     // Packaged against the run's empty index, which stands for the feed.
     let empty_index = crate::git::file_url(&engine.work.join("empty-index"));
     let index =

@@ -129,8 +129,8 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
         (false, true) => "the rewrite",
     };
     eprintln!(
-        "{task}: the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with {on_top} \
-         committed on top in the work dir; that commit exists nowhere else"
+        "{task}: the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with \
+         {on_top} committed on top in the work dir; that commit exists nowhere else"
     );
     Ok(())
 }
@@ -282,7 +282,7 @@ pub fn not_checked_out(
     Ok(lacking.iter().filter(|(path, _)| inside(path.as_ref())).cloned().collect())
 }
 
-/// The directory of the manifest `path` given to `flag`, from where the user is; the repository's without one.
+/// The directory of the manifest `path` given to `flag`, from where the user is; else the repository's.
 pub fn manifest_dir(flag: &str, path: Option<&Utf8Path>) -> anyhow::Result<Utf8PathBuf> {
     let Some(path) = path else { return Ok(crate::project_root()) };
     let path = if path.is_absolute() { path.to_owned() } else { crate::invocation_dir()?.join(path) };

@@ -255,8 +255,8 @@ fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
     // The copy is a commit: what cargo finds uncommitted there, it wrote itself.
     ensure!(
         !failed.iter().any(|f| f.contains("not yet committed") && f.contains("Cargo.lock")),
-        "the committed Cargo.lock is out of date: update it (any cargo build does) and commit it; nothing was \
-         uploaded"
+        "the committed Cargo.lock is out of date: update it (any cargo build does) and commit it; nothing \
+         was uploaded"
     );
     let mut message = format!("`cargo package` failed, nothing was published:\n{}", failed.join("\n"));
     if matches!(crate::cargo::version(), Ok(v) if v < (1, 90)) {
@@ -301,8 +301,8 @@ fn set_packaged(
             let built_against = listed.join("package").join(format!("{file}.crate"));
             ensure!(
                 read(&verified)? == read(&built_against)?,
-                "cargo packaged {file} twice with different contents ({verified}, {built_against}): nothing was \
-                 published"
+                "cargo packaged {file} twice with different contents ({verified}, {built_against}): nothing \
+                 was published"
             );
         }
         if let Some((_, limit, _)) = limit {

@@ -283,17 +283,14 @@ fn select(
 /// crates.io refuses, at the upload, a crate depending on another registry's crate,
 /// or without a description and a license (cargo only warns).
 fn check_one_registry(ws: &Workspace, selected: &[usize]) -> anyhow::Result<()> {
-    let (mut foreign, mut bare) = (Vec::new(), Vec::new());
-    for member in selected.iter().map(|&i| &ws.members[i]) {
-        if !member.lacks.is_empty() {
-            bare.push(format!("`{}` has no {}", member.name, member.lacks.join(", ")));
-        }
-        for dep in member.deps.iter().filter(|d| d.published() && d.path.is_none()) {
-            if let Some(index) = &dep.registry {
-                foreign.push(format!("`{}` on `{}` (from {index})", member.name, dep.package));
-            }
-        }
-    }
+    let members = || selected.iter().map(|&i| &ws.members[i]);
+    let bare: Vec<String> = (members().filter(|m| !m.lacks.is_empty()))
+        .map(|m| format!("`{}` has no {}", m.name, m.lacks.join(", ")))
+        .collect();
+    let foreign: Vec<String> = members()
+        .flat_map(|m| m.deps.iter().filter(|d| d.published() && d.path.is_none()).map(move |d| (m, d)))
+        .filter_map(|(m, d)| Some(format!("`{}` on `{}` (from {})", m.name, d.package, d.registry.as_ref()?)))
+        .collect();
     ensure!(
         bare.is_empty(),
         "crates.io refuses a crate without a description and a license (or license-file): {}; nothing was \
