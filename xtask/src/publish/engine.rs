@@ -15,6 +15,7 @@ use crate::json::{self, Value};
 use crate::run::{self, Program};
 
 /// One crate to publish, and what became of it.
+#[derive(Default)]
 pub struct CratePlan {
     pub name: String,
     pub version: String,
@@ -29,8 +30,9 @@ pub struct CratePlan {
     pub outcome: Outcome,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Outcome {
+    #[default]
     Planned,
     Missing,
     /// In the feed, its sources still to be compared.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::engine::{CratePlan, Outcome, items, text};
+use super::engine::{CratePlan, items, text};
 use super::manifest::{self, Dep, Kind};
 use crate::feeds::Registry;
 use crate::json::{self, Value};
@@ -232,9 +232,7 @@ pub fn plan(
             version: version.unwrap_or(&ws.members[i].version).to_owned(),
             dir: ws.members[i].dir.clone().into(),
             is_dependency: edges.iter().any(|&(_, b, _)| b == i),
-            packaged: Utf8PathBuf::new(),
-            listed: None,
-            outcome: Outcome::Planned,
+            ..CratePlan::default()
         })
         .collect();
     Ok(Plan { crates, edges: edges.iter().map(|&(a, b, _)| (name(a), name(b))).collect() })
