@@ -49,14 +49,11 @@ pub struct Publish {
 
 impl Publish {
     pub fn run(self) -> anyhow::Result<()> {
-        let (config, crates_io) = (feeds::CONFIG_PATH, feeds::CRATES_IO);
-        let registry = match self.registry.as_str() {
+        let (name, config, crates_io) = (&self.registry, feeds::CONFIG_PATH, feeds::CRATES_IO);
+        let hint = format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io");
+        let registry = match name.as_str() {
             feeds::CRATES_IO => Registry::crates_io(),
-            name => {
-                let hint =
-                    format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io");
-                feeds::select(&[name.to_owned()]).context(hint)?.remove(0)
-            }
+            _ => feeds::select(std::slice::from_ref(name)).context(hint)?.remove(0),
         };
         let root = publish::manifest_dir("--manifest-path", self.manifest_path.as_deref())?;
         let settings =

@@ -137,8 +137,7 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 
 /// The stages after the rewrite, then the report, printed whatever happened.
 fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> anyhow::Result<()> {
-    let (dry_run, src, crates) = (engine.dry_run, &prepared.ws.root, &mut prepared.plan.crates);
-    let takes_from_feed = prepared.ws.takes_from_feed(crates, engine.registry);
+    let (dry_run, crates) = (engine.dry_run, &mut prepared.plan.crates);
     let result = (|| {
         // A dry run asks the feed nothing: its crates stay `Planned`.
         for krate in crates.iter_mut().filter(|_| !dry_run) {
@@ -153,8 +152,7 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
         // it, checks nothing that could still be uploaded; the compare below still runs.
         let verify = dry_run || crates.iter().any(|c| c.outcome == Outcome::Missing);
         let t = Instant::now();
-        let feed_index = engine.registry.is_crates_io() || takes_from_feed;
-        package::package_all(engine, src, crates, feed_index, verify)?;
+        package::package_all(engine, &prepared.ws, crates, verify)?;
         let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
         let done = if verify { "packaged and verified" } else { "packaged (every one is in the feed)" };
         engine.stage("package", &format!("{done} {names}"), t.elapsed());

@@ -10,6 +10,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{Item, Value};
 
 use super::engine::{CratePlan, Engine, Ran, items, nodes, package, repeated, tail, text};
+use super::workspace::Workspace;
 use crate::{git, json, run};
 
 /// `err`, with what to do when it says the cargo home cannot be written.
@@ -24,16 +25,16 @@ fn home_not_writable(err: anyhow::Error, home: &Utf8Path) -> anyhow::Error {
     }
 }
 
-/// Packages and (with `verify`) verifies `crates` within the feed's size limit, against the
-/// feed's own index with `feed_index` (crates.io's cannot be replaced), else an empty one.
+/// Packages and (with `verify`) verifies `crates` of `ws` within the feed's size limit, against the feed's
+/// own index when one takes crates from it (crates.io's cannot be replaced), else an empty one.
 pub fn package_all(
     engine: &Engine,
-    src: &Utf8Path,
+    ws: &Workspace,
     crates: &mut [CratePlan],
-    feed_index: bool,
     verify: bool,
 ) -> anyhow::Result<()> {
-    let home = crate::cargo_home::cargo_home()?;
+    let (src, home) = (&ws.root, crate::cargo_home::cargo_home()?);
+    let feed_index = engine.registry.is_crates_io() || ws.takes_from_feed(crates, engine.registry);
     if verify {
         refuse_overrides(engine, src, &home)?;
     }
