@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use toml_edit::Item;
 
 use crate::feeds;
@@ -100,15 +100,14 @@ impl PublishRedist {
         let plan = workspace::plan(&ws, crates, &registry.name, self.common.version.as_deref(), None)
             .context(format!("{repo} at {rev}"))?;
         let missing = publish::not_checked_out(engine.git, &src, "", &plan.crates)?;
-        if !missing.is_empty() {
-            let missing: Vec<String> =
-                missing.iter().map(|(path, why)| checkout_fix(path, why, registry)).collect();
-            bail!(
-                "files of {repo} at {rev} in the crates to publish are not in publish-redist's checkout, so \
-                 the packages would lack them: {}",
-                missing.join(", ")
-            );
-        }
+        let missing: Vec<String> =
+            missing.iter().map(|(path, why)| checkout_fix(path, why, registry)).collect();
+        ensure!(
+            missing.is_empty(),
+            "files of {repo} at {rev} in the crates to publish are not in publish-redist's checkout, so the \
+             packages would lack them: {}",
+            missing.join(", ")
+        );
         Ok(Prepared {
             ws,
             plan,
