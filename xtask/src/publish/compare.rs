@@ -49,18 +49,17 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
             .context(format!(
                 "cargo fetched no {name} {version} from {feed} to compare; nothing was uploaded"
             ))?;
-        let differences = differences(&krate.packaged, theirs, index)?;
-        krate.outcome = if differences.is_empty() { Outcome::Identical } else { Outcome::Differs };
-        if differences.is_empty() {
-            continue;
+        let differs = differences(&krate.packaged, theirs, index)?;
+        krate.outcome = if differs.is_empty() { Outcome::Identical } else { Outcome::Differs };
+        if !differs.is_empty() {
+            offer = next_version(version);
+            let more =
+                if differs.len() > 10 { format!(" and {} more", differs.len() - 10) } else { String::new() };
+            let shown = differs[..differs.len().min(10)].join(", ");
+            problems.push(format!(
+                "{name} {version} is in {feed} with other sources than this run's: {shown}{more}"
+            ));
         }
-        let more = differences.len().saturating_sub(10);
-        offer = next_version(version);
-        problems.push(format!(
-            "{name} {version} is in {feed} with other sources than this run's: {}{}",
-            differences[..differences.len() - more].join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() }
-        ));
     }
     ensure!(
         problems.is_empty(),
