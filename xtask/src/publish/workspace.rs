@@ -251,16 +251,15 @@ fn select(
     let mut unknown: Vec<String> =
         wanted.iter().chain(exclude).filter(|n| !names.contains(&&n[..])).map(|n| format!("`{n}`")).collect();
     unknown.dedup();
-    if !unknown.is_empty() {
-        let check = redist_or_exclude
-            .map_or("; check `--crate` (or `--rev`: the crate may not exist at this rev)", |_| "");
-        bail!(
-            "{} {} of the workspace, whose crates are: {}{check}",
-            unknown.join(", "),
-            if unknown.len() == 1 { "is not a crate" } else { "are not crates" },
-            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
-        );
-    }
+    let check = redist_or_exclude
+        .map_or("; check `--crate` (or `--rev`: the crate may not exist at this rev)", |_| "");
+    ensure!(
+        unknown.is_empty(),
+        "{} {} of the workspace, whose crates are: {}{check}",
+        unknown.join(", "),
+        if unknown.len() == 1 { "is not a crate" } else { "are not crates" },
+        if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+    );
     let every = wanted.is_empty() && redist_or_exclude.is_some();
     let selected: Vec<usize> = (0..ws.members.len())
         .filter(|&i| {
