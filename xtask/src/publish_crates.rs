@@ -3,11 +3,10 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::feeds::{self, Registry};
-use crate::git::Git;
 use crate::publish::manifest::Requirement;
 use crate::publish::workspace::{self, Workspace};
 use crate::publish::{self, Engine, Prepared, compare};
@@ -50,27 +49,15 @@ pub struct Publish {
 
 impl Publish {
     pub fn run(self) -> anyhow::Result<()> {
-        let (config, crates_io) = (feeds::CONFIG_PATH, feeds::CRATES_IO);
-        let registry = match self.registry.as_str() {
+        let (name, config, crates_io) = (&self.registry, feeds::CONFIG_PATH, feeds::CRATES_IO);
+        let hint = format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io");
+        let registry = match name.as_str() {
             feeds::CRATES_IO => Registry::crates_io(),
-            name => {
-                let hint =
-                    format!("`--registry {name}`: name a feed of {config}, or `{crates_io}` for crates.io");
-                feeds::select(&[name.to_owned()]).context(hint)?.remove(0)
-            }
+            _ => feeds::select(std::slice::from_ref(name)).context(hint)?.remove(0),
         };
-        let root = match &self.manifest_path {
-            Some(path) => publish::manifest_dir("--manifest-path", path)?,
-            None => crate::project_root(),
-        };
-        let git = Git::find()?;
-        let settings = publish::Settings {
-            task: "publish",
-            registry: &registry,
-            git: &git,
-            common: &self.common,
-            consumers: None,
-        };
+        let root = publish::manifest_dir("--manifest-path", self.manifest_path.as_deref())?;
+        let settings =
+            publish::Settings { task: "publish", registry: &registry, common: &self.common, consumers: None };
         publish::run(&settings, &|engine| self.prepare(engine, &root))
     }
 
@@ -95,13 +82,12 @@ impl Publish {
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
         let missing = publish::not_checked_out(git, &top, &prefix, &plan.crates)?;
         let missing: Vec<String> = missing.iter().map(|(path, why)| format!("{path} ({why})")).collect();
-        if !missing.is_empty() {
-            bail!(
-                "files of your commit in the crates to publish are not checked out as committed at {top}, so \
-                 the packages would not hold them as committed:\n  {}\nCheck them out as each says",
-                listed(&missing)
-            );
-        }
+        ensure!(
+            missing.is_empty(),
+            "files of your commit in the crates to publish are not checked out as committed at {top}, so the \
+             packages would not hold them as committed:\n  {}\nCheck them out as each says",
+            listed(&missing)
+        );
         compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
         let (planning, t) = (t.elapsed(), Instant::now());
         let repo = engine.work.join("src");

@@ -2,11 +2,10 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use toml_edit::Item;
 
 use crate::feeds;
-use crate::git::Git;
 use crate::publish::workspace::{self, Workspace};
 use crate::publish::{self, Engine, Prepared, manifest};
 use crate::toml_file;
@@ -64,9 +63,8 @@ impl PublishRedist {
         };
         let repo = source_location(&or_default(&self.repo, "repo")?)?;
         let rev = or_default(&self.rev, "rev")?;
-        if rev.is_empty() || rev.starts_with('-') || rev.contains(char::is_whitespace) {
-            bail!("`--rev {rev}` is not a commit SHA or a tag");
-        }
+        let sha_or_tag = !rev.is_empty() && !rev.starts_with('-') && !rev.contains(char::is_whitespace);
+        ensure!(sha_or_tag, "`--rev {rev}` is not a commit SHA or a tag");
         let crates = match self.crates.is_empty() {
             false => Some(self.crates.clone()),
             true => default("crates")
@@ -75,16 +73,12 @@ impl PublishRedist {
         };
         let crates = crates.context(missing("`crates` list of strings"))?;
         let registry = feeds::select(&[or_default(&self.registry, "registry")?])?.remove(0);
-        let consumers = match (&self.consumers, self.no_consumer_check) {
-            (_, true) => None,
-            (Some(manifest), false) => Some(publish::manifest_dir("--consumers", manifest)?),
-            (None, false) => Some(crate::project_root()),
-        };
-        let git = Git::find()?;
+        let consumers = (!self.no_consumer_check)
+            .then(|| publish::manifest_dir("--consumers", self.consumers.as_deref()));
+        let consumers = consumers.transpose()?;
         let settings = publish::Settings {
             task: "publish-redist",
             registry: &registry,
-            git: &git,
             common: &self.common,
             consumers: consumers.as_deref().map(|host| (host, self.allow_unchecked_consumers)),
         };
@@ -106,15 +100,14 @@ impl PublishRedist {
         let plan = workspace::plan(&ws, crates, &registry.name, self.common.version.as_deref(), None)
             .context(format!("{repo} at {rev}"))?;
         let missing = publish::not_checked_out(engine.git, &src, "", &plan.crates)?;
-        if !missing.is_empty() {
-            let missing: Vec<String> =
-                missing.iter().map(|(path, why)| checkout_fix(path, why, registry)).collect();
-            bail!(
-                "files of {repo} at {rev} in the crates to publish are not in publish-redist's checkout, so \
-                 the packages would lack them: {}",
-                missing.join(", ")
-            );
-        }
+        let missing: Vec<String> =
+            missing.iter().map(|(path, why)| checkout_fix(path, why, registry)).collect();
+        ensure!(
+            missing.is_empty(),
+            "files of {repo} at {rev} in the crates to publish are not in publish-redist's checkout, so the \
+             packages would lack them: {}",
+            missing.join(", ")
+        );
         Ok(Prepared {
             ws,
             plan,

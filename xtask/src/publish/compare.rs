@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, anyhow, bail, ensure};
 use camino::Utf8Path;
 use toml_edit::{Item, Value};
 
-use super::engine::{CratePlan, Engine, Outcome, feed_error, host_only, items, nodes, package, tail, text};
+use super::engine::{CratePlan, Engine, Outcome, feed_error, items, nodes, package, tail, text};
 use crate::cargo::Need;
 
 /// Compares each crate the feed has with its package: identical is skipped, different stops all uploads.
@@ -25,14 +25,13 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let listed = wanted.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ");
     // The feed's copies as cargo unpacks them, with the host's graph only: `cargo vendor`
     // fetched every platform's (hyperlight-host 0.7.0: 179 crates, 424 MB, to compare two).
-    let metadata = match engine.metadata(&probe, None, &host_only()?.each_ref().map(String::as_str))? {
-        Ok(metadata) => metadata,
-        Err(stderr) => bail!(
+    let metadata = engine.metadata(&probe, None, true, &[])?.map_err(|stderr| {
+        let why = tail(&stderr);
+        anyhow!(
             "cannot fetch what {feed} has for {listed} to compare it with this run's packages; nothing was \
-             uploaded:\n{}",
-            tail(&stderr)
-        ),
-    };
+             uploaded:\n{why}"
+        )
+    })?;
     // Packaged against the run's empty index, which stands for the feed.
     let empty_index = crate::git::file_url(&engine.work.join("empty-index"));
     let index =
@@ -50,18 +49,17 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
             .context(format!(
                 "cargo fetched no {name} {version} from {feed} to compare; nothing was uploaded"
             ))?;
-        let differences = differences(&krate.packaged, theirs, index)?;
-        krate.outcome = if differences.is_empty() { Outcome::Identical } else { Outcome::Differs };
-        if differences.is_empty() {
-            continue;
+        let differs = differences(&krate.packaged, theirs, index)?;
+        krate.outcome = if differs.is_empty() { Outcome::Identical } else { Outcome::Differs };
+        if !differs.is_empty() {
+            offer = next_version(version);
+            let more =
+                if differs.len() > 10 { format!(" and {} more", differs.len() - 10) } else { String::new() };
+            let shown = differs[..differs.len().min(10)].join(", ");
+            problems.push(format!(
+                "{name} {version} is in {feed} with other sources than this run's: {shown}{more}"
+            ));
         }
-        let more = differences.len().saturating_sub(10);
-        offer = next_version(version);
-        problems.push(format!(
-            "{name} {version} is in {feed} with other sources than this run's: {}{}",
-            differences[..differences.len() - more].join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() }
-        ));
     }
     ensure!(
         problems.is_empty(),

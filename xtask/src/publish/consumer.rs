@@ -25,12 +25,10 @@ pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<()> {
     for krate in crates {
         let path = krate.packaged.join("Cargo.toml");
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        let mut unbounded = Vec::new();
-        for dep in manifest::dependencies(&path, &text)?.into_iter().filter(|dep| dep.kind != Kind::Dev) {
-            if let Some(req) = dep.requirement.filter(|req| is_unbounded(req)) {
-                unbounded.push(format!("{} `{req}`", dep.package));
-            }
-        }
+        let unbounded: Vec<String> = (manifest::dependencies(&path, &text)?.into_iter())
+            .filter(|dep| dep.kind != Kind::Dev && dep.requirement.as_deref().is_some_and(is_unbounded))
+            .map(|dep| format!("{} `{}`", dep.package, dep.requirement.unwrap_or_default()))
+            .collect();
         if !unbounded.is_empty() {
             found.push(format!("{} {} requires {}", krate.name, krate.version, unbounded.join(", ")));
         }
@@ -67,7 +65,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     let copy = copy.join(prefix);
     let patches = patches(engine, crates);
     let more = [repeated("--config", &patches), flags(&features, |_| true)].concat();
-    let resolved = engine.metadata(&copy, None, &more)?;
+    let resolved = engine.metadata(&copy, None, false, &more)?;
     let (consumers, not_checked) = unchecked(&resolved, &wants, allow)?;
     if let Err(stderr) = &resolved
         && not_checked.is_empty()

@@ -15,6 +15,7 @@ use crate::json::{self, Value};
 use crate::run::{self, Program};
 
 /// One crate to publish, and what became of it.
+#[derive(Default)]
 pub struct CratePlan {
     pub name: String,
     pub version: String,
@@ -29,8 +30,9 @@ pub struct CratePlan {
     pub outcome: Outcome,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Outcome {
+    #[default]
     Planned,
     Missing,
     /// In the feed, its sources still to be compared.
@@ -79,8 +81,8 @@ pub struct CargoOutput {
 }
 
 impl<'a> Engine<'a> {
-    pub(super) fn new(settings: &super::Settings<'a>, work: &'a Utf8Path) -> Self {
-        let super::Settings { task, registry, git, common, .. } = *settings;
+    pub(super) fn new(settings: &super::Settings<'a>, git: &'a Git, work: &'a Utf8Path) -> Self {
+        let super::Settings { task, registry, common, .. } = *settings;
         let (cargo_time, forms) = (Cell::default(), RefCell::default());
         Engine { task, registry, git, work, dry_run: common.dry_run, cargo_time, forms }
     }
@@ -106,17 +108,20 @@ impl<'a> Engine<'a> {
         eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
     }
 
-    /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there), with `more`; `Err`: cargo's stderr.
+    /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there), with `more`; `Err`: cargo's
+    /// stderr. `host_only`: only the crates the host builds with, by its triple (cargo 1.90 takes
+    /// `host-tuple` for a target's name).
     pub fn metadata(
         &self,
         dir: &Utf8Path,
         manifest: Option<&Utf8Path>,
+        host_only: bool,
         more: &[&str],
     ) -> anyhow::Result<Result<Value, String>> {
+        let host = if host_only { Some(crate::cargo::host()?) } else { None };
         let mut args = vec!["metadata", "--format-version", "1"];
-        if let Some(manifest) = manifest {
-            args.extend(["--manifest-path", manifest.as_str()]);
-        }
+        args.extend(manifest.iter().flat_map(|manifest| ["--manifest-path", manifest.as_str()]));
+        args.extend(host.iter().flat_map(|host| ["--filter-platform", host]));
         args.extend(more);
         Ok(match self.cargo(dir, &args, false)? {
             Ok(out) => Ok(json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?),
@@ -189,17 +194,18 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
             uploaded_after = Some(started.elapsed());
         }
     });
-    let out = match result {
-        Ok(out) => out,
-        Err(err) => match err.stderr() {
-            Some(stderr) => return Ok(Err(stderr.to_owned())),
-            None if uploaded_after.is_some() => {
-                return Err(anyhow::Error::from(err).context(StoppedAfterUpload));
-            }
-            None => return Err(err.into()),
-        },
+    let err = match result {
+        Ok(out) => {
+            let (stdout, stderr, took) = (out.stdout, out.stderr, started.elapsed());
+            return Ok(Ok(CargoOutput { stdout, stderr, took, uploaded_after }));
+        }
+        Err(err) => err,
     };
-    Ok(Ok(CargoOutput { stdout: out.stdout, stderr: out.stderr, took: started.elapsed(), uploaded_after }))
+    match err.stderr() {
+        Some(stderr) => Ok(Err(stderr.to_owned())),
+        None if uploaded_after.is_some() => Err(anyhow::Error::from(err).context(StoppedAfterUpload)),
+        None => Err(err.into()),
+    }
 }
 
 /// Why a cargo command failed without its stderr (Ctrl-C, a time-out), once it had said `Uploaded`.
@@ -210,12 +216,6 @@ impl std::fmt::Display for StoppedAfterUpload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("stopped after the upload, while cargo waited for the index")
     }
-}
-
-/// `cargo metadata` fetches the crates of its graph: only those the host builds with.
-/// Its triple, not cargo's `host-tuple`, which cargo 1.90 takes for a target's name.
-pub fn host_only() -> anyhow::Result<[String; 2]> {
-    Ok(["--filter-platform".to_owned(), crate::cargo::host()?])
 }
 
 /// `flag` before each of `values`, as cargo takes it again (`--config A --config B`).

@@ -39,7 +39,6 @@ pub struct Common {
 pub struct Settings<'a> {
     pub task: &'static str,
     pub registry: &'a Registry,
-    pub git: &'a Git,
     pub common: &'a Common,
     /// The host whose members are built against the crates, and whether a member whose
     /// requirement excludes a crate may go unchecked (`--allow-unchecked-consumers`).
@@ -68,8 +67,8 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
         check_version(version, "--version")?;
     }
     let keep = settings.common.keep;
-    let work_dir = WorkDir::create(name, keep)?;
-    let engine = Engine::new(settings, work_dir.path());
+    let (git, work_dir) = (Git::find()?, WorkDir::create(name, keep)?);
+    let engine = Engine::new(settings, &git, work_dir.path());
     engine.secrets_in(&crate::project_root())?;
     if keep {
         eprintln!("{name}: work dir {} (kept: --keep)", engine.work);
@@ -94,7 +93,8 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
 
 /// Rewrites the manifests for the plan, shows the diff and commits it.
 fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> anyhow::Result<()> {
-    let (t, git, src, registry) = (Instant::now(), engine.git, &prepared.ws.root, engine.registry);
+    let (t, git, src, registry, task) =
+        (Instant::now(), engine.git, &prepared.ws.root, engine.registry, engine.task);
     let rewrite = manifest::Rewrite {
         registry: (!registry.is_crates_io()).then_some(registry.name.as_str()),
         pins: &prepared.plan.pins(),
@@ -104,15 +104,11 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
     let changed = prepared.ws.rewrite(&rewrite)?;
     if changed {
         let diff = git.diff(src)?;
-        let message = format!(
-            "Publish to {} (cargo xtask {})\n\nSource: {}",
-            registry.name, engine.task, prepared.source
-        );
+        let message =
+            format!("Publish to {} (cargo xtask {task})\n\nSource: {}", registry.name, prepared.source);
         // Not empty: `git commit -a` fails when nothing changed.
         git.commit_all(src, &message)?;
-        gha::group(&format!("{}: the manifest diff", engine.task), || {
-            println!("{}", diff.trim_end_matches('\n'))
-        });
+        gha::group(&format!("{task}: the manifest diff"), || println!("{}", diff.trim_end_matches('\n')));
     }
     let edges: Vec<String> = prepared.plan.edges.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
     let line = match (changed, edges.is_empty()) {
@@ -133,17 +129,15 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
         (false, true) => "the rewrite",
     };
     eprintln!(
-        "{}: the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with {on_top} \
-         committed on top in the work dir; that commit exists nowhere else",
-        engine.task
+        "{task}: the packages name commit {named} (`.cargo_vcs_info.json`): your commit {commit} with \
+         {on_top} committed on top in the work dir; that commit exists nowhere else"
     );
     Ok(())
 }
 
 /// The stages after the rewrite, then the report, printed whatever happened.
 fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> anyhow::Result<()> {
-    let (dry_run, src, crates) = (engine.dry_run, &prepared.ws.root, &mut prepared.plan.crates);
-    let takes_from_feed = prepared.ws.takes_from_feed(crates, engine.registry);
+    let (dry_run, crates) = (engine.dry_run, &mut prepared.plan.crates);
     let result = (|| {
         // A dry run asks the feed nothing: its crates stay `Planned`.
         for krate in crates.iter_mut().filter(|_| !dry_run) {
@@ -158,8 +152,7 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
         // it, checks nothing that could still be uploaded; the compare below still runs.
         let verify = dry_run || crates.iter().any(|c| c.outcome == Outcome::Missing);
         let t = Instant::now();
-        let feed_index = engine.registry.is_crates_io() || takes_from_feed;
-        package::package_all(engine, src, crates, feed_index, verify)?;
+        package::package_all(engine, &prepared.ws, crates, verify)?;
         let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
         let done = if verify { "packaged and verified" } else { "packaged (every one is in the feed)" };
         engine.stage("package", &format!("{done} {names}"), t.elapsed());
@@ -203,55 +196,54 @@ fn report(engine: &Engine, crates: &[CratePlan], source: &str) {
 
 /// `cargo publish` of `krate`, after the crates `published` by this run.
 fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> anyhow::Result<()> {
-    let (feed, task) = (engine.registry.name.clone(), engine.task);
-    let (name, version, dir) = (krate.name.clone(), krate.version.clone(), krate.dir.clone());
+    let feed = &engine.registry.name;
+    let (name, version, dir) = (&krate.name, &krate.version, &krate.dir);
     // Its package in the work dir, not in a CARGO_TARGET_DIR the user shares.
     let (manifest, target) = (dir.join("Cargo.toml"), engine.work.join("publish"));
     let (manifest, target) = (manifest.as_str(), target.as_str());
     let args =
-        ["publish", "--registry", &feed, "--manifest-path", manifest, "--no-verify", "--target-dir", target];
+        ["publish", "--registry", feed, "--manifest-path", manifest, "--no-verify", "--target-dir", target];
     let ran = interrupt::check()
-        .and_then(|()| engine.cargo_step(&dir, &format!("publishing {name} {version}"), &args, true));
+        .and_then(|()| engine.cargo_step(dir, &format!("publishing {name} {version}"), &args, true));
+    let (err, stderr) = match ran {
+        Ok(Ok(out)) => {
+            let Some(upload) = out.uploaded_after else {
+                engine.stage("publish", &format!("{name} {version}"), out.took);
+                return Ok(());
+            };
+            engine.stage("publish", &format!("{name} {version} uploaded"), upload);
+            engine.stage("wait", &format!("until {feed}'s index shows {name} {version}"), out.took - upload);
+            return Ok(());
+        }
+        Ok(Err(stderr)) => (feed_error(feed, &stderr, Need::Publish), Some(stderr)),
+        Err(err) => (err, None),
+    };
     // Failed after the upload (waiting for the index): the feed has it.
-    let uploaded = match &ran {
-        Ok(Err(stderr)) => stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")),
-        Err(err) => err.is::<engine::StoppedAfterUpload>(),
-        Ok(Ok(_)) => false,
+    let uploaded = match &stderr {
+        Some(stderr) => stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")),
+        None => err.is::<engine::StoppedAfterUpload>(),
     };
     if uploaded {
         krate.outcome = Outcome::Published;
-    } else if let Ok(Err(stderr)) = &ran
+        let how = if stderr.is_some() { "failed" } else { "was stopped" };
+        let what = format!("{name} {version} was uploaded to {feed}, then cargo {how}");
+        return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
+    }
+    if let Some(stderr) = &stderr
         && matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_))
     {
         krate.outcome = Outcome::InFeed;
     }
-    let out = match ran {
-        Ok(Ok(out)) => out,
-        Err(err) if uploaded => {
-            let what = format!("{name} {version} was uploaded to {feed}, then cargo was stopped");
-            return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
-        }
-        // The feed may have it or not: a run again compares it.
-        Err(err) if interrupt::requested() || err.downcast_ref().is_some_and(timed_out) => {
-            let what = format!(
-                "publishing {name} {version} to {feed} was stopped before cargo said it was uploaded"
-            );
-            return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
-        }
-        Err(err) => return Err(err),
-        Ok(Err(stderr)) => {
-            let what = failure(&format!("{name} {version}"), &feed, &stderr, uploaded, published);
-            return Err(feed_error(&feed, &stderr, Need::Publish).context(what));
-        }
-    };
-    let Some(upload) = out.uploaded_after else {
-        eprintln!("{task}: {:<8} {name} {version} ({:.2} s)", "publish", out.took.as_secs_f64());
-        return Ok(());
-    };
-    eprintln!("{task}: {:<8} {name} {version} uploaded ({:.2} s)", "publish", upload.as_secs_f64());
-    let wait = (out.took - upload).as_secs_f64();
-    eprintln!("{task}: {:<8} until {feed}'s index shows {name} {version} ({wait:.2} s)", "wait");
-    Ok(())
+    // The feed may have it or not: a run again compares it.
+    if stderr.is_none() && (interrupt::requested() || err.downcast_ref().is_some_and(timed_out)) {
+        let what =
+            format!("publishing {name} {version} to {feed} was stopped before cargo said it was uploaded");
+        return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
+    }
+    match stderr {
+        Some(stderr) => Err(err.context(failure(&format!("{name} {version}"), feed, &stderr, published))),
+        None => Err(err),
+    }
 }
 
 fn timed_out(err: &crate::run::RunError) -> bool {
@@ -261,12 +253,7 @@ fn timed_out(err: &crate::run::RunError) -> bool {
 const SKIPPED: &str = "what is published already is skipped";
 
 /// What became of `krate` when `cargo publish` failed with `stderr`, and whether to run again.
-fn failure(krate: &str, feed: &str, stderr: &str, uploaded: bool, published: &[String]) -> String {
-    if uploaded {
-        return format!(
-            "{krate} was uploaded to {feed}, then cargo failed; run again to publish the rest: {SKIPPED}"
-        );
-    }
+fn failure(krate: &str, feed: &str, stderr: &str, published: &[String]) -> String {
     // Cargo waits a minute for the index to show a crate, then goes on.
     let named = |p: &&String| ["`", " = "].iter().any(|end| stderr.contains(&format!("`{p}{end}")));
     let next = match published.iter().find(named) {
@@ -309,12 +296,14 @@ pub fn not_checked_out(
     Ok(lacking.iter().filter(|(path, _)| inside(path.as_ref())).cloned().collect())
 }
 
-/// The directory of the manifest `path` given to `flag`, from where the user is.
-pub fn manifest_dir(flag: &str, path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+/// The directory of the manifest `path` given to `flag`, from where the user is; else the repository's.
+pub fn manifest_dir(flag: &str, path: Option<&Utf8Path>) -> anyhow::Result<Utf8PathBuf> {
+    let Some(path) = path else { return Ok(crate::project_root()) };
     let path = if path.is_absolute() { path.to_owned() } else { crate::invocation_dir()?.join(path) };
-    if path.file_name() != Some("Cargo.toml") || !path.is_file() {
-        bail!("{flag} {path}: not a Cargo.toml that exists");
-    }
+    ensure!(
+        path.file_name() == Some("Cargo.toml") && path.is_file(),
+        "{flag} {path}: not a Cargo.toml that exists"
+    );
     Ok(path.parent().context("a manifest has a directory")?.to_owned())
 }
 

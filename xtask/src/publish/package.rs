@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{Item, Value};
 
-use super::engine::{CratePlan, Engine, Ran, host_only, items, nodes, package, repeated, tail, text};
+use super::engine::{CratePlan, Engine, Ran, items, nodes, package, repeated, tail, text};
+use super::workspace::Workspace;
 use crate::{git, json, run};
 
 /// `err`, with what to do when it says the cargo home cannot be written.
@@ -25,16 +26,16 @@ fn home_not_writable(err: anyhow::Error, home: &Utf8Path) -> anyhow::Error {
     }
 }
 
-/// Packages and (with `verify`) verifies `crates` within the feed's size limit, against the
-/// feed's own index with `feed_index` (crates.io's cannot be replaced), else an empty one.
+/// Packages and (with `verify`) verifies `crates` of `ws` within the feed's size limit, against the feed's
+/// own index when one takes crates from it (crates.io's cannot be replaced), else an empty one.
 pub fn package_all(
     engine: &Engine,
-    src: &Utf8Path,
+    ws: &Workspace,
     crates: &mut [CratePlan],
-    feed_index: bool,
     verify: bool,
 ) -> anyhow::Result<()> {
-    let home = crate::cargo_home::cargo_home()?;
+    let (src, home) = (&ws.root, crate::cargo_home::cargo_home()?);
+    let feed_index = engine.registry.is_crates_io() || ws.takes_from_feed(crates, engine.registry);
     if verify {
         refuse_overrides(engine, src, &home)?;
     }
@@ -178,42 +179,32 @@ fn registry_dependencies(
     configs: &[String],
     crates: &[CratePlan],
 ) -> anyhow::Result<Vec<String>> {
-    let host = host_only()?;
-    let args = [&host.each_ref().map(String::as_str)[..], &repeated("--config", configs)].concat();
-    let Ok(metadata) = engine.metadata(src, Some(shared), &args)? else {
+    let Ok(metadata) = engine.metadata(src, Some(shared), true, &repeated("--config", configs))? else {
         return Ok(Vec::new());
     };
     // A path package has no `source`; the run's crates are among them.
-    let local = |id| package(&metadata, id).filter(|p| text(p, "source").is_empty());
+    let local = |id: &str| package(&metadata, id).filter(|p| text(p, "source").is_empty());
     let proc_macro = |p: &json::Value| {
         items(p.get("targets"))
             .iter()
             .any(|t| items(t.get("kind")).iter().any(|k| k.as_str() == Some("proc-macro")))
     };
-    let mut specs = Vec::new();
-    for node in nodes(&metadata) {
-        let Some(krate) =
-            local(text(node, "id")).filter(|p| crates.iter().any(|c| c.name == text(p, "name")))
-        else {
-            continue;
-        };
-        // Normal ones only, and none of a proc macro (built for the host): `cargo build
-        // -p` of either can panic (cargo 1.95, "did not find features for ... NormalOrDev").
-        if proc_macro(krate) {
-            continue;
-        }
-        for dep in items(node.get("deps")) {
-            let built = items(dep.get("dep_kinds"))
-                .iter()
-                .any(|k| text(k, "kind").is_empty() && k.get("target") == Some(&json::Value::Scalar));
-            if built && local(text(dep, "pkg")).is_none() {
-                specs.push(text(dep, "pkg").to_owned());
-            }
-        }
-    }
-    specs.sort();
-    specs.dedup();
-    Ok(specs)
+    // Normal ones only, and none of a proc macro (built for the host): `cargo build
+    // -p` of either can panic (cargo 1.95, "did not find features for ... NormalOrDev").
+    let ours = |node: &&json::Value| {
+        let run_crate = |p: &json::Value| crates.iter().any(|c| c.name == text(p, "name"));
+        local(text(node, "id")).is_some_and(|p| run_crate(p) && !proc_macro(p))
+    };
+    let normal = |kind: &json::Value| {
+        text(kind, "kind").is_empty() && kind.get("target") == Some(&json::Value::Scalar)
+    };
+    let specs: BTreeSet<&str> = (nodes(&metadata).iter().filter(ours))
+        .flat_map(|node| items(node.get("deps")))
+        .filter(|dep| items(dep.get("dep_kinds")).iter().any(normal))
+        .map(|dep| text(dep, "pkg"))
+        .filter(|pkg| local(pkg).is_none())
+        .collect();
+    Ok(specs.into_iter().map(str::to_owned).collect())
 }
 
 /// A workspace of one package depending on `crates` by path, with `src`'s lock. In `src`,
@@ -264,12 +255,11 @@ fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {
         return Ok(());
     }
     // The copy is a commit: what cargo finds uncommitted there, it wrote itself.
-    if failed.iter().any(|f| f.contains("not yet committed") && f.contains("Cargo.lock")) {
-        bail!(
-            "the committed Cargo.lock is out of date: update it (any cargo build does) and commit it; \
-             nothing was uploaded"
-        );
-    }
+    ensure!(
+        !failed.iter().any(|f| f.contains("not yet committed") && f.contains("Cargo.lock")),
+        "the committed Cargo.lock is out of date: update it (any cargo build does) and commit it; nothing \
+         was uploaded"
+    );
     let mut message = format!("`cargo package` failed, nothing was published:\n{}", failed.join("\n"));
     if matches!(crate::cargo::version(), Ok(v) if v < (1, 90)) {
         message.push_str(
@@ -307,18 +297,15 @@ fn set_packaged(
         let target = if krate.is_dependency { dependencies } else { dependents }.join("package");
         let file = format!("{}-{}", krate.name, krate.version);
         let (dir, verified) = (target.join(&file), target.join(format!("{file}.crate")));
-        if !dir.is_dir() {
-            bail!("`cargo package` left no {dir}: cannot compare {} with the feed", krate.name);
-        }
+        ensure!(dir.is_dir(), "`cargo package` left no {dir}: cannot compare {} with the feed", krate.name);
         let read = |path: &Utf8Path| std::fs::read(path).with_context(|| format!("cannot read {path}"));
         if let Some(listed) = listed {
             let built_against = listed.join("package").join(format!("{file}.crate"));
-            if read(&verified)? != read(&built_against)? {
-                bail!(
-                    "cargo packaged {file} twice with different contents ({verified}, {built_against}): \
-                     nothing was published"
-                );
-            }
+            ensure!(
+                read(&verified)? == read(&built_against)?,
+                "cargo packaged {file} twice with different contents ({verified}, {built_against}): nothing \
+                 was published"
+            );
         }
         if let Some((_, limit, _)) = limit {
             let size = verified.metadata().with_context(|| format!("cannot read {verified}"))?.len();

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::engine::{CratePlan, Outcome, items, text};
+use super::engine::{CratePlan, items, text};
 use super::manifest::{self, Dep, Kind};
 use crate::feeds::Registry;
 use crate::json::{self, Value};
@@ -44,15 +44,13 @@ impl Workspace {
         let out = program.output().context(format!("cargo cannot read the workspace at {root}"))?;
         let metadata = json::parse(&out.stdout).context("reading the answer of `cargo metadata`")?;
         let workspace_root = Utf8Path::new(text(&metadata, "workspace_root"));
-        if workspace_root.canonicalize_utf8().ok() != root.canonicalize_utf8().ok() {
-            bail!(
-                "{root}/Cargo.toml is not the root of its workspace: cargo's workspace root is \
-                 {workspace_root}; name its Cargo.toml instead"
-            );
-        }
-        let ids = items(metadata.get("workspace_members"));
+        ensure!(
+            workspace_root.canonicalize_utf8().ok() == root.canonicalize_utf8().ok(),
+            "{root}/Cargo.toml is not the root of its workspace: cargo's workspace root is {workspace_root}; \
+             name its Cargo.toml instead"
+        );
+        // With `--no-deps`, its packages are the workspace's members.
         let members = (items(metadata.get("packages")).iter())
-            .filter(|package| ids.iter().any(|id| id.as_str() == Some(text(package, "id"))))
             .map(|package| member(package, workspace_root, &feed.name))
             .collect::<anyhow::Result<_>>()?;
         Ok(Workspace { root: root.to_owned(), origin: root.to_owned(), members })
@@ -235,9 +233,7 @@ pub fn plan(
             version: version.unwrap_or(&ws.members[i].version).to_owned(),
             dir: ws.members[i].dir.clone().into(),
             is_dependency: edges.iter().any(|&(_, b, _)| b == i),
-            packaged: Utf8PathBuf::new(),
-            listed: None,
-            outcome: Outcome::Planned,
+            ..CratePlan::default()
         })
         .collect();
     Ok(Plan { crates, edges: edges.iter().map(|&(a, b, _)| (name(a), name(b))).collect() })
@@ -256,16 +252,15 @@ fn select(
     let mut unknown: Vec<String> =
         wanted.iter().chain(exclude).filter(|n| !names.contains(&&n[..])).map(|n| format!("`{n}`")).collect();
     unknown.dedup();
-    if !unknown.is_empty() {
-        let check = redist_or_exclude
-            .map_or("; check `--crate` (or `--rev`: the crate may not exist at this rev)", |_| "");
-        bail!(
-            "{} {} of the workspace, whose crates are: {}{check}",
-            unknown.join(", "),
-            if unknown.len() == 1 { "is not a crate" } else { "are not crates" },
-            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
-        );
-    }
+    let check = redist_or_exclude
+        .map_or("; check `--crate` (or `--rev`: the crate may not exist at this rev)", |_| "");
+    ensure!(
+        unknown.is_empty(),
+        "{} {} of the workspace, whose crates are: {}{check}",
+        unknown.join(", "),
+        if unknown.len() == 1 { "is not a crate" } else { "are not crates" },
+        if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+    );
     let every = wanted.is_empty() && redist_or_exclude.is_some();
     let selected: Vec<usize> = (0..ws.members.len())
         .filter(|&i| {
@@ -296,31 +291,26 @@ fn select(
 /// crates.io refuses, at the upload, a crate depending on another registry's crate,
 /// or without a description and a license (cargo only warns).
 fn check_one_registry(ws: &Workspace, selected: &[usize]) -> anyhow::Result<()> {
-    let (mut foreign, mut bare) = (Vec::new(), Vec::new());
-    for member in selected.iter().map(|&i| &ws.members[i]) {
-        if !member.lacks.is_empty() {
-            bare.push(format!("`{}` has no {}", member.name, member.lacks.join(", ")));
-        }
-        for dep in member.deps.iter().filter(|d| d.published() && d.path.is_none()) {
-            if let Some(index) = &dep.registry {
-                foreign.push(format!("`{}` on `{}` (from {index})", member.name, dep.package));
-            }
-        }
-    }
-    if !bare.is_empty() {
-        bail!(
-            "crates.io refuses a crate without a description and a license (or license-file): {}; nothing \
-             was uploaded. Add `description` and `license` to those manifests",
-            bare.join(", ")
-        );
-    }
-    if !foreign.is_empty() {
-        bail!(
-            "crates.io refuses a crate with a dependency from another registry: {}; nothing was uploaded. \
-             Publish such a crate to its feed instead (`--registry`), or leave it out (`--exclude`)",
-            foreign.join(", ")
-        );
-    }
+    let members = || selected.iter().map(|&i| &ws.members[i]);
+    let bare: Vec<String> = (members().filter(|m| !m.lacks.is_empty()))
+        .map(|m| format!("`{}` has no {}", m.name, m.lacks.join(", ")))
+        .collect();
+    let foreign: Vec<String> = members()
+        .flat_map(|m| m.deps.iter().filter(|d| d.published() && d.path.is_none()).map(move |d| (m, d)))
+        .filter_map(|(m, d)| Some(format!("`{}` on `{}` (from {})", m.name, d.package, d.registry.as_ref()?)))
+        .collect();
+    ensure!(
+        bare.is_empty(),
+        "crates.io refuses a crate without a description and a license (or license-file): {}; nothing was \
+         uploaded. Add `description` and `license` to those manifests",
+        bare.join(", ")
+    );
+    ensure!(
+        foreign.is_empty(),
+        "crates.io refuses a crate with a dependency from another registry: {}; nothing was uploaded. \
+         Publish such a crate to its feed instead (`--registry`), or leave it out (`--exclude`)",
+        foreign.join(", ")
+    );
     Ok(())
 }
 
