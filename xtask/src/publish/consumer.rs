@@ -70,21 +70,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     if let Err(stderr) = &resolved
         && not_checked.is_empty()
     {
-        // A feed's problem, by the one classifier of cargo's messages; a dry run goes on.
-        let (members, feed) = (consumers.join(", "), &engine.registry.name);
-        if !engine.dry_run {
-            let why = feed_error(feed, stderr, Need::Read);
-            return Err(why.context(format!("cannot resolve {members} of {host} for the consumer check")));
-        }
-        // Not feed_error's words, which offer `--dry-run` as the way round.
-        let (verdict, feed) =
-            (crate::cargo::classify(stderr), crate::cargo::registry_named(stderr).unwrap_or(feed));
-        crate::gha::warning(&format!(
-            "skipped the consumer check: resolving {members} needs a feed this dry run cannot read: \
-             `{feed}`: {verdict}: {}",
-            verdict.hint(Need::Read)
-        ));
-        return Ok(());
+        return unreadable(engine, host, &consumers.join(", "), stderr);
     }
     // Without a resolution (cargo refused it for a requirement), nothing can build.
     let (Ok(graph), false) = (resolved, consumers.is_empty()) else {
@@ -94,17 +80,51 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     // Only the consumers' features (cargo refuses others) whose dependency took the packaged crate.
     let on = flags(&features, |(_, m, k, c)| consumers.contains(m) && took_packaged(&graph, m, c, k));
     let args = [vec!["check"], repeated("-p", &consumers), repeated("--config", &patches), on].concat();
-    let consumers = consumers.join(", ");
+    let (who, one) = (format!("{} of {host}", consumers.join(", ")), consumers.len() == 1);
+    let mut built = format!("{who} built against the packaged {names}{not_checked}");
     if let Err(stderr) = engine.cargo(&copy, &args, true)? {
-        bail!(
-            "{consumers} of {host} do not build against the packaged {names}; nothing was uploaded:\n{}{}\n\
-             Publish a rev they build with, or skip this check with --no-consumer-check",
-            tail(&stderr),
-            duplicates(engine, &copy, &graph, crates, &patches)?
-        )
+        let mut twice = twice(&graph, crates);
+        unify(engine, &copy, &mut twice, &more, &patches)?;
+        let commands: Vec<&str> = twice.iter().filter_map(|t| t.2.as_deref()).collect();
+        // The check's copy can take them now; the host only once the crates are on the feed.
+        let again = if commands.is_empty() { Err(stderr) } else { engine.cargo(&copy, &args, true)? };
+        let (does, it) = if one { ("does", "it builds") } else { ("do", "they build") };
+        if let Err(stderr) = again {
+            bail!(
+                "{who} {does} not build against the packaged {names}; nothing was uploaded:\n{}{}\n\
+                 Publish a rev {it} with, or skip this check with --no-consumer-check",
+                tail(&stderr),
+                twice.iter().map(described).collect::<String>()
+            )
+        }
+        let commands = commands.join("` and `");
+        crate::gha::warning(&format!(
+            "{who} {} against the packaged {names} only after `{commands}`, which the check ran in its \
+             copy: after publishing, run the same in {host} and keep the Cargo.lock it writes",
+            if one { "builds" } else { "build" }
+        ));
+        built.push_str(&format!(" after `{commands}`"));
     }
-    let built = format!("{consumers} of {host} built against the packaged {names}{not_checked}");
     engine.stage("consumer", &built, t.elapsed());
+    Ok(())
+}
+
+/// The consumer check skipped in a dry run, or an error, when resolving `members` needs a feed cargo could not read.
+fn unreadable(engine: &Engine, host: &Utf8Path, members: &str, stderr: &str) -> anyhow::Result<()> {
+    // A feed's problem, by the one classifier of cargo's messages; a dry run goes on.
+    let feed = &engine.registry.name;
+    if !engine.dry_run {
+        let why = feed_error(feed, stderr, Need::Read);
+        return Err(why.context(format!("cannot resolve {members} of {host} for the consumer check")));
+    }
+    // Not feed_error's words, which offer `--dry-run` as the way round.
+    let (verdict, feed) =
+        (crate::cargo::classify(stderr), crate::cargo::registry_named(stderr).unwrap_or(feed));
+    crate::gha::warning(&format!(
+        "skipped the consumer check: resolving {members} needs a feed this dry run cannot read: \
+         `{feed}`: {verdict}: {}",
+        verdict.hint(Need::Read)
+    ));
     Ok(())
 }
 
@@ -120,7 +140,7 @@ fn unchecked(
     wants: &[Want],
     allow: bool,
 ) -> anyhow::Result<(Vec<String>, String)> {
-    let (mut unchecked, mut consumers) = (Vec::new(), Vec::new());
+    let (mut unchecked, mut consumers, mut excluded) = (Vec::new(), Vec::new(), Vec::new());
     for (consumer, krate, req) in wants {
         let taken = match graph {
             Ok(graph) => took_packaged(graph, consumer, krate, &krate.name),
@@ -130,6 +150,7 @@ fn unchecked(
             let (name, version) = (&krate.name, &krate.version);
             unchecked
                 .push(format!("{consumer} requires {name} `{req}`, which excludes the packaged {version}"));
+            excluded.push(consumer);
         } else if !consumers.contains(consumer) {
             consumers.push(consumer.clone());
         }
@@ -138,11 +159,14 @@ fn unchecked(
         return Ok((consumers, String::new()));
     }
     let unchecked = unchecked.join("; ");
+    excluded.dedup();
+    let (it, accepts, its) =
+        if excluded.len() == 1 { ("it", "it accepts", "its") } else { ("them", "they accept", "their") };
     ensure!(
         allow,
-        "{unchecked}: cargo would not build them against the crates to publish, so nothing vouches \
-             for them; nothing was uploaded. Publish under a version they accept, change their \
-             requirement, or pass --allow-unchecked-consumers to publish without checking them"
+        "{unchecked}: cargo would not build {it} against the crates to publish, so nothing vouches \
+             for {it}; nothing was uploaded. Publish under a version {accepts}, change {its} \
+             requirement, or pass --allow-unchecked-consumers to publish without checking {it}"
     );
     crate::gha::warning(&format!("not checked (--allow-unchecked-consumers): {unchecked}"));
     Ok((consumers, format!("; not checked: {unchecked}")))
@@ -211,53 +235,86 @@ fn excluded_by_resolution(stderr: &str, name: &str) -> bool {
         || stderr.contains(&format!("no matching package named `{name}` found"))
 }
 
-/// Crates twice in `graph`, one pulled by a package: who pulls each, and a `cargo update` that unifies them.
-fn duplicates(
+/// A crate twice in a graph: its name, each version (oldest first) with who takes it, and the
+/// `cargo update` that unified it in the check's copy.
+type Twice<'g> = (&'g str, Vec<(&'g str, Vec<String>)>, Option<String>);
+
+/// The crates twice in `graph` whose copies meet: one taken by a packaged crate, another by a crate
+/// that reaches a packaged one (a consumer, or one between) or by a dependency of such a crate.
+fn twice<'g>(graph: &'g Value, crates: &[CratePlan]) -> Vec<Twice<'g>> {
+    let (id, shown) =
+        (|n: &'g Value| text(n, "id"), |p: &Value| format!("{} {}", text(p, "name"), text(p, "version")));
+    let deps = |node: &'g Value| items(node.get("deps")).iter().map(|dep| text(dep, "pkg"));
+    let manifests: Vec<_> = crates.iter().map(|c| c.packaged.join("Cargo.toml")).collect();
+    let packaged =
+        |i: &str| package(graph, i).is_some_and(|p| manifests.iter().any(|m| m == text(p, "manifest_path")));
+    let mut reach: Vec<&str> = nodes(graph).iter().map(id).filter(|i| packaged(i)).collect();
+    while let Some(node) =
+        nodes(graph).iter().find(|n| !reach.contains(&id(n)) && deps(n).any(|d| reach.contains(&d)))
+    {
+        reach.push(id(node));
+    }
+    // The types a crate between handles: its own and its dependencies'.
+    let between = nodes(graph).iter().filter(|n| reach.contains(&id(n)) && !packaged(id(n)));
+    let meets: Vec<&str> = between.flat_map(|n| deps(n).chain([id(n)])).filter(|i| !packaged(i)).collect();
+    let mut takers: BTreeMap<(&str, Vec<u64>, &str), Vec<&str>> = BTreeMap::new();
+    for node in nodes(graph) {
+        for p in deps(node).filter_map(|dep| package(graph, dep)) {
+            let (name, version) = (text(p, "name"), text(p, "version"));
+            takers.entry((name, version_key(version), version)).or_default().push(id(node));
+        }
+    }
+    let takers: Vec<_> = takers.into_iter().map(|((name, _, version), by)| (name, version, by)).collect();
+    let meet = |a: &(_, &str, Vec<&str>), b: &(_, &str, Vec<&str>)| {
+        a.1 != b.1 && a.2.iter().any(|i| packaged(i)) && b.2.iter().any(|i| meets.contains(i))
+    };
+    let groups =
+        takers.chunk_by(|a, b| a.0 == b.0).filter(|g| g.iter().any(|a| g.iter().any(|b| meet(a, b))));
+    let by = |ids: &[&str]| ids.iter().filter_map(|i| package(graph, i)).map(shown).collect();
+    groups.map(|g| (g[0].0, g.iter().map(|(_, v, ids)| (*v, by(ids))).collect(), None)).collect()
+}
+
+/// Unifies each of `twice` in `copy` by the first `cargo update --precise` (the newer moved to the older
+/// first: an unbounded requirement is the usual cause) after which the graph holds it once.
+fn unify(
     engine: &Engine,
     copy: &Utf8Path,
-    graph: &Value,
-    crates: &[CratePlan],
+    twice: &mut [Twice],
+    more: &[&str],
     patches: &[String],
-) -> anyhow::Result<String> {
-    let mut pulled_by: BTreeMap<(&str, Vec<u64>, &str), Vec<String>> = BTreeMap::new();
-    let name_version = |p: &Value| format!("{} {}", text(p, "name"), text(p, "version"));
-    for node in nodes(graph) {
-        let Some(from) = package(graph, text(node, "id")) else { continue };
-        for to in items(node.get("deps")).iter().filter_map(|dep| package(graph, text(dep, "pkg"))) {
-            let (name, version) = (text(to, "name"), text(to, "version"));
-            pulled_by.entry((name, version_key(version), version)).or_default().push(name_version(from));
-        }
-    }
-    let packaged: Vec<String> = crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
-    let pulled_by: Vec<_> = pulled_by.into_iter().collect();
-    let mut lines = Vec::new();
-    for group in pulled_by.chunk_by(|a, b| a.0.0 == b.0.0) {
-        if group.len() < 2 || !group.iter().any(|(_, by)| by.iter().any(|who| packaged.contains(who))) {
-            continue;
-        }
-        let name = group[0].0.0;
-        let shown: Vec<String> =
-            group.iter().map(|((_, _, v), by)| format!("{v} (for {})", by.join(", "))).collect();
-        // The newer moved to the older first: an unbounded requirement is the usual cause.
-        let mut fix =
-            String::from("no `cargo update --precise` unifies them: change a packaged crate's requirement");
-        'found: for ((_, _, from), _) in group.iter().rev() {
-            for ((_, _, to), _) in group.iter().filter(|((_, _, to), _)| to != from) {
-                let spec = format!("{name}@{from}");
-                let mut args = vec!["update", "--dry-run", "-p", &spec, "--precise", to];
-                args.extend(repeated("--config", patches));
-                if engine.cargo(copy, &args, false)?.is_ok() {
-                    fix = format!("`cargo update -p {spec} --precise {to}` in the host unifies them");
-                    break 'found;
-                }
+) -> anyhow::Result<()> {
+    for (name, versions, command) in twice {
+        let pairs =
+            versions.iter().rev().flat_map(|(from, _)| versions.iter().map(move |(to, _)| (*from, *to)));
+        for (from, to) in pairs.filter(|(from, to)| from != to) {
+            let spec = format!("{name}@{from}");
+            let args = [vec!["update", "-p", &spec, "--precise", to], repeated("--config", patches)].concat();
+            let once =
+                |g: &Value| items(g.get("packages")).iter().filter(|p| text(p, "name") == *name).count() == 1;
+            // cargo also succeeds when the requirements keep both versions.
+            if engine.cargo(copy, &args, false)?.is_ok()
+                && engine.metadata(copy, None, false, more)?.is_ok_and(|g| once(&g))
+            {
+                *command = Some(format!("cargo update -p {spec} --precise {to}"));
+                break;
             }
         }
-        lines.push(format!("{name} at {}: {fix}", shown.join(" and ")));
     }
-    if lines.is_empty() {
-        return Ok(String::new());
-    }
-    Ok(format!("\nThe graph holds these crates twice, and their types do not mix:\n  {}", lines.join("\n  ")))
+    Ok(())
+}
+
+/// A line on a crate twice: who takes each version, and what unified it or could.
+fn described((name, versions, command): &Twice) -> String {
+    let versions: Vec<String> =
+        versions.iter().map(|(v, by)| format!("{v} (for {})", by.join(", "))).collect();
+    let fix = match command {
+        Some(command) => format!("`{command}` unified it in the check's copy, and it failed again (above)"),
+        None => {
+            "no `cargo update --precise` unifies them: change the host's requirement or a packaged crate's"
+                .into()
+        }
+    };
+    format!("\n{name} at {}, whose types do not mix: {fix}", versions.join(" and "))
 }
 
 fn version_key(version: &str) -> Vec<u64> {
@@ -312,6 +369,54 @@ mod tests {
         assert!(excluded_by_resolution(stderr, "mshv-ioctls"));
         assert!(!excluded_by_resolution(stderr, "mshv-bindings"));
         assert!(version_key("0.15.0") > version_key("0.11.2"));
+    }
+
+    /// The shape of Hyperlight's graph with mshv 0.2.1: the host and kvm-ioctls take sysutil
+    /// 0.11, the packaged crates 0.15; zc 0.7 (mshv-bindings) and 0.8 (ppv, under rng) and
+    /// thiserror 1 and 2 (redox, under dirs) are twice too, but where no consumer meets them.
+    #[test]
+    fn only_the_copies_a_consumer_meets_are_twice() {
+        let node = |id: &str, deps: &[&str]| {
+            let deps: Vec<String> = deps.iter().map(|d| format!(r#"{{"pkg":"{d}"}}"#)).collect();
+            format!(r#"{{"id":"{id}","deps":[{}]}}"#, deps.join(","))
+        };
+        let mut packages = Vec::new();
+        for id in ["host 0.1.0", "kvm 0.1.0", "rng 0.1.0", "ppv 0.1.0", "dirs 0.1.0", "redox 0.1.0"]
+            .into_iter()
+            .chain(["sysutil 0.11.0", "sysutil 0.15.0", "zc 0.7.0", "zc 0.8.0", "thiserror 1.0.0"])
+            .chain(["thiserror 2.0.0", "ioctls 0.2.1", "bindings 0.2.1"])
+        {
+            let (name, version) = id.split_once(' ').unwrap();
+            let dir = if version == "0.2.1" { format!("/w/{name}") } else { format!("/r/{name}-{version}") };
+            packages.push(format!(
+                r#"{{"id":"{id}","name":"{name}","version":"{version}","manifest_path":"{dir}/Cargo.toml"}}"#
+            ));
+        }
+        let nodes = [
+            node("host 0.1.0", &["sysutil 0.11.0", "kvm 0.1.0", "rng 0.1.0", "dirs 0.1.0", "ioctls 0.2.1"]),
+            node("kvm 0.1.0", &["sysutil 0.11.0"]),
+            node("rng 0.1.0", &["ppv 0.1.0"]),
+            node("ppv 0.1.0", &["zc 0.8.0"]),
+            node("dirs 0.1.0", &["redox 0.1.0"]),
+            node("redox 0.1.0", &["thiserror 2.0.0"]),
+            node("ioctls 0.2.1", &["sysutil 0.15.0", "thiserror 1.0.0", "bindings 0.2.1"]),
+            node("bindings 0.2.1", &["sysutil 0.15.0", "zc 0.7.0"]),
+        ];
+        let graph = crate::json::parse(&format!(
+            r#"{{"packages":[{}],"resolve":{{"nodes":[{}]}}}}"#,
+            packages.join(","),
+            nodes.join(",")
+        ))
+        .unwrap();
+        let crates = [packaged("ioctls", "0.2.1", "/w/ioctls"), packaged("bindings", "0.2.1", "/w/bindings")];
+        let twice = twice(&graph, &crates);
+        assert_eq!(twice.len(), 1, "{twice:?}");
+        assert_eq!(
+            described(&twice[0]),
+            "\nsysutil at 0.11.0 (for host 0.1.0, kvm 0.1.0) and 0.15.0 (for ioctls 0.2.1, bindings 0.2.1), \
+             whose types do not mix: no `cargo update --precise` unifies them: change the host's \
+             requirement or a packaged crate's"
+        );
     }
 
     #[test]

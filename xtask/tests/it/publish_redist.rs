@@ -1320,7 +1320,7 @@ fn a_consumer_that_does_not_build_stops_the_run_before_any_upload() {
         run.assert_failure();
         run.assert_output_contains("hyperlight_host of ");
         run.assert_output_contains(
-            "do not build against the packaged mshv-bindings, mshv-ioctls; nothing was uploaded",
+            "does not build against the packaged mshv-bindings, mshv-ioctls; nothing was uploaded",
         );
         run.assert_output_contains("mshv_version_that_is_gone");
         run.assert_output_contains("--no-consumer-check");
@@ -1402,7 +1402,7 @@ fn a_dry_run_skips_a_consumer_check_it_cannot_resolve_and_says_so() {
     let run = publish(&mut sb, &fx, &fx.pin, &["--dry-run", "--consumers", consumers.to_str().unwrap()]);
     run.assert_success();
     run.assert_output_contains("warning: skipped the consumer check: resolving hyperlight_host needs a feed");
-    assert!(!run.combined().contains("do not build against"), "{}", run.combined());
+    assert!(!run.combined().contains("not build against"), "{}", run.combined());
     assert!(run.stdout.contains("mshv-ioctls    0.1.1    would publish"), "{}", run.stdout);
 
     // A feed that wants credentials this dry run lacks: the warning says what to set
@@ -1467,7 +1467,7 @@ fn a_consumer_taking_the_crates_behind_a_feature_is_built_with_it() {
     let args = ["--dry-run", "--consumers", consumers.to_str().unwrap()];
     let run = publish(&mut sb, &fx, &fx.pin, &args);
     run.assert_failure();
-    run.assert_output_contains("do not build against the packaged");
+    run.assert_output_contains("does not build against the packaged");
     run.assert_output_contains("mshv_version_that_is_gone");
 
     fs::write(host.join("hyperlight_host/src/lib.rs"), lib("mshv_version")).unwrap();
@@ -1503,7 +1503,7 @@ fn a_feature_taking_another_version_of_the_crates_is_left_off() {
     let args = ["--version", "0.2.0", "--dry-run", "--consumers", consumers.to_str().unwrap()];
     let run = publish(&mut sb, &fx, &fx.pin, &args);
     run.assert_failure();
-    run.assert_output_contains("do not build against the packaged");
+    run.assert_output_contains("does not build against the packaged");
     run.assert_output_contains("mshv_version_that_is_gone");
 
     fs::write(host.join("hyperlight_host/src/lib.rs"), lib("mshv_version")).unwrap();
@@ -1571,6 +1571,9 @@ fn a_consumer_requiring_another_version_is_not_vouched_for() {
     let run = publish(&mut sb, &fx, &fx.pin, &["--version", "0.1.2", "--consumers", consumers]);
     run.assert_failure();
     run.assert_output_contains(excluded);
+    run.assert_output_contains(
+        "cargo would not build it against the crates to publish, so nothing vouches for it",
+    );
     run.assert_output_contains("nothing was uploaded");
     run.assert_output_contains("--allow-unchecked-consumers");
     assert!(!run.combined().contains("built against"), "{}", run.combined());
@@ -1625,24 +1628,36 @@ fn an_unchecked_member_s_feature_is_not_passed_to_the_checked_ones() {
     scan(&sb, &secrets);
 }
 
-/// A directory source standing in for crates.io, with two versions of a crate as
-/// the real graph has vmm-sys-util (0.11 for kvm-ioctls, 0.15 for mshv's `>=0.2.1`).
+/// A directory source standing in for crates.io, shaped as the graph of Hyperlight with mshv
+/// 0.2.1: `sysutil` twice (vmm-sys-util: 0.11 for the host and kvm-ioctls, the newest for
+/// mshv's unbounded requirement), and `zc` twice far from the host (zerocopy: 0.7 for
+/// mshv-bindings, 0.8 for ppv under rng, as rand's ppv-lite86).
 fn two_versions_of_a_crate(sb: &mut Sandbox) {
     let source = sb.root().join("crates-io");
-    let write = |dir: &str, manifest: String, lib: &str| {
-        let dir = source.join(dir);
+    let write = |name: &str, version: &str, deps: &str, lib: &str| {
+        let dir = source.join(format!("{name}-{version}"));
         fs::create_dir_all(dir.join("src")).unwrap();
+        let manifest = format!(
+            "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n\n[dependencies]\n{deps}"
+        );
         fs::write(dir.join("Cargo.toml"), manifest).unwrap();
         fs::write(dir.join("src/lib.rs"), lib).unwrap();
         fs::write(dir.join(".cargo-checksum.json"), "{\"files\":{},\"package\":null}").unwrap();
     };
     for version in ["0.11.0", "0.15.0"] {
-        let manifest =
-            format!("[package]\nname = \"sysutil\"\nversion = \"{version}\"\nedition = \"2021\"\n");
-        write(&format!("sysutil-{version}"), manifest, "pub struct Error;\n");
+        write("sysutil", version, "", "pub struct Error;\n");
     }
-    let kvm = "[package]\nname = \"kvm-ioctls\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nsysutil = \"0.11\"\n";
-    write("kvm-ioctls-0.1.0", kvm.to_owned(), "pub fn error() -> sysutil::Error {\n    sysutil::Error\n}\n");
+    write(
+        "kvm-ioctls",
+        "0.1.0",
+        "sysutil = \"0.11\"\n",
+        "pub fn error() -> sysutil::Error {\n    sysutil::Error\n}\n",
+    );
+    for version in ["0.7.0", "0.8.0"] {
+        write("zc", version, "", "pub struct Bytes;\n");
+    }
+    write("ppv", "0.1.0", "zc = \"0.8\"\n", "pub use zc::Bytes;\n");
+    write("rng", "0.1.0", "ppv = \"0.1\"\n", "pub fn random() -> u32 {\n    4\n}\n");
     let config = sb.cargo_home().join("config.toml");
     let mut text = fs::read_to_string(&config).unwrap_or_default();
     text.push_str(&format!(
@@ -1652,37 +1667,82 @@ fn two_versions_of_a_crate(sb: &mut Sandbox) {
     fs::write(&config, text).unwrap();
 }
 
-/// Issue 14, 5: when the consumer does not build because the graph holds a crate
-/// twice (the 2023 Hyperlight with mshv at 52edcf4: vmm-sys-util 0.11 and 0.15), the
-/// error names the crate, both versions, who pulls each, and the `cargo update`
-/// that cargo accepts to unify them; the unbounded requirement gets one warning,
-/// without borrowed examples.
+/// A rev of the fixture whose packaged crates take `zc` 0.7 and `sysutil` as `requirement`,
+/// and whose ioctls take a sysutil error.
+fn rev_taking_sysutil(sb: &mut Sandbox, fx: &Fixture, requirement: &str) -> String {
+    let bindings = BINDINGS_MANIFEST.replace("[dependencies]", "[dependencies]\nzc = \"0.7\"\n");
+    fs::write(fx.dir.join("mshv-bindings/Cargo.toml"), bindings).unwrap();
+    let lib = format!("{IOCTLS_LIB}\npub fn check(_error: sysutil::Error) {{}}\n");
+    fs::write(fx.dir.join("mshv-ioctls/src/lib.rs"), lib).unwrap();
+    let deps = format!("[dependencies]\nsysutil = \"{requirement}\"\n");
+    let ioctls = IOCTLS_MANIFEST.replace("[dependencies]\n", &deps);
+    commit(sb, fx, "mshv-ioctls/Cargo.toml", &ioctls, "zc 0.7 and sysutil, unbounded as upstream")
+}
+
+/// The release check of mshv 0.2.1 in Hyperlight: the host does not build, as the graph
+/// holds the sysutil its own code and the packaged ioctls meet twice. `zc`, twice too but
+/// where no consumer meets it, is not named. Where `cargo update --precise` unifies
+/// them, the check does so in its copy and passes when the host then builds, saying the
+/// command the host must run once the crates are on the feed (before, it cannot resolve
+/// them); where none does, it stops and says what to change. The unbounded requirement
+/// gets one warning.
 #[test]
 fn a_consumer_failing_on_a_crate_resolved_twice_names_it_and_the_fix() {
     let (_kellnr, mut sb, secrets) = logged_in();
     two_versions_of_a_crate(&mut sb);
     let fx = fixture(&mut sb, 0, 12);
-    let ioctls = IOCTLS_MANIFEST.replace("[dependencies]\n", "[dependencies]\nsysutil = \">=0.2.1\"\n");
-    commit(&mut sb, &fx, "mshv-ioctls/Cargo.toml", &ioctls, "ioctls: sysutil, unbounded as upstream");
-    let lib = format!("{IOCTLS_LIB}\npub fn check(_error: sysutil::Error) {{}}\n");
-    let rev = commit(&mut sb, &fx, "mshv-ioctls/src/lib.rs", &lib, "ioctls: takes a sysutil error");
     let host = host_workspace(
         &mut sb,
-        &format!("mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}\nkvm-ioctls = \"0.1\""),
-        "pub fn run() {\n    mshv_ioctls::check(kvm_ioctls::error())\n}\n",
+        &format!(
+            "mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}\nsysutil = \"0.11.0\"\n\
+             kvm-ioctls = \"0.1\"\nrng = \"0.1\""
+        ),
+        "pub fn run(error: sysutil::Error) {\n    mshv_ioctls::check(error);\n    \
+         mshv_ioctls::check(kvm_ioctls::error())\n}\n",
     );
-    let consumers = host.join("Cargo.toml");
+    let manifest = host.join("Cargo.toml");
+    let consumers = ["--dry-run", "--consumers", manifest.to_str().unwrap()];
 
-    let run = publish(&mut sb, &fx, &rev, &["--dry-run", "--consumers", consumers.to_str().unwrap()]);
-    run.assert_failure();
-    run.assert_output_contains("do not build against the packaged mshv-bindings, mshv-ioctls");
-    run.assert_output_contains("sysutil at 0.11.0 (for kvm-ioctls 0.1.0) and 0.15.0 (for mshv-ioctls 0.1.1)");
-    run.assert_output_contains("`cargo update -p sysutil@0.15.0 --precise 0.11.0` in the host unifies them");
+    let rev = rev_taking_sysutil(&mut sb, &fx, ">=0.11.0");
+    let run = publish(&mut sb, &fx, &rev, &consumers);
+    run.assert_success();
+    run.assert_output_contains(&format!(
+        "hyperlight_host of {} builds against the packaged mshv-bindings, mshv-ioctls only after \
+         `cargo update -p sysutil@0.15.0 --precise 0.11.0`, which the check ran in its copy: after \
+         publishing, run the same in",
+        host.display()
+    ));
     run.assert_output_contains(
-        "requirements with no upper bound: mshv-ioctls 0.1.1 requires sysutil `>=0.2.1`",
+        "requirements with no upper bound: mshv-ioctls 0.1.1 requires sysutil `>=0.11.0`",
     );
     let out = run.combined();
     assert_eq!(out.matches("with no upper bound").count(), 1, "{out}");
-    assert!(!out.contains("vmm-sys-util"), "a borrowed example: {out}");
+    assert!(!out.contains("zc at") && !out.contains("vmm-sys-util"), "{out}");
+
+    // Unified, the host still fails (an error of its own): that build's errors, and what was tried.
+    let lib = host.join("hyperlight_host/src/lib.rs");
+    let before = fs::read_to_string(&lib).unwrap();
+    fs::write(&lib, format!("{before}pub fn gone() {{\n    mshv_ioctls::mshv_gone()\n}}\n")).unwrap();
+    let run = publish(&mut sb, &fx, &rev, &consumers);
+    run.assert_failure().assert_output_contains("mshv_gone");
+    run.assert_output_contains(
+        "`cargo update -p sysutil@0.15.0 --precise 0.11.0` unified it in the check's copy, and it failed \
+         again (above)",
+    );
+    fs::write(&lib, before).unwrap();
+
+    let rev = rev_taking_sysutil(&mut sb, &fx, ">=0.15");
+    let run = publish(&mut sb, &fx, &rev, &consumers);
+    run.assert_failure();
+    run.assert_output_contains(&format!(
+        "hyperlight_host of {} does not build against the packaged mshv-bindings, mshv-ioctls",
+        host.display()
+    ));
+    run.assert_output_contains(
+        "sysutil at 0.11.0 (for hyperlight_host 0.1.0, kvm-ioctls 0.1.0) and 0.15.0 (for mshv-ioctls 0.1.1), \
+         whose types do not mix: no `cargo update --precise` unifies them",
+    );
+    run.assert_output_contains("Publish a rev it builds with");
+    assert!(!run.combined().contains("zc at"), "{}", run.combined());
     scan(&sb, &secrets);
 }
