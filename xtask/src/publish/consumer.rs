@@ -109,7 +109,7 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     Ok(())
 }
 
-/// The consumer check skipped in a dry run, or an error, when resolving `members` needs a feed cargo could not read.
+/// When resolving `members` needs a feed cargo could not read: an error, or in a dry run a warning.
 fn unreadable(engine: &Engine, host: &Utf8Path, members: &str, stderr: &str) -> anyhow::Result<()> {
     // A feed's problem, by the one classifier of cargo's messages; a dry run goes on.
     let feed = &engine.registry.name;
