@@ -50,9 +50,6 @@ impl Git {
         let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
         let program = run::program(&self.0, dir, &[&["-c", no_hooks.as_str()], args].concat());
         let program = REPOSITORY_VARS.iter().fold(program, |program, var| program.env_remove(var));
-        // Its own process group cannot read the terminal: a login prompt would wait out the time limit,
-        // as would Git Credential Manager's window (Windows), which only GCM_INTERACTIVE stops.
-        let program = program.env("GIT_TERMINAL_PROMPT", "0").env("GCM_INTERACTIVE", "never");
         program.label(format!("git {}", args.join(" ")))
     }
 
