@@ -40,7 +40,7 @@ impl Test {
         // Runs started at once would each build kellnr: one installs, the others wait.
         let waiting = format!("test: waiting for another cargo xtask test installing the tools into {cache}");
         let lock = crate::toml_file::lock_file(&cache.join(".install.lock"), None, Duration::ZERO, &waiting)?;
-        let kellnr = cargo_install(&cache, "kellnr", KELLNR, "about 11 minutes on 2 cores")?;
+        cargo_install(&cache, "kellnr", KELLNR, "about 11 minutes on 2 cores")?;
         let just = cargo_install(&cache, "just", JUST, "about 2 minutes")?;
         let validator = npm_install(&cache)?;
         drop(lock);
@@ -75,10 +75,6 @@ impl Test {
         // `--test=*` takes the registry suite (`test = false`, which `--tests` leaves out) too;
         // each target runs to the end, so one failing target hides no other.
         Ok(cargo("test --workspace --locked --no-fail-fast --lib --bins --test=*", &args)
-            .env("XTASK_CACHE", &cache)
-            .env("XTASK_KELLNR", &kellnr)
-            .env("XTASK_JUST", &just)
-            .env("XTASK_ACTION_VALIDATOR", &validator)
             .env("PATH", path)
             .status()?)
     }
