@@ -4,7 +4,6 @@ use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, Item};
 
-/// `$CARGO_HOME`, or `~/.cargo` as cargo defaults it.
 pub fn cargo_home() -> anyhow::Result<Utf8PathBuf> {
     #[allow(deprecated)] // Fixed on Windows since 1.85, below our minimum.
     let home = match std::env::var_os("CARGO_HOME").filter(|h| !h.is_empty()) {

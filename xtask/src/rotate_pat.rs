@@ -186,7 +186,6 @@ fn sent(err: &anyhow::Error) -> bool {
     err.downcast_ref::<RunError>().is_some_and(|e| matches!(e.kind, TimedOut { .. } | Interrupted | Read(_)))
 }
 
-/// The PAT API's URI, `query` ahead of its version.
 fn pats_api(org: &str, query: &str) -> String {
     format!("https://vssps.dev.azure.com/{org}/_apis/tokens/pats?{query}api-version=7.1-preview.1")
 }

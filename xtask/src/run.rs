@@ -365,7 +365,6 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// `sig` to the process group `run` started the child in.
 #[cfg(unix)]
 fn signal_group(child: &Child, sig: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {

@@ -89,7 +89,6 @@ fn cargo(command: &str, more: &[&str]) -> Program {
     run::cargo(&crate::project_root(), &args)
 }
 
-/// `program` with `args` in the host's root, on the user's terminal.
 fn terminal(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<(), run::RunError> {
     run::program(program, &crate::project_root(), args).status()
 }
