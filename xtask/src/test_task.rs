@@ -69,8 +69,7 @@ impl Test {
         let args: Vec<&str> =
             ["--"].into_iter().chain(self.cargo_test_args.iter().map(String::as_str)).collect();
         // `--test=*` takes the registry suite (`test = false`, which `--tests` leaves out) too;
-        // each target runs to the end, so one failing target hides no other. The harness finds the
-        // tools in the cache as installed here (`pinned.rs`).
+        // each target runs to the end, so one failing target hides no other.
         Ok(cargo("test --workspace --locked --no-fail-fast --lib --bins --test=*", &args).status()?)
     }
 }
