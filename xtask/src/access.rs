@@ -35,7 +35,7 @@ pub fn check_feeds(
             show(feed, verdict.as_ref());
             if let Some(err) = verdict {
                 let hint = err.hint(Need::Read);
-                gha::error_titled(&format!("feed {}", feed.name), &format!("{err}: {hint}"));
+                gha::error(Some(&format!("feed {}", feed.name)), &format!("{err}: {hint}"));
                 failed.push(format!("{} ({err})", feed.name));
             }
         }

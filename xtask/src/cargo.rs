@@ -237,7 +237,6 @@ fn is_network_error(stderr: &str) -> bool {
     curl_code || words.iter().any(|words| stderr.contains(words))
 }
 
-/// A line of cargo's, without its `error: `.
 fn error_line(line: &str) -> String {
     one_line(line.trim().trim_start_matches("error: "))
 }
@@ -283,7 +282,6 @@ fn one_line(text: &str) -> String {
     }
 }
 
-/// Cargo's `(major, minor)` version.
 pub fn version() -> anyhow::Result<(u32, u32)> {
     let text = run::cargo(&crate::project_root(), &["--version"]).output()?.stdout;
     parse_version(&text).context(format!("cannot read cargo's version from `{}`", text.trim()))

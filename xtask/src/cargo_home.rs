@@ -4,7 +4,6 @@ use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 use toml_edit::{DocumentMut, Item};
 
-/// `$CARGO_HOME`, or `~/.cargo` as cargo defaults it.
 pub fn cargo_home() -> anyhow::Result<Utf8PathBuf> {
     #[allow(deprecated)] // Fixed on Windows since 1.85, below our minimum.
     let home = match std::env::var_os("CARGO_HOME").filter(|h| !h.is_empty()) {
@@ -16,37 +15,30 @@ pub fn cargo_home() -> anyhow::Result<Utf8PathBuf> {
     Utf8PathBuf::from_path_buf(home).map_err(|p| anyhow::anyhow!("{} (CARGO_HOME) is not UTF-8", p.display()))
 }
 
-/// The global cargo config cargo reads, and a file beside it that cargo ignores.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The global cargo config cargo reads, and a warning when a file beside it is ignored.
 pub struct GlobalConfig {
     pub path: Utf8PathBuf,
-    /// `config.toml` when the legacy `config` exists too: cargo 1.95 then reads
-    /// `config` only, and warns on every command.
-    pub ignored: Option<Utf8PathBuf>,
+    pub ignored_warning: Option<String>,
 }
 
-impl GlobalConfig {
-    pub fn ignored_warning(&self) -> Option<String> {
-        let (ignored, path) = (self.ignored.as_ref()?, &self.path);
-        Some(format!(
-            "both {path} and {ignored} exist; cargo reads only {path} (and warns about it on every command), \
-             so that is the file used here: move what you need from {ignored} into it and delete {ignored}"
-        ))
-    }
-}
-
-/// As cargo 1.95 picks it: the legacy `config` whenever it exists, else `config.toml`.
+/// As cargo 1.95 picks it: the legacy `config` whenever it exists (and cargo then warns on every
+/// command when `config.toml` exists too), else `config.toml`.
 pub fn global_config() -> anyhow::Result<GlobalConfig> {
     let home = cargo_home()?;
-    let (legacy, current) = (home.join("config"), home.join("config.toml"));
-    if !legacy.exists() {
-        return Ok(GlobalConfig { path: current, ignored: None });
+    let (path, ignored) = (home.join("config"), home.join("config.toml"));
+    if !path.exists() {
+        return Ok(GlobalConfig { path: ignored, ignored_warning: None });
     }
     // Cargo does not warn when both names are one file (a link from one to the other).
     let same_file =
-        std::fs::canonicalize(&legacy).ok().is_some_and(|a| std::fs::canonicalize(&current).ok() == Some(a));
-    let ignored = (current.exists() && !same_file).then_some(current);
-    Ok(GlobalConfig { path: legacy, ignored })
+        std::fs::canonicalize(&path).ok().is_some_and(|a| std::fs::canonicalize(&ignored).ok() == Some(a));
+    let ignored_warning = (ignored.exists() && !same_file).then(|| {
+        format!(
+            "both {path} and {ignored} exist; cargo reads only {path} (and warns about it on every command), \
+             so that is the file used here: move what you need from {ignored} into it and delete {ignored}"
+        )
+    });
+    Ok(GlobalConfig { path, ignored_warning })
 }
 
 /// The credentials file cargo reads: a legacy `credentials` wins when it exists.

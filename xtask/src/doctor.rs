@@ -43,7 +43,7 @@ impl Doctor {
         println!("cargo: {}", cargo.unwrap_or_else(|err| format!("{err:#}")));
         let global = global_config()?;
         println!("global config: {}", global.path);
-        if let Some(warning) = global.ignored_warning() {
+        if let Some(warning) = &global.ignored_warning {
             println!("global config: warning: {warning}");
         }
         let credentials_path = credentials_path()?;

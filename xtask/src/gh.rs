@@ -75,7 +75,6 @@ pub fn login_fix() -> String {
     }
 }
 
-/// The repository of the git remote `origin`, as `OWNER/NAME`.
 pub fn default_repo() -> anyhow::Result<String> {
     let url = match call(&tool::GIT.find()?, &["remote", "get-url", "origin"]).output() {
         Ok(out) => out.stdout.trim().to_owned(),
@@ -91,7 +90,6 @@ pub fn default_repo() -> anyhow::Result<String> {
     ))
 }
 
-/// A gh or git call in the repository's root.
 fn call(program: &Utf8PathBuf, args: &[&str]) -> Program {
     run::program(program, &crate::project_root(), args).timeout(GH_TIMEOUT)
 }

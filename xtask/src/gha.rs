@@ -30,19 +30,16 @@ pub fn group<T>(title: &str, f: impl FnOnce() -> T) -> T {
     result
 }
 
-/// An error annotation; outside Actions the caller prints the error itself.
-pub fn error(message: &str) {
-    command("error", message);
+/// An error annotation, titled if `title` is given; outside Actions the caller prints the error itself.
+pub fn error(title: Option<&str>, message: &str) {
+    let title = title.map_or(String::new(), |title| format!(" title={}", escape_property(title)));
+    command(&format!("error{title}"), message);
 }
 
 /// A warning on stderr and, in Actions, as an annotation.
 pub fn warning(message: &str) {
     eprintln!("warning: {message}");
     command("warning", message);
-}
-
-pub fn error_titled(title: &str, message: &str) {
-    command(&format!("error title={}", escape_property(title)), message);
 }
 
 fn command(name: &str, data: &str) {

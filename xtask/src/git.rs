@@ -50,9 +50,6 @@ impl Git {
         let no_hooks = format!("core.hooksPath={}", dir.join(".git/no-hooks"));
         let program = run::program(&self.0, dir, &[&["-c", no_hooks.as_str()], args].concat());
         let program = REPOSITORY_VARS.iter().fold(program, |program, var| program.env_remove(var));
-        // Its own process group cannot read the terminal: a login prompt would wait out the time limit,
-        // as would Git Credential Manager's window (Windows), which only GCM_INTERACTIVE stops.
-        let program = program.env("GIT_TERMINAL_PROMPT", "0").env("GCM_INTERACTIVE", "never");
         program.label(format!("git {}", args.join(" ")))
     }
 
@@ -200,8 +197,7 @@ impl Git {
     /// uncommitted ones committed; returns the commit `dest` has checked out.
     pub fn copy_repository(&self, top: &Utf8Path, dest: &Utf8Path, changes: bool) -> anyhow::Result<String> {
         let commit = self.head(top)?;
-        // The commit's bytes, whatever the user's `core.autocrlf` (Git for Windows sets it) or
-        // `core.eol` (CRLF on Windows by default, for files a `.gitattributes` marks `text`).
+        // The commit's bytes, whatever the user's `core.autocrlf` or `core.eol` (CRLF on Windows).
         let eol = ["--config", "core.autocrlf=false", "--config", "core.eol=lf"];
         // The user's own checkout, whatever their `protocol.file.allow` says of local repositories.
         let clone = ["-c", "protocol.file.allow=always", "clone", "-q", "--shared", "--no-checkout"];
@@ -213,8 +209,8 @@ impl Git {
         let filters: Vec<String> =
             filters.flat_map(|(key, value)| ["--config".into(), format!("{key}={value}")]).collect();
         let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
-        let clone = [&clone[..], &eol, &filters, &["--template=", "--"]].concat();
-        let clone = [&clone[..], &[top.as_str(), dest.as_str()]].concat();
+        let clone =
+            [&clone[..], &eol, &filters, &["--template=", "--", top.as_str(), dest.as_str()]].concat();
         self.run(top, &clone)?;
         // The repository's own attributes (`.git/info/attributes`) choose filters as a `.gitattributes` does.
         let info =

@@ -10,7 +10,6 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 /// The exit code of a process stopped by SIGINT, as shells report it.
 pub const EXIT_CODE: u8 = 130;
 
-/// The error of a task stopped by an interrupt.
 #[derive(Debug)]
 pub struct Interrupted;
 
@@ -26,7 +25,6 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
-/// Fails with [`Interrupted`] once an interrupt arrived.
 pub fn check() -> anyhow::Result<()> {
     if requested() { Err(Interrupted.into()) } else { Ok(()) }
 }

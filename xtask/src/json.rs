@@ -62,7 +62,6 @@ pub fn quote(text: &str) -> String {
     out + "\""
 }
 
-/// `Ok` if `ok`, else `what` went wrong at byte `pos`.
 fn need(ok: bool, pos: usize, what: &str) -> anyhow::Result<()> {
     if ok { Ok(()) } else { Err(anyhow!("{what} at byte {pos}")) }
 }

@@ -81,7 +81,7 @@ fn main() -> ExitCode {
             ExitCode::from(interrupt::EXIT_CODE)
         }
         Err(err) => {
-            gha::error(&format!("{err:#}"));
+            gha::error(None, &format!("{err:#}"));
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }

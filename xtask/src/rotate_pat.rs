@@ -186,7 +186,6 @@ fn sent(err: &anyhow::Error) -> bool {
     err.downcast_ref::<RunError>().is_some_and(|e| matches!(e.kind, TimedOut { .. } | Interrupted | Read(_)))
 }
 
-/// The PAT API's URI, `query` ahead of its version.
 fn pats_api(org: &str, query: &str) -> String {
     format!("https://vssps.dev.azure.com/{org}/_apis/tokens/pats?{query}api-version=7.1-preview.1")
 }
@@ -275,7 +274,10 @@ fn organization(feeds: &[Registry], given: Option<&str>) -> Result<String> {
 fn read_pat_from_stdin() -> Result<PatToken> {
     if std::io::stdin().is_terminal() {
         let prompt = || rpassword::prompt_password("Paste the PAT and press Enter (it is not shown): ");
-        return match with_echo_off(prompt) {
+        // The Windows console echoes typed-ahead input only when a read takes it, with echo off.
+        #[cfg(unix)]
+        let prompt = || with_echo_off(prompt);
+        return match prompt() {
             Ok(line) => PatToken::parse(line, "the PAT typed in"),
             Err(err) if err.kind() == ErrorKind::Interrupted => Err(crate::interrupt::Interrupted.into()),
             Err(err) => Err(err).context("cannot read the PAT from the terminal: pipe it in instead"),
@@ -301,12 +303,6 @@ fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Res
     let read = read();
     unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
     read
-}
-
-/// The Windows console echoes typed-ahead input only when a read takes it; rpassword reads with echo off.
-#[cfg(not(unix))]
-fn with_echo_off(read: impl FnOnce() -> std::io::Result<String>) -> std::io::Result<String> {
-    read()
 }
 
 /// ISO 8601 in UTC for `validTo`, by Howard Hinnant's `civil_from_days`.

@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
@@ -135,8 +136,6 @@ pub fn cargo(dir: &Utf8Path, args: &[&str]) -> Program {
     program = program.env("CARGO_TERM_COLOR", "never").env("CARGO_TERM_QUIET", "false");
     program = program.env("CARGO_TERM_VERBOSE", "false").env_remove("CARGO_LOG");
     program = program.env("CARGO_TERM_PROGRESS_WHEN", "never").env("CARGO_NET_OFFLINE", "false");
-    // Cargo does not stop the git it runs (`net.git-fetch-with-cli`) from prompting for a login.
-    program = program.env("GIT_TERMINAL_PROMPT", "0").env("GCM_INTERACTIVE", "never");
     // Cargo takes a relative CARGO_HOME from its directory, which `dir` changes.
     match std::env::var_os("CARGO_HOME").map(std::path::absolute) {
         Some(Ok(home)) => program.env("CARGO_HOME", home),
@@ -207,7 +206,9 @@ impl Program {
         let stdin = if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() };
         self.command.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
         // A session of its own (Unix): a process group that a time-out kills whole, and no
-        // terminal, so that a prompt on /dev/tty (ssh's host-key question) fails at once.
+        // terminal, so that a prompt on /dev/tty (ssh's host-key question) fails at once. Git (and
+        // the git cargo runs) would wait out the time limit on a login prompt or GCM's window.
+        self.command.env("GIT_TERMINAL_PROMPT", "0").env("GCM_INTERACTIVE", "never");
         #[cfg(unix)]
         // SAFETY: between fork and exec the closure only calls setsid, which is async-signal-safe.
         unsafe {
@@ -287,11 +288,10 @@ impl Program {
 
 /// The child's output, from a reader thread per pipe: stdout whole, stderr line by line.
 struct Pipes<'a> {
-    stdout: std::thread::JoinHandle<std::io::Result<String>>,
-    lines: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    stdout: JoinHandle<std::io::Result<String>>,
+    stderr: JoinHandle<std::io::Result<String>>,
+    lines: mpsc::Receiver<String>,
     on_line: Option<&'a mut dyn FnMut(&str)>,
-    stderr: String,
-    error: Option<std::io::Error>,
     closed: bool,
 }
 
@@ -305,28 +305,22 @@ impl<'a> Pipes<'a> {
             let (_open, mut bytes) = (open, Vec::new());
             out.read_to_end(&mut bytes).map(|_| String::from_utf8_lossy(&bytes).into_owned())
         });
-        std::thread::spawn(move || {
+        let stderr = std::thread::spawn(move || {
+            let mut all = String::new();
             for line in BufReader::new(err).split(b'\n') {
-                let failed = line.is_err();
-                if sender.send(line).is_err() || failed {
-                    break;
-                }
+                let line = String::from_utf8_lossy(&line?).trim_end_matches('\r').to_owned();
+                all = all + &line + "\n";
+                let _ = sender.send(line);
             }
+            Ok(all)
         });
-        Pipes { stdout, lines, on_line, stderr: String::new(), error: None, closed: false }
+        Pipes { stdout, stderr, lines, on_line, closed: false }
     }
 
     /// Takes what arrives within `wait`; true when a line was streamed.
     fn receive(&mut self, wait: Duration) -> bool {
         match self.lines.recv_timeout(wait) {
-            Ok(Ok(line)) => {
-                let line = String::from_utf8_lossy(&line);
-                let line = line.trim_end_matches('\r');
-                self.stderr.push_str(line);
-                self.stderr.push('\n');
-                return self.on_line.as_deref_mut().map(|on_line| on_line(line)).is_some();
-            }
-            Ok(Err(err)) => self.error = Some(err),
+            Ok(line) => return self.on_line.as_deref_mut().map(|on_line| on_line(&line)).is_some(),
             Err(RecvTimeoutError::Timeout) => {}
             // Both pipes are closed: the exit is all that is left to wait for.
             Err(RecvTimeoutError::Disconnected) => {
@@ -342,13 +336,13 @@ impl<'a> Pipes<'a> {
         if !self.closed_within(DRAIN_AFTER_EXIT) {
             kill(child);
             // The group is gone, so the pipes end now, unless a process outside it holds them.
-            if !self.closed_within(Duration::from_secs(1)) && !self.stdout.is_finished() {
+            if !self.closed_within(Duration::from_secs(1)) {
                 let why = "a process it started, outside its process group, holds its output open";
                 return Err(std::io::Error::other(why));
             }
         }
-        let stdout = self.stdout.join().unwrap_or(Ok(String::new()))?;
-        self.error.map_or(Ok((stdout, self.stderr)), Err)
+        let join = |reader: JoinHandle<_>| reader.join().unwrap_or(Ok(String::new()));
+        Ok((join(self.stdout)?, join(self.stderr)?))
     }
 
     fn closed_within(&mut self, wait: Duration) -> bool {
@@ -371,7 +365,6 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// `sig` to the process group `run` started the child in.
 #[cfg(unix)]
 fn signal_group(child: &Child, sig: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {

@@ -147,9 +147,7 @@ fn hide_jwts(text: String) -> String {
     let (mut out, mut rest) = (String::with_capacity(text.len()), text.as_str());
     while let Some(at) = rest.find("eyJ") {
         let len = jwt(&rest[at..]).unwrap_or(3);
-        let redacted = if len > 3 { "<redacted>" } else { &rest[at..at + 3] };
-        out.push_str(&rest[..at]);
-        out.push_str(redacted);
+        out = out + &rest[..at] + if len > 3 { "<redacted>" } else { "eyJ" };
         rest = &rest[at + len..];
     }
     out + rest
@@ -164,7 +162,7 @@ fn hide_provider_arguments(text: String) -> String {
         let (before, after) = rest.split_at(at + MARK.len());
         let end = after.find('`').unwrap_or(after.len());
         let words: Vec<&str> = after[..end].split_whitespace().collect();
-        out.push_str(&format!("{before}{}", shown_command(&words)));
+        out = out + before + &shown_command(&words);
         rest = &after[end..];
     }
     out + rest

@@ -59,7 +59,7 @@ impl Setup {
         } else {
             toml_file::update(path, &mut plan)?;
         }
-        findings.warnings.extend(config.ignored_warning());
+        findings.warnings.extend(config.ignored_warning);
         // The how-to's `[unstable] registry-auth` is stable since 1.74: ignored, or warned about.
         let sets_it = |doc: DocumentMut| doc.get("unstable").and_then(|u| u.get("registry-auth")).is_some();
         for file in [path.clone(), crate::project_root().join(feeds::CONFIG_PATH)] {

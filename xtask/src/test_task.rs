@@ -1,6 +1,5 @@
 //! `cargo xtask test`: the xtask's own suite as CI runs it, its pinned tools cached once per machine.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
@@ -40,9 +39,9 @@ impl Test {
         // Runs started at once would each build kellnr: one installs, the others wait.
         let waiting = format!("test: waiting for another cargo xtask test installing the tools into {cache}");
         let lock = crate::toml_file::lock_file(&cache.join(".install.lock"), None, Duration::ZERO, &waiting)?;
-        let kellnr = cargo_install(&cache, "kellnr", KELLNR, "about 11 minutes on 2 cores")?;
-        let just = cargo_install(&cache, "just", JUST, "about 2 minutes")?;
-        let validator = npm_install(&cache)?;
+        cargo_install(&cache, "kellnr", KELLNR, "about 11 minutes on 2 cores")?;
+        cargo_install(&cache, "just", JUST, "about 2 minutes")?;
+        npm_install(&cache)?;
         drop(lock);
         if !self.no_lint {
             let fix = "formatting differs: run `cargo fmt --manifest-path xtask/Cargo.toml --all`";
@@ -67,20 +66,11 @@ impl Test {
                 }
             }
         }
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let tools = [just.parent(), validator.parent()].into_iter().flatten().map(Path::to_owned);
-        let path = std::env::join_paths(tools.chain(std::env::split_paths(&path)))?;
         let args: Vec<&str> =
             ["--"].into_iter().chain(self.cargo_test_args.iter().map(String::as_str)).collect();
         // `--test=*` takes the registry suite (`test = false`, which `--tests` leaves out) too;
         // each target runs to the end, so one failing target hides no other.
-        Ok(cargo("test --workspace --locked --no-fail-fast --lib --bins --test=*", &args)
-            .env("XTASK_CACHE", &cache)
-            .env("XTASK_KELLNR", &kellnr)
-            .env("XTASK_JUST", &just)
-            .env("XTASK_ACTION_VALIDATOR", &validator)
-            .env("PATH", path)
-            .status()?)
+        Ok(cargo("test --workspace --locked --no-fail-fast --lib --bins --test=*", &args).status()?)
     }
 }
 
@@ -93,13 +83,12 @@ fn cargo(command: &str, more: &[&str]) -> Program {
     run::cargo(&crate::project_root(), &args)
 }
 
-/// `program` with `args` in the host's root, on the user's terminal.
 fn terminal(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<(), run::RunError> {
     run::program(program, &crate::project_root(), args).status()
 }
 
 /// A crate's binary, installed once into its own versioned root in the cache.
-fn cargo_install(cache: &Utf8Path, krate: &str, version: &str, takes: &str) -> anyhow::Result<PathBuf> {
+fn cargo_install(cache: &Utf8Path, krate: &str, version: &str, takes: &str) -> anyhow::Result<()> {
     let bin = pinned::installed_bin(cache.as_std_path(), krate, version);
     if !bin.is_file() {
         let root = cache.join(format!("{krate}-{version}"));
@@ -107,14 +96,14 @@ fn cargo_install(cache: &Utf8Path, krate: &str, version: &str, takes: &str) -> a
         let args = ["install", krate, "--locked", "--version", version, "--root", root.as_str()];
         terminal(crate::tool::cargo(), &args).with_context(|| format!("cannot install {krate} {version}"))?;
     }
-    Ok(bin)
+    Ok(())
 }
 
 /// The workflow validator, installed once with npm into its own prefix in the cache.
-fn npm_install(cache: &Utf8Path) -> anyhow::Result<PathBuf> {
+fn npm_install(cache: &Utf8Path) -> anyhow::Result<()> {
     let bin = pinned::action_validator_bin(cache.as_std_path());
     if bin.is_file() {
-        return Ok(bin);
+        return Ok(());
     }
     let npm = which::which("npm").map_err(|_| {
         anyhow::anyhow!("`npm` was not found: install Node.js and npm (Debian: `apt-get install npm`) to validate the workflows")
@@ -125,5 +114,5 @@ fn npm_install(cache: &Utf8Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&prefix).with_context(|| format!("cannot create {prefix}"))?;
     terminal(npm, &["install", "--prefix", prefix.as_str(), "--no-audit", "--no-fund", &spec])?;
     ensure!(bin.is_file(), "npm installed {spec} but {} is missing", bin.display());
-    Ok(bin)
+    Ok(())
 }

@@ -165,7 +165,6 @@ pub fn write_atomic(path: &Utf8Path, contents: &str) -> Result<()> {
     result.with_context(|| format!("cannot write {shown}"))
 }
 
-/// `path`, or its final target when it is a symbolic link.
 fn link_target(path: &Utf8Path) -> Result<Utf8PathBuf> {
     if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Ok(path.to_owned());
