@@ -191,9 +191,12 @@ impl Sandbox {
             sb.home().join(".config"),
             sb.wrap_dir(),
             sb.tmp_dir(),
+            sb.host().join(".cargo"),
+            sb.host().join("xtask"),
         ] {
             fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
         }
+        write_host(&sb.host());
         // The cargo wrapper: record, then hand over to the real cargo with
         // stdin untouched (cargo login reads the token from it).
         let wrapper = format!(
@@ -231,6 +234,14 @@ impl Sandbox {
     /// config leaks in. `XDG_CONFIG_HOME` is `<home>/.config`.
     pub fn home(&self) -> PathBuf {
         self.root.join("home")
+    }
+
+    /// `<root>/host`: the repository the xtask sits in (`CARGO_MANIFEST_DIR` is its
+    /// `xtask/`) and its working directory, holding only what the xtask brings: the
+    /// repository's own root would lend every test its `.cargo/config.toml` (cargo reads
+    /// it from the working directory up), and so its `[registry]` or `[source]` tables.
+    pub fn host(&self) -> PathBuf {
+        self.root.join("host")
     }
 
     /// `<root>/wrap`: the cargo wrapper (not on `PATH`; reached through `CARGO`).
@@ -295,12 +306,12 @@ impl Sandbox {
         self.timeout = timeout;
     }
 
-    /// Runs the xtask with `args` in the repository root, stdin empty.
+    /// Runs the xtask with `args` in [`Sandbox::host`], stdin empty.
     pub fn xtask(&mut self, args: &[&str]) -> Run {
         self.run_xtask(args, None)
     }
 
-    /// Runs the xtask with `args` in the repository root, `stdin` fed to it.
+    /// Runs the xtask with `args` in [`Sandbox::host`], `stdin` fed to it.
     pub fn xtask_stdin(&mut self, args: &[&str], stdin: &str) -> Run {
         self.run_xtask(args, Some(stdin))
     }
@@ -322,21 +333,18 @@ impl Sandbox {
 
     /// The xtask with `args` and the sandbox environment, for a test that sets its stdio.
     pub fn xtask_command(&self, args: &[&str]) -> Command {
-        let root = repo_root();
-        // The xtask finds the repository from its compile-time manifest dir, not
-        // from its environment or working directory.
-        let mut cmd = self.command(self.xtask_bin.as_os_str(), args, &root);
+        let mut cmd = self.command(self.xtask_bin.as_os_str(), args, &self.host());
         self.apply_overrides(&mut cmd);
         cmd
     }
 
-    /// Starts the xtask with `args` in the repository root and returns at once, for
+    /// Starts the xtask with `args` in [`Sandbox::host`] and returns at once, for
     /// a test that acts on the running process (an interrupt). Its stdout and
     /// stderr go to `<root>/spawned.out` and `.err`; stdin is empty. Unlike
     /// [`Sandbox::xtask`], it is not in a process group of its own, so a signal
     /// sent to it reaches it alone.
     pub fn spawn_xtask(&mut self, args: &[&str]) -> std::process::Child {
-        let mut cmd = self.command(self.xtask_bin.as_os_str(), args, &repo_root());
+        let mut cmd = self.command(self.xtask_bin.as_os_str(), args, &self.host());
         self.apply_overrides(&mut cmd);
         let out = fs::File::create(self.root.join("spawned.out")).expect("create spawned.out");
         let err = fs::File::create(self.root.join("spawned.err")).expect("create spawned.err");
@@ -549,6 +557,9 @@ impl Sandbox {
             .env("HOME", self.home())
             .env("XDG_CONFIG_HOME", self.home().join(".config"))
             .env("TMPDIR", self.tmp_dir())
+            // As `cargo run` sets them: the xtask takes its repository from them.
+            .env("CARGO_PKG_NAME", "xtask")
+            .env("CARGO_MANIFEST_DIR", self.host().join("xtask"))
             .env("CARGO_TERM_COLOR", "never")
             .env("CARGO_NET_RETRY", "1")
             .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -653,6 +664,22 @@ impl Drop for Sandbox {
             let _ = fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// The files of [`Sandbox::host`]: the config block docs/adding-the-xtask.md adds (the
+/// alias and the two feeds), and `xtask/Cargo.toml` (publish-redist's defaults).
+fn write_host(host: &Path) {
+    let doc = repo_root().join("docs").join("adding-the-xtask.md");
+    let doc = fs::read_to_string(&doc).unwrap_or_else(|e| panic!("read {}: {e}", doc.display()));
+    let block: Vec<&str> = (doc.lines().map(str::trim_start))
+        .skip_while(|l| !l.starts_with("# ---- added by"))
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert!(block.len() > 2, "docs/adding-the-xtask.md gives no config block");
+    fs::write(host.join(".cargo").join("config.toml"), block.join("\n") + "\n")
+        .expect("write the host's config");
+    let manifest = repo_root().join("xtask").join("Cargo.toml");
+    fs::copy(&manifest, host.join("xtask").join("Cargo.toml")).expect("copy xtask/Cargo.toml to the host");
 }
 
 /// Whether an inherited variable is kept away from sandbox commands.
@@ -800,6 +827,20 @@ mod tests {
         }
     }
 
+    /// The xtask runs outside the repository the suite sits in, so cargo never reads that
+    /// repository's `.cargo/config.toml` (Hyperlight's of 2023 had a `[registry]` table).
+    #[test]
+    fn the_xtask_runs_in_a_host_of_its_own() {
+        let sb = sandbox();
+        let cmd = sb.xtask_command(&["doctor"]);
+        assert_eq!(cmd.get_current_dir(), Some(sb.host().as_path()));
+        let manifest_dir = cmd.get_envs().find(|(k, _)| *k == "CARGO_MANIFEST_DIR").and_then(|(_, v)| v);
+        assert_eq!(manifest_dir, Some(sb.host().join("xtask").as_os_str()));
+        assert!(!sb.host().starts_with(repo_root()), "{}", sb.host().display());
+        let config = fs::read_to_string(sb.host().join(".cargo/config.toml")).unwrap();
+        assert!(config.contains("[registries]") && !config.contains("[registry]"), "{config}");
+    }
+
     #[test]
     fn standins_record_argv_stdin_and_env() {
         let mut sb = sandbox();
@@ -853,15 +894,16 @@ mod tests {
         let dir = sb.root().to_path_buf();
         let r = sb.run("env", &[], &dir);
         r.assert_success();
-        for (k, _) in std::env::vars() {
+        for (k, v) in std::env::vars() {
             if is_scrubbed(&k) {
-                let leaked = r.stdout.lines().any(|l| l.starts_with(&format!("{k}=")))
-                    && !["CARGO_HOME", "CARGO"].contains(&k.as_str());
+                let leaked = r.stdout.lines().any(|l| l == format!("{k}={v}"));
                 assert!(!leaked, "{k} leaked into the sandbox");
             }
         }
         let home = format!("CARGO_HOME={}", sb.cargo_home().display());
         assert!(r.stdout.lines().any(|l| l == home), "{}", r.stdout);
+        let manifest_dir = format!("CARGO_MANIFEST_DIR={}", sb.host().join("xtask").display());
+        assert!(r.stdout.lines().any(|l| l == manifest_dir), "{}", r.stdout);
         assert!(r.stdout.contains("CARGO_TERM_COLOR=never"));
         let path = format!("PATH={}:", sb.bin_dir().display());
         assert!(r.stdout.lines().any(|l| l.starts_with(&path)), "{}", r.stdout);

@@ -5,8 +5,9 @@
 //! and `mshv-ioctls` from the auth-required feed (a real kellnr), and a test crate;
 //! `default-members`, an `exclude`d guest dir, `[workspace.package]` without
 //! `publish`, `[workspace.lints]`, its own profiles (`release-with-debug`), a
-//! committed `Cargo.lock`, a `.cargo/config.toml` with a macOS runner, a Justfile
-//! with PowerShell as its Windows shell and its own `test`, `build`, `check`, and
+//! committed `Cargo.lock`, the `.cargo/config.toml` of 2023 (the two feeds and a
+//! `[registry]` table), a Justfile of 2023 with PowerShell as its Windows shell, its
+//! own `test`, `build`, `check` and no newline after its last line, and
 //! rustfmt/clippy settings that the xtask's code would fail. One of its crates is
 //! badly formatted and has a clippy warning, so a check that strays into the host
 //! fails.
@@ -87,8 +88,16 @@ license.workspace = true
 /// clippy run over the host's crates fails on it.
 const TESTING_LIB: &str = "pub fn  guest_binary_path( ) -> u32 {let x = 1; return x;}\n";
 
-/// The host's `.cargo/config.toml` as it is today: a macOS runner only.
-const HOST_CARGO_CONFIG: &str = "[target.'cfg(target_os = \"macos\")']\nrunner = \"sudo -E\"\n";
+/// The host's `.cargo/config.toml` as it was in 2023 (facts.md section 7): the feeds,
+/// and a `[registry]` table that cargo merges into every run in the host, the
+/// xtask's tests' runs too unless they run elsewhere.
+const HOST_CARGO_CONFIG: &str = r#"[registries]
+hyperlight_redist = { index = "sparse+https://pkgs.dev.azure.com/AzureContainerUpstream/hyperlight/_packaging/hyperlight_redist/Cargo/index/" }
+hyperlight_packages = { index = "sparse+https://pkgs.dev.azure.com/AzureContainerUpstream/hyperlight/_packaging/hyperlight_packages/Cargo/index/" }
+
+[registry]
+global-credential-providers = ["cargo:token"]
+"#;
 
 /// Settings of the host that the xtask's own code breaks: a rustfmt width it does
 /// not follow, and a clippy lint against a function it calls (`std::env::var`).
@@ -132,16 +141,15 @@ cargo-login-ci-windows:
 
 ";
 
+/// Its last line without a newline: appended bare, the import is glued onto it.
 const HOST_JUSTFILE_TAIL: &str = "test target=default-target:
     cargo test --profile={{ if target == \"debug\" { \"dev\" } else { target } }}
 
 check:
-    cargo check
-";
+    cargo check";
 
-/// The line docs/adding-the-xtask.md adds to the host's Justfile, with its marker.
-const IMPORT_LINE: &str =
-    "\n# ---- added by the hyperlight xtask (docs/adding-the-xtask.md) ----\nimport 'xtask/xtask.just'\n";
+/// What docs/adding-the-xtask.md's command adds to the host's Justfile.
+const IMPORT_LINE: &str = "\nimport 'xtask/xtask.just'\n";
 
 /// The recipes docs/adding-the-xtask.md says to delete from a host that has them.
 const REPLACED_RECIPES: [&str; 5] =
@@ -207,7 +215,7 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
     let before: Vec<(String, Vec<u8>)> =
         UNTOUCHED.iter().map(|f| (f.to_string(), fs::read(host.join(f)).unwrap())).collect();
 
-    adopt(&host);
+    adopt(&mut sb, &host);
     recipes_work_after_adoption(&mut sb, &just, &host);
     // Committed as a user would, so that what the tasks then change would show.
     git(&mut sb, &host, &["add", "-A"]);
@@ -279,11 +287,17 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
     // dry run among them, whose consumer check would read that workspace).
     let cache = xtask_harness::pinned::cache_dir().expect("the test tools' cache");
     sb.env("XTASK_CACHE", cache.to_str().unwrap());
+    // The inner sandboxes in the machine's temp dir, not this one's: doctor clips cargo's
+    // message at 160 characters, and a path nested twice does not fit.
+    sb.env("TMPDIR", std::env::temp_dir().to_str().unwrap());
     let manifest = host.join("Cargo.toml");
     let good = fs::read(&manifest).unwrap();
     fs::write(&manifest, "[workspace\nnot a manifest cargo can load\n").unwrap();
     sb.cargo(&host, &["metadata", "--no-deps", "--format-version", "1"]).assert_failure();
-    let test = sb.cargo(&host, &["xtask", "test", "--", "tidy::", "recipes::", HOUSE_FREE_TEST]);
+    let test = sb.cargo(
+        &host,
+        &[&["xtask", "test", "--", "tidy::", "recipes::", HOUSE_FREE_TEST], ROOT_CONFIG_TESTS].concat(),
+    );
     fs::write(&manifest, good).unwrap();
     test.assert_success();
     for name in [
@@ -291,7 +305,10 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
         "recipes::workflows_validate_with_action_validator",
         "recipes::the_recipes_parse_and_dispatch_inside_a_host_justfile",
         HOUSE_FREE_TEST,
-    ] {
+    ]
+    .iter()
+    .chain(ROOT_CONFIG_TESTS)
+    {
         assert!(
             test.stdout.contains(&format!("test {name} ... ok")),
             "the test {name} did not run and pass inside the host:\n{}",
@@ -307,6 +324,13 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
 /// A publish-redist test run inside the host: it names no consumer workspace, so
 /// the xtask's default (the repository it sits in) must not be read.
 const HOUSE_FREE_TEST: &str = "publish_redist::a_dry_run_needs_no_credentials_and_no_feed";
+
+/// Tests whose cargo reads `registry.global-credential-providers`: they failed inside a
+/// host whose root config sets it, while their sandbox ran the xtask in the host's root.
+const ROOT_CONFIG_TESTS: &[&str] = &[
+    "credentials::doctor_shows_the_environments_global_providers_after_the_files",
+    "config_faults::doctor_names_the_users_config_cargo_refuses",
+];
 
 /// The steps of the adoption doc made the recipes work: `just --list` parses the
 /// Justfile, and the old recipe names reach the xtask. Importing without deleting
@@ -357,7 +381,7 @@ fn delete_recipe(justfile: &str, name: &str) -> String {
         end += 1;
     }
     let kept: Vec<&str> = lines[..start].iter().chain(&lines[end..]).copied().collect();
-    kept.join("\n") + "\n"
+    kept.join("\n") + if justfile.ends_with('\n') { "\n" } else { "" }
 }
 
 /// Runs `f` with the feed's token in cargo's environment only (a maintainer's CI
@@ -394,7 +418,7 @@ fn write_host(host: &Path) {
 }
 
 /// The steps of docs/adding-the-xtask.md.
-fn adopt(host: &Path) {
+fn adopt(sb: &mut Sandbox, host: &Path) {
     let repo = repo_root();
     // 1. `xtask/`, without its target dir.
     copy_dir(&repo.join("xtask"), &host.join("xtask"));
@@ -406,26 +430,30 @@ fn adopt(host: &Path) {
         let file = Path::new(".github").join("workflows").join(workflow);
         copy_file(&repo.join(&file), &host.join(&file));
     }
-    // 3. The block docs/adding-the-xtask.md gives for `.cargo/config.toml` (the
-    // host has no [alias] or [registries] table of its own to merge it into).
+    // 3. The block docs/adding-the-xtask.md gives for `.cargo/config.toml`, less the
+    // lines the host has (its [registries] table with the same two feeds).
     let doc = fs::read_to_string(repo.join("docs").join("adding-the-xtask.md")).unwrap();
     let start =
         doc.find("```toml\n").expect("adding-the-xtask.md gives the config block") + "```toml\n".len();
     let end = start + doc[start..].find("```").expect("the config block ends");
-    let block: String = doc[start..end].lines().map(|l| format!("{}\n", l.trim_start())).collect();
     let config = host.join(".cargo").join("config.toml");
     let mut text = fs::read_to_string(&config).unwrap();
+    let block: String = (doc[start..end].lines().map(str::trim_start))
+        .filter(|l| !text.lines().any(|have| have == *l))
+        .map(|l| format!("{l}\n"))
+        .collect();
     text.push('\n');
     text.push_str(&block);
     fs::write(&config, text).unwrap();
-    // 4. The host's recipes of the xtask's names deleted, then one line in the Justfile.
+    // 4. The host's recipes of the xtask's names deleted, then the doc's command run.
     let justfile = host.join("Justfile");
     let mut text = fs::read_to_string(&justfile).unwrap();
     for recipe in REPLACED_RECIPES {
         text = delete_recipe(&text, recipe);
     }
-    text.push_str(IMPORT_LINE);
     fs::write(&justfile, text).unwrap();
+    let add = doc.lines().map(str::trim).find(|l| l.ends_with(">> Justfile")).expect("the doc's command");
+    sb.run("sh", &["-c", add], host).assert_success();
 }
 
 /// What `just --dry-run` prints for each of the host's own recipes.

@@ -356,7 +356,6 @@ fn a_read_only_config_is_refused_and_left_byte_identical() {
 #[test]
 fn a_symlinked_config_stays_a_link() {
     let mut sb = Sandbox::new(crate::xtask_bin());
-    crate::support::azure_feeds_host(&mut sb);
     let dotfiles = sb.home().join("dotfiles");
     fs::create_dir_all(&dotfiles).unwrap();
     let target = dotfiles.join("cargo-config.toml");
@@ -379,7 +378,6 @@ fn a_symlinked_config_stays_a_link() {
 #[test]
 fn setup_waits_for_a_held_lock_and_says_so() {
     let mut sb = Sandbox::new(crate::xtask_bin());
-    crate::support::azure_feeds_host(&mut sb);
     let lock = fs::File::create(sb.cargo_home().join(".hyperlight-xtask.lock")).unwrap();
     lock.lock().unwrap();
     let release = std::thread::spawn(move || {

@@ -992,7 +992,7 @@ fn doctor_survives_an_environment_value_that_is_not_utf8() {
     let script = format!(
         "OTHER_SECRET=\"$(printf 'x\\377-s3cr3t-of-another-tool')\" exec {xtask} doctor --registry {REDIST}"
     );
-    let run = sb.run("sh", &["-c", &script], &xtask_harness::repo_root());
+    let run = sb.run("sh", &["-c", &script], &sb.host());
     assert_ne!(run.status.code(), Some(101), "doctor panicked:\n{}", run.combined());
     assert!(!run.combined().contains("s3cr3t-of-another-tool"), "{}", run.combined());
     run.assert_output_contains(&format!("{REDIST}:"));
@@ -1187,7 +1187,7 @@ fn rotate_pat_reads_a_typed_pat_without_echo() {
     kellnr.add_user("PAT", &pat);
     install_gh(&sb, &GhState::default());
     sb.env("TYPED", &pat);
-    let root = xtask_harness::repo_root();
+    let root = sb.host();
     let log = sb.root().join("typescript");
     let in_terminal = |sb: &mut Sandbox, command: &str, prompt: &str| {
         let _ = fs::remove_file(&log);
@@ -1234,7 +1234,7 @@ fn rotate_pat_reads_a_typed_pat_without_echo() {
 fn ctrl_c_at_the_pat_prompt_ends_the_task_with_echo_on() {
     let mut sb = Sandbox::new(crate::xtask_bin());
     install_gh(&sb, &GhState::default());
-    let root = xtask_harness::repo_root();
+    let root = sb.host();
     let log = sb.root().join("typescript");
     // The xtask is timed inside the terminal: the pipeline itself lasts as long as
     // the input is held open. The ^C goes to the whole foreground group, the timing

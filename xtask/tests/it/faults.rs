@@ -15,7 +15,6 @@ use crate::login::{PACKAGES, REDIST, pat84};
 /// own.
 fn sandbox_with_feeds(feeds: &[(&str, &FaultServer)]) -> Sandbox {
     let mut sb = Sandbox::new(crate::xtask_bin());
-    crate::support::azure_feeds_host(&mut sb);
     for (name, server) in feeds {
         sb.env(&format!("CARGO_REGISTRIES_{}_INDEX", name.to_uppercase()), &server.index_url());
     }

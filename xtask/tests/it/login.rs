@@ -25,8 +25,6 @@ pub fn pat84() -> String {
 pub fn world() -> (Kellnr, Sandbox) {
     let kellnr = Kellnr::start();
     let mut sb = Sandbox::new(crate::xtask_bin());
-    // The tasks act on every feed: the host's own list may have a third.
-    crate::support::azure_feeds_host(&mut sb);
     sb.feed(REDIST, &kellnr);
     sb.feed(PACKAGES, &kellnr);
     (kellnr, sb)
@@ -229,7 +227,7 @@ fn login_leaves_the_host_workspace_and_its_lock_alone() {
     let (kellnr, mut sb) = world();
     let pat = pat84();
     kellnr.add_user("PAT", &pat);
-    let host = sb.root().join("azure-feeds-host");
+    let host = sb.host();
     fs::write(
         host.join("Cargo.toml"),
         "[package]\nname = \"host\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
@@ -383,13 +381,9 @@ fn github_env_export_survives_an_open_last_line() {
 
 /// A sandbox whose xtask runs in a host of its own with `config` as its `.cargo/config.toml`.
 fn config_host(config: &str) -> (Sandbox, PathBuf) {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    let host = sb.root().join("config-host");
-    fs::create_dir_all(host.join(".cargo")).unwrap();
-    fs::create_dir_all(host.join("xtask")).unwrap();
+    let sb = Sandbox::new(crate::xtask_bin());
+    let host = sb.host();
     fs::write(host.join(".cargo/config.toml"), config).unwrap();
-    sb.env("CARGO_PKG_NAME", "xtask");
-    sb.env("CARGO_MANIFEST_DIR", host.join("xtask").to_str().unwrap());
     (sb, host)
 }
 

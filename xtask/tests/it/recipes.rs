@@ -279,3 +279,23 @@ fn an_old_pinned_toolchain_gets_one_line_naming_it_and_the_command() {
         }
     }
 }
+
+/// A pinned toolchain rustup has not installed, its automatic installs off
+/// (`RUSTUP_AUTO_INSTALL=0`; rustup 1.29's words, exit 1): the check's `cargo --version`
+/// fails, and the recipe stops there, rustup's error shown once. It went on to `cargo
+/// xtask`, which failed the same way, followed by just's "recipe failed" line.
+#[cfg(unix)]
+#[test]
+fn a_pinned_toolchain_rustup_lacks_stops_the_recipe_after_rustups_error() {
+    let mut sb = xtask_harness::Sandbox::new(crate::xtask_bin());
+    let rustup_error = "error: toolchain '1.74.0-x86_64-unknown-linux-gnu' is not installed";
+    sb.install_recording_standin("cargo", &format!("echo \"{rustup_error}\" >&2; exit 1\n"));
+    let host = sb.root().join("pinned");
+    host_with_recipes(&host, Adoption::Import);
+    let just = just();
+    let out = sb.run(just.to_str().unwrap(), &["cargo-login"], &host);
+    out.assert_failure();
+    assert_eq!(out.stderr, format!("{rustup_error}\n"));
+    let calls: Vec<Vec<String>> = sb.calls("cargo").into_iter().map(|c| c.argv).collect();
+    assert_eq!(calls, [["--version"]], "cargo ran past the check");
+}

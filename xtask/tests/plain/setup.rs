@@ -9,9 +9,7 @@ const REDIST: &str = "sparse+https://pkgs.dev.azure.com/AzureContainerUpstream/h
 const PACKAGES: &str = "sparse+https://pkgs.dev.azure.com/AzureContainerUpstream/hyperlight/_packaging/hyperlight_packages/Cargo/index/";
 
 fn sandbox() -> Sandbox {
-    let mut sb = Sandbox::new(crate::xtask_bin());
-    crate::support::azure_feeds_host(&mut sb);
-    sb
+    Sandbox::new(crate::xtask_bin())
 }
 
 fn config_path(sb: &Sandbox) -> std::path::PathBuf {

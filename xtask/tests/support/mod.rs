@@ -74,22 +74,3 @@ pub fn tasks() -> Vec<String> {
     assert!(list.len() >= 8, "too few tasks parsed from `cargo xtask --help`:\n{help}");
     list
 }
-
-/// Makes `sb`'s xtask take its feeds from a host whose `.cargo/config.toml` lists the
-/// two Azure feeds, as `cargo run` would name that host: the repository the suite sits
-/// in may list its own (a mirror, a local registry, a third feed).
-pub fn azure_feeds_host(sb: &mut xtask_harness::Sandbox) {
-    let host = sb.root().join("azure-feeds-host");
-    let feeds = fs::read_to_string(repo_root().join("docs/adding-the-xtask.md")).unwrap();
-    let block: Vec<&str> = (feeds.lines().map(str::trim_start))
-        .skip_while(|l| !l.starts_with("# ---- added by"))
-        .take_while(|l| !l.starts_with("```"))
-        .collect();
-    fs::create_dir_all(host.join(".cargo")).unwrap();
-    fs::create_dir_all(host.join("xtask")).unwrap();
-    fs::write(host.join(".cargo/config.toml"), block.join("\n") + "\n").unwrap();
-    // publish-redist's defaults live there.
-    fs::copy(repo_root().join("xtask/Cargo.toml"), host.join("xtask/Cargo.toml")).unwrap();
-    sb.env("CARGO_PKG_NAME", "xtask");
-    sb.env("CARGO_MANIFEST_DIR", host.join("xtask").to_str().unwrap());
-}
