@@ -237,8 +237,9 @@ fn is_network_error(stderr: &str) -> bool {
     curl_code || words.iter().any(|words| stderr.contains(words))
 }
 
+/// Cargo's own line, with room for the two paths of a config error.
 fn error_line(line: &str) -> String {
-    one_line(line.trim().trim_start_matches("error: "))
+    one_line(line.trim().trim_start_matches("error: "), 400)
 }
 
 /// The HTTP status of cargo's `… got 403` (index) or `(status 403 Forbidden)` (publish).
@@ -256,9 +257,9 @@ fn body_reason(stderr: &str) -> Option<String> {
     let body = stderr.split_once("body:").map(|(_, body)| body).or_else(publish)?;
     let lower = body.to_ascii_lowercase();
     if !(lower.contains("<html") || lower.contains("<!doctype") || lower.contains("</")) {
-        return body.lines().map(str::trim).find(|l| !l.is_empty()).map(one_line);
+        return body.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| one_line(l, 160));
     }
-    let text = |html: &str| Some(one_line(&strip_tags(html))).filter(|text| !text.is_empty());
+    let text = |html: &str| Some(one_line(&strip_tags(html), 160)).filter(|text| !text.is_empty());
     let element = |tag: &str| {
         let start = lower.find(&format!("<{tag}"))?;
         text(&body[start..start + lower[start..].find(&format!("</{tag}"))?])
@@ -273,10 +274,10 @@ fn strip_tags(html: &str) -> String {
     after_tags.fold(text.to_owned(), |text, after| text + " " + after)
 }
 
-/// Whitespace collapsed, at most 160 characters: a reason fits a verdict line.
-fn one_line(text: &str) -> String {
+/// Whitespace collapsed, at most `max` characters: a reason fits a verdict line.
+fn one_line(text: &str, max: usize) -> String {
     let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match words.char_indices().nth(160) {
+    match words.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &words[..at]),
         None => words,
     }

@@ -287,9 +287,6 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
     // dry run among them, whose consumer check would read that workspace).
     let cache = xtask_harness::pinned::cache_dir().expect("the test tools' cache");
     sb.env("XTASK_CACHE", cache.to_str().unwrap());
-    // The inner sandboxes in the machine's temp dir, not this one's: doctor clips cargo's
-    // message at 160 characters, and a path nested twice does not fit.
-    sb.env("TMPDIR", std::env::temp_dir().to_str().unwrap());
     let manifest = host.join("Cargo.toml");
     let good = fs::read(&manifest).unwrap();
     fs::write(&manifest, "[workspace\nnot a manifest cargo can load\n").unwrap();
