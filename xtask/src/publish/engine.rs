@@ -81,10 +81,15 @@ pub struct CargoOutput {
 }
 
 impl<'a> Engine<'a> {
-    pub(super) fn new(settings: &super::Settings<'a>, git: &'a Git, work: &'a Utf8Path) -> Self {
-        let super::Settings { task, registry, common, .. } = *settings;
+    pub(super) fn new(
+        task: &'static str,
+        registry: &'a Registry,
+        dry_run: bool,
+        git: &'a Git,
+        work: &'a Utf8Path,
+    ) -> Self {
         let (cargo_time, forms) = (Cell::default(), RefCell::default());
-        Engine { task, registry, git, work, dry_run: common.dry_run, cargo_time, forms }
+        Engine { task, registry, git, work, dry_run, cargo_time, forms }
     }
 
     /// Every form of the tokens cargo may send in `dir`, whose configs may hold more (a

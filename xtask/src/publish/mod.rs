@@ -68,7 +68,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     }
     let keep = settings.common.keep;
     let (git, work_dir) = (Git::find()?, WorkDir::create(name, keep)?);
-    let engine = Engine::new(settings, &git, work_dir.path());
+    let engine = Engine::new(name, settings.registry, settings.common.dry_run, &git, work_dir.path());
     engine.secrets_in(&crate::project_root())?;
     if keep {
         eprintln!("{name}: work dir {} (kept: --keep)", engine.work);
