@@ -140,7 +140,7 @@ impl<'a> Engine<'a> {
 
     pub fn cargo_step(&self, dir: &Utf8Path, step: &str, args: &[&str], echo: bool) -> anyhow::Result<Ran> {
         let args = args.iter().map(|a| a.to_string()).collect();
-        self.cargo_all(dir, &[("", step, args)], echo).pop().expect("one command")
+        self.cargo_all(dir, &[("", step, args)], echo)?.pop().expect("one command")
     }
 
     /// Runs cargo commands `(tag, step, args)` in `dir` at the same time; with `echo`,
@@ -151,12 +151,8 @@ impl<'a> Engine<'a> {
         dir: &Utf8Path,
         commands: &[(&str, &str, Vec<String>)],
         echo: bool,
-    ) -> Vec<anyhow::Result<Ran>> {
-        let started = Instant::now();
-        let forms = match self.secrets_in(dir) {
-            Ok(forms) => forms,
-            Err(err) => return commands.iter().map(|_| Err(anyhow::anyhow!("{err:#}"))).collect(),
-        };
+    ) -> anyhow::Result<Vec<anyhow::Result<Ran>>> {
+        let (started, forms) = (Instant::now(), self.secrets_in(dir)?);
         let several = commands.len() > 1;
         let (mut programs, mut titles) = (Vec::new(), Vec::new());
         for (tag, step, args) in commands {
@@ -184,7 +180,7 @@ impl<'a> Engine<'a> {
         let title = format!("$ {}{}", if several { "at once: " } else { "" }, titles.join(" & "));
         let results = if echo { crate::gha::group(&title, run) } else { run() };
         self.cargo_time.set(self.cargo_time.get() + started.elapsed());
-        results
+        Ok(results)
     }
 }
 
@@ -199,10 +195,10 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
             uploaded_after = Some(started.elapsed());
         }
     });
+    let took = started.elapsed();
     let err = match result {
         Ok(out) => {
-            let (stdout, stderr, took) = (out.stdout, out.stderr, started.elapsed());
-            return Ok(Ok(CargoOutput { stdout, stderr, took, uploaded_after }));
+            return Ok(Ok(CargoOutput { stdout: out.stdout, stderr: out.stderr, took, uploaded_after }));
         }
         Err(err) => err,
     };

@@ -110,7 +110,7 @@ fn package_verified(
     let mut args = cargo_args(&["package", "--registry", &engine.registry.name], &target, &configs, &names);
     args.extend((!verify).then(|| "--no-verify".to_owned()));
     let doing = if verify { "packaging and verifying" } else { "packaging" };
-    check(engine.cargo_all(src, &[("", doing, args)], true))?;
+    check(engine.cargo_all(src, &[("", doing, args)], true)?)?;
     for file in crates.iter().map(|c| format!("{}-{}.crate", c.name, c.version)) {
         let Some(tar) = &tar else { break };
         run::program(tar, &target.join("package"), &["-xzf", &file])
@@ -146,7 +146,7 @@ fn package_apart(
         build.extend(["--manifest-path".into(), shared.to_string()]);
         commands.push(("shared", "compiling the shared dependencies", build));
     }
-    let mut outputs = engine.cargo_all(src, &commands, true);
+    let mut outputs = engine.cargo_all(src, &commands, true)?;
     let built = outputs.len() > 1 && outputs.pop().expect("two commands")?.is_ok();
     check(outputs)?;
     if built {
@@ -165,7 +165,7 @@ fn package_apart(
         ("dependencies", "verifying the dependencies", dependencies),
         ("dependents", "verifying the dependents", dependents),
     ];
-    check(engine.cargo_all(src, &commands, true))?;
+    check(engine.cargo_all(src, &commands, true)?)?;
     set_packaged(engine, crates, &first, &second, Some(&listed))
 }
 
