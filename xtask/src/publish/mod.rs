@@ -205,7 +205,7 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
         ["publish", "--registry", feed, "--manifest-path", manifest, "--no-verify", "--target-dir", target];
     let ran = interrupt::check()
         .and_then(|()| engine.cargo_step(dir, &format!("publishing {name} {version}"), &args, true));
-    let (err, stderr) = match ran {
+    let err = match ran {
         Ok(Ok(out)) => {
             let Some(upload) = out.uploaded_after else {
                 engine.stage("publish", &format!("{name} {version}"), out.took);
@@ -215,35 +215,19 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
             engine.stage("wait", &format!("until {feed}'s index shows {name} {version}"), out.took - upload);
             return Ok(());
         }
-        Ok(Err(stderr)) => (feed_error(feed, &stderr, Need::Publish), Some(stderr)),
-        Err(err) => (err, None),
+        Ok(Err(stderr)) => return Err(failed(krate, feed, &stderr, published)),
+        Err(err) => err,
     };
-    // Failed after the upload (waiting for the index): the feed has it.
-    let uploaded = match &stderr {
-        Some(stderr) => stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")),
-        None => err.is::<engine::StoppedAfterUpload>(),
-    };
-    if uploaded {
+    // Stopped after the upload (waiting for the index), the feed has it; before, it may or not.
+    let what = if err.is::<engine::StoppedAfterUpload>() {
         krate.outcome = Outcome::Published;
-        let how = if stderr.is_some() { "failed" } else { "was stopped" };
-        let what = format!("{name} {version} was uploaded to {feed}, then cargo {how}");
-        return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
-    }
-    if let Some(stderr) = &stderr
-        && matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_))
-    {
-        krate.outcome = Outcome::InFeed;
-    }
-    // The feed may have it or not: a run again compares it.
-    if stderr.is_none() && (interrupt::requested() || err.downcast_ref().is_some_and(timed_out)) {
-        let what =
-            format!("publishing {name} {version} to {feed} was stopped before cargo said it was uploaded");
-        return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
-    }
-    match stderr {
-        Some(stderr) => Err(err.context(failure(&format!("{name} {version}"), feed, &stderr, published))),
-        None => Err(err),
-    }
+        format!("{name} {version} was uploaded to {feed}, then cargo was stopped")
+    } else if interrupt::requested() || err.downcast_ref().is_some_and(timed_out) {
+        format!("publishing {name} {version} to {feed} was stopped before cargo said it was uploaded")
+    } else {
+        return Err(err);
+    };
+    Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")))
 }
 
 fn timed_out(err: &crate::run::RunError) -> bool {
@@ -252,26 +236,37 @@ fn timed_out(err: &crate::run::RunError) -> bool {
 
 const SKIPPED: &str = "what is published already is skipped";
 
-/// What became of `krate` when `cargo publish` failed with `stderr`, and whether to run again.
-fn failure(krate: &str, feed: &str, stderr: &str, published: &[String]) -> String {
+/// The error of `krate`'s `cargo publish` that failed with `stderr`; whether a run again can succeed.
+fn failed(krate: &mut CratePlan, feed: &str, stderr: &str, published: &[String]) -> anyhow::Error {
+    let (err, verdict) = (feed_error(feed, stderr, Need::Publish), crate::cargo::classify(stderr));
+    let krate_version = format!("{} {}", krate.name, krate.version);
+    // Failed after the upload (waiting for the index): the feed has it.
+    if stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")) {
+        krate.outcome = Outcome::Published;
+        let what = format!("{krate_version} was uploaded to {feed}, then cargo failed");
+        return err.context(format!("{what}; run again to publish the rest: {SKIPPED}"));
+    }
     // Cargo waits a minute for the index to show a crate, then goes on.
     let named = |p: &&String| ["`", " = "].iter().any(|end| stderr.contains(&format!("`{p}{end}")));
     let next = match published.iter().find(named) {
         Some(p) => {
             format!(": {p}, published by this run, is not in {feed}'s index yet: run again once it is")
         }
-        None if crate::cargo::classify(stderr).is_transient() => "; run again to resume".to_owned(),
+        None if verdict.is_transient() => "; run again to resume".to_owned(),
         // Published since the check: a run again compares it, as any version the feed has.
-        None if matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_)) => format!(
+        None if matches!(verdict, FeedError::AlreadyExists(_)) => format!(
             ": {feed} has it since this run checked it, so run again to compare it with these sources"
         ),
         None => {
-            return format!(
-                "publishing {krate} to {feed} failed; running again will fail the same way until that is changed"
-            );
+            let what = format!("publishing {krate_version} to {feed} failed");
+            return err
+                .context(format!("{what}; running again will fail the same way until that is changed"));
         }
     };
-    format!("publishing {krate} to {feed} failed{next}: {SKIPPED}")
+    if matches!(verdict, FeedError::AlreadyExists(_)) {
+        krate.outcome = Outcome::InFeed;
+    }
+    err.context(format!("publishing {krate_version} to {feed} failed{next}: {SKIPPED}"))
 }
 
 /// What the commit at `top` has in `crates` (dirs from `prefix`) that its checkout lacks, with
