@@ -17,6 +17,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
 use crate::git::Git;
+use crate::run::{RunError, RunErrorKind};
 use crate::workdir::WorkDir;
 use crate::{gha, interrupt};
 
@@ -222,16 +223,14 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
     let what = if err.is::<engine::StoppedAfterUpload>() {
         krate.outcome = Outcome::Published;
         format!("{name} {version} was uploaded to {feed}, then cargo was stopped")
-    } else if interrupt::requested() || err.downcast_ref().is_some_and(timed_out) {
+    } else if interrupt::requested()
+        || err.downcast_ref().is_some_and(|e: &RunError| matches!(e.kind, RunErrorKind::TimedOut { .. }))
+    {
         format!("publishing {name} {version} to {feed} was stopped before cargo said it was uploaded")
     } else {
         return Err(err);
     };
     Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")))
-}
-
-fn timed_out(err: &crate::run::RunError) -> bool {
-    matches!(err.kind, crate::run::RunErrorKind::TimedOut { .. })
 }
 
 const SKIPPED: &str = "what is published already is skipped";

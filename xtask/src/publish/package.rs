@@ -101,7 +101,7 @@ fn package_verified(
         engine.git.empty_index(&index)?;
         let url = Value::from(git::file_url(&index)).to_string();
         configs.push(format!("registries.{}.index={url}", engine.registry.name));
-        if verify && crates.iter().any(|c| c.is_dependency) && crates.iter().any(|c| !c.is_dependency) {
+        if verify && crates.iter().any(|c| c.is_dependency) {
             return package_apart(engine, src, &configs, &url, crates);
         }
     }
