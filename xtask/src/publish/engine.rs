@@ -114,8 +114,7 @@ impl<'a> Engine<'a> {
     }
 
     /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there), with `more`; `Err`: cargo's
-    /// stderr. `host_only`: only the crates the host builds with, by its triple (cargo 1.90 takes
-    /// `host-tuple` for a target's name).
+    /// stderr. `host_only`: by the host's triple, as cargo 1.90 takes `host-tuple` for a target's name.
     pub fn metadata(
         &self,
         dir: &Utf8Path,

@@ -277,13 +277,11 @@ fn select(
         .iter()
         .filter_map(|&i| Some((&ws.members[i].name[..], ws.members[i].refusal.as_deref()?)))
         .unzip();
-    if !why.is_empty() {
-        let fix = match redist_or_exclude {
-            Some(_) => format!("drop `-p {}`", refused.join(" -p ")),
-            None => format!("leave `{}` out of `--crate`", refused.join("`, `")),
-        };
-        bail!("{}: cargo would refuse it; {fix}", why.join("; "));
-    }
+    let fix = match redist_or_exclude {
+        Some(_) => format!("drop `-p {}`", refused.join(" -p ")),
+        None => format!("leave `{}` out of `--crate`", refused.join("`, `")),
+    };
+    ensure!(why.is_empty(), "{}: cargo would refuse it; {fix}", why.join("; "));
     Ok(selected)
 }
 
