@@ -64,7 +64,7 @@ pub struct Engine<'a> {
     pub git: &'a Git,
     pub work: &'a Utf8Path,
     pub(super) dry_run: bool,
-    cargo_time: Cell<Duration>,
+    pub(super) cargo_time: Cell<Duration>,
     /// Every form of the tokens cargo may send, redacted from every cargo command.
     forms: RefCell<Vec<String>>,
 }
@@ -108,11 +108,6 @@ impl<'a> Engine<'a> {
         eprintln!("{}: {name:<8} {what} ({:.2} s)", self.task, took.as_secs_f64());
     }
 
-    pub fn done(&self, started: Instant) {
-        let (wall, cargo) = (started.elapsed().as_secs_f64(), self.cargo_time.get().as_secs_f64());
-        eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
-    }
-
     /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there), with `more`; `Err`: cargo's
     /// stderr. `host_only`: by the host's triple, as cargo 1.90 takes `host-tuple` for a target's name.
     pub fn metadata(
@@ -138,8 +133,7 @@ impl<'a> Engine<'a> {
     }
 
     pub fn cargo_step(&self, dir: &Utf8Path, step: &str, args: &[&str], echo: bool) -> anyhow::Result<Ran> {
-        let args = args.iter().map(|a| a.to_string()).collect();
-        self.cargo_all(dir, &[("", step, args)], echo)?.pop().expect("one command")
+        self.cargo_all(dir, &[("", step, args.to_vec())], echo)?.pop().expect("one command")
     }
 
     /// Runs cargo commands `(tag, step, args)` in `dir` at the same time; with `echo`,
@@ -148,7 +142,7 @@ impl<'a> Engine<'a> {
     pub fn cargo_all(
         &self,
         dir: &Utf8Path,
-        commands: &[(&str, &str, Vec<String>)],
+        commands: &[(&str, &str, Vec<&str>)],
         echo: bool,
     ) -> anyhow::Result<Vec<anyhow::Result<Ran>>> {
         let (started, forms) = (Instant::now(), self.secrets_in(dir)?);
@@ -156,8 +150,7 @@ impl<'a> Engine<'a> {
         let (mut programs, mut titles) = (Vec::new(), Vec::new());
         for (tag, step, args) in commands {
             // A packaging builds every crate, and a publish waits for the index.
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let program = run::cargo(dir, &args).label(*step).timeout(Duration::from_secs(3600));
+            let program = run::cargo(dir, args).label(*step).timeout(Duration::from_secs(3600));
             let mut program = program.redact(&forms);
             if !self.registry.is_crates_io() {
                 // The work dir is outside the repo whose config names the feed.
@@ -219,8 +212,8 @@ impl std::fmt::Display for StoppedAfterUpload {
 }
 
 /// `flag` before each of `values`, as cargo takes it again (`--config A --config B`).
-pub fn repeated<'a>(flag: &'a str, values: &'a [String]) -> Vec<&'a str> {
-    values.iter().flat_map(|value| [flag, value.as_str()]).collect()
+pub fn repeated<'a>(flag: &'a str, values: &'a [impl AsRef<str>]) -> Vec<&'a str> {
+    values.iter().flat_map(|value| [flag, value.as_ref()]).collect()
 }
 
 /// The items of a JSON array of `cargo metadata`; none for anything else.

@@ -88,7 +88,8 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     if keep {
         eprintln!("{name}: kept the work dir {}", engine.work);
     }
-    engine.done(started);
+    let (wall, cargo) = (started.elapsed().as_secs_f64(), engine.cargo_time.get().as_secs_f64());
+    eprintln!("{name}: done in {wall:.2} s, {cargo:.2} s of it in cargo");
     Ok(())
 }
 
