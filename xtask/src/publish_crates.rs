@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::feeds::{self, Registry};
@@ -67,16 +67,14 @@ impl Publish {
         let (top, prefix) = git.toplevel(root)?;
         let commit = git.head(&top)?;
         let dirty = if self.allow_dirty { Vec::new() } else { git.uncommitted(&top)? };
-        if !dirty.is_empty() {
-            let n = dirty.len();
-            let changes = if n == 1 { "1 change is".to_owned() } else { format!("{n} changes are") };
-            bail!(
-                "{changes} uncommitted in the git repository at {top} (what is published is what is \
-                 committed):\n  {}\nCommit them, or pass --allow-dirty to publish them as they are (as \
-                 `cargo publish --allow-dirty`)",
-                listed(&dirty)
-            );
-        }
+        let changes =
+            if dirty.len() == 1 { "1 change is".to_owned() } else { format!("{} changes are", dirty.len()) };
+        ensure!(
+            dirty.is_empty(),
+            "{changes} uncommitted in the git repository at {top} (what is published is what is committed):\n  \
+             {}\nCommit them, or pass --allow-dirty to publish them as they are (as `cargo publish --allow-dirty`)",
+            listed(&dirty)
+        );
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let version = self.common.version.as_deref();
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;

@@ -23,8 +23,7 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
     let wanted: Vec<(&str, &str)> = in_feed.iter().map(|c| (c.name.as_str(), c.version.as_str())).collect();
     scratch(engine, &probe, &wanted)?;
     let listed = wanted.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ");
-    // The feed's copies as cargo unpacks them, with the host's graph only: `cargo vendor`
-    // fetched every platform's (hyperlight-host 0.7.0: 179 crates, 424 MB, to compare two).
+    // The feed's copies as cargo unpacks them, in the host's graph only: every platform's is hundreds of MB.
     let metadata = engine.metadata(&probe, None, true, &[])?.map_err(|stderr| {
         let why = tail(&stderr);
         anyhow!(
@@ -100,14 +99,12 @@ pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<boo
         let ran = engine.cargo(&probe, &["generate-lockfile"], false)?;
         let _ = std::fs::remove_dir_all(&probe);
         stderr = ran.as_ref().map_or_else(String::clone, |out| out.stderr.clone());
-        if stderr.contains(&format!("version {version} is yanked")) {
-            bail!(
-                "{name} {version} is yanked in {feed}: a yanked version stays in the feed and can never \
-                 be published again. Publish under a new version (`--version`, such as {}). Nothing was \
-                 uploaded.",
-                next_version(version)
-            );
-        }
+        ensure!(
+            !stderr.contains(&format!("version {version} is yanked")),
+            "{name} {version} is yanked in {feed}: a yanked version stays in the feed and can never be \
+             published again. Publish under a new version (`--version`, such as {}). Nothing was uploaded.",
+            next_version(version)
+        );
         // Resolved: in the feed after all (the compare then fetches it), else not found.
         let absent = ["failed to select a version", "no matching package named"];
         if ran.is_ok() || absent.iter().any(|a| stderr.contains(a)) {

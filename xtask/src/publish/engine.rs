@@ -64,7 +64,7 @@ pub struct Engine<'a> {
     pub git: &'a Git,
     pub work: &'a Utf8Path,
     pub(super) dry_run: bool,
-    cargo_time: Cell<Duration>,
+    pub(super) cargo_time: Cell<Duration>,
     /// Every form of the tokens cargo may send, redacted from every cargo command.
     forms: RefCell<Vec<String>>,
 }
@@ -81,10 +81,15 @@ pub struct CargoOutput {
 }
 
 impl<'a> Engine<'a> {
-    pub(super) fn new(settings: &super::Settings<'a>, git: &'a Git, work: &'a Utf8Path) -> Self {
-        let super::Settings { task, registry, common, .. } = *settings;
+    pub(super) fn new(
+        task: &'static str,
+        registry: &'a Registry,
+        dry_run: bool,
+        git: &'a Git,
+        work: &'a Utf8Path,
+    ) -> Self {
         let (cargo_time, forms) = (Cell::default(), RefCell::default());
-        Engine { task, registry, git, work, dry_run: common.dry_run, cargo_time, forms }
+        Engine { task, registry, git, work, dry_run, cargo_time, forms }
     }
 
     /// Every form of the tokens cargo may send in `dir`, whose configs may hold more (a
@@ -103,14 +108,8 @@ impl<'a> Engine<'a> {
         eprintln!("{}: {name:<8} {what} ({:.2} s)", self.task, took.as_secs_f64());
     }
 
-    pub fn done(&self, started: Instant) {
-        let (wall, cargo) = (started.elapsed().as_secs_f64(), self.cargo_time.get().as_secs_f64());
-        eprintln!("{}: done in {wall:.2} s, {cargo:.2} s of it in cargo", self.task);
-    }
-
     /// `cargo metadata` in `dir` (of `manifest`, else of the workspace there), with `more`; `Err`: cargo's
-    /// stderr. `host_only`: only the crates the host builds with, by its triple (cargo 1.90 takes
-    /// `host-tuple` for a target's name).
+    /// stderr. `host_only`: by the host's triple, as cargo 1.90 takes `host-tuple` for a target's name.
     pub fn metadata(
         &self,
         dir: &Utf8Path,
@@ -134,8 +133,7 @@ impl<'a> Engine<'a> {
     }
 
     pub fn cargo_step(&self, dir: &Utf8Path, step: &str, args: &[&str], echo: bool) -> anyhow::Result<Ran> {
-        let args = args.iter().map(|a| a.to_string()).collect();
-        self.cargo_all(dir, &[("", step, args)], echo).pop().expect("one command")
+        self.cargo_all(dir, &[("", step, args.to_vec())], echo)?.pop().expect("one command")
     }
 
     /// Runs cargo commands `(tag, step, args)` in `dir` at the same time; with `echo`,
@@ -144,20 +142,15 @@ impl<'a> Engine<'a> {
     pub fn cargo_all(
         &self,
         dir: &Utf8Path,
-        commands: &[(&str, &str, Vec<String>)],
+        commands: &[(&str, &str, Vec<&str>)],
         echo: bool,
-    ) -> Vec<anyhow::Result<Ran>> {
-        let started = Instant::now();
-        let forms = match self.secrets_in(dir) {
-            Ok(forms) => forms,
-            Err(err) => return commands.iter().map(|_| Err(anyhow::anyhow!("{err:#}"))).collect(),
-        };
+    ) -> anyhow::Result<Vec<anyhow::Result<Ran>>> {
+        let (started, forms) = (Instant::now(), self.secrets_in(dir)?);
         let several = commands.len() > 1;
         let (mut programs, mut titles) = (Vec::new(), Vec::new());
         for (tag, step, args) in commands {
             // A packaging builds every crate, and a publish waits for the index.
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let program = run::cargo(dir, &args).label(*step).timeout(Duration::from_secs(3600));
+            let program = run::cargo(dir, args).label(*step).timeout(Duration::from_secs(3600));
             let mut program = program.redact(&forms);
             if !self.registry.is_crates_io() {
                 // The work dir is outside the repo whose config names the feed.
@@ -179,7 +172,7 @@ impl<'a> Engine<'a> {
         let title = format!("$ {}{}", if several { "at once: " } else { "" }, titles.join(" & "));
         let results = if echo { crate::gha::group(&title, run) } else { run() };
         self.cargo_time.set(self.cargo_time.get() + started.elapsed());
-        results
+        Ok(results)
     }
 }
 
@@ -194,10 +187,10 @@ fn run_cargo(program: Program, echo: Option<String>, started: Instant) -> anyhow
             uploaded_after = Some(started.elapsed());
         }
     });
+    let took = started.elapsed();
     let err = match result {
         Ok(out) => {
-            let (stdout, stderr, took) = (out.stdout, out.stderr, started.elapsed());
-            return Ok(Ok(CargoOutput { stdout, stderr, took, uploaded_after }));
+            return Ok(Ok(CargoOutput { stdout: out.stdout, stderr: out.stderr, took, uploaded_after }));
         }
         Err(err) => err,
     };
@@ -219,8 +212,8 @@ impl std::fmt::Display for StoppedAfterUpload {
 }
 
 /// `flag` before each of `values`, as cargo takes it again (`--config A --config B`).
-pub fn repeated<'a>(flag: &'a str, values: &'a [String]) -> Vec<&'a str> {
-    values.iter().flat_map(|value| [flag, value.as_str()]).collect()
+pub fn repeated<'a>(flag: &'a str, values: &'a [impl AsRef<str>]) -> Vec<&'a str> {
+    values.iter().flat_map(|value| [flag, value.as_ref()]).collect()
 }
 
 /// The items of a JSON array of `cargo metadata`; none for anything else.

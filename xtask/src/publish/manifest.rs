@@ -165,7 +165,12 @@ pub fn rewrite(
     if let Some(version) = rewrite.package_version
         && let Some(old) = doc.get_mut("package").and_then(|package| package.get_mut("version"))
     {
-        set_package_version(old, version);
+        // Keeping a comment, over `version.workspace = true` (a dotted table) the one of its `true`.
+        let mut new = Value::from(version);
+        if let Some(value) = old.as_value().or_else(|| old.get("workspace").and_then(Item::as_value)) {
+            *new.decor_mut() = value.decor().clone();
+        }
+        *old = Item::Value(new);
     }
     for_each_table(&mut doc, &mut |table, kind, entries| {
         for (key, item) in entries.iter_mut() {
@@ -211,12 +216,6 @@ fn pin(item: &mut Item, version: &str, registry: Option<&str>) {
     }
 }
 
-fn replace_keeping_decor(old: &mut Value, new: &str) {
-    let decor = old.decor().clone();
-    *old = Value::from(new);
-    *old.decor_mut() = decor;
-}
-
 /// Appends `key = "value"` to an inline table, one-line or spread over lines: the
 /// new key is spaced as the last, whose spacing before `}` moves to the end.
 fn append_inline(table: &mut InlineTable, key: &str, value: &str) {
@@ -234,16 +233,6 @@ fn append_inline(table: &mut InlineTable, key: &str, value: &str) {
         last.decor_mut().set_suffix("");
     }
     table.insert_formatted(&new_key, new_value);
-}
-
-/// Sets `package.version` (also over `version.workspace = true`), keeping a comment.
-fn set_package_version(old: &mut Item, version: &str) {
-    let mut new = Value::from(version);
-    // Over `version.workspace = true`, a dotted table, the decor of its `true`.
-    if let Some(value) = old.as_value().or_else(|| old.get("workspace").and_then(Item::as_value)) {
-        *new.decor_mut() = value.decor().clone();
-    }
-    *old = Item::Value(new);
 }
 
 /// The keys of `[workspace.dependencies]` a crate to publish inherits as a normal or build
@@ -282,19 +271,17 @@ pub fn rewrite_lock(path: &Utf8Path, text: &str, moved: &[(&str, &str, &str)]) -
         return Ok(text.to_owned());
     };
     for package in packages.iter_mut() {
-        let name = package.get("name").and_then(Item::as_str).map(str::to_owned);
+        let [name, version] = ["name", "version"].map(|key| package.get(key).and_then(Item::as_str));
         if package.get("source").is_none()
-            && let Some((_, old, new)) = moved.iter().find(|m| Some(m.0) == name.as_deref())
-            && let Some(version) = package.get_mut("version").and_then(Item::as_value_mut)
-            && version.as_str() == Some(*old)
+            && let Some((_, _, new)) = moved.iter().find(|m| (Some(m.0), Some(m.1)) == (name, version))
         {
-            replace_keeping_decor(version, new);
+            toml_file::set_keeping_decor(package, "version", (*new).into());
         }
         let Some(deps) = package.get_mut("dependencies").and_then(Item::as_array_mut) else { continue };
-        for dep in deps.iter_mut() {
-            let reference = dep.as_str().and_then(|r| r.split_once(' '));
+        for i in 0..deps.len() {
+            let reference = deps.get(i).and_then(Value::as_str).and_then(|r| r.split_once(' '));
             if let Some((name, _, new)) = moved.iter().find(|m| Some((m.0, m.1)) == reference) {
-                replace_keeping_decor(dep, &format!("{name} {new}"));
+                deps.replace(i, format!("{name} {new}"));
             }
         }
     }

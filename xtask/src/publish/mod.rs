@@ -17,6 +17,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::cargo::{FeedError, Need};
 use crate::feeds::Registry;
 use crate::git::Git;
+use crate::run::{RunError, RunErrorKind};
 use crate::workdir::WorkDir;
 use crate::{gha, interrupt};
 
@@ -68,7 +69,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     }
     let keep = settings.common.keep;
     let (git, work_dir) = (Git::find()?, WorkDir::create(name, keep)?);
-    let engine = Engine::new(settings, &git, work_dir.path());
+    let engine = Engine::new(name, settings.registry, settings.common.dry_run, &git, work_dir.path());
     engine.secrets_in(&crate::project_root())?;
     if keep {
         eprintln!("{name}: work dir {} (kept: --keep)", engine.work);
@@ -87,7 +88,8 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     if keep {
         eprintln!("{name}: kept the work dir {}", engine.work);
     }
-    engine.done(started);
+    let (wall, cargo) = (started.elapsed().as_secs_f64(), engine.cargo_time.get().as_secs_f64());
+    eprintln!("{name}: done in {wall:.2} s, {cargo:.2} s of it in cargo");
     Ok(())
 }
 
@@ -205,7 +207,7 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
         ["publish", "--registry", feed, "--manifest-path", manifest, "--no-verify", "--target-dir", target];
     let ran = interrupt::check()
         .and_then(|()| engine.cargo_step(dir, &format!("publishing {name} {version}"), &args, true));
-    let (err, stderr) = match ran {
+    let err = match ran {
         Ok(Ok(out)) => {
             let Some(upload) = out.uploaded_after else {
                 engine.stage("publish", &format!("{name} {version}"), out.took);
@@ -215,63 +217,56 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
             engine.stage("wait", &format!("until {feed}'s index shows {name} {version}"), out.took - upload);
             return Ok(());
         }
-        Ok(Err(stderr)) => (feed_error(feed, &stderr, Need::Publish), Some(stderr)),
-        Err(err) => (err, None),
+        Ok(Err(stderr)) => return Err(failed(krate, feed, &stderr, published)),
+        Err(err) => err,
     };
-    // Failed after the upload (waiting for the index): the feed has it.
-    let uploaded = match &stderr {
-        Some(stderr) => stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")),
-        None => err.is::<engine::StoppedAfterUpload>(),
-    };
-    if uploaded {
+    // Stopped after the upload (waiting for the index), the feed has it; before, it may or not.
+    let what = if err.is::<engine::StoppedAfterUpload>() {
         krate.outcome = Outcome::Published;
-        let how = if stderr.is_some() { "failed" } else { "was stopped" };
-        let what = format!("{name} {version} was uploaded to {feed}, then cargo {how}");
-        return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
-    }
-    if let Some(stderr) = &stderr
-        && matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_))
+        format!("{name} {version} was uploaded to {feed}, then cargo was stopped")
+    } else if interrupt::requested()
+        || err.downcast_ref().is_some_and(|e: &RunError| matches!(e.kind, RunErrorKind::TimedOut { .. }))
     {
-        krate.outcome = Outcome::InFeed;
-    }
-    // The feed may have it or not: a run again compares it.
-    if stderr.is_none() && (interrupt::requested() || err.downcast_ref().is_some_and(timed_out)) {
-        let what =
-            format!("publishing {name} {version} to {feed} was stopped before cargo said it was uploaded");
-        return Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")));
-    }
-    match stderr {
-        Some(stderr) => Err(err.context(failure(&format!("{name} {version}"), feed, &stderr, published))),
-        None => Err(err),
-    }
-}
-
-fn timed_out(err: &crate::run::RunError) -> bool {
-    matches!(err.kind, crate::run::RunErrorKind::TimedOut { .. })
+        format!("publishing {name} {version} to {feed} was stopped before cargo said it was uploaded")
+    } else {
+        return Err(err);
+    };
+    Err(err.context(format!("{what}; run again to publish the rest: {SKIPPED}")))
 }
 
 const SKIPPED: &str = "what is published already is skipped";
 
-/// What became of `krate` when `cargo publish` failed with `stderr`, and whether to run again.
-fn failure(krate: &str, feed: &str, stderr: &str, published: &[String]) -> String {
+/// The error of `krate`'s `cargo publish` that failed with `stderr`; whether a run again can succeed.
+fn failed(krate: &mut CratePlan, feed: &str, stderr: &str, published: &[String]) -> anyhow::Error {
+    let (err, verdict) = (feed_error(feed, stderr, Need::Publish), crate::cargo::classify(stderr));
+    let krate_version = format!("{} {}", krate.name, krate.version);
+    // Failed after the upload (waiting for the index): the feed has it.
+    if stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")) {
+        krate.outcome = Outcome::Published;
+        let what = format!("{krate_version} was uploaded to {feed}, then cargo failed");
+        return err.context(format!("{what}; run again to publish the rest: {SKIPPED}"));
+    }
     // Cargo waits a minute for the index to show a crate, then goes on.
     let named = |p: &&String| ["`", " = "].iter().any(|end| stderr.contains(&format!("`{p}{end}")));
     let next = match published.iter().find(named) {
         Some(p) => {
             format!(": {p}, published by this run, is not in {feed}'s index yet: run again once it is")
         }
-        None if crate::cargo::classify(stderr).is_transient() => "; run again to resume".to_owned(),
+        None if verdict.is_transient() => "; run again to resume".to_owned(),
         // Published since the check: a run again compares it, as any version the feed has.
-        None if matches!(crate::cargo::classify(stderr), FeedError::AlreadyExists(_)) => format!(
+        None if matches!(verdict, FeedError::AlreadyExists(_)) => format!(
             ": {feed} has it since this run checked it, so run again to compare it with these sources"
         ),
         None => {
-            return format!(
-                "publishing {krate} to {feed} failed; running again will fail the same way until that is changed"
-            );
+            let what = format!("publishing {krate_version} to {feed} failed");
+            return err
+                .context(format!("{what}; running again will fail the same way until that is changed"));
         }
     };
-    format!("publishing {krate} to {feed} failed{next}: {SKIPPED}")
+    if matches!(verdict, FeedError::AlreadyExists(_)) {
+        krate.outcome = Outcome::InFeed;
+    }
+    err.context(format!("publishing {krate_version} to {feed} failed{next}: {SKIPPED}"))
 }
 
 /// What the commit at `top` has in `crates` (dirs from `prefix`) that its checkout lacks, with

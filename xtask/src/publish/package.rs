@@ -101,16 +101,16 @@ fn package_verified(
         engine.git.empty_index(&index)?;
         let url = Value::from(git::file_url(&index)).to_string();
         configs.push(format!("registries.{}.index={url}", engine.registry.name));
-        if verify && crates.iter().any(|c| c.is_dependency) && crates.iter().any(|c| !c.is_dependency) {
+        if verify && crates.iter().any(|c| c.is_dependency) {
             return package_apart(engine, src, &configs, &url, crates);
         }
     }
     let target = engine.work.join("package");
-    let names: Vec<String> = crates.iter().map(|c| c.name.clone()).collect();
+    let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
     let mut args = cargo_args(&["package", "--registry", &engine.registry.name], &target, &configs, &names);
-    args.extend((!verify).then(|| "--no-verify".to_owned()));
+    args.extend((!verify).then_some("--no-verify"));
     let doing = if verify { "packaging and verifying" } else { "packaging" };
-    check(engine.cargo_all(src, &[("", doing, args)], true))?;
+    check(engine.cargo_all(src, &[("", doing, args)], true)?)?;
     for file in crates.iter().map(|c| format!("{}-{}.crate", c.name, c.version)) {
         let Some(tar) = &tar else { break };
         run::program(tar, &target.join("package"), &["-xzf", &file])
@@ -133,20 +133,22 @@ fn package_apart(
     let (listed, first, second) =
         (work.join("packaged"), work.join("verify-dependencies"), work.join("verify-dependents"));
     let package = ["package", "--registry", engine.registry.name.as_str()];
-    let names = |only: fn(&CratePlan) -> bool| -> Vec<String> {
-        crates.iter().filter(|c| only(c)).map(|c| c.name.clone()).collect()
+    let names = |only: fn(&CratePlan) -> bool| -> Vec<&str> {
+        crates.iter().filter(|c| only(c)).map(|c| c.name.as_str()).collect()
     };
-    let mut packaging = cargo_args(&package, &listed, configs, &names(|_| true));
-    packaging.push("--no-verify".into());
+    let (all, dependencies, dependents) =
+        (names(|_| true), names(|c| c.is_dependency), names(|c| !c.is_dependency));
+    let mut packaging = cargo_args(&package, &listed, configs, &all);
+    packaging.push("--no-verify");
     let mut commands = vec![("packaging", "packaging", packaging)];
     let shared = shared_workspace(work, src, crates)?;
     let specs = registry_dependencies(engine, src, &shared, configs, crates)?;
     if !specs.is_empty() {
         let mut build = cargo_args(&["build"], &first, configs, &specs);
-        build.extend(["--manifest-path".into(), shared.to_string()]);
+        build.extend(["--manifest-path", shared.as_str()]);
         commands.push(("shared", "compiling the shared dependencies", build));
     }
-    let mut outputs = engine.cargo_all(src, &commands, true);
+    let mut outputs = engine.cargo_all(src, &commands, true)?;
     let built = outputs.len() > 1 && outputs.pop().expect("two commands")?.is_ok();
     check(outputs)?;
     if built {
@@ -159,13 +161,13 @@ fn package_apart(
         "source.xtask-feed.replace-with=\"xtask-packaged\"".into(),
         format!("source.xtask-packaged.local-registry={}", Value::from(local.as_str())),
     ]);
-    let dependencies = cargo_args(&package, &first, configs, &names(|c| c.is_dependency));
-    let dependents = cargo_args(&package, &second, &replaced, &names(|c| !c.is_dependency));
+    let dependencies = cargo_args(&package, &first, configs, &dependencies);
+    let dependents = cargo_args(&package, &second, &replaced, &dependents);
     let commands = [
         ("dependencies", "verifying the dependencies", dependencies),
         ("dependents", "verifying the dependents", dependents),
     ];
-    check(engine.cargo_all(src, &commands, true))?;
+    check(engine.cargo_all(src, &commands, true)?)?;
     set_packaged(engine, crates, &first, &second, Some(&listed))
 }
 
@@ -238,10 +240,14 @@ fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
 }
 
 /// `cargo <command> --target-dir <target>` with `configs`, for `packages`.
-fn cargo_args(command: &[&str], target: &Utf8Path, configs: &[String], packages: &[String]) -> Vec<String> {
-    let mut args = [command, &["--target-dir", target.as_str()], &repeated("--config", configs)].concat();
-    args.extend(repeated("-p", packages));
-    args.iter().map(|a| a.to_string()).collect()
+fn cargo_args<'a>(
+    command: &[&'a str],
+    target: &'a Utf8Path,
+    configs: &'a [String],
+    packages: &'a [impl AsRef<str>],
+) -> Vec<&'a str> {
+    [command, &["--target-dir", target.as_str()], &repeated("--config", configs), &repeated("-p", packages)]
+        .concat()
 }
 
 fn check(outputs: Vec<anyhow::Result<Ran>>) -> anyhow::Result<()> {

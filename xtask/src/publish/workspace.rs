@@ -268,23 +268,20 @@ fn select(
             !exclude.contains(&m.name) && if every { m.refusal.is_none() } else { wanted.contains(&m.name) }
         })
         .collect();
-    if selected.is_empty() {
-        bail!(
-            "no crate to publish to `{registry}`: none has a version and allows it in `package.publish`, or \
-             all are excluded"
-        );
-    }
+    ensure!(
+        !selected.is_empty(),
+        "no crate to publish to `{registry}`: none has a version and allows it in `package.publish`, or all \
+         are excluded"
+    );
     let (refused, why): (Vec<&str>, Vec<&str>) = selected
         .iter()
         .filter_map(|&i| Some((&ws.members[i].name[..], ws.members[i].refusal.as_deref()?)))
         .unzip();
-    if !why.is_empty() {
-        let fix = match redist_or_exclude {
-            Some(_) => format!("drop `-p {}`", refused.join(" -p ")),
-            None => format!("leave `{}` out of `--crate`", refused.join("`, `")),
-        };
-        bail!("{}: cargo would refuse it; {fix}", why.join("; "));
-    }
+    let fix = match redist_or_exclude {
+        Some(_) => format!("drop `-p {}`", refused.join(" -p ")),
+        None => format!("leave `{}` out of `--crate`", refused.join("`, `")),
+    };
+    ensure!(why.is_empty(), "{}: cargo would refuse it; {fix}", why.join("; "));
     Ok(selected)
 }
 
