@@ -56,7 +56,7 @@ pub fn show_line(feed: &Registry, verdict: Option<&FeedError>) {
 fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
     let home = probe_home(&feed.name)?;
     let http_timeout = (run::timeout_or(PROBE_TIMEOUT).as_secs() / 4).max(1).to_string();
-    let xtask_dir = crate::project_root().join("xtask");
+    let xtask_dir = crate::tool::project_root().join("xtask");
     let result = run::cargo(&xtask_dir, &["info", "--registry", &feed.name, PROBE_CRATE])
         .timeout(PROBE_TIMEOUT)
         .env("CARGO_HTTP_TIMEOUT", &http_timeout)
@@ -86,7 +86,7 @@ fn probe_home(feed: &str) -> Result<WorkDir> {
     // Only the user may read the credentials copied in (where links need a privilege).
     #[cfg(unix)]
     std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    let walked = read_on_the_way_up(&real, &crate::project_root());
+    let walked = read_on_the_way_up(&real, &crate::tool::project_root());
     for name in ["config.toml", "config", "credentials.toml", "credentials"] {
         let from = real.join(name);
         if from.is_file() && !(walked && name.starts_with("config")) {

@@ -26,14 +26,15 @@ impl Az {
     }
 
     fn call(&self, label: String, args: &[&str]) -> Program {
-        let program = run::program(&self.path, &crate::project_root(), args).timeout(AZ_TIMEOUT).label(label);
+        let program =
+            run::program(&self.path, &crate::tool::project_root(), args).timeout(AZ_TIMEOUT).label(label);
         // A user's `logging.enable_log_file` would put `az rest`'s answer, a new PAT, in az's log.
         program.env("AZURE_LOGGING_ENABLE_LOG_FILE", "false")
     }
 
     /// `az login` on the user's terminal: it may open a browser or ask for a subscription.
     pub fn login_interactive(&self) -> Result<()> {
-        Ok(run::program(&self.path, &crate::project_root(), &["login"]).status()?)
+        Ok(run::program(&self.path, &crate::tool::project_root(), &["login"]).status()?)
     }
 
     /// One access token for every feed of the organisation, as the `Bearer` header cargo

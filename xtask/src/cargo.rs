@@ -13,9 +13,9 @@ use crate::{cargo_home, toml_file};
 /// Stores `header` as the token of each of `feeds`, saying `stored for NAME`: `cargo login`
 /// reads it from stdin, never argv, where other users of the machine could see it.
 pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::Result<()> {
-    token_forms(&crate::project_root())?;
+    token_forms(&crate::tool::project_root())?;
     for feed in feeds {
-        let out = run::cargo(&crate::project_root(), &["login", "--registry", &feed.name])
+        let out = run::cargo(&crate::tool::project_root(), &["login", "--registry", &feed.name])
             .stdin_secret(header.secret())
             .redact(&header.forms())
             .output();
@@ -35,8 +35,8 @@ pub fn login(feeds: &[Registry], header: &AuthHeader, stored: &str) -> anyhow::R
 
 /// Removes the stored token of `registry`; fine when none is stored.
 pub fn logout(registry: &Registry) -> anyhow::Result<()> {
-    token_forms(&crate::project_root())?;
-    let out = run::cargo(&crate::project_root(), &["logout", "--registry", &registry.name]).output();
+    token_forms(&crate::tool::project_root())?;
+    let out = run::cargo(&crate::tool::project_root(), &["logout", "--registry", &registry.name]).output();
     // A provider that is a command (`cargo:token-from-stdout`) holds nothing to remove.
     if let Err(err) = out
         && !err.stderr().is_some_and(|stderr| stderr.contains(NOT_SUPPORTED))
@@ -60,8 +60,8 @@ pub fn logout(registry: &Registry) -> anyhow::Result<()> {
 /// `registry`: cargo uses it there, and no logout removes it.
 pub fn tokens_left(registry: &Registry) -> anyhow::Result<Vec<camino::Utf8PathBuf>> {
     let home = cargo_home::cargo_home()?;
-    let mut paths = cargo_home::dir_configs(&crate::project_root(), &home);
-    paths.extend(cargo_home::dir_configs(&crate::invocation_dir()?, &home));
+    let mut paths = cargo_home::dir_configs(&crate::tool::project_root(), &home);
+    paths.extend(cargo_home::dir_configs(&crate::tool::invocation_dir()?, &home));
     paths.sort();
     paths.dedup();
     let mut left = Vec::new();
@@ -284,13 +284,13 @@ fn one_line(text: &str, max: usize) -> String {
 }
 
 pub fn version() -> anyhow::Result<(u32, u32)> {
-    let text = run::cargo(&crate::project_root(), &["--version"]).output()?.stdout;
+    let text = run::cargo(&crate::tool::project_root(), &["--version"]).output()?.stdout;
     parse_version(&text).context(format!("cannot read cargo's version from `{}`", text.trim()))
 }
 
 /// The target cargo builds for when given none (`host:` of `cargo -vV`).
 pub fn host() -> anyhow::Result<String> {
-    let text = run::cargo(&crate::project_root(), &["-vV"]).output()?.stdout;
+    let text = run::cargo(&crate::tool::project_root(), &["-vV"]).output()?.stdout;
     let host = text.lines().find_map(|line| line.strip_prefix("host: ")).map(str::to_owned);
     host.context("cannot read cargo's host target from `cargo -vV`")
 }

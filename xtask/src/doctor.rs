@@ -49,7 +49,7 @@ impl Doctor {
         let credentials_path = credentials_path()?;
         let configs = Configs {
             global: read_optional("global config", &global.path),
-            dirs: dir_configs(&crate::project_root(), &crate::cargo_home::cargo_home()?),
+            dirs: dir_configs(&crate::tool::project_root(), &crate::cargo_home::cargo_home()?),
             credentials: read_optional("credentials file", &credentials_path),
             global_path: global.path,
             credentials_path,

@@ -47,7 +47,7 @@ impl Registry {
 
 /// All feeds of the repo's config, in the order written there.
 pub fn all() -> anyhow::Result<Vec<Registry>> {
-    let path = crate::project_root().join(CONFIG_PATH);
+    let path = crate::tool::project_root().join(CONFIG_PATH);
     let doc = toml_file::read(&path)?;
     let none =
         format!("{path} lists no feeds under [registries]: add the feeds as docs/adding-the-xtask.md shows");

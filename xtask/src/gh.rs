@@ -91,7 +91,7 @@ pub fn default_repo() -> anyhow::Result<String> {
 }
 
 fn call(program: &Utf8PathBuf, args: &[&str]) -> Program {
-    run::program(program, &crate::project_root(), args).timeout(GH_TIMEOUT)
+    run::program(program, &crate::tool::project_root(), args).timeout(GH_TIMEOUT)
 }
 
 /// `OWNER/NAME` from an https, scp-like or ssh URL of github.com, with or without `.git`, userinfo, port.

@@ -34,8 +34,6 @@ mod workdir;
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use camino::Utf8PathBuf;
 use clap::Parser;
 
 /// Chores around the Hyperlight cargo feeds: set-up, login, publishing.
@@ -86,22 +84,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The directory the user started the task from, for paths given relative to it: where
-/// `cargo xtask` started, or where `just` did (a recipe runs it at the root and says so).
-fn invocation_dir() -> anyhow::Result<Utf8PathBuf> {
-    let from_just = std::env::var_os("XTASK_INVOCATION_DIR").filter(|d| !d.is_empty());
-    let dir = from_just.map_or_else(std::env::current_dir, |d| Ok(d.into()));
-    let dir = dir.context("cannot read the current directory")?;
-    Utf8PathBuf::try_from(dir).context("the current directory is not UTF-8")
-}
-
-/// The parent of the xtask's directory as `cargo run` names it now: the path compiled in
-/// is stale once the repository moved (cargo does not rebuild for a move).
-fn project_root() -> Utf8PathBuf {
-    let ours = std::env::var("CARGO_PKG_NAME").is_ok_and(|name| name == "xtask");
-    let now = std::env::var("CARGO_MANIFEST_DIR").ok().filter(|_| ours);
-    let dir = Utf8PathBuf::from(now.unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()));
-    dir.parent().expect("xtask/ has a parent").to_owned()
 }

@@ -51,7 +51,7 @@ pub struct PublishRedist {
 
 impl PublishRedist {
     pub fn run(self) -> anyhow::Result<()> {
-        let path = crate::project_root().join("xtask").join("Cargo.toml");
+        let path = crate::tool::project_root().join("xtask").join("Cargo.toml");
         let doc = toml_file::read(&path)?;
         let defaults =
             doc.get("workspace").and_then(|w| w.get("metadata")).and_then(|m| m.get("publish-redist"));
@@ -131,7 +131,7 @@ fn source_location(repo: &str) -> anyhow::Result<String> {
              git's arguments: let a git credential helper supply it, or clone the repository first (as \
              actions/checkout does) and pass `--repo <path of the clone>`"
     );
-    let path = crate::invocation_dir()?.join(repo);
+    let path = crate::tool::invocation_dir()?.join(repo);
     if repo.contains("://") || !path.exists() {
         return Ok(repo.to_owned());
     }

@@ -62,7 +62,7 @@ impl Setup {
         findings.warnings.extend(config.ignored_warning);
         // The how-to's `[unstable] registry-auth` is stable since 1.74: ignored, or warned about.
         let sets_it = |doc: DocumentMut| doc.get("unstable").and_then(|u| u.get("registry-auth")).is_some();
-        for file in [path.clone(), crate::project_root().join(feeds::CONFIG_PATH)] {
+        for file in [path.clone(), crate::tool::project_root().join(feeds::CONFIG_PATH)] {
             if toml_file::read(&file).is_ok_and(sets_it) {
                 findings.warnings.push(format!(
                     "{file} sets `[unstable] registry-auth`, stable since cargo 1.74 and ignored: delete that line"

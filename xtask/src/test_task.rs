@@ -77,14 +77,14 @@ impl Test {
 /// The nested cargo running `command`, then `more`, for the xtask's manifest: from the
 /// host's root, a bare `cargo fmt --all` or `clippy --workspace` would check the host.
 fn cargo(command: &str, more: &[&str]) -> Program {
-    let manifest = crate::project_root().join("xtask/Cargo.toml");
+    let manifest = crate::tool::project_root().join("xtask/Cargo.toml");
     let mut args: Vec<&str> = command.split(' ').collect();
     args.extend([&["--manifest-path", manifest.as_str()], more].concat());
-    run::cargo(&crate::project_root(), &args)
+    run::cargo(&crate::tool::project_root(), &args)
 }
 
 fn terminal(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<(), run::RunError> {
-    run::program(program, &crate::project_root(), args).status()
+    run::program(program, &crate::tool::project_root(), args).status()
 }
 
 /// A crate's binary, installed once into its own versioned root in the cache.

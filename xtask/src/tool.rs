@@ -1,4 +1,5 @@
-//! External programs by the full path `which` finds: on Windows a bare name finds only `.exe`s, not `az.cmd`.
+//! External programs by the full path `which` finds (on Windows a bare name finds only `.exe`s,
+//! not `az.cmd`), and where the xtask was started and lives.
 
 use anyhow::Context;
 use camino::Utf8PathBuf;
@@ -33,4 +34,22 @@ impl Tool {
 /// The cargo running this xtask (`CARGO`, set by `cargo run`): nested calls use its toolchain. Else `cargo`.
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// The directory the user started the task from, for paths given relative to it: where
+/// `cargo xtask` started, or where `just` did (a recipe runs it at the root and says so).
+pub fn invocation_dir() -> anyhow::Result<Utf8PathBuf> {
+    let from_just = std::env::var_os("XTASK_INVOCATION_DIR").filter(|d| !d.is_empty());
+    let dir = from_just.map_or_else(std::env::current_dir, |d| Ok(d.into()));
+    let dir = dir.context("cannot read the current directory")?;
+    Utf8PathBuf::try_from(dir).context("the current directory is not UTF-8")
+}
+
+/// The parent of the xtask's directory as `cargo run` names it now: the path compiled in
+/// is stale once the repository moved (cargo does not rebuild for a move).
+pub fn project_root() -> Utf8PathBuf {
+    let ours = std::env::var("CARGO_PKG_NAME").is_ok_and(|name| name == "xtask");
+    let now = std::env::var("CARGO_MANIFEST_DIR").ok().filter(|_| ours);
+    let dir = Utf8PathBuf::from(now.unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()));
+    dir.parent().expect("xtask/ has a parent").to_owned()
 }

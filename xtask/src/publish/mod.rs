@@ -70,7 +70,7 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     let keep = settings.common.keep;
     let (git, work_dir) = (Git::find()?, WorkDir::create(name, keep)?);
     let engine = Engine::new(name, settings.registry, settings.common.dry_run, &git, work_dir.path());
-    engine.secrets_in(&crate::project_root())?;
+    engine.secrets_in(&crate::tool::project_root())?;
     if keep {
         eprintln!("{name}: work dir {} (kept: --keep)", engine.work);
     }
@@ -293,8 +293,8 @@ pub fn not_checked_out(
 
 /// The directory of the manifest `path` given to `flag`, from where the user is; else the repository's.
 pub fn manifest_dir(flag: &str, path: Option<&Utf8Path>) -> anyhow::Result<Utf8PathBuf> {
-    let Some(path) = path else { return Ok(crate::project_root()) };
-    let path = if path.is_absolute() { path.to_owned() } else { crate::invocation_dir()?.join(path) };
+    let Some(path) = path else { return Ok(crate::tool::project_root()) };
+    let path = if path.is_absolute() { path.to_owned() } else { crate::tool::invocation_dir()?.join(path) };
     ensure!(
         path.file_name() == Some("Cargo.toml") && path.is_file(),
         "{flag} {path}: not a Cargo.toml that exists"
