@@ -603,3 +603,74 @@ fn no_function_is_over_60_lines() {
     }
     assert!(long.is_empty(), "split these functions:\n{}", long.join("\n"));
 }
+
+/// Issue 15: no two modules import each other, through `crate::`, `super::` or a parent's
+/// paths into its children (`main.rs` is the crate root, `main`).
+#[test]
+fn no_two_modules_import_each_other() {
+    let (src, files) = sources();
+    let name = |f: &PathBuf| {
+        let rel = f.strip_prefix(&src).unwrap().with_extension("").display().to_string().replace('\\', "/");
+        rel.strip_suffix("/mod").map_or(rel.clone(), str::to_owned)
+    };
+    let modules: BTreeSet<String> = files.iter().map(name).collect();
+    assert!(modules.contains("main") && modules.contains("publish/engine"), "{modules:?}");
+    let mut edges = BTreeSet::new();
+    for file in &files {
+        let from = name(file);
+        let parent = from.rsplit_once('/').map_or("main", |(parent, _)| parent).to_owned();
+        let body = read(file);
+        let code: Vec<&str> = body.lines().take_while(|l| l.trim() != "#[cfg(test)]").collect();
+        // In a file with an inline module (`mod imp {`), an indented `super::` is the file.
+        let inline = code.iter().any(|l| l.trim_start().starts_with("mod ") && l.ends_with('{'));
+        for line in code.iter().filter(|l| !l.trim_start().starts_with("//")) {
+            let parent = if inline && line.starts_with(' ') { &from } else { &parent };
+            for path in
+                paths(line).into_iter().filter(|p| p.len() > 1 || !["crate", "super"].contains(&&*p[0]))
+            {
+                let module = |base: &str, at: usize| {
+                    let child = path
+                        .get(at)
+                        .map(|seg| if base == "main" { seg.clone() } else { format!("{base}/{seg}") });
+                    child.filter(|c| modules.contains(c)).unwrap_or_else(|| base.to_owned())
+                };
+                let to = match path[0].as_str() {
+                    "crate" => module(&module("main", 1), 2),
+                    "super" => module(parent, 1),
+                    _ if from == "main" && modules.contains(&path[0]) => path[0].clone(),
+                    _ if modules.contains(&format!("{from}/{}", path[0])) => format!("{from}/{}", path[0]),
+                    _ => continue,
+                };
+                if to != from {
+                    edges.insert((from.clone(), to));
+                }
+            }
+        }
+    }
+    assert!(edges.contains(&("main".to_owned(), "tool".to_owned())), "the scan finds no imports: {edges:?}");
+    let both: Vec<_> =
+        edges.iter().filter(|(a, b)| a < b && edges.contains(&(b.clone(), a.clone()))).collect();
+    assert!(both.is_empty(), "these modules import each other: {both:?}");
+}
+
+/// The paths a line names, each as its segments; a group `a::{b, c::d}` as `a::b` and `a::c::d`.
+fn paths(line: &str) -> Vec<Vec<String>> {
+    let segments = |path: &str| -> Vec<String> {
+        path.split("::").map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    };
+    let (mut out, mut rest) = (Vec::new(), line);
+    while let Some(start) = rest.find(|c: char| c.is_alphabetic() || c == '_') {
+        let tail = &rest[start..];
+        let end = tail.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(tail.len());
+        let head = segments(&tail[..end]);
+        rest = &tail[end..];
+        if tail[..end].ends_with("::") && rest.starts_with('{') {
+            let group = &rest[1..rest.find('}').unwrap_or(rest.len())];
+            out.extend(group.split(',').map(|item| [head.clone(), segments(item)].concat()));
+            rest = &rest[1 + group.len()..];
+        } else if !head.is_empty() {
+            out.push(head);
+        }
+    }
+    out
+}
