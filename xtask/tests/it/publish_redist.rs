@@ -1464,16 +1464,7 @@ fn a_consumer_taking_the_crates_behind_a_feature_is_built_with_it() {
     let host = host_workspace(&mut sb, &deps, &lib("mshv_version_that_is_gone"));
     let consumers = host.join("Cargo.toml");
     let args = ["--dry-run", "--consumers", consumers.to_str().unwrap()];
-    let run = publish(&mut sb, &fx, &fx.pin, &args);
-    run.assert_failure();
-    run.assert_output_contains("does not build against the packaged");
-    run.assert_output_contains("mshv_version_that_is_gone");
-
-    fs::write(host.join("hyperlight_host/src/lib.rs"), lib("mshv_version")).unwrap();
-    git(&mut sb, &host, &["commit", "-q", "-a", "-m", "fixed"]);
-    let run = publish(&mut sb, &fx, &fx.pin, &args);
-    run.assert_success();
-    run.assert_output_contains("built against the packaged mshv-bindings, mshv-ioctls");
+    stops_then_builds(&mut sb, &fx, &host, &args, &lib("mshv_version"));
     scan(&sb, &secrets);
 }
 
@@ -1500,24 +1491,31 @@ fn a_feature_taking_another_version_of_the_crates_is_left_off() {
     let host = host_workspace(&mut sb, &deps, &lib("mshv_version_that_is_gone"));
     let consumers = host.join("Cargo.toml");
     let args = ["--version", "0.2.0", "--dry-run", "--consumers", consumers.to_str().unwrap()];
-    let run = publish(&mut sb, &fx, &fx.pin, &args);
+    stops_then_builds(&mut sb, &fx, &host, &args, &lib("mshv_version"));
+    scan(&sb, &secrets);
+}
+
+/// The check stops `host`, whose lib calls a function the packaged crate lacks, and
+/// passes once the `fixed` lib is committed.
+fn stops_then_builds(sb: &mut Sandbox, fx: &Fixture, host: &Path, args: &[&str], fixed: &str) {
+    let run = publish(sb, fx, &fx.pin, args);
     run.assert_failure();
     run.assert_output_contains("does not build against the packaged");
     run.assert_output_contains("mshv_version_that_is_gone");
 
-    fs::write(host.join("hyperlight_host/src/lib.rs"), lib("mshv_version")).unwrap();
-    git(&mut sb, &host, &["commit", "-q", "-a", "-m", "fixed"]);
-    let run = publish(&mut sb, &fx, &fx.pin, &args);
+    fs::write(host.join("hyperlight_host/src/lib.rs"), fixed).unwrap();
+    git(sb, host, &["commit", "-q", "-a", "-m", "fixed"]);
+    let run = publish(sb, fx, &fx.pin, args);
     run.assert_success();
     run.assert_output_contains("built against the packaged mshv-bindings, mshv-ioctls");
-    scan(&sb, &secrets);
 }
 
-/// A host workspace at `host/` in the sandbox, committed: `hyperlight_host` with
-/// `deps` and `lib`, and `hyperlight_testing` without a `version`, as today's
-/// Hyperlight has it (cargo reads 0.0.0; the workspace is no less readable).
+/// A host workspace in [`Sandbox::host`], beside the xtask's files, committed:
+/// `hyperlight_host` with `deps` and `lib`, and `hyperlight_testing` without a
+/// `version`, as today's Hyperlight has it (cargo reads 0.0.0; the workspace is no
+/// less readable).
 fn host_workspace(sb: &mut Sandbox, deps: &str, lib: &str) -> PathBuf {
-    let host = sb.root().join("host");
+    let host = sb.host();
     let files = [
         (
             "Cargo.toml",
