@@ -40,6 +40,8 @@ pub enum Outcome {
     Identical,
     Differs,
     Published,
+    /// Stopped before cargo said it was uploaded: the feed may have it or not.
+    Stopped,
     WouldPublish,
 }
 
@@ -52,6 +54,7 @@ impl Outcome {
             Outcome::Identical => "already there (identical)",
             Outcome::Differs => "in the feed with other sources",
             Outcome::Published => "published",
+            Outcome::Stopped => "stopped while uploading: a run again compares what the feed has",
             Outcome::WouldPublish => "would publish (the feed not asked)",
         }
     }

@@ -227,6 +227,7 @@ fn publish_one(engine: &Engine, krate: &mut CratePlan, published: &[String]) -> 
     } else if interrupt::requested()
         || err.downcast_ref().is_some_and(|e: &RunError| matches!(e.kind, RunErrorKind::TimedOut { .. }))
     {
+        krate.outcome = Outcome::Stopped;
         format!("publishing {name} {version} to {feed} was stopped before cargo said it was uploaded")
     } else {
         return Err(err);
