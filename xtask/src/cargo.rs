@@ -118,6 +118,8 @@ pub enum FeedError {
 pub enum Need {
     Read,
     Publish,
+    /// Publishing, every check done: a dry run would check nothing new.
+    Upload,
 }
 
 impl fmt::Display for FeedError {
@@ -144,6 +146,11 @@ impl fmt::Display for FeedError {
 impl std::error::Error for FeedError {}
 
 impl FeedError {
+    /// Whether a login (or a token with more scope) is what it takes.
+    pub fn is_login(&self) -> bool {
+        matches!(self, Self::NoProvider | Self::NoToken | Self::Rejected | Self::Forbidden { .. })
+    }
+
     /// Whether running again can help: a network failure, a time-out, a 5xx or 429.
     pub fn is_transient(&self) -> bool {
         match self {

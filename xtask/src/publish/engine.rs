@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::cargo::{FeedError, Need};
+use crate::cargo::Need;
 use crate::feeds::Registry;
 use crate::git::Git;
 use crate::json::{self, Value};
@@ -242,20 +242,21 @@ pub fn feed_error(feed: &str, stderr: &str, need: Need) -> anyhow::Error {
     let (verdict, feed) =
         (crate::cargo::classify(stderr), crate::cargo::registry_named(stderr).unwrap_or(feed));
     let hint = verdict.hint(need);
-    let credentials = matches!(
-        verdict,
-        FeedError::NoProvider | FeedError::NoToken | FeedError::Rejected | FeedError::Forbidden { .. }
-    );
+    let credentials = verdict.is_login();
     if credentials && feed == crate::feeds::CRATES_IO {
         anyhow::anyhow!(
             "`{feed}`: {verdict}: set CARGO_REGISTRY_TOKEN to a crates.io token that may publish these crates \
              (in GitHub Actions the one rust-lang/crates-io-auth-action gives, valid 30 minutes), then run again"
         )
     } else if credentials {
+        let dry_run = if need == Need::Upload {
+            ""
+        } else {
+            "; or check everything but the upload with `--dry-run`, which needs no credentials"
+        };
         anyhow::anyhow!(
             "`{feed}`: {verdict}: {hint}. To publish, log in with `cargo xtask cargo-login` (your \
-             Azure account) or, in CI, `cargo xtask cargo-login-ci` (a PAT in $PAT); or check \
-             everything but the upload with `--dry-run`, which needs no credentials"
+             Azure account) or, in CI, `cargo xtask cargo-login-ci` (a PAT in $PAT){dry_run}"
         )
     } else {
         anyhow::anyhow!("cargo failed on `{feed}` ({verdict}): {hint}\n{}", tail(stderr))

@@ -239,7 +239,7 @@ const SKIPPED: &str = "what is published already is skipped";
 
 /// The error of `krate`'s `cargo publish` that failed with `stderr`; whether a run again can succeed.
 fn failed(krate: &mut CratePlan, feed: &str, stderr: &str, published: &[String]) -> anyhow::Error {
-    let (err, verdict) = (feed_error(feed, stderr, Need::Publish), crate::cargo::classify(stderr));
+    let (err, verdict) = (feed_error(feed, stderr, Need::Upload), crate::cargo::classify(stderr));
     let krate_version = format!("{} {}", krate.name, krate.version);
     // Failed after the upload (waiting for the index): the feed has it.
     if stderr.lines().any(|line| line.trim_start().starts_with("Uploaded ")) {
@@ -254,6 +254,7 @@ fn failed(krate: &mut CratePlan, feed: &str, stderr: &str, published: &[String])
             format!(": {p}, published by this run, is not in {feed}'s index yet: run again once it is")
         }
         None if verdict.is_transient() => "; run again to resume".to_owned(),
+        None if verdict.is_login() => ": log in as below, then run again".to_owned(),
         // Published since the check: a run again compares it, as any version the feed has.
         None if matches!(verdict, FeedError::AlreadyExists(_)) => format!(
             ": {feed} has it since this run checked it, so run again to compare it with these sources"

@@ -720,6 +720,31 @@ mod unix {
         a_signal_stops_the_run_as_ctrl_c_does("TERM");
     }
 
+    /// A token that expires mid-run (an Entra token lasts an hour), rejected at the second
+    /// upload: the advice offered `--dry-run`, which checks again what this run checked,
+    /// and said a run again would fail the same way. Before any upload it still offers it.
+    #[test]
+    fn a_token_rejected_at_the_second_upload_says_to_log_in_and_run_again() {
+        let (_kellnr, mut sb, secrets) = crate::login::logged_in_to(crate::login::PACKAGES);
+        let manifest = three_crates(&mut sb);
+        let expired =
+            "CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_TOKEN='Basic bm90LWEtdG9rZW4=' exec \"$REAL\" \"$@\"";
+        crate::publish_redist::cargo_publishing(&mut sb, "cargo-expired", "three-b", expired);
+        let run = sb.xtask(&["publish", "--manifest-path", &manifest]);
+        run.assert_failure().assert_output_contains("token rejected");
+        let said = "publishing three-b 0.1.0 to hyperlight_packages failed: log in as below, then run again: \
+                    what is published already is skipped";
+        assert!(run.stderr.contains(said) && !run.stderr.contains("--dry-run"), "{}", run.stderr);
+        let table = "three-a  0.1.0    published\nthree-b  0.1.0    not published\n";
+        assert!(run.stdout.contains(table), "{}", run.stdout);
+        // Rejected before any upload (the check), a dry run is the way round.
+        sb.env("CARGO_REGISTRIES_HYPERLIGHT_PACKAGES_TOKEN", "Basic bm90LWEtdG9rZW4=");
+        let before = sb.xtask(&["publish", "--manifest-path", &manifest]);
+        before.assert_failure().assert_output_contains("token rejected");
+        before.assert_output_contains("or check everything but the upload with `--dry-run`");
+        crate::login::scan(&sb, &secrets);
+    }
+
     #[test]
     fn sighup_stops_the_run_as_ctrl_c_does() {
         a_signal_stops_the_run_as_ctrl_c_does("HUP");
