@@ -283,7 +283,11 @@ fn unify(
     more: &[&str],
     patches: &[String],
 ) -> anyhow::Result<()> {
+    let lock = copy.join("Cargo.lock");
     for (name, versions, command) in twice {
+        // Each try from this lock: the advice names one command, and cargo also takes one that moves
+        // other entries but keeps both versions.
+        let before = std::fs::read(&lock).with_context(|| format!("cannot read {lock}"))?;
         let pairs =
             versions.iter().rev().flat_map(|(from, _)| versions.iter().map(move |(to, _)| (*from, *to)));
         for (from, to) in pairs.filter(|(from, to)| from != to) {
@@ -291,13 +295,13 @@ fn unify(
             let args = [vec!["update", "-p", &spec, "--precise", to], repeated("--config", patches)].concat();
             let once =
                 |g: &Value| items(g.get("packages")).iter().filter(|p| text(p, "name") == *name).count() == 1;
-            // cargo also succeeds when the requirements keep both versions.
             if engine.cargo(copy, &args, false)?.is_ok()
                 && engine.metadata(copy, None, false, more)?.is_ok_and(|g| once(&g))
             {
                 *command = Some(format!("cargo update -p {spec} --precise {to}"));
                 break;
             }
+            std::fs::write(&lock, &before).with_context(|| format!("cannot write {lock}"))?;
         }
     }
     Ok(())

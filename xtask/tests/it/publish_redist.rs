@@ -1627,7 +1627,7 @@ fn an_unchecked_member_s_feature_is_not_passed_to_the_checked_ones() {
 
 /// A directory source standing in for crates.io, shaped as the graph of Hyperlight with mshv
 /// 0.2.1: `sysutil` twice (vmm-sys-util: 0.11 for the host and kvm-ioctls, the newest for
-/// mshv's unbounded requirement), and `zc` twice far from the host (zerocopy: 0.7 for
+/// mshv's unbounded requirement; a 0.13 between), and `zc` twice far from the host (zerocopy: 0.7 for
 /// mshv-bindings, 0.8 for ppv under rng, as rand's ppv-lite86).
 fn two_versions_of_a_crate(sb: &mut Sandbox) {
     let source = sb.root().join("crates-io");
@@ -1641,7 +1641,7 @@ fn two_versions_of_a_crate(sb: &mut Sandbox) {
         fs::write(dir.join("src/lib.rs"), lib).unwrap();
         fs::write(dir.join(".cargo-checksum.json"), "{\"files\":{},\"package\":null}").unwrap();
     };
-    for version in ["0.11.0", "0.15.0"] {
+    for version in ["0.11.0", "0.13.0", "0.15.0"] {
         write("sysutil", version, "", "pub struct Error;\n");
     }
     write(
@@ -1741,5 +1741,31 @@ fn a_consumer_failing_on_a_crate_resolved_twice_names_it_and_the_fix() {
     );
     run.assert_output_contains("Publish a rev it builds with");
     assert!(!run.combined().contains("zc at"), "{}", run.combined());
+    scan(&sb, &secrets);
+}
+
+/// A `cargo update --precise` that cargo accepts but that leaves the crate twice stayed in
+/// the check's lock: here the first moves the packaged ioctls off sysutil 0.15, and a later
+/// one moves the bindings' 0.13 to the host's 0.11. The host then built, and the advice named
+/// only that later command, which leaves the ioctls on 0.15 in a host's lock.
+#[test]
+fn a_precise_update_that_leaves_both_versions_is_undone() {
+    let (_kellnr, mut sb, secrets) = logged_in();
+    two_versions_of_a_crate(&mut sb);
+    let fx = fixture(&mut sb, 0, 12);
+    let host = host_workspace(
+        &mut sb,
+        &format!("mshv-ioctls = {{ version = \"=0.1.1\", registry = \"{REDIST}\" }}\nsysutil = \"0.11\""),
+        "pub fn run() {\n    mshv_ioctls::check(sysutil::Error)\n}\n",
+    );
+    rev_taking_sysutil(&mut sb, &fx, ">=0.11");
+    let bindings = BINDINGS_MANIFEST.replace("[dependencies]", "[dependencies]\nsysutil = \"<0.15\"\n");
+    let rev = commit(&mut sb, &fx, "mshv-bindings/Cargo.toml", &bindings, "the bindings take sysutil <0.15");
+    let manifest = host.join("Cargo.toml");
+    let run = publish(&mut sb, &fx, &rev, &["--dry-run", "--consumers", manifest.to_str().unwrap()]);
+    run.assert_failure().assert_output_contains(
+        "sysutil at 0.11.0 (for hyperlight_host 0.1.0) and 0.13.0 (for mshv-bindings 0.1.1) and 0.15.0 (for \
+         mshv-ioctls 0.1.1), whose types do not mix: no `cargo update --precise` unifies them",
+    );
     scan(&sb, &secrets);
 }
