@@ -128,9 +128,12 @@ fn unreadable(engine: &Engine, host: &Utf8Path, members: &str, stderr: &str) -> 
     Ok(())
 }
 
-/// `--features` for each of `features` that `keep` keeps.
+/// `--features` for each of `features` that `keep` keeps, once each (a feature may turn on two crates).
 fn flags<'a>(features: &'a [Feature], keep: impl Fn(&&Feature) -> bool) -> Vec<&'a str> {
-    features.iter().filter(keep).flat_map(|f| ["--features", &f.0]).collect()
+    let mut names: Vec<&str> = features.iter().filter(keep).map(|f| f.0.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter().flat_map(|name| ["--features", name]).collect()
 }
 
 /// The consumers that took a packaged crate; the requirements that excluded one are

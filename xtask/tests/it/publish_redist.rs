@@ -1449,14 +1449,16 @@ fn a_consumer_check_that_needs_another_feed_names_that_feed() {
 
 /// Hyperlight in 2025 took the mshv crates renamed, optional, behind a feature off by
 /// default (`mshv3`): the check builds the member with that feature, where it said
-/// "requires mshv-ioctls `=0.1.1`, which excludes the packaged 0.1.1".
+/// "requires mshv-ioctls `=0.1.1`, which excludes the packaged 0.1.1". The feature turns
+/// on both crates: it was passed twice.
 #[test]
 fn a_consumer_taking_the_crates_behind_a_feature_is_built_with_it() {
     let (_kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb, 0, 12);
     let deps = format!(
-        "mshv-ioctls3 = {{ package = \"mshv-ioctls\", version = \"=0.1.1\", registry = \"{REDIST}\", optional = true }}\n\n\
-         [features]\ndefault = [\"kvm\"]\nkvm = []\nmshv3 = [\"dep:mshv-ioctls3\"]"
+        "mshv-bindings3 = {{ package = \"mshv-bindings\", version = \"=0.1.1\", registry = \"{REDIST}\", optional = true }}\n\
+         mshv-ioctls3 = {{ package = \"mshv-ioctls\", version = \"=0.1.1\", registry = \"{REDIST}\", optional = true }}\n\n\
+         [features]\ndefault = [\"kvm\"]\nkvm = []\nmshv3 = [\"dep:mshv-bindings3\", \"dep:mshv-ioctls3\"]"
     );
     let lib = |call: &str| {
         format!("#[cfg(feature = \"mshv3\")]\npub fn version() -> u32 {{ mshv_ioctls3::{call}() }}\n")
@@ -1465,6 +1467,12 @@ fn a_consumer_taking_the_crates_behind_a_feature_is_built_with_it() {
     let consumers = host.join("Cargo.toml");
     let args = ["--dry-run", "--consumers", consumers.to_str().unwrap()];
     stops_then_builds(&mut sb, &fx, &host, &args, &lib("mshv_version"));
+    let featured: Vec<_> =
+        sb.calls("cargo").into_iter().filter(|c| c.argv.contains(&"--features".into())).collect();
+    assert!(!featured.is_empty());
+    for call in featured {
+        assert_eq!(call.argv.iter().filter(|a| *a == "hyperlight_host/mshv3").count(), 1, "{}", call.line());
+    }
     scan(&sb, &secrets);
 }
 
