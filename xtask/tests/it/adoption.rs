@@ -171,7 +171,7 @@ fn the_xtask_moves_into_a_hyperlight_shaped_host() {
     let mut sb = Sandbox::new(crate::xtask_bin());
     sb.feed(REDIST, &kellnr);
     // The private CARGO_HOME takes crates.io crates from the vendored copy.
-    let vendored = vendored_xtask_dependencies();
+    let vendored = vendored_xtask_dependencies(&sb);
     fs::write(
         sb.cargo_home().join("config.toml"),
         format!(
@@ -486,8 +486,9 @@ fn copy_file(from: &Path, to: &Path) {
 }
 
 /// The xtask's crates.io dependencies, vendored once per target dir (from crates.io,
-/// or the local cache of it) so that the host's builds need no network.
-pub fn vendored_xtask_dependencies() -> PathBuf {
+/// or the local cache of it) so that the host's builds need no network; cargo runs in
+/// `sb`, where no host's `.cargo/config.toml` is read.
+pub fn vendored_xtask_dependencies(sb: &Sandbox) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let manifest = repo_root().join("xtask").join("Cargo.toml");
@@ -501,6 +502,7 @@ pub fn vendored_xtask_dependencies() -> PathBuf {
         let _ = fs::remove_dir_all(&dir);
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let out = Command::new(cargo)
+            .current_dir(sb.root())
             .args(["vendor", "--locked", "--manifest-path"])
             .arg(&manifest)
             .arg(&dir)

@@ -1265,7 +1265,7 @@ fn an_interrupt_stops_cargo_removes_the_work_dir_and_exits_130() {
 #[test]
 fn a_consumer_that_does_not_build_stops_the_run_before_any_upload() {
     let (kellnr, mut sb, secrets) = logged_in();
-    let vendored = crate::adoption::vendored_xtask_dependencies();
+    let vendored = crate::adoption::vendored_xtask_dependencies(&sb);
     let config = sb.cargo_home().join("config.toml");
     let mut text = fs::read_to_string(&config).unwrap_or_default();
     text.push_str(&format!(
