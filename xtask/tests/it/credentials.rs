@@ -478,18 +478,15 @@ fn rotate_pat_says_what_to_fix() {
     sb.env("PATH", &format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
     install_gh(&sb, &GhState::default());
 
-    // No --repo: the repository of the git remote `origin`. The test cannot change
-    // this clone's remotes, so git is pointed (GIT_DIR) at a scratch repository.
-    let git_dir = sb.root().join("remote-repo");
-    let root = sb.root().to_path_buf();
-    sb.run("git", &["init", "-q", git_dir.to_str().unwrap()], &root).assert_success();
+    // No --repo: the repository of the git remote `origin` of the host (the sandbox's).
+    let (host, root) = (sb.host(), sb.root().to_path_buf());
+    sb.run("git", &["init", "-q", host.to_str().unwrap()], &root).assert_success();
     let set_origin = |sb: &mut Sandbox, url: &str| {
-        let _ = sb.run("git", &["-C", git_dir.to_str().unwrap(), "remote", "remove", "origin"], &root);
-        sb.run("git", &["-C", git_dir.to_str().unwrap(), "remote", "add", "origin", url], &root)
+        let _ = sb.run("git", &["-C", host.to_str().unwrap(), "remote", "remove", "origin"], &root);
+        sb.run("git", &["-C", host.to_str().unwrap(), "remote", "add", "origin", url], &root)
             .assert_success();
     };
     set_origin(&mut sb, "https://x-access-token:ghs_notreal@github.com/octo-org/octo-repo.git");
-    sb.env("GIT_DIR", git_dir.join(".git").to_str().unwrap());
     let run = sb.xtask(&["rotate-pat", "--access", "read", "--organization", ORG]);
     run.assert_success();
     assert_eq!(
