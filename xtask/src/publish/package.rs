@@ -283,8 +283,8 @@ const SIZE_LIMITS: [(&str, u64, &str); 4] = [
     // learn.microsoft.com/azure/devops/artifacts/reference/limits: Cargo, 500 MiB per file.
     ("pkgs.dev.azure.com", 500 << 20, "Azure Artifacts' limit for Cargo"),
     (".pkgs.visualstudio.com", 500 << 20, "Azure Artifacts' limit for Cargo"),
-    // kellnr's `registry.max_crate_size` defaults to 10 * 1000 MB; an admin may set less.
-    ("/api/v1/crates/", 10_000_000_000, "kellnr's default limit"),
+    // kellnr 6.5.0's `registry.max_crate_size`: 10 MB of upload; over it, "400: length limit exceeded".
+    ("/api/v1/crates/", 10_000_000, "kellnr's default limit"),
 ];
 
 /// Records where each crate was verified, its `.crate` equal to the one in `listed` and

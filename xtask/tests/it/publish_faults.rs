@@ -369,6 +369,18 @@ fn a_crate_over_the_size_limit_stops_the_run_before_any_upload() {
     assert!(sb.calls("cargo").iter().all(|c| c.argv.first().map(String::as_str) != Some("publish")));
 }
 
+/// kellnr 6.5.0 takes 10 MB (`registry.max_crate_size` 10, in MB); the check took 10,000 MB, so
+/// the small crate was uploaded and the large one refused ("400: length limit exceeded").
+#[test]
+fn a_crate_over_kellnrs_limit_stops_the_run_before_any_upload() {
+    let (kellnr, mut sb, secrets) = logged_in_to(crate::login::PACKAGES);
+    let manifest = workspace_with_a_large_crate(&mut sb).join("Cargo.toml");
+    let run = sb.xtask(&["publish", "--manifest-path", manifest.to_str().unwrap()]);
+    run.assert_failure().assert_output_contains("over hyperlight_packages's limit of 10000000 bytes");
+    assert!(kellnr.index_entry("xtask-test-small").is_none(), "uploaded before the size check");
+    scan(&sb, &secrets);
+}
+
 /// Defect 9: a dry run whose packaging fails says so for every crate: not "would
 /// publish", in the table or in the step summary.
 #[test]
