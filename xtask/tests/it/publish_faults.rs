@@ -15,7 +15,7 @@ use crate::publish_redist::{Fixture, fixture, with_shared_dependencies};
 
 fn publish_redist(sb: &mut Sandbox, fx: &Fixture, extra: &[&str]) -> Run {
     let repo = fx.dir.to_str().unwrap().to_owned();
-    // Without it the consumer check would build the repository the xtask sits in.
+    // The consumer check is other tests' subject (the sandbox's host has no workspace to build).
     let mut args = vec!["publish-redist", "--no-consumer-check", "--repo", &repo, "--rev", &fx.pin];
     args.extend_from_slice(extra);
     sb.xtask(&args)

@@ -115,8 +115,8 @@ fn publish(sb: &mut Sandbox, fx: &Fixture, rev: &str, extra: &[&str]) -> Run {
     let repo = fx.dir.to_str().unwrap().to_owned();
     let mut args = vec!["publish-redist", "--repo", &repo, "--rev", rev];
     args.extend_from_slice(extra);
-    // Without a workspace named, the consumer check would read the repository the
-    // xtask sits in: a test names its own, or none.
+    // Without a workspace named, the consumer check would read the sandbox's host, which
+    // has none: a test names its own, or none.
     if !extra.iter().any(|a| *a == "--consumers" || *a == "--no-consumer-check") {
         args.push("--no-consumer-check");
     }
