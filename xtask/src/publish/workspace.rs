@@ -18,8 +18,8 @@ pub struct Member {
     pub dir: String,
     /// Why cargo would not publish it to the feed the workspace was read for.
     refusal: Option<String>,
-    /// Of the metadata crates.io requires, what the manifest lacks.
-    lacks: Vec<&'static str>,
+    /// What crates.io refuses in it at the upload that cargo packages.
+    crates_io: Vec<String>,
     pub deps: Vec<Dep>,
     /// (feature, dependency key) for each optional dependency a feature turns on (`dep:key`).
     pub enables: Vec<(String, String)>,
@@ -147,18 +147,59 @@ fn member(package: &Value, root: &Utf8Path, registry: &str) -> anyhow::Result<Me
             .collect(),
         _ => Vec::new(),
     };
-    let blank = |key: &str| text(package, key).trim().is_empty();
-    let lacks =
-        [("description", blank("description")), ("license", blank("license") && blank("license_file"))];
     Ok(Member {
         name: name.to_owned(),
         version: version.to_owned(),
         dir: manifest.parent().map(|d| relative(root, d)).unwrap_or_default(),
         refusal,
-        lacks: lacks.into_iter().filter_map(|(what, lacking)| lacking.then_some(what)).collect(),
+        crates_io: crates_io_refusals(package),
         deps: items(package.get("dependencies")).iter().map(|d| dependency(d, root)).collect(),
         enables,
     })
+}
+
+/// What crates.io's `controllers/krate/publish.rs` refuses in `package` that cargo 1.95 lets through, but
+/// for what needs crates.io's list of category slugs or an SPDX parser of the license.
+fn crates_io_refusals(package: &Value) -> Vec<String> {
+    let blank = |key: &str| text(package, key).trim().is_empty();
+    let list = |key: &str| items(package.get(key)).iter().filter_map(Value::as_str).collect::<Vec<_>>();
+    let (keywords, categories) = (list("keywords"), list("categories"));
+    let mut found: Vec<String> = [
+        (blank("description"), "no description".to_owned()),
+        (blank("license") && blank("license_file"), "no license or license-file".to_owned()),
+        (text(package, "description").len() > 1000, "a description over 1000 bytes".to_owned()),
+        (keywords.len() > 5, format!("{} keywords (at most 5)", keywords.len())),
+        (categories.len() > 5, format!("{} categories (at most 5)", categories.len())),
+    ]
+    .into_iter()
+    .filter_map(|(refused, what)| refused.then_some(what))
+    .collect();
+    // crates.io's `Keyword::valid_name`, and at most 20 bytes.
+    let keyword = |k: &&&str| {
+        k.len() <= 20
+            && k.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
+    };
+    found.extend(keywords.iter().filter(|k| !keyword(k)).map(|k| {
+        format!("a keyword `{k}` (up to 20 ASCII letters, digits, `_`, `-` or `+`, from a letter or digit)")
+    }));
+    let urls = ["homepage", "documentation", "repository"].map(|key| (key, text(package, key)));
+    found.extend(
+        urls.iter()
+            .filter(|(_, url)| !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://"))
+            .map(|(key, url)| format!("a {key} `{url}` (not http:// or https://)")),
+    );
+    // Cargo says `*` for none too: a path dependency gets one in the rewrite, a git one cargo refuses.
+    let wildcard = |d: &&Value| {
+        text(d, "req") == "*" && d.get("path").is_none() && !text(d, "source").starts_with("git+")
+    };
+    found.extend(items(package.get("dependencies")).iter().filter(wildcard).map(|d| {
+        format!(
+            "a dependency `{}` = \"*\" (no wildcard: give the oldest version that works)",
+            text(d, "name")
+        )
+    }));
+    found
 }
 
 fn dependency(dep: &Value, root: &Utf8Path) -> Dep {
@@ -286,21 +327,21 @@ fn select(
 }
 
 /// crates.io refuses, at the upload, a crate depending on another registry's crate,
-/// or without a description and a license (cargo only warns).
+/// or with metadata it does not take (cargo only warns, or says nothing).
 fn check_one_registry(ws: &Workspace, selected: &[usize]) -> anyhow::Result<()> {
     let members = || selected.iter().map(|&i| &ws.members[i]);
-    let bare: Vec<String> = (members().filter(|m| !m.lacks.is_empty()))
-        .map(|m| format!("`{}` has no {}", m.name, m.lacks.join(", ")))
+    let refused: Vec<String> = (members().filter(|m| !m.crates_io.is_empty()))
+        .map(|m| format!("`{}` has {}", m.name, m.crates_io.join(", ")))
         .collect();
     let foreign: Vec<String> = members()
         .flat_map(|m| m.deps.iter().filter(|d| d.published() && d.path.is_none()).map(move |d| (m, d)))
         .filter_map(|(m, d)| Some(format!("`{}` on `{}` (from {})", m.name, d.package, d.registry.as_ref()?)))
         .collect();
     ensure!(
-        bare.is_empty(),
-        "crates.io refuses a crate without a description and a license (or license-file): {}; nothing was \
-         uploaded. Add `description` and `license` to those manifests",
-        bare.join(", ")
+        refused.is_empty(),
+        "crates.io would refuse at the upload what cargo lets through: {}; nothing was uploaded. Change \
+         those keys of [package] or [dependencies] (cargo's manifest reference says what each takes)",
+        refused.join("; ")
     );
     ensure!(
         foreign.is_empty(),

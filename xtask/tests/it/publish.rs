@@ -1162,12 +1162,53 @@ fn crates_io_refuses_a_crate_without_a_description_or_license_before_anything_is
     );
     let run = publish(&mut sb, &dir, &["--registry", "crates-io", "--dry-run"]);
     run.assert_failure();
-    run.assert_output_contains("crates.io refuses a crate without a description and a license");
-    run.assert_output_contains("`bare-b` has no description, license");
+    run.assert_output_contains("crates.io would refuse at the upload what cargo lets through");
+    run.assert_output_contains("`bare-b` has no description, no license or license-file");
     assert!(sb.calls("cargo").iter().all(|c| c.argv[0] != "package"), "{:?}", sb.calls("cargo"));
     // A feed takes it as it is.
     let feed = publish(&mut sb, &dir, &["--dry-run"]);
     feed.assert_success();
+}
+
+/// What else crates.io refuses at the upload and cargo 1.95 packages without a word (seen with
+/// `cargo publish --dry-run` against crates.io): more than 5 keywords or categories, a keyword
+/// it does not take, a URL without http(s), a description over 1000 bytes, a `*` requirement.
+/// The run went on to upload the crates before such a one. Refused up front, every one named.
+#[test]
+fn crates_io_refuses_other_metadata_before_anything_is_uploaded() {
+    let mut sb = offline_sandbox();
+    let keys = "keywords = [\"a\", \"b\", \"c\", \"d\", \"e\", \"no spaces\"]\n\
+                categories = [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\"]\nhomepage = \"example.com\"\n\n\
+                [dependencies]\nlibc = \"*\"\n";
+    let long = format!(
+        "[package]\nname = \"meta-b\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
+         description = \"{}\"\n",
+        "x".repeat(1001)
+    );
+    let dir = small_workspace(
+        &mut sb,
+        "meta",
+        &[
+            ("Cargo.toml", "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\"]\n"),
+            ("a/Cargo.toml", &package("meta-a", keys)),
+            ("a/src/lib.rs", ""),
+            ("b/Cargo.toml", &long),
+            ("b/src/lib.rs", ""),
+        ],
+    );
+    let run = publish(&mut sb, &dir, &["--registry", "crates-io", "--dry-run"]);
+    run.assert_failure();
+    for part in [
+        "`meta-a` has 6 keywords (at most 5)",
+        "6 categories (at most 5)",
+        "keyword `no spaces` (",
+        "homepage `example.com` (",
+        "dependency `libc` = \"*\"",
+        "`meta-b` has a description over 1000 bytes",
+    ] {
+        run.assert_output_contains(part);
+    }
+    assert!(sb.calls("cargo").iter().all(|c| c.argv[0] != "package"), "{:?}", sb.calls("cargo"));
 }
 
 /// To crates.io without a token (trusted publishing's expired, or the step's `env:`
