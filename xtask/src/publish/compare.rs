@@ -82,7 +82,16 @@ fn next_version(version: &str) -> String {
 
 /// Whether the feed has `name` at `version`: only cargo's "could not find" is "absent";
 /// a yanked version (which `cargo info` does not tell) is an error.
-pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<bool> {
+/// What a feed holds of a crate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    Version,
+    OtherVersions,
+    /// No version at all: the upload creates the crate.
+    Nothing,
+}
+
+pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<Held> {
     let (spec, feed) = (format!("{name}@{version}"), &engine.registry.name);
     let ran = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)?;
     if let Some(other) = spelled_otherwise(ran.as_ref().map_or_else(String::as_str, |o| &o.stderr), name) {
@@ -92,7 +101,7 @@ pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<boo
              name (crates.io) or keeps both. Rename {name}, or publish to another feed. Nothing was uploaded."
         );
     }
-    let Err(mut stderr) = ran else { return Ok(true) };
+    let Err(mut stderr) = ran else { return Ok(Held::Version) };
     if stderr.contains(&format!("could not find `{spec}`")) {
         let probe = engine.work.join(format!("yanked-{name}"));
         scratch(engine, &probe, &[(name, version)])?;
@@ -106,9 +115,14 @@ pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<boo
             next_version(version)
         );
         // Resolved: in the feed after all (the compare then fetches it), else not found.
-        let absent = ["failed to select a version", "no matching package named"];
-        if ran.is_ok() || absent.iter().any(|a| stderr.contains(a)) {
-            return Ok(ran.is_ok());
+        let absent = [
+            ("failed to select a version", Held::OtherVersions),
+            ("no matching package named", Held::Nothing),
+        ];
+        if ran.is_ok() {
+            return Ok(Held::Version);
+        } else if let Some(&(_, held)) = absent.iter().find(|(says, _)| stderr.contains(says)) {
+            return Ok(held);
         }
     }
     // Asked only before an upload, so the token must write too.

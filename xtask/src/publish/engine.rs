@@ -107,6 +107,11 @@ impl<'a> Engine<'a> {
         Ok(forms.clone())
     }
 
+    /// Every form of the tokens found so far.
+    pub(super) fn forms(&self) -> Vec<String> {
+        self.forms.borrow().clone()
+    }
+
     pub fn stage(&self, name: &str, what: &str, took: Duration) {
         eprintln!("{}: {name:<8} {what} ({:.2} s)", self.task, took.as_secs_f64());
     }

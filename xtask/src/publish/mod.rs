@@ -142,14 +142,18 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
     let (dry_run, crates) = (engine.dry_run, &mut prepared.plan.crates);
     let result = (|| {
         // A dry run asks the feed nothing: its crates stay `Planned`.
+        let mut new = Vec::new();
         for krate in crates.iter_mut().filter(|_| !dry_run) {
             let t = Instant::now();
-            let present = compare::in_feed(engine, &krate.name, &krate.version)?;
+            let held = compare::in_feed(engine, &krate.name, &krate.version)?;
+            new.extend((held == compare::Held::Nothing).then(|| krate.name.clone()));
+            let present = held == compare::Held::Version;
             krate.outcome = if present { Outcome::InFeed } else { Outcome::Missing };
             let verdict = if present { "is in" } else { "is not yet in" };
             let what = format!("{} {} {verdict} {}", krate.name, krate.version, engine.registry.name);
             engine.stage("check", &what, t.elapsed());
         }
+        creates_no_crate(engine.registry.is_crates_io(), &engine.forms(), &new)?;
         // A crate the feed has cannot change: verifying it, or building the host against
         // it, checks nothing that could still be uploaded; the compare below still runs.
         let verify = dry_run || crates.iter().any(|c| c.outcome == Outcome::Missing);
@@ -175,6 +179,21 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
     })();
     report(engine, crates, &prepared.source);
     result
+}
+
+/// crates.io takes a trusted publishing token (`cio_tp_…`, among the token `forms`) only for a crate it
+/// has: the upload of a `new` one is refused (403) after the crates before it.
+fn creates_no_crate(crates_io: bool, forms: &[String], new: &[String]) -> anyhow::Result<()> {
+    let trusted = crates_io && forms.iter().any(|form| form.starts_with("cio_tp_"));
+    ensure!(
+        !trusted || new.is_empty(),
+        "crates.io does not have {} yet, and takes no trusted publishing token (CARGO_REGISTRY_TOKEN here) \
+         for a new crate; nothing was uploaded. Run this once with an API token that may publish new crates \
+         (crates.io, Account Settings, API Tokens: scope publish-new) in CARGO_REGISTRY_TOKEN, then add a \
+         trusted publisher to each new crate on crates.io; or leave them out with --exclude",
+        new.join(", ")
+    );
+    Ok(())
 }
 
 /// The table of outcomes, on stdout and in the step summary.
@@ -332,6 +351,23 @@ fn check_version(version: &str, what: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// crates.io refuses a trusted publishing token for a crate it does not have ("Trusted Publishing
+    /// tokens do not support creating new crates", 403): the crates before it were uploaded.
+    #[test]
+    fn a_new_crate_with_a_trusted_publishing_token_stops_before_any_upload() {
+        let (trusted, api) = (["cio_tp_0123456789abcdef".to_owned()], ["cio0123456789abcdef".to_owned()]);
+        let new = ["hyperlight-new".to_owned(), "hyperlight-newer".to_owned()];
+        let msg = format!("{:#}", creates_no_crate(true, &trusted, &new).unwrap_err());
+        assert!(
+            msg.contains("hyperlight-new, hyperlight-newer") && msg.contains("nothing was uploaded"),
+            "{msg}"
+        );
+        assert!(!msg.contains("cio_tp_"), "{msg}");
+        assert!(creates_no_crate(true, &trusted, &[]).is_ok());
+        assert!(creates_no_crate(true, &api, &new).is_ok());
+        assert!(creates_no_crate(false, &trusted, &new).is_ok());
+    }
 
     #[test]
     fn versions_are_checked_before_anything_runs() {
