@@ -80,8 +80,6 @@ fn next_version(version: &str) -> String {
     }
 }
 
-/// Whether the feed has `name` at `version`: only cargo's "could not find" is "absent";
-/// a yanked version (which `cargo info` does not tell) is an error.
 /// What a feed holds of a crate.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Held {
@@ -91,6 +89,8 @@ pub enum Held {
     Nothing,
 }
 
+/// What the feed holds of `name` at `version`: only cargo's "could not find" is "absent";
+/// a yanked version (which `cargo info` does not tell) is an error.
 pub fn in_feed(engine: &Engine, name: &str, version: &str) -> anyhow::Result<Held> {
     let (spec, feed) = (format!("{name}@{version}"), &engine.registry.name);
     let ran = engine.cargo(engine.work, &["info", &spec, "--registry", feed], false)?;
