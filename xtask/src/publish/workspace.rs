@@ -340,7 +340,7 @@ fn check_one_registry(ws: &Workspace, selected: &[usize]) -> anyhow::Result<()> 
     ensure!(
         refused.is_empty(),
         "crates.io would refuse at the upload what cargo lets through: {}; nothing was uploaded. Change \
-         those keys of [package] or [dependencies] (cargo's manifest reference says what each takes)",
+         those keys of [package] or [dependencies], or leave those crates out (`--exclude`)",
         refused.join("; ")
     );
     ensure!(

@@ -1164,6 +1164,7 @@ fn crates_io_refuses_a_crate_without_a_description_or_license_before_anything_is
     run.assert_failure();
     run.assert_output_contains("crates.io would refuse at the upload what cargo lets through");
     run.assert_output_contains("`bare-b` has no description, no license or license-file");
+    run.assert_output_contains("or leave those crates out (`--exclude`)");
     assert!(sb.calls("cargo").iter().all(|c| c.argv[0] != "package"), "{:?}", sb.calls("cargo"));
     // A feed takes it as it is.
     let feed = publish(&mut sb, &dir, &["--dry-run"]);
