@@ -301,6 +301,15 @@ mod tests {
             format!("{token:?} {:?} {:?}", token.header(), AuthHeader::bearer("s3cr3t-value").unwrap());
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(!shown.contains(&base64(b"PAT:s3cr3t-value-0123456789")), "{shown}");
+        assert!(shown.starts_with("PatToken(Secret(<redacted>))"), "nothing says a secret is there: {shown}");
+    }
+
+    #[test]
+    fn an_access_token_is_one_line_of_visible_ascii() {
+        for bad in ["", " \r\n", "eyJ0 eyJ1", "eyJ0\neyJ1"] {
+            assert!(AuthHeader::bearer(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(AuthHeader::bearer(" eyJ0.x\r\n").unwrap().secret().expose(), "Bearer eyJ0.x");
     }
 
     #[test]
