@@ -141,8 +141,7 @@ fn hide_jwts(text: String) -> String {
     let jwt = |s: &str| {
         let (a, rest) = s.split_at(part(s));
         let (b, rest) = rest.strip_prefix('.').map(|r| r.split_at(part(r)))?;
-        let c = rest.strip_prefix('.').map(|r| &r[..part(r)])?;
-        (!b.is_empty() && !c.is_empty()).then_some(a.len() + b.len() + c.len() + 2)
+        Some(a.len() + b.len() + rest.strip_prefix('.').map(part)? + 2)
     };
     let (mut out, mut rest) = (String::with_capacity(text.len()), text.as_str());
     while let Some(at) = rest.find("eyJ") {
