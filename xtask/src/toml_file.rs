@@ -294,6 +294,17 @@ mod tests {
         assert!(dir.entries().is_empty(), "{:?}", dir.entries());
     }
 
+    /// Only a missing file reads as empty: one cargo cannot read either is never written over.
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_and_left_byte_identical() {
+        let dir = TempDir::new("not-utf8");
+        let path = dir.0.join("config.toml");
+        std::fs::write(&path, b"# caf\xe9\n").unwrap();
+        let err = format!("{:#}", update(&path, &mut add_key).unwrap_err());
+        assert!(err.starts_with(&format!("cannot read {path}: ")), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"# caf\xe9\n");
+    }
+
     #[test]
     fn a_read_only_file_is_refused_and_left_byte_identical() {
         let dir = TempDir::new("readonly");
