@@ -215,7 +215,7 @@ pub fn classify(stderr: &str) -> FeedError {
             _ => FeedError::Http { status, reason: reason() },
         }
     } else {
-        let noise = |l: &&str| l.is_empty() || l.starts_with("Caused by") || l.starts_with("warning");
+        let noise = |l: &&str| l.is_empty() || l.starts_with("warning");
         let last = stderr.lines().map(str::trim).rfind(|l| !noise(l));
         let why = error_line(last.unwrap_or("cargo failed without a message"));
         if is_network_error(stderr) { FeedError::Unreachable(why) } else { FeedError::Other(why) }
