@@ -109,7 +109,7 @@ impl Workspace {
         member.deps.iter().any(|dep| {
             dep.package == package
                 && match &dep.registry {
-                    Some(registry) => !feed.is_crates_io() && url(registry) == url(&feed.index),
+                    Some(registry) => url(registry) == url(&feed.index),
                     None => {
                         feed.is_crates_io()
                             && dep.source.as_deref().is_some_and(|s| s.starts_with("registry+"))
