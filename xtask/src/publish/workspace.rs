@@ -677,6 +677,14 @@ mod tests {
         let msg = plan_error(&files, &["a"]);
         assert!(msg.contains("add `--crate b --crate c --crate d`"), "{msg}");
         assert!(msg.contains("`b` depends on `d`"), "{msg}");
+        // publish: `-p` adds a crate; an `--exclude` that left one out is dropped.
+        let (_d, ws) = workspace(&files);
+        let exclude = wanted(&["c"]);
+        let msg = format!("{:#}", plan(&ws, &[], "r", None, Some(&exclude)).err().expect("an error"));
+        assert!(msg.ends_with("drop `--exclude c` (a crate already in the feed is skipped)"), "{msg}");
+        let msg =
+            format!("{:#}", plan(&ws, &wanted(&["a", "b"]), "r", None, PUBLISH).err().expect("an error"));
+        assert!(msg.contains("add `-p c -p d`"), "{msg}");
 
         let closed = "[package]\nname = \"d\"\nversion = \"0.1.0\"\npublish = false\n";
         let files = [
