@@ -713,6 +713,25 @@ mod tests {
         );
         assert!(msg.contains("`mshv-ioctls` does not depend on the workspace's `mshv-bindings`"), "{msg}");
         assert!(msg.contains("from crates.io"), "{msg}");
+        for (spec, from) in [
+            (
+                "{ version = \"0.1\", registry = \"hyperlight_redist\" }",
+                format!("from the registry at {FEED}"),
+            ),
+            (
+                "{ git = \"https://example.invalid/mshv\" }",
+                "from the git repository git+https://example.invalid/mshv".into(),
+            ),
+        ] {
+            let ioctls = from_crates_io.replace("bindings = \"0.1.1\"", &format!("bindings = {spec}"));
+            let files = [
+                ("Cargo.toml", ROOT),
+                ("mshv-bindings/Cargo.toml", BINDINGS),
+                ("mshv-ioctls/Cargo.toml", &ioctls),
+            ];
+            let msg = plan_error(&files, &["mshv-bindings", "mshv-ioctls"]);
+            assert!(msg.contains(&from), "{msg}");
+        }
     }
 
     /// Issue 14, 4: cargo drops path-only dev-dependencies (also inherited ones), so
