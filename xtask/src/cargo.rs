@@ -209,7 +209,8 @@ pub fn classify(stderr: &str) -> FeedError {
     } else if let Some(line) = line_with("no matching package named") {
         FeedError::NoMatchingPackage(line)
     } else if status == Some(413) || stderr.contains("max upload size") {
-        FeedError::TooLarge(body_reason(stderr).unwrap_or_else(|| "HTTP 413".into()))
+        let why = body_reason(stderr).or_else(|| line_with("max upload size"));
+        FeedError::TooLarge(why.unwrap_or_else(|| "HTTP 413".into()))
     } else if stderr.contains("token rejected") || status == Some(401) {
         FeedError::Rejected
     } else if status == Some(403) {
@@ -221,7 +222,7 @@ pub fn classify(stderr: &str) -> FeedError {
             _ => FeedError::Http { status, reason: reason() },
         }
     } else {
-        let noise = |l: &&str| l.is_empty() || l.starts_with("Caused by") || l.starts_with("warning");
+        let noise = |l: &&str| l.is_empty() || l.starts_with("warning");
         let last = stderr.lines().map(str::trim).rfind(|l| !noise(l));
         let why = error_line(last.unwrap_or("cargo failed without a message"));
         if is_network_error(stderr) { FeedError::Unreachable(why) } else { FeedError::Other(why) }
@@ -315,14 +316,11 @@ mod tests {
     fn classifies_cargo_messages() {
         // Messages as cargo 1.95 prints them against kellnr 6.5.0 and the fault
         // servers of the tests.
-        assert_eq!(
-            classify("error: token rejected for `f`, please run `cargo login --registry f`"),
-            FeedError::Rejected
-        );
-        assert_eq!(
-            classify("error: no token found for `f`, please run `cargo login --registry f`"),
-            FeedError::NoToken
-        );
+        let rejected = "error: token rejected for `f`, please run `cargo login --registry f`";
+        assert_eq!((classify(rejected), registry_named(rejected)), (FeedError::Rejected, Some("f")));
+        let no_token = "error: no token found for `d`, please run `cargo login --registry d`";
+        assert_eq!((classify(no_token), registry_named(no_token)), (FeedError::NoToken, Some("d")));
+        assert_eq!(registry_named("error: failed to connect to `f`"), None);
         let no_provider = "Caused by:\n  authenticated registries require a credential-provider to be configured\n  \
                            see https://doc.rust-lang.org/cargo/reference/registry-authentication.html for details";
         assert_eq!(classify(no_provider), FeedError::NoProvider);
@@ -378,6 +376,13 @@ mod tests {
             )
         };
         let (conflict, forbidden) = (azure("409 Conflict"), azure("403 Forbidden"));
+        let build = "error: could not compile `a` (lib) due to 1 previous error";
+        // An index's answer; cargo cuts a long body short, closing tags and all.
+        let index = |status, body| {
+            format!(
+                "error: x\n  failed to get successful HTTP response from `u`, got {status}\n  body:\n  {body}"
+            )
+        };
         let cases = [
             (exists, "the version exists (crate a@0.1.0 already exists on `f` index)", "--version"),
             (&conflict, "the version exists (the remote server", "--version"),
@@ -386,19 +391,46 @@ mod tests {
             (too_large, "the crate is too large (max upload size is: 10485760)", "cargo package --list"),
             (refused, "refused by the feed (HTTP 400: missing or empty metadata fields", "manifest"),
             ("error: something new", "cargo failed (something new)", "cargo's message"),
+            // A 200 with errors (the registry API allows it): no status, and the body's words.
+            (
+                &too_large.replace(" (status 413 Payload Too Large)", ""),
+                "the crate is too large (the remote",
+                "cargo package --list",
+            ),
+            // A build's last line is this warning: the error is the line before.
+            (
+                &format!("{build}\nwarning: build failed, waiting for other jobs to finish..."),
+                "cargo failed (could not compile",
+                "cargo's message",
+            ),
+            ("error: invalid key in [dependencies] table", "cargo failed (invalid key", "cargo's message"),
+            (
+                &index(404, "<h1>Not Found</h1>"),
+                "the feed failed (HTTP 404: Not Found)",
+                "check the feed's index URL",
+            ),
+            (
+                &index(410, "<html><head><title>Gone"),
+                "the feed failed (HTTP 410: Gone)",
+                "check the feed's index URL",
+            ),
         ];
         for (stderr, verdict, hint) in cases {
             let error = classify(stderr);
             assert!(error.to_string().starts_with(verdict), "{error}");
             assert!(error.hint(Need::Publish).contains(hint), "{}", error.hint(Need::Publish));
-            assert!(!error.is_transient(), "{error}");
+            assert!(!error.is_transient() && !error.hint(Need::Publish).contains("try again"), "{error}");
         }
         for transient in [
             "error: x\n\nCaused by:\n  [28] Timeout was reached",
             "error: x\n  the remote server responded with an error (status 503 Service Unavailable): busy",
+            &index(429, "slow down"),
         ] {
             assert!(classify(transient).is_transient(), "{transient}");
         }
+        assert!(classify(&index(502, "")).hint(Need::Read).starts_with("try again later"));
+        let timed_out = FeedError::TimedOut { after: Duration::from_secs(30) };
+        assert!(timed_out.hint(Need::Read).ends_with("allow more time with XTASK_TIMEOUT_SECS=<seconds>"));
     }
 
     #[test]

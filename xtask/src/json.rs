@@ -235,6 +235,8 @@ mod tests {
         assert!(matches!(parse("[[], {}, [[[]]]]").unwrap(), Value::Array(_)));
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         assert_eq!(err(&deep), format!("arrays and objects nested too deeply at byte {MAX_DEPTH}"));
+        let deep = format!("{}1{}", "{\"a\":".repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
+        assert_eq!(err(&deep), format!("arrays and objects nested too deeply at byte {}", 5 * MAX_DEPTH));
         let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(parse(&ok).is_ok());
     }

@@ -141,8 +141,7 @@ fn hide_jwts(text: String) -> String {
     let jwt = |s: &str| {
         let (a, rest) = s.split_at(part(s));
         let (b, rest) = rest.strip_prefix('.').map(|r| r.split_at(part(r)))?;
-        let c = rest.strip_prefix('.').map(|r| &r[..part(r)])?;
-        (!b.is_empty() && !c.is_empty()).then_some(a.len() + b.len() + c.len() + 2)
+        Some(a.len() + b.len() + rest.strip_prefix('.').map(part)? + 2)
     };
     let (mut out, mut rest) = (String::with_capacity(text.len()), text.as_str());
     while let Some(at) = rest.find("eyJ") {
@@ -301,6 +300,15 @@ mod tests {
             format!("{token:?} {:?} {:?}", token.header(), AuthHeader::bearer("s3cr3t-value").unwrap());
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(!shown.contains(&base64(b"PAT:s3cr3t-value-0123456789")), "{shown}");
+        assert!(shown.starts_with("PatToken(Secret(<redacted>))"), "nothing says a secret is there: {shown}");
+    }
+
+    #[test]
+    fn an_access_token_is_one_line_of_visible_ascii() {
+        for bad in ["", " \r\n", "eyJ0 eyJ1", "eyJ0\neyJ1"] {
+            assert!(AuthHeader::bearer(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(AuthHeader::bearer(" eyJ0.x\r\n").unwrap().secret().expose(), "Bearer eyJ0.x");
     }
 
     #[test]

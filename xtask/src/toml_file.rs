@@ -286,12 +286,26 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_file_that_nothing_changes_is_not_made() {
+    fn a_missing_file_is_made_only_when_something_changes() {
         let dir = TempDir::new("missing");
         let path = dir.0.join("credentials.toml");
         assert!(plan(&path, &mut |_| Ok(())).unwrap().is_none());
         assert!(!update(&path, &mut |_| Ok(())).unwrap());
         assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+        // One that something changes is made (a new machine's first setup).
+        assert!(update(&path, &mut add_key).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "[registry]\ndefault = \"mine\"\n");
+    }
+
+    /// Only a missing file reads as empty: one cargo cannot read either is never written over.
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_and_left_byte_identical() {
+        let dir = TempDir::new("not-utf8");
+        let path = dir.0.join("config.toml");
+        std::fs::write(&path, b"# caf\xe9\n").unwrap();
+        let err = format!("{:#}", update(&path, &mut add_key).unwrap_err());
+        assert!(err.starts_with(&format!("cannot read {path}: ")), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"# caf\xe9\n");
     }
 
     #[test]

@@ -340,9 +340,15 @@ mod tests {
         std::fs::write(b.join("src/lib.rs"), "fn b() {}").unwrap();
         std::fs::write(b.join("src/extra.rs"), "").unwrap();
         std::fs::write(a.join("Cargo.toml.orig"), "[package]\nversion = \"1\"").unwrap();
+        std::fs::write(a.join("src/ours.rs"), "").unwrap();
         assert_eq!(
             differences(&a, &b, None).unwrap(),
-            ["Cargo.toml.orig", "src/extra.rs (only in the feed's)", "src/lib.rs"]
+            [
+                "Cargo.toml.orig",
+                "src/extra.rs (only in the feed's)",
+                "src/lib.rs",
+                "src/ours.rs (only in this run's package)"
+            ]
         );
         std::fs::remove_dir_all(&base).unwrap();
     }
@@ -369,6 +375,8 @@ mod tests {
             outcome: super::super::Outcome::Missing,
         };
         check_file_sets(std::slice::from_ref(&krate)).unwrap();
+        krate.listed = listed(&["Cargo.toml", "extra.txt", "src/lib.rs", "README.md"]);
+        assert!(check_file_sets(std::slice::from_ref(&krate)).is_err(), "a listed file missing passed");
         krate.listed = listed(&["Cargo.toml", "src/lib.rs", "README.md"]);
         let msg = format!("{:#}", check_file_sets(std::slice::from_ref(&krate)).unwrap_err());
         assert!(msg.contains("a 0.1.0: packaged but not in `cargo package --list`: [extra.txt]"), "{msg}");
@@ -377,6 +385,19 @@ mod tests {
             "{msg}"
         );
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn the_next_version_offered_follows_the_one_refused() {
+        let cases = [
+            ("0.1.2", "0.1.3"),
+            ("1.0.0+b.5", "1.0.1"),
+            ("0.1.2-rc.1", "0.1.2-rc.1.1"),
+            ("0.1.2-20240416", "0.1.2-20240416.1"),
+        ];
+        for (version, next) in cases {
+            assert_eq!(next_version(version), next, "{version}");
+        }
     }
 
     /// Inherited values live only in the normalized manifest: a change of the root

@@ -439,7 +439,8 @@ libc = "0.2"
 
     #[test]
     fn other_dependencies_and_untouched_files_stay_byte_for_byte() {
-        let text = "[package]\nname = \"x\"\n\n[dependencies]\nlibc = {version=\"0.2\"}  # c\nother = { path = \"../other\" }";
+        // `mshv-bindings` from crates.io: only a path dependency is the workspace's.
+        let text = "[package]\nname = \"x\"\n\n[dependencies]\nlibc = {version=\"0.2\"}  # c\nother = { path = \"../other\" }\nmshv-bindings = { version = \"0.3\" }";
         assert_eq!(run(text, None), text);
     }
 
@@ -497,6 +498,22 @@ libc = "0.2"
             rewrite(path, root, &rw, &needs).unwrap(),
             "[workspace.dependencies]\nmshv-bindings = { path = \"mshv-bindings\", version = \"0.1.1\", registry = \"r\" }\n"
         );
+    }
+
+    /// Refused only when one root entry is path-only, needed and a dev-dependency (the
+    /// workspace test shows the refusal): a versioned entry or one only dev-dependents use is fine.
+    #[test]
+    fn root_needs_refuses_nothing_else() {
+        let file = |name: &str, text: &str| (name.into(), name.into(), true, text.to_owned());
+        let root = file(
+            "Cargo.toml",
+            "[workspace.dependencies]\nx = { path = \"x\" }\ny = { path = \"y\", version = \"0.1\" }\n",
+        );
+        let a = file(
+            "a/Cargo.toml",
+            "[dependencies]\ny = { workspace = true }\n[dev-dependencies]\nx = { workspace = true }\ny = { workspace = true }\n",
+        );
+        assert_eq!(root_needs(&[root, a]).unwrap(), ["y"]);
     }
 
     /// Without `--version` a requirement between members needs no rewrite (cargo

@@ -109,7 +109,7 @@ impl Workspace {
         member.deps.iter().any(|dep| {
             dep.package == package
                 && match &dep.registry {
-                    Some(registry) => !feed.is_crates_io() && url(registry) == url(&feed.index),
+                    Some(registry) => url(registry) == url(&feed.index),
                     None => {
                         feed.is_crates_io()
                             && dep.source.as_deref().is_some_and(|s| s.starts_with("registry+"))
@@ -590,11 +590,11 @@ mod tests {
             ),
             (
                 "crates/mshv-bindings/Cargo.toml",
-                "[package]\nname = \"mshv-bindings\"\nversion.workspace = true\n",
+                "[package]\nname = \"mshv-bindings\"\nversion.workspace = true\nlicense = \"MIT\"\n[dependencies]\nlibc = \"0.2\"\n",
             ),
             (
                 "crates/mshv-ioctls/Cargo.toml",
-                "[package]\nname = \"mshv-ioctls\"\nversion.workspace = true\n[target.'cfg(unix)'.dependencies]\nb = { workspace = true }\nfeedcrate = { version = \"1\", registry = \"hyperlight_redist\" }\nlibc = \"0.2\"\n",
+                "[package]\nname = \"mshv-ioctls\"\nversion.workspace = true\n[target.'cfg(unix)'.dependencies]\nb = { workspace = true }\nfeedcrate = { version = \"1\", registry = \"hyperlight_redist\" }\nlibc = { version = \"0.2\", optional = true }\n[build-dependencies]\nb = { workspace = true }\n[features]\nx = [\"dep:libc\"]\n",
             ),
             ("crates/skip/Cargo.toml", "[package]\nname = \"skip\"\nversion = \"1.0.0\"\n"),
         ]);
@@ -602,10 +602,17 @@ mod tests {
         assert_eq!(names_found, ["mshv-bindings", "mshv-ioctls"]);
         assert_eq!(ws.members[0].dir, "crates/mshv-bindings");
         let ioctls = &ws.members[1];
-        let b = ioctls.deps.iter().find(|d| d.package == "mshv-bindings").unwrap();
+        let b = ioctls.deps.iter().find(|d| d.package == "mshv-bindings" && d.target.is_some()).unwrap();
         assert_eq!((b.key.as_str(), b.requirement.as_deref()), ("b", Some("^0.3.1")));
         assert_eq!(b.path.as_deref(), Some("crates/mshv-bindings"));
         assert_eq!(b.table(), "target.'cfg(unix)'.dependencies");
+        let kinds: Vec<Kind> = ioctls.deps.iter().filter(|d| d.key == "b").map(|d| d.kind).collect();
+        assert!(kinds.len() == 2 && kinds.contains(&Kind::Build), "{kinds:?}");
+        assert_eq!(ioctls.enables, [("x".to_owned(), "libc".to_owned())]);
+        assert_eq!(
+            (ws.members[0].lacks.as_slice(), ioctls.lacks.as_slice()),
+            (&["description"][..], &["description", "license"][..])
+        );
         let feed = Registry { name: "hyperlight_redist".into(), index: FEED.into() };
         assert!(ws.depends_on(ioctls, "feedcrate", &feed));
         assert!(!ws.depends_on(ioctls, "mshv-bindings", &feed));
@@ -614,8 +621,19 @@ mod tests {
             !ws.depends_on(ioctls, "libc", &feed)
                 && !ws.depends_on(ioctls, "feedcrate", &Registry::crates_io())
         );
+        let ioctls_only = [CratePlan { name: "mshv-ioctls".into(), ..CratePlan::default() }];
+        assert!(
+            ws.takes_from_feed(&ioctls_only, &feed)
+                && !ws.takes_from_feed(&ioctls_only, &Registry::crates_io())
+        );
         let plan = plan(&ws, &wanted(&["mshv-ioctls", "mshv-bindings"]), "r", None, None).unwrap();
         assert_eq!(names(&plan), ["mshv-bindings", "mshv-ioctls"]);
+        assert!(!ws.takes_from_feed(&plan.crates[..1], &feed));
+        // One edge for two tables; the dependency is known as one, and each crate by its dir.
+        assert_eq!(plan.edges, [("mshv-ioctls".to_owned(), "mshv-bindings".to_owned())]);
+        let shown: Vec<(bool, &str)> =
+            plan.crates.iter().map(|c| (c.is_dependency, c.dir.as_str())).collect();
+        assert_eq!(shown, [(true, "crates/mshv-bindings"), (false, "crates/mshv-ioctls")]);
         assert_eq!(manifest::pinned(&plan.pins(), "mshv-bindings"), Some("0.3.1"));
     }
 
@@ -628,9 +646,10 @@ mod tests {
             ("Cargo.toml", "[workspace]\nmembers = [\"app\", \"testing\"]\n"),
             (
                 "app/Cargo.toml",
-                "[package]\nname = \"app\"\nversion = \"0.1.0\"\n[dependencies]\ncore = { path = \"../core\", version = \"0.1.0\" }\n",
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\n[dependencies]\ncore = { path = \"../core\", version = \"0.0.0\" }\n",
             ),
-            ("core/Cargo.toml", "[package]\nname = \"core\"\nversion = \"0.1.0\"\n"),
+            // Written out, 0.0.0 is a version.
+            ("core/Cargo.toml", "[package]\nname = \"core\"\nversion = \"0.0.0\"\n"),
             ("testing/Cargo.toml", "[package]\nname = \"testing\"\n"),
         ]);
         let publishable: Vec<&str> =
@@ -699,6 +718,14 @@ mod tests {
         let msg = plan_error(&files, &["a"]);
         assert!(msg.contains("add `--crate b --crate c --crate d`"), "{msg}");
         assert!(msg.contains("`b` depends on `d`"), "{msg}");
+        // publish: `-p` adds a crate; an `--exclude` that left one out is dropped.
+        let (_d, ws) = workspace(&files);
+        let exclude = wanted(&["c"]);
+        let msg = format!("{:#}", plan(&ws, &[], "r", None, Some(&exclude)).err().expect("an error"));
+        assert!(msg.ends_with("drop `--exclude c` (a crate already in the feed is skipped)"), "{msg}");
+        let msg =
+            format!("{:#}", plan(&ws, &wanted(&["a", "b"]), "r", None, PUBLISH).err().expect("an error"));
+        assert!(msg.contains("add `-p c -p d`"), "{msg}");
 
         let closed = "[package]\nname = \"d\"\nversion = \"0.1.0\"\npublish = false\n";
         let files = [
@@ -727,6 +754,25 @@ mod tests {
         );
         assert!(msg.contains("`mshv-ioctls` does not depend on the workspace's `mshv-bindings`"), "{msg}");
         assert!(msg.contains("from crates.io"), "{msg}");
+        for (spec, from) in [
+            (
+                "{ version = \"0.1\", registry = \"hyperlight_redist\" }",
+                format!("from the registry at {FEED}"),
+            ),
+            (
+                "{ git = \"https://example.invalid/mshv\" }",
+                "from the git repository git+https://example.invalid/mshv".into(),
+            ),
+        ] {
+            let ioctls = from_crates_io.replace("bindings = \"0.1.1\"", &format!("bindings = {spec}"));
+            let files = [
+                ("Cargo.toml", ROOT),
+                ("mshv-bindings/Cargo.toml", BINDINGS),
+                ("mshv-ioctls/Cargo.toml", &ioctls),
+            ];
+            let msg = plan_error(&files, &["mshv-bindings", "mshv-ioctls"]);
+            assert!(msg.contains(&from), "{msg}");
+        }
     }
 
     /// Issue 14, 4: cargo drops path-only dev-dependencies (also inherited ones), so
@@ -790,6 +836,7 @@ mod tests {
         let msg = format!("{:#}", rewrite(&["a", "b", "c"]).expect_err("an error"));
         assert!(msg.contains("`[workspace.dependencies] b`") && msg.contains("c/Cargo.toml"), "{msg}");
         assert!(rewrite(&["a", "b"]).unwrap());
+        assert!(!rewrite(&["a", "b"]).unwrap(), "a second rewrite changed something");
         let root_after = std::fs::read_to_string(ws.root.join("Cargo.toml")).unwrap();
         assert!(
             root_after.contains("b = { path = \"b\", version = \"0.1.0\", registry = \"r\" }"),

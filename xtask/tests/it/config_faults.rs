@@ -374,20 +374,24 @@ fn a_symlinked_config_stays_a_link() {
     sb.xtask(&["setup"]).assert_success().assert_output_contains("nothing written");
 }
 
-/// Another run holding the lock makes setup wait, say so, and then do its edit.
+/// Another run holding the lock makes setup wait, say so once after a second, and then do its edit.
 #[test]
 fn setup_waits_for_a_held_lock_and_says_so() {
     let mut sb = Sandbox::new(crate::xtask_bin());
-    let lock = fs::File::create(sb.cargo_home().join(".hyperlight-xtask.lock")).unwrap();
-    lock.lock().unwrap();
-    let release = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(2500));
-        drop(lock);
-    });
-    let run = sb.xtask(&["setup"]);
-    release.join().unwrap();
-    run.assert_success();
     let path = config_toml(&sb).display().to_string();
-    run.assert_output_contains(&format!("waiting for another cargo xtask editing {path}"));
-    assert!(read(&config_toml(&sb)).contains(REDIST_INDEX));
+    let waiting = format!("waiting for another cargo xtask editing {path}");
+    for (held_ms, said) in [(700, 0), (2500, 1)] {
+        let _ = fs::remove_file(config_toml(&sb));
+        let lock = fs::File::create(sb.cargo_home().join(".hyperlight-xtask.lock")).unwrap();
+        lock.lock().unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(held_ms));
+            drop(lock);
+        });
+        let run = sb.xtask(&["setup"]);
+        release.join().unwrap();
+        run.assert_success();
+        assert_eq!(run.combined().matches(&waiting).count(), said, "held {held_ms} ms: {}", run.combined());
+        assert!(read(&config_toml(&sb)).contains(REDIST_INDEX));
+    }
 }

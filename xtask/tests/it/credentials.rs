@@ -855,6 +855,7 @@ fn doctor_reports_ok_rejected_and_unreachable() {
     // Nothing set up yet: cargo refuses, exit 1, and what to run.
     let run = sb.xtask(&["doctor"]);
     assert_eq!(run.status.code(), Some(1), "{}", run.combined());
+    run.assert_output_contains(&format!("cargo: 1.{}\n", cargo_minor()));
     run.assert_output_contains("access:              refused by cargo: no credential provider is configured");
     run.assert_output_contains("in global config:    no");
     run.assert_output_contains("run `cargo xtask setup`");

@@ -613,6 +613,7 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
     assert!(run.stdout.contains("::group::$ cargo package"), "{}", run.stdout);
     assert!(run.stdout.contains("::group::$ at once: [dependencies] cargo package"), "{}", run.stdout);
     assert!(run.stdout.contains("::endgroup::"), "{}", run.stdout);
+    assert!(!run.stderr.lines().any(|l| l.starts_with("$ ")), "a title outside its group: {}", run.stderr);
     let summary = fs::read_to_string(&summary).unwrap();
     assert!(summary.contains("| mshv-ioctls | 0.1.1 | would publish (the feed not asked) |"), "{summary}");
     assert!(summary.contains("(dry run)"), "{summary}");
