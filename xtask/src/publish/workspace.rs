@@ -609,10 +609,8 @@ mod tests {
         let kinds: Vec<Kind> = ioctls.deps.iter().filter(|d| d.key == "b").map(|d| d.kind).collect();
         assert!(kinds.len() == 2 && kinds.contains(&Kind::Build), "{kinds:?}");
         assert_eq!(ioctls.enables, [("x".to_owned(), "libc".to_owned())]);
-        assert_eq!(
-            (ws.members[0].lacks.as_slice(), ioctls.lacks.as_slice()),
-            (&["description"][..], &["description", "license"][..])
-        );
+        assert_eq!(ws.members[0].crates_io, ["no description"]);
+        assert_eq!(ioctls.crates_io, ["no description", "no license or license-file"]);
         let feed = Registry { name: "hyperlight_redist".into(), index: FEED.into() };
         assert!(ws.depends_on(ioctls, "feedcrate", &feed));
         assert!(!ws.depends_on(ioctls, "mshv-bindings", &feed));
