@@ -8,7 +8,7 @@ use camino::Utf8Path;
 
 use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, repeated, tail, text};
 use super::manifest::{self, Kind};
-use super::workspace::Workspace;
+use super::workspace::{Workspace, deps_on};
 use crate::cargo::Need;
 use crate::git;
 use crate::json::Value;
@@ -189,8 +189,7 @@ fn wants<'a>(
     let (mut wants, mut features) = (Vec::new(), Vec::new());
     for member in &ws.members {
         for krate in crates.iter().filter(|c| ws.depends_on(member, &c.name, feed)) {
-            let deps: Vec<_> =
-                member.deps.iter().filter(|d| d.package == krate.name && d.registry.is_some()).collect();
+            let deps: Vec<_> = deps_on(member, &krate.name, feed).collect();
             for dep in &deps {
                 let turns_on = member.enables.iter().find(|(_, key)| *key == dep.key);
                 let name = &member.name;

@@ -11,6 +11,8 @@ use crate::feeds::Registry;
 use crate::json::{self, Value};
 use crate::{run, toml_file};
 
+const CRATES_IO_GIT_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
+
 pub struct Member {
     pub name: String,
     pub version: String,
@@ -105,18 +107,24 @@ impl Workspace {
 
     /// Whether `member` depends (in any table) on `package` from `feed`.
     pub fn depends_on(&self, member: &Member, package: &str, feed: &Registry) -> bool {
-        let url = |u: &str| u.trim_end_matches('/').to_owned();
-        member.deps.iter().any(|dep| {
-            dep.package == package
-                && match &dep.registry {
-                    Some(registry) => url(registry) == url(&feed.index),
-                    None => {
-                        feed.is_crates_io()
-                            && dep.source.as_deref().is_some_and(|s| s.starts_with("registry+"))
-                    }
-                }
-        })
+        deps_on(member, package, feed).next().is_some()
     }
+}
+
+/// `member`'s dependencies (in any table) on `package` from `feed`.
+pub fn deps_on<'m>(member: &'m Member, package: &str, feed: &Registry) -> impl Iterator<Item = &'m Dep> {
+    let url = |u: &str| u.trim_end_matches('/').to_owned();
+    let (package, index, to_crates_io) = (package.to_owned(), url(&feed.index), feed.is_crates_io());
+    member.deps.iter().filter(move |dep| {
+        // Cargo names crates.io by its git index, also for `registry = "crates-io"`.
+        let crates_io = dep.registry.as_deref().is_none_or(|r| r == CRATES_IO_GIT_INDEX)
+            && dep.source.as_deref().is_some_and(|s| s.starts_with("registry+"));
+        dep.package == package
+            && match to_crates_io {
+                true => crates_io,
+                false => dep.registry.as_deref().is_some_and(|r| url(r) == index),
+            }
+    })
 }
 
 fn member(package: &Value, root: &Utf8Path, registry: &str) -> anyhow::Result<Member> {
@@ -590,7 +598,7 @@ mod tests {
             ),
             (
                 "crates/mshv-bindings/Cargo.toml",
-                "[package]\nname = \"mshv-bindings\"\nversion.workspace = true\nlicense = \"MIT\"\n[dependencies]\nlibc = \"0.2\"\n",
+                "[package]\nname = \"mshv-bindings\"\nversion.workspace = true\nlicense = \"MIT\"\n[dependencies]\nlibc = \"0.2\"\nlog = { version = \"0.4\", registry = \"crates-io\" }\n",
             ),
             (
                 "crates/mshv-ioctls/Cargo.toml",
@@ -615,6 +623,10 @@ mod tests {
         assert!(ws.depends_on(ioctls, "feedcrate", &feed));
         assert!(!ws.depends_on(ioctls, "mshv-bindings", &feed));
         assert!(ws.depends_on(ioctls, "libc", &Registry::crates_io()));
+        assert!(ws.depends_on(&ws.members[0], "log", &Registry::crates_io()), "`registry = \"crates-io\"`");
+        // The consumer check reads the requirement and features of a crates.io dependency too.
+        let libc: Vec<_> = deps_on(ioctls, "libc", &Registry::crates_io()).map(|d| &d.requirement).collect();
+        assert_eq!(libc, [&Some("^0.2".to_owned())]);
         assert!(
             !ws.depends_on(ioctls, "libc", &feed)
                 && !ws.depends_on(ioctls, "feedcrate", &Registry::crates_io())
