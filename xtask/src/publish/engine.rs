@@ -259,10 +259,7 @@ pub fn feed_error(feed: &str, stderr: &str, need: Need) -> anyhow::Error {
         } else {
             "; or check everything but the upload with `--dry-run`, which needs no credentials"
         };
-        anyhow::anyhow!(
-            "`{feed}`: {verdict}: {hint}. To publish, log in with `cargo xtask cargo-login` (your \
-             Azure account) or, in CI, `cargo xtask cargo-login-ci` (a PAT in $PAT){dry_run}"
-        )
+        anyhow::anyhow!("`{feed}`: {verdict}: {hint}{dry_run}")
     } else {
         anyhow::anyhow!("cargo failed on `{feed}` ({verdict}): {hint}\n{}", tail(stderr))
     }
@@ -292,8 +289,10 @@ mod tests {
             )
         );
         assert!(msg.contains("cargo xtask cargo-login") && msg.contains("cargo-login-ci"), "{msg}");
+        assert_eq!(msg.matches("cargo-login`").count(), 1, "each login task named once: {msg}");
         let msg = format!("{:#}", feed_error("r", "error: token rejected for `r`", Need::Publish));
         assert!(msg.contains("token rejected") && msg.contains("Packaging read & write"), "{msg}");
+        assert_eq!(msg.matches("cargo-login`").count(), 1, "each login task named once: {msg}");
         let forbidden = "error: failed to publish to registry at http://x\n\nCaused by:\n  the remote server \
                          responded with an error (status 403 Forbidden): You lack Packaging write";
         let msg = format!("{:#}", feed_error("r", forbidden, Need::Publish));
