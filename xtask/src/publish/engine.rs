@@ -42,7 +42,10 @@ pub enum Outcome {
     Published,
     /// Stopped before cargo said it was uploaded: the feed may have it or not.
     Stopped,
-    WouldPublish,
+    /// A dry run's, the feed asked (crates.io) or not.
+    WouldPublish {
+        asked: bool,
+    },
 }
 
 impl Outcome {
@@ -55,7 +58,8 @@ impl Outcome {
             Outcome::Differs => "in the feed with other sources",
             Outcome::Published => "published",
             Outcome::Stopped => "stopped while uploading: a run again compares what the feed has",
-            Outcome::WouldPublish => "would publish (the feed not asked)",
+            Outcome::WouldPublish { asked: true } => "would publish",
+            Outcome::WouldPublish { asked: false } => "would publish (the feed not asked)",
         }
     }
 }

@@ -141,9 +141,9 @@ fn commit_rewrite(engine: &Engine, settings: &Settings, prepared: &Prepared) -> 
 fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> anyhow::Result<()> {
     let (dry_run, crates) = (engine.dry_run, &mut prepared.plan.crates);
     let result = (|| {
-        // A dry run asks the feed nothing: its crates stay `Planned`.
-        let mut new = Vec::new();
-        for krate in crates.iter_mut().filter(|_| !dry_run) {
+        // A dry run asks no feed (reading one takes credentials) but crates.io, which is public.
+        let (ask, mut new) = (!dry_run || engine.registry.is_crates_io(), Vec::new());
+        for krate in crates.iter_mut().filter(|_| ask) {
             let t = Instant::now();
             let held = compare::in_feed(engine, &krate.name, &krate.version)?;
             new.extend((held == compare::Held::Nothing).then(|| krate.name.clone()));
@@ -156,7 +156,8 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
         creates_no_crate(engine.registry.is_crates_io(), &engine.forms(), &new)?;
         // A crate the feed has cannot change: verifying it, or building the host against
         // it, checks nothing that could still be uploaded; the compare below still runs.
-        let verify = dry_run || crates.iter().any(|c| c.outcome == Outcome::Missing);
+        let to_upload = |c: &CratePlan| matches!(c.outcome, Outcome::Missing | Outcome::Planned);
+        let verify = crates.iter().any(to_upload);
         let t = Instant::now();
         package::package_all(engine, &prepared.ws, crates, verify)?;
         let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
@@ -168,12 +169,14 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
         }
         compare::stage(engine, crates)?;
         let mut published = Vec::new();
-        for krate in crates.iter_mut().filter(|c| dry_run || c.outcome == Outcome::Missing) {
-            if !dry_run {
-                publish_one(engine, krate, &published)?;
-                published.push(krate.name.clone());
+        for krate in crates.iter_mut().filter(|c| to_upload(c)) {
+            if dry_run {
+                krate.outcome = Outcome::WouldPublish { asked: ask };
+                continue;
             }
-            krate.outcome = if dry_run { Outcome::WouldPublish } else { Outcome::Published };
+            publish_one(engine, krate, &published)?;
+            published.push(krate.name.clone());
+            krate.outcome = Outcome::Published;
         }
         anyhow::Ok(())
     })();

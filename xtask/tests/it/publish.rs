@@ -558,7 +558,8 @@ fn the_helps_package_examples_run_on_a_hyperlight_shaped_workspace() {
 /// `--registry crates-io`: crates.io's index cannot be replaced by an empty one, so
 /// the set is packaged and verified in one `cargo package` overlaid on it, and the
 /// copies cargo extracted for that overlay do not outlive the run (a later run
-/// must never verify against them). A dry run asks crates.io nothing else.
+/// must never verify against them). crates.io is public, so a dry run asks it which
+/// versions it has, as a real run does (it has these names, not this version).
 #[test]
 fn a_dry_run_to_crates_io_verifies_the_set_in_one_command() {
     let mut sb = Sandbox::new(crate::xtask_bin());
@@ -572,15 +573,15 @@ fn a_dry_run_to_crates_io_verifies_the_set_in_one_command() {
     for (krate, _) in CRATES {
         assert!(out.contains(&format!("Verifying {krate} v{VERSION}")), "{krate} not verified:\n{out}");
     }
-    let would: Vec<(&str, &str)> =
-        CRATES.iter().map(|(n, _)| (*n, "would publish (the feed not asked)")).collect();
+    let would: Vec<(&str, &str)> = CRATES.iter().map(|(n, _)| (*n, "would publish")).collect();
     assert_outcomes(&run, &would);
     let lines: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
     let packages: Vec<&String> =
         lines.iter().filter(|l| l.starts_with("package ") && !l.starts_with("package --list")).collect();
     assert_eq!(packages.len(), 1, "{lines:?}");
     assert!(packages[0].starts_with("package --registry crates-io") && !packages[0].contains("--config"));
-    assert!(lines.iter().all(|l| !l.starts_with("info ") && !l.starts_with("publish ")), "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("info ")).count(), CRATES.len(), "{lines:?}");
+    assert!(lines.iter().all(|l| !l.starts_with("publish ")), "{lines:?}");
     let extracted = sb.cargo_home().join("registry").join("src");
     for entry in fs::read_dir(&extracted).into_iter().flatten().flatten() {
         for (krate, _) in CRATES {
@@ -588,6 +589,27 @@ fn a_dry_run_to_crates_io_verifies_the_set_in_one_command() {
             assert!(!copy.exists(), "{} outlived the run", copy.display());
         }
     }
+}
+
+/// A version crates.io has, with other sources (a release forgotten to bump): the dry
+/// run finds it as the real run would, comparing without building anything.
+#[test]
+fn a_dry_run_to_crates_io_stops_at_a_version_it_has_with_other_sources() {
+    let mut sb = offline_sandbox();
+    let dir = small_workspace(
+        &mut sb,
+        "taken",
+        &[("Cargo.toml", &package_at("cfg-if", "1.0.0")), ("src/lib.rs", "")],
+    );
+    let run = publish(&mut sb, &dir, &["--registry", "crates-io", "--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("publish: check    cfg-if 1.0.0 is in crates-io");
+    run.assert_output_contains("cfg-if 1.0.0 is in crates-io with other sources than this run's: ");
+    run.assert_output_contains("(`--version`, such as 1.0.1). Nothing was uploaded.");
+    assert_eq!(outcome(&run, "cfg-if"), "in the feed with other sources", "{}", run.stdout);
+    let lines: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
+    assert!(lines.iter().any(|l| l.starts_with("package ") && l.ends_with("--no-verify")), "{lines:?}");
+    assert!(!run.combined().contains("Verifying"), "{}", run.combined());
 }
 
 /// A workspace whose root is a package too, with its `Cargo.lock` committed: the
@@ -940,9 +962,13 @@ pub(crate) fn offline_sandbox() -> Sandbox {
 }
 
 fn package(name: &str, extra: &str) -> String {
+    format!("{}{extra}", package_at(name, "0.1.0"))
+}
+
+fn package_at(name: &str, version: &str) -> String {
     format!(
-        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
-         description = \"{name}\"\n{extra}"
+        "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\nlicense = \"MIT\"\n\
+         description = \"{name}\"\n"
     )
 }
 
@@ -1122,7 +1148,7 @@ fn a_patch_in_the_repositorys_config_gets_advice_that_works() {
 /// crates.io refuses a crate that depends on another registry's crate, at the upload
 /// ("Cross-registry dependencies are not permitted"): the crates before it in the
 /// order would be uploaded already. The plan refuses it, naming the dependency,
-/// before anything runs, also in a dry run (which never asks crates.io).
+/// before anything runs, also in a dry run (before it asks crates.io what it has).
 #[test]
 fn crates_io_refuses_a_dependency_from_a_feed_before_anything_is_uploaded() {
     let mut sb = offline_sandbox();
@@ -1283,13 +1309,7 @@ fn members_pinned_to_a_feed_come_from_crates_io_when_published_there() {
     );
     let run = publish(&mut sb, &dir, &["--registry", "crates-io", "--dry-run"]);
     run.assert_success();
-    assert_outcomes(
-        &run,
-        &[
-            ("feed-laid-a", "would publish (the feed not asked)"),
-            ("feed-laid-b", "would publish (the feed not asked)"),
-        ],
-    );
+    assert_outcomes(&run, &[("feed-laid-a", "would publish"), ("feed-laid-b", "would publish")]);
     let rewritten: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("+feed-laid-a = ")).collect();
     assert!(rewritten.len() == 1 && !rewritten[0].contains("registry"), "{}", run.stdout);
 }
