@@ -29,7 +29,8 @@ pub struct Common {
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
     /// Do everything except upload; needs no credentials and no feed, unless a crate to
-    /// publish takes crates from a feed (then read access to it).
+    /// publish takes crates from a feed (then read access to it). crates.io, which is
+    /// public, is asked which versions it has.
     #[arg(long)]
     pub dry_run: bool,
     /// Keep the work dir (the source with the rewrite committed) and print its path.
