@@ -165,8 +165,10 @@ impl FeedError {
         let (scope, access) =
             if need == Need::Read { ("Packaging read", "read") } else { ("Packaging read & write", "write") };
         let fix = match self {
-            Self::NoProvider => &format!("run `cargo xtask setup`, or log in, which runs it too: {LOGIN}"),
-            Self::NoToken => LOGIN,
+            Self::NoProvider => {
+                &format!("run `cargo xtask setup`, or log in with {LOGIN}, which runs it too")
+            }
+            Self::NoToken => &format!("run {LOGIN}"),
             Self::Rejected => "wrong or expired: run `cargo xtask cargo-login`, or `cargo-login-ci`",
             Self::Forbidden { .. } => "the feed knows the token but it may not do this",
             Self::Http { .. } if self.is_transient() => "try again later; check the feed's index URL",
@@ -195,7 +197,8 @@ impl FeedError {
     }
 }
 
-const LOGIN: &str = "run `cargo xtask cargo-login` (your Azure account) or, in CI, `cargo xtask cargo-login-ci` (a PAT in $PAT)";
+const LOGIN: &str =
+    "`cargo xtask cargo-login` (your Azure account) or, in CI, `cargo xtask cargo-login-ci` (a PAT in $PAT)";
 
 /// What cargo's stderr says went wrong with a feed; pass it redacted, as it keeps lines of the feed's answer.
 pub fn classify(stderr: &str) -> FeedError {

@@ -188,8 +188,9 @@ fn wants<'a>(
     let ws = Workspace::read(host, feed).with_context(|| format!("reading the host workspace at {host}"))?;
     let (mut wants, mut features) = (Vec::new(), Vec::new());
     for member in &ws.members {
-        for krate in crates.iter().filter(|c| ws.depends_on(member, &c.name, feed)) {
+        for krate in crates {
             let deps: Vec<_> = deps_on(member, &krate.name, feed).collect();
+            let Some(first) = deps.first() else { continue };
             for dep in &deps {
                 let turns_on = member.enables.iter().find(|(_, key)| *key == dep.key);
                 let name = &member.name;
@@ -197,8 +198,7 @@ fn wants<'a>(
                     turns_on.map(|(f, key)| (format!("{name}/{f}"), name.clone(), key.clone(), krate)),
                 );
             }
-            let req = deps.first().and_then(|d| d.requirement.clone());
-            wants.push((member.name.clone(), krate, req.unwrap_or_default()));
+            wants.push((member.name.clone(), krate, first.requirement.clone().unwrap_or_default()));
         }
     }
     Ok((wants, features))
