@@ -73,7 +73,7 @@ impl Publish {
             dirty.is_empty(),
             "{changes} uncommitted in the git repository at {top} (what is published is what is committed):\n  \
              {}\nCommit them, or pass --allow-dirty to publish them as they are (as `cargo publish --allow-dirty`)",
-            listed(&dirty)
+            crate::tool::first(&dirty, 20, "\n  ")
         );
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let version = self.common.version.as_deref();
@@ -84,7 +84,7 @@ impl Publish {
             missing.is_empty(),
             "files of your commit in the crates to publish are not checked out as committed at {top}, so the \
              packages would not hold them as committed:\n  {}\nCheck them out as each says",
-            listed(&missing)
+            crate::tool::first(&missing, 20, "\n  ")
         );
         compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
         let (planning, t) = (t.elapsed(), Instant::now());
@@ -127,11 +127,4 @@ fn warn_unseen_configs(root: &Utf8Path, src: &Utf8Path, repo: &Utf8Path) -> anyh
         ));
     }
     Ok(())
-}
-
-/// Up to 20 paths, one a line.
-fn listed(paths: &[String]) -> String {
-    let n = paths.len();
-    let more = if n > 20 { format!("\n  and {} more", n - 20) } else { String::new() };
-    format!("{}{more}", paths[..n.min(20)].join("\n  "))
 }

@@ -45,6 +45,15 @@ pub fn invocation_dir() -> anyhow::Result<Utf8PathBuf> {
     Utf8PathBuf::try_from(dir).context("the current directory is not UTF-8")
 }
 
+/// The first `max` of `items` joined by `sep`, then how many more there are.
+pub fn first(items: &[String], max: usize, sep: &str) -> String {
+    let shown = items[..items.len().min(max)].join(sep);
+    match items.len().saturating_sub(max) {
+        0 => shown,
+        more => format!("{shown}{sep}and {more} more"),
+    }
+}
+
 /// The parent of the xtask's directory as `cargo run` names it now: the path compiled in
 /// is stale once the repository moved (cargo does not rebuild for a move).
 pub fn project_root() -> Utf8PathBuf {
@@ -52,4 +61,15 @@ pub fn project_root() -> Utf8PathBuf {
     let now = std::env::var("CARGO_MANIFEST_DIR").ok().filter(|_| ours);
     let dir = Utf8PathBuf::from(now.unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()));
     dir.parent().expect("xtask/ has a parent").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn first_counts_only_what_it_leaves_out() {
+        let items = |n: usize| (1..=n).map(|i| i.to_string()).collect::<Vec<_>>();
+        assert_eq!(super::first(&items(2), 2, ", "), "1, 2");
+        assert_eq!(super::first(&items(3), 2, ", "), "1, 2, and 1 more");
+        assert_eq!(super::first(&[], 2, ", "), "");
+    }
 }

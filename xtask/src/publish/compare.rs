@@ -52,17 +52,14 @@ pub fn stage(engine: &Engine, crates: &mut [CratePlan]) -> anyhow::Result<()> {
         krate.outcome = if differs.is_empty() { Outcome::Identical } else { Outcome::Differs };
         if !differs.is_empty() {
             offer = next_version(version);
-            let more =
-                if differs.len() > 10 { format!(" and {} more", differs.len() - 10) } else { String::new() };
-            let shown = differs[..differs.len().min(10)].join(", ");
-            problems.push(format!(
-                "{name} {version} is in {feed} with other sources than this run's: {shown}{more}"
-            ));
+            let shown = crate::tool::first(&differs, 10, ", ");
+            problems
+                .push(format!("{name} {version} is in {feed} with other sources than this run's: {shown}"));
         }
     }
     ensure!(
         problems.is_empty(),
-        "{}\nFeed versions are immutable: publish these sources under a new version (`--version`, \
+        "{}\nPublished versions are immutable: publish these sources under a new version (`--version`, \
              such as {offer}). Nothing was uploaded.",
         problems.join("\n")
     );
@@ -175,7 +172,7 @@ pub fn differences(
         };
         match (a.contains(path), b.contains(path)) {
             (true, false) => differ.push(format!("{path} (only in this run's package)")),
-            (false, true) => differ.push(format!("{path} (only in the feed's)")),
+            (false, true) => differ.push(format!("{path} (only in the registry's)")),
             _ if path == "Cargo.toml" => {
                 let (mut a, b) = (manifest_data(ours)?, manifest_data(theirs)?);
                 if let Some((packaged, feed)) = index {
@@ -185,7 +182,7 @@ pub fn differences(
                 let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
                 for key in keys.into_iter().filter(|key| a.get(*key) != b.get(*key)) {
                     let [here, there] = [&a, &b].map(|data| data.get(key).map_or("absent", String::as_str));
-                    differ.push(format!("Cargo.toml: {key} ({here} here, {there} in the feed's)"));
+                    differ.push(format!("Cargo.toml: {key} ({here} here, {there} in the registry's)"));
                 }
             }
             _ if read(ours)? != read(theirs)? => differ.push(path.clone()),
@@ -345,7 +342,7 @@ mod tests {
             differences(&a, &b, None).unwrap(),
             [
                 "Cargo.toml.orig",
-                "src/extra.rs (only in the feed's)",
+                "src/extra.rs (only in the registry's)",
                 "src/lib.rs",
                 "src/ours.rs (only in this run's package)"
             ]
@@ -426,9 +423,9 @@ mod tests {
         assert_eq!(
             differences(&a, &b, None).unwrap(),
             [
-                "Cargo.toml: dependencies.dep.features ([\"std\"] here, [] in the feed's)",
-                "Cargo.toml: package.edition (\"2021\" here, \"2018\" in the feed's)",
-                "Cargo.toml: package.license (\"MIT\" here, \"Apache-2.0\" in the feed's)",
+                "Cargo.toml: dependencies.dep.features ([\"std\"] here, [] in the registry's)",
+                "Cargo.toml: package.edition (\"2021\" here, \"2018\" in the registry's)",
+                "Cargo.toml: package.license (\"MIT\" here, \"Apache-2.0\" in the registry's)",
             ]
         );
         // A dependency named by the index the run packaged against, which stands for the feed.
@@ -444,7 +441,7 @@ mod tests {
         std::fs::write(b.join("Cargo.toml"), older.replace("license", "build = false\nlicense")).unwrap();
         assert_eq!(
             differences(&a, &b, None).unwrap(),
-            ["Cargo.toml: package.build (\"build.rs\" here, false in the feed's)"]
+            ["Cargo.toml: package.build (\"build.rs\" here, false in the registry's)"]
         );
         std::fs::remove_dir_all(&base).unwrap();
     }

@@ -53,13 +53,13 @@ impl Outcome {
         match self {
             Outcome::Planned => "not checked (the run stopped before)",
             Outcome::Missing => "not published",
-            Outcome::InFeed => "in the feed (not compared)",
+            Outcome::InFeed => "in the registry (not compared)",
             Outcome::Identical => "already there (identical)",
-            Outcome::Differs => "in the feed with other sources",
+            Outcome::Differs => "in the registry with other sources",
             Outcome::Published => "published",
-            Outcome::Stopped => "stopped while uploading: a run again compares what the feed has",
+            Outcome::Stopped => "stopped while uploading: a run again compares what the registry has",
             Outcome::WouldPublish { asked: true } => "would publish",
-            Outcome::WouldPublish { asked: false } => "would publish (the feed not asked)",
+            Outcome::WouldPublish { asked: false } => "would publish (the registry not asked)",
         }
     }
 }

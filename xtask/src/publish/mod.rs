@@ -162,7 +162,7 @@ fn run_stages(engine: &Engine, settings: &Settings, prepared: &mut Prepared) -> 
         let t = Instant::now();
         package::package_all(engine, &prepared.ws, crates, verify)?;
         let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
-        let done = if verify { "packaged and verified" } else { "packaged (every one is in the feed)" };
+        let done = if verify { "packaged and verified" } else { "packaged (every one is in the registry)" };
         engine.stage("package", &format!("{done} {names}"), t.elapsed());
         if let Some((host, allow_unchecked)) = settings.consumers.filter(|_| verify) {
             consumer::warn_unbounded(crates)?;

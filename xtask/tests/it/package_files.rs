@@ -502,9 +502,11 @@ fn a_change_of_only_the_root_manifest_is_not_identical() {
     run.assert_output_contains(&format!(
         "{COMMON} 0.1.0 is in {PACKAGES} with other sources than this run's"
     ));
-    run.assert_output_contains("Cargo.toml: package.license (\"MIT\" here, \"Apache-2.0\" in the feed's)");
     run.assert_output_contains(
-        "Cargo.toml: dependencies.hyperlight-libc.version (\"0.1.0\" here, \"=0.1.0\" in the feed's)",
+        "Cargo.toml: package.license (\"MIT\" here, \"Apache-2.0\" in the registry's)",
+    );
+    run.assert_output_contains(
+        "Cargo.toml: dependencies.hyperlight-libc.version (\"0.1.0\" here, \"=0.1.0\" in the registry's)",
     );
     run.assert_output_contains("Nothing was uploaded");
     assert_eq!(kellnr.index_entry(COMMON).unwrap(), before);

@@ -486,7 +486,7 @@ fn publishes_the_workspace_in_order_then_a_second_run_skips_all() {
         })
         .collect();
     assert!(builds.is_empty(), "a re-run with every crate in the feed compiled: {builds:?}");
-    assert!(run.stderr.contains("packaged (every one is in the feed)"), "{}", run.stderr);
+    assert!(run.stderr.contains("packaged (every one is in the registry)"), "{}", run.stderr);
     assert!(run.stderr.contains(&format!("already in {PACKAGES}, identical")), "{}", run.stderr);
 
     assert_untouched(&mut sb, &fx, &before);
@@ -516,7 +516,7 @@ fn a_dry_run_verifies_the_whole_set_with_no_feed_and_no_token() {
     let plan = out.lines().find(|l| l.starts_with("publish: plan ")).expect("a plan line");
     assert!(!plan.ends_with("(0.00 s)"), "{plan}");
     let would: Vec<(&str, &str)> =
-        CRATES.iter().map(|(n, _)| (*n, "would publish (the feed not asked)")).collect();
+        CRATES.iter().map(|(n, _)| (*n, "would publish (the registry not asked)")).collect();
     assert_outcomes(&run, &would);
     assert!(!out.contains("Uploading") && !out.contains("Uploaded"), "{out}");
     assert!(published_crates(&sb).is_empty(), "{:?}", published_crates(&sb));
@@ -606,7 +606,7 @@ fn a_dry_run_to_crates_io_stops_at_a_version_it_has_with_other_sources() {
     run.assert_output_contains("publish: check    cfg-if 1.0.0 is in crates-io");
     run.assert_output_contains("cfg-if 1.0.0 is in crates-io with other sources than this run's: ");
     run.assert_output_contains("(`--version`, such as 1.0.1). Nothing was uploaded.");
-    assert_eq!(outcome(&run, "cfg-if"), "in the feed with other sources", "{}", run.stdout);
+    assert_eq!(outcome(&run, "cfg-if"), "in the registry with other sources", "{}", run.stdout);
     let lines: Vec<String> = sb.calls("cargo").iter().map(|c| c.line()).collect();
     assert!(lines.iter().any(|l| l.starts_with("package ") && l.ends_with("--no-verify")), "{lines:?}");
     assert!(!run.combined().contains("Verifying"), "{}", run.combined());

@@ -61,7 +61,7 @@ fn a_version_the_feed_already_has_is_not_called_a_network_failure() {
     run.assert_output_contains("has it since this run checked it, so run again to compare it");
     // The report says the feed has it: "not published" read as "not in the feed".
     let bindings = run.stdout.lines().rfind(|l| l.starts_with("mshv-bindings")).unwrap_or_default();
-    assert!(bindings.ends_with("in the feed (not compared)"), "{}", run.stdout);
+    assert!(bindings.ends_with("in the registry (not compared)"), "{}", run.stdout);
     assert!(!out.contains("fail the same way"), "{out}");
     for wrong in ["unreachable", "check the network", "run again to resume"] {
         assert!(!out.contains(wrong), "`{wrong}` in:\n{out}");
@@ -104,7 +104,7 @@ fn a_refused_compare_still_reports_the_identical_crates() {
         line.split_whitespace().skip(2).collect::<Vec<_>>().join(" ")
     };
     assert_eq!(line("mshv-bindings"), "already there (identical)", "{}", run.stdout);
-    assert_eq!(line("mshv-ioctls"), "in the feed with other sources", "{}", run.stdout);
+    assert_eq!(line("mshv-ioctls"), "in the registry with other sources", "{}", run.stdout);
     scan(&sb, &secrets);
 }
 
@@ -706,7 +706,8 @@ mod unix {
                     uploaded; run again to publish the rest: what is published already is skipped";
         assert!(stderr.contains(said), "{stderr}");
         // three-b may or may not be in the feed: the row must not say "not published".
-        let stopped = "three-b  0.1.0    stopped while uploading: a run again compares what the feed has\n";
+        let stopped =
+            "three-b  0.1.0    stopped while uploading: a run again compares what the registry has\n";
         let table = format!("three-a  0.1.0    published\n{stopped}three-c  0.1.0    not published\n");
         assert!(stdout.contains(&table), "{stdout}");
         crate::login::entry(&kellnr, "three-a", "0.1.0");

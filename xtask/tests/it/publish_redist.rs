@@ -577,7 +577,7 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
     let run = publish(&mut sb, &fx, "v0.1.1", &["--dry-run", "--keep"]);
     run.assert_success();
     assert!(
-        run.stdout.contains("mshv-bindings  0.1.1    would publish (the feed not asked)\nmshv-ioctls    0.1.1    would publish (the feed not asked)\n"),
+        run.stdout.contains("mshv-bindings  0.1.1    would publish (the registry not asked)\nmshv-ioctls    0.1.1    would publish (the registry not asked)\n"),
         "{}",
         run.stdout
     );
@@ -615,7 +615,10 @@ fn a_dry_run_needs_no_credentials_and_no_feed() {
     assert!(run.stdout.contains("::endgroup::"), "{}", run.stdout);
     assert!(!run.stderr.lines().any(|l| l.starts_with("$ ")), "a title outside its group: {}", run.stderr);
     let summary = fs::read_to_string(&summary).unwrap();
-    assert!(summary.contains("| mshv-ioctls | 0.1.1 | would publish (the feed not asked) |"), "{summary}");
+    assert!(
+        summary.contains("| mshv-ioctls | 0.1.1 | would publish (the registry not asked) |"),
+        "{summary}"
+    );
     assert!(summary.contains("(dry run)"), "{summary}");
 
     // --keep: the work dir stays, with the rewrite committed under the fixed identity.
