@@ -7,7 +7,7 @@ use anyhow::{Context, bail, ensure};
 use camino::Utf8Path;
 
 use super::engine::{CratePlan, Engine, feed_error, items, nodes, package, repeated, tail, text};
-use super::manifest::{self, Kind};
+use super::manifest::{self, Dep, Kind};
 use super::workspace::{Workspace, deps_on};
 use crate::cargo::Need;
 use crate::git;
@@ -18,6 +18,10 @@ type Want<'a> = (String, &'a CratePlan, String);
 
 /// `member/feature`, and the member's dependency (its key, the crate) that the feature turns on.
 type Feature<'a> = (String, String, String, &'a CratePlan);
+
+/// The members taking a packaged crate from the feed, their features, and the others'
+/// sources of one (`member takes crate from crates.io`).
+type Wants<'a> = (Vec<Want<'a>>, Vec<Feature<'a>>, Vec<String>);
 
 /// Warns of the packages' requirements with no upper bound.
 pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<()> {
@@ -50,10 +54,12 @@ fn is_unbounded(requirement: &str) -> bool {
 /// An error when a member of `host` excludes or does not build against a package.
 pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool) -> anyhow::Result<()> {
     let t = Instant::now();
-    let (wants, features) = wants(host, engine, crates)?;
+    let (wants, features, elsewhere) = wants(host, engine, crates)?;
     let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     if wants.is_empty() {
-        let what = format!("no member of {host} depends on {names} from {}", engine.registry.name);
+        let elsewhere =
+            if elsewhere.is_empty() { String::new() } else { format!(" ({})", elsewhere.join(", ")) };
+        let what = format!("no member of {host} depends on {names} from {}{elsewhere}", engine.registry.name);
         engine.stage("consumer", &what, t.elapsed());
         return Ok(());
     }
@@ -176,21 +182,22 @@ fn unchecked(
 }
 
 /// The members' wants, and the `member/feature`s that turn on the optional ones (none without a workspace).
-fn wants<'a>(
-    host: &Utf8Path,
-    engine: &Engine,
-    crates: &'a [CratePlan],
-) -> anyhow::Result<(Vec<Want<'a>>, Vec<Feature<'a>>)> {
+fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyhow::Result<Wants<'a>> {
     if !host.join("Cargo.toml").is_file() {
         return Ok(Default::default());
     }
     let feed = engine.registry;
     let ws = Workspace::read(host, feed).with_context(|| format!("reading the host workspace at {host}"))?;
-    let (mut wants, mut features) = (Vec::new(), Vec::new());
+    let (mut wants, mut features, mut elsewhere) = (Vec::new(), Vec::new(), Vec::new());
     for member in &ws.members {
         for krate in crates {
             let deps: Vec<_> = deps_on(member, &krate.name, feed).collect();
-            let Some(first) = deps.first() else { continue };
+            let Some(first) = deps.first() else {
+                let other = member.deps.iter().find(|d| d.package == krate.name && d.source.is_some());
+                let took = |d: &Dep| format!("{} takes {} from {}", member.name, krate.name, d.origin());
+                elsewhere.extend(other.map(took));
+                continue;
+            };
             for dep in &deps {
                 let turns_on = member.enables.iter().find(|(_, key)| *key == dep.key);
                 let name = &member.name;
@@ -201,7 +208,7 @@ fn wants<'a>(
             wants.push((member.name.clone(), krate, first.requirement.clone().unwrap_or_default()));
         }
     }
-    Ok((wants, features))
+    Ok((wants, features, elsewhere))
 }
 
 /// The `--config` patches that put the packages in the feed's place, by its name and

@@ -47,6 +47,15 @@ impl Dep {
         let table = DEPENDENCY_TABLES.iter().find(|t| t.1 == self.kind).map_or("dependencies", |t| t.0);
         self.target.as_ref().map_or(table.to_owned(), |cfg| format!("target.'{cfg}'.{table}"))
     }
+
+    /// Where a dependency without a `path` comes from (`cargo metadata`'s fields).
+    pub fn origin(&self) -> String {
+        match (&self.registry, &self.source) {
+            (Some(r), _) => format!("the registry at {r}"),
+            (None, Some(git)) if git.starts_with("git+") => format!("the git repository {git}"),
+            _ => "crates.io".to_owned(),
+        }
+    }
 }
 
 const DEPENDENCY_TABLES: [(&str, Kind); 5] = [

@@ -372,12 +372,7 @@ fn local_deps(ws: &Workspace, i: usize) -> anyhow::Result<Vec<(Kind, usize)>> {
         } else if dep.kind == Kind::Dev {
             continue;
         }
-        let source = match (&dep.registry, &dep.source) {
-            (Some(r), _) => format!("the registry at {r}"),
-            (None, Some(git)) if git.starts_with("git+") => format!("the git repository {git}"),
-            _ => "crates.io".to_owned(),
-        };
-        let (package, key, table) = (&dep.package, &dep.key, dep.table());
+        let (package, key, table, source) = (&dep.package, &dep.key, dep.table(), dep.origin());
         bail!(
             "`{}` does not depend on the workspace's `{package}`: its dependency `{key}` in [{table}] has no \
              `path`, so the published crate would take `{package}` from {source}. Pick a rev where it \

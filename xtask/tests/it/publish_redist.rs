@@ -661,6 +661,21 @@ fn relative_paths_are_from_where_just_was_started() {
     assert!(run.stderr.contains(&format!("no member of {} depends", consumers.display())), "{}", run.stderr);
 }
 
+/// Today's Hyperlight takes mshv from crates.io: the consumer line names the member and
+/// where it takes the crate from, not only that none takes it from the feed.
+#[test]
+fn a_host_taking_the_crates_elsewhere_is_told_where() {
+    let mut sb = Sandbox::new(crate::xtask_bin());
+    let fx = fixture(&mut sb, 0, 12);
+    let unreachable = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    sb.env("CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX", &unreachable);
+    let host = host_workspace(&mut sb, "mshv-ioctls = { version = \"0.6\", optional = true }", "");
+    let consumers = host.join("Cargo.toml");
+    let run = publish(&mut sb, &fx, &fx.pin, &["--dry-run", "--consumers", consumers.to_str().unwrap()]);
+    run.assert_success();
+    run.assert_output_contains(&format!("depends on mshv-bindings, mshv-ioctls from {REDIST} (hyperlight_host takes mshv-ioctls from crates.io)"));
+}
+
 /// Every bad input: a clear error naming what to fix, a non-zero exit, and nothing
 /// in the feed.
 /// No git hook of the user's runs in the repositories the run makes, though a global
