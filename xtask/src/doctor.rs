@@ -70,7 +70,7 @@ impl Doctor {
         };
         let failed = crate::access::check_feeds(&feeds, &SecretEnv::hiding(configs.secrets(&feeds)), &show)?;
         let az = Az::find().map(|az| (az.path.clone(), az.account_show()));
-        println!("az: {}", cli_status(az, "run `az login`", ""));
+        println!("az: {}", cli_status(az, "run `az login`", "; needed by cargo-login and rotate-pat only"));
         let gh = Gh::find().map(|gh| (gh.path.clone(), gh.auth_status()));
         println!("gh: {}", cli_status(gh, &crate::gh::login_fix(), "; needed by rotate-pat only"));
         if !failed.is_empty() {

@@ -859,6 +859,9 @@ fn doctor_reports_ok_rejected_and_unreachable() {
     run.assert_output_contains("access:              refused by cargo: no credential provider is configured");
     run.assert_output_contains("in global config:    no");
     run.assert_output_contains("run `cargo xtask setup`");
+    // A CI job logs in with a PAT: az is said to be for the tasks that use it, as gh is.
+    let az = run.stdout.lines().find(|l| l.starts_with("az: ")).unwrap_or_default();
+    assert!(az.ends_with("; needed by cargo-login and rotate-pat only)"), "{}", run.stdout);
     // Set up but not logged in: no token.
     sb.xtask(&["setup"]).assert_success();
     let run = sb.xtask(&["doctor"]);
@@ -883,7 +886,7 @@ fn doctor_reports_ok_rejected_and_unreachable() {
     assert_eq!(run.stdout.matches("token from:          credentials file").count(), 2, "{}", run.stdout);
     run.assert_output_contains("credential provider: cargo:token (registry.global-credential-providers in ");
     run.assert_output_contains("cargo: 1.");
-    run.assert_output_contains("(logged in)"); // az
+    run.assert_output_contains("(logged in; needed by cargo-login and rotate-pat only)"); // az
     run.assert_output_contains("not logged in: run `gh auth login`");
     run.assert_output_contains("doctor: every feed is ok");
 
