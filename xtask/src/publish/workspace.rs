@@ -426,15 +426,38 @@ fn left_out(
         edges.sort_by_key(|e| e.0); // `selected` is in the workspace's order
         return Ok(edges);
     }
-    Err(not_selected(ws, &mut missing, exclude))
+    let needs = needing_excluded(ws, selected, &edges, exclude)?;
+    Err(not_selected(ws, &mut missing, exclude, &needs))
+}
+
+/// The selected crates that need an excluded one by path, also through each other.
+fn needing_excluded(
+    ws: &Workspace,
+    selected: &[usize],
+    edges: &[(usize, usize, Kind)],
+    exclude: Option<&[String]>,
+) -> anyhow::Result<Vec<usize>> {
+    let excluded = |t: usize| exclude.is_some_and(|e| e.contains(&ws.members[t].name));
+    let mut needs = Vec::new();
+    for &i in selected {
+        if local_deps(ws, i)?.iter().any(|&(_, t)| excluded(t)) {
+            needs.push(i);
+        }
+    }
+    while let Some(&(a, _, _)) = edges.iter().find(|(a, b, _)| needs.contains(b) && !needs.contains(a)) {
+        needs.push(a);
+    }
+    needs.sort_unstable();
+    Ok(needs)
 }
 
 /// The error for members the selected crates need by path that are not selected, with the
-/// flags that add them.
+/// flags that add them, or that leave out what needs an excluded one.
 fn not_selected(
     ws: &Workspace,
     missing: &mut [(usize, usize, usize)],
     exclude: Option<&[String]>,
+    needs: &[usize],
 ) -> anyhow::Error {
     let name = |i: usize| ws.members[i].name.as_str();
     missing.sort_unstable_by(|a, b| name(a.0).cmp(name(b.0)));
@@ -454,12 +477,15 @@ fn not_selected(
         .filter(|(_, flags)| !flags.is_empty())
         .map(|(verb, flags)| format!("{verb} `{}`", flags.join(" ")))
         .collect();
+    let (it, is) = if missing.len() == 1 { ("it", "it is") } else { ("them", "they are") };
+    let too = needs.iter().map(|&i| format!("--exclude {}", name(i))).collect::<Vec<_>>().join(" ");
+    let too =
+        if too.is_empty() { String::new() } else { format!(", or leave out what needs {it} too: `{too}`") };
     anyhow::anyhow!(
-        "{} of the same workspace by path, but {} not among the crates to publish: {} (a crate already \
-         in the feed is skipped)",
+        "{} of the same workspace by path, but {is} not among the crates to publish: {} (a crate already \
+         in the feed is skipped){too}",
         lines.join(", "),
-        if missing.len() == 1 { "it is" } else { "they are" },
-        advice.join(" and ")
+        advice.join(" and "),
     )
 }
 
@@ -727,7 +753,11 @@ mod tests {
         let (_d, ws) = workspace(&files);
         let exclude = wanted(&["c"]);
         let msg = format!("{:#}", plan(&ws, &[], "r", None, Some(&exclude)).err().expect("an error"));
-        assert!(msg.ends_with("drop `--exclude c` (a crate already in the feed is skipped)"), "{msg}");
+        assert!(msg.contains("drop `--exclude c` (a crate already in the feed is skipped)"), "{msg}");
+        // Or leave out, with `d`, every crate that needs it, also through another (Hyperlight's
+        // hyperlight-libc, its submodule not checked out: guest-bin, then the capi).
+        let msg = format!("{:#}", plan(&ws, &[], "r", None, Some(&wanted(&["d"]))).err().expect("an error"));
+        assert!(msg.ends_with("or leave out what needs it too: `--exclude a --exclude b`"), "{msg}");
         let msg =
             format!("{:#}", plan(&ws, &wanted(&["a", "b"]), "r", None, PUBLISH).err().expect("an error"));
         assert!(msg.contains("add `-p c -p d`"), "{msg}");
