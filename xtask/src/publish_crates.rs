@@ -7,9 +7,10 @@ use anyhow::{Context, ensure};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::feeds::{self, Registry};
+use crate::git::Git;
 use crate::publish::manifest::Requirement;
 use crate::publish::workspace::{self, Workspace};
-use crate::publish::{self, Engine, Prepared, compare};
+use crate::publish::{self, CratePlan, Engine, Prepared, compare};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
@@ -78,14 +79,7 @@ impl Publish {
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let version = self.common.version.as_deref();
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
-        let missing = publish::not_checked_out(git, &top, &prefix, &plan.crates)?;
-        let missing: Vec<String> = missing.iter().map(|(path, why)| format!("{path} ({why})")).collect();
-        ensure!(
-            missing.is_empty(),
-            "files of your commit in the crates to publish are not checked out as committed at {top}, so the \
-             packages would not hold them as committed:\n  {}\nCheck them out as each says",
-            crate::tool::first(&missing, 20, "\n  ")
-        );
+        self.all_checked_out(git, &top, &prefix, &plan.crates)?;
         compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
         let (planning, t) = (t.elapsed(), Instant::now());
         let repo = engine.work.join("src");
@@ -103,6 +97,37 @@ impl Publish {
             source: format!("the workspace at {root}"),
             commits: Some((commit, copied)),
         })
+    }
+
+    /// An error naming each file of the crates to publish that the checkout lacks, and the crates.
+    fn all_checked_out(
+        &self,
+        git: &Git,
+        top: &Utf8Path,
+        prefix: &str,
+        crates: &[CratePlan],
+    ) -> anyhow::Result<()> {
+        let missing = publish::not_checked_out(git, top, prefix, crates)?;
+        let mut holders: Vec<&str> = missing.iter().map(|m| m.2).collect();
+        holders.sort_unstable();
+        holders.dedup();
+        let it = if holders.len() == 1 { "it" } else { "them" };
+        let exclude: Vec<String> = holders.iter().map(|name| format!("--exclude {name}")).collect();
+        let how = match self.packages.is_empty() {
+            true => format!("`{}`", exclude.join(" ")),
+            false => format!("drop {it} from `-p`"),
+        };
+        let missing: Vec<String> =
+            missing.iter().map(|(path, why, name)| format!("{path} in {name} ({why})")).collect();
+        ensure!(
+            missing.is_empty(),
+            "files of your commit in the crates to publish are not checked out as committed at {top}, so the \
+             packages would not hold them as committed:\n  {}\nCheck them out as each says, or leave out {} \
+             and what needs {it}: {how}",
+            crate::tool::first(&missing, 20, "\n  "),
+            holders.join(", "),
+        );
+        Ok(())
     }
 }
 

@@ -101,7 +101,7 @@ impl PublishRedist {
             .context(format!("{repo} at {rev}"))?;
         let missing = publish::not_checked_out(engine.git, &src, "", &plan.crates)?;
         let missing: Vec<String> =
-            missing.iter().map(|(path, why)| checkout_fix(path, why, registry)).collect();
+            missing.iter().map(|(path, why, _)| checkout_fix(path, why, registry)).collect();
         ensure!(
             missing.is_empty(),
             "files of {repo} at {rev} in the crates to publish are not in publish-redist's checkout, so the \

@@ -295,13 +295,13 @@ fn failed(krate: &mut CratePlan, feed: &str, stderr: &str, published: &[String])
 }
 
 /// What the commit at `top` has in `crates` (dirs from `prefix`) that its checkout lacks, with
-/// git's reason: cargo packages what is on disk, so the packages would lack it.
-pub fn not_checked_out(
+/// git's reason and the crate: cargo packages what is on disk, so the packages would lack it.
+pub fn not_checked_out<'a>(
     git: &Git,
     top: &Utf8Path,
     prefix: &str,
-    crates: &[CratePlan],
-) -> anyhow::Result<Vec<(String, &'static str)>> {
+    crates: &'a [CratePlan],
+) -> anyhow::Result<Vec<(String, &'static str, &'a str)>> {
     let dirs: Vec<_> = crates.iter().map(|c| Utf8Path::new(prefix).join(&c.dir)).collect();
     let lacking = git.not_checked_out(top)?;
     // Cargo leaves out of a package each directory below it with another package's manifest
@@ -312,8 +312,9 @@ pub fn not_checked_out(
     };
     let nested =
         |path: &Utf8Path, dir: &Utf8Path| path.ancestors().skip(1).take_while(|a| *a != dir).any(manifest);
-    let inside = |path: &Utf8Path| dirs.iter().any(|dir| path.starts_with(dir) && !nested(path, dir));
-    Ok(lacking.iter().filter(|(path, _)| inside(path.as_ref())).cloned().collect())
+    let holder = |path: &Utf8Path| dirs.iter().position(|dir| path.starts_with(dir) && !nested(path, dir));
+    let found = lacking.iter().filter_map(|(path, why)| Some((path.clone(), *why, holder(path.as_ref())?)));
+    Ok(found.map(|(path, why, i)| (path, why, crates[i].name.as_str())).collect())
 }
 
 /// The directory of the manifest `path` given to `flag`, from where the user is; else the repository's.

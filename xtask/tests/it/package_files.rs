@@ -357,9 +357,18 @@ fn a_crate_s_files_not_checked_out_are_refused() {
         run.assert_failure();
         run.assert_output_contains("not checked out");
         run.assert_output_contains("git submodule update --init --recursive");
-        run.assert_output_contains("ws/src/hyperlight_libc/third_party/picolibc");
+        run.assert_output_contains(
+            "ws/src/hyperlight_libc/third_party/picolibc in hyperlight-libc (a submodule",
+        );
+        // Where the submodule cannot be had (its host unreachable): the flag that leaves its crate out.
+        run.assert_output_contains(
+            "or leave out hyperlight-libc and what needs it: `--exclude hyperlight-libc`",
+        );
         no_package(&sb);
     }
+    let run = publish(&mut sb, &clone, &["--dry-run", "-p", LIBC]);
+    run.assert_failure()
+        .assert_output_contains("or leave out hyperlight-libc and what needs it: drop it from `-p`");
 
     fs::write(fx.join("ws/src/hyperlight_common/NOTES.md"), "notes\n").unwrap();
     git(&mut sb, &fx, &["add", "-A"]);
@@ -381,7 +390,7 @@ fn a_crate_s_files_not_checked_out_are_refused() {
     git(&mut sb, &fx, &["checkout", "--", link]);
     let run = publish(&mut sb, &fx, &["--dry-run"]);
     run.assert_failure();
-    run.assert_output_contains(&format!("{link} (a symlink checked out as a file"));
+    run.assert_output_contains(&format!("{link} in hyperlight-common (a symlink checked out as a file"));
     run.assert_output_contains("git config core.symlinks true");
     no_package(&sb);
 }

@@ -1410,5 +1410,5 @@ fn what_the_checkout_lacks_in_another_package_s_dir_does_not_stop_a_root_crate()
     git(&mut sb, &dir, &[&sparse[..], &["!/NOTES.md"]].concat());
     let run = publish(&mut sb, &dir, &["--dry-run", "-p", "rooted-app"]);
     run.assert_failure();
-    run.assert_output_contains("  NOTES.md (left out by a sparse checkout");
+    run.assert_output_contains("  NOTES.md in rooted-app (left out by a sparse checkout");
 }
