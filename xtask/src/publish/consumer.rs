@@ -20,8 +20,8 @@ type Want<'a> = (String, &'a CratePlan, String);
 type Feature<'a> = (String, String, String, &'a CratePlan);
 
 /// The members taking a packaged crate from the feed, their features, and the others'
-/// sources of one (`member takes crate from crates.io`).
-type Wants<'a> = (Vec<Want<'a>>, Vec<Feature<'a>>, Vec<String>);
+/// sources of one (` (member takes crate from crates.io)`, or nothing).
+type Wants<'a> = (Vec<Want<'a>>, Vec<Feature<'a>>, String);
 
 /// Warns of the packages' requirements with no upper bound.
 pub fn warn_unbounded(crates: &[CratePlan]) -> anyhow::Result<()> {
@@ -57,8 +57,6 @@ pub fn check(engine: &Engine, host: &Utf8Path, crates: &[CratePlan], allow: bool
     let (wants, features, elsewhere) = wants(host, engine, crates)?;
     let names = crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     if wants.is_empty() {
-        let elsewhere =
-            if elsewhere.is_empty() { String::new() } else { format!(" ({})", elsewhere.join(", ")) };
         let what = format!("no member of {host} depends on {names} from {}{elsewhere}", engine.registry.name);
         engine.stage("consumer", &what, t.elapsed());
         return Ok(());
@@ -208,6 +206,7 @@ fn wants<'a>(host: &Utf8Path, engine: &Engine, crates: &'a [CratePlan]) -> anyho
             wants.push((member.name.clone(), krate, first.requirement.clone().unwrap_or_default()));
         }
     }
+    let elsewhere = if elsewhere.is_empty() { String::new() } else { format!(" ({})", elsewhere.join(", ")) };
     Ok((wants, features, elsewhere))
 }
 
