@@ -295,6 +295,16 @@ fn every_task_help_has_examples_and_says_cargo_xtask() {
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
+/// A mistyped task or flag gets the one meant, as cargo's own do: clap's `suggestions`.
+#[test]
+fn a_typo_in_a_task_or_flag_names_the_one_meant() {
+    for (args, meant) in [(&["publsh"][..], "'publish'"), (&["publish", "--dryrun"], "'--dry-run'")] {
+        let out = run(Command::new(crate::xtask_bin()).args(args));
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("similar") && stderr.contains(meant), "{stderr}");
+    }
+}
+
 /// Every flag a doc gives a `cargo xtask <task>` command (up to a comment, a code
 /// span's end or `--`) is one that task's `--help` lists: a renamed flag fails here.
 #[test]
