@@ -81,7 +81,8 @@ impl Publish {
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
         self.all_checked_out(git, &top, &prefix, &plan.crates)?;
         compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
-        let (planning, t) = (t.elapsed(), Instant::now());
+        publish::show_plan(engine, &plan, t.elapsed());
+        let t = Instant::now();
         let repo = engine.work.join("src");
         let copied = git.copy_repository(&top, &repo, self.allow_dirty)?;
         let src = if prefix.is_empty() { repo.clone() } else { repo.join(prefix) };
@@ -92,7 +93,6 @@ impl Publish {
         Ok(Prepared {
             ws: Workspace { root: src, ..ws },
             plan,
-            planning,
             requirement: if version.is_some() { Requirement::KeepOperator } else { Requirement::Keep },
             source: format!("the workspace at {root}"),
             commits: Some((commit, copied)),

@@ -108,10 +108,10 @@ impl PublishRedist {
              packages would lack them: {}",
             missing.join(", ")
         );
+        publish::show_plan(engine, &plan, t.elapsed());
         Ok(Prepared {
             ws,
             plan,
-            planning: t.elapsed(),
             requirement: manifest::Requirement::Exact,
             source: format!("{repo} at `{commit}`"),
             commits: None,

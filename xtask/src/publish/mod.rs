@@ -52,8 +52,6 @@ pub struct Prepared {
     pub ws: workspace::Workspace,
     /// Its crates' `listed` set by the task.
     pub plan: workspace::Plan,
-    /// How long reading the workspace and planning took.
-    pub planning: Duration,
     pub requirement: manifest::Requirement,
     /// Where the crates come from, for the report and the rewrite's commit.
     pub source: String,
@@ -80,10 +78,6 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
         check_version(&krate.version, &format!("the version of {}", krate.name))?;
         krate.dir = prepared.ws.root.join(&krate.dir);
     }
-    let list: Vec<String> =
-        prepared.plan.crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
-    let what = format!("{} to {}", list.join(", then "), settings.registry.name);
-    engine.stage("plan", &what, prepared.planning);
     commit_rewrite(&engine, settings, &prepared)?;
     run_stages(&engine, settings, &mut prepared)?;
     if keep {
@@ -92,6 +86,12 @@ pub fn run(settings: &Settings, prepare: &dyn Fn(&Engine) -> anyhow::Result<Prep
     let (wall, cargo) = (started.elapsed().as_secs_f64(), engine.cargo_time.get().as_secs_f64());
     eprintln!("{name}: done in {wall:.2} s, {cargo:.2} s of it in cargo");
     Ok(())
+}
+
+/// The plan's stage line, which `prepare` prints as soon as the plan stands (publish copies after).
+pub fn show_plan(engine: &Engine, plan: &workspace::Plan, planning: Duration) {
+    let list: Vec<String> = plan.crates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+    engine.stage("plan", &format!("{} to {}", list.join(", then "), engine.registry.name), planning);
 }
 
 /// Rewrites the manifests for the plan, shows the diff and commits it.

@@ -515,6 +515,8 @@ fn a_dry_run_verifies_the_whole_set_with_no_feed_and_no_token() {
     // Planning (cargo metadata, cargo package --list) is timed on its own, not as part of the copy.
     let plan = out.lines().find(|l| l.starts_with("publish: plan ")).expect("a plan line");
     assert!(!plan.ends_with("(0.00 s)"), "{plan}");
+    // In the order they run (docs/publish.md: the plan, in your tree, before the copy).
+    assert!(out.find("publish: plan ") < out.find("publish: copy "), "{out}");
     let would: Vec<(&str, &str)> =
         CRATES.iter().map(|(n, _)| (*n, "would publish (the registry not asked)")).collect();
     assert_outcomes(&run, &would);
