@@ -280,6 +280,24 @@ fn an_old_pinned_toolchain_gets_one_line_naming_it_and_the_command() {
     }
 }
 
+/// A task's error is the last thing said, with its exit code: no "error: recipe
+/// `cargo-login-ci` failed on line 39" after it, naming a line of xtask.just.
+#[cfg(unix)]
+#[test]
+fn a_failing_task_s_error_is_not_followed_by_just_s() {
+    let just = just();
+    let mut sb = xtask_harness::Sandbox::new(crate::xtask_bin());
+    let cargo = "if [ \"$1\" = --version ]; then echo 'cargo 1.95.0'; exit 0; fi\necho 'error: unknown feed' >&2; exit 3\n";
+    sb.install_recording_standin("cargo", cargo);
+    let host = sb.root().join("host");
+    host_with_recipes(&host, Adoption::Import);
+    for (recipe, _) in RECIPES {
+        let out = sb.run(just.to_str().unwrap(), &[recipe, "--registry", "nope"], &host);
+        assert_eq!(out.status.code(), Some(3), "{recipe}: {}", out.stderr);
+        assert!(out.stderr.trim_end().ends_with("error: unknown feed"), "{recipe}: {}", out.stderr);
+    }
+}
+
 /// A pinned toolchain rustup has not installed, its automatic installs off
 /// (`RUSTUP_AUTO_INSTALL=0`; rustup 1.29's words, exit 1): the check's `cargo --version`
 /// fails, and the recipe stops there, rustup's error shown once. It went on to `cargo
