@@ -9,8 +9,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::feeds::{self, Registry};
 use crate::git::Git;
 use crate::publish::manifest::Requirement;
-use crate::publish::workspace::{self, Workspace};
-use crate::publish::{self, CratePlan, Engine, Prepared, compare};
+use crate::publish::workspace::{self, Plan, Workspace};
+use crate::publish::{self, Engine, Prepared, compare};
 
 /// Publish the host workspace's crates, in dependency order, skipping only what the
 /// feed has with identical sources.
@@ -79,7 +79,7 @@ impl Publish {
         let ws = Workspace::read(root, registry).context("reading the workspace to publish")?;
         let version = self.common.version.as_deref();
         let mut plan = workspace::plan(&ws, &self.packages, &registry.name, version, Some(&self.exclude))?;
-        self.all_checked_out(git, &top, &prefix, &plan.crates)?;
+        self.all_checked_out(git, &top, &prefix, &plan)?;
         compare::list(engine, root, &mut plan.crates, self.allow_dirty)?;
         publish::show_plan(engine, &plan, t.elapsed());
         let t = Instant::now();
@@ -99,33 +99,30 @@ impl Publish {
         })
     }
 
-    /// An error naming each file of the crates to publish that the checkout lacks, and the crates.
-    fn all_checked_out(
-        &self,
-        git: &Git,
-        top: &Utf8Path,
-        prefix: &str,
-        crates: &[CratePlan],
-    ) -> anyhow::Result<()> {
-        let missing = publish::not_checked_out(git, top, prefix, crates)?;
-        let mut holders: Vec<&str> = missing.iter().map(|m| m.2).collect();
-        holders.sort_unstable();
-        holders.dedup();
-        let it = if holders.len() == 1 { "it" } else { "them" };
-        let exclude: Vec<String> = holders.iter().map(|name| format!("--exclude {name}")).collect();
-        let how = match self.packages.is_empty() {
-            true => format!("`{}`", exclude.join(" ")),
-            false => format!("drop {it} from `-p`"),
-        };
+    /// An error naming each file of the crates to publish that the checkout lacks, with the
+    /// flags that leave out the crates holding them and every crate that needs those.
+    fn all_checked_out(&self, git: &Git, top: &Utf8Path, prefix: &str, plan: &Plan) -> anyhow::Result<()> {
+        let missing = publish::not_checked_out(git, top, prefix, &plan.crates)?;
+        let mut out: Vec<&str> = missing.iter().map(|m| m.2).collect();
+        while let Some((a, _)) =
+            plan.edges.iter().find(|(a, b)| out.contains(&&b[..]) && !out.contains(&&a[..]))
+        {
+            out.push(a);
+        }
+        out.sort_unstable();
+        out.dedup();
+        let flag = if self.packages.is_empty() { "--exclude" } else { "-p" };
+        let flags: Vec<String> = out.iter().map(|name| format!("{flag} {name}")).collect();
+        let how = if self.packages.is_empty() { "" } else { "drop " };
         let missing: Vec<String> =
             missing.iter().map(|(path, why, name)| format!("{path} in {name} ({why})")).collect();
         ensure!(
             missing.is_empty(),
             "files of your commit in the crates to publish are not checked out as committed at {top}, so the \
-             packages would not hold them as committed:\n  {}\nCheck them out as each says, or leave out {} \
-             and what needs {it}: {how}",
+             packages would not hold them as committed:\n  {}\nCheck them out as each says, or leave out \
+             those crates and what needs them: {how}`{}`",
             crate::tool::first(&missing, 20, "\n  "),
-            holders.join(", "),
+            flags.join(" ")
         );
         Ok(())
     }

@@ -360,15 +360,14 @@ fn a_crate_s_files_not_checked_out_are_refused() {
         run.assert_output_contains(
             "ws/src/hyperlight_libc/third_party/picolibc in hyperlight-libc (a submodule",
         );
-        // Where the submodule cannot be had (its host unreachable): the flag that leaves its crate out.
-        run.assert_output_contains(
-            "or leave out hyperlight-libc and what needs it: `--exclude hyperlight-libc`",
-        );
+        // Where the submodule cannot be had (its host unreachable): the flags that leave its crate
+        // out, and every crate that needs it, also through another.
+        run.assert_output_contains("or leave out those crates and what needs them: `--exclude hyperlight-common --exclude hyperlight-libc`");
         no_package(&sb);
     }
     let run = publish(&mut sb, &clone, &["--dry-run", "-p", LIBC]);
     run.assert_failure()
-        .assert_output_contains("or leave out hyperlight-libc and what needs it: drop it from `-p`");
+        .assert_output_contains("or leave out those crates and what needs them: drop `-p hyperlight-libc`");
 
     fs::write(fx.join("ws/src/hyperlight_common/NOTES.md"), "notes\n").unwrap();
     git(&mut sb, &fx, &["add", "-A"]);
