@@ -817,7 +817,7 @@ fn bad_inputs_are_clear_errors_and_publish_nothing() {
             ],
         ),
         (&["--registry", "nope"], &["`--registry nope`", "or `crates-io` for crates.io"]),
-        (&["--version", "1.0.0-01"], &["`1.0.0-01` is not a version cargo takes"]),
+        (&["--version", "1.0.0-01"], &["--version `1.0.0-01` is not a version cargo takes"]),
         // The host depends by path on crates left out, also through each other: the
         // error names them all at once, with the flags of this task that add them.
         (
@@ -1040,6 +1040,19 @@ fn selections_and_requirements_get_the_advice_that_works() {
     run.assert_output_contains(&format!("in {} requires `>=0.1, <0.3`", manifest.display()));
 }
 
+/// Build metadata in a crate's own version makes no new version: the feed would take
+/// `0.1.0+b` for 0.1.0. Refused by name before anything is packaged.
+#[test]
+fn a_crate_version_with_build_metadata_is_refused() {
+    let mut sb = offline_sandbox();
+    let manifest = package_at("small-meta", "0.1.0+b");
+    let dir = small_workspace(&mut sb, "meta", &[("Cargo.toml", &manifest), ("src/lib.rs", "")]);
+    let run = publish(&mut sb, &dir, &["--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains("the version of small-meta `0.1.0+b` has build metadata");
+    assert!(!run.combined().contains("would publish"), "{}", run.combined());
+}
+
 /// A crate that takes another crate from the feed itself (not of the workspace: by
 /// `registry`, no `path`) is packaged and verified against the feed's index, as
 /// `cargo publish` would, this run's packages laid over it: the run's own empty
@@ -1252,6 +1265,15 @@ fn no_token_for_crates_io_names_cargo_registry_token() {
     run.assert_failure();
     run.assert_output_contains("`crates-io`: no token: set CARGO_REGISTRY_TOKEN");
     assert!(!run.stderr.contains("cargo-login"), "{}", run.stderr);
+    // A trusted publishing token cannot create that crate, which crates.io lacks: the dry run says so.
+    let token = "cio_tp_0123456789abcdef0123456789abcdef";
+    sb.env("CARGO_REGISTRY_TOKEN", token);
+    let run = publish(&mut sb, &dir, &["--registry", "crates-io", "--dry-run"]);
+    run.assert_failure();
+    run.assert_output_contains(&format!(
+        "crates.io does not have {name} yet, and takes no trusted publishing"
+    ));
+    sb.assert_no_secret(&[token]);
 }
 
 /// A rejected token met while publishing: the hint named the Packaging read scope,
