@@ -428,7 +428,9 @@ pub(crate) fn cargo_publishing(sb: &mut Sandbox, name: &str, krate: &str, instea
 
 /// A relative `CARGO_HOME` (cargo takes it from its working directory) is the same
 /// home for the cargo that runs in the work dir: it made a new, empty one there and
-/// found no token to publish with.
+/// found no token to publish with. The feed is the one the host's `.cargo/config.toml`
+/// names, not another index the user's global config keeps for that name (which setup
+/// only warns about): cargo in the work dir reads only the latter.
 #[test]
 fn a_relative_cargo_home_is_the_same_home_in_the_work_dir() {
     let (kellnr, mut sb, secrets) = logged_in();
@@ -436,6 +438,17 @@ fn a_relative_cargo_home_is_the_same_home_in_the_work_dir() {
     // The xtask runs in the sandbox's host: the home, relative to it.
     assert_eq!(sb.host().parent(), sb.cargo_home().parent());
     sb.env("CARGO_HOME", "../cargo-home");
+    let config = sb.host().join(".cargo").join("config.toml");
+    let azure = "https://pkgs.dev.azure.com/AzureContainerUpstream/hyperlight/_packaging/hyperlight_redist/Cargo/index/";
+    let text = fs::read_to_string(&config).unwrap();
+    assert!(text.contains(azure), "{text}");
+    fs::write(&config, text.replace(&format!("sparse+{azure}"), &kellnr.index_url())).unwrap();
+    sb.env_remove("CARGO_REGISTRIES_HYPERLIGHT_REDIST_INDEX");
+    let global = sb.cargo_home().join("config.toml");
+    let text = fs::read_to_string(&global).unwrap();
+    assert!(text.contains(&kellnr.index_url()), "{text}");
+    let elsewhere = format!("sparse+http://127.0.0.1:{}/api/v1/crates/", closed_port());
+    fs::write(&global, text.replace(&kellnr.index_url(), &elsewhere)).unwrap();
     publish(&mut sb, &fx, &fx.pin, &[]).assert_success();
     entry(&kellnr, "mshv-ioctls", "0.1.1");
     scan(&sb, &secrets);
@@ -448,6 +461,8 @@ fn a_relative_cargo_home_is_the_same_home_in_the_work_dir() {
 fn a_new_version_publishes_both_under_it() {
     let (kellnr, mut sb, secrets) = logged_in();
     let fx = fixture(&mut sb, 3, 12);
+    // The branch moved on: the pin is no longer its tip, which an unresolved fetch would take.
+    commit(&mut sb, &fx, "mshv-bindings/src/lib.rs", "compile_error!(\"after the pin\");", "after the pin");
     let version = "0.1.2-20240321";
     let gitconfig = sb.home().join(".gitconfig");
     let before = fs::read_to_string(&gitconfig).unwrap_or_default();
@@ -456,6 +471,7 @@ fn a_new_version_publishes_both_under_it() {
     let run = publish(&mut sb, &fx, &fx.pin[..7], &["--version", version]);
     run.assert_success();
     assert!(run.stderr.contains(&format!("{} is {}", &fx.pin[..7], fx.pin)), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("commit {},", &fx.pin[..12])), "{}", run.stderr);
     assert!(entry(&kellnr, "mshv-bindings", version).contains(&format!("\"vers\":\"{version}\"")));
     assert!(entry(&kellnr, "mshv-ioctls", version).contains(&pinned_dependency(version)));
     assert!(kellnr.index_entry("mshv-bindings").unwrap().lines().count() == 1, "0.1.1 was not published");
@@ -871,6 +887,8 @@ fn errors_are_clear_and_publish_nothing() {
             "has no tag, branch or commit `0123456789abcdef0123456789abcdef01234567`",
         ),
         (vec!["--rev", "v9.9.9"], "has no tag, branch or commit `v9.9.9`"),
+        // git fetches the default branch's tip for an empty rev (an unset `--rev "$PIN"`).
+        (vec!["--rev", ""], "`--rev ` is not a commit SHA or a tag"),
         (vec!["--rev", "fedcba9"], "has no commit `fedcba9`"),
         (vec!["--crate", "mshv-vfio"], "`mshv-vfio` is not a crate of the workspace"),
         (vec!["--crate", "mshv-ioctls"], "add `--crate mshv-bindings`"),
