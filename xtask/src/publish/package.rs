@@ -47,13 +47,11 @@ pub fn package_all(
     let _turn = turn.map_err(|err| home_not_writable(err, &home))?;
     let registry = home.join("registry");
     let before = local_entries(&registry);
-    forget_extracted(feed_index, &registry, crates)?;
     let result = package_verified(engine, src, crates, feed_index, verify);
     for entry in local_entries(&registry).difference(&before) {
         // Best effort: what is left is a cache cargo can remove (`cargo clean gc`).
         let _ = crate::workdir::remove_dir_all(&registry.join(entry));
     }
-    forget_extracted(feed_index, &registry, crates)?;
     result
 }
 
@@ -329,23 +327,6 @@ fn set_packaged(
             over.join(", "),
             registry.name
         );
-    }
-    Ok(())
-}
-
-/// With the feed's own index, which cargo overlays with the packages, removes every
-/// extracted copy of `crates` under `$CARGO_HOME/registry/src`, so that none is reused.
-fn forget_extracted(feed_index: bool, registry: &Utf8Path, crates: &[CratePlan]) -> anyhow::Result<()> {
-    let src = registry.join("src");
-    let (true, Ok(entries)) = (feed_index, src.read_dir_utf8()) else { return Ok(()) };
-    for entry in entries.flatten() {
-        for krate in crates {
-            let dir = entry.path().join(format!("{}-{}", krate.name, krate.version));
-            if dir.is_dir() {
-                crate::workdir::remove_dir_all(&dir)
-                    .with_context(|| format!("cannot remove the stale {dir}"))?;
-            }
-        }
     }
     Ok(())
 }
