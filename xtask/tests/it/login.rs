@@ -155,6 +155,14 @@ fn ci_login_with_an_84_character_pat_lets_cargo_use_both_feeds() {
 
     let credential = base64(format!("PAT:{pat}").as_bytes());
     assert!(sb.assert_no_secret(&[&pat, &credential, &header]) > 0);
+
+    // Under Actions the stored PAT is masked first too, not only an exported one.
+    sb.env("GITHUB_ACTIONS", "true");
+    let run = sb.xtask(&["cargo-login-ci", "--no-check"]);
+    run.assert_success();
+    let masks: Vec<&str> = run.stdout.lines().take(3).collect();
+    let mask = |form: &str| format!("::add-mask::{form}");
+    assert_eq!(masks, [mask(&pat), mask(&header), mask(&credential)], "{}", run.combined());
 }
 
 #[test]
