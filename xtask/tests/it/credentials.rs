@@ -803,6 +803,7 @@ fn rotate_pat_write_access_is_checked_or_said_unchecked() {
     sb.env("GITHUB_ACTIONS", "true");
     let run = sb.xtask_stdin(&["rotate-pat", "--access", "write", "--pat-stdin", "--repo", REPO], &pat);
     run.assert_success();
+    assert_eq!(run.stdout.lines().next(), Some(format!("::add-mask::{pat}").as_str()), "masked first");
     assert!(
         run.stdout.lines().any(|l| l.starts_with("::warning::write access was NOT verified")),
         "{}",
