@@ -295,6 +295,19 @@ mod tests {
         // One that something changes is made (a new machine's first setup).
         assert!(update(&path, &mut add_key).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "[registry]\ndefault = \"mine\"\n");
+        // Private whatever the umask: it may hold a token; a file's own mode is kept.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = || std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(), 0o600);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            assert!(
+                update(&path, &mut |doc| add_key(doc).map(|()| doc["registry"]["x"] = toml_edit::value(1)))
+                    .unwrap()
+            );
+            assert_eq!(mode(), 0o640);
+        }
     }
 
     /// Only a missing file reads as empty: one cargo cannot read either is never written over.
