@@ -83,9 +83,6 @@ fn check(feed: &Registry, env: &SecretEnv) -> Result<Option<FeedError>> {
 fn probe_home(feed: &str) -> Result<WorkDir> {
     let real = crate::cargo_home::cargo_home()?;
     let home = WorkDir::create(&format!("check-{feed}"), false)?;
-    // Only the user may read the credentials copied in (where links need a privilege).
-    #[cfg(unix)]
-    std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     let walked = read_on_the_way_up(&real, &crate::tool::project_root());
     for name in ["config.toml", "config", "credentials.toml", "credentials"] {
         let from = real.join(name);
