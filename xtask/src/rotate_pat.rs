@@ -354,6 +354,15 @@ mod tests {
         assert!(pat_error_hint("disablePatCreationPolicyViolation").contains("admin"));
     }
 
+    /// An error reported beside a PAT leaves the PAT known: the failure revokes it.
+    #[test]
+    fn a_pat_answered_beside_an_error_is_revoked() {
+        let mut made = Made::Maybe;
+        let tsv = format!("accessDenied\nid-1\n{}\nvso.packaging\nNone\n", "p".repeat(52));
+        assert!(read_answer(&tsv, PatAccess::Read, &mut made).is_err());
+        assert!(matches!(made, Made::Yes(Some(ref id)) if id == "id-1"));
+    }
+
     #[test]
     fn write_access_needs_a_write_scope() {
         assert!(PatAccess::Read.granted_by("vso.packaging"));
