@@ -154,6 +154,11 @@ fn doctor_hides_provider_arguments_and_their_tokens() {
         &format!("cargo:token-from-stdout echo Bearer {token}"),
     );
     let per_feed = sb.xtask(&["doctor", "--registry", REDIST]);
+    // A feed echoing the credential alone: only the token's known forms give it away.
+    let bare = FaultServer::start(Fault::EchoCredential { status: 403 });
+    sb.env(&format!("CARGO_REGISTRIES_{}_INDEX", REDIST.to_uppercase()), &bare.index_url());
+    sb.xtask(&["doctor", "--registry", REDIST]).assert_failure();
+    assert!(bare.requests() >= 2, "cargo never sent the provider's token");
     assert!(sb.assert_no_secret(&[token, argument]) > 0);
 
     assert_eq!(global.status.code(), Some(1), "{}", global.combined());
