@@ -349,6 +349,9 @@ mod tests {
             &token.forms(),
         );
         assert_eq!(shown, "got <redacted> <redacted>");
+        // Whatever the order of the forms, the header goes whole.
+        let reversed: Vec<String> = token.forms().into_iter().rev().collect();
+        assert_eq!(redact(token.header().secret().expose(), &reversed), "<redacted>");
     }
 
     /// A token with no scheme (crates.io's, or a bare PAT set by mistake) echoed by a
