@@ -54,9 +54,8 @@ pub type Change<'a> = &'a mut dyn FnMut(&mut DocumentMut) -> Result<()>;
 /// The new text of `path` (a missing file is an empty document) after `change`, made in
 /// memory, if it changes anything. A file whose TOML does not change keeps its exact text.
 pub fn plan(path: &Utf8Path, change: Change) -> Result<Option<String>> {
-    let before = read_text(path)?;
-    let original = before.as_deref().unwrap_or("");
-    let mut doc = parse(path, original)?;
+    let original = read_text(path)?.unwrap_or_default();
+    let mut doc = parse(path, &original)?;
     let unchanged = doc.to_string();
     // A file of comments only keeps them as the trailer, below any new table: keep them on top.
     if doc.as_table().is_empty() {
@@ -74,7 +73,7 @@ pub fn plan(path: &Utf8Path, change: Change) -> Result<Option<String>> {
     let crlf = original.find('\n').is_some_and(|at| original[..at].ends_with('\r'));
     let after = if crlf { rendered.replace("\r\n", "\n").replace('\n', "\r\n") } else { rendered };
     let after = if original.starts_with(BOM) { format!("{BOM}{after}") } else { after };
-    Ok(Some(after).filter(|after| before.as_ref() != Some(after)))
+    Ok(Some(after))
 }
 
 /// Read-modify-write: a `change` that changes anything runs again under the lock on what
