@@ -1095,6 +1095,9 @@ fn provider_mode_logs_in_without_storing_a_token() {
     let run = sb.xtask(&["cargo-login", "--provider", "--registry", REDIST, "--no-check"]);
     let mask = format!("::add-mask::Bearer {}", kellnr.admin_token());
     assert_eq!(run.stdout.lines().next(), Some(mask.as_str()), "{}", run.combined());
+    // The token the stored-token login left is gone: provider mode stores nothing.
+    let credentials = fs::read_to_string(sb.cargo_home().join("credentials.toml")).unwrap_or_default();
+    assert!(!credentials.contains(kellnr.admin_token()), "a stored token stayed in credentials.toml");
 }
 
 /// az on Windows ends its line with CRLF, and cargo before 1.98 keeps the CR of a
