@@ -1345,6 +1345,11 @@ fn every_credentials_task_leaks_nothing() {
     sb.xtask(&["cargo-login", "--provider", "--registry", REDIST]).assert_failure();
     sb.xtask(&["doctor", "--registry", REDIST]).assert_failure();
     assert!(echo.requests() >= 12, "the echoing feed saw {} requests", echo.requests());
+    // A feed echoing the credential alone: only its known forms hide az's token.
+    let bare = FaultServer::start(Fault::EchoCredential { status: 403 });
+    sb.env(&format!("CARGO_REGISTRIES_{}_INDEX", REDIST.to_uppercase()), &bare.index_url());
+    sb.xtask(&["cargo-login", "--registry", REDIST]).assert_failure();
+    assert!(bare.requests() >= 2, "the bare-echoing feed saw {} requests", bare.requests());
     sb.xtask(&["cargo-logout", "--registry", REDIST]).assert_success();
 
     let mut secrets: Vec<String> =
